@@ -1,0 +1,3 @@
+from trialrun.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Autoblocks-compatible module paths: `autoblocks.testing.X` becomes `trialrun.testing.X`."""

@@ -1,0 +1,3 @@
+from trialrun.evaluators import HasAllSubstrings, IsEquals, IsValidJSON, MatchesRegex
+
+__all__ = ["HasAllSubstrings", "IsEquals", "IsValidJSON", "MatchesRegex"]

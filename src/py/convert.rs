@@ -1,0 +1,153 @@
+//! Python values to the JSON text the run store keeps, tracebacks to text, and short
+//! labels that name a Python object in error messages.
+
+use pyo3::exceptions::PyBaseException;
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple, PyType};
+use pyo3::intern;
+
+/// Outputs larger than this are stored cut short, with a note saying so.
+pub const MAX_STORED_JSON: usize = 256 * 1024;
+const MAX_DEPTH: usize = 32;
+
+/// JSON text for any Python value: JSON types as themselves, dataclasses and pydantic
+/// models by their fields, anything else as its repr in a string. Never fails.
+pub fn to_json(obj: &Bound<'_, PyAny>) -> String {
+    let mut out = String::new();
+    write_json(obj, &mut out, 0);
+    if out.len() > MAX_STORED_JSON {
+        let total = out.len();
+        let mut cut = MAX_STORED_JSON;
+        while !out.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        out.truncate(cut);
+        let note = format!("{out}… [cut: {total} bytes of JSON, {MAX_STORED_JSON} kept]");
+        return serde_json::Value::String(note).to_string();
+    }
+    out
+}
+
+fn write_str(s: &str, out: &mut String) {
+    out.push_str(&serde_json::Value::String(s.to_owned()).to_string());
+}
+
+fn write_json(obj: &Bound<'_, PyAny>, out: &mut String, depth: usize) {
+    let py = obj.py();
+    if depth > MAX_DEPTH {
+        return write_repr(obj, out);
+    }
+    if obj.is_none() {
+        out.push_str("null");
+    } else if let Ok(b) = obj.cast::<PyBool>() {
+        out.push_str(if b.is_true() { "true" } else { "false" });
+    } else if obj.is_instance_of::<PyInt>() {
+        match obj.extract::<i64>() {
+            Ok(i) => out.push_str(&i.to_string()),
+            Err(_) => out.push_str(&obj.str().map(|s| s.to_string()).unwrap_or_else(|_| "null".into())),
+        }
+    } else if let Ok(f) = obj.cast::<PyFloat>() {
+        let v = f.value();
+        if v.is_finite() {
+            out.push_str(&serde_json::Value::from(v).to_string());
+        } else {
+            write_str(&v.to_string(), out);
+        }
+    } else if let Ok(s) = obj.cast::<PyString>() {
+        write_str(&s.to_string_lossy(), out);
+    } else if let Ok(list) = obj.cast::<PyList>() {
+        write_seq(list.iter(), out, depth);
+    } else if let Ok(tuple) = obj.cast::<PyTuple>() {
+        write_seq(tuple.iter(), out, depth);
+    } else if let Ok(dict) = obj.cast::<PyDict>() {
+        write_map(dict.iter(), out, depth);
+    } else if let Some(fields) = dataclass_fields(obj) {
+        write_map(fields.into_iter(), out, depth);
+    } else if let Ok(dumped) = obj.call_method1(intern!(py, "model_dump"), ()) {
+        // pydantic v2 models
+        write_json(&dumped, out, depth + 1);
+    } else {
+        write_repr(obj, out);
+    }
+}
+
+fn write_seq<'py>(items: impl Iterator<Item = Bound<'py, PyAny>>, out: &mut String, depth: usize) {
+    out.push('[');
+    for (i, item) in items.enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        write_json(&item, out, depth + 1);
+    }
+    out.push(']');
+}
+
+fn write_map<'py>(items: impl Iterator<Item = (Bound<'py, PyAny>, Bound<'py, PyAny>)>, out: &mut String, depth: usize) {
+    out.push('{');
+    for (i, (k, v)) in items.enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        let key = match k.cast::<PyString>() {
+            Ok(s) => s.to_string_lossy().into_owned(),
+            Err(_) => k.str().map(|s| s.to_string()).unwrap_or_default(),
+        };
+        write_str(&key, out);
+        out.push(':');
+        write_json(&v, out, depth + 1);
+    }
+    out.push('}');
+}
+
+fn write_repr(obj: &Bound<'_, PyAny>, out: &mut String) {
+    let text = obj.repr().map(|r| r.to_string()).unwrap_or_else(|_| "<unrepresentable>".into());
+    write_str(&text, out);
+}
+
+/// (name, value) pairs of a dataclass instance, in field order; None for other objects.
+pub fn dataclass_fields<'py>(obj: &Bound<'py, PyAny>) -> Option<Vec<(Bound<'py, PyAny>, Bound<'py, PyAny>)>> {
+    let py = obj.py();
+    if obj.is_instance_of::<PyType>() {
+        return None;
+    }
+    let fields = obj.getattr(intern!(py, "__dataclass_fields__")).ok()?;
+    let fields = fields.cast::<PyDict>().ok()?;
+    let mut pairs = Vec::with_capacity(fields.len());
+    for (name, _) in fields.iter() {
+        let value = obj.getattr(name.cast::<PyString>().ok()?).ok()?;
+        pairs.push((name, value));
+    }
+    Some(pairs)
+}
+
+/// The full traceback of an exception, as Python prints it.
+pub fn format_exception(err: &Bound<'_, PyAny>) -> String {
+    static FORMAT: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    let py = err.py();
+    let formatted = FORMAT
+        .import(py, "traceback", "format_exception")
+        .and_then(|f| f.call1((err,)))
+        .and_then(|lines| lines.extract::<Vec<String>>());
+    match formatted {
+        Ok(lines) => lines.concat().trim_end().to_string(),
+        Err(_) => err.str().map(|s| s.to_string()).unwrap_or_else(|_| "<exception>".into()),
+    }
+}
+
+/// Traceback text of a raised PyErr.
+pub fn format_pyerr(py: Python<'_>, err: &PyErr) -> String {
+    let value: Bound<'_, PyBaseException> = err.value(py).clone();
+    format_exception(value.as_any())
+}
+
+/// A short label for an object in an error message: its repr, cut to 80 characters.
+pub fn label(obj: &Bound<'_, PyAny>) -> String {
+    let text = obj.repr().map(|r| r.to_string()).unwrap_or_else(|_| "<unrepresentable>".into());
+    if text.chars().count() > 80 {
+        let cut: String = text.chars().take(77).collect();
+        format!("{cut}...")
+    } else {
+        text
+    }
+}

@@ -1,0 +1,649 @@
+//! Runs a suite on the caller's asyncio event loop (DESIGN principle 2): async user code
+//! becomes tasks whose done-callbacks (Rust) record the result and start the next job;
+//! sync user code runs on pool threads that hand results back in batches through one
+//! call_soon_threadsafe. Results go to the run store as each piece finishes.
+
+use super::callee::is_awaitable;
+use super::convert::{format_exception, format_pyerr, to_json};
+use super::evaluation::{type_name, PyEvaluation};
+use super::plan::{self, Plan};
+use super::results::{CaseResult, EvaluationResult, RunInfo, SuiteResult};
+use crate::evaluation::Verdict;
+use crate::report::progress::Progress;
+use crate::store::{self, CaseRecord, EvaluationRecord, RunRecord, RunStatus, Writer};
+use crate::suite::tally::Tally;
+use crate::suite::{Job, Scheduler};
+use pyo3::exceptions::PyRuntimeError;
+use pyo3::intern;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyTuple};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+
+/// How a piece of user code ended.
+enum Outcome {
+    Value(Py<PyAny>),
+    /// Traceback text.
+    Raised(String),
+    Cancelled,
+}
+
+struct Finished {
+    job: Job,
+    outcome: Outcome,
+    started: Instant,
+    ended: Instant,
+}
+
+enum InFlight {
+    Task(Py<PyAny>),
+    Pool,
+}
+
+/// Results of sync calls waiting for the loop thread, and whether a drain is scheduled.
+#[derive(Default)]
+struct Handoff {
+    queue: Mutex<Vec<Finished>>,
+    drain_scheduled: AtomicBool,
+}
+
+/// One grid combination while it runs.
+struct Combo {
+    run_id: String,
+    grid: Option<Py<PyDict>>,
+    /// contextvars.Context with the grid combination set; copied for each job.
+    context: Py<PyAny>,
+}
+
+/// A case between its fn call and its last evaluation.
+struct Item {
+    output: Option<Py<PyAny>>,
+    duration_s: f64,
+    error: Option<String>,
+    evaluations: Vec<Option<Py<EvaluationResult>>>,
+}
+
+/// Everything the loop thread needs once `start` has run.
+struct Loop {
+    create_task: Py<PyAny>,
+    call_soon_threadsafe: Py<PyAny>,
+    future: Py<PyAny>,
+    drain: Py<Drain>,
+    /// Python >= 3.12: start tasks eagerly (no loop round trip for code that never suspends).
+    eager_task: Option<Py<PyAny>>,
+}
+
+struct Driver {
+    plan: Plan,
+    sched: Scheduler,
+    combos: Vec<Combo>,
+    items: Vec<Option<Item>>,
+    done: Vec<Option<Py<CaseResult>>>,
+    in_flight: HashMap<Job, InFlight>,
+    tally: Tally,
+    progress: Progress,
+    writer: Option<Writer>,
+    store_path: PathBuf,
+    started: Option<Instant>,
+    event_loop: Option<Loop>,
+    interrupted: bool,
+    finalized: bool,
+}
+
+#[pyclass(frozen, module = "trialrun._core", name = "SuiteRun")]
+pub struct SuiteRun {
+    driver: Mutex<Driver>,
+    handoff: Arc<Handoff>,
+}
+
+#[pymethods]
+impl SuiteRun {
+    /// Checks the suite (raising SuiteValidationError naming the culprit) and opens the
+    /// run store. Nothing runs until `start`.
+    #[new]
+    #[pyo3(signature = (id, test_cases, evaluators, fn_, max_test_case_concurrency=None, grid_search_params=None, *, progress=false, store_path=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        id: &Bound<'_, PyAny>,
+        test_cases: &Bound<'_, PyAny>,
+        evaluators: &Bound<'_, PyAny>,
+        fn_: &Bound<'_, PyAny>,
+        max_test_case_concurrency: Option<&Bound<'_, PyAny>>,
+        grid_search_params: Option<&Bound<'_, PyAny>>,
+        progress: bool,
+        store_path: Option<PathBuf>,
+    ) -> PyResult<SuiteRun> {
+        let py = id.py();
+        let plan = plan::build(id, test_cases, evaluators, fn_, max_test_case_concurrency, grid_search_params)?;
+        let store_path = store_path.unwrap_or_else(store::default_path);
+        let writer = py
+            .detach(|| Writer::start(&store_path))
+            .map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
+        let items = plan.cases.len() * plan.combinations.len();
+        let ids: Vec<String> = plan.evaluators.iter().map(|e| e.id.clone()).collect();
+        let driver = Driver {
+            sched: Scheduler::new(items, plan.case_limit, &plan.evaluator_limits),
+            tally: Tally::new(items as u64, &ids),
+            progress: Progress::new(&plan.suite_id, items as u64, progress),
+            items: (0..items).map(|_| None).collect(),
+            done: (0..items).map(|_| None).collect(),
+            combos: vec![],
+            in_flight: HashMap::new(),
+            writer: Some(writer),
+            store_path,
+            started: None,
+            event_loop: None,
+            interrupted: false,
+            finalized: false,
+            plan,
+        };
+        Ok(SuiteRun { driver: Mutex::new(driver), handoff: Arc::default() })
+    }
+
+    /// Starts the suite on `event_loop` (the running loop, called from its thread) and
+    /// returns a future that resolves to the SuiteResult once every result is stored.
+    fn start<'py>(slf: &Bound<'py, Self>, event_loop: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+        let py = slf.py();
+        let mut d = slf.get().lock();
+        if d.started.is_some() {
+            return Err(PyRuntimeError::new_err("a SuiteRun can only be started once"));
+        }
+        let future = event_loop.call_method0(intern!(py, "create_future"))?;
+        let version_info = py.import("sys")?.getattr("version_info")?;
+        let version: (u8, u8) = (version_info.get_item(0)?.extract()?, version_info.get_item(1)?.extract()?);
+        let eager_task = if version >= (3, 12) {
+            Some(py.import("asyncio")?.getattr("Task")?.unbind())
+        } else {
+            None
+        };
+        d.event_loop = Some(Loop {
+            create_task: event_loop.getattr(intern!(py, "create_task"))?.unbind(),
+            call_soon_threadsafe: event_loop.getattr(intern!(py, "call_soon_threadsafe"))?.unbind(),
+            future: future.clone().unbind(),
+            drain: Py::new(py, Drain { run: slf.clone().unbind() })?,
+            eager_task,
+        });
+        d.begin_runs(py)?;
+        d.started = Some(Instant::now());
+        d.pump(py, slf)?;
+        d.finalize_if_done(py)?;
+        Ok(future)
+    }
+
+    /// Stops the suite: nothing new starts, running tasks are cancelled, sync calls in
+    /// threads are abandoned. The future resolves with the partial results, recorded
+    /// as interrupted.
+    fn interrupt(slf: &Bound<'_, Self>) -> PyResult<()> {
+        let py = slf.py();
+        let mut d = slf.get().lock();
+        if d.finalized || d.interrupted {
+            return Ok(());
+        }
+        d.interrupted = true;
+        d.sched.stop();
+        let jobs: Vec<Job> = d.in_flight.keys().copied().collect();
+        for job in jobs {
+            match d.in_flight.get(&job) {
+                Some(InFlight::Task(task)) => {
+                    // its done-callback reports it, cancelled
+                    task.bind(py).call_method0(intern!(py, "cancel"))?;
+                }
+                Some(InFlight::Pool) => {
+                    d.in_flight.remove(&job);
+                    let now = Instant::now();
+                    d.finish(py, Finished { job, outcome: Outcome::Cancelled, started: now, ended: now })?;
+                }
+                None => {}
+            }
+        }
+        d.finalize_if_done(py)
+    }
+}
+
+impl SuiteRun {
+    fn lock(&self) -> MutexGuard<'_, Driver> {
+        // A panic inside the driver is a bug; keep going with the state it left.
+        self.driver.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A job that was in flight finished: record it, start what can start, and finish
+    /// the suite when nothing is left. Errors of the engine itself fail the future
+    /// rather than vanish inside an asyncio callback.
+    fn completed(slf: &Bound<'_, Self>, finished: Vec<Finished>) -> PyResult<()> {
+        let py = slf.py();
+        let mut d = slf.get().lock();
+        let result = (|| {
+            for f in finished {
+                if d.in_flight.remove(&f.job).is_none() {
+                    continue; // abandoned by interrupt()
+                }
+                d.settle(py, slf, f)?;
+            }
+            d.pump(py, slf)?;
+            d.finalize_if_done(py)
+        })();
+        if let Err(err) = &result {
+            d.fail(py, err.clone_ref(py));
+        }
+        Ok(())
+    }
+}
+
+impl Driver {
+    fn event_loop(&self) -> &Loop {
+        self.event_loop.as_ref().expect("started")
+    }
+
+    fn begin_runs(&mut self, py: Python<'_>) -> PyResult<()> {
+        let hooks = plan::hooks(py)?;
+        let base = py.import("contextvars")?.call_method0("copy_context")?;
+        let (git_commit, git_branch) = py.detach(|| store::git_info(&std::env::current_dir().unwrap_or_default()));
+        let started_at = store::now_unix();
+        let writer = self.writer.as_ref().expect("open until finalized");
+        for c in &self.plan.combinations {
+            let context = base.call_method0("copy")?;
+            let grid = c.grid.as_ref().map(|g| g.clone_ref(py));
+            let value = grid.as_ref().map(|g| g.bind(py).clone().into_any());
+            context.call_method1("run", (hooks.grid_var.bind(py).getattr("set")?, value))?;
+            let run_id = store::new_run_id();
+            writer.begin_run(RunRecord {
+                id: run_id.clone(),
+                suite_id: self.plan.suite_id.clone(),
+                kind: "suite".into(),
+                started_at,
+                grid: c.grid_json.clone(),
+                git_commit: git_commit.clone(),
+                git_branch: git_branch.clone(),
+            });
+            self.combos.push(Combo { run_id, grid, context: context.unbind() });
+        }
+        Ok(())
+    }
+
+    /// Starts every job the limits allow.
+    fn pump(&mut self, py: Python<'_>, run: &Bound<'_, SuiteRun>) -> PyResult<()> {
+        while let Some(job) = self.sched.next_job() {
+            if let Some(finished) = self.launch(py, run, job)? {
+                self.settle(py, run, finished)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn split(&self, item: usize) -> (usize, usize) {
+        let n = self.plan.cases.len();
+        (item / n, item % n)
+    }
+
+    /// Starts one job. Returns its result when it finished on the spot (a sync callee
+    /// running inline, or fn raising before its first await).
+    fn launch(&mut self, py: Python<'_>, run: &Bound<'_, SuiteRun>, job: Job) -> PyResult<Option<Finished>> {
+        let (item, callee) = match job {
+            Job::Call { item } => (item, &self.plan.fn_callee),
+            Job::Evaluate { item, evaluator } => (item, &self.plan.evaluators[evaluator].callee),
+        };
+        let (combo, case) = self.split(item);
+        let context = self.combos[combo].context.bind(py).call_method0(intern!(py, "copy"))?;
+        let mut args = vec![callee.func.clone_ref(py), self.plan.cases[case].clone_ref(py)];
+        if let Job::Evaluate { .. } = job {
+            let output = self.items[item].as_ref().and_then(|i| i.output.as_ref());
+            args.push(output.map(|o| o.clone_ref(py)).unwrap_or_else(|| py.None()));
+        }
+        let started = Instant::now();
+        if callee.is_async || callee.speed.inline() {
+            let result = context.call_method1(intern!(py, "run"), PyTuple::new(py, args)?);
+            let ended = Instant::now();
+            if !callee.is_async {
+                callee.speed.observe_inline(ended - started);
+            }
+            let outcome = match result {
+                Ok(v) if is_awaitable(&v) => {
+                    self.spawn_task(py, run, job, v, &context, started)?;
+                    return Ok(None);
+                }
+                Ok(v) => Outcome::Value(v.unbind()),
+                Err(e) => Outcome::Raised(format_pyerr(py, &e)),
+            };
+            return Ok(Some(Finished { job, outcome, started, ended }));
+        }
+        let pool = callee.pool.as_ref().expect("sync callees have a pool");
+        let speed = Arc::clone(&callee.speed);
+        let handoff = Arc::clone(&self_handoff(run));
+        let call_soon = self.event_loop().call_soon_threadsafe.clone_ref(py);
+        let drain = self.event_loop().drain.clone_ref(py).into_any();
+        let context = context.unbind();
+        pool.submit(move || {
+            Python::attach(|py| {
+                let started = Instant::now();
+                let args = PyTuple::new(py, args).expect("tuple");
+                let result = context.bind(py).call_method1(intern!(py, "run"), args);
+                let ended = Instant::now();
+                speed.observe_pool(ended - started);
+                let outcome = match result {
+                    Ok(v) => Outcome::Value(v.unbind()),
+                    Err(e) => Outcome::Raised(format_pyerr(py, &e)),
+                };
+                handoff.queue.lock().unwrap().push(Finished { job, outcome, started, ended });
+                if !handoff.drain_scheduled.swap(true, Ordering::AcqRel) {
+                    // Fails only when the loop has closed; nothing is waiting then.
+                    let _ = call_soon.bind(py).call1((drain,));
+                }
+            })
+        });
+        self.in_flight.insert(job, InFlight::Pool);
+        Ok(None)
+    }
+
+    /// Runs an awaitable to completion as a task in the job's context.
+    fn spawn_task(
+        &mut self,
+        py: Python<'_>,
+        run: &Bound<'_, SuiteRun>,
+        job: Job,
+        awaitable: Bound<'_, PyAny>,
+        context: &Bound<'_, PyAny>,
+        started: Instant,
+    ) -> PyResult<()> {
+        let l = self.event_loop();
+        let kwargs = PyDict::new(py);
+        kwargs.set_item(intern!(py, "context"), context)?;
+        let task = if awaitable.get_type().name()? != "coroutine" {
+            py.import("asyncio")?.call_method1("ensure_future", (awaitable,))?
+        } else if let Some(task_type) = &l.eager_task {
+            kwargs.set_item(intern!(py, "loop"), py.import("asyncio")?.call_method0("get_running_loop")?)?;
+            kwargs.set_item(intern!(py, "eager_start"), true)?;
+            task_type.bind(py).call((awaitable,), Some(&kwargs))?
+        } else {
+            l.create_task.bind(py).call((awaitable,), Some(&kwargs))?
+        };
+        let callback = Py::new(py, TaskDone { run: run.clone().unbind(), job, started })?;
+        task.call_method1(intern!(py, "add_done_callback"), (callback,))?;
+        self.in_flight.insert(job, InFlight::Task(task.unbind()));
+        Ok(())
+    }
+
+    /// A finished job's value may itself be awaitable (a sync callable that returned a
+    /// coroutine): then it runs on as a task; otherwise it is recorded.
+    fn settle(&mut self, py: Python<'_>, run: &Bound<'_, SuiteRun>, f: Finished) -> PyResult<()> {
+        if let Outcome::Value(v) = &f.outcome {
+            let v = v.bind(py);
+            if is_awaitable(v) {
+                let (combo, _) = self.split(item_of(f.job));
+                let context = self.combos[combo].context.bind(py).call_method0(intern!(py, "copy"))?;
+                return self.spawn_task(py, run, f.job, v.clone(), &context, f.started);
+            }
+        }
+        self.finish(py, f)
+    }
+
+    /// Records a finished job and tells the scheduler.
+    fn finish(&mut self, py: Python<'_>, f: Finished) -> PyResult<()> {
+        let duration_s = (f.ended - f.started).as_secs_f64();
+        match f.job {
+            Job::Call { item } => {
+                let (output, error) = match f.outcome {
+                    Outcome::Cancelled if self.interrupted => {
+                        self.sched.call_finished(item, false);
+                        return Ok(()); // never finished: not recorded
+                    }
+                    Outcome::Cancelled => (None, Some("fn was cancelled".to_string())),
+                    Outcome::Raised(tb) => (None, Some(tb)),
+                    Outcome::Value(v) => (Some(v), None),
+                };
+                let (combo, case) = self.split(item);
+                let writer = self.writer.as_ref().expect("open until finalized");
+                writer.case(CaseRecord {
+                    run_id: self.combos[combo].run_id.clone(),
+                    index: case as u32,
+                    hash: self.plan.hashes[case].clone(),
+                    test_case: self.plan.case_json[case].clone(),
+                    output: output.as_ref().map(|o| to_json(o.bind(py))),
+                    duration_s,
+                    error: error.clone(),
+                });
+                if error.is_some() {
+                    self.tally.cases_errored += 1;
+                }
+                let succeeded = error.is_none();
+                self.items[item] = Some(Item {
+                    output,
+                    duration_s,
+                    error,
+                    evaluations: (0..self.plan.evaluators.len()).map(|_| None).collect(),
+                });
+                if self.sched.call_finished(item, succeeded) {
+                    self.complete_item(py, item)?;
+                }
+            }
+            Job::Evaluate { item, evaluator } => {
+                let last = self.sched.evaluation_finished(item, evaluator);
+                if matches!(f.outcome, Outcome::Cancelled) && self.interrupted {
+                    return Ok(());
+                }
+                if let Some(result) = self.evaluation_result(py, evaluator, f.outcome, duration_s)? {
+                    let (combo, case) = self.split(item);
+                    let r = result.bind(py).get();
+                    self.tally.evaluators[evaluator].add(r.verdict, r.score);
+                    let writer = self.writer.as_ref().expect("open until finalized");
+                    writer.evaluation(EvaluationRecord {
+                        run_id: self.combos[combo].run_id.clone(),
+                        case_hash: self.plan.hashes[case].clone(),
+                        evaluator_id: r.evaluator_id.clone(),
+                        score: r.score,
+                        threshold: r.threshold.as_ref().map(|t| t.bind(py).get().inner.to_json()),
+                        verdict: r.verdict.as_str().to_string(),
+                        metadata: r.metadata.as_ref().map(|m| to_json(m.bind(py).as_any())),
+                        error: r.error.clone(),
+                        duration_s,
+                    });
+                    if let Some(state) = self.items[item].as_mut() {
+                        state.evaluations[evaluator] = Some(result);
+                    }
+                }
+                if last {
+                    self.complete_item(py, item)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// What an evaluator's outcome means: an evaluation, an error, or None when the
+    /// evaluator returned None (it chose not to evaluate this case).
+    fn evaluation_result(
+        &self,
+        py: Python<'_>,
+        evaluator: usize,
+        outcome: Outcome,
+        duration_s: f64,
+    ) -> PyResult<Option<Py<EvaluationResult>>> {
+        let evaluator_id = self.plan.evaluators[evaluator].id.clone();
+        let errored = |error: String| EvaluationResult {
+            evaluator_id: evaluator_id.clone(),
+            score: None,
+            threshold: None,
+            verdict: Verdict::Errored,
+            metadata: None,
+            error: Some(error),
+            duration_s,
+        };
+        let result = match outcome {
+            Outcome::Raised(tb) => errored(tb),
+            Outcome::Cancelled => errored("evaluate_test_case was cancelled".into()),
+            Outcome::Value(v) => {
+                let v = v.bind(py);
+                if v.is_none() {
+                    return Ok(None);
+                }
+                match v.cast::<PyEvaluation>() {
+                    Ok(e) => {
+                        let e = e.get();
+                        EvaluationResult {
+                            evaluator_id: evaluator_id.clone(),
+                            score: Some(e.score),
+                            threshold: e.threshold.as_ref().map(|t| t.clone_ref(py)),
+                            verdict: e.verdict(py),
+                            metadata: e.metadata.as_ref().map(|m| m.clone_ref(py)),
+                            error: None,
+                            duration_s,
+                        }
+                    }
+                    Err(_) => errored(format!(
+                        "evaluate_test_case returned {} ({}), expected Evaluation or None",
+                        type_name(v),
+                        super::convert::label(v)
+                    )),
+                }
+            }
+        };
+        Ok(Some(Py::new(py, result)?))
+    }
+
+    /// A case's fn and all its evaluations are done: it becomes a CaseResult.
+    fn complete_item(&mut self, py: Python<'_>, item: usize) -> PyResult<()> {
+        let result = self.case_result(py, item)?;
+        if let Some(result) = result {
+            let failed = result.bind(py).get().failed(py);
+            self.progress.case_done(failed);
+            self.tally.cases_done += 1;
+            self.done[item] = Some(result);
+        }
+        Ok(())
+    }
+
+    fn case_result(&mut self, py: Python<'_>, item: usize) -> PyResult<Option<Py<CaseResult>>> {
+        let Some(state) = self.items[item].take() else { return Ok(None) };
+        let (combo, case) = self.split(item);
+        let c = &self.combos[combo];
+        let result = CaseResult {
+            hash: self.plan.hashes[case].clone(),
+            test_case: self.plan.cases[case].clone_ref(py),
+            run_id: c.run_id.clone(),
+            grid: c.grid.as_ref().map(|g| g.clone_ref(py)),
+            output: state.output,
+            duration_s: state.duration_s,
+            error: state.error,
+            evaluations: state.evaluations.into_iter().flatten().collect(),
+        };
+        Ok(Some(Py::new(py, result)?))
+    }
+
+    fn finalize_if_done(&mut self, py: Python<'_>) -> PyResult<()> {
+        if self.finalized || !self.sched.is_done() {
+            return Ok(());
+        }
+        self.finalized = true;
+        self.progress.finish();
+        let status = if self.interrupted { RunStatus::Interrupted } else { RunStatus::Completed };
+        // Cases whose evaluations were cut short by an interrupt keep what finished.
+        for item in 0..self.items.len() {
+            if self.items[item].is_some() {
+                self.done[item] = self.case_result(py, item)?;
+            }
+        }
+        let writer = self.writer.take().expect("open until finalized");
+        let ended = store::now_unix();
+        for c in &self.combos {
+            writer.finish_run(&c.run_id, status, ended);
+        }
+        let store_error = py.detach(|| writer.close()).err().map(|e| e.to_string());
+        let result = SuiteResult {
+            suite_id: self.plan.suite_id.clone(),
+            status: status.as_str().to_string(),
+            duration_s: self.started.map(|s| s.elapsed().as_secs_f64()).unwrap_or(0.0),
+            store_path: self.store_path.display().to_string(),
+            store_error,
+            runs: self
+                .combos
+                .iter()
+                .map(|c| Py::new(py, RunInfo { run_id: c.run_id.clone(), grid: c.grid.as_ref().map(|g| g.clone_ref(py)) }))
+                .collect::<PyResult<_>>()?,
+            cases: self.done.iter_mut().filter_map(Option::take).collect(),
+            tally: self.tally.clone(),
+        };
+        let future = self.event_loop().future.bind(py);
+        if !future.call_method0(intern!(py, "done"))?.is_truthy()? {
+            future.call_method1(intern!(py, "set_result"), (result,))?;
+        }
+        Ok(())
+    }
+
+    /// The engine itself failed: stop, keep what is stored, and raise from the future.
+    fn fail(&mut self, py: Python<'_>, err: PyErr) {
+        self.sched.stop();
+        self.finalized = true;
+        self.progress.finish();
+        if let Some(writer) = self.writer.take() {
+            let ended = store::now_unix();
+            for c in &self.combos {
+                writer.finish_run(&c.run_id, RunStatus::Failed, ended);
+            }
+            let _ = py.detach(|| writer.close());
+        }
+        if let Some(l) = &self.event_loop {
+            let future = l.future.bind(py);
+            if !future.call_method0("done").and_then(|d| d.is_truthy()).unwrap_or(true) {
+                let _ = future.call_method1("set_exception", (err.value(py),));
+            }
+        }
+    }
+}
+
+fn item_of(job: Job) -> usize {
+    match job {
+        Job::Call { item } | Job::Evaluate { item, .. } => item,
+    }
+}
+
+fn self_handoff(run: &Bound<'_, SuiteRun>) -> Arc<Handoff> {
+    Arc::clone(&run.get().handoff)
+}
+
+/// Done-callback of an async job's task.
+#[pyclass(frozen, module = "trialrun._core")]
+struct TaskDone {
+    run: Py<SuiteRun>,
+    job: Job,
+    started: Instant,
+}
+
+#[pymethods]
+impl TaskDone {
+    fn __call__(&self, task: &Bound<'_, PyAny>) -> PyResult<()> {
+        let py = task.py();
+        let ended = Instant::now();
+        let outcome = if task.call_method0(intern!(py, "cancelled"))?.is_truthy()? {
+            Outcome::Cancelled
+        } else {
+            let exc = task.call_method0(intern!(py, "exception"))?;
+            if exc.is_none() {
+                Outcome::Value(task.call_method0(intern!(py, "result"))?.unbind())
+            } else {
+                Outcome::Raised(format_exception(&exc))
+            }
+        };
+        let finished = Finished { job: self.job, outcome, started: self.started, ended };
+        SuiteRun::completed(self.run.bind(py), vec![finished])
+    }
+}
+
+/// Scheduled on the loop by pool threads: takes every sync result handed off so far.
+#[pyclass(frozen, module = "trialrun._core")]
+struct Drain {
+    run: Py<SuiteRun>,
+}
+
+#[pymethods]
+impl Drain {
+    fn __call__(&self, py: Python<'_>) -> PyResult<()> {
+        let run = self.run.bind(py);
+        let handoff = &run.get().handoff;
+        // Cleared before taking, so a result pushed after the take schedules a new drain.
+        handoff.drain_scheduled.store(false, Ordering::Release);
+        let finished = std::mem::take(&mut *handoff.queue.lock().unwrap());
+        SuiteRun::completed(run, finished)
+    }
+}

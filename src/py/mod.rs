@@ -1,0 +1,56 @@
+//! The only Rust code that knows Python: classes, conversions, and the driver that runs
+//! the suite engine on an asyncio event loop.
+
+mod callee;
+mod convert;
+mod driver;
+mod evaluation;
+mod plan;
+mod results;
+
+use pyo3::prelude::*;
+
+/// Registers the Python types the engine checks against (called once by the package).
+#[pyfunction]
+fn _bind(
+    py: Python<'_>,
+    base_test_case: Py<PyAny>,
+    base_test_evaluator: Py<PyAny>,
+    grid_var: Py<PyAny>,
+) -> PyResult<()> {
+    let default_serialize = base_test_case.bind(py).getattr("serialize")?.unbind();
+    let _ = plan::HOOKS.set(
+        py,
+        plan::Hooks { base_test_case, base_test_evaluator, default_serialize, grid_var },
+    );
+    Ok(())
+}
+
+/// Hex MD5 digest of a str, as Autoblocks' `md5` helper.
+#[pyfunction(name = "md5")]
+fn md5_hex(text: &str) -> String {
+    format!("{:x}", ::md5::compute(text.as_bytes()))
+}
+
+/// The run store's path: $TRIALRUN_HOME/trialrun.db, else ./.trialrun/trialrun.db.
+#[pyfunction]
+fn default_store_path() -> std::path::PathBuf {
+    crate::store::default_path()
+}
+
+#[pymodule]
+pub fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add_class::<evaluation::PyThreshold>()?;
+    m.add_class::<evaluation::PyEvaluation>()?;
+    m.add_class::<results::EvaluationResult>()?;
+    m.add_class::<results::CaseResult>()?;
+    m.add_class::<results::RunInfo>()?;
+    m.add_class::<results::SuiteResult>()?;
+    m.add_class::<driver::SuiteRun>()?;
+    m.add("SuiteValidationError", m.py().get_type::<plan::SuiteValidationError>())?;
+    m.add_function(wrap_pyfunction!(_bind, m)?)?;
+    m.add_function(wrap_pyfunction!(md5_hex, m)?)?;
+    m.add_function(wrap_pyfunction!(default_store_path, m)?)?;
+    Ok(())
+}

@@ -1,0 +1,253 @@
+//! Turns run_test_suite's Python arguments into a checked plan, before any fn call.
+//! Every rule that does not need Python lives in crate::suite::validate.
+
+use super::callee::Callee;
+use super::convert::{dataclass_fields, label, to_json};
+use super::evaluation::type_name;
+use crate::suite::{grid, validate};
+use pyo3::exceptions::PyException;
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyBool, PyDict, PyInt, PyList, PyString, PyTuple};
+use pyo3::{create_exception, intern};
+
+create_exception!(
+    _core,
+    SuiteValidationError,
+    pyo3::exceptions::PyValueError,
+    "A suite's arguments are invalid; the message names the culprit. Raised before any fn call."
+);
+
+/// Autoblocks' default for max_test_case_concurrency.
+pub const DEFAULT_CASE_CONCURRENCY: i64 = 10;
+
+/// Python types the plan checks against, registered once by the trialrun package.
+pub struct Hooks {
+    pub base_test_case: Py<PyAny>,
+    pub base_test_evaluator: Py<PyAny>,
+    /// BaseTestCase.serialize, to spot cases that keep the default.
+    pub default_serialize: Py<PyAny>,
+    /// The ContextVar grid_search_ctx() reads.
+    pub grid_var: Py<PyAny>,
+}
+
+pub static HOOKS: PyOnceLock<Hooks> = PyOnceLock::new();
+
+pub fn hooks(py: Python<'_>) -> PyResult<&Hooks> {
+    HOOKS.get(py).ok_or_else(|| PyException::new_err("trialrun._core used before the trialrun package bound it"))
+}
+
+fn invalid(msg: impl Into<String>) -> PyErr {
+    SuiteValidationError::new_err(msg.into())
+}
+
+pub struct Evaluator {
+    pub id: String,
+    pub callee: Callee,
+}
+
+pub struct Combination {
+    pub grid: Option<Py<PyDict>>,
+    pub grid_json: Option<String>,
+}
+
+pub struct Plan {
+    pub suite_id: String,
+    pub cases: Vec<Py<PyAny>>,
+    pub hashes: Vec<String>,
+    pub case_json: Vec<String>,
+    pub fn_callee: Callee,
+    pub case_limit: usize,
+    pub evaluators: Vec<Evaluator>,
+    pub evaluator_limits: Vec<usize>,
+    pub combinations: Vec<Combination>,
+}
+
+pub fn build(
+    id: &Bound<'_, PyAny>,
+    test_cases: &Bound<'_, PyAny>,
+    evaluators: &Bound<'_, PyAny>,
+    func: &Bound<'_, PyAny>,
+    max_test_case_concurrency: Option<&Bound<'_, PyAny>>,
+    grid_search_params: Option<&Bound<'_, PyAny>>,
+) -> PyResult<Plan> {
+    let py = id.py();
+    let hooks = hooks(py)?;
+    let suite_id: String = id
+        .cast::<PyString>()
+        .map_err(|_| invalid(format!("id must be a str, got {}", type_name(id))))?
+        .to_string();
+    validate::suite_id(&suite_id).map_err(|e| invalid(e.0))?;
+
+    let cases = sequence("test_cases", test_cases)?;
+    let base_case = hooks.base_test_case.bind(py);
+    let mut hashes = Vec::with_capacity(cases.len());
+    for (i, case) in cases.iter().enumerate() {
+        if !case.is_instance(base_case)? {
+            return Err(invalid(format!(
+                "test_cases[{i}] {} is a {}, not a BaseTestCase subclass instance",
+                label(case),
+                type_name(case)
+            )));
+        }
+        let h = case.call_method0(intern!(py, "hash")).map_err(|e| {
+            invalid(format!("test_cases[{i}] {}: hash() raised {}", label(case), e))
+        })?;
+        let h = h.cast::<PyString>().map_err(|_| {
+            invalid(format!("test_cases[{i}] {}: hash() must return a str, got {}", label(case), type_name(&h)))
+        })?;
+        hashes.push(h.to_string());
+    }
+    let describe = |i: usize| label(&cases[i]);
+    validate::hashes(&hashes, &describe).map_err(|e| invalid(e.0))?;
+
+    if !func.is_callable() {
+        return Err(invalid(format!("fn must be callable, got {}", type_name(func))));
+    }
+    let case_limit = match max_test_case_concurrency {
+        Some(v) if !v.is_none() => positive_int("max_test_case_concurrency", v)?,
+        _ => DEFAULT_CASE_CONCURRENCY as usize,
+    };
+
+    let evaluator_objs = sequence("evaluators", evaluators)?;
+    let base_evaluator = hooks.base_test_evaluator.bind(py);
+    let mut ids = vec![];
+    let mut limits = vec![];
+    let mut checked = vec![];
+    for (i, ev) in evaluator_objs.iter().enumerate() {
+        if !ev.is_instance(base_evaluator)? {
+            return Err(invalid(format!(
+                "evaluators[{i}] {} is a {}, not a BaseTestEvaluator subclass instance",
+                label(ev),
+                type_name(ev)
+            )));
+        }
+        let name = type_name(ev);
+        let id = ev.getattr(intern!(py, "id")).map_err(|e| invalid(format!("evaluators[{i}] {name}: id: {e}")))?;
+        let id = id
+            .cast::<PyString>()
+            .map_err(|_| invalid(format!("evaluators[{i}] {name}: id must be a str, got {}", type_name(&id))))?
+            .to_string();
+        let limit = ev.getattr(intern!(py, "max_concurrency"))?;
+        let limit = positive_int(&format!("evaluators[{i}] {name} ({id:?}): max_concurrency"), &limit)?;
+        let method = ev.getattr(intern!(py, "evaluate_test_case"))?;
+        ids.push(id);
+        limits.push(limit);
+        checked.push((method, limit));
+    }
+    validate::evaluator_ids(&ids).map_err(|e| invalid(e.0))?;
+
+    let combinations = combinations(grid_search_params)?;
+    let case_json = cases
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            serialize_case(c, hooks)
+                .map_err(|e| invalid(format!("test_cases[{i}] {}: serialize() raised {e}", label(c))))
+        })
+        .collect::<PyResult<Vec<_>>>()?;
+
+    let fn_callee = Callee::new(func.clone(), case_limit, "fn")?;
+    let evaluators = ids
+        .into_iter()
+        .zip(checked)
+        .map(|(id, (method, limit))| {
+            let callee = Callee::new(method, limit, &format!("eval-{id}"))?;
+            Ok(Evaluator { id, callee })
+        })
+        .collect::<PyResult<Vec<_>>>()?;
+
+    Ok(Plan {
+        suite_id,
+        cases: cases.into_iter().map(Bound::unbind).collect(),
+        hashes,
+        case_json,
+        fn_callee,
+        case_limit,
+        evaluators,
+        evaluator_limits: limits,
+        combinations,
+    })
+}
+
+/// A list or tuple (or other iterable that is not a str/dict), as a Vec.
+fn sequence<'py>(what: &str, obj: &Bound<'py, PyAny>) -> PyResult<Vec<Bound<'py, PyAny>>> {
+    if obj.is_instance_of::<PyString>() || obj.is_instance_of::<PyDict>() {
+        return Err(invalid(format!("{what} must be a list, got {}", type_name(obj))));
+    }
+    if let Ok(list) = obj.cast::<PyList>() {
+        return Ok(list.iter().collect());
+    }
+    if let Ok(tuple) = obj.cast::<PyTuple>() {
+        return Ok(tuple.iter().collect());
+    }
+    let iter = obj.try_iter().map_err(|_| invalid(format!("{what} must be a list, got {}", type_name(obj))))?;
+    iter.collect()
+}
+
+fn positive_int(what: &str, v: &Bound<'_, PyAny>) -> PyResult<usize> {
+    if v.is_instance_of::<PyBool>() || !v.is_instance_of::<PyInt>() {
+        return Err(invalid(format!("{what} must be a positive int, got {} ({})", type_name(v), label(v))));
+    }
+    let n: i64 = v.extract().unwrap_or(i64::MAX);
+    validate::concurrency(what, n).map_err(|e| invalid(e.0))
+}
+
+fn combinations(params: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<Combination>> {
+    let Some(params) = params.filter(|p| !p.is_none()) else {
+        return Ok(vec![Combination { grid: None, grid_json: None }]);
+    };
+    let py = params.py();
+    let dict = params
+        .cast::<PyDict>()
+        .map_err(|_| invalid(format!("grid_search_params must be a dict of str to sequences, got {}", type_name(params))))?;
+    let mut names = vec![];
+    let mut values: Vec<Vec<Bound<'_, PyAny>>> = vec![];
+    for (k, v) in dict.iter() {
+        let name = k
+            .cast::<PyString>()
+            .map_err(|_| invalid(format!("grid_search_params keys must be str, got {} ({})", type_name(&k), label(&k))))?
+            .to_string();
+        if v.is_instance_of::<PyString>() || v.is_instance_of::<PyDict>() || v.try_iter().is_err() {
+            return Err(invalid(format!(
+                "grid_search_params[{name:?}] must be a sequence of values (a list or tuple), got {} ({})",
+                type_name(&v),
+                label(&v)
+            )));
+        }
+        values.push(sequence(&format!("grid_search_params[{name:?}]"), &v)?);
+        names.push(name);
+    }
+    let sizes: Vec<(String, usize)> = names.iter().cloned().zip(values.iter().map(Vec::len)).collect();
+    validate::grid(&sizes).map_err(|e| invalid(e.0))?;
+    let counts: Vec<usize> = values.iter().map(Vec::len).collect();
+    grid::combinations(&counts)
+        .into_iter()
+        .map(|combo| {
+            let d = PyDict::new(py);
+            for (p, &i) in combo.iter().enumerate() {
+                d.set_item(&names[p], &values[p][i])?;
+            }
+            let json = to_json(d.as_any());
+            Ok(Combination { grid: Some(d.unbind()), grid_json: Some(json) })
+        })
+        .collect()
+}
+
+/// JSON of test_case.serialize(); the default (dataclass fields) is read directly,
+/// without calling into Python per case.
+fn serialize_case(case: &Bound<'_, PyAny>, hooks: &Hooks) -> PyResult<String> {
+    let py = case.py();
+    let method = case.get_type().getattr(intern!(py, "serialize"))?;
+    if method.is(hooks.default_serialize.bind(py)) {
+        if let Some(fields) = dataclass_fields(case) {
+            let d = PyDict::new(py);
+            for (k, v) in fields {
+                d.set_item(k, v)?;
+            }
+            return Ok(to_json(d.as_any()));
+        }
+    }
+    let value = case.call_method0(intern!(py, "serialize"))?;
+    Ok(to_json(&value))
+}

@@ -1,0 +1,5 @@
+//! What a person sees: the live progress bar and the end-of-suite summary.
+//! (JUnit XML, JSON and HTML reports join here with the run-history work.)
+
+pub mod progress;
+pub mod summary;

@@ -1,0 +1,167 @@
+//! Writing one batch of records in one transaction (runs on the writer thread).
+
+use std::path::Path;
+
+use rusqlite::{params, Connection, Transaction, TransactionBehavior};
+
+use super::error::{StoreError, StoreErrorKind};
+use super::model::{CaseRecord, EvaluationRecord, RunRecord, RunStatus};
+
+/// One record to write, as sent by `Writer`.
+pub(super) enum Write {
+    BeginRun(RunRecord),
+    Case(CaseRecord),
+    Evaluation(EvaluationRecord),
+    FinishRun {
+        run_id: String,
+        status: RunStatus,
+        ended_at: f64,
+    },
+}
+
+/// The first write error since the last flush, and how many followed it.
+#[derive(Default)]
+pub(super) struct Failures {
+    first: Option<StoreError>,
+    later: usize,
+}
+
+impl Failures {
+    pub(super) fn record(&mut self, err: StoreError) {
+        match self.first {
+            None => self.first = Some(err),
+            Some(_) => self.later += 1,
+        }
+    }
+
+    /// Hands over the first error (with the count of later ones) and starts afresh.
+    pub(super) fn take(&mut self) -> Option<StoreError> {
+        let later = std::mem::take(&mut self.later);
+        self.first.take().map(|err| err.with_later_failures(later))
+    }
+}
+
+const INSERT_RUN: &str = "INSERT INTO runs \
+    (id, suite_id, kind, status, started_at, ended_at, grid, git_commit, git_branch) \
+    VALUES (?1, ?2, ?3, ?4, ?5, NULL, ?6, ?7, ?8)";
+const FINISH_RUN: &str = "UPDATE runs SET status = ?2, ended_at = ?3 WHERE id = ?1";
+const UPSERT_CASE: &str = "INSERT OR REPLACE INTO cases \
+    (run_id, idx, hash, test_case, output, duration_s, error) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+const UPSERT_EVALUATION: &str = "INSERT OR REPLACE INTO evaluations \
+    (run_id, case_hash, evaluator_id, score, threshold, verdict, metadata, error, duration_s) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
+
+/// Writes `writes` in one transaction. A failing record (say, a case of an unknown run) is
+/// recorded in `failures` and skipped; the others still commit.
+pub(super) fn write_batch(
+    conn: &mut Connection,
+    path: &Path,
+    writes: &[Write],
+    failures: &mut Failures,
+) {
+    let lost = |what: &str| format!("{what}; the batch's {} writes are lost", writes.len());
+    // IMMEDIATE: take the write lock now, waiting up to the busy timeout for other writers,
+    // rather than failing mid-batch when a read lock cannot be upgraded.
+    let tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
+        Ok(tx) => tx,
+        Err(e) => {
+            return failures.record(StoreError::sqlite(path, &lost("starting a transaction"), e))
+        }
+    };
+    for write in writes {
+        if let Err(err) = write_one(&tx, path, write) {
+            failures.record(err);
+            // Disk full or I/O errors make SQLite roll the whole transaction back.
+            if tx.is_autocommit() {
+                let detail = lost("SQLite rolled the transaction back");
+                return failures.record(StoreError::new(StoreErrorKind::Sqlite, path, detail));
+            }
+        }
+    }
+    if let Err(e) = tx.commit() {
+        failures.record(StoreError::sqlite(path, &lost("committing"), e));
+    }
+}
+
+fn write_one(tx: &Transaction<'_>, path: &Path, write: &Write) -> Result<(), StoreError> {
+    let changed = match write {
+        Write::BeginRun(run) => begin_run(tx, run),
+        Write::Case(case) => upsert_case(tx, case),
+        Write::Evaluation(evaluation) => upsert_evaluation(tx, evaluation),
+        Write::FinishRun {
+            run_id,
+            status,
+            ended_at,
+        } => finish_run(tx, run_id, *status, *ended_at),
+    }
+    .map_err(|e| StoreError::sqlite(path, &describe(write), e))?;
+    // Inserts always change a row; only an update of an unknown run changes none.
+    if changed == 0 {
+        let detail = format!("{}: there is no such run", describe(write));
+        return Err(StoreError::new(StoreErrorKind::Sqlite, path, detail));
+    }
+    Ok(())
+}
+
+fn begin_run(tx: &Transaction<'_>, run: &RunRecord) -> rusqlite::Result<usize> {
+    tx.prepare_cached(INSERT_RUN)?.execute(params![
+        run.id,
+        run.suite_id,
+        run.kind,
+        RunStatus::Running.as_str(),
+        run.started_at,
+        run.grid,
+        run.git_commit,
+        run.git_branch,
+    ])
+}
+
+fn finish_run(
+    tx: &Transaction<'_>,
+    run_id: &str,
+    status: RunStatus,
+    ended_at: f64,
+) -> rusqlite::Result<usize> {
+    tx.prepare_cached(FINISH_RUN)?
+        .execute(params![run_id, status.as_str(), ended_at])
+}
+
+fn upsert_case(tx: &Transaction<'_>, case: &CaseRecord) -> rusqlite::Result<usize> {
+    tx.prepare_cached(UPSERT_CASE)?.execute(params![
+        case.run_id,
+        case.index,
+        case.hash,
+        case.test_case,
+        case.output,
+        case.duration_s,
+        case.error,
+    ])
+}
+
+fn upsert_evaluation(tx: &Transaction<'_>, e: &EvaluationRecord) -> rusqlite::Result<usize> {
+    tx.prepare_cached(UPSERT_EVALUATION)?.execute(params![
+        e.run_id,
+        e.case_hash,
+        e.evaluator_id,
+        e.score,
+        e.threshold,
+        e.verdict,
+        e.metadata,
+        e.error,
+        e.duration_s,
+    ])
+}
+
+/// What a failed write was doing, for the error message (built only on failure).
+fn describe(write: &Write) -> String {
+    match write {
+        Write::BeginRun(run) => format!("starting run {}", run.id),
+        Write::Case(case) => format!("writing case {} of run {}", case.hash, case.run_id),
+        Write::Evaluation(e) => format!(
+            "writing evaluation {} of case {} in run {}",
+            e.evaluator_id, e.case_hash, e.run_id
+        ),
+        Write::FinishRun { run_id, .. } => format!("finishing run {run_id}"),
+    }
+}

@@ -1,0 +1,87 @@
+//! The run store: one SQLite file holding every run, its cases and their evaluations.
+//!
+//! - `open` gives a configured, migrated connection (for reading);
+//! - `Writer` is the one way runs are written: batched, on its own thread;
+//! - `list_runs`, `run_cases`, `run_evaluations` read them back.
+//!
+//! Pure Rust: conversions from Python objects live in `py/`.
+
+mod batch;
+mod error;
+mod git;
+pub mod model;
+mod open;
+mod read;
+mod schema;
+#[cfg(test)]
+mod test_dir;
+mod writer;
+
+use std::path::PathBuf;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+pub use error::{StoreError, StoreErrorKind};
+pub use git::git_info;
+pub use model::{CaseRecord, EvaluationRecord, RunRecord, RunStatus};
+pub use open::open;
+pub use read::{list_runs, run_cases, run_evaluations, StoredRun};
+pub use writer::Writer;
+
+/// `$TRIALRUN_HOME/trialrun.db` when TRIALRUN_HOME is set (and not empty), else
+/// `.trialrun/trialrun.db` under the current directory.
+pub fn default_path() -> PathBuf {
+    let home = std::env::var_os("TRIALRUN_HOME").filter(|home| !home.is_empty());
+    match home {
+        Some(home) => PathBuf::from(home).join("trialrun.db"),
+        // Made absolute now, so the path in messages and later use does not depend on a
+        // working directory that may change; relative if even the cwd is unknown.
+        None => std::env::current_dir()
+            .unwrap_or_default()
+            .join(".trialrun")
+            .join("trialrun.db"),
+    }
+}
+
+/// Seconds since the Unix epoch (0.0 if the clock is set before 1970).
+pub fn now_unix() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+/// A new run id: a UUID v7, so ids sort by creation time.
+pub fn new_run_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_ids_are_unique_and_time_ordered() {
+        let ids: Vec<String> = (0..1000).map(|_| new_run_id()).collect();
+        let mut sorted = ids.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(sorted, ids);
+        assert_eq!(uuid::Uuid::parse_str(&ids[0]).unwrap().get_version_num(), 7);
+    }
+
+    #[test]
+    fn now_is_after_2024() {
+        assert!(now_unix() > 1_704_067_200.0);
+    }
+
+    #[test]
+    fn default_path_ends_in_trialrun_db() {
+        // TRIALRUN_HOME is left alone: other tests in this process may read it.
+        let path = default_path();
+        assert!(path.ends_with("trialrun.db"));
+        match std::env::var_os("TRIALRUN_HOME").filter(|h| !h.is_empty()) {
+            Some(home) => assert_eq!(path, PathBuf::from(home).join("trialrun.db")),
+            None => assert!(path.ends_with(".trialrun/trialrun.db") && path.is_absolute()),
+        }
+    }
+}

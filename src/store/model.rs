@@ -1,0 +1,81 @@
+//! Plain records every job (suites now; calls and step sequences later) writes to the run store.
+//! JSON-valued fields are already-serialized JSON text: conversions from Python happen in py/.
+
+/// Lifecycle of a run as stored in the `runs.status` column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunStatus {
+    Running,
+    Completed,
+    Interrupted,
+    Failed,
+}
+
+impl RunStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Running => "running",
+            RunStatus::Completed => "completed",
+            RunStatus::Interrupted => "interrupted",
+            RunStatus::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<RunStatus> {
+        Some(match s {
+            "running" => RunStatus::Running,
+            "completed" => RunStatus::Completed,
+            "interrupted" => RunStatus::Interrupted,
+            "failed" => RunStatus::Failed,
+            _ => return None,
+        })
+    }
+}
+
+/// One run: a suite's grid combination (later: a voice-call batch, a step sequence).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunRecord {
+    pub id: String,
+    pub suite_id: String,
+    /// "suite" for test suites; later "calls" and "steps".
+    pub kind: String,
+    /// Unix time in seconds.
+    pub started_at: f64,
+    /// JSON object of this run's grid combination, None without grid search.
+    pub grid: Option<String>,
+    pub git_commit: Option<String>,
+    pub git_branch: Option<String>,
+}
+
+/// One test case's pass through the function under test.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CaseRecord {
+    pub run_id: String,
+    /// Position of the case in the suite's list; keeps `show` in the user's order.
+    pub index: u32,
+    pub hash: String,
+    /// JSON of `test_case.serialize()`.
+    pub test_case: String,
+    /// JSON of the output (None when fn raised).
+    pub output: Option<String>,
+    pub duration_s: f64,
+    /// Traceback text when fn raised.
+    pub error: Option<String>,
+}
+
+/// One evaluator's verdict on one case.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EvaluationRecord {
+    pub run_id: String,
+    pub case_hash: String,
+    pub evaluator_id: String,
+    /// None when the evaluator raised or returned something invalid.
+    pub score: Option<f64>,
+    /// JSON object {"lt":..,"lte":..,"gt":..,"gte":..} with only the set bounds.
+    pub threshold: Option<String>,
+    /// "passed", "failed", "no_threshold" or "errored".
+    pub verdict: String,
+    /// JSON of the evaluation's metadata.
+    pub metadata: Option<String>,
+    pub error: Option<String>,
+    pub duration_s: f64,
+}

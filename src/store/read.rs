@@ -1,0 +1,182 @@
+//! Reading runs back (tests now, the CLI later). Works on any connection from `open`, also
+//! while a `Writer` is writing: WAL readers see the last committed batch.
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::{params, Connection, Row};
+
+use super::error::{StoreError, StoreErrorKind};
+use super::model::{CaseRecord, EvaluationRecord, RunRecord, RunStatus};
+
+/// A run as stored: its record, where it ended up, and how many cases it holds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredRun {
+    pub run: RunRecord,
+    pub status: RunStatus,
+    pub ended_at: Option<f64>,
+    /// Cases stored for this run.
+    pub cases: u64,
+    /// Of those, the cases whose function raised (`error` set).
+    pub errored_cases: u64,
+}
+
+const RUN_COLUMNS: &str = "id, suite_id, kind, status, started_at, ended_at, grid, git_commit, \
+    git_branch, \
+    (SELECT count(*) FROM cases c WHERE c.run_id = runs.id), \
+    (SELECT count(*) FROM cases c WHERE c.run_id = runs.id AND c.error IS NOT NULL)";
+
+/// Runs, newest first, of one suite or of all; at most `limit` (pass usize::MAX for all).
+pub fn list_runs(
+    conn: &Connection,
+    suite_id: Option<&str>,
+    limit: usize,
+) -> Result<Vec<StoredRun>, StoreError> {
+    let path = db_path(conn);
+    let fail = |e| StoreError::sqlite(&path, "listing runs", e);
+    // id (a time-ordered uuid v7) breaks ties between runs started in the same instant.
+    let order = "ORDER BY started_at DESC, id DESC LIMIT ?";
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let rows: Vec<RawRun> = match suite_id {
+        Some(suite) => {
+            let sql = format!("SELECT {RUN_COLUMNS} FROM runs WHERE suite_id = ? {order}");
+            let mut stmt = conn.prepare_cached(&sql).map_err(fail)?;
+            let rows = stmt
+                .query_map(params![suite, limit], RawRun::from_row)
+                .map_err(fail)?;
+            rows.collect::<Result<_, _>>().map_err(fail)?
+        }
+        None => {
+            let sql = format!("SELECT {RUN_COLUMNS} FROM runs {order}");
+            let mut stmt = conn.prepare_cached(&sql).map_err(fail)?;
+            let rows = stmt
+                .query_map(params![limit], RawRun::from_row)
+                .map_err(fail)?;
+            rows.collect::<Result<_, _>>().map_err(fail)?
+        }
+    };
+    rows.into_iter().map(|raw| raw.into_stored(&path)).collect()
+}
+
+/// The cases of one run, in the suite's order.
+pub fn run_cases(conn: &Connection, run_id: &str) -> Result<Vec<CaseRecord>, StoreError> {
+    let path = db_path(conn);
+    let fail = |e| StoreError::sqlite(&path, &format!("reading the cases of run {run_id}"), e);
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT run_id, idx, hash, test_case, output, duration_s, error \
+             FROM cases WHERE run_id = ? ORDER BY idx, hash",
+        )
+        .map_err(fail)?;
+    let rows = stmt
+        .query_map([run_id], |row| {
+            Ok(CaseRecord {
+                run_id: row.get(0)?,
+                index: row.get(1)?,
+                hash: row.get(2)?,
+                test_case: row.get(3)?,
+                output: row.get(4)?,
+                duration_s: row.get(5)?,
+                error: row.get(6)?,
+            })
+        })
+        .map_err(fail)?;
+    rows.collect::<Result<_, _>>().map_err(fail)
+}
+
+/// The evaluations of one run, ordered by their case's position, then evaluator id.
+pub fn run_evaluations(
+    conn: &Connection,
+    run_id: &str,
+) -> Result<Vec<EvaluationRecord>, StoreError> {
+    let path = db_path(conn);
+    let doing = format!("reading the evaluations of run {run_id}");
+    let fail = |e| StoreError::sqlite(&path, &doing, e);
+    // LEFT JOIN: an evaluation whose case row is missing is still returned (sorted first).
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT e.run_id, e.case_hash, e.evaluator_id, e.score, e.threshold, e.verdict, \
+                    e.metadata, e.error, e.duration_s \
+             FROM evaluations e \
+             LEFT JOIN cases c ON c.run_id = e.run_id AND c.hash = e.case_hash \
+             WHERE e.run_id = ? \
+             ORDER BY c.idx, e.case_hash, e.evaluator_id",
+        )
+        .map_err(fail)?;
+    let rows = stmt
+        .query_map([run_id], |row| {
+            Ok(EvaluationRecord {
+                run_id: row.get(0)?,
+                case_hash: row.get(1)?,
+                evaluator_id: row.get(2)?,
+                score: row.get(3)?,
+                threshold: row.get(4)?,
+                verdict: row.get(5)?,
+                metadata: row.get(6)?,
+                error: row.get(7)?,
+                duration_s: row.get(8)?,
+            })
+        })
+        .map_err(fail)?;
+    rows.collect::<Result<_, _>>().map_err(fail)
+}
+
+/// A runs row before its status text is checked (row closures can only fail with SQLite
+/// errors, so the check happens after).
+struct RawRun {
+    run: RunRecord,
+    status: String,
+    ended_at: Option<f64>,
+    cases: u64,
+    errored_cases: u64,
+}
+
+impl RawRun {
+    fn from_row(row: &Row<'_>) -> rusqlite::Result<RawRun> {
+        Ok(RawRun {
+            run: RunRecord {
+                id: row.get(0)?,
+                suite_id: row.get(1)?,
+                kind: row.get(2)?,
+                started_at: row.get(4)?,
+                grid: row.get(6)?,
+                git_commit: row.get(7)?,
+                git_branch: row.get(8)?,
+            },
+            status: row.get(3)?,
+            ended_at: row.get(5)?,
+            cases: count(row, 9)?,
+            errored_cases: count(row, 10)?,
+        })
+    }
+
+    fn into_stored(self, path: &Path) -> Result<StoredRun, StoreError> {
+        let status = RunStatus::parse(&self.status).ok_or_else(|| {
+            let detail = format!(
+                "run {} has an unknown status {:?}",
+                self.run.id, self.status
+            );
+            StoreError::new(StoreErrorKind::Corrupt, path, detail)
+        })?;
+        Ok(StoredRun {
+            run: self.run,
+            status,
+            ended_at: self.ended_at,
+            cases: self.cases,
+            errored_cases: self.errored_cases,
+        })
+    }
+}
+
+/// A count(*) column (an i64 in SQLite, never negative).
+fn count(row: &Row<'_>, index: usize) -> rusqlite::Result<u64> {
+    let value: i64 = row.get(index)?;
+    Ok(value.unsigned_abs())
+}
+
+/// The connection's file, for error messages.
+fn db_path(conn: &Connection) -> PathBuf {
+    match conn.path() {
+        Some(path) if !path.is_empty() => PathBuf::from(path),
+        _ => PathBuf::from(":memory:"),
+    }
+}

@@ -1,0 +1,459 @@
+//! `Writer`: the one way runs are written. Callers (a Python event-loop thread, at up to a few
+//! hundred thousand records per second) only push records onto a channel; a dedicated thread
+//! drains it and commits whatever has queued up as one transaction.
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
+use std::thread::JoinHandle;
+
+use rusqlite::Connection;
+
+use super::batch::{write_batch, Failures, Write};
+use super::error::{StoreError, StoreErrorKind};
+use super::model::{CaseRecord, EvaluationRecord, RunRecord, RunStatus};
+use super::open::open;
+
+/// Most messages committed in one transaction: bounds how long one commit holds the write
+/// lock against other processes, and how much work a crash can lose.
+const MAX_BATCH: usize = 5_000;
+
+enum Message {
+    Write(Write),
+    /// Answered, once everything received before it is committed, with the first error
+    /// since the previous flush.
+    Flush(SyncSender<Option<StoreError>>),
+}
+
+/// Batched, asynchronous writer of one store file. Send + Sync: `std::sync::mpsc::Sender` is
+/// Sync since Rust 1.72, so the record methods take `&self` and need no lock.
+pub struct Writer {
+    path: PathBuf,
+    /// None once closed.
+    sender: Option<Sender<Message>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Writer {
+    /// Opens the store on the calling thread, so a bad path or a corrupt file fails here and
+    /// not at the first flush, then hands the connection to the "trialrun-store" thread.
+    pub fn start(path: &Path) -> Result<Writer, StoreError> {
+        let conn = open(path)?;
+        let (sender, inbox) = mpsc::channel();
+        let thread_path = path.to_path_buf();
+        let thread = std::thread::Builder::new()
+            .name("trialrun-store".to_string())
+            .spawn(move || write_loop(conn, &thread_path, inbox))
+            .map_err(|e| {
+                let detail = format!("it could not be started: {e}");
+                StoreError::new(StoreErrorKind::WriterStopped, path, detail)
+            })?;
+        Ok(Writer {
+            path: path.to_path_buf(),
+            sender: Some(sender),
+            thread: Some(thread),
+        })
+    }
+
+    /// The store file this writer writes to.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Records a new run with status "running" (`run.started_at` as given).
+    pub fn begin_run(&self, run: RunRecord) {
+        self.send(Message::Write(Write::BeginRun(run)));
+    }
+
+    /// Records (or replaces, by run id and hash) one case.
+    pub fn case(&self, case: CaseRecord) {
+        self.send(Message::Write(Write::Case(case)));
+    }
+
+    /// Records (or replaces, by run id, case hash and evaluator id) one evaluation.
+    pub fn evaluation(&self, evaluation: EvaluationRecord) {
+        self.send(Message::Write(Write::Evaluation(evaluation)));
+    }
+
+    /// Sets the final status and end time of a run.
+    pub fn finish_run(&self, run_id: &str, status: RunStatus, ended_at: f64) {
+        self.send(Message::Write(Write::FinishRun {
+            run_id: run_id.to_string(),
+            status,
+            ended_at,
+        }));
+    }
+
+    /// Blocks until everything sent before this call is committed. Returns the first error
+    /// the writer met since the previous flush (later batches were still attempted).
+    pub fn flush(&self) -> Result<(), StoreError> {
+        let Some(sender) = &self.sender else {
+            return Ok(()); // closed: nothing can be pending
+        };
+        let (reply, answer) = mpsc::sync_channel(1);
+        if sender.send(Message::Flush(reply)).is_err() {
+            return Err(self.stopped());
+        }
+        match answer.recv() {
+            Ok(None) => Ok(()),
+            Ok(Some(err)) => Err(err),
+            Err(_) => Err(self.stopped()),
+        }
+    }
+
+    /// Flushes, stops the thread and reports the last error, if any.
+    pub fn close(mut self) -> Result<(), StoreError> {
+        self.shutdown()
+    }
+
+    fn send(&self, message: Message) {
+        // A send only fails when the thread is gone; the next flush reports that.
+        if let Some(sender) = &self.sender {
+            let _ = sender.send(message);
+        }
+    }
+
+    fn shutdown(&mut self) -> Result<(), StoreError> {
+        let flushed = self.flush();
+        // Dropping the sender ends the thread's receive loop.
+        self.sender = None;
+        let joined = match self.thread.take() {
+            Some(thread) => thread.join(),
+            None => Ok(()),
+        };
+        match (flushed, joined) {
+            (Err(err), _) => Err(err),
+            (Ok(()), Err(_)) => Err(self.stopped()),
+            (Ok(()), Ok(())) => Ok(()),
+        }
+    }
+
+    fn stopped(&self) -> StoreError {
+        let detail = "it panicked; records sent since the last flush may be lost";
+        StoreError::new(StoreErrorKind::WriterStopped, &self.path, detail)
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        // close() already reported; a writer dropped without close() must still not lose
+        // an error silently, and Drop has no caller to return it to.
+        if self.sender.is_some() {
+            if let Err(err) = self.shutdown() {
+                eprintln!("trialrun: {err}");
+            }
+        }
+    }
+}
+
+/// The writer thread: blocks while idle, then commits everything queued (up to MAX_BATCH
+/// messages) in one transaction. Ends when the Writer drops its sender.
+fn write_loop(mut conn: Connection, path: &Path, inbox: Receiver<Message>) {
+    let mut failures = Failures::default();
+    let mut writes = Vec::with_capacity(MAX_BATCH);
+    let mut flushes = Vec::new();
+    while let Ok(first) = inbox.recv() {
+        let mut next = Some(first);
+        while let Some(message) = next {
+            match message {
+                Message::Write(write) => writes.push(write),
+                Message::Flush(reply) => flushes.push(reply),
+            }
+            next = if writes.len() + flushes.len() < MAX_BATCH {
+                inbox.try_recv().ok()
+            } else {
+                None
+            };
+        }
+        if !writes.is_empty() {
+            write_batch(&mut conn, path, &writes, &mut failures);
+            // Records are freed here, off the caller's thread.
+            writes.clear();
+        }
+        // The batch is committed (or its failures recorded): answer flushes made during it.
+        for reply in flushes.drain(..) {
+            let _ = reply.send(failures.take());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::read::{list_runs, run_cases, run_evaluations, StoredRun};
+    use crate::store::test_dir::TestDir;
+
+    fn run(id: &str, suite_id: &str, started_at: f64) -> RunRecord {
+        RunRecord {
+            id: id.to_string(),
+            suite_id: suite_id.to_string(),
+            kind: "suite".to_string(),
+            started_at,
+            grid: Some(r#"{"model":"small","temperature":0.1}"#.to_string()),
+            git_commit: Some("0123456789abcdef0123456789abcdef01234567".to_string()),
+            git_branch: None,
+        }
+    }
+
+    /// Varied values: None and Some, awkward floats, non-ASCII text.
+    fn case(run_id: &str, i: u32) -> CaseRecord {
+        let failed = i % 7 == 0;
+        CaseRecord {
+            run_id: run_id.to_string(),
+            index: i,
+            hash: format!("{:016x}", u64::from(i).wrapping_mul(0x9e37_79b9_7f4a_7c15)),
+            test_case: format!(r#"{{"input":"question {i} — ünïcode ✓","n":{i}}}"#),
+            output: (!failed).then(|| format!(r#""answer {i}""#)),
+            duration_s: f64::from(i) * 0.1 + 1e-9,
+            error: failed.then(|| format!("Traceback ...\nValueError: case {i}")),
+        }
+    }
+
+    fn evaluation(case: &CaseRecord, evaluator: usize) -> EvaluationRecord {
+        let errored = case.index % 11 == 0;
+        EvaluationRecord {
+            run_id: case.run_id.clone(),
+            case_hash: case.hash.clone(),
+            evaluator_id: format!("evaluator-{evaluator}"),
+            score: (!errored).then(|| f64::from(case.index) / 3.0),
+            threshold: (evaluator == 0).then(|| r#"{"gte":0.5}"#.to_string()),
+            verdict: if errored { "errored" } else { "passed" }.to_string(),
+            metadata: (evaluator == 1).then(|| r#"{"reason":"ok"}"#.to_string()),
+            error: errored.then(|| "boom".to_string()),
+            duration_s: 0.25,
+        }
+    }
+
+    /// Sends one run of `cases` cases with two evaluations each, returning what was sent.
+    fn send_run(
+        writer: &Writer,
+        record: RunRecord,
+        cases: u32,
+    ) -> (Vec<CaseRecord>, Vec<EvaluationRecord>) {
+        writer.begin_run(record.clone());
+        let mut sent_cases = Vec::new();
+        let mut sent_evaluations = Vec::new();
+        for i in 0..cases {
+            let case = case(&record.id, i);
+            for evaluator in 0..2 {
+                let evaluation = evaluation(&case, evaluator);
+                writer.evaluation(evaluation.clone());
+                sent_evaluations.push(evaluation);
+            }
+            writer.case(case.clone());
+            sent_cases.push(case);
+        }
+        writer.finish_run(&record.id, RunStatus::Completed, record.started_at + 12.5);
+        (sent_cases, sent_evaluations)
+    }
+
+    #[test]
+    fn writer_is_send_and_sync() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<Writer>();
+    }
+
+    #[test]
+    fn round_trip_of_a_run_with_10k_cases_and_20k_evaluations() {
+        let dir = TestDir::new("round-trip");
+        let path = dir.path().join("trialrun.db");
+        let writer = Writer::start(&path).unwrap();
+        let record = run(
+            &crate::store::new_run_id(),
+            "suite-a",
+            1_700_000_000.123_456,
+        );
+        let (cases, mut evaluations) = send_run(&writer, record.clone(), 10_000);
+        writer.flush().unwrap();
+
+        let conn = open(&path).unwrap();
+        let runs = list_runs(&conn, None, 10).unwrap();
+        assert_eq!(runs.len(), 1);
+        let stored = &runs[0];
+        assert_eq!(stored.run, record);
+        assert_eq!(stored.status, RunStatus::Completed);
+        assert_eq!(stored.ended_at, Some(record.started_at + 12.5));
+        assert_eq!(stored.cases, 10_000);
+        assert_eq!(
+            stored.errored_cases,
+            cases.iter().filter(|c| c.error.is_some()).count() as u64
+        );
+
+        assert_eq!(run_cases(&conn, &record.id).unwrap(), cases);
+        // Read back by case position, then evaluator id: sent in that order already.
+        evaluations.sort_by_key(|e| (cases_index(&cases, &e.case_hash), e.evaluator_id.clone()));
+        assert_eq!(run_evaluations(&conn, &record.id).unwrap(), evaluations);
+        writer.close().unwrap();
+    }
+
+    fn cases_index(cases: &[CaseRecord], hash: &str) -> u32 {
+        cases.iter().find(|c| c.hash == hash).unwrap().index
+    }
+
+    #[test]
+    fn running_status_until_finished_and_replace_on_same_key() {
+        let dir = TestDir::new("replace");
+        let path = dir.path().join("trialrun.db");
+        let writer = Writer::start(&path).unwrap();
+        writer.begin_run(run("r1", "s", 1.0));
+        let first = case("r1", 3);
+        writer.case(first.clone());
+        writer.flush().unwrap();
+        let conn = open(&path).unwrap();
+        let runs = list_runs(&conn, Some("s"), 10).unwrap();
+        assert_eq!(
+            (runs[0].status, runs[0].ended_at),
+            (RunStatus::Running, None)
+        );
+
+        // Same (run_id, hash): the retried case replaces the first attempt.
+        let retried = CaseRecord {
+            output: Some("\"second\"".into()),
+            ..first
+        };
+        writer.case(retried.clone());
+        writer.finish_run("r1", RunStatus::Interrupted, 2.0);
+        writer.close().unwrap();
+        assert_eq!(run_cases(&conn, "r1").unwrap(), vec![retried]);
+        let runs = list_runs(&conn, Some("s"), 10).unwrap();
+        assert_eq!(
+            (runs[0].status, runs[0].ended_at),
+            (RunStatus::Interrupted, Some(2.0))
+        );
+    }
+
+    #[test]
+    fn list_runs_is_newest_first_filtered_and_limited() {
+        let dir = TestDir::new("list");
+        let path = dir.path().join("trialrun.db");
+        let writer = Writer::start(&path).unwrap();
+        for (id, suite, at) in [
+            ("a", "s1", 1.0),
+            ("b", "s2", 2.0),
+            ("c", "s1", 3.0),
+            ("d", "s1", 4.0),
+        ] {
+            writer.begin_run(run(id, suite, at));
+        }
+        writer.close().unwrap();
+        let conn = open(&path).unwrap();
+        let ids = |runs: Vec<StoredRun>| runs.into_iter().map(|r| r.run.id).collect::<Vec<_>>();
+        assert_eq!(
+            ids(list_runs(&conn, None, usize::MAX).unwrap()),
+            ["d", "c", "b", "a"]
+        );
+        assert_eq!(ids(list_runs(&conn, Some("s1"), 2).unwrap()), ["d", "c"]);
+        assert!(list_runs(&conn, Some("nope"), 10).unwrap().is_empty());
+        assert!(run_cases(&conn, "nope").unwrap().is_empty());
+    }
+
+    #[test]
+    fn two_writers_on_one_file_from_two_threads_lose_nothing() {
+        let dir = TestDir::new("two-writers");
+        let path = dir.path().join("trialrun.db");
+        let barrier = std::sync::Barrier::new(2);
+        std::thread::scope(|scope| {
+            for name in ["left", "right"] {
+                let (path, barrier) = (&path, &barrier);
+                scope.spawn(move || {
+                    barrier.wait(); // both open the fresh file at once, too
+                    let writer = Writer::start(path).unwrap();
+                    send_run(&writer, run(name, "shared", 5.0), 8_000);
+                    writer.close().unwrap();
+                });
+            }
+        });
+        let conn = open(&path).unwrap();
+        let runs = list_runs(&conn, Some("shared"), 10).unwrap();
+        assert_eq!(runs.len(), 2);
+        for stored in runs {
+            assert_eq!(stored.cases, 8_000, "{}", stored.run.id);
+            assert_eq!(stored.status, RunStatus::Completed);
+            assert_eq!(
+                run_evaluations(&conn, &stored.run.id).unwrap().len(),
+                16_000
+            );
+        }
+    }
+
+    #[test]
+    fn flush_reports_a_failed_write_once_and_later_batches_land() {
+        let dir = TestDir::new("errors");
+        let path = dir.path().join("trialrun.db");
+        let writer = Writer::start(&path).unwrap();
+        writer.begin_run(run("known", "s", 1.0));
+        writer.case(case("unknown-run", 0)); // foreign key violation
+        writer.case(case("known", 1)); // same batch: still lands
+        writer.finish_run("also-unknown", RunStatus::Failed, 2.0);
+        let err = writer.flush().unwrap_err();
+        assert_eq!(err.kind(), StoreErrorKind::Sqlite);
+        let message = err.to_string();
+        assert!(message.contains(&path.display().to_string()), "{message}");
+        assert!(message.contains("of run unknown-run"), "{message}");
+        assert!(message.contains("FOREIGN KEY"), "{message}");
+        assert!(
+            message.contains("1 more failed write after it"),
+            "{message}"
+        );
+
+        writer.flush().unwrap(); // already reported
+        writer.case(case("known", 2));
+        writer.finish_run("known", RunStatus::Completed, 3.0);
+        writer.close().unwrap();
+
+        let conn = open(&path).unwrap();
+        let indexes: Vec<u32> = run_cases(&conn, "known")
+            .unwrap()
+            .iter()
+            .map(|c| c.index)
+            .collect();
+        assert_eq!(indexes, [1, 2]);
+        assert_eq!(
+            list_runs(&conn, None, 10).unwrap()[0].status,
+            RunStatus::Completed
+        );
+    }
+
+    #[test]
+    fn start_fails_before_any_work_on_a_corrupt_file() {
+        let dir = TestDir::new("start-corrupt");
+        let path = dir.path().join("trialrun.db");
+        std::fs::write(&path, vec![0xA5; 4096]).unwrap();
+        let err = Writer::start(&path)
+            .err()
+            .expect("a corrupt file is refused");
+        assert_eq!(err.kind(), StoreErrorKind::Corrupt);
+    }
+
+    #[test]
+    fn writes_run_on_the_named_thread() {
+        let dir = TestDir::new("thread-name");
+        let writer = Writer::start(&dir.path().join("trialrun.db")).unwrap();
+        let name = writer
+            .thread
+            .as_ref()
+            .unwrap()
+            .thread()
+            .name()
+            .map(str::to_string);
+        assert_eq!(name.as_deref(), Some("trialrun-store"));
+    }
+
+    /// Throughput check, not run by default:
+    /// `cargo test --release --lib store::writer::tests::throughput -- --ignored --nocapture`
+    #[test]
+    #[ignore]
+    fn throughput() {
+        let dir = TestDir::new("throughput");
+        let writer = Writer::start(&dir.path().join("trialrun.db")).unwrap();
+        let records: Vec<CaseRecord> = (0..300_000).map(|i| case("r", i)).collect();
+        writer.begin_run(run("r", "s", 1.0));
+        let started = std::time::Instant::now();
+        for record in records {
+            writer.case(record);
+        }
+        let sent = started.elapsed();
+        writer.flush().unwrap();
+        let committed = started.elapsed();
+        println!("300k cases: sent in {sent:?}, committed in {committed:?}");
+    }
+}

@@ -1,0 +1,220 @@
+//! Which piece of work starts next. An item is one (grid combination x test case); its
+//! fn call goes first, then each evaluator on its output. One limit bounds fn calls
+//! across the whole suite; each evaluator has its own limit across the suite.
+//!
+//! The scheduler is a plain state machine: the driver asks for jobs, runs them however
+//! it likes (tasks on an event loop, threads) and reports back when each finishes.
+
+use std::collections::VecDeque;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Job {
+    /// Run fn on item.
+    Call { item: usize },
+    /// Run evaluator `evaluator` on item's output.
+    Evaluate { item: usize, evaluator: usize },
+}
+
+/// One evaluator's queue of items waiting for it and its in-flight count.
+#[derive(Debug)]
+struct Lane {
+    limit: usize,
+    running: usize,
+    waiting: VecDeque<usize>,
+}
+
+#[derive(Debug)]
+pub struct Scheduler {
+    items: usize,
+    next_item: usize,
+    call_limit: usize,
+    calls_running: usize,
+    lanes: Vec<Lane>,
+    /// Evaluations not yet finished, per item (only meaningful after its call succeeded).
+    evaluations_left: Vec<u32>,
+    stopped: bool,
+}
+
+impl Scheduler {
+    pub fn new(items: usize, call_limit: usize, evaluator_limits: &[usize]) -> Scheduler {
+        assert!(call_limit > 0 && evaluator_limits.iter().all(|&l| l > 0));
+        Scheduler {
+            items,
+            next_item: 0,
+            call_limit,
+            calls_running: 0,
+            lanes: evaluator_limits
+                .iter()
+                .map(|&limit| Lane { limit, running: 0, waiting: VecDeque::new() })
+                .collect(),
+            evaluations_left: vec![0; items],
+            stopped: false,
+        }
+    }
+
+    /// The next job that fits within the limits, marked as running. Evaluations come
+    /// first so that finished outputs drain before new calls pile up more.
+    pub fn next_job(&mut self) -> Option<Job> {
+        if self.stopped {
+            return None;
+        }
+        for (evaluator, lane) in self.lanes.iter_mut().enumerate() {
+            if lane.running < lane.limit {
+                if let Some(item) = lane.waiting.pop_front() {
+                    lane.running += 1;
+                    return Some(Job::Evaluate { item, evaluator });
+                }
+            }
+        }
+        if self.calls_running < self.call_limit && self.next_item < self.items {
+            let item = self.next_item;
+            self.next_item += 1;
+            self.calls_running += 1;
+            return Some(Job::Call { item });
+        }
+        None
+    }
+
+    /// fn finished on `item`. Returns true when the item is complete (fn failed, or
+    /// there are no evaluators); otherwise its evaluations are queued.
+    pub fn call_finished(&mut self, item: usize, succeeded: bool) -> bool {
+        debug_assert!(self.calls_running > 0);
+        self.calls_running -= 1;
+        if !succeeded || self.lanes.is_empty() || self.stopped {
+            return true;
+        }
+        self.evaluations_left[item] = self.lanes.len() as u32;
+        for lane in &mut self.lanes {
+            lane.waiting.push_back(item);
+        }
+        false
+    }
+
+    /// An evaluation finished. Returns true when it was the item's last one.
+    pub fn evaluation_finished(&mut self, item: usize, evaluator: usize) -> bool {
+        let lane = &mut self.lanes[evaluator];
+        debug_assert!(lane.running > 0);
+        lane.running -= 1;
+        let left = &mut self.evaluations_left[item];
+        *left -= 1;
+        *left == 0
+    }
+
+    /// Start nothing more: queued work is dropped, running work is left to finish
+    /// (or to be cancelled by the driver, which still reports it finished).
+    pub fn stop(&mut self) {
+        self.stopped = true;
+        for lane in &mut self.lanes {
+            for item in lane.waiting.drain(..) {
+                self.evaluations_left[item] = 0;
+            }
+        }
+    }
+
+    pub fn is_stopped(&self) -> bool {
+        self.stopped
+    }
+
+    pub fn running(&self) -> usize {
+        self.calls_running + self.lanes.iter().map(|l| l.running).sum::<usize>()
+    }
+
+    /// Nothing running and nothing left to start.
+    pub fn is_done(&self) -> bool {
+        self.running() == 0
+            && (self.stopped
+                || (self.next_item == self.items && self.lanes.iter().all(|l| l.waiting.is_empty())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Runs the scheduler to the end, finishing jobs in FIFO order, and checks limits.
+    fn drive(items: usize, call_limit: usize, limits: &[usize], fail: impl Fn(usize) -> bool) -> Vec<Job> {
+        let mut s = Scheduler::new(items, call_limit, limits);
+        let mut running: VecDeque<Job> = VecDeque::new();
+        let mut log = vec![];
+        loop {
+            while let Some(job) = s.next_job() {
+                running.push_back(job);
+                log.push(job);
+                let calls = running.iter().filter(|j| matches!(j, Job::Call { .. })).count();
+                assert!(calls <= call_limit);
+                for (e, &limit) in limits.iter().enumerate() {
+                    let n = running
+                        .iter()
+                        .filter(|j| matches!(j, Job::Evaluate { evaluator, .. } if *evaluator == e))
+                        .count();
+                    assert!(n <= limit);
+                }
+            }
+            match running.pop_front() {
+                Some(Job::Call { item }) => {
+                    s.call_finished(item, !fail(item));
+                }
+                Some(Job::Evaluate { item, evaluator }) => {
+                    s.evaluation_finished(item, evaluator);
+                }
+                None => break,
+            }
+        }
+        assert!(s.is_done());
+        log
+    }
+
+    #[test]
+    fn every_item_called_and_evaluated_once_within_limits() {
+        let log = drive(100, 7, &[3, 1], |_| false);
+        assert_eq!(log.iter().filter(|j| matches!(j, Job::Call { .. })).count(), 100);
+        assert_eq!(log.iter().filter(|j| matches!(j, Job::Evaluate { .. })).count(), 200);
+    }
+
+    #[test]
+    fn failed_calls_skip_their_evaluators() {
+        let log = drive(10, 2, &[2], |item| item % 2 == 0);
+        let evals: Vec<usize> = log
+            .iter()
+            .filter_map(|j| match j {
+                Job::Evaluate { item, .. } => Some(*item),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(evals, vec![1, 3, 5, 7, 9]);
+    }
+
+    #[test]
+    fn item_completes_with_its_last_evaluation() {
+        let mut s = Scheduler::new(1, 1, &[1, 1]);
+        assert_eq!(s.next_job(), Some(Job::Call { item: 0 }));
+        assert!(!s.call_finished(0, true));
+        assert_eq!(s.next_job(), Some(Job::Evaluate { item: 0, evaluator: 0 }));
+        assert_eq!(s.next_job(), Some(Job::Evaluate { item: 0, evaluator: 1 }));
+        assert!(!s.evaluation_finished(0, 1));
+        assert!(s.evaluation_finished(0, 0));
+        assert!(s.is_done());
+    }
+
+    #[test]
+    fn no_evaluators_completes_on_call() {
+        let mut s = Scheduler::new(2, 5, &[]);
+        assert!(matches!(s.next_job(), Some(Job::Call { item: 0 })));
+        assert!(s.call_finished(0, true));
+    }
+
+    #[test]
+    fn stop_drops_queued_work_and_waits_for_running() {
+        let mut s = Scheduler::new(10, 2, &[1]);
+        let a = s.next_job().unwrap();
+        let b = s.next_job().unwrap();
+        assert_eq!(s.next_job(), None);
+        s.call_finished(0, true); // queues an evaluation
+        s.stop();
+        assert_eq!(s.next_job(), None);
+        assert!(!s.is_done()); // b still running
+        assert_eq!((a, b), (Job::Call { item: 0 }, Job::Call { item: 1 }));
+        s.call_finished(1, true);
+        assert!(s.is_done());
+    }
+}
