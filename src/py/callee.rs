@@ -4,21 +4,26 @@
 
 use crate::suite::pool::BlockingPool;
 use pyo3::prelude::*;
-use pyo3::sync::PyOnceLock;
 use pyo3::intern;
+use pyo3::sync::PyOnceLock;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 
-/// Sync calls this fast, this many times in a row, move onto the loop thread: a thread
-/// hop costs more than the call itself. One inline call slower than DEMOTE_AFTER moves
-/// the callee back to its pool, so slow sync code never holds the loop for long.
+/// Sync calls that prove this fast move onto the loop thread: a thread hop costs more
+/// than the call itself. A pool call's wall time includes waits for the GIL, which the
+/// busy loop thread holds, so a trivial callee sometimes looks slow: fast calls add one
+/// point, slow ones take SLOW_PENALTY, and PROMOTE_AT points promote. A callee that
+/// blocks (I/O, sleep, a model call) is never fast and stays in its pool. One inline
+/// call slower than DEMOTE_AFTER sends the callee back, so slow code never holds the
+/// loop for long.
 const PROMOTE_BELOW: Duration = Duration::from_micros(100);
-const PROMOTE_STREAK: u32 = 32;
+const PROMOTE_AT: u32 = 32;
+const SLOW_PENALTY: u32 = 4;
 const DEMOTE_AFTER: Duration = Duration::from_millis(1);
 
 #[derive(Default)]
 pub struct SpeedProbe {
-    fast_streak: AtomicU32,
+    points: AtomicU32,
     inline: AtomicBool,
 }
 
@@ -27,21 +32,21 @@ impl SpeedProbe {
         self.inline.load(Ordering::Relaxed)
     }
 
-    /// A call that ran on the pool took `took` (time inside the user's code).
+    /// A call that ran on the pool took `took` (wall time inside the user's code).
     pub fn observe_pool(&self, took: Duration) {
         if took < PROMOTE_BELOW {
-            if self.fast_streak.fetch_add(1, Ordering::Relaxed) + 1 >= PROMOTE_STREAK {
+            if self.points.fetch_add(1, Ordering::Relaxed) + 1 >= PROMOTE_AT {
                 self.inline.store(true, Ordering::Relaxed);
             }
         } else {
-            self.fast_streak.store(0, Ordering::Relaxed);
+            let _ = self.points.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |p| Some(p.saturating_sub(SLOW_PENALTY)));
         }
     }
 
     /// A call that ran inline took `took`.
     pub fn observe_inline(&self, took: Duration) {
         if took > DEMOTE_AFTER {
-            self.fast_streak.store(0, Ordering::Relaxed);
+            self.points.store(0, Ordering::Relaxed);
             self.inline.store(false, Ordering::Relaxed);
         }
     }
@@ -83,17 +88,10 @@ pub fn is_async_callable(func: &Bound<'_, PyAny>) -> PyResult<bool> {
     Ok(false)
 }
 
-/// Coroutines and other objects with __await__ (a sync callable may return one).
+/// Coroutines, futures and any object whose type defines __await__ (a sync callable
+/// may return one). Reads the type's am_await slot: no attribute lookup, no exception.
 pub fn is_awaitable(obj: &Bound<'_, PyAny>) -> bool {
-    static COROUTINE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
-    let py = obj.py();
-    if let Ok(coro) = COROUTINE.import(py, "types", "CoroutineType") {
-        if obj.get_type().is(coro) {
-            return true;
-        }
-    }
-    if obj.is_none() || obj.is_instance_of::<pyo3::types::PyString>() {
-        return false;
-    }
-    obj.get_type().hasattr(intern!(py, "__await__")).unwrap_or(false)
+    let ty = obj.get_type();
+    // SAFETY: PyType_GetSlot only reads the slot of a live type object (limited API >= 3.10).
+    unsafe { !pyo3::ffi::PyType_GetSlot(ty.as_type_ptr(), pyo3::ffi::Py_am_await).is_null() }
 }

@@ -7,7 +7,7 @@ use super::callee::is_awaitable;
 use super::convert::{format_exception, format_pyerr, to_json};
 use super::evaluation::{type_name, PyEvaluation};
 use super::plan::{self, Plan};
-use super::results::{CaseResult, EvaluationResult, RunInfo, SuiteResult};
+use super::results::{CaseData, EvaluationData, RunInfo, SuiteResult};
 use crate::evaluation::Verdict;
 use crate::report::progress::Progress;
 use crate::store::{self, CaseRecord, EvaluationRecord, RunRecord, RunStatus, Writer};
@@ -17,7 +17,7 @@ use pyo3::exceptions::PyRuntimeError;
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -38,9 +38,11 @@ struct Finished {
     ended: Instant,
 }
 
-enum InFlight {
-    Task(Py<PyAny>),
-    Pool,
+/// An async job's task, keyed in `Driver::tasks` by the task object's address.
+struct TaskJob {
+    job: Job,
+    task: Py<PyAny>,
+    started: Instant,
 }
 
 /// Results of sync calls waiting for the loop thread, and whether a drain is scheduled.
@@ -63,7 +65,7 @@ struct Item {
     output: Option<Py<PyAny>>,
     duration_s: f64,
     error: Option<String>,
-    evaluations: Vec<Option<Py<EvaluationResult>>>,
+    evaluations: Vec<Option<EvaluationData>>,
 }
 
 /// Everything the loop thread needs once `start` has run.
@@ -72,6 +74,8 @@ struct Loop {
     call_soon_threadsafe: Py<PyAny>,
     future: Py<PyAny>,
     drain: Py<Drain>,
+    /// The one done-callback every task of this run shares.
+    task_done: Py<TaskDone>,
     /// Python >= 3.12: start tasks eagerly (no loop round trip for code that never suspends).
     eager_task: Option<Py<PyAny>>,
 }
@@ -81,8 +85,10 @@ struct Driver {
     sched: Scheduler,
     combos: Vec<Combo>,
     items: Vec<Option<Item>>,
-    done: Vec<Option<Py<CaseResult>>>,
-    in_flight: HashMap<Job, InFlight>,
+    done: Vec<Option<CaseData>>,
+    tasks: HashMap<usize, TaskJob>,
+    /// Sync jobs running on pool threads.
+    pooled: HashSet<Job>,
     tally: Tally,
     progress: Progress,
     writer: Option<Writer>,
@@ -131,7 +137,8 @@ impl SuiteRun {
             items: (0..items).map(|_| None).collect(),
             done: (0..items).map(|_| None).collect(),
             combos: vec![],
-            in_flight: HashMap::new(),
+            tasks: HashMap::new(),
+            pooled: HashSet::new(),
             writer: Some(writer),
             store_path,
             started: None,
@@ -164,6 +171,7 @@ impl SuiteRun {
             call_soon_threadsafe: event_loop.getattr(intern!(py, "call_soon_threadsafe"))?.unbind(),
             future: future.clone().unbind(),
             drain: Py::new(py, Drain { run: slf.clone().unbind() })?,
+            task_done: Py::new(py, TaskDone { run: slf.clone().unbind() })?,
             eager_task,
         });
         d.begin_runs(py)?;
@@ -184,20 +192,14 @@ impl SuiteRun {
         }
         d.interrupted = true;
         d.sched.stop();
-        let jobs: Vec<Job> = d.in_flight.keys().copied().collect();
-        for job in jobs {
-            match d.in_flight.get(&job) {
-                Some(InFlight::Task(task)) => {
-                    // its done-callback reports it, cancelled
-                    task.bind(py).call_method0(intern!(py, "cancel"))?;
-                }
-                Some(InFlight::Pool) => {
-                    d.in_flight.remove(&job);
-                    let now = Instant::now();
-                    d.finish(py, Finished { job, outcome: Outcome::Cancelled, started: now, ended: now })?;
-                }
-                None => {}
-            }
+        for t in d.tasks.values() {
+            // its done-callback reports it, cancelled
+            t.task.bind(py).call_method0(intern!(py, "cancel"))?;
+        }
+        // Threads cannot be cancelled: their jobs are abandoned and their results ignored.
+        for job in std::mem::take(&mut d.pooled) {
+            let now = Instant::now();
+            d.finish(py, Finished { job, outcome: Outcome::Cancelled, started: now, ended: now })?;
         }
         d.finalize_if_done(py)
     }
@@ -209,19 +211,14 @@ impl SuiteRun {
         self.driver.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// A job that was in flight finished: record it, start what can start, and finish
-    /// the suite when nothing is left. Errors of the engine itself fail the future
-    /// rather than vanish inside an asyncio callback.
-    fn completed(slf: &Bound<'_, Self>, finished: Vec<Finished>) -> PyResult<()> {
+    /// Records finished work, starts what can start, and finishes the suite when nothing
+    /// is left. Errors of the engine itself fail the future rather than vanish inside
+    /// an asyncio callback.
+    fn completed(slf: &Bound<'_, Self>, record: impl FnOnce(&mut Driver) -> PyResult<()>) -> PyResult<()> {
         let py = slf.py();
         let mut d = slf.get().lock();
         let result = (|| {
-            for f in finished {
-                if d.in_flight.remove(&f.job).is_none() {
-                    continue; // abandoned by interrupt()
-                }
-                d.settle(py, slf, f)?;
-            }
+            record(&mut d)?;
             d.pump(py, slf)?;
             d.finalize_if_done(py)
         })();
@@ -267,7 +264,7 @@ impl Driver {
     fn pump(&mut self, py: Python<'_>, run: &Bound<'_, SuiteRun>) -> PyResult<()> {
         while let Some(job) = self.sched.next_job() {
             if let Some(finished) = self.launch(py, run, job)? {
-                self.settle(py, run, finished)?;
+                self.settle(py, finished)?;
             }
         }
         Ok(())
@@ -293,17 +290,27 @@ impl Driver {
             args.push(output.map(|o| o.clone_ref(py)).unwrap_or_else(|| py.None()));
         }
         let started = Instant::now();
-        if callee.is_async || callee.speed.inline() {
-            let result = context.call_method1(intern!(py, "run"), PyTuple::new(py, args)?);
-            let ended = Instant::now();
-            if !callee.is_async {
-                callee.speed.observe_inline(ended - started);
-            }
-            let outcome = match result {
-                Ok(v) if is_awaitable(&v) => {
-                    self.spawn_task(py, run, job, v, &context, started)?;
+        if callee.is_async {
+            // Calling an async function only creates the coroutine: no user code runs
+            // until the task steps it, in the job's context.
+            let func = callee.func.bind(py).clone();
+            match func.call1(PyTuple::new(py, &args[1..])?) {
+                Ok(coro) if is_awaitable(&coro) => {
+                    self.spawn_task(py, job, coro, &context, started)?;
                     return Ok(None);
                 }
+                Ok(v) => return Ok(Some(Finished { job, outcome: Outcome::Value(v.unbind()), started, ended: Instant::now() })),
+                Err(e) => {
+                    let outcome = Outcome::Raised(format_pyerr(py, &e));
+                    return Ok(Some(Finished { job, outcome, started, ended: Instant::now() }));
+                }
+            }
+        }
+        if callee.speed.inline() {
+            let result = context.call_method1(intern!(py, "run"), PyTuple::new(py, args)?);
+            let ended = Instant::now();
+            callee.speed.observe_inline(ended - started);
+            let outcome = match result {
                 Ok(v) => Outcome::Value(v.unbind()),
                 Err(e) => Outcome::Raised(format_pyerr(py, &e)),
             };
@@ -333,7 +340,7 @@ impl Driver {
                 }
             })
         });
-        self.in_flight.insert(job, InFlight::Pool);
+        self.pooled.insert(job);
         Ok(None)
     }
 
@@ -341,7 +348,6 @@ impl Driver {
     fn spawn_task(
         &mut self,
         py: Python<'_>,
-        run: &Bound<'_, SuiteRun>,
         job: Job,
         awaitable: Bound<'_, PyAny>,
         context: &Bound<'_, PyAny>,
@@ -359,21 +365,21 @@ impl Driver {
         } else {
             l.create_task.bind(py).call((awaitable,), Some(&kwargs))?
         };
-        let callback = Py::new(py, TaskDone { run: run.clone().unbind(), job, started })?;
-        task.call_method1(intern!(py, "add_done_callback"), (callback,))?;
-        self.in_flight.insert(job, InFlight::Task(task.unbind()));
+        task.call_method1(intern!(py, "add_done_callback"), (l.task_done.bind(py),))?;
+        let key = task.as_ptr() as usize;
+        self.tasks.insert(key, TaskJob { job, task: task.unbind(), started });
         Ok(())
     }
 
-    /// A finished job's value may itself be awaitable (a sync callable that returned a
+    /// A sync job's value may itself be awaitable (a sync callable that returned a
     /// coroutine): then it runs on as a task; otherwise it is recorded.
-    fn settle(&mut self, py: Python<'_>, run: &Bound<'_, SuiteRun>, f: Finished) -> PyResult<()> {
+    fn settle(&mut self, py: Python<'_>, f: Finished) -> PyResult<()> {
         if let Outcome::Value(v) = &f.outcome {
             let v = v.bind(py);
             if is_awaitable(v) {
                 let (combo, _) = self.split(item_of(f.job));
                 let context = self.combos[combo].context.bind(py).call_method0(intern!(py, "copy"))?;
-                return self.spawn_task(py, run, f.job, v.clone(), &context, f.started);
+                return self.spawn_task(py, f.job, v.clone(), &context, f.started);
             }
         }
         self.finish(py, f)
@@ -423,9 +429,8 @@ impl Driver {
                 if matches!(f.outcome, Outcome::Cancelled) && self.interrupted {
                     return Ok(());
                 }
-                if let Some(result) = self.evaluation_result(py, evaluator, f.outcome, duration_s)? {
+                if let Some(r) = self.evaluation_result(py, evaluator, f.outcome, duration_s) {
                     let (combo, case) = self.split(item);
-                    let r = result.bind(py).get();
                     self.tally.evaluators[evaluator].add(r.verdict, r.score);
                     let writer = self.writer.as_ref().expect("open until finalized");
                     writer.evaluation(EvaluationRecord {
@@ -440,7 +445,7 @@ impl Driver {
                         duration_s,
                     });
                     if let Some(state) = self.items[item].as_mut() {
-                        state.evaluations[evaluator] = Some(result);
+                        state.evaluations[evaluator] = Some(r);
                     }
                 }
                 if last {
@@ -459,9 +464,9 @@ impl Driver {
         evaluator: usize,
         outcome: Outcome,
         duration_s: f64,
-    ) -> PyResult<Option<Py<EvaluationResult>>> {
+    ) -> Option<EvaluationData> {
         let evaluator_id = self.plan.evaluators[evaluator].id.clone();
-        let errored = |error: String| EvaluationResult {
+        let errored = |error: String| EvaluationData {
             evaluator_id: evaluator_id.clone(),
             score: None,
             threshold: None,
@@ -476,12 +481,12 @@ impl Driver {
             Outcome::Value(v) => {
                 let v = v.bind(py);
                 if v.is_none() {
-                    return Ok(None);
+                    return None;
                 }
                 match v.cast::<PyEvaluation>() {
                     Ok(e) => {
                         let e = e.get();
-                        EvaluationResult {
+                        EvaluationData {
                             evaluator_id: evaluator_id.clone(),
                             score: Some(e.score),
                             threshold: e.threshold.as_ref().map(|t| t.clone_ref(py)),
@@ -499,26 +504,24 @@ impl Driver {
                 }
             }
         };
-        Ok(Some(Py::new(py, result)?))
+        Some(result)
     }
 
     /// A case's fn and all its evaluations are done: it becomes a CaseResult.
     fn complete_item(&mut self, py: Python<'_>, item: usize) -> PyResult<()> {
-        let result = self.case_result(py, item)?;
-        if let Some(result) = result {
-            let failed = result.bind(py).get().failed(py);
-            self.progress.case_done(failed);
+        if let Some(result) = self.case_result(py, item) {
+            self.progress.case_done(result.failed());
             self.tally.cases_done += 1;
             self.done[item] = Some(result);
         }
         Ok(())
     }
 
-    fn case_result(&mut self, py: Python<'_>, item: usize) -> PyResult<Option<Py<CaseResult>>> {
-        let Some(state) = self.items[item].take() else { return Ok(None) };
+    fn case_result(&mut self, py: Python<'_>, item: usize) -> Option<CaseData> {
+        let state = self.items[item].take()?;
         let (combo, case) = self.split(item);
         let c = &self.combos[combo];
-        let result = CaseResult {
+        Some(CaseData {
             hash: self.plan.hashes[case].clone(),
             test_case: self.plan.cases[case].clone_ref(py),
             run_id: c.run_id.clone(),
@@ -527,8 +530,7 @@ impl Driver {
             duration_s: state.duration_s,
             error: state.error,
             evaluations: state.evaluations.into_iter().flatten().collect(),
-        };
-        Ok(Some(Py::new(py, result)?))
+        })
     }
 
     fn finalize_if_done(&mut self, py: Python<'_>) -> PyResult<()> {
@@ -541,7 +543,7 @@ impl Driver {
         // Cases whose evaluations were cut short by an interrupt keep what finished.
         for item in 0..self.items.len() {
             if self.items[item].is_some() {
-                self.done[item] = self.case_result(py, item)?;
+                self.done[item] = self.case_result(py, item);
             }
         }
         let writer = self.writer.take().expect("open until finalized");
@@ -563,6 +565,7 @@ impl Driver {
                 .collect::<PyResult<_>>()?,
             cases: self.done.iter_mut().filter_map(Option::take).collect(),
             tally: self.tally.clone(),
+            case_objects: pyo3::sync::PyOnceLock::new(),
         };
         let future = self.event_loop().future.bind(py);
         if !future.call_method0(intern!(py, "done"))?.is_truthy()? {
@@ -602,12 +605,10 @@ fn self_handoff(run: &Bound<'_, SuiteRun>) -> Arc<Handoff> {
     Arc::clone(&run.get().handoff)
 }
 
-/// Done-callback of an async job's task.
+/// Done-callback shared by every task of a run; the task says which job it was.
 #[pyclass(frozen, module = "trialrun._core")]
 struct TaskDone {
     run: Py<SuiteRun>,
-    job: Job,
-    started: Instant,
 }
 
 #[pymethods]
@@ -625,8 +626,12 @@ impl TaskDone {
                 Outcome::Raised(format_exception(&exc))
             }
         };
-        let finished = Finished { job: self.job, outcome, started: self.started, ended };
-        SuiteRun::completed(self.run.bind(py), vec![finished])
+        SuiteRun::completed(self.run.bind(py), |d| {
+            let Some(t) = d.tasks.remove(&(task.as_ptr() as usize)) else {
+                return Ok(()); // not ours any more
+            };
+            d.finish(py, Finished { job: t.job, outcome, started: t.started, ended })
+        })
     }
 }
 
@@ -644,6 +649,13 @@ impl Drain {
         // Cleared before taking, so a result pushed after the take schedules a new drain.
         handoff.drain_scheduled.store(false, Ordering::Release);
         let finished = std::mem::take(&mut *handoff.queue.lock().unwrap());
-        SuiteRun::completed(run, finished)
+        SuiteRun::completed(run, |d| {
+            for f in finished {
+                if d.pooled.remove(&f.job) {
+                    d.settle(py, f)?;
+                } // else abandoned by interrupt()
+            }
+            Ok(())
+        })
     }
 }

@@ -6,40 +6,115 @@ use crate::report::summary::{self, SummaryInput};
 use crate::suite::tally::Tally;
 use pyo3::exceptions::PyAssertionError;
 use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyList};
 
 use super::convert::to_json;
 use super::evaluation::PyThreshold;
 
-#[pyclass(frozen, module = "trialrun._core", name = "EvaluationResult")]
-pub struct EvaluationResult {
-    #[pyo3(get)]
+/// One evaluation as the driver records it. Plain Rust holding Python references, so a
+/// suite's results add no objects for Python's garbage collector to traverse; Python
+/// objects are made when the user first looks (SuiteResult.cases).
+pub struct EvaluationData {
     pub evaluator_id: String,
-    #[pyo3(get)]
     pub score: Option<f64>,
-    #[pyo3(get)]
     pub threshold: Option<Py<PyThreshold>>,
     pub verdict: Verdict,
-    #[pyo3(get)]
     pub metadata: Option<Py<PyDict>>,
-    #[pyo3(get)]
     pub error: Option<String>,
-    #[pyo3(get)]
     pub duration_s: f64,
 }
 
+impl EvaluationData {
+    fn clone_ref(&self, py: Python<'_>) -> EvaluationData {
+        EvaluationData {
+            evaluator_id: self.evaluator_id.clone(),
+            score: self.score,
+            threshold: self.threshold.as_ref().map(|t| t.clone_ref(py)),
+            verdict: self.verdict,
+            metadata: self.metadata.as_ref().map(|m| m.clone_ref(py)),
+            error: self.error.clone(),
+            duration_s: self.duration_s,
+        }
+    }
+}
+
+/// One case (in one grid combination) as the driver records it.
+pub struct CaseData {
+    pub hash: String,
+    pub test_case: Py<PyAny>,
+    pub run_id: String,
+    pub grid: Option<Py<PyDict>>,
+    pub output: Option<Py<PyAny>>,
+    pub duration_s: f64,
+    pub error: Option<String>,
+    pub evaluations: Vec<EvaluationData>,
+}
+
+impl CaseData {
+    pub fn failed(&self) -> bool {
+        self.error.is_some() || self.evaluations.iter().any(|e| e.verdict.is_failure())
+    }
+
+    fn clone_ref(&self, py: Python<'_>) -> CaseData {
+        CaseData {
+            hash: self.hash.clone(),
+            test_case: self.test_case.clone_ref(py),
+            run_id: self.run_id.clone(),
+            grid: self.grid.as_ref().map(|g| g.clone_ref(py)),
+            output: self.output.as_ref().map(|o| o.clone_ref(py)),
+            duration_s: self.duration_s,
+            error: self.error.clone(),
+            evaluations: self.evaluations.iter().map(|e| e.clone_ref(py)).collect(),
+        }
+    }
+}
+
+fn opt_ref<T>(py: Python<'_>, v: &Option<Py<T>>) -> Option<Py<T>> {
+    v.as_ref().map(|x| x.clone_ref(py))
+}
+
+#[pyclass(frozen, module = "trialrun._core", name = "EvaluationResult")]
+pub struct EvaluationResult(EvaluationData);
+
 #[pymethods]
 impl EvaluationResult {
+    #[getter]
+    fn evaluator_id(&self) -> &str {
+        &self.0.evaluator_id
+    }
+    #[getter]
+    fn score(&self) -> Option<f64> {
+        self.0.score
+    }
+    #[getter]
+    fn threshold(&self, py: Python<'_>) -> Option<Py<PyThreshold>> {
+        opt_ref(py, &self.0.threshold)
+    }
+    #[getter]
+    fn metadata(&self, py: Python<'_>) -> Option<Py<PyDict>> {
+        opt_ref(py, &self.0.metadata)
+    }
+    /// Traceback or message when the evaluator raised or returned something invalid.
+    #[getter]
+    fn error(&self) -> Option<&str> {
+        self.0.error.as_deref()
+    }
+    #[getter]
+    fn duration_s(&self) -> f64 {
+        self.0.duration_s
+    }
+
     /// "passed", "failed", "no_threshold" or "errored".
     #[getter]
     fn verdict(&self) -> &'static str {
-        self.verdict.as_str()
+        self.0.verdict.as_str()
     }
 
     /// True / False against the threshold; None without a threshold or on error.
     #[getter]
     fn passed(&self) -> Option<bool> {
-        match self.verdict {
+        match self.0.verdict {
             Verdict::Passed => Some(true),
             Verdict::Failed => Some(false),
             _ => None,
@@ -47,40 +122,61 @@ impl EvaluationResult {
     }
 
     fn __repr__(&self) -> String {
-        let score = self.score.map(fmt_number).unwrap_or_else(|| "None".into());
-        format!("EvaluationResult({:?}, score={score}, verdict={:?})", self.evaluator_id, self.verdict.as_str())
+        let score = self.0.score.map(fmt_number).unwrap_or_else(|| "None".into());
+        format!("EvaluationResult({:?}, score={score}, verdict={:?})", self.0.evaluator_id, self.0.verdict.as_str())
     }
 }
 
 #[pyclass(frozen, module = "trialrun._core", name = "CaseResult")]
 pub struct CaseResult {
-    #[pyo3(get)]
-    pub hash: String,
-    #[pyo3(get)]
-    pub test_case: Py<PyAny>,
-    #[pyo3(get)]
-    pub run_id: String,
-    /// This case's grid combination, None without grid search.
-    #[pyo3(get)]
-    pub grid: Option<Py<PyDict>>,
-    #[pyo3(get)]
-    pub output: Option<Py<PyAny>>,
-    #[pyo3(get)]
-    pub duration_s: f64,
-    /// Traceback when fn raised.
-    #[pyo3(get)]
-    pub error: Option<String>,
-    pub evaluations: Vec<Py<EvaluationResult>>,
+    data: CaseData,
+    evaluations: Vec<Py<EvaluationResult>>,
 }
 
 impl CaseResult {
-    pub fn failed(&self, py: Python<'_>) -> bool {
-        self.error.is_some() || self.evaluations.iter().any(|e| e.bind(py).get().verdict.is_failure())
+    fn new(py: Python<'_>, data: CaseData) -> PyResult<CaseResult> {
+        let evaluations = data
+            .evaluations
+            .iter()
+            .map(|e| Py::new(py, EvaluationResult(e.clone_ref(py))))
+            .collect::<PyResult<_>>()?;
+        Ok(CaseResult { data, evaluations })
     }
 }
 
 #[pymethods]
 impl CaseResult {
+    #[getter]
+    fn hash(&self) -> &str {
+        &self.data.hash
+    }
+    #[getter]
+    fn test_case(&self, py: Python<'_>) -> Py<PyAny> {
+        self.data.test_case.clone_ref(py)
+    }
+    #[getter]
+    fn run_id(&self) -> &str {
+        &self.data.run_id
+    }
+    /// This case's grid combination, None without grid search.
+    #[getter]
+    fn grid(&self, py: Python<'_>) -> Option<Py<PyDict>> {
+        opt_ref(py, &self.data.grid)
+    }
+    #[getter]
+    fn output(&self, py: Python<'_>) -> Option<Py<PyAny>> {
+        opt_ref(py, &self.data.output)
+    }
+    #[getter]
+    fn duration_s(&self) -> f64 {
+        self.data.duration_s
+    }
+    /// Traceback when fn raised.
+    #[getter]
+    fn error(&self) -> Option<&str> {
+        self.data.error.as_deref()
+    }
+
     #[getter]
     fn evaluations<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
         PyList::new(py, self.evaluations.iter().map(|e| e.clone_ref(py)))
@@ -88,20 +184,20 @@ impl CaseResult {
 
     /// No error, and no evaluation failed or errored.
     #[getter]
-    fn passed(&self, py: Python<'_>) -> bool {
-        !self.failed(py)
+    fn passed(&self) -> bool {
+        !self.data.failed()
     }
 
     /// The evaluation of one evaluator, or None.
     fn evaluation(&self, py: Python<'_>, evaluator_id: &str) -> Option<Py<EvaluationResult>> {
-        self.evaluations.iter().find(|e| e.bind(py).get().evaluator_id == evaluator_id).map(|e| e.clone_ref(py))
+        self.evaluations.iter().find(|e| e.get().0.evaluator_id == evaluator_id).map(|e| e.clone_ref(py))
     }
 
-    fn __repr__(&self, py: Python<'_>) -> String {
+    fn __repr__(&self) -> String {
         format!(
             "CaseResult(hash={:?}, passed={}, evaluations={})",
-            self.hash,
-            if self.failed(py) { "False" } else { "True" },
+            self.data.hash,
+            if self.data.failed() { "False" } else { "True" },
             self.evaluations.len()
         )
     }
@@ -137,28 +233,41 @@ pub struct SuiteResult {
     #[pyo3(get)]
     pub store_error: Option<String>,
     pub runs: Vec<Py<RunInfo>>,
-    pub cases: Vec<Py<CaseResult>>,
+    pub cases: Vec<CaseData>,
     pub tally: Tally,
+    /// CaseResult objects, made on first access.
+    pub case_objects: PyOnceLock<Py<PyList>>,
 }
 
 impl SuiteResult {
-    fn failing<'a>(&'a self, py: Python<'a>) -> impl Iterator<Item = &'a Py<CaseResult>> + 'a {
-        self.cases.iter().filter(move |c| c.bind(py).get().failed(py))
+    fn failing(&self) -> impl Iterator<Item = (usize, &CaseData)> {
+        self.cases.iter().enumerate().filter(|(_, c)| c.failed())
+    }
+
+    fn case_objects<'py>(&self, py: Python<'py>) -> PyResult<&Bound<'py, PyList>> {
+        self.case_objects
+            .get_or_try_init(py, || {
+                let objects = self
+                    .cases
+                    .iter()
+                    .map(|c| Py::new(py, CaseResult::new(py, c.clone_ref(py))?))
+                    .collect::<PyResult<Vec<_>>>()?;
+                Ok::<_, PyErr>(PyList::new(py, objects)?.unbind())
+            })
+            .map(|l| l.bind(py))
     }
 
     /// One paragraph per failing case: its hash, grid, error or failing evaluations with metadata.
     fn failure_lines(&self, py: Python<'_>, limit: usize) -> Vec<String> {
         let mut lines = vec![];
-        let failing: Vec<_> = self.failing(py).collect();
-        for case in failing.iter().take(limit) {
-            let c = case.bind(py).get();
+        let failing: Vec<_> = self.failing().collect();
+        for (_, c) in failing.iter().take(limit) {
             let grid = c.grid.as_ref().map(|g| format!(" grid={}", to_json(g.bind(py).as_any()))).unwrap_or_default();
             lines.push(format!("case {}{grid}:", c.hash));
             if let Some(err) = &c.error {
                 lines.push(format!("  fn raised:\n{}", indent(err, 4)));
             }
             for e in &c.evaluations {
-                let e = e.bind(py).get();
                 match e.verdict {
                     Verdict::Failed => {
                         let threshold = e
@@ -196,9 +305,10 @@ fn indent(text: &str, n: usize) -> String {
 
 #[pymethods]
 impl SuiteResult {
+    /// Every finished case, in suite order (grid combination, then test case).
     #[getter]
     fn cases<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
-        PyList::new(py, self.cases.iter().map(|c| c.clone_ref(py)))
+        Ok(self.case_objects(py)?.clone())
     }
 
     /// One entry per grid combination (a single one without grid search).
@@ -244,7 +354,8 @@ impl SuiteResult {
 
     /// The failing cases (fn raised, or an evaluation failed or errored).
     fn failures<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
-        PyList::new(py, self.failing(py).map(|c| c.clone_ref(py)))
+        let objects = self.case_objects(py)?;
+        PyList::new(py, self.failing().map(|(i, _)| objects.get_item(i)).collect::<PyResult<Vec<_>>>()?)
     }
 
     /// A readable list of failing cases and their metadata ("" when all passed).
@@ -275,7 +386,7 @@ impl SuiteResult {
             "suite {:?} {}: {} failing case(s) of {}",
             self.suite_id,
             if self.status == "completed" { "failed" } else { self.status.as_str() },
-            self.failing(py).count(),
+            self.failing().count(),
             self.cases.len()
         );
         let lines = self.failure_lines(py, limit);

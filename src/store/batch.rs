@@ -71,12 +71,11 @@ pub(super) fn write_batch(
     };
     for write in writes {
         if let Err(err) = write_one(&tx, path, write) {
-            failures.record(err);
             // Disk full or I/O errors make SQLite roll the whole transaction back.
             if tx.is_autocommit() {
-                let detail = lost("SQLite rolled the transaction back");
-                return failures.record(StoreError::new(StoreErrorKind::Sqlite, path, detail));
+                return failures.record(err.with_note(&lost("SQLite rolled the transaction back")));
             }
+            failures.record(err);
         }
     }
     if let Err(e) = tx.commit() {
@@ -163,5 +162,65 @@ fn describe(write: &Write) -> String {
             e.evaluator_id, e.case_hash, e.run_id
         ),
         Write::FinishRun { run_id, .. } => format!("finishing run {run_id}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::open::open;
+    use crate::store::test_dir::TestDir;
+
+    fn big_case(run_id: &str, index: u32) -> Write {
+        Write::Case(CaseRecord {
+            run_id: run_id.to_string(),
+            index,
+            hash: format!("h{index}"),
+            test_case: "x".repeat(4000),
+            output: None,
+            duration_s: 0.0,
+            error: None,
+        })
+    }
+
+    #[test]
+    fn a_full_disk_is_reported_and_the_next_batch_lands_once_there_is_room() {
+        let dir = TestDir::new("disk-full");
+        let path = dir.path().join("trialrun.db");
+        let mut conn = open(&path).unwrap();
+        let run = RunRecord {
+            id: "r".into(),
+            suite_id: "s".into(),
+            kind: "suite".into(),
+            started_at: 0.0,
+            grid: None,
+            git_commit: None,
+            git_branch: None,
+        };
+        let mut failures = Failures::default();
+        write_batch(&mut conn, &path, &[Write::BeginRun(run)], &mut failures);
+        assert!(failures.take().is_none());
+
+        // Simulate a full disk: the file may not grow past its current size (plus a little).
+        let pages: i64 = conn
+            .pragma_query_value(None, "page_count", |r| r.get(0))
+            .unwrap();
+        conn.pragma_update(None, "max_page_count", pages + 2)
+            .unwrap();
+        let writes: Vec<Write> = (0..50).map(|i| big_case("r", i)).collect();
+        write_batch(&mut conn, &path, &writes, &mut failures);
+        let err = failures.take().expect("a full database is reported");
+        assert!(err.to_string().contains("full"), "{err}");
+
+        conn.pragma_update(None, "max_page_count", 1_000_000)
+            .unwrap();
+        write_batch(&mut conn, &path, &[big_case("r", 99)], &mut failures);
+        assert!(failures.take().is_none());
+        let landed: i64 = conn
+            .query_row("SELECT count(*) FROM cases WHERE idx = 99", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(landed, 1);
     }
 }

@@ -64,13 +64,19 @@ impl StoreError {
         &self.detail
     }
 
+    /// Adds a consequence to the detail ("...; the batch's 5000 writes are lost").
+    pub(crate) fn with_note(mut self, note: &str) -> StoreError {
+        self.detail.push_str("; ");
+        self.detail.push_str(note);
+        self
+    }
+
     /// Notes that more writes failed after this (first) one, so a flush does not hide them.
     pub(crate) fn with_later_failures(mut self, count: usize) -> StoreError {
         if count > 0 {
             let plural = if count == 1 { "" } else { "s" };
-            self.detail.push_str(&format!(
-                " (and {count} more failed write{plural} after it)"
-            ));
+            let note = format!(" (and {count} more failed write{plural} after it)");
+            self.detail.push_str(&note);
         }
         self
     }
