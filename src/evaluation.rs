@@ -171,6 +171,11 @@ pub fn verdict(score: f64, threshold: Option<&Threshold>) -> Verdict {
     }
 }
 
+/// A score for display: at most three decimals.
+pub fn fmt_score(v: f64) -> String {
+    fmt_number((v * 1000.0).round() / 1000.0)
+}
+
 /// Numbers as a person writes them: 1 rather than 1.0, 0.25 rather than 2.5e-1.
 pub fn fmt_number(v: f64) -> String {
     if v.fract() == 0.0 && v.abs() < 1e15 {

@@ -1,7 +1,6 @@
 //! Python values to the JSON text the run store keeps, tracebacks to text, and short
 //! labels that name a Python object in error messages.
 
-use pyo3::exceptions::PyBaseException;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple, PyType};
@@ -121,24 +120,24 @@ pub fn dataclass_fields<'py>(obj: &Bound<'py, PyAny>) -> Option<Vec<(Bound<'py, 
     Some(pairs)
 }
 
-/// The full traceback of an exception, as Python prints it.
-pub fn format_exception(err: &Bound<'_, PyAny>) -> String {
+/// Traceback text of a raised PyErr. Its traceback is kept beside the exception value
+/// (on 3.11 the value's __traceback__ is not set), so it is passed explicitly.
+pub fn format_pyerr(py: Python<'_>, err: &PyErr) -> String {
+    let tb = err.traceback(py).map(|t| t.into_any()).unwrap_or_else(|| py.None().into_bound(py));
+    format_parts(&err.get_type(py).into_any(), err.value(py).as_any(), &tb)
+}
+
+fn format_parts(ty: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>, tb: &Bound<'_, PyAny>) -> String {
     static FORMAT: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
-    let py = err.py();
+    let py = value.py();
     let formatted = FORMAT
         .import(py, "traceback", "format_exception")
-        .and_then(|f| f.call1((err,)))
+        .and_then(|f| f.call1((ty, value, tb)))
         .and_then(|lines| lines.extract::<Vec<String>>());
     match formatted {
         Ok(lines) => lines.concat().trim_end().to_string(),
-        Err(_) => err.str().map(|s| s.to_string()).unwrap_or_else(|_| "<exception>".into()),
+        Err(_) => value.str().map(|s| s.to_string()).unwrap_or_else(|_| "<exception>".into()),
     }
-}
-
-/// Traceback text of a raised PyErr.
-pub fn format_pyerr(py: Python<'_>, err: &PyErr) -> String {
-    let value: Bound<'_, PyBaseException> = err.value(py).clone();
-    format_exception(value.as_any())
 }
 
 /// A short label for an object in an error message: its repr, cut to 80 characters.

@@ -1,10 +1,17 @@
 //! Runs a suite on the caller's asyncio event loop (DESIGN principle 2): async user code
-//! becomes tasks whose done-callbacks (Rust) record the result and start the next job;
-//! sync user code runs on pool threads that hand results back in batches through one
-//! call_soon_threadsafe. Results go to the run store as each piece finishes.
+//! runs in carriers (carrier.rs), tasks that step one job's coroutine after another.
+//! Sync user code runs on pool threads (principle 3); a worker records its own results
+//! and queues the next sync jobs itself while it holds the GIL, and hands async jobs
+//! and the suite's end to the loop through one call_soon_threadsafe per batch.
+//! Results go to the run store as each piece finishes.
+//!
+//! Both the loop thread and pool workers reach the driver, so its mutex is only ever
+//! waited for with the GIL released (`SuiteRun::lock`): a thread holding the GIL while
+//! blocked on the mutex would deadlock with a mutex holder waiting for the GIL.
 
 use super::callee::is_awaitable;
-use super::convert::{format_exception, format_pyerr, to_json};
+use super::carrier::{Carrier, Leg};
+use super::convert::{format_pyerr, to_json};
 use super::evaluation::{type_name, PyEvaluation};
 use super::plan::{self, Plan};
 use super::results::{CaseData, EvaluationData, RunInfo, SuiteResult};
@@ -20,37 +27,50 @@ use pyo3::types::{PyDict, PyTuple};
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use pyo3::sync::MutexExt;
+use std::sync::{Mutex, MutexGuard};
 use std::time::Instant;
 
 /// How a piece of user code ended.
-enum Outcome {
+pub enum Outcome {
     Value(Py<PyAny>),
     /// Traceback text.
     Raised(String),
     Cancelled,
 }
 
-struct Finished {
-    job: Job,
-    outcome: Outcome,
-    started: Instant,
-    ended: Instant,
+pub struct Finished {
+    pub job: Job,
+    pub outcome: Outcome,
+    pub started: Instant,
+    pub ended: Instant,
 }
 
-/// An async job's task, keyed in `Driver::tasks` by the task object's address.
-struct TaskJob {
-    job: Job,
-    task: Py<PyAny>,
-    started: Instant,
+/// Which thread is driving: only the loop thread may touch tasks and futures.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Thread {
+    Loop,
+    Worker,
 }
 
-/// Results of sync calls waiting for the loop thread, and whether a drain is scheduled.
-#[derive(Default)]
-struct Handoff {
-    queue: Mutex<Vec<Finished>>,
-    drain_scheduled: AtomicBool,
+/// Work a pool worker found that only the loop thread can start.
+enum ForLoop {
+    /// An async job.
+    Job(Job),
+    /// A sync job's awaitable result, to run on in a carrier.
+    Awaitable(Finished),
 }
+
+/// What launching a job led to.
+enum Launched {
+    /// It finished on the spot.
+    Done(Finished),
+    /// An async job for the carrier that asked for one.
+    Leg(Leg),
+    /// It runs on (in a new carrier, or on a pool thread).
+    Started,
+}
+
 
 /// One grid combination while it runs.
 struct Combo {
@@ -70,12 +90,11 @@ struct Item {
 
 /// Everything the loop thread needs once `start` has run.
 struct Loop {
+    event_loop: Py<PyAny>,
     create_task: Py<PyAny>,
     call_soon_threadsafe: Py<PyAny>,
     future: Py<PyAny>,
     drain: Py<Drain>,
-    /// The one done-callback every task of this run shares.
-    task_done: Py<TaskDone>,
     /// Python >= 3.12: start tasks eagerly (no loop round trip for code that never suspends).
     eager_task: Option<Py<PyAny>>,
 }
@@ -86,9 +105,12 @@ struct Driver {
     combos: Vec<Combo>,
     items: Vec<Option<Item>>,
     done: Vec<Option<CaseData>>,
-    tasks: HashMap<usize, TaskJob>,
+    /// Running carriers' tasks, by carrier address (to cancel them on interrupt).
+    carriers: HashMap<usize, Py<PyAny>>,
     /// Sync jobs running on pool threads.
     pooled: HashSet<Job>,
+    /// Work pool workers left for the loop thread.
+    for_loop: Vec<ForLoop>,
     tally: Tally,
     progress: Progress,
     writer: Option<Writer>,
@@ -97,12 +119,15 @@ struct Driver {
     event_loop: Option<Loop>,
     interrupted: bool,
     finalized: bool,
+    /// An error of the engine met on a worker thread, raised from the loop.
+    engine_error: Option<PyErr>,
 }
 
 #[pyclass(frozen, module = "trialrun._core", name = "SuiteRun")]
 pub struct SuiteRun {
     driver: Mutex<Driver>,
-    handoff: Arc<Handoff>,
+    /// A Drain is scheduled on the loop and has not started yet.
+    drain_scheduled: AtomicBool,
 }
 
 #[pymethods]
@@ -137,24 +162,26 @@ impl SuiteRun {
             items: (0..items).map(|_| None).collect(),
             done: (0..items).map(|_| None).collect(),
             combos: vec![],
-            tasks: HashMap::new(),
+            carriers: HashMap::new(),
             pooled: HashSet::new(),
+            for_loop: vec![],
             writer: Some(writer),
             store_path,
             started: None,
             event_loop: None,
             interrupted: false,
             finalized: false,
+            engine_error: None,
             plan,
         };
-        Ok(SuiteRun { driver: Mutex::new(driver), handoff: Arc::default() })
+        Ok(SuiteRun { driver: Mutex::new(driver), drain_scheduled: AtomicBool::new(false) })
     }
 
     /// Starts the suite on `event_loop` (the running loop, called from its thread) and
     /// returns a future that resolves to the SuiteResult once every result is stored.
     fn start<'py>(slf: &Bound<'py, Self>, event_loop: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
         let py = slf.py();
-        let mut d = slf.get().lock();
+        let mut d = slf.get().lock(py);
         if d.started.is_some() {
             return Err(PyRuntimeError::new_err("a SuiteRun can only be started once"));
         }
@@ -167,16 +194,16 @@ impl SuiteRun {
             None
         };
         d.event_loop = Some(Loop {
+            event_loop: event_loop.clone().unbind(),
             create_task: event_loop.getattr(intern!(py, "create_task"))?.unbind(),
             call_soon_threadsafe: event_loop.getattr(intern!(py, "call_soon_threadsafe"))?.unbind(),
             future: future.clone().unbind(),
             drain: Py::new(py, Drain { run: slf.clone().unbind() })?,
-            task_done: Py::new(py, TaskDone { run: slf.clone().unbind() })?,
             eager_task,
         });
         d.begin_runs(py)?;
         d.started = Some(Instant::now());
-        d.pump(py, slf)?;
+        d.pump(py, slf, Thread::Loop, false)?;
         d.finalize_if_done(py)?;
         Ok(future)
     }
@@ -186,15 +213,24 @@ impl SuiteRun {
     /// as interrupted.
     fn interrupt(slf: &Bound<'_, Self>) -> PyResult<()> {
         let py = slf.py();
-        let mut d = slf.get().lock();
+        let mut d = slf.get().lock(py);
         if d.finalized || d.interrupted {
             return Ok(());
         }
         d.interrupted = true;
         d.sched.stop();
-        for t in d.tasks.values() {
-            // its done-callback reports it, cancelled
-            t.task.bind(py).call_method0(intern!(py, "cancel"))?;
+        // Async jobs a worker queued for the loop never started: they end cancelled.
+        for work in std::mem::take(&mut d.for_loop) {
+            let job = match work {
+                ForLoop::Job(job) => job,
+                ForLoop::Awaitable(f) => f.job,
+            };
+            let now = Instant::now();
+            d.finish(py, Finished { job, outcome: Outcome::Cancelled, started: now, ended: now })?;
+        }
+        for task in d.carriers.values() {
+            // the carrier records its job as cancelled, then ends
+            task.bind(py).call_method0(intern!(py, "cancel"))?;
         }
         // Threads cannot be cancelled: their jobs are abandoned and their results ignored.
         for job in std::mem::take(&mut d.pooled) {
@@ -206,26 +242,66 @@ impl SuiteRun {
 }
 
 impl SuiteRun {
-    fn lock(&self) -> MutexGuard<'_, Driver> {
+    /// The driver, waited for with the GIL released (see the module comment).
+    fn lock(&self, py: Python<'_>) -> MutexGuard<'_, Driver> {
         // A panic inside the driver is a bug; keep going with the state it left.
-        self.driver.lock().unwrap_or_else(|p| p.into_inner())
+        self.driver.lock_py_attached(py).unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Records finished work, starts what can start, and finishes the suite when nothing
-    /// is left. Errors of the engine itself fail the future rather than vanish inside
-    /// an asyncio callback.
-    fn completed(slf: &Bound<'_, Self>, record: impl FnOnce(&mut Driver) -> PyResult<()>) -> PyResult<()> {
-        let py = slf.py();
-        let mut d = slf.get().lock();
-        let result = (|| {
-            record(&mut d)?;
-            d.pump(py, slf)?;
-            d.finalize_if_done(py)
-        })();
-        if let Err(err) = &result {
-            d.fail(py, err.clone_ref(py));
+    /// Schedules a Drain on the loop unless one is already pending.
+    fn wake_loop(&self, py: Python<'_>, d: &Driver) {
+        if !self.drain_scheduled.swap(true, Ordering::AcqRel) {
+            let l = d.event_loop();
+            // Fails only when the loop has closed; nothing is waiting then.
+            let _ = l.call_soon_threadsafe.bind(py).call1((l.drain.bind(py),));
         }
-        Ok(())
+    }
+
+    /// A sync job finished on a pool worker (which holds the GIL): record it and queue
+    /// the next sync jobs from here; what needs the loop is handed to it.
+    fn worker_finished(slf: &Bound<'_, Self>, finished: Finished) {
+        let py = slf.py();
+        let run = slf.get();
+        let mut d = run.lock(py);
+        if !d.pooled.remove(&finished.job) {
+            return; // abandoned by interrupt()
+        }
+        let result = (|| {
+            d.settle(py, slf, finished, Thread::Worker)?;
+            d.pump(py, slf, Thread::Worker, false)
+        })();
+        if let Err(err) = result {
+            d.for_loop.clear();
+            d.engine_error = Some(err);
+        }
+        if !d.for_loop.is_empty() || d.sched.is_done() || d.engine_error.is_some() {
+            run.wake_loop(py, &d);
+        }
+    }
+
+    /// A carrier's job finished. Returns the carrier's next job (when `take_next`),
+    /// or None when the carrier should end.
+    pub fn carrier_finished(
+        slf: &Bound<'_, Self>,
+        carrier: &Bound<'_, Carrier>,
+        finished: Finished,
+        take_next: bool,
+    ) -> Option<Leg> {
+        let py = slf.py();
+        let mut d = slf.get().lock(py);
+        let result = (|| {
+            d.finish(py, finished)?;
+            let next = d.pump(py, slf, Thread::Loop, take_next)?;
+            if next.is_none() {
+                d.carriers.remove(&(carrier.as_ptr() as usize));
+            }
+            d.finalize_if_done(py)?;
+            Ok::<_, PyErr>(next)
+        })();
+        result.unwrap_or_else(|err| {
+            d.fail(py, err);
+            None
+        })
     }
 }
 
@@ -260,14 +336,31 @@ impl Driver {
         Ok(())
     }
 
-    /// Starts every job the limits allow.
-    fn pump(&mut self, py: Python<'_>, run: &Bound<'_, SuiteRun>) -> PyResult<()> {
-        while let Some(job) = self.sched.next_job() {
-            if let Some(finished) = self.launch(py, run, job)? {
-                self.settle(py, finished)?;
+    /// Starts every job the limits allow. With `take_leg`, the first async job is
+    /// returned for the carrier that asked instead of getting a carrier of its own.
+    /// On the loop thread it first starts what workers left for it.
+    fn pump(&mut self, py: Python<'_>, run: &Bound<'_, SuiteRun>, on: Thread, take_leg: bool) -> PyResult<Option<Leg>> {
+        let mut mine = None;
+        if on == Thread::Loop {
+            for work in std::mem::take(&mut self.for_loop) {
+                match work {
+                    ForLoop::Job(job) => match self.launch(py, run, job, on, take_leg && mine.is_none())? {
+                        Launched::Done(finished) => self.settle(py, run, finished, on)?,
+                        Launched::Leg(leg) => mine = Some(leg),
+                        Launched::Started => {}
+                    },
+                    ForLoop::Awaitable(finished) => self.settle(py, run, finished, on)?,
+                }
             }
         }
-        Ok(())
+        while let Some(job) = self.sched.next_job() {
+            match self.launch(py, run, job, on, take_leg && mine.is_none())? {
+                Launched::Done(finished) => self.settle(py, run, finished, on)?,
+                Launched::Leg(leg) => mine = Some(leg),
+                Launched::Started => {}
+            }
+        }
+        Ok(mine)
     }
 
     fn split(&self, item: usize) -> (usize, usize) {
@@ -275,13 +368,17 @@ impl Driver {
         (item / n, item % n)
     }
 
-    /// Starts one job. Returns its result when it finished on the spot (a sync callee
-    /// running inline, or fn raising before its first await).
-    fn launch(&mut self, py: Python<'_>, run: &Bound<'_, SuiteRun>, job: Job) -> PyResult<Option<Finished>> {
+    /// Starts one job: an async one as a Leg (for the asking carrier, or a new one),
+    /// a sync one on its pool. A worker leaves async jobs for the loop.
+    fn launch(&mut self, py: Python<'_>, run: &Bound<'_, SuiteRun>, job: Job, on: Thread, take_leg: bool) -> PyResult<Launched> {
         let (item, callee) = match job {
             Job::Call { item } => (item, &self.plan.fn_callee),
             Job::Evaluate { item, evaluator } => (item, &self.plan.evaluators[evaluator].callee),
         };
+        if callee.is_async && on == Thread::Worker {
+            self.for_loop.push(ForLoop::Job(job));
+            return Ok(Launched::Started);
+        }
         let (combo, case) = self.split(item);
         let context = self.combos[combo].context.bind(py).call_method0(intern!(py, "copy"))?;
         let mut args = vec![callee.func.clone_ref(py), self.plan.cases[case].clone_ref(py)];
@@ -294,33 +391,22 @@ impl Driver {
             // Calling an async function only creates the coroutine: no user code runs
             // until the task steps it, in the job's context.
             let func = callee.func.bind(py).clone();
-            match func.call1(PyTuple::new(py, &args[1..])?) {
+            let outcome = match func.call1(PyTuple::new(py, &args[1..])?) {
                 Ok(coro) if is_awaitable(&coro) => {
-                    self.spawn_task(py, job, coro, &context, started)?;
-                    return Ok(None);
+                    let leg = Leg::new(job, &coro, context.unbind(), started)?;
+                    if take_leg {
+                        return Ok(Launched::Leg(leg));
+                    }
+                    self.spawn_carrier(py, run, leg)?;
+                    return Ok(Launched::Started);
                 }
-                Ok(v) => return Ok(Some(Finished { job, outcome: Outcome::Value(v.unbind()), started, ended: Instant::now() })),
-                Err(e) => {
-                    let outcome = Outcome::Raised(format_pyerr(py, &e));
-                    return Ok(Some(Finished { job, outcome, started, ended: Instant::now() }));
-                }
-            }
-        }
-        if callee.speed.inline() {
-            let result = context.call_method1(intern!(py, "run"), PyTuple::new(py, args)?);
-            let ended = Instant::now();
-            callee.speed.observe_inline(ended - started);
-            let outcome = match result {
                 Ok(v) => Outcome::Value(v.unbind()),
                 Err(e) => Outcome::Raised(format_pyerr(py, &e)),
             };
-            return Ok(Some(Finished { job, outcome, started, ended }));
+            return Ok(Launched::Done(Finished { job, outcome, started, ended: Instant::now() }));
         }
         let pool = callee.pool.as_ref().expect("sync callees have a pool");
-        let speed = Arc::clone(&callee.speed);
-        let handoff = Arc::clone(&self_handoff(run));
-        let call_soon = self.event_loop().call_soon_threadsafe.clone_ref(py);
-        let drain = self.event_loop().drain.clone_ref(py).into_any();
+        let run = run.clone().unbind();
         let context = context.unbind();
         pool.submit(move || {
             Python::attach(|py| {
@@ -328,58 +414,52 @@ impl Driver {
                 let args = PyTuple::new(py, args).expect("tuple");
                 let result = context.bind(py).call_method1(intern!(py, "run"), args);
                 let ended = Instant::now();
-                speed.observe_pool(ended - started);
                 let outcome = match result {
                     Ok(v) => Outcome::Value(v.unbind()),
                     Err(e) => Outcome::Raised(format_pyerr(py, &e)),
                 };
-                handoff.queue.lock().unwrap().push(Finished { job, outcome, started, ended });
-                if !handoff.drain_scheduled.swap(true, Ordering::AcqRel) {
-                    // Fails only when the loop has closed; nothing is waiting then.
-                    let _ = call_soon.bind(py).call1((drain,));
-                }
+                SuiteRun::worker_finished(run.bind(py), Finished { job, outcome, started, ended });
             })
         });
         self.pooled.insert(job);
-        Ok(None)
+        Ok(Launched::Started)
     }
 
-    /// Runs an awaitable to completion as a task in the job's context.
-    fn spawn_task(
-        &mut self,
-        py: Python<'_>,
-        job: Job,
-        awaitable: Bound<'_, PyAny>,
-        context: &Bound<'_, PyAny>,
-        started: Instant,
-    ) -> PyResult<()> {
+    /// Starts a carrier task for `leg`.
+    fn spawn_carrier(&mut self, py: Python<'_>, run: &Bound<'_, SuiteRun>, leg: Leg) -> PyResult<()> {
+        let carrier = Bound::new(py, Carrier::new(run.clone().unbind(), leg))?;
+        let key = carrier.as_ptr() as usize;
         let l = self.event_loop();
-        let kwargs = PyDict::new(py);
-        kwargs.set_item(intern!(py, "context"), context)?;
-        let task = if awaitable.get_type().name()? != "coroutine" {
-            py.import("asyncio")?.call_method1("ensure_future", (awaitable,))?
-        } else if let Some(task_type) = &l.eager_task {
-            kwargs.set_item(intern!(py, "loop"), py.import("asyncio")?.call_method0("get_running_loop")?)?;
-            kwargs.set_item(intern!(py, "eager_start"), true)?;
-            task_type.bind(py).call((awaitable,), Some(&kwargs))?
-        } else {
-            l.create_task.bind(py).call((awaitable,), Some(&kwargs))?
+        let task = match &l.eager_task {
+            Some(task_type) => {
+                let kwargs = PyDict::new(py);
+                kwargs.set_item(intern!(py, "loop"), l.event_loop.bind(py))?;
+                kwargs.set_item(intern!(py, "eager_start"), true)?;
+                task_type.bind(py).call((carrier,), Some(&kwargs))?
+            }
+            None => l.create_task.bind(py).call1((carrier,))?,
         };
-        task.call_method1(intern!(py, "add_done_callback"), (l.task_done.bind(py),))?;
-        let key = task.as_ptr() as usize;
-        self.tasks.insert(key, TaskJob { job, task: task.unbind(), started });
+        // An eager task may already be done; only running carriers are kept.
+        if !task.call_method0(intern!(py, "done"))?.is_truthy()? {
+            self.carriers.insert(key, task.unbind());
+        }
         Ok(())
     }
 
     /// A sync job's value may itself be awaitable (a sync callable that returned a
-    /// coroutine): then it runs on as a task; otherwise it is recorded.
-    fn settle(&mut self, py: Python<'_>, f: Finished) -> PyResult<()> {
+    /// coroutine): then it runs on in a carrier; otherwise it is recorded.
+    fn settle(&mut self, py: Python<'_>, run: &Bound<'_, SuiteRun>, f: Finished, on: Thread) -> PyResult<()> {
         if let Outcome::Value(v) = &f.outcome {
             let v = v.bind(py);
             if is_awaitable(v) {
+                if on == Thread::Worker {
+                    self.for_loop.push(ForLoop::Awaitable(f));
+                    return Ok(());
+                }
                 let (combo, _) = self.split(item_of(f.job));
                 let context = self.combos[combo].context.bind(py).call_method0(intern!(py, "copy"))?;
-                return self.spawn_task(py, f.job, v.clone(), &context, f.started);
+                let leg = Leg::new(f.job, v, context.unbind(), f.started)?;
+                return self.spawn_carrier(py, run, leg);
             }
         }
         self.finish(py, f)
@@ -601,41 +681,8 @@ fn item_of(job: Job) -> usize {
     }
 }
 
-fn self_handoff(run: &Bound<'_, SuiteRun>) -> Arc<Handoff> {
-    Arc::clone(&run.get().handoff)
-}
-
-/// Done-callback shared by every task of a run; the task says which job it was.
-#[pyclass(frozen, module = "trialrun._core")]
-struct TaskDone {
-    run: Py<SuiteRun>,
-}
-
-#[pymethods]
-impl TaskDone {
-    fn __call__(&self, task: &Bound<'_, PyAny>) -> PyResult<()> {
-        let py = task.py();
-        let ended = Instant::now();
-        let outcome = if task.call_method0(intern!(py, "cancelled"))?.is_truthy()? {
-            Outcome::Cancelled
-        } else {
-            let exc = task.call_method0(intern!(py, "exception"))?;
-            if exc.is_none() {
-                Outcome::Value(task.call_method0(intern!(py, "result"))?.unbind())
-            } else {
-                Outcome::Raised(format_exception(&exc))
-            }
-        };
-        SuiteRun::completed(self.run.bind(py), |d| {
-            let Some(t) = d.tasks.remove(&(task.as_ptr() as usize)) else {
-                return Ok(()); // not ours any more
-            };
-            d.finish(py, Finished { job: t.job, outcome, started: t.started, ended })
-        })
-    }
-}
-
-/// Scheduled on the loop by pool threads: takes every sync result handed off so far.
+/// Scheduled on the loop by pool workers: starts what they left for the loop, and ends
+/// the suite when nothing is left.
 #[pyclass(frozen, module = "trialrun._core")]
 struct Drain {
     run: Py<SuiteRun>,
@@ -645,17 +692,16 @@ struct Drain {
 impl Drain {
     fn __call__(&self, py: Python<'_>) -> PyResult<()> {
         let run = self.run.bind(py);
-        let handoff = &run.get().handoff;
-        // Cleared before taking, so a result pushed after the take schedules a new drain.
-        handoff.drain_scheduled.store(false, Ordering::Release);
-        let finished = std::mem::take(&mut *handoff.queue.lock().unwrap());
-        SuiteRun::completed(run, |d| {
-            for f in finished {
-                if d.pooled.remove(&f.job) {
-                    d.settle(py, f)?;
-                } // else abandoned by interrupt()
-            }
-            Ok(())
-        })
+        // Cleared first, so work left after this point schedules a new drain.
+        run.get().drain_scheduled.store(false, Ordering::Release);
+        let mut d = run.get().lock(py);
+        let result = match d.engine_error.take() {
+            Some(err) => Err(err),
+            None => d.pump(py, run, Thread::Loop, false).and_then(|_| d.finalize_if_done(py)),
+        };
+        if let Err(err) = result {
+            d.fail(py, err);
+        }
+        Ok(())
     }
 }

@@ -2,6 +2,7 @@
 //! the suite engine on an asyncio event loop.
 
 mod callee;
+mod carrier;
 mod convert;
 mod driver;
 mod evaluation;

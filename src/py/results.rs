@@ -1,7 +1,7 @@
 //! What a suite run returns: per case its output and evaluations, per run its grid
 //! combination, and totals. Built by the driver as work finishes.
 
-use crate::evaluation::{fmt_number, Verdict};
+use crate::evaluation::{fmt_number, fmt_score, Verdict};
 use crate::report::summary::{self, SummaryInput};
 use crate::suite::tally::Tally;
 use pyo3::exceptions::PyAssertionError;
@@ -279,7 +279,7 @@ impl SuiteResult {
                         lines.push(format!(
                             "  {} failed: score {} outside {threshold}{metadata}",
                             e.evaluator_id,
-                            e.score.map(fmt_number).unwrap_or_default()
+                            e.score.map(fmt_score).unwrap_or_default()
                         ));
                     }
                     Verdict::Errored => lines.push(format!(

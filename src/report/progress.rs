@@ -1,7 +1,7 @@
 //! A progress bar on stderr: done/total, failures, rate. Drawn only when asked for
 //! (the caller decides: a terminal and not quiet); otherwise every call is a no-op.
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 
 pub struct Progress {
     bar: Option<ProgressBar>,
@@ -13,13 +13,14 @@ impl Progress {
         let bar = visible.then(|| {
             // 10 redraws a second keeps the cost off the hot path at 100k+ cases/s.
             let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr_with_hz(10));
-            bar.set_style(
-                ProgressStyle::with_template(
-                    "{prefix} {bar:30.cyan/blue} {pos}/{len} {msg} [{elapsed_precise} {per_sec}]",
-                )
+            // wide_bar fills what the terminal has left, so the line never wraps.
+            let style = ProgressStyle::with_template("{prefix} [{wide_bar:.cyan/blue}] {pos}/{len} {msg} {rate} {elapsed}")
                 .expect("static template")
-                .progress_chars("=> "),
-            );
+                .with_key("rate", |state: &ProgressState, w: &mut dyn std::fmt::Write| {
+                    let _ = write!(w, "{:.0}/s", state.per_sec());
+                })
+                .progress_chars("=> ");
+            bar.set_style(style);
             bar.set_prefix(label.to_string());
             bar.set_message("0 failing");
             bar

@@ -1,6 +1,6 @@
 //! The end-of-suite summary: one line per run, then a table per evaluator.
 
-use crate::evaluation::fmt_number;
+use crate::evaluation::fmt_score;
 use crate::suite::tally::Tally;
 use std::fmt::Write;
 
@@ -43,7 +43,7 @@ pub fn render(s: &SummaryInput) -> String {
             "evaluator", "passed", "failed", "errored", "no threshold", "mean score"
         );
         for e in &t.evaluators {
-            let mean = e.mean_score().map(|m| fmt_number((m * 1000.0).round() / 1000.0)).unwrap_or_else(|| "-".into());
+            let mean = e.mean_score().map(fmt_score).unwrap_or_else(|| "-".into());
             let _ = writeln!(
                 out,
                 "  {:<width$}  {:>7} {:>7} {:>7} {:>12} {:>10}",

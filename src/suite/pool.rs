@@ -2,11 +2,17 @@
 //! on demand, so a limit of 500 costs 500 threads only if 500 calls are really in flight.
 //! Dropping the pool lets idle threads exit; busy ones finish their job first and are
 //! never joined, because a job may block for as long as the user's code does.
+//!
+//! A worker runs the tasks it finds queued back to back inside one `session` (py/ uses
+//! it to stay attached to the Python interpreter), so a stream of trivial calls pays
+//! for one interpreter hand-over per batch, not one per call.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex};
 
 type Task = Box<dyn FnOnce() + Send + 'static>;
+/// Wraps a worker's run of back-to-back tasks; it must call its argument once.
+pub type Session = Arc<dyn Fn(&mut dyn FnMut()) + Send + Sync>;
 
 struct Queue {
     tasks: VecDeque<Task>,
@@ -18,6 +24,7 @@ struct Queue {
 struct Shared {
     name: String,
     size: usize,
+    session: Option<Session>,
     queue: Mutex<Queue>,
     ready: Condvar,
 }
@@ -28,11 +35,16 @@ pub struct BlockingPool {
 
 impl BlockingPool {
     pub fn new(name: &str, size: usize) -> BlockingPool {
+        BlockingPool::with_session(name, size, None)
+    }
+
+    pub fn with_session(name: &str, size: usize, session: Option<Session>) -> BlockingPool {
         assert!(size > 0);
         BlockingPool {
             shared: Arc::new(Shared {
                 name: name.to_string(),
                 size,
+                session,
                 queue: Mutex::new(Queue { tasks: VecDeque::new(), threads: 0, idle: 0, closed: false }),
                 ready: Condvar::new(),
             }),
@@ -83,7 +95,20 @@ fn work(shared: Arc<Shared>) {
     loop {
         if let Some(task) = q.tasks.pop_front() {
             drop(q);
-            task();
+            match &shared.session {
+                Some(session) => {
+                    let mut first = Some(task);
+                    session(&mut || {
+                        // this task, then whatever else is already queued
+                        let mut next = first.take();
+                        while let Some(task) = next {
+                            task();
+                            next = shared.queue.lock().unwrap().tasks.pop_front();
+                        }
+                    });
+                }
+                None => task(),
+            }
             q = shared.queue.lock().unwrap();
             continue;
         }
@@ -125,6 +150,32 @@ mod tests {
         }
         assert_eq!(peak.load(Ordering::SeqCst), 8);
         assert_eq!(pool.threads(), 8);
+    }
+
+    #[test]
+    fn a_session_wraps_runs_of_queued_tasks() {
+        let sessions = Arc::new(AtomicUsize::new(0));
+        let counted = sessions.clone();
+        let session: Session = Arc::new(move |run: &mut dyn FnMut()| {
+            counted.fetch_add(1, Ordering::SeqCst);
+            run();
+        });
+        let pool = BlockingPool::with_session("test", 1, Some(session));
+        let (tx, rx) = mpsc::channel();
+        let gate = Arc::new(std::sync::Barrier::new(2));
+        let held = gate.clone();
+        pool.submit(move || {
+            held.wait(); // hold the only worker until the rest are queued
+        });
+        for _ in 0..50 {
+            let tx = tx.clone();
+            pool.submit(move || tx.send(()).unwrap());
+        }
+        gate.wait();
+        for _ in 0..50 {
+            rx.recv_timeout(Duration::from_secs(5)).unwrap();
+        }
+        assert_eq!(sessions.load(Ordering::SeqCst), 1, "queued tasks ran in the first task's session");
     }
 
     #[test]

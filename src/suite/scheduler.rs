@@ -105,8 +105,9 @@ impl Scheduler {
     pub fn stop(&mut self) {
         self.stopped = true;
         for lane in &mut self.lanes {
+            // Each dropped evaluation no longer counts; running ones still report back.
             for item in lane.waiting.drain(..) {
-                self.evaluations_left[item] = 0;
+                self.evaluations_left[item] -= 1;
             }
         }
     }
@@ -201,6 +202,21 @@ mod tests {
         let mut s = Scheduler::new(2, 5, &[]);
         assert!(matches!(s.next_job(), Some(Job::Call { item: 0 })));
         assert!(s.call_finished(0, true));
+    }
+
+    #[test]
+    fn stop_with_an_item_half_evaluated_keeps_counts_straight() {
+        // evaluator 0 runs on item 0 while evaluator 1's turn on it is still queued
+        let mut s = Scheduler::new(1, 1, &[1, 1]);
+        s.next_job();
+        s.call_finished(0, true);
+        s.lanes[1].running = 1; // evaluator 1 busy elsewhere, so item 0 waits in its lane
+        assert_eq!(s.next_job(), Some(Job::Evaluate { item: 0, evaluator: 0 }));
+        assert_eq!(s.next_job(), None);
+        s.stop();
+        assert!(s.evaluation_finished(0, 0), "the running evaluation was the item's last");
+        s.lanes[1].running = 0;
+        assert!(s.is_done());
     }
 
     #[test]

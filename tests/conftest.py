@@ -1,0 +1,59 @@
+"""Shared fixtures: every test gets its own run store (TRIALRUN_HOME under tmp_path)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from pathlib import Path
+from typing import Any, Callable, Dict, List
+
+import pytest
+
+pytest_plugins = ["pytester"]
+
+
+@pytest.fixture(autouse=True)
+def trialrun_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Isolates the run store: results of this test go to tmp_path/home/trialrun.db."""
+    home = tmp_path / "home"
+    monkeypatch.setenv("TRIALRUN_HOME", str(home))
+    # Summaries print only when asked; tests pass quiet=True anyway.
+    monkeypatch.delenv("TRIALRUN_QUIET", raising=False)
+    return home
+
+
+@pytest.fixture
+def store_rows(trialrun_home: Path) -> Callable[..., List[Dict[str, Any]]]:
+    """Reads the real store file with the stdlib sqlite3 module: store_rows(sql, *params)."""
+
+    def query(sql: str, *params: Any) -> List[Dict[str, Any]]:
+        path = trialrun_home / "trialrun.db"
+        assert path.is_file(), f"no run store at {path}"
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            conn.row_factory = sqlite3.Row
+            return [dict(row) for row in conn.execute(sql, params)]
+        finally:
+            conn.close()
+
+    return query
+
+
+def loads(text: Any) -> Any:
+    """JSON text from the store, None stays None."""
+    return None if text is None else json.loads(text)
+
+
+@pytest.fixture
+def json_loads() -> Callable[[Any], Any]:
+    return loads
+
+
+@pytest.fixture
+def subprocess_env(trialrun_home: Path) -> Dict[str, str]:
+    """Environment for child processes: the same isolated store, no inherited quiet flag."""
+    env = dict(os.environ)
+    env["TRIALRUN_HOME"] = str(trialrun_home)
+    env.pop("TRIALRUN_QUIET", None)
+    return env

@@ -1,0 +1,242 @@
+"""The `trialrun` command: `python -m trialrun run FILE.py` and `python -m trialrun demo`."""
+
+from __future__ import annotations
+
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Dict, List
+
+PREAMBLE = """
+import dataclasses
+from trialrun import BaseTestCase, BaseTestEvaluator, Evaluation, Threshold, run_test_suite
+
+
+@dataclasses.dataclass
+class Case(BaseTestCase):
+    n: int
+
+    def hash(self):
+        return f"case-{self.n}"
+
+
+class AtLeast(BaseTestEvaluator):
+    id = "at-least"
+
+    def __init__(self, minimum):
+        self.minimum = minimum
+
+    def evaluate_test_case(self, test_case, output):
+        return Evaluation(
+            score=1 if output >= self.minimum else 0,
+            threshold=Threshold(gte=1),
+            metadata={"output": output},
+        )
+"""
+
+
+def write_script(tmp_path: Path, body: str, name: str = "suite_file.py") -> Path:
+    path = tmp_path / name
+    path.write_text(PREAMBLE + textwrap.dedent(body))
+    return path
+
+
+def trialrun_cli(args: List[str], env: Dict[str, str], cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "trialrun", *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def stored_runs(home: Path) -> List[tuple]:
+    with sqlite3.connect(home / "trialrun.db") as conn:
+        return conn.execute("SELECT suite_id, status FROM runs ORDER BY started_at").fetchall()
+
+
+def test_run_exits_0_when_every_suite_passes(tmp_path, subprocess_env, trialrun_home):
+    script = write_script(
+        tmp_path,
+        """
+        run_test_suite(id="cli-pass", test_cases=[Case(n) for n in range(3)], evaluators=[AtLeast(0)], fn=lambda c: c.n)
+        """,
+    )
+    proc = trialrun_cli(["run", str(script)], subprocess_env, tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "cli-pass" in proc.stdout  # the summary prints without a terminal
+    assert stored_runs(trialrun_home) == [("cli-pass", "completed")]
+
+
+def test_run_exits_1_when_an_evaluation_fails(tmp_path, subprocess_env, trialrun_home):
+    script = write_script(
+        tmp_path,
+        """
+        run_test_suite(id="cli-ok", test_cases=[Case(5)], evaluators=[AtLeast(0)], fn=lambda c: c.n)
+        run_test_suite(id="cli-fail", test_cases=[Case(n) for n in range(3)], evaluators=[AtLeast(2)], fn=lambda c: c.n)
+        """,
+    )
+    proc = trialrun_cli(["run", str(script)], subprocess_env, tmp_path)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert sorted(stored_runs(trialrun_home)) == [("cli-fail", "completed"), ("cli-ok", "completed")]
+
+
+def test_run_exits_1_when_fn_raises(tmp_path, subprocess_env):
+    script = write_script(
+        tmp_path,
+        """
+        def fn(case):
+            raise RuntimeError("agent down")
+
+        run_test_suite(id="cli-raise", test_cases=[Case(1)], evaluators=[AtLeast(0)], fn=fn)
+        """,
+    )
+    proc = trialrun_cli(["run", str(script)], subprocess_env, tmp_path)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+
+
+def test_run_exits_2_on_a_validation_error_naming_the_culprit(tmp_path, subprocess_env):
+    script = write_script(
+        tmp_path,
+        """
+        run_test_suite(id="cli-invalid", test_cases=[Case(1), Case(2), Case(1)], evaluators=[AtLeast(0)], fn=lambda c: c.n)
+        """,
+    )
+    proc = trialrun_cli(["run", str(script)], subprocess_env, tmp_path)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "test_cases[0]" in proc.stderr and "test_cases[2]" in proc.stderr
+    assert "case-1" in proc.stderr
+    assert str(script) in proc.stderr
+
+
+def test_run_exits_2_on_a_bad_concurrency(tmp_path, subprocess_env):
+    script = write_script(
+        tmp_path,
+        """
+        run_test_suite(id="cli-invalid", test_cases=[Case(1)], evaluators=[AtLeast(0)], fn=lambda c: c.n,
+                       max_test_case_concurrency=0)
+        """,
+    )
+    proc = trialrun_cli(["run", str(script)], subprocess_env, tmp_path)
+    assert proc.returncode == 2
+    assert "max_test_case_concurrency" in proc.stderr
+
+
+def test_run_exits_2_when_the_file_runs_no_suite(tmp_path, subprocess_env):
+    script = write_script(tmp_path, "print('defined things, ran nothing')\n")
+    proc = trialrun_cli(["run", str(script)], subprocess_env, tmp_path)
+    assert proc.returncode == 2
+    assert "ran no suite" in proc.stderr
+    assert "defined things, ran nothing" in proc.stdout
+
+
+def test_run_exits_2_for_a_missing_file(tmp_path, subprocess_env):
+    proc = trialrun_cli(["run", str(tmp_path / "nope.py")], subprocess_env, tmp_path)
+    assert proc.returncode == 2
+    assert "nope.py" in proc.stderr
+
+
+def test_run_exits_2_when_the_file_raises(tmp_path, subprocess_env):
+    script = write_script(tmp_path, "raise ImportError('missing dependency xyz')\n")
+    proc = trialrun_cli(["run", str(script)], subprocess_env, tmp_path)
+    assert proc.returncode == 2
+    assert "missing dependency xyz" in proc.stderr
+
+
+def test_run_passes_arguments_and_runs_as_main(tmp_path, subprocess_env):
+    script = write_script(
+        tmp_path,
+        """
+        import sys
+
+        if __name__ == "__main__":
+            minimum = int(sys.argv[1])
+            run_test_suite(id="cli-args", test_cases=[Case(3)], evaluators=[AtLeast(minimum)], fn=lambda c: c.n)
+        """,
+    )
+    assert trialrun_cli(["run", str(script), "3"], subprocess_env, tmp_path).returncode == 0
+    assert trialrun_cli(["run", str(script), "4"], subprocess_env, tmp_path).returncode == 1
+
+
+def test_run_quiet_prints_no_summary(tmp_path, subprocess_env):
+    script = write_script(
+        tmp_path,
+        """
+        run_test_suite(id="cli-quiet", test_cases=[Case(1)], evaluators=[AtLeast(0)], fn=lambda c: c.n)
+        """,
+    )
+    proc = trialrun_cli(["run", "-q", str(script)], subprocess_env, tmp_path)
+    assert proc.returncode == 0
+    assert "cli-quiet" not in proc.stdout
+
+
+def test_ctrl_c_interrupts_keeps_finished_cases_and_exits_130(tmp_path, subprocess_env, trialrun_home):
+    script = write_script(
+        tmp_path,
+        """
+        import asyncio
+
+        async def fn(case):
+            if case.n == 3:
+                print("READY", flush=True)
+                await asyncio.sleep(30)
+            return case.n
+
+        class AsyncAtLeast(AtLeast):
+            async def evaluate_test_case(self, test_case, output):
+                return AtLeast.evaluate_test_case(self, test_case, output)
+
+        run_test_suite(id="cli-ctrl-c", test_cases=[Case(n) for n in range(10)], evaluators=[AsyncAtLeast(0)], fn=fn,
+                       max_test_case_concurrency=1)
+        """,
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "trialrun", "run", str(script)],
+        env=subprocess_env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout.readline().strip() == "READY"
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 130, out + err
+    assert stored_runs(trialrun_home) == [("cli-ctrl-c", "interrupted")]
+    with sqlite3.connect(trialrun_home / "trialrun.db") as conn:
+        hashes = [h for (h,) in conn.execute("SELECT hash FROM cases ORDER BY idx")]
+        evaluated = [h for (h,) in conn.execute("SELECT case_hash FROM evaluations ORDER BY case_hash")]
+    assert hashes == ["case-0", "case-1", "case-2"]
+    assert evaluated == ["case-0", "case-1", "case-2"]
+
+
+def test_demo_exits_0_and_prints_both_prompt_versions(tmp_path, subprocess_env, trialrun_home):
+    proc = trialrun_cli(["demo"], subprocess_env, tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "prompt_version=v1" in proc.stdout
+    assert "prompt_version=v2" in proc.stdout
+    runs = stored_runs(trialrun_home)
+    assert len(runs) == 2 and {status for _, status in runs} == {"completed"}
+
+
+def test_no_command_is_a_usage_error(tmp_path, subprocess_env):
+    proc = trialrun_cli([], subprocess_env, tmp_path)
+    assert proc.returncode == 2
+
+
+def test_version(tmp_path, subprocess_env):
+    import trialrun
+
+    proc = trialrun_cli(["--version"], subprocess_env, tmp_path)
+    assert proc.returncode == 0
+    assert trialrun.__version__ in proc.stdout
