@@ -183,12 +183,14 @@ def test_ctrl_c_interrupts_keeps_finished_cases_and_exits_130(tmp_path, subproce
 
         async def fn(case):
             if case.n == 3:
-                print("READY", flush=True)
                 await asyncio.sleep(30)
             return case.n
 
         class AsyncAtLeast(AtLeast):
             async def evaluate_test_case(self, test_case, output):
+                if test_case.n == 2:
+                    # cases 0-2 are evaluated once this returns; case 3's fn is asleep
+                    asyncio.get_running_loop().call_soon(lambda: print("READY", flush=True))
                 return AtLeast.evaluate_test_case(self, test_case, output)
 
         run_test_suite(id="cli-ctrl-c", test_cases=[Case(n) for n in range(10)], evaluators=[AsyncAtLeast(0)], fn=fn,

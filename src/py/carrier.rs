@@ -5,10 +5,10 @@
 //! its own contextvars Context; `asyncio.current_task()` is the carrier's real Task.
 
 use super::driver::{Finished, Outcome, SuiteRun};
-use pyo3::exceptions::{PyStopIteration, PyTypeError};
+use pyo3::exceptions::{PyKeyboardInterrupt, PyStopIteration, PySystemExit, PyTypeError};
 use pyo3::prelude::*;
 use pyo3::{intern, PyTypeInfo};
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 use std::time::Instant;
 
 /// Jobs a carrier may finish in one task step before it yields to the loop, so a suite
@@ -48,19 +48,34 @@ enum Resume<'py> {
 pub struct Carrier {
     run: Py<SuiteRun>,
     leg: Mutex<Option<Leg>>,
+    /// The task driving this carrier.
+    task: OnceLock<Py<PyAny>>,
 }
 
 impl Carrier {
     pub fn new(run: Py<SuiteRun>, leg: Leg) -> Carrier {
-        Carrier { run, leg: Mutex::new(Some(leg)) }
+        Carrier { run, leg: Mutex::new(Some(leg)), task: OnceLock::new() }
+    }
+
+    pub fn set_task(&self, task: Py<PyAny>) {
+        let _ = self.task.set(task);
+    }
+
+    /// Cancels the driving task: its job sees CancelledError, is recorded, and the
+    /// carrier ends.
+    pub fn cancel(&self, py: Python<'_>) -> PyResult<()> {
+        if let Some(task) = self.task.get() {
+            task.bind(py).call_method0(intern!(py, "cancel"))?;
+        }
+        Ok(())
     }
 
     /// Steps the current job; when it finishes, records it and goes on with the next
     /// job the driver hands over. Some(value) to yield to the task, None when done.
     fn advance<'py>(slf: &Bound<'py, Self>, mut resume: Resume<'py>) -> PyResult<Option<Py<PyAny>>> {
         let py = slf.py();
-        // A CancelledError thrown in by the task (interrupt, loop shutdown) ends this
-        // carrier once its job has recorded it; one raised by user code does not.
+        // A CancelledError thrown in by the task (interrupt, loop shutdown) stops the
+        // suite and ends this carrier; one raised by user code fails only its job.
         let cancelled_from_outside = matches!(&resume, Resume::Throw(e) if is_cancelled_error(e));
         for _ in 0..JOBS_PER_STEP {
             let Some((job, inner, context, started)) = slf.get().current(py) else {
@@ -77,10 +92,27 @@ impl Carrier {
                     Outcome::Value(e.value(py).getattr(intern!(py, "value"))?.unbind())
                 }
                 Err(e) if is_cancelled_error(e.value(py).as_any()) => Outcome::Cancelled,
+                Err(e) if e.is_instance_of::<PyKeyboardInterrupt>(py) || e.is_instance_of::<PySystemExit>(py) => {
+                    // Ctrl-C (on Python 3.10 it lands inside whatever code runs) or exit:
+                    // not this job's failure. Interrupt the suite, then let it propagate
+                    // out of the task, as asyncio does.
+                    let run = slf.get().run.bind(py);
+                    SuiteRun::interrupt(run)?;
+                    let finished = Finished { job, outcome: Outcome::Cancelled, started, ended: Instant::now() };
+                    SuiteRun::carrier_finished(run, slf, finished, false);
+                    *slf.get().leg.lock().unwrap() = None;
+                    return Err(e);
+                }
                 Err(e) => Outcome::Raised(super::convert::format_pyerr(py, &e)),
             };
+            let run = slf.get().run.bind(py);
+            if cancelled_from_outside && matches!(outcome, Outcome::Cancelled) {
+                // Only interrupt() cancels carriers from the engine's side; anyone else
+                // (loop shutdown, a cancel-everything loop) means the suite must stop.
+                SuiteRun::interrupt(run)?;
+            }
             let finished = Finished { job, outcome, started, ended: Instant::now() };
-            let next = SuiteRun::carrier_finished(slf.get().run.bind(py), slf, finished, !cancelled_from_outside);
+            let next = SuiteRun::carrier_finished(run, slf, finished, !cancelled_from_outside);
             let has_next = next.is_some();
             *slf.get().leg.lock().unwrap() = next;
             if !has_next {

@@ -7,7 +7,9 @@
 //!
 //! Both the loop thread and pool workers reach the driver, so its mutex is only ever
 //! waited for with the GIL released (`SuiteRun::lock`): a thread holding the GIL while
-//! blocked on the mutex would deadlock with a mutex holder waiting for the GIL.
+//! blocked on the mutex would deadlock with a mutex holder waiting for the GIL. And no
+//! task is started while the mutex is held: an eager task (Python >= 3.12) steps its
+//! carrier at once, and the carrier comes back to the driver.
 
 use super::callee::is_awaitable;
 use super::carrier::{Carrier, Leg};
@@ -28,7 +30,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use pyo3::sync::MutexExt;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::Instant;
 
 /// How a piece of user code ended.
@@ -90,13 +92,34 @@ struct Item {
 
 /// Everything the loop thread needs once `start` has run.
 struct Loop {
-    event_loop: Py<PyAny>,
-    create_task: Py<PyAny>,
     call_soon_threadsafe: Py<PyAny>,
     future: Py<PyAny>,
     drain: Py<Drain>,
-    /// Python >= 3.12: start tasks eagerly (no loop round trip for code that never suspends).
+}
+
+/// Makes the tasks that drive carriers; set once by `start`, used without the driver lock.
+struct TaskMaker {
+    event_loop: Py<PyAny>,
+    create_task: Py<PyAny>,
+    /// Python >= 3.12: asyncio.Task with eager_start, so a new carrier's first step
+    /// runs at once instead of on the next loop iteration.
     eager_task: Option<Py<PyAny>>,
+}
+
+impl TaskMaker {
+    fn start(&self, py: Python<'_>, carrier: &Py<Carrier>) -> PyResult<()> {
+        let task = match &self.eager_task {
+            Some(task_type) => {
+                let kwargs = PyDict::new(py);
+                kwargs.set_item(intern!(py, "loop"), self.event_loop.bind(py))?;
+                kwargs.set_item(intern!(py, "eager_start"), true)?;
+                task_type.bind(py).call((carrier.clone_ref(py),), Some(&kwargs))?
+            }
+            None => self.create_task.bind(py).call1((carrier.clone_ref(py),))?,
+        };
+        carrier.get().set_task(task.unbind());
+        Ok(())
+    }
 }
 
 struct Driver {
@@ -105,8 +128,10 @@ struct Driver {
     combos: Vec<Combo>,
     items: Vec<Option<Item>>,
     done: Vec<Option<CaseData>>,
-    /// Running carriers' tasks, by carrier address (to cancel them on interrupt).
-    carriers: HashMap<usize, Py<PyAny>>,
+    /// Running carriers, by address (to cancel them on interrupt).
+    carriers: HashMap<usize, Py<Carrier>>,
+    /// Carriers made under the lock, whose tasks start once it is released.
+    unstarted: Vec<Py<Carrier>>,
     /// Sync jobs running on pool threads.
     pooled: HashSet<Job>,
     /// Work pool workers left for the loop thread.
@@ -128,6 +153,7 @@ pub struct SuiteRun {
     driver: Mutex<Driver>,
     /// A Drain is scheduled on the loop and has not started yet.
     drain_scheduled: AtomicBool,
+    tasks: OnceLock<TaskMaker>,
 }
 
 #[pymethods]
@@ -163,6 +189,7 @@ impl SuiteRun {
             done: (0..items).map(|_| None).collect(),
             combos: vec![],
             carriers: HashMap::new(),
+            unstarted: vec![],
             pooled: HashSet::new(),
             for_loop: vec![],
             writer: Some(writer),
@@ -174,7 +201,7 @@ impl SuiteRun {
             engine_error: None,
             plan,
         };
-        Ok(SuiteRun { driver: Mutex::new(driver), drain_scheduled: AtomicBool::new(false) })
+        Ok(SuiteRun { driver: Mutex::new(driver), drain_scheduled: AtomicBool::new(false), tasks: OnceLock::new() })
     }
 
     /// Starts the suite on `event_loop` (the running loop, called from its thread) and
@@ -193,25 +220,28 @@ impl SuiteRun {
         } else {
             None
         };
-        d.event_loop = Some(Loop {
+        let _ = slf.get().tasks.set(TaskMaker {
             event_loop: event_loop.clone().unbind(),
             create_task: event_loop.getattr(intern!(py, "create_task"))?.unbind(),
+            eager_task,
+        });
+        d.event_loop = Some(Loop {
             call_soon_threadsafe: event_loop.getattr(intern!(py, "call_soon_threadsafe"))?.unbind(),
             future: future.clone().unbind(),
             drain: Py::new(py, Drain { run: slf.clone().unbind() })?,
-            eager_task,
         });
         d.begin_runs(py)?;
         d.started = Some(Instant::now());
         d.pump(py, slf, Thread::Loop, false)?;
         d.finalize_if_done(py)?;
+        slf.get().start_carriers(py, d);
         Ok(future)
     }
 
     /// Stops the suite: nothing new starts, running tasks are cancelled, sync calls in
     /// threads are abandoned. The future resolves with the partial results, recorded
     /// as interrupted.
-    fn interrupt(slf: &Bound<'_, Self>) -> PyResult<()> {
+    pub fn interrupt(slf: &Bound<'_, Self>) -> PyResult<()> {
         let py = slf.py();
         let mut d = slf.get().lock(py);
         if d.finalized || d.interrupted {
@@ -228,9 +258,9 @@ impl SuiteRun {
             let now = Instant::now();
             d.finish(py, Finished { job, outcome: Outcome::Cancelled, started: now, ended: now })?;
         }
-        for task in d.carriers.values() {
+        for carrier in d.carriers.values() {
             // the carrier records its job as cancelled, then ends
-            task.bind(py).call_method0(intern!(py, "cancel"))?;
+            carrier.get().cancel(py)?;
         }
         // Threads cannot be cancelled: their jobs are abandoned and their results ignored.
         for job in std::mem::take(&mut d.pooled) {
@@ -246,6 +276,19 @@ impl SuiteRun {
     fn lock(&self, py: Python<'_>) -> MutexGuard<'_, Driver> {
         // A panic inside the driver is a bug; keep going with the state it left.
         self.driver.lock_py_attached(py).unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Releases the driver, then starts the tasks of the carriers made under it.
+    fn start_carriers(&self, py: Python<'_>, mut d: MutexGuard<'_, Driver>) {
+        let unstarted = std::mem::take(&mut d.unstarted);
+        drop(d);
+        let maker = self.tasks.get().expect("set by start");
+        for carrier in unstarted {
+            if let Err(err) = maker.start(py, &carrier) {
+                self.lock(py).fail(py, err);
+                return;
+            }
+        }
     }
 
     /// Schedules a Drain on the loop unless one is already pending.
@@ -289,19 +332,22 @@ impl SuiteRun {
     ) -> Option<Leg> {
         let py = slf.py();
         let mut d = slf.get().lock(py);
+        let last = finished.job;
         let result = (|| {
             d.finish(py, finished)?;
-            let next = d.pump(py, slf, Thread::Loop, take_next)?;
+            let next = d.pump_like(py, slf, Thread::Loop, take_next, Some(last))?;
             if next.is_none() {
                 d.carriers.remove(&(carrier.as_ptr() as usize));
             }
             d.finalize_if_done(py)?;
             Ok::<_, PyErr>(next)
         })();
-        result.unwrap_or_else(|err| {
+        let next = result.unwrap_or_else(|err| {
             d.fail(py, err);
             None
-        })
+        });
+        slf.get().start_carriers(py, d);
+        next
     }
 }
 
@@ -340,6 +386,18 @@ impl Driver {
     /// returned for the carrier that asked instead of getting a carrier of its own.
     /// On the loop thread it first starts what workers left for it.
     fn pump(&mut self, py: Python<'_>, run: &Bound<'_, SuiteRun>, on: Thread, take_leg: bool) -> PyResult<Option<Leg>> {
+        self.pump_like(py, run, on, take_leg, None)
+    }
+
+    /// `pump`, where a job like `like` (the asking carrier's last) is started first.
+    fn pump_like(
+        &mut self,
+        py: Python<'_>,
+        run: &Bound<'_, SuiteRun>,
+        on: Thread,
+        take_leg: bool,
+        mut like: Option<Job>,
+    ) -> PyResult<Option<Leg>> {
         let mut mine = None;
         if on == Thread::Loop {
             for work in std::mem::take(&mut self.for_loop) {
@@ -353,7 +411,12 @@ impl Driver {
                 }
             }
         }
-        while let Some(job) = self.sched.next_job() {
+        loop {
+            let next = match like.take() {
+                Some(like) => self.sched.next_job_like(like),
+                None => self.sched.next_job(),
+            };
+            let Some(job) = next else { break };
             match self.launch(py, run, job, on, take_leg && mine.is_none())? {
                 Launched::Done(finished) => self.settle(py, run, finished, on)?,
                 Launched::Leg(leg) => mine = Some(leg),
@@ -425,24 +488,11 @@ impl Driver {
         Ok(Launched::Started)
     }
 
-    /// Starts a carrier task for `leg`.
+    /// Makes a carrier for `leg`; its task starts when the driver is released.
     fn spawn_carrier(&mut self, py: Python<'_>, run: &Bound<'_, SuiteRun>, leg: Leg) -> PyResult<()> {
-        let carrier = Bound::new(py, Carrier::new(run.clone().unbind(), leg))?;
-        let key = carrier.as_ptr() as usize;
-        let l = self.event_loop();
-        let task = match &l.eager_task {
-            Some(task_type) => {
-                let kwargs = PyDict::new(py);
-                kwargs.set_item(intern!(py, "loop"), l.event_loop.bind(py))?;
-                kwargs.set_item(intern!(py, "eager_start"), true)?;
-                task_type.bind(py).call((carrier,), Some(&kwargs))?
-            }
-            None => l.create_task.bind(py).call1((carrier,))?,
-        };
-        // An eager task may already be done; only running carriers are kept.
-        if !task.call_method0(intern!(py, "done"))?.is_truthy()? {
-            self.carriers.insert(key, task.unbind());
-        }
+        let carrier = Py::new(py, Carrier::new(run.clone().unbind(), leg))?;
+        self.carriers.insert(carrier.as_ptr() as usize, carrier.clone_ref(py));
+        self.unstarted.push(carrier);
         Ok(())
     }
 
@@ -702,6 +752,7 @@ impl Drain {
         if let Err(err) = result {
             d.fail(py, err);
         }
+        run.get().start_carriers(py, d);
         Ok(())
     }
 }

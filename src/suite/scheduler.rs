@@ -75,6 +75,35 @@ impl Scheduler {
         None
     }
 
+    /// Like `next_job`, but a job of the same kind as `like` (another fn call, or the
+    /// same evaluator) comes first when one fits: a carrier that just finished a job
+    /// keeps its lane busy without waiting for a new task.
+    pub fn next_job_like(&mut self, like: Job) -> Option<Job> {
+        if self.stopped {
+            return None;
+        }
+        match like {
+            Job::Call { .. } => {
+                if self.calls_running < self.call_limit && self.next_item < self.items {
+                    let item = self.next_item;
+                    self.next_item += 1;
+                    self.calls_running += 1;
+                    return Some(Job::Call { item });
+                }
+            }
+            Job::Evaluate { evaluator, .. } => {
+                let lane = &mut self.lanes[evaluator];
+                if lane.running < lane.limit {
+                    if let Some(item) = lane.waiting.pop_front() {
+                        lane.running += 1;
+                        return Some(Job::Evaluate { item, evaluator });
+                    }
+                }
+            }
+        }
+        self.next_job()
+    }
+
     /// fn finished on `item`. Returns true when the item is complete (fn failed, or
     /// there are no evaluators); otherwise its evaluations are queued.
     pub fn call_finished(&mut self, item: usize, succeeded: bool) -> bool {
@@ -195,6 +224,15 @@ mod tests {
         assert!(!s.evaluation_finished(0, 1));
         assert!(s.evaluation_finished(0, 0));
         assert!(s.is_done());
+    }
+
+    #[test]
+    fn next_job_like_prefers_the_same_kind() {
+        let mut s = Scheduler::new(3, 2, &[2]);
+        assert_eq!(s.next_job(), Some(Job::Call { item: 0 }));
+        s.call_finished(0, true); // queues an evaluation of item 0
+        assert_eq!(s.next_job_like(Job::Call { item: 0 }), Some(Job::Call { item: 1 }));
+        assert_eq!(s.next_job_like(Job::Call { item: 1 }), Some(Job::Evaluate { item: 0, evaluator: 0 }));
     }
 
     #[test]
