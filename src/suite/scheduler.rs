@@ -228,9 +228,16 @@ mod tests {
 
     #[test]
     fn next_job_like_prefers_the_same_kind() {
-        let mut s = Scheduler::new(3, 2, &[2]);
-        assert_eq!(s.next_job(), Some(Job::Call { item: 0 }));
-        s.call_finished(0, true); // queues an evaluation of item 0
+        let fresh = || {
+            let mut s = Scheduler::new(3, 1, &[2]);
+            assert_eq!(s.next_job(), Some(Job::Call { item: 0 }));
+            s.call_finished(0, true); // queues an evaluation of item 0
+            s
+        };
+        // plain order: evaluations first
+        assert_eq!(fresh().next_job(), Some(Job::Evaluate { item: 0, evaluator: 0 }));
+        // after a call, another call first; then, with no call slot left, the rest
+        let mut s = fresh();
         assert_eq!(s.next_job_like(Job::Call { item: 0 }), Some(Job::Call { item: 1 }));
         assert_eq!(s.next_job_like(Job::Call { item: 1 }), Some(Job::Evaluate { item: 0, evaluator: 0 }));
     }
