@@ -1,17 +1,51 @@
 #!/usr/bin/env bash
-# Installs everything the tests need into .venv and runs every test: the Rust unit
-# tests (cargo test, a debug build) and the Python tests (pytest, against a release
-# build of the extension). Run from anywhere: bash scripts/test.sh
+# Installs everything the tests need and runs every test: the Rust unit tests (cargo
+# test, one debug build) and the Python tests (pytest) against one release build of the
+# abi3 wheel, under python3 and under every other CPython >= 3.10 on the machine.
+# Run from anywhere: bash scripts/test.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+pip_quiet=(--quiet --disable-pip-version-check)
+
 python3 -m venv .venv
-.venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip maturin
-.venv/bin/python -m pip install --quiet --disable-pip-version-check "pytest>=8" "pytest-asyncio>=0.23"
+.venv/bin/python -m pip install "${pip_quiet[@]}" --upgrade pip maturin "pytest>=8" "pytest-asyncio>=0.23"
 
 echo "== cargo test"
 cargo test --quiet
 
-echo "== build (release) and pytest"
-VIRTUAL_ENV="$PWD/.venv" PATH="$PWD/.venv/bin:$PATH" maturin develop --release --quiet
-.venv/bin/python -m pytest -q tests
+echo "== build the wheel (release, abi3)"
+rm -rf target/test-wheel
+.venv/bin/maturin build --release --quiet --out target/test-wheel
+wheel=$(ls target/test-wheel/trialrun-*.whl)
+
+run_pytest() { # VENV
+  "$1/bin/python" -m pip install "${pip_quiet[@]}" --force-reinstall --no-deps "$wheel"
+  echo "== pytest under $("$1/bin/python" --version)"
+  "$1/bin/python" -m pytest -q tests
+}
+
+run_pytest .venv
+
+# An interpreter of VERSION on PATH, or installed by pyenv (whose shims only run the
+# active version); nothing when there is none.
+find_python() {
+  local candidate
+  for candidate in "python$1" "${PYENV_ROOT:-$HOME/.pyenv}"/versions/"$1".*/bin/"python$1"; do
+    if "$candidate" -c 'pass' >/dev/null 2>&1; then
+      echo "$candidate"
+      return
+    fi
+  done
+}
+
+main_version=$(.venv/bin/python -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+for version in 3.10 3.11 3.12 3.13 3.14; do
+  [ "$version" = "$main_version" ] && continue
+  python=$(find_python "$version")
+  [ -n "$python" ] || continue
+  venv=".venv-$version"
+  "$python" -m venv "$venv"
+  "$venv/bin/python" -m pip install "${pip_quiet[@]}" "pytest>=8" "pytest-asyncio>=0.23"
+  run_pytest "$venv"
+done
