@@ -2,6 +2,7 @@
 //! `py` holds every Python conversion and the #[pymodule].
 
 pub mod evaluation;
+pub mod history;
 pub mod report;
 pub mod store;
 pub mod suite;

@@ -3,6 +3,7 @@
 import asyncio
 import contextvars
 import os
+import pathlib
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
 __version__: str
@@ -141,7 +142,7 @@ class SuiteRun:
     def interrupt(self) -> None: ...
 
 def md5(text: str) -> str: ...
-def default_store_path() -> str: ...
+def default_store_path() -> pathlib.Path: ...
 def _bind(
     base_test_case: type, base_test_evaluator: type, grid_var: contextvars.ContextVar[Any]
 ) -> None: ...

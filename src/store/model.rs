@@ -1,8 +1,27 @@
 //! Plain records every job (suites now; calls and step sequences later) writes to the run store.
 //! JSON-valued fields are already-serialized JSON text: conversions from Python happen in py/.
+//! Serialized (exports, the viewer's API), those fields are embedded as JSON, not as strings.
+
+use serde::{Serialize, Serializer};
+
+/// Serializes JSON text as the JSON it holds (null when absent; a string if it is not JSON).
+pub fn raw_json<S: Serializer>(text: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
+    match text {
+        None => s.serialize_none(),
+        Some(t) => match serde_json::value::RawValue::from_string(t.clone()) {
+            Ok(raw) => raw.serialize(s),
+            Err(_) => s.serialize_str(t),
+        },
+    }
+}
+
+fn raw_json_required<S: Serializer>(text: &str, s: S) -> Result<S::Ok, S::Error> {
+    raw_json(&Some(text.to_string()), s)
+}
 
 /// Lifecycle of a run as stored in the `runs.status` column.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum RunStatus {
     Running,
     Completed,
@@ -32,7 +51,7 @@ impl RunStatus {
 }
 
 /// One run: a suite's grid combination (later: a voice-call batch, a step sequence).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RunRecord {
     pub id: String,
     pub suite_id: String,
@@ -41,21 +60,24 @@ pub struct RunRecord {
     /// Unix time in seconds.
     pub started_at: f64,
     /// JSON object of this run's grid combination, None without grid search.
+    #[serde(serialize_with = "raw_json")]
     pub grid: Option<String>,
     pub git_commit: Option<String>,
     pub git_branch: Option<String>,
 }
 
 /// One test case's pass through the function under test.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CaseRecord {
     pub run_id: String,
     /// Position of the case in the suite's list; keeps `show` in the user's order.
     pub index: u32,
     pub hash: String,
     /// JSON of `test_case.serialize()`.
+    #[serde(serialize_with = "raw_json_required")]
     pub test_case: String,
     /// JSON of the output (None when fn raised).
+    #[serde(serialize_with = "raw_json")]
     pub output: Option<String>,
     pub duration_s: f64,
     /// Traceback text when fn raised.
@@ -63,7 +85,7 @@ pub struct CaseRecord {
 }
 
 /// One evaluator's verdict on one case.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct EvaluationRecord {
     pub run_id: String,
     pub case_hash: String,
@@ -71,10 +93,12 @@ pub struct EvaluationRecord {
     /// None when the evaluator raised or returned something invalid.
     pub score: Option<f64>,
     /// JSON object {"lt":..,"lte":..,"gt":..,"gte":..} with only the set bounds.
+    #[serde(serialize_with = "raw_json")]
     pub threshold: Option<String>,
     /// "passed", "failed", "no_threshold" or "errored".
     pub verdict: String,
     /// JSON of the evaluation's metadata.
+    #[serde(serialize_with = "raw_json")]
     pub metadata: Option<String>,
     pub error: Option<String>,
     pub duration_s: f64,

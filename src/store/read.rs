@@ -9,8 +9,9 @@ use super::error::{StoreError, StoreErrorKind};
 use super::model::{CaseRecord, EvaluationRecord, RunRecord, RunStatus};
 
 /// A run as stored: its record, where it ended up, and how many cases it holds.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct StoredRun {
+    #[serde(flatten)]
     pub run: RunRecord,
     pub status: RunStatus,
     pub ended_at: Option<f64>,
@@ -31,33 +32,67 @@ pub fn list_runs(
     suite_id: Option<&str>,
     limit: usize,
 ) -> Result<Vec<StoredRun>, StoreError> {
-    let path = db_path(conn);
-    let fail = |e| StoreError::sqlite(&path, "listing runs", e);
-    // id (a time-ordered uuid v7) breaks ties between runs started in the same instant.
-    let order = "ORDER BY started_at DESC, id DESC LIMIT ?";
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    let rows: Vec<RawRun> = match suite_id {
-        Some(suite) => {
-            let sql = format!("SELECT {RUN_COLUMNS} FROM runs WHERE suite_id = ? {order}");
-            let mut stmt = conn.prepare_cached(&sql).map_err(fail)?;
-            let rows = stmt
-                .query_map(params![suite, limit], RawRun::from_row)
-                .map_err(fail)?;
-            rows.collect::<Result<_, _>>().map_err(fail)?
-        }
-        None => {
-            let sql = format!("SELECT {RUN_COLUMNS} FROM runs {order}");
-            let mut stmt = conn.prepare_cached(&sql).map_err(fail)?;
-            let rows = stmt
-                .query_map(params![limit], RawRun::from_row)
-                .map_err(fail)?;
-            rows.collect::<Result<_, _>>().map_err(fail)?
-        }
-    };
+    match suite_id {
+        Some(suite) => select_runs(conn, "listing runs", "WHERE suite_id = ?", params![suite, limit]),
+        None => select_runs(conn, "listing runs", "", params![limit]),
+    }
+}
+
+/// Runs whose id is `reference` or starts with it (at most 10), newest first.
+pub fn runs_matching(conn: &Connection, reference: &str) -> Result<Vec<StoredRun>, StoreError> {
+    let doing = format!("looking up run {reference:?}");
+    let exact = select_runs(conn, &doing, "WHERE id = ?", params![reference, 1])?;
+    if !exact.is_empty() {
+        return Ok(exact);
+    }
+    // substr, not LIKE: ids never need escaping that way
+    let filter = "WHERE substr(id, 1, length(?1)) = ?1";
+    select_runs(conn, &doing, filter, params![reference, 10])
+}
+
+/// The run of the same suite and grid combination that started just before `run`.
+pub fn previous_run(conn: &Connection, run: &StoredRun) -> Result<Option<StoredRun>, StoreError> {
+    let r = &run.run;
+    let filter = "WHERE suite_id = ?1 AND grid IS ?2 AND (started_at < ?3 OR (started_at = ?3 AND id < ?4))";
+    let found = select_runs(
+        conn,
+        &format!("looking up the run before {}", r.id),
+        filter,
+        params![r.suite_id, r.grid, r.started_at, r.id, 1],
+    )?;
+    Ok(found.into_iter().next())
+}
+
+/// Runs selected by `filter` (a WHERE clause whose parameters come first in `params`,
+/// followed by the row limit), newest first.
+fn select_runs(conn: &Connection, doing: &str, filter: &str, params: impl rusqlite::Params) -> Result<Vec<StoredRun>, StoreError> {
+    let path = db_path(conn);
+    let fail = |e| StoreError::sqlite(&path, doing, e);
+    let sql = format!("SELECT {RUN_COLUMNS} FROM runs {filter} ORDER BY started_at DESC, id DESC LIMIT ?");
+    let mut stmt = conn.prepare_cached(&sql).map_err(fail)?;
+    let rows: Vec<RawRun> = stmt.query_map(params, RawRun::from_row).map_err(fail)?.collect::<Result<_, _>>().map_err(fail)?;
     rows.into_iter().map(|raw| raw.into_stored(&path)).collect()
 }
 
-/// The cases of one run, in the suite's order.
+/// Deletes all but the newest `keep` finished runs of each suite and grid combination
+/// (with their cases and evaluations). Runs still running are never deleted.
+/// Returns how many runs were deleted.
+pub fn delete_old_runs(conn: &Connection, keep: usize) -> Result<usize, StoreError> {
+    let path = db_path(conn);
+    let keep = i64::try_from(keep).unwrap_or(i64::MAX);
+    conn.execute(
+        "DELETE FROM runs WHERE status != 'running' AND id IN ( \
+            SELECT id FROM ( \
+                SELECT id, row_number() OVER ( \
+                    PARTITION BY suite_id, grid ORDER BY started_at DESC, id DESC) AS newer \
+                FROM runs WHERE status != 'running') \
+            WHERE newer > ?1)",
+        params![keep],
+    )
+    .map_err(|e| StoreError::sqlite(&path, "deleting old runs", e))
+}
+
 pub fn run_cases(conn: &Connection, run_id: &str) -> Result<Vec<CaseRecord>, StoreError> {
     let path = db_path(conn);
     let fail = |e| StoreError::sqlite(&path, &format!("reading the cases of run {run_id}"), e);

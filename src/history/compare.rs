@@ -1,0 +1,245 @@
+//! Two runs side by side: cases matched by hash, and per evaluator what newly fails,
+//! what newly passes and how scores moved.
+
+use super::RunData;
+use crate::store::{EvaluationRecord, StoredRun};
+use std::collections::HashMap;
+
+/// One evaluation as a comparison sees it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Side {
+    pub score: Option<f64>,
+    /// "passed", "failed", "no_threshold" or "errored".
+    pub verdict: String,
+}
+
+impl Side {
+    fn failing(&self) -> bool {
+        self.verdict == "failed" || self.verdict == "errored"
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Change {
+    /// Passed (or had no verdict) in base, failed or errored in head.
+    NewlyFailing,
+    /// Failed or errored in base, passes (or has no verdict) in head.
+    NewlyPassing,
+    /// The same verdict on both sides.
+    Same,
+    /// Only in head (a new evaluator, or the case's fn raised in base).
+    Added,
+    /// Only in base.
+    Removed,
+}
+
+impl Change {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Change::NewlyFailing => "newly_failing",
+            Change::NewlyPassing => "newly_passing",
+            Change::Same => "same",
+            Change::Added => "added",
+            Change::Removed => "removed",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct EvaluationDiff {
+    pub evaluator_id: String,
+    pub base: Option<Side>,
+    pub head: Option<Side>,
+    pub change: Change,
+}
+
+impl EvaluationDiff {
+    /// head score minus base score, when both have one.
+    pub fn delta(&self) -> Option<f64> {
+        Some(self.head.as_ref()?.score? - self.base.as_ref()?.score?)
+    }
+}
+
+/// A case present in both runs.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct CaseDiff {
+    pub hash: String,
+    pub base_error: Option<String>,
+    pub head_error: Option<String>,
+    pub evaluations: Vec<EvaluationDiff>,
+}
+
+impl CaseDiff {
+    /// fn raised in head but not in base.
+    pub fn newly_errored(&self) -> bool {
+        self.head_error.is_some() && self.base_error.is_none()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize)]
+pub struct EvaluatorSummary {
+    pub id: String,
+    /// Cases evaluated by this evaluator in both runs.
+    pub compared: usize,
+    pub newly_failing: Vec<String>,
+    pub newly_passing: Vec<String>,
+    pub base_mean: Option<f64>,
+    pub head_mean: Option<f64>,
+    /// Mean of per-case score deltas, over cases scored in both runs.
+    pub mean_delta: Option<f64>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Comparison {
+    pub base: StoredRun,
+    pub head: StoredRun,
+    /// Cases in both runs, in head's order.
+    pub cases: Vec<CaseDiff>,
+    /// Hashes only in head, in head's order.
+    pub added: Vec<String>,
+    /// Hashes only in base, in base's order.
+    pub removed: Vec<String>,
+    pub evaluators: Vec<EvaluatorSummary>,
+}
+
+/// What counts as a regression (the CLI's options).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Policy {
+    /// An evaluation that passed in base fails or errors in head.
+    pub newly_failing: bool,
+    /// fn raises in head for a case that ran in base.
+    pub newly_errored: bool,
+    /// A score dropping by more than this, whatever the verdicts.
+    pub max_score_drop: Option<f64>,
+    /// A case of base missing from head.
+    pub removed_cases: bool,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy { newly_failing: true, newly_errored: true, max_score_drop: None, removed_cases: false }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Regression {
+    pub hash: String,
+    pub evaluator_id: Option<String>,
+    pub reason: String,
+}
+
+fn side(e: &EvaluationRecord) -> Side {
+    Side { score: e.score, verdict: e.verdict.clone() }
+}
+
+fn mean(values: impl Iterator<Item = f64>) -> Option<f64> {
+    let (sum, n) = values.fold((0.0, 0usize), |(s, n), v| (s + v, n + 1));
+    (n > 0).then(|| sum / n as f64)
+}
+
+/// Evaluations of a run by (case hash, evaluator id).
+fn index(run: &RunData) -> HashMap<(&str, &str), &EvaluationRecord> {
+    run.evaluations.iter().map(|e| ((e.case_hash.as_str(), e.evaluator_id.as_str()), e)).collect()
+}
+
+/// Evaluator ids in order of first appearance: head's, then base's others.
+fn evaluator_ids<'a>(base: &'a RunData, head: &'a RunData) -> Vec<&'a str> {
+    let mut ids: Vec<&str> = vec![];
+    for e in head.evaluations.iter().chain(&base.evaluations) {
+        if !ids.contains(&e.evaluator_id.as_str()) {
+            ids.push(&e.evaluator_id);
+        }
+    }
+    ids
+}
+
+pub fn compare(base: &RunData, head: &RunData) -> Comparison {
+    let base_cases: HashMap<&str, &crate::store::CaseRecord> = base.cases.iter().map(|c| (c.hash.as_str(), c)).collect();
+    let head_hashes: std::collections::HashSet<&str> = head.cases.iter().map(|c| c.hash.as_str()).collect();
+    let base_evals = index(base);
+    let head_evals = index(head);
+    let ids = evaluator_ids(base, head);
+
+    let mut cases = Vec::with_capacity(head.cases.len());
+    let mut added = vec![];
+    for h in &head.cases {
+        let Some(b) = base_cases.get(h.hash.as_str()) else {
+            added.push(h.hash.clone());
+            continue;
+        };
+        let evaluations = ids
+            .iter()
+            .filter_map(|id| {
+                let base = base_evals.get(&(h.hash.as_str(), *id)).map(|e| side(e));
+                let head = head_evals.get(&(h.hash.as_str(), *id)).map(|e| side(e));
+                let change = match (&base, &head) {
+                    (None, None) => return None,
+                    (None, Some(_)) => Change::Added,
+                    (Some(_), None) => Change::Removed,
+                    (Some(b), Some(h)) => match (b.failing(), h.failing()) {
+                        (false, true) => Change::NewlyFailing,
+                        (true, false) => Change::NewlyPassing,
+                        _ => Change::Same,
+                    },
+                };
+                Some(EvaluationDiff { evaluator_id: id.to_string(), base, head, change })
+            })
+            .collect();
+        cases.push(CaseDiff {
+            hash: h.hash.clone(),
+            base_error: b.error.clone(),
+            head_error: h.error.clone(),
+            evaluations,
+        });
+    }
+    let removed = base.cases.iter().filter(|c| !head_hashes.contains(c.hash.as_str())).map(|c| c.hash.clone()).collect();
+
+    let evaluators = ids
+        .iter()
+        .map(|id| {
+            let diffs = || cases.iter().flat_map(|c| c.evaluations.iter().map(move |e| (c, e))).filter(|(_, e)| e.evaluator_id == *id);
+            let with = |change| diffs().filter(|(_, e)| e.change == change).map(|(c, _)| c.hash.clone()).collect();
+            let scores = |run: &RunData| mean(run.evaluations.iter().filter(|e| e.evaluator_id == *id).filter_map(|e| e.score));
+            EvaluatorSummary {
+                id: id.to_string(),
+                compared: diffs().filter(|(_, e)| e.base.is_some() && e.head.is_some()).count(),
+                newly_failing: with(Change::NewlyFailing),
+                newly_passing: with(Change::NewlyPassing),
+                base_mean: scores(base),
+                head_mean: scores(head),
+                mean_delta: mean(diffs().filter_map(|(_, e)| e.delta())),
+            }
+        })
+        .collect();
+
+    Comparison { base: base.run.clone(), head: head.run.clone(), cases, added, removed, evaluators }
+}
+
+impl Comparison {
+    /// Every regression `policy` counts, in head's case order.
+    pub fn regressions(&self, policy: &Policy) -> Vec<Regression> {
+        let mut out = vec![];
+        for c in &self.cases {
+            if policy.newly_errored && c.newly_errored() {
+                out.push(Regression { hash: c.hash.clone(), evaluator_id: None, reason: "fn newly raised".into() });
+            }
+            for e in &c.evaluations {
+                let reg = |reason: String| Regression { hash: c.hash.clone(), evaluator_id: Some(e.evaluator_id.clone()), reason };
+                if policy.newly_failing && e.change == Change::NewlyFailing {
+                    let head = e.head.as_ref().map(|h| h.verdict.as_str()).unwrap_or("");
+                    let base = e.base.as_ref().map(|b| b.verdict.as_str()).unwrap_or("");
+                    out.push(reg(format!("{base} -> {head}")));
+                } else if let (Some(limit), Some(delta)) = (policy.max_score_drop, e.delta()) {
+                    if -delta > limit {
+                        out.push(reg(format!("score dropped by {} (more than {})", crate::evaluation::fmt_score(-delta), limit)));
+                    }
+                }
+            }
+        }
+        if policy.removed_cases {
+            out.extend(self.removed.iter().map(|h| Regression { hash: h.clone(), evaluator_id: None, reason: "case removed".into() }));
+        }
+        out
+    }
+}

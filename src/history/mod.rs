@@ -1,0 +1,104 @@
+//! Run history: finding runs by reference, loading them whole, and comparing two runs
+//! case by case through their test-case hashes.
+
+pub mod compare;
+
+use crate::store::{self, CaseRecord, EvaluationRecord, StoreError, StoredRun};
+use rusqlite::Connection;
+use std::fmt;
+
+pub use compare::{compare, Change, Comparison, Policy, Regression};
+
+/// A run with all its cases and evaluations, in the suite's order.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RunData {
+    pub run: StoredRun,
+    pub cases: Vec<CaseRecord>,
+    pub evaluations: Vec<EvaluationRecord>,
+}
+
+pub fn load(conn: &Connection, run: StoredRun) -> Result<RunData, StoreError> {
+    let cases = store::run_cases(conn, &run.run.id)?;
+    let evaluations = store::run_evaluations(conn, &run.run.id)?;
+    Ok(RunData { run, cases, evaluations })
+}
+
+#[derive(Debug)]
+pub enum HistoryError {
+    Store(StoreError),
+    /// A reference that names no run, or several; the text says which.
+    Reference(String),
+}
+
+impl fmt::Display for HistoryError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HistoryError::Store(e) => e.fmt(f),
+            HistoryError::Reference(msg) => f.write_str(msg),
+        }
+    }
+}
+
+impl std::error::Error for HistoryError {}
+
+impl From<StoreError> for HistoryError {
+    fn from(e: StoreError) -> Self {
+        HistoryError::Store(e)
+    }
+}
+
+/// A run by reference: "latest" (optionally within `suite`), a run id, or a unique
+/// prefix of one.
+pub fn resolve(conn: &Connection, reference: &str, suite: Option<&str>) -> Result<StoredRun, HistoryError> {
+    if reference == "latest" {
+        return store::list_runs(conn, suite, 1)?.into_iter().next().ok_or_else(|| {
+            HistoryError::Reference(match suite {
+                Some(s) => format!("suite {s:?} has no runs in the store"),
+                None => "the store has no runs yet".to_string(),
+            })
+        });
+    }
+    let mut found = store::runs_matching(conn, reference)?;
+    if let Some(s) = suite {
+        found.retain(|r| r.run.suite_id == s);
+    }
+    match found.len() {
+        0 => Err(HistoryError::Reference(format!("no run matches {reference:?}"))),
+        1 => Ok(found.remove(0)),
+        n => {
+            let ids: Vec<String> = found.iter().map(|r| format!("{} ({})", r.run.id, r.run.suite_id)).collect();
+            Err(HistoryError::Reference(format!(
+                "{reference:?} matches {n}{} runs, give more of the id: {}",
+                if n >= 10 { " or more" } else { "" },
+                ids.join(", ")
+            )))
+        }
+    }
+}
+
+/// The two runs `trialrun compare [BASE] [HEAD]` means: HEAD defaults to the latest run
+/// (of `suite`, when given), BASE to the run of the same suite and grid combination
+/// before HEAD.
+pub fn resolve_pair(
+    conn: &Connection,
+    base: Option<&str>,
+    head: Option<&str>,
+    suite: Option<&str>,
+) -> Result<(StoredRun, StoredRun), HistoryError> {
+    let head = resolve(conn, head.unwrap_or("latest"), suite)?;
+    let base = match base {
+        Some(reference) => resolve(conn, reference, suite)?,
+        None => store::previous_run(conn, &head)?.ok_or_else(|| {
+            HistoryError::Reference(format!(
+                "run {} is the first of suite {:?}{}: nothing to compare it with",
+                head.run.id,
+                head.run.suite_id,
+                head.run.grid.as_deref().map(|g| format!(" with grid {g}")).unwrap_or_default()
+            ))
+        })?,
+    };
+    Ok((base, head))
+}
+
+#[cfg(test)]
+mod tests;

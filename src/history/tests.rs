@@ -1,0 +1,155 @@
+use super::*;
+use crate::store::test_dir::TestDir;
+use crate::store::{RunRecord, RunStatus, Writer};
+
+struct Eval<'a>(&'a str, Option<f64>, &'a str);
+
+/// Writes one finished run: cases as (hash, error, evaluations).
+fn write_run(w: &Writer, id: &str, started_at: f64, cases: &[(&str, Option<&str>, Vec<Eval>)]) {
+    w.begin_run(RunRecord {
+        id: id.into(),
+        suite_id: "suite".into(),
+        kind: "suite".into(),
+        started_at,
+        grid: None,
+        git_commit: None,
+        git_branch: None,
+    });
+    for (i, (hash, error, evals)) in cases.iter().enumerate() {
+        w.case(CaseRecord {
+            run_id: id.into(),
+            index: i as u32,
+            hash: hash.to_string(),
+            test_case: "{}".into(),
+            output: None,
+            duration_s: 0.1,
+            error: error.map(str::to_string),
+        });
+        for Eval(evaluator, score, verdict) in evals {
+            w.evaluation(EvaluationRecord {
+                run_id: id.into(),
+                case_hash: hash.to_string(),
+                evaluator_id: evaluator.to_string(),
+                score: *score,
+                threshold: None,
+                verdict: verdict.to_string(),
+                metadata: None,
+                error: None,
+                duration_s: 0.01,
+            });
+        }
+    }
+    w.finish_run(id, RunStatus::Completed, started_at + 1.0);
+}
+
+fn store_with_two_runs(dir: &TestDir) -> Connection {
+    let path = dir.path().join("t.db");
+    let w = Writer::start(&path).unwrap();
+    write_run(
+        &w,
+        "run-a",
+        100.0,
+        &[
+            ("same", None, vec![Eval("judge", Some(1.0), "passed")]),
+            ("breaks", None, vec![Eval("judge", Some(0.9), "passed")]),
+            ("heals", None, vec![Eval("judge", Some(0.1), "failed")]),
+            ("raises", None, vec![Eval("judge", Some(1.0), "passed")]),
+            ("gone", None, vec![Eval("judge", Some(1.0), "passed")]),
+        ],
+    );
+    write_run(
+        &w,
+        "run-b",
+        200.0,
+        &[
+            ("same", None, vec![Eval("judge", Some(0.6), "passed")]),
+            ("breaks", None, vec![Eval("judge", Some(0.2), "failed")]),
+            ("heals", None, vec![Eval("judge", Some(0.8), "passed")]),
+            ("raises", Some("Traceback\nValueError"), vec![]),
+            ("new", None, vec![Eval("judge", Some(1.0), "passed")]),
+        ],
+    );
+    w.close().unwrap();
+    store::open(&path).unwrap()
+}
+
+fn comparison(conn: &Connection) -> Comparison {
+    let (base, head) = resolve_pair(conn, None, None, None).unwrap();
+    compare(&load(conn, base).unwrap(), &load(conn, head).unwrap())
+}
+
+#[test]
+fn default_pair_is_previous_against_latest() {
+    let dir = TestDir::new("history-pair");
+    let conn = store_with_two_runs(&dir);
+    let (base, head) = resolve_pair(&conn, None, None, None).unwrap();
+    assert_eq!((base.run.id.as_str(), head.run.id.as_str()), ("run-a", "run-b"));
+    let err = resolve_pair(&conn, None, Some("run-a"), None).unwrap_err().to_string();
+    assert!(err.contains("first of suite"), "{err}");
+}
+
+#[test]
+fn references_by_prefix_and_latest() {
+    let dir = TestDir::new("history-refs");
+    let conn = store_with_two_runs(&dir);
+    assert_eq!(resolve(&conn, "run-a", None).unwrap().run.id, "run-a");
+    assert_eq!(resolve(&conn, "latest", Some("suite")).unwrap().run.id, "run-b");
+    let ambiguous = resolve(&conn, "run-", None).unwrap_err().to_string();
+    assert!(ambiguous.contains("matches 2") && ambiguous.contains("run-a"), "{ambiguous}");
+    assert!(resolve(&conn, "zzz", None).unwrap_err().to_string().contains("no run matches"));
+    assert!(resolve(&conn, "latest", Some("other")).unwrap_err().to_string().contains("\"other\""));
+}
+
+#[test]
+fn cases_are_matched_by_hash() {
+    let dir = TestDir::new("history-match");
+    let c = comparison(&store_with_two_runs(&dir));
+    assert_eq!(c.added, vec!["new"]);
+    assert_eq!(c.removed, vec!["gone"]);
+    let hashes: Vec<&str> = c.cases.iter().map(|c| c.hash.as_str()).collect();
+    assert_eq!(hashes, vec!["same", "breaks", "heals", "raises"]);
+    let judge = &c.evaluators[0];
+    assert_eq!(judge.newly_failing, vec!["breaks"]);
+    assert_eq!(judge.newly_passing, vec!["heals"]);
+    assert_eq!(judge.compared, 3);
+    // deltas over cases scored in both: -0.4, -0.7, +0.7
+    assert!((judge.mean_delta.unwrap() - (-0.4 / 3.0)).abs() < 1e-9);
+    assert!(c.cases[3].newly_errored());
+    assert_eq!(c.cases[3].evaluations[0].change, Change::Removed);
+}
+
+#[test]
+fn regressions_follow_the_policy() {
+    let dir = TestDir::new("history-policy");
+    let c = comparison(&store_with_two_runs(&dir));
+    let found = |p: &Policy| -> Vec<(String, String)> {
+        c.regressions(p).into_iter().map(|r| (r.hash, r.reason)).collect()
+    };
+    assert_eq!(
+        found(&Policy::default()),
+        vec![("breaks".into(), "passed -> failed".into()), ("raises".into(), "fn newly raised".into())]
+    );
+    let strict = Policy { max_score_drop: Some(0.3), removed_cases: true, ..Policy::default() };
+    assert_eq!(
+        found(&strict),
+        vec![
+            ("same".into(), "score dropped by 0.4 (more than 0.3)".into()),
+            ("breaks".into(), "passed -> failed".into()),
+            ("raises".into(), "fn newly raised".into()),
+            ("gone".into(), "case removed".into()),
+        ]
+    );
+    let none = Policy { newly_failing: false, newly_errored: false, max_score_drop: None, removed_cases: false };
+    assert!(found(&none).is_empty());
+}
+
+#[test]
+fn gc_keeps_the_newest_runs_of_each_series() {
+    let dir = TestDir::new("history-gc");
+    let conn = store_with_two_runs(&dir);
+    assert_eq!(store::delete_old_runs(&conn, 1).unwrap(), 1);
+    let left: Vec<String> = store::list_runs(&conn, None, 10).unwrap().into_iter().map(|r| r.run.id).collect();
+    assert_eq!(left, vec!["run-b"]);
+    let orphans: i64 = conn.query_row("SELECT count(*) FROM cases WHERE run_id = 'run-a'", [], |r| r.get(0)).unwrap();
+    assert_eq!(orphans, 0, "cases go with their run");
+}
