@@ -8,6 +8,7 @@ mod driver;
 mod evaluation;
 mod plan;
 mod results;
+mod viewer;
 
 use pyo3::prelude::*;
 
@@ -53,5 +54,6 @@ pub fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_bind, m)?)?;
     m.add_function(wrap_pyfunction!(md5_hex, m)?)?;
     m.add_function(wrap_pyfunction!(default_store_path, m)?)?;
+    viewer::register(m)?;
     Ok(())
 }
