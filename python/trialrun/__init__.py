@@ -5,9 +5,12 @@
 
 from trialrun._core import (
     CaseResult,
+    Comparison,
     Evaluation,
     EvaluationResult,
     RunInfo,
+    StoreError,
+    StoredRun,
     SuiteResult,
     SuiteValidationError,
     Threshold,
@@ -16,19 +19,26 @@ from trialrun._core import (
 )
 from trialrun._models import BaseTestCase, BaseTestEvaluator
 from trialrun._run import grid_search_ctx, run_test_suite, run_test_suite_async
+from trialrun import history
+from trialrun.history import compare
 
 __all__ = [
     "BaseTestCase",
     "BaseTestEvaluator",
     "CaseResult",
+    "Comparison",
     "Evaluation",
     "EvaluationResult",
     "RunInfo",
+    "StoreError",
+    "StoredRun",
     "SuiteResult",
     "SuiteValidationError",
     "Threshold",
     "__version__",
+    "compare",
     "grid_search_ctx",
+    "history",
     "md5",
     "run_test_suite",
     "run_test_suite_async",

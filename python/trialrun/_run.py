@@ -64,6 +64,7 @@ async def _run(
     max_test_case_concurrency: Optional[int],
     grid_search_params: Optional[Dict[str, Sequence[Any]]],
     quiet: Optional[bool],
+    record: bool,
     reraise_cancel: bool,
 ) -> SuiteResult:
     progress, summary = _output_mode(quiet)
@@ -75,6 +76,7 @@ async def _run(
         max_test_case_concurrency,
         grid_search_params,
         progress=progress,
+        record=record,
     )
     done = run.start(asyncio.get_running_loop())
     cancelled = False
@@ -108,14 +110,16 @@ async def run_test_suite_async(
     grid_search_params: Optional[Dict[str, Sequence[Any]]] = None,
     *,
     quiet: Optional[bool] = None,
+    record: bool = True,
 ) -> SuiteResult:
     """Run a suite on the running event loop and return its SuiteResult.
 
     Cancelling the awaiting task interrupts the suite: what finished is stored, the runs
-    are marked interrupted, and CancelledError propagates.
+    are marked interrupted, and CancelledError propagates. record=False keeps the
+    results out of the run store.
     """
     return await _run(
-        id, test_cases, evaluators, fn, max_test_case_concurrency, grid_search_params, quiet, True
+        id, test_cases, evaluators, fn, max_test_case_concurrency, grid_search_params, quiet, record, True
     )
 
 
@@ -128,15 +132,16 @@ def run_test_suite(
     grid_search_params: Optional[Dict[str, Sequence[Any]]] = None,
     *,
     quiet: Optional[bool] = None,
+    record: bool = True,
 ) -> SuiteResult:
     """Run a suite and return its SuiteResult; blocks until every result is stored.
 
     Works in a plain script and inside a running event loop (it then runs its own loop
     on a dedicated thread). Ctrl-C interrupts the suite and returns the partial results,
-    recorded as interrupted.
+    recorded as interrupted. record=False keeps the results out of the run store.
     """
     coro = _run(
-        id, test_cases, evaluators, fn, max_test_case_concurrency, grid_search_params, quiet, False
+        id, test_cases, evaluators, fn, max_test_case_concurrency, grid_search_params, quiet, record, False
     )
     # Decided outside the except block, so user tracebacks do not chain to it.
     try:

@@ -1,5 +1,6 @@
 """pytest plugin (entry point `pytest11`): the `trialrun` fixture runs a suite and fails
-the test with a readable list of failing cases when any evaluation fails or errors.
+the test with a readable list of failing cases when any evaluation fails or errors;
+`--trialrun-junit PATH` writes JUnit XML of every suite run during the session.
 
     def test_agent(trialrun):
         trialrun.run(id="agent", test_cases=cases, evaluators=[...], fn=agent)
@@ -15,7 +16,34 @@ from typing import Any
 import pytest
 
 from trialrun._core import SuiteResult
-from trialrun._run import run_test_suite, run_test_suite_async
+from trialrun._run import _collectors, run_test_suite, run_test_suite_async
+
+
+def pytest_addoption(parser: Any) -> None:
+    group = parser.getgroup("trialrun")
+    group.addoption(
+        "--trialrun-junit",
+        metavar="PATH",
+        default=None,
+        help="write JUnit XML of every trialrun suite run in this session (a testcase per case x evaluator)",
+    )
+
+
+def pytest_configure(config: Any) -> None:
+    if config.getoption("--trialrun-junit", None):
+        config._trialrun_results = []
+        _collectors.append(config._trialrun_results)
+
+
+def pytest_unconfigure(config: Any) -> None:
+    results = getattr(config, "_trialrun_results", None)
+    if results is None:
+        return
+    _collectors.remove(results)
+    from trialrun.history import _junit
+
+    with open(config.getoption("--trialrun-junit"), "w", encoding="utf-8") as f:
+        f.write(_junit(results))
 
 
 def assert_suite_passed(result: SuiteResult, limit: int = 20) -> None:

@@ -17,6 +17,17 @@ pub struct RunData {
     pub evaluations: Vec<EvaluationRecord>,
 }
 
+impl RunData {
+    /// Each case's evaluations, by case hash.
+    pub fn evaluations_by_case(&self) -> std::collections::HashMap<&str, Vec<&EvaluationRecord>> {
+        let mut by_case: std::collections::HashMap<&str, Vec<&EvaluationRecord>> = std::collections::HashMap::new();
+        for e in &self.evaluations {
+            by_case.entry(e.case_hash.as_str()).or_default().push(e);
+        }
+        by_case
+    }
+}
+
 pub fn load(conn: &Connection, run: StoredRun) -> Result<RunData, StoreError> {
     let cases = store::run_cases(conn, &run.run.id)?;
     let evaluations = store::run_evaluations(conn, &run.run.id)?;

@@ -138,8 +138,9 @@ struct Driver {
     for_loop: Vec<ForLoop>,
     tally: Tally,
     progress: Progress,
+    /// The run store's writer; None without recording, and once finished.
     writer: Option<Writer>,
-    store_path: PathBuf,
+    store_path: Option<PathBuf>,
     started: Option<Instant>,
     event_loop: Option<Loop>,
     interrupted: bool,
@@ -161,7 +162,7 @@ impl SuiteRun {
     /// Checks the suite (raising SuiteValidationError naming the culprit) and opens the
     /// run store. Nothing runs until `start`.
     #[new]
-    #[pyo3(signature = (id, test_cases, evaluators, fn_, max_test_case_concurrency=None, grid_search_params=None, *, progress=false, store_path=None))]
+    #[pyo3(signature = (id, test_cases, evaluators, fn_, max_test_case_concurrency=None, grid_search_params=None, *, progress=false, record=true, store_path=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         id: &Bound<'_, PyAny>,
@@ -171,14 +172,16 @@ impl SuiteRun {
         max_test_case_concurrency: Option<&Bound<'_, PyAny>>,
         grid_search_params: Option<&Bound<'_, PyAny>>,
         progress: bool,
+        record: bool,
         store_path: Option<PathBuf>,
     ) -> PyResult<SuiteRun> {
         let py = id.py();
         let plan = plan::build(id, test_cases, evaluators, fn_, max_test_case_concurrency, grid_search_params)?;
-        let store_path = store_path.unwrap_or_else(store::default_path);
-        let writer = py
-            .detach(|| Writer::start(&store_path))
-            .map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
+        let store_path = record.then(|| store_path.unwrap_or_else(store::default_path));
+        let writer = match &store_path {
+            Some(path) => Some(py.detach(|| Writer::start(path)).map_err(super::history::store_error)?),
+            None => None,
+        };
         let items = plan.cases.len() * plan.combinations.len();
         let ids: Vec<String> = plan.evaluators.iter().map(|e| e.id.clone()).collect();
         let driver = Driver {
@@ -192,7 +195,7 @@ impl SuiteRun {
             unstarted: vec![],
             pooled: HashSet::new(),
             for_loop: vec![],
-            writer: Some(writer),
+            writer,
             store_path,
             started: None,
             event_loop: None,
@@ -359,24 +362,28 @@ impl Driver {
     fn begin_runs(&mut self, py: Python<'_>) -> PyResult<()> {
         let hooks = plan::hooks(py)?;
         let base = py.import("contextvars")?.call_method0("copy_context")?;
-        let (git_commit, git_branch) = py.detach(|| store::git_info(&std::env::current_dir().unwrap_or_default()));
+        let (git_commit, git_branch) = match &self.writer {
+            Some(_) => py.detach(|| store::git_info(&std::env::current_dir().unwrap_or_default())),
+            None => (None, None),
+        };
         let started_at = store::now_unix();
-        let writer = self.writer.as_ref().expect("open until finalized");
         for c in &self.plan.combinations {
             let context = base.call_method0("copy")?;
             let grid = c.grid.as_ref().map(|g| g.clone_ref(py));
             let value = grid.as_ref().map(|g| g.bind(py).clone().into_any());
             context.call_method1("run", (hooks.grid_var.bind(py).getattr("set")?, value))?;
             let run_id = store::new_run_id();
-            writer.begin_run(RunRecord {
-                id: run_id.clone(),
-                suite_id: self.plan.suite_id.clone(),
-                kind: "suite".into(),
-                started_at,
-                grid: c.grid_json.clone(),
-                git_commit: git_commit.clone(),
-                git_branch: git_branch.clone(),
-            });
+            if let Some(writer) = &self.writer {
+                writer.begin_run(RunRecord {
+                    id: run_id.clone(),
+                    suite_id: self.plan.suite_id.clone(),
+                    kind: "suite".into(),
+                    started_at,
+                    grid: c.grid_json.clone(),
+                    git_commit: git_commit.clone(),
+                    git_branch: git_branch.clone(),
+                });
+            }
             self.combos.push(Combo { run_id, grid, context: context.unbind() });
         }
         Ok(())
@@ -530,16 +537,17 @@ impl Driver {
                     Outcome::Value(v) => (Some(v), None),
                 };
                 let (combo, case) = self.split(item);
-                let writer = self.writer.as_ref().expect("open until finalized");
-                writer.case(CaseRecord {
-                    run_id: self.combos[combo].run_id.clone(),
-                    index: case as u32,
-                    hash: self.plan.hashes[case].clone(),
-                    test_case: self.plan.case_json[case].clone(),
-                    output: output.as_ref().map(|o| to_json(o.bind(py))),
-                    duration_s,
-                    error: error.clone(),
-                });
+                if let Some(writer) = &self.writer {
+                    writer.case(CaseRecord {
+                        run_id: self.combos[combo].run_id.clone(),
+                        index: case as u32,
+                        hash: self.plan.hashes[case].clone(),
+                        test_case: self.plan.case_json[case].clone(),
+                        output: output.as_ref().map(|o| to_json(o.bind(py))),
+                        duration_s,
+                        error: error.clone(),
+                    });
+                }
                 if error.is_some() {
                     self.tally.cases_errored += 1;
                 }
@@ -562,18 +570,19 @@ impl Driver {
                 if let Some(r) = self.evaluation_result(py, evaluator, f.outcome, duration_s) {
                     let (combo, case) = self.split(item);
                     self.tally.evaluators[evaluator].add(r.verdict, r.score);
-                    let writer = self.writer.as_ref().expect("open until finalized");
-                    writer.evaluation(EvaluationRecord {
-                        run_id: self.combos[combo].run_id.clone(),
-                        case_hash: self.plan.hashes[case].clone(),
-                        evaluator_id: r.evaluator_id.clone(),
-                        score: r.score,
-                        threshold: r.threshold.as_ref().map(|t| t.bind(py).get().inner.to_json()),
-                        verdict: r.verdict.as_str().to_string(),
-                        metadata: r.metadata.as_ref().map(|m| to_json(m.bind(py).as_any())),
-                        error: r.error.clone(),
-                        duration_s,
-                    });
+                    if let Some(writer) = &self.writer {
+                        writer.evaluation(EvaluationRecord {
+                            run_id: self.combos[combo].run_id.clone(),
+                            case_hash: self.plan.hashes[case].clone(),
+                            evaluator_id: r.evaluator_id.clone(),
+                            score: r.score,
+                            threshold: r.threshold.as_ref().map(|t| t.bind(py).get().inner.to_json()),
+                            verdict: r.verdict.as_str().to_string(),
+                            metadata: r.metadata.as_ref().map(|m| to_json(m.bind(py).as_any())),
+                            error: r.error.clone(),
+                            duration_s,
+                        });
+                    }
                     if let Some(state) = self.items[item].as_mut() {
                         state.evaluations[evaluator] = Some(r);
                     }
@@ -676,17 +685,18 @@ impl Driver {
                 self.done[item] = self.case_result(py, item);
             }
         }
-        let writer = self.writer.take().expect("open until finalized");
-        let ended = store::now_unix();
-        for c in &self.combos {
-            writer.finish_run(&c.run_id, status, ended);
-        }
-        let store_error = py.detach(|| writer.close()).err().map(|e| e.to_string());
+        let store_error = self.writer.take().and_then(|writer| {
+            let ended = store::now_unix();
+            for c in &self.combos {
+                writer.finish_run(&c.run_id, status, ended);
+            }
+            py.detach(|| writer.close()).err().map(|e| e.to_string())
+        });
         let result = SuiteResult {
             suite_id: self.plan.suite_id.clone(),
             status: status.as_str().to_string(),
             duration_s: self.started.map(|s| s.elapsed().as_secs_f64()).unwrap_or(0.0),
-            store_path: self.store_path.display().to_string(),
+            store_path: self.store_path.as_ref().map(|p| p.display().to_string()),
             store_error,
             runs: self
                 .combos

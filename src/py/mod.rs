@@ -6,6 +6,7 @@ mod carrier;
 mod convert;
 mod driver;
 mod evaluation;
+mod history;
 mod plan;
 mod results;
 mod viewer;
@@ -54,6 +55,7 @@ pub fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_bind, m)?)?;
     m.add_function(wrap_pyfunction!(md5_hex, m)?)?;
     m.add_function(wrap_pyfunction!(default_store_path, m)?)?;
+    history::register(m)?;
     viewer::register(m)?;
     Ok(())
 }

@@ -227,8 +227,9 @@ pub struct SuiteResult {
     pub status: String,
     #[pyo3(get)]
     pub duration_s: f64,
+    /// The run store file; None when the suite ran with record=False.
     #[pyo3(get)]
-    pub store_path: String,
+    pub store_path: Option<String>,
     /// Set when the run store could not keep every result (the results here are whole).
     #[pyo3(get)]
     pub store_error: Option<String>,
@@ -372,7 +373,7 @@ impl SuiteResult {
             duration_s: self.duration_s,
             runs: self.runs.len(),
             tally: &self.tally,
-            store_path: Some(&self.store_path),
+            store_path: self.store_path.as_deref(),
         })
     }
 
@@ -399,6 +400,15 @@ impl SuiteResult {
 
     fn __len__(&self) -> usize {
         self.cases.len()
+    }
+
+    /// Jupyter: this suite's stored runs as HTML, failures first (a summary when the
+    /// suite ran with record=False).
+    fn _repr_html_(&self, py: Python<'_>) -> PyResult<String> {
+        match &self.store_path {
+            Some(path) => super::history::html_for_runs(py, self.run_ids(py), Some(path.into()), false),
+            None => Ok(format!("<pre>{}</pre>", crate::report::junit::xml_text(&self.summary()))),
+        }
     }
 
     fn __repr__(&self) -> String {

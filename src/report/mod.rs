@@ -1,5 +1,9 @@
 //! What a person sees: the live progress bar and the end-of-suite summary.
 //! (JUnit XML, JSON and HTML reports join here with the run-history work.)
 
+pub mod export;
+pub mod html;
+pub mod junit;
 pub mod progress;
 pub mod summary;
+pub mod text;

@@ -1,0 +1,73 @@
+"""Run history: every suite run is kept in the local run store; list, open, compare.
+
+    from trialrun import history
+    history.runs(suite="my-suite")          # a table of runs (renders as HTML in Jupyter)
+    history.run("latest")                   # one run, with its cases and evaluations
+    history.compare()                       # the latest run against the one before it
+    trialrun.compare(result_a, result_b)    # two suite results, matched by test-case hash
+
+Runs are named by id, by a unique prefix of one, or "latest". The store is
+$TRIALRUN_HOME/trialrun.db, else ./.trialrun/trialrun.db.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional, Union
+
+from trialrun import _core
+from trialrun._core import Comparison, RunList, StoredRun, SuiteResult
+
+RunRef = Union[str, StoredRun, SuiteResult, None]
+
+__all__ = ["Comparison", "RunList", "StoredRun", "compare", "gc", "run", "runs"]
+
+
+def runs(suite: Optional[str] = None, limit: int = 20) -> RunList:
+    """The newest runs, optionally of one suite."""
+    return _core.list_runs(suite, limit)
+
+
+def run(reference: str = "latest", suite: Optional[str] = None) -> StoredRun:
+    """One stored run by id, unique id prefix, or "latest" (of `suite` when given)."""
+    return _core.load_run(reference, suite)
+
+
+def _run_id(ref: RunRef, which: str) -> Optional[str]:
+    if ref is None or isinstance(ref, str):
+        return ref
+    if isinstance(ref, StoredRun):
+        return ref.run_id
+    if isinstance(ref, SuiteResult):
+        if len(ref.run_ids) != 1:
+            raise ValueError(
+                f"{which}: suite {ref.suite_id!r} ran {len(ref.run_ids)} grid combinations; "
+                f"pass one of its run_ids: {ref.run_ids}"
+            )
+        return ref.run_ids[0]
+    raise TypeError(f"{which}: expected a run id, a StoredRun or a SuiteResult, got {type(ref).__name__}")
+
+
+def compare(base: RunRef = None, head: RunRef = None, *, suite: Optional[str] = None) -> Comparison:
+    """Compare two runs case by case through their test-case hashes.
+
+    `head` defaults to the latest run (of `suite`), `base` to the run of the same suite
+    and grid combination before `head`. Either may be a run id, a StoredRun or a
+    SuiteResult.
+    """
+    return _core.compare_runs(_run_id(base, "base"), _run_id(head, "head"), suite)
+
+
+def gc(keep: int) -> int:
+    """Delete all but the newest `keep` runs of each suite and grid combination.
+
+    Returns how many runs were deleted.
+    """
+    if keep < 0:
+        raise ValueError(f"keep must be >= 0, got {keep}")
+    return _core.gc_runs(keep)
+
+
+def _junit(results: Any) -> str:
+    """JUnit XML for suite results (used by `trialrun run --junit` and the pytest plugin)."""
+    run_ids = [run_id for result in results for run_id in result.run_ids]
+    return _core.junit_for_runs(run_ids)

@@ -1,0 +1,325 @@
+//! Run history for Python: listing, loading and comparing stored runs, and their
+//! renderings (text, JSON, CSV, JUnit XML, HTML for files and notebooks).
+//! Structured values reach Python through their JSON (one Serialize path for all).
+
+use crate::history::{self, compare::Policy, Comparison, HistoryError, RunData};
+use crate::report::{export, html, junit, text};
+use crate::store::{self, StoredRun};
+use pyo3::exceptions::{PyLookupError, PyRuntimeError};
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::{create_exception, intern};
+use std::path::PathBuf;
+
+create_exception!(
+    _core,
+    StoreError,
+    PyRuntimeError,
+    "The run store cannot be used: locked beyond the timeout, corrupted, newer than this trialrun, or not writable. The message names the file."
+);
+
+pub fn store_error(e: store::StoreError) -> PyErr {
+    StoreError::new_err(e.to_string())
+}
+
+fn history_error(e: HistoryError) -> PyErr {
+    match e {
+        HistoryError::Store(e) => store_error(e),
+        HistoryError::Reference(msg) => PyLookupError::new_err(msg),
+    }
+}
+
+fn open(store_path: Option<PathBuf>) -> PyResult<rusqlite::Connection> {
+    let path = store_path.unwrap_or_else(store::default_path);
+    if !path.exists() {
+        return Err(StoreError::new_err(format!("{}: no run store here yet (run a suite first)", path.display())));
+    }
+    store::open(&path).map_err(store_error)
+}
+
+/// Python value of JSON text.
+fn json_loads(py: Python<'_>, text: &str) -> PyResult<Py<PyAny>> {
+    static LOADS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    Ok(LOADS.import(py, "json", "loads")?.call1((text,))?.unbind())
+}
+
+/// Python value of a Serialize-able value, through its JSON.
+fn to_python<T: serde::Serialize>(py: Python<'_>, value: &T) -> PyResult<Py<PyAny>> {
+    let text = serde_json::to_string(value).map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
+    json_loads(py, &text)
+}
+
+fn load_runs(conn: &rusqlite::Connection, ids: &[String]) -> PyResult<Vec<RunData>> {
+    ids.iter()
+        .map(|id| {
+            let run = history::resolve(conn, id, None).map_err(history_error)?;
+            history::load(conn, run).map_err(store_error)
+        })
+        .collect()
+}
+
+/// A table of stored runs.
+#[pyclass(frozen, module = "trialrun._core", name = "RunList", sequence)]
+pub struct RunList {
+    runs: Vec<StoredRun>,
+}
+
+#[pymethods]
+impl RunList {
+    fn __len__(&self) -> usize {
+        self.runs.len()
+    }
+
+    /// The i-th run as a dict (id, suite_id, status, started_at, cases, ...).
+    fn __getitem__(&self, py: Python<'_>, index: isize) -> PyResult<Py<PyAny>> {
+        let n = self.runs.len() as isize;
+        let i = if index < 0 { index + n } else { index };
+        if !(0..n).contains(&i) {
+            return Err(pyo3::exceptions::PyIndexError::new_err("run index out of range"));
+        }
+        to_python(py, &self.runs[i as usize])
+    }
+
+    #[getter]
+    fn ids(&self) -> Vec<String> {
+        self.runs.iter().map(|r| r.run.id.clone()).collect()
+    }
+
+    fn text(&self) -> String {
+        text::runs_table(&self.runs)
+    }
+
+    fn _repr_html_(&self) -> String {
+        html::runs_html(&self.runs)
+    }
+
+    fn __repr__(&self) -> String {
+        self.text()
+    }
+}
+
+/// One stored run with its cases and evaluations.
+#[pyclass(frozen, module = "trialrun._core", name = "StoredRun")]
+pub struct RunView {
+    data: RunData,
+}
+
+#[pymethods]
+impl RunView {
+    #[getter]
+    fn run_id(&self) -> &str {
+        &self.data.run.run.id
+    }
+    #[getter]
+    fn suite_id(&self) -> &str {
+        &self.data.run.run.suite_id
+    }
+    /// "running", "completed", "interrupted" or "failed".
+    #[getter]
+    fn status(&self) -> &'static str {
+        self.data.run.status.as_str()
+    }
+    #[getter]
+    fn started_at(&self) -> f64 {
+        self.data.run.run.started_at
+    }
+    #[getter]
+    fn ended_at(&self) -> Option<f64> {
+        self.data.run.ended_at
+    }
+    #[getter]
+    fn git_commit(&self) -> Option<&str> {
+        self.data.run.run.git_commit.as_deref()
+    }
+    #[getter]
+    fn git_branch(&self) -> Option<&str> {
+        self.data.run.run.git_branch.as_deref()
+    }
+    #[getter]
+    fn grid(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        to_python(py, &self.data.run.run.grid.as_ref().map(|g| serde_json::from_str::<serde_json::Value>(g).unwrap_or_default()))
+    }
+    /// Each case as a dict, with its evaluations.
+    #[getter]
+    fn cases(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        let doc = json_loads(py, &export::run_json(&self.data))?;
+        Ok(doc.bind(py).get_item(intern!(py, "cases"))?.unbind())
+    }
+
+    fn text(&self) -> String {
+        text::run_detail(&self.data)
+    }
+    fn to_json(&self) -> String {
+        export::run_json(&self.data)
+    }
+    fn to_csv(&self) -> String {
+        export::run_csv(&self.data)
+    }
+    fn junit_xml(&self) -> String {
+        junit::junit_xml(std::slice::from_ref(&self.data))
+    }
+    /// A standalone HTML report (standalone=False: a fragment for notebooks).
+    #[pyo3(signature = (standalone=true))]
+    fn html(&self, standalone: bool) -> String {
+        html::run_html(&self.data, standalone)
+    }
+    fn _repr_html_(&self) -> String {
+        html::run_html(&self.data, false)
+    }
+    fn __repr__(&self) -> String {
+        format!("StoredRun({:?}, suite={:?}, status={:?}, cases={})", self.run_id(), self.suite_id(), self.status(), self.data.cases.len())
+    }
+}
+
+/// Two runs compared case by case through their hashes.
+#[pyclass(frozen, module = "trialrun._core", name = "Comparison")]
+pub struct ComparisonView {
+    c: Comparison,
+}
+
+fn policy(newly_failing: bool, newly_errored: bool, max_score_drop: Option<f64>, removed_cases: bool) -> Policy {
+    Policy { newly_failing, newly_errored, max_score_drop, removed_cases }
+}
+
+#[pymethods]
+impl ComparisonView {
+    #[getter]
+    fn base_id(&self) -> &str {
+        &self.c.base.run.id
+    }
+    #[getter]
+    fn head_id(&self) -> &str {
+        &self.c.head.run.id
+    }
+    #[getter]
+    fn added(&self) -> Vec<String> {
+        self.c.added.clone()
+    }
+    #[getter]
+    fn removed(&self) -> Vec<String> {
+        self.c.removed.clone()
+    }
+    /// Per evaluator: compared, newly_failing, newly_passing, base_mean, head_mean, mean_delta.
+    #[getter]
+    fn evaluators(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        to_python(py, &self.c.evaluators)
+    }
+
+    /// What counts as a regression: an evaluation newly failing or errored, fn newly
+    /// raising, a score dropping by more than max_score_drop, a removed case.
+    #[pyo3(signature = (newly_failing=true, newly_errored=true, max_score_drop=None, removed_cases=false))]
+    fn regressions(&self, py: Python<'_>, newly_failing: bool, newly_errored: bool, max_score_drop: Option<f64>, removed_cases: bool) -> PyResult<Py<PyAny>> {
+        let found = self.c.regressions(&policy(newly_failing, newly_errored, max_score_drop, removed_cases));
+        to_python(py, &found)
+    }
+
+    #[pyo3(signature = (newly_failing=true, newly_errored=true, max_score_drop=None, removed_cases=false))]
+    fn text(&self, newly_failing: bool, newly_errored: bool, max_score_drop: Option<f64>, removed_cases: bool) -> String {
+        let found = self.c.regressions(&policy(newly_failing, newly_errored, max_score_drop, removed_cases));
+        text::comparison(&self.c, &found)
+    }
+
+    fn to_dict(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        to_python(py, &self.c)
+    }
+
+    #[pyo3(signature = (standalone=true))]
+    fn html(&self, standalone: bool) -> String {
+        html::comparison_html(&self.c, &self.c.regressions(&Policy::default()), standalone)
+    }
+
+    fn _repr_html_(&self) -> String {
+        self.html(false)
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "Comparison(base={:?}, head={:?}, regressions={})",
+            self.base_id(),
+            self.head_id(),
+            self.c.regressions(&Policy::default()).len()
+        )
+    }
+}
+
+#[pyfunction]
+#[pyo3(signature = (suite=None, limit=20, store_path=None))]
+fn list_runs(py: Python<'_>, suite: Option<String>, limit: usize, store_path: Option<PathBuf>) -> PyResult<RunList> {
+    py.detach(|| {
+        let conn = open(store_path)?;
+        let runs = store::list_runs(&conn, suite.as_deref(), limit).map_err(store_error)?;
+        Ok(RunList { runs })
+    })
+}
+
+#[pyfunction]
+#[pyo3(signature = (reference="latest", suite=None, store_path=None))]
+fn load_run(py: Python<'_>, reference: &str, suite: Option<String>, store_path: Option<PathBuf>) -> PyResult<RunView> {
+    py.detach(|| {
+        let conn = open(store_path)?;
+        let run = history::resolve(&conn, reference, suite.as_deref()).map_err(history_error)?;
+        Ok(RunView { data: history::load(&conn, run).map_err(store_error)? })
+    })
+}
+
+#[pyfunction]
+#[pyo3(signature = (base=None, head=None, suite=None, store_path=None))]
+fn compare_runs(
+    py: Python<'_>,
+    base: Option<String>,
+    head: Option<String>,
+    suite: Option<String>,
+    store_path: Option<PathBuf>,
+) -> PyResult<ComparisonView> {
+    py.detach(|| {
+        let conn = open(store_path)?;
+        let (b, h) = history::resolve_pair(&conn, base.as_deref(), head.as_deref(), suite.as_deref()).map_err(history_error)?;
+        let base = history::load(&conn, b).map_err(store_error)?;
+        let head = history::load(&conn, h).map_err(store_error)?;
+        Ok(ComparisonView { c: history::compare(&base, &head) })
+    })
+}
+
+/// Deletes all but the newest `keep` runs of each suite and grid combination.
+#[pyfunction]
+#[pyo3(signature = (keep, store_path=None))]
+fn gc_runs(py: Python<'_>, keep: usize, store_path: Option<PathBuf>) -> PyResult<usize> {
+    py.detach(|| {
+        let conn = open(store_path)?;
+        store::delete_old_runs(&conn, keep).map_err(store_error)
+    })
+}
+
+/// JUnit XML for stored runs (by id).
+#[pyfunction]
+#[pyo3(signature = (run_ids, store_path=None))]
+fn junit_for_runs(py: Python<'_>, run_ids: Vec<String>, store_path: Option<PathBuf>) -> PyResult<String> {
+    py.detach(|| {
+        let conn = open(store_path)?;
+        Ok(junit::junit_xml(&load_runs(&conn, &run_ids)?))
+    })
+}
+
+/// HTML of stored runs (by id): a suite result in a notebook, or its report file.
+#[pyfunction]
+#[pyo3(signature = (run_ids, store_path=None, standalone=false))]
+pub fn html_for_runs(py: Python<'_>, run_ids: Vec<String>, store_path: Option<PathBuf>, standalone: bool) -> PyResult<String> {
+    py.detach(|| {
+        let conn = open(store_path)?;
+        Ok(load_runs(&conn, &run_ids)?.iter().map(|r| html::run_html(r, standalone)).collect::<Vec<_>>().join("\n"))
+    })
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("StoreError", m.py().get_type::<StoreError>())?;
+    m.add_class::<RunList>()?;
+    m.add_class::<RunView>()?;
+    m.add_class::<ComparisonView>()?;
+    m.add_function(wrap_pyfunction!(list_runs, m)?)?;
+    m.add_function(wrap_pyfunction!(load_run, m)?)?;
+    m.add_function(wrap_pyfunction!(compare_runs, m)?)?;
+    m.add_function(wrap_pyfunction!(gc_runs, m)?)?;
+    m.add_function(wrap_pyfunction!(junit_for_runs, m)?)?;
+    m.add_function(wrap_pyfunction!(html_for_runs, m)?)?;
+    Ok(())
+}

@@ -1,0 +1,400 @@
+//! JUnit XML as CI systems read it (GitHub, GitLab, Jenkins): one <testsuite> per run, one
+//! <testcase> per case x evaluator, named `{case hash} / {evaluator id}`.
+//!
+//! Also home of the XML escaping, which the HTML report shares.
+
+use super::export::{describe_threshold, failure_reason, group_by_case, iso_utc, last_line, parse_verdict, pretty_json, run_title};
+use crate::evaluation::{fmt_number, Verdict};
+use crate::history::RunData;
+use crate::store::{CaseRecord, EvaluationRecord};
+use std::fmt::Write;
+
+/// How one testcase ended, in JUnit's terms.
+enum Outcome {
+    Passed,
+    /// Passed, with a line for <system-out> (a score without a threshold).
+    PassedWithNote(String),
+    Failure { message: String, text: String },
+    Error { message: String, text: String },
+}
+
+struct TestCase {
+    name: String,
+    time: f64,
+    outcome: Outcome,
+}
+
+#[derive(Default)]
+struct Counts {
+    tests: usize,
+    failures: usize,
+    errors: usize,
+    time: f64,
+}
+
+impl Counts {
+    fn add(&mut self, other: &Counts) {
+        self.tests += other.tests;
+        self.failures += other.failures;
+        self.errors += other.errors;
+        self.time += other.time;
+    }
+}
+
+/// One JUnit document for any number of runs (a suite with a grid has one run per
+/// combination).
+pub fn junit_xml(runs: &[RunData]) -> String {
+    let suites: Vec<(&RunData, Vec<TestCase>)> = runs.iter().map(|run| (run, testcases(run))).collect();
+    let mut total = Counts::default();
+    for (run, cases) in &suites {
+        total.add(&counts(run, cases));
+    }
+    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    let _ = writeln!(
+        out,
+        r#"<testsuites name="trialrun" tests="{}" failures="{}" errors="{}" time="{}">"#,
+        total.tests,
+        total.failures,
+        total.errors,
+        seconds(total.time)
+    );
+    for (run, cases) in &suites {
+        push_suite(&mut out, run, cases);
+    }
+    out.push_str("</testsuites>\n");
+    out
+}
+
+/// The run's testcases in suite order: per case a `fn` testcase when fn raised (its
+/// evaluators never ran) or when there is nothing else to report, then one per evaluation.
+fn testcases(run: &RunData) -> Vec<TestCase> {
+    let grouped = group_by_case(run);
+    let mut out = vec![];
+    for c in &grouped.cases {
+        if c.case.error.is_some() || c.evaluations.is_empty() {
+            out.push(fn_testcase(c.case));
+        }
+        out.extend(c.evaluations.iter().map(|e| evaluation_testcase(e)));
+    }
+    // Evaluations without a case row still count: CI should see them.
+    out.extend(grouped.unmatched.iter().map(|e| evaluation_testcase(e)));
+    out
+}
+
+fn fn_testcase(case: &CaseRecord) -> TestCase {
+    let outcome = match &case.error {
+        Some(traceback) => Outcome::Error {
+            message: format!("fn raised {}", last_line(traceback).unwrap_or("an exception")),
+            text: traceback.clone(),
+        },
+        None => Outcome::Passed,
+    };
+    TestCase { name: format!("{} / fn", case.hash), time: case.duration_s, outcome }
+}
+
+fn evaluation_testcase(e: &EvaluationRecord) -> TestCase {
+    let outcome = match parse_verdict(&e.verdict) {
+        Verdict::Passed => Outcome::Passed,
+        Verdict::NoThreshold => {
+            let score = e.score.map(fmt_number).unwrap_or_else(|| "none".into());
+            Outcome::PassedWithNote(format!("score {score} (no threshold)"))
+        }
+        Verdict::Failed => Outcome::Failure { message: failure_reason(e), text: details(e) },
+        Verdict::Errored => Outcome::Error { message: failure_reason(e), text: details(e) },
+    };
+    TestCase { name: format!("{} / {}", e.case_hash, e.evaluator_id), time: e.duration_s, outcome }
+}
+
+/// The body of a <failure> or <error>: score, threshold, metadata and traceback, as far
+/// as the evaluation has them.
+fn details(e: &EvaluationRecord) -> String {
+    let mut parts = vec![];
+    if let Some(score) = e.score {
+        parts.push(format!("score: {}", fmt_number(score)));
+    }
+    if let Some(threshold) = &e.threshold {
+        parts.push(format!("threshold: {}", describe_threshold(threshold)));
+    }
+    if let Some(metadata) = &e.metadata {
+        parts.push(format!("metadata:\n{}", pretty_json(metadata)));
+    }
+    if let Some(traceback) = &e.error {
+        parts.push(traceback.trim_end().to_string());
+    }
+    parts.join("\n")
+}
+
+fn counts(run: &RunData, cases: &[TestCase]) -> Counts {
+    let count = |pick: fn(&Outcome) -> bool| cases.iter().filter(|c| pick(&c.outcome)).count();
+    Counts {
+        tests: cases.len(),
+        failures: count(|o| matches!(o, Outcome::Failure { .. })),
+        errors: count(|o| matches!(o, Outcome::Error { .. })),
+        // Wall time when the run finished; the testcases' own times while it runs.
+        time: match run.run.ended_at {
+            Some(end) => end - run.run.run.started_at,
+            None => cases.iter().map(|c| c.time).sum(),
+        },
+    }
+}
+
+fn push_suite(out: &mut String, run: &RunData, cases: &[TestCase]) {
+    let record = &run.run.run;
+    let n = counts(run, cases);
+    let _ = writeln!(
+        out,
+        r#"  <testsuite name="{}" tests="{}" failures="{}" errors="{}" skipped="0" time="{}" timestamp="{}">"#,
+        xml_attr(&run_title(record)),
+        n.tests,
+        n.failures,
+        n.errors,
+        seconds(n.time),
+        iso_utc(record.started_at)
+    );
+    push_properties(out, run);
+    let classname = xml_attr(&record.suite_id);
+    for case in cases {
+        push_testcase(out, &classname, case);
+    }
+    out.push_str("  </testsuite>\n");
+}
+
+fn push_properties(out: &mut String, run: &RunData) {
+    let record = &run.run.run;
+    let properties = [
+        ("run_id", Some(record.id.as_str())),
+        ("status", Some(run.run.status.as_str())),
+        ("git_commit", record.git_commit.as_deref()),
+        ("git_branch", record.git_branch.as_deref()),
+        ("grid", record.grid.as_deref()),
+    ];
+    out.push_str("    <properties>\n");
+    for (name, value) in properties {
+        if let Some(value) = value {
+            let _ = writeln!(out, r#"      <property name="{name}" value="{}"/>"#, xml_attr(value));
+        }
+    }
+    out.push_str("    </properties>\n");
+}
+
+fn push_testcase(out: &mut String, classname: &str, case: &TestCase) {
+    let _ = write!(
+        out,
+        r#"    <testcase classname="{classname}" name="{}" time="{}""#,
+        xml_attr(&case.name),
+        seconds(case.time)
+    );
+    let body = match &case.outcome {
+        Outcome::Passed => return out.push_str("/>\n"),
+        Outcome::PassedWithNote(note) => format!("<system-out>{}</system-out>", xml_text(note)),
+        Outcome::Failure { message, text } => problem("failure", "failed", message, text),
+        Outcome::Error { message, text } => problem("error", "errored", message, text),
+    };
+    let _ = writeln!(out, ">\n      {body}\n    </testcase>");
+}
+
+fn problem(element: &str, kind: &str, message: &str, text: &str) -> String {
+    format!(r#"<{element} message="{}" type="{kind}">{}</{element}>"#, xml_attr(message), xml_text(text))
+}
+
+/// JUnit times: seconds with millisecond precision, never negative or NaN.
+fn seconds(v: f64) -> String {
+    format!("{:.3}", if v.is_finite() && v > 0.0 { v } else { 0.0 })
+}
+
+/// Text content for XML (and HTML): `&`, `<` and `>` escaped. Characters XML 1.0 forbids (most C0 controls, such as
+/// the ESC of terminal colours) become U+FFFD, so the document always parses.
+pub fn xml_text(s: &str) -> String {
+    escape(s, false)
+}
+
+/// An attribute value for XML (and HTML), quoted with `"` or `'`. Line breaks and tabs are written
+/// as references, which keeps them through attribute-value normalization.
+pub fn xml_attr(s: &str) -> String {
+    escape(s, true)
+}
+
+fn escape(s: &str, attribute: bool) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            // Quotes matter only inside attribute values; text keeps them readable (JSON).
+            '"' if attribute => out.push_str("&quot;"),
+            // &#39; rather than &apos;, which HTML 4 lacks.
+            '\'' if attribute => out.push_str("&#39;"),
+            // A raw CR would be read back as LF.
+            '\r' => out.push_str("&#13;"),
+            '\n' if attribute => out.push_str("&#10;"),
+            '\t' if attribute => out.push_str("&#9;"),
+            '\n' | '\t' | '"' | '\'' => out.push(c),
+            c if c < ' ' || c == '\u{FFFE}' || c == '\u{FFFF}' => out.push('\u{FFFD}'),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::export::tests::sample_run;
+
+    /// A parsed XML element: just enough of XML to check what this module writes.
+    #[derive(Debug)]
+    struct Element {
+        name: String,
+        attributes: Vec<(String, String)>,
+        children: Vec<Element>,
+        text: String,
+    }
+
+    impl Element {
+        fn attr(&self, name: &str) -> &str {
+            self.attributes.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str()).unwrap_or_else(|| panic!("no {name} on {}", self.name))
+        }
+        fn all(&self, name: &str) -> Vec<&Element> {
+            self.children.iter().filter(|c| c.name == name).collect()
+        }
+        fn child(&self, name: &str) -> &Element {
+            self.all(name).into_iter().next().unwrap_or_else(|| panic!("no <{name}> in <{}>", self.name))
+        }
+    }
+
+    fn unescape(s: &str) -> String {
+        let mut out = String::new();
+        let mut rest = s;
+        while let Some(at) = rest.find('&') {
+            out.push_str(&rest[..at]);
+            let end = rest[at..].find(';').expect("entity ends with ;") + at;
+            out.push(match &rest[at + 1..end] {
+                "amp" => '&',
+                "lt" => '<',
+                "gt" => '>',
+                "quot" => '"',
+                "apos" => '\'',
+                num => char::from_u32(num.strip_prefix('#').expect("known entity").parse().unwrap()).unwrap(),
+            });
+            rest = &rest[end + 1..];
+        }
+        out + rest
+    }
+
+    /// Parses one element (and its subtree) at the start of `s`; returns it and the rest.
+    fn parse_element(s: &str) -> (Element, &str) {
+        let s = s.trim_start().strip_prefix('<').expect("element starts with <");
+        let tag_end = s.find('>').unwrap();
+        let (tag, mut rest) = (&s[..tag_end], &s[tag_end + 1..]);
+        let (tag, empty) = match tag.strip_suffix('/') {
+            Some(t) => (t, true),
+            None => (tag, false),
+        };
+        let name = tag.split_whitespace().next().unwrap().to_string();
+        let mut attributes = vec![];
+        let mut attrs = &tag[name.len()..];
+        while let Some(eq) = attrs.find("=\"") {
+            let close = attrs[eq + 2..].find('"').unwrap() + eq + 2;
+            attributes.push((attrs[..eq].trim().to_string(), unescape(&attrs[eq + 2..close])));
+            attrs = &attrs[close + 1..];
+        }
+        let mut element = Element { name, attributes, children: vec![], text: String::new() };
+        if empty {
+            return (element, rest);
+        }
+        let closing = format!("</{}>", element.name);
+        loop {
+            let next = rest.find('<').unwrap();
+            element.text.push_str(&unescape(&rest[..next]));
+            rest = &rest[next..];
+            if let Some(after) = rest.strip_prefix(closing.as_str()) {
+                return (element, after);
+            }
+            let (child, after) = parse_element(rest);
+            element.children.push(child);
+            rest = after;
+        }
+    }
+
+    fn parse(xml: &str) -> Element {
+        let body = xml.strip_prefix("<?xml version=\"1.0\" encoding=\"UTF-8\"?>").expect("XML declaration");
+        let (root, rest) = parse_element(body);
+        assert!(rest.trim().is_empty(), "one root element");
+        root
+    }
+
+    #[test]
+    fn counts_names_and_failure_messages() {
+        let xml = junit_xml(&[sample_run()]);
+        let root = parse(&xml);
+        assert_eq!(root.name, "testsuites");
+        // ok/judge, ok/length, tricky/judge, tricky/length, raises/fn, bare/fn
+        assert_eq!((root.attr("tests"), root.attr("failures"), root.attr("errors")), ("6", "1", "2"));
+        let suite = root.child("testsuite");
+        assert_eq!(suite.attr("name"), "my-suite [model=a, temperature=0]");
+        assert_eq!((suite.attr("tests"), suite.attr("failures"), suite.attr("errors")), ("6", "1", "2"));
+        assert_eq!((suite.attr("skipped"), suite.attr("time")), ("0", "3.250"));
+        assert_eq!(suite.attr("timestamp"), "2024-02-29T12:34:56Z");
+        let properties: Vec<(&str, &str)> =
+            suite.child("properties").all("property").iter().map(|p| (p.attr("name"), p.attr("value"))).collect();
+        assert!(properties.contains(&("run_id", "run-1")));
+        assert!(properties.contains(&("git_branch", "main")));
+        assert!(properties.contains(&("grid", r#"{"model":"a","temperature":0}"#)));
+
+        let cases = suite.all("testcase");
+        let names: Vec<&str> = cases.iter().map(|c| c.attr("name")).collect();
+        assert_eq!(names, ["ok / judge", "ok / length", "tricky / judge", "tricky / length", "raises / fn", "bare / fn"]);
+        assert!(cases.iter().all(|c| c.attr("classname") == "my-suite"));
+        assert!(cases[0].children.is_empty());
+        assert_eq!(cases[0].attr("time"), "0.250");
+        assert_eq!(cases[1].child("system-out").text, "score 0.7 (no threshold)");
+
+        let failure = cases[2].child("failure");
+        assert_eq!(failure.attr("message"), "score 0.2 outside Threshold(gte=1)");
+        assert_eq!(failure.attr("type"), "failed");
+        assert!(failure.text.contains("score: 0.2\nthreshold: Threshold(gte=1)\nmetadata:\n{\n  \"reason\""), "{}", failure.text);
+
+        let raised = cases[4].child("error");
+        assert_eq!(raised.attr("message"), "fn raised KeyError: 'x'");
+        assert!(raised.text.starts_with("Traceback (most recent call last):\n"));
+    }
+
+    #[test]
+    fn escapes_markup_and_control_characters() {
+        let mut run = sample_run();
+        run.cases[0].hash = "a<b>&\"c'".into();
+        for e in run.evaluations.iter_mut().filter(|e| e.case_hash == "ok") {
+            e.case_hash = "a<b>&\"c'".into();
+        }
+        let xml = junit_xml(&[run]);
+        assert!(!xml.chars().any(|c| c < ' ' && !matches!(c, '\n' | '\t' | '\r')), "no forbidden characters");
+        let root = parse(&xml);
+        let cases = root.child("testsuite").all("testcase");
+        assert_eq!(cases[0].attr("name"), "a<b>&\"c' / judge");
+        let error = cases[3].child("error");
+        // The ESC before [31m is replaced; everything else reads back as written.
+        assert_eq!(error.attr("message"), "ValueError: bad <&\"'> \u{FFFD}[31m");
+        assert!(error.text.ends_with("ValueError: bad <&\"'> \u{FFFD}[31m"), "{}", error.text);
+    }
+
+    #[test]
+    fn attributes_keep_line_breaks() {
+        assert_eq!(xml_attr("a\nb\tc\rd"), "a&#10;b&#9;c&#13;d");
+        assert_eq!(xml_text("a\nb\tc\rd\u{0}"), "a\nb\tc&#13;d\u{FFFD}");
+    }
+
+    #[test]
+    fn several_runs_add_up() {
+        let mut second = sample_run();
+        second.run.run.grid = None;
+        second.run.ended_at = None;
+        let root = parse(&junit_xml(&[sample_run(), second]));
+        assert_eq!((root.attr("tests"), root.attr("failures"), root.attr("errors")), ("12", "2", "4"));
+        let suites = root.all("testsuite");
+        assert_eq!(suites[1].attr("name"), "my-suite");
+        // still running: the testcases' own times, 4 x 0.25 + 2 x 0.5
+        assert_eq!(suites[1].attr("time"), "2.000");
+        assert_eq!(root.attr("time"), "5.250");
+    }
+}

@@ -1,0 +1,205 @@
+//! Plain-text views for the terminal: a table of runs, one run with its failures first,
+//! and a comparison of two runs.
+
+use crate::evaluation::fmt_score;
+use crate::history::compare::{Change, Comparison, Regression};
+use crate::history::RunData;
+use crate::store::StoredRun;
+use std::fmt::Write;
+
+/// Seconds since the epoch as "2026-11-22 02:51:07" (UTC).
+pub fn fmt_time(unix: f64) -> String {
+    let secs = unix.floor() as i64;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let (y, m, d) = civil_from_days(days);
+    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+/// Days since 1970-01-01 to (year, month, day) in the proleptic Gregorian calendar.
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+/// Columns padded to their widest cell.
+fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let padded: Vec<String> = cells.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        padded.join("  ").trim_end().to_string() + "\n"
+    };
+    let mut out = line(header.to_vec());
+    for row in rows {
+        out.push_str(&line(row.iter().map(String::as_str).collect()));
+    }
+    out
+}
+
+fn grid_label(run: &StoredRun) -> String {
+    run.run.grid.clone().unwrap_or_default()
+}
+
+pub fn runs_table(runs: &[StoredRun]) -> String {
+    if runs.is_empty() {
+        return "no runs in the store yet\n".into();
+    }
+    let rows: Vec<Vec<String>> = runs
+        .iter()
+        .map(|r| {
+            vec![
+                r.run.id.clone(),
+                r.run.suite_id.clone(),
+                r.status.as_str().to_string(),
+                fmt_time(r.run.started_at),
+                r.cases.to_string(),
+                r.errored_cases.to_string(),
+                grid_label(r),
+                r.run.git_commit.as_deref().map(|c| c.chars().take(10).collect()).unwrap_or_default(),
+            ]
+        })
+        .collect();
+    table(&["run", "suite", "status", "started (UTC)", "cases", "errored", "grid", "commit"], &rows)
+}
+
+/// One run: its header, then each case with failing ones first.
+pub fn run_detail(run: &RunData) -> String {
+    let r = &run.run;
+    let mut out = String::new();
+    let _ = writeln!(out, "run {}  suite {}  {}", r.run.id, r.run.suite_id, r.status.as_str());
+    let _ = writeln!(
+        out,
+        "started {}{}{}",
+        fmt_time(r.run.started_at),
+        r.ended_at.map(|e| format!(", {:.2} s", e - r.run.started_at)).unwrap_or_default(),
+        r.run.grid.as_deref().map(|g| format!(", grid {g}")).unwrap_or_default()
+    );
+    if let Some(commit) = &r.run.git_commit {
+        let _ = writeln!(out, "git {commit}{}", r.run.git_branch.as_deref().map(|b| format!(" ({b})")).unwrap_or_default());
+    }
+    let by_case = run.evaluations_by_case();
+    let evaluations_of = |hash: &str| by_case.get(hash).map(Vec::as_slice).unwrap_or_default();
+    let failing = |c: &crate::store::CaseRecord| {
+        c.error.is_some() || evaluations_of(&c.hash).iter().any(|e| e.verdict == "failed" || e.verdict == "errored")
+    };
+    let mut cases: Vec<&crate::store::CaseRecord> = run.cases.iter().collect();
+    cases.sort_by_key(|c| !failing(c)); // stable: failures first, suite order within
+    let _ = writeln!(out, "{} cases, {} failing", cases.len(), cases.iter().filter(|c| failing(c)).count());
+    for c in cases {
+        let mark = if failing(c) { "FAIL" } else { "ok  " };
+        let _ = writeln!(out, "\n{mark} {}  ({:.3} s)", c.hash, c.duration_s);
+        if let Some(err) = &c.error {
+            let last = err.lines().last().unwrap_or_default();
+            let _ = writeln!(out, "     fn raised: {last}");
+        }
+        for e in evaluations_of(&c.hash) {
+            let score = e.score.map(fmt_score).unwrap_or_else(|| "-".into());
+            let _ = write!(out, "     {:<8} {}  score {score}", e.verdict, e.evaluator_id);
+            if let Some(t) = &e.threshold {
+                let _ = write!(out, "  threshold {t}");
+            }
+            if let Some(m) = &e.metadata {
+                let _ = write!(out, "  metadata {m}");
+            }
+            if let Some(err) = &e.error {
+                let _ = write!(out, "  error: {}", err.lines().last().unwrap_or_default());
+            }
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// A comparison: per evaluator counts, then the regressions and changed cases.
+pub fn comparison(c: &Comparison, regressions: &[Regression]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "base {}  {}  ({} cases)", c.base.run.id, fmt_time(c.base.run.started_at), c.base.cases);
+    let _ = writeln!(out, "head {}  {}  ({} cases)", c.head.run.id, fmt_time(c.head.run.started_at), c.head.cases);
+    let _ = writeln!(
+        out,
+        "{} cases matched by hash, {} added, {} removed\n",
+        c.cases.len(),
+        c.added.len(),
+        c.removed.len()
+    );
+    let mean = |m: Option<f64>| m.map(fmt_score).unwrap_or_else(|| "-".into());
+    let rows: Vec<Vec<String>> = c
+        .evaluators
+        .iter()
+        .map(|e| {
+            vec![
+                e.id.clone(),
+                e.compared.to_string(),
+                e.newly_failing.len().to_string(),
+                e.newly_passing.len().to_string(),
+                mean(e.base_mean),
+                mean(e.head_mean),
+                e.mean_delta.map(|d| format!("{:+}", (d * 1000.0).round() / 1000.0)).unwrap_or_else(|| "-".into()),
+            ]
+        })
+        .collect();
+    out.push_str(&table(
+        &["evaluator", "compared", "newly failing", "newly passing", "base mean", "head mean", "mean delta"],
+        &rows,
+    ));
+    let changed: Vec<_> = c
+        .cases
+        .iter()
+        .flat_map(|case| case.evaluations.iter().map(move |e| (case, e)))
+        .filter(|(_, e)| matches!(e.change, Change::NewlyFailing | Change::NewlyPassing))
+        .collect();
+    if !changed.is_empty() {
+        out.push_str("\nchanged verdicts:\n");
+        for (case, e) in changed {
+            let side = |s: &Option<crate::history::compare::Side>| {
+                s.as_ref().map(|s| format!("{} {}", s.verdict, s.score.map(fmt_score).unwrap_or_else(|| "-".into()))).unwrap_or_else(|| "-".into())
+            };
+            let _ = writeln!(out, "  {}  {}  {} -> {}", case.hash, e.evaluator_id, side(&e.base), side(&e.head));
+        }
+    }
+    for (label, hashes) in [("added", &c.added), ("removed", &c.removed)] {
+        if !hashes.is_empty() {
+            let shown: Vec<&str> = hashes.iter().take(20).map(String::as_str).collect();
+            let more = if hashes.len() > 20 { format!(" and {} more", hashes.len() - 20) } else { String::new() };
+            let _ = writeln!(out, "\n{label}: {}{more}", shown.join(", "));
+        }
+    }
+    if regressions.is_empty() {
+        out.push_str("\nno regressions\n");
+    } else {
+        let _ = writeln!(out, "\n{} regression(s):", regressions.len());
+        for r in regressions {
+            let _ = writeln!(out, "  {}{}: {}", r.hash, r.evaluator_id.as_deref().map(|e| format!(" / {e}")).unwrap_or_default(), r.reason);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_are_utc_calendar_dates() {
+        assert_eq!(fmt_time(0.0), "1970-01-01 00:00:00");
+        assert_eq!(fmt_time(951_782_400.0), "2000-02-29 00:00:00");
+        assert_eq!(fmt_time(1_795_316_467.9), "2026-11-22 03:01:07");
+    }
+
+    #[test]
+    fn tables_pad_columns() {
+        let t = table(&["a", "bb"], &[vec!["long".into(), "x".into()]]);
+        assert_eq!(t, "a     bb\nlong  x\n");
+    }
+}
