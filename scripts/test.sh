@@ -2,6 +2,7 @@
 # Installs everything the tests need and runs every test: the Rust unit tests (cargo
 # test, one debug build) and the Python tests (pytest) against one release build of the
 # abi3 wheel, under python3 and under every other CPython >= 3.10 on the machine.
+# The viewer's tests drive Debian's Chromium (installed with apt when missing; root).
 # Run from anywhere: bash scripts/test.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,6 +22,7 @@ wheel=$(ls target/test-wheel/trialrun-*.whl)
 
 run_pytest() { # VENV
   "$1/bin/python" -m pip install "${pip_quiet[@]}" --force-reinstall --no-deps "$wheel"
+  bash scripts/install_browser.sh "$1" # Chromium + selenium for the viewer's browser tests
   echo "== pytest under $("$1/bin/python" --version)"
   "$1/bin/python" -m pytest -q tests
 }

@@ -32,6 +32,17 @@ impl Verdict {
         }
     }
 
+    /// A verdict as stored (`as_str`); None for text trialrun never writes.
+    pub fn parse(text: &str) -> Option<Verdict> {
+        Some(match text {
+            "passed" => Verdict::Passed,
+            "failed" => Verdict::Failed,
+            "no_threshold" => Verdict::NoThreshold,
+            "errored" => Verdict::Errored,
+            _ => return None,
+        })
+    }
+
     /// True for verdicts that make a suite fail.
     pub fn is_failure(self) -> bool {
         matches!(self, Verdict::Failed | Verdict::Errored)

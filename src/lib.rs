@@ -6,6 +6,7 @@ pub mod history;
 pub mod report;
 pub mod store;
 pub mod suite;
+pub mod viewer;
 
 mod py;
 

@@ -359,3 +359,29 @@ def test_record_false_leaves_the_store_alone(trialrun_home):
     result = run_suite({"a": 1}, record=False)
     assert result.passed and result.store_path is None
     assert not (trialrun_home / "trialrun.db").exists()
+
+
+def test_cli_ui_serves_the_store_until_ctrl_c(two_runs, subprocess_env, tmp_path):
+    import signal
+    import urllib.request
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "trialrun", "ui", "--port", "0", "--no-browser"],
+        env=subprocess_env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        line = proc.stdout.readline()
+        assert line.startswith("trialrun viewer on http://127.0.0.1:"), line + proc.stderr.read()
+        url = line.split()[3]
+        with urllib.request.urlopen(url + "api/runs", timeout=10) as response:
+            listed = json.load(response)
+        assert [r["id"] for r in listed] == [two_runs[1].run_ids[0], two_runs[0].run_ids[0]]
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()

@@ -7,6 +7,7 @@
     trialrun compare [BASE] [HEAD]        compare two runs by test-case hash
     trialrun export [RUN] --format F      json, csv, junit or a standalone html report
     trialrun gc --keep N                  delete old runs
+    trialrun ui [--port N]                the local web viewer on 127.0.0.1
 
 Exit codes: 0 every suite passed (compare: no regression), 1 an evaluation failed or
 errored, fn raised, or (compare) a case regressed; 2 usage, validation or lookup error;
@@ -73,6 +74,10 @@ def _parser() -> argparse.ArgumentParser:
 
     gc = sub.add_parser("gc", help="delete all but the newest N runs of each suite and grid combination")
     gc.add_argument("--keep", type=int, required=True, metavar="N")
+
+    ui = sub.add_parser("ui", help="serve the local web viewer on 127.0.0.1 until Ctrl-C")
+    ui.add_argument("--port", type=int, default=8321, help="port on 127.0.0.1 (default 8321; 0: any free port)")
+    ui.add_argument("--no-browser", action="store_true", help="do not open a browser")
     return parser
 
 
@@ -160,12 +165,30 @@ def _gc(args: argparse.Namespace) -> int:
     return EXIT_PASSED
 
 
+def _ui(args: argparse.Namespace) -> int:
+    import time
+    import webbrowser
+
+    from trialrun._core import Viewer
+
+    with Viewer(port=args.port) as viewer:
+        print(f"trialrun viewer on {viewer.url} (Ctrl-C to stop)", flush=True)
+        if not args.no_browser:
+            webbrowser.open(viewer.url)
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            pass
+    return EXIT_PASSED
+
+
 def _write(path: str, text: str) -> None:
     with open(path, "w", encoding="utf-8") as f:
         f.write(text)
 
 
-_HISTORY_COMMANDS = {"runs": _runs, "show": _show, "compare": _compare, "export": _export, "gc": _gc}
+_HISTORY_COMMANDS = {"runs": _runs, "show": _show, "compare": _compare, "export": _export, "gc": _gc, "ui": _ui}
 
 
 def _run_file(path: str, file_args: List[str], junit: Optional[str] = None) -> int:

@@ -37,15 +37,17 @@ pub fn load(conn: &Connection, run: StoredRun) -> Result<RunData, StoreError> {
 #[derive(Debug)]
 pub enum HistoryError {
     Store(StoreError),
-    /// A reference that names no run, or several; the text says which.
-    Reference(String),
+    /// No run answers to the reference (or there is nothing to compare with).
+    NotFound(String),
+    /// The reference names several runs; the text lists them.
+    Ambiguous(String),
 }
 
 impl fmt::Display for HistoryError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             HistoryError::Store(e) => e.fmt(f),
-            HistoryError::Reference(msg) => f.write_str(msg),
+            HistoryError::NotFound(msg) | HistoryError::Ambiguous(msg) => f.write_str(msg),
         }
     }
 }
@@ -63,7 +65,7 @@ impl From<StoreError> for HistoryError {
 pub fn resolve(conn: &Connection, reference: &str, suite: Option<&str>) -> Result<StoredRun, HistoryError> {
     if reference == "latest" {
         return store::list_runs(conn, suite, 1)?.into_iter().next().ok_or_else(|| {
-            HistoryError::Reference(match suite {
+            HistoryError::NotFound(match suite {
                 Some(s) => format!("suite {s:?} has no runs in the store"),
                 None => "the store has no runs yet".to_string(),
             })
@@ -74,11 +76,11 @@ pub fn resolve(conn: &Connection, reference: &str, suite: Option<&str>) -> Resul
         found.retain(|r| r.run.suite_id == s);
     }
     match found.len() {
-        0 => Err(HistoryError::Reference(format!("no run matches {reference:?}"))),
+        0 => Err(HistoryError::NotFound(format!("no run matches {reference:?}"))),
         1 => Ok(found.remove(0)),
         n => {
             let ids: Vec<String> = found.iter().map(|r| format!("{} ({})", r.run.id, r.run.suite_id)).collect();
-            Err(HistoryError::Reference(format!(
+            Err(HistoryError::Ambiguous(format!(
                 "{reference:?} matches {n}{} runs, give more of the id: {}",
                 if n >= 10 { " or more" } else { "" },
                 ids.join(", ")
@@ -100,7 +102,7 @@ pub fn resolve_pair(
     let base = match base {
         Some(reference) => resolve(conn, reference, suite)?,
         None => store::previous_run(conn, &head)?.ok_or_else(|| {
-            HistoryError::Reference(format!(
+            HistoryError::NotFound(format!(
                 "run {} is the first of suite {:?}{}: nothing to compare it with",
                 head.run.id,
                 head.run.suite_id,

@@ -25,7 +25,7 @@ pub fn store_error(e: store::StoreError) -> PyErr {
 fn history_error(e: HistoryError) -> PyErr {
     match e {
         HistoryError::Store(e) => store_error(e),
-        HistoryError::Reference(msg) => PyLookupError::new_err(msg),
+        HistoryError::NotFound(msg) | HistoryError::Ambiguous(msg) => PyLookupError::new_err(msg),
     }
 }
 

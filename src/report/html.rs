@@ -2,7 +2,7 @@
 //! a report file (inline CSS, no scripts, no external requests); otherwise a <div> for a
 //! notebook's `_repr_html_`, whose styles apply only inside it and whose size is bounded.
 
-use super::export::{
+use super::common::{
     evaluator_tallies, failure_reason, grid_label, group_by_case, iso_utc, last_line, parse_verdict, pretty_json,
     run_title, CaseEvaluations,
 };

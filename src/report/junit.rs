@@ -3,7 +3,7 @@
 //!
 //! Also home of the XML escaping, which the HTML report shares.
 
-use super::export::{describe_threshold, failure_reason, group_by_case, iso_utc, last_line, parse_verdict, pretty_json, run_title};
+use super::common::{describe_threshold, failure_reason, group_by_case, iso_utc, last_line, parse_verdict, pretty_json, run_title};
 use crate::evaluation::{fmt_number, Verdict};
 use crate::history::RunData;
 use crate::store::{CaseRecord, EvaluationRecord};

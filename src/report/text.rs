@@ -1,32 +1,12 @@
 //! Plain-text views for the terminal: a table of runs, one run with its failures first,
 //! and a comparison of two runs.
 
+use super::common::{fmt_time, grid_label, group_by_case, parse_verdict};
 use crate::evaluation::fmt_score;
 use crate::history::compare::{Change, Comparison, Regression};
 use crate::history::RunData;
 use crate::store::StoredRun;
 use std::fmt::Write;
-
-/// Seconds since the epoch as "2026-11-22 02:51:07" (UTC).
-pub fn fmt_time(unix: f64) -> String {
-    let secs = unix.floor() as i64;
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let (y, m, d) = civil_from_days(days);
-    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}", rem / 3600, rem % 3600 / 60, rem % 60)
-}
-
-/// Days since 1970-01-01 to (year, month, day) in the proleptic Gregorian calendar.
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
-}
 
 /// Columns padded to their widest cell.
 fn table(header: &[&str], rows: &[Vec<String>]) -> String {
@@ -47,10 +27,6 @@ fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     out
 }
 
-fn grid_label(run: &StoredRun) -> String {
-    run.run.grid.clone().unwrap_or_default()
-}
-
 pub fn runs_table(runs: &[StoredRun]) -> String {
     if runs.is_empty() {
         return "no runs in the store yet\n".into();
@@ -65,7 +41,7 @@ pub fn runs_table(runs: &[StoredRun]) -> String {
                 fmt_time(r.run.started_at),
                 r.cases.to_string(),
                 r.errored_cases.to_string(),
-                grid_label(r),
+                r.run.grid.as_deref().map(grid_label).unwrap_or_default(),
                 r.run.git_commit.as_deref().map(|c| c.chars().take(10).collect()).unwrap_or_default(),
             ]
         })
@@ -83,37 +59,35 @@ pub fn run_detail(run: &RunData) -> String {
         "started {}{}{}",
         fmt_time(r.run.started_at),
         r.ended_at.map(|e| format!(", {:.2} s", e - r.run.started_at)).unwrap_or_default(),
-        r.run.grid.as_deref().map(|g| format!(", grid {g}")).unwrap_or_default()
+        r.run.grid.as_deref().map(|g| format!(", grid {}", grid_label(g))).unwrap_or_default()
     );
     if let Some(commit) = &r.run.git_commit {
         let _ = writeln!(out, "git {commit}{}", r.run.git_branch.as_deref().map(|b| format!(" ({b})")).unwrap_or_default());
     }
-    let by_case = run.evaluations_by_case();
-    let evaluations_of = |hash: &str| by_case.get(hash).map(Vec::as_slice).unwrap_or_default();
-    let failing = |c: &crate::store::CaseRecord| {
-        c.error.is_some() || evaluations_of(&c.hash).iter().any(|e| e.verdict == "failed" || e.verdict == "errored")
+    let grouped = group_by_case(run);
+    let failing = |c: &super::common::CaseEvaluations| {
+        c.case.error.is_some() || c.evaluations.iter().any(|e| parse_verdict(&e.verdict).is_failure())
     };
-    let mut cases: Vec<&crate::store::CaseRecord> = run.cases.iter().collect();
+    let mut cases: Vec<_> = grouped.cases.iter().collect();
     cases.sort_by_key(|c| !failing(c)); // stable: failures first, suite order within
     let _ = writeln!(out, "{} cases, {} failing", cases.len(), cases.iter().filter(|c| failing(c)).count());
     for c in cases {
         let mark = if failing(c) { "FAIL" } else { "ok  " };
-        let _ = writeln!(out, "\n{mark} {}  ({:.3} s)", c.hash, c.duration_s);
-        if let Some(err) = &c.error {
-            let last = err.lines().last().unwrap_or_default();
-            let _ = writeln!(out, "     fn raised: {last}");
+        let _ = writeln!(out, "\n{mark} {}  ({:.3} s)", c.case.hash, c.case.duration_s);
+        if let Some(err) = &c.case.error {
+            let _ = writeln!(out, "     fn raised: {}", super::common::last_line(err).unwrap_or_default());
         }
-        for e in evaluations_of(&c.hash) {
+        for e in &c.evaluations {
             let score = e.score.map(fmt_score).unwrap_or_else(|| "-".into());
             let _ = write!(out, "     {:<8} {}  score {score}", e.verdict, e.evaluator_id);
             if let Some(t) = &e.threshold {
-                let _ = write!(out, "  threshold {t}");
+                let _ = write!(out, "  threshold {}", super::common::describe_threshold(t));
             }
             if let Some(m) = &e.metadata {
                 let _ = write!(out, "  metadata {m}");
             }
             if let Some(err) = &e.error {
-                let _ = write!(out, "  error: {}", err.lines().last().unwrap_or_default());
+                let _ = write!(out, "  error: {}", super::common::last_line(err).unwrap_or_default());
             }
             out.push('\n');
         }
@@ -189,13 +163,6 @@ pub fn comparison(c: &Comparison, regressions: &[Regression]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn times_are_utc_calendar_dates() {
-        assert_eq!(fmt_time(0.0), "1970-01-01 00:00:00");
-        assert_eq!(fmt_time(951_782_400.0), "2000-02-29 00:00:00");
-        assert_eq!(fmt_time(1_795_316_467.9), "2026-11-22 03:01:07");
-    }
 
     #[test]
     fn tables_pad_columns() {

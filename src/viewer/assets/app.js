@@ -1,0 +1,395 @@
+// trialrun local viewer: a single page over the JSON API, no framework, no external
+// requests. Hash routes: #/ (runs), #/run/{id}, #/compare/{base}/{head} (an empty
+// part means the default: head = latest run, base = the run before head).
+// Every piece of data reaches the page as text (textContent / text nodes), never as HTML.
+"use strict";
+
+(function () {
+  const app = document.getElementById("app");
+  let renderCount = 0; // a slow answer for a page the user already left is dropped
+
+  // --- small helpers -------------------------------------------------------------
+
+  // el("td", {class: "num", "data-hash": h}, "text", childNode, ...)
+  function el(tag, attrs, ...children) {
+    const node = document.createElement(tag);
+    for (const [key, value] of Object.entries(attrs || {})) {
+      if (value === null || value === undefined || value === false) continue;
+      if (key === "class") node.className = value;
+      else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+      else node.setAttribute(key, value === true ? "" : String(value));
+    }
+    for (const child of children.flat(Infinity)) {
+      if (child === null || child === undefined || child === false) continue;
+      node.append(child instanceof Node ? child : String(child));
+    }
+    return node;
+  }
+
+  async function api(path) {
+    const response = await fetch(path, { headers: { Accept: "application/json" } });
+    let body = null;
+    try {
+      body = await response.json();
+    } catch (e) {
+      throw new Error(`${path} answered HTTP ${response.status} without JSON`);
+    }
+    if (!response.ok) throw new Error(body && body.error ? body.error : `${path} answered HTTP ${response.status}`);
+    return body;
+  }
+
+  function query(params) {
+    const search = new URLSearchParams();
+    for (const [key, value] of Object.entries(params)) if (value) search.set(key, value);
+    const text = search.toString();
+    return text ? "?" + text : "";
+  }
+
+  const runHref = (id) => "#/run/" + encodeURIComponent(id);
+  const compareHref = (base, head) => `#/compare/${encodeURIComponent(base || "")}/${encodeURIComponent(head || "")}`;
+  const shortId = (id) => (id.length > 13 ? id.slice(0, 8) + "…" + id.slice(-4) : id);
+  const shortHash = (hash) => (hash.length > 16 ? hash.slice(0, 12) + "…" : hash);
+
+  function fmtTime(unix) {
+    if (unix === null || unix === undefined) return "—";
+    const d = new Date(unix * 1000);
+    const pad = (n) => String(n).padStart(2, "0");
+    return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+  }
+
+  function fmtNumber(value, digits = 3) {
+    if (value === null || value === undefined) return "—";
+    return String(Number(value.toFixed(digits)));
+  }
+
+  function fmtSeconds(value) {
+    if (value === null || value === undefined) return "—";
+    if (value < 0.001) return "< 1 ms";
+    return value < 1 ? `${Math.round(value * 1000)} ms` : `${fmtNumber(value, 2)} s`;
+  }
+
+  function fmtJson(value) {
+    if (value === null || value === undefined) return "—";
+    return typeof value === "string" ? value : JSON.stringify(value, null, 2);
+  }
+
+  function fmtCompact(value) {
+    if (value === null || value === undefined) return "—";
+    return typeof value === "string" ? value : JSON.stringify(value);
+  }
+
+  function fmtThreshold(threshold) {
+    if (!threshold) return "—";
+    const symbols = { lt: "<", lte: "≤", gt: ">", gte: "≥" };
+    const parts = Object.entries(threshold).map(([k, v]) => `${symbols[k] || k} ${v}`);
+    return parts.length ? parts.join(", ") : "—";
+  }
+
+  function fmtGit(run) {
+    const commit = run.git_commit ? run.git_commit.slice(0, 10) : "";
+    return [commit, run.git_branch ? `(${run.git_branch})` : ""].filter(Boolean).join(" ") || "—";
+  }
+
+  function verdict(side) {
+    if (!side) return el("span", { class: "muted" }, "—");
+    return el("span", { class: `verdict ${side.verdict}`, "data-verdict": side.verdict }, side.verdict.replace("_", " "));
+  }
+
+  function sideCell(side, cls) {
+    return el("td", { class: cls }, verdict(side), side ? " " + fmtNumber(side.score) : "");
+  }
+
+  function show(token, ...nodes) {
+    if (token !== renderCount) return false;
+    app.replaceChildren(...nodes);
+    return true;
+  }
+
+  function showError(token, error) {
+    show(token, el("div", { class: "error-box", id: "error", role: "alert" }, error.message || String(error)),
+      el("p", {}, el("a", { href: "#/" }, "Back to the runs")));
+  }
+
+  // --- #/ : the runs -------------------------------------------------------------
+
+  async function showRuns(token) {
+    const runs = await api("/api/runs");
+    if (!runs.length) {
+      show(token, el("h1", {}, "Runs"),
+        el("p", { id: "no-runs", class: "muted" }, "The run store has no runs yet: run a suite, then reload this page."));
+      return;
+    }
+    const picked = new Set();
+    const compareButton = el("button", { id: "compare-button", type: "button", disabled: true }, "Compare the 2 picked runs");
+    compareButton.addEventListener("click", () => {
+      // runs are newest first: the later index is the older run, the base
+      const [head, base] = runs.filter((r) => picked.has(r.id));
+      location.hash = compareHref(base.id, head.id);
+    });
+    const rows = runs.map((run) => {
+      const box = el("input", { type: "checkbox", class: "pick", "data-run-id": run.id, "aria-label": `pick run ${run.id}` });
+      box.addEventListener("click", (event) => event.stopPropagation());
+      box.addEventListener("change", () => {
+        if (box.checked) picked.add(run.id);
+        else picked.delete(run.id);
+        compareButton.disabled = picked.size !== 2;
+      });
+      const row = el("tr", { class: "clickable run-row", "data-run-id": run.id, "data-suite": run.suite_id },
+        el("td", {}, box),
+        el("td", {}, run.suite_id),
+        el("td", { class: "mono" }, el("a", { href: runHref(run.id), class: "run-link", title: run.id }, shortId(run.id))),
+        el("td", { class: `status-${run.status}` }, run.status),
+        el("td", {}, fmtTime(run.started_at)),
+        el("td", { class: "num" }, run.cases),
+        el("td", { class: "num" }, run.errored_cases),
+        el("td", { class: "mono" }, run.grid ? fmtCompact(run.grid) : "—"),
+        el("td", { class: "mono" }, fmtGit(run)));
+      row.addEventListener("click", () => { location.hash = runHref(run.id); });
+      return row;
+    });
+    show(token,
+      el("h1", {}, "Runs"),
+      el("div", { class: "toolbar" }, compareButton,
+        el("span", { class: "muted" }, "Tick two runs to compare them case by case; click a run to open it.")),
+      el("table", { id: "runs-table" },
+        el("thead", {}, el("tr", {}, ["", "Suite", "Run", "Status", "Started", "Cases", "Errored", "Grid", "Git"]
+          .map((h) => el("th", { class: h === "Cases" || h === "Errored" ? "num" : null }, h)))),
+        el("tbody", {}, rows)));
+  }
+
+  // --- #/run/{id} : one run --------------------------------------------------------
+
+  function runFacts(run) {
+    const facts = [
+      ["Run", run.id], ["Suite", run.suite_id], ["Status", run.status],
+      ["Started", fmtTime(run.started_at)], ["Ended", fmtTime(run.ended_at)],
+      ["Duration", run.ended_at ? fmtSeconds(run.ended_at - run.started_at) : "—"],
+      ["Cases", `${run.cases} (${run.errored_cases} where fn raised)`],
+      ["Grid", run.grid ? fmtCompact(run.grid) : "—"], ["Git", fmtGit(run)],
+    ];
+    return el("dl", { class: "facts" }, facts.map(([k, v]) => [el("dt", {}, k), el("dd", { "data-fact": k.toLowerCase() }, v)]));
+  }
+
+  function evaluatorSummary(ids, evaluations) {
+    const rows = ids.map((id) => {
+      const mine = evaluations.filter((e) => e.evaluator_id === id);
+      const count = (v) => mine.filter((e) => e.verdict === v).length;
+      const scores = mine.map((e) => e.score).filter((s) => s !== null);
+      const mean = scores.length ? scores.reduce((a, b) => a + b, 0) / scores.length : null;
+      return el("tr", { "data-evaluator": id },
+        el("td", {}, id),
+        ["passed", "failed", "no_threshold", "errored"].map((v) => el("td", { class: "num", "data-count": v }, count(v))),
+        el("td", { class: "num" }, fmtNumber(mean)));
+    });
+    return el("table", { id: "evaluator-summary" },
+      el("thead", {}, el("tr", {}, el("th", {}, "Evaluator"),
+        ["Passed", "Failed", "No threshold", "Errored", "Mean score"].map((h) => el("th", { class: "num" }, h)))),
+      el("tbody", {}, rows));
+  }
+
+  function caseDetail(c, evaluations, colspan) {
+    const parts = [
+      el("h3", {}, "Test case"), el("pre", { class: "test-case" }, fmtJson(c.test_case)),
+      el("h3", {}, "Output"), el("pre", { class: "output" }, fmtJson(c.output)),
+    ];
+    if (c.error) parts.push(el("h3", {}, "fn raised"), el("pre", { class: "traceback" }, c.error));
+    parts.push(el("h3", {}, "Evaluations"));
+    if (!evaluations.length) parts.push(el("p", { class: "muted" }, "No evaluations."));
+    else parts.push(el("table", { class: "evaluations" },
+      el("thead", {}, el("tr", {}, ["Evaluator", "Score", "Threshold", "Verdict", "Metadata", "Error"].map((h) => el("th", {}, h)))),
+      el("tbody", {}, evaluations.map((e) => el("tr", { "data-evaluator": e.evaluator_id },
+        el("td", {}, e.evaluator_id),
+        el("td", { class: "num" }, fmtNumber(e.score)),
+        el("td", {}, fmtThreshold(e.threshold)),
+        el("td", {}, verdict(e)),
+        el("td", {}, e.metadata === null ? "—" : el("pre", { class: "metadata" }, fmtJson(e.metadata))),
+        el("td", {}, e.error ? el("pre", { class: "traceback" }, e.error) : "—"))))));
+    return el("tr", { class: "detail", "data-hash": c.hash }, el("td", { colspan }, parts));
+  }
+
+  // Which cases a filter keeps. With an evaluator picked, only its evaluations count
+  // (and cases whose fn raised, which no evaluator saw).
+  function keeps(c, evaluations, status, evaluator) {
+    const relevant = evaluator ? evaluations.filter((e) => e.evaluator_id === evaluator) : evaluations;
+    if (status === "failed") return relevant.some((e) => e.verdict === "failed");
+    if (status === "errored") return Boolean(c.error) || relevant.some((e) => e.verdict === "errored");
+    return !evaluator || relevant.length > 0 || Boolean(c.error);
+  }
+
+  async function showRun(token, reference) {
+    const data = await api("/api/runs/" + encodeURIComponent(reference));
+    const run = data.run;
+    const ids = [...new Set(data.evaluations.map((e) => e.evaluator_id))];
+    const byCase = new Map(data.cases.map((c) => [c.hash, []]));
+    for (const e of data.evaluations) if (byCase.has(e.case_hash)) byCase.get(e.case_hash).push(e);
+
+    const status = el("select", { id: "filter-status", "aria-label": "status filter" },
+      [["all", "all cases"], ["failed", "failed"], ["errored", "errored"]].map(([v, t]) => el("option", { value: v }, t)));
+    const evaluator = el("select", { id: "filter-evaluator", "aria-label": "evaluator filter" },
+      el("option", { value: "" }, "every evaluator"), ids.map((id) => el("option", { value: id }, id)));
+    const counter = el("span", { id: "case-count", class: "muted" });
+    const tbody = el("tbody");
+    const head = el("thead");
+
+    function render() {
+      const shown = evaluator.value ? [evaluator.value] : ids;
+      head.replaceChildren(el("tr", {}, el("th", { class: "num" }, "#"), el("th", {}, "Hash"),
+        el("th", { class: "num" }, "Duration"), el("th", {}, "fn"), shown.map((id) => el("th", { "data-evaluator": id }, id))));
+      const rows = [];
+      let kept = 0;
+      for (const c of data.cases) {
+        const evaluations = byCase.get(c.hash);
+        if (!keeps(c, evaluations, status.value, evaluator.value)) continue;
+        kept += 1;
+        const row = el("tr", { class: "clickable case-row", "data-hash": c.hash, "data-index": c.index, "aria-expanded": "false" },
+          el("td", { class: "num" }, c.index),
+          el("td", { class: "mono", title: c.hash }, shortHash(c.hash)),
+          el("td", { class: "num" }, fmtSeconds(c.duration_s)),
+          el("td", {}, c.error ? el("span", { class: "verdict errored" }, "raised") : "ok"),
+          shown.map((id) => {
+            const e = evaluations.find((x) => x.evaluator_id === id);
+            return el("td", { "data-evaluator": id }, verdict(e), e ? " " + fmtNumber(e.score) : "");
+          }));
+        let detail = null; // built on first opening: a run may have thousands of cases
+        row.addEventListener("click", () => {
+          if (detail) detail.hidden = !detail.hidden;
+          else row.after(detail = caseDetail(c, evaluations, 4 + shown.length));
+          row.classList.toggle("open", !detail.hidden);
+          row.setAttribute("aria-expanded", String(!detail.hidden));
+        });
+        rows.push(row);
+      }
+      tbody.replaceChildren(...rows);
+      counter.textContent = `${kept} of ${data.cases.length} cases`;
+    }
+    status.addEventListener("change", render);
+    evaluator.addEventListener("change", render);
+    render();
+
+    show(token,
+      el("h1", {}, "Run of ", el("span", { id: "run-suite" }, run.suite_id)),
+      el("div", { id: "run-header", "data-run-id": run.id }, runFacts(run)),
+      el("p", {}, el("a", { id: "compare-previous", href: compareHref("", run.id) }, "Compare with the run before it")),
+      el("h2", {}, "Evaluators"),
+      ids.length ? evaluatorSummary(ids, data.evaluations) : el("p", { class: "muted" }, "No evaluations."),
+      el("h2", {}, "Cases"),
+      el("div", { class: "toolbar", id: "filters" },
+        el("label", {}, "Show", status), el("label", {}, "by", evaluator), counter),
+      el("table", { id: "cases-table" }, head, tbody));
+  }
+
+  // --- #/compare/{base}/{head} : two runs side by side --------------------------------
+
+  const changeRank = { newly_errored: 0, newly_failing: 0, newly_passing: 1, removed: 2, added: 2, same: 3 };
+
+  function compareSide(title, run, id) {
+    return el("section", { id },
+      el("h2", {}, title, " ", el("a", { href: runHref(run.id), class: "mono", title: run.id }, shortId(run.id))),
+      runFacts(run));
+  }
+
+  function metadataCell(record, cls) {
+    if (!record) return el("td", { class: cls }, "—");
+    const parts = [];
+    if (record.metadata !== null) parts.push(el("pre", { class: "metadata" }, fmtJson(record.metadata)));
+    if (record.error) parts.push(el("pre", { class: "traceback" }, record.error));
+    return el("td", { class: cls }, parts.length ? parts : "—");
+  }
+
+  function hashList(id, hashes) {
+    if (!hashes.length) return el("p", { id, class: "muted" }, "None.");
+    return el("ul", { id, class: "hashes" }, hashes.map((h) => el("li", { class: "mono", "data-hash": h }, h)));
+  }
+
+  async function showCompare(token, baseRef, headRef) {
+    const answer = await api("/api/compare" + query({ base: baseRef, head: headRef }));
+    const cmp = answer.comparison;
+    // The comparison holds verdicts and scores; metadata and errors come from the runs.
+    const [base, head] = await Promise.all([cmp.base.id, cmp.head.id].map((id) => api("/api/runs/" + encodeURIComponent(id))));
+    const records = (data) => new Map(data.evaluations.map((e) => [e.case_hash + "\u0000" + e.evaluator_id, e]));
+    const baseRecords = records(base);
+    const headRecords = records(head);
+
+    // One row per case and evaluator (plus one for a case whose fn newly raised),
+    // newly failing first, then newly passing, then the rest; head's order within each.
+    const rows = [];
+    const addRow = (rank, node) => rows.push({ rank, order: rows.length, node });
+    for (const c of cmp.cases) {
+      if (c.head_error && !c.base_error) {
+        addRow(changeRank.newly_errored, el("tr", { class: "compare-row", "data-hash": c.hash, "data-evaluator": "", "data-change": "newly_errored" },
+          el("td", { class: "mono", title: c.hash }, shortHash(c.hash)), el("td", {}, "fn"),
+          el("td", { class: "change-newly_errored" }, "newly errored"), el("td", { class: "base-side" }, "ok"),
+          el("td", { class: "head-side" }, el("span", { class: "verdict errored" }, "raised")), el("td", {}, "—"),
+          el("td", { class: "base-metadata" }, "—"), el("td", { class: "head-metadata" }, el("pre", { class: "traceback" }, c.head_error))));
+      }
+      for (const e of c.evaluations) {
+        const key = c.hash + "\u0000" + e.evaluator_id;
+        const delta = e.base && e.head && e.base.score !== null && e.head.score !== null ? e.head.score - e.base.score : null;
+        const deltaClass = delta === null || delta === 0 ? "num" : delta > 0 ? "num delta-up" : "num delta-down";
+        addRow(changeRank[e.change], el("tr", { class: "compare-row", "data-hash": c.hash, "data-evaluator": e.evaluator_id, "data-change": e.change },
+          el("td", { class: "mono", title: c.hash }, shortHash(c.hash)),
+          el("td", {}, e.evaluator_id),
+          el("td", { class: `change-${e.change}` }, e.change.replace("_", " ")),
+          sideCell(e.base, "base-side"),
+          sideCell(e.head, "head-side"),
+          el("td", { class: deltaClass }, delta === null ? "—" : (delta > 0 ? "+" : "") + fmtNumber(delta)),
+          metadataCell(baseRecords.get(key), "base-metadata"),
+          metadataCell(headRecords.get(key), "head-metadata")));
+      }
+    }
+    rows.sort((a, b) => a.rank - b.rank || a.order - b.order);
+
+    const evaluatorRows = cmp.evaluators.map((s) => el("tr", { "data-evaluator": s.id },
+      el("td", {}, s.id), el("td", { class: "num" }, s.compared),
+      el("td", { class: "num", "data-count": "newly_failing" }, s.newly_failing.length),
+      el("td", { class: "num", "data-count": "newly_passing" }, s.newly_passing.length),
+      el("td", { class: "num" }, fmtNumber(s.base_mean)), el("td", { class: "num" }, fmtNumber(s.head_mean)),
+      el("td", { class: "num" }, s.mean_delta === null ? "—" : fmtNumber(s.mean_delta))));
+
+    const regressions = answer.regressions;
+    show(token,
+      el("h1", {}, "Compare ", el("span", { id: "compare-suite" }, cmp.head.suite_id)),
+      el("div", { class: "sides" }, compareSide("Base", cmp.base, "compare-base"), compareSide("Head", cmp.head, "compare-head")),
+      el("h2", {}, "Regressions"),
+      regressions.length
+        ? el("ul", { id: "regressions" }, regressions.map((r) => el("li", { "data-hash": r.hash },
+          el("span", { class: "mono" }, shortHash(r.hash)), r.evaluator_id ? ` · ${r.evaluator_id}` : "", `: ${r.reason}`)))
+        : el("p", { id: "regressions", class: "muted" }, "None: nothing that passed in base fails in head."),
+      el("h2", {}, "Evaluators"),
+      el("table", { id: "compare-evaluators" },
+        el("thead", {}, el("tr", {}, el("th", {}, "Evaluator"),
+          ["Compared", "Newly failing", "Newly passing", "Base mean", "Head mean", "Mean Δ"].map((h) => el("th", { class: "num" }, h)))),
+        el("tbody", {}, evaluatorRows)),
+      el("h2", {}, "Cases in both runs"),
+      el("table", { id: "compare-table" },
+        el("thead", {}, el("tr", {}, ["Case", "Evaluator", "Change", "Base", "Head", "Δ score", "Base metadata", "Head metadata"]
+          .map((h) => el("th", {}, h)))),
+        el("tbody", {}, rows.map((row) => row.node))),
+      el("h2", {}, `Only in head (${cmp.added.length})`), hashList("added-cases", cmp.added),
+      el("h2", {}, `Only in base (${cmp.removed.length})`), hashList("removed-cases", cmp.removed));
+  }
+
+  // --- routing -----------------------------------------------------------------
+
+  async function route() {
+    const token = ++renderCount;
+    delete document.body.dataset.page; // set again once the page is shown
+    let parts;
+    try {
+      parts = location.hash.replace(/^#\/?/, "").split("/").map(decodeURIComponent);
+    } catch (e) {
+      parts = [];
+    }
+    try {
+      if (parts[0] === "run" && parts[1]) await showRun(token, parts[1]);
+      else if (parts[0] === "compare") await showCompare(token, parts[1] || "", parts[2] || "");
+      else await showRuns(token);
+    } catch (error) {
+      showError(token, error);
+    }
+    if (token === renderCount) document.body.dataset.page = parts[0] || "runs";
+  }
+
+  window.addEventListener("hashchange", route);
+  route();
+})();

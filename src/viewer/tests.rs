@@ -1,0 +1,362 @@
+//! The viewer over real HTTP: a Viewer on a free port against a temporary store, asked
+//! with raw HTTP/1.1 requests.
+
+use super::*;
+use crate::store::test_dir::TestDir;
+use crate::store::{CaseRecord, EvaluationRecord, RunRecord, RunStatus, Writer};
+use serde_json::Value;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Instant;
+
+/// (hash, fn error, [(evaluator, score, verdict, metadata)])
+type Case<'a> = (&'a str, Option<&'a str>, Vec<(&'a str, Option<f64>, &'a str, Option<&'a str>)>);
+
+fn write_run(w: &Writer, id: &str, suite: &str, started_at: f64, cases: &[Case]) {
+    w.begin_run(RunRecord {
+        id: id.into(),
+        suite_id: suite.into(),
+        kind: "suite".into(),
+        started_at,
+        grid: None,
+        git_commit: Some("0123456789abcdef".into()),
+        git_branch: Some("main".into()),
+    });
+    for (i, (hash, error, evaluations)) in cases.iter().enumerate() {
+        w.case(CaseRecord {
+            run_id: id.into(),
+            index: i as u32,
+            hash: hash.to_string(),
+            test_case: format!(r#"{{"question":"<b>{hash}</b>"}}"#),
+            output: error.is_none().then(|| r#""an answer""#.to_string()),
+            duration_s: 0.5,
+            error: error.map(str::to_string),
+        });
+        for (evaluator, score, verdict, metadata) in evaluations {
+            w.evaluation(EvaluationRecord {
+                run_id: id.into(),
+                case_hash: hash.to_string(),
+                evaluator_id: evaluator.to_string(),
+                score: *score,
+                threshold: Some(r#"{"gte":0.5}"#.into()),
+                verdict: verdict.to_string(),
+                metadata: metadata.map(str::to_string),
+                error: None,
+                duration_s: 0.01,
+            });
+        }
+    }
+    w.finish_run(id, RunStatus::Completed, started_at + 2.0);
+}
+
+/// Suite "qa" twice (alpha-1, then alpha-2 where h1 newly fails), then suite "other".
+fn store(dir: &TestDir) -> PathBuf {
+    let path = dir.path().join("trialrun.db");
+    let w = Writer::start(&path).unwrap();
+    write_run(
+        &w,
+        "alpha-1",
+        "qa",
+        100.0,
+        &[
+            ("h1", None, vec![("judge", Some(0.9), "passed", Some(r#"{"why":"base"}"#))]),
+            ("h2", None, vec![("judge", Some(0.8), "passed", None)]),
+            ("gone", None, vec![("judge", Some(1.0), "passed", None)]),
+        ],
+    );
+    write_run(
+        &w,
+        "alpha-2",
+        "qa",
+        200.0,
+        &[
+            ("h1", None, vec![("judge", Some(0.2), "failed", Some(r#"{"why":"head"}"#))]),
+            ("h2", None, vec![("judge", Some(0.8), "passed", None)]),
+            ("new", Some("Traceback\nValueError: boom"), vec![]),
+        ],
+    );
+    write_run(&w, "beta-1", "other", 300.0, &[("x", None, vec![("judge", Some(1.0), "passed", None)])]);
+    w.close().unwrap();
+    path
+}
+
+struct Answer {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Answer {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
+    fn json(&self) -> Value {
+        assert_eq!(self.header("content-type"), Some("application/json"), "{}", self.body);
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+
+    /// An error answer: its status and message.
+    fn error(&self) -> (u16, String) {
+        let json = self.json();
+        (self.status, json["error"].as_str().unwrap_or_else(|| panic!("no error in {json}")).to_string())
+    }
+}
+
+fn get(viewer: &Viewer, path: &str) -> Answer {
+    request(viewer.addr(), path, &format!("127.0.0.1:{}", viewer.addr().port()))
+}
+
+fn request(addr: SocketAddr, path: &str, host: &str) -> Answer {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).unwrap();
+    parse(&raw)
+}
+
+fn parse(raw: &[u8]) -> Answer {
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("no end of headers");
+    let head = std::str::from_utf8(&raw[..split]).unwrap();
+    let mut lines = head.split("\r\n");
+    let status = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
+    let headers: Vec<(String, String)> = lines
+        .map(|line| {
+            let (name, value) = line.split_once(':').unwrap();
+            (name.trim().to_string(), value.trim().to_string())
+        })
+        .collect();
+    let mut body = raw[split + 4..].to_vec();
+    let chunked = headers.iter().any(|(n, v)| n.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"));
+    if chunked {
+        body = unchunk(&body);
+    }
+    Answer { status, headers, body: String::from_utf8(body).unwrap() }
+}
+
+fn unchunk(mut rest: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let end = rest.windows(2).position(|w| w == b"\r\n").unwrap();
+        let size = usize::from_str_radix(std::str::from_utf8(&rest[..end]).unwrap().trim(), 16).unwrap();
+        if size == 0 {
+            return out;
+        }
+        out.extend_from_slice(&rest[end + 2..end + 2 + size]);
+        rest = &rest[end + 2 + size + 2..];
+    }
+}
+
+fn ids(runs: &Value) -> Vec<&str> {
+    runs.as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap()).collect()
+}
+
+#[test]
+fn viewer_is_send_and_sync() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Viewer>();
+}
+
+#[test]
+fn serves_the_page_with_content_types_and_a_restrictive_policy() {
+    let dir = TestDir::new("viewer-assets");
+    let viewer = Viewer::start(store(&dir), 0).unwrap();
+    assert_eq!(viewer.addr().ip(), std::net::IpAddr::from(Ipv4Addr::LOCALHOST));
+    assert_ne!(viewer.addr().port(), 0);
+    assert_eq!(viewer.url(), format!("http://127.0.0.1:{}/", viewer.addr().port()));
+
+    for (path, content_type, snippet) in [
+        ("/", "text/html; charset=utf-8", "<script src=\"/app.js\""),
+        ("/app.js", "text/javascript; charset=utf-8", "hashchange"),
+        ("/style.css", "text/css; charset=utf-8", "table"),
+        ("/favicon.svg", "image/svg+xml", "<svg"),
+    ] {
+        let answer = get(&viewer, path);
+        assert_eq!(answer.status, 200, "{path}");
+        assert_eq!(answer.header("content-type"), Some(content_type), "{path}");
+        assert!(answer.body.contains(snippet), "{path}");
+        let policy = answer.header("content-security-policy").unwrap();
+        assert!(policy.starts_with("default-src 'self'"), "{policy}");
+        assert_eq!(answer.header("x-content-type-options"), Some("nosniff"));
+    }
+    // The page pulls in nothing from elsewhere.
+    for path in ["/", "/app.js", "/style.css"] {
+        let body = get(&viewer, path).body;
+        assert!(!body.contains("http://") && !body.contains("https://"), "{path} refers elsewhere");
+        assert!(!body.contains("innerHTML"), "{path} writes HTML");
+    }
+
+    let missing = get(&viewer, "/nope");
+    assert_eq!(missing.error(), (404, "no such page: /nope".to_string()));
+    assert!(missing.header("content-security-policy").is_some());
+    viewer.stop();
+}
+
+#[test]
+fn lists_runs_newest_first_by_suite_and_limit() {
+    let dir = TestDir::new("viewer-runs");
+    let viewer = Viewer::start(store(&dir), 0).unwrap();
+
+    let all = get(&viewer, "/api/runs");
+    assert_eq!(all.status, 200);
+    assert_eq!(all.header("cache-control"), Some("no-store"));
+    let runs = all.json();
+    assert_eq!(ids(&runs), ["beta-1", "alpha-2", "alpha-1"]);
+    let alpha2 = &runs[1];
+    assert_eq!(alpha2["suite_id"], "qa");
+    assert_eq!(alpha2["status"], "completed");
+    assert_eq!(alpha2["cases"], 3);
+    assert_eq!(alpha2["errored_cases"], 1);
+    assert_eq!(alpha2["git_branch"], "main");
+
+    assert_eq!(ids(&get(&viewer, "/api/runs?suite=qa").json()), ["alpha-2", "alpha-1"]);
+    assert_eq!(ids(&get(&viewer, "/api/runs?suite=qa&limit=1").json()), ["alpha-2"]);
+    assert_eq!(ids(&get(&viewer, "/api/runs?suite=&limit=").json()).len(), 3);
+    assert!(get(&viewer, "/api/runs?suite=nope").json().as_array().unwrap().is_empty());
+
+    let (status, message) = get(&viewer, "/api/runs?limit=many").error();
+    assert_eq!((status, message.as_str()), (400, r#"limit must be a whole number, got "many""#));
+}
+
+#[test]
+fn gives_one_run_by_id_prefix_or_latest() {
+    let dir = TestDir::new("viewer-run");
+    let viewer = Viewer::start(store(&dir), 0).unwrap();
+
+    let answer = get(&viewer, "/api/runs/alpha-2");
+    assert_eq!(answer.status, 200);
+    let data = answer.json();
+    assert_eq!(data["run"]["id"], "alpha-2");
+    let hashes: Vec<&str> = data["cases"].as_array().unwrap().iter().map(|c| c["hash"].as_str().unwrap()).collect();
+    assert_eq!(hashes, ["h1", "h2", "new"]);
+    // JSON fields arrive as JSON, not as strings holding JSON.
+    assert_eq!(data["cases"][0]["test_case"]["question"], "<b>h1</b>");
+    assert_eq!(data["cases"][2]["error"], "Traceback\nValueError: boom");
+    let first = &data["evaluations"][0];
+    assert_eq!(first["metadata"]["why"], "head");
+    assert_eq!(first["threshold"]["gte"], 0.5);
+    assert_eq!(first["verdict"], "failed");
+
+    assert_eq!(get(&viewer, "/api/runs/beta").json()["run"]["id"], "beta-1");
+    assert_eq!(get(&viewer, "/api/runs/latest").json()["run"]["id"], "beta-1");
+    assert_eq!(get(&viewer, "/api/runs/latest?suite=qa").json()["run"]["id"], "alpha-2");
+
+    let (status, message) = get(&viewer, "/api/runs/zzz").error();
+    assert_eq!(status, 404);
+    assert!(message.contains("no run matches \"zzz\""), "{message}");
+    let (status, message) = get(&viewer, "/api/runs/alpha-").error();
+    assert_eq!(status, 400);
+    assert!(message.contains("matches 2 runs"), "{message}");
+    // Within a suite that has none of them, the prefix names nothing.
+    assert_eq!(get(&viewer, "/api/runs/alpha-?suite=other").status, 404);
+    assert_eq!(get(&viewer, "/api/runs/latest?suite=nope").status, 404);
+}
+
+#[test]
+fn compares_two_runs_by_hash_with_regressions() {
+    let dir = TestDir::new("viewer-compare");
+    let viewer = Viewer::start(store(&dir), 0).unwrap();
+
+    // base defaults to the run before head
+    let answer = get(&viewer, "/api/compare?suite=qa");
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let json = answer.json();
+    let comparison = &json["comparison"];
+    assert_eq!(comparison["base"]["id"], "alpha-1");
+    assert_eq!(comparison["head"]["id"], "alpha-2");
+    assert_eq!(comparison["added"], serde_json::json!(["new"]));
+    assert_eq!(comparison["removed"], serde_json::json!(["gone"]));
+    let h1 = &comparison["cases"][0];
+    assert_eq!(h1["hash"], "h1");
+    assert_eq!(h1["evaluations"][0]["change"], "newly_failing");
+    assert_eq!(h1["evaluations"][0]["base"]["score"], 0.9);
+    assert_eq!(h1["evaluations"][0]["head"]["verdict"], "failed");
+    assert_eq!(comparison["evaluators"][0]["newly_failing"], serde_json::json!(["h1"]));
+    let regressions = json["regressions"].as_array().unwrap();
+    assert_eq!(regressions.len(), 1, "{regressions:?}");
+    assert_eq!(regressions[0]["hash"], "h1");
+    assert_eq!(regressions[0]["evaluator_id"], "judge");
+    assert_eq!(regressions[0]["reason"], "passed -> failed");
+
+    let explicit = get(&viewer, "/api/compare?base=alpha-1&head=alpha-2").json();
+    assert_eq!(explicit["comparison"]["head"]["id"], "alpha-2");
+    let reversed = get(&viewer, "/api/compare?base=alpha-2&head=alpha-1").json();
+    assert!(reversed["regressions"].as_array().unwrap().is_empty());
+    // head alone: its base is the run before it
+    assert_eq!(get(&viewer, "/api/compare?head=alpha-2").json()["comparison"]["base"]["id"], "alpha-1");
+
+    // the latest run overall is the first of its suite: nothing to compare it with
+    let (status, message) = get(&viewer, "/api/compare").error();
+    assert_eq!(status, 404);
+    assert!(message.contains("nothing to compare it with"), "{message}");
+    assert_eq!(get(&viewer, "/api/compare?base=alpha-1&head=zzz").status, 404);
+    assert_eq!(get(&viewer, "/api/compare?base=alpha-&head=alpha-2").status, 400);
+    assert_eq!(get(&viewer, "/api/compare?base=alpha-1&head=alpha-").status, 400);
+}
+
+#[test]
+fn an_empty_store_lists_no_runs() {
+    let dir = TestDir::new("viewer-empty");
+    let viewer = Viewer::start(dir.path().join("new").join("trialrun.db"), 0).unwrap();
+    assert_eq!(get(&viewer, "/api/runs").json(), serde_json::json!([]));
+    let (status, message) = get(&viewer, "/api/runs/latest").error();
+    assert_eq!((status, message.as_str()), (404, "the store has no runs yet"));
+}
+
+#[test]
+fn answers_only_requests_addressed_to_loopback() {
+    let dir = TestDir::new("viewer-host");
+    let viewer = Viewer::start(store(&dir), 0).unwrap();
+    let port = viewer.addr().port();
+    assert_eq!(request(viewer.addr(), "/api/runs", &format!("localhost:{port}")).status, 200);
+    let rebound = request(viewer.addr(), "/api/runs", &format!("attacker.example:{port}"));
+    assert_eq!(rebound.status, 403);
+    assert!(rebound.error().1.contains(&format!("http://127.0.0.1:{port}/")));
+    assert_eq!(request(viewer.addr(), "/", "127.0.0.1").status, 403);
+}
+
+#[test]
+fn a_busy_port_is_an_error_naming_it() {
+    let dir = TestDir::new("viewer-busy");
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let err = Viewer::start(store(&dir), port).err().expect("the port is taken");
+    assert!(matches!(err, ViewerError::Bind { port: p, .. } if p == port), "{err:?}");
+    let message = err.to_string();
+    assert!(message.contains(&format!("127.0.0.1:{port}")), "{message}");
+    assert!(message.contains("already in use"), "{message}");
+}
+
+#[test]
+fn a_corrupt_store_is_an_error_before_serving() {
+    let dir = TestDir::new("viewer-corrupt");
+    let path = dir.path().join("trialrun.db");
+    std::fs::write(&path, vec![0xA5; 4096]).unwrap();
+    let err = Viewer::start(path.clone(), 0).err().expect("a corrupt store is refused");
+    assert!(matches!(err, ViewerError::Store(_)), "{err:?}");
+    assert!(err.to_string().contains(&path.display().to_string()), "{err}");
+}
+
+#[test]
+fn stop_is_prompt_with_an_idle_connection_open_and_frees_the_port() {
+    let dir = TestDir::new("viewer-stop");
+    let viewer = Viewer::start(store(&dir), 0).unwrap();
+    let addr = viewer.addr();
+    // A browser keeps its connection open between requests.
+    let mut idle = TcpStream::connect(addr).unwrap();
+    write!(idle, "GET /api/runs HTTP/1.1\r\nHost: 127.0.0.1:{}\r\n\r\n", addr.port()).unwrap();
+    let mut first = [0u8; 12];
+    idle.read_exact(&mut first).unwrap();
+    assert_eq!(&first, b"HTTP/1.1 200");
+
+    let started = Instant::now();
+    viewer.stop();
+    assert!(started.elapsed() < SHUTDOWN_GRACE, "stop took {:?}", started.elapsed());
+    assert!(TcpStream::connect(addr).is_err(), "still accepting after stop");
+    // The same port can be served again at once.
+    let again = Viewer::start(store(&TestDir::new("viewer-stop-again")), addr.port()).unwrap();
+    assert_eq!(get(&again, "/api/runs").status, 200);
+    drop(again); // Drop stops too
+    assert!(TcpStream::connect(addr).is_err());
+}

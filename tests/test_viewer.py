@@ -1,0 +1,368 @@
+"""The local web viewer (trialrun._core.Viewer): its JSON API over plain HTTP, and the page
+end to end in headless Chromium (Debian's chromium and chromedriver, driven by selenium;
+scripts/install_browser.sh installs them)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from email.message import Message
+import os
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any, Dict, Iterator, List, Tuple
+
+import pytest
+from selenium import webdriver
+from selenium.webdriver.chrome.options import Options
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.remote.webelement import WebElement
+from selenium.webdriver.support import expected_conditions as EC
+from selenium.webdriver.support.ui import Select, WebDriverWait
+
+from trialrun import BaseTestCase, BaseTestEvaluator, Evaluation, Threshold, run_test_suite
+from trialrun._core import Viewer
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+SUITE = "qa-suite"
+
+# --- a small suite, run twice ----------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Question(BaseTestCase):
+    n: int
+    text: str
+    expected: str
+
+    def hash(self) -> str:
+        return f"q-{self.n}"
+
+
+QUESTIONS = [
+    Question(0, "<b>first</b> question", "alpha answer"),
+    Question(1, "second question", "beta answer"),
+    Question(2, "third question", "gamma answer"),
+    Question(3, "fourth question", "tiny"),
+    Question(4, "fifth question", "delta answer"),
+]
+
+
+class Exact(BaseTestEvaluator):
+    id = "exact"
+
+    def evaluate_test_case(self, test_case: Question, output: str) -> Evaluation:
+        return Evaluation(
+            score=1.0 if output == test_case.expected else 0.0,
+            threshold=Threshold(gte=1),
+            metadata={"expected": test_case.expected, "got": output},
+        )
+
+
+class Length(BaseTestEvaluator):
+    id = "length"
+
+    def evaluate_test_case(self, test_case: Question, output: str) -> Evaluation:
+        return Evaluation(score=min(len(output) / 10, 1.0), threshold=Threshold(gte=0.5), metadata={"chars": len(output)})
+
+
+def run_suite(answers: Dict[int, str]) -> str:
+    """One run of the suite; fn answers the expected text unless `answers` overrides it
+    (an Exception value is raised). Returns the run id."""
+
+    def fn(question: Question) -> str:
+        answer = answers.get(question.n, question.expected)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    result = run_test_suite(SUITE, QUESTIONS, [Exact(), Length()], fn, quiet=True)
+    (run_id,) = result.run_ids
+    return run_id
+
+
+@pytest.fixture
+def runs(trialrun_home: Path) -> Tuple[str, str]:
+    """Two runs in the test's own store (TRIALRUN_HOME, set by conftest): in the second,
+    q-2 newly fails `exact`, q-4's fn raises; q-3 fails `length` in both."""
+    assert os.environ["TRIALRUN_HOME"] == str(trialrun_home)
+    base = run_suite({})
+    head = run_suite({2: "wrong", 4: ValueError("the model is down")})
+    return base, head
+
+
+@pytest.fixture
+def viewer(runs: Tuple[str, str], trialrun_home: Path) -> Iterator[Viewer]:
+    with Viewer(store_path=str(trialrun_home / "trialrun.db"), port=0) as v:
+        yield v
+
+
+# --- the API over plain HTTP ------------------------------------------------------------
+
+
+def fetch(url: str) -> Tuple[int, Message, bytes]:
+    """Status, headers (names in any case) and body, error statuses included."""
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return response.status, response.headers, response.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers, e.read()
+
+
+def fetch_json(url: str) -> Tuple[int, Any]:
+    status, headers, body = fetch(url)
+    assert headers["Content-Type"] == "application/json"
+    return status, json.loads(body)
+
+
+def test_api_over_http(viewer: Viewer, runs: Tuple[str, str]) -> None:
+    base, head = runs
+    assert viewer.url == f"http://127.0.0.1:{viewer.port}/"
+    api = viewer.url + "api/"
+
+    status, listed = fetch_json(api + "runs")
+    assert status == 200
+    assert [r["id"] for r in listed] == [head, base]
+    assert listed[0]["suite_id"] == SUITE and listed[0]["status"] == "completed"
+    assert (listed[0]["cases"], listed[0]["errored_cases"]) == (5, 1)
+    assert [r["id"] for r in fetch_json(api + "runs?limit=1")[1]] == [head]
+    assert fetch_json(api + f"runs?suite={SUITE}")[1] == listed
+
+    status, data = fetch_json(api + "runs/" + head[:-4])  # a unique prefix
+    assert status == 200 and data["run"]["id"] == head
+    assert [c["hash"] for c in data["cases"]] == [f"q-{n}" for n in range(5)]
+    assert data["cases"][0]["test_case"]["text"] == "<b>first</b> question"
+    assert "ValueError: the model is down" in data["cases"][4]["error"]
+    q2 = [e for e in data["evaluations"] if e["case_hash"] == "q-2"]
+    assert [(e["evaluator_id"], e["verdict"]) for e in q2] == [("exact", "failed"), ("length", "passed")]
+    assert q2[0]["metadata"] == {"expected": "gamma answer", "got": "wrong"}
+    assert fetch_json(api + "runs/latest")[1]["run"]["id"] == head
+
+    status, answer = fetch_json(api + "compare")
+    assert status == 200
+    comparison = answer["comparison"]
+    assert (comparison["base"]["id"], comparison["head"]["id"]) == (base, head)
+    assert comparison["evaluators"][0]["newly_failing"] == ["q-2"]
+    reasons = [(r["hash"], r["evaluator_id"], r["reason"]) for r in answer["regressions"]]
+    assert reasons == [("q-2", "exact", "passed -> failed"), ("q-4", None, "fn newly raised")]
+
+    status, error = fetch_json(api + "runs/no-such-run")
+    assert status == 404 and error == {"error": 'no run matches "no-such-run"'}
+    status, error = fetch_json(api + "runs/")  # "" is no run reference: a page that does not exist
+    assert status == 404
+    common = os.path.commonprefix([base, head])
+    status, error = fetch_json(api + "runs/" + common)
+    assert status == 400 and "matches 2 runs" in error["error"]
+    status, error = fetch_json(api + f"compare?head={base}")
+    assert status == 404 and "nothing to compare it with" in error["error"]
+    status, error = fetch_json(api + "runs?limit=-1")
+    assert status == 400 and "limit" in error["error"]
+
+    status, headers, body = fetch(viewer.url)
+    assert status == 200 and headers["Content-Type"] == "text/html; charset=utf-8"
+    assert headers["Content-Security-Policy"].startswith("default-src 'self'")
+    assert b'<script src="/app.js"' in body
+    assert fetch(viewer.url + "app.js")[1]["Content-Type"] == "text/javascript; charset=utf-8"
+    assert fetch(viewer.url + "style.css")[1]["Content-Type"] == "text/css; charset=utf-8"
+
+
+def test_default_store_port_errors_and_stop(runs: Tuple[str, str]) -> None:
+    with Viewer() as v:  # the store of TRIALRUN_HOME
+        assert [r["id"] for r in fetch_json(v.url + "api/runs")[1]] == list(reversed(runs))
+        with pytest.raises(OSError, match=f"127.0.0.1:{v.port}: port {v.port} is already in use"):
+            Viewer(port=v.port)
+        assert v.running
+    assert not v.running
+    with pytest.raises(urllib.error.URLError):
+        urllib.request.urlopen(v.url, timeout=5)
+    v.stop()  # twice is harmless
+    assert repr(v) == f"<trialrun Viewer {v.url} (stopped)>"
+
+
+# --- the page in headless Chromium ------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[WebDriver]:
+    options = Options()
+    options.binary_location = CHROMIUM
+    for arg in [
+        "--headless=new",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--no-first-run",
+        "--no-default-browser-check",
+        "--disable-extensions",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--window-size=1400,1000",
+        # Everything but loopback goes to a closed loopback port: the page (and the
+        # browser) cannot reach anything else.
+        "--proxy-server=http://127.0.0.1:9",
+    ]:
+        options.add_argument(arg)
+    if os.geteuid() == 0:
+        options.add_argument("--no-sandbox")  # Chromium's sandbox refuses to run as root
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    # The driver's path is given, so selenium never looks for (or downloads) one.
+    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
+    driver.set_page_load_timeout(30)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def wait_page(driver: WebDriver, page: str) -> None:
+    WebDriverWait(driver, 15).until(EC.presence_of_element_located((By.CSS_SELECTOR, f"body[data-page='{page}']")))
+
+
+def console_errors(driver: WebDriver) -> List[Dict[str, Any]]:
+    return [entry for entry in driver.get_log("browser") if entry["level"] in ("SEVERE", "ERROR")]
+
+
+def visible_hashes(driver: WebDriver) -> List[str]:
+    rows = driver.find_elements(By.CSS_SELECTOR, "#cases-table tr.case-row")
+    return [row.get_attribute("data-hash") for row in rows]
+
+
+def texts(elements: List[WebElement]) -> List[str]:
+    return [e.text for e in elements]
+
+
+@pytest.fixture
+def page(browser: WebDriver, viewer: Viewer) -> Iterator[WebDriver]:
+    """The browser on the viewer's front page; fails the test on any console error."""
+    console_errors(browser)  # drop what earlier tests left
+    browser.get(viewer.url)
+    wait_page(browser, "runs")
+    yield browser
+    assert console_errors(browser) == []
+
+
+def test_runs_list_shows_both_runs(page: WebDriver, runs: Tuple[str, str]) -> None:
+    base, head = runs
+    rows = page.find_elements(By.CSS_SELECTOR, "#runs-table tbody tr.run-row")
+    assert [r.get_attribute("data-run-id") for r in rows] == [head, base]
+    cells = texts(rows[0].find_elements(By.TAG_NAME, "td"))
+    assert cells[1] == SUITE
+    assert cells[3] == "completed"
+    assert (cells[5], cells[6]) == ("5", "1")  # cases, errored
+    assert page.find_element(By.ID, "compare-button").get_attribute("disabled") is not None
+    assert page.title == "trialrun"
+
+
+def test_run_view_filters_and_case_details(page: WebDriver, runs: Tuple[str, str]) -> None:
+    base, head = runs
+    page.find_element(By.CSS_SELECTOR, f"tr.run-row[data-run-id='{head}'] a.run-link").click()
+    wait_page(page, "run")
+    assert page.current_url.endswith(f"#/run/{head}")
+    assert page.find_element(By.ID, "run-header").get_attribute("data-run-id") == head
+    assert page.find_element(By.ID, "run-suite").text == SUITE
+    facts = {
+        dd.get_attribute("data-fact"): dd.text for dd in page.find_elements(By.CSS_SELECTOR, "#run-header dd[data-fact]")
+    }
+    assert (facts["run"], facts["suite"], facts["status"]) == (head, SUITE, "completed")
+    assert facts["cases"] == "5 (1 where fn raised)"
+    exact = page.find_element(By.CSS_SELECTOR, "#evaluator-summary tr[data-evaluator='exact']")
+    assert exact.find_element(By.CSS_SELECTOR, "[data-count='passed']").text == "3"
+    assert exact.find_element(By.CSS_SELECTOR, "[data-count='failed']").text == "1"
+
+    all_cases = [f"q-{n}" for n in range(5)]
+    assert visible_hashes(page) == all_cases
+    status = Select(page.find_element(By.ID, "filter-status"))
+    evaluator = Select(page.find_element(By.ID, "filter-evaluator"))
+
+    status.select_by_value("failed")
+    assert visible_hashes(page) == ["q-2", "q-3"]  # exact fails q-2, length fails q-3
+    assert page.find_element(By.ID, "case-count").text == "2 of 5 cases"
+    for row in page.find_elements(By.CSS_SELECTOR, "#cases-table tr.case-row"):
+        verdicts = [v.get_attribute("data-verdict") for v in row.find_elements(By.CSS_SELECTOR, "[data-verdict]")]
+        assert "failed" in verdicts
+
+    evaluator.select_by_value("exact")
+    assert visible_hashes(page) == ["q-2"]
+    headers = texts(page.find_elements(By.CSS_SELECTOR, "#cases-table thead th[data-evaluator]"))
+    assert headers == ["exact"]
+    evaluator.select_by_value("length")
+    assert visible_hashes(page) == ["q-3"]
+
+    status.select_by_value("errored")
+    assert visible_hashes(page) == ["q-4"]
+    status.select_by_value("all")
+    evaluator.select_by_value("")
+    assert visible_hashes(page) == all_cases
+
+    # A case opens to its test case, output and evaluations; data stays text.
+    page.find_element(By.CSS_SELECTOR, "tr.case-row[data-hash='q-2']").click()
+    detail = page.find_element(By.CSS_SELECTOR, "tr.detail[data-hash='q-2']")
+    assert detail.is_displayed()
+    assert detail.find_element(By.CSS_SELECTOR, "pre.output").text == "wrong"  # a str output, unquoted
+    evaluation = detail.find_element(By.CSS_SELECTOR, "tr[data-evaluator='exact']")
+    assert json.loads(evaluation.find_element(By.CSS_SELECTOR, "pre.metadata").text) == {
+        "expected": "gamma answer",
+        "got": "wrong",
+    }
+    assert "≥ 1" in evaluation.text and "failed" in evaluation.text
+    page.find_element(By.CSS_SELECTOR, "tr.case-row[data-hash='q-2']").click()
+    assert not detail.is_displayed()
+
+    page.find_element(By.CSS_SELECTOR, "tr.case-row[data-hash='q-0']").click()
+    test_case = page.find_element(By.CSS_SELECTOR, "tr.detail[data-hash='q-0'] pre.test-case")
+    assert json.loads(test_case.text)["text"] == "<b>first</b> question"
+    assert test_case.find_elements(By.TAG_NAME, "b") == []  # shown as text, not markup
+
+    page.find_element(By.CSS_SELECTOR, "tr.case-row[data-hash='q-4']").click()
+    traceback = page.find_element(By.CSS_SELECTOR, "tr.detail[data-hash='q-4'] pre.traceback")
+    assert "ValueError: the model is down" in traceback.text
+
+
+def test_compare_view_puts_the_newly_failing_case_first(page: WebDriver, runs: Tuple[str, str]) -> None:
+    base, head = runs
+    for run_id in (base, head):
+        page.find_element(By.CSS_SELECTOR, f"input.pick[data-run-id='{run_id}']").click()
+    button = page.find_element(By.ID, "compare-button")
+    assert button.get_attribute("disabled") is None
+    button.click()
+    wait_page(page, "compare")
+    assert page.current_url.endswith(f"#/compare/{base}/{head}")
+    for side, run_id in (("base", base), ("head", head)):
+        facts = page.find_element(By.CSS_SELECTOR, f"#compare-{side} dd[data-fact='run']")
+        assert facts.text == run_id
+
+    rows = page.find_elements(By.CSS_SELECTOR, "#compare-table tr.compare-row")
+    first = rows[0]
+    assert (first.get_attribute("data-hash"), first.get_attribute("data-evaluator")) == ("q-2", "exact")
+    assert first.get_attribute("data-change") == "newly_failing"
+    assert first.find_element(By.CSS_SELECTOR, ".base-side [data-verdict]").text == "passed"
+    assert first.find_element(By.CSS_SELECTOR, ".head-side [data-verdict]").text == "failed"
+    base_metadata = json.loads(first.find_element(By.CSS_SELECTOR, ".base-metadata pre.metadata").text)
+    head_metadata = json.loads(first.find_element(By.CSS_SELECTOR, ".head-metadata pre.metadata").text)
+    assert base_metadata == {"expected": "gamma answer", "got": "gamma answer"}
+    assert head_metadata == {"expected": "gamma answer", "got": "wrong"}
+    assert first.find_elements(By.TAG_NAME, "td")[5].text == "-1"  # score delta
+
+    changes = [r.get_attribute("data-change") for r in rows]
+    assert changes[:2] == ["newly_failing", "newly_errored"]
+    assert set(changes[2:]) <= {"same", "removed"}
+    assert page.find_element(By.CSS_SELECTOR, "tr.compare-row[data-change='newly_errored']").get_attribute("data-hash") == "q-4"
+    regressions = texts(page.find_elements(By.CSS_SELECTOR, "#regressions li"))
+    assert regressions == ["q-2 · exact: passed -> failed", "q-4: fn newly raised"]
+    exact = page.find_element(By.CSS_SELECTOR, "#compare-evaluators tr[data-evaluator='exact']")
+    assert exact.find_element(By.CSS_SELECTOR, "[data-count='newly_failing']").text == "1"
+    assert page.find_element(By.ID, "added-cases").text == "None."
+    assert page.find_element(By.ID, "removed-cases").text == "None."
+
+    # Back to a run, then its "compare with the run before it" link gives the same pair.
+    page.find_element(By.CSS_SELECTOR, "#compare-head h2 a").click()
+    wait_page(page, "run")
+    page.find_element(By.ID, "compare-previous").click()
+    wait_page(page, "compare")
+    first = page.find_element(By.CSS_SELECTOR, "#compare-table tr.compare-row")
+    assert (first.get_attribute("data-hash"), first.get_attribute("data-change")) == ("q-2", "newly_failing")
+    assert head[:8] in page.find_element(By.ID, "compare-head").text
