@@ -216,8 +216,8 @@ def test_ctrl_c_interrupts_keeps_finished_cases_and_exits_130(tmp_path, subproce
     assert proc.returncode == 130, out + err
     assert stored_runs(trialrun_home) == [("cli-ctrl-c", "interrupted")]
     with sqlite3.connect(trialrun_home / "trialrun.db") as conn:
-        hashes = [h for (h,) in conn.execute("SELECT hash FROM cases ORDER BY idx")]
-        evaluated = [h for (h,) in conn.execute("SELECT case_hash FROM evaluations ORDER BY case_hash")]
+        hashes = [h for (h,) in conn.execute("SELECT hash FROM case_results ORDER BY idx")]
+        evaluated = [h for (h,) in conn.execute("SELECT case_hash FROM evaluation_results ORDER BY case_hash")]
     assert hashes == ["case-0", "case-1", "case-2"]
     assert evaluated == ["case-0", "case-1", "case-2"]
 

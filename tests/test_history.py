@@ -146,7 +146,7 @@ def test_first_run_has_nothing_to_compare_with():
 def test_gc_keeps_the_newest_runs(two_runs, store_rows):
     assert history.gc(1) == 1
     assert history.runs().ids == [two_runs[1].run_ids[0]]
-    assert store_rows("SELECT count(*) AS n FROM cases WHERE run_id = ?", two_runs[0].run_ids[0])[0]["n"] == 0
+    assert store_rows("SELECT count(*) AS n FROM case_results WHERE run_id = ?", two_runs[0].run_ids[0])[0]["n"] == 0
 
 
 def test_exports(two_runs):

@@ -848,7 +848,7 @@ def test_evaluator_returning_none_records_nothing(ev_kind, store_rows):
         assert (c.evaluation("skipper") is None) is (c.hash != "case-1")
     skipped = result.totals["evaluators"]["skipper"]
     assert skipped["passed"] + skipped["failed"] + skipped["errored"] + skipped["no_threshold"] == 1
-    rows = store_rows("SELECT case_hash FROM evaluations WHERE evaluator_id = 'skipper'")
+    rows = store_rows("SELECT case_hash FROM evaluation_results WHERE evaluator_id = 'skipper'")
     assert [r["case_hash"] for r in rows] == ["case-1"]
 
 
@@ -971,10 +971,10 @@ async def test_cancelling_the_async_run_interrupts_it(store_rows):
     assert run_row["suite_id"] == "interrupt-me"
     assert run_row["status"] == "interrupted"
     assert run_row["ended_at"] is not None
-    case_rows = store_rows("SELECT hash, error FROM cases ORDER BY idx")
+    case_rows = store_rows("SELECT hash, error FROM case_results ORDER BY idx")
     assert [r["hash"] for r in case_rows] == [f"case-{n}" for n in range(5)]
     assert all(r["error"] is None for r in case_rows)
-    eval_rows = store_rows("SELECT case_hash, verdict FROM evaluations ORDER BY case_hash")
+    eval_rows = store_rows("SELECT case_hash, verdict FROM evaluation_results ORDER BY case_hash")
     assert [(r["case_hash"], r["verdict"]) for r in eval_rows] == [(f"case-{n}", "passed") for n in range(5)]
 
 
@@ -1001,7 +1001,7 @@ async def test_cancelling_abandons_a_sync_fn_blocked_in_a_thread(store_rows):
 
     [run_row] = store_rows("SELECT status FROM runs")
     assert run_row["status"] == "interrupted"
-    assert [r["hash"] for r in store_rows("SELECT hash FROM cases")] == ["case-0"]
+    assert [r["hash"] for r in store_rows("SELECT hash FROM case_results")] == ["case-0"]
 
 
 async def test_cancelling_with_evaluations_queued_behind_a_limit(store_rows):
@@ -1037,8 +1037,8 @@ async def test_cancelling_with_evaluations_queued_behind_a_limit(store_rows):
     [run_row] = store_rows("SELECT status FROM runs")
     assert run_row["status"] == "interrupted"
     # both fn calls finished: their cases are kept; no evaluation finished
-    assert sorted(r["hash"] for r in store_rows("SELECT hash FROM cases")) == ["case-0", "case-1"]
-    assert store_rows("SELECT * FROM evaluations") == []
+    assert sorted(r["hash"] for r in store_rows("SELECT hash FROM case_results")) == ["case-0", "case-1"]
+    assert store_rows("SELECT * FROM evaluation_results") == []
 
 
 # --- the run store ----------------------------------------------------------------------
@@ -1070,7 +1070,7 @@ def test_results_are_durable_in_the_store(store_rows, json_loads):
         assert json_loads(r["grid"]) == grids[r["id"]]
         assert r["started_at"] <= r["ended_at"]
 
-    case_rows = store_rows("SELECT * FROM cases")
+    case_rows = store_rows("SELECT * FROM case_results")
     assert len(case_rows) == 6
     for row in case_rows:
         case = test_cases[row["idx"]]
@@ -1085,7 +1085,7 @@ def test_results_are_durable_in_the_store(store_rows, json_loads):
             assert row["error"] is None
     assert sorted((r["run_id"], r["hash"]) for r in case_rows) == sorted((c.run_id, c.hash) for c in result.cases)
 
-    eval_rows = store_rows("SELECT * FROM evaluations")
+    eval_rows = store_rows("SELECT * FROM evaluation_results")
     assert len(eval_rows) == 4  # case-2 raised in both runs: no evaluations
     for row in eval_rows:
         n = int(row["case_hash"].split("-")[1])
@@ -1123,8 +1123,8 @@ async def test_finished_cases_are_stored_while_the_run_goes_on(store_rows, trial
         evals: List[Dict[str, Any]] = []
         while time.monotonic() < deadline:
             if (trialrun_home / "trialrun.db").exists():
-                rows = store_rows("SELECT hash FROM cases")
-                evals = store_rows("SELECT case_hash FROM evaluations")
+                rows = store_rows("SELECT hash FROM case_results")
+                evals = store_rows("SELECT case_hash FROM evaluation_results")
                 if rows and evals:
                     break
             await asyncio.sleep(0.01)
@@ -1144,7 +1144,7 @@ def test_large_outputs_are_stored_cut_short(store_rows, json_loads):
     big = "x" * 400_000
     result = run_test_suite("big-output", cases(1), [], lambda c: big, quiet=True)
     assert result.cases[0].output == big  # the result keeps it whole
-    [row] = store_rows("SELECT output FROM cases")
+    [row] = store_rows("SELECT output FROM case_results")
     stored = json_loads(row["output"])
     assert isinstance(stored, str)
     assert "x" * 1000 in stored  # the start of the output is kept
@@ -1161,7 +1161,7 @@ def test_metadata_that_is_not_json_is_stored_as_repr(store_rows, json_loads):
         quiet=True,
     )
     assert result.cases[0].evaluations[0].metadata["obj"].n == 7
-    [row] = store_rows("SELECT metadata FROM evaluations")
+    [row] = store_rows("SELECT metadata FROM evaluation_results")
     assert json_loads(row["metadata"]) == {"obj": "<Opaque 7>", "list": [1, "a"]}
 
 
@@ -1170,7 +1170,7 @@ def test_errored_evaluations_are_stored(store_rows):
         raise RuntimeError("stored failure")
 
     run_test_suite("errored-stored", cases(1), [FuncEvaluator("bad", judge)], lambda c: c.n, quiet=True)
-    [row] = store_rows("SELECT * FROM evaluations")
+    [row] = store_rows("SELECT * FROM evaluation_results")
     assert row["verdict"] == "errored"
     assert row["score"] is None
     assert "RuntimeError: stored failure" in row["error"]
@@ -1182,7 +1182,7 @@ def test_each_run_is_a_new_row(store_rows):
     assert first.run_ids != second.run_ids
     rows = store_rows("SELECT id FROM runs WHERE suite_id = 'twice'")
     assert {r["id"] for r in rows} == set(first.run_ids) | set(second.run_ids)
-    assert len(store_rows("SELECT * FROM cases")) == 4
+    assert len(store_rows("SELECT * FROM case_results")) == 4
 
 
 async def test_concurrent_suites_share_the_store(store_rows):
@@ -1199,9 +1199,9 @@ async def test_concurrent_suites_share_the_store(store_rows):
     runs = store_rows("SELECT suite_id, status, id FROM runs")
     assert sorted(r["suite_id"] for r in runs) == ["parallel-a", "parallel-b", "parallel-b"]
     assert {r["status"] for r in runs} == {"completed"}
-    counts = store_rows("SELECT run_id, count(*) AS n FROM cases GROUP BY run_id")
+    counts = store_rows("SELECT run_id, count(*) AS n FROM case_results GROUP BY run_id")
     assert {r["run_id"]: r["n"] for r in counts} == {run_id: 40 for run_id in first.run_ids + second.run_ids}
-    assert store_rows("SELECT count(*) AS n FROM evaluations")[0]["n"] == 120
+    assert store_rows("SELECT count(*) AS n FROM evaluation_results")[0]["n"] == 120
 
 
 @pytest.mark.parametrize("problem", ["home is a file", "store is not sqlite"])
@@ -1259,7 +1259,7 @@ def test_outputs_are_stored_as_json_repr_or_dataclass_fields(store_rows, json_lo
     # in memory, outputs are the objects fn returned
     for c in result.cases:
         assert c.output is outputs[int(c.hash.split("-")[1])]
-    stored = {r["hash"]: json_loads(r["output"]) for r in store_rows("SELECT hash, output FROM cases")}
+    stored = {r["hash"]: json_loads(r["output"]) for r in store_rows("SELECT hash, output FROM case_results")}
     assert stored["case-0"] == "<Opaque 0>"
     assert stored["case-1"] == {"text": "hi", "inner": {"label": "x"}, "tags": ["a", "b"]}
     assert stored["case-2"] == {"nested": "<Opaque 2>", "ok": [1, 2.5, None, True]}
@@ -1280,7 +1280,7 @@ def test_custom_serialize_is_what_the_store_keeps(store_rows, json_loads):
             return {"question": self.q}
 
     run_test_suite("custom-serialize", [Plain("why?")], [], lambda c: c.q, quiet=True)
-    [row] = store_rows("SELECT test_case FROM cases")
+    [row] = store_rows("SELECT test_case FROM case_results")
     assert json_loads(row["test_case"]) == {"question": "why?"}
 
 
@@ -1293,5 +1293,5 @@ def test_non_dataclass_case_stores_its_attributes(store_rows, json_loads):
             return self.q
 
     run_test_suite("plain-case", [Plain("q1")], [], lambda c: c.q, quiet=True)
-    [row] = store_rows("SELECT test_case FROM cases")
+    [row] = store_rows("SELECT test_case FROM case_results")
     assert json_loads(row["test_case"]) == {"q": "q1"}

@@ -28,6 +28,7 @@ fn write_run(w: &Writer, id: &str, started_at: f64, cases: &[(&str, Option<&str>
         for Eval(evaluator, score, verdict) in evals {
             w.evaluation(EvaluationRecord {
                 run_id: id.into(),
+                case_index: i as u32,
                 case_hash: hash.to_string(),
                 evaluator_id: evaluator.to_string(),
                 score: *score,
@@ -150,6 +151,9 @@ fn gc_keeps_the_newest_runs_of_each_series() {
     assert_eq!(store::delete_old_runs(&conn, 1).unwrap(), 1);
     let left: Vec<String> = store::list_runs(&conn, None, 10).unwrap().into_iter().map(|r| r.run.id).collect();
     assert_eq!(left, vec!["run-b"]);
-    let orphans: i64 = conn.query_row("SELECT count(*) FROM cases WHERE run_id = 'run-a'", [], |r| r.get(0)).unwrap();
+    let orphans: i64 =
+        conn.query_row("SELECT count(*) FROM cases WHERE run NOT IN (SELECT seq FROM runs)", [], |r| r.get(0)).unwrap();
     assert_eq!(orphans, 0, "cases go with their run");
+    let kept: i64 = conn.query_row("SELECT count(*) FROM cases", [], |r| r.get(0)).unwrap();
+    assert_eq!(kept, 5, "run-b's cases stay");
 }

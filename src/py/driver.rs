@@ -573,6 +573,7 @@ impl Driver {
                     if let Some(writer) = &self.writer {
                         writer.evaluation(EvaluationRecord {
                             run_id: self.combos[combo].run_id.clone(),
+                            case_index: case as u32,
                             case_hash: self.plan.hashes[case].clone(),
                             evaluator_id: r.evaluator_id.clone(),
                             score: r.score,

@@ -159,6 +159,8 @@ pub(crate) mod tests {
         };
         let eval = |hash: &str, evaluator: &str, score: Option<f64>, verdict: &str| EvaluationRecord {
             run_id: "run-1".into(),
+            // the position of the case above (99: a case with no row)
+            case_index: ["ok", "tricky", "raises", "bare"].iter().position(|h| *h == hash).unwrap_or(99) as u32,
             case_hash: hash.into(),
             evaluator_id: evaluator.into(),
             score,

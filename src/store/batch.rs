@@ -2,7 +2,9 @@
 
 use std::path::Path;
 
-use rusqlite::{params, Connection, Transaction, TransactionBehavior};
+use std::collections::HashMap;
+
+use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
 
 use super::error::{StoreError, StoreErrorKind};
 use super::model::{CaseRecord, EvaluationRecord, RunRecord, RunStatus};
@@ -44,13 +46,33 @@ impl Failures {
 const INSERT_RUN: &str = "INSERT INTO runs \
     (id, suite_id, kind, status, started_at, ended_at, grid, git_commit, git_branch) \
     VALUES (?1, ?2, ?3, ?4, ?5, NULL, ?6, ?7, ?8)";
-const FINISH_RUN: &str = "UPDATE runs SET status = ?2, ended_at = ?3 WHERE id = ?1";
+const FINISH_RUN: &str = "UPDATE runs SET status = ?2, ended_at = ?3 WHERE seq = ?1";
 const UPSERT_CASE: &str = "INSERT OR REPLACE INTO cases \
-    (run_id, idx, hash, test_case, output, duration_s, error) \
+    (run, idx, hash, test_case, output, duration_s, error) \
     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
 const UPSERT_EVALUATION: &str = "INSERT OR REPLACE INTO evaluations \
-    (run_id, case_hash, evaluator_id, score, threshold, verdict, metadata, error, duration_s) \
+    (run, case_idx, evaluator_id, score, threshold, verdict, metadata, error, duration_s) \
     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
+const RUN_SEQ: &str = "SELECT seq FROM runs WHERE id = ?1";
+
+/// Run ids to the store's integer keys, kept by the writer thread across batches.
+#[derive(Default)]
+pub(super) struct RunKeys(HashMap<String, i64>);
+
+impl RunKeys {
+    /// The key of `run_id`: remembered from its BeginRun, else looked up (a run begun by
+    /// an earlier writer). None for a run the store does not have.
+    fn get(&mut self, tx: &Transaction<'_>, run_id: &str) -> rusqlite::Result<Option<i64>> {
+        if let Some(&seq) = self.0.get(run_id) {
+            return Ok(Some(seq));
+        }
+        let seq = tx.prepare_cached(RUN_SEQ)?.query_row([run_id], |row| row.get(0)).optional()?;
+        if let Some(seq) = seq {
+            self.0.insert(run_id.to_string(), seq);
+        }
+        Ok(seq)
+    }
+}
 
 /// Writes `writes` in one transaction. A failing record (say, a case of an unknown run) is
 /// recorded in `failures` and skipped; the others still commit.
@@ -58,6 +80,7 @@ pub(super) fn write_batch(
     conn: &mut Connection,
     path: &Path,
     writes: &[Write],
+    keys: &mut RunKeys,
     failures: &mut Failures,
 ) {
     let lost = |what: &str| format!("{what}; the batch's {} writes are lost", writes.len());
@@ -70,36 +93,44 @@ pub(super) fn write_batch(
         }
     };
     for write in writes {
-        if let Err(err) = write_one(&tx, path, write) {
+        if let Err(err) = write_one(&tx, path, write, keys) {
             // Disk full or I/O errors make SQLite roll the whole transaction back.
             if tx.is_autocommit() {
+                keys.0.clear(); // runs begun in this batch are gone too
                 return failures.record(err.with_note(&lost("SQLite rolled the transaction back")));
             }
             failures.record(err);
         }
     }
     if let Err(e) = tx.commit() {
+        keys.0.clear();
         failures.record(StoreError::sqlite(path, &lost("committing"), e));
     }
 }
 
-fn write_one(tx: &Transaction<'_>, path: &Path, write: &Write) -> Result<(), StoreError> {
-    let changed = match write {
-        Write::BeginRun(run) => begin_run(tx, run),
-        Write::Case(case) => upsert_case(tx, case),
-        Write::Evaluation(evaluation) => upsert_evaluation(tx, evaluation),
-        Write::FinishRun {
-            run_id,
-            status,
-            ended_at,
-        } => finish_run(tx, run_id, *status, *ended_at),
-    }
-    .map_err(|e| StoreError::sqlite(path, &describe(write), e))?;
-    // Inserts always change a row; only an update of an unknown run changes none.
-    if changed == 0 {
+fn write_one(tx: &Transaction<'_>, path: &Path, write: &Write, keys: &mut RunKeys) -> Result<(), StoreError> {
+    let fail = |e| StoreError::sqlite(path, &describe(write), e);
+    let run_id = match write {
+        Write::BeginRun(run) => {
+            begin_run(tx, run).map_err(fail)?;
+            keys.0.insert(run.id.clone(), tx.last_insert_rowid());
+            return Ok(());
+        }
+        Write::Case(case) => &case.run_id,
+        Write::Evaluation(evaluation) => &evaluation.run_id,
+        Write::FinishRun { run_id, .. } => run_id,
+    };
+    let Some(seq) = keys.get(tx, run_id).map_err(fail)? else {
         let detail = format!("{}: there is no such run", describe(write));
         return Err(StoreError::new(StoreErrorKind::Sqlite, path, detail));
+    };
+    match write {
+        Write::BeginRun(_) => unreachable!("handled above"),
+        Write::Case(case) => upsert_case(tx, seq, case),
+        Write::Evaluation(evaluation) => upsert_evaluation(tx, seq, evaluation),
+        Write::FinishRun { status, ended_at, .. } => finish_run(tx, seq, *status, *ended_at),
     }
+    .map_err(fail)?;
     Ok(())
 }
 
@@ -116,19 +147,13 @@ fn begin_run(tx: &Transaction<'_>, run: &RunRecord) -> rusqlite::Result<usize> {
     ])
 }
 
-fn finish_run(
-    tx: &Transaction<'_>,
-    run_id: &str,
-    status: RunStatus,
-    ended_at: f64,
-) -> rusqlite::Result<usize> {
-    tx.prepare_cached(FINISH_RUN)?
-        .execute(params![run_id, status.as_str(), ended_at])
+fn finish_run(tx: &Transaction<'_>, seq: i64, status: RunStatus, ended_at: f64) -> rusqlite::Result<usize> {
+    tx.prepare_cached(FINISH_RUN)?.execute(params![seq, status.as_str(), ended_at])
 }
 
-fn upsert_case(tx: &Transaction<'_>, case: &CaseRecord) -> rusqlite::Result<usize> {
+fn upsert_case(tx: &Transaction<'_>, seq: i64, case: &CaseRecord) -> rusqlite::Result<usize> {
     tx.prepare_cached(UPSERT_CASE)?.execute(params![
-        case.run_id,
+        seq,
         case.index,
         case.hash,
         case.test_case,
@@ -138,10 +163,10 @@ fn upsert_case(tx: &Transaction<'_>, case: &CaseRecord) -> rusqlite::Result<usiz
     ])
 }
 
-fn upsert_evaluation(tx: &Transaction<'_>, e: &EvaluationRecord) -> rusqlite::Result<usize> {
+fn upsert_evaluation(tx: &Transaction<'_>, seq: i64, e: &EvaluationRecord) -> rusqlite::Result<usize> {
     tx.prepare_cached(UPSERT_EVALUATION)?.execute(params![
-        e.run_id,
-        e.case_hash,
+        seq,
+        e.case_index,
         e.evaluator_id,
         e.score,
         e.threshold,
@@ -198,7 +223,7 @@ mod tests {
             git_branch: None,
         };
         let mut failures = Failures::default();
-        write_batch(&mut conn, &path, &[Write::BeginRun(run)], &mut failures);
+        write_batch(&mut conn, &path, &[Write::BeginRun(run)], &mut RunKeys::default(), &mut failures);
         assert!(failures.take().is_none());
 
         // Simulate a full disk: the file may not grow past its current size (plus a little).
@@ -208,13 +233,13 @@ mod tests {
         conn.pragma_update(None, "max_page_count", pages + 2)
             .unwrap();
         let writes: Vec<Write> = (0..50).map(|i| big_case("r", i)).collect();
-        write_batch(&mut conn, &path, &writes, &mut failures);
+        write_batch(&mut conn, &path, &writes, &mut RunKeys::default(), &mut failures);
         let err = failures.take().expect("a full database is reported");
         assert!(err.to_string().contains("full"), "{err}");
 
         conn.pragma_update(None, "max_page_count", 1_000_000)
             .unwrap();
-        write_batch(&mut conn, &path, &[big_case("r", 99)], &mut failures);
+        write_batch(&mut conn, &path, &[big_case("r", 99)], &mut RunKeys::default(), &mut failures);
         assert!(failures.take().is_none());
         let landed: i64 = conn
             .query_row("SELECT count(*) FROM cases WHERE idx = 99", [], |r| {

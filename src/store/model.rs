@@ -88,6 +88,8 @@ pub struct CaseRecord {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct EvaluationRecord {
     pub run_id: String,
+    /// Position of the case in the suite's list (the store's key for it).
+    pub case_index: u32,
     pub case_hash: String,
     pub evaluator_id: String,
     /// None when the evaluator raised or returned something invalid.

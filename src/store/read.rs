@@ -23,8 +23,8 @@ pub struct StoredRun {
 
 const RUN_COLUMNS: &str = "id, suite_id, kind, status, started_at, ended_at, grid, git_commit, \
     git_branch, \
-    (SELECT count(*) FROM cases c WHERE c.run_id = runs.id), \
-    (SELECT count(*) FROM cases c WHERE c.run_id = runs.id AND c.error IS NOT NULL)";
+    (SELECT count(*) FROM cases c WHERE c.run = runs.seq), \
+    (SELECT count(*) FROM cases c WHERE c.run = runs.seq AND c.error IS NOT NULL)";
 
 /// Runs, newest first, of one suite or of all; at most `limit` (pass usize::MAX for all).
 pub fn list_runs(
@@ -99,7 +99,7 @@ pub fn run_cases(conn: &Connection, run_id: &str) -> Result<Vec<CaseRecord>, Sto
     let mut stmt = conn
         .prepare_cached(
             "SELECT run_id, idx, hash, test_case, output, duration_s, error \
-             FROM cases WHERE run_id = ? ORDER BY idx, hash",
+             FROM case_results WHERE run_id = ? ORDER BY idx",
         )
         .map_err(fail)?;
     let rows = stmt
@@ -129,26 +129,25 @@ pub fn run_evaluations(
     // LEFT JOIN: an evaluation whose case row is missing is still returned (sorted first).
     let mut stmt = conn
         .prepare_cached(
-            "SELECT e.run_id, e.case_hash, e.evaluator_id, e.score, e.threshold, e.verdict, \
-                    e.metadata, e.error, e.duration_s \
-             FROM evaluations e \
-             LEFT JOIN cases c ON c.run_id = e.run_id AND c.hash = e.case_hash \
-             WHERE e.run_id = ? \
-             ORDER BY c.idx, e.case_hash, e.evaluator_id",
+            "SELECT run_id, case_idx, case_hash, evaluator_id, score, threshold, verdict, \
+                    metadata, error, duration_s \
+             FROM evaluation_results WHERE run_id = ? ORDER BY case_idx, evaluator_id",
         )
         .map_err(fail)?;
     let rows = stmt
         .query_map([run_id], |row| {
             Ok(EvaluationRecord {
                 run_id: row.get(0)?,
-                case_hash: row.get(1)?,
-                evaluator_id: row.get(2)?,
-                score: row.get(3)?,
-                threshold: row.get(4)?,
-                verdict: row.get(5)?,
-                metadata: row.get(6)?,
-                error: row.get(7)?,
-                duration_s: row.get(8)?,
+                case_index: row.get(1)?,
+                // An evaluation of a case with no row (a damaged store) keeps its index.
+                case_hash: row.get::<_, Option<String>>(2)?.unwrap_or_default(),
+                evaluator_id: row.get(3)?,
+                score: row.get(4)?,
+                threshold: row.get(5)?,
+                verdict: row.get(6)?,
+                metadata: row.get(7)?,
+                error: row.get(8)?,
+                duration_s: row.get(9)?,
             })
         })
         .map_err(fail)?;

@@ -35,6 +35,7 @@ fn write_run(w: &Writer, id: &str, suite: &str, started_at: f64, cases: &[Case])
         for (evaluator, score, verdict, metadata) in evaluations {
             w.evaluation(EvaluationRecord {
                 run_id: id.into(),
+                case_index: i as u32,
                 case_hash: hash.to_string(),
                 evaluator_id: evaluator.to_string(),
                 score: *score,
