@@ -1,47 +1,6 @@
 use super::*;
-use crate::store::test_dir::TestDir;
-use crate::store::{RunRecord, RunStatus, Writer};
-
-struct Eval<'a>(&'a str, Option<f64>, &'a str);
-
-/// Writes one finished run: cases as (hash, error, evaluations).
-fn write_run(w: &Writer, id: &str, started_at: f64, cases: &[(&str, Option<&str>, Vec<Eval>)]) {
-    w.begin_run(RunRecord {
-        id: id.into(),
-        suite_id: "suite".into(),
-        kind: "suite".into(),
-        started_at,
-        grid: None,
-        git_commit: None,
-        git_branch: None,
-    });
-    for (i, (hash, error, evals)) in cases.iter().enumerate() {
-        w.case(CaseRecord {
-            run_id: id.into(),
-            index: i as u32,
-            hash: hash.to_string(),
-            test_case: "{}".into(),
-            output: None,
-            duration_s: 0.1,
-            error: error.map(str::to_string),
-        });
-        for Eval(evaluator, score, verdict) in evals {
-            w.evaluation(EvaluationRecord {
-                run_id: id.into(),
-                case_index: i as u32,
-                case_hash: hash.to_string(),
-                evaluator_id: evaluator.to_string(),
-                score: *score,
-                threshold: None,
-                verdict: verdict.to_string(),
-                metadata: None,
-                error: None,
-                duration_s: 0.01,
-            });
-        }
-    }
-    w.finish_run(id, RunStatus::Completed, started_at + 1.0);
-}
+use crate::store::test_support::{write_run, TestDir};
+use crate::store::Writer;
 
 fn store_with_two_runs(dir: &TestDir) -> Connection {
     let path = dir.path().join("t.db");
@@ -49,25 +8,27 @@ fn store_with_two_runs(dir: &TestDir) -> Connection {
     write_run(
         &w,
         "run-a",
+        "suite",
         100.0,
         &[
-            ("same", None, vec![Eval("judge", Some(1.0), "passed")]),
-            ("breaks", None, vec![Eval("judge", Some(0.9), "passed")]),
-            ("heals", None, vec![Eval("judge", Some(0.1), "failed")]),
-            ("raises", None, vec![Eval("judge", Some(1.0), "passed")]),
-            ("gone", None, vec![Eval("judge", Some(1.0), "passed")]),
+            ("same", None, vec![("judge", Some(1.0), "passed", None)]),
+            ("breaks", None, vec![("judge", Some(0.9), "passed", None)]),
+            ("heals", None, vec![("judge", Some(0.1), "failed", None)]),
+            ("raises", None, vec![("judge", Some(1.0), "passed", None)]),
+            ("gone", None, vec![("judge", Some(1.0), "passed", None)]),
         ],
     );
     write_run(
         &w,
         "run-b",
+        "suite",
         200.0,
         &[
-            ("same", None, vec![Eval("judge", Some(0.6), "passed")]),
-            ("breaks", None, vec![Eval("judge", Some(0.2), "failed")]),
-            ("heals", None, vec![Eval("judge", Some(0.8), "passed")]),
+            ("same", None, vec![("judge", Some(0.6), "passed", None)]),
+            ("breaks", None, vec![("judge", Some(0.2), "failed", None)]),
+            ("heals", None, vec![("judge", Some(0.8), "passed", None)]),
             ("raises", Some("Traceback\nValueError"), vec![]),
-            ("new", None, vec![Eval("judge", Some(1.0), "passed")]),
+            ("new", None, vec![("judge", Some(1.0), "passed", None)]),
         ],
     );
     w.close().unwrap();

@@ -194,7 +194,7 @@ fn describe(write: &Write) -> String {
 mod tests {
     use super::*;
     use crate::store::open::open;
-    use crate::store::test_dir::TestDir;
+    use crate::store::test_support::TestDir;
 
     fn big_case(run_id: &str, index: u32) -> Write {
         Write::Case(CaseRecord {

@@ -37,7 +37,7 @@ fn git_stdout(dir: &Path, args: &[&str]) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::test_dir::TestDir;
+    use crate::store::test_support::TestDir;
 
     fn git(dir: &Path, args: &[&str]) -> bool {
         Command::new("git")

@@ -14,7 +14,7 @@ mod open;
 mod read;
 mod schema;
 #[cfg(test)]
-pub(crate) mod test_dir;
+pub(crate) mod test_support;
 mod writer;
 
 use std::path::PathBuf;

@@ -74,7 +74,7 @@ fn is_busy(err: &rusqlite::Error) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::test_dir::TestDir;
+    use crate::store::test_support::TestDir;
 
     #[test]
     fn open_creates_folders_file_and_wal_mode() {

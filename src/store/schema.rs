@@ -200,7 +200,7 @@ fn newer_schema(path: &Path, version: i64) -> StoreError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::test_dir::TestDir;
+    use crate::store::test_support::TestDir;
     use crate::store::{list_runs, run_cases, run_evaluations};
 
     /// A file as trialrun 0.1 with schema v1 left it: the first step only, and rows.

@@ -194,7 +194,7 @@ fn write_loop(mut conn: Connection, path: &Path, inbox: Receiver<Message>) {
 mod tests {
     use super::*;
     use crate::store::read::{list_runs, run_cases, run_evaluations, StoredRun};
-    use crate::store::test_dir::TestDir;
+    use crate::store::test_support::TestDir;
 
     fn run(id: &str, suite_id: &str, started_at: f64) -> RunRecord {
         RunRecord {

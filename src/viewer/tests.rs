@@ -2,53 +2,12 @@
 //! with raw HTTP/1.1 requests.
 
 use super::*;
-use crate::store::test_dir::TestDir;
-use crate::store::{CaseRecord, EvaluationRecord, RunRecord, RunStatus, Writer};
+use crate::store::test_support::{write_run, TestDir};
+use crate::store::Writer;
 use serde_json::Value;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Instant;
-
-/// (hash, fn error, [(evaluator, score, verdict, metadata)])
-type Case<'a> = (&'a str, Option<&'a str>, Vec<(&'a str, Option<f64>, &'a str, Option<&'a str>)>);
-
-fn write_run(w: &Writer, id: &str, suite: &str, started_at: f64, cases: &[Case]) {
-    w.begin_run(RunRecord {
-        id: id.into(),
-        suite_id: suite.into(),
-        kind: "suite".into(),
-        started_at,
-        grid: None,
-        git_commit: Some("0123456789abcdef".into()),
-        git_branch: Some("main".into()),
-    });
-    for (i, (hash, error, evaluations)) in cases.iter().enumerate() {
-        w.case(CaseRecord {
-            run_id: id.into(),
-            index: i as u32,
-            hash: hash.to_string(),
-            test_case: format!(r#"{{"question":"<b>{hash}</b>"}}"#),
-            output: error.is_none().then(|| r#""an answer""#.to_string()),
-            duration_s: 0.5,
-            error: error.map(str::to_string),
-        });
-        for (evaluator, score, verdict, metadata) in evaluations {
-            w.evaluation(EvaluationRecord {
-                run_id: id.into(),
-                case_index: i as u32,
-                case_hash: hash.to_string(),
-                evaluator_id: evaluator.to_string(),
-                score: *score,
-                threshold: Some(r#"{"gte":0.5}"#.into()),
-                verdict: verdict.to_string(),
-                metadata: metadata.map(str::to_string),
-                error: None,
-                duration_s: 0.01,
-            });
-        }
-    }
-    w.finish_run(id, RunStatus::Completed, started_at + 2.0);
-}
 
 /// Suite "qa" twice (alpha-1, then alpha-2 where h1 newly fails), then suite "other".
 fn store(dir: &TestDir) -> PathBuf {
