@@ -385,3 +385,11 @@ def test_cli_ui_serves_the_store_until_ctrl_c(two_runs, subprocess_env, tmp_path
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def test_junit_leaves_out_unrecorded_suites(two_runs):
+    from trialrun.history import _junit
+
+    unrecorded = run_suite({"a": 1}, record=False)
+    root = ET.fromstring(_junit([two_runs[1], unrecorded]))
+    assert root.get("tests") == "8"  # head's 4 cases x 2 evaluators only

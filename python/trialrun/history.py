@@ -68,6 +68,9 @@ def gc(keep: int) -> int:
 
 
 def _junit(results: Any) -> str:
-    """JUnit XML for suite results (used by `trialrun run --junit` and the pytest plugin)."""
-    run_ids = [run_id for result in results for run_id in result.run_ids]
+    """JUnit XML for suite results (used by `trialrun run --junit` and the pytest plugin).
+
+    Suites run with record=False are not in the store and are left out.
+    """
+    run_ids = [run_id for result in results if result.store_path for run_id in result.run_ids]
     return _core.junit_for_runs(run_ids)
