@@ -393,3 +393,11 @@ def test_junit_leaves_out_unrecorded_suites(two_runs):
     unrecorded = run_suite({"a": 1}, record=False)
     root = ET.fromstring(_junit([two_runs[1], unrecorded]))
     assert root.get("tests") == "8"  # head's 4 cases x 2 evaluators only
+
+
+def test_junit_of_only_unrecorded_suites_is_empty(trialrun_home):
+    from trialrun.history import _junit
+
+    root = ET.fromstring(_junit([run_suite({"a": 1}, record=False)]))
+    assert root.tag == "testsuites" and root.get("tests") == "0"
+    assert not (trialrun_home / "trialrun.db").exists()

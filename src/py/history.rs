@@ -294,6 +294,9 @@ fn gc_runs(py: Python<'_>, keep: usize, store_path: Option<PathBuf>) -> PyResult
 #[pyfunction]
 #[pyo3(signature = (run_ids, store_path=None))]
 fn junit_for_runs(py: Python<'_>, run_ids: Vec<String>, store_path: Option<PathBuf>) -> PyResult<String> {
+    if run_ids.is_empty() {
+        return Ok(junit::junit_xml(&[])); // nothing was recorded: no store needed
+    }
     py.detach(|| {
         let conn = open(store_path)?;
         Ok(junit::junit_xml(&load_runs(&conn, &run_ids)?))
