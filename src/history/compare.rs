@@ -140,14 +140,14 @@ fn mean(values: impl Iterator<Item = f64>) -> Option<f64> {
 
 /// Evaluations of a run by (case hash, evaluator id).
 fn index(run: &RunData) -> HashMap<(&str, &str), &EvaluationRecord> {
-    run.evaluations.iter().map(|e| ((e.case_hash.as_str(), e.evaluator_id.as_str()), e)).collect()
+    run.evaluations.iter().map(|e| ((&*e.case_hash, &*e.evaluator_id), e)).collect()
 }
 
 /// Evaluator ids in order of first appearance: head's, then base's others.
 fn evaluator_ids<'a>(base: &'a RunData, head: &'a RunData) -> Vec<&'a str> {
     let mut ids: Vec<&str> = vec![];
     for e in head.evaluations.iter().chain(&base.evaluations) {
-        if !ids.contains(&e.evaluator_id.as_str()) {
+        if !ids.contains(&&*e.evaluator_id) {
             ids.push(&e.evaluator_id);
         }
     }
@@ -155,8 +155,8 @@ fn evaluator_ids<'a>(base: &'a RunData, head: &'a RunData) -> Vec<&'a str> {
 }
 
 pub fn compare(base: &RunData, head: &RunData) -> Comparison {
-    let base_cases: HashMap<&str, &crate::store::CaseRecord> = base.cases.iter().map(|c| (c.hash.as_str(), c)).collect();
-    let head_hashes: std::collections::HashSet<&str> = head.cases.iter().map(|c| c.hash.as_str()).collect();
+    let base_cases: HashMap<&str, &crate::store::CaseRecord> = base.cases.iter().map(|c| (&*c.hash, c)).collect();
+    let head_hashes: std::collections::HashSet<&str> = head.cases.iter().map(|c| &*c.hash).collect();
     let base_evals = index(base);
     let head_evals = index(head);
     let ids = evaluator_ids(base, head);
@@ -164,15 +164,15 @@ pub fn compare(base: &RunData, head: &RunData) -> Comparison {
     let mut cases = Vec::with_capacity(head.cases.len());
     let mut added = vec![];
     for h in &head.cases {
-        let Some(b) = base_cases.get(h.hash.as_str()) else {
-            added.push(h.hash.clone());
+        let Some(b) = base_cases.get(&*h.hash) else {
+            added.push(h.hash.to_string());
             continue;
         };
         let evaluations = ids
             .iter()
             .filter_map(|id| {
-                let base = base_evals.get(&(h.hash.as_str(), *id)).map(|e| side(e));
-                let head = head_evals.get(&(h.hash.as_str(), *id)).map(|e| side(e));
+                let base = base_evals.get(&(&*h.hash, *id)).map(|e| side(e));
+                let head = head_evals.get(&(&*h.hash, *id)).map(|e| side(e));
                 let change = match (&base, &head) {
                     (None, None) => return None,
                     (None, Some(_)) => Change::Added,
@@ -187,20 +187,20 @@ pub fn compare(base: &RunData, head: &RunData) -> Comparison {
             })
             .collect();
         cases.push(CaseDiff {
-            hash: h.hash.clone(),
+            hash: h.hash.to_string(),
             base_error: b.error.clone(),
             head_error: h.error.clone(),
             evaluations,
         });
     }
-    let removed = base.cases.iter().filter(|c| !head_hashes.contains(c.hash.as_str())).map(|c| c.hash.clone()).collect();
+    let removed = base.cases.iter().filter(|c| !head_hashes.contains(&*c.hash)).map(|c| c.hash.to_string()).collect();
 
     let evaluators = ids
         .iter()
         .map(|id| {
             let diffs = || cases.iter().flat_map(|c| c.evaluations.iter().map(move |e| (c, e))).filter(|(_, e)| e.evaluator_id == *id);
             let with = |change| diffs().filter(|(_, e)| e.change == change).map(|(c, _)| c.hash.clone()).collect();
-            let scores = |run: &RunData| mean(run.evaluations.iter().filter(|e| e.evaluator_id == *id).filter_map(|e| e.score));
+            let scores = |run: &RunData| mean(run.evaluations.iter().filter(|e| &*e.evaluator_id == *id).filter_map(|e| e.score));
             EvaluatorSummary {
                 id: id.to_string(),
                 compared: diffs().filter(|(_, e)| e.base.is_some() && e.head.is_some()).count(),

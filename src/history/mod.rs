@@ -22,7 +22,7 @@ impl RunData {
     pub fn evaluations_by_case(&self) -> std::collections::HashMap<&str, Vec<&EvaluationRecord>> {
         let mut by_case: std::collections::HashMap<&str, Vec<&EvaluationRecord>> = std::collections::HashMap::new();
         for e in &self.evaluations {
-            by_case.entry(e.case_hash.as_str()).or_default().push(e);
+            by_case.entry(&*e.case_hash).or_default().push(e);
         }
         by_case
     }

@@ -17,7 +17,7 @@ use super::convert::{format_pyerr, to_json};
 use super::evaluation::{type_name, PyEvaluation};
 use super::plan::{self, Plan};
 use super::results::{CaseData, EvaluationData, RunInfo, SuiteResult};
-use crate::evaluation::Verdict;
+use crate::evaluation::{Threshold, Verdict};
 use crate::report::progress::Progress;
 use crate::store::{self, CaseRecord, EvaluationRecord, RunRecord, RunStatus, Writer};
 use crate::suite::tally::Tally;
@@ -30,7 +30,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use pyo3::sync::MutexExt;
-use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Instant;
 
 /// How a piece of user code ended.
@@ -76,7 +76,7 @@ enum Launched {
 
 /// One grid combination while it runs.
 struct Combo {
-    run_id: String,
+    run_id: Arc<str>,
     grid: Option<Py<PyDict>>,
     /// contextvars.Context with the grid combination set; copied for each job.
     context: Py<PyAny>,
@@ -147,6 +147,8 @@ struct Driver {
     finalized: bool,
     /// An error of the engine met on a worker thread, raised from the loop.
     engine_error: Option<PyErr>,
+    /// Per evaluator: its last threshold and that threshold's JSON.
+    threshold_memo: Vec<Option<(Threshold, String)>>,
 }
 
 #[pyclass(frozen, module = "trialrun._core", name = "SuiteRun")]
@@ -183,7 +185,7 @@ impl SuiteRun {
             None => None,
         };
         let items = plan.cases.len() * plan.combinations.len();
-        let ids: Vec<String> = plan.evaluators.iter().map(|e| e.id.clone()).collect();
+        let ids: Vec<String> = plan.evaluators.iter().map(|e| e.id.to_string()).collect();
         let driver = Driver {
             sched: Scheduler::new(items, plan.case_limit, &plan.evaluator_limits),
             tally: Tally::new(items as u64, &ids),
@@ -202,6 +204,7 @@ impl SuiteRun {
             interrupted: false,
             finalized: false,
             engine_error: None,
+            threshold_memo: vec![None; plan.evaluators.len()],
             plan,
         };
         Ok(SuiteRun { driver: Mutex::new(driver), drain_scheduled: AtomicBool::new(false), tasks: OnceLock::new() })
@@ -384,7 +387,7 @@ impl Driver {
                     git_branch: git_branch.clone(),
                 });
             }
-            self.combos.push(Combo { run_id, grid, context: context.unbind() });
+            self.combos.push(Combo { run_id: run_id.into(), grid, context: context.unbind() });
         }
         Ok(())
     }
@@ -570,14 +573,16 @@ impl Driver {
                 if let Some(r) = self.evaluation_result(py, evaluator, f.outcome, duration_s) {
                     let (combo, case) = self.split(item);
                     self.tally.evaluators[evaluator].add(r.verdict, r.score);
-                    if let Some(writer) = &self.writer {
+                    if self.writer.is_some() {
+                        let threshold = r.threshold.as_ref().map(|t| self.threshold_json(evaluator, t.bind(py).get().inner));
+                        let writer = self.writer.as_ref().expect("checked above");
                         writer.evaluation(EvaluationRecord {
                             run_id: self.combos[combo].run_id.clone(),
                             case_index: case as u32,
                             case_hash: self.plan.hashes[case].clone(),
                             evaluator_id: r.evaluator_id.clone(),
                             score: r.score,
-                            threshold: r.threshold.as_ref().map(|t| t.bind(py).get().inner.to_json()),
+                            threshold,
                             verdict: r.verdict.as_str().to_string(),
                             metadata: r.metadata.as_ref().map(|m| to_json(m.bind(py).as_any())),
                             error: r.error.clone(),
@@ -594,6 +599,16 @@ impl Driver {
             }
         }
         Ok(())
+    }
+
+    /// A threshold's stored JSON. An evaluator nearly always returns the same threshold,
+    /// so its last one is remembered rather than written out again for every record.
+    fn threshold_json(&mut self, evaluator: usize, threshold: Threshold) -> String {
+        let memo = &mut self.threshold_memo[evaluator];
+        match memo {
+            Some((last, json)) if *last == threshold => json.clone(),
+            _ => memo.insert((threshold, threshold.to_json())).1.clone(),
+        }
     }
 
     /// What an evaluator's outcome means: an evaluation, an error, or None when the
@@ -702,7 +717,7 @@ impl Driver {
             runs: self
                 .combos
                 .iter()
-                .map(|c| Py::new(py, RunInfo { run_id: c.run_id.clone(), grid: c.grid.as_ref().map(|g| g.clone_ref(py)) }))
+                .map(|c| Py::new(py, RunInfo { run_id: c.run_id.to_string(), grid: c.grid.as_ref().map(|g| g.clone_ref(py)) }))
                 .collect::<PyResult<_>>()?,
             cases: self.done.iter_mut().filter_map(Option::take).collect(),
             tally: self.tally.clone(),

@@ -10,6 +10,7 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBool, PyDict, PyInt, PyList, PyString, PyTuple};
 use pyo3::{create_exception, intern};
+use std::sync::Arc;
 
 create_exception!(
     _core,
@@ -42,7 +43,7 @@ fn invalid(msg: impl Into<String>) -> PyErr {
 }
 
 pub struct Evaluator {
-    pub id: String,
+    pub id: Arc<str>,
     pub callee: Callee,
 }
 
@@ -54,8 +55,9 @@ pub struct Combination {
 pub struct Plan {
     pub suite_id: String,
     pub cases: Vec<Py<PyAny>>,
-    pub hashes: Vec<String>,
-    pub case_json: Vec<String>,
+    pub hashes: Vec<Arc<str>>,
+    /// JSON of each case, shared by every record of it.
+    pub case_json: Vec<Arc<str>>,
     pub fn_callee: Callee,
     pub case_limit: usize,
     pub evaluators: Vec<Evaluator>,
@@ -143,6 +145,7 @@ pub fn build(
         .enumerate()
         .map(|(i, c)| {
             serialize_case(c, hooks)
+                .map(Arc::from)
                 .map_err(|e| invalid(format!("test_cases[{i}] {}: serialize() raised {e}", label(c))))
         })
         .collect::<PyResult<Vec<_>>>()?;
@@ -153,14 +156,14 @@ pub fn build(
         .zip(checked)
         .map(|(id, (method, limit))| {
             let callee = Callee::new(method, limit, &format!("eval-{id}"))?;
-            Ok(Evaluator { id, callee })
+            Ok(Evaluator { id: Arc::from(id), callee })
         })
         .collect::<PyResult<Vec<_>>>()?;
 
     Ok(Plan {
         suite_id,
         cases: cases.into_iter().map(Bound::unbind).collect(),
-        hashes,
+        hashes: hashes.into_iter().map(Arc::from).collect(),
         case_json,
         fn_callee,
         case_limit,

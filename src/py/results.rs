@@ -7,6 +7,7 @@ use crate::suite::tally::Tally;
 use pyo3::exceptions::PyAssertionError;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
+use std::sync::Arc;
 use pyo3::types::{PyDict, PyList};
 
 use super::convert::to_json;
@@ -16,7 +17,7 @@ use super::evaluation::PyThreshold;
 /// suite's results add no objects for Python's garbage collector to traverse; Python
 /// objects are made when the user first looks (SuiteResult.cases).
 pub struct EvaluationData {
-    pub evaluator_id: String,
+    pub evaluator_id: Arc<str>,
     pub score: Option<f64>,
     pub threshold: Option<Py<PyThreshold>>,
     pub verdict: Verdict,
@@ -41,9 +42,9 @@ impl EvaluationData {
 
 /// One case (in one grid combination) as the driver records it.
 pub struct CaseData {
-    pub hash: String,
+    pub hash: Arc<str>,
     pub test_case: Py<PyAny>,
-    pub run_id: String,
+    pub run_id: Arc<str>,
     pub grid: Option<Py<PyDict>>,
     pub output: Option<Py<PyAny>>,
     pub duration_s: f64,
@@ -190,7 +191,7 @@ impl CaseResult {
 
     /// The evaluation of one evaluator, or None.
     fn evaluation(&self, py: Python<'_>, evaluator_id: &str) -> Option<Py<EvaluationResult>> {
-        self.evaluations.iter().find(|e| e.get().0.evaluator_id == evaluator_id).map(|e| e.clone_ref(py))
+        self.evaluations.iter().find(|e| &*e.get().0.evaluator_id == evaluator_id).map(|e| e.clone_ref(py))
     }
 
     fn __repr__(&self) -> String {

@@ -53,10 +53,10 @@ pub fn group_by_case(run: &RunData) -> GroupedRun<'_> {
     let cases = run
         .cases
         .iter()
-        .map(|case| CaseEvaluations { case, evaluations: by_hash.remove(case.hash.as_str()).unwrap_or_default() })
+        .map(|case| CaseEvaluations { case, evaluations: by_hash.remove(&*case.hash).unwrap_or_default() })
         .collect();
     // What is left belongs to no case; keep the store's order.
-    let unmatched = run.evaluations.iter().filter(|e| by_hash.contains_key(e.case_hash.as_str())).collect();
+    let unmatched = run.evaluations.iter().filter(|e| by_hash.contains_key(&*e.case_hash)).collect();
     GroupedRun { cases, unmatched }
 }
 
@@ -70,7 +70,7 @@ pub fn parse_verdict(text: &str) -> Verdict {
 pub fn evaluator_tallies(run: &RunData) -> Vec<EvaluatorTally> {
     let mut tallies: Vec<EvaluatorTally> = vec![];
     for e in &run.evaluations {
-        let at = match tallies.iter().position(|t| t.id == e.evaluator_id) {
+        let at = match tallies.iter().position(|t| *t.id == *e.evaluator_id) {
             Some(i) => i,
             None => {
                 tallies.push(EvaluatorTally::new(&e.evaluator_id));

@@ -80,10 +80,10 @@ pub fn run_csv(run: &RunData) -> String {
     let grouped = group_by_case(run);
     for c in &grouped.cases {
         if c.evaluations.is_empty() {
-            push_csv_row(&mut out, csv_fields(&run.run.run, Some(c.case), c.case.hash.as_str(), None));
+            push_csv_row(&mut out, csv_fields(&run.run.run, Some(c.case), &c.case.hash, None));
         }
         for e in &c.evaluations {
-            push_csv_row(&mut out, csv_fields(&run.run.run, Some(c.case), c.case.hash.as_str(), Some(e)));
+            push_csv_row(&mut out, csv_fields(&run.run.run, Some(c.case), &c.case.hash, Some(e)));
         }
     }
     for e in &grouped.unmatched {
@@ -99,21 +99,21 @@ fn csv_fields(
     hash: &str,
     e: Option<&EvaluationRecord>,
 ) -> impl Iterator<Item = String> {
-    let text = |v: Option<&String>| v.cloned().unwrap_or_default();
+    let text = |v: Option<&str>| v.map(str::to_string).unwrap_or_default();
     [
         run.id.clone(),
         run.suite_id.clone(),
-        text(run.grid.as_ref()),
+        text(run.grid.as_deref()),
         case.map(|c| c.index.to_string()).unwrap_or_default(),
         hash.to_string(),
-        text(e.map(|e| &e.evaluator_id)),
+        text(e.map(|e| &*e.evaluator_id)),
         e.and_then(|e| e.score).map(fmt_number).unwrap_or_default(),
-        text(e.and_then(|e| e.threshold.as_ref())),
-        text(e.map(|e| &e.verdict)),
-        text(e.and_then(|e| e.metadata.as_ref())),
-        text(e.and_then(|e| e.error.as_ref())),
-        text(case.and_then(|c| c.error.as_ref())),
-        text(case.and_then(|c| c.output.as_ref())),
+        text(e.and_then(|e| e.threshold.as_deref())),
+        text(e.map(|e| e.verdict.as_str())),
+        text(e.and_then(|e| e.metadata.as_deref())),
+        text(e.and_then(|e| e.error.as_deref())),
+        text(case.and_then(|c| c.error.as_deref())),
+        text(case.and_then(|c| c.output.as_deref())),
         case.map(|c| c.duration_s.to_string()).unwrap_or_default(),
     ]
     .into_iter()
@@ -152,7 +152,7 @@ pub(crate) mod tests {
             run_id: "run-1".into(),
             index,
             hash: hash.into(),
-            test_case: format!(r#"{{"input":"q{index}"}}"#),
+            test_case: format!(r#"{{"input":"q{index}"}}"#).into(),
             output: output.map(str::to_string),
             duration_s: 0.5,
             error: error.map(str::to_string),

@@ -612,7 +612,7 @@ mod tests {
             .map(|i| {
                 let mut c = template.clone();
                 c.index = i;
-                c.hash = format!("h{i}");
+                c.hash = format!("h{i}").into();
                 c
             })
             .collect();

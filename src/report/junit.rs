@@ -364,7 +364,7 @@ mod tests {
     fn escapes_markup_and_control_characters() {
         let mut run = sample_run();
         run.cases[0].hash = "a<b>&\"c'".into();
-        for e in run.evaluations.iter_mut().filter(|e| e.case_hash == "ok") {
+        for e in run.evaluations.iter_mut().filter(|e| &*e.case_hash == "ok") {
             e.case_hash = "a<b>&\"c'".into();
         }
         let xml = junit_xml(&[run]);

@@ -116,9 +116,9 @@ fn write_one(tx: &Transaction<'_>, path: &Path, write: &Write, keys: &mut RunKey
             keys.0.insert(run.id.clone(), tx.last_insert_rowid());
             return Ok(());
         }
-        Write::Case(case) => &case.run_id,
-        Write::Evaluation(evaluation) => &evaluation.run_id,
-        Write::FinishRun { run_id, .. } => run_id,
+        Write::Case(case) => &*case.run_id,
+        Write::Evaluation(evaluation) => &*evaluation.run_id,
+        Write::FinishRun { run_id, .. } => run_id.as_str(),
     };
     let Some(seq) = keys.get(tx, run_id).map_err(fail)? else {
         let detail = format!("{}: there is no such run", describe(write));
@@ -198,10 +198,10 @@ mod tests {
 
     fn big_case(run_id: &str, index: u32) -> Write {
         Write::Case(CaseRecord {
-            run_id: run_id.to_string(),
+            run_id: run_id.into(),
             index,
-            hash: format!("h{index}"),
-            test_case: "x".repeat(4000),
+            hash: format!("h{index}").into(),
+            test_case: "x".repeat(4000).into(),
             output: None,
             duration_s: 0.0,
             error: None,

@@ -3,6 +3,7 @@
 //! Serialized (exports, the viewer's API), those fields are embedded as JSON, not as strings.
 
 use serde::{Serialize, Serializer};
+use std::sync::Arc;
 
 /// Serializes JSON text as the JSON it holds (null when absent; a string if it is not JSON).
 pub fn raw_json<S: Serializer>(text: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
@@ -16,7 +17,10 @@ pub fn raw_json<S: Serializer>(text: &Option<String>, s: S) -> Result<S::Ok, S::
 }
 
 fn raw_json_required<S: Serializer>(text: &str, s: S) -> Result<S::Ok, S::Error> {
-    raw_json(&Some(text.to_string()), s)
+    match serde_json::value::RawValue::from_string(text.to_string()) {
+        Ok(raw) => raw.serialize(s),
+        Err(_) => s.serialize_str(text),
+    }
 }
 
 /// Lifecycle of a run as stored in the `runs.status` column.
@@ -69,13 +73,13 @@ pub struct RunRecord {
 /// One test case's pass through the function under test.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CaseRecord {
-    pub run_id: String,
+    pub run_id: Arc<str>,
     /// Position of the case in the suite's list; keeps `show` in the user's order.
     pub index: u32,
-    pub hash: String,
+    pub hash: Arc<str>,
     /// JSON of `test_case.serialize()`.
     #[serde(serialize_with = "raw_json_required")]
-    pub test_case: String,
+    pub test_case: Arc<str>,
     /// JSON of the output (None when fn raised).
     #[serde(serialize_with = "raw_json")]
     pub output: Option<String>,
@@ -87,11 +91,11 @@ pub struct CaseRecord {
 /// One evaluator's verdict on one case.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct EvaluationRecord {
-    pub run_id: String,
+    pub run_id: Arc<str>,
     /// Position of the case in the suite's list (the store's key for it).
     pub case_index: u32,
-    pub case_hash: String,
-    pub evaluator_id: String,
+    pub case_hash: Arc<str>,
+    pub evaluator_id: Arc<str>,
     /// None when the evaluator raised or returned something invalid.
     pub score: Option<f64>,
     /// JSON object {"lt":..,"lte":..,"gt":..,"gte":..} with only the set bounds.

@@ -140,7 +140,7 @@ pub fn run_evaluations(
                 run_id: row.get(0)?,
                 case_index: row.get(1)?,
                 // An evaluation of a case with no row (a damaged store) keeps its index.
-                case_hash: row.get::<_, Option<String>>(2)?.unwrap_or_default(),
+                case_hash: row.get::<_, Option<String>>(2)?.unwrap_or_default().into(),
                 evaluator_id: row.get(3)?,
                 score: row.get(4)?,
                 threshold: row.get(5)?,

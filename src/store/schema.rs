@@ -238,12 +238,12 @@ mod tests {
         assert_eq!(runs[0].status.as_str(), "interrupted");
 
         let cases = run_cases(&conn, "old").unwrap();
-        assert_eq!(cases.iter().map(|c| (c.index, c.hash.as_str())).collect::<Vec<_>>(), vec![(0, "h0"), (1, "h1")]);
+        assert_eq!(cases.iter().map(|c| (c.index, &*c.hash)).collect::<Vec<_>>(), vec![(0, "h0"), (1, "h1")]);
         assert_eq!(cases[1].error.as_deref(), Some("Traceback"));
         let evaluations = run_evaluations(&conn, "old").unwrap();
         assert_eq!(evaluations.len(), 1);
         let e = &evaluations[0];
-        assert_eq!((e.case_index, e.case_hash.as_str(), e.verdict.as_str()), (0, "h0", "passed"));
+        assert_eq!((e.case_index, &*e.case_hash, e.verdict.as_str()), (0, "h0", "passed"));
         assert_eq!(e.metadata.as_deref(), Some(r#"{"k":1}"#));
         assert_eq!(run_evaluations(&conn, "new").unwrap()[0].verdict, "failed");
     }

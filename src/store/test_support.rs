@@ -54,8 +54,8 @@ pub(crate) fn write_run(w: &Writer, id: &str, suite: &str, started_at: f64, case
         w.case(CaseRecord {
             run_id: id.into(),
             index: i as u32,
-            hash: hash.to_string(),
-            test_case: format!(r#"{{"question":"<b>{hash}</b>"}}"#),
+            hash: (*hash).into(),
+            test_case: format!(r#"{{"question":"<b>{hash}</b>"}}"#).into(),
             output: error.is_none().then(|| r#""an answer""#.to_string()),
             duration_s: 0.5,
             error: error.map(str::to_string),
@@ -64,8 +64,8 @@ pub(crate) fn write_run(w: &Writer, id: &str, suite: &str, started_at: f64, case
             w.evaluation(EvaluationRecord {
                 run_id: id.into(),
                 case_index: i as u32,
-                case_hash: hash.to_string(),
-                evaluator_id: evaluator.to_string(),
+                case_hash: (*hash).into(),
+                evaluator_id: (*evaluator).into(),
                 score: *score,
                 threshold: Some(r#"{"gte":0.5}"#.into()),
                 verdict: verdict.to_string(),

@@ -90,7 +90,7 @@ impl Writer {
     /// Sets the final status and end time of a run.
     pub fn finish_run(&self, run_id: &str, status: RunStatus, ended_at: f64) {
         self.send(Message::Write(Write::FinishRun {
-            run_id: run_id.to_string(),
+            run_id: run_id.into(),
             status,
             ended_at,
         }));
@@ -223,10 +223,10 @@ mod tests {
     fn case(run_id: &str, i: u32) -> CaseRecord {
         let failed = i % 7 == 0;
         CaseRecord {
-            run_id: run_id.to_string(),
+            run_id: run_id.into(),
             index: i,
-            hash: format!("{:016x}", u64::from(i).wrapping_mul(0x9e37_79b9_7f4a_7c15)),
-            test_case: format!(r#"{{"input":"question {i} — ünïcode ✓","n":{i}}}"#),
+            hash: format!("{:016x}", u64::from(i).wrapping_mul(0x9e37_79b9_7f4a_7c15)).into(),
+            test_case: format!(r#"{{"input":"question {i} — ünïcode ✓","n":{i}}}"#).into(),
             output: (!failed).then(|| format!(r#""answer {i}""#)),
             duration_s: f64::from(i) * 0.1 + 1e-9,
             error: failed.then(|| format!("Traceback ...\nValueError: case {i}")),
@@ -239,7 +239,7 @@ mod tests {
             run_id: case.run_id.clone(),
             case_index: case.index,
             case_hash: case.hash.clone(),
-            evaluator_id: format!("evaluator-{evaluator}"),
+            evaluator_id: format!("evaluator-{evaluator}").into(),
             score: (!errored).then(|| f64::from(case.index) / 3.0),
             threshold: (evaluator == 0).then(|| r#"{"gte":0.5}"#.to_string()),
             verdict: if errored { "errored" } else { "passed" }.to_string(),
@@ -312,7 +312,7 @@ mod tests {
     }
 
     fn cases_index(cases: &[CaseRecord], hash: &str) -> u32 {
-        cases.iter().find(|c| c.hash == hash).unwrap().index
+        cases.iter().find(|c| &*c.hash == hash).unwrap().index
     }
 
     #[test]
