@@ -7,6 +7,7 @@ pub mod report;
 pub mod store;
 pub mod suite;
 pub mod viewer;
+pub mod voice;
 
 mod py;
 
