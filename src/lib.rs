@@ -6,8 +6,10 @@ pub mod history;
 pub mod report;
 pub mod store;
 pub mod suite;
+pub mod telephony;
 pub mod viewer;
 pub mod voice;
+pub mod xml;
 
 mod py;
 

@@ -408,7 +408,7 @@ impl SuiteResult {
     fn _repr_html_(&self, py: Python<'_>) -> PyResult<String> {
         match &self.store_path {
             Some(path) => super::history::html_for_runs(py, self.run_ids(py), Some(path.into()), false),
-            None => Ok(format!("<pre>{}</pre>", crate::report::junit::xml_text(&self.summary()))),
+            None => Ok(format!("<pre>{}</pre>", crate::xml::xml_text(&self.summary()))),
         }
     }
 

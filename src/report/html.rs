@@ -6,7 +6,7 @@ use super::common::{
     evaluator_tallies, failure_reason, grid_label, group_by_case, iso_utc, last_line, parse_verdict, pretty_json,
     run_title, CaseEvaluations,
 };
-use super::junit::{xml_attr as attr, xml_text as text};
+use crate::xml::{xml_attr as attr, xml_text as text};
 use crate::evaluation::{fmt_score, Verdict};
 use crate::history::compare::{CaseDiff, Change, Comparison, EvaluationDiff, EvaluatorSummary, Regression, Side};
 use crate::history::RunData;

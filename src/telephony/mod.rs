@@ -1,0 +1,5 @@
+//! Twilio's protocol, without networking: webhook signatures, Media Streams messages, TwiML.
+
+pub mod media;
+pub mod signature;
+pub mod twiml;
