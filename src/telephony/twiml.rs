@@ -335,6 +335,14 @@ pub fn connect_stream(url: &str, params: &[(String, String)]) -> String {
     xml
 }
 
+/// The TwiML that refuses a call (`reason` is "busy" or "rejected").
+pub fn reject(reason: &str) -> String {
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Response><Reject reason=\"{}\"/></Response>",
+        xml_attr(reason)
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,268 @@
+//! One call as trialrun's side of it sees it: the events it gets from the far end and the
+//! commands it gives, whoever carries the call (Twilio or the loopback carrier).
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use tokio::sync::mpsc;
+
+use crate::voice::audio::{dtmf, mulaw};
+
+/// Something that happened on a call.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CallEvent {
+    /// The carrier's status callback: queued, initiated, ringing, in-progress, completed,
+    /// busy, no-answer, canceled or failed.
+    Status { status: String },
+    /// The media stream started.
+    Started {
+        call_sid: String,
+        stream_sid: String,
+        /// The stream's `<Parameter>`s.
+        parameters: BTreeMap<String, String>,
+    },
+    /// Audio from the far end: 8 kHz PCM placed `at_ms` after the stream started.
+    Audio { at_ms: u64, samples: Vec<i16> },
+    /// Audio sent before this mark has finished playing at the far end.
+    Mark { name: String },
+    /// The far end pressed a key.
+    Dtmf { digit: String },
+    /// A recording is ready at the carrier (its URL carries no credentials).
+    Recording { sid: String, url: String, status: String },
+    /// The call is over; always the last event.
+    Ended(CallEnd),
+}
+
+/// Why and how a call ended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CallEnd {
+    pub reason: EndReason,
+    /// What went wrong, for `ProtocolError` and `CarrierError`.
+    pub detail: Option<String>,
+    /// Milliseconds from the stream's start to its end (0 if it never started).
+    pub duration_ms: u64,
+    /// Outgoing frames sent, and how late each was against the 20 ms clock.
+    pub pacing: PacingStats,
+    /// Path of the two-channel WAV recording, when recording was on.
+    pub recording_path: Option<String>,
+}
+
+/// Who or what ended a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndReason {
+    /// trialrun's side hung up.
+    HungUp,
+    /// The far end hung up (the stream stopped or the call completed).
+    FarEndHungUp,
+    /// The far end was busy, did not answer, or refused the call.
+    NotAnswered,
+    /// The longest call allowed was reached.
+    MaxDuration,
+    /// Nothing was heard from the far end for the silence timeout.
+    SilenceTimeout,
+    /// The stream broke the Media Streams protocol.
+    ProtocolError,
+    /// The carrier could not place or carry the call.
+    CarrierError,
+}
+
+impl EndReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::HungUp => "hung_up",
+            Self::FarEndHungUp => "far_end_hung_up",
+            Self::NotAnswered => "not_answered",
+            Self::MaxDuration => "max_duration",
+            Self::SilenceTimeout => "silence_timeout",
+            Self::ProtocolError => "protocol_error",
+            Self::CarrierError => "carrier_error",
+        }
+    }
+}
+
+impl fmt::Display for EndReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Lateness of outgoing frames against their 20 ms deadlines, in microseconds.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PacingStats {
+    pub frames: u64,
+    pub p50_us: u64,
+    pub p99_us: u64,
+    pub max_us: u64,
+}
+
+impl PacingStats {
+    /// Percentiles of `lateness_us` (sorted in place).
+    pub fn from_samples(lateness_us: &mut [u64]) -> Self {
+        if lateness_us.is_empty() {
+            return Self::default();
+        }
+        lateness_us.sort_unstable();
+        let at = |q: f64| lateness_us[((lateness_us.len() - 1) as f64 * q).round() as usize];
+        Self {
+            frames: lateness_us.len() as u64,
+            p50_us: at(0.50),
+            p99_us: at(0.99),
+            max_us: *lateness_us.last().expect("not empty"),
+        }
+    }
+}
+
+/// What trialrun's side asks of a call.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CallCommand {
+    /// Queue mu-law audio to play to the far end.
+    Audio(Vec<u8>),
+    /// Queue a mark behind the audio queued so far.
+    Mark(String),
+    /// Drop queued audio (barge-in).
+    Clear,
+    /// End the call.
+    Hangup,
+}
+
+/// Length and loudness of generated key tones: long and loud enough for any detector.
+const DTMF_TONE_MS: u32 = 120;
+const DTMF_GAP_MS: u32 = 80;
+const DTMF_AMPLITUDE: i16 = 8000;
+
+/// The handle a caller of trialrun holds: sends commands, receives events.
+pub struct CallHandle {
+    pub id: String,
+    commands: mpsc::UnboundedSender<CallCommand>,
+    events: mpsc::UnboundedReceiver<CallEvent>,
+}
+
+/// The other end of a `CallHandle`, held by whatever carries the call.
+pub struct CallChannels {
+    pub commands: mpsc::UnboundedReceiver<CallCommand>,
+    pub events: mpsc::UnboundedSender<CallEvent>,
+}
+
+/// A handle and the channels behind it.
+pub fn call_channels(id: String) -> (CallHandle, CallChannels) {
+    let (command_tx, command_rx) = mpsc::unbounded_channel();
+    let (event_tx, event_rx) = mpsc::unbounded_channel();
+    let handle = CallHandle {
+        id,
+        commands: command_tx,
+        events: event_rx,
+    };
+    (handle, CallChannels { commands: command_rx, events: event_tx })
+}
+
+/// The call has ended: commands go nowhere.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CallOver;
+
+impl CallHandle {
+    /// Queues 8 kHz PCM audio.
+    pub fn send_pcm(&self, samples: &[i16]) -> Result<(), CallOver> {
+        self.send(CallCommand::Audio(mulaw::encode_all(samples)))
+    }
+
+    /// Queues mu-law audio as it is.
+    pub fn send_mulaw(&self, bytes: Vec<u8>) -> Result<(), CallOver> {
+        self.send(CallCommand::Audio(bytes))
+    }
+
+    /// Queues key tones for `digits` (in-band, as a phone sends them).
+    pub fn send_dtmf(&self, digits: &str) -> Result<(), DtmfError> {
+        let pcm = dtmf::generate(digits, 8000, DTMF_TONE_MS, DTMF_GAP_MS, DTMF_AMPLITUDE)
+            .map_err(|e| DtmfError::UnknownDigit(e.0))?;
+        let mut bytes = mulaw::encode_all(&pcm);
+        // Trailing silence, so the last tone is not cut by audio queued right after it.
+        bytes.resize(bytes.len() + DTMF_GAP_MS as usize * 8, crate::telephony::playout::SILENCE);
+        self.send(CallCommand::Audio(bytes)).map_err(|_| DtmfError::CallOver)
+    }
+
+    pub fn mark(&self, name: &str) -> Result<(), CallOver> {
+        self.send(CallCommand::Mark(name.to_string()))
+    }
+
+    pub fn clear(&self) -> Result<(), CallOver> {
+        self.send(CallCommand::Clear)
+    }
+
+    pub fn hang_up(&self) -> Result<(), CallOver> {
+        self.send(CallCommand::Hangup)
+    }
+
+    /// The next event; None once the call has ended and every event was taken.
+    pub async fn next_event(&mut self) -> Option<CallEvent> {
+        self.events.recv().await
+    }
+
+    /// The next event if one is waiting.
+    pub fn try_next_event(&mut self) -> Option<CallEvent> {
+        self.events.try_recv().ok()
+    }
+
+    fn send(&self, command: CallCommand) -> Result<(), CallOver> {
+        self.commands.send(command).map_err(|_| CallOver)
+    }
+}
+
+/// Why key tones could not be sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DtmfError {
+    UnknownDigit(char),
+    CallOver,
+}
+
+impl fmt::Display for DtmfError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::UnknownDigit(c) => write!(f, "{c:?} is not a phone key (0-9, *, #, A-D)"),
+            Self::CallOver => f.write_str("the call has ended"),
+        }
+    }
+}
+
+impl fmt::Display for CallOver {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the call has ended")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pacing_percentiles() {
+        let mut samples: Vec<u64> = (1..=100).collect();
+        let stats = PacingStats::from_samples(&mut samples);
+        assert_eq!((stats.frames, stats.p50_us, stats.p99_us, stats.max_us), (100, 51, 99, 100));
+        assert_eq!(PacingStats::from_samples(&mut []), PacingStats::default());
+    }
+
+    #[test]
+    fn dtmf_is_sent_as_tones_a_detector_hears() {
+        let (handle, mut channels) = call_channels("c".into());
+        handle.send_dtmf("1#").unwrap();
+        let Some(CallCommand::Audio(bytes)) = channels.commands.try_recv().ok() else {
+            panic!("audio expected");
+        };
+        let mut detector = dtmf::DtmfDetector::new();
+        let digits: String = detector
+            .push(&mulaw::decode_all(&bytes))
+            .into_iter()
+            .map(|(digit, _)| digit)
+            .collect();
+        assert_eq!(digits, "1#");
+        assert_eq!(handle.send_dtmf("x"), Err(DtmfError::UnknownDigit('x')));
+    }
+
+    #[test]
+    fn commands_after_the_call_ended_say_so() {
+        let (handle, channels) = call_channels("c".into());
+        drop(channels);
+        assert_eq!(handle.hang_up(), Err(CallOver));
+        assert_eq!(handle.send_dtmf("1"), Err(DtmfError::CallOver));
+    }
+}

@@ -1,0 +1,163 @@
+//! The audio path between the two legs of a loopback call, on one 20 ms clock.
+//!
+//! Each leg has a port: a mouth (a `Playout` of what the leg says: its stream's audio, or
+//! `<Say>`/`<Play>`) and ears (whoever listens to what the leg hears: its streams, a
+//! `<Gather>`). Every tick, each mouth gives one frame (silence when it has nothing, as a
+//! phone line does), which goes to the other leg's ears; marks reached go back to the
+//! stream that sent them.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{mpsc, watch};
+use tokio::time::{interval_at, Instant, MissedTickBehavior};
+
+use crate::telephony::media::FRAME_BYTES;
+use crate::telephony::playout::{Playout, SILENCE};
+
+const FRAME: Duration = Duration::from_millis(20);
+
+/// What a listener receives each tick.
+pub type Frame = Arc<[u8]>;
+
+#[derive(Default)]
+struct PortState {
+    mouth: Playout,
+    /// The stream whose audio the mouth is playing: its marks go back to it.
+    marks_to: Option<mpsc::UnboundedSender<String>>,
+    ears: Vec<mpsc::UnboundedSender<Frame>>,
+}
+
+/// One leg's side of the bridge.
+#[derive(Clone, Default)]
+pub struct Port(Arc<Mutex<PortState>>);
+
+impl Port {
+    fn state(&self) -> std::sync::MutexGuard<'_, PortState> {
+        self.0.lock().expect("port lock")
+    }
+
+    pub fn say(&self, mulaw: &[u8]) {
+        self.state().mouth.push_audio(mulaw);
+    }
+
+    pub fn mark(&self, name: &str) {
+        self.state().mouth.push_mark(name);
+    }
+
+    /// Drops what the mouth has queued; its marks are sent back at once.
+    pub fn clear(&self) {
+        let mut state = self.state();
+        let marks = state.mouth.clear();
+        if let Some(to) = &state.marks_to {
+            for name in marks {
+                let _ = to.send(name);
+            }
+        }
+    }
+
+    /// Milliseconds of audio still queued in the mouth.
+    pub fn queued_ms(&self) -> u64 {
+        self.state().mouth.queued_ms()
+    }
+
+    /// Routes marks reached from now on to `to` (the stream now speaking for this leg).
+    pub fn send_marks_to(&self, to: Option<mpsc::UnboundedSender<String>>) {
+        self.state().marks_to = to;
+    }
+
+    /// A new listener to what this leg hears.
+    pub fn listen(&self) -> mpsc::UnboundedReceiver<Frame> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.state().ears.push(tx);
+        rx
+    }
+
+    /// Takes this tick's frame and routes the marks reached.
+    fn speak(&self) -> Frame {
+        let mut state = self.state();
+        let tick = state.mouth.tick();
+        if let Some(to) = &state.marks_to {
+            for name in tick.marks {
+                let _ = to.send(name);
+            }
+        }
+        match tick.frame {
+            Some(frame) => frame.into(),
+            None => silence(),
+        }
+    }
+
+    fn hear(&self, frame: &Frame) {
+        // Listeners that went away are dropped.
+        self.state().ears.retain(|ear| ear.send(frame.clone()).is_ok());
+    }
+}
+
+fn silence() -> Frame {
+    static SILENT: std::sync::OnceLock<Frame> = std::sync::OnceLock::new();
+    SILENT.get_or_init(|| vec![SILENCE; FRAME_BYTES].into()).clone()
+}
+
+/// Lateness of each tick against the clock, in microseconds.
+pub type Lateness = Arc<Mutex<Vec<u64>>>;
+
+/// Runs the clock between `a` and `b` until `ended` turns true.
+pub async fn run(a: Port, b: Port, mut ended: watch::Receiver<bool>, lateness: Option<Lateness>) {
+    let mut clock = interval_at(Instant::now() + FRAME, FRAME);
+    clock.set_missed_tick_behavior(MissedTickBehavior::Burst);
+    loop {
+        tokio::select! {
+            deadline = clock.tick() => {
+                if let Some(lateness) = &lateness {
+                    let late = Instant::now().saturating_duration_since(deadline);
+                    lateness.lock().expect("lateness lock").push(late.as_micros() as u64);
+                }
+                let from_a = a.speak();
+                let from_b = b.speak();
+                b.hear(&from_a);
+                a.hear(&from_b);
+            }
+            _ = super::until_set(&mut ended) => return,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_leg_hears_the_other_and_marks_return_once_played() {
+        crate::telephony::runtime::runtime().block_on(async {
+            let (a, b) = (Port::default(), Port::default());
+            let mut a_hears = a.listen();
+            let mut b_hears = b.listen();
+            let (marks_tx, mut marks) = mpsc::unbounded_channel();
+            a.send_marks_to(Some(marks_tx));
+            a.say(&[7; FRAME_BYTES]);
+            a.mark("done");
+            let (end, ended) = watch::channel(false);
+            let clock = tokio::spawn(run(a.clone(), b.clone(), ended, None));
+            assert_eq!(&*b_hears.recv().await.unwrap(), &[7; FRAME_BYTES][..]);
+            assert_eq!(&*a_hears.recv().await.unwrap(), &[SILENCE; FRAME_BYTES][..]);
+            assert_eq!(marks.recv().await.as_deref(), Some("done"));
+            assert_eq!(&*b_hears.recv().await.unwrap(), &[SILENCE; FRAME_BYTES][..]);
+            end.send(true).unwrap();
+            clock.await.unwrap();
+        });
+    }
+
+    #[test]
+    fn clear_sends_pending_marks_back_at_once() {
+        let port = Port::default();
+        let (marks_tx, mut marks) = mpsc::unbounded_channel();
+        port.send_marks_to(Some(marks_tx));
+        port.say(&[1; 8000]);
+        port.mark("m");
+        assert_eq!(port.queued_ms(), 1000);
+        port.clear();
+        assert_eq!(marks.try_recv().as_deref(), Ok("m"));
+        assert_eq!(port.queued_ms(), 0);
+    }
+}

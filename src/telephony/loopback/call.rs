@@ -1,0 +1,225 @@
+//! One loopback call from creation to end: both legs' webhooks, the bridge between them,
+//! and the status callbacks Twilio would send.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+
+use serde::Serialize;
+use tokio::sync::watch;
+
+use super::bridge::{self, Lateness, Port};
+use super::leg::{Document, Leg, LegEnd};
+use super::{sid, Carrier};
+use crate::store::now_unix;
+use crate::voice::audio::{dtmf, mulaw};
+
+/// What a REST "create call" asked for.
+#[derive(Debug, Clone)]
+pub struct CallRequest {
+    pub to: String,
+    pub from: String,
+    pub document: Document,
+    pub status_callback: Option<String>,
+    pub status_callback_method: String,
+    /// initiated, ringing, answered, completed; empty means completed only.
+    pub status_callback_events: HashSet<String>,
+    pub send_digits: Option<String>,
+    pub machine_detection: bool,
+}
+
+/// A call's state, as the REST API shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct CallRecord {
+    pub sid: String,
+    pub account_sid: String,
+    pub to: String,
+    pub from: String,
+    pub status: String,
+    pub direction: String,
+    pub api_version: &'static str,
+    pub start_time: Option<f64>,
+    pub end_time: Option<f64>,
+    /// Seconds, as a string (Twilio's form), once ended.
+    pub duration: Option<String>,
+}
+
+/// A call the carrier is carrying.
+pub struct LiveCall {
+    pub record: Mutex<CallRecord>,
+    pub hang_up: watch::Sender<bool>,
+    /// Lateness of the bridge clock's ticks, when measured (benchmarks).
+    pub lateness: Option<Lateness>,
+}
+
+impl LiveCall {
+    pub fn new(carrier: &Carrier, request: &CallRequest) -> Arc<LiveCall> {
+        let record = CallRecord {
+            sid: sid("CA"),
+            account_sid: carrier.config.account_sid.clone(),
+            to: request.to.clone(),
+            from: request.from.clone(),
+            status: "queued".into(),
+            direction: "outbound-api".into(),
+            api_version: "2010-04-01",
+            start_time: None,
+            end_time: None,
+            duration: None,
+        };
+        let lateness = carrier.config.measure_lateness.then(Default::default);
+        Arc::new(LiveCall { record: Mutex::new(record), hang_up: watch::channel(false).0, lateness })
+    }
+
+    pub fn snapshot(&self) -> CallRecord {
+        self.record.lock().expect("call lock").clone()
+    }
+
+    fn set_status(&self, status: &str) {
+        self.record.lock().expect("call lock").status = status.to_string();
+    }
+}
+
+/// Runs `call` to its end. `callee_url` is the voice webhook of the number called.
+pub async fn run_call(carrier: Arc<Carrier>, call: Arc<LiveCall>, request: CallRequest, callee_url: String) {
+    let call_sid = call.snapshot().sid;
+    let notify = |status: &'static str, event: &'static str| {
+        let (carrier, call, request) = (carrier.clone(), call.clone(), request.clone());
+        async move {
+            call.set_status(status);
+            status_callback(&carrier, &call, &request, status, event).await;
+        }
+    };
+    notify("initiated", "initiated").await;
+    notify("ringing", "ringing").await;
+
+    let (ended_tx, ended) = watch::channel(false);
+    let base = |direction: &str, status: &str, sid: &str| {
+        let mut params = vec![
+            ("AccountSid".to_string(), carrier.config.account_sid.clone()),
+            ("ApiVersion".into(), "2010-04-01".into()),
+            ("CallSid".into(), sid.to_string()),
+            ("CallStatus".into(), status.into()),
+            ("Direction".into(), direction.into()),
+            ("From".into(), request.from.clone()),
+            ("To".into(), request.to.clone()),
+        ];
+        if request.machine_detection && direction == "outbound-api" {
+            params.push(("AnsweredBy".into(), "unknown".into()));
+        }
+        params
+    };
+    // The callee is a separate inbound call at the number dialled, with its own sid.
+    let callee_sid = sid("CA");
+    let (caller_port, callee_port) = (Port::default(), Port::default());
+    let callee = Leg {
+        carrier: carrier.clone(),
+        call_sid: callee_sid.clone(),
+        port: callee_port.clone(),
+        params: base("inbound", "ringing", &callee_sid),
+        ended: ended.clone(),
+    };
+    let caller = Leg {
+        carrier: carrier.clone(),
+        call_sid: call_sid.clone(),
+        port: caller_port.clone(),
+        params: base("outbound-api", "in-progress", &call_sid),
+        ended: ended.clone(),
+    };
+    // The number dialled answers (its webhook's TwiML) before the caller's document is
+    // fetched, as when Twilio connects an outbound call.
+    let callee_program = match callee.answer(&Document::Url { url: callee_url, method: "POST".into() }).await {
+        Ok(program) if program.rejects() => return finish(&carrier, &call, &request, "busy", None).await,
+        Ok(program) => program,
+        Err(reason) => return finish(&carrier, &call, &request, "failed", Some(reason)).await,
+    };
+    call.record.lock().expect("call lock").start_time = Some(now_unix());
+    notify("in-progress", "answered").await;
+    let caller_program = match caller.answer(&request.document).await {
+        Ok(program) => program,
+        Err(reason) => return finish(&carrier, &call, &request, "failed", Some(reason)).await,
+    };
+    if let Some(digits) = &request.send_digits {
+        send_digits(&caller_port, digits);
+    }
+    let clock = tokio::spawn(bridge::run(caller_port.clone(), callee_port, ended.clone(), call.lateness.clone()));
+    let callee_task = tokio::spawn(async move { callee.run(callee_program).await });
+    let caller_task = tokio::spawn(async move { caller.run(caller_program).await });
+
+    let mut hang_up = call.hang_up.subscribe();
+    let max = carrier.config.max_call_duration;
+    let first_end = tokio::select! {
+        end = callee_task => end.unwrap_or(LegEnd::Failed("the callee's leg panicked".into())),
+        end = caller_task => end.unwrap_or(LegEnd::Failed("the caller's leg panicked".into())),
+        _ = super::until_set(&mut hang_up) => LegEnd::CallEnded,
+        () = tokio::time::sleep(max) => {
+            carrier.log(format!("call {call_sid}: hung up after the maximum call duration ({} s)", max.as_secs()));
+            LegEnd::CallEnded
+        }
+    };
+    // One side is done: the other is disconnected (its streams get `stop`).
+    let _ = ended_tx.send(true);
+    let _ = clock.await;
+    let (status, reason) = match first_end {
+        LegEnd::Failed(reason) => ("failed", Some(reason)),
+        _ => ("completed", None),
+    };
+    finish(&carrier, &call, &request, status, reason).await;
+}
+
+/// Records the end of a call, reports it to the status callback and forgets it.
+async fn finish(carrier: &Carrier, call: &LiveCall, request: &CallRequest, status: &str, reason: Option<String>) {
+    let call_sid = call.snapshot().sid;
+    if let Some(reason) = reason {
+        carrier.log(format!("call {call_sid}: {reason}"));
+    }
+    {
+        let mut record = call.record.lock().expect("call lock");
+        let end = now_unix();
+        record.end_time = Some(end);
+        let duration = record.start_time.map_or(0.0, |start| end - start);
+        record.duration = Some(format!("{}", duration.round() as u64));
+        record.status = status.to_string();
+    }
+    status_callback(carrier, call, request, status, "completed").await;
+    carrier.forget(&call_sid);
+}
+
+/// SendDigits: key tones played into the call once it connects; `w` waits half a second.
+fn send_digits(port: &Port, digits: &str) {
+    for key in digits.chars() {
+        if key == 'w' {
+            port.say(&vec![crate::telephony::playout::SILENCE; 4000]);
+        } else if let Ok(pcm) = dtmf::generate(&key.to_string(), 8000, 120, 80, 8000) {
+            port.say(&mulaw::encode_all(&pcm));
+            port.say(&vec![crate::telephony::playout::SILENCE; 640]);
+        }
+    }
+}
+
+/// Posts a status callback if the request asked for this event.
+async fn status_callback(carrier: &Carrier, call: &LiveCall, request: &CallRequest, status: &str, event: &str) {
+    let Some(url) = &request.status_callback else { return };
+    let wanted = if request.status_callback_events.is_empty() {
+        event == "completed"
+    } else {
+        request.status_callback_events.contains(event)
+    };
+    if !wanted {
+        return;
+    }
+    let record = call.snapshot();
+    let mut params = vec![
+        ("AccountSid".to_string(), record.account_sid.clone()),
+        ("ApiVersion".into(), "2010-04-01".into()),
+        ("CallSid".into(), record.sid.clone()),
+        ("CallStatus".into(), status.into()),
+        ("Direction".into(), record.direction.clone()),
+        ("From".into(), record.from.clone()),
+        ("To".into(), record.to.clone()),
+    ];
+    if let Some(duration) = &record.duration {
+        params.push(("CallDuration".into(), duration.clone()));
+    }
+    if let Err(e) = carrier.webhook(url, &request.status_callback_method, &params).await {
+        carrier.log(format!("call {}: status callback {status}: {e}", record.sid));
+    }
+}

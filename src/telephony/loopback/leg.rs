@@ -1,0 +1,285 @@
+//! One leg of a loopback call: its TwiML program, run verb by verb as Twilio runs it.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::time::{sleep, Instant};
+
+use super::bridge::Port;
+use super::stream_client::{run_stream, StreamCall, StreamEnd};
+use super::Carrier;
+use crate::telephony::playout::SILENCE;
+use crate::telephony::twiml::{self, Gather, GatherInput, Verb};
+use crate::voice::audio::dtmf::DtmfDetector;
+use crate::voice::audio::{mulaw, resample, wav};
+
+/// Where a leg's TwiML comes from.
+#[derive(Debug, Clone)]
+pub enum Document {
+    Url { url: String, method: String },
+    Inline(String),
+}
+
+/// How a leg's program ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LegEnd {
+    /// `<Hangup>`, or the program ran out of verbs.
+    HungUp,
+    /// `<Reject>`.
+    Rejected,
+    /// The other leg or the carrier ended the call.
+    CallEnded,
+    /// A webhook failed or its TwiML cannot be run.
+    Failed(String),
+}
+
+/// What a leg runs with.
+pub struct Leg {
+    pub carrier: Arc<Carrier>,
+    pub call_sid: String,
+    pub port: Port,
+    /// The webhook parameters of this leg (CallSid, From, To, Direction, ...).
+    pub params: Vec<(String, String)>,
+    pub ended: watch::Receiver<bool>,
+}
+
+/// Longest `<Play loop="0">` runs: until the call ends, in practice.
+const ENDLESS_LOOPS: u32 = 10_000;
+
+/// A fetched TwiML document: its verbs, and its URL (for relative URLs in it).
+pub struct Program {
+    verbs: VecDeque<Verb>,
+    url: String,
+}
+
+impl Program {
+    /// Whether the document refuses the call.
+    pub fn rejects(&self) -> bool {
+        matches!(self.verbs.front(), Some(Verb::Reject))
+    }
+}
+
+impl Leg {
+    /// Fetches the leg's first document (the call is answered once it is in hand).
+    pub async fn answer(&self, first: &Document) -> Result<Program, String> {
+        let (verbs, url) = self.fetch(first, &[]).await?;
+        Ok(Program { verbs, url })
+    }
+
+    /// Runs the leg's TwiML until it ends or the call does.
+    pub async fn run(&self, program: Program) -> LegEnd {
+        let Program { mut verbs, url: mut doc_url } = program;
+        let mut forks = Vec::new();
+        let end = loop {
+            if *self.ended.borrow() {
+                break LegEnd::CallEnded;
+            }
+            let Some(verb) = verbs.pop_front() else { break LegEnd::HungUp };
+            match verb {
+                Verb::Connect(stream) => {
+                    match run_stream(&stream, self.stream_call(), &self.port, true, self.ended.clone()).await {
+                        StreamEnd::ClosedByServer => {}
+                        StreamEnd::CallEnded => break LegEnd::CallEnded,
+                        // As Twilio does: the failure is reported and TwiML goes on.
+                        StreamEnd::Failed(reason) => self.carrier.log(format!("call {}: {reason}", self.call_sid)),
+                    }
+                }
+                Verb::Start(stream) => {
+                    let carrier = self.carrier.clone();
+                    let (call_sid, port, ended) = (self.call_sid.clone(), self.port.clone(), self.ended.clone());
+                    forks.push(tokio::spawn(async move {
+                        let call = StreamCall {
+                            account_sid: &carrier.config.account_sid,
+                            call_sid: &call_sid,
+                            max_message_bytes: carrier.config.max_message_bytes,
+                        };
+                        if let StreamEnd::Failed(reason) = run_stream(&stream, call, &port, false, ended).await {
+                            carrier.log(format!("call {call_sid}: {reason}"));
+                        }
+                    }));
+                }
+                Verb::Play { url, loop_count } => {
+                    if let Err(e) = self.play(&doc_url, &url, loop_count).await {
+                        break LegEnd::Failed(e);
+                    }
+                }
+                Verb::Say { text, voice, language } => {
+                    if let Err(e) = self.say(&text, voice.as_deref(), language.as_deref()).await {
+                        break LegEnd::Failed(e);
+                    }
+                }
+                Verb::Pause { length } => self.pause(Duration::from_secs(length.into())).await,
+                Verb::Gather(gather) => match self.gather(&gather).await {
+                    Err(e) => break LegEnd::Failed(e),
+                    Ok(None) => {}
+                    Ok(Some(digits)) => {
+                        let action = gather.action.clone().unwrap_or_else(|| doc_url.clone());
+                        let method = gather.method.clone().unwrap_or_else(|| "POST".into());
+                        let url = match join(&doc_url, &action) {
+                            Ok(url) => url,
+                            Err(e) => break LegEnd::Failed(e),
+                        };
+                        let extra = [("Digits".to_string(), digits)];
+                        match self.fetch(&Document::Url { url, method }, &extra).await {
+                            Ok((next, url)) => (verbs, doc_url) = (next, url),
+                            Err(e) => break LegEnd::Failed(e),
+                        }
+                    }
+                },
+                Verb::Redirect { url, method } => {
+                    let url = match join(&doc_url, &url) {
+                        Ok(url) => url,
+                        Err(e) => break LegEnd::Failed(e),
+                    };
+                    match self.fetch(&Document::Url { url, method }, &[]).await {
+                        Ok((next, url)) => (verbs, doc_url) = (next, url),
+                        Err(e) => break LegEnd::Failed(e),
+                    }
+                }
+                Verb::Hangup => break LegEnd::HungUp,
+                Verb::Reject => break LegEnd::Rejected,
+            }
+        };
+        for fork in forks {
+            fork.abort();
+        }
+        end
+    }
+
+    fn stream_call(&self) -> StreamCall<'_> {
+        StreamCall {
+            account_sid: &self.carrier.config.account_sid,
+            call_sid: &self.call_sid,
+            max_message_bytes: self.carrier.config.max_message_bytes,
+        }
+    }
+
+    /// Fetches and parses a TwiML document; returns its verbs and its URL (for relative
+    /// URLs in it).
+    async fn fetch(&self, document: &Document, extra: &[(String, String)]) -> Result<(VecDeque<Verb>, String), String> {
+        let (text, url) = match document {
+            Document::Inline(text) => (text.clone(), String::new()),
+            Document::Url { url, method } => {
+                let mut params = self.params.clone();
+                params.extend_from_slice(extra);
+                (self.carrier.webhook(url, method, &params).await?, url.clone())
+            }
+        };
+        let verbs = twiml::parse(&text).map_err(|e| {
+            let from = if url.is_empty() { "the call's Twiml".to_string() } else { url.clone() };
+            format!("cannot run the TwiML from {from}: {e}")
+        })?;
+        Ok((verbs.into(), url))
+    }
+
+    async fn play(&self, doc_url: &str, url: &str, loop_count: u32) -> Result<(), String> {
+        let url = join(doc_url, url)?;
+        let bytes = self.carrier.download(&url).await?;
+        let audio = wav::read_wav_bytes(&bytes).map_err(|e| format!("<Play> {url}: not a WAV file trialrun can read: {e}"))?;
+        let mono = audio.channels.first().cloned().unwrap_or_default();
+        let pcm = resample::resample(&mono, audio.rate, 8000).map_err(|e| format!("<Play> {url}: {e}"))?;
+        let encoded = mulaw::encode_all(&pcm);
+        let loops = if loop_count == 0 { ENDLESS_LOOPS } else { loop_count };
+        for _ in 0..loops {
+            self.port.say(&encoded);
+            self.until_played().await;
+            if *self.ended.borrow() {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    async fn say(&self, text: &str, voice: Option<&str>, language: Option<&str>) -> Result<(), String> {
+        let pcm = self.carrier.synthesize(text, voice, language).await?;
+        self.port.say(&mulaw::encode_all(&pcm));
+        self.until_played().await;
+        Ok(())
+    }
+
+    async fn pause(&self, length: Duration) {
+        let mut ended = self.ended.clone();
+        tokio::select! {
+            () = sleep(length) => {}
+            _ = super::until_set(&mut ended) => {}
+        }
+    }
+
+    /// Waits until the mouth has played everything queued (or the call ended).
+    async fn until_played(&self) {
+        while self.port.queued_ms() > 0 && !*self.ended.borrow() {
+            sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Runs `<Gather input="dtmf">`: plays its nested verbs while listening for key presses
+    /// in what the leg hears. Returns the digits, or None if nothing was pressed.
+    async fn gather(&self, gather: &Gather) -> Result<Option<String>, String> {
+        if gather.input == GatherInput::Speech {
+            return Err("<Gather input=\"speech\"> is not supported by the loopback carrier (only dtmf)".into());
+        }
+        let mut hears = self.port.listen();
+        for verb in &gather.nested {
+            match verb {
+                Verb::Say { text, voice, language } => {
+                    let pcm = self.carrier.synthesize(text, voice.as_deref(), language.as_deref()).await?;
+                    self.port.say(&mulaw::encode_all(&pcm));
+                }
+                Verb::Play { url, loop_count } => {
+                    let bytes = self.carrier.download(url).await?;
+                    let audio = wav::read_wav_bytes(&bytes).map_err(|e| format!("<Play> {url}: {e}"))?;
+                    let mono = audio.channels.first().cloned().unwrap_or_default();
+                    let pcm = resample::resample(&mono, audio.rate, 8000).map_err(|e| format!("<Play> {url}: {e}"))?;
+                    for _ in 0..(*loop_count).max(1) {
+                        self.port.say(&mulaw::encode_all(&pcm));
+                    }
+                }
+                Verb::Pause { length } => self.port.say(&vec![SILENCE; *length as usize * 8000]),
+                _ => {}
+            }
+        }
+        let mut detector = DtmfDetector::new();
+        let mut digits = String::new();
+        let timeout = Duration::from_secs(gather.timeout.into());
+        let mut quiet_since: Option<Instant> = None;
+        let mut ended = self.ended.clone();
+        loop {
+            // The timeout runs from the end of the prompt, and again from each key press.
+            if quiet_since.is_none() && self.port.queued_ms() == 0 {
+                quiet_since = Some(Instant::now());
+            }
+            if quiet_since.is_some_and(|since| since.elapsed() >= timeout) {
+                break;
+            }
+            tokio::select! {
+                frame = hears.recv() => {
+                    let Some(frame) = frame else { break };
+                    for (key, _) in detector.push(&mulaw::decode_all(&frame)) {
+                        self.port.clear(); // a key press stops the prompt
+                        if gather.finish_on_key.contains(key) {
+                            return Ok((!digits.is_empty()).then_some(digits));
+                        }
+                        digits.push(key);
+                        quiet_since = Some(Instant::now());
+                        if gather.num_digits.is_some_and(|n| digits.len() >= n as usize) {
+                            return Ok(Some(digits));
+                        }
+                    }
+                }
+                _ = super::until_set(&mut ended) => break,
+            }
+        }
+        Ok((!digits.is_empty()).then_some(digits))
+    }
+}
+
+/// Resolves `url` against the document it appeared in.
+fn join(base: &str, url: &str) -> Result<String, String> {
+    if url.starts_with("http://") || url.starts_with("https://") || url.starts_with("ws") {
+        return Ok(url.to_string());
+    }
+    let base = reqwest::Url::parse(base).map_err(|_| format!("relative URL {url:?} in TwiML that has no URL of its own"))?;
+    base.join(url).map(String::from).map_err(|e| format!("bad URL {url:?} in TwiML: {e}"))
+}

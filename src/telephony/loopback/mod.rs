@@ -1,0 +1,341 @@
+//! The loopback carrier: an in-process stand-in for the part of Twilio that voice-agent
+//! tests use, so any Twilio Media Streams agent can be called with no account, no tunnel
+//! and no cost.
+//!
+//! - `api`: Twilio's REST API for calls and incoming numbers, on a loopback port, so the
+//!   same client code places calls here and at Twilio;
+//! - `call`: one call: both legs' webhooks, the status callbacks;
+//! - `leg`: a leg's TwiML program; `stream_client`: Twilio's side of a media stream;
+//! - `bridge`: the real-time audio path between the legs.
+//!
+//! Webhooks are signed with the carrier's auth token, as Twilio signs them.
+
+mod api;
+mod bridge;
+mod call;
+mod leg;
+mod stream_client;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use super::runtime::runtime;
+use super::signature;
+
+pub use bridge::Lateness;
+pub use call::CallRecord;
+
+/// Text to speech for `<Say>`: 8 kHz PCM for `text`.
+pub trait Speech: Send + Sync {
+    fn synthesize(&self, text: &str, voice: Option<&str>, language: Option<&str>) -> Result<Vec<i16>, String>;
+}
+
+/// How a loopback carrier is set up.
+#[derive(Clone)]
+pub struct LoopbackConfig {
+    /// Phone numbers this carrier can call, each with its voice webhook URL.
+    pub numbers: HashMap<String, String>,
+    pub account_sid: String,
+    /// Signs webhooks and checks the REST API's Basic auth.
+    pub auth_token: String,
+    /// Text to speech for `<Say>`; without one, `<Say>` fails the call with a clear reason.
+    pub speech: Option<Arc<dyn Speech>>,
+    pub max_message_bytes: usize,
+    pub max_call_duration: Duration,
+    /// Record each call's bridge clock lateness (benchmarks).
+    pub measure_lateness: bool,
+    pub log_to_stderr: bool,
+}
+
+impl Default for LoopbackConfig {
+    fn default() -> Self {
+        Self {
+            numbers: HashMap::new(),
+            account_sid: format!("AC{}", super::server::secret_hex()),
+            auth_token: super::server::secret_hex(),
+            speech: None,
+            max_message_bytes: 64 * 1024,
+            max_call_duration: Duration::from_secs(600),
+            measure_lateness: false,
+            log_to_stderr: false,
+        }
+    }
+}
+
+impl fmt::Debug for LoopbackConfig {
+    // By hand, so the auth token never reaches a log or an error.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LoopbackConfig")
+            .field("numbers", &self.numbers)
+            .field("account_sid", &self.account_sid)
+            .field("auth_token", &"<redacted>")
+            .field("speech", &self.speech.is_some())
+            .finish()
+    }
+}
+
+/// Resolves once `flag` is true (or its sender is gone). The guard `borrow` gives is
+/// dropped before each await, so futures using this stay Send.
+pub async fn until_set(flag: &mut watch::Receiver<bool>) {
+    while !*flag.borrow_and_update() {
+        if flag.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+/// A Twilio-style id: two letters and 32 hex digits.
+pub fn sid(prefix: &str) -> String {
+    format!("{prefix}{}", super::server::secret_hex())
+}
+
+/// What the API and the calls share.
+pub struct Carrier {
+    config: LoopbackConfig,
+    http: reqwest::Client,
+    /// Numbers and their voice webhooks; the REST API can change them.
+    numbers: Mutex<HashMap<String, String>>,
+    calls: Mutex<HashMap<String, Arc<call::LiveCall>>>,
+    /// Calls that ended, kept so they can still be fetched.
+    ended: Mutex<HashMap<String, CallRecord>>,
+    log: Mutex<Vec<String>>,
+}
+
+impl Carrier {
+    fn log(&self, line: String) {
+        if self.config.log_to_stderr {
+            eprintln!("trialrun loopback carrier: {line}");
+        }
+        let mut log = self.log.lock().expect("log lock");
+        if log.len() == 1000 {
+            log.remove(0);
+        }
+        log.push(line);
+    }
+
+    /// Requests a webhook as Twilio does (signed, form-encoded for POST, query for GET)
+    /// and returns its body.
+    async fn webhook(&self, url: &str, method: &str, params: &[(String, String)]) -> Result<String, String> {
+        let get = method.eq_ignore_ascii_case("GET");
+        let full_url = if get {
+            let mut parsed = reqwest::Url::parse(url).map_err(|e| format!("webhook URL {url:?}: {e}"))?;
+            parsed.query_pairs_mut().extend_pairs(params.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+            parsed.to_string()
+        } else {
+            url.to_string()
+        };
+        let signed: &[(String, String)] = if get { &[] } else { params };
+        let signature = signature::expected_signature(&self.config.auth_token, &full_url, signed);
+        let request = if get {
+            self.http.get(&full_url)
+        } else {
+            self.http.post(&full_url).form(params)
+        };
+        let response = request
+            .header("X-Twilio-Signature", signature)
+            .header("User-Agent", "TwilioProxy/1.1 (trialrun loopback carrier)")
+            .send()
+            .await
+            .map_err(|e| format!("webhook {url} cannot be reached: {e}"))?;
+        let status = response.status();
+        let body = response.text().await.map_err(|e| format!("webhook {url}: {e}"))?;
+        if !status.is_success() {
+            return Err(format!("webhook {url} answered HTTP {}", status.as_u16()));
+        }
+        Ok(body)
+    }
+
+    /// Fetches audio for `<Play>`.
+    async fn download(&self, url: &str) -> Result<Vec<u8>, String> {
+        let response = self.http.get(url).send().await.map_err(|e| format!("<Play> {url} cannot be fetched: {e}"))?;
+        if !response.status().is_success() {
+            return Err(format!("<Play> {url} answered HTTP {}", response.status().as_u16()));
+        }
+        let bytes = response.bytes().await.map_err(|e| format!("<Play> {url}: {e}"))?;
+        Ok(bytes.to_vec())
+    }
+
+    async fn synthesize(&self, text: &str, voice: Option<&str>, language: Option<&str>) -> Result<Vec<i16>, String> {
+        let Some(speech) = self.config.speech.clone() else {
+            return Err("<Say> needs text to speech: give the loopback carrier a speech provider".into());
+        };
+        let (text, voice, language) = (text.to_string(), voice.map(String::from), language.map(String::from));
+        tokio::task::spawn_blocking(move || speech.synthesize(&text, voice.as_deref(), language.as_deref()))
+            .await
+            .map_err(|_| "text to speech panicked".to_string())?
+            .map_err(|e| format!("<Say>: text to speech failed: {e}"))
+    }
+
+    fn forget(&self, call_sid: &str) {
+        if let Some(call) = self.calls.lock().expect("calls lock").remove(call_sid) {
+            self.ended.lock().expect("ended lock").insert(call_sid.to_string(), call.snapshot());
+        }
+    }
+
+    /// Places a call: it runs on the telephony runtime; the record is returned at once.
+    fn place(self: &Arc<Self>, request: call::CallRequest) -> Result<CallRecord, PlaceError> {
+        let Some(callee_url) = self.numbers.lock().expect("numbers lock").get(&request.to).cloned() else {
+            let mut known: Vec<String> = self.numbers.lock().expect("numbers lock").keys().cloned().collect();
+            known.sort();
+            return Err(PlaceError::UnknownNumber { to: request.to.clone(), known });
+        };
+        let call = call::LiveCall::new(self, &request);
+        let record = call.snapshot();
+        self.calls.lock().expect("calls lock").insert(record.sid.clone(), call.clone());
+        runtime().spawn(call::run_call(self.clone(), call, request, callee_url));
+        Ok(record)
+    }
+
+    fn record(&self, call_sid: &str) -> Option<CallRecord> {
+        if let Some(call) = self.calls.lock().expect("calls lock").get(call_sid) {
+            return Some(call.snapshot());
+        }
+        self.ended.lock().expect("ended lock").get(call_sid).cloned()
+    }
+
+    fn hang_up(&self, call_sid: &str) -> bool {
+        match self.calls.lock().expect("calls lock").get(call_sid) {
+            Some(call) => {
+                let _ = call.hang_up.send(true);
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// Why a call could not be placed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PlaceError {
+    UnknownNumber { to: String, known: Vec<String> },
+}
+
+impl fmt::Display for PlaceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::UnknownNumber { to, known } => write!(
+                f,
+                "the loopback carrier has no number {to}; its numbers are: {}",
+                if known.is_empty() { "(none)".to_string() } else { known.join(", ") }
+            ),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct StartError(String);
+
+impl fmt::Display for StartError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for StartError {}
+
+/// A running loopback carrier: its REST API listens on 127.0.0.1.
+pub struct LoopbackCarrier {
+    carrier: Arc<Carrier>,
+    addr: SocketAddr,
+    stop: watch::Sender<bool>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl LoopbackCarrier {
+    /// Checks the numbers' URLs and starts the REST API on a free loopback port.
+    pub fn start(config: LoopbackConfig) -> Result<LoopbackCarrier, StartError> {
+        for (number, url) in &config.numbers {
+            if reqwest::Url::parse(url).map_or(true, |u| !matches!(u.scheme(), "http" | "https")) {
+                return Err(StartError(format!("number {number}: {url:?} is not an http(s) voice webhook URL")));
+            }
+        }
+        let http = super::http::client().map_err(StartError)?;
+        let std_listener = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+            .and_then(|l| l.set_nonblocking(true).map(|()| l))
+            .map_err(|e| StartError(format!("cannot listen on 127.0.0.1: {e}")))?;
+        let addr = std_listener.local_addr().map_err(|e| StartError(e.to_string()))?;
+        let listener = {
+            let _inside = runtime().enter();
+            tokio::net::TcpListener::from_std(std_listener).map_err(|e| StartError(e.to_string()))?
+        };
+        let carrier = Arc::new(Carrier {
+            numbers: Mutex::new(config.numbers.clone()),
+            config,
+            http,
+            calls: Mutex::default(),
+            ended: Mutex::default(),
+            log: Mutex::default(),
+        });
+        let (stop, mut stopped) = watch::channel(false);
+        let app = api::router(carrier.clone());
+        let task = runtime().spawn(async move {
+            let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
+                let _ = stopped.wait_for(|stop| *stop).await;
+            });
+            let _ = serve.await;
+        });
+        Ok(LoopbackCarrier { carrier, addr, stop, task: Some(task) })
+    }
+
+    /// The REST API's base URL, to use in place of `https://api.twilio.com`.
+    pub fn api_base(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn account_sid(&self) -> &str {
+        &self.carrier.config.account_sid
+    }
+
+    pub fn auth_token(&self) -> &str {
+        &self.carrier.config.auth_token
+    }
+
+    /// Points `number` at a voice webhook (as setting a Twilio number's voice URL does).
+    pub fn set_number(&self, number: &str, voice_url: &str) {
+        self.carrier.numbers.lock().expect("numbers lock").insert(number.to_string(), voice_url.to_string());
+    }
+
+    /// Calls in progress.
+    pub fn active_calls(&self) -> usize {
+        self.carrier.calls.lock().expect("calls lock").len()
+    }
+
+    /// A call's state, while it runs and after.
+    pub fn call(&self, call_sid: &str) -> Option<CallRecord> {
+        self.carrier.record(call_sid)
+    }
+
+    /// The lateness of every bridge clock tick so far, of calls still running and ended.
+    pub fn lateness(&self, call_sid: &str) -> Option<Vec<u64>> {
+        let lateness = self.carrier.calls.lock().expect("calls lock").get(call_sid)?.lateness.clone()?;
+        let samples = lateness.lock().expect("lateness lock").clone();
+        Some(samples)
+    }
+
+    pub fn log_lines(&self) -> Vec<String> {
+        self.carrier.log.lock().expect("log lock").clone()
+    }
+
+    /// Hangs up every call and stops the REST API.
+    pub fn stop(&mut self) {
+        for call in self.carrier.calls.lock().expect("calls lock").values() {
+            let _ = call.hang_up.send(true);
+        }
+        let _ = self.stop.send(true);
+        let Some(task) = self.task.take() else { return };
+        if tokio::runtime::Handle::try_current().is_err() {
+            let _ = runtime().block_on(async { tokio::time::timeout(Duration::from_secs(5), task).await });
+        }
+    }
+}
+
+impl Drop for LoopbackCarrier {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

@@ -1,0 +1,169 @@
+//! Twilio's side of a Media Stream, as the loopback carrier plays it: connects to the
+//! stream URL a TwiML document named, sends `connected` and `start`, then the audio the leg
+//! hears (20 ms frames, with key presses detected in it as `dtmf`), and takes the audio,
+//! marks and clears the server sends into the leg's mouth.
+
+use std::collections::BTreeMap;
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::sync::{mpsc, watch};
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::Message;
+
+use super::bridge::Port;
+use super::sid;
+use crate::telephony::media::{
+    parse_outbound, DtmfInfo, Inbound, MarkName, MediaChunk, MediaFormat, Outbound, StartInfo, StopInfo,
+};
+use crate::telephony::twiml::Stream;
+use crate::voice::audio::{dtmf::DtmfDetector, mulaw};
+
+/// Who the stream belongs to.
+pub struct StreamCall<'a> {
+    pub account_sid: &'a str,
+    pub call_sid: &'a str,
+    pub max_message_bytes: usize,
+}
+
+/// How a stream ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum StreamEnd {
+    /// The server closed it: the TwiML continues with the next verb.
+    ClosedByServer,
+    /// The call ended; `stop` was sent.
+    CallEnded,
+    /// The server could not be reached or broke the protocol.
+    Failed(String),
+}
+
+/// Runs one stream until the server closes it or the call ends. `bidirectional` is true
+/// for `<Connect><Stream>`: the server's audio is played and marks come back.
+pub async fn run_stream(
+    stream: &Stream,
+    call: StreamCall<'_>,
+    port: &Port,
+    bidirectional: bool,
+    mut call_ended: watch::Receiver<bool>,
+) -> StreamEnd {
+    let config = WebSocketConfig::default()
+        .max_message_size(Some(call.max_message_bytes))
+        .max_frame_size(Some(call.max_message_bytes));
+    let connecting = tokio_tungstenite::connect_async_with_config(stream.url.as_str(), Some(config), false);
+    let mut socket = match connecting.await {
+        Ok((socket, _)) => socket,
+        Err(e) => return StreamEnd::Failed(format!("cannot connect to stream {}: {e}", stream.url)),
+    };
+    let stream_sid = sid("MZ");
+    let mut hears = port.listen();
+    let (marks_tx, mut marks) = mpsc::unbounded_channel();
+    if bidirectional {
+        port.send_marks_to(Some(marks_tx));
+    }
+    let mut sequence = 0u64;
+    let mut next_sequence = || {
+        sequence += 1;
+        sequence
+    };
+    let connected = Inbound::Connected { protocol: "Call".into(), version: "1.0.0".into() };
+    let start = Inbound::Start {
+        sequence_number: next_sequence(),
+        stream_sid: stream_sid.clone(),
+        start: StartInfo {
+            stream_sid: stream_sid.clone(),
+            account_sid: call.account_sid.to_string(),
+            call_sid: call.call_sid.to_string(),
+            tracks: vec!["inbound".into()],
+            custom_parameters: stream.parameters.iter().cloned().collect::<BTreeMap<_, _>>(),
+            media_format: MediaFormat { encoding: "audio/x-mulaw".into(), sample_rate: 8000, channels: 1 },
+        },
+    };
+    for message in [connected, start] {
+        if let Err(e) = socket.send(Message::text(message.to_text())).await {
+            return StreamEnd::Failed(format!("stream {}: sending {}: {e}", stream.url, message.event()));
+        }
+    }
+    let mut chunk = 0u64;
+    let mut detector = DtmfDetector::new();
+    let end = loop {
+        tokio::select! {
+            frame = hears.recv() => {
+                let Some(frame) = frame else { break StreamEnd::CallEnded };
+                chunk += 1;
+                let mut out = vec![Inbound::Media {
+                    sequence_number: next_sequence(),
+                    stream_sid: stream_sid.clone(),
+                    media: MediaChunk {
+                        track: "inbound".into(),
+                        chunk,
+                        timestamp: (chunk - 1) * 20,
+                        payload: frame.to_vec(),
+                    },
+                }];
+                if bidirectional {
+                    // Key presses reach bidirectional streams as `dtmf` messages.
+                    for (digit, _) in detector.push(&mulaw::decode_all(&frame)) {
+                        out.push(Inbound::Dtmf {
+                            sequence_number: next_sequence(),
+                            stream_sid: stream_sid.clone(),
+                            dtmf: DtmfInfo { track: "inbound_track".into(), digit: digit.to_string() },
+                        });
+                    }
+                }
+                let mut failed = None;
+                for message in out {
+                    if let Err(e) = socket.send(Message::text(message.to_text())).await {
+                        failed = Some(format!("stream {}: sending audio: {e}", stream.url));
+                        break;
+                    }
+                }
+                if let Some(reason) = failed {
+                    break StreamEnd::Failed(reason);
+                }
+            }
+            name = marks.recv(), if bidirectional => {
+                let Some(name) = name else { continue };
+                let mark = Inbound::Mark {
+                    sequence_number: next_sequence(),
+                    stream_sid: stream_sid.clone(),
+                    mark: MarkName { name },
+                };
+                if let Err(e) = socket.send(Message::text(mark.to_text())).await {
+                    break StreamEnd::Failed(format!("stream {}: sending a mark: {e}", stream.url));
+                }
+            }
+            message = socket.next() => {
+                let text = match message {
+                    None | Some(Ok(Message::Close(_))) => break StreamEnd::ClosedByServer,
+                    Some(Err(e)) => break StreamEnd::Failed(format!("stream {}: {e}", stream.url)),
+                    Some(Ok(Message::Text(text))) => text,
+                    Some(Ok(Message::Binary(_))) => {
+                        break StreamEnd::Failed(format!("stream {}: binary frame; Media Streams messages are JSON text", stream.url));
+                    }
+                    Some(Ok(_)) => continue, // ping, pong
+                };
+                match parse_outbound(text.as_str(), call.max_message_bytes) {
+                    Err(e) => break StreamEnd::Failed(format!("stream {}: {e}", stream.url)),
+                    Ok(Outbound::Media { media, .. }) if bidirectional => port.say(&media.payload),
+                    Ok(Outbound::Mark { mark, .. }) if bidirectional => port.mark(&mark.name),
+                    Ok(Outbound::Clear { .. }) if bidirectional => port.clear(),
+                    // A unidirectional stream cannot speak on the call.
+                    Ok(_) => {}
+                }
+            }
+            _ = super::until_set(&mut call_ended) => {
+                let stop = Inbound::Stop {
+                    sequence_number: next_sequence(),
+                    stream_sid: stream_sid.clone(),
+                    stop: StopInfo { account_sid: call.account_sid.to_string(), call_sid: call.call_sid.to_string() },
+                };
+                let _ = socket.send(Message::text(stop.to_text())).await;
+                break StreamEnd::CallEnded;
+            }
+        }
+    };
+    if bidirectional {
+        port.send_marks_to(None);
+    }
+    let _ = socket.close(None).await;
+    end
+}
