@@ -423,9 +423,10 @@ impl StepsErrorKind {
     /// The CLI's exit code for a run that ended with this error.
     pub fn exit_code(self) -> i32 {
         match self {
-            StepsErrorKind::Config => 2,
+            StepsErrorKind::Config => 2, // and Data: the setup is wrong
             StepsErrorKind::Worker => 3,
-            StepsErrorKind::Data | StepsErrorKind::Io => 1,
+            StepsErrorKind::Data => 2,
+            StepsErrorKind::Io => 1,
         }
     }
 }
