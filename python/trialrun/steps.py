@@ -20,6 +20,7 @@ import inspect
 import json
 import os
 import sys
+import threading
 import time
 import traceback
 from pathlib import Path
@@ -378,7 +379,6 @@ class TestRunner:
     ) -> SequenceResult:
         show = _printer(self.quiet, loud)
         result = SequenceResult()
-        loop = asyncio.get_running_loop()
         try:
             session = _core.StepSession(
                 str(self.config_file),
@@ -405,12 +405,12 @@ class TestRunner:
             result.run_id = session.run_id
             # Blocking core calls go to a thread (they release the GIL), so a caller's
             # loop keeps running while workers start.
-            uri, database, loaded, _embedded = await loop.run_in_executor(None, session.start_data)
+            uri, database, loaded, _embedded = await _on_thread(session.start_data)
             for note in session.notes[len(result.notes) :]:
                 show(f"trialrun: {note}")
             if loaded and self.post_load_callback is not None:
                 await _post_load(self.post_load_callback, uri, database)
-            await loop.run_in_executor(None, session.start_workers)
+            await _on_thread(session.start_workers)
             show("trialrun: workers ready: " + ", ".join(f"{n} on :{p}" for n, p, _ in session.workers()))
             await self._steps(session, result, uri, database, show)
         except (asyncio.CancelledError, KeyboardInterrupt):
@@ -504,7 +504,7 @@ async def _post_load(callback: Callable[..., Any], uri: str, database: str) -> N
         ) from None
     client: Any = pymongo.MongoClient(uri, serverSelectionTimeoutMS=10000)
     try:
-        out = await asyncio.get_running_loop().run_in_executor(None, callback, client[database])
+        out = await _on_thread(functools.partial(callback, client[database]))
         if inspect.isawaitable(out):
             await out
     except Exception:
@@ -543,12 +543,34 @@ async def _call(fn: Callable[..., Any], *args: Any) -> Any:
     """Async functions run on the loop; sync ones on a thread, so they never block it."""
     if _is_async(fn):
         return await fn(*args)
-    loop = asyncio.get_running_loop()
-    context = contextvars.copy_context()
-    out = await loop.run_in_executor(None, functools.partial(context.run, fn, *args))
+    out = await _on_thread(functools.partial(contextvars.copy_context().run, fn, *args))
     if inspect.isawaitable(out):
         out = await out
     return out
+
+
+async def _on_thread(fn: Callable[[], Any]) -> Any:
+    """fn() on a daemon thread of its own. Unlike the loop's default executor, a call still
+    running when the run is interrupted is abandoned: closing the loop does not wait for it."""
+    loop = asyncio.get_running_loop()
+    future = loop.create_future()
+
+    def settle(ok: bool, value: Any) -> None:
+        if not future.done():
+            future.set_result(value) if ok else future.set_exception(value)
+
+    def target() -> None:
+        try:
+            outcome = (True, fn())
+        except BaseException as e:  # handed to the awaiting task
+            outcome = (False, e)
+        try:
+            loop.call_soon_threadsafe(settle, *outcome)
+        except RuntimeError:  # the loop is closed: nobody waits any more
+            pass
+
+    threading.Thread(target=target, name="trialrun-step", daemon=True).start()
+    return await future
 
 
 def _to_json(value: Any) -> str:
@@ -570,7 +592,7 @@ def _indent(text: str) -> str:
 
 def _fail(result: SequenceResult, kind: str, message: str, show: Callable[[str], None]) -> SequenceResult:
     result.error, result.error_kind = message, kind
-    show(f"trialrun: {kind} error: {message}")
+    show(f"trialrun: {kind} error: {message}", error=True)
     return result
 
 
@@ -595,13 +617,15 @@ def _called_as_script() -> bool:
         del frame
 
 
-def _printer(quiet: Optional[bool], loud: bool) -> Callable[[str], None]:
+def _printer(quiet: Optional[bool], loud: bool) -> Callable[..., None]:
+    """show(line, error=False): progress unless quiet; errors also when quiet from the CLI
+    or a script (loud), where nobody else reports them."""
     if quiet is None:
         env = os.environ.get("TRIALRUN_QUIET", "")
         quiet = (env not in ("", "0")) if env else not (loud or _is_terminal())
 
-    def show(line: str) -> None:
-        if not quiet:
+    def show(line: str, error: bool = False) -> None:
+        if not quiet or (error and loud):
             print(line, file=sys.stderr, flush=True)
 
     return show
