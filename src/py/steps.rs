@@ -49,6 +49,9 @@ fn json_object(what: &str, text: &str) -> PyResult<Map<String, Value>> {
     }
 }
 
+/// (index, round, name, description, worker) of the next step.
+type NextStep = (usize, u32, String, String, String);
+
 /// One run of a step sequence. Dropping it (or `close()`) stops every process it started.
 #[pyclass(frozen, module = "trialrun._core", name = "StepSession")]
 pub struct StepSession {
@@ -187,8 +190,8 @@ impl StepSession {
 
     /// The next step as (index, round, name, description, worker), or None when the
     /// sequence is finished or stopped. Raises WorkerError when a worker has died.
-    fn next_step(&self, py: Python<'_>) -> PyResult<Option<(usize, u32, String, String, String)>> {
-        let next = self.detached(py, |s| s.next()).map_err(to_py)?;
+    fn next_step(&self, py: Python<'_>) -> PyResult<Option<NextStep>> {
+        let next = self.detached(py, |s| s.next_step()).map_err(to_py)?;
         Ok(next.map(|(n, spec)| (n.index, n.round, spec.name, spec.description, spec.worker)))
     }
 

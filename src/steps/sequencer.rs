@@ -78,7 +78,7 @@ impl Sequencer {
     }
 
     /// The next step to run, or None when the sequence is finished or stopped.
-    pub fn next(&mut self) -> Option<Next> {
+    pub fn next_step(&mut self) -> Option<Next> {
         loop {
             if self.state.finished || (self.failed && !self.continue_on_failure) {
                 return None;
@@ -150,7 +150,7 @@ mod tests {
     /// Runs the sequencer, failing the steps in `fail` (as "step#round"); returns the order.
     fn drive(seq: &mut Sequencer, fail: &[&str]) -> Vec<String> {
         let mut ran = vec![];
-        while let Some(next) = seq.next() {
+        while let Some(next) = seq.next_step() {
             let label = format!("{}#{}", seq.steps[next.index], next.round);
             let outcome = if fail.contains(&label.as_str()) { Outcome::Failed } else { Outcome::Passed };
             ran.push(label);
@@ -162,7 +162,7 @@ mod tests {
     #[test]
     fn rounds_run_every_step_in_order_and_round_state_is_cleared() {
         let mut seq = Sequencer::new(names(&["a", "b"]), 2, fresh(), None, None, false);
-        let first = seq.next().unwrap();
+        let first = seq.next_step().unwrap();
         seq.state.round_state.insert("x".into(), Value::from(1));
         seq.finish(first, Outcome::Passed, 0.0);
         let rest = drive(&mut seq, &[]);
@@ -195,11 +195,11 @@ mod tests {
     #[test]
     fn skipped_counts_as_done_and_errored_does_not() {
         let mut seq = Sequencer::new(names(&["a", "b"]), 1, fresh(), None, None, false);
-        let n = seq.next().unwrap();
+        let n = seq.next_step().unwrap();
         seq.finish(n, Outcome::Skipped, 0.0);
-        let n = seq.next().unwrap();
+        let n = seq.next_step().unwrap();
         seq.finish(n, Outcome::Errored, 0.0);
-        assert_eq!(seq.next(), None);
+        assert_eq!(seq.next_step(), None);
         assert_eq!(seq.state.completed, names(&["a"]));
         assert_eq!(seq.state.history.len(), 2);
         assert_eq!(seq.state.history[1]["outcome"], "errored");
@@ -219,6 +219,6 @@ mod tests {
         let mut state = fresh();
         state.finished = true;
         let mut seq = Sequencer::new(names(&["a"]), 1, state, None, None, false);
-        assert_eq!(seq.next(), None);
+        assert_eq!(seq.next_step(), None);
     }
 }

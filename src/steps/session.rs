@@ -238,8 +238,8 @@ impl Session {
     }
 
     /// The next step, after checking every worker still runs (Err: one died, with its log).
-    pub fn next(&mut self) -> Result<Option<(Next, StepSpec)>> {
-        let Some(next) = self.seq.next() else {
+    pub fn next_step(&mut self) -> Result<Option<(Next, StepSpec)>> {
+        let Some(next) = self.seq.next_step() else {
             self.save()?; // a finished round or sequence
             return Ok(None);
         };
@@ -430,3 +430,6 @@ impl StepsErrorKind {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
