@@ -125,6 +125,7 @@ def test_example_runs_with_the_cli_and_python_m_against_embedded_mongodb(tmp_pat
     state = json.loads((example / "tests/data/test_state.json").read_text())
     assert (state["round"], state["finished"], state["global_state"]["made"]) == (2, True, ["items-example-round-1", "items-example-round-2"])
     assert 'tests="8" failures="0" errors="0"' in junit.read_text()
+    assert 'name="check_users [round 2]"' in junit.read_text()
     (run,) = store_rows("SELECT * FROM runs")
     assert (run["suite_id"], run["kind"], run["status"]) == ("items-example", "steps", "completed")
     cases = store_rows("SELECT test_case FROM case_results ORDER BY idx")

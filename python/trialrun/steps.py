@@ -489,6 +489,7 @@ class TestRunner:
             show(line)
             if error and outcome != "passed":
                 show(_indent(error))
+                show(_log_tail(Path(config.data_dir) / "logs" / f"{worker}.log", worker))
 
 
 class _PostLoadError(Exception):
@@ -584,6 +585,15 @@ def _path_or_fail(value: Any) -> Any:
     if isinstance(value, os.PathLike):
         return os.fspath(value)
     raise TypeError(f"{value!r} is not a JSON value")
+
+
+def _log_tail(path: Path, worker: str, lines: int = 10) -> str:
+    """The worker's last log lines, prefixed with its name (shown when a step fails)."""
+    try:
+        tail = path.read_text(errors="replace").splitlines()[-lines:]
+    except OSError:
+        return f"    (no log at {path})"
+    return "\n".join(f"    [{worker}] {line}" for line in tail) or f"    ({path} is empty)"
 
 
 def _indent(text: str) -> str:
