@@ -27,6 +27,7 @@ from trialrun.steps import (
     EXIT_STEP_FAILED,
     EXIT_WORKER,
     StepsConfigError,
+    StepsConfigWarning,
     TestRunner,
     TestStep,
 )
@@ -396,7 +397,8 @@ def test_malformed_yaml_and_json_name_the_file_line_and_key(tmp_path, subprocess
     assert "config.yaml: line 2: key 'max_rounds'" in result.error
 
     config.write_text("task_id: t\nsurprise: 1\n")
-    result = TestRunner(steps, config, quiet=True).run()
+    with pytest.warns(StepsConfigWarning, match="config.yaml: line 2: unknown key 'surprise'"):
+        result = TestRunner(steps, config, quiet=True).run()
     assert result.passed and "config.yaml: line 2: unknown key 'surprise'" in result.notes[0]
 
     (config.parent / "workers.json").write_text('{\n  "w1": {\n    "port": "x"\n  }\n}\n')

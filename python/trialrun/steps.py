@@ -23,6 +23,7 @@ import sys
 import threading
 import time
 import traceback
+import warnings
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Union
 
@@ -40,6 +41,7 @@ __all__ = [
     "StepContext",
     "StepResult",
     "StepsConfigError",
+    "StepsConfigWarning",
     "StepsDataError",
     "TestRunner",
     "TestStep",
@@ -52,6 +54,10 @@ EXIT_PASSED, EXIT_STEP_FAILED, EXIT_CONFIG, EXIT_WORKER, EXIT_INTERRUPTED = 0, 1
 
 # Keys of config_overrides handled here rather than in the core.
 _PYTHON_KEYS = ("post_load_callback",)
+
+
+class StepsConfigWarning(UserWarning):
+    """A config key trialrun does not know (kept in context.config); names file and line."""
 
 
 class SkipStep(Exception):
@@ -395,6 +401,9 @@ class TestRunner:
             return _fail(result, "config", str(e), show)
         result.suite_id = session.suite_id
         result.state_path = str(session.state_path)
+        for warning in session.config_warnings:
+            # Also a Python warning, so pytest's summary lists it.
+            warnings.warn(f"trialrun: {warning}", StepsConfigWarning, stacklevel=3)
         for note in session.notes:
             show(f"trialrun: {note}")
         result.notes = list(session.notes)

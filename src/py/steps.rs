@@ -111,6 +111,12 @@ impl StepSession {
         self.lock(py).notes.clone()
     }
 
+    /// One line per unknown config key (file, line, key); also among `notes`.
+    #[getter]
+    fn config_warnings(&self, py: Python<'_>) -> Vec<String> {
+        self.lock(py).config.warnings.clone()
+    }
+
     #[getter]
     fn suite_id(&self, py: Python<'_>) -> String {
         self.lock(py).suite_id.clone()
