@@ -152,9 +152,35 @@ impl Drop for Worker {
 }
 
 fn group_alive(group: Pid, leader: &mut Child) -> bool {
-    // Reap the leader if it exited, so the signal-0 check below sees only live members.
+    // Reap the leader if it exited, so the checks below see only the other members.
     let _ = leader.try_wait();
-    killpg(group, None).is_ok()
+    if killpg(group, None).is_err() {
+        return false;
+    }
+    // Members that died but wait for their new parent (init) to reap them still count for
+    // kill(0). Where init is slow to reap, or absent (PID 1 a plain program in a
+    // container), that would hold every stop for its whole grace period: on Linux, only
+    // members that are not zombies count.
+    live_members(group.as_raw()).unwrap_or(true)
+}
+
+/// Whether a process of group `pgid` is alive and not a zombie; None without /proc.
+fn live_members(pgid: i32) -> Option<bool> {
+    let entries = std::fs::read_dir("/proc").ok()?;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().filter(|n| n.bytes().all(|b| b.is_ascii_digit())) else { continue };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
+        // "pid (comm) state ppid pgrp ...": comm may hold spaces and parentheses.
+        let Some(rest) = stat.rsplit_once(')').map(|(_, rest)| rest) else { continue };
+        let mut fields = rest.split_whitespace();
+        let state = fields.next().unwrap_or("");
+        let pgrp = fields.nth(1).and_then(|p| p.parse::<i32>().ok());
+        if pgrp == Some(pgid) && state != "Z" && state != "X" {
+            return Some(true);
+        }
+    }
+    Some(false)
 }
 
 fn describe(ready: &Ready, port: u16) -> String {

@@ -141,3 +141,22 @@ fn a_crash_mid_run_is_seen_by_check_alive() {
     };
     assert!(err.message.contains("worker 'w' exited (signal: 9") && err.message.contains("[w] listening"), "{err}");
 }
+
+#[test]
+fn a_group_whose_members_died_is_not_waited_for_until_they_are_reaped() {
+    // sh's child dies from the SIGTERM too, but it is reparented to init, which may reap
+    // it late (or never, in a container without an init): stop must not wait for that.
+    let dir = log_dir("zombie");
+    let port = free_port().unwrap();
+    let l = Launch {
+        argv: vec!["/bin/sh".into(), "-c".into(), format!("python3 -m http.server {port} --bind 127.0.0.1; echo after")],
+        port,
+        stop_grace: Duration::from_secs(5),
+        ..launch("zombie", &dir, "", Ready::Tcp)
+    };
+    let mut workers = start_all(vec![l]).unwrap();
+    let t = Instant::now();
+    stop_all(&mut workers);
+    assert!(t.elapsed() < Duration::from_millis(800), "stopped in {:?}", t.elapsed());
+    check_port_free("zombie", port).unwrap();
+}
