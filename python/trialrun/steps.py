@@ -125,6 +125,8 @@ class Config:
         object.__setattr__(self, "_values", {k: _wrap(v) for k, v in values.items()})
 
     def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") or name == "_values":  # copy/pickle probing a bare instance
+            raise AttributeError(name)
         try:
             return self._values[name]
         except KeyError:
