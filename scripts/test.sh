@@ -22,6 +22,8 @@ wheel=$(ls target/test-wheel/trialrun-*.whl)
 
 run_pytest() { # VENV
   "$1/bin/python" -m pip install "${pip_quiet[@]}" --force-reinstall --no-deps "$wheel"
+  # The `test` extra (pyproject.toml): pytest, and what the step-sequence tests start.
+  "$1/bin/python" -m pip install "${pip_quiet[@]}" "$wheel[test]"
   bash scripts/install_browser.sh "$1" # Chromium + selenium for the viewer's browser tests
   echo "== pytest under $("$1/bin/python" --version)"
   "$1/bin/python" -m pytest -q tests

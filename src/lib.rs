@@ -4,6 +4,7 @@
 pub mod evaluation;
 pub mod history;
 pub mod report;
+pub mod steps;
 pub mod store;
 pub mod suite;
 pub mod telephony;

@@ -243,3 +243,71 @@ class Viewer:
     def stop(self) -> None: ...
     def __enter__(self) -> "Viewer": ...
     def __exit__(self, *exc: Any) -> None: ...
+
+class StepsConfigError(ValueError):
+    """A step sequence's config, step list, data file or saved state is invalid; the message
+    names the file, line and key, or the step. Raised before anything starts."""
+
+class WorkerError(RuntimeError):
+    """A worker could not start, become ready, or stopped running; the message has the
+    tail of its log, each line prefixed with [worker]."""
+
+class StepsDataError(RuntimeError):
+    """Loading the MongoDB test data failed, or a collection has fewer documents than its
+    required_count."""
+
+class StepSession:
+    """One run of a step sequence (used by trialrun.steps.TestRunner). Dropping it, or
+    close(), stops every process it started."""
+
+    def __init__(
+        self,
+        config_file: str,
+        overrides_json: str,
+        steps: List[tuple[str, str, str]],
+        python: str,
+        fallback_id: str,
+        force_reset: bool = False,
+        from_step: Optional[str] = None,
+        only: List[str] = ...,
+        store_path: Optional[str] = None,
+    ) -> None: ...
+    @property
+    def notes(self) -> List[str]: ...
+    @property
+    def config_warnings(self) -> List[str]: ...
+    @property
+    def suite_id(self) -> str: ...
+    @property
+    def state_path(self) -> pathlib.Path: ...
+    @property
+    def run_id(self) -> Optional[str]: ...
+    @property
+    def finished(self) -> bool: ...
+    @property
+    def round(self) -> int: ...
+    def config_json(self) -> str: ...
+    def begin_record(self) -> None: ...
+    def start_data(self) -> tuple[Optional[str], Optional[str], bool, bool]:
+        """(mongo_uri, database, loaded, embedded)."""
+    def start_workers(self) -> None: ...
+    def workers(self) -> List[tuple[str, int, Dict[str, str]]]: ...
+    def pids(self) -> List[tuple[str, int]]: ...
+    def states_json(self) -> tuple[str, str]: ...
+    def next_step(self) -> Optional[tuple[int, int, str, str, str]]:
+        """(index, round, name, description, worker), or None when finished or stopped."""
+    def worker_down(self, worker: str) -> Optional[str]: ...
+    def finish_step(
+        self,
+        index: int,
+        round: int,
+        outcome: str,
+        output_json: Optional[str],
+        error: Optional[str],
+        reason: Optional[str],
+        attempts: int,
+        duration_s: float,
+        round_state_json: str,
+        global_state_json: str,
+    ) -> None: ...
+    def close(self, interrupted: bool = False, errored: bool = False) -> Optional[str]: ...

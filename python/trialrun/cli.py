@@ -2,6 +2,7 @@
 
     trialrun run [--junit PATH] FILE.py   run the suites FILE.py defines (it calls run_test_suite)
     trialrun demo                         run the built-in demo on the embedded defaults
+    trialrun steps PATH/e2e.py [--reset]  run a step sequence (e2e.py calls TestRunner.run)
     trialrun runs [--suite ID]            list stored runs
     trialrun show [RUN]                   one run's cases and evaluations, failures first
     trialrun compare [BASE] [HEAD]        compare two runs by test-case hash
@@ -10,8 +11,9 @@
     trialrun ui [--port N]                the local web viewer on 127.0.0.1
 
 Exit codes: 0 every suite passed (compare: no regression), 1 an evaluation failed or
-errored, fn raised, or (compare) a case regressed; 2 usage, validation or lookup error;
-130 interrupted.
+errored, fn raised, (compare) a case regressed, or (steps) a step failed or errored; 2
+usage, validation or lookup error, or (steps) a config or data error; 3 (steps) a worker
+failed to start or died; 130 interrupted.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import traceback
 from typing import List, Optional
 
 EXIT_PASSED, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_WORKER = 3  # steps: a worker failed to start or died
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -40,6 +43,14 @@ def _parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="run the built-in demo (no API keys, no network)")
     demo.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summaries")
+
+    steps = sub.add_parser("steps", help="run a step sequence (an e2e.py that calls TestRunner.run)")
+    steps.add_argument("file", help="the sequence's script, e.g. tests/e2e.py (run as __main__, in its package)")
+    steps.add_argument("--reset", action="store_true", help="clear the saved state and reload the data first")
+    steps.add_argument("--from", dest="from_step", metavar="STEP", help="start at STEP in the current round")
+    steps.add_argument("--only", nargs="+", metavar="STEP", help="run only these steps")
+    steps.add_argument("--junit", metavar="PATH", help="also write JUnit XML of the run to PATH")
+    steps.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
 
     runs = sub.add_parser("runs", help="list stored runs, newest first")
     runs.add_argument("--suite", help="only this suite's runs")
@@ -96,6 +107,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     os.environ["TRIALRUN_QUIET"] = "1" if getattr(args, "quiet", False) else "0"
     if args.command == "run":
         return _run_file(args.file, args.args, args.junit)
+    if args.command == "steps":
+        return _run_steps(args)
     if args.command == "demo":
         from trialrun import demo
 
@@ -220,6 +233,72 @@ def _run_file(path: str, file_args: List[str], junit: Optional[str] = None) -> i
 
         _write(junit, _junit(results))
     return exit_code(results, path)
+
+
+def _run_steps(args: argparse.Namespace) -> int:
+    """Runs e2e.py as __main__ inside its package (so `from .steps import steps` works),
+    with --reset/--from/--only applied to the TestRunner.run() calls it makes."""
+    import signal
+
+    from trialrun import steps as steps_module
+
+    path = os.path.abspath(args.file)
+    if not os.path.isfile(path):
+        print(f"trialrun: error: {args.file}: no such file", file=sys.stderr)
+        return EXIT_USAGE
+    options = {"reset": args.reset, "from_step": args.from_step, "only": args.only or [], "results": []}
+    steps_module._cli = options
+    sys.argv = [path]
+    # A SIGTERM to trialrun stops the workers too, as Ctrl-C does.
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        module, root = _module_name(path)
+        sys.path.insert(0, root)
+        if module:
+            runpy.run_module(module, run_name="__main__", alter_sys=True)
+        else:
+            runpy.run_path(path, run_name="__main__")
+    except steps_module.StepsConfigError as e:
+        print(f"trialrun: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    except SystemExit as e:
+        if e.code not in (None, 0):
+            return e.code if isinstance(e.code, int) else EXIT_USAGE
+    except BaseException:
+        traceback.print_exc()
+        print(f"trialrun: error: {args.file} raised before its sequence finished", file=sys.stderr)
+        return EXIT_USAGE
+    finally:
+        steps_module._cli = None
+        signal.signal(signal.SIGTERM, previous)
+    results = options["results"]
+    if not results:
+        print(f"trialrun: error: {args.file} ran no step sequence (it must call TestRunner.run)", file=sys.stderr)
+        return EXIT_USAGE
+    if args.junit:
+        from trialrun import _core
+
+        _write(args.junit, _core.junit_for_runs([r.run_id for r in results if r.run_id]))
+    return next((r.exit_code for r in results if r.exit_code != EXIT_PASSED), EXIT_PASSED)
+
+
+def _raise_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt()
+
+
+def _module_name(path: str) -> tuple:
+    """(dotted module name, folder to import it from) for a file inside packages
+    (folders with __init__.py); ("", its folder) for a lone script."""
+    folder, name = os.path.split(path)
+    parts = [os.path.splitext(name)[0]]
+    while os.path.isfile(os.path.join(folder, "__init__.py")):
+        folder, package = os.path.split(folder)
+        parts.insert(0, package)
+    if len(parts) == 1:
+        return "", folder
+    return ".".join(parts), folder
 
 
 def exit_code(results: list, path: str) -> int:

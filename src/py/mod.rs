@@ -9,6 +9,7 @@ mod evaluation;
 mod history;
 mod plan;
 mod results;
+mod steps;
 mod viewer;
 
 use pyo3::prelude::*;
@@ -57,5 +58,6 @@ pub fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(default_store_path, m)?)?;
     history::register(m)?;
     viewer::register(m)?;
+    steps::register(m)?;
     Ok(())
 }

@@ -69,6 +69,9 @@ pub fn junit_xml(runs: &[RunData]) -> String {
 /// The run's testcases in suite order: per case a `fn` testcase when fn raised (its
 /// evaluators never ran) or when there is nothing else to report, then one per evaluation.
 fn testcases(run: &RunData) -> Vec<TestCase> {
+    if run.run.run.kind == "steps" {
+        return step_testcases(run);
+    }
     let grouped = group_by_case(run);
     let mut out = vec![];
     for c in &grouped.cases {
@@ -80,6 +83,35 @@ fn testcases(run: &RunData) -> Vec<TestCase> {
     // Evaluations without a case row still count: CI should see them.
     out.extend(grouped.unmatched.iter().map(|e| evaluation_testcase(e)));
     out
+}
+
+/// A step sequence's run: one testcase per step and round, named `step [round N]`, with
+/// the step's traceback as the failure or error text.
+fn step_testcases(run: &RunData) -> Vec<TestCase> {
+    group_by_case(run)
+        .cases
+        .iter()
+        .map(|c| {
+            let info: serde_json::Value = serde_json::from_str(&c.case.test_case).unwrap_or_default();
+            let name = match (info["name"].as_str(), info["round"].as_u64()) {
+                (Some(step), Some(round)) => format!("{step} [round {round}]"),
+                _ => c.case.hash.to_string(),
+            };
+            let outcome_eval = c.evaluations.iter().find(|e| &*e.evaluator_id == "outcome");
+            let traceback = c.case.error.clone().unwrap_or_default();
+            let message = last_line(&traceback).unwrap_or("").to_string();
+            let outcome = match outcome_eval.map(|e| parse_verdict(&e.verdict)) {
+                Some(Verdict::Failed) => Outcome::Failure { message, text: traceback },
+                Some(Verdict::Errored) | None => Outcome::Error { message, text: traceback },
+                Some(Verdict::NoThreshold) => {
+                    let meta: serde_json::Value = outcome_eval.and_then(|e| e.metadata.as_deref()).and_then(|m| serde_json::from_str(m).ok()).unwrap_or_default();
+                    Outcome::PassedWithNote(format!("skipped: {}", meta["reason"].as_str().unwrap_or("")))
+                }
+                Some(Verdict::Passed) => Outcome::Passed,
+            };
+            TestCase { name, time: c.case.duration_s, outcome }
+        })
+        .collect()
 }
 
 fn fn_testcase(case: &CaseRecord) -> TestCase {
@@ -326,6 +358,50 @@ mod tests {
         let raised = cases[4].child("error");
         assert_eq!(raised.attr("message"), "fn raised KeyError: 'x'");
         assert!(raised.text.starts_with("Traceback (most recent call last):\n"));
+    }
+
+    #[test]
+    fn step_sequences_have_a_testcase_per_step_and_round() {
+        let mut run = sample_run();
+        run.run.run.kind = "steps".into();
+        let mut step = |i: usize, name: &str, round: u32, error: Option<&str>| {
+            let case = &mut run.cases[i];
+            case.test_case = format!(r#"{{"name":"{name}","description":"","worker":"w1","round":{round}}}"#).into();
+            case.error = error.map(str::to_string);
+            case.hash.clone()
+        };
+        let hashes = [
+            step(0, "create", 1, None),
+            step(1, "check", 1, Some("Traceback ...\nAssertionError: told to fail")),
+            step(2, "skip", 1, None),
+        ];
+        run.cases.truncate(3);
+        let verdicts = ["passed", "failed", "no_threshold"];
+        run.evaluations = hashes
+            .iter()
+            .zip(verdicts)
+            .enumerate()
+            .map(|(i, (hash, verdict))| EvaluationRecord {
+                run_id: "run-1".into(),
+                case_index: i as u32,
+                case_hash: hash.clone(),
+                evaluator_id: "outcome".into(),
+                score: None,
+                threshold: None,
+                verdict: verdict.into(),
+                metadata: Some(r#"{"outcome":"x","reason":"not needed"}"#.into()),
+                error: None,
+                duration_s: 0.1,
+            })
+            .collect();
+        let root = parse(&junit_xml(&[run]));
+        let suite = root.child("testsuite");
+        assert_eq!((suite.attr("tests"), suite.attr("failures"), suite.attr("errors")), ("3", "1", "0"));
+        let cases = suite.all("testcase");
+        let names: Vec<&str> = cases.iter().map(|c| c.attr("name")).collect();
+        assert_eq!(names, ["create [round 1]", "check [round 1]", "skip [round 1]"]);
+        assert_eq!(cases[1].child("failure").attr("message"), "AssertionError: told to fail");
+        assert_eq!(cases[2].child("system-out").text, "skipped: not needed");
     }
 
     #[test]
