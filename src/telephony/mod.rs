@@ -1,11 +1,13 @@
 //! Phone calls: Twilio's protocol (webhook signatures, Media Streams messages, TwiML), the
-//! call server trialrun answers calls with, and the audio queue both ends of a stream use.
+//! call server trialrun answers calls with, Twilio's REST API client, and the loopback
+//! carrier that stands in for Twilio.
 
 pub mod call;
 pub mod http;
 pub mod loopback;
 pub mod media;
 pub mod playout;
+pub mod rest;
 pub mod runtime;
 pub mod server;
 pub mod signature;

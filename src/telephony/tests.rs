@@ -16,6 +16,7 @@ use serde_json::Value;
 
 use super::call::{CallEvent, CallHandle, EndReason};
 use super::loopback::{LoopbackCarrier, LoopbackConfig};
+use super::rest::{CreateCall, TwilioClient, TwilioConfig};
 use super::runtime::runtime;
 use super::server::{CallServer, ServerConfig};
 use super::{signature, twiml};
@@ -142,21 +143,24 @@ fn a_call_through_the_loopback_carrier_carries_audio_marks_and_keys_both_ways() 
 
     runtime().block_on(async {
         let (mut handle, urls) = server.new_outbound_call();
-        let (status, body) = create_call(
-            &carrier,
-            &[
-                ("To", AGENT_NUMBER),
-                ("From", TRIALRUN_NUMBER),
-                ("Url", &urls.voice),
-                ("StatusCallback", &urls.status_callback),
-                ("StatusCallbackEvent", "initiated"),
-                ("StatusCallbackEvent", "ringing answered completed"),
-            ],
-        )
-        .await;
-        assert_eq!(status, 201, "{body}");
-        assert!(body["sid"].as_str().unwrap().starts_with("CA"));
-
+        // The Twilio client, pointed at the carrier instead of api.twilio.com.
+        let mut config = TwilioConfig::new(carrier.account_sid(), carrier.auth_token());
+        config.api_base = carrier.api_base();
+        let twilio = TwilioClient::new(config).unwrap();
+        let created = twilio
+            .create_call(&CreateCall {
+                to: AGENT_NUMBER.into(),
+                from: TRIALRUN_NUMBER.into(),
+                url: Some(urls.voice.clone()),
+                status_callback: Some(urls.status_callback.clone()),
+                status_callback_event: ["initiated", "ringing", "answered", "completed"].map(String::from).to_vec(),
+                ..CreateCall::default()
+            })
+            .await
+            .unwrap();
+        assert!(created.sid.starts_with("CA"), "{created:?}");
+        assert_eq!(created.status, "queued");
+        let body = serde_json::json!({"sid": created.sid});
         let mut statuses = Vec::new();
         let mut heard = Vec::new();
         let mut marks = Vec::new();
@@ -193,14 +197,18 @@ fn a_call_through_the_loopback_carrier_carries_audio_marks_and_keys_both_ways() 
         assert_eq!(audio.channels.len(), 2);
         let digits: String = DtmfDetector::new().push(&audio.channels[0]).into_iter().map(|(d, _)| d).collect();
         assert_eq!(digits, "5");
-        // The status callback for completed arrives after the stream ends.
-        loop {
-            match tokio::time::timeout(Duration::from_secs(5), handle.next_event()).await {
-                Ok(Some(CallEvent::Status { status })) if status == "completed" => break,
-                Ok(Some(_)) => continue,
-                Ok(None) | Err(_) => break,
+        // The carrier finishes the call once the agent's stream has closed.
+        let mut fetched = twilio.fetch_call(&created.sid).await.unwrap();
+        for _ in 0..100 {
+            if fetched.is_finished() {
+                break;
             }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            fetched = twilio.fetch_call(&created.sid).await.unwrap();
         }
+        assert_eq!(fetched.status, "completed", "{fetched:?}");
+        assert!(fetched.start_time.as_deref().is_some_and(|t| t.ends_with("+0000")), "{fetched:?}");
+        assert!(fetched.duration_seconds().is_some(), "{fetched:?}");
     });
     let log = agent.log.lock().unwrap();
     assert!(log.signature_valid, "the carrier signs webhooks as Twilio does");

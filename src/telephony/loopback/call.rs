@@ -37,8 +37,13 @@ pub struct CallRecord {
     pub status: String,
     pub direction: String,
     pub api_version: &'static str,
-    pub start_time: Option<f64>,
-    pub end_time: Option<f64>,
+    /// RFC 2822 times, as Twilio writes them.
+    pub date_created: String,
+    pub start_time: Option<String>,
+    pub end_time: Option<String>,
+    /// Unix time the call was answered, for its duration.
+    #[serde(skip)]
+    pub answered_at: Option<f64>,
     /// Seconds, as a string (Twilio's form), once ended.
     pub duration: Option<String>,
 }
@@ -61,8 +66,10 @@ impl LiveCall {
             status: "queued".into(),
             direction: "outbound-api".into(),
             api_version: "2010-04-01",
+            date_created: rfc2822(now_unix()),
             start_time: None,
             end_time: None,
+            answered_at: None,
             duration: None,
         };
         let lateness = carrier.config.measure_lateness.then(Default::default);
@@ -131,7 +138,12 @@ pub async fn run_call(carrier: Arc<Carrier>, call: Arc<LiveCall>, request: CallR
         Ok(program) => program,
         Err(reason) => return finish(&carrier, &call, &request, "failed", Some(reason)).await,
     };
-    call.record.lock().expect("call lock").start_time = Some(now_unix());
+    {
+        let mut record = call.record.lock().expect("call lock");
+        let now = now_unix();
+        record.answered_at = Some(now);
+        record.start_time = Some(rfc2822(now));
+    }
     notify("in-progress", "answered").await;
     let caller_program = match caller.answer(&request.document).await {
         Ok(program) => program,
@@ -174,8 +186,8 @@ async fn finish(carrier: &Carrier, call: &LiveCall, request: &CallRequest, statu
     {
         let mut record = call.record.lock().expect("call lock");
         let end = now_unix();
-        record.end_time = Some(end);
-        let duration = record.start_time.map_or(0.0, |start| end - start);
+        record.end_time = Some(rfc2822(end));
+        let duration = record.answered_at.map_or(0.0, |start| end - start);
         record.duration = Some(format!("{}", duration.round() as u64));
         record.status = status.to_string();
     }
@@ -221,5 +233,42 @@ async fn status_callback(carrier: &Carrier, call: &LiveCall, request: &CallReque
     }
     if let Err(e) = carrier.webhook(url, &request.status_callback_method, &params).await {
         carrier.log(format!("call {}: status callback {status}: {e}", record.sid));
+    }
+}
+
+/// A Unix time as RFC 2822 in UTC ("Tue, 31 Aug 2010 20:36:28 +0000"), Twilio's form.
+pub fn rfc2822(unix: f64) -> String {
+    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    let secs = unix.max(0.0) as i64;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{}, {:02} {} {} {:02}:{:02}:{:02} +0000",
+        DAYS[days.rem_euclid(7) as usize],
+        day,
+        MONTHS[(month - 1) as usize],
+        year,
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn rfc2822_matches_twilio_examples() {
+        assert_eq!(super::rfc2822(1_283_286_988.0), "Tue, 31 Aug 2010 20:36:28 +0000");
+        assert_eq!(super::rfc2822(951_782_400.0), "Tue, 29 Feb 2000 00:00:00 +0000");
     }
 }

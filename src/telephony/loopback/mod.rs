@@ -138,7 +138,7 @@ impl Carrier {
         };
         let response = request
             .header("X-Twilio-Signature", signature)
-            .header("User-Agent", "TwilioProxy/1.1 (trialrun loopback carrier)")
+            .header("User-Agent", "TwilioProxy/1.1")
             .send()
             .await
             .map_err(|e| format!("webhook {url} cannot be reached: {e}"))?;
