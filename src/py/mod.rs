@@ -10,6 +10,7 @@ mod history;
 mod plan;
 mod results;
 mod steps;
+mod telephony;
 mod viewer;
 
 use pyo3::prelude::*;
@@ -59,5 +60,6 @@ pub fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     history::register(m)?;
     viewer::register(m)?;
     steps::register(m)?;
+    telephony::register(m)?;
     Ok(())
 }

@@ -133,9 +133,13 @@ const DTMF_AMPLITUDE: i16 = 8000;
 /// The handle a caller of trialrun holds: sends commands, receives events.
 pub struct CallHandle {
     pub id: String,
-    commands: mpsc::UnboundedSender<CallCommand>,
+    commands: CallCommands,
     events: mpsc::UnboundedReceiver<CallEvent>,
 }
+
+/// The sending half of a handle; clones send to the same call.
+#[derive(Clone)]
+pub struct CallCommands(mpsc::UnboundedSender<CallCommand>);
 
 /// The other end of a `CallHandle`, held by whatever carries the call.
 pub struct CallChannels {
@@ -149,7 +153,7 @@ pub fn call_channels(id: String) -> (CallHandle, CallChannels) {
     let (event_tx, event_rx) = mpsc::unbounded_channel();
     let handle = CallHandle {
         id,
-        commands: command_tx,
+        commands: CallCommands(command_tx),
         events: event_rx,
     };
     (handle, CallChannels { commands: command_rx, events: event_tx })
@@ -160,6 +164,28 @@ pub fn call_channels(id: String) -> (CallHandle, CallChannels) {
 pub struct CallOver;
 
 impl CallHandle {
+    /// Where commands for this call go.
+    pub fn commands(&self) -> &CallCommands {
+        &self.commands
+    }
+
+    /// The next event; None once the call has ended and every event was taken.
+    pub async fn next_event(&mut self) -> Option<CallEvent> {
+        self.events.recv().await
+    }
+
+    /// The next event if one is waiting.
+    pub fn try_next_event(&mut self) -> Option<CallEvent> {
+        self.events.try_recv().ok()
+    }
+
+    /// The id, the commands and the events, apart (for holders that share them).
+    pub fn into_parts(self) -> (String, CallCommands, mpsc::UnboundedReceiver<CallEvent>) {
+        (self.id, self.commands, self.events)
+    }
+}
+
+impl CallCommands {
     /// Queues 8 kHz PCM audio.
     pub fn send_pcm(&self, samples: &[i16]) -> Result<(), CallOver> {
         self.send(CallCommand::Audio(mulaw::encode_all(samples)))
@@ -192,18 +218,8 @@ impl CallHandle {
         self.send(CallCommand::Hangup)
     }
 
-    /// The next event; None once the call has ended and every event was taken.
-    pub async fn next_event(&mut self) -> Option<CallEvent> {
-        self.events.recv().await
-    }
-
-    /// The next event if one is waiting.
-    pub fn try_next_event(&mut self) -> Option<CallEvent> {
-        self.events.try_recv().ok()
-    }
-
     fn send(&self, command: CallCommand) -> Result<(), CallOver> {
-        self.commands.send(command).map_err(|_| CallOver)
+        self.0.send(command).map_err(|_| CallOver)
     }
 }
 
@@ -244,7 +260,7 @@ mod tests {
     #[test]
     fn dtmf_is_sent_as_tones_a_detector_hears() {
         let (handle, mut channels) = call_channels("c".into());
-        handle.send_dtmf("1#").unwrap();
+        handle.commands().send_dtmf("1#").unwrap();
         let Some(CallCommand::Audio(bytes)) = channels.commands.try_recv().ok() else {
             panic!("audio expected");
         };
@@ -255,14 +271,14 @@ mod tests {
             .map(|(digit, _)| digit)
             .collect();
         assert_eq!(digits, "1#");
-        assert_eq!(handle.send_dtmf("x"), Err(DtmfError::UnknownDigit('x')));
+        assert_eq!(handle.commands().send_dtmf("x"), Err(DtmfError::UnknownDigit('x')));
     }
 
     #[test]
     fn commands_after_the_call_ended_say_so() {
         let (handle, channels) = call_channels("c".into());
         drop(channels);
-        assert_eq!(handle.hang_up(), Err(CallOver));
-        assert_eq!(handle.send_dtmf("1"), Err(DtmfError::CallOver));
+        assert_eq!(handle.commands().hang_up(), Err(CallOver));
+        assert_eq!(handle.commands().send_dtmf("1"), Err(DtmfError::CallOver));
     }
 }

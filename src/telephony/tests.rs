@@ -170,13 +170,13 @@ fn a_call_through_the_loopback_carrier_carries_audio_marks_and_keys_both_ways() 
                 CallEvent::Started { parameters, call_sid, .. } => {
                     assert_eq!(call_sid, body["sid"].as_str().unwrap());
                     assert!(parameters.is_empty(), "the stream token is not shown: {parameters:?}");
-                    handle.mark("hello-sent").unwrap();
+                    handle.commands().mark("hello-sent").unwrap();
                 }
                 CallEvent::Audio { samples, .. } => heard.extend(samples),
                 CallEvent::Mark { name } => {
                     marks.push(name);
                     if marks.len() == 1 {
-                        handle.send_dtmf("5").unwrap();
+                        handle.commands().send_dtmf("5").unwrap();
                     }
                 }
                 CallEvent::Ended(end) => break end,

@@ -145,16 +145,20 @@ pub async fn run_call(carrier: Arc<Carrier>, call: Arc<LiveCall>, request: CallR
         record.start_time = Some(rfc2822(now));
     }
     notify("in-progress", "answered").await;
-    let caller_program = match caller.answer(&request.document).await {
-        Ok(program) => program,
-        Err(reason) => return finish(&carrier, &call, &request, "failed", Some(reason)).await,
-    };
     if let Some(digits) = &request.send_digits {
         send_digits(&caller_port, digits);
     }
     let clock = tokio::spawn(bridge::run(caller_port.clone(), callee_port, ended.clone(), call.lateness.clone()));
     let callee_task = tokio::spawn(async move { callee.run(callee_program).await });
-    let caller_task = tokio::spawn(async move { caller.run(caller_program).await });
+    // The caller's document is fetched once the callee has answered; if it cannot be run,
+    // the call fails and the callee is hung up on, as Twilio does after an application error.
+    let caller_document = request.document.clone();
+    let caller_task = tokio::spawn(async move {
+        match caller.answer(&caller_document).await {
+            Ok(program) => caller.run(program).await,
+            Err(reason) => LegEnd::Failed(reason),
+        }
+    });
 
     let mut hang_up = call.hang_up.subscribe();
     let max = carrier.config.max_call_duration;

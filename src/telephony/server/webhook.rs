@@ -17,6 +17,9 @@ use super::Shared;
 use crate::telephony::call::{CallEvent, EndReason};
 use crate::telephony::{signature, twiml};
 
+/// How long after answering a call's voice webhook its media stream may take to start.
+const STREAM_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// The `?call=` query of the URLs trialrun hands the carrier.
 #[derive(Debug, Deserialize)]
 pub struct CallQuery {
@@ -64,9 +67,22 @@ pub async fn voice(
     if let Err(reason) = check_signature(&shared, &uri, &headers, &params) {
         return forbidden(&shared, reason);
     }
-    let call_sid = param(&params, "CallSid");
-    match shared.registry.answer(query.call.as_deref(), call_sid, param(&params, "From")) {
-        Answer::Stream { call_id: _, token } => {
+    let call_sid = param(&params, "CallSid").to_string();
+    match shared.registry.answer(query.call.as_deref(), &call_sid, param(&params, "From")) {
+        Answer::Stream { call_id, token } => {
+            // A carrier that fetched the TwiML but never opens the stream must not leave
+            // the call waiting forever.
+            let waiting = shared.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(STREAM_WAIT).await;
+                let detail = format!(
+                    "the carrier answered the call but opened no media stream within {} s",
+                    STREAM_WAIT.as_secs()
+                );
+                if waiting.registry.end_unstreamed(&call_id, EndReason::CarrierError, Some(detail.clone())) {
+                    waiting.log(format!("call {call_sid:?}: {detail}"));
+                }
+            });
             let url = format!("{}/twilio/stream", shared.config.ws_base());
             twiml_response(twiml::connect_stream(&url, &[(TOKEN_PARAMETER.to_string(), token)]))
         }

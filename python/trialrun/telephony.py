@@ -1,0 +1,266 @@
+"""Phone calls to voice agents: trialrun's call server, Twilio, and the loopback carrier.
+
+The call server is trialrun's end of a call: Twilio (or the loopback carrier, which speaks
+the same protocols on 127.0.0.1) fetches its voice webhook and streams the call's audio to it
+over Media Streams. A carrier places the calls::
+
+    from trialrun.telephony import CallServer, LoopbackCarrier
+
+    async with LoopbackCarrier({"+15550100": "http://127.0.0.1:8765/voice"}) as carrier:
+        async with CallServer(carrier=carrier, phone_number="+15550199") as server:
+            call = await server.place_call("+15550100")
+            async for event in call:
+                if event.kind == "mark":
+                    call.send_dtmf("1")
+                ...
+
+Swap ``LoopbackCarrier(...)`` for ``TwilioCarrier()`` (credentials from TWILIO_ACCOUNT_SID and
+TWILIO_AUTH_TOKEN) and give the server a ``public_url`` Twilio can reach, and the same test
+calls a real phone number.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from trialrun import _core
+from trialrun._core import Call, CallEvent, CallOverError, TwilioClient, TwilioError
+
+__all__ = [
+    "STATUS_EVENTS",
+    "Call",
+    "CallEvent",
+    "CallOverError",
+    "CallServer",
+    "Carrier",
+    "LoopbackCarrier",
+    "TwilioCarrier",
+    "TwilioClient",
+    "TwilioError",
+]
+
+#: The status callback events trialrun asks carriers for.
+STATUS_EVENTS = ["initiated", "ringing", "answered", "completed"]
+
+
+class Carrier:
+    """Something that places calls through Twilio's REST API: Twilio itself, or the loopback
+    carrier. ``client`` is the REST client, ``auth_token`` the token webhooks are signed with."""
+
+    client: TwilioClient
+    auth_token: str
+
+
+class TwilioCarrier(Carrier):
+    """Real Twilio. Credentials default to the environment variables Twilio's own tools use.
+
+    ``calls_per_second`` paces call creation (Twilio's default limit is 1 per second)."""
+
+    def __init__(
+        self,
+        account_sid: str | None = None,
+        auth_token: str | None = None,
+        *,
+        api_base: str | None = None,
+        calls_per_second: float = 1.0,
+        max_retries: int = 3,
+    ) -> None:
+        account_sid = account_sid or _env("TWILIO_ACCOUNT_SID")
+        self.auth_token = auth_token or _env("TWILIO_AUTH_TOKEN")
+        self.client = TwilioClient(
+            account_sid, self.auth_token, api_base=api_base, calls_per_second=calls_per_second, max_retries=max_retries
+        )
+
+    def __repr__(self) -> str:
+        return f"TwilioCarrier(api_base={self.client.api_base!r})"
+
+
+def _env(name: str) -> str:
+    value = os.environ.get(name)
+    if not value:
+        raise ValueError(f"TwilioCarrier needs {name}: pass it as an argument or set the environment variable")
+    return value
+
+
+class LoopbackCarrier(Carrier):
+    """An in-process stand-in for Twilio on 127.0.0.1: its REST API places calls to the
+    numbers given, fetching each number's voice webhook (``numbers`` maps phone numbers to
+    webhook URLs of agents running locally) and running their TwiML; audio flows in real time
+    between the two sides of each call.
+
+    ``speech``, a callable ``(text, voice, language) -> bytes`` of 16-bit PCM at 8 kHz, lets
+    agents use ``<Say>``. Webhooks are signed with ``auth_token`` (random unless given), so an
+    agent that checks ``X-Twilio-Signature`` can be given the same token.
+    """
+
+    def __init__(
+        self,
+        numbers: Mapping[str, str] | None = None,
+        *,
+        account_sid: str | None = None,
+        auth_token: str | None = None,
+        speech: Callable[[str, str | None, str | None], bytes] | None = None,
+        max_call_duration: float = 600.0,
+        log: bool = False,
+    ) -> None:
+        self._core = _core.LoopbackCarrier(
+            dict(numbers or {}),
+            account_sid=account_sid,
+            auth_token=auth_token,
+            speech=speech,
+            max_call_duration=max_call_duration,
+            log=log,
+        )
+        self.auth_token = self._core.auth_token
+        self.account_sid = self._core.account_sid
+        self.api_base = self._core.api_base
+        # No pacing: nothing here limits calls per second.
+        self.client = TwilioClient(self.account_sid, self.auth_token, api_base=self.api_base, calls_per_second=1e6)
+
+    def set_number(self, number: str, voice_url: str) -> None:
+        """Points ``number`` at a voice webhook."""
+        self._core.set_number(number, voice_url)
+
+    def active_calls(self) -> int:
+        return self._core.active_calls()
+
+    def log_lines(self) -> list[str]:
+        """What went wrong on calls: unreachable webhooks, TwiML it cannot run, stream errors."""
+        return self._core.log_lines()
+
+    def stop(self) -> None:
+        self._core.stop()
+
+    async def __aenter__(self) -> LoopbackCarrier:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.stop()
+
+    def __enter__(self) -> LoopbackCarrier:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        return f"LoopbackCarrier(api_base={self.api_base!r})"
+
+
+class CallServer:
+    """trialrun's end of phone calls: answers voice webhooks, carries each call's Media
+    Stream, and checks every webhook's ``X-Twilio-Signature`` against the carrier's auth token.
+
+    ``public_url`` is the base URL the carrier reaches this server by (an https tunnel for
+    real Twilio, the seed's ``ngrok_url``); by default ``http://127.0.0.1:PORT``, which is what
+    the loopback carrier needs. ``recordings_dir`` turns on two-channel WAV recordings (caller
+    left, agent right). ``validate_signatures=False`` is for local experiments only.
+    """
+
+    def __init__(
+        self,
+        *,
+        carrier: Carrier | None = None,
+        phone_number: str | None = None,
+        port: int = 0,
+        host: str = "127.0.0.1",
+        public_url: str | None = None,
+        auth_token: str | None = None,
+        validate_signatures: bool = True,
+        recordings_dir: str | os.PathLike[str] | None = None,
+        max_call_duration: float = 600.0,
+        silence_timeout: float | None = 60.0,
+        max_message_bytes: int = 64 * 1024,
+        log: bool = False,
+    ) -> None:
+        self.carrier = carrier
+        self.phone_number = phone_number
+        token = auth_token or (carrier.auth_token if carrier is not None else None) or os.environ.get("TWILIO_AUTH_TOKEN")
+        self._core = _core.CallServer(
+            host=host,
+            port=port,
+            public_url=public_url,
+            auth_token=token,
+            validate_signatures=validate_signatures,
+            max_message_bytes=max_message_bytes,
+            max_call_duration=max_call_duration,
+            silence_timeout=silence_timeout,
+            recordings_dir=Path(recordings_dir) if recordings_dir is not None else None,
+            log=log,
+        )
+
+    @property
+    def url(self) -> str:
+        """The public base URL webhooks are built from."""
+        return self._core.url
+
+    @property
+    def port(self) -> int:
+        return self._core.port
+
+    @property
+    def inbound_voice_url(self) -> str:
+        """The voice webhook to set on a number that should ring this server."""
+        return self._core.inbound_voice_url
+
+    async def place_call(self, to: str, *, from_: str | None = None, send_digits: str | None = None) -> Call:
+        """Calls ``to`` through the carrier and returns the call at once; its events tell
+        how it goes (status, started, audio, ..., ended). A carrier that refuses the call
+        raises TwilioError, naming the reason."""
+        if self.carrier is None:
+            raise ValueError("place_call needs a carrier: CallServer(carrier=LoopbackCarrier(...) or TwilioCarrier())")
+        caller = from_ or self.phone_number
+        if not caller:
+            raise ValueError("place_call needs a number to call from: CallServer(phone_number=...) or from_=")
+        call, urls = self._core.new_outbound_call()
+        try:
+            await self.carrier.client.create_call(
+                to=to,
+                from_=caller,
+                url=urls["voice"],
+                status_callback=urls["status_callback"],
+                status_callback_event=STATUS_EVENTS,
+                send_digits=send_digits,
+            )
+        except BaseException as error:
+            self._core.fail_call(call.id, str(error))
+            raise
+        return call
+
+    def expect_call(self, from_: str | None = None) -> Call:
+        """A call this server will answer when a caller (``from_``, or anyone) rings it.
+        Point the number at ``inbound_voice_url`` first (``await listen_on(number)``)."""
+        return self._core.expect_inbound_call(from_)
+
+    async def listen_on(self, number: str | None = None) -> None:
+        """Sets ``number`` (default: ``phone_number``) to ring this server, through the
+        carrier's REST API (Twilio's IncomingPhoneNumbers, or the loopback's numbers)."""
+        number = number or self.phone_number
+        if self.carrier is None or not number:
+            raise ValueError("listen_on needs a carrier and a number")
+        await self.carrier.client.set_incoming_number_voice_url(number, self.inbound_voice_url)
+
+    def log_lines(self) -> list[str]:
+        """Refused webhooks and streams, protocol errors: each with its reason."""
+        return self._core.log_lines()
+
+    def stop(self) -> None:
+        """Hangs up every call and stops serving."""
+        self._core.stop()
+
+    async def __aenter__(self) -> CallServer:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.stop()
+
+    def __enter__(self) -> CallServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        return f"CallServer(url={self.url!r})"
