@@ -360,3 +360,30 @@ async def test_hanging_up_ends_the_call_and_commands_after_it_fail(agent_url):
 
         with pytest.raises(CallOverError):
             call.send_dtmf("1")
+
+
+async def test_trialrun_serve_answers_logs_and_records_inbound_calls(tmp_path):
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "trialrun", "serve", "--port", "0", "--no-signature-check", "--record", str(tmp_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        line = await asyncio.to_thread(proc.stdout.readline)
+        voice_url = re.search(r"voice webhook (http://\S+)", line).group(1)
+        async with LoopbackCarrier({TRIALRUN_NUMBER: voice_url}, speech=lambda text, voice, language: tone(300)) as carrier:
+            await carrier.client.create_call(
+                to=TRIALRUN_NUMBER, from_=AGENT_NUMBER, twiml="<Response><Say>hello</Say><Hangup/></Response>"
+            )
+            lines = []
+            while not any("ended" in seen for seen in lines):
+                lines.append(await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline), 10))
+        ended = next(seen for seen in lines if "ended" in seen)
+        assert "far_end_hung_up" in ended, lines
+        recording = re.search(r"recording (\S+\.wav)", ended).group(1)
+        with wave.open(recording) as wav:
+            assert wav.getnchannels() == 2 and wav.getnframes() >= 2400  # the 300 ms "hello"
+    finally:
+        proc.send_signal(2)  # Ctrl-C
+        assert proc.wait(timeout=10) == 0, proc.stderr.read()

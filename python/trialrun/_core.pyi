@@ -4,7 +4,7 @@ import asyncio
 import contextvars
 import os
 import pathlib
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Awaitable, Callable, Dict, List, Optional, Sequence
 
 __version__: str
 
@@ -311,3 +311,150 @@ class StepSession:
         global_state_json: str,
     ) -> None: ...
     def close(self, interrupted: bool = False, errored: bool = False) -> Optional[str]: ...
+
+# Telephony (src/py/telephony.rs; the public surface is trialrun.telephony).
+
+class TwilioError(RuntimeError):
+    """Twilio (or the loopback carrier) refused a request or could not be reached."""
+
+class CallOverError(RuntimeError):
+    """The call has ended: nothing more can be sent on it."""
+
+class CallEvent:
+    @property
+    def kind(self) -> str:
+        """status, started, audio, mark, dtmf, recording or ended."""
+    @property
+    def status(self) -> Optional[str]: ...
+    @property
+    def call_sid(self) -> Optional[str]: ...
+    @property
+    def stream_sid(self) -> Optional[str]: ...
+    @property
+    def parameters(self) -> Optional[Dict[str, str]]: ...
+    @property
+    def at_ms(self) -> Optional[int]: ...
+    @property
+    def audio(self) -> Optional[bytes]:
+        """16-bit little-endian PCM at 8 kHz."""
+    @property
+    def name(self) -> Optional[str]: ...
+    @property
+    def digit(self) -> Optional[str]: ...
+    @property
+    def recording_url(self) -> Optional[str]: ...
+    @property
+    def recording_sid(self) -> Optional[str]: ...
+    @property
+    def reason(self) -> Optional[str]:
+        """hung_up, far_end_hung_up, not_answered, max_duration, silence_timeout,
+        protocol_error or carrier_error."""
+    @property
+    def detail(self) -> Optional[str]: ...
+    @property
+    def duration_ms(self) -> Optional[int]: ...
+    @property
+    def recording_path(self) -> Optional[str]: ...
+    @property
+    def pacing(self) -> Optional[Dict[str, float]]:
+        """frames, p50_ms, p99_ms, max_ms of outgoing frames against the 20 ms clock."""
+
+class Call:
+    @property
+    def id(self) -> str: ...
+    def send_audio(self, pcm: bytes) -> None: ...
+    def send_mulaw(self, mulaw: bytes) -> None: ...
+    def send_dtmf(self, digits: str) -> None: ...
+    def mark(self, name: str) -> None: ...
+    def clear(self) -> None: ...
+    def hang_up(self) -> None: ...
+    def next_event(self) -> Awaitable[Optional[CallEvent]]: ...
+    def __aiter__(self) -> Call: ...
+    def __anext__(self) -> Awaitable[CallEvent]: ...
+
+class CallServer:
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        public_url: Optional[str] = None,
+        auth_token: Optional[str] = None,
+        validate_signatures: bool = True,
+        max_message_bytes: int = 65536,
+        max_call_duration: float = 600.0,
+        silence_timeout: Optional[float] = 60.0,
+        recordings_dir: Optional[Any] = None,
+        audio_events: bool = True,
+        log: bool = False,
+    ) -> None: ...
+    @property
+    def url(self) -> str: ...
+    @property
+    def port(self) -> int: ...
+    @property
+    def inbound_voice_url(self) -> str: ...
+    def new_outbound_call(self) -> tuple[Call, Dict[str, str]]: ...
+    def expect_inbound_call(self, from_: Optional[str] = None) -> Call: ...
+    def fail_call(self, call_id: str, detail: str) -> None: ...
+    def log_lines(self) -> List[str]: ...
+    def stop(self) -> None: ...
+
+class LoopbackCarrier:
+    def __init__(
+        self,
+        numbers: Dict[str, str],
+        *,
+        account_sid: Optional[str] = None,
+        auth_token: Optional[str] = None,
+        speech: Optional[Callable[[str, Optional[str], Optional[str]], bytes]] = None,
+        max_call_duration: float = 600.0,
+        log: bool = False,
+        measure_lateness: bool = False,
+    ) -> None: ...
+    @property
+    def api_base(self) -> str: ...
+    @property
+    def account_sid(self) -> str: ...
+    @property
+    def auth_token(self) -> str: ...
+    def set_number(self, number: str, voice_url: str) -> None: ...
+    def active_calls(self) -> int: ...
+    def lateness(self, call_sid: str) -> Optional[List[int]]: ...
+    def log_lines(self) -> List[str]: ...
+    def stop(self) -> None: ...
+
+class TwilioClient:
+    def __init__(
+        self,
+        account_sid: str,
+        auth_token: str,
+        *,
+        api_base: Optional[str] = None,
+        calls_per_second: float = 1.0,
+        max_retries: int = 3,
+        timeout: float = 15.0,
+    ) -> None: ...
+    @property
+    def api_base(self) -> str: ...
+    def create_call(
+        self,
+        *,
+        to: str,
+        from_: str,
+        url: Optional[str] = None,
+        twiml: Optional[str] = None,
+        method: Optional[str] = None,
+        status_callback: Optional[str] = None,
+        status_callback_event: Optional[List[str]] = None,
+        status_callback_method: Optional[str] = None,
+        record: bool = False,
+        recording_channels: Optional[str] = None,
+        recording_status_callback: Optional[str] = None,
+        timeout: Optional[int] = None,
+        machine_detection: Optional[str] = None,
+        send_digits: Optional[str] = None,
+    ) -> Awaitable[Dict[str, Any]]: ...
+    def fetch_call(self, sid: str) -> Awaitable[Dict[str, Any]]: ...
+    def hang_up(self, sid: str) -> Awaitable[Dict[str, Any]]: ...
+    def set_incoming_number_voice_url(self, number: str, voice_url: str, method: str = "POST") -> Awaitable[None]: ...

@@ -89,6 +89,18 @@ def _parser() -> argparse.ArgumentParser:
     ui = sub.add_parser("ui", help="serve the local web viewer on 127.0.0.1 until Ctrl-C")
     ui.add_argument("--port", type=int, default=8321, help="port on 127.0.0.1 (default 8321; 0: any free port)")
     ui.add_argument("--no-browser", action="store_true", help="do not open a browser")
+    serve = sub.add_parser(
+        "serve", help="run the call server: answer every inbound call, log its events, record it (until Ctrl-C)"
+    )
+    serve.add_argument("--port", type=int, default=8765, help="port to listen on (default 8765; 0: any free port)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--public-url", help="base URL Twilio reaches this server by (e.g. an https tunnel)")
+    serve.add_argument("--record", metavar="DIR", help="write each call's two-channel WAV recording here")
+    serve.add_argument(
+        "--no-signature-check",
+        action="store_true",
+        help="accept unsigned webhooks (local experiments only; otherwise TWILIO_AUTH_TOKEN is needed)",
+    )
     return parser
 
 
@@ -109,6 +121,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         return _run_file(args.file, args.args, args.junit)
     if args.command == "steps":
         return _run_steps(args)
+    if args.command == "serve":
+        return _serve(args)
     if args.command == "demo":
         from trialrun import demo
 
@@ -193,6 +207,54 @@ def _ui(args: argparse.Namespace) -> int:
                 time.sleep(3600)
         except KeyboardInterrupt:
             pass
+    return EXIT_PASSED
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from trialrun.telephony import CallServer
+
+    async def log_call(call) -> None:
+        async for event in call:
+            if event.kind == "audio":
+                continue
+            if event.kind == "ended":
+                where = f", recording {event.recording_path}" if event.recording_path else ""
+                detail = f" ({event.detail})" if event.detail else ""
+                print(f"[{call.id[:8]}] ended: {event.reason}{detail} after {event.duration_ms / 1000:.1f} s{where}", flush=True)
+            else:
+                print(f"[{call.id[:8]}] {event.kind}: {event.status or event.call_sid or event.name or event.digit or ''}", flush=True)
+
+    async def serve() -> None:
+        with CallServer(
+            host=args.host,
+            port=args.port,
+            public_url=args.public_url,
+            validate_signatures=not args.no_signature_check,
+            recordings_dir=args.record,
+        ) as server:
+            print(f"trialrun call server: voice webhook {server.inbound_voice_url} (Ctrl-C to stop)", flush=True)
+            tasks = set()
+            while True:
+                # One inbound call is always expected; once it arrives, it is logged in the
+                # background and the next one is expected.
+                call = server.expect_call()
+                first = await call.next_event()
+                if first is None:
+                    continue
+                print(f"[{call.id[:8]}] {first.kind}: {first.call_sid or first.status or ''}", flush=True)
+                task = asyncio.ensure_future(log_call(call))
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
+
+    try:
+        asyncio.run(serve())
+    except KeyboardInterrupt:
+        pass
+    except ValueError as e:
+        print(f"trialrun: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
     return EXIT_PASSED
 
 

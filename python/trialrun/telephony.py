@@ -156,7 +156,9 @@ class CallServer:
     ``public_url`` is the base URL the carrier reaches this server by (an https tunnel for
     real Twilio, the seed's ``ngrok_url``); by default ``http://127.0.0.1:PORT``, which is what
     the loopback carrier needs. ``recordings_dir`` turns on two-channel WAV recordings (caller
-    left, agent right). ``validate_signatures=False`` is for local experiments only.
+    left, agent right). ``audio_events=False`` stops the far end's audio from being passed on
+    as events (for load tests, where nothing reads it). ``validate_signatures=False`` is for
+    local experiments only.
     """
 
     def __init__(
@@ -173,6 +175,7 @@ class CallServer:
         max_call_duration: float = 600.0,
         silence_timeout: float | None = 60.0,
         max_message_bytes: int = 64 * 1024,
+        audio_events: bool = True,
         log: bool = False,
     ) -> None:
         self.carrier = carrier
@@ -188,6 +191,7 @@ class CallServer:
             max_call_duration=max_call_duration,
             silence_timeout=silence_timeout,
             recordings_dir=Path(recordings_dir) if recordings_dir is not None else None,
+            audio_events=audio_events,
             log=log,
         )
 

@@ -55,14 +55,15 @@ fn spawn_for_asyncio<'py>(py: Python<'py>, work: impl Future<Output = Finish> + 
     let (event_loop_ref, future_ref) = (event_loop.unbind(), future.clone().unbind());
     runtime().spawn(async move {
         let finish = work.await;
-        Python::attach(|py| {
+        // Waiting for the GIL must not stall a runtime worker (and every call on it).
+        tokio::task::spawn_blocking(move || Python::attach(|py| {
             let (ok, value) = match finish(py) {
                 Ok(value) => (true, value),
                 Err(err) => (false, err.into_value(py).into_any()),
             };
             // A closed loop has nobody waiting for the result.
             let _ = event_loop_ref.bind(py).call_method1("call_soon_threadsafe", (resolve, future_ref, ok, value));
-        });
+        }));
     });
     Ok(future)
 }
@@ -230,12 +231,15 @@ fn call_over(_: impl std::fmt::Display) -> PyErr {
 #[pymethods]
 impl PyCall {
     /// Queues audio: 16-bit little-endian PCM at 8 kHz.
-    fn send_audio(&self, pcm: &[u8]) -> PyResult<()> {
+    fn send_audio(&self, py: Python<'_>, pcm: &[u8]) -> PyResult<()> {
         if pcm.len() % 2 != 0 {
             return Err(PyValueError::new_err("send_audio takes 16-bit PCM: an even number of bytes"));
         }
-        let samples: Vec<i16> = pcm.chunks_exact(2).map(|b| i16::from_le_bytes([b[0], b[1]])).collect();
-        self.commands.send_pcm(&samples).map_err(call_over)
+        py.detach(|| {
+            let samples: Vec<i16> = pcm.chunks_exact(2).map(|b| i16::from_le_bytes([b[0], b[1]])).collect();
+            self.commands.send_pcm(&samples)
+        })
+        .map_err(call_over)
     }
     /// Queues audio already in G.711 mu-law at 8 kHz.
     fn send_mulaw(&self, mulaw: Vec<u8>) -> PyResult<()> {
@@ -310,7 +314,7 @@ pub struct PyCallServer {
 #[pymethods]
 impl PyCallServer {
     #[new]
-    #[pyo3(signature = (*, host="127.0.0.1", port=0, public_url=None, auth_token=None, validate_signatures=true, max_message_bytes=65536, max_call_duration=600.0, silence_timeout=Some(60.0), recordings_dir=None, log=false))]
+    #[pyo3(signature = (*, host="127.0.0.1", port=0, public_url=None, auth_token=None, validate_signatures=true, max_message_bytes=65536, max_call_duration=600.0, silence_timeout=Some(60.0), recordings_dir=None, audio_events=true, log=false))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         host: &str,
@@ -322,6 +326,7 @@ impl PyCallServer {
         max_call_duration: f64,
         silence_timeout: Option<f64>,
         recordings_dir: Option<PathBuf>,
+        audio_events: bool,
         log: bool,
     ) -> PyResult<Self> {
         let host = host.parse().map_err(|_| PyValueError::new_err(format!("host {host:?} is not an IP address")))?;
@@ -338,6 +343,7 @@ impl PyCallServer {
             max_call_duration: secs(max_call_duration, "max_call_duration")?,
             silence_timeout: silence_timeout.map(|s| secs(s, "silence_timeout")).transpose()?,
             recordings_dir,
+            audio_events,
             log_to_stderr: log,
         };
         let server = server::CallServer::start(config).map_err(|e| PyValueError::new_err(e.to_string()))?;

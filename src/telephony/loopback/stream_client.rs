@@ -46,6 +46,7 @@ pub async fn run_stream(
     mut call_ended: watch::Receiver<bool>,
 ) -> StreamEnd {
     let config = WebSocketConfig::default()
+        .read_buffer_size(crate::telephony::server::READ_BUFFER)
         .max_message_size(Some(call.max_message_bytes))
         .max_frame_size(Some(call.max_message_bytes));
     let connecting = tokio_tungstenite::connect_async_with_config(stream.url.as_str(), Some(config), false);
@@ -164,6 +165,20 @@ pub async fn run_stream(
     if bidirectional {
         port.send_marks_to(None);
     }
-    let _ = socket.close(None).await;
+    // The closing handshake: wait (briefly) for the server's close frame, so it reads our
+    // last messages (`stop`) rather than a reset.
+    if socket.close(None).await.is_ok() {
+        let _ = tokio::time::timeout(CLOSE_WAIT, async {
+            while let Some(Ok(message)) = socket.next().await {
+                if message.is_close() {
+                    break;
+                }
+            }
+        })
+        .await;
+    }
     end
 }
+
+/// How long the closing handshake may take before the connection is dropped.
+const CLOSE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);

@@ -28,6 +28,7 @@ use super::call::{CallHandle, EndReason};
 use super::runtime::runtime;
 
 pub use registry::{secret as secret_hex, TOKEN_PARAMETER};
+pub use stream::READ_BUFFER;
 
 /// Lines of the server log kept for `log_lines` (the oldest are dropped).
 const LOG_LINES: usize = 1000;
@@ -54,6 +55,9 @@ pub struct ServerConfig {
     pub silence_timeout: Option<Duration>,
     /// Where two-channel WAV recordings are written (none when None).
     pub recordings_dir: Option<PathBuf>,
+    /// Whether the far end's audio is passed on as events (off when only the recording,
+    /// marks and the end matter, as in load tests).
+    pub audio_events: bool,
     /// Also print log lines to stderr.
     pub log_to_stderr: bool,
 }
@@ -70,6 +74,7 @@ impl Default for ServerConfig {
             max_call_duration: Duration::from_secs(600),
             silence_timeout: Some(Duration::from_secs(60)),
             recordings_dir: None,
+            audio_events: true,
             log_to_stderr: false,
         }
     }
