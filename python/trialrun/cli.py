@@ -266,6 +266,26 @@ def _write(path: str, text: str) -> None:
 _HISTORY_COMMANDS = {"runs": _runs, "show": _show, "compare": _compare, "export": _export, "gc": _gc, "ui": _ui}
 
 
+def _run_script(run, usage_error: type, describe, raised: str) -> Optional[int]:
+    """Runs a user's script; the exit code when it stopped early (its own usage error, Ctrl-C,
+    sys.exit with a code, an exception), None when it ran to its end."""
+    try:
+        run()
+    except usage_error as e:
+        print(f"trialrun: error: {describe(e)}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    except SystemExit as e:
+        if e.code not in (None, 0):
+            return e.code if isinstance(e.code, int) else EXIT_USAGE
+    except BaseException:
+        traceback.print_exc()
+        print(f"trialrun: error: {raised}", file=sys.stderr)
+        return EXIT_USAGE
+    return None
+
+
 def _run_file(path: str, file_args: List[str], junit: Optional[str] = None) -> int:
     from trialrun import SuiteValidationError
     from trialrun._run import collect_results
@@ -276,20 +296,14 @@ def _run_file(path: str, file_args: List[str], junit: Optional[str] = None) -> i
     sys.argv = [path, *file_args]
     sys.path.insert(0, os.path.dirname(os.path.abspath(path)))
     with collect_results() as results:
-        try:
-            runpy.run_path(path, run_name="__main__")
-        except SuiteValidationError as e:
-            print(f"trialrun: error: {path}: {e}", file=sys.stderr)
-            return EXIT_USAGE
-        except KeyboardInterrupt:
-            return EXIT_INTERRUPTED
-        except SystemExit as e:
-            if e.code not in (None, 0):
-                return e.code if isinstance(e.code, int) else EXIT_USAGE
-        except BaseException:
-            traceback.print_exc()
-            print(f"trialrun: error: {path} raised before its suites finished", file=sys.stderr)
-            return EXIT_USAGE
+        failed = _run_script(
+            lambda: runpy.run_path(path, run_name="__main__"),
+            SuiteValidationError,
+            lambda e: f"{path}: {e}",
+            f"{path} raised before its suites finished",
+        )
+        if failed is not None:
+            return failed
     if junit and results:
         from trialrun.history import _junit
 
@@ -313,25 +327,20 @@ def _run_steps(args: argparse.Namespace) -> int:
     sys.argv = [path]
     # A SIGTERM to trialrun stops the workers too, as Ctrl-C does.
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
-    try:
+    def run() -> None:
         module, root = _module_name(path)
         sys.path.insert(0, root)
         if module:
             runpy.run_module(module, run_name="__main__", alter_sys=True)
         else:
             runpy.run_path(path, run_name="__main__")
-    except steps_module.StepsConfigError as e:
-        print(f"trialrun: error: {e}", file=sys.stderr)
-        return EXIT_USAGE
-    except KeyboardInterrupt:
-        return EXIT_INTERRUPTED
-    except SystemExit as e:
-        if e.code not in (None, 0):
-            return e.code if isinstance(e.code, int) else EXIT_USAGE
-    except BaseException:
-        traceback.print_exc()
-        print(f"trialrun: error: {args.file} raised before its sequence finished", file=sys.stderr)
-        return EXIT_USAGE
+
+    try:
+        failed = _run_script(
+            run, steps_module.StepsConfigError, str, f"{args.file} raised before its sequence finished"
+        )
+        if failed is not None:
+            return failed
     finally:
         steps_module._cli = None
         signal.signal(signal.SIGTERM, previous)

@@ -5,7 +5,8 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query, Request, State};
+use axum::middleware::{self, Next};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -26,6 +27,7 @@ pub fn router(carrier: Arc<Carrier>) -> Router {
         .route("/2010-04-01/Accounts/{account}/Calls/{sid}", get(fetch_call).post(update_call))
         .route("/2010-04-01/Accounts/{account}/IncomingPhoneNumbers.json", get(list_numbers))
         .route("/2010-04-01/Accounts/{account}/IncomingPhoneNumbers/{sid}", post(update_number))
+        .route_layer(middleware::from_fn_with_state(carrier.clone(), require_auth))
         .with_state(carrier)
 }
 
@@ -40,8 +42,17 @@ fn twilio_error(status: StatusCode, code: u32, message: String) -> Response {
     (status, Json(body)).into_response()
 }
 
-/// Checks Basic auth (account sid and auth token) and the account in the path; the
-/// response refusing the request when they are wrong.
+/// Every route: Basic auth (account sid and auth token) and the account in the path
+/// (`/2010-04-01/Accounts/{account}/...`) must be the carrier's.
+async fn require_auth(State(carrier): State<Arc<Carrier>>, request: Request, next: Next) -> Response {
+    let account = request.uri().path().split('/').nth(3).unwrap_or_default().to_string();
+    match refusal(&carrier, request.headers(), &account) {
+        Some(refused) => refused,
+        None => next.run(request).await,
+    }
+}
+
+/// The response refusing a request whose credentials or account are wrong.
 fn refusal(carrier: &Carrier, headers: &HeaderMap, account: &str) -> Option<Response> {
     let expected = format!("{}:{}", carrier.config.account_sid, carrier.config.auth_token);
     let given = headers
@@ -69,13 +80,8 @@ fn strip_json(sid: &str) -> &str {
 
 async fn create_call(
     State(carrier): State<Arc<Carrier>>,
-    Path(account): Path<String>,
-    headers: HeaderMap,
     Form(params): Form<Params>,
 ) -> Response {
-    if let Some(refused) = refusal(&carrier, &headers, &account) {
-        return refused;
-    }
     let bad = |code, message: String| twilio_error(StatusCode::BAD_REQUEST, code, message);
     let Some(to) = first(&params, "To") else {
         return bad(21201, "No 'To' number is specified".into());
@@ -119,12 +125,8 @@ async fn create_call(
 
 async fn fetch_call(
     State(carrier): State<Arc<Carrier>>,
-    Path((account, sid)): Path<(String, String)>,
-    headers: HeaderMap,
+    Path((_, sid)): Path<(String, String)>,
 ) -> Response {
-    if let Some(refused) = refusal(&carrier, &headers, &account) {
-        return refused;
-    }
     match carrier.record(strip_json(&sid)) {
         Some(record) => Json(record).into_response(),
         None => not_found_call(&sid),
@@ -138,13 +140,9 @@ fn not_found_call(sid: &str) -> Response {
 
 async fn update_call(
     State(carrier): State<Arc<Carrier>>,
-    Path((account, sid)): Path<(String, String)>,
-    headers: HeaderMap,
+    Path((_, sid)): Path<(String, String)>,
     Form(params): Form<Params>,
 ) -> Response {
-    if let Some(refused) = refusal(&carrier, &headers, &account) {
-        return refused;
-    }
     let sid = strip_json(&sid);
     match first(&params, "Status") {
         Some("completed" | "canceled") => {
@@ -185,13 +183,8 @@ struct NumberQuery {
 
 async fn list_numbers(
     State(carrier): State<Arc<Carrier>>,
-    Path(account): Path<String>,
     Query(query): Query<NumberQuery>,
-    headers: HeaderMap,
 ) -> Response {
-    if let Some(refused) = refusal(&carrier, &headers, &account) {
-        return refused;
-    }
     let numbers = carrier.numbers.lock().expect("numbers lock");
     let mut list: Vec<serde_json::Value> = numbers
         .iter()
@@ -204,13 +197,9 @@ async fn list_numbers(
 
 async fn update_number(
     State(carrier): State<Arc<Carrier>>,
-    Path((account, sid)): Path<(String, String)>,
-    headers: HeaderMap,
+    Path((_, sid)): Path<(String, String)>,
     Form(params): Form<Params>,
 ) -> Response {
-    if let Some(refused) = refusal(&carrier, &headers, &account) {
-        return refused;
-    }
     let sid = strip_json(&sid);
     let mut numbers = carrier.numbers.lock().expect("numbers lock");
     let Some(number) = numbers.keys().find(|number| number_sid(number) == sid).cloned() else {

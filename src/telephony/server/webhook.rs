@@ -48,6 +48,20 @@ fn check_signature(shared: &Shared, uri: &OriginalUri, headers: &HeaderMap, para
     }
 }
 
+/// The call a signed callback is about; the refusal otherwise.
+fn callback_call(
+    shared: &Shared,
+    uri: &OriginalUri,
+    headers: &HeaderMap,
+    params: &Params,
+    query: CallQuery,
+) -> Result<String, Box<Response>> {
+    if let Err(reason) = check_signature(shared, uri, headers, params) {
+        return Err(Box::new(forbidden(shared, reason)));
+    }
+    query.call.ok_or_else(|| Box::new((StatusCode::NOT_FOUND, "no such call").into_response()))
+}
+
 fn forbidden(shared: &Shared, reason: String) -> Response {
     shared.log(format!("webhook refused: {reason}"));
     (StatusCode::FORBIDDEN, "invalid signature").into_response()
@@ -117,11 +131,9 @@ pub async fn status(
     headers: HeaderMap,
     Form(params): Form<Params>,
 ) -> Response {
-    if let Err(reason) = check_signature(&shared, &uri, &headers, &params) {
-        return forbidden(&shared, reason);
-    }
-    let Some(call_id) = query.call else {
-        return (StatusCode::NOT_FOUND, "no such call").into_response();
+    let call_id = match callback_call(&shared, &uri, &headers, &params, query) {
+        Ok(call_id) => call_id,
+        Err(refused) => return *refused,
     };
     let status = param(&params, "CallStatus").to_string();
     if status.is_empty() {
@@ -143,11 +155,9 @@ pub async fn recording(
     headers: HeaderMap,
     Form(params): Form<Params>,
 ) -> Response {
-    if let Err(reason) = check_signature(&shared, &uri, &headers, &params) {
-        return forbidden(&shared, reason);
-    }
-    let Some(call_id) = query.call else {
-        return (StatusCode::NOT_FOUND, "no such call").into_response();
+    let call_id = match callback_call(&shared, &uri, &headers, &params, query) {
+        Ok(call_id) => call_id,
+        Err(refused) => return *refused,
     };
     let event = CallEvent::Recording {
         sid: param(&params, "RecordingSid").to_string(),
