@@ -370,7 +370,7 @@ async def test_outcomes_timeouts_retries_and_async_steps_on_the_callers_loop(tmp
     rows = store_rows("SELECT case_hash, verdict, score, metadata FROM evaluation_results WHERE run_id = ? ORDER BY case_idx", result.run_id)
     assert [r["verdict"] for r in rows] == ["passed", "passed", "errored", "no_threshold", "errored"]
     assert json.loads(rows[3]["metadata"]) == {"outcome": "skipped", "attempts": 1, "reason": "not needed here"}
-    assert rows[0]["case_hash"] == __import__("hashlib").md5(b"echo#1").hexdigest()
+    assert rows[0]["case_hash"] == "echo [round 1]"
 
 
 def test_run_works_inside_a_running_loop(tmp_path):

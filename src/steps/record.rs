@@ -1,6 +1,7 @@
 //! A sequence's record in the run store: one run (kind "steps"), one case per executed
-//! step and round (hash md5("name#round")), and one "outcome" evaluation per case, so
-//! `trialrun runs/show/compare` and the viewer cover sequences with the suites' schema.
+//! step and round (its hash is "name [round N]", readable in show and compare), and one
+//! "outcome" evaluation per case, so `trialrun runs/show/compare` and the viewer cover
+//! sequences with the suites' schema.
 
 use super::sequencer::Outcome;
 use crate::store::{self, CaseRecord, EvaluationRecord, RunRecord, RunStatus, StoreError, Writer};
@@ -32,7 +33,7 @@ pub struct StepRecord<'a> {
 
 /// The case hash of a step in a round: stable across runs, so `compare` matches them.
 pub fn step_hash(name: &str, round: u32) -> String {
-    format!("{:x}", md5::compute(format!("{name}#{round}")))
+    format!("{name} [round {round}]")
 }
 
 impl Recorder {
@@ -144,7 +145,7 @@ mod tests {
 
     #[test]
     fn hashes_are_stable_and_differ_by_round() {
-        assert_eq!(step_hash("a", 1), format!("{:x}", md5::compute("a#1")));
+        assert_eq!(step_hash("a", 1), "a [round 1]");
         assert_ne!(step_hash("a", 1), step_hash("a", 2));
     }
 }
