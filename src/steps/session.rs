@@ -17,6 +17,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+/// How long a failed step's worker is watched for an exit in progress.
+const DEATH_GRACE: Duration = Duration::from_millis(300);
+
 #[derive(Debug, Clone)]
 pub struct StepSpec {
     pub name: String,
@@ -255,7 +258,16 @@ impl Session {
     /// When the step's worker is no longer running: the message with its log tail.
     pub fn worker_down(&mut self, worker: &str) -> Option<String> {
         let w = self.workers.iter_mut().find(|w| w.name() == worker)?;
-        let err = w.check_alive().err()?;
+        // A step often fails because its worker is dying (the request hit a closing port);
+        // the exit itself can take a moment to be seen, so it is waited for briefly.
+        let deadline = std::time::Instant::now() + DEATH_GRACE;
+        let err = loop {
+            match w.check_alive() {
+                Err(err) => break err,
+                Ok(()) if std::time::Instant::now() >= deadline => return None,
+                Ok(()) => std::thread::sleep(Duration::from_millis(20)),
+            }
+        };
         self.worker_failed = true;
         Some(err.message)
     }
