@@ -168,11 +168,19 @@ class Webhooks:
     """A tiny TwiML app on a free port: answers each path with the TwiML given, and keeps
     what it was sent (form and signature)."""
 
-    def __init__(self, answers: dict[str, str]) -> None:
-        self.answers, self.requests = answers, []
+    def __init__(self, answers: dict[str, str], files: dict[str, bytes] | None = None) -> None:
+        self.answers, self.files, self.requests = answers, files or {}, []
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                body = owner.files[self.path]
+                self.send_response(200)
+                self.send_header("Content-Type", "audio/wav")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"])).decode()
                 owner.requests.append((self.path, dict(urllib.parse.parse_qsl(body)), self.headers["X-Twilio-Signature"]))
@@ -230,6 +238,38 @@ async def test_an_inbound_call_running_say_gather_and_redirect_twiml():
     path, form, signature = app.requests[1]
     assert (path, form["Digits"], form["From"], form["Direction"]) == ("/pressed", "7", AGENT_NUMBER, "outbound-api")
     assert signature  # signed like every webhook
+
+
+def wav_16k(pcm: bytes) -> bytes:
+    import io
+
+    out = io.BytesIO()
+    with wave.open(out, "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(16000)
+        wav.writeframes(pcm)
+    return out.getvalue()
+
+
+async def test_play_fetches_a_wav_resamples_it_and_loops_it():
+    # 250 ms of a 440 Hz tone at 16 kHz, played twice: about 500 ms of loud audio at 8 kHz.
+    pcm16k = array.array("h", (int(8000 * math.sin(2 * math.pi * 440 * n / 16000)) for n in range(4000))).tobytes()
+    app = Webhooks({"/start": '<Response><Play loop="2">/tone.wav</Play><Hangup/></Response>'}, {"/tone.wav": wav_16k(pcm16k)})
+    try:
+        async with (
+            LoopbackCarrier({TRIALRUN_NUMBER: "http://127.0.0.1:9/unset"}) as carrier,
+            CallServer(carrier=carrier, phone_number=TRIALRUN_NUMBER) as server,
+        ):
+            carrier.set_number(TRIALRUN_NUMBER, server.inbound_voice_url)
+            call = server.expect_call()
+            await carrier.client.create_call(to=TRIALRUN_NUMBER, from_=AGENT_NUMBER, url=f"{app.url}/start")
+            events = await rest_of(call)
+    finally:
+        app.close()
+    assert events[-1].reason == "far_end_hung_up", events[-1]
+    loud_frames = sum(1 for e in events if e.kind == "audio" and loud(e.audio))
+    assert 23 <= loud_frames <= 27, loud_frames
 
 
 async def test_twiml_the_carrier_cannot_run_fails_the_call_naming_its_line():
