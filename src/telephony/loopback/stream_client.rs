@@ -13,7 +13,7 @@ use tokio_tungstenite::tungstenite::Message;
 use super::bridge::Port;
 use super::sid;
 use crate::telephony::media::{
-    parse_outbound, DtmfInfo, Inbound, MarkName, MediaChunk, MediaFormat, Outbound, StartInfo, StopInfo,
+    parse_outbound, DtmfInfo, Inbound, MarkName, MediaFormat, MediaText, Outbound, StartInfo, StopInfo,
 };
 use crate::telephony::twiml::Stream;
 use crate::voice::audio::{dtmf::DtmfDetector, mulaw};
@@ -55,6 +55,7 @@ pub async fn run_stream(
         Err(e) => return StreamEnd::Failed(format!("cannot connect to stream {}: {e}", stream.url)),
     };
     let stream_sid = sid("MZ");
+    let media_text = MediaText::new(&stream_sid);
     let mut hears = port.listen();
     let (marks_tx, mut marks) = mpsc::unbounded_channel();
     if bidirectional {
@@ -90,29 +91,21 @@ pub async fn run_stream(
             frame = hears.recv() => {
                 let Some(frame) = frame else { break StreamEnd::CallEnded };
                 chunk += 1;
-                let mut out = vec![Inbound::Media {
-                    sequence_number: next_sequence(),
-                    stream_sid: stream_sid.clone(),
-                    media: MediaChunk {
-                        track: "inbound".into(),
-                        chunk,
-                        timestamp: (chunk - 1) * 20,
-                        payload: frame.to_vec(),
-                    },
-                }];
+                let mut out = vec![media_text.inbound(next_sequence(), chunk, (chunk - 1) * 20, &frame)];
                 if bidirectional {
                     // Key presses reach bidirectional streams as `dtmf` messages.
                     for (digit, _) in detector.push(&mulaw::decode_all(&frame)) {
-                        out.push(Inbound::Dtmf {
+                        let dtmf = Inbound::Dtmf {
                             sequence_number: next_sequence(),
                             stream_sid: stream_sid.clone(),
                             dtmf: DtmfInfo { track: "inbound_track".into(), digit: digit.to_string() },
-                        });
+                        };
+                        out.push(dtmf.to_text());
                     }
                 }
                 let mut failed = None;
-                for message in out {
-                    if let Err(e) = socket.send(Message::text(message.to_text())).await {
+                for text in out {
+                    if let Err(e) = socket.send(Message::text(text)).await {
                         failed = Some(format!("stream {}: sending audio: {e}", stream.url));
                         break;
                     }

@@ -16,7 +16,7 @@ use tokio::time::{interval_at, sleep_until, Instant, MissedTickBehavior};
 use super::registry::{user_parameters, TakeError, TOKEN_PARAMETER};
 use super::Shared;
 use crate::telephony::call::{CallChannels, CallCommand, CallEnd, CallEvent, EndReason, PacingStats};
-use crate::telephony::media::{parse_inbound, Inbound, Outbound, StreamState};
+use crate::telephony::media::{parse_inbound, Inbound, MediaText, Outbound, StreamState};
 use crate::telephony::playout::Playout;
 use crate::voice::audio::frames::rms_dbfs;
 use crate::voice::audio::mulaw;
@@ -86,6 +86,7 @@ struct Session {
     socket: WebSocket,
     state: StreamState,
     stream_sid: String,
+    media_text: MediaText,
     call_id: Option<String>,
     playout: Playout,
     recorder: Option<CallRecorder>,
@@ -101,6 +102,7 @@ impl Session {
             socket,
             state: StreamState::new(),
             stream_sid: String::new(),
+            media_text: MediaText::new(""),
             call_id: None,
             playout: Playout::new(),
             recorder,
@@ -145,6 +147,7 @@ impl Session {
                 };
                 self.started = Instant::now();
                 self.stream_sid = stream_sid.clone();
+                self.media_text = MediaText::new(&stream_sid);
                 self.call_id = Some(call_id);
                 let _ = channels.events.send(CallEvent::Started {
                     call_sid: start.call_sid,
@@ -277,7 +280,7 @@ impl Session {
                 let at_ms = deadline.saturating_duration_since(self.started.into_std()).as_millis() as u64;
                 recorder.push_mulaw(Side::Caller, at_ms.saturating_sub(20), &frame);
             }
-            let media = Outbound::media(&self.stream_sid, &frame).to_text();
+            let media = self.media_text.outbound(&frame);
             self.send_text(media).await?;
         }
         Ok(())
