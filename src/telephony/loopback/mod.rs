@@ -201,7 +201,7 @@ impl Carrier {
     fn hang_up(&self, call_sid: &str) -> bool {
         match self.calls.lock().expect("calls lock").get(call_sid) {
             Some(call) => {
-                let _ = call.hang_up.send(true);
+                call.hang_up.send_replace(true);
                 true
             }
             None => false,
@@ -324,9 +324,9 @@ impl LoopbackCarrier {
     /// Hangs up every call and stops the REST API.
     pub fn stop(&mut self) {
         for call in self.carrier.calls.lock().expect("calls lock").values() {
-            let _ = call.hang_up.send(true);
+            call.hang_up.send_replace(true);
         }
-        let _ = self.stop.send(true);
+        self.stop.send_replace(true);
         let Some(task) = self.task.take() else { return };
         if tokio::runtime::Handle::try_current().is_err() {
             let _ = runtime().block_on(async { tokio::time::timeout(Duration::from_secs(5), task).await });

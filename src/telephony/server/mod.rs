@@ -289,7 +289,7 @@ impl CallServer {
 
     /// Hangs up every call, stops accepting connections and waits for the server to end.
     pub fn stop(&mut self) {
-        let _ = self.shared.shutdown.send(true);
+        self.shared.shutdown.send_replace(true);
         for call_id in self.shared.registry.unstreamed() {
             let detail = Some("the call server stopped".to_string());
             self.shared.registry.end_unstreamed(&call_id, EndReason::HungUp, detail);
