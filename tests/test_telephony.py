@@ -115,7 +115,7 @@ async def test_a_call_to_the_example_agent_over_the_loopback_carrier(agent_url, 
         rest = await rest_of(call)
         end = rest[-1]
         assert end.kind == "ended" and end.reason == "far_end_hung_up", end
-        assert end.pacing["frames"] > 0 and end.pacing["p99_ms"] < 20, end.pacing
+        assert end.pacing["frames"] > 0 and end.pacing["p99_ms"] < 50, end.pacing  # paced, not sent in bursts
         assert "completed" in [e.status for e in rest if e.kind == "status"]
 
         # Two channels: the caller's keys on the left, the agent's speech on the right.
