@@ -157,6 +157,7 @@ fn a_group_whose_members_died_is_not_waited_for_until_they_are_reaped() {
     let mut workers = start_all(vec![l]).unwrap();
     let t = Instant::now();
     stop_all(&mut workers);
-    assert!(t.elapsed() < Duration::from_millis(800), "stopped in {:?}", t.elapsed());
+    // Well under the 5 s grace (with room for a loaded machine): the group was not waited for.
+    assert!(t.elapsed() < Duration::from_millis(2500), "stopped in {:?}", t.elapsed());
     check_port_free("zombie", port).unwrap();
 }
