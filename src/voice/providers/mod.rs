@@ -15,8 +15,14 @@ use serde_json::Value;
 
 use crate::http_retry::{self, Answer, Failure, RetryPolicy};
 
+pub mod cartesia;
+pub mod deepgram;
+pub mod elevenlabs;
 pub mod openai;
 
+pub use cartesia::{CartesiaConfig, CartesiaTts};
+pub use deepgram::{DeepgramConfig, DeepgramStt};
+pub use elevenlabs::{ElevenLabsConfig, ElevenLabsTts};
 pub use openai::{
     OpenAiChat, OpenAiChatConfig, OpenAiSpeech, OpenAiSpeechConfig, OpenAiTranscription,
     OpenAiTranscriptionConfig, SpeechFormat,

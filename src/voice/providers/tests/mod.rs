@@ -13,6 +13,10 @@ use reqwest::Url;
 
 use crate::http_retry::RetryPolicy;
 
+mod cartesia;
+mod common;
+mod deepgram;
+mod elevenlabs;
 mod openai;
 
 /// One request as the fake vendor saw it.
