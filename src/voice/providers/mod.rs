@@ -24,8 +24,8 @@ pub use cartesia::{CartesiaConfig, CartesiaTts};
 pub use deepgram::{DeepgramConfig, DeepgramStt};
 pub use elevenlabs::{ElevenLabsConfig, ElevenLabsTts};
 pub use openai::{
-    OpenAiChat, OpenAiChatConfig, OpenAiSpeech, OpenAiSpeechConfig, OpenAiTranscription,
-    OpenAiTranscriptionConfig, SpeechFormat,
+    MaxTokensField, OpenAiChat, OpenAiChatConfig, OpenAiSpeech, OpenAiSpeechConfig,
+    OpenAiTranscription, OpenAiTranscriptionConfig, SpeechFormat,
 };
 
 #[cfg(test)]

@@ -34,6 +34,8 @@ pub struct OpenAiChatConfig {
     /// Up to the API version, e.g. `https://api.openai.com/v1`.
     pub base_url: String,
     pub model: String,
+    /// The field [`ChatRequest::max_tokens`] is sent as.
+    pub max_tokens_field: MaxTokensField,
     pub timeout: Duration,
     pub retry: RetryPolicy,
 }
@@ -43,10 +45,20 @@ impl OpenAiChatConfig {
         Self {
             base_url: DEFAULT_BASE_URL.into(),
             model: model.into(),
+            max_tokens_field: MaxTokensField::MaxTokens,
             timeout: DEFAULT_TIMEOUT,
             retry: default_retry(),
         }
     }
+}
+
+/// How the token limit is named on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MaxTokensField {
+    /// `max_tokens`: what vLLM, Ollama and llama.cpp read; deprecated by OpenAI.
+    MaxTokens,
+    /// `max_completion_tokens`: required by OpenAI's reasoning models (o-series, GPT-5).
+    MaxCompletionTokens,
 }
 
 /// `POST {base}/chat/completions`.
@@ -54,6 +66,7 @@ impl OpenAiChatConfig {
 pub struct OpenAiChat {
     http: Http,
     model: String,
+    max_tokens_field: MaxTokensField,
 }
 
 impl fmt::Debug for OpenAiChat {
@@ -61,6 +74,7 @@ impl fmt::Debug for OpenAiChat {
         f.debug_struct("OpenAiChat")
             .field("http", &self.http)
             .field("model", &self.model)
+            .field("max_tokens_field", &self.max_tokens_field)
             .finish()
     }
 }
@@ -83,6 +97,7 @@ impl OpenAiChat {
                 key,
             )?,
             model: config.model,
+            max_tokens_field: config.max_tokens_field,
         })
     }
 
@@ -144,7 +159,11 @@ impl OpenAiChat {
             body.insert("temperature".into(), json!(t));
         }
         if let Some(n) = request.max_tokens {
-            body.insert("max_tokens".into(), json!(n));
+            let field = match self.max_tokens_field {
+                MaxTokensField::MaxTokens => "max_tokens",
+                MaxTokensField::MaxCompletionTokens => "max_completion_tokens",
+            };
+            body.insert(field.into(), json!(n));
         }
         Value::Object(body)
     }

@@ -240,6 +240,24 @@ async fn chat_sends_a_json_schema_response_format_and_a_forced_tool() {
 }
 
 #[tokio::test]
+async fn max_completion_tokens_is_sent_when_configured() {
+    let fake = FakeVendor::start(vec![], Reply::json(200, text_completion("ok"))).await;
+    let mut config = chat_config(&fake.base);
+    config.max_tokens_field = MaxTokensField::MaxCompletionTokens;
+    let chat = OpenAiChat::new(config, Some(ApiKey::new(KEY))).unwrap();
+    chat.chat(ChatRequest {
+        messages: vec![Message::user("hi")],
+        max_tokens: Some(64),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let body = fake.one().json();
+    assert_eq!(body["max_completion_tokens"], 64);
+    assert!(body.get("max_tokens").is_none());
+}
+
+#[tokio::test]
 async fn tool_arguments_that_are_not_json_name_the_tool() {
     let mut completion = tool_call_completion();
     completion["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"] =
