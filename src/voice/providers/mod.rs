@@ -448,7 +448,8 @@ const BODY_EXCERPT: usize = 300;
 /// The vendor's error message from an error body, in any of the shapes the vendors here use:
 /// OpenAI `{"error":{"message","type","code"}}`, Deepgram `{"err_code","err_msg"}`,
 /// ElevenLabs `{"detail":{"status","message"}}` (or a FastAPI `detail` string or list),
-/// Cartesia `{"error": "..."}` / `{"message": "..."}`; otherwise the start of the text.
+/// Cartesia `{"error_code","title","message"}` (API version 2026-03-01 on; older versions
+/// answer plain text); otherwise the start of the text.
 pub(crate) fn vendor_message(body: &[u8]) -> Option<String> {
     let text = String::from_utf8_lossy(body);
     let text = text.trim();
@@ -490,7 +491,12 @@ pub(crate) fn vendor_message(body: &[u8]) -> Option<String> {
                 other => Some(other.to_string().chars().take(BODY_EXCERPT).collect()),
             };
         }
-        str_of(json.get("message"))
+        // Cartesia (2026-03-01 and newer): {"error_code","title","message","request_id"}.
+        let message = match (str_of(json.get("title")), str_of(json.get("message"))) {
+            (Some(t), Some(m)) => Some(format!("{t}: {m}")),
+            (t, m) => m.or(t),
+        };
+        with_code(message, code_of(json.get("error_code")))
     });
     found.or_else(|| Some(text.chars().take(BODY_EXCERPT).collect()))
 }

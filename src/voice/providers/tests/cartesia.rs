@@ -78,15 +78,30 @@ async fn the_version_and_rate_are_configurable() {
 
 #[tokio::test]
 async fn cartesia_error_bodies_are_surfaced_json_or_text() {
+    // Structured errors (Cartesia-Version 2026-03-01 on), an `error` string, plain text
+    // (older versions).
     let fake = FakeVendor::start(
-        vec![Reply::json(
-            400,
-            json!({"error": "voice not found: a0e99841"}),
-        )],
+        vec![
+            Reply::json(
+                404,
+                json!({
+                    "error_code": "voice_not_found",
+                    "title": "Voice not found",
+                    "message": "No voice with id a0e99841 exists.",
+                    "request_id": "550e8400-e29b-41d4-a716-446655440000"
+                }),
+            ),
+            Reply::json(400, json!({"error": "voice not found: a0e99841"})),
+        ],
         Reply::text(402, "Payment Required: your plan has run out of credits"),
     )
     .await;
     let tts = CartesiaTts::new(config(&fake.base), ApiKey::new(KEY)).unwrap();
+    let error = tts.synthesize("Hi.", None).await.unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "Cartesia refused text to speech (HTTP 404): Voice not found: No voice with id a0e99841 exists. [voice_not_found]"
+    );
     let error = tts.synthesize("Hi.", None).await.unwrap_err();
     assert_eq!(
         error.to_string(),
@@ -97,7 +112,7 @@ async fn cartesia_error_bodies_are_surfaced_json_or_text() {
         error.to_string(),
         "Cartesia refused text to speech (HTTP 402): Payment Required: your plan has run out of credits"
     );
-    assert_eq!(fake.seen().len(), 2, "4xx are not retried");
+    assert_eq!(fake.seen().len(), 3, "4xx are not retried");
 }
 
 #[tokio::test]

@@ -241,6 +241,10 @@ fn vendor_messages_in_every_shape() {
     assert_eq!(m(r#"{"error":"plain"}"#).unwrap(), "plain");
     assert_eq!(m(r#"{"message":"Unauthorized"}"#).unwrap(), "Unauthorized");
     assert_eq!(
+        m(r#"{"error_code":null,"title":"Bad request","message":"transcript is empty","request_id":"r"}"#).unwrap(),
+        "Bad request: transcript is empty"
+    );
+    assert_eq!(
         m("<html>Bad gateway</html>").unwrap(),
         "<html>Bad gateway</html>"
     );
