@@ -173,6 +173,23 @@ impl OpenAiChat {
         if request.messages.is_empty() {
             return Err(self.http.invalid(OP, "no messages".into()));
         }
+        for (i, message) in request.messages.iter().enumerate() {
+            if message.role == Role::Tool && message.tool_call_id.is_none() {
+                return Err(self.http.invalid(
+                    OP,
+                    format!("message {i} has role `tool` but no tool_call_id"),
+                ));
+            }
+            if message.role != Role::Assistant && !message.tool_calls.is_empty() {
+                return Err(self.http.invalid(
+                    OP,
+                    format!(
+                        "message {i} has tool_calls but role `{}` (only assistant messages call tools)",
+                        message.role.as_str()
+                    ),
+                ));
+            }
+        }
         let body = self.body(&request);
         let url = self.http.url(&["chat", "completions"]);
         let key = self.http.key();

@@ -258,6 +258,34 @@ async fn max_completion_tokens_is_sent_when_configured() {
 }
 
 #[tokio::test]
+async fn malformed_messages_are_refused_before_sending() {
+    let fake = FakeVendor::start(vec![], Reply::json(200, text_completion("ok"))).await;
+    let chat = OpenAiChat::new(chat_config(&fake.base), None).unwrap();
+    let mut orphan = Message::tool("x", "result");
+    orphan.tool_call_id = None;
+    let error = chat
+        .chat(ChatRequest {
+            messages: vec![Message::user("hi"), orphan],
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, ProviderError::InvalidRequest { .. }),
+        "{error:?}"
+    );
+    assert!(
+        error
+            .to_string()
+            .contains("message 1 has role `tool` but no tool_call_id"),
+        "{error}"
+    );
+    let error = chat.chat(ChatRequest::default()).await.unwrap_err();
+    assert!(error.to_string().contains("no messages"), "{error}");
+    assert!(fake.seen().is_empty());
+}
+
+#[tokio::test]
 async fn tool_arguments_that_are_not_json_name_the_tool() {
     let mut completion = tool_call_completion();
     completion["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"] =
