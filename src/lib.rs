@@ -3,6 +3,7 @@
 
 pub mod evaluation;
 pub mod history;
+pub mod http_retry;
 pub mod report;
 pub mod steps;
 pub mod store;

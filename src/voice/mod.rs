@@ -2,3 +2,4 @@
 //! simulated caller and call metrics).
 
 pub mod audio;
+pub mod providers;

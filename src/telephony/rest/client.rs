@@ -1,12 +1,12 @@
 //! The Twilio REST client: calls and incoming numbers, with pacing and retries.
 
-use std::collections::hash_map::RandomState;
-use std::hash::BuildHasher;
 use std::sync::Arc;
 use std::time::Duration;
 
-use reqwest::{Method, StatusCode, Url};
+use reqwest::{Method, Url};
 use serde::de::DeserializeOwned;
+
+use crate::http_retry::{self, Failure, RetryPolicy};
 
 use super::config::{is_sid, TwilioConfig};
 use super::error::{api_error, TwilioError};
@@ -210,105 +210,47 @@ impl TwilioClient {
     /// Makes the request, retrying 429, 5xx and connection failures with backoff.
     async fn send(&self, request: Request) -> Result<String, TwilioError> {
         let (user, password) = self.config.basic_auth();
-        let mut attempt: u32 = 0;
-        loop {
-            attempt += 1;
+        let policy = RetryPolicy {
+            max_retries: self.config.max_retries,
+            backoff_base: self.config.backoff_base,
+            backoff_max: self.config.backoff_max,
+            max_retry_after: self.config.max_retry_after,
+        };
+        let request = &request;
+        let result = http_retry::send(&policy, request.idempotent, || async move {
             if request.paced {
                 self.pacer.wait().await;
             }
-            let mut builder = self
+            let builder = self
                 .http
                 .request(request.method.clone(), request.url.clone())
                 .basic_auth(user, Some(password));
-            if let Some(form) = &request.form {
-                builder = builder.form(form);
+            match &request.form {
+                Some(form) => builder.form(form),
+                None => builder,
             }
-            let can_retry = attempt <= self.config.max_retries;
-            let failure = match builder.send().await {
-                Ok(response) => {
-                    let status = response.status();
-                    let retry_after = retry_after(response.headers());
-                    let body = response.text().await;
-                    match body {
-                        Ok(body) if status.is_success() => return Ok(body),
-                        Ok(body) => {
-                            let error =
-                                api_error(request.operation, status.as_u16(), &body, attempt);
-                            let wait = retry_after.unwrap_or_else(|| self.backoff(attempt));
-                            let retry = can_retry
-                                && is_retryable(status)
-                                && wait <= self.config.max_retry_after;
-                            (error, retry.then_some(wait))
-                        }
-                        Err(e) => (
-                            self.transport_error(request.operation, &e, attempt),
-                            (can_retry && request.idempotent).then(|| self.backoff(attempt)),
-                        ),
-                    }
-                }
-                Err(e) => {
-                    // A refused connection sent nothing, so even a create may be repeated.
-                    let retry = e.is_connect() || (e.is_timeout() && request.idempotent);
-                    (
-                        self.transport_error(request.operation, &e, attempt),
-                        (can_retry && retry).then(|| self.backoff(attempt)),
-                    )
-                }
-            };
-            match failure {
-                (_, Some(wait)) => tokio::time::sleep(wait).await,
-                (error, None) => return Err(error.scrub(&[password])),
-            }
-        }
+        })
+        .await;
+        let error = match result {
+            Ok(answer) => return Ok(String::from_utf8_lossy(&answer.body).into_owned()),
+            Err(Failure::Status {
+                status,
+                body,
+                attempts,
+            }) => api_error(
+                request.operation,
+                status.as_u16(),
+                &String::from_utf8_lossy(&body),
+                attempts,
+            ),
+            Err(Failure::Transport { error, attempts }) => TwilioError::Transport {
+                operation: request.operation,
+                detail: http_retry::error_chain(&error),
+                attempts,
+            },
+        };
+        Err(error.scrub(&[password]))
     }
-
-    fn transport_error(
-        &self,
-        operation: &'static str,
-        e: &reqwest::Error,
-        attempts: u32,
-    ) -> TwilioError {
-        // The full chain says why (refused, TLS, timeout); reqwest's top line alone does not.
-        let mut detail = e.to_string();
-        let mut source = std::error::Error::source(e);
-        while let Some(s) = source {
-            detail.push_str(": ");
-            detail.push_str(&s.to_string());
-            source = s.source();
-        }
-        TwilioError::Transport {
-            operation,
-            detail,
-            attempts,
-        }
-    }
-
-    /// Exponential backoff from `backoff_base`, capped, with jitter in [50%, 100%].
-    fn backoff(&self, attempt: u32) -> Duration {
-        let exp = self
-            .config
-            .backoff_base
-            .saturating_mul(1u32 << attempt.saturating_sub(1).min(16));
-        let capped = exp.min(self.config.backoff_max);
-        capped.mul_f64(0.5 + 0.5 * unit_random())
-    }
-}
-
-fn is_retryable(status: StatusCode) -> bool {
-    status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error()
-}
-
-/// `Retry-After` in seconds (decimals accepted); an HTTP date is ignored in favour of backoff.
-fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
-    let value = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
-    let seconds: f64 = value.trim().parse().ok()?;
-    (seconds.is_finite() && seconds >= 0.0).then(|| Duration::from_secs_f64(seconds))
-}
-
-/// A number in [0, 1) for jitter, from std's randomly keyed hasher (no RNG crate needed).
-fn unit_random() -> f64 {
-    let bits = RandomState::new().hash_one(std::time::Instant::now());
-    (bits >> 11) as f64 / (1u64 << 53) as f64
 }
 
 /// A client with TLS set up (telephony::http) and this timeout.

@@ -135,6 +135,18 @@ pub fn write_wav_mono(path: &Path, rate: u32, samples: &[i16]) -> Result<(), Wav
 
 /// Writes audio with any number of channels as a 16-bit PCM WAV file.
 pub fn write_wav(path: &Path, audio: &Audio) -> Result<(), WavError> {
+    let file = std::io::BufWriter::new(std::fs::File::create(path)?);
+    write_wav_to(file, audio)
+}
+
+/// Audio as the bytes of a 16-bit PCM WAV file (e.g. to upload for transcription).
+pub fn write_wav_bytes(audio: &Audio) -> Result<Vec<u8>, WavError> {
+    let mut bytes = Cursor::new(Vec::new());
+    write_wav_to(&mut bytes, audio)?;
+    Ok(bytes.into_inner())
+}
+
+fn write_wav_to<W: std::io::Write + std::io::Seek>(out: W, audio: &Audio) -> Result<(), WavError> {
     let channels = u16::try_from(audio.channels.len())
         .ok()
         .filter(|&c| c > 0)
@@ -145,7 +157,7 @@ pub fn write_wav(path: &Path, audio: &Audio) -> Result<(), WavError> {
         bits_per_sample: 16,
         sample_format: hound::SampleFormat::Int,
     };
-    let mut writer = hound::WavWriter::create(path, spec)?;
+    let mut writer = hound::WavWriter::new(out, spec)?;
     for i in 0..audio.len() {
         for channel in &audio.channels {
             writer.write_sample(channel.get(i).copied().unwrap_or(0))?;
@@ -162,6 +174,14 @@ pub(crate) mod tests {
     /// A fresh path in the system temp dir, unique per test and process.
     pub(crate) fn temp_path(name: &str) -> std::path::PathBuf {
         std::env::temp_dir().join(format!("trialrun-audio-{}-{name}", std::process::id()))
+    }
+
+    #[test]
+    fn wav_bytes_round_trip() {
+        let audio = Audio::mono(16000, (0..160).map(|i| i * 100).collect());
+        let bytes = write_wav_bytes(&audio).unwrap();
+        assert_eq!(&bytes[..4], b"RIFF");
+        assert_eq!(read_wav_bytes(&bytes).unwrap(), audio);
     }
 
     #[test]
