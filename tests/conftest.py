@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import os
 import sqlite3
 from pathlib import Path
@@ -36,6 +38,30 @@ def store_rows(trialrun_home: Path) -> Callable[..., List[Dict[str, Any]]]:
             return [dict(row) for row in conn.execute(sql, params)]
         finally:
             conn.close()
+
+    return query
+
+
+@pytest.fixture
+def store_rows_from_another_process(trialrun_home: Path) -> Callable[..., List[Dict[str, Any]]]:
+    """store_rows for reading while a run writes in this process: the query runs in a
+    child process. Two SQLite libraries in one process (trialrun's bundled one and the
+    stdlib's) do not see each other's locks, and the second would reset the WAL index the
+    first has mapped."""
+
+    def query(sql: str, *params: Any) -> List[Dict[str, Any]]:
+        path = trialrun_home / "trialrun.db"
+        script = (
+            "import json, sqlite3, sys\n"
+            "conn = sqlite3.connect(f'file:{sys.argv[1]}?mode=ro', uri=True)\n"
+            "conn.row_factory = sqlite3.Row\n"
+            "rows = [dict(r) for r in conn.execute(sys.argv[2], json.loads(sys.argv[3]))]\n"
+            "print(json.dumps(rows))\n"
+        )
+        out = subprocess.run(
+            [sys.executable, "-c", script, str(path), sql, json.dumps(params)], capture_output=True, text=True, check=True
+        )
+        return json.loads(out.stdout)
 
     return query
 

@@ -1099,7 +1099,8 @@ def test_results_are_durable_in_the_store(store_rows, json_loads):
         assert row["duration_s"] >= 0
 
 
-async def test_finished_cases_are_stored_while_the_run_goes_on(store_rows, trialrun_home):
+async def test_finished_cases_are_stored_while_the_run_goes_on(store_rows_from_another_process, trialrun_home):
+    store_rows = store_rows_from_another_process  # the run writes in this process meanwhile
     release = asyncio.Event()
 
     async def fn(case):

@@ -129,20 +129,18 @@ impl Writer {
         let flushed = self.flush();
         // Dropping the sender ends the thread's receive loop.
         self.sender = None;
-        match flushed {
-            // Everything is committed. The thread is left to close its connection, which
-            // checkpoints the WAL into the main file (tens of milliseconds for a big run)
-            // without holding up the caller; a checkpoint cut short by the process exiting
-            // loses nothing, since the next connection replays the WAL.
-            Ok(()) => {
-                self.thread = None;
-                Ok(())
-            }
-            // The thread is gone, or may be: join it so that a panic is reported as such.
-            Err(err) => match self.thread.take().map(JoinHandle::join) {
-                Some(Err(_)) => Err(self.stopped()),
-                _ => Err(err),
-            },
+        // Joined, not left to finish on its own: the thread's last act is closing its
+        // connection, which unmaps the WAL index (-shm). Another SQLite library in this
+        // process (Python's sqlite3 reading the store right after a run) would reset that
+        // file as if no one used it, and a mapping still alive here would then fault.
+        let joined = match self.thread.take() {
+            Some(thread) => thread.join(),
+            None => Ok(()),
+        };
+        match (flushed, joined) {
+            (Err(err), _) => Err(err),
+            (Ok(()), Err(_)) => Err(self.stopped()),
+            (Ok(()), Ok(())) => Ok(()),
         }
     }
 
