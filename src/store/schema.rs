@@ -125,8 +125,17 @@ pub(crate) const LATEST_VERSION: i64 = MIGRATIONS.len() as i64;
 /// Brings the database up to `LATEST_VERSION`, refusing files that are not ours or too new.
 pub(crate) fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
     loop {
-        let version = user_version(conn, path)?;
-        check_identity(conn, path, version)?;
+        let version = {
+            // One read transaction, so the version and the tables are read from the same
+            // state: another process may migrate between two bare reads, and a version read
+            // before its commit with tables read after would look like a foreign file.
+            let snapshot = conn
+                .transaction()
+                .map_err(|e| StoreError::sqlite(path, "reading the schema version", e))?;
+            let version = user_version(&snapshot, path)?;
+            check_identity(&snapshot, path, version)?;
+            version
+        };
         if version > LATEST_VERSION {
             return Err(newer_schema(path, version));
         }
