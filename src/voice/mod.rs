@@ -1,5 +1,7 @@
-//! Voice calls: the audio toolbox for phoning voice agents (later also providers, the
-//! simulated caller and call metrics).
+//! Voice calls: the audio toolbox for phoning voice agents, model providers, the simulated
+//! caller's persona, and the conversation record that call metrics and judges read.
 
 pub mod audio;
+pub mod conversation;
+pub mod persona;
 pub mod providers;
