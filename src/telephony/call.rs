@@ -126,8 +126,8 @@ pub enum CallCommand {
 }
 
 /// Length and loudness of generated key tones: long and loud enough for any detector.
-const DTMF_TONE_MS: u32 = 120;
-const DTMF_GAP_MS: u32 = 80;
+pub(crate) const DTMF_TONE_MS: u32 = 120;
+pub(crate) const DTMF_GAP_MS: u32 = 80;
 const DTMF_AMPLITUDE: i16 = 8000;
 
 /// The handle a caller of trialrun holds: sends commands, receives events.

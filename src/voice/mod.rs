@@ -2,6 +2,7 @@
 //! caller's persona, and the conversation record that call metrics and judges read.
 
 pub mod audio;
+pub mod caller;
 pub mod conversation;
 pub mod persona;
 pub mod providers;

@@ -101,6 +101,11 @@ impl Vad {
         self.speech.is_some()
     }
 
+    /// Audio processed so far, in ms (whole frames).
+    pub fn elapsed_ms(&self) -> u64 {
+        self.ms(self.frames_seen)
+    }
+
     /// Current noise-floor estimate in dBFS.
     pub fn noise_floor_dbfs(&self) -> Option<f32> {
         self.floor_dbfs

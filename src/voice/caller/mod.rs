@@ -1,0 +1,534 @@
+//! The simulated caller: listens to the agent (voice activity + speech-to-text), lets a
+//! persona decide what to say, speaks it (text-to-speech, paced by the call server), stops
+//! when talked over, presses keys and hangs up; and keeps the [`Conversation`].
+//!
+//! One caller is one tokio task driving one call's [`CallCommands`] and events; many run at
+//! once on the shared runtime. Recognition, the persona and synthesis run while the call's
+//! events keep flowing, so barge-in and timing stay exact.
+
+mod ear;
+mod turns;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+use futures_util::stream::{FuturesUnordered, StreamExt};
+use futures_util::FutureExt;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use crate::telephony::call::{CallCommands, CallEnd, CallEvent, EndReason, DTMF_GAP_MS, DTMF_TONE_MS};
+use crate::voice::audio::resample::resample;
+use crate::voice::conversation::{Conversation, EndedBy, KeyPress, Speaker, Utterance};
+use crate::voice::persona::{Persona, Reply, Turn};
+use crate::voice::providers::{Audio16, SpeechToText, TextToSpeech};
+
+pub use ear::{AgentSpeech, Ear, Heard};
+use turns::{Action, Outgoing};
+
+/// How the caller behaves.
+#[derive(Debug, Clone)]
+pub struct CallerConfig {
+    /// The text-to-speech voice (the provider's name or id); None for its default.
+    pub voice: Option<String>,
+    /// Language hint for recognition, e.g. "en".
+    pub language: Option<String>,
+    /// Stop speaking when the agent talks over the caller.
+    pub barge_in: bool,
+    /// Replies the caller gives before it hangs up.
+    pub max_turns: u32,
+    /// The caller hangs up after this long.
+    pub max_duration: Duration,
+    /// Silence from the agent (nobody speaking) after which it is the caller's turn anyway.
+    pub silence_turn: Duration,
+    /// Silence that ends a stretch of the agent's speech, and so its turn.
+    pub turn_gap: Duration,
+    /// After the call ends, how long to wait for recognition still running.
+    pub drain_timeout: Duration,
+}
+
+impl Default for CallerConfig {
+    fn default() -> Self {
+        Self {
+            voice: None,
+            language: Some("en".into()),
+            barge_in: true,
+            max_turns: 12,
+            max_duration: Duration::from_secs(180),
+            silence_turn: Duration::from_secs(6),
+            turn_gap: Duration::from_millis(800),
+            drain_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// The caller's speech providers.
+#[derive(Clone)]
+pub struct CallerSpeech {
+    pub stt: Arc<dyn SpeechToText>,
+    pub tts: Arc<dyn TextToSpeech>,
+}
+
+/// What the call came to.
+#[derive(Debug, Clone)]
+pub struct CallerOutcome {
+    pub conversation: Conversation,
+    pub call_sid: Option<String>,
+    pub recording_path: Option<String>,
+    /// Why the call failed (carrier, stream or provider), if it did.
+    pub error: Option<String>,
+}
+
+/// Words the caller cannot make out.
+const INAUDIBLE: &str = "(inaudible)";
+
+/// A persona's turn, with the agent speech it answers transcribed first.
+struct Thought {
+    heard: Option<Utterance>,
+    reply: Reply,
+    /// The reply's speech at 8 kHz.
+    audio: Option<Vec<i16>>,
+}
+
+type Thinking = BoxFuture<'static, (Box<dyn Persona>, Result<Thought, String>)>;
+type Transcribing = BoxFuture<'static, Utterance>;
+
+/// Drives one call until it ends. `events` is the call's event stream (the caller takes
+/// every event; nothing else should read it).
+pub async fn run_caller(
+    commands: CallCommands,
+    events: &mut mpsc::UnboundedReceiver<CallEvent>,
+    persona: Box<dyn Persona>,
+    speech: CallerSpeech,
+    config: CallerConfig,
+) -> CallerOutcome {
+    let mut caller = Caller::new(commands, persona, speech, config);
+    let ended = loop {
+        let timer = caller.next_timer();
+        tokio::select! {
+            event = events.recv() => match event {
+                Some(CallEvent::Ended(end)) => break Some(end),
+                Some(event) => caller.on_event(event),
+                None => break None,
+            },
+            (persona, thought) = async { caller.thinking.as_mut().expect("guarded").await }, if caller.thinking.is_some() => {
+                caller.thinking = None;
+                caller.persona = Some(persona);
+                caller.on_thought(thought);
+            },
+            Some(heard) = caller.transcribing.next(), if !caller.transcribing.is_empty() => {
+                caller.record(heard);
+            },
+            _ = tokio::time::sleep_until(timer) => caller.on_timer(),
+        }
+    };
+    caller.finish(ended).await
+}
+
+struct Caller {
+    commands: CallCommands,
+    persona: Option<Box<dyn Persona>>,
+    speech: CallerSpeech,
+    config: CallerConfig,
+    conversation: Vec<Utterance>,
+    keys: Vec<KeyPress>,
+    call_sid: Option<String>,
+    /// When the stream started (the conversation's clock); the call's start until then.
+    started: Option<Instant>,
+    created: Instant,
+    ear: Ear,
+    thinking: Option<Thinking>,
+    transcribing: FuturesUnordered<Transcribing>,
+    outgoing: Outgoing,
+    replies: u32,
+    /// Last time anyone was heard or the caller finished something.
+    last_activity: Instant,
+    /// Set once the caller has decided to end the call: who ended it and why.
+    ending: Option<(EndedBy, String)>,
+    error: Option<String>,
+}
+
+impl Caller {
+    fn new(commands: CallCommands, persona: Box<dyn Persona>, speech: CallerSpeech, config: CallerConfig) -> Self {
+        let now = Instant::now();
+        let ear = Ear::new(config.turn_gap.as_millis() as u32);
+        Self {
+            commands,
+            persona: Some(persona),
+            speech,
+            config,
+            conversation: Vec::new(),
+            keys: Vec::new(),
+            call_sid: None,
+            started: None,
+            created: now,
+            ear,
+            thinking: None,
+            transcribing: FuturesUnordered::new(),
+            outgoing: Outgoing::default(),
+            replies: 0,
+            last_activity: now,
+            ending: None,
+            error: None,
+        }
+    }
+
+    /// Milliseconds on the stream's clock.
+    fn now_ms(&self) -> u64 {
+        self.started.map_or(0, |t| t.elapsed().as_millis() as u64)
+    }
+
+    fn next_timer(&self) -> Instant {
+        let limit = self.started.unwrap_or(self.created) + self.config.max_duration;
+        if self.started.is_none() || self.ending.is_some() {
+            return limit;
+        }
+        limit.min(self.last_activity + self.config.silence_turn)
+    }
+
+    fn on_timer(&mut self) {
+        let now = Instant::now();
+        if now >= self.started.unwrap_or(self.created) + self.config.max_duration {
+            let limit = self.config.max_duration.as_secs_f64();
+            self.end_call(EndedBy::Timeout, format!("the caller's longest call ({limit:.0} s) was reached"));
+            return;
+        }
+        if self.idle() && now >= self.last_activity + self.config.silence_turn {
+            self.last_activity = now;
+            self.think(None, true);
+        }
+    }
+
+    /// Nobody is speaking, and the caller is neither thinking nor acting.
+    fn idle(&self) -> bool {
+        self.thinking.is_none() && self.outgoing.is_idle() && !self.ear.is_speaking() && self.ending.is_none()
+    }
+
+    fn on_event(&mut self, event: CallEvent) {
+        match event {
+            CallEvent::Started { call_sid, .. } => {
+                self.started = Some(Instant::now());
+                self.last_activity = Instant::now();
+                self.call_sid = Some(call_sid);
+            }
+            CallEvent::Audio { at_ms, samples } => {
+                for heard in self.ear.hear(at_ms, &samples) {
+                    self.on_heard(heard);
+                }
+            }
+            CallEvent::Mark { name } => {
+                let now_ms = self.now_ms();
+                if let Some(done) = self.outgoing.marked(&name) {
+                    if let Some(index) = done.utterance {
+                        self.conversation[index].end_ms = now_ms;
+                    }
+                    self.last_activity = Instant::now();
+                    self.act();
+                }
+            }
+            CallEvent::Dtmf { digit } => {
+                let at_ms = self.now_ms();
+                for digit in digit.chars() {
+                    self.keys.push(KeyPress { speaker: Speaker::Agent, digit, at_ms });
+                }
+                self.last_activity = Instant::now();
+            }
+            CallEvent::Status { .. } | CallEvent::Recording { .. } | CallEvent::Ended(_) => {}
+        }
+    }
+
+    fn on_heard(&mut self, heard: Heard) {
+        self.last_activity = Instant::now();
+        match heard {
+            Heard::Started { .. } => {
+                if self.config.barge_in {
+                    if let Some(index) = self.outgoing.cut_speech() {
+                        let _ = self.commands.clear();
+                        let now_ms = self.now_ms();
+                        let utterance = &mut self.conversation[index];
+                        utterance.end_ms = now_ms.max(utterance.start_ms);
+                        utterance.cut_off = true;
+                    }
+                }
+            }
+            Heard::Ended(speech) => {
+                // The agent finished a turn: answer it, unless an answer is already on its
+                // way (then this speech is only transcribed for the record).
+                if self.ending.is_some() || self.thinking.is_some() || !self.outgoing.is_idle() {
+                    self.transcribe_for_record(speech);
+                    self.act();
+                } else {
+                    self.think(Some(speech), false);
+                }
+            }
+        }
+    }
+
+    /// Asks the persona for its reply, transcribing `speech` first.
+    fn think(&mut self, speech: Option<AgentSpeech>, after_silence: bool) {
+        if self.replies >= self.config.max_turns {
+            if let Some(speech) = speech {
+                self.transcribe_for_record(speech);
+            }
+            let limit = self.config.max_turns;
+            self.end_call(EndedBy::Caller, format!("the caller's turn limit ({limit} replies) was reached"));
+            return;
+        }
+        let Some(mut persona) = self.persona.take() else { return };
+        let stt = self.speech.stt.clone();
+        let tts = self.speech.tts.clone();
+        let language = self.config.language.clone();
+        let voice = self.config.voice.clone();
+        let mut utterances = sorted(self.conversation.clone());
+        let keys = self.keys.clone();
+        let elapsed_ms = self.now_ms();
+        let replies = self.replies;
+        self.thinking = Some(
+            async move {
+                let result = async {
+                    let heard = match speech {
+                        Some(speech) => Some(transcribe(&*stt, speech, language.as_deref()).await?),
+                        None => None,
+                    };
+                    if let Some(heard) = &heard {
+                        insert_by_start(&mut utterances, heard.clone());
+                    }
+                    let turn = Turn { utterances: &utterances, keys: &keys, elapsed_ms, replies, after_silence };
+                    let reply = persona.reply(turn).await.map_err(|e| format!("the persona failed: {e}"))?;
+                    let audio = match reply.say.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+                        Some(text) => Some(speak(&*tts, text, voice.as_deref()).await?),
+                        None => None,
+                    };
+                    Ok(Thought { heard, reply, audio })
+                }
+                .await;
+                (persona, result)
+            }
+            .boxed(),
+        );
+    }
+
+    fn transcribe_for_record(&mut self, speech: AgentSpeech) {
+        let stt = self.speech.stt.clone();
+        let language = self.config.language.clone();
+        self.transcribing.push(
+            async move {
+                let (start_ms, end_ms) = (speech.start_ms, speech.end_ms);
+                transcribe(&*stt, speech, language.as_deref()).await.unwrap_or_else(|error| Utterance {
+                    speaker: Speaker::Agent,
+                    text: format!("{INAUDIBLE}: {error}"),
+                    start_ms,
+                    end_ms,
+                    cut_off: false,
+                })
+            }
+            .boxed(),
+        );
+    }
+
+    fn on_thought(&mut self, thought: Result<Thought, String>) {
+        let thought = match thought {
+            Ok(thought) => thought,
+            Err(error) => {
+                self.error = Some(error.clone());
+                self.end_call(EndedBy::Error, error);
+                return;
+            }
+        };
+        if let Some(heard) = thought.heard {
+            self.record(heard);
+        }
+        if self.ending.is_some() {
+            return;
+        }
+        let reply = thought.reply;
+        if reply.say.is_some() || reply.keys.is_some() {
+            self.replies += 1;
+        }
+        if let (Some(text), Some(audio)) = (reply.say, thought.audio) {
+            self.outgoing.push(Action::Say { text: text.trim().to_string(), audio });
+        }
+        if let Some(keys) = reply.keys.filter(|k| !k.is_empty()) {
+            self.outgoing.push(Action::Keys(keys));
+        }
+        if let Some(reason) = reply.hang_up {
+            self.outgoing.push(Action::HangUp(reason));
+        }
+        self.last_activity = Instant::now();
+        self.act();
+    }
+
+    /// Starts the next outgoing action, unless one is playing or the agent is speaking (a
+    /// caller waits for the agent to finish; the actions are held until then).
+    fn act(&mut self) {
+        if self.ear.is_speaking() || self.ending.is_some() {
+            return;
+        }
+        let now_ms = self.now_ms();
+        let Some(action) = self.outgoing.start_next() else { return };
+        let sent = match action {
+            Action::Say { text, audio } => {
+                let duration_ms = audio.len() as u64 / 8;
+                let index = self.record(Utterance {
+                    speaker: Speaker::Caller,
+                    text,
+                    start_ms: now_ms,
+                    end_ms: now_ms + duration_ms,
+                    cut_off: false,
+                });
+                self.outgoing.playing_utterance(index);
+                self.commands.send_pcm(&audio).and_then(|()| self.commands.mark(self.outgoing.mark_name()))
+            }
+            Action::Keys(keys) => {
+                if let Err(e) = self.commands.send_dtmf(&keys) {
+                    self.fail(format!("pressing {keys:?}: {e}"));
+                    return;
+                }
+                let tone_ms = DTMF_TONE_MS + DTMF_GAP_MS;
+                for (i, digit) in keys.chars().enumerate() {
+                    let at_ms = now_ms + i as u64 * u64::from(tone_ms);
+                    self.keys.push(KeyPress { speaker: Speaker::Caller, digit, at_ms });
+                }
+                self.commands.mark(self.outgoing.mark_name())
+            }
+            Action::HangUp(reason) => {
+                self.end_call(EndedBy::Caller, format!("the caller hung up: {reason}"));
+                return;
+            }
+        };
+        if sent.is_err() {
+            // The call is over; its Ended event is on its way.
+            self.outgoing.clear();
+        }
+    }
+
+    fn fail(&mut self, error: String) {
+        self.error = Some(error.clone());
+        self.end_call(EndedBy::Error, error);
+    }
+
+    fn end_call(&mut self, by: EndedBy, reason: String) {
+        if self.ending.is_none() {
+            self.ending = Some((by, reason));
+        }
+        self.outgoing.clear();
+        let _ = self.commands.hang_up();
+    }
+
+    /// Adds an utterance; returns its index (stable: the record is sorted at the end).
+    fn record(&mut self, utterance: Utterance) -> usize {
+        self.conversation.push(utterance);
+        self.conversation.len() - 1
+    }
+
+    async fn finish(mut self, ended: Option<CallEnd>) -> CallerOutcome {
+        let now_ms = self.now_ms();
+        if let Some(index) = self.outgoing.cut_speech() {
+            let utterance = &mut self.conversation[index];
+            utterance.end_ms = utterance.end_ms.min(now_ms).max(utterance.start_ms);
+        }
+        if let Some(speech) = self.ear.finish() {
+            self.transcribe_for_record(speech);
+        }
+        // Speech the persona was about to answer is still part of the record.
+        let thinking = self.thinking.take();
+        let drain_timeout = self.config.drain_timeout;
+        let drain = async {
+            if let Some(thinking) = thinking {
+                if let (_, Ok(thought)) = thinking.await {
+                    if let Some(heard) = thought.heard {
+                        self.record(heard);
+                    }
+                }
+            }
+            while let Some(heard) = self.transcribing.next().await {
+                self.record(heard);
+            }
+        };
+        let drained = tokio::time::timeout(drain_timeout, drain).await.is_ok();
+        if !drained && self.error.is_none() {
+            self.error = Some(format!(
+                "speech recognition did not finish within {} s of the call's end",
+                drain_timeout.as_secs()
+            ));
+        }
+        let (ended_by, end_reason, duration_ms, recording_path) = match ended {
+            Some(end) => {
+                let (by, reason) = self.ending.take().unwrap_or_else(|| ended_by_carrier(&end));
+                if matches!(end.reason, EndReason::ProtocolError | EndReason::CarrierError | EndReason::NotAnswered)
+                    && self.error.is_none()
+                {
+                    self.error = Some(reason.clone());
+                }
+                (by, reason, end.duration_ms, end.recording_path)
+            }
+            None => {
+                let reason = "the call's events stopped without an end".to_string();
+                self.error.get_or_insert_with(|| reason.clone());
+                (EndedBy::Error, reason, now_ms, None)
+            }
+        };
+        CallerOutcome {
+            conversation: Conversation {
+                utterances: sorted(self.conversation),
+                keys: self.keys,
+                duration_ms,
+                ended_by,
+                end_reason,
+            },
+            call_sid: self.call_sid,
+            recording_path,
+            error: self.error,
+        }
+    }
+}
+
+/// Who ended a call the caller did not end, from the call's end.
+fn ended_by_carrier(end: &CallEnd) -> (EndedBy, String) {
+    let detail = end.detail.as_deref().map(|d| format!(": {d}")).unwrap_or_default();
+    match end.reason {
+        EndReason::FarEndHungUp => (EndedBy::Agent, "the agent hung up".into()),
+        EndReason::HungUp => (EndedBy::Caller, "the caller hung up".into()),
+        EndReason::MaxDuration => (EndedBy::Timeout, "the call server's longest call was reached".into()),
+        EndReason::SilenceTimeout => (EndedBy::Timeout, "the call server heard nothing for its silence timeout".into()),
+        EndReason::NotAnswered => (EndedBy::Error, format!("the call was not answered{detail}")),
+        EndReason::ProtocolError => (EndedBy::Error, format!("the media stream broke the protocol{detail}")),
+        EndReason::CarrierError => (EndedBy::Error, format!("the carrier could not carry the call{detail}")),
+    }
+}
+
+fn sorted(mut utterances: Vec<Utterance>) -> Vec<Utterance> {
+    utterances.sort_by_key(|u| u.start_ms);
+    utterances
+}
+
+fn insert_by_start(utterances: &mut Vec<Utterance>, utterance: Utterance) -> usize {
+    let index = utterances.partition_point(|u| u.start_ms <= utterance.start_ms);
+    utterances.insert(index, utterance);
+    index
+}
+
+async fn transcribe(stt: &dyn SpeechToText, speech: AgentSpeech, language: Option<&str>) -> Result<Utterance, String> {
+    let (start_ms, end_ms) = (speech.start_ms, speech.end_ms);
+    let transcript = stt
+        .transcribe(Audio16::new(8000, speech.samples), language)
+        .await
+        .map_err(|e| format!("speech recognition failed: {e}"))?;
+    let text = transcript.text.trim();
+    Ok(Utterance {
+        speaker: Speaker::Agent,
+        text: if text.is_empty() { INAUDIBLE.to_string() } else { text.to_string() },
+        start_ms,
+        end_ms,
+        cut_off: false,
+    })
+}
+
+async fn speak(tts: &dyn TextToSpeech, text: &str, voice: Option<&str>) -> Result<Vec<i16>, String> {
+    let speech = tts.synthesize(text, voice).await.map_err(|e| format!("speech synthesis failed: {e}"))?;
+    resample(&speech.samples, speech.rate, 8000).map_err(|e| format!("speech synthesis: {e}"))
+}
+
+#[cfg(test)]
+mod tests;
