@@ -12,6 +12,7 @@ mod results;
 mod steps;
 mod telephony;
 mod viewer;
+mod voice;
 
 use pyo3::prelude::*;
 
@@ -61,5 +62,6 @@ pub fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     viewer::register(m)?;
     steps::register(m)?;
     telephony::register(m)?;
+    voice::register(m)?;
     Ok(())
 }

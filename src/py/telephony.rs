@@ -30,7 +30,7 @@ create_exception!(
 create_exception!(_core, CallOverError, PyRuntimeError, "The call has ended: nothing more can be sent on it.");
 
 /// What a finished background task hands back, to be turned into Python on the loop.
-type Finish = Box<dyn for<'py> FnOnce(Python<'py>) -> PyResult<Py<PyAny>> + Send>;
+pub(crate) type Finish = Box<dyn for<'py> FnOnce(Python<'py>) -> PyResult<Py<PyAny>> + Send>;
 
 static RESOLVE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 
@@ -48,7 +48,7 @@ fn _resolve_future(future: &Bound<'_, PyAny>, ok: bool, value: Bound<'_, PyAny>)
 
 /// Runs `work` on the telephony runtime; returns an asyncio future of the running loop
 /// that resolves with its result.
-fn spawn_for_asyncio<'py>(py: Python<'py>, work: impl Future<Output = Finish> + Send + 'static) -> PyResult<Bound<'py, PyAny>> {
+pub(crate) fn spawn_for_asyncio<'py>(py: Python<'py>, work: impl Future<Output = Finish> + Send + 'static) -> PyResult<Bound<'py, PyAny>> {
     let event_loop = py.import("asyncio")?.call_method0("get_running_loop")?;
     let future = event_loop.call_method0("create_future")?;
     let resolve = RESOLVE.get_or_try_init(py, || wrap_pyfunction!(_resolve_future, py).map(|f| f.into_any().unbind()))?.clone_ref(py);
@@ -68,7 +68,7 @@ fn spawn_for_asyncio<'py>(py: Python<'py>, work: impl Future<Output = Finish> + 
     Ok(future)
 }
 
-fn secs(value: f64, what: &str) -> PyResult<Duration> {
+pub(crate) fn secs(value: f64, what: &str) -> PyResult<Duration> {
     Duration::try_from_secs_f64(value).map_err(|_| PyValueError::new_err(format!("{what} must be a non-negative number of seconds, not {value}")))
 }
 
@@ -293,6 +293,11 @@ impl PyCall {
                 }
             }) as Finish
         })
+    }
+
+    /// The call's commands and its event stream, for a driver in Rust (the simulated caller).
+    pub(crate) fn parts(&self) -> (CallCommands, Arc<tokio::sync::Mutex<tokio::sync::mpsc::UnboundedReceiver<CallEvent>>>) {
+        (self.commands.clone(), self.events.clone())
     }
 
     fn new(handle: crate::telephony::call::CallHandle) -> Self {

@@ -1,0 +1,435 @@
+//! Python bindings of the voice side: model providers as opaque handles (built-in HTTP
+//! clients, or Python objects adapted to the Rust traits), personas, and the simulated
+//! caller run on a call, resolving an asyncio future with what the call came to.
+//!
+//! Python objects used as providers are called on a blocking thread with the GIL, never on
+//! the runtime's workers, so a slow model in Python does not stall other calls' audio.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+use futures_util::FutureExt;
+use pyo3::exceptions::{PyRuntimeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyList};
+
+use super::telephony::{secs, spawn_for_asyncio, Finish, PyCall};
+use crate::voice::caller::{run_caller, CallerConfig, CallerOutcome, CallerSpeech};
+use crate::voice::conversation::{KeyPress, Utterance};
+use crate::voice::persona::{Persona, Reply, Turn};
+use crate::voice::providers::{
+    ApiKey, Audio16, CartesiaConfig, CartesiaTts, DeepgramConfig, DeepgramStt, ElevenLabsConfig, ElevenLabsTts,
+    LanguageModel, MaxTokensField, OpenAiChat, OpenAiChatConfig, OpenAiSpeech, OpenAiSpeechConfig, OpenAiTranscription,
+    OpenAiTranscriptionConfig, ProviderError, Speech, SpeechToText, TextToSpeech, Transcript,
+};
+
+// ---------------------------------------------------------------------------------------
+// Provider handles
+
+fn provider_err(e: ProviderError) -> PyErr {
+    PyValueError::new_err(e.to_string())
+}
+
+/// A key given in Python, else the vendor's environment variable (the error names it).
+fn key_or_env(key: Option<String>, provider: &'static str, variable: &'static str) -> PyResult<ApiKey> {
+    match key {
+        Some(key) => Ok(ApiKey::new(key)),
+        None => ApiKey::from_env(provider, variable).map_err(provider_err),
+    }
+}
+
+fn timeout(seconds: f64) -> PyResult<Duration> {
+    secs(seconds, "timeout")
+}
+
+/// A language model (chat completions).
+#[pyclass(frozen, module = "trialrun._core", name = "LanguageModel")]
+pub struct PyLanguageModel(pub(crate) Arc<dyn LanguageModel>);
+
+#[pymethods]
+impl PyLanguageModel {
+    /// An OpenAI-compatible chat server (OpenAI, vLLM, Ollama, llama.cpp). Without
+    /// `api_key`, OPENAI_API_KEY is read when `base_url` is OpenAI's; a local server needs none.
+    #[staticmethod]
+    #[pyo3(signature = (model, *, base_url=None, api_key=None, max_completion_tokens=false, timeout=60.0))]
+    fn openai(model: String, base_url: Option<String>, api_key: Option<String>, max_completion_tokens: bool, timeout: f64) -> PyResult<Self> {
+        let mut config = OpenAiChatConfig::new(model);
+        let local = base_url.is_some();
+        if let Some(url) = base_url {
+            config.base_url = url;
+        }
+        if max_completion_tokens {
+            config.max_tokens_field = MaxTokensField::MaxCompletionTokens;
+        }
+        config.timeout = self::timeout(timeout)?;
+        let chat = match (api_key, local) {
+            (Some(key), _) => OpenAiChat::new(config, Some(ApiKey::new(key))),
+            (None, true) => OpenAiChat::new(config, None),
+            (None, false) => OpenAiChat::from_env(config),
+        }
+        .map_err(provider_err)?;
+        Ok(Self(Arc::new(chat)))
+    }
+
+    fn __repr__(&self) -> String {
+        "LanguageModel(...)".into()
+    }
+}
+
+/// Speech to text.
+#[pyclass(frozen, module = "trialrun._core", name = "SpeechToText")]
+pub struct PySpeechToText(pub(crate) Arc<dyn SpeechToText>);
+
+#[pymethods]
+impl PySpeechToText {
+    /// OpenAI-compatible `audio/transcriptions` (OpenAI, faster-whisper-server, LocalAI...).
+    #[staticmethod]
+    #[pyo3(signature = (model="whisper-1".to_string(), *, base_url=None, api_key=None, timeout=60.0))]
+    fn openai(model: String, base_url: Option<String>, api_key: Option<String>, timeout: f64) -> PyResult<Self> {
+        let mut config = OpenAiTranscriptionConfig::new(model);
+        let local = base_url.is_some();
+        if let Some(url) = base_url {
+            config.base_url = url;
+        }
+        config.timeout = self::timeout(timeout)?;
+        let stt = match (api_key, local) {
+            (Some(key), _) => OpenAiTranscription::new(config, Some(ApiKey::new(key))),
+            (None, true) => OpenAiTranscription::new(config, None),
+            (None, false) => OpenAiTranscription::from_env(config),
+        }
+        .map_err(provider_err)?;
+        Ok(Self(Arc::new(stt)))
+    }
+
+    /// Deepgram's pre-recorded API; the key defaults to DEEPGRAM_API_KEY.
+    #[staticmethod]
+    #[pyo3(signature = (model=None, *, base_url=None, api_key=None, timeout=60.0))]
+    fn deepgram(model: Option<String>, base_url: Option<String>, api_key: Option<String>, timeout: f64) -> PyResult<Self> {
+        let mut config = DeepgramConfig::default();
+        if let Some(model) = model {
+            config.model = model;
+        }
+        if let Some(url) = base_url {
+            config.base_url = url;
+        }
+        config.timeout = self::timeout(timeout)?;
+        let key = key_or_env(api_key, "Deepgram", "DEEPGRAM_API_KEY")?;
+        Ok(Self(Arc::new(DeepgramStt::new(config, key).map_err(provider_err)?)))
+    }
+
+    /// Any Python object with `transcribe(pcm: bytes, rate: int, language: str | None) -> str`.
+    #[staticmethod]
+    fn python(py: Python<'_>, obj: Py<PyAny>) -> PyResult<Self> {
+        require_method(py, &obj, "transcribe", "speech-to-text")?;
+        Ok(Self(Arc::new(PyStt(Arc::new(obj)))))
+    }
+
+    fn __repr__(&self) -> String {
+        "SpeechToText(...)".into()
+    }
+}
+
+/// Text to speech.
+#[pyclass(frozen, module = "trialrun._core", name = "TextToSpeech")]
+pub struct PyTextToSpeech(pub(crate) Arc<dyn TextToSpeech>);
+
+#[pymethods]
+impl PyTextToSpeech {
+    /// OpenAI-compatible `audio/speech`.
+    #[staticmethod]
+    #[pyo3(signature = (model="gpt-4o-mini-tts".to_string(), *, voice=None, base_url=None, api_key=None, timeout=60.0))]
+    fn openai(model: String, voice: Option<String>, base_url: Option<String>, api_key: Option<String>, timeout: f64) -> PyResult<Self> {
+        let mut config = OpenAiSpeechConfig::new(model);
+        let local = base_url.is_some();
+        if let Some(url) = base_url {
+            config.base_url = url;
+        }
+        if let Some(voice) = voice {
+            config.default_voice = voice;
+        }
+        config.timeout = self::timeout(timeout)?;
+        let tts = match (api_key, local) {
+            (Some(key), _) => OpenAiSpeech::new(config, Some(ApiKey::new(key))),
+            (None, true) => OpenAiSpeech::new(config, None),
+            (None, false) => OpenAiSpeech::from_env(config),
+        }
+        .map_err(provider_err)?;
+        Ok(Self(Arc::new(tts)))
+    }
+
+    /// ElevenLabs; the key defaults to ELEVENLABS_API_KEY.
+    #[staticmethod]
+    #[pyo3(signature = (voice=None, *, model_id=None, base_url=None, api_key=None, timeout=60.0))]
+    fn elevenlabs(voice: Option<String>, model_id: Option<String>, base_url: Option<String>, api_key: Option<String>, timeout: f64) -> PyResult<Self> {
+        let mut config = ElevenLabsConfig::default();
+        if let Some(voice) = voice {
+            config.default_voice = voice;
+        }
+        if let Some(model) = model_id {
+            config.model_id = model;
+        }
+        if let Some(url) = base_url {
+            config.base_url = url;
+        }
+        config.timeout = self::timeout(timeout)?;
+        let key = key_or_env(api_key, "ElevenLabs", "ELEVENLABS_API_KEY")?;
+        Ok(Self(Arc::new(ElevenLabsTts::new(config, key).map_err(provider_err)?)))
+    }
+
+    /// Cartesia; the key defaults to CARTESIA_API_KEY.
+    #[staticmethod]
+    #[pyo3(signature = (voice=None, *, model_id=None, base_url=None, api_key=None, timeout=60.0))]
+    fn cartesia(voice: Option<String>, model_id: Option<String>, base_url: Option<String>, api_key: Option<String>, timeout: f64) -> PyResult<Self> {
+        let mut config = CartesiaConfig::default();
+        if let Some(voice) = voice {
+            config.default_voice = voice;
+        }
+        if let Some(model) = model_id {
+            config.model_id = model;
+        }
+        if let Some(url) = base_url {
+            config.base_url = url;
+        }
+        config.timeout = self::timeout(timeout)?;
+        let key = key_or_env(api_key, "Cartesia", "CARTESIA_API_KEY")?;
+        Ok(Self(Arc::new(CartesiaTts::new(config, key).map_err(provider_err)?)))
+    }
+
+    /// Any Python object with `synthesize(text: str, voice: str | None) -> (bytes, rate)`
+    /// (16-bit mono PCM and its sample rate).
+    #[staticmethod]
+    fn python(py: Python<'_>, obj: Py<PyAny>) -> PyResult<Self> {
+        require_method(py, &obj, "synthesize", "text-to-speech")?;
+        Ok(Self(Arc::new(PyTts(Arc::new(obj)))))
+    }
+
+    fn __repr__(&self) -> String {
+        "TextToSpeech(...)".into()
+    }
+}
+
+fn require_method(py: Python<'_>, obj: &Py<PyAny>, name: &str, what: &str) -> PyResult<()> {
+    let bound = obj.bind(py);
+    if !bound.getattr(name).is_ok_and(|m| m.is_callable()) {
+        let type_name = bound.get_type().name()?;
+        return Err(PyValueError::new_err(format!("a {what} provider needs a {name}() method; {type_name} has none")));
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+// Python objects as providers
+
+/// Runs `f` with the GIL on a blocking thread; a Python exception becomes a provider error.
+async fn with_python<T: Send + 'static>(
+    provider: &'static str,
+    operation: &'static str,
+    f: impl FnOnce(Python<'_>) -> PyResult<T> + Send + 'static,
+) -> Result<T, ProviderError> {
+    let joined = tokio::task::spawn_blocking(move || Python::attach(f)).await;
+    let decode = |detail: String| ProviderError::Decode { provider, operation, detail };
+    match joined {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(e)) => Err(decode(e.to_string())),
+        Err(e) => Err(decode(format!("the Python provider's thread failed: {e}"))),
+    }
+}
+
+fn pcm_bytes(samples: &[i16]) -> Vec<u8> {
+    samples.iter().flat_map(|s| s.to_le_bytes()).collect()
+}
+
+fn pcm_samples(bytes: &[u8]) -> Vec<i16> {
+    bytes.chunks_exact(2).map(|b| i16::from_le_bytes([b[0], b[1]])).collect()
+}
+
+struct PyStt(Arc<Py<PyAny>>);
+
+impl SpeechToText for PyStt {
+    fn transcribe<'a>(&'a self, audio: Audio16, language: Option<&'a str>) -> BoxFuture<'a, Result<Transcript, ProviderError>> {
+        let obj = self.0.clone();
+        let language = language.map(str::to_string);
+        with_python("Python speech-to-text", "transcription", move |py| {
+            let pcm = PyBytes::new(py, &pcm_bytes(&audio.samples));
+            let text: String = obj.bind(py).call_method1("transcribe", (pcm, audio.rate, language))?.extract()?;
+            Ok(Transcript { text, ..Transcript::default() })
+        })
+        .boxed()
+    }
+}
+
+struct PyTts(Arc<Py<PyAny>>);
+
+impl TextToSpeech for PyTts {
+    fn synthesize<'a>(&'a self, text: &'a str, voice: Option<&'a str>) -> BoxFuture<'a, Result<Speech, ProviderError>> {
+        let obj = self.0.clone();
+        let (text, voice) = (text.to_string(), voice.map(str::to_string));
+        with_python("Python text-to-speech", "speech", move |py| {
+            let (pcm, rate): (Vec<u8>, u32) = obj.bind(py).call_method1("synthesize", (text, voice))?.extract()?;
+            Ok(Audio16::new(rate, pcm_samples(&pcm)))
+        })
+        .boxed()
+    }
+}
+
+/// A Python persona: `reply(turn: dict) -> dict | str | None`, the dict having any of
+/// "say", "keys" and "hang_up" (a reason, or True).
+struct PyPersona(Arc<Py<PyAny>>);
+
+impl Persona for PyPersona {
+    fn reply<'a>(&'a mut self, turn: Turn<'a>) -> BoxFuture<'a, Result<Reply, ProviderError>> {
+        let obj = self.0.clone();
+        let utterances = turn.utterances.to_vec();
+        let keys = turn.keys.to_vec();
+        let (elapsed_ms, replies, after_silence) = (turn.elapsed_ms, turn.replies, turn.after_silence);
+        with_python("Python persona", "reply", move |py| {
+            let turn = PyDict::new(py);
+            turn.set_item("transcript", utterances_list(py, &utterances)?)?;
+            turn.set_item("keys", keys_list(py, &keys)?)?;
+            turn.set_item("elapsed", elapsed_ms as f64 / 1000.0)?;
+            turn.set_item("replies", replies)?;
+            turn.set_item("after_silence", after_silence)?;
+            reply_from_python(&obj.bind(py).call_method1("reply", (turn,))?)
+        })
+        .boxed()
+    }
+}
+
+fn reply_from_python(value: &Bound<'_, PyAny>) -> PyResult<Reply> {
+    if value.is_none() {
+        return Ok(Reply::default());
+    }
+    if let Ok(text) = value.extract::<String>() {
+        return Ok(Reply { say: Some(text), ..Reply::default() });
+    }
+    let dict = value.cast::<PyDict>().map_err(|_| PyValueError::new_err("a persona's reply must be a str, a dict or None"))?;
+    let text = |key: &str| -> PyResult<Option<String>> {
+        match dict.get_item(key)? {
+            None => Ok(None),
+            Some(v) if v.is_none() => Ok(None),
+            Some(v) => v.extract().map(Some).map_err(|_| PyValueError::new_err(format!("reply[{key:?}] must be a str"))),
+        }
+    };
+    let hang_up = match dict.get_item("hang_up")? {
+        Some(v) if v.is_none() => None,
+        Some(v) if v.extract::<bool>().is_ok() => v.extract::<bool>()?.then(|| "the persona ended the call".to_string()),
+        Some(v) => Some(v.extract::<String>().map_err(|_| PyValueError::new_err("reply[\"hang_up\"] must be a reason or True"))?),
+        None => None,
+    };
+    Ok(Reply { say: text("say")?, keys: text("keys")?, hang_up })
+}
+
+/// A persona for one call.
+#[pyclass(frozen, module = "trialrun._core", name = "Persona")]
+pub struct PyPersonaHandle(Mutex<Option<Box<dyn Persona>>>);
+
+impl PyPersonaHandle {
+    pub(crate) fn new(persona: Box<dyn Persona>) -> Self {
+        Self(Mutex::new(Some(persona)))
+    }
+}
+
+#[pymethods]
+impl PyPersonaHandle {
+    /// A Python object with `reply(turn: dict) -> dict | str | None`.
+    #[staticmethod]
+    fn python(py: Python<'_>, obj: Py<PyAny>) -> PyResult<Self> {
+        require_method(py, &obj, "reply", "persona")?;
+        Ok(Self::new(Box::new(PyPersona(Arc::new(obj)))))
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The caller
+
+/// Runs the simulated caller on `call` until it ends; an awaitable of a dict: utterances,
+/// keys, duration_ms, ended_by, end_reason, call_sid, recording_path, error, transcript.
+#[pyfunction]
+#[pyo3(signature = (call, persona, stt, tts, *, voice=None, language=Some("en".to_string()), barge_in=true, max_turns=12, max_duration=180.0, silence_turn=6.0, turn_gap=0.8))]
+#[allow(clippy::too_many_arguments)]
+fn simulate_caller<'py>(
+    py: Python<'py>,
+    call: &PyCall,
+    persona: &PyPersonaHandle,
+    stt: &PySpeechToText,
+    tts: &PyTextToSpeech,
+    voice: Option<String>,
+    language: Option<String>,
+    barge_in: bool,
+    max_turns: u32,
+    max_duration: f64,
+    silence_turn: f64,
+    turn_gap: f64,
+) -> PyResult<Bound<'py, PyAny>> {
+    let config = CallerConfig {
+        voice,
+        language,
+        barge_in,
+        max_turns,
+        max_duration: secs(max_duration, "max_duration")?,
+        silence_turn: secs(silence_turn, "silence_turn")?,
+        turn_gap: secs(turn_gap, "turn_gap")?,
+        ..CallerConfig::default()
+    };
+    let persona = persona.0.lock().expect("persona lock").take().ok_or_else(|| {
+        PyRuntimeError::new_err("this persona has already been used on a call: make one per call")
+    })?;
+    let speech = CallerSpeech { stt: stt.0.clone(), tts: tts.0.clone() };
+    let (commands, events) = call.parts();
+    spawn_for_asyncio(py, async move {
+        let mut events = events.lock().await;
+        let outcome = run_caller(commands, &mut events, persona, speech, config).await;
+        Box::new(move |py: Python<'_>| outcome_dict(py, &outcome).map(|d| d.into_any().unbind())) as Finish
+    })
+}
+
+fn utterances_list<'py>(py: Python<'py>, utterances: &[Utterance]) -> PyResult<Bound<'py, PyList>> {
+    let list = PyList::empty(py);
+    for u in utterances {
+        let d = PyDict::new(py);
+        d.set_item("role", u.speaker.as_str())?;
+        d.set_item("text", &u.text)?;
+        d.set_item("start", u.start_ms as f64 / 1000.0)?;
+        d.set_item("end", u.end_ms as f64 / 1000.0)?;
+        d.set_item("cut_off", u.cut_off)?;
+        list.append(d)?;
+    }
+    Ok(list)
+}
+
+fn keys_list<'py>(py: Python<'py>, keys: &[KeyPress]) -> PyResult<Bound<'py, PyList>> {
+    let list = PyList::empty(py);
+    for k in keys {
+        let d = PyDict::new(py);
+        d.set_item("role", k.speaker.as_str())?;
+        d.set_item("digit", k.digit.to_string())?;
+        d.set_item("at", k.at_ms as f64 / 1000.0)?;
+        list.append(d)?;
+    }
+    Ok(list)
+}
+
+fn outcome_dict<'py>(py: Python<'py>, outcome: &CallerOutcome) -> PyResult<Bound<'py, PyDict>> {
+    let c = &outcome.conversation;
+    let d = PyDict::new(py);
+    d.set_item("utterances", utterances_list(py, &c.utterances)?)?;
+    d.set_item("keys", keys_list(py, &c.keys)?)?;
+    d.set_item("duration", c.duration_ms as f64 / 1000.0)?;
+    d.set_item("ended_by", c.ended_by.as_str())?;
+    d.set_item("end_reason", &c.end_reason)?;
+    d.set_item("call_sid", &outcome.call_sid)?;
+    d.set_item("recording_path", &outcome.recording_path)?;
+    d.set_item("error", &outcome.error)?;
+    d.set_item("transcript", c.timestamped_transcript())?;
+    Ok(d)
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<PyLanguageModel>()?;
+    m.add_class::<PySpeechToText>()?;
+    m.add_class::<PyTextToSpeech>()?;
+    m.add_class::<PyPersonaHandle>()?;
+    m.add_function(wrap_pyfunction!(simulate_caller, m)?)?;
+    Ok(())
+}
