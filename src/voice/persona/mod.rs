@@ -47,3 +47,12 @@ impl Reply {
 pub trait Persona: Send {
     fn reply<'a>(&'a mut self, turn: Turn<'a>) -> BoxFuture<'a, Result<Reply, ProviderError>>;
 }
+
+pub mod keys;
+pub mod scripted;
+
+pub use keys::{phone_keys, KeyError};
+pub use scripted::{FinishPolicy, Pattern, Rule, Script, ScriptError, ScriptedPersona};
+
+#[cfg(test)]
+mod tests;
