@@ -49,9 +49,11 @@ pub trait Persona: Send {
 }
 
 pub mod keys;
+pub mod llm;
 pub mod scripted;
 
 pub use keys::{phone_keys, KeyError};
+pub use llm::{CallerPersona, LlmPersona, LlmPersonaOptions};
 pub use scripted::{FinishPolicy, Pattern, Rule, Script, ScriptError, ScriptedPersona};
 
 #[cfg(test)]

@@ -173,3 +173,39 @@ pub(crate) fn quick_retry() -> RetryPolicy {
         max_retry_after: Duration::from_secs(2),
     }
 }
+
+/// A chat completion as OpenAI answers it: `content` (null when absent) and tool calls
+/// given as (name, arguments), the arguments sent as a JSON string as OpenAI does.
+pub(crate) fn openai_completion(
+    content: Option<&str>,
+    tool_calls: &[(&str, serde_json::Value)],
+) -> serde_json::Value {
+    let calls: Vec<serde_json::Value> = tool_calls
+        .iter()
+        .enumerate()
+        .map(|(i, (name, arguments))| {
+            serde_json::json!({
+                "id": format!("call_{i}"),
+                "type": "function",
+                "function": {"name": name, "arguments": arguments.to_string()},
+            })
+        })
+        .collect();
+    let mut message = serde_json::json!({"role": "assistant", "content": content, "refusal": null});
+    if !calls.is_empty() {
+        message["tool_calls"] = serde_json::Value::Array(calls);
+    }
+    serde_json::json!({
+        "id": "chatcmpl-test",
+        "object": "chat.completion",
+        "created": 1741569952,
+        "model": "gpt-4o-mini-2024-07-18",
+        "choices": [{
+            "index": 0,
+            "message": message,
+            "logprobs": null,
+            "finish_reason": if tool_calls.is_empty() { "stop" } else { "tool_calls" },
+        }],
+        "usage": {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120},
+    })
+}

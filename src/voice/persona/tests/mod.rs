@@ -1,9 +1,12 @@
-//! The personas: scripted ones offline.
+//! The personas: scripted ones offline, model-played ones against a fake model and a fake
+//! OpenAI server.
 
 use super::{Persona, Reply, Turn};
 use crate::voice::conversation::{KeyPress, Speaker, Utterance};
 use crate::voice::providers::ProviderError;
 
+mod llm;
+mod llm_openai;
 mod script_json;
 mod scripted;
 
@@ -19,12 +22,16 @@ pub(super) struct Call {
 
 impl Call {
     pub fn said(&mut self, speaker: Speaker, text: &str) -> &mut Self {
+        self.said_cut(speaker, text, false)
+    }
+
+    pub fn said_cut(&mut self, speaker: Speaker, text: &str, cut_off: bool) -> &mut Self {
         self.utterances.push(Utterance {
             speaker,
             text: text.into(),
             start_ms: self.at_ms,
             end_ms: self.at_ms + 1000,
-            cut_off: false,
+            cut_off,
         });
         self.at_ms += 1500;
         self
