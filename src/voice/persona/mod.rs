@@ -47,3 +47,14 @@ impl Reply {
 pub trait Persona: Send {
     fn reply<'a>(&'a mut self, turn: Turn<'a>) -> BoxFuture<'a, Result<Reply, ProviderError>>;
 }
+
+pub mod keys;
+pub mod llm;
+pub mod scripted;
+
+pub use keys::{phone_keys, KeyError};
+pub use llm::{CallerPersona, LlmPersona, LlmPersonaOptions};
+pub use scripted::{FinishPolicy, Pattern, Rule, Script, ScriptError, ScriptedPersona};
+
+#[cfg(test)]
+mod tests;

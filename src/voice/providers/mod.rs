@@ -29,6 +29,10 @@ pub use openai::{
 };
 
 #[cfg(test)]
+pub(crate) mod fake_model;
+#[cfg(test)]
+pub(crate) mod fake_vendor;
+#[cfg(test)]
 mod tests;
 
 // ---------------------------------------------------------------------------------------
