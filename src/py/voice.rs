@@ -17,7 +17,8 @@ use pyo3::types::{PyBytes, PyDict, PyList};
 use super::telephony::{secs, spawn_for_asyncio, Finish, PyCall};
 use crate::voice::caller::{run_caller, CallerConfig, CallerOutcome, CallerSpeech};
 use crate::voice::conversation::{KeyPress, Utterance};
-use crate::voice::persona::{Persona, Reply, Turn};
+use super::convert::to_json;
+use crate::voice::persona::{CallerPersona, LlmPersona, LlmPersonaOptions, Persona, Reply, ScriptedPersona, Turn};
 use crate::voice::providers::{
     ApiKey, Audio16, CartesiaConfig, CartesiaTts, DeepgramConfig, DeepgramStt, ElevenLabsConfig, ElevenLabsTts,
     LanguageModel, MaxTokensField, OpenAiChat, OpenAiChatConfig, OpenAiSpeech, OpenAiSpeechConfig, OpenAiTranscription,
@@ -332,6 +333,35 @@ impl PyPersonaHandle {
 
 #[pymethods]
 impl PyPersonaHandle {
+    /// A caller following a script: a list of lines, or {"lines", "rules", "on_silence"}
+    /// (see ScriptedPersona). Errors name the bad entry, e.g. `script: lines[2].keys: ...`.
+    #[staticmethod]
+    fn scripted(script: &Bound<'_, PyAny>) -> PyResult<Self> {
+        let value: serde_json::Value = serde_json::from_str(&to_json(script))
+            .map_err(|e| PyValueError::new_err(format!("script: not plain data: {e}")))?;
+        let persona = ScriptedPersona::from_json(&value).map_err(|e| PyValueError::new_err(format!("script: {e}")))?;
+        Ok(Self::new(Box::new(persona)))
+    }
+
+    /// A caller played by a language model: who calls (fixa's Agent) and what it wants
+    /// (the scenario's prompt).
+    #[staticmethod]
+    #[pyo3(signature = (model, *, agent_name, agent_prompt, scenario_prompt, temperature=None, max_tokens=None, language=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn llm(
+        model: &PyLanguageModel,
+        agent_name: String,
+        agent_prompt: String,
+        scenario_prompt: String,
+        temperature: Option<f32>,
+        max_tokens: Option<u32>,
+        language: Option<String>,
+    ) -> Self {
+        let options = LlmPersonaOptions { temperature, max_tokens, language, ..LlmPersonaOptions::default() };
+        let caller = CallerPersona::new(agent_name, agent_prompt);
+        Self::new(Box::new(LlmPersona::new(model.0.clone(), caller, scenario_prompt, options)))
+    }
+
     /// A Python object with `reply(turn: dict) -> dict | str | None`.
     #[staticmethod]
     fn python(py: Python<'_>, obj: Py<PyAny>) -> PyResult<Self> {
