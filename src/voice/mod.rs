@@ -3,5 +3,6 @@
 
 pub mod audio;
 pub mod conversation;
+pub mod metrics;
 pub mod persona;
 pub mod providers;
