@@ -4,5 +4,6 @@
 pub mod audio;
 pub mod caller;
 pub mod conversation;
+pub mod metrics;
 pub mod persona;
 pub mod providers;

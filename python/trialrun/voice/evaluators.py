@@ -1,0 +1,351 @@
+"""Deterministic checks of a voice test call: latency, interruptions, what was said, keys, the end.
+
+They are ordinary suite evaluators (``BaseTestEvaluator``): the output they judge is a
+``trialrun.voice.results.TestResult``, or what ``output_mapper`` turns fn's output into. No
+model is asked; each verdict is computed from the call's transcript and metrics.
+
+Each scores 1 (or, for phrase lists, the fraction of phrases that pass) against a default
+``Threshold(gte=1)``, and its metadata says why: a ``reason`` sentence, the numbers checked,
+and where it applies the utterance concerned with its time (seconds from the stream start).
+A call that produced no metrics (it failed before it started) fails every check, with the
+call's error in the metadata. Bad configuration raises ``ValueError`` at construction.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from typing import Any, Callable, Dict, List, Optional, Sequence, Union
+
+from trialrun._core import Evaluation, Threshold
+from trialrun.evaluators import _Configured
+from trialrun.voice.results import CallMetrics, TestResult, Utterance
+
+__all__ = [
+    "DtmfHeard",
+    "EndedBy",
+    "MaxInterruptions",
+    "MaxResponseLatency",
+    "MustNotSay",
+    "MustSay",
+    "NoError",
+]
+
+ROLES = ("agent", "caller")
+END_CAUSES = ("caller", "agent", "timeout", "error")
+DTMF_KEYS = "0123456789*#ABCD"
+PERCENTILES = ("p50", "p95", "max")
+
+
+class _CallCheck(_Configured):
+    """Unwraps the TestResult and fails, instead of raising, when there is no call to judge."""
+
+    def evaluate_test_case(self, test_case: Any, output: Any) -> Evaluation:
+        result = self.output_mapper(output)
+        if not isinstance(result, TestResult):
+            return self._fail(
+                f"the output is a {type(result).__name__}, not a trialrun.voice.results.TestResult"
+            )
+        if result.metrics is None:
+            return self._fail(
+                "the call produced no metrics: it failed before it started", call_error=result.error
+            )
+        return self.check(result, result.metrics)
+
+    def check(self, result: TestResult, metrics: CallMetrics) -> Evaluation:
+        raise NotImplementedError
+
+    def _verdict(self, score: float, reason: str, **details: Any) -> Evaluation:
+        return Evaluation(score=score, threshold=self.threshold, metadata={"reason": reason, **details})
+
+    def _fail(self, reason: str, **details: Any) -> Evaluation:
+        return self._verdict(0.0, reason, **details)
+
+
+class MaxResponseLatency(_CallCheck):
+    """Passes when the agent's response latency is at most ``max_seconds``.
+
+    ``percentile`` picks what is checked: ``"p95"`` (default) or ``"p50"`` of the measured
+    turns (nearest-rank, as the call metrics compute them), or ``"max"``, the slowest turn.
+    A call in which no turn was measured (the agent never answered after the caller
+    finished) fails: there is no latency to vouch for.
+    """
+
+    def __init__(
+        self,
+        max_seconds: float,
+        percentile: str = "p95",
+        *,
+        id: str = "max-response-latency",
+        threshold: Optional[Threshold] = Threshold(gte=1),
+        output_mapper: Optional[Callable[[Any], Any]] = None,
+        max_concurrency: int = 10,
+    ) -> None:
+        super().__init__(id=id, threshold=threshold, output_mapper=output_mapper, max_concurrency=max_concurrency)
+        self.max_seconds = _non_negative_number("max_seconds", max_seconds)
+        self.percentile = _one_of("percentile", percentile, PERCENTILES)
+
+    def check(self, result: TestResult, metrics: CallMetrics) -> Evaluation:
+        latencies = list(metrics.response_latencies)
+        value = {
+            "p50": metrics.latency_p50,
+            "p95": metrics.latency_p95,
+            "max": max(latencies) if latencies else None,
+        }[self.percentile]
+        numbers = {
+            "percentile": self.percentile,
+            "value": value,
+            "max_seconds": self.max_seconds,
+            "response_latencies": latencies,
+        }
+        if value is None:
+            return self._fail("no response latency was measured: the agent answered no caller turn", **numbers)
+        too_slow = [{"turn": i, "latency": s} for i, s in enumerate(latencies) if s > self.max_seconds]
+        if value <= self.max_seconds:
+            reason = f"{self.percentile} response latency {value:.3f} s is within {self.max_seconds:g} s"
+            return self._verdict(1.0, reason, too_slow=too_slow, **numbers)
+        reason = f"{self.percentile} response latency {value:.3f} s exceeds {self.max_seconds:g} s"
+        return self._fail(reason, too_slow=too_slow, **numbers)
+
+
+class MaxInterruptions(_CallCheck):
+    """Passes when at most ``max_count`` interruptions happened, by ``by`` ("agent",
+    "caller") or by either side (None). Metadata lists each with what the interrupter said."""
+
+    def __init__(
+        self,
+        max_count: int = 0,
+        by: Optional[str] = "agent",
+        *,
+        id: str = "max-interruptions",
+        threshold: Optional[Threshold] = Threshold(gte=1),
+        output_mapper: Optional[Callable[[Any], Any]] = None,
+        max_concurrency: int = 10,
+    ) -> None:
+        super().__init__(id=id, threshold=threshold, output_mapper=output_mapper, max_concurrency=max_concurrency)
+        if isinstance(max_count, bool) or not isinstance(max_count, int) or max_count < 0:
+            raise ValueError(f"max_count must be a whole number >= 0, got {max_count!r}")
+        self.max_count = max_count
+        self.by = None if by is None else _one_of("by", by, ROLES)
+
+    def check(self, result: TestResult, metrics: CallMetrics) -> Evaluation:
+        counted = [i for i in metrics.interruptions if self.by is None or i.by == self.by]
+        listed = []
+        for interruption in counted:
+            entry: Dict[str, Any] = {"by": interruption.by, "at": interruption.at, "overlap": interruption.overlap}
+            utterance = _utterance_starting_at(result.transcript, interruption.by, interruption.at)
+            if utterance is not None:
+                entry["said"] = utterance.text
+            listed.append(entry)
+        who = "either side" if self.by is None else f"the {self.by}"
+        details = {"count": len(counted), "max_count": self.max_count, "by": self.by, "interruptions": listed}
+        if len(counted) <= self.max_count:
+            reason = f"{len(counted)} interruption(s) by {who}, at most {self.max_count} allowed"
+            return self._verdict(1.0, reason, **details)
+        first = listed[self.max_count]
+        return self._fail(
+            f"{len(counted)} interruption(s) by {who}, more than {self.max_count}; "
+            f"the first over the limit at {first['at']:.3f} s",
+            **details,
+        )
+
+
+class MustSay(_CallCheck):
+    """Passes when ``role`` said every phrase. Score: the fraction of phrases said.
+
+    Matching is on words: case, punctuation and spacing are ignored ("Nine to five." matches
+    "nine to five", "nine-to-five" too), apostrophes are dropped ("don't" = "dont"), and a
+    phrase must lie within one utterance. Digits and spelled-out numbers differ ("9" is not
+    "nine"): list each form you accept as its own check.
+    """
+
+    _must_be_said = True
+
+    def __init__(
+        self,
+        phrases: Union[str, Sequence[str]],
+        role: str = "agent",
+        *,
+        id: Optional[str] = None,
+        threshold: Optional[Threshold] = Threshold(gte=1),
+        output_mapper: Optional[Callable[[Any], Any]] = None,
+        max_concurrency: int = 10,
+    ) -> None:
+        default_id = "must-say" if self._must_be_said else "must-not-say"
+        super().__init__(
+            id=default_id if id is None else id,
+            threshold=threshold,
+            output_mapper=output_mapper,
+            max_concurrency=max_concurrency,
+        )
+        self.phrases = _phrases(phrases)
+        self.role = _one_of("role", role, ROLES)
+        self._phrase_words = [_words(p) for p in self.phrases]
+
+    def check(self, result: TestResult, metrics: CallMetrics) -> Evaluation:
+        spoken = [(u, _words(u.text)) for u in result.transcript if u.role == self.role]
+        said: List[Dict[str, Any]] = []
+        not_said: List[str] = []
+        for phrase, words in zip(self.phrases, self._phrase_words):
+            hit = next((u for u, heard in spoken if _contains_run(heard, words)), None)
+            if hit is None:
+                not_said.append(phrase)
+            else:
+                said.append({"phrase": phrase, "said": hit.text, "start": hit.start, "end": hit.end})
+        return self._judge(said, not_said)
+
+    def _judge(self, said: List[Dict[str, Any]], not_said: List[str]) -> Evaluation:
+        score = len(said) / len(self.phrases)
+        if not not_said:
+            return self._verdict(score, f"the {self.role} said every phrase", role=self.role, said=said, missing=[])
+        reason = f"the {self.role} never said {', '.join(repr(p) for p in not_said)}"
+        return self._verdict(score, reason, role=self.role, said=said, missing=not_said)
+
+
+class MustNotSay(MustSay):
+    """Passes when ``role`` said none of the phrases. Score: the fraction not said.
+
+    Matching as in ``MustSay``; metadata gives each phrase said with the utterance and its time.
+    """
+
+    _must_be_said = False
+
+    def _judge(self, said: List[Dict[str, Any]], not_said: List[str]) -> Evaluation:
+        score = len(not_said) / len(self.phrases)
+        if not said:
+            return self._verdict(score, f"the {self.role} said none of the phrases", role=self.role, said=[])
+        first = said[0]
+        reason = f"the {self.role} said {first['phrase']!r} at {first['start']:.3f} s: {first['said']!r}"
+        return self._verdict(score, reason, role=self.role, said=said)
+
+
+class DtmfHeard(_CallCheck):
+    """Passes when the keys ``role`` pressed contain ``sequence`` as consecutive keys
+    (``exact=True``: are exactly ``sequence``). ``"agent"`` checks the keys the caller heard,
+    ``"caller"`` those it sent. Keys: 0-9, *, #, A-D."""
+
+    def __init__(
+        self,
+        sequence: str,
+        role: str = "agent",
+        *,
+        exact: bool = False,
+        id: str = "dtmf-heard",
+        threshold: Optional[Threshold] = Threshold(gte=1),
+        output_mapper: Optional[Callable[[Any], Any]] = None,
+        max_concurrency: int = 10,
+    ) -> None:
+        super().__init__(id=id, threshold=threshold, output_mapper=output_mapper, max_concurrency=max_concurrency)
+        if not isinstance(sequence, str) or not sequence:
+            raise ValueError(f"sequence must be a non-empty string of keys ({DTMF_KEYS}), got {sequence!r}")
+        sequence = sequence.upper()
+        bad = sorted({k for k in sequence if k not in DTMF_KEYS})
+        if bad:
+            raise ValueError(f"sequence {sequence!r} holds {''.join(bad)!r}, which are not keys ({DTMF_KEYS})")
+        self.sequence = sequence
+        self.role = _one_of("role", role, ROLES)
+        self.exact = bool(exact)
+
+    def check(self, result: TestResult, metrics: CallMetrics) -> Evaluation:
+        pressed = metrics.dtmf_heard if self.role == "agent" else metrics.dtmf_sent
+        ok = pressed == self.sequence if self.exact else self.sequence in pressed
+        details = {"role": self.role, "expected": self.sequence, "pressed": pressed, "exact": self.exact}
+        how = "exactly" if self.exact else "in a row"
+        if ok:
+            return self._verdict(1.0, f"the {self.role} pressed {self.sequence!r} {how}", **details)
+        return self._fail(f"the {self.role} pressed {pressed!r}, not {self.sequence!r} {how}", **details)
+
+
+class EndedBy(_CallCheck):
+    """Passes when the call ended the expected way: ``who`` is one of "caller", "agent",
+    "timeout", "error", or a list of acceptable ones."""
+
+    def __init__(
+        self,
+        who: Union[str, Sequence[str]],
+        *,
+        id: str = "ended-by",
+        threshold: Optional[Threshold] = Threshold(gte=1),
+        output_mapper: Optional[Callable[[Any], Any]] = None,
+        max_concurrency: int = 10,
+    ) -> None:
+        super().__init__(id=id, threshold=threshold, output_mapper=output_mapper, max_concurrency=max_concurrency)
+        choices = [who] if isinstance(who, str) else list(who) if isinstance(who, (list, tuple)) else None
+        if not choices:
+            raise ValueError(f"who must be one of {', '.join(END_CAUSES)} or a non-empty list of them, got {who!r}")
+        self.who = [_one_of("who", w, END_CAUSES) for w in choices]
+
+    def check(self, result: TestResult, metrics: CallMetrics) -> Evaluation:
+        details = {"ended_by": metrics.ended_by, "end_reason": metrics.end_reason, "expected": self.who}
+        expected = " or ".join(self.who)
+        if metrics.ended_by in self.who:
+            return self._verdict(1.0, f"ended by {metrics.ended_by} ({metrics.end_reason})", **details)
+        return self._fail(f"ended by {metrics.ended_by} ({metrics.end_reason}), not {expected}", **details)
+
+
+class NoError(_CallCheck):
+    """Passes when the call completed without error (``TestResult.error`` is None)."""
+
+    def __init__(
+        self,
+        *,
+        id: str = "no-error",
+        threshold: Optional[Threshold] = Threshold(gte=1),
+        output_mapper: Optional[Callable[[Any], Any]] = None,
+        max_concurrency: int = 10,
+    ) -> None:
+        super().__init__(id=id, threshold=threshold, output_mapper=output_mapper, max_concurrency=max_concurrency)
+
+    def check(self, result: TestResult, metrics: CallMetrics) -> Evaluation:
+        if result.error is None:
+            return self._verdict(1.0, "the call completed without error", call_error=None)
+        return self._fail(f"the call failed: {result.error}", call_error=result.error)
+
+
+# --- configuration -----------------------------------------------------------------------
+
+
+def _one_of(name: str, value: Any, allowed: Sequence[str]) -> str:
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {', '.join(repr(a) for a in allowed)}, got {value!r}")
+    return value
+
+
+def _non_negative_number(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+        raise ValueError(f"{name} must be a finite number of seconds >= 0, got {value!r}")
+    return float(value)
+
+
+def _phrases(phrases: Any) -> List[str]:
+    listed = [phrases] if isinstance(phrases, str) else list(phrases) if isinstance(phrases, (list, tuple)) else None
+    if not listed:
+        raise ValueError(f"phrase must be a string or a non-empty list of strings, got {phrases!r}")
+    for phrase in listed:
+        if not isinstance(phrase, str) or not _words(phrase):
+            raise ValueError(f"phrase {phrase!r} has no words to look for")
+    return listed
+
+
+# --- matching ----------------------------------------------------------------------------
+
+_APOSTROPHES = re.compile(r"['\u2019\u02bc]")
+_WORD = re.compile(r"[^\W_]+")
+
+
+def _words(text: str) -> List[str]:
+    """The words of a transcript, as compared: case-folded, without punctuation or apostrophes."""
+    folded = unicodedata.normalize("NFKC", text).casefold()
+    return _WORD.findall(_APOSTROPHES.sub("", folded))
+
+
+def _contains_run(words: List[str], run: List[str]) -> bool:
+    """Whether `run` occurs in `words` as consecutive words."""
+    n = len(run)
+    return any(words[i : i + n] == run for i in range(len(words) - n + 1))
+
+
+def _utterance_starting_at(transcript: Sequence[Utterance], role: str, at: float) -> Optional[Utterance]:
+    """The utterance of `role` that starts at `at` seconds (to the millisecond)."""
+    return next((u for u in transcript if u.role == role and abs(u.start - at) < 0.0015), None)
