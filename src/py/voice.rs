@@ -17,6 +17,7 @@ use pyo3::types::{PyBytes, PyDict, PyList};
 use super::telephony::{secs, spawn_for_asyncio, Finish, PyCall};
 use crate::voice::caller::{run_caller, CallerConfig, CallerOutcome, CallerSpeech};
 use crate::voice::conversation::{KeyPress, Utterance};
+use crate::voice::metrics::{CallMetrics, MetricsConfig};
 use super::convert::to_json;
 use crate::voice::persona::{CallerPersona, LlmPersona, LlmPersonaOptions, Persona, Reply, ScriptedPersona, Turn};
 use crate::voice::providers::{
@@ -452,6 +453,44 @@ fn outcome_dict<'py>(py: Python<'py>, outcome: &CallerOutcome) -> PyResult<Bound
     d.set_item("recording_path", &outcome.recording_path)?;
     d.set_item("error", &outcome.error)?;
     d.set_item("transcript", c.timestamped_transcript())?;
+    d.set_item("metrics", metrics_dict(py, &CallMetrics::from_conversation(c, &MetricsConfig::default()))?)?;
+    Ok(d)
+}
+
+fn seconds(ms: u64) -> f64 {
+    ms as f64 / 1000.0
+}
+
+/// The call's metrics, in seconds, as `trialrun.voice.CallMetrics` takes them.
+fn metrics_dict<'py>(py: Python<'py>, m: &CallMetrics) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("duration", seconds(m.duration_ms))?;
+    d.set_item("time_to_first_word", m.time_to_first_word_ms.map(seconds))?;
+    d.set_item("response_latencies", m.response_latencies_ms.iter().map(|&ms| seconds(ms)).collect::<Vec<_>>())?;
+    d.set_item("latency_p50", m.latency_p50_ms.map(seconds))?;
+    d.set_item("latency_p95", m.latency_p95_ms.map(seconds))?;
+    let interruptions = PyList::empty(py);
+    for i in &m.interruptions {
+        let item = PyDict::new(py);
+        item.set_item("by", i.by.as_str())?;
+        item.set_item("at", seconds(i.at_ms))?;
+        item.set_item("overlap", seconds(i.overlap_ms))?;
+        interruptions.append(item)?;
+    }
+    d.set_item("interruptions", interruptions)?;
+    let silences = PyList::empty(py);
+    for s in &m.silences {
+        let item = PyDict::new(py);
+        item.set_item("start", seconds(s.start_ms))?;
+        item.set_item("duration", seconds(s.duration_ms))?;
+        silences.append(item)?;
+    }
+    d.set_item("silences", silences)?;
+    d.set_item("ended_by", m.ended_by.as_str())?;
+    d.set_item("end_reason", &m.end_reason)?;
+    d.set_item("dtmf_sent", &m.dtmf_sent)?;
+    d.set_item("dtmf_heard", &m.dtmf_heard)?;
+    d.set_item("turns", m.turns)?;
     Ok(d)
 }
 
