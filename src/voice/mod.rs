@@ -3,5 +3,6 @@
 
 pub mod audio;
 pub mod conversation;
+pub mod judge;
 pub mod persona;
 pub mod providers;
