@@ -4,6 +4,7 @@
 pub mod audio;
 pub mod caller;
 pub mod conversation;
+pub mod judge;
 pub mod metrics;
 pub mod persona;
 pub mod providers;

@@ -123,8 +123,10 @@ fn keys_in_a_row_make_one_note_and_silence_is_a_note() {
     );
 
     // Nothing said yet: the note counts from the start.
-    let mut call = Call::default();
-    call.at_ms = 4200;
+    let call = Call {
+        at_ms: 4200,
+        ..Call::default()
+    };
     assert_eq!(
         roles_and_texts(&call_messages(&call.turn(true))),
         vec![(
