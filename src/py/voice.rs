@@ -16,7 +16,8 @@ use pyo3::types::{PyBytes, PyDict, PyList};
 
 use super::telephony::{secs, spawn_for_asyncio, Finish, PyCall};
 use crate::voice::caller::{run_caller, CallerConfig, CallerOutcome, CallerSpeech};
-use crate::voice::conversation::{KeyPress, Utterance};
+use crate::voice::conversation::{Conversation, EndedBy, KeyPress, Speaker, Utterance};
+use crate::voice::judge::{check_criteria, Criterion, Judge, JudgeConfig, JudgeContext, JudgeFormat};
 use crate::voice::metrics::{CallMetrics, MetricsConfig};
 use super::convert::to_json;
 use crate::voice::persona::{CallerPersona, LlmPersona, LlmPersonaOptions, Persona, Reply, ScriptedPersona, Turn};
@@ -494,7 +495,102 @@ fn metrics_dict<'py>(py: Python<'py>, m: &CallMetrics) -> PyResult<Bound<'py, Py
     Ok(d)
 }
 
+// ---------------------------------------------------------------------------------------
+// The judge
+
+/// A call as Python holds it (TestResult's transcript and keys) back to a Conversation.
+fn conversation_from_python(
+    transcript: &Bound<'_, PyList>,
+    keys: &Bound<'_, PyList>,
+    duration: f64,
+    ended_by: &str,
+    end_reason: String,
+) -> PyResult<Conversation> {
+    let ms = |v: Bound<'_, PyAny>| -> PyResult<u64> { Ok((v.extract::<f64>()? * 1000.0).round().max(0.0) as u64) };
+    let speaker = |role: &str| match role {
+        "caller" => Ok(Speaker::Caller),
+        "agent" => Ok(Speaker::Agent),
+        other => Err(PyValueError::new_err(format!("role must be \"caller\" or \"agent\", not {other:?}"))),
+    };
+    let mut utterances = Vec::new();
+    for u in transcript.iter() {
+        utterances.push(Utterance {
+            speaker: speaker(&u.getattr("role")?.extract::<String>()?)?,
+            text: u.getattr("text")?.extract()?,
+            start_ms: ms(u.getattr("start")?)?,
+            end_ms: ms(u.getattr("end")?)?,
+            cut_off: u.getattr("cut_off")?.extract()?,
+        });
+    }
+    let mut presses = Vec::new();
+    for k in keys.iter() {
+        let digit: String = k.getattr("digit")?.extract()?;
+        presses.push(KeyPress {
+            speaker: speaker(&k.getattr("role")?.extract::<String>()?)?,
+            digit: digit.chars().next().unwrap_or('?'),
+            at_ms: ms(k.getattr("at")?)?,
+        });
+    }
+    let ended_by = match ended_by {
+        "caller" => EndedBy::Caller,
+        "agent" => EndedBy::Agent,
+        "timeout" => EndedBy::Timeout,
+        _ => EndedBy::Error,
+    };
+    Ok(Conversation { utterances, keys: presses, duration_ms: (duration * 1000.0) as u64, ended_by, end_reason })
+}
+
+/// Judges `criteria` ((name, prompt) pairs) on a call with a language model; an awaitable
+/// of a list of {name, passed, reason, error}, in the criteria's order.
+#[pyfunction]
+#[pyo3(signature = (model, criteria, transcript, keys, *, duration, ended_by, end_reason, caller_name, caller_prompt, scenario, metrics=None, response_format="json_schema", retries=2))]
+#[allow(clippy::too_many_arguments)]
+fn judge_call<'py>(
+    py: Python<'py>,
+    model: &PyLanguageModel,
+    criteria: Vec<(String, String)>,
+    transcript: &Bound<'py, PyList>,
+    keys: &Bound<'py, PyList>,
+    duration: f64,
+    ended_by: &str,
+    end_reason: String,
+    caller_name: String,
+    caller_prompt: String,
+    scenario: String,
+    metrics: Option<String>,
+    response_format: &str,
+    retries: u32,
+) -> PyResult<Bound<'py, PyAny>> {
+    let response_format = match response_format {
+        "json_schema" => JudgeFormat::JsonSchema,
+        "json_object" => JudgeFormat::JsonObject,
+        "none" => JudgeFormat::PromptOnly,
+        other => return Err(PyValueError::new_err(format!("response_format must be \"json_schema\", \"json_object\" or \"none\", not {other:?}"))),
+    };
+    let criteria: Vec<Criterion> = criteria.into_iter().map(|(name, prompt)| Criterion::new(name, prompt)).collect();
+    check_criteria(&criteria).map_err(PyValueError::new_err)?;
+    let conversation = conversation_from_python(transcript, keys, duration, ended_by, end_reason)?;
+    let context = JudgeContext { caller_name, caller_prompt, scenario, metrics };
+    let judge = Judge::new(model.0.clone(), JudgeConfig { response_format, retries, ..JudgeConfig::default() });
+    spawn_for_asyncio(py, async move {
+        let verdicts = judge.judge(&criteria, &conversation, &context).await;
+        Box::new(move |py: Python<'_>| -> PyResult<Py<PyAny>> {
+            let list = PyList::empty(py);
+            for v in verdicts {
+                let d = PyDict::new(py);
+                d.set_item("name", v.name)?;
+                d.set_item("passed", v.passed)?;
+                d.set_item("reason", v.reason)?;
+                d.set_item("error", v.error)?;
+                list.append(d)?;
+            }
+            Ok(list.into_any().unbind())
+        }) as Finish
+    })
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(judge_call, m)?)?;
     m.add_class::<PyLanguageModel>()?;
     m.add_class::<PySpeechToText>()?;
     m.add_class::<PyTextToSpeech>()?;

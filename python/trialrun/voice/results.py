@@ -14,6 +14,7 @@ __all__ = [
     "CallMetrics",
     "EvaluationResult",
     "Interruption",
+    "KeyPress",
     "Silence",
     "TestResult",
     "Utterance",
@@ -29,6 +30,15 @@ class Utterance:
     start: float
     end: float
     cut_off: bool = False
+
+
+@dataclass(frozen=True)
+class KeyPress:
+    """A phone key pressed by ``role`` at ``at`` seconds."""
+
+    role: str  # "caller" | "agent"
+    digit: str
+    at: float
 
 
 @dataclass(frozen=True)
@@ -99,6 +109,7 @@ class TestResult:
     recording_path: Optional[str] = None
     error: Optional[str] = None
     call_sid: Optional[str] = None
+    keys: list[KeyPress] = field(default_factory=list)
 
     @property
     def stereo_recording_url(self) -> Optional[str]:

@@ -18,7 +18,7 @@ from typing import Any, Mapping, Optional, Sequence, Union
 from trialrun import _core
 from trialrun._models import BaseTestCase, BaseTestEvaluator
 from trialrun._run import run_test_suite_async
-from trialrun.voice.results import CallMetrics, EvaluationResult, Interruption, Silence, TestResult, Utterance
+from trialrun.voice.results import CallMetrics, EvaluationResult, Interruption, KeyPress, Silence, TestResult, Utterance
 
 __all__ = ["Agent", "Evaluation", "Scenario", "Test", "TestRunner", "VoiceTestCase"]
 
@@ -355,6 +355,7 @@ def _result_of_call(test: Test, outcome: Mapping[str, Any]) -> TestResult:
         recording_path=outcome["recording_path"],
         error=outcome["error"],
         call_sid=outcome["call_sid"],
+        keys=[KeyPress(**k) for k in outcome["keys"]],
     )
 
 
@@ -384,5 +385,8 @@ def _result_of_case(case: Any, judge: Optional[BaseTestEvaluator]) -> TestResult
     if judge is not None:
         judged = case.evaluation(judge.id)
         if judged is not None and judged.metadata:
-            result.evaluation_results = [EvaluationResult(**v) for v in judged.metadata.get("criteria", [])]
+            result.evaluation_results = [
+                EvaluationResult(name=v["name"], passed=v["passed"], reason=v["reason"])
+                for v in judged.metadata.get("criteria", [])
+            ]
     return result
