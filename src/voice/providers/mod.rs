@@ -18,11 +18,13 @@ use crate::http_retry::{self, Answer, Failure, RetryPolicy};
 pub mod cartesia;
 pub mod deepgram;
 pub mod elevenlabs;
+pub mod espeak;
 pub mod openai;
 
 pub use cartesia::{CartesiaConfig, CartesiaTts};
 pub use deepgram::{DeepgramConfig, DeepgramStt};
 pub use elevenlabs::{ElevenLabsConfig, ElevenLabsTts};
+pub use espeak::{EspeakConfig, EspeakTts};
 pub use openai::{
     MaxTokensField, OpenAiChat, OpenAiChatConfig, OpenAiSpeech, OpenAiSpeechConfig,
     OpenAiTranscription, OpenAiTranscriptionConfig, SpeechFormat,
