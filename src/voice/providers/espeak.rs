@@ -208,6 +208,7 @@ struct Engine {
     library_path: PathBuf,
     data_path: PathBuf,
     sample_rate: u32,
+    set_synth_callback: SetSynthCallbackFn,
     set_voice_by_name: SetVoiceByNameFn,
     set_parameter: SetParameterFn,
     list_voices: ListVoicesFn,
@@ -328,13 +329,12 @@ impl Engine {
                 data_dir.display()
             )));
         }
-        // Safety: the callback only copies the samples it is given.
-        unsafe { set_synth_callback(Some(collect_samples)) };
         Ok(Self {
             _library: library,
             library_path: library_path.to_path_buf(),
             data_path: data_path.to_path_buf(),
             sample_rate: rate as u32,
+            set_synth_callback,
             set_voice_by_name,
             set_parameter,
             list_voices,
@@ -460,6 +460,9 @@ impl Engine {
     /// Synthesizes `text` (UTF-8) with the selected voice; returns the samples.
     fn synth(&mut self, text: &CString) -> Result<Vec<i16>, ProviderError> {
         SAMPLES.with(|samples| samples.borrow_mut().clear());
+        // Set each time: other code in the process (ctypes, say) may have set its own.
+        // Safety: under ENGINE's lock; the callback only copies the samples it is given.
+        unsafe { (self.set_synth_callback)(Some(collect_samples)) };
         let bytes = text.as_bytes_with_nul();
         // Safety: under ENGINE's lock; synchronous mode returns only when the text is
         // spoken, so the text outlives its use and the callback has run on this thread.
