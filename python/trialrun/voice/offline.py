@@ -9,7 +9,7 @@ data); ``Whisper`` hears with faster-whisper and the ``tiny.en`` model the
 
     speak = Espeak(voice="en-gb")
     pcm, rate = speak.synthesize("Hello, I'd like to book a cleaning.")
-    text = Whisper().transcribe(pcm, rate)          # "Hello, I'd like to book a cleaning."
+    text = Whisper().transcribe(pcm, rate)          # what tiny.en hears
 
     async with LoopbackCarrier(numbers, speech=Espeak()) as carrier:   # TwiML <Say>
         ...
