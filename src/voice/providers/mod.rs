@@ -1,6 +1,7 @@
 //! Model providers for voice-agent tests: language models, speech-to-text and
 //! text-to-speech behind small object-safe traits, with HTTP clients for OpenAI-compatible
-//! servers (OpenAI, vLLM, Ollama, llama.cpp), Deepgram, ElevenLabs and Cartesia.
+//! servers (OpenAI, vLLM, Ollama, llama.cpp), Deepgram, ElevenLabs and Cartesia, and
+//! espeak-ng for offline text-to-speech (no key, no network).
 //!
 //! Requests go only to the configured base URL (the vendor's public endpoint by default).
 //! Keys travel in headers only, never in URLs, errors or `Debug` output. 429, 5xx and
