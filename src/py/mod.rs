@@ -9,6 +9,7 @@ mod evaluation;
 mod history;
 mod plan;
 mod results;
+mod speech;
 mod steps;
 mod telephony;
 mod viewer;
@@ -62,6 +63,7 @@ pub fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     viewer::register(m)?;
     steps::register(m)?;
     telephony::register(m)?;
+    speech::register(m)?;
     voice::register(m)?;
     Ok(())
 }

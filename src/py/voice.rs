@@ -199,6 +199,12 @@ impl PyTextToSpeech {
         Ok(Self(Arc::new(CartesiaTts::new(config, key).map_err(provider_err)?)))
     }
 
+    /// espeak-ng, offline, in Rust (no Python in the loop): `trialrun.voice.offline.Espeak().core`.
+    #[staticmethod]
+    fn espeak(engine: &super::speech::EspeakSpeech) -> Self {
+        Self(engine.text_to_speech())
+    }
+
     /// Any Python object with `synthesize(text: str, voice: str | None) -> (bytes, rate)`
     /// (16-bit mono PCM and its sample rate).
     #[staticmethod]

@@ -99,7 +99,7 @@ def _default_speech_to_text() -> Any:
 def _default_text_to_speech() -> Any:
     from trialrun.voice.offline import Espeak
 
-    return _core.TextToSpeech.python(Espeak())
+    return _core.TextToSpeech.espeak(Espeak().core)
 
 
 class TestRunner:
@@ -335,7 +335,7 @@ def _tts_handle(provider: Any) -> Any:
     if isinstance(provider, _core.TextToSpeech):
         return provider
     core = getattr(provider, "core", None)
-    if core is not None and hasattr(_core.TextToSpeech, "espeak") and isinstance(core, _core.EspeakSpeech):
+    if isinstance(core, _core.EspeakSpeech):
         return _core.TextToSpeech.espeak(core)
     return _core.TextToSpeech.python(provider)
 

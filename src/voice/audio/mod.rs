@@ -1,5 +1,6 @@
-//! Pure-Rust audio for telephone calls: G.711 mu-law, resampling between 8, 16 and 24 kHz,
-//! WAV files and two-channel call recordings, DTMF tones, and voice-activity detection.
+//! Pure-Rust audio for telephone calls: G.711 mu-law, resampling between 8, 16, 22.05 and
+//! 24 kHz, WAV files and two-channel call recordings, DTMF tones, and voice-activity
+//! detection.
 
 pub mod dtmf;
 pub mod frames;

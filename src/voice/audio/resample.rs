@@ -1,13 +1,13 @@
-//! Streaming resampling of mono 16-bit PCM between 8, 16 and 24 kHz, with rubato's FFT
-//! resampler. Output is aligned with input: the resampler's delay is trimmed off.
+//! Streaming resampling of mono 16-bit PCM between 8, 16, 22.05 and 24 kHz, with rubato's
+//! FFT resampler. Output is aligned with input: the resampler's delay is trimmed off.
 
 use std::fmt;
 
 use rubato::audioadapter_buffers::direct::InterleavedSlice;
 use rubato::{Fft, FixedSync, Resampler as _};
 
-/// Sample rates the resampler converts between.
-pub const SUPPORTED_RATES: [u32; 3] = [8000, 16000, 24000];
+/// Sample rates the resampler converts between (22050 Hz is espeak-ng's output).
+pub const SUPPORTED_RATES: [u32; 4] = [8000, 16000, 22050, 24000];
 
 /// Why a resampler could not be made.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,7 +23,7 @@ impl fmt::Display for ResampleError {
         match self {
             Self::UnsupportedRate(rate) => write!(
                 f,
-                "unsupported sample rate {rate} Hz (supported: 8000, 16000, 24000)"
+                "unsupported sample rate {rate} Hz (supported: 8000, 16000, 22050, 24000)"
             ),
             Self::Construction(msg) => write!(f, "could not build resampler: {msg}"),
         }
@@ -49,7 +49,7 @@ pub struct Resampler {
 }
 
 impl Resampler {
-    /// Makes a resampler from `from` Hz to `to` Hz (each 8000, 16000 or 24000).
+    /// Makes a resampler from `from` Hz to `to` Hz (each one of [`SUPPORTED_RATES`]).
     pub fn new(from: u32, to: u32) -> Result<Self, ResampleError> {
         for rate in [from, to] {
             if !SUPPORTED_RATES.contains(&rate) {

@@ -1,6 +1,7 @@
 //! Model providers for voice-agent tests: language models, speech-to-text and
 //! text-to-speech behind small object-safe traits, with HTTP clients for OpenAI-compatible
-//! servers (OpenAI, vLLM, Ollama, llama.cpp), Deepgram, ElevenLabs and Cartesia.
+//! servers (OpenAI, vLLM, Ollama, llama.cpp), Deepgram, ElevenLabs and Cartesia, and
+//! espeak-ng for offline text-to-speech (no key, no network).
 //!
 //! Requests go only to the configured base URL (the vendor's public endpoint by default).
 //! Keys travel in headers only, never in URLs, errors or `Debug` output. 429, 5xx and
@@ -18,11 +19,13 @@ use crate::http_retry::{self, Answer, Failure, RetryPolicy};
 pub mod cartesia;
 pub mod deepgram;
 pub mod elevenlabs;
+pub mod espeak;
 pub mod openai;
 
 pub use cartesia::{CartesiaConfig, CartesiaTts};
 pub use deepgram::{DeepgramConfig, DeepgramStt};
 pub use elevenlabs::{ElevenLabsConfig, ElevenLabsTts};
+pub use espeak::{EspeakConfig, EspeakTts};
 pub use openai::{
     MaxTokensField, OpenAiChat, OpenAiChatConfig, OpenAiSpeech, OpenAiSpeechConfig,
     OpenAiTranscription, OpenAiTranscriptionConfig, SpeechFormat,
