@@ -61,8 +61,8 @@ class LocalEvaluator(BaseTestEvaluator):
             return Evaluation(0.0, self.threshold, {"criteria": criteria})
         m = output.metrics
         summary = (
-            f"time to first word {m.time_to_first_word}s, response latency p50 {m.latency_p50}s "
-            f"p95 {m.latency_p95}s, {len(m.interruptions)} interruption(s), keys sent {m.dtmf_sent or 'none'}, "
+            f"time to first word {_s(m.time_to_first_word)}, response latency p50 {_s(m.latency_p50)} "
+            f"p95 {_s(m.latency_p95)}, {len(m.interruptions)} interruption(s), keys sent {m.dtmf_sent or 'none'}, "
             f"keys heard {m.dtmf_heard or 'none'}"
         )
         verdicts = await _core.judge_call(
@@ -90,3 +90,7 @@ class LocalEvaluator(BaseTestEvaluator):
 
     def __repr__(self) -> str:
         return f"LocalEvaluator(id={self._id!r})"
+
+
+def _s(seconds: Optional[float]) -> str:
+    return "not measured" if seconds is None else f"{seconds:.2f} s"

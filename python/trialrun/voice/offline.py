@@ -106,7 +106,7 @@ class Whisper:
         model_dir: Union[str, os.PathLike[str], None] = None,
         device: str = "cpu",
         compute_type: str = "int8",
-        beam_size: int = 1,
+        beam_size: int = 5,
         cpu_threads: int = min(4, os.cpu_count() or 1),
     ) -> None:
         try:

@@ -163,6 +163,8 @@ class TestRunner:
         self.record = record
         self.tests: list[Test] = []
         self._server: Any = None
+        self._listening = False
+        self._inbound: list[Any] = []  # calls expected from the agent, taken in order
         self.last_suite_result: Any = None
 
     def add_test(self, test: Test) -> None:
@@ -194,10 +196,20 @@ class TestRunner:
             recordings_dir=self.recordings_dir,
         )
 
+    async def listen(self) -> None:
+        """Points ``twilio_phone_number`` at this runner (through the carrier's REST API), so
+        calls to it ring here: for INBOUND tests, before the agent calls."""
+        await self.start()
+        if not self._listening:
+            await self._server.listen_on(self.twilio_phone_number)
+            self._listening = True
+
     def stop(self) -> None:
         if self._server is not None:
             self._server.stop()
             self._server = None
+            self._listening = False
+            self._inbound = []
 
     async def __aenter__(self) -> TestRunner:
         await self.start()
@@ -239,9 +251,11 @@ class TestRunner:
         self._check(tests)
         started_here = self._server is None
         await self.start()
-        if type == self.INBOUND:
-            await self._server.listen_on(self.twilio_phone_number)
         try:
+            if type == self.INBOUND:
+                # Expected before the number rings here, so no early call is turned away.
+                self._inbound = [self._server.expect_call(from_=phone_number) for _ in tests]
+                await self.listen()
             evaluators: list[BaseTestEvaluator] = list(self.checks) + _scenario_checks(tests)
             if self.evaluator is not None:
                 evaluators.append(self.evaluator)
@@ -274,7 +288,7 @@ class TestRunner:
             self.text_to_speech = _default_text_to_speech()
         persona = self._persona(test)
         if type == self.INBOUND:
-            call = self._server.expect_call(from_=phone_number)
+            call = self._inbound.pop(0) if self._inbound else self._server.expect_call(from_=phone_number)
         else:
             call = await self._server.place_call(phone_number)
         outcome = await _core.simulate_caller(

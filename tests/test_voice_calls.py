@@ -1,0 +1,447 @@
+"""Voice-agent tests end to end, offline: trialrun's TestRunner phones the example agent
+(examples/voice_agent, run with its deliberate flaw) over the loopback carrier, with espeak-ng
+speech and faster-whisper recognition; 3 personas x 3 scenarios = 9 calls at once. Language
+models (a persona, the judge) are OpenAI-compatible servers on 127.0.0.1 that check what they
+receive."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import subprocess
+import sys
+import threading
+import wave
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+
+from trialrun import history
+from trialrun.telephony import LoopbackCarrier
+from trialrun.voice import Agent, Evaluation, Scenario, Test, TestRunner
+from trialrun.voice.evaluators import DtmfHeard, EndedBy, MaxResponseLatency, MustSay, NoError
+from trialrun.voice.judge import LocalEvaluator
+from trialrun.voice.offline import Espeak
+from trialrun.voice.providers import LanguageModel
+
+ROOT = Path(__file__).resolve().parent.parent
+AGENT = ROOT / "examples" / "voice_agent" / "agent.py"
+AGENT_NUMBER = "+15550100"
+TRIALRUN_NUMBER = "+15550199"
+TOKEN = "voice-test-token"
+MODEL_KEY = "sk-test-key"
+
+
+def start_agent(*flags: str) -> tuple[subprocess.Popen, str]:
+    env = dict(os.environ, TWILIO_AUTH_TOKEN=TOKEN)
+    proc = subprocess.Popen(
+        [sys.executable, str(AGENT), "--port", "0", *flags],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=env,
+    )
+    match = re.search(r"listening on (http://127\.0\.0\.1:\d+)", proc.stdout.readline())
+    if not match:
+        proc.kill()
+        pytest.fail("the example agent did not start")
+    return proc, match.group(1)
+
+
+@pytest.fixture(scope="module")
+def flawed_agent_url():
+    """The example agent with its deliberate bug: it never says goodbye nor hangs up."""
+    proc, url = start_agent("--flaw", "never-says-goodbye")
+    yield url
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+class FakeChatServer:
+    """An OpenAI-compatible chat server on 127.0.0.1: records each request (headers, names
+    lowercased, and JSON body) and answers with what ``answer(body)`` returns (an OpenAI completion)."""
+
+    def __init__(self, answer: Callable[[dict], dict]) -> None:
+        self.requests: list[tuple[dict, dict]] = []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                server.requests.append(({k.lower(): v for k, v in self.headers.items()}, body))
+                if self.path != "/v1/chat/completions":
+                    self.send_response(404)
+                    self.end_headers()
+                    return
+                payload = json.dumps(answer(body)).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def completion(content: str | None = None, tool_calls: list | None = None) -> dict:
+    message: dict[str, Any] = {"role": "assistant", "content": content}
+    if tool_calls:
+        message["tool_calls"] = [
+            {"id": f"call_{i}", "type": "function", "function": {"name": name, "arguments": json.dumps(args)}}
+            for i, (name, args) in enumerate(tool_calls)
+        ]
+    return {
+        "id": "chatcmpl-1",
+        "object": "chat.completion",
+        "model": "judge-model",
+        "choices": [{"index": 0, "message": message, "finish_reason": "tool_calls" if tool_calls else "stop"}],
+        "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
+    }
+
+
+def judge_answer(body: dict) -> dict:
+    """Judges like a careful model would, from the transcript it was sent: the greeting is
+    there in every call; a goodbye only where the agent said one."""
+    transcript = body["messages"][-1]["content"]
+    agent_said = " ".join(line for line in transcript.splitlines() if "] agent:" in line).lower()
+    names = body["response_format"]["json_schema"]["schema"]["properties"]["evaluations"]["items"]["properties"]["name"]["enum"]
+    verdicts = []
+    for name in names:
+        passed = "thank you for calling" in agent_said if name == "greets" else "goodbye" in agent_said
+        verdicts.append({"name": name, "reason": "read the transcript", "passed": passed})
+    return completion(json.dumps({"evaluations": verdicts}))
+
+
+BOOK = Scenario(
+    "book-appointment",
+    "You want to book a dental appointment for Tuesday morning.",
+    evaluations=[Evaluation("greets", "The agent greets the caller.")],
+    script=[
+        "Hi, I would like to book an appointment please.",
+        "Tuesday morning would be great.",
+        {"say": "Thank you, that is all. Bye.", "hang_up": True},
+    ],
+    checks=[MustSay("booked"), EndedBy("caller"), MaxResponseLatency(4.0, percentile="max")],
+)
+HOURS = Scenario(
+    "opening-hours-by-keypad",
+    "You want the opening hours, through the keypad menu.",
+    evaluations=[Evaluation("greets", "The agent greets the caller.")],
+    script=[{"keys": "2"}, {"say": "Thanks, goodbye.", "hang_up": True}],
+    checks=[MustSay("opening"), DtmfHeard("2", role="caller"), EndedBy("caller")],
+)
+# The example agent's flaw makes this one fail: it goes silent instead of saying goodbye.
+GOODBYE = Scenario(
+    "agent-says-goodbye",
+    "You book a cleaning and expect the agent to close the call politely.",
+    evaluations=[
+        Evaluation("greets", "The agent greets the caller."),
+        Evaluation("says-goodbye", "The agent says goodbye before the call ends."),
+    ],
+    script={
+        "lines": ["Hello, I need a cleaning.", "Friday afternoon.", "No, that is everything."],
+        "on_silence": "Hello? Are you still there?",
+        "silence_limit": 1,
+    },
+    checks=[MustSay("goodbye"), EndedBy("agent")],
+)
+PERSONAS = [
+    Agent("alex", "A calm caller.", voice_id="en-us"),
+    Agent("sam", "A caller in a hurry.", voice_id="en-gb"),
+    Agent("robin", "A cheerful caller.", voice_id="en-us+f3"),
+]
+
+
+@pytest.fixture(scope="module")
+def nine_calls(flawed_agent_url, tmp_path_factory):
+    """The 9 calls, run once for the tests below: (results, suite result, judge server, store home)."""
+    home = tmp_path_factory.mktemp("voice-home")
+    judge_server = FakeChatServer(judge_answer)
+    saved = os.environ.get("TRIALRUN_HOME")
+    os.environ["TRIALRUN_HOME"] = str(home)
+
+    async def run() -> tuple[list, Any]:
+        carrier = LoopbackCarrier({AGENT_NUMBER: f"{flawed_agent_url}/voice"}, auth_token=TOKEN, speech=Espeak())
+        judge = LocalEvaluator(LanguageModel.openai("judge-model", base_url=judge_server.url, api_key=MODEL_KEY))
+        runner = TestRunner(
+            carrier=carrier,
+            twilio_phone_number=TRIALRUN_NUMBER,
+            evaluator=judge,
+            checks=[NoError()],
+            concurrency=9,
+            silence_turn=3.0,
+            recordings_dir=home / "recordings",
+            suite_id="acme-voice",
+            quiet=True,
+        )
+        for scenario in (BOOK, HOURS, GOODBYE):
+            for persona in PERSONAS:
+                runner.add_test(Test(scenario, persona))
+        try:
+            results = await asyncio.wait_for(runner.run_tests(phone_number=AGENT_NUMBER), 240)
+        finally:
+            carrier.stop()
+        return results, runner.last_suite_result
+
+    try:
+        results, suite = asyncio.run(run())
+    finally:
+        judge_server.close()
+        if saved is None:
+            os.environ.pop("TRIALRUN_HOME", None)
+        else:
+            os.environ["TRIALRUN_HOME"] = saved
+    return results, suite, judge_server, home
+
+
+def by_name(results: list, scenario: Scenario) -> list:
+    return [r for r in results if r.test.scenario.name == scenario.name]
+
+
+def test_nine_calls_run_in_parallel_each_a_scenario_and_persona(nine_calls):
+    results, suite, _, _ = nine_calls
+    assert [(r.test.scenario.name, r.test.agent.name) for r in results] == [
+        (s.name, p.name) for s in (BOOK, HOURS, GOODBYE) for p in PERSONAS
+    ]
+    assert [r.error for r in results] == [None] * 9
+    assert all(r.call_sid and r.call_sid.startswith("CA") for r in results)
+    # At once: the whole run takes far less than the calls' durations added up.
+    assert suite.duration_s < 0.5 * sum(r.metrics.duration for r in results)
+
+
+def test_transcripts_have_both_sides_with_the_right_roles(nine_calls):
+    results, _, _, _ = nine_calls
+    for r in results:
+        first = r.transcript[0]
+        assert first.role == "agent" and "thank you for calling" in first.text.lower(), r.transcript_text()
+        assert all(u.end >= u.start for u in r.transcript)
+        assert [u.start for u in r.transcript] == sorted(u.start for u in r.transcript)
+    for r in by_name(results, BOOK):
+        # The caller's lines are its own words, in order, each answered by the agent.
+        assert [u.text for u in r.transcript if u.role == "caller"] == [
+            "Hi, I would like to book an appointment please.",
+            "Tuesday morning would be great.",
+            "Thank you, that is all. Bye.",
+        ]
+        assert [u.role for u in r.transcript] == ["agent", "caller"] * 3, r.transcript_text()
+        assert "appointment" in r.transcript[2].text.lower(), r.transcript_text()
+        assert "booked" in r.said("agent").lower(), r.transcript_text()
+    for r in by_name(results, HOURS):
+        assert [(k.role, k.digit) for k in r.keys] == [("caller", "2")]
+
+
+def test_metrics_are_measured_for_every_call(nine_calls):
+    results, _, _, _ = nine_calls
+    for r in results:
+        m = r.metrics
+        assert m is not None and m.duration > 10
+        assert 0 < m.time_to_first_word < 3.0
+        assert m.interruptions == []
+    for r in by_name(results, BOOK):
+        m = r.metrics
+        assert (m.ended_by, m.turns) == ("caller", 3)
+        # The agent answers 300 ms after the end of a turn it has waited 700 ms of silence
+        # for: about a second.
+        assert len(m.response_latencies) == 2 and all(0.7 < x < 3.0 for x in m.response_latencies), m
+        assert m.latency_p50 == min(m.response_latencies) and m.latency_p95 == max(m.response_latencies)
+    for r in by_name(results, HOURS):
+        assert (r.metrics.dtmf_sent, r.metrics.dtmf_heard) == ("2", "")
+    for r in by_name(results, GOODBYE):
+        assert r.metrics.ended_by == "caller"
+        assert r.metrics.end_reason == "the caller hung up: the agent stayed silent"
+        assert r.metrics.silences and r.metrics.silences[-1].duration >= 2.0
+
+
+def test_every_call_is_recorded_in_two_channels(nine_calls):
+    results, _, _, home = nine_calls
+    for r in results:
+        path = Path(r.recording_path)
+        assert path.parent == home / "recordings" and path.exists()
+        assert r.stereo_recording_url == path.resolve().as_uri()
+        with wave.open(str(path)) as wav:
+            assert (wav.getnchannels(), wav.getframerate()) == (2, 8000)
+            assert abs(wav.getnframes() / 8000 - r.metrics.duration) < 1.5
+
+
+def test_deterministic_evaluators_pass_and_fail_as_designed(nine_calls):
+    results, suite, _, _ = nine_calls
+    verdicts = {
+        (case.test_case.test.scenario.name, case.test_case.test.agent.name): {
+            e.evaluator_id: e.verdict for e in case.evaluations
+        }
+        for case in suite.cases
+    }
+    for persona in PERSONAS:
+        assert verdicts[(BOOK.name, persona.name)] == {
+            "no-error": "passed",
+            "must-say": "passed",
+            "ended-by": "passed",
+            "max-response-latency": "passed",
+            "criteria": "passed",
+        }
+        assert verdicts[(HOURS.name, persona.name)] == {
+            "no-error": "passed",
+            "must-say": "passed",
+            "dtmf-heard": "passed",
+            "ended-by": "passed",
+            "criteria": "passed",
+        }
+        # The flaw: no goodbye, and the caller, not the agent, ends the call.
+        assert verdicts[(GOODBYE.name, persona.name)] == {
+            "no-error": "passed",
+            "must-say": "failed",
+            "ended-by": "failed",
+            "criteria": "failed",
+        }
+    goodbye_case = next(c for c in suite.cases if c.test_case.test.scenario.name == GOODBYE.name)
+    ended_by = goodbye_case.evaluation("ended-by")
+    assert "caller" in json.dumps(ended_by.metadata), ended_by.metadata
+    assert not suite.passed
+
+
+def test_the_judge_reads_the_timestamped_transcript_and_its_verdicts_reach_the_results(nine_calls):
+    results, _, judge_server, _ = nine_calls
+    assert len(judge_server.requests) == 9  # one request judges all of a call's criteria
+    for headers, body in judge_server.requests:
+        assert headers["authorization"] == f"Bearer {MODEL_KEY}"
+        assert body["model"] == "judge-model"
+        assert body["response_format"]["type"] == "json_schema"
+        transcript = body["messages"][-1]["content"]
+        assert re.search(r"\[00:00\.\d-00:0\d\.\d\] agent: ", transcript), transcript
+    for r in results:
+        expected = [("greets", True)]
+        if r.test.scenario is GOODBYE:
+            expected.append(("says-goodbye", False))
+        assert [(v.name, v.passed) for v in r.evaluation_results] == expected
+        assert all(v.reason for v in r.evaluation_results)
+    assert not any(r.passed for r in by_name(results, GOODBYE))
+    assert all(r.passed for r in by_name(results, BOOK))
+
+
+def test_the_calls_are_stored_as_a_run_that_history_can_read(nine_calls, monkeypatch):
+    _, suite, _, home = nine_calls
+    monkeypatch.setenv("TRIALRUN_HOME", str(home))
+    assert history.runs(suite="acme-voice").ids == suite.run_ids
+    stored = history.run("latest", suite="acme-voice")
+    hashes = sorted(case["hash"] for case in stored.cases)
+    assert hashes == sorted(f"{s.name} x {p.name}" for s in (BOOK, HOURS, GOODBYE) for p in PERSONAS)
+    book = next(case for case in stored.cases if case["hash"] == f"{BOOK.name} x alex")
+    assert "Tuesday morning would be great." in json.dumps(book["output"])
+
+
+async def test_a_language_model_can_play_the_caller(flawed_agent_url, tmp_path):
+    """The persona's model gets the agent's words as user messages and its own as
+    assistant messages, and hangs up with the end_call tool."""
+
+    def persona_answer(body: dict) -> dict:
+        said_before = [m for m in body["messages"] if m["role"] == "assistant"]
+        if not said_before:
+            return completion("Hello, I would like to book an appointment.")
+        return completion("Thanks, goodbye.", tool_calls=[("end_call", {"reason": "got what I wanted"})])
+
+    server = FakeChatServer(persona_answer)
+    try:
+        async with LoopbackCarrier({AGENT_NUMBER: f"{flawed_agent_url}/voice"}, auth_token=TOKEN) as carrier:
+            runner = TestRunner(
+                carrier=carrier,
+                language_model=LanguageModel.openai("persona-model", base_url=server.url),
+                recordings_dir=tmp_path,
+                quiet=True,
+            )
+            runner.add_test(Test(Scenario("llm", "You want an appointment."), Agent("kim", "A nervous first-time patient.")))
+            (result,) = await asyncio.wait_for(runner.run_tests(AGENT_NUMBER), 120)
+    finally:
+        server.close()
+    assert result.error is None, result.error
+    assert [u.text for u in result.transcript if u.role == "caller"] == [
+        "Hello, I would like to book an appointment.",
+        "Thanks, goodbye.",
+    ]
+    assert (result.metrics.ended_by, result.metrics.end_reason) == ("caller", "the caller hung up: got what I wanted")
+    _, first = server.requests[0]
+    assert first["model"] == "persona-model"
+    system = first["messages"][0]
+    assert system["role"] == "system" and "kim" in system["content"] and "You want an appointment." in system["content"]
+    assert first["messages"][-1]["role"] == "user" and "calling" in first["messages"][-1]["content"].lower()
+    assert {t["function"]["name"] for t in first["tools"]} == {"end_call", "press_keys"}
+    _, second = server.requests[1]
+    assert [m["role"] for m in second["messages"][1:]] == ["user", "assistant", "user"]
+    assert second["messages"][2]["content"] == "Hello, I would like to book an appointment."
+
+
+async def test_an_inbound_test_answers_the_agents_call(flawed_agent_url, tmp_path):
+    """INBOUND: the agent calls the runner's number; the caller's side is the same."""
+    async with LoopbackCarrier({TRIALRUN_NUMBER: "http://127.0.0.1:9/unset"}, auth_token=TOKEN) as carrier:
+        runner = TestRunner(carrier=carrier, twilio_phone_number=TRIALRUN_NUMBER, recordings_dir=tmp_path, quiet=True)
+        runner.add_test(
+            Test(
+                Scenario("inbound", "Press 1.", script=[{"keys": "1"}, {"say": "Great, bye.", "hang_up": True}]),
+                Agent("lee", "A caller."),
+            )
+        )
+        async with runner:
+            await runner.listen()
+            task = asyncio.create_task(runner.run_tests(AGENT_NUMBER, type=TestRunner.INBOUND))
+            await asyncio.sleep(0)  # run_tests expects the call before any await
+            await carrier.client.create_call(to=TRIALRUN_NUMBER, from_=AGENT_NUMBER, url=f"{flawed_agent_url}/voice")
+            (result,) = await asyncio.wait_for(task, 120)
+    assert result.error is None, result.error
+    assert result.transcript[0].role == "agent" and "calling" in result.transcript[0].text.lower()
+    assert result.metrics.dtmf_sent == "1" and result.metrics.ended_by == "caller"
+    assert any("pressed one" in u.text.lower() or "appointment" in u.text.lower() for u in result.transcript if u.role == "agent")
+
+
+def test_bad_tests_are_refused_before_any_call_naming_the_test():
+    carrier = LoopbackCarrier({})
+    try:
+        runner = TestRunner(carrier=carrier, quiet=True)
+        runner.add_test(Test(Scenario("no-script", "x"), Agent("a", "y")))
+        with pytest.raises(ValueError, match=r"test 0 \('no-script' x 'a'\): scenario.script is not set and the TestRunner has no language_model"):
+            asyncio.run(runner.run_tests("+15550100"))
+
+        runner = TestRunner(carrier=carrier, quiet=True)
+        runner.add_test(Test(Scenario("bad-keys", "x", script=["hi", {"keys": "1x"}]), Agent("a", "y")))
+        with pytest.raises(ValueError, match=r"lines\[1\]\.keys"):
+            asyncio.run(runner.run_tests("+15550100"))
+
+        runner = TestRunner(carrier=carrier, quiet=True)
+        runner.add_test(Test(Scenario("judged", "x", evaluations=[Evaluation("e", "q")], script=["hi"]), Agent("a", "y")))
+        with pytest.raises(ValueError, match=r"needs a judge"):
+            asyncio.run(runner.run_tests("+15550100"))
+
+        runner = TestRunner(carrier=carrier, quiet=True)
+        runner.add_test(Test(Scenario("s", "x", script=["hi"]), Agent("a", "y")))
+        runner.add_test(Test(Scenario("s", "x", script=["hello"]), Agent("a", "y")))
+        with pytest.raises(ValueError, match=r"test 1 .* appear twice"):
+            asyncio.run(runner.run_tests("+15550100"))
+        assert carrier.active_calls() == 0
+
+        with pytest.raises(TypeError, match="add_test takes a trialrun.voice.Test"):
+            runner.add_test(Scenario("s", "x"))
+        with pytest.raises(ValueError, match="type must be"):
+            asyncio.run(runner.run_tests("+15550100", type="sideways"))
+    finally:
+        carrier.stop()
+
+
+def test_without_a_carrier_or_twilio_credentials_the_runner_says_what_it_needs(monkeypatch):
+    monkeypatch.delenv("TWILIO_ACCOUNT_SID", raising=False)
+    monkeypatch.delenv("TWILIO_AUTH_TOKEN", raising=False)
+    runner = TestRunner(quiet=True)
+    runner.add_test(Test(Scenario("s", "x", script=["hi"]), Agent("a", "y")))
+    with pytest.raises(ValueError, match="TestRunner needs a carrier.*TWILIO_ACCOUNT_SID"):
+        asyncio.run(runner.run_tests("+15550100"))
+
