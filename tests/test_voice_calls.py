@@ -329,6 +329,9 @@ def test_the_judge_reads_the_timestamped_transcript_and_its_verdicts_reach_the_r
         assert all(v.reason for v in r.evaluation_results)
     assert not any(r.passed for r in by_name(results, GOODBYE))
     assert all(r.passed for r in by_name(results, BOOK))
+    # The checks' results travel with each call too.
+    goodbye = by_name(results, GOODBYE)[0]
+    assert {c.evaluator_id: c.verdict for c in goodbye.checks} == {"no-error": "passed", "must-say": "failed", "ended-by": "failed"}
 
 
 def test_the_calls_are_stored_as_a_run_that_history_can_read(nine_calls, monkeypatch):

@@ -4,7 +4,7 @@ import asyncio
 import contextvars
 import os
 import pathlib
-from typing import Any, Awaitable, Callable, Dict, List, Optional, Sequence
+from typing import Any, Awaitable, Callable, Dict, List, Optional, Sequence, Tuple
 
 __version__: str
 
@@ -480,3 +480,91 @@ class EspeakSpeech:
     def synthesize_8k(self, text: str, voice: Optional[str] = None, language: Optional[str] = None) -> bytes: ...
 
 def resample_pcm16(pcm: bytes, from_rate: int, to_rate: int) -> bytes: ...
+
+# --- voice: providers, personas, the simulated caller, the judge ---------------------
+
+class LanguageModel:
+    """A chat model (trialrun.voice.providers)."""
+
+    @staticmethod
+    def openai(
+        model: str,
+        *,
+        base_url: Optional[str] = None,
+        api_key: Optional[str] = None,
+        max_completion_tokens: bool = False,
+        timeout: float = 60.0,
+    ) -> LanguageModel: ...
+
+class SpeechToText:
+    @staticmethod
+    def openai(model: str = "whisper-1", *, base_url: Optional[str] = None, api_key: Optional[str] = None, timeout: float = 60.0) -> SpeechToText: ...
+    @staticmethod
+    def deepgram(model: Optional[str] = None, *, base_url: Optional[str] = None, api_key: Optional[str] = None, timeout: float = 60.0) -> SpeechToText: ...
+    @staticmethod
+    def python(obj: Any) -> SpeechToText:
+        """obj.transcribe(pcm: bytes, rate: int, language: str | None) -> str"""
+
+class TextToSpeech:
+    @staticmethod
+    def openai(model: str = "gpt-4o-mini-tts", *, voice: Optional[str] = None, base_url: Optional[str] = None, api_key: Optional[str] = None, timeout: float = 60.0) -> TextToSpeech: ...
+    @staticmethod
+    def elevenlabs(voice: Optional[str] = None, *, model_id: Optional[str] = None, base_url: Optional[str] = None, api_key: Optional[str] = None, timeout: float = 60.0) -> TextToSpeech: ...
+    @staticmethod
+    def cartesia(voice: Optional[str] = None, *, model_id: Optional[str] = None, base_url: Optional[str] = None, api_key: Optional[str] = None, timeout: float = 60.0) -> TextToSpeech: ...
+    @staticmethod
+    def espeak(engine: EspeakSpeech) -> TextToSpeech: ...
+    @staticmethod
+    def python(obj: Any) -> TextToSpeech:
+        """obj.synthesize(text: str, voice: str | None) -> (pcm: bytes, rate: int)"""
+
+class Persona:
+    """The simulated caller's mind for one call."""
+
+    @staticmethod
+    def scripted(script: Any) -> Persona: ...
+    @staticmethod
+    def llm(
+        model: LanguageModel,
+        *,
+        agent_name: str,
+        agent_prompt: str,
+        scenario_prompt: str,
+        temperature: Optional[float] = None,
+        max_tokens: Optional[int] = None,
+        language: Optional[str] = None,
+    ) -> Persona: ...
+    @staticmethod
+    def python(obj: Any) -> Persona:
+        """obj.reply(turn: dict) -> dict | str | None"""
+
+def simulate_caller(
+    call: Call,
+    persona: Persona,
+    stt: SpeechToText,
+    tts: TextToSpeech,
+    *,
+    voice: Optional[str] = None,
+    language: Optional[str] = "en",
+    barge_in: bool = True,
+    max_turns: int = 12,
+    max_duration: float = 180.0,
+    silence_turn: float = 6.0,
+    turn_gap: float = 0.8,
+) -> Awaitable[Dict[str, Any]]: ...
+def judge_call(
+    model: LanguageModel,
+    criteria: List[Tuple[str, str]],
+    transcript: List[Any],
+    keys: List[Any],
+    *,
+    duration: float,
+    ended_by: str,
+    end_reason: str,
+    caller_name: str,
+    caller_prompt: str,
+    scenario: str,
+    metrics: Optional[str] = None,
+    response_format: str = "json_schema",
+    retries: int = 2,
+) -> Awaitable[List[Dict[str, Any]]]: ...

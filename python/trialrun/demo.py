@@ -3,8 +3,9 @@
 A small deterministic support agent answers customer messages as JSON. The suite runs
 it over 120 messages in two prompt versions (grid search): version "v1" has a bug with
 refund requests, "v2" fixes it. Built-in and custom evaluators, sync and async, judge
-every answer; results land in the local run store. The demo exits 0 when it ran,
-whatever the verdicts (v1 is built to fail).
+every answer; results land in the local run store. Then trialrun phones the example voice
+agent (demo_voice). The demo exits 0 when it ran, whatever the verdicts (v1 and one call are
+built to fail).
 """
 
 from __future__ import annotations
@@ -110,7 +111,9 @@ def main() -> int:
     if report:
         print("\nfirst failures:\n" + report)
     print(f"\nruns {', '.join(result.run_ids)} are stored in {result.store_path}")
-    return 0
+    from trialrun import demo_voice
+
+    return demo_voice.main()
 
 
 if __name__ == "__main__":

@@ -95,7 +95,9 @@ class EvaluationResult:
 class TestResult:
     """One test call: which test, what was said, the recording, metrics and verdicts.
 
-    ``transcript`` lists both sides' utterances in order. ``recording_path`` is the
+    ``transcript`` lists both sides' utterances in order. ``evaluation_results`` are the
+    judge's verdicts on the scenario's criteria; ``checks`` the suite evaluators' results
+    (``trialrun.EvaluationResult``: evaluator_id, verdict, score, metadata). ``recording_path`` is the
     two-channel WAV (caller left, agent right) when recording was on; ``stereo_recording_url``
     is its ``file://`` URL (fixa's name). ``error`` says why the call failed, if it did.
     """
@@ -110,6 +112,7 @@ class TestResult:
     error: Optional[str] = None
     call_sid: Optional[str] = None
     keys: list[KeyPress] = field(default_factory=list)
+    checks: list[Any] = field(default_factory=list)
 
     @property
     def stereo_recording_url(self) -> Optional[str]:
@@ -121,8 +124,12 @@ class TestResult:
 
     @property
     def passed(self) -> bool:
-        """No error, and every criterion passed."""
-        return self.error is None and all(r.passed for r in self.evaluation_results)
+        """No error, every criterion passed, and no check failed or errored."""
+        return (
+            self.error is None
+            and all(r.passed for r in self.evaluation_results)
+            and all(c.verdict not in ("failed", "errored") for c in self.checks)
+        )
 
     def said(self, role: str) -> str:
         """Everything one side said, joined with spaces."""

@@ -396,6 +396,7 @@ def _result_of_case(case: Any, judge: Optional[BaseTestEvaluator]) -> TestResult
         result = TestResult(test=case.test_case.test, transcript=[], metrics=None)
     if case.error and result.error is None:
         result.error = case.error
+    result.checks = [e for e in case.evaluations if judge is None or e.evaluator_id != judge.id]
     if judge is not None:
         judged = case.evaluation(judge.id)
         if judged is not None and judged.metadata:
