@@ -44,14 +44,14 @@ def write_script(tmp_path: Path, body: str, name: str = "suite_file.py") -> Path
     return path
 
 
-def trialrun_cli(args: List[str], env: Dict[str, str], cwd: Path) -> subprocess.CompletedProcess:
+def trialrun_cli(args: List[str], env: Dict[str, str], cwd: Path, timeout: float = 60) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "trialrun", *args],
         env=env,
         cwd=cwd,
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=timeout,
     )
 
 
@@ -222,13 +222,19 @@ def test_ctrl_c_interrupts_keeps_finished_cases_and_exits_130(tmp_path, subproce
     assert evaluated == ["case-0", "case-1", "case-2"]
 
 
-def test_demo_exits_0_and_prints_both_prompt_versions(tmp_path, subprocess_env, trialrun_home):
-    proc = trialrun_cli(["demo"], subprocess_env, tmp_path)
+def test_demo_exits_0_and_prints_both_prompt_versions_and_the_voice_calls(tmp_path, subprocess_env, trialrun_home):
+    # From the clone's root, as the README runs it: the voice half calls examples/voice_agent.
+    root = Path(__file__).resolve().parent.parent
+    proc = trialrun_cli(["demo"], subprocess_env, root, timeout=240)
     assert proc.returncode == 0, proc.stderr
     assert "prompt_version=v1" in proc.stdout
     assert "prompt_version=v2" in proc.stdout
+    # The voice half: two calls to the example agent, one failing as designed.
+    assert "== book-appointment (caller alex): passed" in proc.stdout, proc.stdout[-3000:]
+    assert "== agent-says-goodbye (caller sam): failed" in proc.stdout
+    assert "caller: Tuesday morning would be great." in proc.stdout
     runs = stored_runs(trialrun_home)
-    assert len(runs) == 2 and {status for _, status in runs} == {"completed"}
+    assert sorted(runs) == [("demo-support-agent", "completed")] * 2 + [("demo-voice-agent", "completed")]
 
 
 def test_no_command_is_a_usage_error(tmp_path, subprocess_env):

@@ -111,7 +111,8 @@ class TestRunner:
     set. ``ngrok_url`` is the public URL Twilio reaches this runner's server at (not needed
     with the loopback carrier). ``evaluator`` judges each scenario's criteria (a
     ``LocalEvaluator``); ``checks`` are suite evaluators run on every call (the deterministic
-    ones in ``trialrun.voice.evaluators``).
+    ones in ``trialrun.voice.evaluators``). Two-channel recordings go to ``recordings_dir``
+    (default: ``recordings/`` beside the run store).
 
     Providers default to the offline ones (espeak-ng speech, faster-whisper tiny.en
     recognition; ``pip install "trialrun[voice]"``). ``language_model`` plays personas of
@@ -156,7 +157,8 @@ class TestRunner:
         self.checks = list(checks)
         self.concurrency = concurrency
         self.suite_id = suite_id
-        self.recordings_dir = Path(recordings_dir) if recordings_dir is not None else Path(".trialrun") / "recordings"
+        # Beside the run store by default: $TRIALRUN_HOME/recordings, else ./.trialrun/recordings.
+        self.recordings_dir = Path(recordings_dir) if recordings_dir is not None else Path(_core.default_store_path()).parent / "recordings"
         self.silence_turn = silence_turn
         self.turn_gap = turn_gap
         self.quiet = quiet
