@@ -42,6 +42,16 @@ fn key_or_env(key: Option<String>, provider: &'static str, variable: &'static st
     }
 }
 
+/// The key for an OpenAI-compatible server: the one given; none for a server of the user's
+/// own (a base_url was given); else OPENAI_API_KEY, required.
+fn openai_key(api_key: Option<String>, own_server: bool) -> PyResult<Option<ApiKey>> {
+    match (api_key, own_server) {
+        (Some(key), _) => Ok(Some(ApiKey::new(key))),
+        (None, true) => Ok(None),
+        (None, false) => key_or_env(None, "OpenAI", crate::voice::providers::openai::KEY_VARIABLE).map(Some),
+    }
+}
+
 fn timeout(seconds: f64) -> PyResult<Duration> {
     secs(seconds, "timeout")
 }
@@ -66,12 +76,7 @@ impl PyLanguageModel {
             config.max_tokens_field = MaxTokensField::MaxCompletionTokens;
         }
         config.timeout = self::timeout(timeout)?;
-        let chat = match (api_key, local) {
-            (Some(key), _) => OpenAiChat::new(config, Some(ApiKey::new(key))),
-            (None, true) => OpenAiChat::new(config, None),
-            (None, false) => OpenAiChat::from_env(config),
-        }
-        .map_err(provider_err)?;
+        let chat = OpenAiChat::new(config, openai_key(api_key, local)?).map_err(provider_err)?;
         Ok(Self(Arc::new(chat)))
     }
 
@@ -96,12 +101,7 @@ impl PySpeechToText {
             config.base_url = url;
         }
         config.timeout = self::timeout(timeout)?;
-        let stt = match (api_key, local) {
-            (Some(key), _) => OpenAiTranscription::new(config, Some(ApiKey::new(key))),
-            (None, true) => OpenAiTranscription::new(config, None),
-            (None, false) => OpenAiTranscription::from_env(config),
-        }
-        .map_err(provider_err)?;
+        let stt = OpenAiTranscription::new(config, openai_key(api_key, local)?).map_err(provider_err)?;
         Ok(Self(Arc::new(stt)))
     }
 
@@ -152,12 +152,7 @@ impl PyTextToSpeech {
             config.default_voice = voice;
         }
         config.timeout = self::timeout(timeout)?;
-        let tts = match (api_key, local) {
-            (Some(key), _) => OpenAiSpeech::new(config, Some(ApiKey::new(key))),
-            (None, true) => OpenAiSpeech::new(config, None),
-            (None, false) => OpenAiSpeech::from_env(config),
-        }
-        .map_err(provider_err)?;
+        let tts = OpenAiSpeech::new(config, openai_key(api_key, local)?).map_err(provider_err)?;
         Ok(Self(Arc::new(tts)))
     }
 
