@@ -448,3 +448,32 @@ def test_without_a_carrier_or_twilio_credentials_the_runner_says_what_it_needs(m
     with pytest.raises(ValueError, match="TestRunner needs a carrier.*TWILIO_ACCOUNT_SID"):
         asyncio.run(runner.run_tests("+15550100"))
 
+
+
+async def test_a_call_the_carrier_cannot_place_fails_that_test_with_the_reason(tmp_path):
+    class Silent:
+        """Never asked: no call gets far enough to speak or hear."""
+
+        def transcribe(self, pcm, rate, language):
+            raise AssertionError("not reached")
+
+        def synthesize(self, text, voice):
+            raise AssertionError("not reached")
+
+    async with LoopbackCarrier({AGENT_NUMBER: "http://127.0.0.1:9/voice"}) as carrier:
+        runner = TestRunner(
+            carrier=carrier,
+            speech_to_text=Silent(),
+            text_to_speech=Silent(),
+            recordings_dir=tmp_path,
+            checks=[NoError()],
+            quiet=True,
+        )
+        for name in ("a", "b"):
+            runner.add_test(Test(Scenario(name, "x", script=["hi"]), Agent("p", "y")))
+        results = await asyncio.wait_for(runner.run_tests("+15559999"), 60)
+    assert len(results) == 2
+    for result in results:
+        assert result.error and "+15559999" in result.error, result.error
+        assert not result.passed
+        assert result.checks == []  # as in any suite, an errored case is not evaluated
