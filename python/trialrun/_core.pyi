@@ -495,6 +495,10 @@ class LanguageModel:
         max_completion_tokens: bool = False,
         timeout: float = 60.0,
     ) -> LanguageModel: ...
+    @staticmethod
+    def python(obj: Any) -> LanguageModel:
+        """obj.chat(request: dict) -> str | dict (an OpenAI chat body without model in; text,
+        {content, tool_calls} or an OpenAI completion out)"""
 
 class SpeechToText:
     @staticmethod

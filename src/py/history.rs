@@ -44,7 +44,7 @@ fn json_loads(py: Python<'_>, text: &str) -> PyResult<Py<PyAny>> {
 }
 
 /// Python value of a Serialize-able value, through its JSON.
-fn to_python<T: serde::Serialize>(py: Python<'_>, value: &T) -> PyResult<Py<PyAny>> {
+pub(crate) fn to_python<T: serde::Serialize>(py: Python<'_>, value: &T) -> PyResult<Py<PyAny>> {
     let text = serde_json::to_string(value).map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
     json_loads(py, &text)
 }

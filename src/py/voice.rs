@@ -20,10 +20,12 @@ use crate::voice::conversation::{Conversation, EndedBy, KeyPress, Speaker, Utter
 use crate::voice::judge::{check_criteria, Criterion, Judge, JudgeConfig, JudgeContext, JudgeFormat};
 use crate::voice::metrics::{CallMetrics, MetricsConfig};
 use super::convert::to_json;
+use super::history::to_python;
+use crate::voice::providers::openai::chat_request_fields;
 use crate::voice::persona::{CallerPersona, LlmPersona, LlmPersonaOptions, Persona, Reply, ScriptedPersona, Turn};
 use crate::voice::providers::{
     ApiKey, Audio16, CartesiaConfig, CartesiaTts, DeepgramConfig, DeepgramStt, ElevenLabsConfig, ElevenLabsTts,
-    LanguageModel, MaxTokensField, OpenAiChat, OpenAiChatConfig, OpenAiSpeech, OpenAiSpeechConfig, OpenAiTranscription,
+    ChatRequest, ChatResponse, LanguageModel, MaxTokensField, ToolCall, OpenAiChat, OpenAiChatConfig, OpenAiSpeech, OpenAiSpeechConfig, OpenAiTranscription,
     OpenAiTranscriptionConfig, ProviderError, Speech, SpeechToText, TextToSpeech, Transcript,
 };
 
@@ -78,6 +80,16 @@ impl PyLanguageModel {
         config.timeout = self::timeout(timeout)?;
         let chat = OpenAiChat::new(config, openai_key(api_key, local)?).map_err(provider_err)?;
         Ok(Self(Arc::new(chat)))
+    }
+
+    /// Any Python object with `chat(request: dict) -> str | dict`: the request is an OpenAI
+    /// chat-completions body without `model` (messages, tools, response_format, ...); the
+    /// answer is the text, or {"content", "tool_calls": [{"id", "name", "arguments"}]}, or an
+    /// OpenAI completion.
+    #[staticmethod]
+    fn python(py: Python<'_>, obj: Py<PyAny>) -> PyResult<Self> {
+        require_method(py, &obj, "chat", "language-model")?;
+        Ok(Self(Arc::new(PyChat(Arc::new(obj)))))
     }
 
     fn __repr__(&self) -> String {
@@ -246,6 +258,64 @@ fn pcm_bytes(samples: &[i16]) -> Vec<u8> {
 
 fn pcm_samples(bytes: &[u8]) -> Vec<i16> {
     bytes.chunks_exact(2).map(|b| i16::from_le_bytes([b[0], b[1]])).collect()
+}
+
+struct PyChat(Arc<Py<PyAny>>);
+
+impl LanguageModel for PyChat {
+    fn chat(&self, request: ChatRequest) -> BoxFuture<'_, Result<ChatResponse, ProviderError>> {
+        let obj = self.0.clone();
+        let fields = chat_request_fields(&request, MaxTokensField::MaxTokens);
+        with_python("Python language model", "chat", move |py| {
+            let request = to_python(py, &fields)?;
+            chat_answer(&obj.bind(py).call_method1("chat", (request,))?)
+        })
+        .boxed()
+    }
+}
+
+/// A Python language model's answer: text, a {content, tool_calls} dict, or an OpenAI
+/// completion (its first choice's message).
+fn chat_answer(answer: &Bound<'_, PyAny>) -> PyResult<ChatResponse> {
+    let text_only = |text| ChatResponse { text, tool_calls: vec![], finish_reason: None, usage: None };
+    if answer.is_none() {
+        return Ok(text_only(None));
+    }
+    if let Ok(text) = answer.extract::<String>() {
+        return Ok(text_only(Some(text)));
+    }
+    let mut message = answer.cast::<PyDict>().map_err(|_| PyValueError::new_err("chat() must return a str, a dict or None"))?.clone();
+    if let Some(choices) = message.get_item("choices")? {
+        let first = choices.get_item(0).map_err(|_| PyValueError::new_err("the completion has no choices"))?;
+        message = first.get_item("message")?.cast_into::<PyDict>().map_err(|_| PyValueError::new_err("choices[0].message must be a dict"))?;
+    }
+    let text = match message.get_item("content")? {
+        Some(v) if !v.is_none() => Some(v.extract::<String>().map_err(|_| PyValueError::new_err("content must be a str"))?),
+        _ => None,
+    };
+    let mut tool_calls = Vec::new();
+    if let Some(calls) = message.get_item("tool_calls")?.filter(|c| !c.is_none()) {
+        for (i, call) in calls.try_iter()?.enumerate() {
+            let call = call?;
+            // OpenAI's shape nests name and arguments under "function".
+            let function = match call.get_item("function") {
+                Ok(f) => f,
+                Err(_) => call.clone(),
+            };
+            let name: String = function.get_item("name").and_then(|n| n.extract()).map_err(|_| PyValueError::new_err(format!("tool_calls[{i}] has no name")))?;
+            let arguments = match function.get_item("arguments") {
+                Err(_) => serde_json::json!({}),
+                Ok(a) if a.is_none() => serde_json::json!({}),
+                Ok(a) => match a.extract::<String>() {
+                    Ok(text) => serde_json::from_str(&text).map_err(|e| PyValueError::new_err(format!("tool_calls[{i}].arguments is not JSON: {e}")))?,
+                    Err(_) => serde_json::from_str(&to_json(&a)).map_err(|e| PyValueError::new_err(format!("tool_calls[{i}].arguments: {e}")))?,
+                },
+            };
+            let id = call.get_item("id").and_then(|v| v.extract::<String>()).unwrap_or_else(|_| format!("call_{i}"));
+            tool_calls.push(ToolCall { id, name, arguments });
+        }
+    }
+    Ok(ChatResponse { text, tool_calls, finish_reason: None, usage: None })
 }
 
 struct PyStt(Arc<Py<PyAny>>);

@@ -110,61 +110,7 @@ impl OpenAiChat {
     pub fn body(&self, request: &ChatRequest) -> Value {
         let mut body = Map::new();
         body.insert("model".into(), json!(self.model));
-        body.insert(
-            "messages".into(),
-            Value::Array(request.messages.iter().map(message_json).collect()),
-        );
-        if !request.tools.is_empty() {
-            let tools = request
-                .tools
-                .iter()
-                .map(|tool| {
-                    let mut function = Map::new();
-                    function.insert("name".into(), json!(tool.name));
-                    if let Some(d) = &tool.description {
-                        function.insert("description".into(), json!(d));
-                    }
-                    function.insert("parameters".into(), tool.parameters.clone());
-                    json!({"type": "function", "function": function})
-                })
-                .collect();
-            body.insert("tools".into(), Value::Array(tools));
-        }
-        if let Some(choice) = &request.tool_choice {
-            let choice = match choice {
-                ToolChoice::Auto => json!("auto"),
-                ToolChoice::None => json!("none"),
-                ToolChoice::Required => json!("required"),
-                ToolChoice::Function(name) => {
-                    json!({"type": "function", "function": {"name": name}})
-                }
-            };
-            body.insert("tool_choice".into(), choice);
-        }
-        if let Some(format) = &request.response_format {
-            let format = match format {
-                ResponseFormat::JsonObject => json!({"type": "json_object"}),
-                ResponseFormat::JsonSchema {
-                    name,
-                    schema,
-                    strict,
-                } => json!({
-                    "type": "json_schema",
-                    "json_schema": {"name": name, "schema": schema, "strict": strict},
-                }),
-            };
-            body.insert("response_format".into(), format);
-        }
-        if let Some(t) = request.temperature {
-            body.insert("temperature".into(), json!(t));
-        }
-        if let Some(n) = request.max_tokens {
-            let field = match self.max_tokens_field {
-                MaxTokensField::MaxTokens => "max_tokens",
-                MaxTokensField::MaxCompletionTokens => "max_completion_tokens",
-            };
-            body.insert(field.into(), json!(n));
-        }
+        body.extend(chat_request_fields(request, self.max_tokens_field));
         Value::Object(body)
     }
 
@@ -258,6 +204,69 @@ impl LanguageModel for OpenAiChat {
 fn excerpt(text: &str) -> String {
     text.chars().take(200).collect()
 }
+
+/// The OpenAI chat-completions fields of `request`, all but `model` (also what Python
+/// language models are handed).
+pub fn chat_request_fields(request: &ChatRequest, max_tokens_field: MaxTokensField) -> Map<String, Value> {
+    let mut body = Map::new();
+    body.insert(
+        "messages".into(),
+        Value::Array(request.messages.iter().map(message_json).collect()),
+    );
+    if !request.tools.is_empty() {
+        let tools = request
+            .tools
+            .iter()
+            .map(|tool| {
+                let mut function = Map::new();
+                function.insert("name".into(), json!(tool.name));
+                if let Some(d) = &tool.description {
+                    function.insert("description".into(), json!(d));
+                }
+                function.insert("parameters".into(), tool.parameters.clone());
+                json!({"type": "function", "function": function})
+            })
+            .collect();
+        body.insert("tools".into(), Value::Array(tools));
+    }
+    if let Some(choice) = &request.tool_choice {
+        let choice = match choice {
+            ToolChoice::Auto => json!("auto"),
+            ToolChoice::None => json!("none"),
+            ToolChoice::Required => json!("required"),
+            ToolChoice::Function(name) => {
+                json!({"type": "function", "function": {"name": name}})
+            }
+        };
+        body.insert("tool_choice".into(), choice);
+    }
+    if let Some(format) = &request.response_format {
+        let format = match format {
+            ResponseFormat::JsonObject => json!({"type": "json_object"}),
+            ResponseFormat::JsonSchema {
+                name,
+                schema,
+                strict,
+            } => json!({
+                "type": "json_schema",
+                "json_schema": {"name": name, "schema": schema, "strict": strict},
+            }),
+        };
+        body.insert("response_format".into(), format);
+    }
+    if let Some(t) = request.temperature {
+        body.insert("temperature".into(), json!(t));
+    }
+    if let Some(n) = request.max_tokens {
+        let field = match max_tokens_field {
+            MaxTokensField::MaxTokens => "max_tokens",
+            MaxTokensField::MaxCompletionTokens => "max_completion_tokens",
+        };
+        body.insert(field.into(), json!(n));
+    }
+    body
+}
+
 
 fn message_json(message: &Message) -> Value {
     let mut m = Map::new();
