@@ -173,16 +173,8 @@ impl PyTextToSpeech {
     #[pyo3(signature = (voice=None, *, model_id=None, base_url=None, api_key=None, timeout=60.0))]
     fn elevenlabs(voice: Option<String>, model_id: Option<String>, base_url: Option<String>, api_key: Option<String>, timeout: f64) -> PyResult<Self> {
         let mut config = ElevenLabsConfig::default();
-        if let Some(voice) = voice {
-            config.default_voice = voice;
-        }
-        if let Some(model) = model_id {
-            config.model_id = model;
-        }
-        if let Some(url) = base_url {
-            config.base_url = url;
-        }
-        config.timeout = self::timeout(timeout)?;
+        let fields = (&mut config.default_voice, &mut config.model_id, &mut config.base_url, &mut config.timeout);
+        vendor_tts_settings(fields, voice, model_id, base_url, timeout)?;
         let key = key_or_env(api_key, "ElevenLabs", "ELEVENLABS_API_KEY")?;
         Ok(Self(Arc::new(ElevenLabsTts::new(config, key).map_err(provider_err)?)))
     }
@@ -192,16 +184,8 @@ impl PyTextToSpeech {
     #[pyo3(signature = (voice=None, *, model_id=None, base_url=None, api_key=None, timeout=60.0))]
     fn cartesia(voice: Option<String>, model_id: Option<String>, base_url: Option<String>, api_key: Option<String>, timeout: f64) -> PyResult<Self> {
         let mut config = CartesiaConfig::default();
-        if let Some(voice) = voice {
-            config.default_voice = voice;
-        }
-        if let Some(model) = model_id {
-            config.model_id = model;
-        }
-        if let Some(url) = base_url {
-            config.base_url = url;
-        }
-        config.timeout = self::timeout(timeout)?;
+        let fields = (&mut config.default_voice, &mut config.model_id, &mut config.base_url, &mut config.timeout);
+        vendor_tts_settings(fields, voice, model_id, base_url, timeout)?;
         let key = key_or_env(api_key, "Cartesia", "CARTESIA_API_KEY")?;
         Ok(Self(Arc::new(CartesiaTts::new(config, key).map_err(provider_err)?)))
     }
@@ -223,6 +207,23 @@ impl PyTextToSpeech {
     fn __repr__(&self) -> String {
         "TextToSpeech(...)".into()
     }
+}
+
+/// The settings ElevenLabs and Cartesia share (voice, model, base URL, timeout), where given.
+fn vendor_tts_settings(
+    (default_voice, model, url, timeout_field): (&mut String, &mut String, &mut String, &mut Duration),
+    voice: Option<String>,
+    model_id: Option<String>,
+    base_url: Option<String>,
+    timeout: f64,
+) -> PyResult<()> {
+    for (field, value) in [(default_voice, voice), (model, model_id), (url, base_url)] {
+        if let Some(value) = value {
+            *field = value;
+        }
+    }
+    *timeout_field = self::timeout(timeout)?;
+    Ok(())
 }
 
 fn require_method(py: Python<'_>, obj: &Py<PyAny>, name: &str, what: &str) -> PyResult<()> {
