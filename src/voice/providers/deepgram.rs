@@ -6,7 +6,7 @@ use std::time::Duration;
 use futures_util::future::BoxFuture;
 use serde::Deserialize;
 
-use super::{
+use super::{require_model, 
     default_retry, wav_bytes, ApiKey, Audio16, Http, ProviderError, SpeechToText, Transcript, Word,
     DEFAULT_TIMEOUT,
 };
@@ -63,12 +63,7 @@ impl fmt::Debug for DeepgramStt {
 
 impl DeepgramStt {
     pub fn new(config: DeepgramConfig, key: ApiKey) -> Result<Self, ProviderError> {
-        if config.model.trim().is_empty() {
-            return Err(ProviderError::InvalidConfig {
-                provider: PROVIDER,
-                detail: "model is empty".into(),
-            });
-        }
+        require_model(PROVIDER, &config.model)?;
         Ok(Self {
             http: Http::new(
                 PROVIDER,

@@ -97,15 +97,8 @@ impl ElevenLabsTts {
 
     async fn run(&self, text: &str, voice: Option<&str>) -> Result<Speech, ProviderError> {
         const OP: &str = "text to speech";
-        if text.trim().is_empty() {
-            return Err(self.http.invalid(OP, "the text is empty".into()));
-        }
-        let voice = voice.unwrap_or(&self.config.default_voice);
-        if voice.trim().is_empty() {
-            return Err(self
-                .http
-                .invalid(OP, "no voice id given or configured".into()));
-        }
+        self.http.require_text(OP, text)?;
+        let voice = self.http.voice_or_default(OP, voice, &self.config.default_voice)?;
         let mut url = self.http.url(&["v1", "text-to-speech", voice]);
         url.query_pairs_mut()
             .append_pair("output_format", &format!("pcm_{}", self.config.sample_rate));

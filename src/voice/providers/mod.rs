@@ -676,6 +676,39 @@ impl Http {
             detail,
         }
     }
+
+    /// Refuses empty text before anything is sent.
+    pub(crate) fn require_text(&self, operation: &'static str, text: &str) -> Result<(), ProviderError> {
+        if text.trim().is_empty() {
+            return Err(self.invalid(operation, "the text is empty".into()));
+        }
+        Ok(())
+    }
+
+    /// The voice asked for, else the configured one; neither refuses the request.
+    pub(crate) fn voice_or_default<'a>(
+        &self,
+        operation: &'static str,
+        voice: Option<&'a str>,
+        default_voice: &'a str,
+    ) -> Result<&'a str, ProviderError> {
+        let voice = voice.unwrap_or(default_voice);
+        if voice.trim().is_empty() {
+            return Err(self.invalid(operation, "no voice id given or configured".into()));
+        }
+        Ok(voice)
+    }
+}
+
+/// Refuses a provider configured with no model, before anything is sent.
+pub(crate) fn require_model(provider: &'static str, model: &str) -> Result<(), ProviderError> {
+    if model.trim().is_empty() {
+        return Err(ProviderError::InvalidConfig {
+            provider,
+            detail: "model is empty".into(),
+        });
+    }
+    Ok(())
 }
 
 /// Raw 16-bit little-endian mono PCM at `rate`.

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::{
-    default_retry, pcm_s16le, wav_bytes, wav_speech, ApiKey, Audio16, ChatRequest, ChatResponse,
+    default_retry, pcm_s16le, require_model, wav_bytes, wav_speech, ApiKey, Audio16, ChatRequest, ChatResponse,
     Http, LanguageModel, Message, ProviderError, ResponseFormat, Role, Segment, Speech,
     SpeechToText, TextToSpeech, ToolCall, ToolChoice, Transcript, Usage, Word, DEFAULT_TIMEOUT,
 };
@@ -82,12 +82,7 @@ impl fmt::Debug for OpenAiChat {
 impl OpenAiChat {
     /// With an explicit key, or none for local servers that need none.
     pub fn new(config: OpenAiChatConfig, key: Option<ApiKey>) -> Result<Self, ProviderError> {
-        if config.model.trim().is_empty() {
-            return Err(ProviderError::InvalidConfig {
-                provider: PROVIDER,
-                detail: "model is empty".into(),
-            });
-        }
+        require_model(PROVIDER, &config.model)?;
         Ok(Self {
             http: Http::new(
                 PROVIDER,
@@ -400,12 +395,7 @@ impl OpenAiTranscription {
         config: OpenAiTranscriptionConfig,
         key: Option<ApiKey>,
     ) -> Result<Self, ProviderError> {
-        if config.model.trim().is_empty() {
-            return Err(ProviderError::InvalidConfig {
-                provider: PROVIDER,
-                detail: "model is empty".into(),
-            });
-        }
+        require_model(PROVIDER, &config.model)?;
         Ok(Self {
             http: Http::new(
                 PROVIDER,
@@ -580,12 +570,7 @@ impl fmt::Debug for OpenAiSpeech {
 
 impl OpenAiSpeech {
     pub fn new(config: OpenAiSpeechConfig, key: Option<ApiKey>) -> Result<Self, ProviderError> {
-        if config.model.trim().is_empty() {
-            return Err(ProviderError::InvalidConfig {
-                provider: PROVIDER,
-                detail: "model is empty".into(),
-            });
-        }
+        require_model(PROVIDER, &config.model)?;
         Ok(Self {
             http: Http::new(
                 PROVIDER,
@@ -605,9 +590,7 @@ impl OpenAiSpeech {
 
     async fn run(&self, text: &str, voice: Option<&str>) -> Result<Speech, ProviderError> {
         const OP: &str = "speech";
-        if text.trim().is_empty() {
-            return Err(self.http.invalid(OP, "the text is empty".into()));
-        }
+        self.http.require_text(OP, text)?;
         let voice = voice.unwrap_or(&self.config.default_voice);
         let format = match self.config.format {
             SpeechFormat::Pcm => "pcm",
