@@ -55,8 +55,10 @@ pub(crate) fn spawn_for_asyncio<'py>(py: Python<'py>, work: impl Future<Output =
     let (event_loop_ref, future_ref) = (event_loop.unbind(), future.clone().unbind());
     runtime().spawn(async move {
         let finish = work.await;
-        // Waiting for the GIL must not stall a runtime worker (and every call on it).
-        tokio::task::spawn_blocking(move || Python::attach(|py| {
+        // Waiting for the GIL must not stall a runtime worker (and every call on it). A
+        // runtime thread never attaches to an interpreter that is shutting down (a call
+        // ending as the process exits): nobody awaits the result then.
+        tokio::task::spawn_blocking(move || Python::try_attach(|py| {
             let (ok, value) = match finish(py) {
                 Ok(value) => (true, value),
                 Err(err) => (false, err.into_value(py).into_any()),
@@ -412,11 +414,12 @@ struct PySpeech(Py<PyAny>);
 
 impl Speech for PySpeech {
     fn synthesize(&self, text: &str, voice: Option<&str>, language: Option<&str>) -> Result<Vec<i16>, String> {
-        Python::attach(|py| {
+        Python::try_attach(|py| {
             let out = self.0.bind(py).call1((text, voice, language)).map_err(|e| e.to_string())?;
             let bytes: Vec<u8> = out.extract().map_err(|_| "the speech callable must return bytes (16-bit PCM at 8 kHz)".to_string())?;
             Ok(bytes.chunks_exact(2).map(|b| i16::from_le_bytes([b[0], b[1]])).collect())
         })
+        .unwrap_or_else(|| Err("Python is shutting down".to_string()))
     }
 }
 

@@ -244,11 +244,13 @@ async fn with_python<T: Send + 'static>(
     operation: &'static str,
     f: impl FnOnce(Python<'_>) -> PyResult<T> + Send + 'static,
 ) -> Result<T, ProviderError> {
-    let joined = tokio::task::spawn_blocking(move || Python::attach(f)).await;
+    // Never attach to an interpreter that is shutting down (the process is exiting mid-call).
+    let joined = tokio::task::spawn_blocking(move || Python::try_attach(f)).await;
     let decode = |detail: String| ProviderError::Decode { provider, operation, detail };
     match joined {
-        Ok(Ok(value)) => Ok(value),
-        Ok(Err(e)) => Err(decode(e.to_string())),
+        Ok(Some(Ok(value))) => Ok(value),
+        Ok(Some(Err(e))) => Err(decode(e.to_string())),
+        Ok(None) => Err(decode("Python is shutting down".into())),
         Err(e) => Err(decode(format!("the Python provider's thread failed: {e}"))),
     }
 }
