@@ -255,7 +255,12 @@ def _serve(args: argparse.Namespace) -> int:
     except ValueError as e:
         print(f"trialrun: error: {e}", file=sys.stderr)
         return EXIT_USAGE
-    return EXIT_PASSED
+    # The server has stopped and every line is flushed. Exit now rather than finalize the
+    # interpreter while the call runtime's threads still hand back events of calls that
+    # ended at Ctrl-C: that race aborted the process (SIGABRT) now and then.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(EXIT_PASSED)
 
 
 def _write(path: str, text: str) -> None:
