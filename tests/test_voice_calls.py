@@ -134,7 +134,7 @@ BOOK = Scenario(
         "Tuesday morning would be great.",
         {"say": "Thank you, that is all. Bye.", "hang_up": True},
     ],
-    checks=[MustSay("booked"), EndedBy("caller"), MaxResponseLatency(4.0, percentile="max")],
+    checks=[MustSay("confirmed"), EndedBy("caller"), MaxResponseLatency(4.0, percentile="max")],
 )
 HOURS = Scenario(
     "opening-hours-by-keypad",
@@ -238,7 +238,7 @@ def test_transcripts_have_both_sides_with_the_right_roles(nine_calls):
         ]
         assert [u.role for u in r.transcript] == ["agent", "caller"] * 3, r.transcript_text()
         assert "appointment" in r.transcript[2].text.lower(), r.transcript_text()
-        assert "booked" in r.said("agent").lower(), r.transcript_text()
+        assert "confirmed" in r.said("agent").lower(), r.transcript_text()
     for r in by_name(results, HOURS):
         assert [(k.role, k.digit) for k in r.keys] == [("caller", "2")]
 

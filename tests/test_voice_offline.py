@@ -214,6 +214,15 @@ def test_round_trip_through_a_telephone_line(whisper, voice, sentence, words):
     assert not missing, f"{voice}: {text!r} lacks {missing}"
 
 
+def test_a_prompt_teaches_whisper_a_name_it_would_mishear(whisper, espeak):
+    # Over a telephone line tiny.en hears espeak's "Acme Dental" as "at me mental" and the
+    # like; told the name, it hears it.
+    pcm8k = telephone_line(espeak("Thank you for calling Acme Dental. How can I help you today?"))
+    taught = Whisper(prompt="Acme Dental")
+    taught._model = whisper.model  # the same model, loaded once
+    assert "acme dental" in heard(taught, pcm8k, 8000).lower()
+
+
 def test_whisper_hears_espeak_at_its_own_rate(whisper, espeak):
     pcm, rate = espeak.synthesize(SENTENCES[2][0])
     text = heard(whisper, pcm, rate).lower()

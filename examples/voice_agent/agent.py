@@ -33,8 +33,8 @@ log = logging.getLogger("voice_agent")
 
 GREETING = "Thank you for calling Acme Dental. How can I help you today?"
 SCRIPT = [
-    "I can help you book an appointment. What day works for you?",
-    "Great, I have booked you in. Is there anything else?",
+    "Sure, I can make an appointment for you. When would you like to come in?",
+    "Great, your appointment is confirmed. Can I help with anything else?",
 ]
 GOODBYE = "Thank you for calling. Goodbye."
 DTMF_REPLIES = {

@@ -99,6 +99,10 @@ class Whisper:
     The model loads on first use (about 75 MB), once, whichever thread gets there first.
     ``transcribe`` may be called from any thread; faster-whisper releases the GIL while it
     decodes. There is no voice-activity filter: give it one utterance.
+
+    ``prompt`` is text Whisper reads as if it came just before each utterance, the way to
+    teach it names and terms it would mishear (``"Acme Dental, hygienist, Dr. Okafor"``);
+    OpenAI's transcription API takes the same hint as ``prompt``.
     """
 
     def __init__(
@@ -108,6 +112,7 @@ class Whisper:
         compute_type: str = "int8",
         beam_size: int = 5,
         cpu_threads: int = min(4, os.cpu_count() or 1),
+        prompt: Optional[str] = None,
     ) -> None:
         try:
             import faster_whisper  # noqa: F401  (checked now, used when the model loads)
@@ -132,6 +137,7 @@ class Whisper:
         self.compute_type = compute_type
         self.beam_size = beam_size
         self.cpu_threads = cpu_threads
+        self.prompt = prompt or None
         self._model: Any = None
         self._lock = threading.Lock()
 
@@ -180,6 +186,7 @@ class Whisper:
             beam_size=self.beam_size,
             vad_filter=False,
             condition_on_previous_text=False,
+            initial_prompt=self.prompt,
         )
         # The segments are decoded as they are read.
         return " ".join(text for text in (s.text.strip() for s in segments) if text)
