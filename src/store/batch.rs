@@ -4,7 +4,7 @@ use std::path::Path;
 
 use std::collections::HashMap;
 
-use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
+use rusqlite::{params, CachedStatement, Connection, OptionalExtension, Transaction, TransactionBehavior};
 
 use super::error::{StoreError, StoreErrorKind};
 use super::model::{CaseRecord, EvaluationRecord, RunRecord, RunStatus};
@@ -57,20 +57,74 @@ const RUN_SEQ: &str = "SELECT seq FROM runs WHERE id = ?1";
 
 /// Run ids to the store's integer keys, kept by the writer thread across batches.
 #[derive(Default)]
-pub(super) struct RunKeys(HashMap<String, i64>);
+pub(super) struct RunKeys {
+    seqs: HashMap<String, i64>,
+    /// The run of the previous lookup: a batch is mostly records of one run, so this
+    /// spares hashing the id for each of them.
+    last: Option<(String, i64)>,
+}
 
 impl RunKeys {
     /// The key of `run_id`: remembered from its BeginRun, else looked up (a run begun by
     /// an earlier writer). None for a run the store does not have.
     fn get(&mut self, tx: &Transaction<'_>, run_id: &str) -> rusqlite::Result<Option<i64>> {
-        if let Some(&seq) = self.0.get(run_id) {
-            return Ok(Some(seq));
+        if let Some((id, seq)) = &self.last {
+            if id == run_id {
+                return Ok(Some(*seq));
+            }
         }
-        let seq = tx.prepare_cached(RUN_SEQ)?.query_row([run_id], |row| row.get(0)).optional()?;
+        let seq = match self.seqs.get(run_id) {
+            Some(&seq) => Some(seq),
+            None => tx.prepare_cached(RUN_SEQ)?.query_row([run_id], |row| row.get(0)).optional()?,
+        };
         if let Some(seq) = seq {
-            self.0.insert(run_id.to_string(), seq);
+            self.insert(run_id, seq);
         }
         Ok(seq)
+    }
+
+    fn insert(&mut self, run_id: &str, seq: i64) {
+        self.seqs.insert(run_id.to_string(), seq);
+        self.last = Some((run_id.to_string(), seq));
+    }
+
+    /// Forgets every key (the runs they name were rolled back).
+    fn clear(&mut self) {
+        self.seqs.clear();
+        self.last = None;
+    }
+}
+
+/// The batch's insert statements, prepared on first use and held for the whole batch
+/// (a cache lookup per row, hashing the SQL text, cost ~5% of the writer's time).
+struct Statements<'tx> {
+    tx: &'tx Transaction<'tx>,
+    case: Option<CachedStatement<'tx>>,
+    evaluation: Option<CachedStatement<'tx>>,
+}
+
+impl<'tx> Statements<'tx> {
+    fn new(tx: &'tx Transaction<'tx>) -> Self {
+        Statements { tx, case: None, evaluation: None }
+    }
+
+    fn held<'s>(
+        tx: &'tx Transaction<'tx>,
+        slot: &'s mut Option<CachedStatement<'tx>>,
+        sql: &str,
+    ) -> rusqlite::Result<&'s mut CachedStatement<'tx>> {
+        if slot.is_none() {
+            *slot = Some(tx.prepare_cached(sql)?);
+        }
+        Ok(slot.as_mut().expect("prepared above"))
+    }
+
+    fn case(&mut self) -> rusqlite::Result<&mut CachedStatement<'tx>> {
+        Self::held(self.tx, &mut self.case, UPSERT_CASE)
+    }
+
+    fn evaluation(&mut self) -> rusqlite::Result<&mut CachedStatement<'tx>> {
+        Self::held(self.tx, &mut self.evaluation, UPSERT_EVALUATION)
     }
 }
 
@@ -92,28 +146,31 @@ pub(super) fn write_batch(
             return failures.record(StoreError::sqlite(path, &lost("starting a transaction"), e))
         }
     };
+    let mut statements = Statements::new(&tx);
     for write in writes {
-        if let Err(err) = write_one(&tx, path, write, keys) {
+        if let Err(err) = write_one(&mut statements, path, write, keys) {
             // Disk full or I/O errors make SQLite roll the whole transaction back.
             if tx.is_autocommit() {
-                keys.0.clear(); // runs begun in this batch are gone too
+                keys.clear(); // runs begun in this batch are gone too
                 return failures.record(err.with_note(&lost("SQLite rolled the transaction back")));
             }
             failures.record(err);
         }
     }
+    drop(statements);
     if let Err(e) = tx.commit() {
-        keys.0.clear();
+        keys.clear();
         failures.record(StoreError::sqlite(path, &lost("committing"), e));
     }
 }
 
-fn write_one(tx: &Transaction<'_>, path: &Path, write: &Write, keys: &mut RunKeys) -> Result<(), StoreError> {
+fn write_one(statements: &mut Statements<'_>, path: &Path, write: &Write, keys: &mut RunKeys) -> Result<(), StoreError> {
     let fail = |e| StoreError::sqlite(path, &describe(write), e);
+    let tx = statements.tx;
     let run_id = match write {
         Write::BeginRun(run) => {
             begin_run(tx, run).map_err(fail)?;
-            keys.0.insert(run.id.clone(), tx.last_insert_rowid());
+            keys.insert(&run.id, tx.last_insert_rowid());
             return Ok(());
         }
         Write::Case(case) => &*case.run_id,
@@ -126,8 +183,10 @@ fn write_one(tx: &Transaction<'_>, path: &Path, write: &Write, keys: &mut RunKey
     };
     match write {
         Write::BeginRun(_) => unreachable!("handled above"),
-        Write::Case(case) => upsert_case(tx, seq, case),
-        Write::Evaluation(evaluation) => upsert_evaluation(tx, seq, evaluation),
+        Write::Case(case) => statements.case().and_then(|stmt| upsert_case(stmt, seq, case)),
+        Write::Evaluation(evaluation) => statements
+            .evaluation()
+            .and_then(|stmt| upsert_evaluation(stmt, seq, evaluation)),
         Write::FinishRun { status, ended_at, .. } => finish_run(tx, seq, *status, *ended_at),
     }
     .map_err(fail)?;
@@ -151,8 +210,8 @@ fn finish_run(tx: &Transaction<'_>, seq: i64, status: RunStatus, ended_at: f64) 
     tx.prepare_cached(FINISH_RUN)?.execute(params![seq, status.as_str(), ended_at])
 }
 
-fn upsert_case(tx: &Transaction<'_>, seq: i64, case: &CaseRecord) -> rusqlite::Result<usize> {
-    tx.prepare_cached(UPSERT_CASE)?.execute(params![
+fn upsert_case(stmt: &mut CachedStatement<'_>, seq: i64, case: &CaseRecord) -> rusqlite::Result<usize> {
+    stmt.execute(params![
         seq,
         case.index,
         case.hash,
@@ -163,8 +222,8 @@ fn upsert_case(tx: &Transaction<'_>, seq: i64, case: &CaseRecord) -> rusqlite::R
     ])
 }
 
-fn upsert_evaluation(tx: &Transaction<'_>, seq: i64, e: &EvaluationRecord) -> rusqlite::Result<usize> {
-    tx.prepare_cached(UPSERT_EVALUATION)?.execute(params![
+fn upsert_evaluation(stmt: &mut CachedStatement<'_>, seq: i64, e: &EvaluationRecord) -> rusqlite::Result<usize> {
+    stmt.execute(params![
         seq,
         e.case_index,
         e.evaluator_id,
@@ -208,22 +267,52 @@ mod tests {
         })
     }
 
-    #[test]
-    fn a_full_disk_is_reported_and_the_next_batch_lands_once_there_is_room() {
-        let dir = TestDir::new("disk-full");
-        let path = dir.path().join("trialrun.db");
-        let mut conn = open(&path).unwrap();
-        let run = RunRecord {
-            id: "r".into(),
+    fn run(id: &str) -> Write {
+        Write::BeginRun(RunRecord {
+            id: id.into(),
             suite_id: "s".into(),
             kind: "suite".into(),
             started_at: 0.0,
             grid: None,
             git_commit: None,
             git_branch: None,
-        };
+        })
+    }
+
+    #[test]
+    fn records_of_interleaved_runs_land_in_their_own_run() {
+        let dir = TestDir::new("interleaved");
+        let path = dir.path().join("trialrun.db");
+        let mut conn = open(&path).unwrap();
+        let mut keys = RunKeys::default();
         let mut failures = Failures::default();
-        write_batch(&mut conn, &path, &[Write::BeginRun(run)], &mut RunKeys::default(), &mut failures);
+        write_batch(&mut conn, &path, &[run("a")], &mut keys, &mut failures);
+        // "a" is remembered from the earlier batch, "b" is begun in this one, "c" is unknown.
+        let mut writes = vec![run("b")];
+        for i in 0..6 {
+            writes.push(big_case(["a", "b", "b", "a", "c", "a"][i as usize], i));
+        }
+        write_batch(&mut conn, &path, &writes, &mut keys, &mut failures);
+        let err = failures.take().expect("the unknown run is reported");
+        assert!(err.to_string().contains("case h4 of run c: there is no such run"), "{err}");
+        let rows: Vec<(String, u32)> = conn
+            .prepare("SELECT run_id, idx FROM case_results ORDER BY idx")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let expected = [("a", 0), ("b", 1), ("b", 2), ("a", 3), ("a", 5)];
+        assert_eq!(rows, expected.map(|(run, i)| (run.to_string(), i)));
+    }
+
+    #[test]
+    fn a_full_disk_is_reported_and_the_next_batch_lands_once_there_is_room() {
+        let dir = TestDir::new("disk-full");
+        let path = dir.path().join("trialrun.db");
+        let mut conn = open(&path).unwrap();
+        let mut failures = Failures::default();
+        write_batch(&mut conn, &path, &[run("r")], &mut RunKeys::default(), &mut failures);
         assert!(failures.take().is_none());
 
         // Simulate a full disk: the file may not grow past its current size (plus a little).
