@@ -106,6 +106,8 @@ pub type Lateness = Arc<Mutex<Vec<u64>>>;
 pub async fn run(a: Port, b: Port, mut ended: watch::Receiver<bool>, lateness: Option<Lateness>) {
     let mut clock = interval_at(Instant::now() + FRAME, FRAME);
     clock.set_missed_tick_behavior(MissedTickBehavior::Burst);
+    let hung_up = super::until_set(&mut ended);
+    tokio::pin!(hung_up);
     loop {
         tokio::select! {
             deadline = clock.tick() => {
@@ -118,7 +120,7 @@ pub async fn run(a: Port, b: Port, mut ended: watch::Receiver<bool>, lateness: O
                 b.hear(&from_a);
                 a.hear(&from_b);
             }
-            _ = super::until_set(&mut ended) => return,
+            () = &mut hung_up => return,
         }
     }
 }

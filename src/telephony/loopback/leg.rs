@@ -245,6 +245,8 @@ impl Leg {
         let timeout = Duration::from_secs(gather.timeout.into());
         let mut quiet_since: Option<Instant> = None;
         let mut ended = self.ended.clone();
+        let hung_up = super::until_set(&mut ended);
+        tokio::pin!(hung_up);
         loop {
             // The timeout runs from the end of the prompt, and again from each key press.
             if quiet_since.is_none() && self.port.queued_ms() == 0 {
@@ -268,7 +270,7 @@ impl Leg {
                         }
                     }
                 }
-                _ = super::until_set(&mut ended) => break,
+                () = &mut hung_up => break,
             }
         }
         Ok((!digits.is_empty()).then_some(digits))

@@ -86,6 +86,8 @@ pub async fn run_stream(
     }
     let mut chunk = 0u64;
     let mut detector = DtmfDetector::new();
+    let hung_up = super::until_set(&mut call_ended);
+    tokio::pin!(hung_up);
     let end = loop {
         tokio::select! {
             frame = hears.recv() => {
@@ -144,7 +146,7 @@ pub async fn run_stream(
                     Ok(_) => {}
                 }
             }
-            _ = super::until_set(&mut call_ended) => {
+            () = &mut hung_up => {
                 let stop = Inbound::Stop {
                     sequence_number: next_sequence(),
                     stream_sid: stream_sid.clone(),

@@ -191,9 +191,13 @@ impl Session {
         events: &tokio::sync::mpsc::UnboundedSender<CallEvent>,
     ) -> Ending {
         let max_call_duration = self.shared.config.max_call_duration;
-        let hard_stop = self.started + max_call_duration;
         let silence_timeout = self.shared.config.silence_timeout;
         let mut shutdown = self.shared.shutdown.subscribe();
+        // Made once, not per message: a fresh timer and a fresh wait on the server-wide
+        // shutdown signal every pass cost a lock each, shared by all calls.
+        let hard_stop = sleep_until(self.started + max_call_duration);
+        let stopping = shutdown.changed();
+        tokio::pin!(hard_stop, stopping);
         let mut last_heard = Instant::now();
         let mut clock = interval_at(self.started + FRAME, FRAME);
         // A late tick still plays its frame: the far end's clock keeps running.
@@ -255,11 +259,11 @@ impl Session {
                         return Ending::new(EndReason::SilenceTimeout, detail);
                     }
                 }
-                () = sleep_until(hard_stop) => {
+                () = &mut hard_stop => {
                     let detail = format!("calls are limited to {} s", max_call_duration.as_secs());
                     return Ending::new(EndReason::MaxDuration, detail);
                 }
-                _ = shutdown.changed() => {
+                _ = &mut stopping => {
                     return Ending::new(EndReason::HungUp, "the call server stopped".to_string());
                 }
             }
