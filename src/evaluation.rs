@@ -1,6 +1,7 @@
 //! Scores, thresholds and verdicts: the rules that decide whether an evaluation passed.
 
 use std::fmt;
+use std::sync::{Arc, OnceLock};
 
 /// A range a score must fall in to pass. Any combination of bounds; all set bounds must hold.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -30,6 +31,13 @@ impl Verdict {
             Verdict::NoThreshold => "no_threshold",
             Verdict::Errored => "errored",
         }
+    }
+
+    /// `as_str` as a shared string: a stored record keeps one without allocating.
+    pub fn shared_str(self) -> Arc<str> {
+        static NAMES: OnceLock<[Arc<str>; 4]> = OnceLock::new();
+        let all = [Verdict::Passed, Verdict::Failed, Verdict::NoThreshold, Verdict::Errored];
+        NAMES.get_or_init(|| all.map(|v| Arc::from(v.as_str())))[self as usize].clone()
     }
 
     /// A verdict as stored (`as_str`); None for text trialrun never writes.

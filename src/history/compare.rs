@@ -130,7 +130,7 @@ pub struct Regression {
 }
 
 fn side(e: &EvaluationRecord) -> Side {
-    Side { score: e.score, verdict: e.verdict.clone() }
+    Side { score: e.score, verdict: e.verdict.to_string() }
 }
 
 fn mean(values: impl Iterator<Item = f64>) -> Option<f64> {

@@ -148,7 +148,7 @@ struct Driver {
     /// An error of the engine met on a worker thread, raised from the loop.
     engine_error: Option<PyErr>,
     /// Per evaluator: its last threshold and that threshold's JSON.
-    threshold_memo: Vec<Option<(Threshold, String)>>,
+    threshold_memo: Vec<Option<(Threshold, Arc<str>)>>,
 }
 
 #[pyclass(frozen, module = "trialrun._core", name = "SuiteRun")]
@@ -583,7 +583,7 @@ impl Driver {
                             evaluator_id: r.evaluator_id.clone(),
                             score: r.score,
                             threshold,
-                            verdict: r.verdict.as_str().to_string(),
+                            verdict: r.verdict.shared_str(),
                             metadata: r.metadata.as_ref().map(|m| to_json(m.bind(py).as_any())),
                             error: r.error.clone(),
                             duration_s,
@@ -603,11 +603,11 @@ impl Driver {
 
     /// A threshold's stored JSON. An evaluator nearly always returns the same threshold,
     /// so its last one is remembered rather than written out again for every record.
-    fn threshold_json(&mut self, evaluator: usize, threshold: Threshold) -> String {
+    fn threshold_json(&mut self, evaluator: usize, threshold: Threshold) -> Arc<str> {
         let memo = &mut self.threshold_memo[evaluator];
         match memo {
             Some((last, json)) if *last == threshold => json.clone(),
-            _ => memo.insert((threshold, threshold.to_json())).1.clone(),
+            _ => memo.insert((threshold, threshold.to_json().into())).1.clone(),
         }
     }
 

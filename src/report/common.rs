@@ -106,7 +106,7 @@ pub fn failure_reason(e: &EvaluationRecord) -> String {
             Some(line) => line.to_string(),
             None => format!("evaluator errored ({})", e.verdict),
         },
-        _ => e.verdict.clone(),
+        _ => e.verdict.to_string(),
     }
 }
 

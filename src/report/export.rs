@@ -109,7 +109,7 @@ fn csv_fields(
         text(e.map(|e| &*e.evaluator_id)),
         e.and_then(|e| e.score).map(fmt_number).unwrap_or_default(),
         text(e.and_then(|e| e.threshold.as_deref())),
-        text(e.map(|e| e.verdict.as_str())),
+        text(e.map(|e| &*e.verdict)),
         text(e.and_then(|e| e.metadata.as_deref())),
         text(e.and_then(|e| e.error.as_deref())),
         text(case.and_then(|c| c.error.as_deref())),

@@ -89,7 +89,7 @@ impl Recorder {
             case_hash: hash,
             evaluator_id: "outcome".into(),
             score,
-            threshold: score.map(|_| r#"{"gte":1}"#.to_string()),
+            threshold: score.map(|_| r#"{"gte":1}"#.into()),
             verdict: verdict.into(),
             metadata: Some(metadata.to_string()),
             error: match step.outcome {
@@ -137,8 +137,8 @@ mod tests {
         assert_eq!(&*cases[0].hash, step_hash("create", 1));
         assert!(cases[0].test_case.contains("\"worker\":\"w1\""));
         let evals = store::run_evaluations(&conn, &run_id).unwrap();
-        assert_eq!((evals[0].verdict.as_str(), evals[0].score), ("passed", Some(1.0)));
-        assert_eq!((evals[1].verdict.as_str(), evals[1].score), ("no_threshold", None));
+        assert_eq!((&*evals[0].verdict, evals[0].score), ("passed", Some(1.0)));
+        assert_eq!((&*evals[1].verdict, evals[1].score), ("no_threshold", None));
         assert!(evals[1].metadata.as_deref().unwrap().contains("nothing to do"));
         std::fs::remove_dir_all(&dir).unwrap();
     }

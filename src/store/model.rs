@@ -6,13 +6,10 @@ use serde::{Serialize, Serializer};
 use std::sync::Arc;
 
 /// Serializes JSON text as the JSON it holds (null when absent; a string if it is not JSON).
-pub fn raw_json<S: Serializer>(text: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
+pub fn raw_json<T: AsRef<str>, S: Serializer>(text: &Option<T>, s: S) -> Result<S::Ok, S::Error> {
     match text {
         None => s.serialize_none(),
-        Some(t) => match serde_json::value::RawValue::from_string(t.clone()) {
-            Ok(raw) => raw.serialize(s),
-            Err(_) => s.serialize_str(t),
-        },
+        Some(t) => raw_json_required(t.as_ref(), s),
     }
 }
 
@@ -99,10 +96,12 @@ pub struct EvaluationRecord {
     /// None when the evaluator raised or returned something invalid.
     pub score: Option<f64>,
     /// JSON object {"lt":..,"lte":..,"gt":..,"gte":..} with only the set bounds.
+    /// Shared: an evaluator nearly always returns the same threshold, and there are four
+    /// verdicts, so a suite's records need not allocate either.
     #[serde(serialize_with = "raw_json")]
-    pub threshold: Option<String>,
+    pub threshold: Option<Arc<str>>,
     /// "passed", "failed", "no_threshold" or "errored".
-    pub verdict: String,
+    pub verdict: Arc<str>,
     /// JSON of the evaluation's metadata.
     #[serde(serialize_with = "raw_json")]
     pub metadata: Option<String>,

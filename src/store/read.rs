@@ -2,6 +2,7 @@
 //! while a `Writer` is writing: WAL readers see the last committed batch.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use rusqlite::{params, Connection, Row};
 
@@ -143,8 +144,8 @@ pub fn run_evaluations(
                 case_hash: row.get::<_, Option<String>>(2)?.unwrap_or_default().into(),
                 evaluator_id: row.get(3)?,
                 score: row.get(4)?,
-                threshold: row.get(5)?,
-                verdict: row.get(6)?,
+                threshold: row.get::<_, Option<String>>(5)?.map(Arc::from),
+                verdict: row.get::<_, String>(6)?.into(),
                 metadata: row.get(7)?,
                 error: row.get(8)?,
                 duration_s: row.get(9)?,

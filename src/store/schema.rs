@@ -252,8 +252,8 @@ mod tests {
         let evaluations = run_evaluations(&conn, "old").unwrap();
         assert_eq!(evaluations.len(), 1);
         let e = &evaluations[0];
-        assert_eq!((e.case_index, &*e.case_hash, e.verdict.as_str()), (0, "h0", "passed"));
+        assert_eq!((e.case_index, &*e.case_hash, &*e.verdict), (0, "h0", "passed"));
         assert_eq!(e.metadata.as_deref(), Some(r#"{"k":1}"#));
-        assert_eq!(run_evaluations(&conn, "new").unwrap()[0].verdict, "failed");
+        assert_eq!(&*run_evaluations(&conn, "new").unwrap()[0].verdict, "failed");
     }
 }

@@ -68,7 +68,7 @@ pub(crate) fn write_run(w: &Writer, id: &str, suite: &str, started_at: f64, case
                 evaluator_id: (*evaluator).into(),
                 score: *score,
                 threshold: Some(r#"{"gte":0.5}"#.into()),
-                verdict: verdict.to_string(),
+                verdict: (*verdict).into(),
                 metadata: metadata.map(str::to_string),
                 error: None,
                 duration_s: 0.01,
