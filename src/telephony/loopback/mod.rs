@@ -16,6 +16,7 @@ mod call;
 mod leg;
 mod stream_client;
 
+use axum::serve::ListenerExt;
 use std::collections::HashMap;
 use std::fmt;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -274,6 +275,10 @@ impl LoopbackCarrier {
         let (stop, mut stopped) = watch::channel(false);
         let app = api::router(carrier.clone());
         let task = runtime().spawn(async move {
+            // Media frames are small writes that must leave at once, not wait for an ACK.
+            let listener = listener.tap_io(|tcp| {
+                let _ = tcp.set_nodelay(true);
+            });
             let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
                 let _ = stopped.wait_for(|stop| *stop).await;
             });

@@ -49,7 +49,8 @@ pub async fn run_stream(
         .read_buffer_size(crate::telephony::server::READ_BUFFER)
         .max_message_size(Some(call.max_message_bytes))
         .max_frame_size(Some(call.max_message_bytes));
-    let connecting = tokio_tungstenite::connect_async_with_config(stream.url.as_str(), Some(config), false);
+    // true: no Nagle delay, as on the agent's side; each media frame leaves when written.
+    let connecting = tokio_tungstenite::connect_async_with_config(stream.url.as_str(), Some(config), true);
     let mut socket = match connecting.await {
         Ok((socket, _)) => socket,
         Err(e) => return StreamEnd::Failed(format!("cannot connect to stream {}: {e}", stream.url)),

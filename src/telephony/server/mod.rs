@@ -13,6 +13,7 @@ mod registry;
 mod stream;
 mod webhook;
 
+use axum::serve::ListenerExt;
 use std::fmt;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -232,6 +233,10 @@ impl CallServer {
         });
         let app = router(shared.clone());
         let task = runtime().spawn(async move {
+            // Media frames are small writes that must leave at once, not wait for an ACK.
+            let listener = listener.tap_io(|tcp| {
+                let _ = tcp.set_nodelay(true);
+            });
             let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
                 let _ = stopped.wait_for(|stop| *stop).await;
             });
