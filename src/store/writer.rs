@@ -145,8 +145,11 @@ impl Writer {
         // Only the first record of a batch wakes the thread; it takes the later ones with it.
         if pending.len() == 1 {
             drop(pending);
-            // A send only fails when the thread is gone; the next flush reports that.
-            let _ = sender.send(Message::Wake);
+            // A send only fails when the thread is gone (the next flush reports that):
+            // nothing will take the buffer, so it must not grow.
+            if sender.send(Message::Wake).is_err() {
+                self.pending.lock().clear();
+            }
         }
     }
 
