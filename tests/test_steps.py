@@ -471,7 +471,13 @@ def mongo_server(tmp_path):
             time.sleep(0.05)
     yield f"mongodb://127.0.0.1:{port}/"
     proc.terminate()
-    proc.wait(timeout=10)
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        # nx-27017 now and then ignores SIGTERM (seen in CI); trialrun's own sessions stop
+        # it the same way: SIGKILL after a 5 s grace.
+        proc.kill()
+        proc.wait(timeout=10)
 
 
 def mongo_project(tmp_path: Path, required: int = 2) -> Path:
