@@ -12,12 +12,8 @@ use super::media::FRAME_BYTES;
 /// mu-law silence (the code for a zero sample).
 pub const SILENCE: u8 = 0xFF;
 
-#[derive(Debug, Clone, PartialEq)]
-enum Item {
-    /// One frame of mu-law audio, FRAME_BYTES long.
-    Frame(Vec<u8>),
-    Mark(String),
-}
+/// One 20 ms frame of mu-law audio.
+pub type Frame = [u8; FRAME_BYTES];
 
 /// What one tick takes out of a playout.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -25,17 +21,22 @@ pub struct Tick {
     /// Marks whose audio has finished playing (it was taken out by earlier ticks).
     pub marks: Vec<String>,
     /// The frame to play during this tick; None when nothing is queued.
-    pub frame: Option<Vec<u8>>,
+    pub frame: Option<Frame>,
 }
 
-/// A queue of mu-law audio frames and marks.
+/// A queue of mu-law audio and marks.
+///
+/// Audio is one run of bytes rather than a buffer per frame: a call may queue minutes of
+/// audio at once, and every frame taken out would otherwise be an allocation freed cold.
+/// Its front is always on a frame boundary; only its tail may be a partial frame, completed
+/// by the next audio or padded with silence when a mark or the clock needs it.
 #[derive(Debug, Default)]
 pub struct Playout {
-    queue: VecDeque<Item>,
-    /// Audio not yet making up a whole frame; completed by the next audio or padded with
-    /// silence when a mark or the clock needs it.
-    partial: Vec<u8>,
-    queued_frames: usize,
+    audio: VecDeque<u8>,
+    /// Each mark with the position it is reached at: the bytes played before it.
+    marks: VecDeque<(u64, String)>,
+    /// Bytes taken out so far, silence padding included.
+    played: u64,
 }
 
 impl Playout {
@@ -45,76 +46,58 @@ impl Playout {
 
     /// Queues audio behind what is already queued.
     pub fn push_audio(&mut self, mulaw: &[u8]) {
-        self.partial.extend_from_slice(mulaw);
-        let whole = self.partial.len() / FRAME_BYTES * FRAME_BYTES;
-        if whole == 0 {
-            return;
-        }
-        let rest = self.partial.split_off(whole);
-        for frame in self.partial.chunks(FRAME_BYTES) {
-            self.queue.push_back(Item::Frame(frame.to_vec()));
-            self.queued_frames += 1;
-        }
-        self.partial = rest;
+        self.audio.extend(mulaw);
     }
 
     /// Queues a mark: it is reached once all audio queued before it has played.
     pub fn push_mark(&mut self, name: &str) {
-        self.flush_partial();
-        self.queue.push_back(Item::Mark(name.to_string()));
+        self.pad_to_frame();
+        let at = self.played + self.audio.len() as u64;
+        self.marks.push_back((at, name.to_string()));
     }
 
     /// Drops all queued audio; returns the dropped marks (Twilio echoes them on `clear`).
     pub fn clear(&mut self) -> Vec<String> {
-        self.partial.clear();
-        self.queued_frames = 0;
-        self.queue
-            .drain(..)
-            .filter_map(|item| match item {
-                Item::Mark(name) => Some(name),
-                Item::Frame(_) => None,
-            })
-            .collect()
+        self.audio.clear();
+        self.marks.drain(..).map(|(_, name)| name).collect()
     }
 
     /// One clock tick: the marks now reached, then the next frame to play.
     pub fn tick(&mut self) -> Tick {
         let mut tick = Tick::default();
-        if self.queue.is_empty() {
-            self.flush_partial();
+        while self.marks.front().is_some_and(|(at, _)| *at <= self.played) {
+            tick.marks.extend(self.marks.pop_front().map(|(_, name)| name));
         }
-        while let Some(item) = self.queue.pop_front() {
-            match item {
-                Item::Mark(name) => tick.marks.push(name),
-                Item::Frame(frame) => {
-                    self.queued_frames -= 1;
-                    tick.frame = Some(frame);
-                    break;
-                }
-            }
+        if !self.audio.is_empty() {
+            let mut frame = [SILENCE; FRAME_BYTES];
+            let take = self.audio.len().min(FRAME_BYTES);
+            let (front, back) = self.audio.as_slices();
+            let from_front = front.len().min(take);
+            frame[..from_front].copy_from_slice(&front[..from_front]);
+            frame[from_front..take].copy_from_slice(&back[..take - from_front]);
+            self.audio.drain(..take);
+            self.played += FRAME_BYTES as u64;
+            tick.frame = Some(frame);
         }
         tick
     }
 
     /// Milliseconds of audio still queued.
     pub fn queued_ms(&self) -> u64 {
-        let bytes = self.queued_frames * FRAME_BYTES + self.partial.len();
-        bytes as u64 / 8
+        self.audio.len() as u64 / 8
     }
 
     /// Whether nothing (audio or mark) is queued.
     pub fn is_empty(&self) -> bool {
-        self.queue.is_empty() && self.partial.is_empty()
+        self.audio.is_empty() && self.marks.is_empty()
     }
 
-    fn flush_partial(&mut self) {
-        if self.partial.is_empty() {
-            return;
+    /// Pads a partial last frame with silence, so that what follows starts a frame.
+    fn pad_to_frame(&mut self) {
+        let partial = self.audio.len() % FRAME_BYTES;
+        if partial > 0 {
+            self.audio.resize(self.audio.len() + FRAME_BYTES - partial, SILENCE);
         }
-        let mut frame = std::mem::take(&mut self.partial);
-        frame.resize(FRAME_BYTES, SILENCE);
-        self.queue.push_back(Item::Frame(frame));
-        self.queued_frames += 1;
     }
 }
 
@@ -127,9 +110,9 @@ mod tests {
         let mut playout = Playout::new();
         playout.push_audio(&[1; 400]); // 2.5 frames
         assert_eq!(playout.queued_ms(), 50);
-        let frames: Vec<Vec<u8>> = (0..4).filter_map(|_| playout.tick().frame).collect();
+        let frames: Vec<Frame> = (0..4).filter_map(|_| playout.tick().frame).collect();
         assert_eq!(frames.len(), 3);
-        assert!(frames[..2].iter().all(|f| f == &vec![1; FRAME_BYTES]));
+        assert!(frames[..2].iter().all(|f| f == &[1; FRAME_BYTES]));
         assert_eq!(&frames[2][..80], &[1; 80][..]);
         assert_eq!(&frames[2][80..], &[SILENCE; 80][..]);
         assert!(playout.is_empty());
@@ -146,6 +129,23 @@ mod tests {
     }
 
     #[test]
+    fn audio_stays_in_order_as_the_queue_wraps_around() {
+        let mut playout = Playout::new();
+        let audio: Vec<u8> = (0..FRAME_BYTES * 40).map(|i| (i % 251) as u8).collect();
+        let mut played = Vec::new();
+        for piece in audio.chunks(70) {
+            playout.push_audio(piece);
+            if playout.queued_ms() >= 60 {
+                played.extend(playout.tick().frame.unwrap());
+            }
+        }
+        while let Some(frame) = playout.tick().frame {
+            played.extend(frame);
+        }
+        assert_eq!(played, audio);
+    }
+
+    #[test]
     fn a_mark_is_reached_on_the_tick_after_its_audio_played() {
         let mut playout = Playout::new();
         playout.push_audio(&[1; FRAME_BYTES * 2]);
@@ -155,8 +155,24 @@ mod tests {
         assert!(playout.tick().marks.is_empty());
         let third = playout.tick();
         assert_eq!(third.marks, vec!["greeting".to_string()]);
-        assert_eq!(third.frame, Some(vec![2; FRAME_BYTES]));
+        assert_eq!(third.frame, Some([2; FRAME_BYTES]));
         assert_eq!(playout.tick(), Tick::default());
+    }
+
+    #[test]
+    fn a_mark_pads_a_partial_frame_and_the_audio_after_it_starts_a_frame() {
+        let mut playout = Playout::new();
+        playout.push_audio(&[1; 80]);
+        playout.push_mark("half");
+        playout.push_audio(&[2; FRAME_BYTES]);
+        assert_eq!(playout.queued_ms(), 40);
+        let first = playout.tick();
+        assert!(first.marks.is_empty());
+        let frame = first.frame.unwrap();
+        assert_eq!((&frame[..80], &frame[80..]), (&[1; 80][..], &[SILENCE; 80][..]));
+        let second = playout.tick();
+        assert_eq!(second.marks, vec!["half".to_string()]);
+        assert_eq!(second.frame, Some([2; FRAME_BYTES]));
     }
 
     #[test]

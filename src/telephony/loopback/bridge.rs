@@ -13,12 +13,10 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::{interval_at, Instant, MissedTickBehavior};
 
 use crate::telephony::media::FRAME_BYTES;
+pub use crate::telephony::playout::Frame;
 use crate::telephony::playout::{Playout, SILENCE};
 
 const FRAME: Duration = Duration::from_millis(20);
-
-/// What a listener receives each tick.
-pub type Frame = Arc<[u8]>;
 
 #[derive(Default)]
 struct PortState {
@@ -82,21 +80,13 @@ impl Port {
                 let _ = to.send(name);
             }
         }
-        match tick.frame {
-            Some(frame) => frame.into(),
-            None => silence(),
-        }
+        tick.frame.unwrap_or([SILENCE; FRAME_BYTES])
     }
 
     fn hear(&self, frame: &Frame) {
         // Listeners that went away are dropped.
-        self.state().ears.retain(|ear| ear.send(frame.clone()).is_ok());
+        self.state().ears.retain(|ear| ear.send(*frame).is_ok());
     }
-}
-
-fn silence() -> Frame {
-    static SILENT: std::sync::OnceLock<Frame> = std::sync::OnceLock::new();
-    SILENT.get_or_init(|| vec![SILENCE; FRAME_BYTES].into()).clone()
 }
 
 /// Lateness of each tick against the clock, in microseconds.
@@ -141,10 +131,10 @@ mod tests {
             a.mark("done");
             let (end, ended) = watch::channel(false);
             let clock = tokio::spawn(run(a.clone(), b.clone(), ended, None));
-            assert_eq!(&*b_hears.recv().await.unwrap(), &[7; FRAME_BYTES][..]);
-            assert_eq!(&*a_hears.recv().await.unwrap(), &[SILENCE; FRAME_BYTES][..]);
+            assert_eq!(b_hears.recv().await, Some([7; FRAME_BYTES]));
+            assert_eq!(a_hears.recv().await, Some([SILENCE; FRAME_BYTES]));
             assert_eq!(marks.recv().await.as_deref(), Some("done"));
-            assert_eq!(&*b_hears.recv().await.unwrap(), &[SILENCE; FRAME_BYTES][..]);
+            assert_eq!(b_hears.recv().await, Some([SILENCE; FRAME_BYTES]));
             end.send(true).unwrap();
             clock.await.unwrap();
         });

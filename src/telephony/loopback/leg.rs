@@ -258,7 +258,7 @@ impl Leg {
             tokio::select! {
                 frame = hears.recv() => {
                     let Some(frame) = frame else { break };
-                    for (key, _) in detector.push(&mulaw::decode_all(&frame)) {
+                    for (key, _) in detector.push(&frame.map(mulaw::decode)) {
                         self.port.clear(); // a key press stops the prompt
                         if gather.finish_on_key.contains(key) {
                             return Ok((!digits.is_empty()).then_some(digits));

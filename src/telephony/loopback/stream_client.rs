@@ -94,27 +94,24 @@ pub async fn run_stream(
             frame = hears.recv() => {
                 let Some(frame) = frame else { break StreamEnd::CallEnded };
                 chunk += 1;
-                let mut out = vec![media_text.inbound(next_sequence(), chunk, (chunk - 1) * 20, &frame)];
-                if bidirectional {
+                let media = media_text.inbound(next_sequence(), chunk, (chunk - 1) * 20, &frame);
+                let mut sent = socket.send(Message::text(media)).await;
+                if bidirectional && sent.is_ok() {
                     // Key presses reach bidirectional streams as `dtmf` messages.
-                    for (digit, _) in detector.push(&mulaw::decode_all(&frame)) {
+                    for (digit, _) in detector.push(&frame.map(mulaw::decode)) {
                         let dtmf = Inbound::Dtmf {
                             sequence_number: next_sequence(),
                             stream_sid: stream_sid.clone(),
                             dtmf: DtmfInfo { track: "inbound_track".into(), digit: digit.to_string() },
                         };
-                        out.push(dtmf.to_text());
+                        sent = socket.send(Message::text(dtmf.to_text())).await;
+                        if sent.is_err() {
+                            break;
+                        }
                     }
                 }
-                let mut failed = None;
-                for text in out {
-                    if let Err(e) = socket.send(Message::text(text)).await {
-                        failed = Some(format!("stream {}: sending audio: {e}", stream.url));
-                        break;
-                    }
-                }
-                if let Some(reason) = failed {
-                    break StreamEnd::Failed(reason);
+                if let Err(e) = sent {
+                    break StreamEnd::Failed(format!("stream {}: sending audio: {e}", stream.url));
                 }
             }
             name = marks.recv(), if bidirectional => {
