@@ -5,6 +5,7 @@
 //! On the wire `sequenceNumber`, `chunk` and `timestamp` are decimal strings; here they are
 //! numbers, written back as strings. Media payloads are base64 on the wire, bytes here.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -261,12 +262,80 @@ const OUTBOUND_EVENTS: &[&str] = &["media", "mark", "clear"];
 
 /// Parses one text frame Twilio sent, refusing frames over `max_bytes` before parsing.
 pub fn parse_inbound(text: &str, max_bytes: usize) -> Result<Inbound, MediaError> {
+    if let Some(media) = (text.len() <= max_bytes).then(|| MediaFields::inbound(text)).flatten() {
+        return Ok(media);
+    }
     parse_tagged(text, max_bytes, INBOUND_EVENTS)
 }
 
 /// Parses one text frame a stream server sent (what the loopback carrier receives).
 pub fn parse_outbound(text: &str, max_bytes: usize) -> Result<Outbound, MediaError> {
+    if let Some(media) = (text.len() <= max_bytes).then(|| MediaFields::outbound(text)).flatten() {
+        return Ok(media);
+    }
     parse_tagged(text, max_bytes, OUTBOUND_EVENTS)
+}
+
+/// The fields of a `media` message in Twilio's own form, borrowed from its text.
+///
+/// Nearly every message is `media`, and decoding it this way skips what serde does for an
+/// internally tagged enum: copying every field into an owned value first (a third of the
+/// CPU of reading a frame). Anything else, or anything unusual, takes the general path,
+/// which also gives the precise errors.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct MediaFields<'a> {
+    #[serde(borrow)]
+    event: Cow<'a, str>,
+    #[serde(borrow)]
+    sequence_number: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    stream_sid: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    media: Option<MediaBodyFields<'a>>,
+}
+
+#[derive(Deserialize)]
+struct MediaBodyFields<'a> {
+    #[serde(borrow)]
+    track: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    chunk: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    timestamp: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    payload: Option<Cow<'a, str>>,
+}
+
+impl MediaFields<'_> {
+    fn media(text: &str) -> Option<MediaFields<'_>> {
+        serde_json::from_str::<MediaFields>(text).ok().filter(|fields| fields.event == "media")
+    }
+
+    /// The `Inbound::Media` of a well-formed inbound media message; None for anything else.
+    fn inbound(text: &str) -> Option<Inbound> {
+        let MediaFields { sequence_number, stream_sid, media, .. } = Self::media(text)?;
+        let media = media?;
+        Some(Inbound::Media {
+            sequence_number: sequence_number?.parse().ok()?,
+            media: MediaChunk {
+                track: media.track?.into_owned(),
+                chunk: media.chunk?.parse().ok()?,
+                timestamp: media.timestamp?.parse().ok()?,
+                payload: STANDARD.decode(media.payload?.as_bytes()).ok()?,
+            },
+            stream_sid: stream_sid?.into_owned(),
+        })
+    }
+
+    /// The `Outbound::Media` of a well-formed outbound media message; None for anything else.
+    fn outbound(text: &str) -> Option<Outbound> {
+        let MediaFields { stream_sid, media, .. } = Self::media(text)?;
+        Some(Outbound::Media {
+            stream_sid: stream_sid?.into_owned(),
+            media: OutboundMedia { payload: STANDARD.decode(media?.payload?.as_bytes()).ok()? },
+        })
+    }
 }
 
 /// Size check, then typed decoding; a message that does not decode is examined again
@@ -779,6 +848,40 @@ mod tests {
         }
         assert_eq!(parse(DTMF).sequence_number(), Some(4));
         assert_eq!(parse(CONNECTED).stream_sid(), None);
+    }
+
+    #[test]
+    fn media_messages_read_the_same_by_the_fast_path_as_by_serde() {
+        let inbound = [
+            MEDIA,
+            // Fields in another order, an escaped slash, an extra field.
+            r#"{"streamSid":"MZ1","media":{"payload":"\/38AAQ==","timestamp":"5","chunk":"1","track":"inbound"},"sequenceNumber":"2","event":"media","extra":true}"#,
+            // Escapes in strings, an empty payload.
+            r#"{"event":"media","sequenceNumber":"2","media":{"track":"in\u0062ound","chunk":"1","timestamp":"5","payload":""},"streamSid":"MZ\"1"}"#,
+        ];
+        for text in inbound {
+            let fast = MediaFields::inbound(text).expect("taken by the fast path");
+            assert_eq!(fast, serde_json::from_str::<Inbound>(text).unwrap(), "{text}");
+            assert_eq!(parse(text), fast);
+        }
+        // Numbers as JSON numbers: the general path reads them.
+        let numbers = r#"{"event":"media","sequenceNumber":2,"media":{"track":"inbound","chunk":1,"timestamp":5,"payload":"/38AAQ=="},"streamSid":"MZ1"}"#;
+        assert_eq!(MediaFields::inbound(numbers), None);
+        assert_eq!(parse(numbers), serde_json::from_str::<Inbound>(numbers).unwrap());
+        let outbound = [
+            r#"{"event":"media","streamSid":"MZ1","media":{"payload":"/38AAQ=="}}"#,
+            r#"{"media":{"payload":"\/38AAQ=="},"streamSid":"MZ1","event":"media"}"#,
+        ];
+        for text in outbound {
+            assert_eq!(MediaFields::outbound(text), Some(serde_json::from_str::<Outbound>(text).unwrap()), "{text}");
+            assert_eq!(parse_outbound(text, MAX).unwrap(), serde_json::from_str::<Outbound>(text).unwrap());
+        }
+        // What the fast path does not take goes the general way, with its precise errors.
+        for text in [MARK, DTMF, START, r#"{"event":"media","sequenceNumber":"x"}"#] {
+            assert_eq!(MediaFields::inbound(text), None, "{text}");
+        }
+        let bad = r#"{"event":"media","sequenceNumber":"2","media":{"track":"inbound","chunk":"1","timestamp":"5","payload":"!!"},"streamSid":"MZ1"}"#;
+        assert!(matches!(parse_inbound(bad, MAX), Err(MediaError::BadPayload { .. })));
     }
 
     #[test]
