@@ -116,6 +116,11 @@ async def test_a_call_to_the_example_agent_over_the_loopback_carrier(agent_url, 
         end = rest[-1]
         assert end.kind == "ended" and end.reason == "far_end_hung_up", end
         assert end.pacing["frames"] > 0 and end.pacing["p99_ms"] < 50, end.pacing  # paced, not sent in bursts
+        # The server's pacing covers every call's frames (here, this call's), until reset.
+        overall = server.pacing(reset=True)
+        assert (overall["frames"], overall["max_ms"]) == (end.pacing["frames"], end.pacing["max_ms"]), overall
+        assert end.pacing["p99_ms"] <= overall["p99_ms"] <= end.pacing["p99_ms"] + 1, overall
+        assert server.pacing() == {"frames": 0, "p50_ms": 0.0, "p99_ms": 0.0, "max_ms": 0.0}
         # The carrier's "completed" callback races the stream's end and may come after it,
         # when the call is over and has no more events; the end's reason is what counts.
 

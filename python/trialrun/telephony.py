@@ -246,6 +246,15 @@ class CallServer:
             raise ValueError("listen_on needs a carrier and a number")
         await self.carrier.client.set_incoming_number_voice_url(number, self.inbound_voice_url)
 
+    def pacing(self, *, reset: bool = False) -> dict[str, float]:
+        """Lateness of every audio frame sent on any call against its 20 ms deadline, since
+        the server started or since the last ``pacing(reset=True)``: ``frames``, ``p50_ms``,
+        ``p99_ms``, ``max_ms``. For load tests: reset once every call is streaming, read
+        before hanging up, and the figures cover just that window (each call's own
+        ``pacing`` also holds its setting up and hanging up). Percentiles are within 10 µs
+        below 10 ms, and within 1 ms above."""
+        return self._core.pacing(reset=reset)
+
     def log_lines(self) -> list[str]:
         """Refused webhooks and streams, protocol errors: each with its reason."""
         return self._core.log_lines()

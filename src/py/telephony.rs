@@ -15,7 +15,7 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyDict};
 
-use crate::telephony::call::{CallCommands, CallEnd, CallEvent};
+use crate::telephony::call::{CallCommands, CallEnd, CallEvent, PacingStats};
 use crate::telephony::loopback::{self, LoopbackConfig, Speech};
 use crate::telephony::rest::{self, CreateCall, TwilioConfig};
 use crate::telephony::runtime::runtime;
@@ -72,6 +72,16 @@ pub(crate) fn spawn_for_asyncio<'py>(py: Python<'py>, work: impl Future<Output =
 
 pub(crate) fn secs(value: f64, what: &str) -> PyResult<Duration> {
     Duration::try_from_secs_f64(value).map_err(|_| PyValueError::new_err(format!("{what} must be a non-negative number of seconds, not {value}")))
+}
+
+/// Pacing figures as Python sees them: frames, and p50/p99/max lateness in milliseconds.
+fn pacing_dict<'py>(py: Python<'py>, pacing: &PacingStats) -> PyResult<Bound<'py, PyDict>> {
+    let dict = PyDict::new(py);
+    dict.set_item("frames", pacing.frames)?;
+    dict.set_item("p50_ms", pacing.p50_us as f64 / 1000.0)?;
+    dict.set_item("p99_ms", pacing.p99_us as f64 / 1000.0)?;
+    dict.set_item("max_ms", pacing.max_us as f64 / 1000.0)?;
+    Ok(dict)
 }
 
 /// One event of a call.
@@ -192,12 +202,7 @@ impl PyCallEvent {
     #[getter]
     fn pacing<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyDict>>> {
         let Some(end) = self.end() else { return Ok(None) };
-        let dict = PyDict::new(py);
-        dict.set_item("frames", end.pacing.frames)?;
-        dict.set_item("p50_ms", end.pacing.p50_us as f64 / 1000.0)?;
-        dict.set_item("p99_ms", end.pacing.p99_us as f64 / 1000.0)?;
-        dict.set_item("max_ms", end.pacing.max_us as f64 / 1000.0)?;
-        Ok(Some(dict))
+        pacing_dict(py, &end.pacing).map(Some)
     }
     fn __repr__(&self) -> String {
         match &self.0 {
@@ -390,6 +395,14 @@ impl PyCallServer {
         if let Some(server) = self.server.lock().expect("server lock").as_ref() {
             server.fail_call(call_id, detail);
         }
+    }
+
+    /// Lateness of the frames sent on all calls since the server started, or since the last
+    /// call with reset=True.
+    #[pyo3(signature = (*, reset=false))]
+    fn pacing<'py>(&self, py: Python<'py>, reset: bool) -> PyResult<Bound<'py, PyDict>> {
+        let stats = self.server.lock().expect("server lock").as_ref().ok_or_else(stopped)?.pacing(reset);
+        pacing_dict(py, &stats)
     }
 
     fn log_lines(&self) -> Vec<String> {

@@ -6,6 +6,7 @@ pub mod call;
 pub mod http;
 pub mod loopback;
 pub mod media;
+pub mod pacing;
 pub mod playout;
 pub mod rest;
 pub mod runtime;

@@ -25,7 +25,8 @@ use axum::routing::{get, post};
 use axum::Router;
 use tokio::sync::watch;
 
-use super::call::{CallHandle, EndReason};
+use super::call::{CallHandle, EndReason, PacingStats};
+use super::pacing::LatenessHistogram;
 use super::runtime::runtime;
 
 pub use registry::{secret as secret_hex, TOKEN_PARAMETER};
@@ -140,6 +141,8 @@ impl Resolved {
 struct Shared {
     config: Resolved,
     registry: registry::Registry,
+    /// Lateness of every frame sent, over all calls.
+    pacing: LatenessHistogram,
     shutdown: watch::Sender<bool>,
     log: Mutex<Vec<String>>,
 }
@@ -228,6 +231,7 @@ impl CallServer {
         let shared = Arc::new(Shared {
             config: Resolved { config, public_base },
             registry: registry::Registry::default(),
+            pacing: LatenessHistogram::default(),
             shutdown,
             log: Mutex::new(Vec::new()),
         });
@@ -285,6 +289,12 @@ impl CallServer {
     /// Twilio's sid of a call, once a webhook named it.
     pub fn call_sid(&self, call_id: &str) -> Option<String> {
         self.shared.registry.call_sid(call_id)
+    }
+
+    /// Lateness of the frames sent on all calls since the server started, or since the
+    /// last read with `reset`.
+    pub fn pacing(&self, reset: bool) -> PacingStats {
+        self.shared.pacing.stats(reset)
     }
 
     /// The server's log: refused webhooks and streams, protocol errors, with reasons.

@@ -286,6 +286,7 @@ impl Session {
         if let Some(frame) = tick.frame {
             let late_us = std::time::Instant::now().saturating_duration_since(deadline).as_micros() as u64;
             self.lateness_us.push(late_us);
+            self.shared.pacing.record(late_us);
             if let Some(recorder) = &mut self.recorder {
                 let at_ms = deadline.saturating_duration_since(self.started.into_std()).as_millis() as u64;
                 recorder.push_mulaw(Side::Caller, at_ms.saturating_sub(20), &frame);
