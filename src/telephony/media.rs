@@ -521,18 +521,35 @@ impl MediaText {
 
     /// The same text as the `Inbound::Media` message Twilio sends (track "inbound").
     pub fn inbound(&self, sequence_number: u64, chunk: u64, timestamp: u64, mulaw: &[u8]) -> String {
-        use std::fmt::Write as _;
         let mut text = String::with_capacity(self.sid.len() + mulaw.len() * 4 / 3 + 128);
-        let _ = write!(
-            text,
-            "{{\"event\":\"media\",\"sequenceNumber\":\"{sequence_number}\",\"media\":{{\"track\":\"inbound\",\"chunk\":\"{chunk}\",\"timestamp\":\"{timestamp}\",\"payload\":\""
-        );
+        text.push_str("{\"event\":\"media\",\"sequenceNumber\":\"");
+        push_decimal(&mut text, sequence_number);
+        text.push_str("\",\"media\":{\"track\":\"inbound\",\"chunk\":\"");
+        push_decimal(&mut text, chunk);
+        text.push_str("\",\"timestamp\":\"");
+        push_decimal(&mut text, timestamp);
+        text.push_str("\",\"payload\":\"");
         STANDARD.encode_string(mulaw, &mut text);
         text.push_str("\"},\"streamSid\":");
         text.push_str(&self.sid);
         text.push('}');
         text
     }
+}
+
+/// Appends `n` in decimal (without the formatting machinery: three numbers a message).
+fn push_decimal(text: &mut String, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut start = digits.len();
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    text.extend(digits[start..].iter().map(|&d| char::from(d)));
 }
 
 /// `media` messages for `mulaw` audio cut into frames of `frame_bytes` (0 means one frame).
@@ -777,12 +794,14 @@ mod tests {
         let fast = MediaText::new("MZ\"odd").outbound(&[0, 1, 254, 255]);
         assert_eq!(fast, Outbound::media("MZ\"odd", &[0, 1, 254, 255]).to_text());
         assert_eq!(parse_outbound(&fast, 1000).unwrap(), Outbound::media("MZ\"odd", &[0, 1, 254, 255]));
-        let inbound = Inbound::Media {
-            sequence_number: 7,
-            stream_sid: "MZ1".into(),
-            media: MediaChunk { track: "inbound".into(), chunk: 3, timestamp: 40, payload: vec![9; 160] },
-        };
-        assert_eq!(MediaText::new("MZ1").inbound(7, 3, 40, &[9; 160]), inbound.to_text());
+        for (sequence_number, chunk, timestamp) in [(7, 3, 40), (0, 1, 0), (u64::MAX, 1_234_567_890, 10)] {
+            let inbound = Inbound::Media {
+                sequence_number,
+                stream_sid: "MZ1".into(),
+                media: MediaChunk { track: "inbound".into(), chunk, timestamp, payload: vec![9; 160] },
+            };
+            assert_eq!(MediaText::new("MZ1").inbound(sequence_number, chunk, timestamp, &[9; 160]), inbound.to_text());
+        }
     }
 
 
