@@ -13,8 +13,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::{interval_at, Instant, MissedTickBehavior};
 
 use crate::telephony::media::FRAME_BYTES;
-pub use crate::telephony::playout::Frame;
-use crate::telephony::playout::{Playout, SILENCE};
+use crate::telephony::playout::{Frame, Playout, SILENCE};
 
 const FRAME: Duration = Duration::from_millis(20);
 

@@ -275,7 +275,7 @@ impl LoopbackCarrier {
         let (stop, mut stopped) = watch::channel(false);
         let app = api::router(carrier.clone());
         let task = runtime().spawn(async move {
-            // Media frames are small writes that must leave at once, not wait for an ACK.
+            // The REST API's replies are small; each leaves when written, not after an ACK.
             let listener = listener.tap_io(|tcp| {
                 let _ = tcp.set_nodelay(true);
             });
