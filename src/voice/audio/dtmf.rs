@@ -2,8 +2,9 @@
 //! algorithm on overlapping blocks, with energy, twist and debouncing checks.
 
 use std::fmt;
+use std::sync::{Arc, Mutex, PoisonError};
 
-use super::goertzel::goertzel_powers;
+use super::goertzel::{dot, ToneBank};
 
 /// Row (low group) frequencies in Hz.
 pub const ROW_HZ: [f32; 4] = [697.0, 770.0, 852.0, 941.0];
@@ -106,6 +107,7 @@ pub struct DtmfDetector {
     config: DtmfConfig,
     block_len: usize,
     hop: usize,
+    banks: Arc<Banks>,
     buffer: Vec<f32>,
     /// Stream offset of buffer[0].
     buffer_start: u64,
@@ -126,6 +128,7 @@ impl DtmfDetector {
         let block_len = (205 * u64::from(config.rate) / 8000).max(2) as usize;
         let hop = block_len / 2;
         Self {
+            banks: banks(config.rate, block_len),
             config,
             block_len,
             hop,
@@ -178,19 +181,18 @@ impl DtmfDetector {
     /// The key whose two tones dominate this block, if any.
     fn classify(&self, block: &[f32]) -> Option<char> {
         let n = block.len() as f32;
-        let energy: f32 = block.iter().map(|x| x * x).sum();
+        let energy = dot(block, block);
         let level_db = 10.0 * (energy / n).max(1e-12).log10() + 3.01; // dBFS re full-scale square
         if level_db < self.config.min_level_dbfs + 3.01 {
             return None;
         }
         // Normalised so that a lone sine at the probed frequency scores 1.
         let scale = 2.0 / (n * energy);
-        let rate = self.config.rate;
         // Columns only once a row stands out: most audio (speech, tones, noise) has none, and
         // is then rejected for half the work.
-        let rows = goertzel_powers(block, &ROW_HZ, rate).map(|p| p * scale);
+        let rows = self.banks.rows.powers(block).map(|p| p * scale);
         let (r, row_p) = self.dominant(&rows)?;
-        let cols = goertzel_powers(block, &COL_HZ, rate).map(|p| p * scale);
+        let cols = self.banks.cols.powers(block).map(|p| p * scale);
         let (c, col_p) = self.dominant(&cols)?;
         let twist_db = 10.0 * (row_p / col_p).log10();
         let accepted = row_p + col_p >= self.config.min_tone_share
@@ -211,6 +213,29 @@ impl DtmfDetector {
             .all(|(i, &q)| i == best || q * ratio <= p);
         (clear && p > 0.0).then_some((best, p))
     }
+}
+
+/// The row and column tone banks for one sample rate.
+#[derive(Debug)]
+struct Banks {
+    rows: ToneBank<4>,
+    cols: ToneBank<4>,
+}
+
+/// The banks for `rate`, made once and shared by every detector at that rate: a call server
+/// runs a detector per stream, and one copy of the tables stays in cache.
+fn banks(rate: u32, block_len: usize) -> Arc<Banks> {
+    static MADE: Mutex<Vec<(u32, Arc<Banks>)>> = Mutex::new(Vec::new());
+    let mut made = MADE.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some((_, banks)) = made.iter().find(|(r, _)| *r == rate) {
+        return banks.clone();
+    }
+    let banks = Arc::new(Banks {
+        rows: ToneBank::new(&ROW_HZ, rate, block_len),
+        cols: ToneBank::new(&COL_HZ, rate, block_len),
+    });
+    made.push((rate, banks.clone()));
+    banks
 }
 
 impl Default for DtmfDetector {
