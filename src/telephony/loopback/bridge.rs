@@ -23,6 +23,8 @@ struct PortState {
     /// The stream whose audio the mouth is playing: its marks go back to it.
     marks_to: Option<mpsc::UnboundedSender<String>>,
     ears: Vec<mpsc::UnboundedSender<Frame>>,
+    /// The call has ended: listeners hear nothing more.
+    closed: bool,
 }
 
 /// One leg's side of the bridge.
@@ -63,11 +65,21 @@ impl Port {
         self.state().marks_to = to;
     }
 
-    /// A new listener to what this leg hears.
+    /// A new listener to what this leg hears, until the call ends (then it receives None).
     pub fn listen(&self) -> mpsc::UnboundedReceiver<Frame> {
         let (tx, rx) = mpsc::unbounded_channel();
-        self.state().ears.push(tx);
+        let mut state = self.state();
+        if !state.closed {
+            state.ears.push(tx);
+        }
         rx
+    }
+
+    /// Ends every listener, and any that comes later: the call is over.
+    fn close(&self) {
+        let mut state = self.state();
+        state.closed = true;
+        state.ears.clear();
     }
 
     /// Takes this tick's frame and routes the marks reached.
@@ -91,27 +103,28 @@ impl Port {
 /// Lateness of each tick against the clock, in microseconds.
 pub type Lateness = Arc<Mutex<Vec<u64>>>;
 
-/// Runs the clock between `a` and `b` until `ended` turns true.
+/// Runs the clock between `a` and `b` until `ended` turns true, then closes both ports:
+/// their listeners (the legs' streams) learn that the call ended from their channel, which
+/// they wait on anyway, rather than from a shared signal polled at every wake.
 pub async fn run(a: Port, b: Port, mut ended: watch::Receiver<bool>, lateness: Option<Lateness>) {
     let mut clock = interval_at(Instant::now() + FRAME, FRAME);
     clock.set_missed_tick_behavior(MissedTickBehavior::Burst);
-    let hung_up = super::until_set(&mut ended);
-    tokio::pin!(hung_up);
     loop {
-        tokio::select! {
-            deadline = clock.tick() => {
-                if let Some(lateness) = &lateness {
-                    let late = Instant::now().saturating_duration_since(deadline);
-                    lateness.lock().expect("lateness lock").push(late.as_micros() as u64);
-                }
-                let from_a = a.speak();
-                let from_b = b.speak();
-                b.hear(&from_a);
-                a.hear(&from_b);
-            }
-            () = &mut hung_up => return,
+        let deadline = clock.tick().await;
+        if super::is_set(&mut ended) {
+            break;
         }
+        if let Some(lateness) = &lateness {
+            let late = Instant::now().saturating_duration_since(deadline);
+            lateness.lock().expect("lateness lock").push(late.as_micros() as u64);
+        }
+        let from_a = a.speak();
+        let from_b = b.speak();
+        b.hear(&from_a);
+        a.hear(&from_b);
     }
+    a.close();
+    b.close();
 }
 
 #[cfg(test)]
@@ -136,6 +149,11 @@ mod tests {
             assert_eq!(b_hears.recv().await, Some([SILENCE; FRAME_BYTES]));
             end.send(true).unwrap();
             clock.await.unwrap();
+            // The call is over: listeners, old and new, hear its end.
+            while let Some(frame) = b_hears.recv().await {
+                assert_eq!(frame, [SILENCE; FRAME_BYTES]);
+            }
+            assert_eq!(a.listen().recv().await, None);
         });
     }
 

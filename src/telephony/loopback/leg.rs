@@ -79,7 +79,7 @@ impl Leg {
             let Some(verb) = verbs.pop_front() else { break LegEnd::HungUp };
             match verb {
                 Verb::Connect(stream) => {
-                    match run_stream(&stream, self.stream_call(), &self.port, true, self.ended.clone()).await {
+                    match run_stream(&stream, self.stream_call(), &self.port, true).await {
                         StreamEnd::ClosedByServer => {}
                         StreamEnd::CallEnded => break LegEnd::CallEnded,
                         // As Twilio does: the failure is reported and TwiML goes on.
@@ -88,14 +88,14 @@ impl Leg {
                 }
                 Verb::Start(stream) => {
                     let carrier = self.carrier.clone();
-                    let (call_sid, port, ended) = (self.call_sid.clone(), self.port.clone(), self.ended.clone());
+                    let (call_sid, port) = (self.call_sid.clone(), self.port.clone());
                     forks.push(tokio::spawn(async move {
                         let call = StreamCall {
                             account_sid: &carrier.config.account_sid,
                             call_sid: &call_sid,
                             max_message_bytes: carrier.config.max_message_bytes,
                         };
-                        if let StreamEnd::Failed(reason) = run_stream(&stream, call, &port, false, ended).await {
+                        if let StreamEnd::Failed(reason) = run_stream(&stream, call, &port, false).await {
                             carrier.log(format!("call {call_sid}: {reason}"));
                         }
                     }));

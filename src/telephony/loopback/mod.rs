@@ -90,6 +90,17 @@ pub async fn until_set(flag: &mut watch::Receiver<bool>) {
     }
 }
 
+/// True once `flag` is set (or its sender is gone), for loops that stop at the first true:
+/// while nothing changed this is one atomic load, where a `changed()` future takes the
+/// channel's lock each time it is polled.
+pub fn is_set(flag: &mut watch::Receiver<bool>) -> bool {
+    match flag.has_changed() {
+        Ok(false) => false,
+        Ok(true) => *flag.borrow_and_update(),
+        Err(_) => true,
+    }
+}
+
 /// A Twilio-style id: two letters and 32 hex digits.
 pub fn sid(prefix: &str) -> String {
     format!("{prefix}{}", super::server::secret_hex())

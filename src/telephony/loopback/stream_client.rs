@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use futures_util::{SinkExt, StreamExt};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -36,15 +36,10 @@ pub enum StreamEnd {
     Failed(String),
 }
 
-/// Runs one stream until the server closes it or the call ends. `bidirectional` is true
-/// for `<Connect><Stream>`: the server's audio is played and marks come back.
-pub async fn run_stream(
-    stream: &Stream,
-    call: StreamCall<'_>,
-    port: &Port,
-    bidirectional: bool,
-    mut call_ended: watch::Receiver<bool>,
-) -> StreamEnd {
+/// Runs one stream until the server closes it or the call ends (the port stops giving the
+/// leg's audio). `bidirectional` is true for `<Connect><Stream>`: the server's audio is
+/// played and marks come back.
+pub async fn run_stream(stream: &Stream, call: StreamCall<'_>, port: &Port, bidirectional: bool) -> StreamEnd {
     let config = WebSocketConfig::default()
         .read_buffer_size(crate::telephony::server::READ_BUFFER)
         .max_message_size(Some(call.max_message_bytes))
@@ -87,12 +82,19 @@ pub async fn run_stream(
     }
     let mut chunk = 0u64;
     let mut detector = DtmfDetector::new();
-    let hung_up = super::until_set(&mut call_ended);
-    tokio::pin!(hung_up);
     let end = loop {
         tokio::select! {
             frame = hears.recv() => {
-                let Some(frame) = frame else { break StreamEnd::CallEnded };
+                let Some(frame) = frame else {
+                    // The call ended.
+                    let stop = Inbound::Stop {
+                        sequence_number: next_sequence(),
+                        stream_sid: stream_sid.clone(),
+                        stop: StopInfo { account_sid: call.account_sid.to_string(), call_sid: call.call_sid.to_string() },
+                    };
+                    let _ = socket.send(Message::text(stop.to_text())).await;
+                    break StreamEnd::CallEnded;
+                };
                 chunk += 1;
                 let media = media_text.inbound(next_sequence(), chunk, (chunk - 1) * 20, &frame);
                 let mut sent = socket.send(Message::text(media)).await;
@@ -143,15 +145,6 @@ pub async fn run_stream(
                     // A unidirectional stream cannot speak on the call.
                     Ok(_) => {}
                 }
-            }
-            () = &mut hung_up => {
-                let stop = Inbound::Stop {
-                    sequence_number: next_sequence(),
-                    stream_sid: stream_sid.clone(),
-                    stop: StopInfo { account_sid: call.account_sid.to_string(), call_sid: call.call_sid.to_string() },
-                };
-                let _ = socket.send(Message::text(stop.to_text())).await;
-                break StreamEnd::CallEnded;
             }
         }
     };

@@ -18,6 +18,7 @@ use std::fmt;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -143,7 +144,10 @@ struct Shared {
     registry: registry::Registry,
     /// Lateness of every frame sent, over all calls.
     pacing: LatenessHistogram,
+    /// Ends the HTTP server.
     shutdown: watch::Sender<bool>,
+    /// Ends the calls streaming, at their next clock tick.
+    stopping: AtomicBool,
     log: Mutex<Vec<String>>,
 }
 
@@ -233,6 +237,7 @@ impl CallServer {
             registry: registry::Registry::default(),
             pacing: LatenessHistogram::default(),
             shutdown,
+            stopping: AtomicBool::new(false),
             log: Mutex::new(Vec::new()),
         });
         let app = router(shared.clone());
@@ -304,6 +309,7 @@ impl CallServer {
 
     /// Hangs up every call, stops accepting connections and waits for the server to end.
     pub fn stop(&mut self) {
+        self.shared.stopping.store(true, Ordering::Relaxed);
         self.shared.shutdown.send_replace(true);
         for call_id in self.shared.registry.unstreamed() {
             let detail = Some("the call server stopped".to_string());

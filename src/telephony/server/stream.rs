@@ -5,13 +5,14 @@
 //! time clock, marks behind the audio they follow, and `clear` on barge-in. Anything that
 //! breaks the protocol ends this call with the reason, and only this call.
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::response::Response;
-use tokio::time::{interval_at, sleep_until, Instant, MissedTickBehavior};
+use tokio::time::{interval_at, Instant, MissedTickBehavior};
 
 use super::registry::{user_parameters, TakeError, TOKEN_PARAMETER};
 use super::Shared;
@@ -196,12 +197,7 @@ impl Session {
     ) -> Ending {
         let max_call_duration = self.shared.config.max_call_duration;
         let silence_timeout = self.shared.config.silence_timeout;
-        let mut shutdown = self.shared.shutdown.subscribe();
-        // Made once, not per message: a fresh timer and a fresh wait on the server-wide
-        // shutdown signal every pass cost a lock each, shared by all calls.
-        let hard_stop = sleep_until(self.started + max_call_duration);
-        let stopping = shutdown.changed();
-        tokio::pin!(hard_stop, stopping);
+        let hard_stop = self.started + max_call_duration;
         let mut last_heard = Instant::now();
         let mut clock = interval_at(self.started + FRAME, FRAME);
         // A late tick still plays its frame: the far end's clock keeps running.
@@ -257,6 +253,17 @@ impl Session {
                     Some(CallCommand::Hangup) | None => return Ending::new(EndReason::HungUp, None),
                 },
                 deadline = clock.tick() => {
+                    // The limits and the server's stop are looked at on the clock, which ticks
+                    // all through the call: a timer and a wait on the server-wide signal, as
+                    // select branches, were polled at every message (the signal under a lock
+                    // all calls share).
+                    if deadline >= hard_stop {
+                        let detail = format!("calls are limited to {} s", max_call_duration.as_secs());
+                        return Ending::new(EndReason::MaxDuration, detail);
+                    }
+                    if self.shared.stopping.load(Ordering::Relaxed) {
+                        return Ending::new(EndReason::HungUp, "the call server stopped".to_string());
+                    }
                     if let Err(ending) = self.play_frame(deadline.into_std()).await {
                         return ending;
                     }
@@ -264,13 +271,6 @@ impl Session {
                         let detail = format!("nothing heard for {} s", silence_timeout.unwrap_or_default().as_secs());
                         return Ending::new(EndReason::SilenceTimeout, detail);
                     }
-                }
-                () = &mut hard_stop => {
-                    let detail = format!("calls are limited to {} s", max_call_duration.as_secs());
-                    return Ending::new(EndReason::MaxDuration, detail);
-                }
-                _ = &mut stopping => {
-                    return Ending::new(EndReason::HungUp, "the call server stopped".to_string());
                 }
             }
         }
