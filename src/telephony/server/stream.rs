@@ -237,25 +237,10 @@ impl Session {
                         }
                     }
                 }
-                command = commands.recv() => match command {
-                    Some(CallCommand::Audio(bytes)) => self.playout.push_audio(&bytes),
-                    Some(CallCommand::Mark(name)) => self.playout.push_mark(&name),
-                    Some(CallCommand::Clear) => {
-                        // Marks not yet sent will never come back from the far end.
-                        for name in self.playout.clear() {
-                            let _ = events.send(CallEvent::Mark { name });
-                        }
-                        let clear = Outbound::clear(&self.stream_sid).to_text();
-                        if let Err(e) = self.socket.send(Message::Text(clear.into())).await {
-                            return Ending::new(EndReason::FarEndHungUp, format!("sending failed: {e}"));
-                        }
-                    }
-                    Some(CallCommand::Hangup) | None => return Ending::new(EndReason::HungUp, None),
-                },
                 deadline = clock.tick() => {
-                    // The limits and the server's stop are looked at on the clock, which ticks
-                    // all through the call: a timer and a wait on the server-wide signal, as
-                    // select branches, were polled at every message (the signal under a lock
+                    // All but the far end's messages is looked at on the clock, which ticks all
+                    // through the call: the limits, the server's stop, the user's commands. As
+                    // select branches they were polled at every message (the stop under a lock
                     // all calls share).
                     if deadline >= hard_stop {
                         let detail = format!("calls are limited to {} s", max_call_duration.as_secs());
@@ -263,6 +248,9 @@ impl Session {
                     }
                     if self.shared.stopping.load(Ordering::Relaxed) {
                         return Ending::new(EndReason::HungUp, "the call server stopped".to_string());
+                    }
+                    if let Err(ending) = self.take_commands(commands, events).await {
+                        return ending;
                     }
                     if let Err(ending) = self.play_frame(deadline.into_std()).await {
                         return ending;
@@ -272,6 +260,34 @@ impl Session {
                         return Ending::new(EndReason::SilenceTimeout, detail);
                     }
                 }
+            }
+        }
+    }
+
+    /// Takes what the user asked for since the last tick: commands wait for the clock, at
+    /// most 20 ms, rather than wake the session.
+    async fn take_commands(
+        &mut self,
+        commands: &mut tokio::sync::mpsc::UnboundedReceiver<CallCommand>,
+        events: &tokio::sync::mpsc::UnboundedSender<CallEvent>,
+    ) -> Result<(), Ending> {
+        use tokio::sync::mpsc::error::TryRecvError;
+        loop {
+            match commands.try_recv() {
+                Ok(CallCommand::Audio(bytes)) => self.playout.push_audio(&bytes),
+                Ok(CallCommand::Mark(name)) => self.playout.push_mark(&name),
+                Ok(CallCommand::Clear) => {
+                    // Marks not yet sent will never come back from the far end.
+                    for name in self.playout.clear() {
+                        let _ = events.send(CallEvent::Mark { name });
+                    }
+                    let clear = Outbound::clear(&self.stream_sid).to_text();
+                    self.send_text(clear).await?;
+                }
+                Ok(CallCommand::Hangup) | Err(TryRecvError::Disconnected) => {
+                    return Err(Ending::new(EndReason::HungUp, None));
+                }
+                Err(TryRecvError::Empty) => return Ok(()),
             }
         }
     }
