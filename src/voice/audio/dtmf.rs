@@ -1,5 +1,6 @@
-//! DTMF (touch-tone) digits: generation, and streaming detection with the Goertzel
-//! algorithm on overlapping blocks, with energy, twist and debouncing checks.
+//! DTMF (touch-tone) digits: generation, and streaming detection of the eight tones' power
+//! (what Goertzel's algorithm gives, from a `ToneBank`) on overlapping blocks, with energy,
+//! twist and debouncing checks.
 
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
