@@ -172,7 +172,9 @@ impl Session {
     /// A MongoDB wire-protocol server (nx-27017, SQLite-backed) on a free loopback port,
     /// keeping its data in data_dir so a resumed run finds it.
     fn start_embedded_mongo(&mut self) -> Result<String> {
-        let port = worker::free_port()?;
+        // The workers' ports were chosen when the session began and are not bound yet.
+        let promised: Vec<u16> = self.launches.iter().map(|l| l.port).collect();
+        let port = worker::free_port_except(&promised)?;
         let logs = self.config.data_dir.join("logs");
         let launch = Launch {
             name: "mongodb".into(),
@@ -392,9 +394,10 @@ fn fingerprint(config: &StepsConfig, steps: &[StepSpec]) -> Fingerprint {
 /// How each worker is started: argv, environment layers, log file, DATABASE_PATH. Ports
 /// not fixed by the config are chosen now (free loopback ports).
 fn launches(config: &StepsConfig, dotenv: &BTreeMap<String, String>, python: &Path) -> Result<Vec<Launch>> {
-    let mut out = vec![];
+    let mut out: Vec<Launch> = vec![];
     for w in &config.workers {
-        let port = if w.port == 0 { worker::free_port()? } else { w.port };
+        let promised: Vec<u16> = out.iter().map(|l| l.port).chain(config.workers.iter().map(|w| w.port)).collect();
+        let port = if w.port == 0 { worker::free_port_except(&promised)? } else { w.port };
         let argv = match &w.command {
             Some(Command::Argv(argv)) => argv.clone(),
             Some(Command::Shell(line)) => vec!["/bin/sh".into(), "-c".into(), line.clone()],

@@ -199,6 +199,22 @@ pub fn check_port_free(name: &str, port: u16) -> Result<()> {
     })
 }
 
+/// A port on 127.0.0.1 that was free a moment ago and is none of `promised`: ports chosen
+/// earlier for other processes but not bound yet, which the system may hand out again.
+pub fn free_port_except(promised: &[u16]) -> Result<u16> {
+    first_not_in(free_port, promised)
+}
+
+fn first_not_in(mut candidate: impl FnMut() -> Result<u16>, promised: &[u16]) -> Result<u16> {
+    for _ in 0..32 {
+        let port = candidate()?;
+        if !promised.contains(&port) {
+            return Ok(port);
+        }
+    }
+    Err(StepsError::worker(format!("no free port on 127.0.0.1 besides {promised:?}")))
+}
+
 /// A port on 127.0.0.1 that was free a moment ago.
 pub fn free_port() -> Result<u16> {
     let listener = TcpListener::bind(("127.0.0.1", 0))

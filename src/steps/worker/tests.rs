@@ -161,3 +161,14 @@ fn a_group_whose_members_died_is_not_waited_for_until_they_are_reaped() {
     assert!(t.elapsed() < Duration::from_millis(2500), "stopped in {:?}", t.elapsed());
     check_port_free("zombie", port).unwrap();
 }
+
+#[test]
+fn a_chosen_port_is_never_one_promised_to_another_process() {
+    // The system may hand out a port again until it is bound: as it did to the embedded
+    // database, with a worker's port chosen but not yet started.
+    let mut offered = [40111, 40111, 40112].into_iter();
+    let port = first_not_in(|| Ok(offered.next().unwrap()), &[40111]).unwrap();
+    assert_eq!(port, 40112);
+    let refused = first_not_in(|| Ok(40111), &[40111]).unwrap_err();
+    assert!(refused.message.contains("no free port on 127.0.0.1 besides [40111]"), "{}", refused.message);
+}
