@@ -116,8 +116,8 @@ pub async fn run_stream(stream: &Stream, call: StreamCall<'_>, port: &Port, bidi
                     break StreamEnd::Failed(format!("stream {}: sending audio: {e}", stream.url));
                 }
             }
-            name = marks.recv(), if bidirectional => {
-                let Some(name) = name else { continue };
+            // A closed channel fails the pattern, which disables the branch: no busy loop.
+            Some(name) = marks.recv(), if bidirectional => {
                 let mark = Inbound::Mark {
                     sequence_number: next_sequence(),
                     stream_sid: stream_sid.clone(),
