@@ -215,14 +215,42 @@ fn first_not_in(mut candidate: impl FnMut() -> Result<u16>, promised: &[u16]) ->
     Err(StepsError::worker(format!("no free port on 127.0.0.1 besides {promised:?}")))
 }
 
-/// A port on 127.0.0.1 that was free a moment ago.
+/// A port on 127.0.0.1 that was free a moment ago, below the system's ephemeral range.
+/// A worker binds its port only once its process is up, and until then a port from the
+/// ephemeral range could be handed by the system to anything else binding port 0 or
+/// connecting out (seen in CI: "Address already in use"). Below that range the system
+/// hands out nothing; only the system's own choice is left if no port there is free.
 pub fn free_port() -> Result<u16> {
+    let (first, end) = (FIRST_PICKED_PORT, ephemeral_start().max(FIRST_PICKED_PORT + 1));
+    for _ in 0..64 {
+        let port = first + (random_u64() % u64::from(end - first)) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return Ok(port);
+        }
+    }
     let listener = TcpListener::bind(("127.0.0.1", 0))
         .map_err(|e| StepsError::worker(format!("no free port on 127.0.0.1: {e}")))?;
     listener
         .local_addr()
         .map(|a| a.port())
         .map_err(|e| StepsError::worker(format!("no free port on 127.0.0.1: {e}")))
+}
+
+/// Where worker ports are picked: above the ports servers are commonly configured on.
+const FIRST_PICKED_PORT: u16 = 20000;
+
+/// The first port of the system's ephemeral range (Linux's default when it cannot be read).
+fn ephemeral_start() -> u16 {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|text| text.split_whitespace().next()?.parse().ok())
+        .unwrap_or(32768)
+}
+
+/// A random number from the standard library's per-process hash keys.
+fn random_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    std::collections::hash_map::RandomState::new().build_hasher().finish()
 }
 
 /// Starts one worker (not waiting for readiness).

@@ -172,3 +172,14 @@ fn a_chosen_port_is_never_one_promised_to_another_process() {
     let refused = first_not_in(|| Ok(40111), &[40111]).unwrap_err();
     assert!(refused.message.contains("no free port on 127.0.0.1 besides [40111]"), "{}", refused.message);
 }
+
+#[test]
+fn chosen_ports_are_free_and_below_the_ephemeral_range() {
+    let ports: Vec<u16> = (0..20).map(|_| free_port().unwrap()).collect();
+    for &port in &ports {
+        assert!((FIRST_PICKED_PORT..ephemeral_start()).contains(&port), "{port}");
+        check_port_free("x", port).unwrap();
+    }
+    // Picked at random, not one after another.
+    assert!(ports.iter().any(|&p| p != ports[0]), "{ports:?}");
+}
