@@ -200,7 +200,7 @@ pub fn check_port_free(name: &str, port: u16) -> Result<()> {
 }
 
 /// A port on 127.0.0.1 that was free a moment ago and is none of `promised`: ports chosen
-/// earlier for other processes but not bound yet, which the system may hand out again.
+/// earlier for other processes but not bound yet, which a later pick could land on again.
 pub fn free_port_except(promised: &[u16]) -> Result<u16> {
     first_not_in(free_port, promised)
 }

@@ -521,12 +521,13 @@ impl MediaText {
     /// The same text as the `Inbound::Media` message Twilio sends (track "inbound").
     pub fn inbound(&self, sequence_number: u64, chunk: u64, timestamp: u64, mulaw: &[u8]) -> String {
         let mut text = String::with_capacity(self.sid.len() + mulaw.len() * 4 / 3 + 128);
+        let mut digits = itoa::Buffer::new();
         text.push_str("{\"event\":\"media\",\"sequenceNumber\":\"");
-        push_decimal(&mut text, sequence_number);
+        text.push_str(digits.format(sequence_number));
         text.push_str("\",\"media\":{\"track\":\"inbound\",\"chunk\":\"");
-        push_decimal(&mut text, chunk);
+        text.push_str(digits.format(chunk));
         text.push_str("\",\"timestamp\":\"");
-        push_decimal(&mut text, timestamp);
+        text.push_str(digits.format(timestamp));
         text.push_str("\",\"payload\":\"");
         STANDARD.encode_string(mulaw, &mut text);
         text.push_str("\"},\"streamSid\":");
@@ -534,21 +535,6 @@ impl MediaText {
         text.push('}');
         text
     }
-}
-
-/// Appends `n` in decimal (without the formatting machinery: three numbers a message).
-fn push_decimal(text: &mut String, mut n: u64) {
-    let mut digits = [0u8; 20];
-    let mut start = digits.len();
-    loop {
-        start -= 1;
-        digits[start] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    text.extend(digits[start..].iter().map(|&d| char::from(d)));
 }
 
 /// `media` messages for `mulaw` audio cut into frames of `frame_bytes` (0 means one frame).
