@@ -56,7 +56,11 @@ class Parity(BaseTestEvaluator):
 
     def evaluate_test_case(self, test_case: Case, output: int) -> Evaluation:
         ok = (output + self.shift) % 7 != 0
-        return Evaluation(score=1.0 if ok else 0.0, threshold=Threshold(gte=1), metadata=None if ok else {"x": output})
+        return Evaluation(
+            score=1.0 if ok else 0.0,
+            threshold=Threshold(gte=1),
+            metadata=None if ok else {"x": output},
+        )
 
 
 async def echo(case: Case) -> int:
@@ -65,7 +69,13 @@ async def echo(case: Case) -> int:
 
 def suite(cases, shift: int, record: bool) -> trialrun.SuiteResult:
     result = run_test_suite(
-        "bench-history", cases, [Passes(), Parity(shift)], echo, max_test_case_concurrency=50, quiet=True, record=record
+        "bench-history",
+        cases,
+        [Passes(), Parity(shift)],
+        echo,
+        max_test_case_concurrency=50,
+        quiet=True,
+        record=record,
     )
     assert result.status == "completed" and len(result.cases) == len(cases), result
     assert all(len(c.evaluations) == 2 for c in result.cases)
@@ -88,7 +98,9 @@ def main() -> None:
     args = parser.parse_args()
     n = args.cases
     cases = [Case(i) for i in range(n)]
-    print(f"python {sys.version.split()[0]}, trialrun {trialrun.__version__}, {os.cpu_count()} cpus, {n:,} cases")
+    print(
+        f"python {sys.version.split()[0]}, trialrun {trialrun.__version__}, {os.cpu_count()} cpus, {n:,} cases"
+    )
 
     suite(cases[:1000], 0, True)  # warm-up: imports, store creation
     # Interleaved, so drift on the machine hits both; each recorded run gets a fresh
@@ -101,10 +113,16 @@ def main() -> None:
     os.environ["TRIALRUN_HOME"] = HOME
     slowdown = recorded / unrecorded - 1
     print()
-    print(f"{'suite of ' + format(n, ',') + ' cases, 2 evaluators':<44} {'seconds':>8} {'cases/s':>10}")
+    print(
+        f"{'suite of ' + format(n, ',') + ' cases, 2 evaluators':<44} {'seconds':>8} {'cases/s':>10}"
+    )
     print(f"{'  record=False (nothing stored)':<44} {unrecorded:>8.3f} {n / unrecorded:>10,.0f}")
-    print(f"{'  record=True (' + format(n, ',') + ' cases + ' + format(2 * n, ',') + ' evaluations)':<44} {recorded:>8.3f} {n / recorded:>10,.0f}")
-    print(f"  storing costs {slowdown:+.1%} (target <= +10%: {'yes' if slowdown <= 0.10 else 'NO'})")
+    print(
+        f"{'  record=True (' + format(n, ',') + ' cases + ' + format(2 * n, ',') + ' evaluations)':<44} {recorded:>8.3f} {n / recorded:>10,.0f}"
+    )
+    print(
+        f"  storing costs {slowdown:+.1%} (target <= +10%: {'yes' if slowdown <= 0.10 else 'NO'})"
+    )
 
     base = suite(cases, 1, True).run_ids[0]
     head = suite(cases, 2, True).run_ids[0]
@@ -114,14 +132,20 @@ def main() -> None:
     env = dict(os.environ, TRIALRUN_HOME=HOME)
 
     def run_cli() -> None:
-        out = subprocess.run([sys.executable, "-m", "trialrun", "compare", base, head], env=env, capture_output=True)
+        out = subprocess.run(
+            [sys.executable, "-m", "trialrun", "compare", base, head], env=env, capture_output=True
+        )
         assert out.returncode == 1, out.stderr  # regressions present
 
     cli = best(args.repeat, run_cli)
     print()
     print(f"compare two stored {n:,}-case runs (target < 2 s)")
-    print(f"  history.compare (load both + compare)      {api:>8.3f} s  {'yes' if api < 2 else 'NO'}")
-    print(f"  trialrun compare (new process, text out)   {cli:>8.3f} s  {'yes' if cli < 2 else 'NO'}")
+    print(
+        f"  history.compare (load both + compare)      {api:>8.3f} s  {'yes' if api < 2 else 'NO'}"
+    )
+    print(
+        f"  trialrun compare (new process, text out)   {cli:>8.3f} s  {'yes' if cli < 2 else 'NO'}"
+    )
     shutil.rmtree(HOME, ignore_errors=True)
 
 

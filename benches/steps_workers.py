@@ -57,7 +57,11 @@ def write_project(root: Path) -> Path:
     tests.mkdir(parents=True)
     (root / "worker.py").write_text(WORKER)
     workers = {
-        f"w{i}": {"command": [sys.executable, str(root / "worker.py")], "env": {"DELAY_MS": str(d)}, "stop_grace": 1}
+        f"w{i}": {
+            "command": [sys.executable, str(root / "worker.py")],
+            "env": {"DELAY_MS": str(d)},
+            "stop_grace": 1,
+        }
         for i, d in enumerate(DELAYS_MS, 1)
     }
     (tests / "workers.json").write_text(json.dumps(workers))
@@ -113,7 +117,9 @@ def sequential(poll: bool) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument("--full-baseline", action="store_true", help="really run the 3 s-per-worker approach")
+    parser.add_argument(
+        "--full-baseline", action="store_true", help="really run the 3 s-per-worker approach"
+    )
     args = parser.parse_args()
 
     ours, polled, fixed = [], [], []
@@ -128,13 +134,17 @@ def main() -> int:
     def fmt(values: list) -> str:
         return f"median {statistics.median(values):.3f} s, best {min(values):.3f} s"
 
-    print(f"4 workers ready after {', '.join(str(d) for d in DELAYS_MS)} ms each; {args.repeat} repeats")
+    print(
+        f"4 workers ready after {', '.join(str(d) for d in DELAYS_MS)} ms each; {args.repeat} repeats"
+    )
     print(f"  trialrun (parallel start, readiness polled)     {fmt(ours)}   target < {TARGET_S} s")
     print(f"  bare Python, sequential start, polled           {fmt(polled)}")
     if fixed:
         print(f"  prometheus-test (sequential, 3 s sleep each)    {fmt(fixed)}   (measured)")
     else:
-        print(f"  prometheus-test (sequential, 3 s sleep each)    {len(DELAYS_MS) * PROMETHEUS_SLEEP_S:.3f} s   (computed: 4 x 3 s; --full-baseline measures it)")
+        print(
+            f"  prometheus-test (sequential, 3 s sleep each)    {len(DELAYS_MS) * PROMETHEUS_SLEEP_S:.3f} s   (computed: 4 x 3 s; --full-baseline measures it)"
+        )
     ok = statistics.median(ours) < TARGET_S
     print(f"  {'meets' if ok else 'MISSES'} the target")
     return 0 if ok else 1

@@ -458,7 +458,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--repeat", type=int, default=1, help="best of N runs (default 1)")
     p.add_argument("--baseline-only", action="store_true", help="run only the baselines")
     p.add_argument(
-        "--async-api", action="store_true", help="time run_test_suite_async instead of run_test_suite"
+        "--async-api",
+        action="store_true",
+        help="time run_test_suite_async instead of run_test_suite",
     )
     args = p.parse_args(argv)
     args.only = [k.strip() for k in args.only.split(",") if k.strip()]

@@ -42,12 +42,16 @@ FRAME_S = 0.020
 
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round((len(ordered) - 1) * q))] if ordered else float("nan")
+    return (
+        ordered[min(len(ordered) - 1, round((len(ordered) - 1) * q))] if ordered else float("nan")
+    )
 
 
 def tone_pcm(seconds: float) -> bytes:
     n = int(seconds * 8000)
-    return array.array("h", (int(6000 * math.sin(2 * math.pi * 440 * i / 8000)) for i in range(n))).tobytes()
+    return array.array(
+        "h", (int(6000 * math.sin(2 * math.pi * 440 * i / 8000)) for i in range(n))
+    ).tobytes()
 
 
 async def trialrun_calls(calls: int, seconds: float) -> dict[str, float]:
@@ -55,13 +59,18 @@ async def trialrun_calls(calls: int, seconds: float) -> dict[str, float]:
 
     carrier = LoopbackCarrier(max_call_duration=seconds + 60)
     server = CallServer(
-        carrier=carrier, phone_number="+15550199", silence_timeout=None, max_call_duration=seconds + 60, audio_events=False
+        carrier=carrier,
+        phone_number="+15550199",
+        silence_timeout=None,
+        max_call_duration=seconds + 60,
+        audio_events=False,
     )
     carrier.set_number(NUMBER, server.inbound_voice_url)
     audio = tone_pcm(seconds + 5)
     try:
         inbound = [server.expect_call() for _ in range(calls)]
         outbound = [await server.place_call(NUMBER) for _ in range(calls)]
+
         # Each side speaks once its stream has started.
         async def started(call) -> None:
             while (await call.next_event()).kind != "started":
@@ -139,7 +148,9 @@ async def baseline_calls(calls: int, seconds: float) -> dict[str, float]:
 
     async with websockets.serve(handler, "127.0.0.1", 0, max_queue=None) as ws_server:
         port = ws_server.sockets[0].getsockname()[1]
-        clients = [await websockets.connect(f"ws://127.0.0.1:{port}", max_queue=None) for _ in range(calls)]
+        clients = [
+            await websockets.connect(f"ws://127.0.0.1:{port}", max_queue=None) for _ in range(calls)
+        ]
         loop = asyncio.get_running_loop()
         stop_at = loop.time() + seconds + 0.5
         cpu0, wall0 = time.process_time(), time.perf_counter()
@@ -180,11 +191,23 @@ def main() -> None:
         f"python {sys.version.split()[0]}, trialrun {trialrun.__version__}, {os.cpu_count()} cpus, "
         f"{args.calls} calls x {args.seconds:g} s"
     )
-    rows = [("trialrun (server + loopback carrier)", asyncio.run(trialrun_calls(args.calls, args.seconds)))]
+    rows = [
+        (
+            "trialrun (server + loopback carrier)",
+            asyncio.run(trialrun_calls(args.calls, args.seconds)),
+        )
+    ]
     if not args.skip_baseline:
-        rows.append(("bare asyncio + websockets (pacing only)", asyncio.run(baseline_calls(args.calls, args.seconds))))
+        rows.append(
+            (
+                "bare asyncio + websockets (pacing only)",
+                asyncio.run(baseline_calls(args.calls, args.seconds)),
+            )
+        )
     print()
-    print(f"{'':<42} {'CPU/call':>9} {'p50 late':>9} {'p99 late':>9} {'max late':>9} {'frames':>10}  ends")
+    print(
+        f"{'':<42} {'CPU/call':>9} {'p50 late':>9} {'p99 late':>9} {'max late':>9} {'frames':>10}  ends"
+    )
     for name, r in rows:
         print(
             f"{name:<42} {r['cpu_share']:>8.2%} {r['p50_ms']:>7.2f}ms {r['p99_ms']:>7.2f}ms {r['max_ms']:>7.1f}ms "

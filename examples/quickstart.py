@@ -32,7 +32,11 @@ class MyTestCase(BaseTestCase):
 
 
 def gen_test_cases() -> list:
-    return [MyTestCase(x=x, y=y, expected_sum=x + y, expected_product=x * y) for x in range(1, 6) for y in range(1, 6)]
+    return [
+        MyTestCase(x=x, y=y, expected_sum=x + y, expected_product=x * y)
+        for x in range(1, 6)
+        for y in range(1, 6)
+    ]
 
 
 async def test_fn(test_case: MyTestCase) -> str:
@@ -61,7 +65,9 @@ class IsFriendly(BaseTestEvaluator):
 
     async def evaluate_test_case(self, test_case: MyTestCase, output: str) -> Evaluation:
         await asyncio.sleep(0.005)  # stands in for an LLM judge
-        friendly = sum(phrase in output.lower() for phrase in ("happy to help", "great day", "please"))
+        friendly = sum(
+            phrase in output.lower() for phrase in ("happy to help", "great day", "please")
+        )
         # two friendly phrases make a perfect score; one is enough to pass
         return Evaluation(score=min(1.0, friendly / 2), threshold=Threshold(gte=0.5))
 

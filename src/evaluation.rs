@@ -36,7 +36,12 @@ impl Verdict {
     /// `as_str` as a shared string: a stored record keeps one without allocating.
     pub fn shared_str(self) -> Arc<str> {
         static NAMES: OnceLock<[Arc<str>; 4]> = OnceLock::new();
-        let all = [Verdict::Passed, Verdict::Failed, Verdict::NoThreshold, Verdict::Errored];
+        let all = [
+            Verdict::Passed,
+            Verdict::Failed,
+            Verdict::NoThreshold,
+            Verdict::Errored,
+        ];
         NAMES.get_or_init(|| all.map(|v| Arc::from(v.as_str())))[self as usize].clone()
     }
 
@@ -112,7 +117,12 @@ impl Threshold {
     }
 
     fn bounds(&self) -> [(&'static str, Option<f64>); 4] {
-        [("lt", self.lt), ("lte", self.lte), ("gt", self.gt), ("gte", self.gte)]
+        [
+            ("lt", self.lt),
+            ("lte", self.lte),
+            ("gt", self.gt),
+            ("gte", self.gte),
+        ]
     }
 
     /// The tightest lower bound: (name, value, strict).
@@ -215,9 +225,15 @@ mod tests {
     #[test]
     fn seed_examples() {
         // Evaluation(score=0.5, threshold=Threshold(lt=0.6)) passes.
-        assert_eq!(verdict(0.5, Some(&t(Some(0.6), None, None, None))), Verdict::Passed);
+        assert_eq!(
+            verdict(0.5, Some(&t(Some(0.6), None, None, None))),
+            Verdict::Passed
+        );
         // score=0 with Threshold(gte=1) fails.
-        assert_eq!(verdict(0.0, Some(&t(None, None, None, Some(1.0)))), Verdict::Failed);
+        assert_eq!(
+            verdict(0.0, Some(&t(None, None, None, Some(1.0)))),
+            Verdict::Failed
+        );
         // score only: no verdict.
         assert_eq!(verdict(0.5, None), Verdict::NoThreshold);
         // gte=0.4 and lt=0.6
@@ -264,6 +280,9 @@ mod tests {
         let th = t(Some(0.6), None, None, Some(0.4));
         assert_eq!(th.to_json(), r#"{"gte":0.4,"lt":0.6}"#);
         assert_eq!(th.describe(), "Threshold(lt=0.6, gte=0.4)");
-        assert_eq!(t(None, None, None, Some(1.0)).describe(), "Threshold(gte=1)");
+        assert_eq!(
+            t(None, None, None, Some(1.0)).describe(),
+            "Threshold(gte=1)"
+        );
     }
 }

@@ -59,7 +59,10 @@ def store_rows_from_another_process(trialrun_home: Path) -> Callable[..., List[D
             "print(json.dumps(rows))\n"
         )
         out = subprocess.run(
-            [sys.executable, "-c", script, str(path), sql, json.dumps(params)], capture_output=True, text=True, check=True
+            [sys.executable, "-c", script, str(path), sql, json.dumps(params)],
+            capture_output=True,
+            text=True,
+            check=True,
         )
         return json.loads(out.stdout)
 

@@ -44,7 +44,9 @@ def write_script(tmp_path: Path, body: str, name: str = "suite_file.py") -> Path
     return path
 
 
-def trialrun_cli(args: List[str], env: Dict[str, str], cwd: Path, timeout: float = 60) -> subprocess.CompletedProcess:
+def trialrun_cli(
+    args: List[str], env: Dict[str, str], cwd: Path, timeout: float = 60
+) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "trialrun", *args],
         env=env,
@@ -83,7 +85,10 @@ def test_run_exits_1_when_an_evaluation_fails(tmp_path, subprocess_env, trialrun
     )
     proc = trialrun_cli(["run", str(script)], subprocess_env, tmp_path)
     assert proc.returncode == 1, proc.stdout + proc.stderr
-    assert sorted(stored_runs(trialrun_home)) == [("cli-fail", "completed"), ("cli-ok", "completed")]
+    assert sorted(stored_runs(trialrun_home)) == [
+        ("cli-fail", "completed"),
+        ("cli-ok", "completed"),
+    ]
 
 
 def test_run_exits_1_when_fn_raises(tmp_path, subprocess_env):
@@ -175,7 +180,9 @@ def test_run_quiet_prints_no_summary(tmp_path, subprocess_env):
     assert "cli-quiet" not in proc.stdout
 
 
-def test_ctrl_c_interrupts_keeps_finished_cases_and_exits_130(tmp_path, subprocess_env, trialrun_home):
+def test_ctrl_c_interrupts_keeps_finished_cases_and_exits_130(
+    tmp_path, subprocess_env, trialrun_home
+):
     script = write_script(
         tmp_path,
         """
@@ -217,12 +224,17 @@ def test_ctrl_c_interrupts_keeps_finished_cases_and_exits_130(tmp_path, subproce
     assert stored_runs(trialrun_home) == [("cli-ctrl-c", "interrupted")]
     with sqlite3.connect(trialrun_home / "trialrun.db") as conn:
         hashes = [h for (h,) in conn.execute("SELECT hash FROM case_results ORDER BY idx")]
-        evaluated = [h for (h,) in conn.execute("SELECT case_hash FROM evaluation_results ORDER BY case_hash")]
+        evaluated = [
+            h
+            for (h,) in conn.execute("SELECT case_hash FROM evaluation_results ORDER BY case_hash")
+        ]
     assert hashes == ["case-0", "case-1", "case-2"]
     assert evaluated == ["case-0", "case-1", "case-2"]
 
 
-def test_demo_exits_0_and_prints_both_prompt_versions_and_the_voice_calls(tmp_path, subprocess_env, trialrun_home):
+def test_demo_exits_0_and_prints_both_prompt_versions_and_the_voice_calls(
+    tmp_path, subprocess_env, trialrun_home
+):
     # From the clone's root, as the README runs it: the voice half calls examples/voice_agent.
     root = Path(__file__).resolve().parent.parent
     proc = trialrun_cli(["demo"], subprocess_env, root, timeout=240)
@@ -234,7 +246,9 @@ def test_demo_exits_0_and_prints_both_prompt_versions_and_the_voice_calls(tmp_pa
     assert "== agent-says-goodbye (caller sam): failed" in proc.stdout
     assert "caller: Tuesday morning would be great." in proc.stdout
     runs = stored_runs(trialrun_home)
-    assert sorted(runs) == [("demo-support-agent", "completed")] * 2 + [("demo-voice-agent", "completed")]
+    assert sorted(runs) == [("demo-support-agent", "completed")] * 2 + [
+        ("demo-voice-agent", "completed")
+    ]
 
 
 def test_no_command_is_a_usage_error(tmp_path, subprocess_env):

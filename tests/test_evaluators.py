@@ -268,7 +268,9 @@ def test_built_ins_in_a_real_suite():
         evaluators=[
             IsValidJSON(),
             IsEquals("expected", output_mapper=field("answer")),
-            HasAllSubstrings("phrases", output_mapper=lambda out: str(field("note")(out)), case_sensitive=False),
+            HasAllSubstrings(
+                "phrases", output_mapper=lambda out: str(field("note")(out)), case_sensitive=False
+            ),
             MatchesRegex(lambda case: case.pattern),
         ],
         fn=answer,
@@ -328,7 +330,11 @@ def test_two_instances_need_distinct_ids():
     with pytest.raises(SuiteValidationError, match="is-valid-json"):
         run_test_suite("dup", [QA("q")], [IsValidJSON(), IsValidJSON()], lambda c: "{}", quiet=True)
     result = run_test_suite(
-        "distinct", [QA("q")], [IsValidJSON(), IsValidJSON(id="json-again")], lambda c: "{}", quiet=True
+        "distinct",
+        [QA("q")],
+        [IsValidJSON(), IsValidJSON(id="json-again")],
+        lambda c: "{}",
+        quiet=True,
     )
     assert result.passed and len(result.cases[0].evaluations) == 2
 
@@ -337,7 +343,9 @@ def test_built_in_max_concurrency_is_validated():
     from trialrun import SuiteValidationError
 
     with pytest.raises(SuiteValidationError, match="max_concurrency"):
-        run_test_suite("limit", [QA("q")], [IsValidJSON(max_concurrency=0)], lambda c: "{}", quiet=True)
+        run_test_suite(
+            "limit", [QA("q")], [IsValidJSON(max_concurrency=0)], lambda c: "{}", quiet=True
+        )
 
 
 def test_evaluation_type_is_the_public_one():

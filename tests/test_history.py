@@ -34,7 +34,11 @@ class Exact(BaseTestEvaluator):
 
     def evaluate_test_case(self, test_case: Case, output: int) -> Evaluation:
         ok = output == test_case.expected
-        return Evaluation(score=1 if ok else 0, threshold=Threshold(gte=1), metadata=None if ok else {"got": output})
+        return Evaluation(
+            score=1 if ok else 0,
+            threshold=Threshold(gte=1),
+            metadata=None if ok else {"got": output},
+        )
 
 
 class Closeness(BaseTestEvaluator):
@@ -47,7 +51,9 @@ class Closeness(BaseTestEvaluator):
 def run_suite(answers: Dict[str, int], suite: str = "history", **kwargs) -> trialrun.SuiteResult:
     """A suite whose fn answers from `answers`; every case expects 1."""
     cases = [Case(name, 1) for name in answers]
-    return run_test_suite(suite, cases, [Exact(), Closeness()], lambda case: answers[case.name], quiet=True, **kwargs)
+    return run_test_suite(
+        suite, cases, [Exact(), Closeness()], lambda case: answers[case.name], quiet=True, **kwargs
+    )
 
 
 @pytest.fixture
@@ -60,7 +66,12 @@ def two_runs():
 
 def cli(args: List[str], env: Dict[str, str], cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "trialrun", *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "trialrun", *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 
@@ -71,7 +82,11 @@ def test_runs_lists_newest_first(two_runs):
     base, head = two_runs
     runs = history.runs()
     assert runs.ids == [head.run_ids[0], base.run_ids[0]]
-    assert runs[0]["suite_id"] == "history" and runs[0]["status"] == "completed" and runs[0]["cases"] == 4
+    assert (
+        runs[0]["suite_id"] == "history"
+        and runs[0]["status"] == "completed"
+        and runs[0]["cases"] == 4
+    )
     assert history.runs(suite="other").ids == []
     assert len(history.runs(limit=1)) == 1
 
@@ -110,8 +125,13 @@ def test_compare_defaults_to_previous_against_latest(two_runs):
     assert c.regressions(newly_failing=False) == []
     assert [r["hash"] for r in c.regressions(removed_cases=True)] == ["b", "gone"]
     # b's scores fell by 1 (exact) and 0.4 (closeness); only drops over the limit count
-    assert [r["evaluator_id"] for r in c.regressions(newly_failing=False, max_score_drop=0.2)] == ["closeness", "exact"]
-    assert [r["evaluator_id"] for r in c.regressions(newly_failing=False, max_score_drop=0.5)] == ["exact"]
+    assert [r["evaluator_id"] for r in c.regressions(newly_failing=False, max_score_drop=0.2)] == [
+        "closeness",
+        "exact",
+    ]
+    assert [r["evaluator_id"] for r in c.regressions(newly_failing=False, max_score_drop=0.5)] == [
+        "exact"
+    ]
 
 
 def test_top_level_compare_takes_suite_results(two_runs):
@@ -146,7 +166,12 @@ def test_first_run_has_nothing_to_compare_with():
 def test_gc_keeps_the_newest_runs(two_runs, store_rows):
     assert history.gc(1) == 1
     assert history.runs().ids == [two_runs[1].run_ids[0]]
-    assert store_rows("SELECT count(*) AS n FROM case_results WHERE run_id = ?", two_runs[0].run_ids[0])[0]["n"] == 0
+    assert (
+        store_rows(
+            "SELECT count(*) AS n FROM case_results WHERE run_id = ?", two_runs[0].run_ids[0]
+        )[0]["n"]
+        == 0
+    )
 
 
 def test_exports(two_runs):
@@ -157,7 +182,9 @@ def test_exports(two_runs):
     rows = list(csv.DictReader(io.StringIO(run.to_csv())))
     assert len(rows) == 8  # 4 cases x 2 evaluators
     failed = [r for r in rows if r["verdict"] == "failed"]
-    assert [(r["case_hash"], r["evaluator_id"], json.loads(r["metadata"])) for r in failed] == [("b", "exact", {"got": 5})]
+    assert [(r["case_hash"], r["evaluator_id"], json.loads(r["metadata"])) for r in failed] == [
+        ("b", "exact", {"got": 5})
+    ]
 
 
 def test_junit_xml_has_a_testcase_per_case_and_evaluator(two_runs):
@@ -172,9 +199,18 @@ def test_junit_xml_has_a_testcase_per_case_and_evaluator(two_runs):
 
 def test_notebook_html(two_runs):
     base, head = two_runs
-    for html in (head._repr_html_(), history.run("latest")._repr_html_(), history.runs()._repr_html_(), trialrun.compare(base, head)._repr_html_()):
+    for html in (
+        head._repr_html_(),
+        history.run("latest")._repr_html_(),
+        history.runs()._repr_html_(),
+        trialrun.compare(base, head)._repr_html_(),
+    ):
         assert "<table" in html and "<html" not in html.lower()[:200]
-    assert "b" in head._repr_html_() and "&quot;got&quot;" in head._repr_html_() or '"got"' in head._repr_html_()
+    assert (
+        "b" in head._repr_html_()
+        and "&quot;got&quot;" in head._repr_html_()
+        or '"got"' in head._repr_html_()
+    )
     standalone = history.run("latest").html()
     assert standalone.lower().startswith("<!doctype html>")
 
@@ -203,12 +239,16 @@ def test_cli_runs_show_and_export(two_runs, subprocess_env, tmp_path):
     assert '{"got":5}' in out.stdout
 
     target = tmp_path / "run.csv"
-    out = cli(["export", base.run_ids[0], "--format", "csv", "-o", str(target)], subprocess_env, tmp_path)
+    out = cli(
+        ["export", base.run_ids[0], "--format", "csv", "-o", str(target)], subprocess_env, tmp_path
+    )
     assert out.returncode == 0, out.stderr
     assert next(csv.reader(target.open()))[0] == "run_id"
     out = cli(["export", "--format", "junit"], subprocess_env, tmp_path)
     assert ET.fromstring(out.stdout).tag == "testsuites"
-    out = cli(["export", "--format", "html", "-o", str(tmp_path / "r.html")], subprocess_env, tmp_path)
+    out = cli(
+        ["export", "--format", "html", "-o", str(tmp_path / "r.html")], subprocess_env, tmp_path
+    )
     assert (tmp_path / "r.html").read_text().lower().startswith("<!doctype html>")
 
 
@@ -217,12 +257,17 @@ def test_cli_compare_exit_codes_and_options(two_runs, subprocess_env, tmp_path):
     assert out.returncode == 1, out.stdout + out.stderr
     assert "b / exact: passed -> failed" in out.stdout
     assert cli(["compare", "--ignore-newly-failing"], subprocess_env, tmp_path).returncode == 0
-    assert cli(["compare", "--ignore-newly-failing", "--removed"], subprocess_env, tmp_path).returncode == 1
+    assert (
+        cli(["compare", "--ignore-newly-failing", "--removed"], subprocess_env, tmp_path).returncode
+        == 1
+    )
     out = cli(["compare", "--json", "--html", str(tmp_path / "c.html")], subprocess_env, tmp_path)
     doc = json.loads(out.stdout)
     assert doc["added"] == ["new"] and doc["regressions"][0]["hash"] == "b"
     assert "newly" in (tmp_path / "c.html").read_text()
-    reverse = cli(["compare", two_runs[1].run_ids[0], two_runs[0].run_ids[0]], subprocess_env, tmp_path)
+    reverse = cli(
+        ["compare", two_runs[1].run_ids[0], two_runs[0].run_ids[0]], subprocess_env, tmp_path
+    )
     assert reverse.returncode == 0 and "no regressions" in reverse.stdout
 
 
@@ -344,7 +389,9 @@ def test_two_processes_writing_at_once_lose_no_rows(subprocess_env, tmp_path):
         )
     )
     procs = [
-        subprocess.Popen([sys.executable, str(script), f"writer-{i}"], env=subprocess_env, cwd=tmp_path)
+        subprocess.Popen(
+            [sys.executable, str(script), f"writer-{i}"], env=subprocess_env, cwd=tmp_path
+        )
         for i in range(2)
     ]
     assert [p.wait(timeout=120) for p in procs] == [0, 0]

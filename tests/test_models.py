@@ -59,7 +59,15 @@ def test_seed_gte_one_fails_half():
 
 @pytest.mark.parametrize(
     "score, expected",
-    [(0.5, True), (0.4, True), (0.6, False), (0.39, False), (0.599, True), (0.0, False), (1.0, False)],
+    [
+        (0.5, True),
+        (0.4, True),
+        (0.6, False),
+        (0.39, False),
+        (0.599, True),
+        (0.0, False),
+        (1.0, False),
+    ],
 )
 def test_seed_band_gte_and_lt(score, expected):
     evaluation = Evaluation(
@@ -175,7 +183,13 @@ def test_wrong_types_in_threshold_raise_type_error(kwargs):
 
 @pytest.mark.parametrize(
     "threshold",
-    [Threshold(lt=0.6), Threshold(gte=1), Threshold(gte=0.4, lt=0.6), Threshold(lte=0.25, gt=0.125), Threshold()],
+    [
+        Threshold(lt=0.6),
+        Threshold(gte=1),
+        Threshold(gte=0.4, lt=0.6),
+        Threshold(lte=0.25, gt=0.125),
+        Threshold(),
+    ],
 )
 def test_threshold_repr_round_trips(threshold):
     text = repr(threshold)
@@ -201,7 +215,12 @@ def test_threshold_pickles(threshold):
     copy = pickle.loads(pickle.dumps(threshold))
     assert copy == threshold
     assert type(copy) is Threshold
-    assert (copy.lt, copy.lte, copy.gt, copy.gte) == (threshold.lt, threshold.lte, threshold.gt, threshold.gte)
+    assert (copy.lt, copy.lte, copy.gt, copy.gte) == (
+        threshold.lt,
+        threshold.lte,
+        threshold.gt,
+        threshold.gte,
+    )
 
 
 def test_evaluation_repr_and_equality():
@@ -258,11 +277,20 @@ def test_seed_test_case_runs_through_a_suite():
         id = "sum-is-right"
 
         def evaluate_test_case(self, test_case: MyTestCase, output: int) -> Evaluation:
-            return Evaluation(score=1 if output == test_case.expected_sum else 0, threshold=Threshold(gte=1))
+            return Evaluation(
+                score=1 if output == test_case.expected_sum else 0, threshold=Threshold(gte=1)
+            )
 
-    cases = [MyTestCase(x=i, y=i + 1, expected_sum=2 * i + 1, expected_product=i * (i + 1)) for i in range(5)]
+    cases = [
+        MyTestCase(x=i, y=i + 1, expected_sum=2 * i + 1, expected_product=i * (i + 1))
+        for i in range(5)
+    ]
     result = trialrun.run_test_suite(
-        id="seed-sums", test_cases=cases, evaluators=[SumIsRight()], fn=lambda c: c.x + c.y, quiet=True
+        id="seed-sums",
+        test_cases=cases,
+        evaluators=[SumIsRight()],
+        fn=lambda c: c.x + c.y,
+        quiet=True,
     )
     assert result.passed
     assert sorted(c.hash for c in result.cases) == sorted(md5(f"{c.x}-{c.y}") for c in cases)
@@ -301,10 +329,16 @@ def test_evaluator_default_max_concurrency_is_a_positive_int():
 @pytest.mark.parametrize(
     "module, names",
     [
-        ("trialrun.testing.models", ["BaseTestCase", "BaseTestEvaluator", "Evaluation", "Threshold"]),
+        (
+            "trialrun.testing.models",
+            ["BaseTestCase", "BaseTestEvaluator", "Evaluation", "Threshold"],
+        ),
         ("trialrun.testing.run", ["run_test_suite", "run_test_suite_async", "grid_search_ctx"]),
         ("trialrun.testing.util", ["md5"]),
-        ("trialrun.testing.evaluators", ["HasAllSubstrings", "IsEquals", "IsValidJSON", "MatchesRegex"]),
+        (
+            "trialrun.testing.evaluators",
+            ["HasAllSubstrings", "IsEquals", "IsValidJSON", "MatchesRegex"],
+        ),
     ],
 )
 def test_autoblocks_module_paths_export_the_names(module, names):
@@ -316,7 +350,9 @@ def test_autoblocks_module_paths_export_the_names(module, names):
         assert name in exported, f"{module}.__all__ lacks {name}"
         obj = getattr(mod, name)
         # the same objects as the top-level package (or trialrun.evaluators)
-        canonical = getattr(trialrun, name, None) or getattr(importlib.import_module("trialrun.evaluators"), name)
+        canonical = getattr(trialrun, name, None) or getattr(
+            importlib.import_module("trialrun.evaluators"), name
+        )
         assert obj is canonical
 
 

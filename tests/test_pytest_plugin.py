@@ -192,14 +192,21 @@ def test_inner_runs_use_their_own_store(inner, trialrun_home):
     store = (inner.path / "inner_store.txt").read_text()
     assert "inner-home" in store
     with sqlite3.connect(store) as conn:
-        assert conn.execute("SELECT suite_id, status FROM runs").fetchall() == [("inner-only", "completed")]
+        assert conn.execute("SELECT suite_id, status FROM runs").fetchall() == [
+            ("inner-only", "completed")
+        ]
         assert conn.execute("SELECT count(*) FROM cases").fetchone()[0] == len(GOOD_HASHES)
     # nothing leaked into the outer test's store
     outer = trialrun_home / "trialrun.db"
     assert store != str(outer)
     if outer.exists():
         with sqlite3.connect(outer) as conn:
-            assert conn.execute("SELECT count(*) FROM runs WHERE suite_id = 'inner-only'").fetchone()[0] == 0
+            assert (
+                conn.execute("SELECT count(*) FROM runs WHERE suite_id = 'inner-only'").fetchone()[
+                    0
+                ]
+                == 0
+            )
 
 
 GOOD_HASHES = ["sum-1-2", "sum-2-2"]

@@ -68,7 +68,9 @@ class AsyncFuncEvaluator(FuncEvaluator):
         return value
 
 
-def evaluator(kind: str, id: str, func: Callable[[Any, Any], Any], max_concurrency: int = 10) -> BaseTestEvaluator:
+def evaluator(
+    kind: str, id: str, func: Callable[[Any, Any], Any], max_concurrency: int = 10
+) -> BaseTestEvaluator:
     cls = AsyncFuncEvaluator if kind == "async" else FuncEvaluator
     return cls(id, func, max_concurrency)
 
@@ -175,7 +177,9 @@ async def test_result_fields(fn_kind, ev_kind, entry):
         assert ev.duration_s >= 0
         assert case_result.passed is expected_pass
     # the evaluator saw each case with its own output
-    assert sorted((c.n, o["echo"]) for c, o in seen_by_evaluator) == [(c.n, c.text) for c in test_cases]
+    assert sorted((c.n, o["echo"]) for c, o in seen_by_evaluator) == [
+        (c.n, c.text) for c in test_cases
+    ]
 
     failing = [c for c in test_cases if c.n / 4 < 0.5]
     assert result.passed is False
@@ -198,7 +202,9 @@ async def test_durations_cover_the_time_spent():
         await asyncio.sleep(0.02)
         return Evaluation(score=1)
 
-    result = await run_test_suite_async("durations", cases(2), [AsyncFuncEvaluator("slow", judge)], fn, quiet=True)
+    result = await run_test_suite_async(
+        "durations", cases(2), [AsyncFuncEvaluator("slow", judge)], fn, quiet=True
+    )
     for c in result.cases:
         assert 0.03 <= c.duration_s < 2
         assert 0.02 <= c.evaluations[0].duration_s < 2
@@ -208,7 +214,11 @@ async def test_durations_cover_the_time_spent():
 def test_failure_report_and_summary():
     test_cases = cases(5)
     result = run_test_suite(
-        "report-suite", test_cases, [FuncEvaluator("half", half_threshold)], lambda c: c.n, quiet=True
+        "report-suite",
+        test_cases,
+        [FuncEvaluator("half", half_threshold)],
+        lambda c: c.n,
+        quiet=True,
     )
     failing = [c for c in test_cases if c.n / 4 < 0.5]
     report = result.failure_report()
@@ -248,7 +258,11 @@ def test_passing_suite_has_empty_failures():
 
 def test_scores_without_threshold_do_not_fail_the_suite():
     result = run_test_suite(
-        "no-threshold", cases(3), [FuncEvaluator("plain", lambda c, o: Evaluation(score=0))], lambda c: c.n, quiet=True
+        "no-threshold",
+        cases(3),
+        [FuncEvaluator("plain", lambda c, o: Evaluation(score=0))],
+        lambda c: c.n,
+        quiet=True,
     )
     assert result.passed is True
     for c in result.cases:
@@ -258,7 +272,9 @@ def test_scores_without_threshold_do_not_fail_the_suite():
 
 
 def test_assert_passed_lists_failing_cases():
-    result = run_test_suite("assert-me", cases(4), [FuncEvaluator("half", half_threshold)], lambda c: c.n, quiet=True)
+    result = run_test_suite(
+        "assert-me", cases(4), [FuncEvaluator("half", half_threshold)], lambda c: c.n, quiet=True
+    )
     with pytest.raises(AssertionError) as info:
         result.assert_passed()
     assert "case-0" in str(info.value) and "case-1" in str(info.value)
@@ -390,7 +406,13 @@ def test_grid_search_ctx_inside_evaluators(ev_kind):
     result = run_test_suite(
         "grid-evaluator",
         cases(2),
-        [evaluator(ev_kind, "grid-spy", lambda c, o: Evaluation(score=1, metadata={"grid": grid_search_ctx()}))],
+        [
+            evaluator(
+                ev_kind,
+                "grid-spy",
+                lambda c, o: Evaluation(score=1, metadata={"grid": grid_search_ctx()}),
+            )
+        ],
         lambda c: c.n,
         grid_search_params={"model": ["x", "y"]},
         quiet=True,
@@ -401,7 +423,9 @@ def test_grid_search_ctx_inside_evaluators(ev_kind):
 
 @pytest.mark.parametrize("fn_kind", KINDS)
 def test_grid_search_ctx_is_none_without_grid(fn_kind):
-    result = run_test_suite("no-grid", cases(2), [], make_fn(fn_kind, lambda c: grid_search_ctx()), quiet=True)
+    result = run_test_suite(
+        "no-grid", cases(2), [], make_fn(fn_kind, lambda c: grid_search_ctx()), quiet=True
+    )
     assert [c.output for c in result.cases] == [None, None]
     assert grid_search_ctx() is None
 
@@ -412,13 +436,20 @@ def test_grid_search_ctx_returns_a_copy():
         ctx["model"] = "tampered"
         return grid_search_ctx()
 
-    result = run_test_suite("grid-copy", cases(2), [], fn, grid_search_params={"model": ["m"]}, quiet=True)
+    result = run_test_suite(
+        "grid-copy", cases(2), [], fn, grid_search_params={"model": ["m"]}, quiet=True
+    )
     assert [c.output for c in result.cases] == [{"model": "m"}, {"model": "m"}]
 
 
 def test_grid_accepts_tuples_and_non_string_values():
     result = run_test_suite(
-        "grid-tuple", cases(1), [], lambda c: grid_search_ctx(), grid_search_params={"k": (1, None, 2.5)}, quiet=True
+        "grid-tuple",
+        cases(1),
+        [],
+        lambda c: grid_search_ctx(),
+        grid_search_params={"k": (1, None, 2.5)},
+        quiet=True,
     )
     assert sorted((c.output["k"] is None, c.output["k"]) for c in result.cases) == [
         (False, 1),
@@ -462,7 +493,9 @@ def test_sync_fn_concurrency_is_bounded():
         peak.exit()
         return case.n
 
-    result = run_test_suite("bounded-sync", cases(12), [], fn, max_test_case_concurrency=3, quiet=True)
+    result = run_test_suite(
+        "bounded-sync", cases(12), [], fn, max_test_case_concurrency=3, quiet=True
+    )
     assert result.passed
     assert peak.peak == 3
 
@@ -479,7 +512,9 @@ async def test_default_case_concurrency_is_ten():
     await run_test_suite_async("default-limit", cases(30), [], fn, quiet=True)
     assert peak.peak == 10
     peak.peak = 0
-    await run_test_suite_async("default-limit", cases(30), [], fn, max_test_case_concurrency=None, quiet=True)
+    await run_test_suite_async(
+        "default-limit", cases(30), [], fn, max_test_case_concurrency=None, quiet=True
+    )
     assert peak.peak == 10
 
 
@@ -511,7 +546,9 @@ def test_sync_fn_keeps_its_concurrency_after_many_fast_calls():
             barrier.wait()
         return case.n
 
-    result = run_test_suite("fast-then-slow", cases(48), [], fn, max_test_case_concurrency=8, quiet=True)
+    result = run_test_suite(
+        "fast-then-slow", cases(48), [], fn, max_test_case_concurrency=8, quiet=True
+    )
     errors = [(c.hash, c.error.splitlines()[-1]) for c in result.cases if c.error]
     assert errors == []
 
@@ -593,7 +630,12 @@ async def test_evaluations_start_as_soon_as_an_output_exists(ev_kind):
         return Evaluation(score=1)
 
     await run_test_suite_async(
-        "eager-evaluation", cases(5), [evaluator(ev_kind, "judge", judge)], fn, max_test_case_concurrency=1, quiet=True
+        "eager-evaluation",
+        cases(5),
+        [evaluator(ev_kind, "judge", judge)],
+        fn,
+        max_test_case_concurrency=1,
+        quiet=True,
     )
     assert events.index(("eval-start", 0)) < events.index(("fn-end", 4)), events
     # with a limit of 1, fn calls never overlap
@@ -643,25 +685,61 @@ INVALID = {
     "not a test case": ({"test_cases": [Case(0), {"n": 1}]}, ["test_cases[1]", "BaseTestCase"]),
     "hash not a str": ({"test_cases": [Case(0), ReturnsHash(5)]}, ["test_cases[1]", "str", "int"]),
     "empty hash": ({"test_cases": [ReturnsHash("")]}, ["test_cases[0]", "empty"]),
-    "hash of 101 chars": ({"test_cases": [Case(0), ReturnsHash("h" * 101)]}, ["test_cases[1]", "101", "100"]),
-    "duplicate hashes": ({"test_cases": [Case(0), Case(1), Case(0)]}, ["case-0", "test_cases[0]", "test_cases[2]"]),
+    "hash of 101 chars": (
+        {"test_cases": [Case(0), ReturnsHash("h" * 101)]},
+        ["test_cases[1]", "101", "100"],
+    ),
+    "duplicate hashes": (
+        {"test_cases": [Case(0), Case(1), Case(0)]},
+        ["case-0", "test_cases[0]", "test_cases[2]"],
+    ),
     "duplicate evaluator ids": (
-        {"evaluators": [LimitedEvaluator("same", 1), LimitedEvaluator("other", 1), LimitedEvaluator("same", 1)]},
+        {
+            "evaluators": [
+                LimitedEvaluator("same", 1),
+                LimitedEvaluator("other", 1),
+                LimitedEvaluator("same", 1),
+            ]
+        },
         ["same", "evaluators[0]", "evaluators[2]"],
     ),
-    "max_concurrency 0": ({"evaluators": [LimitedEvaluator("zero", 0)]}, ["max_concurrency", "zero"]),
-    "max_concurrency str": ({"evaluators": [LimitedEvaluator("text", "3")]}, ["max_concurrency", "str"]),
-    "max_concurrency bool": ({"evaluators": [LimitedEvaluator("flag", True)]}, ["max_concurrency", "bool"]),
-    "max_concurrency negative": ({"evaluators": [LimitedEvaluator("neg", -2)]}, ["max_concurrency"]),
-    "max_test_case_concurrency 0": ({"max_test_case_concurrency": 0}, ["max_test_case_concurrency"]),
-    "max_test_case_concurrency float": ({"max_test_case_concurrency": 2.5}, ["max_test_case_concurrency"]),
-    "max_test_case_concurrency bool": ({"max_test_case_concurrency": True}, ["max_test_case_concurrency"]),
+    "max_concurrency 0": (
+        {"evaluators": [LimitedEvaluator("zero", 0)]},
+        ["max_concurrency", "zero"],
+    ),
+    "max_concurrency str": (
+        {"evaluators": [LimitedEvaluator("text", "3")]},
+        ["max_concurrency", "str"],
+    ),
+    "max_concurrency bool": (
+        {"evaluators": [LimitedEvaluator("flag", True)]},
+        ["max_concurrency", "bool"],
+    ),
+    "max_concurrency negative": (
+        {"evaluators": [LimitedEvaluator("neg", -2)]},
+        ["max_concurrency"],
+    ),
+    "max_test_case_concurrency 0": (
+        {"max_test_case_concurrency": 0},
+        ["max_test_case_concurrency"],
+    ),
+    "max_test_case_concurrency float": (
+        {"max_test_case_concurrency": 2.5},
+        ["max_test_case_concurrency"],
+    ),
+    "max_test_case_concurrency bool": (
+        {"max_test_case_concurrency": True},
+        ["max_test_case_concurrency"],
+    ),
     "grid empty list": ({"grid_search_params": {"model": []}}, ["model", "empty"]),
     "grid str value": ({"grid_search_params": {"model": "gpt"}}, ["model", "str"]),
     "grid int value": ({"grid_search_params": {"model": 3}}, ["model", "int"]),
     "grid not a dict": ({"grid_search_params": [("model", [1])]}, ["grid_search_params"]),
     "empty evaluator id": ({"evaluators": [LimitedEvaluator("", 1)]}, ["evaluators[0]", "id"]),
-    "evaluator not a BaseTestEvaluator": ({"evaluators": [DuckEvaluator()]}, ["evaluators[0]", "BaseTestEvaluator"]),
+    "evaluator not a BaseTestEvaluator": (
+        {"evaluators": [DuckEvaluator()]},
+        ["evaluators[0]", "BaseTestEvaluator"],
+    ),
     "fn not callable": ({"fn": "not callable"}, ["fn"]),
     "empty suite id": ({"id": ""}, ["id"]),
     "suite id not a str": ({"id": 5}, ["id", "str"]),
@@ -680,7 +758,9 @@ def test_invalid_suites_are_refused_before_any_fn_call(name, entry, trialrun_hom
         calls.append(case)
         return case
 
-    kwargs = dict(id="invalid", test_cases=cases(2), evaluators=[LimitedEvaluator("ok", 1)], fn=fn, quiet=True)
+    kwargs = dict(
+        id="invalid", test_cases=cases(2), evaluators=[LimitedEvaluator("ok", 1)], fn=fn, quiet=True
+    )
     kwargs.update(overrides)
     with pytest.raises(SuiteValidationError) as info:
         if entry == "async":
@@ -714,7 +794,9 @@ def test_hash_raising_is_a_validation_error_naming_the_case():
 
     calls = []
     with pytest.raises(SuiteValidationError, match=r"test_cases\[1\]"):
-        run_test_suite("broken-hash", [Case(0), Broken()], [], lambda c: calls.append(c), quiet=True)
+        run_test_suite(
+            "broken-hash", [Case(0), Broken()], [], lambda c: calls.append(c), quiet=True
+        )
     assert calls == []
 
 
@@ -749,7 +831,9 @@ def test_fn_raising_fails_only_its_case(fn_kind):
         evaluated.append(case.n)
         return Evaluation(score=1, threshold=Threshold(gte=1))
 
-    result = run_test_suite("fn-raises", cases(5), [FuncEvaluator("judge", judge)], fn_under_test, quiet=True)
+    result = run_test_suite(
+        "fn-raises", cases(5), [FuncEvaluator("judge", judge)], fn_under_test, quiet=True
+    )
 
     bad = result.cases[2]
     assert bad.hash == "case-2"
@@ -780,7 +864,10 @@ def test_evaluator_raising_errors_that_evaluation_only(ev_kind):
     result = run_test_suite(
         "evaluator-raises",
         cases(3),
-        [evaluator(ev_kind, "explosive", explode), FuncEvaluator("steady", lambda c, o: Evaluation(score=1))],
+        [
+            evaluator(ev_kind, "explosive", explode),
+            FuncEvaluator("steady", lambda c, o: Evaluation(score=1)),
+        ],
         lambda c: c.n,
         quiet=True,
     )
@@ -807,7 +894,11 @@ def test_evaluator_raising_errors_that_evaluation_only(ev_kind):
 )
 def test_evaluator_returning_a_non_evaluation_is_errored(ev_kind, returned, fragment):
     result = run_test_suite(
-        "bad-return", cases(1), [evaluator(ev_kind, "wrong-type", lambda c, o: returned)], lambda c: c.n, quiet=True
+        "bad-return",
+        cases(1),
+        [evaluator(ev_kind, "wrong-type", lambda c, o: returned)],
+        lambda c: c.n,
+        quiet=True,
     )
     ev = result.cases[0].evaluation("wrong-type")
     assert ev.verdict == "errored"
@@ -818,7 +909,10 @@ def test_evaluator_returning_a_non_evaluation_is_errored(ev_kind, returned, frag
 @pytest.mark.parametrize("ev_kind", KINDS)
 def test_evaluator_building_an_invalid_evaluation_is_errored(ev_kind):
     result = run_test_suite(
-        "bad-score", cases(2), [evaluator(ev_kind, "too-high", lambda c, o: Evaluation(score=1.5))], lambda c: c.n,
+        "bad-score",
+        cases(2),
+        [evaluator(ev_kind, "too-high", lambda c, o: Evaluation(score=1.5))],
+        lambda c: c.n,
         quiet=True,
     )
     for c in result.cases:
@@ -864,7 +958,9 @@ async def test_caller_context_is_visible_in_fn(fn_kind, entry):
     token = CALLER_VAR.set("from the caller")
     try:
         # 40 cases: fast sync calls may move onto the loop thread after a while
-        result = await run(entry, "caller-context", cases(40), [], make_fn(fn_kind, lambda c: CALLER_VAR.get()))
+        result = await run(
+            entry, "caller-context", cases(40), [], make_fn(fn_kind, lambda c: CALLER_VAR.get())
+        )
     finally:
         CALLER_VAR.reset(token)
     assert {c.output for c in result.cases} == {"from the caller"}
@@ -896,7 +992,9 @@ async def test_context_set_in_fn_does_not_reach_evaluators_of_other_cases():
         seen[case.n] = CASE_VAR.get()
         return Evaluation(score=1)
 
-    await run_test_suite_async("ctx-evaluators", cases(4), [FuncEvaluator("j", judge)], fn, quiet=True)
+    await run_test_suite_async(
+        "ctx-evaluators", cases(4), [FuncEvaluator("j", judge)], fn, quiet=True
+    )
     assert all(value in ("unset", f"fn of {n}") for n, value in seen.items()), seen
     assert len(seen) == 4
 
@@ -955,7 +1053,12 @@ async def test_cancelling_the_async_run_interrupts_it(store_rows):
 
     task = asyncio.create_task(
         run_test_suite_async(
-            "interrupt-me", cases(50), [AsyncFuncEvaluator("judge", judge)], fn, max_test_case_concurrency=5, quiet=True
+            "interrupt-me",
+            cases(50),
+            [AsyncFuncEvaluator("judge", judge)],
+            fn,
+            max_test_case_concurrency=5,
+            quiet=True,
         )
     )
     await asyncio.wait_for(five_done.wait(), timeout=5)
@@ -975,7 +1078,9 @@ async def test_cancelling_the_async_run_interrupts_it(store_rows):
     assert [r["hash"] for r in case_rows] == [f"case-{n}" for n in range(5)]
     assert all(r["error"] is None for r in case_rows)
     eval_rows = store_rows("SELECT case_hash, verdict FROM evaluation_results ORDER BY case_hash")
-    assert [(r["case_hash"], r["verdict"]) for r in eval_rows] == [(f"case-{n}", "passed") for n in range(5)]
+    assert [(r["case_hash"], r["verdict"]) for r in eval_rows] == [
+        (f"case-{n}", "passed") for n in range(5)
+    ]
 
 
 async def test_cancelling_abandons_a_sync_fn_blocked_in_a_thread(store_rows):
@@ -1024,7 +1129,10 @@ async def test_cancelling_with_evaluations_queued_behind_a_limit(store_rows):
         run_test_suite_async(
             "queued-evaluations",
             cases(2),
-            [AsyncFuncEvaluator("a", slow("a"), max_concurrency=5), AsyncFuncEvaluator("b", slow("b"), max_concurrency=1)],
+            [
+                AsyncFuncEvaluator("a", slow("a"), max_concurrency=5),
+                AsyncFuncEvaluator("b", slow("b"), max_concurrency=1),
+            ],
             make_fn("async", lambda c: c.n),
             quiet=True,
         )
@@ -1037,7 +1145,10 @@ async def test_cancelling_with_evaluations_queued_behind_a_limit(store_rows):
     [run_row] = store_rows("SELECT status FROM runs")
     assert run_row["status"] == "interrupted"
     # both fn calls finished: their cases are kept; no evaluation finished
-    assert sorted(r["hash"] for r in store_rows("SELECT hash FROM case_results")) == ["case-0", "case-1"]
+    assert sorted(r["hash"] for r in store_rows("SELECT hash FROM case_results")) == [
+        "case-0",
+        "case-1",
+    ]
     assert store_rows("SELECT * FROM evaluation_results") == []
 
 
@@ -1083,7 +1194,9 @@ def test_results_are_durable_in_the_store(store_rows, json_loads):
         else:
             assert json_loads(row["output"]) == {"answer": case.n * 10, "words": ["a", case.text]}
             assert row["error"] is None
-    assert sorted((r["run_id"], r["hash"]) for r in case_rows) == sorted((c.run_id, c.hash) for c in result.cases)
+    assert sorted((r["run_id"], r["hash"]) for r in case_rows) == sorted(
+        (c.run_id, c.hash) for c in result.cases
+    )
 
     eval_rows = store_rows("SELECT * FROM evaluation_results")
     assert len(eval_rows) == 4  # case-2 raised in both runs: no evaluations
@@ -1099,7 +1212,9 @@ def test_results_are_durable_in_the_store(store_rows, json_loads):
         assert row["duration_s"] >= 0
 
 
-async def test_finished_cases_are_stored_while_the_run_goes_on(store_rows_from_another_process, trialrun_home):
+async def test_finished_cases_are_stored_while_the_run_goes_on(
+    store_rows_from_another_process, trialrun_home
+):
     store_rows = store_rows_from_another_process  # the run writes in this process meanwhile
     release = asyncio.Event()
 
@@ -1157,7 +1272,12 @@ def test_metadata_that_is_not_json_is_stored_as_repr(store_rows, json_loads):
     result = run_test_suite(
         "odd-metadata",
         cases(1),
-        [FuncEvaluator("odd", lambda c, o: Evaluation(score=1, metadata={"obj": Opaque(7), "list": [1, "a"]}))],
+        [
+            FuncEvaluator(
+                "odd",
+                lambda c, o: Evaluation(score=1, metadata={"obj": Opaque(7), "list": [1, "a"]}),
+            )
+        ],
         lambda c: c.n,
         quiet=True,
     )
@@ -1170,7 +1290,9 @@ def test_errored_evaluations_are_stored(store_rows):
     def judge(case, output):
         raise RuntimeError("stored failure")
 
-    run_test_suite("errored-stored", cases(1), [FuncEvaluator("bad", judge)], lambda c: c.n, quiet=True)
+    run_test_suite(
+        "errored-stored", cases(1), [FuncEvaluator("bad", judge)], lambda c: c.n, quiet=True
+    )
     [row] = store_rows("SELECT * FROM evaluation_results")
     assert row["verdict"] == "errored"
     assert row["score"] is None
@@ -1194,14 +1316,18 @@ async def test_concurrent_suites_share_the_store(store_rows):
     ok = FuncEvaluator("ok", lambda c, o: Evaluation(score=1, threshold=Threshold(gte=1)))
     first, second = await asyncio.gather(
         run_test_suite_async("parallel-a", cases(40), [ok], fn, quiet=True),
-        run_test_suite_async("parallel-b", cases(40), [ok], fn, grid_search_params={"g": [1, 2]}, quiet=True),
+        run_test_suite_async(
+            "parallel-b", cases(40), [ok], fn, grid_search_params={"g": [1, 2]}, quiet=True
+        ),
     )
     assert first.passed and second.passed
     runs = store_rows("SELECT suite_id, status, id FROM runs")
     assert sorted(r["suite_id"] for r in runs) == ["parallel-a", "parallel-b", "parallel-b"]
     assert {r["status"] for r in runs} == {"completed"}
     counts = store_rows("SELECT run_id, count(*) AS n FROM case_results GROUP BY run_id")
-    assert {r["run_id"]: r["n"] for r in counts} == {run_id: 40 for run_id in first.run_ids + second.run_ids}
+    assert {r["run_id"]: r["n"] for r in counts} == {
+        run_id: 40 for run_id in first.run_ids + second.run_ids
+    }
     assert store_rows("SELECT count(*) AS n FROM evaluation_results")[0]["n"] == 120
 
 
@@ -1260,7 +1386,10 @@ def test_outputs_are_stored_as_json_repr_or_dataclass_fields(store_rows, json_lo
     # in memory, outputs are the objects fn returned
     for c in result.cases:
         assert c.output is outputs[int(c.hash.split("-")[1])]
-    stored = {r["hash"]: json_loads(r["output"]) for r in store_rows("SELECT hash, output FROM case_results")}
+    stored = {
+        r["hash"]: json_loads(r["output"])
+        for r in store_rows("SELECT hash, output FROM case_results")
+    }
     assert stored["case-0"] == "<Opaque 0>"
     assert stored["case-1"] == {"text": "hi", "inner": {"label": "x"}, "tags": ["a", "b"]}
     assert stored["case-2"] == {"nested": "<Opaque 2>", "ok": [1, 2.5, None, True]}

@@ -38,7 +38,9 @@ TWO_WORKERS = {"w1": {"env": {"WORKER_ID": "w1"}}, "w2": {"env": {"WORKER_ID": "
 
 def call(method: str, url: str, body: Any = None) -> tuple:
     data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        url, data=data, method=method, headers={"Content-Type": "application/json"}
+    )
     try:
         with urllib.request.urlopen(request, timeout=5) as response:
             return response.status, json.loads(response.read())
@@ -113,9 +115,13 @@ async def whoami(context, data):
 # --- the example, as users run it --------------------------------------------------------
 
 
-def test_example_runs_with_the_cli_and_python_m_against_embedded_mongodb(tmp_path, subprocess_env, store_rows):
+def test_example_runs_with_the_cli_and_python_m_against_embedded_mongodb(
+    tmp_path, subprocess_env, store_rows
+):
     example = tmp_path / "example"
-    shutil.copytree(EXAMPLE, example, ignore=shutil.ignore_patterns("logs", "*.sqlite*", "test_state.json"))
+    shutil.copytree(
+        EXAMPLE, example, ignore=shutil.ignore_patterns("logs", "*.sqlite*", "test_state.json")
+    )
     env = dict(subprocess_env, MONGO_URI="")  # the embedded default
     junit = tmp_path / "junit.xml"
     cli = [sys.executable, "-m", "trialrun", "steps", "tests/e2e.py", "--junit", str(junit)]
@@ -124,7 +130,11 @@ def test_example_runs_with_the_cli_and_python_m_against_embedded_mongodb(tmp_pat
     assert "loaded 2 document(s) into 'users'" in done.stderr
     assert "round 2 check_users [worker2]: passed" in done.stderr
     state = json.loads((example / "tests/data/test_state.json").read_text())
-    assert (state["round"], state["finished"], state["global_state"]["made"]) == (2, True, ["items-example-round-1", "items-example-round-2"])
+    assert (state["round"], state["finished"], state["global_state"]["made"]) == (
+        2,
+        True,
+        ["items-example-round-1", "items-example-round-2"],
+    )
     assert 'tests="8" failures="0" errors="0"' in junit.read_text()
     assert 'name="check_users [round 2]"' in junit.read_text()
     (run,) = store_rows("SELECT * FROM runs")
@@ -134,7 +144,14 @@ def test_example_runs_with_the_cli_and_python_m_against_embedded_mongodb(tmp_pat
     assert_gone(logged_pids(example / "tests/config.yaml"))
 
     # The seed's form: python -m package.tests.e2e [--reset]; a finished sequence starts over.
-    done = subprocess.run([sys.executable, "-m", "tests.e2e", "--reset"], cwd=example, env=env, capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "tests.e2e", "--reset"],
+        cwd=example,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     assert len(store_rows("SELECT id FROM runs")) == 2
 
@@ -152,7 +169,14 @@ def test_a_failed_step_stops_the_run_and_a_rerun_resumes_at_it_with_its_state(tm
     ]
     runner = TestRunner(steps=steps, config_file=config, quiet=True)
     first = runner.run()
-    assert outcomes(first) == [("make", 1, "passed"), ("check", 1, "passed"), ("who", 1, "passed"), ("make", 2, "passed"), ("check", 2, "passed"), ("who", 2, "passed")]
+    assert outcomes(first) == [
+        ("make", 1, "passed"),
+        ("check", 1, "passed"),
+        ("who", 1, "passed"),
+        ("make", 2, "passed"),
+        ("check", 2, "passed"),
+        ("who", 2, "passed"),
+    ]
     assert first.passed and first.finished
 
     flag.touch()
@@ -179,12 +203,22 @@ def test_a_failed_step_stops_the_run_and_a_rerun_resumes_at_it_with_its_state(tm
 def test_a_changed_step_list_is_reported_not_misapplied(tmp_path):
     config = make_project(tmp_path)
     boom = TestStep("boom", "fails", None, partial(check_item, fail_flag=config), "w1")
-    first = TestRunner([TestStep("make", "", None, make_item, "w1"), boom], config, quiet=True).run()
+    first = TestRunner(
+        [TestStep("make", "", None, make_item, "w1"), boom], config, quiet=True
+    ).run()
     assert first.exit_code == EXIT_STEP_FAILED
-    changed = TestRunner([TestStep("make", "", None, make_item, "w1"), TestStep("other", "", None, whoami, "w2")], config, quiet=True)
+    changed = TestRunner(
+        [TestStep("make", "", None, make_item, "w1"), TestStep("other", "", None, whoami, "w2")],
+        config,
+        quiet=True,
+    )
     result = changed.run()
     assert result.exit_code == EXIT_CONFIG and result.steps == []
-    assert "the step list changed" in result.error and "other@w2" in result.error and "--reset" in result.error
+    assert (
+        "the step list changed" in result.error
+        and "other@w2" in result.error
+        and "--reset" in result.error
+    )
     assert changed.run(force_reset=True).passed
 
 
@@ -198,7 +232,11 @@ def test_a_worker_crash_mid_run_is_reported_with_its_log_and_the_rerun_resumes(t
             call("POST", f"{context.worker.url}/crash")
         return call("GET", f"{context.worker.url}/health")
 
-    steps = [TestStep("make", "", None, make_item, "w1"), TestStep("crashy", "", None, crash, "w2"), TestStep("who", "", None, whoami, "w1")]
+    steps = [
+        TestStep("make", "", None, make_item, "w1"),
+        TestStep("crashy", "", None, crash, "w2"),
+        TestStep("who", "", None, whoami, "w1"),
+    ]
     result = TestRunner(steps, config, quiet=True).run()
     assert outcomes(result) == [("make", 1, "passed"), ("crashy", 1, "errored")]
     assert result.exit_code == EXIT_WORKER and result.error_kind == "worker"
@@ -211,7 +249,9 @@ def test_a_worker_crash_mid_run_is_reported_with_its_log_and_the_rerun_resumes(t
     assert outcomes(again) == [("crashy", 1, "passed"), ("who", 1, "passed")]
 
 
-def test_ctrl_c_stops_the_workers_and_records_an_interrupted_run(tmp_path, subprocess_env, store_rows):
+def test_ctrl_c_stops_the_workers_and_records_an_interrupted_run(
+    tmp_path, subprocess_env, store_rows
+):
     config = make_project(tmp_path)
     started = tmp_path / "started"
     (config.parent / "__init__.py").write_text("")
@@ -222,7 +262,10 @@ def test_ctrl_c_stops_the_workers_and_records_an_interrupted_run(tmp_path, subpr
     )
     proc = subprocess.Popen(
         [sys.executable, "-m", "trialrun", "steps", str(config.parent / "e2e.py")],
-        env=subprocess_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=subprocess_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     deadline = time.monotonic() + 30
     while not started.exists():
@@ -245,7 +288,10 @@ def test_a_busy_port_is_reported_before_any_worker_starts(tmp_path):
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        workers = {"w1": {"env": {"WORKER_ID": "w1"}}, "w2": {"port": port, "env": {"WORKER_ID": "w2"}}}
+        workers = {
+            "w1": {"env": {"WORKER_ID": "w1"}},
+            "w2": {"port": port, "env": {"WORKER_ID": "w2"}},
+        }
         config = make_project(tmp_path, workers=workers)
         result = TestRunner([TestStep("who", "", None, whoami, "w1")], config, quiet=True).run()
     assert result.exit_code == EXIT_WORKER and result.steps == []
@@ -259,8 +305,16 @@ def test_a_worker_ignoring_sigterm_is_killed_and_nothing_is_left_running(tmp_pat
         "import os, signal, runpy\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
         f"runpy.run_path({str(EXAMPLE / 'main.py')!r}, run_name='__main__')\n"
     )
-    workers = {"w1": {"env": {"WORKER_ID": "w1"}, "command": [sys.executable, str(stubborn)], "stop_grace": 0.3}}
-    config = make_project(tmp_path, config="workers:\n  w1:\n    ready: {http: /health}\n", workers=workers)
+    workers = {
+        "w1": {
+            "env": {"WORKER_ID": "w1"},
+            "command": [sys.executable, str(stubborn)],
+            "stop_grace": 0.3,
+        }
+    }
+    config = make_project(
+        tmp_path, config="workers:\n  w1:\n    ready: {http: /health}\n", workers=workers
+    )
     began = time.monotonic()
     result = TestRunner([TestStep("who", "", None, whoami, "w1")], config, quiet=True).run()
     assert result.passed, result.summary()
@@ -269,7 +323,13 @@ def test_a_worker_ignoring_sigterm_is_killed_and_nothing_is_left_running(tmp_pat
 
 
 def test_a_worker_that_never_gets_ready_fails_with_its_log(tmp_path):
-    workers = {"w1": {"command": "echo starting; echo 'bad setting' >&2; sleep 30", "ready_timeout": 0.5, "stop_grace": 0.2}}
+    workers = {
+        "w1": {
+            "command": "echo starting; echo 'bad setting' >&2; sleep 30",
+            "ready_timeout": 0.5,
+            "stop_grace": 0.2,
+        }
+    }
     config = make_project(tmp_path, workers=workers)
     result = TestRunner([TestStep("who", "", None, whoami, "w1")], config, quiet=True).run()
     assert result.exit_code == EXIT_WORKER
@@ -278,7 +338,13 @@ def test_a_worker_that_never_gets_ready_fails_with_its_log(tmp_path):
 
 
 def test_worker_environment_layers_and_database_path(tmp_path):
-    config = make_project(tmp_path, workers={"w1": {"env": {"WORKER_ID": "w1"}}, "w2": {"env": {"WORKER_ID": "w2", "GREETING": "json"}}})
+    config = make_project(
+        tmp_path,
+        workers={
+            "w1": {"env": {"WORKER_ID": "w1"}},
+            "w2": {"env": {"WORKER_ID": "w2", "GREETING": "json"}},
+        },
+    )
     project = config.parent.parent
     (project / ".env").write_text("GREETING=project\nONLY_PROJECT=1\n")
     (config.parent / ".env").write_text("GREETING=tests\n")
@@ -359,7 +425,13 @@ async def test_outcomes_timeouts_retries_and_async_steps_on_the_callers_loop(tmp
     result = await TestRunner(steps, config, quiet=True).run_async()
     task.cancel()
     assert ticks > 10, "the caller's loop kept running"
-    assert outcomes(result) == [("echo", 1, "passed"), ("flaky", 1, "passed"), ("slow", 1, "errored"), ("skip", 1, "skipped"), ("raise", 1, "errored")]
+    assert outcomes(result) == [
+        ("echo", 1, "passed"),
+        ("flaky", 1, "passed"),
+        ("slow", 1, "errored"),
+        ("skip", 1, "skipped"),
+        ("raise", 1, "errored"),
+    ]
     assert result.steps[0].output == {"round": 1, "task": "outcomes", "suffix": "!"}
     assert (result.steps[1].attempts, result.steps[1].output) == (2, 2)
     assert "did not finish within 0.3 s" in result.steps[2].error
@@ -367,9 +439,22 @@ async def test_outcomes_timeouts_retries_and_async_steps_on_the_callers_loop(tmp
     assert result.steps[3].reason == "not needed here"
     assert "KeyError: 'missing'" in result.steps[4].error
     assert result.exit_code == EXIT_STEP_FAILED
-    rows = store_rows("SELECT case_hash, verdict, score, metadata FROM evaluation_results WHERE run_id = ? ORDER BY case_idx", result.run_id)
-    assert [r["verdict"] for r in rows] == ["passed", "passed", "errored", "no_threshold", "errored"]
-    assert json.loads(rows[3]["metadata"]) == {"outcome": "skipped", "attempts": 1, "reason": "not needed here"}
+    rows = store_rows(
+        "SELECT case_hash, verdict, score, metadata FROM evaluation_results WHERE run_id = ? ORDER BY case_idx",
+        result.run_id,
+    )
+    assert [r["verdict"] for r in rows] == [
+        "passed",
+        "passed",
+        "errored",
+        "no_threshold",
+        "errored",
+    ]
+    assert json.loads(rows[3]["metadata"]) == {
+        "outcome": "skipped",
+        "attempts": 1,
+        "reason": "not needed here",
+    }
     assert rows[0]["case_hash"] == "echo [round 1]"
 
 
@@ -414,7 +499,13 @@ def test_malformed_yaml_and_json_name_the_file_line_and_key(tmp_path, subprocess
         "from pathlib import Path\nfrom trialrun.steps import TestRunner, TestStep\n"
         "TestRunner([TestStep('a', '', None, print, 'w1')], Path(__file__).parent / 'config.yaml').run()\n"
     )
-    done = subprocess.run([sys.executable, "-m", "trialrun", "steps", str(config.parent / "e2e.py"), "-q"], env=subprocess_env, capture_output=True, text=True, timeout=30)
+    done = subprocess.run(
+        [sys.executable, "-m", "trialrun", "steps", str(config.parent / "e2e.py"), "-q"],
+        env=subprocess_env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert done.returncode == EXIT_CONFIG
     assert "workers.json: line 1" in done.stderr
 
@@ -427,11 +518,18 @@ def test_bad_steps_and_overrides_are_refused_naming_the_culprit(tmp_path):
     assert "step 'x': no worker named 'nobody'" in result.error and "w1, w2" in result.error
     result = TestRunner([TestStep("x", "", None, whoami, "w1")] * 2, config, quiet=True).run()
     assert "step name 'x' is used twice" in result.error
-    result = TestRunner([TestStep("x", "", None, whoami, "w1")], config, {"max_rounds": "many"}, quiet=True).run()
+    result = TestRunner(
+        [TestStep("x", "", None, whoami, "w1")], config, {"max_rounds": "many"}, quiet=True
+    ).run()
     assert result.error.startswith("config_overrides: key 'max_rounds'")
     with pytest.raises(StepsConfigError, match="post_load_callback"):
         TestRunner([], config, {"post_load_callback": 3})
-    ok = TestRunner([TestStep("x", "", None, whoami, "w1")], config, {"max_rounds": 2, "extra_key": "kept"}, quiet=True).run()
+    ok = TestRunner(
+        [TestStep("x", "", None, whoami, "w1")],
+        config,
+        {"max_rounds": 2, "extra_key": "kept"},
+        quiet=True,
+    ).run()
     assert [s.round for s in ok.steps] == [1, 2]
 
 
@@ -447,8 +545,16 @@ mongodb:
 """
 
 USERS = [
-    {"_id": {"$oid": "65a1b2c3d4e5f60718293a4b"}, "name": "ada", "joined": {"$date": "2024-01-02T03:04:05Z"}},
-    {"_id": {"$oid": "65a1b2c3d4e5f60718293a4c"}, "name": "grace", "joined": {"$date": {"$numberLong": "1700000000000"}}},
+    {
+        "_id": {"$oid": "65a1b2c3d4e5f60718293a4b"},
+        "name": "ada",
+        "joined": {"$date": "2024-01-02T03:04:05Z"},
+    },
+    {
+        "_id": {"$oid": "65a1b2c3d4e5f60718293a4c"},
+        "name": "grace",
+        "joined": {"$date": {"$numberLong": "1700000000000"}},
+    },
 ]
 
 
@@ -457,9 +563,23 @@ def mongo_server(tmp_path):
     """A second, separate nx-27017 server on a free loopback port (for an explicit MONGO_URI)."""
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-c", "from nx_27017.nx_27017 import main; main()", "--host", "127.0.0.1", "-p", str(port),
-         "--db", str(tmp_path / "own-mongo.sqlite"), "--log-file", str(tmp_path / "own-mongo.log"), "--pid-file", str(tmp_path / "own-mongo.pid")],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-c",
+            "from nx_27017.nx_27017 import main; main()",
+            "--host",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "--db",
+            str(tmp_path / "own-mongo.sqlite"),
+            "--log-file",
+            str(tmp_path / "own-mongo.log"),
+            "--pid-file",
+            str(tmp_path / "own-mongo.pid"),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 20
     while True:
@@ -486,7 +606,9 @@ def mongo_project(tmp_path: Path, required: int = 2) -> Path:
     return config
 
 
-def test_explicit_mongo_uri_loads_extended_json_and_runs_post_load_callback(tmp_path, mongo_server, monkeypatch):
+def test_explicit_mongo_uri_loads_extended_json_and_runs_post_load_callback(
+    tmp_path, mongo_server, monkeypatch
+):
     import pymongo
 
     monkeypatch.setenv("MONGO_URI", mongo_server)
@@ -503,20 +625,32 @@ def test_explicit_mongo_uri_loads_extended_json_and_runs_post_load_callback(tmp_
             client[context.database].users.insert_one({"name": "added-by-a-step"})
         assert context.worker.env["MONGO_URI"] == mongo_server
         # (nx-27017 keeps True as 1: SQLite has no bool)
-        return [[u["name"], u["joined"].year, type(u["_id"]).__name__, bool(u.get("tagged"))] for u in users]
+        return [
+            [u["name"], u["joined"].year, type(u["_id"]).__name__, bool(u.get("tagged"))]
+            for u in users
+        ]
 
     steps = [TestStep("users", "", None, read_users, "w1")]
     result = TestRunner(steps, config, {"post_load_callback": post_load}, quiet=True).run()
     assert result.passed, result.summary()
     assert seen["db"] == ("seqdb", 2)
-    assert result.steps[0].output == [["ada", 2024, "ObjectId", True], ["grace", 2023, "ObjectId", True]]
+    assert result.steps[0].output == [
+        ["ada", 2024, "ObjectId", True],
+        ["grace", 2023, "ObjectId", True],
+    ]
 
     # A reset drops and reloads the collections.
     with pymongo.MongoClient(mongo_server) as client:
         assert client.seqdb.users.count_documents({}) == 3
-    assert TestRunner(steps, config, {"post_load_callback": post_load}, quiet=True).run(force_reset=True).passed
+    assert (
+        TestRunner(steps, config, {"post_load_callback": post_load}, quiet=True)
+        .run(force_reset=True)
+        .passed
+    )
     with pymongo.MongoClient(mongo_server) as client:
-        assert client.seqdb.users.count_documents({"name": "added-by-a-step"}) == 1  # from the new run only
+        assert (
+            client.seqdb.users.count_documents({"name": "added-by-a-step"}) == 1
+        )  # from the new run only
 
 
 def test_required_count_is_checked_after_loading(tmp_path, mongo_server, monkeypatch):
@@ -543,7 +677,9 @@ def test_the_embedded_mongodb_keeps_data_across_a_resume(tmp_path, monkeypatch):
     steps = [TestStep("who", "", None, whoami, "w1"), TestStep("count", "", None, count, "w2")]
     first = TestRunner(steps, config, quiet=True).run()
     assert outcomes(first) == [("who", 1, "passed"), ("count", 1, "failed")]
-    assert (config.parent / "data" / "mongodb.sqlite").is_file(), "the embedded server keeps its data in data_dir"
+    assert (config.parent / "data" / "mongodb.sqlite").is_file(), (
+        "the embedded server keeps its data in data_dir"
+    )
     flag.unlink()
     again = TestRunner(steps, config, quiet=True).run()
     assert outcomes(again) == [("count", 1, "passed")] and again.steps[0].output == 2

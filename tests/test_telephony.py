@@ -37,7 +37,11 @@ def agent_url():
     """The example agent, checking signatures against TOKEN, on a free port."""
     env = dict(os.environ, TWILIO_AUTH_TOKEN=TOKEN)
     proc = subprocess.Popen(
-        [sys.executable, str(AGENT), "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+        [sys.executable, str(AGENT), "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
     )
     line = proc.stdout.readline()
     match = re.search(r"listening on (http://127\.0\.0\.1:\d+)", line)
@@ -94,7 +98,9 @@ async def next_of_kind(call, kind: str, limit_s: float = 10.0):
 async def test_a_call_to_the_example_agent_over_the_loopback_carrier(agent_url, tmp_path):
     async with (
         LoopbackCarrier({AGENT_NUMBER: f"{agent_url}/voice"}, auth_token=TOKEN) as carrier,
-        CallServer(carrier=carrier, phone_number=TRIALRUN_NUMBER, recordings_dir=tmp_path) as server,
+        CallServer(
+            carrier=carrier, phone_number=TRIALRUN_NUMBER, recordings_dir=tmp_path
+        ) as server,
     ):
         call = await server.place_call(AGENT_NUMBER)
         greeting = await until_quiet(call)
@@ -103,7 +109,9 @@ async def test_a_call_to_the_example_agent_over_the_loopback_carrier(agent_url, 
         assert [e.status for e in greeting[:3]] == ["initiated", "ringing", "in-progress"]
         assert greeting[3].parameters == {}  # trialrun's stream token is not shown
         assert greeting[3].call_sid.startswith("CA")
-        assert sum(1 for e in greeting if e.kind == "audio" and loud(e.audio)) > 100  # ~3.7 s of speech
+        assert (
+            sum(1 for e in greeting if e.kind == "audio" and loud(e.audio)) > 100
+        )  # ~3.7 s of speech
 
         call.mark("after-greeting")
         call.send_dtmf("2")  # "You pressed two. Our opening hours are nine to five."
@@ -115,10 +123,15 @@ async def test_a_call_to_the_example_agent_over_the_loopback_carrier(agent_url, 
         rest = await rest_of(call)
         end = rest[-1]
         assert end.kind == "ended" and end.reason == "far_end_hung_up", end
-        assert end.pacing["frames"] > 0 and end.pacing["p99_ms"] < 50, end.pacing  # paced, not sent in bursts
+        assert end.pacing["frames"] > 0 and end.pacing["p99_ms"] < 50, (
+            end.pacing
+        )  # paced, not sent in bursts
         # The server's pacing covers every call's frames (here, this call's), until reset.
         overall = server.pacing(reset=True)
-        assert (overall["frames"], overall["max_ms"]) == (end.pacing["frames"], end.pacing["max_ms"]), overall
+        assert (overall["frames"], overall["max_ms"]) == (
+            end.pacing["frames"],
+            end.pacing["max_ms"],
+        ), overall
         assert end.pacing["p99_ms"] <= overall["p99_ms"] <= end.pacing["p99_ms"] + 1, overall
         assert server.pacing() == {"frames": 0, "p50_ms": 0.0, "p99_ms": 0.0, "max_ms": 0.0}
         # The carrier's "completed" callback races the stream's end and may come after it,
@@ -135,7 +148,9 @@ async def test_a_call_to_the_example_agent_over_the_loopback_carrier(agent_url, 
 
 async def test_the_agent_refuses_webhooks_signed_with_another_token(agent_url):
     async with (
-        LoopbackCarrier({AGENT_NUMBER: f"{agent_url}/voice"}, auth_token="not-the-agents-token") as carrier,
+        LoopbackCarrier(
+            {AGENT_NUMBER: f"{agent_url}/voice"}, auth_token="not-the-agents-token"
+        ) as carrier,
         CallServer(carrier=carrier, phone_number=TRIALRUN_NUMBER) as server,
     ):
         call = await server.place_call(AGENT_NUMBER)
@@ -167,7 +182,9 @@ def test_a_server_checking_signatures_needs_a_token(monkeypatch):
 
 
 def tone(ms: int, freq: float = 440.0) -> bytes:
-    return array.array("h", (int(8000 * math.sin(2 * math.pi * freq * n / 8000)) for n in range(ms * 8))).tobytes()
+    return array.array(
+        "h", (int(8000 * math.sin(2 * math.pi * freq * n / 8000)) for n in range(ms * 8))
+    ).tobytes()
 
 
 class Webhooks:
@@ -189,7 +206,13 @@ class Webhooks:
 
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"])).decode()
-                owner.requests.append((self.path, dict(urllib.parse.parse_qsl(body)), self.headers["X-Twilio-Signature"]))
+                owner.requests.append(
+                    (
+                        self.path,
+                        dict(urllib.parse.parse_qsl(body)),
+                        self.headers["X-Twilio-Signature"],
+                    )
+                )
                 answer = owner.answers[self.path].encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "text/xml")
@@ -226,12 +249,16 @@ async def test_an_inbound_call_running_say_gather_and_redirect_twiml():
     )
     try:
         async with (
-            LoopbackCarrier({TRIALRUN_NUMBER: "http://127.0.0.1:9/unset"}, speech=speech) as carrier,
+            LoopbackCarrier(
+                {TRIALRUN_NUMBER: "http://127.0.0.1:9/unset"}, speech=speech
+            ) as carrier,
             CallServer(carrier=carrier, phone_number=TRIALRUN_NUMBER) as server,
         ):
             await server.listen_on()  # through the REST API's IncomingPhoneNumbers
             call = server.expect_call(from_=AGENT_NUMBER)
-            await carrier.client.create_call(to=TRIALRUN_NUMBER, from_=AGENT_NUMBER, url=f"{app.url}/start")
+            await carrier.client.create_call(
+                to=TRIALRUN_NUMBER, from_=AGENT_NUMBER, url=f"{app.url}/start"
+            )
             prompt = await until_quiet(call, quiet_ms=200)
             assert prompt[0].kind == "started"
             call.send_dtmf("7")
@@ -242,7 +269,12 @@ async def test_an_inbound_call_running_say_gather_and_redirect_twiml():
         app.close()
     assert spoken == [("Press a key", "alice"), ("Thanks", None)]
     path, form, signature = app.requests[1]
-    assert (path, form["Digits"], form["From"], form["Direction"]) == ("/pressed", "7", AGENT_NUMBER, "outbound-api")
+    assert (path, form["Digits"], form["From"], form["Direction"]) == (
+        "/pressed",
+        "7",
+        AGENT_NUMBER,
+        "outbound-api",
+    )
     assert signature  # signed like every webhook
 
 
@@ -260,8 +292,13 @@ def wav_16k(pcm: bytes) -> bytes:
 
 async def test_play_fetches_a_wav_resamples_it_and_loops_it():
     # 250 ms of a 440 Hz tone at 16 kHz, played twice: about 500 ms of loud audio at 8 kHz.
-    pcm16k = array.array("h", (int(8000 * math.sin(2 * math.pi * 440 * n / 16000)) for n in range(4000))).tobytes()
-    app = Webhooks({"/start": '<Response><Play loop="2">/tone.wav</Play><Hangup/></Response>'}, {"/tone.wav": wav_16k(pcm16k)})
+    pcm16k = array.array(
+        "h", (int(8000 * math.sin(2 * math.pi * 440 * n / 16000)) for n in range(4000))
+    ).tobytes()
+    app = Webhooks(
+        {"/start": '<Response><Play loop="2">/tone.wav</Play><Hangup/></Response>'},
+        {"/tone.wav": wav_16k(pcm16k)},
+    )
     try:
         async with (
             LoopbackCarrier({TRIALRUN_NUMBER: "http://127.0.0.1:9/unset"}) as carrier,
@@ -269,7 +306,9 @@ async def test_play_fetches_a_wav_resamples_it_and_loops_it():
         ):
             carrier.set_number(TRIALRUN_NUMBER, server.inbound_voice_url)
             call = server.expect_call()
-            await carrier.client.create_call(to=TRIALRUN_NUMBER, from_=AGENT_NUMBER, url=f"{app.url}/start")
+            await carrier.client.create_call(
+                to=TRIALRUN_NUMBER, from_=AGENT_NUMBER, url=f"{app.url}/start"
+            )
             events = await rest_of(call)
     finally:
         app.close()
@@ -287,7 +326,9 @@ async def test_twiml_the_carrier_cannot_run_fails_the_call_naming_its_line():
         ):
             call = await server.place_call(AGENT_NUMBER)
             events = await rest_of(call)
-            assert events[-1].reason == "carrier_error" and events[-1].detail == "call status failed", events[-1]
+            assert (
+                events[-1].reason == "carrier_error" and events[-1].detail == "call status failed"
+            ), events[-1]
             log = "\n".join(carrier.log_lines())
             assert "line 3" in log and "Dial" in log, log
     finally:
@@ -317,7 +358,10 @@ def start_messages(token: str) -> list[str]:
             "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
         },
     }
-    return [json.dumps({"event": "connected", "protocol": "Call", "version": "1.0.0"}), json.dumps(start)]
+    return [
+        json.dumps({"event": "connected", "protocol": "Call", "version": "1.0.0"}),
+        json.dumps(start),
+    ]
 
 
 def media(sequence: int, payload: str) -> str:
@@ -341,7 +385,10 @@ BAD_INPUT = {
     "bad JSON": ("{not json", "JSON"),
     "bad base64": (media(2, "%%%not base64%%%"), "base64"),
     "oversize frame": (media(2, base64.b64encode(bytes(100_000)).decode()), ""),
-    "out of order": (json.dumps({"event": "connected", "protocol": "Call", "version": "1.0.0"}), "out of order"),
+    "out of order": (
+        json.dumps({"event": "connected", "protocol": "Call", "version": "1.0.0"}),
+        "out of order",
+    ),
     "sequence gap": (media(7, base64.b64encode(bytes(160)).decode()), "sequenceNumber"),
 }
 
@@ -354,10 +401,15 @@ async def test_bad_input_closes_only_that_call_with_its_reason(case):
         healthy, healthy_urls = server._core.new_outbound_call()
         tokens = []
         for hook in (urls, healthy_urls):
-            twiml = await asyncio.to_thread(post_form, hook["voice"], {"CallSid": "CA1", "From": "+1", "To": "+2"})
+            twiml = await asyncio.to_thread(
+                post_form, hook["voice"], {"CallSid": "CA1", "From": "+1", "To": "+2"}
+            )
             tokens.append(re.search(r'name="trialrun_token" value="(\w+)"', twiml).group(1))
         ws_url = server.url.replace("http://", "ws://") + "/twilio/stream"
-        async with websockets.connect(ws_url) as good, websockets.connect(ws_url, max_size=None) as bad_socket:
+        async with (
+            websockets.connect(ws_url) as good,
+            websockets.connect(ws_url, max_size=None) as bad_socket,
+        ):
             for message in start_messages(tokens[1]):
                 await good.send(message)
             for message in start_messages(tokens[0]):
@@ -376,7 +428,9 @@ async def test_bad_input_closes_only_that_call_with_its_reason(case):
             await next_of_kind(healthy, "audio")
             healthy.hang_up()
             assert (await rest_of(healthy))[-1].reason == "hung_up"
-        assert any("closed" in line or "refused" in line for line in server.log_lines()), server.log_lines()
+        assert any("closed" in line or "refused" in line for line in server.log_lines()), (
+            server.log_lines()
+        )
 
 
 async def test_a_stream_with_an_unknown_token_is_refused():
@@ -410,7 +464,17 @@ async def test_hanging_up_ends_the_call_and_commands_after_it_fail(agent_url):
 
 async def test_trialrun_serve_answers_logs_and_records_inbound_calls(tmp_path):
     proc = subprocess.Popen(
-        [sys.executable, "-m", "trialrun", "serve", "--port", "0", "--no-signature-check", "--record", str(tmp_path)],
+        [
+            sys.executable,
+            "-m",
+            "trialrun",
+            "serve",
+            "--port",
+            "0",
+            "--no-signature-check",
+            "--record",
+            str(tmp_path),
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -418,9 +482,13 @@ async def test_trialrun_serve_answers_logs_and_records_inbound_calls(tmp_path):
     try:
         line = await asyncio.to_thread(proc.stdout.readline)
         voice_url = re.search(r"voice webhook (http://\S+)", line).group(1)
-        async with LoopbackCarrier({TRIALRUN_NUMBER: voice_url}, speech=lambda text, voice, language: tone(300)) as carrier:
+        async with LoopbackCarrier(
+            {TRIALRUN_NUMBER: voice_url}, speech=lambda text, voice, language: tone(300)
+        ) as carrier:
             await carrier.client.create_call(
-                to=TRIALRUN_NUMBER, from_=AGENT_NUMBER, twiml="<Response><Say>hello</Say><Hangup/></Response>"
+                to=TRIALRUN_NUMBER,
+                from_=AGENT_NUMBER,
+                twiml="<Response><Say>hello</Say><Hangup/></Response>",
             )
             lines = []
             while not any("ended" in seen for seen in lines):

@@ -67,7 +67,11 @@ class Length(BaseTestEvaluator):
     id = "length"
 
     def evaluate_test_case(self, test_case: Question, output: str) -> Evaluation:
-        return Evaluation(score=min(len(output) / 10, 1.0), threshold=Threshold(gte=0.5), metadata={"chars": len(output)})
+        return Evaluation(
+            score=min(len(output) / 10, 1.0),
+            threshold=Threshold(gte=0.5),
+            metadata={"chars": len(output)},
+        )
 
 
 def run_suite(answers: Dict[int, str]) -> str:
@@ -138,7 +142,10 @@ def test_api_over_http(viewer: Viewer, runs: Tuple[str, str]) -> None:
     assert data["cases"][0]["test_case"]["text"] == "<b>first</b> question"
     assert "ValueError: the model is down" in data["cases"][4]["error"]
     q2 = [e for e in data["evaluations"] if e["case_hash"] == "q-2"]
-    assert [(e["evaluator_id"], e["verdict"]) for e in q2] == [("exact", "failed"), ("length", "passed")]
+    assert [(e["evaluator_id"], e["verdict"]) for e in q2] == [
+        ("exact", "failed"),
+        ("length", "passed"),
+    ]
     assert q2[0]["metadata"] == {"expected": "gamma answer", "got": "wrong"}
     assert fetch_json(api + "runs/latest")[1]["run"]["id"] == head
 
@@ -219,7 +226,9 @@ def browser() -> Iterator[WebDriver]:
 
 
 def wait_page(driver: WebDriver, page: str) -> None:
-    WebDriverWait(driver, 15).until(EC.presence_of_element_located((By.CSS_SELECTOR, f"body[data-page='{page}']")))
+    WebDriverWait(driver, 15).until(
+        EC.presence_of_element_located((By.CSS_SELECTOR, f"body[data-page='{page}']"))
+    )
 
 
 def console_errors(driver: WebDriver) -> List[Dict[str, Any]]:
@@ -265,7 +274,8 @@ def test_run_view_filters_and_case_details(page: WebDriver, runs: Tuple[str, str
     assert page.find_element(By.ID, "run-header").get_attribute("data-run-id") == head
     assert page.find_element(By.ID, "run-suite").text == SUITE
     facts = {
-        dd.get_attribute("data-fact"): dd.text for dd in page.find_elements(By.CSS_SELECTOR, "#run-header dd[data-fact]")
+        dd.get_attribute("data-fact"): dd.text
+        for dd in page.find_elements(By.CSS_SELECTOR, "#run-header dd[data-fact]")
     }
     assert (facts["run"], facts["suite"], facts["status"]) == (head, SUITE, "completed")
     assert facts["cases"] == "5 (1 where fn raised)"
@@ -282,7 +292,10 @@ def test_run_view_filters_and_case_details(page: WebDriver, runs: Tuple[str, str
     assert visible_hashes(page) == ["q-2", "q-3"]  # exact fails q-2, length fails q-3
     assert page.find_element(By.ID, "case-count").text == "2 of 5 cases"
     for row in page.find_elements(By.CSS_SELECTOR, "#cases-table tr.case-row"):
-        verdicts = [v.get_attribute("data-verdict") for v in row.find_elements(By.CSS_SELECTOR, "[data-verdict]")]
+        verdicts = [
+            v.get_attribute("data-verdict")
+            for v in row.find_elements(By.CSS_SELECTOR, "[data-verdict]")
+        ]
         assert "failed" in verdicts
 
     evaluator.select_by_value("exact")
@@ -302,7 +315,9 @@ def test_run_view_filters_and_case_details(page: WebDriver, runs: Tuple[str, str
     page.find_element(By.CSS_SELECTOR, "tr.case-row[data-hash='q-2']").click()
     detail = page.find_element(By.CSS_SELECTOR, "tr.detail[data-hash='q-2']")
     assert detail.is_displayed()
-    assert detail.find_element(By.CSS_SELECTOR, "pre.output").text == "wrong"  # a str output, unquoted
+    assert (
+        detail.find_element(By.CSS_SELECTOR, "pre.output").text == "wrong"
+    )  # a str output, unquoted
     evaluation = detail.find_element(By.CSS_SELECTOR, "tr[data-evaluator='exact']")
     assert json.loads(evaluation.find_element(By.CSS_SELECTOR, "pre.metadata").text) == {
         "expected": "gamma answer",
@@ -322,7 +337,9 @@ def test_run_view_filters_and_case_details(page: WebDriver, runs: Tuple[str, str
     assert "ValueError: the model is down" in traceback.text
 
 
-def test_compare_view_puts_the_newly_failing_case_first(page: WebDriver, runs: Tuple[str, str]) -> None:
+def test_compare_view_puts_the_newly_failing_case_first(
+    page: WebDriver, runs: Tuple[str, str]
+) -> None:
     base, head = runs
     for run_id in (base, head):
         page.find_element(By.CSS_SELECTOR, f"input.pick[data-run-id='{run_id}']").click()
@@ -337,12 +354,19 @@ def test_compare_view_puts_the_newly_failing_case_first(page: WebDriver, runs: T
 
     rows = page.find_elements(By.CSS_SELECTOR, "#compare-table tr.compare-row")
     first = rows[0]
-    assert (first.get_attribute("data-hash"), first.get_attribute("data-evaluator")) == ("q-2", "exact")
+    assert (first.get_attribute("data-hash"), first.get_attribute("data-evaluator")) == (
+        "q-2",
+        "exact",
+    )
     assert first.get_attribute("data-change") == "newly_failing"
     assert first.find_element(By.CSS_SELECTOR, ".base-side [data-verdict]").text == "passed"
     assert first.find_element(By.CSS_SELECTOR, ".head-side [data-verdict]").text == "failed"
-    base_metadata = json.loads(first.find_element(By.CSS_SELECTOR, ".base-metadata pre.metadata").text)
-    head_metadata = json.loads(first.find_element(By.CSS_SELECTOR, ".head-metadata pre.metadata").text)
+    base_metadata = json.loads(
+        first.find_element(By.CSS_SELECTOR, ".base-metadata pre.metadata").text
+    )
+    head_metadata = json.loads(
+        first.find_element(By.CSS_SELECTOR, ".head-metadata pre.metadata").text
+    )
     assert base_metadata == {"expected": "gamma answer", "got": "gamma answer"}
     assert head_metadata == {"expected": "gamma answer", "got": "wrong"}
     assert first.find_elements(By.TAG_NAME, "td")[5].text == "-1"  # score delta
@@ -350,7 +374,12 @@ def test_compare_view_puts_the_newly_failing_case_first(page: WebDriver, runs: T
     changes = [r.get_attribute("data-change") for r in rows]
     assert changes[:2] == ["newly_failing", "newly_errored"]
     assert set(changes[2:]) <= {"same", "removed"}
-    assert page.find_element(By.CSS_SELECTOR, "tr.compare-row[data-change='newly_errored']").get_attribute("data-hash") == "q-4"
+    assert (
+        page.find_element(
+            By.CSS_SELECTOR, "tr.compare-row[data-change='newly_errored']"
+        ).get_attribute("data-hash")
+        == "q-4"
+    )
     regressions = texts(page.find_elements(By.CSS_SELECTOR, "#regressions li"))
     assert regressions == ["q-2 · exact: passed -> failed", "q-4: fn newly raised"]
     exact = page.find_element(By.CSS_SELECTOR, "#compare-evaluators tr[data-evaluator='exact']")
@@ -364,5 +393,8 @@ def test_compare_view_puts_the_newly_failing_case_first(page: WebDriver, runs: T
     page.find_element(By.ID, "compare-previous").click()
     wait_page(page, "compare")
     first = page.find_element(By.CSS_SELECTOR, "#compare-table tr.compare-row")
-    assert (first.get_attribute("data-hash"), first.get_attribute("data-change")) == ("q-2", "newly_failing")
+    assert (first.get_attribute("data-hash"), first.get_attribute("data-change")) == (
+        "q-2",
+        "newly_failing",
+    )
     assert head[:8] in page.find_element(By.ID, "compare-head").text

@@ -100,14 +100,24 @@ def completion(content: str | None = None, tool_calls: list | None = None) -> di
     message: dict[str, Any] = {"role": "assistant", "content": content}
     if tool_calls:
         message["tool_calls"] = [
-            {"id": f"call_{i}", "type": "function", "function": {"name": name, "arguments": json.dumps(args)}}
+            {
+                "id": f"call_{i}",
+                "type": "function",
+                "function": {"name": name, "arguments": json.dumps(args)},
+            }
             for i, (name, args) in enumerate(tool_calls)
         ]
     return {
         "id": "chatcmpl-1",
         "object": "chat.completion",
         "model": "judge-model",
-        "choices": [{"index": 0, "message": message, "finish_reason": "tool_calls" if tool_calls else "stop"}],
+        "choices": [
+            {
+                "index": 0,
+                "message": message,
+                "finish_reason": "tool_calls" if tool_calls else "stop",
+            }
+        ],
         "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
     }
 
@@ -117,10 +127,14 @@ def judge_answer(body: dict) -> dict:
     there in every call; a goodbye only where the agent said one."""
     transcript = body["messages"][-1]["content"]
     agent_said = " ".join(line for line in transcript.splitlines() if "] agent:" in line).lower()
-    names = body["response_format"]["json_schema"]["schema"]["properties"]["evaluations"]["items"]["properties"]["name"]["enum"]
+    names = body["response_format"]["json_schema"]["schema"]["properties"]["evaluations"]["items"][
+        "properties"
+    ]["name"]["enum"]
     verdicts = []
     for name in names:
-        passed = "thank you for calling" in agent_said if name == "greets" else "goodbye" in agent_said
+        passed = (
+            "thank you for calling" in agent_said if name == "greets" else "goodbye" in agent_said
+        )
         verdicts.append({"name": name, "reason": "read the transcript", "passed": passed})
     return completion(json.dumps({"evaluations": verdicts}))
 
@@ -174,8 +188,12 @@ def nine_calls(flawed_agent_url, tmp_path_factory):
     os.environ["TRIALRUN_HOME"] = str(home)
 
     async def run() -> tuple[list, Any]:
-        carrier = LoopbackCarrier({AGENT_NUMBER: f"{flawed_agent_url}/voice"}, auth_token=TOKEN, speech=Espeak())
-        judge = LocalEvaluator(LanguageModel.openai("judge-model", base_url=judge_server.url, api_key=MODEL_KEY))
+        carrier = LoopbackCarrier(
+            {AGENT_NUMBER: f"{flawed_agent_url}/voice"}, auth_token=TOKEN, speech=Espeak()
+        )
+        judge = LocalEvaluator(
+            LanguageModel.openai("judge-model", base_url=judge_server.url, api_key=MODEL_KEY)
+        )
         runner = TestRunner(
             carrier=carrier,
             twilio_phone_number=TRIALRUN_NUMBER,
@@ -226,7 +244,9 @@ def test_transcripts_have_both_sides_with_the_right_roles(nine_calls):
     results, _, _, _ = nine_calls
     for r in results:
         first = r.transcript[0]
-        assert first.role == "agent" and "thank you for calling" in first.text.lower(), r.transcript_text()
+        assert first.role == "agent" and "thank you for calling" in first.text.lower(), (
+            r.transcript_text()
+        )
         assert all(u.end >= u.start for u in r.transcript)
         assert [u.start for u in r.transcript] == sorted(u.start for u in r.transcript)
     for r in by_name(results, BOOK):
@@ -255,8 +275,12 @@ def test_metrics_are_measured_for_every_call(nine_calls):
         assert (m.ended_by, m.turns) == ("caller", 3)
         # The agent answers 300 ms after the end of a turn it has waited 700 ms of silence
         # for: about a second.
-        assert len(m.response_latencies) == 2 and all(0.7 < x < 3.0 for x in m.response_latencies), m
-        assert m.latency_p50 == min(m.response_latencies) and m.latency_p95 == max(m.response_latencies)
+        assert len(m.response_latencies) == 2 and all(
+            0.7 < x < 3.0 for x in m.response_latencies
+        ), m
+        assert m.latency_p50 == min(m.response_latencies) and m.latency_p95 == max(
+            m.response_latencies
+        )
     for r in by_name(results, HOURS):
         assert (r.metrics.dtmf_sent, r.metrics.dtmf_heard) == ("2", "")
     for r in by_name(results, GOODBYE):
@@ -331,7 +355,11 @@ def test_the_judge_reads_the_timestamped_transcript_and_its_verdicts_reach_the_r
     assert all(r.passed for r in by_name(results, BOOK))
     # The checks' results travel with each call too.
     goodbye = by_name(results, GOODBYE)[0]
-    assert {c.evaluator_id: c.verdict for c in goodbye.checks} == {"no-error": "passed", "must-say": "failed", "ended-by": "failed"}
+    assert {c.evaluator_id: c.verdict for c in goodbye.checks} == {
+        "no-error": "passed",
+        "must-say": "failed",
+        "ended-by": "failed",
+    }
 
 
 def test_the_calls_are_stored_as_a_run_that_history_can_read(nine_calls, monkeypatch):
@@ -340,7 +368,9 @@ def test_the_calls_are_stored_as_a_run_that_history_can_read(nine_calls, monkeyp
     assert history.runs(suite="acme-voice").ids == suite.run_ids
     stored = history.run("latest", suite="acme-voice")
     hashes = sorted(case["hash"] for case in stored.cases)
-    assert hashes == sorted(f"{s.name} x {p.name}" for s in (BOOK, HOURS, GOODBYE) for p in PERSONAS)
+    assert hashes == sorted(
+        f"{s.name} x {p.name}" for s in (BOOK, HOURS, GOODBYE) for p in PERSONAS
+    )
     book = next(case for case in stored.cases if case["hash"] == f"{BOOK.name} x alex")
     assert "Tuesday morning would be great." in json.dumps(book["output"])
 
@@ -353,18 +383,27 @@ async def test_a_language_model_can_play_the_caller(flawed_agent_url, tmp_path):
         said_before = [m for m in body["messages"] if m["role"] == "assistant"]
         if not said_before:
             return completion("Hello, I would like to book an appointment.")
-        return completion("Thanks, goodbye.", tool_calls=[("end_call", {"reason": "got what I wanted"})])
+        return completion(
+            "Thanks, goodbye.", tool_calls=[("end_call", {"reason": "got what I wanted"})]
+        )
 
     server = FakeChatServer(persona_answer)
     try:
-        async with LoopbackCarrier({AGENT_NUMBER: f"{flawed_agent_url}/voice"}, auth_token=TOKEN) as carrier:
+        async with LoopbackCarrier(
+            {AGENT_NUMBER: f"{flawed_agent_url}/voice"}, auth_token=TOKEN
+        ) as carrier:
             runner = TestRunner(
                 carrier=carrier,
                 language_model=LanguageModel.openai("persona-model", base_url=server.url),
                 recordings_dir=tmp_path,
                 quiet=True,
             )
-            runner.add_test(Test(Scenario("llm", "You want an appointment."), Agent("kim", "A nervous first-time patient.")))
+            runner.add_test(
+                Test(
+                    Scenario("llm", "You want an appointment."),
+                    Agent("kim", "A nervous first-time patient."),
+                )
+            )
             (result,) = await asyncio.wait_for(runner.run_tests(AGENT_NUMBER), 120)
     finally:
         server.close()
@@ -373,12 +412,22 @@ async def test_a_language_model_can_play_the_caller(flawed_agent_url, tmp_path):
         "Hello, I would like to book an appointment.",
         "Thanks, goodbye.",
     ]
-    assert (result.metrics.ended_by, result.metrics.end_reason) == ("caller", "the caller hung up: got what I wanted")
+    assert (result.metrics.ended_by, result.metrics.end_reason) == (
+        "caller",
+        "the caller hung up: got what I wanted",
+    )
     _, first = server.requests[0]
     assert first["model"] == "persona-model"
     system = first["messages"][0]
-    assert system["role"] == "system" and "kim" in system["content"] and "You want an appointment." in system["content"]
-    assert first["messages"][-1]["role"] == "user" and "calling" in first["messages"][-1]["content"].lower()
+    assert (
+        system["role"] == "system"
+        and "kim" in system["content"]
+        and "You want an appointment." in system["content"]
+    )
+    assert (
+        first["messages"][-1]["role"] == "user"
+        and "calling" in first["messages"][-1]["content"].lower()
+    )
     assert {t["function"]["name"] for t in first["tools"]} == {"end_call", "press_keys"}
     _, second = server.requests[1]
     assert [m["role"] for m in second["messages"][1:]] == ["user", "assistant", "user"]
@@ -387,11 +436,22 @@ async def test_a_language_model_can_play_the_caller(flawed_agent_url, tmp_path):
 
 async def test_an_inbound_test_answers_the_agents_call(flawed_agent_url, tmp_path):
     """INBOUND: the agent calls the runner's number; the caller's side is the same."""
-    async with LoopbackCarrier({TRIALRUN_NUMBER: "http://127.0.0.1:9/unset"}, auth_token=TOKEN) as carrier:
-        runner = TestRunner(carrier=carrier, twilio_phone_number=TRIALRUN_NUMBER, recordings_dir=tmp_path, quiet=True)
+    async with LoopbackCarrier(
+        {TRIALRUN_NUMBER: "http://127.0.0.1:9/unset"}, auth_token=TOKEN
+    ) as carrier:
+        runner = TestRunner(
+            carrier=carrier,
+            twilio_phone_number=TRIALRUN_NUMBER,
+            recordings_dir=tmp_path,
+            quiet=True,
+        )
         runner.add_test(
             Test(
-                Scenario("inbound", "Press 1.", script=[{"keys": "1"}, {"say": "Great, bye.", "hang_up": True}]),
+                Scenario(
+                    "inbound",
+                    "Press 1.",
+                    script=[{"keys": "1"}, {"say": "Great, bye.", "hang_up": True}],
+                ),
                 Agent("lee", "A caller."),
             )
         )
@@ -399,12 +459,18 @@ async def test_an_inbound_test_answers_the_agents_call(flawed_agent_url, tmp_pat
             await runner.listen()
             task = asyncio.create_task(runner.run_tests(AGENT_NUMBER, type=TestRunner.INBOUND))
             await asyncio.sleep(0)  # run_tests expects the call before any await
-            await carrier.client.create_call(to=TRIALRUN_NUMBER, from_=AGENT_NUMBER, url=f"{flawed_agent_url}/voice")
+            await carrier.client.create_call(
+                to=TRIALRUN_NUMBER, from_=AGENT_NUMBER, url=f"{flawed_agent_url}/voice"
+            )
             (result,) = await asyncio.wait_for(task, 120)
     assert result.error is None, result.error
     assert result.transcript[0].role == "agent" and "calling" in result.transcript[0].text.lower()
     assert result.metrics.dtmf_sent == "1" and result.metrics.ended_by == "caller"
-    assert any("pressed one" in u.text.lower() or "appointment" in u.text.lower() for u in result.transcript if u.role == "agent")
+    assert any(
+        "pressed one" in u.text.lower() or "appointment" in u.text.lower()
+        for u in result.transcript
+        if u.role == "agent"
+    )
 
 
 def test_bad_tests_are_refused_before_any_call_naming_the_test():
@@ -412,16 +478,26 @@ def test_bad_tests_are_refused_before_any_call_naming_the_test():
     try:
         runner = TestRunner(carrier=carrier, quiet=True)
         runner.add_test(Test(Scenario("no-script", "x"), Agent("a", "y")))
-        with pytest.raises(ValueError, match=r"test 0 \('no-script' x 'a'\): scenario.script is not set and the TestRunner has no language_model"):
+        with pytest.raises(
+            ValueError,
+            match=r"test 0 \('no-script' x 'a'\): scenario.script is not set and the TestRunner has no language_model",
+        ):
             asyncio.run(runner.run_tests("+15550100"))
 
         runner = TestRunner(carrier=carrier, quiet=True)
-        runner.add_test(Test(Scenario("bad-keys", "x", script=["hi", {"keys": "1x"}]), Agent("a", "y")))
+        runner.add_test(
+            Test(Scenario("bad-keys", "x", script=["hi", {"keys": "1x"}]), Agent("a", "y"))
+        )
         with pytest.raises(ValueError, match=r"lines\[1\]\.keys"):
             asyncio.run(runner.run_tests("+15550100"))
 
         runner = TestRunner(carrier=carrier, quiet=True)
-        runner.add_test(Test(Scenario("judged", "x", evaluations=[Evaluation("e", "q")], script=["hi"]), Agent("a", "y")))
+        runner.add_test(
+            Test(
+                Scenario("judged", "x", evaluations=[Evaluation("e", "q")], script=["hi"]),
+                Agent("a", "y"),
+            )
+        )
         with pytest.raises(ValueError, match=r"needs a judge"):
             asyncio.run(runner.run_tests("+15550100"))
 
@@ -447,7 +523,6 @@ def test_without_a_carrier_or_twilio_credentials_the_runner_says_what_it_needs(m
     runner.add_test(Test(Scenario("s", "x", script=["hi"]), Agent("a", "y")))
     with pytest.raises(ValueError, match="TestRunner needs a carrier.*TWILIO_ACCOUNT_SID"):
         asyncio.run(runner.run_tests("+15550100"))
-
 
 
 async def test_a_call_the_carrier_cannot_place_fails_that_test_with_the_reason(tmp_path):

@@ -50,7 +50,9 @@ TRANSCRIPT = [
 ]
 
 
-def call(transcript: Optional[List[Utterance]] = None, error: Optional[str] = None, **metric_changes: Any) -> TestResult:
+def call(
+    transcript: Optional[List[Utterance]] = None, error: Optional[str] = None, **metric_changes: Any
+) -> TestResult:
     return TestResult(
         test="any object",
         transcript=list(TRANSCRIPT if transcript is None else transcript),
@@ -59,7 +61,9 @@ def call(transcript: Optional[List[Utterance]] = None, error: Optional[str] = No
     )
 
 
-FAILED_TO_START = TestResult(test=None, transcript=[], metrics=None, error="carrier refused the call: 403")
+FAILED_TO_START = TestResult(
+    test=None, transcript=[], metrics=None, error="carrier refused the call: 403"
+)
 
 
 def judge(evaluator: BaseTestEvaluator, result: Any):
@@ -93,7 +97,13 @@ def test_latency_over_the_limit_fails_and_names_the_slow_turns():
 
 @pytest.mark.parametrize(
     "percentile, limit, passes",
-    [("p50", 0.9, True), ("p50", 0.85, False), ("p95", 1.0, True), ("max", 1.4, False), ("max", 1.5, True)],
+    [
+        ("p50", 0.9, True),
+        ("p50", 0.85, False),
+        ("p95", 1.0, True),
+        ("max", 1.4, False),
+        ("max", 1.5, True),
+    ],
 )
 def test_latency_percentile_choice(percentile, limit, passes):
     result = call(response_latencies=[0.7, 1.5, 0.9], latency_p50=0.9, latency_p95=1.0)
@@ -113,7 +123,9 @@ def test_latency_with_no_measured_turn_fails_with_the_reason():
 
 def test_latency_zero_limit_accepts_only_instant_answers():
     assert judge(MaxResponseLatency(0, "max"), call(response_latencies=[0.0, 0.0])).passed() is True
-    assert judge(MaxResponseLatency(0, "max"), call(response_latencies=[0.0, 0.001])).passed() is False
+    assert (
+        judge(MaxResponseLatency(0, "max"), call(response_latencies=[0.0, 0.001])).passed() is False
+    )
 
 
 @pytest.mark.parametrize("seconds", [-0.1, float("nan"), float("inf"), "1", None, True])
@@ -130,7 +142,11 @@ def test_latency_unknown_percentile_raises(percentile):
 
 # --- MaxInterruptions --------------------------------------------------------------------
 
-BARGE_INS = [Interruption("agent", 9.4, 0.5), Interruption("caller", 20.0, 1.2), Interruption("agent", 25.0, 0.3)]
+BARGE_INS = [
+    Interruption("agent", 9.4, 0.5),
+    Interruption("caller", 20.0, 1.2),
+    Interruption("agent", 25.0, 0.3),
+]
 
 
 def test_interruptions_by_the_agent_by_default():
@@ -139,10 +155,19 @@ def test_interruptions_by_the_agent_by_default():
     assert judge(ev, call()).passed() is True
     bad = judge(ev, call(interruptions=BARGE_INS))
     assert bad.score == 0 and bad.passed() is False
-    assert bad.metadata["count"] == 2 and bad.metadata["max_count"] == 0 and bad.metadata["by"] == "agent"
+    assert (
+        bad.metadata["count"] == 2
+        and bad.metadata["max_count"] == 0
+        and bad.metadata["by"] == "agent"
+    )
     # Each with what the interrupter said, when it is in the transcript.
     assert bad.metadata["interruptions"] == [
-        {"by": "agent", "at": 9.4, "overlap": 0.5, "said": "Sure, I don't see a problem with that."},
+        {
+            "by": "agent",
+            "at": 9.4,
+            "overlap": 0.5,
+            "said": "Sure, I don't see a problem with that.",
+        },
         {"by": "agent", "at": 25.0, "overlap": 0.3},
     ]
     assert "at 9.400 s" in bad.metadata["reason"]
@@ -234,9 +259,17 @@ def test_must_not_say_names_the_phrase_and_the_utterance():
     bad = judge(ev, call())
     assert bad.score == 0.5 and bad.passed() is False
     assert bad.metadata["said"] == [
-        {"phrase": "problem", "said": "Sure, I don't see a problem with that.", "start": 9.4, "end": 12.0}
+        {
+            "phrase": "problem",
+            "said": "Sure, I don't see a problem with that.",
+            "start": 9.4,
+            "end": 12.0,
+        }
     ]
-    assert bad.metadata["reason"] == "the agent said 'problem' at 9.400 s: \"Sure, I don't see a problem with that.\""
+    assert (
+        bad.metadata["reason"]
+        == "the agent said 'problem' at 9.400 s: \"Sure, I don't see a problem with that.\""
+    )
     assert judge(MustNotSay("book me", role="caller"), call()).passed() is False
     assert judge(MustNotSay("book me"), call()).passed() is True
 
@@ -310,7 +343,10 @@ def test_ended_by_one_or_several_causes():
     assert ev.id == "ended-by" and ev.who == ["caller"]
     ok = judge(ev, call())
     assert ok.passed() is True
-    assert ok.metadata["ended_by"] == "caller" and ok.metadata["end_reason"] == "the persona hung up: booked"
+    assert (
+        ok.metadata["ended_by"] == "caller"
+        and ok.metadata["end_reason"] == "the persona hung up: booked"
+    )
     bad = judge(EndedBy("agent"), call())
     assert bad.score == 0 and bad.passed() is False
     assert bad.metadata["reason"] == "ended by caller (the persona hung up: booked), not agent"
@@ -334,7 +370,10 @@ def test_no_error():
     assert judge(ev, call()).passed() is True
     broken = judge(ev, call(error="the stream closed: 1011", ended_by="error"))
     assert broken.score == 0 and broken.passed() is False
-    assert broken.metadata == {"reason": "the call failed: the stream closed: 1011", "call_error": "the stream closed: 1011"}
+    assert broken.metadata == {
+        "reason": "the call failed: the stream closed: 1011",
+        "call_error": "the stream closed: 1011",
+    }
 
 
 # --- calls with nothing to judge ----------------------------------------------------------
@@ -437,7 +476,9 @@ def test_call_evaluators_in_a_suite_are_stored_and_reported(store_rows):
     assert slow.evaluation("max-response-latency").metadata["value"] == 2.5
     assert slow.evaluation("must-not-say").metadata["said"][0]["start"] == 4.5
 
-    rows = store_rows("SELECT case_hash, evaluator_id, verdict, threshold, metadata FROM evaluation_results")
+    rows = store_rows(
+        "SELECT case_hash, evaluator_id, verdict, threshold, metadata FROM evaluation_results"
+    )
     assert len(rows) == 3 * len(evaluators)
     stored = {(r["case_hash"], r["evaluator_id"]): r for r in rows}
     assert {k: r["verdict"] for k, r in stored.items() if k[0] == "slow-and-rude"} == {

@@ -27,8 +27,14 @@ GREETING = "Thank you for calling Acme Dental. How can I help you today?"
 # credentials"; nor "because I am sick" reliably.)
 SENTENCES = [
     (GREETING, ["calling", "help"]),
-    ("I would like to book an appointment for a cleaning next Tuesday.", ["appointment", "cleaning", "tuesday"]),
-    ("I need to cancel my appointment on Friday morning.", ["cancel", "appointment", "friday", "morning"]),
+    (
+        "I would like to book an appointment for a cleaning next Tuesday.",
+        ["appointment", "cleaning", "tuesday"],
+    ),
+    (
+        "I need to cancel my appointment on Friday morning.",
+        ["cancel", "appointment", "friday", "morning"],
+    ),
 ]
 VOICES = ["en-us", "en-gb"]
 
@@ -165,7 +171,9 @@ def test_espeak_from_many_threads(espeak):
 
 
 def test_resample_pcm16():
-    tone = array.array("h", (int(8000 * math.sin(2 * math.pi * 440 * n / 22050)) for n in range(22050)))
+    tone = array.array(
+        "h", (int(8000 * math.sin(2 * math.pi * 440 * n / 22050)) for n in range(22050))
+    )
     out = samples(_core.resample_pcm16(tone.tobytes(), 22050, 8000))
     assert len(out) == 8000
     crossings = sum(1 for a, b in zip(out[2000:6000], out[2001:6001]) if (a < 0) != (b < 0))
@@ -177,7 +185,9 @@ def test_resample_pcm16():
 
 
 def test_rates_trialrun_cannot_resample_go_through_numpy():
-    tone = array.array("h", (int(8000 * math.sin(2 * math.pi * 440 * n / 44100)) for n in range(44100)))
+    tone = array.array(
+        "h", (int(8000 * math.sin(2 * math.pi * 440 * n / 44100)) for n in range(44100))
+    )
     out = samples(offline._resample_to_whisper(tone.tobytes(), 44100))
     assert len(out) == 16000
     crossings = sum(1 for a, b in zip(out[4000:12000], out[4001:12001]) if (a < 0) != (b < 0))
@@ -200,7 +210,9 @@ def whisper() -> Whisper:
 def heard(whisper: Whisper, pcm: bytes, rate: int) -> str:
     started = time.perf_counter()
     text = whisper.transcribe(pcm, rate, language="en")
-    print(f"{len(pcm) / 2 / rate:.1f} s of speech transcribed in {time.perf_counter() - started:.2f} s: {text!r}")
+    print(
+        f"{len(pcm) / 2 / rate:.1f} s of speech transcribed in {time.perf_counter() - started:.2f} s: {text!r}"
+    )
     return text
 
 
@@ -297,7 +309,9 @@ def test_missing_packages_say_what_to_install(monkeypatch, package, make):
     with pytest.raises(ImportError) as raised:
         make()
     message = str(raised.value)
-    assert package.replace("_", "-") in message and 'pip install "trialrun[voice]"' in message, message
+    assert package.replace("_", "-") in message and 'pip install "trialrun[voice]"' in message, (
+        message
+    )
 
 
 # --- The loopback carrier speaking TwiML <Say> with espeak ------------------------------
@@ -333,7 +347,9 @@ class TwimlApp:
 async def test_the_loopback_carrier_says_twiml_with_espeak_and_whisper_hears_it(whisper, espeak):
     """<Say> spoken by espeak through the carrier, carried as mu-law over Media Streams to
     trialrun's call server, and transcribed."""
-    app = TwimlApp(f'<Response><Say voice="alice" language="en-US">{GREETING}</Say><Hangup/></Response>')
+    app = TwimlApp(
+        f'<Response><Say voice="alice" language="en-US">{GREETING}</Say><Hangup/></Response>'
+    )
     here, agent = "+15550199", "+15550100"
     try:
         async with (

@@ -42,7 +42,10 @@ def test_python_objects_must_have_the_method_they_stand_for():
     class NoTranscribe:
         pass
 
-    with pytest.raises(ValueError, match=r"speech-to-text provider needs a transcribe\(\) method; NoTranscribe has none"):
+    with pytest.raises(
+        ValueError,
+        match=r"speech-to-text provider needs a transcribe\(\) method; NoTranscribe has none",
+    ):
         SpeechToText.python(NoTranscribe())
     with pytest.raises(ValueError, match=r"synthesize\(\)"):
         TextToSpeech.python(NoTranscribe())
@@ -58,14 +61,42 @@ def test_a_bad_script_is_refused_naming_the_entry():
 
 
 def judged_call():
-    from trialrun.voice import Agent, CallMetrics, Evaluation, Scenario, Test, TestResult, Utterance, VoiceTestCase
-
-    test = Test(Scenario("s", "Book a visit.", evaluations=[Evaluation("greets", "The agent greets the caller.")]), Agent("a", "b"))
-    metrics = CallMetrics(
-        duration=5.0, time_to_first_word=0.1, response_latencies=[], latency_p50=None, latency_p95=None,
-        interruptions=[], silences=[], ended_by="agent", end_reason="the agent hung up", dtmf_sent="", dtmf_heard="", turns=0,
+    from trialrun.voice import (
+        Agent,
+        CallMetrics,
+        Evaluation,
+        Scenario,
+        Test,
+        TestResult,
+        Utterance,
+        VoiceTestCase,
     )
-    result = TestResult(test=test, transcript=[Utterance("agent", "Hello, thanks for calling.", 0.1, 1.5)], metrics=metrics)
+
+    test = Test(
+        Scenario(
+            "s", "Book a visit.", evaluations=[Evaluation("greets", "The agent greets the caller.")]
+        ),
+        Agent("a", "b"),
+    )
+    metrics = CallMetrics(
+        duration=5.0,
+        time_to_first_word=0.1,
+        response_latencies=[],
+        latency_p50=None,
+        latency_p95=None,
+        interruptions=[],
+        silences=[],
+        ended_by="agent",
+        end_reason="the agent hung up",
+        dtmf_sent="",
+        dtmf_heard="",
+        turns=0,
+    )
+    result = TestResult(
+        test=test,
+        transcript=[Utterance("agent", "Hello, thanks for calling.", 0.1, 1.5)],
+        metrics=metrics,
+    )
     return VoiceTestCase(test), result
 
 
@@ -81,16 +112,22 @@ async def test_a_python_language_model_can_be_the_judge(openai_shape):
 
         def chat(self, request: dict):
             self.requests.append(request)
-            content = json.dumps({"evaluations": [{"name": "greets", "reason": "hello at [00:00]", "passed": True}]})
+            content = json.dumps(
+                {"evaluations": [{"name": "greets", "reason": "hello at [00:00]", "passed": True}]}
+            )
             if openai_shape:
-                return {"choices": [{"index": 0, "message": {"role": "assistant", "content": content}}]}
+                return {
+                    "choices": [{"index": 0, "message": {"role": "assistant", "content": content}}]
+                }
             return {"content": content}
 
     model = Model()
     case, result = judged_call()
     evaluation = await LocalEvaluator(LanguageModel.python(model)).evaluate_test_case(case, result)
     assert evaluation.score == 1.0 and evaluation.passed()
-    assert evaluation.metadata == {"criteria": [{"name": "greets", "passed": True, "reason": "hello at [00:00]"}]}
+    assert evaluation.metadata == {
+        "criteria": [{"name": "greets", "passed": True, "reason": "hello at [00:00]"}]
+    }
     (request,) = model.requests
     assert "model" not in request and request["response_format"]["type"] == "json_schema"
     assert "agent: Hello, thanks for calling." in request["messages"][-1]["content"]
@@ -104,6 +141,8 @@ async def test_a_python_language_model_that_raises_fails_the_criteria_with_the_e
             raise RuntimeError("model offline")
 
     case, result = judged_call()
-    evaluation = await LocalEvaluator(LanguageModel.python(Broken())).evaluate_test_case(case, result)
+    evaluation = await LocalEvaluator(LanguageModel.python(Broken())).evaluate_test_case(
+        case, result
+    )
     assert evaluation.score == 0.0 and not evaluation.passed()
     assert "model offline" in evaluation.metadata["criteria"][0]["reason"]

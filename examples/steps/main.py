@@ -37,13 +37,20 @@ class Handler(BaseHTTPRequestHandler):
         if self.path == "/health":
             return self._send(200, {"ok": True})
         if self.path == "/whoami":
-            return self._send(200, {"worker": WORKER_ID, "pid": os.getpid(), "greeting": os.environ.get("GREETING")})
+            return self._send(
+                200,
+                {"worker": WORKER_ID, "pid": os.getpid(), "greeting": os.environ.get("GREETING")},
+            )
         if self.path == "/items":
             rows = DB.execute("SELECT id, name FROM items ORDER BY id").fetchall()
             return self._send(200, [{"id": i, "name": n} for i, n in rows])
         if self.path.startswith("/items/"):
             row = DB.execute("SELECT id, name FROM items WHERE id = ?", (self.path[7:],)).fetchone()
-            return self._send(200, {"id": row[0], "name": row[1]}) if row else self._send(404, {"error": "no such item"})
+            return (
+                self._send(200, {"id": row[0], "name": row[1]})
+                if row
+                else self._send(404, {"error": "no such item"})
+            )
         self._send(404, {"error": "not found"})
 
     def do_POST(self):

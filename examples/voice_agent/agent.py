@@ -69,6 +69,7 @@ def get_voice() -> speech.Voice:
         VOICE = speech.Voice()
     return VOICE
 
+
 app = FastAPI(title="Acme Dental voice agent")
 
 
@@ -136,13 +137,15 @@ async def voice(request: Request) -> Response:
             return Response("invalid signature", status_code=403, media_type="text/plain")
     log.info(
         "[%s] incoming call from %s to %s (%s)",
-        form.get("CallSid", "?"), form.get("From", "?"), form.get("To", "?"),
+        form.get("CallSid", "?"),
+        form.get("From", "?"),
+        form.get("To", "?"),
         form.get("Direction", "?"),
     )
     twiml = (
         '<?xml version="1.0" encoding="UTF-8"?>'
         f"<Response><Connect><Stream url={quoteattr(stream_url(request))}>"
-        f"<Parameter name=\"caller\" value={quoteattr(form.get('From', ''))}/>"
+        f'<Parameter name="caller" value={quoteattr(form.get("From", ""))}/>'
         "</Stream></Connect></Response>"
     )
     return Response(twiml, media_type="text/xml")
@@ -227,13 +230,21 @@ class Call:
                         await asyncio.sleep(delay)
                     payload = base64.b64encode(frame).decode()
                     await self.send(
-                        {"event": "media", "streamSid": self.stream_sid, "media": {"payload": payload}}
+                        {
+                            "event": "media",
+                            "streamSid": self.stream_sid,
+                            "media": {"payload": payload},
+                        }
                     )
                     clock += FRAME_SECONDS
                 else:
                     self.pending_marks.add(prompt.name)
                     await self.send(
-                        {"event": "mark", "streamSid": self.stream_sid, "mark": {"name": prompt.name}}
+                        {
+                            "event": "mark",
+                            "streamSid": self.stream_sid,
+                            "mark": {"name": prompt.name},
+                        }
                     )
             finally:
                 self.sending = False
@@ -290,7 +301,10 @@ class Call:
             self.log("caller started speaking")
             if self.playing and not self.ending:
                 await self.barge_in("speech")
-        elif self.in_turn and self.silence_frames * frame_s >= self.settings.turn_end_silence_s - 1e-9:
+        elif (
+            self.in_turn
+            and self.silence_frames * frame_s >= self.settings.turn_end_silence_s - 1e-9
+        ):
             self.in_turn = False
             self.speech_frames = 0
             spoke = time.monotonic() - self.turn_started - self.silence_frames * frame_s
@@ -326,7 +340,11 @@ async def media(ws: WebSocket) -> None:
             message = json.loads(await ws.receive_text())
             event = message.get("event")
             if event == "connected":
-                log.info("stream connected (protocol %s %s)", message.get("protocol"), message.get("version"))
+                log.info(
+                    "stream connected (protocol %s %s)",
+                    message.get("protocol"),
+                    message.get("version"),
+                )
             elif event == "start":
                 start = message["start"]
                 call.stream_sid = message.get("streamSid") or start["streamSid"]
@@ -334,8 +352,11 @@ async def media(ws: WebSocket) -> None:
                 fmt = start.get("mediaFormat", {})
                 call.log(
                     "stream %s started: %s %s Hz x%s, parameters %s",
-                    call.stream_sid, fmt.get("encoding"), fmt.get("sampleRate"),
-                    fmt.get("channels"), start.get("customParameters", {}),
+                    call.stream_sid,
+                    fmt.get("encoding"),
+                    fmt.get("sampleRate"),
+                    fmt.get("channels"),
+                    start.get("customParameters", {}),
                 )
                 player = asyncio.create_task(call.player())
                 call.say(GREETING)

@@ -1,6 +1,6 @@
 """trialrun: a test engine for AI agents, with a Rust core.
 
-    from trialrun import BaseTestCase, BaseTestEvaluator, Evaluation, Threshold, run_test_suite
+from trialrun import BaseTestCase, BaseTestEvaluator, Evaluation, Threshold, run_test_suite
 """
 
 from trialrun._core import (

@@ -58,7 +58,7 @@ class EvaluationResult:
     def threshold(self) -> Optional[Threshold]: ...
     @property
     def verdict(self) -> str:
-        """"passed", "failed", "no_threshold" or "errored"."""
+        """ "passed", "failed", "no_threshold" or "errored"."""
     @property
     def passed(self) -> Optional[bool]: ...
     @property
@@ -100,7 +100,7 @@ class SuiteResult:
     def suite_id(self) -> str: ...
     @property
     def status(self) -> str:
-        """"completed" or "interrupted"."""
+        """ "completed" or "interrupted"."""
     @property
     def duration_s(self) -> float: ...
     @property
@@ -221,14 +221,23 @@ class Comparison:
     def html(self, standalone: bool = True) -> str: ...
     def _repr_html_(self) -> str: ...
 
-def list_runs(suite: Optional[str] = None, limit: int = 20, store_path: Optional[str] = None) -> RunList: ...
-def load_run(reference: str = "latest", suite: Optional[str] = None, store_path: Optional[str] = None) -> StoredRun: ...
+def list_runs(
+    suite: Optional[str] = None, limit: int = 20, store_path: Optional[str] = None
+) -> RunList: ...
+def load_run(
+    reference: str = "latest", suite: Optional[str] = None, store_path: Optional[str] = None
+) -> StoredRun: ...
 def compare_runs(
-    base: Optional[str] = None, head: Optional[str] = None, suite: Optional[str] = None, store_path: Optional[str] = None
+    base: Optional[str] = None,
+    head: Optional[str] = None,
+    suite: Optional[str] = None,
+    store_path: Optional[str] = None,
 ) -> Comparison: ...
 def gc_runs(keep: int, store_path: Optional[str] = None) -> int: ...
 def junit_for_runs(run_ids: List[str], store_path: Optional[str] = None) -> str: ...
-def html_for_runs(run_ids: List[str], store_path: Optional[str] = None, standalone: bool = False) -> str: ...
+def html_for_runs(
+    run_ids: List[str], store_path: Optional[str] = None, standalone: bool = False
+) -> str: ...
 
 class Viewer:
     """The local web viewer: serves the run store on 127.0.0.1 until stopped."""
@@ -458,7 +467,9 @@ class TwilioClient:
     ) -> Awaitable[Dict[str, Any]]: ...
     def fetch_call(self, sid: str) -> Awaitable[Dict[str, Any]]: ...
     def hang_up(self, sid: str) -> Awaitable[Dict[str, Any]]: ...
-    def set_incoming_number_voice_url(self, number: str, voice_url: str, method: str = "POST") -> Awaitable[None]: ...
+    def set_incoming_number_voice_url(
+        self, number: str, voice_url: str, method: str = "POST"
+    ) -> Awaitable[None]: ...
 
 class EspeakSpeech:
     """espeak-ng text-to-speech, loaded from ``library_path`` with its data at ``data_path``
@@ -478,7 +489,9 @@ class EspeakSpeech:
     @property
     def rate_wpm(self) -> int: ...
     def synthesize(self, text: str, voice: Optional[str] = None) -> tuple[bytes, int]: ...
-    def synthesize_8k(self, text: str, voice: Optional[str] = None, language: Optional[str] = None) -> bytes: ...
+    def synthesize_8k(
+        self, text: str, voice: Optional[str] = None, language: Optional[str] = None
+    ) -> bytes: ...
 
 def resample_pcm16(pcm: bytes, from_rate: int, to_rate: int) -> bytes: ...
 
@@ -503,20 +516,53 @@ class LanguageModel:
 
 class SpeechToText:
     @staticmethod
-    def openai(model: str = "whisper-1", *, base_url: Optional[str] = None, api_key: Optional[str] = None, timeout: float = 60.0) -> SpeechToText: ...
+    def openai(
+        model: str = "whisper-1",
+        *,
+        base_url: Optional[str] = None,
+        api_key: Optional[str] = None,
+        timeout: float = 60.0,
+    ) -> SpeechToText: ...
     @staticmethod
-    def deepgram(model: Optional[str] = None, *, base_url: Optional[str] = None, api_key: Optional[str] = None, timeout: float = 60.0) -> SpeechToText: ...
+    def deepgram(
+        model: Optional[str] = None,
+        *,
+        base_url: Optional[str] = None,
+        api_key: Optional[str] = None,
+        timeout: float = 60.0,
+    ) -> SpeechToText: ...
     @staticmethod
     def python(obj: Any) -> SpeechToText:
         """obj.transcribe(pcm: bytes, rate: int, language: str | None) -> str"""
 
 class TextToSpeech:
     @staticmethod
-    def openai(model: str = "gpt-4o-mini-tts", *, voice: Optional[str] = None, base_url: Optional[str] = None, api_key: Optional[str] = None, timeout: float = 60.0) -> TextToSpeech: ...
+    def openai(
+        model: str = "gpt-4o-mini-tts",
+        *,
+        voice: Optional[str] = None,
+        base_url: Optional[str] = None,
+        api_key: Optional[str] = None,
+        timeout: float = 60.0,
+    ) -> TextToSpeech: ...
     @staticmethod
-    def elevenlabs(voice: Optional[str] = None, *, model_id: Optional[str] = None, base_url: Optional[str] = None, api_key: Optional[str] = None, timeout: float = 60.0) -> TextToSpeech: ...
+    def elevenlabs(
+        voice: Optional[str] = None,
+        *,
+        model_id: Optional[str] = None,
+        base_url: Optional[str] = None,
+        api_key: Optional[str] = None,
+        timeout: float = 60.0,
+    ) -> TextToSpeech: ...
     @staticmethod
-    def cartesia(voice: Optional[str] = None, *, model_id: Optional[str] = None, base_url: Optional[str] = None, api_key: Optional[str] = None, timeout: float = 60.0) -> TextToSpeech: ...
+    def cartesia(
+        voice: Optional[str] = None,
+        *,
+        model_id: Optional[str] = None,
+        base_url: Optional[str] = None,
+        api_key: Optional[str] = None,
+        timeout: float = 60.0,
+    ) -> TextToSpeech: ...
     @staticmethod
     def espeak(engine: EspeakSpeech) -> TextToSpeech: ...
     @staticmethod

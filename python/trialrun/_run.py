@@ -93,7 +93,9 @@ async def _run(
     if result.store_error:
         import warnings
 
-        warnings.warn(f"trialrun: the run store did not keep every result: {result.store_error}", stacklevel=3)
+        warnings.warn(
+            f"trialrun: the run store did not keep every result: {result.store_error}", stacklevel=3
+        )
     for collector in _collectors:
         collector.append(result)
     if cancelled and reraise_cancel:
@@ -119,7 +121,15 @@ async def run_test_suite_async(
     results out of the run store.
     """
     return await _run(
-        id, test_cases, evaluators, fn, max_test_case_concurrency, grid_search_params, quiet, record, True
+        id,
+        test_cases,
+        evaluators,
+        fn,
+        max_test_case_concurrency,
+        grid_search_params,
+        quiet,
+        record,
+        True,
     )
 
 
@@ -141,7 +151,15 @@ def run_test_suite(
     recorded as interrupted. record=False keeps the results out of the run store.
     """
     coro = _run(
-        id, test_cases, evaluators, fn, max_test_case_concurrency, grid_search_params, quiet, record, False
+        id,
+        test_cases,
+        evaluators,
+        fn,
+        max_test_case_concurrency,
+        grid_search_params,
+        quiet,
+        record,
+        False,
     )
     # Decided outside the except block, so user tracebacks do not chain to it.
     try:
@@ -179,7 +197,9 @@ def _run_on_thread(coro: Any) -> SuiteResult:
             loop.close()
 
     context = contextvars.copy_context()
-    thread = threading.Thread(target=context.run, args=(target,), name="trialrun-suite", daemon=True)
+    thread = threading.Thread(
+        target=context.run, args=(target,), name="trialrun-suite", daemon=True
+    )
     thread.start()
     try:
         thread.join()

@@ -36,7 +36,10 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     run = sub.add_parser("run", help="run the suites a Python file defines")
-    run.add_argument("file", help="a Python file that calls run_test_suite (run as __main__); options go before it")
+    run.add_argument(
+        "file",
+        help="a Python file that calls run_test_suite (run as __main__); options go before it",
+    )
     run.add_argument("args", nargs=argparse.REMAINDER, help="arguments passed on to FILE")
     run.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summaries")
     run.add_argument("--junit", metavar="PATH", help="also write JUnit XML of the runs to PATH")
@@ -44,10 +47,18 @@ def _parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="run the built-in demo (no API keys, no network)")
     demo.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summaries")
 
-    steps = sub.add_parser("steps", help="run a step sequence (an e2e.py that calls TestRunner.run)")
-    steps.add_argument("file", help="the sequence's script, e.g. tests/e2e.py (run as __main__, in its package)")
-    steps.add_argument("--reset", action="store_true", help="clear the saved state and reload the data first")
-    steps.add_argument("--from", dest="from_step", metavar="STEP", help="start at STEP in the current round")
+    steps = sub.add_parser(
+        "steps", help="run a step sequence (an e2e.py that calls TestRunner.run)"
+    )
+    steps.add_argument(
+        "file", help="the sequence's script, e.g. tests/e2e.py (run as __main__, in its package)"
+    )
+    steps.add_argument(
+        "--reset", action="store_true", help="clear the saved state and reload the data first"
+    )
+    steps.add_argument(
+        "--from", dest="from_step", metavar="STEP", help="start at STEP in the current round"
+    )
     steps.add_argument("--only", nargs="+", metavar="STEP", help="run only these steps")
     steps.add_argument("--junit", metavar="PATH", help="also write JUnit XML of the run to PATH")
     steps.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
@@ -61,41 +72,68 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("--suite", help="resolve 'latest' within this suite")
 
     compare = sub.add_parser(
-        "compare", help="compare two runs by test-case hash (default: the previous run against the latest)"
+        "compare",
+        help="compare two runs by test-case hash (default: the previous run against the latest)",
     )
     compare.add_argument("base", nargs="?", help="base run (default: the run before HEAD)")
     compare.add_argument("head", nargs="?", help="head run (default: latest)")
     compare.add_argument("--suite", help="resolve defaults within this suite")
     compare.add_argument(
-        "--max-score-drop", type=float, metavar="X", help="also a regression: any score dropping by more than X"
+        "--max-score-drop",
+        type=float,
+        metavar="X",
+        help="also a regression: any score dropping by more than X",
     )
-    compare.add_argument("--removed", action="store_true", help="also a regression: a case missing from HEAD")
     compare.add_argument(
-        "--ignore-newly-failing", action="store_true", help="a newly failing evaluation is not a regression"
+        "--removed", action="store_true", help="also a regression: a case missing from HEAD"
     )
-    compare.add_argument("--ignore-errors", action="store_true", help="fn newly raising is not a regression")
+    compare.add_argument(
+        "--ignore-newly-failing",
+        action="store_true",
+        help="a newly failing evaluation is not a regression",
+    )
+    compare.add_argument(
+        "--ignore-errors", action="store_true", help="fn newly raising is not a regression"
+    )
     compare.add_argument("--json", action="store_true", help="print the comparison as JSON")
-    compare.add_argument("--html", metavar="PATH", help="also write a standalone HTML report to PATH")
+    compare.add_argument(
+        "--html", metavar="PATH", help="also write a standalone HTML report to PATH"
+    )
 
-    export = sub.add_parser("export", help="write a run as json, csv, junit XML or a standalone html report")
+    export = sub.add_parser(
+        "export", help="write a run as json, csv, junit XML or a standalone html report"
+    )
     export.add_argument("run", nargs="?", default="latest", help="run id, unique prefix, or latest")
     export.add_argument("--format", choices=["json", "csv", "junit", "html"], default="json")
     export.add_argument("-o", "--output", metavar="PATH", help="file to write (default: stdout)")
     export.add_argument("--suite", help="resolve 'latest' within this suite")
 
-    gc = sub.add_parser("gc", help="delete all but the newest N runs of each suite and grid combination")
+    gc = sub.add_parser(
+        "gc", help="delete all but the newest N runs of each suite and grid combination"
+    )
     gc.add_argument("--keep", type=int, required=True, metavar="N")
 
     ui = sub.add_parser("ui", help="serve the local web viewer on 127.0.0.1 until Ctrl-C")
-    ui.add_argument("--port", type=int, default=8321, help="port on 127.0.0.1 (default 8321; 0: any free port)")
+    ui.add_argument(
+        "--port", type=int, default=8321, help="port on 127.0.0.1 (default 8321; 0: any free port)"
+    )
     ui.add_argument("--no-browser", action="store_true", help="do not open a browser")
     serve = sub.add_parser(
-        "serve", help="run the call server: answer every inbound call, log its events, record it (until Ctrl-C)"
+        "serve",
+        help="run the call server: answer every inbound call, log its events, record it (until Ctrl-C)",
     )
-    serve.add_argument("--port", type=int, default=8765, help="port to listen on (default 8765; 0: any free port)")
-    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    serve.add_argument("--public-url", help="base URL Twilio reaches this server by (e.g. an https tunnel)")
-    serve.add_argument("--record", metavar="DIR", help="write each call's two-channel WAV recording here")
+    serve.add_argument(
+        "--port", type=int, default=8765, help="port to listen on (default 8765; 0: any free port)"
+    )
+    serve.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)"
+    )
+    serve.add_argument(
+        "--public-url", help="base URL Twilio reaches this server by (e.g. an https tunnel)"
+    )
+    serve.add_argument(
+        "--record", metavar="DIR", help="write each call's two-channel WAV recording here"
+    )
     serve.add_argument(
         "--no-signature-check",
         action="store_true",
@@ -175,7 +213,9 @@ def _export(args: argparse.Namespace) -> int:
     from trialrun import history
 
     run = history.run(args.run, args.suite)
-    render = {"json": run.to_json, "csv": run.to_csv, "junit": run.junit_xml, "html": run.html}[args.format]
+    render = {"json": run.to_json, "csv": run.to_csv, "junit": run.junit_xml, "html": run.html}[
+        args.format
+    ]
     text = render()
     if args.output:
         _write(args.output, text)
@@ -222,9 +262,15 @@ def _serve(args: argparse.Namespace) -> int:
             if event.kind == "ended":
                 where = f", recording {event.recording_path}" if event.recording_path else ""
                 detail = f" ({event.detail})" if event.detail else ""
-                print(f"[{call.id[:8]}] ended: {event.reason}{detail} after {event.duration_ms / 1000:.1f} s{where}", flush=True)
+                print(
+                    f"[{call.id[:8]}] ended: {event.reason}{detail} after {event.duration_ms / 1000:.1f} s{where}",
+                    flush=True,
+                )
             else:
-                print(f"[{call.id[:8]}] {event.kind}: {event.status or event.call_sid or event.name or event.digit or ''}", flush=True)
+                print(
+                    f"[{call.id[:8]}] {event.kind}: {event.status or event.call_sid or event.name or event.digit or ''}",
+                    flush=True,
+                )
 
     async def serve() -> None:
         with CallServer(
@@ -234,7 +280,10 @@ def _serve(args: argparse.Namespace) -> int:
             validate_signatures=not args.no_signature_check,
             recordings_dir=args.record,
         ) as server:
-            print(f"trialrun call server: voice webhook {server.inbound_voice_url} (Ctrl-C to stop)", flush=True)
+            print(
+                f"trialrun call server: voice webhook {server.inbound_voice_url} (Ctrl-C to stop)",
+                flush=True,
+            )
             tasks = set()
             while True:
                 # One inbound call is always expected; once it arrives, it is logged in the
@@ -243,7 +292,10 @@ def _serve(args: argparse.Namespace) -> int:
                 first = await call.next_event()
                 if first is None:
                     continue
-                print(f"[{call.id[:8]}] {first.kind}: {first.call_sid or first.status or ''}", flush=True)
+                print(
+                    f"[{call.id[:8]}] {first.kind}: {first.call_sid or first.status or ''}",
+                    flush=True,
+                )
                 task = asyncio.ensure_future(log_call(call))
                 tasks.add(task)
                 task.add_done_callback(tasks.discard)
@@ -268,7 +320,14 @@ def _write(path: str, text: str) -> None:
         f.write(text)
 
 
-_HISTORY_COMMANDS = {"runs": _runs, "show": _show, "compare": _compare, "export": _export, "gc": _gc, "ui": _ui}
+_HISTORY_COMMANDS = {
+    "runs": _runs,
+    "show": _show,
+    "compare": _compare,
+    "export": _export,
+    "gc": _gc,
+    "ui": _ui,
+}
 
 
 def _run_script(run, usage_error: type, describe, raised: str) -> Optional[int]:
@@ -327,11 +386,17 @@ def _run_steps(args: argparse.Namespace) -> int:
     if not os.path.isfile(path):
         print(f"trialrun: error: {args.file}: no such file", file=sys.stderr)
         return EXIT_USAGE
-    options = {"reset": args.reset, "from_step": args.from_step, "only": args.only or [], "results": []}
+    options = {
+        "reset": args.reset,
+        "from_step": args.from_step,
+        "only": args.only or [],
+        "results": [],
+    }
     steps_module._cli = options
     sys.argv = [path]
     # A SIGTERM to trialrun stops the workers too, as Ctrl-C does.
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+
     def run() -> None:
         module, root = _module_name(path)
         sys.path.insert(0, root)
@@ -342,7 +407,10 @@ def _run_steps(args: argparse.Namespace) -> int:
 
     try:
         failed = _run_script(
-            run, steps_module.StepsConfigError, str, f"{args.file} raised before its sequence finished"
+            run,
+            steps_module.StepsConfigError,
+            str,
+            f"{args.file} raised before its sequence finished",
         )
         if failed is not None:
             return failed
@@ -351,7 +419,10 @@ def _run_steps(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGTERM, previous)
     results = options["results"]
     if not results:
-        print(f"trialrun: error: {args.file} ran no step sequence (it must call TestRunner.run)", file=sys.stderr)
+        print(
+            f"trialrun: error: {args.file} ran no step sequence (it must call TestRunner.run)",
+            file=sys.stderr,
+        )
         return EXIT_USAGE
     if args.junit:
         from trialrun import _core
@@ -379,7 +450,9 @@ def _module_name(path: str) -> tuple:
 
 def exit_code(results: list, path: str) -> int:
     if not results:
-        print(f"trialrun: error: {path} ran no suite (it must call run_test_suite)", file=sys.stderr)
+        print(
+            f"trialrun: error: {path} ran no suite (it must call run_test_suite)", file=sys.stderr
+        )
         return EXIT_USAGE
     if any(r.status == "interrupted" for r in results):
         return EXIT_INTERRUPTED

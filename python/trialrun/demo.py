@@ -15,12 +15,24 @@ import dataclasses
 import json
 from typing import List
 
-from trialrun import BaseTestCase, BaseTestEvaluator, Evaluation, Threshold, grid_search_ctx, md5, run_test_suite
+from trialrun import (
+    BaseTestCase,
+    BaseTestEvaluator,
+    Evaluation,
+    Threshold,
+    grid_search_ctx,
+    md5,
+    run_test_suite,
+)
 from trialrun.evaluators import HasAllSubstrings, IsValidJSON
 
 TOPICS = {
     "order": ("Where is my order {n}?", "order_status", ["order {n}", "tracking"]),
-    "refund": ("I want a refund for order {n}.", "refund", ["refund", "order {n}", "5 business days"]),
+    "refund": (
+        "I want a refund for order {n}.",
+        "refund",
+        ["refund", "order {n}", "5 business days"],
+    ),
     "hours": ("When are you open? (ticket {n})", "hours", ["9am", "5pm"]),
 }
 
@@ -52,9 +64,15 @@ async def support_agent(case: SupportCase) -> str:
     if "refund" in text:
         # v1 forgets to say when the money arrives
         tail = " within 5 business days" if version == "v2" else ""
-        reply = {"intent": "refund", "answer": f"Your refund for order {order} is on its way{tail}."}
+        reply = {
+            "intent": "refund",
+            "answer": f"Your refund for order {order} is on its way{tail}.",
+        }
     elif "order" in text:
-        reply = {"intent": "order_status", "answer": f"Order {order} has shipped; tracking is in your email."}
+        reply = {
+            "intent": "order_status",
+            "answer": f"Order {order} has shipped; tracking is in your email.",
+        }
     else:
         reply = {"intent": "hours", "answer": "We are open 9am to 5pm, Monday to Friday."}
     return json.dumps(reply)
@@ -83,7 +101,11 @@ class Politeness(BaseTestEvaluator):
         await asyncio.sleep(0.001)
         answer = json.loads(output)["answer"]
         rude = [w for w in ("no.", "can't", "won't") if w in answer.lower()]
-        return Evaluation(score=0.0 if rude else 1.0, threshold=Threshold(gte=0.5), metadata={"rude": rude} if rude else None)
+        return Evaluation(
+            score=0.0 if rude else 1.0,
+            threshold=Threshold(gte=0.5),
+            metadata={"rude": rude} if rude else None,
+        )
 
 
 def main() -> int:
@@ -93,7 +115,11 @@ def main() -> int:
         evaluators=[
             IsValidJSON(),
             IntentMatches(),
-            HasAllSubstrings("expected_phrases", output_mapper=lambda out: json.loads(out)["answer"], case_sensitive=False),
+            HasAllSubstrings(
+                "expected_phrases",
+                output_mapper=lambda out: json.loads(out)["answer"],
+                case_sensitive=False,
+            ),
             Politeness(),
         ],
         fn=support_agent,

@@ -25,7 +25,9 @@ def _from_case(source: FromCase) -> Callable[[Any], Any]:
         return source
     if isinstance(source, str):
         return lambda case: getattr(case, source)
-    raise TypeError(f"expected a test case attribute name or a callable, got {type(source).__name__}")
+    raise TypeError(
+        f"expected a test case attribute name or a callable, got {type(source).__name__}"
+    )
 
 
 class _Configured(BaseTestEvaluator):
@@ -69,7 +71,9 @@ class HasAllSubstrings(_Configured):
         output_mapper: Optional[Callable[[Any], str]] = None,
         max_concurrency: int = 10,
     ) -> None:
-        super().__init__(id=id, threshold=threshold, output_mapper=output_mapper, max_concurrency=max_concurrency)
+        super().__init__(
+            id=id, threshold=threshold, output_mapper=output_mapper, max_concurrency=max_concurrency
+        )
         if isinstance(substrings, (list, tuple)):
             fixed = list(substrings)
             self._substrings: Callable[[Any], Sequence[str]] = lambda case: fixed
@@ -102,7 +106,9 @@ class IsEquals(_Configured):
         output_mapper: Optional[Callable[[Any], Any]] = None,
         max_concurrency: int = 10,
     ) -> None:
-        super().__init__(id=id, threshold=threshold, output_mapper=output_mapper, max_concurrency=max_concurrency)
+        super().__init__(
+            id=id, threshold=threshold, output_mapper=output_mapper, max_concurrency=max_concurrency
+        )
         self._expected = _from_case(expected)
 
     def evaluate_test_case(self, test_case: Any, output: Any) -> Evaluation:
@@ -128,13 +134,17 @@ class IsValidJSON(_Configured):
         output_mapper: Optional[Callable[[Any], str]] = None,
         max_concurrency: int = 10,
     ) -> None:
-        super().__init__(id=id, threshold=threshold, output_mapper=output_mapper, max_concurrency=max_concurrency)
+        super().__init__(
+            id=id, threshold=threshold, output_mapper=output_mapper, max_concurrency=max_concurrency
+        )
 
     def evaluate_test_case(self, test_case: Any, output: Any) -> Evaluation:
         text = self.output_mapper(output)
         if not isinstance(text, (str, bytes, bytearray)):
             return Evaluation(
-                score=0.0, threshold=self.threshold, metadata={"error": f"output is a {type(text).__name__}, not a str"}
+                score=0.0,
+                threshold=self.threshold,
+                metadata={"error": f"output is a {type(text).__name__}, not a str"},
             )
         try:
             json.loads(text)
@@ -161,12 +171,16 @@ class MatchesRegex(_Configured):
         output_mapper: Optional[Callable[[Any], str]] = None,
         max_concurrency: int = 10,
     ) -> None:
-        super().__init__(id=id, threshold=threshold, output_mapper=output_mapper, max_concurrency=max_concurrency)
+        super().__init__(
+            id=id, threshold=threshold, output_mapper=output_mapper, max_concurrency=max_concurrency
+        )
         if mode not in ("search", "fullmatch"):
             raise ValueError(f"mode must be 'search' or 'fullmatch', got {mode!r}")
         self.mode = mode
         if callable(pattern) and not isinstance(pattern, re.Pattern):
-            self._pattern: Callable[[Any], "re.Pattern[str]"] = lambda case: re.compile(pattern(case), flags)
+            self._pattern: Callable[[Any], "re.Pattern[str]"] = lambda case: re.compile(
+                pattern(case), flags
+            )
         else:
             compiled = re.compile(pattern, flags)  # a bad pattern fails here, before the run
             self._pattern = lambda case: compiled
@@ -178,5 +192,7 @@ class MatchesRegex(_Configured):
         if match:
             return Evaluation(score=1.0, threshold=self.threshold)
         return Evaluation(
-            score=0.0, threshold=self.threshold, metadata={"pattern": pattern.pattern, "mode": self.mode}
+            score=0.0,
+            threshold=self.threshold,
+            metadata={"pattern": pattern.pattern, "mode": self.mode},
         )

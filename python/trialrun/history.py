@@ -44,7 +44,9 @@ def _run_id(ref: RunRef, which: str) -> Optional[str]:
                 f"pass one of its run_ids: {ref.run_ids}"
             )
         return ref.run_ids[0]
-    raise TypeError(f"{which}: expected a run id, a StoredRun or a SuiteResult, got {type(ref).__name__}")
+    raise TypeError(
+        f"{which}: expected a run id, a StoredRun or a SuiteResult, got {type(ref).__name__}"
+    )
 
 
 def compare(base: RunRef = None, head: RunRef = None, *, suite: Optional[str] = None) -> Comparison:

@@ -100,10 +100,16 @@ class TestStep:
         if not callable(execute):
             raise StepsConfigError(f"step '{name}': execute is not callable: {execute!r}")
         if not isinstance(worker, str) or not worker:
-            raise StepsConfigError(f"step '{name}': worker must be a worker name (str), got {worker!r}")
+            raise StepsConfigError(
+                f"step '{name}': worker must be a worker name (str), got {worker!r}"
+            )
         if timeout is not None and not (isinstance(timeout, (int, float)) and timeout > 0):
-            raise StepsConfigError(f"step '{name}': timeout must be a positive number of seconds, got {timeout!r}")
-        if retries is not None and not (isinstance(retries, int) and not isinstance(retries, bool) and retries >= 0):
+            raise StepsConfigError(
+                f"step '{name}': timeout must be a positive number of seconds, got {timeout!r}"
+            )
+        if retries is not None and not (
+            isinstance(retries, int) and not isinstance(retries, bool) and retries >= 0
+        ):
             raise StepsConfigError(f"step '{name}': retries must be an int >= 0, got {retries!r}")
         self.name = name
         self.description = description or ""
@@ -130,7 +136,9 @@ class Config:
         try:
             return self._values[name]
         except KeyError:
-            raise AttributeError(f"config has no key {name!r} (keys: {', '.join(sorted(self._values))})") from None
+            raise AttributeError(
+                f"config has no key {name!r} (keys: {', '.join(sorted(self._values))})"
+            ) from None
 
     def __getitem__(self, name: str) -> Any:
         return self._values[name]
@@ -275,7 +283,9 @@ class SequenceResult:
         state = "finished" if self.finished else "not finished"
         lines = [f"steps: {parts} ({state})"]
         for f in self.failures():
-            lines.append(f"  {f.outcome}: {f.name} (round {f.round}, worker {f.worker}): {_last_line(f.error)}")
+            lines.append(
+                f"  {f.outcome}: {f.name} (round {f.round}, worker {f.worker}): {_last_line(f.error)}"
+            )
         if self.error:
             lines.append(f"  {self.error_kind} error: {self.error}")
         return "\n".join(lines) + "\n"
@@ -318,7 +328,9 @@ class TestRunner:
         steps = list(steps)
         for i, step in enumerate(steps):
             if not isinstance(step, TestStep):
-                raise StepsConfigError(f"steps[{i}]: expected a TestStep, got {type(step).__name__}")
+                raise StepsConfigError(
+                    f"steps[{i}]: expected a TestStep, got {type(step).__name__}"
+                )
         overrides = dict(config_overrides or {})
         callback = overrides.pop("post_load_callback", None)
         if callback is not None and not callable(callback):
@@ -383,7 +395,12 @@ class TestRunner:
         return await self._run(force_reset, from_step, list(only or []), False, True)
 
     async def _run(
-        self, force_reset: bool, from_step: Optional[str], only: List[str], loud: bool, reraise_cancel: bool
+        self,
+        force_reset: bool,
+        from_step: Optional[str],
+        only: List[str],
+        loud: bool,
+        reraise_cancel: bool,
     ) -> SequenceResult:
         show = _printer(self.quiet, loud)
         result = SequenceResult()
@@ -422,7 +439,10 @@ class TestRunner:
             if loaded and self.post_load_callback is not None:
                 await _post_load(self.post_load_callback, uri, database)
             await _on_thread(session.start_workers)
-            show("trialrun: workers ready: " + ", ".join(f"{n} on :{p}" for n, p, _ in session.workers()))
+            show(
+                "trialrun: workers ready: "
+                + ", ".join(f"{n} on :{p}" for n, p, _ in session.workers())
+            )
             await self._steps(session, result, uri, database, show)
         except (asyncio.CancelledError, KeyboardInterrupt):
             # What finished is kept; the run is recorded as interrupted.
@@ -454,7 +474,14 @@ class TestRunner:
         show(result.summary().rstrip("\n"))
         return result
 
-    async def _steps(self, session: Any, result: SequenceResult, uri: Any, database: Any, show: Callable[[str], None]) -> None:
+    async def _steps(
+        self,
+        session: Any,
+        result: SequenceResult,
+        uri: Any,
+        database: Any,
+        show: Callable[[str], None],
+    ) -> None:
         config = Config(json.loads(session.config_json()))
         workers = {name: WorkerInfo(name, port, dict(env)) for name, port, env in session.workers()}
         by_name = {s.name: s for s in self.steps}
@@ -468,7 +495,17 @@ class TestRunner:
             step = by_name[name]
             round_json, global_json = session.states_json()
             round_state, global_state = json.loads(round_json), json.loads(global_json)
-            ctx = StepContext(config, workers[worker], workers, round_no, name, round_state, global_state, uri, database)
+            ctx = StepContext(
+                config,
+                workers[worker],
+                workers,
+                round_no,
+                name,
+                round_state,
+                global_state,
+                uri,
+                database,
+            )
             timeout = step.timeout if step.timeout is not None else default_timeout
             retries = step.retries if step.retries is not None else default_retries
             attempts = 0
@@ -478,7 +515,9 @@ class TestRunner:
                 outcome, output, error, reason = await _attempt(step, ctx, timeout)
                 if outcome in ("passed", "skipped") or attempts > retries:
                     break
-                show(f"  round {round_no} {name}: {outcome}, retrying ({attempts}/{retries + 1} attempts)")
+                show(
+                    f"  round {round_no} {name}: {outcome}, retrying ({attempts}/{retries + 1} attempts)"
+                )
             duration = time.perf_counter() - started
             if outcome in ("failed", "errored"):
                 down = session.worker_down(worker)
@@ -489,11 +528,19 @@ class TestRunner:
                 states = json.dumps(ctx.round_state), json.dumps(ctx.global_state)
             except (TypeError, ValueError) as e:
                 outcome, reason = "errored", None
-                error = f"{error or ''}\nthe step left state that is not JSON-serializable: {e}".strip()
+                error = (
+                    f"{error or ''}\nthe step left state that is not JSON-serializable: {e}".strip()
+                )
                 states = round_json, global_json
             output_json = None if output is None else _to_json(output)
-            session.finish_step(index, round_no, outcome, output_json, error, reason, attempts, duration, *states)
-            result.steps.append(StepResult(name, worker, round_no, outcome, duration, attempts, output, error, reason))
+            session.finish_step(
+                index, round_no, outcome, output_json, error, reason, attempts, duration, *states
+            )
+            result.steps.append(
+                StepResult(
+                    name, worker, round_no, outcome, duration, attempts, output, error, reason
+                )
+            )
             line = f"  round {round_no} {name} [{worker}]: {outcome} in {duration:.2f}s"
             if reason:
                 line += f" ({reason})"
@@ -538,7 +585,12 @@ async def _attempt(step: TestStep, ctx: StepContext, timeout: Optional[float]) -
     except SkipStep as e:
         return "skipped", None, None, e.reason or "skipped"
     except asyncio.TimeoutError:
-        return "errored", None, f"TimeoutError: step '{step.name}' did not finish within {timeout} s", None
+        return (
+            "errored",
+            None,
+            f"TimeoutError: step '{step.name}' did not finish within {timeout} s",
+            None,
+        )
     except AssertionError:
         return "failed", None, traceback.format_exc(), None
     except Exception:
@@ -548,7 +600,9 @@ async def _attempt(step: TestStep, ctx: StepContext, timeout: Optional[float]) -
 def _is_async(fn: Callable[..., Any]) -> bool:
     while isinstance(fn, functools.partial):
         fn = fn.func
-    return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(getattr(fn, "__call__", None))
+    return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
+        getattr(fn, "__call__", None)
+    )
 
 
 async def _call(fn: Callable[..., Any], *args: Any) -> Any:
@@ -611,7 +665,9 @@ def _indent(text: str) -> str:
     return "\n".join("    " + line for line in text.rstrip().splitlines())
 
 
-def _fail(result: SequenceResult, kind: str, message: str, show: Callable[[str], None]) -> SequenceResult:
+def _fail(
+    result: SequenceResult, kind: str, message: str, show: Callable[[str], None]
+) -> SequenceResult:
     result.error, result.error_kind = message, kind
     show(f"trialrun: {kind} error: {message}", error=True)
     return result

@@ -70,7 +70,11 @@ class TwilioCarrier(Carrier):
         account_sid = account_sid or _env("TWILIO_ACCOUNT_SID")
         self.auth_token = auth_token or _env("TWILIO_AUTH_TOKEN")
         self.client = TwilioClient(
-            account_sid, self.auth_token, api_base=api_base, calls_per_second=calls_per_second, max_retries=max_retries
+            account_sid,
+            self.auth_token,
+            api_base=api_base,
+            calls_per_second=calls_per_second,
+            max_retries=max_retries,
         )
 
     def __repr__(self) -> str:
@@ -80,7 +84,9 @@ class TwilioCarrier(Carrier):
 def _env(name: str) -> str:
     value = os.environ.get(name)
     if not value:
-        raise ValueError(f"TwilioCarrier needs {name}: pass it as an argument or set the environment variable")
+        raise ValueError(
+            f"TwilioCarrier needs {name}: pass it as an argument or set the environment variable"
+        )
     return value
 
 
@@ -117,7 +123,9 @@ class LoopbackCarrier(Carrier):
         self.account_sid = self._core.account_sid
         self.api_base = self._core.api_base
         # No pacing: nothing here limits calls per second.
-        self.client = TwilioClient(self.account_sid, self.auth_token, api_base=self.api_base, calls_per_second=1e6)
+        self.client = TwilioClient(
+            self.account_sid, self.auth_token, api_base=self.api_base, calls_per_second=1e6
+        )
 
     def set_number(self, number: str, voice_url: str) -> None:
         """Points ``number`` at a voice webhook."""
@@ -180,7 +188,11 @@ class CallServer:
     ) -> None:
         self.carrier = carrier
         self.phone_number = phone_number
-        token = auth_token or (carrier.auth_token if carrier is not None else None) or os.environ.get("TWILIO_AUTH_TOKEN")
+        token = (
+            auth_token
+            or (carrier.auth_token if carrier is not None else None)
+            or os.environ.get("TWILIO_AUTH_TOKEN")
+        )
         self._core = _core.CallServer(
             host=host,
             port=port,
@@ -209,15 +221,21 @@ class CallServer:
         """The voice webhook to set on a number that should ring this server."""
         return self._core.inbound_voice_url
 
-    async def place_call(self, to: str, *, from_: str | None = None, send_digits: str | None = None) -> Call:
+    async def place_call(
+        self, to: str, *, from_: str | None = None, send_digits: str | None = None
+    ) -> Call:
         """Calls ``to`` through the carrier and returns the call at once; its events tell
         how it goes (status, started, audio, ..., ended). A carrier that refuses the call
         raises TwilioError, naming the reason."""
         if self.carrier is None:
-            raise ValueError("place_call needs a carrier: CallServer(carrier=LoopbackCarrier(...) or TwilioCarrier())")
+            raise ValueError(
+                "place_call needs a carrier: CallServer(carrier=LoopbackCarrier(...) or TwilioCarrier())"
+            )
         caller = from_ or self.phone_number
         if not caller:
-            raise ValueError("place_call needs a number to call from: CallServer(phone_number=...) or from_=")
+            raise ValueError(
+                "place_call needs a number to call from: CallServer(phone_number=...) or from_="
+            )
         call, urls = self._core.new_outbound_call()
         try:
             await self.carrier.client.create_call(

@@ -118,7 +118,12 @@ pub struct Policy {
 
 impl Default for Policy {
     fn default() -> Self {
-        Policy { newly_failing: true, newly_errored: true, max_score_drop: None, removed_cases: false }
+        Policy {
+            newly_failing: true,
+            newly_errored: true,
+            max_score_drop: None,
+            removed_cases: false,
+        }
     }
 }
 
@@ -130,7 +135,10 @@ pub struct Regression {
 }
 
 fn side(e: &EvaluationRecord) -> Side {
-    Side { score: e.score, verdict: e.verdict.to_string() }
+    Side {
+        score: e.score,
+        verdict: e.verdict.to_string(),
+    }
 }
 
 fn mean(values: impl Iterator<Item = f64>) -> Option<f64> {
@@ -140,7 +148,10 @@ fn mean(values: impl Iterator<Item = f64>) -> Option<f64> {
 
 /// Evaluations of a run by (case hash, evaluator id).
 fn index(run: &RunData) -> HashMap<(&str, &str), &EvaluationRecord> {
-    run.evaluations.iter().map(|e| ((&*e.case_hash, &*e.evaluator_id), e)).collect()
+    run.evaluations
+        .iter()
+        .map(|e| ((&*e.case_hash, &*e.evaluator_id), e))
+        .collect()
 }
 
 /// Evaluator ids in order of first appearance: head's, then base's others.
@@ -155,8 +166,10 @@ fn evaluator_ids<'a>(base: &'a RunData, head: &'a RunData) -> Vec<&'a str> {
 }
 
 pub fn compare(base: &RunData, head: &RunData) -> Comparison {
-    let base_cases: HashMap<&str, &crate::store::CaseRecord> = base.cases.iter().map(|c| (&*c.hash, c)).collect();
-    let head_hashes: std::collections::HashSet<&str> = head.cases.iter().map(|c| &*c.hash).collect();
+    let base_cases: HashMap<&str, &crate::store::CaseRecord> =
+        base.cases.iter().map(|c| (&*c.hash, c)).collect();
+    let head_hashes: std::collections::HashSet<&str> =
+        head.cases.iter().map(|c| &*c.hash).collect();
     let base_evals = index(base);
     let head_evals = index(head);
     let ids = evaluator_ids(base, head);
@@ -183,7 +196,12 @@ pub fn compare(base: &RunData, head: &RunData) -> Comparison {
                         _ => Change::Same,
                     },
                 };
-                Some(EvaluationDiff { evaluator_id: id.to_string(), base, head, change })
+                Some(EvaluationDiff {
+                    evaluator_id: id.to_string(),
+                    base,
+                    head,
+                    change,
+                })
             })
             .collect();
         cases.push(CaseDiff {
@@ -193,17 +211,41 @@ pub fn compare(base: &RunData, head: &RunData) -> Comparison {
             evaluations,
         });
     }
-    let removed = base.cases.iter().filter(|c| !head_hashes.contains(&*c.hash)).map(|c| c.hash.to_string()).collect();
+    let removed = base
+        .cases
+        .iter()
+        .filter(|c| !head_hashes.contains(&*c.hash))
+        .map(|c| c.hash.to_string())
+        .collect();
 
     let evaluators = ids
         .iter()
         .map(|id| {
-            let diffs = || cases.iter().flat_map(|c| c.evaluations.iter().map(move |e| (c, e))).filter(|(_, e)| e.evaluator_id == *id);
-            let with = |change| diffs().filter(|(_, e)| e.change == change).map(|(c, _)| c.hash.clone()).collect();
-            let scores = |run: &RunData| mean(run.evaluations.iter().filter(|e| &*e.evaluator_id == *id).filter_map(|e| e.score));
+            let diffs = || {
+                cases
+                    .iter()
+                    .flat_map(|c| c.evaluations.iter().map(move |e| (c, e)))
+                    .filter(|(_, e)| e.evaluator_id == *id)
+            };
+            let with = |change| {
+                diffs()
+                    .filter(|(_, e)| e.change == change)
+                    .map(|(c, _)| c.hash.clone())
+                    .collect()
+            };
+            let scores = |run: &RunData| {
+                mean(
+                    run.evaluations
+                        .iter()
+                        .filter(|e| &*e.evaluator_id == *id)
+                        .filter_map(|e| e.score),
+                )
+            };
             EvaluatorSummary {
                 id: id.to_string(),
-                compared: diffs().filter(|(_, e)| e.base.is_some() && e.head.is_some()).count(),
+                compared: diffs()
+                    .filter(|(_, e)| e.base.is_some() && e.head.is_some())
+                    .count(),
                 newly_failing: with(Change::NewlyFailing),
                 newly_passing: with(Change::NewlyPassing),
                 base_mean: scores(base),
@@ -213,7 +255,14 @@ pub fn compare(base: &RunData, head: &RunData) -> Comparison {
         })
         .collect();
 
-    Comparison { base: base.run.clone(), head: head.run.clone(), cases, added, removed, evaluators }
+    Comparison {
+        base: base.run.clone(),
+        head: head.run.clone(),
+        cases,
+        added,
+        removed,
+        evaluators,
+    }
 }
 
 impl Comparison {
@@ -222,23 +271,39 @@ impl Comparison {
         let mut out = vec![];
         for c in &self.cases {
             if policy.newly_errored && c.newly_errored() {
-                out.push(Regression { hash: c.hash.clone(), evaluator_id: None, reason: "fn newly raised".into() });
+                out.push(Regression {
+                    hash: c.hash.clone(),
+                    evaluator_id: None,
+                    reason: "fn newly raised".into(),
+                });
             }
             for e in &c.evaluations {
-                let reg = |reason: String| Regression { hash: c.hash.clone(), evaluator_id: Some(e.evaluator_id.clone()), reason };
+                let reg = |reason: String| Regression {
+                    hash: c.hash.clone(),
+                    evaluator_id: Some(e.evaluator_id.clone()),
+                    reason,
+                };
                 if policy.newly_failing && e.change == Change::NewlyFailing {
                     let head = e.head.as_ref().map(|h| h.verdict.as_str()).unwrap_or("");
                     let base = e.base.as_ref().map(|b| b.verdict.as_str()).unwrap_or("");
                     out.push(reg(format!("{base} -> {head}")));
                 } else if let (Some(limit), Some(delta)) = (policy.max_score_drop, e.delta()) {
                     if -delta > limit {
-                        out.push(reg(format!("score dropped by {} (more than {})", crate::evaluation::fmt_score(-delta), limit)));
+                        out.push(reg(format!(
+                            "score dropped by {} (more than {})",
+                            crate::evaluation::fmt_score(-delta),
+                            limit
+                        )));
                     }
                 }
             }
         }
         if policy.removed_cases {
-            out.extend(self.removed.iter().map(|h| Regression { hash: h.clone(), evaluator_id: None, reason: "case removed".into() }));
+            out.extend(self.removed.iter().map(|h| Regression {
+                hash: h.clone(),
+                evaluator_id: None,
+                reason: "case removed".into(),
+            }));
         }
         out
     }

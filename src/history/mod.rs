@@ -20,7 +20,8 @@ pub struct RunData {
 impl RunData {
     /// Each case's evaluations, by case hash.
     pub fn evaluations_by_case(&self) -> std::collections::HashMap<&str, Vec<&EvaluationRecord>> {
-        let mut by_case: std::collections::HashMap<&str, Vec<&EvaluationRecord>> = std::collections::HashMap::new();
+        let mut by_case: std::collections::HashMap<&str, Vec<&EvaluationRecord>> =
+            std::collections::HashMap::new();
         for e in &self.evaluations {
             by_case.entry(&*e.case_hash).or_default().push(e);
         }
@@ -31,7 +32,11 @@ impl RunData {
 pub fn load(conn: &Connection, run: StoredRun) -> Result<RunData, StoreError> {
     let cases = store::run_cases(conn, &run.run.id)?;
     let evaluations = store::run_evaluations(conn, &run.run.id)?;
-    Ok(RunData { run, cases, evaluations })
+    Ok(RunData {
+        run,
+        cases,
+        evaluations,
+    })
 }
 
 #[derive(Debug)]
@@ -62,24 +67,36 @@ impl From<StoreError> for HistoryError {
 
 /// A run by reference: "latest" (optionally within `suite`), a run id, or a unique
 /// prefix of one.
-pub fn resolve(conn: &Connection, reference: &str, suite: Option<&str>) -> Result<StoredRun, HistoryError> {
+pub fn resolve(
+    conn: &Connection,
+    reference: &str,
+    suite: Option<&str>,
+) -> Result<StoredRun, HistoryError> {
     if reference == "latest" {
-        return store::list_runs(conn, suite, 1)?.into_iter().next().ok_or_else(|| {
-            HistoryError::NotFound(match suite {
-                Some(s) => format!("suite {s:?} has no runs in the store"),
-                None => "the store has no runs yet".to_string(),
-            })
-        });
+        return store::list_runs(conn, suite, 1)?
+            .into_iter()
+            .next()
+            .ok_or_else(|| {
+                HistoryError::NotFound(match suite {
+                    Some(s) => format!("suite {s:?} has no runs in the store"),
+                    None => "the store has no runs yet".to_string(),
+                })
+            });
     }
     let mut found = store::runs_matching(conn, reference)?;
     if let Some(s) = suite {
         found.retain(|r| r.run.suite_id == s);
     }
     match found.len() {
-        0 => Err(HistoryError::NotFound(format!("no run matches {reference:?}"))),
+        0 => Err(HistoryError::NotFound(format!(
+            "no run matches {reference:?}"
+        ))),
         1 => Ok(found.remove(0)),
         n => {
-            let ids: Vec<String> = found.iter().map(|r| format!("{} ({})", r.run.id, r.run.suite_id)).collect();
+            let ids: Vec<String> = found
+                .iter()
+                .map(|r| format!("{} ({})", r.run.id, r.run.suite_id))
+                .collect();
             Err(HistoryError::Ambiguous(format!(
                 "{reference:?} matches {n}{} runs, give more of the id: {}",
                 if n >= 10 { " or more" } else { "" },
@@ -106,7 +123,11 @@ pub fn resolve_pair(
                 "run {} is the first of suite {:?}{}: nothing to compare it with",
                 head.run.id,
                 head.run.suite_id,
-                head.run.grid.as_deref().map(|g| format!(" with grid {g}")).unwrap_or_default()
+                head.run
+                    .grid
+                    .as_deref()
+                    .map(|g| format!(" with grid {g}"))
+                    .unwrap_or_default()
             ))
         })?,
     };

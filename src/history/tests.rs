@@ -45,8 +45,13 @@ fn default_pair_is_previous_against_latest() {
     let dir = TestDir::new("history-pair");
     let conn = store_with_two_runs(&dir);
     let (base, head) = resolve_pair(&conn, None, None, None).unwrap();
-    assert_eq!((base.run.id.as_str(), head.run.id.as_str()), ("run-a", "run-b"));
-    let err = resolve_pair(&conn, None, Some("run-a"), None).unwrap_err().to_string();
+    assert_eq!(
+        (base.run.id.as_str(), head.run.id.as_str()),
+        ("run-a", "run-b")
+    );
+    let err = resolve_pair(&conn, None, Some("run-a"), None)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("first of suite"), "{err}");
 }
 
@@ -55,11 +60,23 @@ fn references_by_prefix_and_latest() {
     let dir = TestDir::new("history-refs");
     let conn = store_with_two_runs(&dir);
     assert_eq!(resolve(&conn, "run-a", None).unwrap().run.id, "run-a");
-    assert_eq!(resolve(&conn, "latest", Some("suite")).unwrap().run.id, "run-b");
+    assert_eq!(
+        resolve(&conn, "latest", Some("suite")).unwrap().run.id,
+        "run-b"
+    );
     let ambiguous = resolve(&conn, "run-", None).unwrap_err().to_string();
-    assert!(ambiguous.contains("matches 2") && ambiguous.contains("run-a"), "{ambiguous}");
-    assert!(resolve(&conn, "zzz", None).unwrap_err().to_string().contains("no run matches"));
-    assert!(resolve(&conn, "latest", Some("other")).unwrap_err().to_string().contains("\"other\""));
+    assert!(
+        ambiguous.contains("matches 2") && ambiguous.contains("run-a"),
+        "{ambiguous}"
+    );
+    assert!(resolve(&conn, "zzz", None)
+        .unwrap_err()
+        .to_string()
+        .contains("no run matches"));
+    assert!(resolve(&conn, "latest", Some("other"))
+        .unwrap_err()
+        .to_string()
+        .contains("\"other\""));
 }
 
 #[test]
@@ -85,13 +102,23 @@ fn regressions_follow_the_policy() {
     let dir = TestDir::new("history-policy");
     let c = comparison(&store_with_two_runs(&dir));
     let found = |p: &Policy| -> Vec<(String, String)> {
-        c.regressions(p).into_iter().map(|r| (r.hash, r.reason)).collect()
+        c.regressions(p)
+            .into_iter()
+            .map(|r| (r.hash, r.reason))
+            .collect()
     };
     assert_eq!(
         found(&Policy::default()),
-        vec![("breaks".into(), "passed -> failed".into()), ("raises".into(), "fn newly raised".into())]
+        vec![
+            ("breaks".into(), "passed -> failed".into()),
+            ("raises".into(), "fn newly raised".into())
+        ]
     );
-    let strict = Policy { max_score_drop: Some(0.3), removed_cases: true, ..Policy::default() };
+    let strict = Policy {
+        max_score_drop: Some(0.3),
+        removed_cases: true,
+        ..Policy::default()
+    };
     assert_eq!(
         found(&strict),
         vec![
@@ -101,7 +128,12 @@ fn regressions_follow_the_policy() {
             ("gone".into(), "case removed".into()),
         ]
     );
-    let none = Policy { newly_failing: false, newly_errored: false, max_score_drop: None, removed_cases: false };
+    let none = Policy {
+        newly_failing: false,
+        newly_errored: false,
+        max_score_drop: None,
+        removed_cases: false,
+    };
     assert!(found(&none).is_empty());
 }
 
@@ -110,11 +142,22 @@ fn gc_keeps_the_newest_runs_of_each_series() {
     let dir = TestDir::new("history-gc");
     let conn = store_with_two_runs(&dir);
     assert_eq!(store::delete_old_runs(&conn, 1).unwrap(), 1);
-    let left: Vec<String> = store::list_runs(&conn, None, 10).unwrap().into_iter().map(|r| r.run.id).collect();
+    let left: Vec<String> = store::list_runs(&conn, None, 10)
+        .unwrap()
+        .into_iter()
+        .map(|r| r.run.id)
+        .collect();
     assert_eq!(left, vec!["run-b"]);
-    let orphans: i64 =
-        conn.query_row("SELECT count(*) FROM cases WHERE run NOT IN (SELECT seq FROM runs)", [], |r| r.get(0)).unwrap();
+    let orphans: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM cases WHERE run NOT IN (SELECT seq FROM runs)",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
     assert_eq!(orphans, 0, "cases go with their run");
-    let kept: i64 = conn.query_row("SELECT count(*) FROM cases", [], |r| r.get(0)).unwrap();
+    let kept: i64 = conn
+        .query_row("SELECT count(*) FROM cases", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(kept, 5, "run-b's cases stay");
 }

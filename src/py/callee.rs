@@ -4,8 +4,8 @@
 //! block (a cache miss, a network call).
 
 use crate::suite::pool::{BlockingPool, Session};
-use pyo3::prelude::*;
 use pyo3::intern;
+use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use std::sync::Arc;
 
@@ -20,7 +20,8 @@ impl Callee {
     pub fn new(func: Bound<'_, PyAny>, limit: usize, pool_name: &str) -> PyResult<Callee> {
         let is_async = is_async_callable(&func)?;
         Ok(Callee {
-            pool: (!is_async).then(|| BlockingPool::with_session(pool_name, limit, Some(attached()))),
+            pool: (!is_async)
+                .then(|| BlockingPool::with_session(pool_name, limit, Some(attached()))),
             func: func.unbind(),
             is_async,
         })

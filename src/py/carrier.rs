@@ -28,14 +28,24 @@ pub struct Leg {
 impl Leg {
     /// A leg for `awaitable`: coroutines are stepped directly, other awaitables
     /// through their __await__ iterator.
-    pub fn new(job: crate::suite::Job, awaitable: &Bound<'_, PyAny>, context: Py<PyAny>, started: Instant) -> PyResult<Leg> {
+    pub fn new(
+        job: crate::suite::Job,
+        awaitable: &Bound<'_, PyAny>,
+        context: Py<PyAny>,
+        started: Instant,
+    ) -> PyResult<Leg> {
         let py = awaitable.py();
         let inner = if awaitable.get_type().name()? == "coroutine" {
             awaitable.clone()
         } else {
             awaitable.call_method0(intern!(py, "__await__"))?
         };
-        Ok(Leg { job, inner: inner.unbind(), context, started })
+        Ok(Leg {
+            job,
+            inner: inner.unbind(),
+            context,
+            started,
+        })
     }
 }
 
@@ -54,7 +64,11 @@ pub struct Carrier {
 
 impl Carrier {
     pub fn new(run: Py<SuiteRun>, leg: Leg) -> Carrier {
-        Carrier { run, leg: Mutex::new(Some(leg)), task: OnceLock::new() }
+        Carrier {
+            run,
+            leg: Mutex::new(Some(leg)),
+            task: OnceLock::new(),
+        }
     }
 
     pub fn set_task(&self, task: Py<PyAny>) {
@@ -72,7 +86,10 @@ impl Carrier {
 
     /// Steps the current job; when it finishes, records it and goes on with the next
     /// job the driver hands over. Some(value) to yield to the task, None when done.
-    fn advance<'py>(slf: &Bound<'py, Self>, mut resume: Resume<'py>) -> PyResult<Option<Py<PyAny>>> {
+    fn advance<'py>(
+        slf: &Bound<'py, Self>,
+        mut resume: Resume<'py>,
+    ) -> PyResult<Option<Py<PyAny>>> {
         let py = slf.py();
         // A CancelledError thrown in by the task (interrupt, loop shutdown) stops the
         // suite and ends this carrier; one raised by user code fails only its job.
@@ -83,8 +100,16 @@ impl Carrier {
             };
             let inner = inner.bind(py);
             let stepped = match resume {
-                Resume::Send(v) => context.call_method1(py, intern!(py, "run"), (inner.getattr(intern!(py, "send"))?, v)),
-                Resume::Throw(e) => context.call_method1(py, intern!(py, "run"), (inner.getattr(intern!(py, "throw"))?, e)),
+                Resume::Send(v) => context.call_method1(
+                    py,
+                    intern!(py, "run"),
+                    (inner.getattr(intern!(py, "send"))?, v),
+                ),
+                Resume::Throw(e) => context.call_method1(
+                    py,
+                    intern!(py, "run"),
+                    (inner.getattr(intern!(py, "throw"))?, e),
+                ),
             };
             let outcome = match stepped {
                 Ok(yielded) => return Ok(Some(yielded)),
@@ -92,13 +117,21 @@ impl Carrier {
                     Outcome::Value(e.value(py).getattr(intern!(py, "value"))?.unbind())
                 }
                 Err(e) if is_cancelled_error(e.value(py).as_any()) => Outcome::Cancelled,
-                Err(e) if e.is_instance_of::<PyKeyboardInterrupt>(py) || e.is_instance_of::<PySystemExit>(py) => {
+                Err(e)
+                    if e.is_instance_of::<PyKeyboardInterrupt>(py)
+                        || e.is_instance_of::<PySystemExit>(py) =>
+                {
                     // Ctrl-C (on Python 3.10 it lands inside whatever code runs) or exit:
                     // not this job's failure. Interrupt the suite, then let it propagate
                     // out of the task, as asyncio does.
                     let run = slf.get().run.bind(py);
                     SuiteRun::interrupt(run)?;
-                    let finished = Finished { job, outcome: Outcome::Cancelled, started, ended: Instant::now() };
+                    let finished = Finished {
+                        job,
+                        outcome: Outcome::Cancelled,
+                        started,
+                        ended: Instant::now(),
+                    };
                     SuiteRun::carrier_finished(run, slf, finished, false);
                     *slf.get().leg.lock().unwrap() = None;
                     return Err(e);
@@ -111,7 +144,12 @@ impl Carrier {
                 // (loop shutdown, a cancel-everything loop) means the suite must stop.
                 SuiteRun::interrupt(run)?;
             }
-            let finished = Finished { job, outcome, started, ended: Instant::now() };
+            let finished = Finished {
+                job,
+                outcome,
+                started,
+                ended: Instant::now(),
+            };
             let next = SuiteRun::carrier_finished(run, slf, finished, !cancelled_from_outside);
             let has_next = next.is_some();
             *slf.get().leg.lock().unwrap() = next;
@@ -123,9 +161,19 @@ impl Carrier {
         Ok(Some(py.None())) // a bare yield: the task steps us again on the next iteration
     }
 
-    fn current(&self, py: Python<'_>) -> Option<(crate::suite::Job, Py<PyAny>, Py<PyAny>, Instant)> {
+    fn current(
+        &self,
+        py: Python<'_>,
+    ) -> Option<(crate::suite::Job, Py<PyAny>, Py<PyAny>, Instant)> {
         let guard = self.leg.lock().unwrap();
-        guard.as_ref().map(|l| (l.job, l.inner.clone_ref(py), l.context.clone_ref(py), l.started))
+        guard.as_ref().map(|l| {
+            (
+                l.job,
+                l.inner.clone_ref(py),
+                l.context.clone_ref(py),
+                l.started,
+            )
+        })
     }
 }
 
@@ -168,7 +216,8 @@ impl Carrier {
         } else if let Some(v) = val.filter(|v| !v.is_none()) {
             typ.call1((v,))?
         } else {
-            typ.call0().map_err(|_| PyTypeError::new_err("throw() needs an exception"))?
+            typ.call0()
+                .map_err(|_| PyTypeError::new_err("throw() needs an exception"))?
         };
         if slf.get().current(py).is_none() {
             return Err(PyErr::from_value(exc));

@@ -1,10 +1,10 @@
 //! Python values to the JSON text the run store keeps, tracebacks to text, and short
 //! labels that name a Python object in error messages.
 
+use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple, PyType};
-use pyo3::intern;
 
 /// Outputs larger than this are stored cut short, with a note saying so.
 pub const MAX_STORED_JSON: usize = 256 * 1024;
@@ -44,7 +44,11 @@ fn write_json(obj: &Bound<'_, PyAny>, out: &mut String, depth: usize) {
     } else if obj.is_instance_of::<PyInt>() {
         match obj.extract::<i64>() {
             Ok(i) => out.push_str(&i.to_string()),
-            Err(_) => out.push_str(&obj.str().map(|s| s.to_string()).unwrap_or_else(|_| "null".into())),
+            Err(_) => out.push_str(
+                &obj.str()
+                    .map(|s| s.to_string())
+                    .unwrap_or_else(|_| "null".into()),
+            ),
         }
     } else if let Ok(f) = obj.cast::<PyFloat>() {
         let v = f.value();
@@ -82,7 +86,11 @@ fn write_seq<'py>(items: impl Iterator<Item = Bound<'py, PyAny>>, out: &mut Stri
     out.push(']');
 }
 
-fn write_map<'py>(items: impl Iterator<Item = (Bound<'py, PyAny>, Bound<'py, PyAny>)>, out: &mut String, depth: usize) {
+fn write_map<'py>(
+    items: impl Iterator<Item = (Bound<'py, PyAny>, Bound<'py, PyAny>)>,
+    out: &mut String,
+    depth: usize,
+) {
     out.push('{');
     for (i, (k, v)) in items.enumerate() {
         if i > 0 {
@@ -100,12 +108,17 @@ fn write_map<'py>(items: impl Iterator<Item = (Bound<'py, PyAny>, Bound<'py, PyA
 }
 
 fn write_repr(obj: &Bound<'_, PyAny>, out: &mut String) {
-    let text = obj.repr().map(|r| r.to_string()).unwrap_or_else(|_| "<unrepresentable>".into());
+    let text = obj
+        .repr()
+        .map(|r| r.to_string())
+        .unwrap_or_else(|_| "<unrepresentable>".into());
     write_str(&text, out);
 }
 
 /// (name, value) pairs of a dataclass instance, in field order; None for other objects.
-pub fn dataclass_fields<'py>(obj: &Bound<'py, PyAny>) -> Option<Vec<(Bound<'py, PyAny>, Bound<'py, PyAny>)>> {
+pub fn dataclass_fields<'py>(
+    obj: &Bound<'py, PyAny>,
+) -> Option<Vec<(Bound<'py, PyAny>, Bound<'py, PyAny>)>> {
     let py = obj.py();
     if obj.is_instance_of::<PyType>() {
         return None;
@@ -123,7 +136,10 @@ pub fn dataclass_fields<'py>(obj: &Bound<'py, PyAny>) -> Option<Vec<(Bound<'py, 
 /// Traceback text of a raised PyErr. Its traceback is kept beside the exception value
 /// (on 3.11 the value's __traceback__ is not set), so it is passed explicitly.
 pub fn format_pyerr(py: Python<'_>, err: &PyErr) -> String {
-    let tb = err.traceback(py).map(|t| t.into_any()).unwrap_or_else(|| py.None().into_bound(py));
+    let tb = err
+        .traceback(py)
+        .map(|t| t.into_any())
+        .unwrap_or_else(|| py.None().into_bound(py));
     format_parts(&err.get_type(py).into_any(), err.value(py).as_any(), &tb)
 }
 
@@ -136,13 +152,19 @@ fn format_parts(ty: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>, tb: &Bound<'_, 
         .and_then(|lines| lines.extract::<Vec<String>>());
     match formatted {
         Ok(lines) => lines.concat().trim_end().to_string(),
-        Err(_) => value.str().map(|s| s.to_string()).unwrap_or_else(|_| "<exception>".into()),
+        Err(_) => value
+            .str()
+            .map(|s| s.to_string())
+            .unwrap_or_else(|_| "<exception>".into()),
     }
 }
 
 /// A short label for an object in an error message: its repr, cut to 80 characters.
 pub fn label(obj: &Bound<'_, PyAny>) -> String {
-    let text = obj.repr().map(|r| r.to_string()).unwrap_or_else(|_| "<unrepresentable>".into());
+    let text = obj
+        .repr()
+        .map(|r| r.to_string())
+        .unwrap_or_else(|_| "<unrepresentable>".into());
     if text.chars().count() > 80 {
         let cut: String = text.chars().take(77).collect();
         format!("{cut}...")

@@ -25,11 +25,11 @@ use crate::suite::{Job, Scheduler};
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::intern;
 use pyo3::prelude::*;
+use pyo3::sync::MutexExt;
 use pyo3::types::{PyDict, PyTuple};
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use pyo3::sync::MutexExt;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Instant;
 
@@ -73,7 +73,6 @@ enum Launched {
     Started,
 }
 
-
 /// One grid combination while it runs.
 struct Combo {
     run_id: Arc<str>,
@@ -113,7 +112,9 @@ impl TaskMaker {
                 let kwargs = PyDict::new(py);
                 kwargs.set_item(intern!(py, "loop"), self.event_loop.bind(py))?;
                 kwargs.set_item(intern!(py, "eager_start"), true)?;
-                task_type.bind(py).call((carrier.clone_ref(py),), Some(&kwargs))?
+                task_type
+                    .bind(py)
+                    .call((carrier.clone_ref(py),), Some(&kwargs))?
             }
             None => self.create_task.bind(py).call1((carrier.clone_ref(py),))?,
         };
@@ -178,10 +179,20 @@ impl SuiteRun {
         store_path: Option<PathBuf>,
     ) -> PyResult<SuiteRun> {
         let py = id.py();
-        let plan = plan::build(id, test_cases, evaluators, fn_, max_test_case_concurrency, grid_search_params)?;
+        let plan = plan::build(
+            id,
+            test_cases,
+            evaluators,
+            fn_,
+            max_test_case_concurrency,
+            grid_search_params,
+        )?;
         let store_path = record.then(|| store_path.unwrap_or_else(store::default_path));
         let writer = match &store_path {
-            Some(path) => Some(py.detach(|| Writer::start(path)).map_err(super::history::store_error)?),
+            Some(path) => Some(
+                py.detach(|| Writer::start(path))
+                    .map_err(super::history::store_error)?,
+            ),
             None => None,
         };
         let items = plan.cases.len() * plan.combinations.len();
@@ -207,20 +218,32 @@ impl SuiteRun {
             threshold_memo: vec![None; plan.evaluators.len()],
             plan,
         };
-        Ok(SuiteRun { driver: Mutex::new(driver), drain_scheduled: AtomicBool::new(false), tasks: OnceLock::new() })
+        Ok(SuiteRun {
+            driver: Mutex::new(driver),
+            drain_scheduled: AtomicBool::new(false),
+            tasks: OnceLock::new(),
+        })
     }
 
     /// Starts the suite on `event_loop` (the running loop, called from its thread) and
     /// returns a future that resolves to the SuiteResult once every result is stored.
-    fn start<'py>(slf: &Bound<'py, Self>, event_loop: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    fn start<'py>(
+        slf: &Bound<'py, Self>,
+        event_loop: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
         let py = slf.py();
         let mut d = slf.get().lock(py);
         if d.started.is_some() {
-            return Err(PyRuntimeError::new_err("a SuiteRun can only be started once"));
+            return Err(PyRuntimeError::new_err(
+                "a SuiteRun can only be started once",
+            ));
         }
         let future = event_loop.call_method0(intern!(py, "create_future"))?;
         let version_info = py.import("sys")?.getattr("version_info")?;
-        let version: (u8, u8) = (version_info.get_item(0)?.extract()?, version_info.get_item(1)?.extract()?);
+        let version: (u8, u8) = (
+            version_info.get_item(0)?.extract()?,
+            version_info.get_item(1)?.extract()?,
+        );
         let eager_task = if version >= (3, 12) {
             Some(py.import("asyncio")?.getattr("Task")?.unbind())
         } else {
@@ -232,9 +255,16 @@ impl SuiteRun {
             eager_task,
         });
         d.event_loop = Some(Loop {
-            call_soon_threadsafe: event_loop.getattr(intern!(py, "call_soon_threadsafe"))?.unbind(),
+            call_soon_threadsafe: event_loop
+                .getattr(intern!(py, "call_soon_threadsafe"))?
+                .unbind(),
             future: future.clone().unbind(),
-            drain: Py::new(py, Drain { run: slf.clone().unbind() })?,
+            drain: Py::new(
+                py,
+                Drain {
+                    run: slf.clone().unbind(),
+                },
+            )?,
         });
         d.begin_runs(py)?;
         d.started = Some(Instant::now());
@@ -262,7 +292,15 @@ impl SuiteRun {
                 ForLoop::Awaitable(f) => f.job,
             };
             let now = Instant::now();
-            d.finish(py, Finished { job, outcome: Outcome::Cancelled, started: now, ended: now })?;
+            d.finish(
+                py,
+                Finished {
+                    job,
+                    outcome: Outcome::Cancelled,
+                    started: now,
+                    ended: now,
+                },
+            )?;
         }
         for carrier in d.carriers.values() {
             // the carrier records its job as cancelled, then ends
@@ -271,7 +309,15 @@ impl SuiteRun {
         // Threads cannot be cancelled: their jobs are abandoned and their results ignored.
         for job in std::mem::take(&mut d.pooled) {
             let now = Instant::now();
-            d.finish(py, Finished { job, outcome: Outcome::Cancelled, started: now, ended: now })?;
+            d.finish(
+                py,
+                Finished {
+                    job,
+                    outcome: Outcome::Cancelled,
+                    started: now,
+                    ended: now,
+                },
+            )?;
         }
         d.finalize_if_done(py)
     }
@@ -281,7 +327,9 @@ impl SuiteRun {
     /// The driver, waited for with the GIL released (see the module comment).
     fn lock(&self, py: Python<'_>) -> MutexGuard<'_, Driver> {
         // A panic inside the driver is a bug; keep going with the state it left.
-        self.driver.lock_py_attached(py).unwrap_or_else(|p| p.into_inner())
+        self.driver
+            .lock_py_attached(py)
+            .unwrap_or_else(|p| p.into_inner())
     }
 
     /// Releases the driver, then starts the tasks of the carriers made under it.
@@ -387,7 +435,11 @@ impl Driver {
                     git_branch: git_branch.clone(),
                 });
             }
-            self.combos.push(Combo { run_id: run_id.into(), grid, context: context.unbind() });
+            self.combos.push(Combo {
+                run_id: run_id.into(),
+                grid,
+                context: context.unbind(),
+            });
         }
         Ok(())
     }
@@ -395,7 +447,13 @@ impl Driver {
     /// Starts every job the limits allow. With `take_leg`, the first async job is
     /// returned for the carrier that asked instead of getting a carrier of its own.
     /// On the loop thread it first starts what workers left for it.
-    fn pump(&mut self, py: Python<'_>, run: &Bound<'_, SuiteRun>, on: Thread, take_leg: bool) -> PyResult<Option<Leg>> {
+    fn pump(
+        &mut self,
+        py: Python<'_>,
+        run: &Bound<'_, SuiteRun>,
+        on: Thread,
+        take_leg: bool,
+    ) -> PyResult<Option<Leg>> {
         self.pump_like(py, run, on, take_leg, None)
     }
 
@@ -412,11 +470,13 @@ impl Driver {
         if on == Thread::Loop {
             for work in std::mem::take(&mut self.for_loop) {
                 match work {
-                    ForLoop::Job(job) => match self.launch(py, run, job, on, take_leg && mine.is_none())? {
-                        Launched::Done(finished) => self.settle(py, run, finished, on)?,
-                        Launched::Leg(leg) => mine = Some(leg),
-                        Launched::Started => {}
-                    },
+                    ForLoop::Job(job) => {
+                        match self.launch(py, run, job, on, take_leg && mine.is_none())? {
+                            Launched::Done(finished) => self.settle(py, run, finished, on)?,
+                            Launched::Leg(leg) => mine = Some(leg),
+                            Launched::Started => {}
+                        }
+                    }
                     ForLoop::Awaitable(finished) => self.settle(py, run, finished, on)?,
                 }
             }
@@ -443,7 +503,14 @@ impl Driver {
 
     /// Starts one job: an async one as a Leg (for the asking carrier, or a new one),
     /// a sync one on its pool. A worker leaves async jobs for the loop.
-    fn launch(&mut self, py: Python<'_>, run: &Bound<'_, SuiteRun>, job: Job, on: Thread, take_leg: bool) -> PyResult<Launched> {
+    fn launch(
+        &mut self,
+        py: Python<'_>,
+        run: &Bound<'_, SuiteRun>,
+        job: Job,
+        on: Thread,
+        take_leg: bool,
+    ) -> PyResult<Launched> {
         let (item, callee) = match job {
             Job::Call { item } => (item, &self.plan.fn_callee),
             Job::Evaluate { item, evaluator } => (item, &self.plan.evaluators[evaluator].callee),
@@ -453,8 +520,14 @@ impl Driver {
             return Ok(Launched::Started);
         }
         let (combo, case) = self.split(item);
-        let context = self.combos[combo].context.bind(py).call_method0(intern!(py, "copy"))?;
-        let mut args = vec![callee.func.clone_ref(py), self.plan.cases[case].clone_ref(py)];
+        let context = self.combos[combo]
+            .context
+            .bind(py)
+            .call_method0(intern!(py, "copy"))?;
+        let mut args = vec![
+            callee.func.clone_ref(py),
+            self.plan.cases[case].clone_ref(py),
+        ];
         if let Job::Evaluate { .. } = job {
             let output = self.items[item].as_ref().and_then(|i| i.output.as_ref());
             args.push(output.map(|o| o.clone_ref(py)).unwrap_or_else(|| py.None()));
@@ -476,7 +549,12 @@ impl Driver {
                 Ok(v) => Outcome::Value(v.unbind()),
                 Err(e) => Outcome::Raised(format_pyerr(py, &e)),
             };
-            return Ok(Launched::Done(Finished { job, outcome, started, ended: Instant::now() }));
+            return Ok(Launched::Done(Finished {
+                job,
+                outcome,
+                started,
+                ended: Instant::now(),
+            }));
         }
         let pool = callee.pool.as_ref().expect("sync callees have a pool");
         let run = run.clone().unbind();
@@ -491,7 +569,15 @@ impl Driver {
                     Ok(v) => Outcome::Value(v.unbind()),
                     Err(e) => Outcome::Raised(format_pyerr(py, &e)),
                 };
-                SuiteRun::worker_finished(run.bind(py), Finished { job, outcome, started, ended });
+                SuiteRun::worker_finished(
+                    run.bind(py),
+                    Finished {
+                        job,
+                        outcome,
+                        started,
+                        ended,
+                    },
+                );
             })
         });
         self.pooled.insert(job);
@@ -499,16 +585,28 @@ impl Driver {
     }
 
     /// Makes a carrier for `leg`; its task starts when the driver is released.
-    fn spawn_carrier(&mut self, py: Python<'_>, run: &Bound<'_, SuiteRun>, leg: Leg) -> PyResult<()> {
+    fn spawn_carrier(
+        &mut self,
+        py: Python<'_>,
+        run: &Bound<'_, SuiteRun>,
+        leg: Leg,
+    ) -> PyResult<()> {
         let carrier = Py::new(py, Carrier::new(run.clone().unbind(), leg))?;
-        self.carriers.insert(carrier.as_ptr() as usize, carrier.clone_ref(py));
+        self.carriers
+            .insert(carrier.as_ptr() as usize, carrier.clone_ref(py));
         self.unstarted.push(carrier);
         Ok(())
     }
 
     /// A sync job's value may itself be awaitable (a sync callable that returned a
     /// coroutine): then it runs on in a carrier; otherwise it is recorded.
-    fn settle(&mut self, py: Python<'_>, run: &Bound<'_, SuiteRun>, f: Finished, on: Thread) -> PyResult<()> {
+    fn settle(
+        &mut self,
+        py: Python<'_>,
+        run: &Bound<'_, SuiteRun>,
+        f: Finished,
+        on: Thread,
+    ) -> PyResult<()> {
         if let Outcome::Value(v) = &f.outcome {
             let v = v.bind(py);
             if is_awaitable(v) {
@@ -517,7 +615,10 @@ impl Driver {
                     return Ok(());
                 }
                 let (combo, _) = self.split(item_of(f.job));
-                let context = self.combos[combo].context.bind(py).call_method0(intern!(py, "copy"))?;
+                let context = self.combos[combo]
+                    .context
+                    .bind(py)
+                    .call_method0(intern!(py, "copy"))?;
                 let leg = Leg::new(f.job, v, context.unbind(), f.started)?;
                 return self.spawn_carrier(py, run, leg);
             }
@@ -574,7 +675,10 @@ impl Driver {
                     let (combo, case) = self.split(item);
                     self.tally.evaluators[evaluator].add(r.verdict, r.score);
                     if self.writer.is_some() {
-                        let threshold = r.threshold.as_ref().map(|t| self.threshold_json(evaluator, t.bind(py).get().inner));
+                        let threshold = r
+                            .threshold
+                            .as_ref()
+                            .map(|t| self.threshold_json(evaluator, t.bind(py).get().inner));
                         let writer = self.writer.as_ref().expect("checked above");
                         writer.evaluation(EvaluationRecord {
                             run_id: self.combos[combo].run_id.clone(),
@@ -607,7 +711,10 @@ impl Driver {
         let memo = &mut self.threshold_memo[evaluator];
         match memo {
             Some((last, json)) if *last == threshold => json.clone(),
-            _ => memo.insert((threshold, threshold.to_json().into())).1.clone(),
+            _ => memo
+                .insert((threshold, threshold.to_json().into()))
+                .1
+                .clone(),
         }
     }
 
@@ -694,7 +801,11 @@ impl Driver {
         }
         self.finalized = true;
         self.progress.finish();
-        let status = if self.interrupted { RunStatus::Interrupted } else { RunStatus::Completed };
+        let status = if self.interrupted {
+            RunStatus::Interrupted
+        } else {
+            RunStatus::Completed
+        };
         // Cases whose evaluations were cut short by an interrupt keep what finished.
         for item in 0..self.items.len() {
             if self.items[item].is_some() {
@@ -711,13 +822,24 @@ impl Driver {
         let result = SuiteResult {
             suite_id: self.plan.suite_id.clone(),
             status: status.as_str().to_string(),
-            duration_s: self.started.map(|s| s.elapsed().as_secs_f64()).unwrap_or(0.0),
+            duration_s: self
+                .started
+                .map(|s| s.elapsed().as_secs_f64())
+                .unwrap_or(0.0),
             store_path: self.store_path.as_ref().map(|p| p.display().to_string()),
             store_error,
             runs: self
                 .combos
                 .iter()
-                .map(|c| Py::new(py, RunInfo { run_id: c.run_id.to_string(), grid: c.grid.as_ref().map(|g| g.clone_ref(py)) }))
+                .map(|c| {
+                    Py::new(
+                        py,
+                        RunInfo {
+                            run_id: c.run_id.to_string(),
+                            grid: c.grid.as_ref().map(|g| g.clone_ref(py)),
+                        },
+                    )
+                })
                 .collect::<PyResult<_>>()?,
             cases: self.done.iter_mut().filter_map(Option::take).collect(),
             tally: self.tally.clone(),
@@ -744,7 +866,11 @@ impl Driver {
         }
         if let Some(l) = &self.event_loop {
             let future = l.future.bind(py);
-            if !future.call_method0("done").and_then(|d| d.is_truthy()).unwrap_or(true) {
+            if !future
+                .call_method0("done")
+                .and_then(|d| d.is_truthy())
+                .unwrap_or(true)
+            {
                 let _ = future.call_method1("set_exception", (err.value(py),));
             }
         }
@@ -773,7 +899,9 @@ impl Drain {
         let mut d = run.get().lock(py);
         let result = match d.engine_error.take() {
             Some(err) => Err(err),
-            None => d.pump(py, run, Thread::Loop, false).and_then(|_| d.finalize_if_done(py)),
+            None => d
+                .pump(py, run, Thread::Loop, false)
+                .and_then(|_| d.finalize_if_done(py)),
         };
         if let Err(err) = result {
             d.fail(py, err);

@@ -47,7 +47,9 @@ impl PyThreshold {
         self.inner.describe()
     }
 
-    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyTuple>)> {
+    fn __reduce__<'py>(
+        slf: &Bound<'py, Self>,
+    ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyTuple>)> {
         let t = slf.get().inner;
         let args = PyTuple::new(slf.py(), [t.lt, t.lte, t.gt, t.gte])?;
         Ok((slf.get_type().into_any(), args))
@@ -86,7 +88,8 @@ impl PyEvaluation {
                 type_name(score)
             ))
         })?;
-        let score = check_score(score).map_err(|e| PyValueError::new_err(format!("Evaluation {e}")))?;
+        let score =
+            check_score(score).map_err(|e| PyValueError::new_err(format!("Evaluation {e}")))?;
         let threshold = match threshold {
             Some(t) if !t.is_none() => Some(
                 t.cast::<PyThreshold>()
@@ -115,7 +118,11 @@ impl PyEvaluation {
             ),
             _ => None,
         };
-        Ok(PyEvaluation { score, threshold, metadata })
+        Ok(PyEvaluation {
+            score,
+            threshold,
+            metadata,
+        })
     }
 
     #[getter]
@@ -153,17 +160,24 @@ impl PyEvaluation {
     }
 
     fn __eq__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<bool> {
-        let Ok(other) = other.cast::<PyEvaluation>() else { return Ok(false) };
+        let Ok(other) = other.cast::<PyEvaluation>() else {
+            return Ok(false);
+        };
         let other = other.get();
         let metadata_eq = match (&self.metadata, &other.metadata) {
             (None, None) => true,
             (Some(a), Some(b)) => a.bind(py).eq(b.bind(py))?,
             _ => false,
         };
-        Ok(self.score == other.score && self.threshold_ref(py) == other.threshold_ref(py) && metadata_eq)
+        Ok(self.score == other.score
+            && self.threshold_ref(py) == other.threshold_ref(py)
+            && metadata_eq)
     }
 }
 
 pub fn type_name(obj: &Bound<'_, PyAny>) -> String {
-    obj.get_type().name().map(|n| n.to_string()).unwrap_or_else(|_| "object".into())
+    obj.get_type()
+        .name()
+        .map(|n| n.to_string())
+        .unwrap_or_else(|_| "object".into())
 }

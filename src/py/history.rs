@@ -32,7 +32,10 @@ fn history_error(e: HistoryError) -> PyErr {
 fn open(store_path: Option<PathBuf>) -> PyResult<rusqlite::Connection> {
     let path = store_path.unwrap_or_else(store::default_path);
     if !path.exists() {
-        return Err(StoreError::new_err(format!("{}: no run store here yet (run a suite first)", path.display())));
+        return Err(StoreError::new_err(format!(
+            "{}: no run store here yet (run a suite first)",
+            path.display()
+        )));
     }
     store::open(&path).map_err(store_error)
 }
@@ -75,7 +78,9 @@ impl RunList {
         let n = self.runs.len() as isize;
         let i = if index < 0 { index + n } else { index };
         if !(0..n).contains(&i) {
-            return Err(pyo3::exceptions::PyIndexError::new_err("run index out of range"));
+            return Err(pyo3::exceptions::PyIndexError::new_err(
+                "run index out of range",
+            ));
         }
         to_python(py, &self.runs[i as usize])
     }
@@ -137,7 +142,16 @@ impl RunView {
     }
     #[getter]
     fn grid(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        to_python(py, &self.data.run.run.grid.as_ref().map(|g| serde_json::from_str::<serde_json::Value>(g).unwrap_or_default()))
+        to_python(
+            py,
+            &self
+                .data
+                .run
+                .run
+                .grid
+                .as_ref()
+                .map(|g| serde_json::from_str::<serde_json::Value>(g).unwrap_or_default()),
+        )
     }
     /// Each case as a dict, with its evaluations.
     #[getter]
@@ -167,7 +181,13 @@ impl RunView {
         html::run_html(&self.data, false)
     }
     fn __repr__(&self) -> String {
-        format!("StoredRun({:?}, suite={:?}, status={:?}, cases={})", self.run_id(), self.suite_id(), self.status(), self.data.cases.len())
+        format!(
+            "StoredRun({:?}, suite={:?}, status={:?}, cases={})",
+            self.run_id(),
+            self.suite_id(),
+            self.status(),
+            self.data.cases.len()
+        )
     }
 }
 
@@ -177,8 +197,18 @@ pub struct ComparisonView {
     c: Comparison,
 }
 
-fn policy(newly_failing: bool, newly_errored: bool, max_score_drop: Option<f64>, removed_cases: bool) -> Policy {
-    Policy { newly_failing, newly_errored, max_score_drop, removed_cases }
+fn policy(
+    newly_failing: bool,
+    newly_errored: bool,
+    max_score_drop: Option<f64>,
+    removed_cases: bool,
+) -> Policy {
+    Policy {
+        newly_failing,
+        newly_errored,
+        max_score_drop,
+        removed_cases,
+    }
 }
 
 #[pymethods]
@@ -208,14 +238,37 @@ impl ComparisonView {
     /// What counts as a regression: an evaluation newly failing or errored, fn newly
     /// raising, a score dropping by more than max_score_drop, a removed case.
     #[pyo3(signature = (newly_failing=true, newly_errored=true, max_score_drop=None, removed_cases=false))]
-    fn regressions(&self, py: Python<'_>, newly_failing: bool, newly_errored: bool, max_score_drop: Option<f64>, removed_cases: bool) -> PyResult<Py<PyAny>> {
-        let found = self.c.regressions(&policy(newly_failing, newly_errored, max_score_drop, removed_cases));
+    fn regressions(
+        &self,
+        py: Python<'_>,
+        newly_failing: bool,
+        newly_errored: bool,
+        max_score_drop: Option<f64>,
+        removed_cases: bool,
+    ) -> PyResult<Py<PyAny>> {
+        let found = self.c.regressions(&policy(
+            newly_failing,
+            newly_errored,
+            max_score_drop,
+            removed_cases,
+        ));
         to_python(py, &found)
     }
 
     #[pyo3(signature = (newly_failing=true, newly_errored=true, max_score_drop=None, removed_cases=false))]
-    fn text(&self, newly_failing: bool, newly_errored: bool, max_score_drop: Option<f64>, removed_cases: bool) -> String {
-        let found = self.c.regressions(&policy(newly_failing, newly_errored, max_score_drop, removed_cases));
+    fn text(
+        &self,
+        newly_failing: bool,
+        newly_errored: bool,
+        max_score_drop: Option<f64>,
+        removed_cases: bool,
+    ) -> String {
+        let found = self.c.regressions(&policy(
+            newly_failing,
+            newly_errored,
+            max_score_drop,
+            removed_cases,
+        ));
         text::comparison(&self.c, &found)
     }
 
@@ -244,7 +297,12 @@ impl ComparisonView {
 
 #[pyfunction]
 #[pyo3(signature = (suite=None, limit=20, store_path=None))]
-fn list_runs(py: Python<'_>, suite: Option<String>, limit: usize, store_path: Option<PathBuf>) -> PyResult<RunList> {
+fn list_runs(
+    py: Python<'_>,
+    suite: Option<String>,
+    limit: usize,
+    store_path: Option<PathBuf>,
+) -> PyResult<RunList> {
     py.detach(|| {
         let conn = open(store_path)?;
         let runs = store::list_runs(&conn, suite.as_deref(), limit).map_err(store_error)?;
@@ -254,11 +312,18 @@ fn list_runs(py: Python<'_>, suite: Option<String>, limit: usize, store_path: Op
 
 #[pyfunction]
 #[pyo3(signature = (reference="latest", suite=None, store_path=None))]
-fn load_run(py: Python<'_>, reference: &str, suite: Option<String>, store_path: Option<PathBuf>) -> PyResult<RunView> {
+fn load_run(
+    py: Python<'_>,
+    reference: &str,
+    suite: Option<String>,
+    store_path: Option<PathBuf>,
+) -> PyResult<RunView> {
     py.detach(|| {
         let conn = open(store_path)?;
         let run = history::resolve(&conn, reference, suite.as_deref()).map_err(history_error)?;
-        Ok(RunView { data: history::load(&conn, run).map_err(store_error)? })
+        Ok(RunView {
+            data: history::load(&conn, run).map_err(store_error)?,
+        })
     })
 }
 
@@ -273,10 +338,14 @@ fn compare_runs(
 ) -> PyResult<ComparisonView> {
     py.detach(|| {
         let conn = open(store_path)?;
-        let (b, h) = history::resolve_pair(&conn, base.as_deref(), head.as_deref(), suite.as_deref()).map_err(history_error)?;
+        let (b, h) =
+            history::resolve_pair(&conn, base.as_deref(), head.as_deref(), suite.as_deref())
+                .map_err(history_error)?;
         let base = history::load(&conn, b).map_err(store_error)?;
         let head = history::load(&conn, h).map_err(store_error)?;
-        Ok(ComparisonView { c: history::compare(&base, &head) })
+        Ok(ComparisonView {
+            c: history::compare(&base, &head),
+        })
     })
 }
 
@@ -293,7 +362,11 @@ fn gc_runs(py: Python<'_>, keep: usize, store_path: Option<PathBuf>) -> PyResult
 /// JUnit XML for stored runs (by id).
 #[pyfunction]
 #[pyo3(signature = (run_ids, store_path=None))]
-fn junit_for_runs(py: Python<'_>, run_ids: Vec<String>, store_path: Option<PathBuf>) -> PyResult<String> {
+fn junit_for_runs(
+    py: Python<'_>,
+    run_ids: Vec<String>,
+    store_path: Option<PathBuf>,
+) -> PyResult<String> {
     if run_ids.is_empty() {
         return Ok(junit::junit_xml(&[])); // nothing was recorded: no store needed
     }
@@ -306,10 +379,19 @@ fn junit_for_runs(py: Python<'_>, run_ids: Vec<String>, store_path: Option<PathB
 /// HTML of stored runs (by id): a suite result in a notebook, or its report file.
 #[pyfunction]
 #[pyo3(signature = (run_ids, store_path=None, standalone=false))]
-pub fn html_for_runs(py: Python<'_>, run_ids: Vec<String>, store_path: Option<PathBuf>, standalone: bool) -> PyResult<String> {
+pub fn html_for_runs(
+    py: Python<'_>,
+    run_ids: Vec<String>,
+    store_path: Option<PathBuf>,
+    standalone: bool,
+) -> PyResult<String> {
     py.detach(|| {
         let conn = open(store_path)?;
-        Ok(load_runs(&conn, &run_ids)?.iter().map(|r| html::run_html(r, standalone)).collect::<Vec<_>>().join("\n"))
+        Ok(load_runs(&conn, &run_ids)?
+            .iter()
+            .map(|r| html::run_html(r, standalone))
+            .collect::<Vec<_>>()
+            .join("\n"))
     })
 }
 

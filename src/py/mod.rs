@@ -28,7 +28,12 @@ fn _bind(
     let default_serialize = base_test_case.bind(py).getattr("serialize")?.unbind();
     let _ = plan::HOOKS.set(
         py,
-        plan::Hooks { base_test_case, base_test_evaluator, default_serialize, grid_var },
+        plan::Hooks {
+            base_test_case,
+            base_test_evaluator,
+            default_serialize,
+            grid_var,
+        },
     );
     Ok(())
 }
@@ -55,7 +60,10 @@ pub fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<results::RunInfo>()?;
     m.add_class::<results::SuiteResult>()?;
     m.add_class::<driver::SuiteRun>()?;
-    m.add("SuiteValidationError", m.py().get_type::<plan::SuiteValidationError>())?;
+    m.add(
+        "SuiteValidationError",
+        m.py().get_type::<plan::SuiteValidationError>(),
+    )?;
     m.add_function(wrap_pyfunction!(_bind, m)?)?;
     m.add_function(wrap_pyfunction!(md5_hex, m)?)?;
     m.add_function(wrap_pyfunction!(default_store_path, m)?)?;

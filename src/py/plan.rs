@@ -35,7 +35,9 @@ pub struct Hooks {
 pub static HOOKS: PyOnceLock<Hooks> = PyOnceLock::new();
 
 pub fn hooks(py: Python<'_>) -> PyResult<&Hooks> {
-    HOOKS.get(py).ok_or_else(|| PyException::new_err("trialrun._core used before the trialrun package bound it"))
+    HOOKS.get(py).ok_or_else(|| {
+        PyException::new_err("trialrun._core used before the trialrun package bound it")
+    })
 }
 
 fn invalid(msg: impl Into<String>) -> PyErr {
@@ -93,10 +95,18 @@ pub fn build(
             )));
         }
         let h = case.call_method0(intern!(py, "hash")).map_err(|e| {
-            invalid(format!("test_cases[{i}] {}: hash() raised {}", label(case), e))
+            invalid(format!(
+                "test_cases[{i}] {}: hash() raised {}",
+                label(case),
+                e
+            ))
         })?;
         let h = h.cast::<PyString>().map_err(|_| {
-            invalid(format!("test_cases[{i}] {}: hash() must return a str, got {}", label(case), type_name(&h)))
+            invalid(format!(
+                "test_cases[{i}] {}: hash() must return a str, got {}",
+                label(case),
+                type_name(&h)
+            ))
         })?;
         hashes.push(h.to_string());
     }
@@ -104,7 +114,10 @@ pub fn build(
     validate::hashes(&hashes, &describe).map_err(|e| invalid(e.0))?;
 
     if !func.is_callable() {
-        return Err(invalid(format!("fn must be callable, got {}", type_name(func))));
+        return Err(invalid(format!(
+            "fn must be callable, got {}",
+            type_name(func)
+        )));
     }
     let case_limit = match max_test_case_concurrency {
         Some(v) if !v.is_none() => positive_int("max_test_case_concurrency", v)?,
@@ -125,13 +138,23 @@ pub fn build(
             )));
         }
         let name = type_name(ev);
-        let id = ev.getattr(intern!(py, "id")).map_err(|e| invalid(format!("evaluators[{i}] {name}: id: {e}")))?;
+        let id = ev
+            .getattr(intern!(py, "id"))
+            .map_err(|e| invalid(format!("evaluators[{i}] {name}: id: {e}")))?;
         let id = id
             .cast::<PyString>()
-            .map_err(|_| invalid(format!("evaluators[{i}] {name}: id must be a str, got {}", type_name(&id))))?
+            .map_err(|_| {
+                invalid(format!(
+                    "evaluators[{i}] {name}: id must be a str, got {}",
+                    type_name(&id)
+                ))
+            })?
             .to_string();
         let limit = ev.getattr(intern!(py, "max_concurrency"))?;
-        let limit = positive_int(&format!("evaluators[{i}] {name} ({id:?}): max_concurrency"), &limit)?;
+        let limit = positive_int(
+            &format!("evaluators[{i}] {name} ({id:?}): max_concurrency"),
+            &limit,
+        )?;
         let method = ev.getattr(intern!(py, "evaluate_test_case"))?;
         ids.push(id);
         limits.push(limit);
@@ -144,9 +167,12 @@ pub fn build(
         .iter()
         .enumerate()
         .map(|(i, c)| {
-            serialize_case(c, hooks)
-                .map(Arc::from)
-                .map_err(|e| invalid(format!("test_cases[{i}] {}: serialize() raised {e}", label(c))))
+            serialize_case(c, hooks).map(Arc::from).map_err(|e| {
+                invalid(format!(
+                    "test_cases[{i}] {}: serialize() raised {e}",
+                    label(c)
+                ))
+            })
         })
         .collect::<PyResult<Vec<_>>>()?;
 
@@ -156,7 +182,10 @@ pub fn build(
         .zip(checked)
         .map(|(id, (method, limit))| {
             let callee = Callee::new(method, limit, &format!("eval-{id}"))?;
-            Ok(Evaluator { id: Arc::from(id), callee })
+            Ok(Evaluator {
+                id: Arc::from(id),
+                callee,
+            })
         })
         .collect::<PyResult<Vec<_>>>()?;
 
@@ -176,7 +205,10 @@ pub fn build(
 /// A list or tuple (or other iterable that is not a str/dict), as a Vec.
 fn sequence<'py>(what: &str, obj: &Bound<'py, PyAny>) -> PyResult<Vec<Bound<'py, PyAny>>> {
     if obj.is_instance_of::<PyString>() || obj.is_instance_of::<PyDict>() {
-        return Err(invalid(format!("{what} must be a list, got {}", type_name(obj))));
+        return Err(invalid(format!(
+            "{what} must be a list, got {}",
+            type_name(obj)
+        )));
     }
     if let Ok(list) = obj.cast::<PyList>() {
         return Ok(list.iter().collect());
@@ -184,13 +216,19 @@ fn sequence<'py>(what: &str, obj: &Bound<'py, PyAny>) -> PyResult<Vec<Bound<'py,
     if let Ok(tuple) = obj.cast::<PyTuple>() {
         return Ok(tuple.iter().collect());
     }
-    let iter = obj.try_iter().map_err(|_| invalid(format!("{what} must be a list, got {}", type_name(obj))))?;
+    let iter = obj
+        .try_iter()
+        .map_err(|_| invalid(format!("{what} must be a list, got {}", type_name(obj))))?;
     iter.collect()
 }
 
 fn positive_int(what: &str, v: &Bound<'_, PyAny>) -> PyResult<usize> {
     if v.is_instance_of::<PyBool>() || !v.is_instance_of::<PyInt>() {
-        return Err(invalid(format!("{what} must be a positive int, got {} ({})", type_name(v), label(v))));
+        return Err(invalid(format!(
+            "{what} must be a positive int, got {} ({})",
+            type_name(v),
+            label(v)
+        )));
     }
     let n: i64 = v.extract().unwrap_or(i64::MAX);
     validate::concurrency(what, n).map_err(|e| invalid(e.0))
@@ -198,18 +236,30 @@ fn positive_int(what: &str, v: &Bound<'_, PyAny>) -> PyResult<usize> {
 
 fn combinations(params: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<Combination>> {
     let Some(params) = params.filter(|p| !p.is_none()) else {
-        return Ok(vec![Combination { grid: None, grid_json: None }]);
+        return Ok(vec![Combination {
+            grid: None,
+            grid_json: None,
+        }]);
     };
     let py = params.py();
-    let dict = params
-        .cast::<PyDict>()
-        .map_err(|_| invalid(format!("grid_search_params must be a dict of str to sequences, got {}", type_name(params))))?;
+    let dict = params.cast::<PyDict>().map_err(|_| {
+        invalid(format!(
+            "grid_search_params must be a dict of str to sequences, got {}",
+            type_name(params)
+        ))
+    })?;
     let mut names = vec![];
     let mut values: Vec<Vec<Bound<'_, PyAny>>> = vec![];
     for (k, v) in dict.iter() {
         let name = k
             .cast::<PyString>()
-            .map_err(|_| invalid(format!("grid_search_params keys must be str, got {} ({})", type_name(&k), label(&k))))?
+            .map_err(|_| {
+                invalid(format!(
+                    "grid_search_params keys must be str, got {} ({})",
+                    type_name(&k),
+                    label(&k)
+                ))
+            })?
             .to_string();
         if v.is_instance_of::<PyString>() || v.is_instance_of::<PyDict>() || v.try_iter().is_err() {
             return Err(invalid(format!(
@@ -221,7 +271,11 @@ fn combinations(params: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<Combination>>
         values.push(sequence(&format!("grid_search_params[{name:?}]"), &v)?);
         names.push(name);
     }
-    let sizes: Vec<(String, usize)> = names.iter().cloned().zip(values.iter().map(Vec::len)).collect();
+    let sizes: Vec<(String, usize)> = names
+        .iter()
+        .cloned()
+        .zip(values.iter().map(Vec::len))
+        .collect();
     validate::grid(&sizes).map_err(|e| invalid(e.0))?;
     let counts: Vec<usize> = values.iter().map(Vec::len).collect();
     grid::combinations(&counts)
@@ -232,7 +286,10 @@ fn combinations(params: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<Combination>>
                 d.set_item(&names[p], &values[p][i])?;
             }
             let json = to_json(d.as_any());
-            Ok(Combination { grid: Some(d.unbind()), grid_json: Some(json) })
+            Ok(Combination {
+                grid: Some(d.unbind()),
+                grid_json: Some(json),
+            })
         })
         .collect()
 }

@@ -7,8 +7,8 @@ use crate::suite::tally::Tally;
 use pyo3::exceptions::PyAssertionError;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use std::sync::Arc;
 use pyo3::types::{PyDict, PyList};
+use std::sync::Arc;
 
 use super::convert::to_json;
 use super::evaluation::PyThreshold;
@@ -123,8 +123,16 @@ impl EvaluationResult {
     }
 
     fn __repr__(&self) -> String {
-        let score = self.0.score.map(fmt_number).unwrap_or_else(|| "None".into());
-        format!("EvaluationResult({:?}, score={score}, verdict={:?})", self.0.evaluator_id, self.0.verdict.as_str())
+        let score = self
+            .0
+            .score
+            .map(fmt_number)
+            .unwrap_or_else(|| "None".into());
+        format!(
+            "EvaluationResult({:?}, score={score}, verdict={:?})",
+            self.0.evaluator_id,
+            self.0.verdict.as_str()
+        )
     }
 }
 
@@ -191,7 +199,10 @@ impl CaseResult {
 
     /// The evaluation of one evaluator, or None.
     fn evaluation(&self, py: Python<'_>, evaluator_id: &str) -> Option<Py<EvaluationResult>> {
-        self.evaluations.iter().find(|e| &*e.get().0.evaluator_id == evaluator_id).map(|e| e.clone_ref(py))
+        self.evaluations
+            .iter()
+            .find(|e| &*e.get().0.evaluator_id == evaluator_id)
+            .map(|e| e.clone_ref(py))
     }
 
     fn __repr__(&self) -> String {
@@ -264,7 +275,11 @@ impl SuiteResult {
         let mut lines = vec![];
         let failing: Vec<_> = self.failing().collect();
         for (_, c) in failing.iter().take(limit) {
-            let grid = c.grid.as_ref().map(|g| format!(" grid={}", to_json(g.bind(py).as_any()))).unwrap_or_default();
+            let grid = c
+                .grid
+                .as_ref()
+                .map(|g| format!(" grid={}", to_json(g.bind(py).as_any())))
+                .unwrap_or_default();
             lines.push(format!("case {}{grid}:", c.hash));
             if let Some(err) = &c.error {
                 lines.push(format!("  fn raised:\n{}", indent(err, 4)));
@@ -277,7 +292,11 @@ impl SuiteResult {
                             .as_ref()
                             .map(|t| t.bind(py).get().inner.describe())
                             .unwrap_or_default();
-                        let metadata = e.metadata.as_ref().map(|m| format!(" metadata={}", to_json(m.bind(py).as_any()))).unwrap_or_default();
+                        let metadata = e
+                            .metadata
+                            .as_ref()
+                            .map(|m| format!(" metadata={}", to_json(m.bind(py).as_any())))
+                            .unwrap_or_default();
                         lines.push(format!(
                             "  {} failed: score {} outside {threshold}{metadata}",
                             e.evaluator_id,
@@ -294,7 +313,10 @@ impl SuiteResult {
             }
         }
         if failing.len() > limit {
-            lines.push(format!("... and {} more failing cases", failing.len() - limit));
+            lines.push(format!(
+                "... and {} more failing cases",
+                failing.len() - limit
+            ));
         }
         lines
     }
@@ -302,7 +324,10 @@ impl SuiteResult {
 
 fn indent(text: &str, n: usize) -> String {
     let pad = " ".repeat(n);
-    text.lines().map(|l| format!("{pad}{l}")).collect::<Vec<_>>().join("\n")
+    text.lines()
+        .map(|l| format!("{pad}{l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 #[pymethods]
@@ -321,7 +346,10 @@ impl SuiteResult {
 
     #[getter]
     fn run_ids(&self, py: Python<'_>) -> Vec<String> {
-        self.runs.iter().map(|r| r.bind(py).get().run_id.clone()).collect()
+        self.runs
+            .iter()
+            .map(|r| r.bind(py).get().run_id.clone())
+            .collect()
     }
 
     /// Completed, every case ran without error, and no evaluation failed or errored.
@@ -357,7 +385,12 @@ impl SuiteResult {
     /// The failing cases (fn raised, or an evaluation failed or errored).
     fn failures<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
         let objects = self.case_objects(py)?;
-        PyList::new(py, self.failing().map(|(i, _)| objects.get_item(i)).collect::<PyResult<Vec<_>>>()?)
+        PyList::new(
+            py,
+            self.failing()
+                .map(|(i, _)| objects.get_item(i))
+                .collect::<PyResult<Vec<_>>>()?,
+        )
     }
 
     /// A readable list of failing cases and their metadata ("" when all passed).
@@ -387,7 +420,11 @@ impl SuiteResult {
         let mut msg = format!(
             "suite {:?} {}: {} failing case(s) of {}",
             self.suite_id,
-            if self.status == "completed" { "failed" } else { self.status.as_str() },
+            if self.status == "completed" {
+                "failed"
+            } else {
+                self.status.as_str()
+            },
             self.failing().count(),
             self.cases.len()
         );
@@ -407,8 +444,13 @@ impl SuiteResult {
     /// suite ran with record=False).
     fn _repr_html_(&self, py: Python<'_>) -> PyResult<String> {
         match &self.store_path {
-            Some(path) => super::history::html_for_runs(py, self.run_ids(py), Some(path.into()), false),
-            None => Ok(format!("<pre>{}</pre>", crate::xml::xml_text(&self.summary()))),
+            Some(path) => {
+                super::history::html_for_runs(py, self.run_ids(py), Some(path.into()), false)
+            }
+            None => Ok(format!(
+                "<pre>{}</pre>",
+                crate::xml::xml_text(&self.summary())
+            )),
         }
     }
 

@@ -38,7 +38,10 @@ fn pcm_samples(pcm: &[u8]) -> PyResult<Vec<i16>> {
             pcm.len()
         )));
     }
-    Ok(pcm.chunks_exact(2).map(|b| i16::from_le_bytes([b[0], b[1]])).collect())
+    Ok(pcm
+        .chunks_exact(2)
+        .map(|b| i16::from_le_bytes([b[0], b[1]]))
+        .collect())
 }
 
 /// espeak-ng text-to-speech (see voice::providers::espeak). The Rust side takes it as a
@@ -57,10 +60,20 @@ impl EspeakSpeech {
 
     /// The first of `voice`, `language` (e.g. "en-GB" -> "en-gb", then "en") and the
     /// default voice that espeak-ng has.
-    fn carrier_voice(&self, voice: Option<&str>, language: Option<&str>) -> Result<Option<String>, ProviderError> {
+    fn carrier_voice(
+        &self,
+        voice: Option<&str>,
+        language: Option<&str>,
+    ) -> Result<Option<String>, ProviderError> {
         let language = language.map(str::to_lowercase);
-        let base = language.as_deref().and_then(|l| l.split(['-', '_']).next()).map(str::to_string);
-        for candidate in [voice.map(str::to_string), language.clone(), base].into_iter().flatten() {
+        let base = language
+            .as_deref()
+            .and_then(|l| l.split(['-', '_']).next())
+            .map(str::to_string);
+        for candidate in [voice.map(str::to_string), language.clone(), base]
+            .into_iter()
+            .flatten()
+        {
             if !candidate.trim().is_empty() && self.tts.has_voice(&candidate)? {
                 return Ok(Some(candidate));
             }
@@ -77,15 +90,27 @@ impl EspeakSpeech {
     /// 175 when None). Raises ValueError naming the path or voice that is wrong.
     #[new]
     #[pyo3(signature = (library_path, data_path, voice="en-us", rate_wpm=None))]
-    fn new(py: Python<'_>, library_path: PathBuf, data_path: PathBuf, voice: &str, rate_wpm: Option<i64>) -> PyResult<Self> {
+    fn new(
+        py: Python<'_>,
+        library_path: PathBuf,
+        data_path: PathBuf,
+        voice: &str,
+        rate_wpm: Option<i64>,
+    ) -> PyResult<Self> {
         let rate_wpm = match rate_wpm {
             None => None,
             Some(rate) => Some(u32::try_from(rate).map_err(|_| {
                 let (low, high) = (espeak::RATE_RANGE.start(), espeak::RATE_RANGE.end());
-                PyValueError::new_err(format!("rate_wpm must be {low} to {high} words per minute, not {rate}"))
+                PyValueError::new_err(format!(
+                    "rate_wpm must be {low} to {high} words per minute, not {rate}"
+                ))
             })?),
         };
-        let config = EspeakConfig { default_voice: voice.to_string(), rate_wpm, ..EspeakConfig::new(library_path, data_path) };
+        let config = EspeakConfig {
+            default_voice: voice.to_string(),
+            rate_wpm,
+            ..EspeakConfig::new(library_path, data_path)
+        };
         let tts = py.detach(|| EspeakTts::new(config)).map_err(speech_error)?;
         Ok(Self { tts: Arc::new(tts) })
     }
@@ -104,14 +129,24 @@ impl EspeakSpeech {
 
     #[getter]
     fn rate_wpm(&self) -> u32 {
-        self.tts.config().rate_wpm.unwrap_or(espeak::DEFAULT_RATE_WPM)
+        self.tts
+            .config()
+            .rate_wpm
+            .unwrap_or(espeak::DEFAULT_RATE_WPM)
     }
 
     /// Speech of `text` with `voice` (or the default voice): 16-bit little-endian mono PCM
     /// and its sample rate. Raises ValueError for an unknown voice or empty text.
     #[pyo3(signature = (text, voice=None))]
-    fn synthesize<'py>(&self, py: Python<'py>, text: &str, voice: Option<&str>) -> PyResult<(Bound<'py, PyBytes>, u32)> {
-        let speech = py.detach(|| self.tts.synthesize_blocking(text, voice)).map_err(speech_error)?;
+    fn synthesize<'py>(
+        &self,
+        py: Python<'py>,
+        text: &str,
+        voice: Option<&str>,
+    ) -> PyResult<(Bound<'py, PyBytes>, u32)> {
+        let speech = py
+            .detach(|| self.tts.synthesize_blocking(text, voice))
+            .map_err(speech_error)?;
         Ok((pcm_bytes(py, &speech.samples), speech.rate))
     }
 
@@ -120,14 +155,22 @@ impl EspeakSpeech {
     /// espeak-ng does not have: the first of `voice`, `language` and the default voice that
     /// espeak-ng has is used.
     #[pyo3(signature = (text, voice=None, language=None))]
-    fn synthesize_8k<'py>(&self, py: Python<'py>, text: &str, voice: Option<&str>, language: Option<&str>) -> PyResult<Bound<'py, PyBytes>> {
+    fn synthesize_8k<'py>(
+        &self,
+        py: Python<'py>,
+        text: &str,
+        voice: Option<&str>,
+        language: Option<&str>,
+    ) -> PyResult<Bound<'py, PyBytes>> {
         let samples = py
             .detach(|| {
                 let voice = self.carrier_voice(voice, language)?;
                 let speech = self.tts.synthesize_blocking(text, voice.as_deref())?;
-                resample(&speech.samples, speech.rate, CARRIER_RATE).map_err(|e| ProviderError::InvalidConfig {
-                    provider: "espeak-ng",
-                    detail: format!("its speech cannot be resampled to 8 kHz: {e}"),
+                resample(&speech.samples, speech.rate, CARRIER_RATE).map_err(|e| {
+                    ProviderError::InvalidConfig {
+                        provider: "espeak-ng",
+                        detail: format!("its speech cannot be resampled to 8 kHz: {e}"),
+                    }
                 })
             })
             .map_err(speech_error)?;
@@ -135,16 +178,28 @@ impl EspeakSpeech {
     }
 
     fn __repr__(&self) -> String {
-        format!("<trialrun EspeakSpeech voice={:?} rate_wpm={} at {} Hz>", self.voice(), self.rate_wpm(), self.sample_rate())
+        format!(
+            "<trialrun EspeakSpeech voice={:?} rate_wpm={} at {} Hz>",
+            self.voice(),
+            self.rate_wpm(),
+            self.sample_rate()
+        )
     }
 }
 
 /// 16-bit little-endian mono PCM resampled from `from_rate` to `to_rate` (each 8000, 16000,
 /// 22050 or 24000 Hz). Raises ValueError for another rate or an odd number of bytes.
 #[pyfunction]
-fn resample_pcm16<'py>(py: Python<'py>, pcm: &[u8], from_rate: u32, to_rate: u32) -> PyResult<Bound<'py, PyBytes>> {
+fn resample_pcm16<'py>(
+    py: Python<'py>,
+    pcm: &[u8],
+    from_rate: u32,
+    to_rate: u32,
+) -> PyResult<Bound<'py, PyBytes>> {
     let samples = pcm_samples(pcm)?;
-    let out = py.detach(|| resample(&samples, from_rate, to_rate)).map_err(|e| PyValueError::new_err(e.to_string()))?;
+    let out = py
+        .detach(|| resample(&samples, from_rate, to_rate))
+        .map_err(|e| PyValueError::new_err(e.to_string()))?;
     Ok(pcm_bytes(py, &out))
 }
 

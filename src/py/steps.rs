@@ -44,7 +44,9 @@ fn to_py(e: StepsError) -> PyErr {
 fn json_object(what: &str, text: &str) -> PyResult<Map<String, Value>> {
     match serde_json::from_str(text) {
         Ok(Value::Object(map)) => Ok(map),
-        Ok(_) => Err(StepsConfigError::new_err(format!("{what}: expected a JSON object"))),
+        Ok(_) => Err(StepsConfigError::new_err(format!(
+            "{what}: expected a JSON object"
+        ))),
         Err(e) => Err(StepsConfigError::new_err(format!("{what}: {e}"))),
     }
 }
@@ -60,7 +62,9 @@ pub struct StepSession {
 
 impl StepSession {
     fn lock(&self, py: Python<'_>) -> MutexGuard<'_, Session> {
-        self.session.lock_py_attached(py).unwrap_or_else(|p| p.into_inner())
+        self.session
+            .lock_py_attached(py)
+            .unwrap_or_else(|p| p.into_inner())
     }
 
     /// Runs `f` on the session with the GIL released (the lock is waited for without it):
@@ -93,7 +97,14 @@ impl StepSession {
         let options = steps::Options {
             config_file,
             overrides,
-            steps: steps.into_iter().map(|(name, description, worker)| StepSpec { name, description, worker }).collect(),
+            steps: steps
+                .into_iter()
+                .map(|(name, description, worker)| StepSpec {
+                    name,
+                    description,
+                    worker,
+                })
+                .collect(),
             force_reset,
             from: from_step,
             only,
@@ -102,7 +113,9 @@ impl StepSession {
             store_path,
         };
         let session = py.detach(|| Session::prepare(options)).map_err(to_py)?;
-        Ok(StepSession { session: Mutex::new(session) })
+        Ok(StepSession {
+            session: Mutex::new(session),
+        })
     }
 
     /// Config warnings and what the session decided (resume point, data loaded).
@@ -163,7 +176,8 @@ impl StepSession {
 
     /// Opens the run store and records the run as started (raises trialrun.StoreError).
     fn begin_record(&self, py: Python<'_>) -> PyResult<()> {
-        self.detached(py, |s| s.begin_record()).map_err(super::history::store_error)
+        self.detached(py, |s| s.begin_record())
+            .map_err(super::history::store_error)
     }
 
     /// Finds or starts MongoDB and loads the collections when due:
@@ -179,8 +193,15 @@ impl StepSession {
     }
 
     /// Each worker as (name, port, env); url is http://127.0.0.1:port.
-    fn workers(&self, py: Python<'_>) -> Vec<(String, u16, std::collections::BTreeMap<String, String>)> {
-        self.lock(py).workers().iter().map(|l| (l.name.clone(), l.port, l.env.clone())).collect()
+    fn workers(
+        &self,
+        py: Python<'_>,
+    ) -> Vec<(String, u16, std::collections::BTreeMap<String, String>)> {
+        self.lock(py)
+            .workers()
+            .iter()
+            .map(|l| (l.name.clone(), l.port, l.env.clone()))
+            .collect()
     }
 
     /// (name, pid) of each running process, the embedded MongoDB server included.
@@ -191,7 +212,10 @@ impl StepSession {
     /// (round_state, global_state) as JSON.
     fn states_json(&self, py: Python<'_>) -> (String, String) {
         let s = self.lock(py);
-        (Value::Object(s.round_state().clone()).to_string(), Value::Object(s.global_state().clone()).to_string())
+        (
+            Value::Object(s.round_state().clone()).to_string(),
+            Value::Object(s.global_state().clone()).to_string(),
+        )
     }
 
     /// The next step as (index, round, name, description, worker), or None when the
@@ -223,11 +247,22 @@ impl StepSession {
         round_state_json: &str,
         global_state_json: &str,
     ) -> PyResult<()> {
-        let outcome = Outcome::parse(outcome).ok_or_else(|| PyValueError::new_err(format!("unknown outcome {outcome:?}")))?;
+        let outcome = Outcome::parse(outcome)
+            .ok_or_else(|| PyValueError::new_err(format!("unknown outcome {outcome:?}")))?;
         let round_state = json_object("round_state", round_state_json)?;
         let global_state = json_object("global_state", global_state_json)?;
         self.detached(py, |s| {
-            s.finish_step(Next { index, round }, outcome, output_json, error, reason, attempts, duration_s, round_state, global_state)
+            s.finish_step(
+                Next { index, round },
+                outcome,
+                output_json,
+                error,
+                reason,
+                attempts,
+                duration_s,
+                round_state,
+                global_state,
+            )
         })
         .map_err(to_py)
     }
@@ -247,7 +282,8 @@ impl StepSession {
     /// (the run's results may be incomplete in the store), else None.
     #[pyo3(signature = (interrupted=false, errored=false))]
     fn close(&self, py: Python<'_>, interrupted: bool, errored: bool) -> Option<String> {
-        self.detached(py, |s| s.close(interrupted, errored)).map(|e| e.to_string())
+        self.detached(py, |s| s.close(interrupted, errored))
+            .map(|e| e.to_string())
     }
 }
 

@@ -27,7 +27,12 @@ create_exception!(
     PyRuntimeError,
     "Twilio (or the loopback carrier) refused a request or could not be reached; the message has Twilio's code and explanation."
 );
-create_exception!(_core, CallOverError, PyRuntimeError, "The call has ended: nothing more can be sent on it.");
+create_exception!(
+    _core,
+    CallOverError,
+    PyRuntimeError,
+    "The call has ended: nothing more can be sent on it."
+);
 
 /// What a finished background task hands back, to be turned into Python on the loop.
 pub(crate) type Finish = Box<dyn for<'py> FnOnce(Python<'py>) -> PyResult<Py<PyAny>> + Send>;
@@ -48,30 +53,45 @@ fn _resolve_future(future: &Bound<'_, PyAny>, ok: bool, value: Bound<'_, PyAny>)
 
 /// Runs `work` on the telephony runtime; returns an asyncio future of the running loop
 /// that resolves with its result.
-pub(crate) fn spawn_for_asyncio<'py>(py: Python<'py>, work: impl Future<Output = Finish> + Send + 'static) -> PyResult<Bound<'py, PyAny>> {
+pub(crate) fn spawn_for_asyncio<'py>(
+    py: Python<'py>,
+    work: impl Future<Output = Finish> + Send + 'static,
+) -> PyResult<Bound<'py, PyAny>> {
     let event_loop = py.import("asyncio")?.call_method0("get_running_loop")?;
     let future = event_loop.call_method0("create_future")?;
-    let resolve = RESOLVE.get_or_try_init(py, || wrap_pyfunction!(_resolve_future, py).map(|f| f.into_any().unbind()))?.clone_ref(py);
+    let resolve = RESOLVE
+        .get_or_try_init(py, || {
+            wrap_pyfunction!(_resolve_future, py).map(|f| f.into_any().unbind())
+        })?
+        .clone_ref(py);
     let (event_loop_ref, future_ref) = (event_loop.unbind(), future.clone().unbind());
     runtime().spawn(async move {
         let finish = work.await;
         // Waiting for the GIL must not stall a runtime worker (and every call on it). A
         // runtime thread never attaches to an interpreter that is shutting down (a call
         // ending as the process exits): nobody awaits the result then.
-        tokio::task::spawn_blocking(move || Python::try_attach(|py| {
-            let (ok, value) = match finish(py) {
-                Ok(value) => (true, value),
-                Err(err) => (false, err.into_value(py).into_any()),
-            };
-            // A closed loop has nobody waiting for the result.
-            let _ = event_loop_ref.bind(py).call_method1("call_soon_threadsafe", (resolve, future_ref, ok, value));
-        }));
+        tokio::task::spawn_blocking(move || {
+            Python::try_attach(|py| {
+                let (ok, value) = match finish(py) {
+                    Ok(value) => (true, value),
+                    Err(err) => (false, err.into_value(py).into_any()),
+                };
+                // A closed loop has nobody waiting for the result.
+                let _ = event_loop_ref
+                    .bind(py)
+                    .call_method1("call_soon_threadsafe", (resolve, future_ref, ok, value));
+            })
+        });
     });
     Ok(future)
 }
 
 pub(crate) fn secs(value: f64, what: &str) -> PyResult<Duration> {
-    Duration::try_from_secs_f64(value).map_err(|_| PyValueError::new_err(format!("{what} must be a non-negative number of seconds, not {value}")))
+    Duration::try_from_secs_f64(value).map_err(|_| {
+        PyValueError::new_err(format!(
+            "{what} must be a non-negative number of seconds, not {value}"
+        ))
+    })
 }
 
 /// Pacing figures as Python sees them: frames, and p50/p99/max lateness in milliseconds.
@@ -128,7 +148,9 @@ impl PyCallEvent {
     /// The stream's custom parameters (started events).
     #[getter]
     fn parameters<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyDict>>> {
-        let CallEvent::Started { parameters, .. } = &self.0 else { return Ok(None) };
+        let CallEvent::Started { parameters, .. } = &self.0 else {
+            return Ok(None);
+        };
         let dict = PyDict::new(py);
         for (name, value) in parameters {
             dict.set_item(name, value)?;
@@ -146,7 +168,9 @@ impl PyCallEvent {
     /// The far end's audio: 16-bit little-endian PCM at 8 kHz (audio events).
     #[getter]
     fn audio<'py>(&self, py: Python<'py>) -> Option<Bound<'py, PyBytes>> {
-        let CallEvent::Audio { samples, .. } = &self.0 else { return None };
+        let CallEvent::Audio { samples, .. } = &self.0 else {
+            return None;
+        };
         let bytes: Vec<u8> = samples.iter().flat_map(|s| s.to_le_bytes()).collect();
         Some(PyBytes::new(py, &bytes))
     }
@@ -201,13 +225,24 @@ impl PyCallEvent {
     /// Outgoing frames and their lateness against the 20 ms clock (ended events).
     #[getter]
     fn pacing<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyDict>>> {
-        let Some(end) = self.end() else { return Ok(None) };
+        let Some(end) = self.end() else {
+            return Ok(None);
+        };
         pacing_dict(py, &end.pacing).map(Some)
     }
     fn __repr__(&self) -> String {
         match &self.0 {
-            CallEvent::Audio { at_ms, samples } => format!("<CallEvent audio at {at_ms} ms, {} samples>", samples.len()),
-            CallEvent::Ended(end) => format!("<CallEvent ended: {}{}>", end.reason, end.detail.as_ref().map(|d| format!(" ({d})")).unwrap_or_default()),
+            CallEvent::Audio { at_ms, samples } => {
+                format!("<CallEvent audio at {at_ms} ms, {} samples>", samples.len())
+            }
+            CallEvent::Ended(end) => format!(
+                "<CallEvent ended: {}{}>",
+                end.reason,
+                end.detail
+                    .as_ref()
+                    .map(|d| format!(" ({d})"))
+                    .unwrap_or_default()
+            ),
             other => format!("<CallEvent {other:?}>"),
         }
     }
@@ -240,10 +275,15 @@ impl PyCall {
     /// Queues audio: 16-bit little-endian PCM at 8 kHz.
     fn send_audio(&self, py: Python<'_>, pcm: &[u8]) -> PyResult<()> {
         if pcm.len() % 2 != 0 {
-            return Err(PyValueError::new_err("send_audio takes 16-bit PCM: an even number of bytes"));
+            return Err(PyValueError::new_err(
+                "send_audio takes 16-bit PCM: an even number of bytes",
+            ));
         }
         py.detach(|| {
-            let samples: Vec<i16> = pcm.chunks_exact(2).map(|b| i16::from_le_bytes([b[0], b[1]])).collect();
+            let samples: Vec<i16> = pcm
+                .chunks_exact(2)
+                .map(|b| i16::from_le_bytes([b[0], b[1]]))
+                .collect();
             self.commands.send_pcm(&samples)
         })
         .map_err(call_over)
@@ -303,13 +343,22 @@ impl PyCall {
     }
 
     /// The call's commands and its event stream, for a driver in Rust (the simulated caller).
-    pub(crate) fn parts(&self) -> (CallCommands, Arc<tokio::sync::Mutex<tokio::sync::mpsc::UnboundedReceiver<CallEvent>>>) {
+    pub(crate) fn parts(
+        &self,
+    ) -> (
+        CallCommands,
+        Arc<tokio::sync::Mutex<tokio::sync::mpsc::UnboundedReceiver<CallEvent>>>,
+    ) {
         (self.commands.clone(), self.events.clone())
     }
 
     fn new(handle: crate::telephony::call::CallHandle) -> Self {
         let (id, commands, events) = handle.into_parts();
-        Self { id, commands, events: Arc::new(tokio::sync::Mutex::new(events)) }
+        Self {
+            id,
+            commands,
+            events: Arc::new(tokio::sync::Mutex::new(events)),
+        }
     }
 }
 
@@ -341,9 +390,13 @@ impl PyCallServer {
         audio_events: bool,
         log: bool,
     ) -> PyResult<Self> {
-        let host = host.parse().map_err(|_| PyValueError::new_err(format!("host {host:?} is not an IP address")))?;
+        let host = host
+            .parse()
+            .map_err(|_| PyValueError::new_err(format!("host {host:?} is not an IP address")))?;
         if let Some(dir) = &recordings_dir {
-            std::fs::create_dir_all(dir).map_err(|e| PyValueError::new_err(format!("recordings_dir {}: {e}", dir.display())))?;
+            std::fs::create_dir_all(dir).map_err(|e| {
+                PyValueError::new_err(format!("recordings_dir {}: {e}", dir.display()))
+            })?;
         }
         let config = ServerConfig {
             host,
@@ -353,14 +406,21 @@ impl PyCallServer {
             validate_signatures,
             max_message_bytes,
             max_call_duration: secs(max_call_duration, "max_call_duration")?,
-            silence_timeout: silence_timeout.map(|s| secs(s, "silence_timeout")).transpose()?,
+            silence_timeout: silence_timeout
+                .map(|s| secs(s, "silence_timeout"))
+                .transpose()?,
             recordings_dir,
             audio_events,
             log_to_stderr: log,
         };
-        let server = server::CallServer::start(config).map_err(|e| PyValueError::new_err(e.to_string()))?;
+        let server =
+            server::CallServer::start(config).map_err(|e| PyValueError::new_err(e.to_string()))?;
         let (url, port) = (server.public_url().to_string(), server.addr().port());
-        Ok(Self { server: Mutex::new(Some(server)), url, port })
+        Ok(Self {
+            server: Mutex::new(Some(server)),
+            url,
+            port,
+        })
     }
 
     /// A new outbound call, and the URLs to give the carrier for it: a dict with voice,
@@ -380,7 +440,12 @@ impl PyCallServer {
     #[pyo3(signature = (from_=None))]
     fn expect_inbound_call(&self, from_: Option<String>) -> PyResult<PyCall> {
         let guard = self.server.lock().expect("server lock");
-        Ok(PyCall::new(guard.as_ref().ok_or_else(stopped)?.expect_inbound_call(from_)))
+        Ok(PyCall::new(
+            guard
+                .as_ref()
+                .ok_or_else(stopped)?
+                .expect_inbound_call(from_),
+        ))
     }
 
     /// The voice webhook URL to set on a number for inbound calls.
@@ -401,12 +466,23 @@ impl PyCallServer {
     /// call with reset=True.
     #[pyo3(signature = (*, reset=false))]
     fn pacing<'py>(&self, py: Python<'py>, reset: bool) -> PyResult<Bound<'py, PyDict>> {
-        let stats = self.server.lock().expect("server lock").as_ref().ok_or_else(stopped)?.pacing(reset);
+        let stats = self
+            .server
+            .lock()
+            .expect("server lock")
+            .as_ref()
+            .ok_or_else(stopped)?
+            .pacing(reset);
         pacing_dict(py, &stats)
     }
 
     fn log_lines(&self) -> Vec<String> {
-        self.server.lock().expect("server lock").as_ref().map(|s| s.log_lines()).unwrap_or_default()
+        self.server
+            .lock()
+            .expect("server lock")
+            .as_ref()
+            .map(|s| s.log_lines())
+            .unwrap_or_default()
     }
 
     /// Hangs up every call and stops the server (idempotent).
@@ -426,11 +502,25 @@ fn stopped() -> PyErr {
 struct PySpeech(Py<PyAny>);
 
 impl Speech for PySpeech {
-    fn synthesize(&self, text: &str, voice: Option<&str>, language: Option<&str>) -> Result<Vec<i16>, String> {
+    fn synthesize(
+        &self,
+        text: &str,
+        voice: Option<&str>,
+        language: Option<&str>,
+    ) -> Result<Vec<i16>, String> {
         Python::try_attach(|py| {
-            let out = self.0.bind(py).call1((text, voice, language)).map_err(|e| e.to_string())?;
-            let bytes: Vec<u8> = out.extract().map_err(|_| "the speech callable must return bytes (16-bit PCM at 8 kHz)".to_string())?;
-            Ok(bytes.chunks_exact(2).map(|b| i16::from_le_bytes([b[0], b[1]])).collect())
+            let out = self
+                .0
+                .bind(py)
+                .call1((text, voice, language))
+                .map_err(|e| e.to_string())?;
+            let bytes: Vec<u8> = out.extract().map_err(|_| {
+                "the speech callable must return bytes (16-bit PCM at 8 kHz)".to_string()
+            })?;
+            Ok(bytes
+                .chunks_exact(2)
+                .map(|b| i16::from_le_bytes([b[0], b[1]]))
+                .collect())
         })
         .unwrap_or_else(|| Err("Python is shutting down".to_string()))
     }
@@ -476,7 +566,8 @@ impl PyLoopbackCarrier {
         if let Some(token) = auth_token {
             config.auth_token = token;
         }
-        let carrier = loopback::LoopbackCarrier::start(config).map_err(|e| PyValueError::new_err(e.to_string()))?;
+        let carrier = loopback::LoopbackCarrier::start(config)
+            .map_err(|e| PyValueError::new_err(e.to_string()))?;
         Ok(Self {
             api_base: carrier.api_base(),
             account_sid: carrier.account_sid().to_string(),
@@ -493,17 +584,30 @@ impl PyLoopbackCarrier {
     }
 
     fn active_calls(&self) -> usize {
-        self.carrier.lock().expect("carrier lock").as_ref().map_or(0, |c| c.active_calls())
+        self.carrier
+            .lock()
+            .expect("carrier lock")
+            .as_ref()
+            .map_or(0, |c| c.active_calls())
     }
 
     /// Bridge-clock lateness of a running call's ticks, in microseconds (with
     /// measure_lateness=True).
     fn lateness(&self, call_sid: &str) -> Option<Vec<u64>> {
-        self.carrier.lock().expect("carrier lock").as_ref()?.lateness(call_sid)
+        self.carrier
+            .lock()
+            .expect("carrier lock")
+            .as_ref()?
+            .lateness(call_sid)
     }
 
     fn log_lines(&self) -> Vec<String> {
-        self.carrier.lock().expect("carrier lock").as_ref().map(|c| c.log_lines()).unwrap_or_default()
+        self.carrier
+            .lock()
+            .expect("carrier lock")
+            .as_ref()
+            .map(|c| c.log_lines())
+            .unwrap_or_default()
     }
 
     /// Hangs up every call and stops the REST API (idempotent).
@@ -545,7 +649,14 @@ fn call_dict(py: Python<'_>, call: &rest::Call) -> PyResult<Py<PyAny>> {
 impl PyTwilioClient {
     #[new]
     #[pyo3(signature = (account_sid, auth_token, *, api_base=None, calls_per_second=1.0, max_retries=3, timeout=15.0))]
-    fn new(account_sid: String, auth_token: String, api_base: Option<String>, calls_per_second: f64, max_retries: u32, timeout: f64) -> PyResult<Self> {
+    fn new(
+        account_sid: String,
+        auth_token: String,
+        api_base: Option<String>,
+        calls_per_second: f64,
+        max_retries: u32,
+        timeout: f64,
+    ) -> PyResult<Self> {
         let mut config = TwilioConfig::new(account_sid, auth_token);
         if let Some(base) = api_base {
             config.api_base = base;
@@ -554,7 +665,8 @@ impl PyTwilioClient {
         config.max_retries = max_retries;
         config.timeout = secs(timeout, "timeout")?;
         let api_base = config.api_base.clone();
-        let client = rest::TwilioClient::new(config).map_err(|e| PyValueError::new_err(e.to_string()))?;
+        let client =
+            rest::TwilioClient::new(config).map_err(|e| PyValueError::new_err(e.to_string()))?;
         Ok(Self { client, api_base })
     }
 
@@ -598,7 +710,11 @@ impl PyTwilioClient {
         let client = self.client.clone();
         spawn_for_asyncio(py, async move {
             let result = client.create_call(&request).await;
-            Box::new(move |py: Python<'_>| result.map_err(twilio_err).and_then(|call| call_dict(py, &call))) as Finish
+            Box::new(move |py: Python<'_>| {
+                result
+                    .map_err(twilio_err)
+                    .and_then(|call| call_dict(py, &call))
+            }) as Finish
         })
     }
 
@@ -606,7 +722,11 @@ impl PyTwilioClient {
         let client = self.client.clone();
         spawn_for_asyncio(py, async move {
             let result = client.fetch_call(&sid).await;
-            Box::new(move |py: Python<'_>| result.map_err(twilio_err).and_then(|call| call_dict(py, &call))) as Finish
+            Box::new(move |py: Python<'_>| {
+                result
+                    .map_err(twilio_err)
+                    .and_then(|call| call_dict(py, &call))
+            }) as Finish
         })
     }
 
@@ -614,16 +734,28 @@ impl PyTwilioClient {
         let client = self.client.clone();
         spawn_for_asyncio(py, async move {
             let result = client.hang_up(&sid).await;
-            Box::new(move |py: Python<'_>| result.map_err(twilio_err).and_then(|call| call_dict(py, &call))) as Finish
+            Box::new(move |py: Python<'_>| {
+                result
+                    .map_err(twilio_err)
+                    .and_then(|call| call_dict(py, &call))
+            }) as Finish
         })
     }
 
     /// Points an incoming number (E.164 or PN sid) at a voice webhook; resolves to None.
     #[pyo3(signature = (number, voice_url, method="POST"))]
-    fn set_incoming_number_voice_url<'py>(&self, py: Python<'py>, number: String, voice_url: String, method: &str) -> PyResult<Bound<'py, PyAny>> {
+    fn set_incoming_number_voice_url<'py>(
+        &self,
+        py: Python<'py>,
+        number: String,
+        voice_url: String,
+        method: &str,
+    ) -> PyResult<Bound<'py, PyAny>> {
         let (client, method) = (self.client.clone(), method.to_string());
         spawn_for_asyncio(py, async move {
-            let result = client.set_incoming_number_voice_url(&number, &voice_url, Some(&method)).await;
+            let result = client
+                .set_incoming_number_voice_url(&number, &voice_url, Some(&method))
+                .await;
             Box::new(move |py: Python<'_>| result.map(|_| py.None()).map_err(twilio_err)) as Finish
         })
     }

@@ -30,12 +30,17 @@ impl Viewer {
     #[pyo3(signature = (store_path=None, port=0))]
     fn new(py: Python<'_>, store_path: Option<PathBuf>, port: u16) -> PyResult<Viewer> {
         let store_path = store_path.unwrap_or_else(store::default_path);
-        let running = py.detach(|| viewer::Viewer::start(store_path, port)).map_err(|e| match e {
-            ViewerError::Bind { .. } => PyOSError::new_err(e.to_string()),
-            ViewerError::Store(e) => super::history::store_error(e),
-            ViewerError::Io { .. } => PyRuntimeError::new_err(e.to_string()),
-        })?;
-        Ok(Viewer { addr: running.addr(), running: Mutex::new(Some(running)) })
+        let running = py
+            .detach(|| viewer::Viewer::start(store_path, port))
+            .map_err(|e| match e {
+                ViewerError::Bind { .. } => PyOSError::new_err(e.to_string()),
+                ViewerError::Store(e) => super::history::store_error(e),
+                ViewerError::Io { .. } => PyRuntimeError::new_err(e.to_string()),
+            })?;
+        Ok(Viewer {
+            addr: running.addr(),
+            running: Mutex::new(Some(running)),
+        })
     }
 
     /// The page's address, e.g. "http://127.0.0.1:8123/".
@@ -52,13 +57,20 @@ impl Viewer {
     /// Whether it still serves (False after stop()).
     #[getter]
     fn running(&self, py: Python<'_>) -> bool {
-        self.running.lock_py_attached(py).unwrap_or_else(|p| p.into_inner()).is_some()
+        self.running
+            .lock_py_attached(py)
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some()
     }
 
     /// Stops serving and waits for the server thread; stopping twice is harmless.
     fn stop(&self, py: Python<'_>) {
         // Taken under the lock, stopped after releasing it, with the GIL released.
-        let running = self.running.lock_py_attached(py).unwrap_or_else(|p| p.into_inner()).take();
+        let running = self
+            .running
+            .lock_py_attached(py)
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
         if let Some(running) = running {
             py.detach(|| running.stop());
         }
@@ -81,7 +93,11 @@ impl Viewer {
     }
 
     fn __repr__(&self, py: Python<'_>) -> String {
-        let state = if self.running(py) { "running" } else { "stopped" };
+        let state = if self.running(py) {
+            "running"
+        } else {
+            "stopped"
+        };
         format!("<trialrun Viewer {} ({state})>", self.url())
     }
 }

@@ -14,19 +14,25 @@ use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
 
+use super::convert::to_json;
+use super::history::to_python;
 use super::telephony::{secs, spawn_for_asyncio, Finish, PyCall};
 use crate::voice::caller::{run_caller, CallerConfig, CallerOutcome, CallerSpeech};
 use crate::voice::conversation::{Conversation, EndedBy, KeyPress, Speaker, Utterance};
-use crate::voice::judge::{check_criteria, Criterion, Judge, JudgeConfig, JudgeContext, JudgeFormat};
+use crate::voice::judge::{
+    check_criteria, Criterion, Judge, JudgeConfig, JudgeContext, JudgeFormat,
+};
 use crate::voice::metrics::{CallMetrics, MetricsConfig};
-use super::convert::to_json;
-use super::history::to_python;
+use crate::voice::persona::{
+    CallerPersona, LlmPersona, LlmPersonaOptions, Persona, Reply, ScriptedPersona, Turn,
+};
 use crate::voice::providers::openai::chat_request_fields;
-use crate::voice::persona::{CallerPersona, LlmPersona, LlmPersonaOptions, Persona, Reply, ScriptedPersona, Turn};
 use crate::voice::providers::{
-    ApiKey, Audio16, CartesiaConfig, CartesiaTts, DeepgramConfig, DeepgramStt, ElevenLabsConfig, ElevenLabsTts,
-    ChatRequest, ChatResponse, LanguageModel, MaxTokensField, ToolCall, OpenAiChat, OpenAiChatConfig, OpenAiSpeech, OpenAiSpeechConfig, OpenAiTranscription,
-    OpenAiTranscriptionConfig, ProviderError, Speech, SpeechToText, TextToSpeech, Transcript,
+    ApiKey, Audio16, CartesiaConfig, CartesiaTts, ChatRequest, ChatResponse, DeepgramConfig,
+    DeepgramStt, ElevenLabsConfig, ElevenLabsTts, LanguageModel, MaxTokensField, OpenAiChat,
+    OpenAiChatConfig, OpenAiSpeech, OpenAiSpeechConfig, OpenAiTranscription,
+    OpenAiTranscriptionConfig, ProviderError, Speech, SpeechToText, TextToSpeech, ToolCall,
+    Transcript,
 };
 
 // ---------------------------------------------------------------------------------------
@@ -37,7 +43,11 @@ fn provider_err(e: ProviderError) -> PyErr {
 }
 
 /// A key given in Python, else the vendor's environment variable (the error names it).
-fn key_or_env(key: Option<String>, provider: &'static str, variable: &'static str) -> PyResult<ApiKey> {
+fn key_or_env(
+    key: Option<String>,
+    provider: &'static str,
+    variable: &'static str,
+) -> PyResult<ApiKey> {
     match key {
         Some(key) => Ok(ApiKey::new(key)),
         None => ApiKey::from_env(provider, variable).map_err(provider_err),
@@ -50,7 +60,12 @@ fn openai_key(api_key: Option<String>, own_server: bool) -> PyResult<Option<ApiK
     match (api_key, own_server) {
         (Some(key), _) => Ok(Some(ApiKey::new(key))),
         (None, true) => Ok(None),
-        (None, false) => key_or_env(None, "OpenAI", crate::voice::providers::openai::KEY_VARIABLE).map(Some),
+        (None, false) => key_or_env(
+            None,
+            "OpenAI",
+            crate::voice::providers::openai::KEY_VARIABLE,
+        )
+        .map(Some),
     }
 }
 
@@ -68,7 +83,13 @@ impl PyLanguageModel {
     /// `api_key`, OPENAI_API_KEY is read when `base_url` is OpenAI's; a local server needs none.
     #[staticmethod]
     #[pyo3(signature = (model, *, base_url=None, api_key=None, max_completion_tokens=false, timeout=60.0))]
-    fn openai(model: String, base_url: Option<String>, api_key: Option<String>, max_completion_tokens: bool, timeout: f64) -> PyResult<Self> {
+    fn openai(
+        model: String,
+        base_url: Option<String>,
+        api_key: Option<String>,
+        max_completion_tokens: bool,
+        timeout: f64,
+    ) -> PyResult<Self> {
         let mut config = OpenAiChatConfig::new(model);
         let local = base_url.is_some();
         if let Some(url) = base_url {
@@ -106,21 +127,32 @@ impl PySpeechToText {
     /// OpenAI-compatible `audio/transcriptions` (OpenAI, faster-whisper-server, LocalAI...).
     #[staticmethod]
     #[pyo3(signature = (model="whisper-1".to_string(), *, base_url=None, api_key=None, timeout=60.0))]
-    fn openai(model: String, base_url: Option<String>, api_key: Option<String>, timeout: f64) -> PyResult<Self> {
+    fn openai(
+        model: String,
+        base_url: Option<String>,
+        api_key: Option<String>,
+        timeout: f64,
+    ) -> PyResult<Self> {
         let mut config = OpenAiTranscriptionConfig::new(model);
         let local = base_url.is_some();
         if let Some(url) = base_url {
             config.base_url = url;
         }
         config.timeout = self::timeout(timeout)?;
-        let stt = OpenAiTranscription::new(config, openai_key(api_key, local)?).map_err(provider_err)?;
+        let stt =
+            OpenAiTranscription::new(config, openai_key(api_key, local)?).map_err(provider_err)?;
         Ok(Self(Arc::new(stt)))
     }
 
     /// Deepgram's pre-recorded API; the key defaults to DEEPGRAM_API_KEY.
     #[staticmethod]
     #[pyo3(signature = (model=None, *, base_url=None, api_key=None, timeout=60.0))]
-    fn deepgram(model: Option<String>, base_url: Option<String>, api_key: Option<String>, timeout: f64) -> PyResult<Self> {
+    fn deepgram(
+        model: Option<String>,
+        base_url: Option<String>,
+        api_key: Option<String>,
+        timeout: f64,
+    ) -> PyResult<Self> {
         let mut config = DeepgramConfig::default();
         if let Some(model) = model {
             config.model = model;
@@ -130,7 +162,9 @@ impl PySpeechToText {
         }
         config.timeout = self::timeout(timeout)?;
         let key = key_or_env(api_key, "Deepgram", "DEEPGRAM_API_KEY")?;
-        Ok(Self(Arc::new(DeepgramStt::new(config, key).map_err(provider_err)?)))
+        Ok(Self(Arc::new(
+            DeepgramStt::new(config, key).map_err(provider_err)?,
+        )))
     }
 
     /// Any Python object with `transcribe(pcm: bytes, rate: int, language: str | None) -> str`.
@@ -154,7 +188,13 @@ impl PyTextToSpeech {
     /// OpenAI-compatible `audio/speech`.
     #[staticmethod]
     #[pyo3(signature = (model="gpt-4o-mini-tts".to_string(), *, voice=None, base_url=None, api_key=None, timeout=60.0))]
-    fn openai(model: String, voice: Option<String>, base_url: Option<String>, api_key: Option<String>, timeout: f64) -> PyResult<Self> {
+    fn openai(
+        model: String,
+        voice: Option<String>,
+        base_url: Option<String>,
+        api_key: Option<String>,
+        timeout: f64,
+    ) -> PyResult<Self> {
         let mut config = OpenAiSpeechConfig::new(model);
         let local = base_url.is_some();
         if let Some(url) = base_url {
@@ -171,23 +211,49 @@ impl PyTextToSpeech {
     /// ElevenLabs; the key defaults to ELEVENLABS_API_KEY.
     #[staticmethod]
     #[pyo3(signature = (voice=None, *, model_id=None, base_url=None, api_key=None, timeout=60.0))]
-    fn elevenlabs(voice: Option<String>, model_id: Option<String>, base_url: Option<String>, api_key: Option<String>, timeout: f64) -> PyResult<Self> {
+    fn elevenlabs(
+        voice: Option<String>,
+        model_id: Option<String>,
+        base_url: Option<String>,
+        api_key: Option<String>,
+        timeout: f64,
+    ) -> PyResult<Self> {
         let mut config = ElevenLabsConfig::default();
-        let fields = (&mut config.default_voice, &mut config.model_id, &mut config.base_url, &mut config.timeout);
+        let fields = (
+            &mut config.default_voice,
+            &mut config.model_id,
+            &mut config.base_url,
+            &mut config.timeout,
+        );
         vendor_tts_settings(fields, voice, model_id, base_url, timeout)?;
         let key = key_or_env(api_key, "ElevenLabs", "ELEVENLABS_API_KEY")?;
-        Ok(Self(Arc::new(ElevenLabsTts::new(config, key).map_err(provider_err)?)))
+        Ok(Self(Arc::new(
+            ElevenLabsTts::new(config, key).map_err(provider_err)?,
+        )))
     }
 
     /// Cartesia; the key defaults to CARTESIA_API_KEY.
     #[staticmethod]
     #[pyo3(signature = (voice=None, *, model_id=None, base_url=None, api_key=None, timeout=60.0))]
-    fn cartesia(voice: Option<String>, model_id: Option<String>, base_url: Option<String>, api_key: Option<String>, timeout: f64) -> PyResult<Self> {
+    fn cartesia(
+        voice: Option<String>,
+        model_id: Option<String>,
+        base_url: Option<String>,
+        api_key: Option<String>,
+        timeout: f64,
+    ) -> PyResult<Self> {
         let mut config = CartesiaConfig::default();
-        let fields = (&mut config.default_voice, &mut config.model_id, &mut config.base_url, &mut config.timeout);
+        let fields = (
+            &mut config.default_voice,
+            &mut config.model_id,
+            &mut config.base_url,
+            &mut config.timeout,
+        );
         vendor_tts_settings(fields, voice, model_id, base_url, timeout)?;
         let key = key_or_env(api_key, "Cartesia", "CARTESIA_API_KEY")?;
-        Ok(Self(Arc::new(CartesiaTts::new(config, key).map_err(provider_err)?)))
+        Ok(Self(Arc::new(
+            CartesiaTts::new(config, key).map_err(provider_err)?,
+        )))
     }
 
     /// espeak-ng, offline, in Rust (no Python in the loop): `trialrun.voice.offline.Espeak().core`.
@@ -211,7 +277,12 @@ impl PyTextToSpeech {
 
 /// The settings ElevenLabs and Cartesia share (voice, model, base URL, timeout), where given.
 fn vendor_tts_settings(
-    (default_voice, model, url, timeout_field): (&mut String, &mut String, &mut String, &mut Duration),
+    (default_voice, model, url, timeout_field): (
+        &mut String,
+        &mut String,
+        &mut String,
+        &mut Duration,
+    ),
     voice: Option<String>,
     model_id: Option<String>,
     base_url: Option<String>,
@@ -230,7 +301,9 @@ fn require_method(py: Python<'_>, obj: &Py<PyAny>, name: &str, what: &str) -> Py
     let bound = obj.bind(py);
     if !bound.getattr(name).is_ok_and(|m| m.is_callable()) {
         let type_name = bound.get_type().name()?;
-        return Err(PyValueError::new_err(format!("a {what} provider needs a {name}() method; {type_name} has none")));
+        return Err(PyValueError::new_err(format!(
+            "a {what} provider needs a {name}() method; {type_name} has none"
+        )));
     }
     Ok(())
 }
@@ -246,7 +319,11 @@ async fn with_python<T: Send + 'static>(
 ) -> Result<T, ProviderError> {
     // Never attach to an interpreter that is shutting down (the process is exiting mid-call).
     let joined = tokio::task::spawn_blocking(move || Python::try_attach(f)).await;
-    let decode = |detail: String| ProviderError::Decode { provider, operation, detail };
+    let decode = |detail: String| ProviderError::Decode {
+        provider,
+        operation,
+        detail,
+    };
     match joined {
         Ok(Some(Ok(value))) => Ok(value),
         Ok(Some(Err(e))) => Err(decode(e.to_string())),
@@ -260,7 +337,10 @@ fn pcm_bytes(samples: &[i16]) -> Vec<u8> {
 }
 
 fn pcm_samples(bytes: &[u8]) -> Vec<i16> {
-    bytes.chunks_exact(2).map(|b| i16::from_le_bytes([b[0], b[1]])).collect()
+    bytes
+        .chunks_exact(2)
+        .map(|b| i16::from_le_bytes([b[0], b[1]]))
+        .collect()
 }
 
 struct PyChat(Arc<Py<PyAny>>);
@@ -280,20 +360,36 @@ impl LanguageModel for PyChat {
 /// A Python language model's answer: text, a {content, tool_calls} dict, or an OpenAI
 /// completion (its first choice's message).
 fn chat_answer(answer: &Bound<'_, PyAny>) -> PyResult<ChatResponse> {
-    let text_only = |text| ChatResponse { text, tool_calls: vec![], finish_reason: None, usage: None };
+    let text_only = |text| ChatResponse {
+        text,
+        tool_calls: vec![],
+        finish_reason: None,
+        usage: None,
+    };
     if answer.is_none() {
         return Ok(text_only(None));
     }
     if let Ok(text) = answer.extract::<String>() {
         return Ok(text_only(Some(text)));
     }
-    let mut message = answer.cast::<PyDict>().map_err(|_| PyValueError::new_err("chat() must return a str, a dict or None"))?.clone();
+    let mut message = answer
+        .cast::<PyDict>()
+        .map_err(|_| PyValueError::new_err("chat() must return a str, a dict or None"))?
+        .clone();
     if let Some(choices) = message.get_item("choices")? {
-        let first = choices.get_item(0).map_err(|_| PyValueError::new_err("the completion has no choices"))?;
-        message = first.get_item("message")?.cast_into::<PyDict>().map_err(|_| PyValueError::new_err("choices[0].message must be a dict"))?;
+        let first = choices
+            .get_item(0)
+            .map_err(|_| PyValueError::new_err("the completion has no choices"))?;
+        message = first
+            .get_item("message")?
+            .cast_into::<PyDict>()
+            .map_err(|_| PyValueError::new_err("choices[0].message must be a dict"))?;
     }
     let text = match message.get_item("content")? {
-        Some(v) if !v.is_none() => Some(v.extract::<String>().map_err(|_| PyValueError::new_err("content must be a str"))?),
+        Some(v) if !v.is_none() => Some(
+            v.extract::<String>()
+                .map_err(|_| PyValueError::new_err("content must be a str"))?,
+        ),
         _ => None,
     };
     let mut tool_calls = Vec::new();
@@ -305,32 +401,61 @@ fn chat_answer(answer: &Bound<'_, PyAny>) -> PyResult<ChatResponse> {
                 Ok(f) => f,
                 Err(_) => call.clone(),
             };
-            let name: String = function.get_item("name").and_then(|n| n.extract()).map_err(|_| PyValueError::new_err(format!("tool_calls[{i}] has no name")))?;
+            let name: String = function
+                .get_item("name")
+                .and_then(|n| n.extract())
+                .map_err(|_| PyValueError::new_err(format!("tool_calls[{i}] has no name")))?;
             let arguments = match function.get_item("arguments") {
                 Err(_) => serde_json::json!({}),
                 Ok(a) if a.is_none() => serde_json::json!({}),
                 Ok(a) => match a.extract::<String>() {
-                    Ok(text) => serde_json::from_str(&text).map_err(|e| PyValueError::new_err(format!("tool_calls[{i}].arguments is not JSON: {e}")))?,
-                    Err(_) => serde_json::from_str(&to_json(&a)).map_err(|e| PyValueError::new_err(format!("tool_calls[{i}].arguments: {e}")))?,
+                    Ok(text) => serde_json::from_str(&text).map_err(|e| {
+                        PyValueError::new_err(format!("tool_calls[{i}].arguments is not JSON: {e}"))
+                    })?,
+                    Err(_) => serde_json::from_str(&to_json(&a)).map_err(|e| {
+                        PyValueError::new_err(format!("tool_calls[{i}].arguments: {e}"))
+                    })?,
                 },
             };
-            let id = call.get_item("id").and_then(|v| v.extract::<String>()).unwrap_or_else(|_| format!("call_{i}"));
-            tool_calls.push(ToolCall { id, name, arguments });
+            let id = call
+                .get_item("id")
+                .and_then(|v| v.extract::<String>())
+                .unwrap_or_else(|_| format!("call_{i}"));
+            tool_calls.push(ToolCall {
+                id,
+                name,
+                arguments,
+            });
         }
     }
-    Ok(ChatResponse { text, tool_calls, finish_reason: None, usage: None })
+    Ok(ChatResponse {
+        text,
+        tool_calls,
+        finish_reason: None,
+        usage: None,
+    })
 }
 
 struct PyStt(Arc<Py<PyAny>>);
 
 impl SpeechToText for PyStt {
-    fn transcribe<'a>(&'a self, audio: Audio16, language: Option<&'a str>) -> BoxFuture<'a, Result<Transcript, ProviderError>> {
+    fn transcribe<'a>(
+        &'a self,
+        audio: Audio16,
+        language: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<Transcript, ProviderError>> {
         let obj = self.0.clone();
         let language = language.map(str::to_string);
         with_python("Python speech-to-text", "transcription", move |py| {
             let pcm = PyBytes::new(py, &pcm_bytes(&audio.samples));
-            let text: String = obj.bind(py).call_method1("transcribe", (pcm, audio.rate, language))?.extract()?;
-            Ok(Transcript { text, ..Transcript::default() })
+            let text: String = obj
+                .bind(py)
+                .call_method1("transcribe", (pcm, audio.rate, language))?
+                .extract()?;
+            Ok(Transcript {
+                text,
+                ..Transcript::default()
+            })
         })
         .boxed()
     }
@@ -339,11 +464,18 @@ impl SpeechToText for PyStt {
 struct PyTts(Arc<Py<PyAny>>);
 
 impl TextToSpeech for PyTts {
-    fn synthesize<'a>(&'a self, text: &'a str, voice: Option<&'a str>) -> BoxFuture<'a, Result<Speech, ProviderError>> {
+    fn synthesize<'a>(
+        &'a self,
+        text: &'a str,
+        voice: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<Speech, ProviderError>> {
         let obj = self.0.clone();
         let (text, voice) = (text.to_string(), voice.map(str::to_string));
         with_python("Python text-to-speech", "speech", move |py| {
-            let (pcm, rate): (Vec<u8>, u32) = obj.bind(py).call_method1("synthesize", (text, voice))?.extract()?;
+            let (pcm, rate): (Vec<u8>, u32) = obj
+                .bind(py)
+                .call_method1("synthesize", (text, voice))?
+                .extract()?;
             Ok(Audio16::new(rate, pcm_samples(&pcm)))
         })
         .boxed()
@@ -359,7 +491,8 @@ impl Persona for PyPersona {
         let obj = self.0.clone();
         let utterances = turn.utterances.to_vec();
         let keys = turn.keys.to_vec();
-        let (elapsed_ms, replies, after_silence) = (turn.elapsed_ms, turn.replies, turn.after_silence);
+        let (elapsed_ms, replies, after_silence) =
+            (turn.elapsed_ms, turn.replies, turn.after_silence);
         with_python("Python persona", "reply", move |py| {
             let turn = PyDict::new(py);
             turn.set_item("transcript", utterances_list(py, &utterances)?)?;
@@ -378,23 +511,40 @@ fn reply_from_python(value: &Bound<'_, PyAny>) -> PyResult<Reply> {
         return Ok(Reply::default());
     }
     if let Ok(text) = value.extract::<String>() {
-        return Ok(Reply { say: Some(text), ..Reply::default() });
+        return Ok(Reply {
+            say: Some(text),
+            ..Reply::default()
+        });
     }
-    let dict = value.cast::<PyDict>().map_err(|_| PyValueError::new_err("a persona's reply must be a str, a dict or None"))?;
+    let dict = value
+        .cast::<PyDict>()
+        .map_err(|_| PyValueError::new_err("a persona's reply must be a str, a dict or None"))?;
     let text = |key: &str| -> PyResult<Option<String>> {
         match dict.get_item(key)? {
             None => Ok(None),
             Some(v) if v.is_none() => Ok(None),
-            Some(v) => v.extract().map(Some).map_err(|_| PyValueError::new_err(format!("reply[{key:?}] must be a str"))),
+            Some(v) => v
+                .extract()
+                .map(Some)
+                .map_err(|_| PyValueError::new_err(format!("reply[{key:?}] must be a str"))),
         }
     };
-    let hang_up = match dict.get_item("hang_up")? {
-        Some(v) if v.is_none() => None,
-        Some(v) if v.extract::<bool>().is_ok() => v.extract::<bool>()?.then(|| "the persona ended the call".to_string()),
-        Some(v) => Some(v.extract::<String>().map_err(|_| PyValueError::new_err("reply[\"hang_up\"] must be a reason or True"))?),
-        None => None,
-    };
-    Ok(Reply { say: text("say")?, keys: text("keys")?, hang_up })
+    let hang_up =
+        match dict.get_item("hang_up")? {
+            Some(v) if v.is_none() => None,
+            Some(v) if v.extract::<bool>().is_ok() => v
+                .extract::<bool>()?
+                .then(|| "the persona ended the call".to_string()),
+            Some(v) => Some(v.extract::<String>().map_err(|_| {
+                PyValueError::new_err("reply[\"hang_up\"] must be a reason or True")
+            })?),
+            None => None,
+        };
+    Ok(Reply {
+        say: text("say")?,
+        keys: text("keys")?,
+        hang_up,
+    })
 }
 
 /// A persona for one call.
@@ -415,7 +565,8 @@ impl PyPersonaHandle {
     fn scripted(script: &Bound<'_, PyAny>) -> PyResult<Self> {
         let value: serde_json::Value = serde_json::from_str(&to_json(script))
             .map_err(|e| PyValueError::new_err(format!("script: not plain data: {e}")))?;
-        let persona = ScriptedPersona::from_json(&value).map_err(|e| PyValueError::new_err(format!("script: {e}")))?;
+        let persona = ScriptedPersona::from_json(&value)
+            .map_err(|e| PyValueError::new_err(format!("script: {e}")))?;
         Ok(Self::new(Box::new(persona)))
     }
 
@@ -433,9 +584,19 @@ impl PyPersonaHandle {
         max_tokens: Option<u32>,
         language: Option<String>,
     ) -> Self {
-        let options = LlmPersonaOptions { temperature, max_tokens, language, ..LlmPersonaOptions::default() };
+        let options = LlmPersonaOptions {
+            temperature,
+            max_tokens,
+            language,
+            ..LlmPersonaOptions::default()
+        };
         let caller = CallerPersona::new(agent_name, agent_prompt);
-        Self::new(Box::new(LlmPersona::new(model.0.clone(), caller, scenario_prompt, options)))
+        Self::new(Box::new(LlmPersona::new(
+            model.0.clone(),
+            caller,
+            scenario_prompt,
+            options,
+        )))
     }
 
     /// A Python object with `reply(turn: dict) -> dict | str | None`.
@@ -478,15 +639,26 @@ fn simulate_caller<'py>(
         turn_gap: secs(turn_gap, "turn_gap")?,
         ..CallerConfig::default()
     };
-    let persona = persona.0.lock().expect("persona lock").take().ok_or_else(|| {
-        PyRuntimeError::new_err("this persona has already been used on a call: make one per call")
-    })?;
-    let speech = CallerSpeech { stt: stt.0.clone(), tts: tts.0.clone() };
+    let persona = persona
+        .0
+        .lock()
+        .expect("persona lock")
+        .take()
+        .ok_or_else(|| {
+            PyRuntimeError::new_err(
+                "this persona has already been used on a call: make one per call",
+            )
+        })?;
+    let speech = CallerSpeech {
+        stt: stt.0.clone(),
+        tts: tts.0.clone(),
+    };
     let (commands, events) = call.parts();
     spawn_for_asyncio(py, async move {
         let mut events = events.lock().await;
         let outcome = run_caller(commands, &mut events, persona, speech, config).await;
-        Box::new(move |py: Python<'_>| outcome_dict(py, &outcome).map(|d| d.into_any().unbind())) as Finish
+        Box::new(move |py: Python<'_>| outcome_dict(py, &outcome).map(|d| d.into_any().unbind()))
+            as Finish
     })
 }
 
@@ -528,7 +700,13 @@ fn outcome_dict<'py>(py: Python<'py>, outcome: &CallerOutcome) -> PyResult<Bound
     d.set_item("recording_path", &outcome.recording_path)?;
     d.set_item("error", &outcome.error)?;
     d.set_item("transcript", c.timestamped_transcript())?;
-    d.set_item("metrics", metrics_dict(py, &CallMetrics::from_conversation(c, &MetricsConfig::default()))?)?;
+    d.set_item(
+        "metrics",
+        metrics_dict(
+            py,
+            &CallMetrics::from_conversation(c, &MetricsConfig::default()),
+        )?,
+    )?;
     Ok(d)
 }
 
@@ -541,7 +719,13 @@ fn metrics_dict<'py>(py: Python<'py>, m: &CallMetrics) -> PyResult<Bound<'py, Py
     let d = PyDict::new(py);
     d.set_item("duration", seconds(m.duration_ms))?;
     d.set_item("time_to_first_word", m.time_to_first_word_ms.map(seconds))?;
-    d.set_item("response_latencies", m.response_latencies_ms.iter().map(|&ms| seconds(ms)).collect::<Vec<_>>())?;
+    d.set_item(
+        "response_latencies",
+        m.response_latencies_ms
+            .iter()
+            .map(|&ms| seconds(ms))
+            .collect::<Vec<_>>(),
+    )?;
     d.set_item("latency_p50", m.latency_p50_ms.map(seconds))?;
     d.set_item("latency_p95", m.latency_p95_ms.map(seconds))?;
     let interruptions = PyList::empty(py);
@@ -580,11 +764,15 @@ fn conversation_from_python(
     ended_by: &str,
     end_reason: String,
 ) -> PyResult<Conversation> {
-    let ms = |v: Bound<'_, PyAny>| -> PyResult<u64> { Ok((v.extract::<f64>()? * 1000.0).round().max(0.0) as u64) };
+    let ms = |v: Bound<'_, PyAny>| -> PyResult<u64> {
+        Ok((v.extract::<f64>()? * 1000.0).round().max(0.0) as u64)
+    };
     let speaker = |role: &str| match role {
         "caller" => Ok(Speaker::Caller),
         "agent" => Ok(Speaker::Agent),
-        other => Err(PyValueError::new_err(format!("role must be \"caller\" or \"agent\", not {other:?}"))),
+        other => Err(PyValueError::new_err(format!(
+            "role must be \"caller\" or \"agent\", not {other:?}"
+        ))),
     };
     let mut utterances = Vec::new();
     for u in transcript.iter() {
@@ -611,7 +799,13 @@ fn conversation_from_python(
         "timeout" => EndedBy::Timeout,
         _ => EndedBy::Error,
     };
-    Ok(Conversation { utterances, keys: presses, duration_ms: (duration * 1000.0) as u64, ended_by, end_reason })
+    Ok(Conversation {
+        utterances,
+        keys: presses,
+        duration_ms: (duration * 1000.0) as u64,
+        ended_by,
+        end_reason,
+    })
 }
 
 /// Judges `criteria` ((name, prompt) pairs) on a call with a language model; an awaitable
@@ -639,13 +833,30 @@ fn judge_call<'py>(
         "json_schema" => JudgeFormat::JsonSchema,
         "json_object" => JudgeFormat::JsonObject,
         "none" => JudgeFormat::PromptOnly,
-        other => return Err(PyValueError::new_err(format!("response_format must be \"json_schema\", \"json_object\" or \"none\", not {other:?}"))),
+        other => return Err(PyValueError::new_err(format!(
+            "response_format must be \"json_schema\", \"json_object\" or \"none\", not {other:?}"
+        ))),
     };
-    let criteria: Vec<Criterion> = criteria.into_iter().map(|(name, prompt)| Criterion::new(name, prompt)).collect();
+    let criteria: Vec<Criterion> = criteria
+        .into_iter()
+        .map(|(name, prompt)| Criterion::new(name, prompt))
+        .collect();
     check_criteria(&criteria).map_err(PyValueError::new_err)?;
     let conversation = conversation_from_python(transcript, keys, duration, ended_by, end_reason)?;
-    let context = JudgeContext { caller_name, caller_prompt, scenario, metrics };
-    let judge = Judge::new(model.0.clone(), JudgeConfig { response_format, retries, ..JudgeConfig::default() });
+    let context = JudgeContext {
+        caller_name,
+        caller_prompt,
+        scenario,
+        metrics,
+    };
+    let judge = Judge::new(
+        model.0.clone(),
+        JudgeConfig {
+            response_format,
+            retries,
+            ..JudgeConfig::default()
+        },
+    );
     spawn_for_asyncio(py, async move {
         let verdicts = judge.judge(&criteria, &conversation, &context).await;
         Box::new(move |py: Python<'_>| -> PyResult<Py<PyAny>> {

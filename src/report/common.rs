@@ -16,7 +16,12 @@ pub fn fmt_time(unix: f64) -> String {
     let secs = unix.floor() as i64;
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     let (y, m, d) = civil_from_days(days);
-    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}", rem / 3600, rem % 3600 / 60, rem % 60)
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 /// Days since 1970-01-01 to (year, month, day) in the proleptic Gregorian calendar.
@@ -31,7 +36,6 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
     (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
-
 
 /// One case with its evaluations, in evaluator order.
 pub struct CaseEvaluations<'a> {
@@ -53,10 +57,17 @@ pub fn group_by_case(run: &RunData) -> GroupedRun<'_> {
     let cases = run
         .cases
         .iter()
-        .map(|case| CaseEvaluations { case, evaluations: by_hash.remove(&*case.hash).unwrap_or_default() })
+        .map(|case| CaseEvaluations {
+            case,
+            evaluations: by_hash.remove(&*case.hash).unwrap_or_default(),
+        })
         .collect();
     // What is left belongs to no case; keep the store's order.
-    let unmatched = run.evaluations.iter().filter(|e| by_hash.contains_key(&*e.case_hash)).collect();
+    let unmatched = run
+        .evaluations
+        .iter()
+        .filter(|e| by_hash.contains_key(&*e.case_hash))
+        .collect();
     GroupedRun { cases, unmatched }
 }
 
@@ -90,7 +101,13 @@ pub fn describe_threshold(json: &str) -> String {
     };
     let bound = |name: &str| bounds.get(name).and_then(serde_json::Value::as_f64);
     // Built directly, not through Threshold::new: a stored threshold is shown, not judged.
-    Threshold { lt: bound("lt"), lte: bound("lte"), gt: bound("gt"), gte: bound("gte") }.describe()
+    Threshold {
+        lt: bound("lt"),
+        lte: bound("lte"),
+        gt: bound("gt"),
+        gte: bound("gte"),
+    }
+    .describe()
 }
 
 /// Why an evaluation did not pass, in one line: `score 0.2 outside Threshold(gte=1)` for a
@@ -99,7 +116,11 @@ pub fn failure_reason(e: &EvaluationRecord) -> String {
     match parse_verdict(&e.verdict) {
         Verdict::Failed => {
             let score = e.score.map(fmt_number).unwrap_or_else(|| "none".into());
-            let threshold = e.threshold.as_deref().map(describe_threshold).unwrap_or_else(|| "its threshold".into());
+            let threshold = e
+                .threshold
+                .as_deref()
+                .map(describe_threshold)
+                .unwrap_or_else(|| "its threshold".into());
             format!("score {score} outside {threshold}")
         }
         Verdict::Errored => match e.error.as_deref().and_then(last_line) {
@@ -124,7 +145,8 @@ pub fn grid_label(json: &str) -> String {
     let parts: Vec<String> = entries
         .iter()
         .map(|(key, value)| {
-            let text = serde_json::from_str::<String>(value.get()).unwrap_or_else(|_| value.get().to_string());
+            let text = serde_json::from_str::<String>(value.get())
+                .unwrap_or_else(|_| value.get().to_string());
             format!("{key}={text}")
         })
         .collect();
@@ -241,17 +263,29 @@ mod tests {
     #[test]
     fn shared_helpers() {
         assert_eq!(describe_threshold(r#"{"gte":1}"#), "Threshold(gte=1)");
-        assert_eq!(describe_threshold(r#"{"gte":0.5,"lt":1}"#), "Threshold(lt=1, gte=0.5)");
+        assert_eq!(
+            describe_threshold(r#"{"gte":0.5,"lt":1}"#),
+            "Threshold(lt=1, gte=0.5)"
+        );
         assert_eq!(describe_threshold("oops"), "oops");
-        assert_eq!(grid_label(r#"{"temperature":0,"model":"a","tags":["x"]}"#), r#"temperature=0, model=a, tags=["x"]"#);
-        assert_eq!(run_title(&sample_run().run.run), "my-suite [model=a, temperature=0]");
+        assert_eq!(
+            grid_label(r#"{"temperature":0,"model":"a","tags":["x"]}"#),
+            r#"temperature=0, model=a, tags=["x"]"#
+        );
+        assert_eq!(
+            run_title(&sample_run().run.run),
+            "my-suite [model=a, temperature=0]"
+        );
         assert_eq!(iso_utc(0.0), "1970-01-01T00:00:00Z");
         assert_eq!(iso_utc(951_782_400.0), "2000-02-29T00:00:00Z");
         assert_eq!(iso_utc(1_709_210_096.75), "2024-02-29T12:34:56Z");
         assert_eq!(iso_utc(-86_400.0), "1969-12-31T00:00:00Z");
         assert_eq!(iso_utc(4_102_444_800.0), "2100-01-01T00:00:00Z");
         assert_eq!(iso_utc(f64::NAN), "");
-        assert_eq!(last_line("Traceback\n  x\nValueError: no\n\n"), Some("ValueError: no"));
+        assert_eq!(
+            last_line("Traceback\n  x\nValueError: no\n\n"),
+            Some("ValueError: no")
+        );
     }
 
     #[test]

@@ -59,7 +59,10 @@ pub fn run_json(run: &RunData) -> String {
         cases: grouped
             .cases
             .into_iter()
-            .map(|c| CaseDocument { case: c.case, evaluations: c.evaluations })
+            .map(|c| CaseDocument {
+                case: c.case,
+                evaluations: c.evaluations,
+            })
             .collect(),
         unmatched_evaluations: grouped.unmatched,
     };
@@ -80,14 +83,23 @@ pub fn run_csv(run: &RunData) -> String {
     let grouped = group_by_case(run);
     for c in &grouped.cases {
         if c.evaluations.is_empty() {
-            push_csv_row(&mut out, csv_fields(&run.run.run, Some(c.case), &c.case.hash, None));
+            push_csv_row(
+                &mut out,
+                csv_fields(&run.run.run, Some(c.case), &c.case.hash, None),
+            );
         }
         for e in &c.evaluations {
-            push_csv_row(&mut out, csv_fields(&run.run.run, Some(c.case), &c.case.hash, Some(e)));
+            push_csv_row(
+                &mut out,
+                csv_fields(&run.run.run, Some(c.case), &c.case.hash, Some(e)),
+            );
         }
     }
     for e in &grouped.unmatched {
-        push_csv_row(&mut out, csv_fields(&run.run.run, None, &e.case_hash, Some(e)));
+        push_csv_row(
+            &mut out,
+            csv_fields(&run.run.run, None, &e.case_hash, Some(e)),
+        );
     }
     out
 }
@@ -157,24 +169,30 @@ pub(crate) mod tests {
             duration_s: 0.5,
             error: error.map(str::to_string),
         };
-        let eval = |hash: &str, evaluator: &str, score: Option<f64>, verdict: &str| EvaluationRecord {
-            run_id: "run-1".into(),
-            // the position of the case above (99: a case with no row)
-            case_index: ["ok", "tricky", "raises", "bare"].iter().position(|h| *h == hash).unwrap_or(99) as u32,
-            case_hash: hash.into(),
-            evaluator_id: evaluator.into(),
-            score,
-            threshold: Some(r#"{"gte":1}"#.into()),
-            verdict: verdict.into(),
-            metadata: None,
-            error: None,
-            duration_s: 0.25,
-        };
+        let eval =
+            |hash: &str, evaluator: &str, score: Option<f64>, verdict: &str| EvaluationRecord {
+                run_id: "run-1".into(),
+                // the position of the case above (99: a case with no row)
+                case_index: ["ok", "tricky", "raises", "bare"]
+                    .iter()
+                    .position(|h| *h == hash)
+                    .unwrap_or(99) as u32,
+                case_hash: hash.into(),
+                evaluator_id: evaluator.into(),
+                score,
+                threshold: Some(r#"{"gte":1}"#.into()),
+                verdict: verdict.into(),
+                metadata: None,
+                error: None,
+                duration_s: 0.25,
+            };
         let mut failing = eval("tricky", "judge", Some(0.2), "failed");
         failing.metadata = Some(r#"{"reason":"said \"no\", then\nleft","z":1,"a":[]}"#.into());
         let mut errored = eval("tricky", "length", None, "errored");
         errored.threshold = None;
-        errored.error = Some("Traceback (most recent call last):\n  ...\nValueError: bad <&\"'> \u{1b}[31m\n".into());
+        errored.error = Some(
+            "Traceback (most recent call last):\n  ...\nValueError: bad <&\"'> \u{1b}[31m\n".into(),
+        );
         let mut no_threshold = eval("ok", "length", Some(0.7), "no_threshold");
         no_threshold.threshold = None;
         RunData {
@@ -196,7 +214,12 @@ pub(crate) mod tests {
             cases: vec![
                 case(0, "ok", Some(r#"{"answer":"yes"}"#), None),
                 case(1, "tricky", Some(r#""a, \"quoted\"\nline""#), None),
-                case(2, "raises", None, Some("Traceback (most recent call last):\nKeyError: 'x'")),
+                case(
+                    2,
+                    "raises",
+                    None,
+                    Some("Traceback (most recent call last):\nKeyError: 'x'"),
+                ),
                 case(3, "bare", Some("1"), None),
             ],
             evaluations: vec![
@@ -221,14 +244,21 @@ pub(crate) mod tests {
                 (false, '"') => quoted = true,
                 (false, ',') => row.push(std::mem::take(&mut field)),
                 (false, '\r') => {
-                    assert_eq!(chars.next(), Some('\n'), "CR outside quotes must start CRLF");
+                    assert_eq!(
+                        chars.next(),
+                        Some('\n'),
+                        "CR outside quotes must start CRLF"
+                    );
                     row.push(std::mem::take(&mut field));
                     rows.push(std::mem::take(&mut row));
                 }
                 (false, c) => field.push(c),
             }
         }
-        assert!(!quoted && field.is_empty() && row.is_empty(), "the text ends with a full record");
+        assert!(
+            !quoted && field.is_empty() && row.is_empty(),
+            "the text ends with a full record"
+        );
         rows
     }
 
@@ -242,15 +272,30 @@ pub(crate) mod tests {
         assert!(rows.iter().all(|r| r.len() == CSV_HEADER.len()));
         let col = |name: &str| CSV_HEADER.iter().position(|h| *h == name).unwrap();
         let judge = &rows[3];
-        assert_eq!((judge[col("case_hash")].as_str(), judge[col("evaluator_id")].as_str()), ("tricky", "judge"));
+        assert_eq!(
+            (
+                judge[col("case_hash")].as_str(),
+                judge[col("evaluator_id")].as_str()
+            ),
+            ("tricky", "judge")
+        );
         assert_eq!(judge[col("grid")], r#"{"model":"a","temperature":0}"#);
-        assert_eq!(judge[col("metadata")], run.evaluations[2].metadata.clone().unwrap());
+        assert_eq!(
+            judge[col("metadata")],
+            run.evaluations[2].metadata.clone().unwrap()
+        );
         assert_eq!(judge[col("output")], run.cases[1].output.clone().unwrap());
         assert_eq!(judge[col("score")], "0.2");
-        assert_eq!(rows[4][col("error")], run.evaluations[3].error.clone().unwrap());
+        assert_eq!(
+            rows[4][col("error")],
+            run.evaluations[3].error.clone().unwrap()
+        );
         let raises = &rows[5];
         assert_eq!(raises[col("evaluator_id")], "");
-        assert_eq!(raises[col("case_error")], run.cases[2].error.clone().unwrap());
+        assert_eq!(
+            raises[col("case_error")],
+            run.cases[2].error.clone().unwrap()
+        );
         assert_eq!(raises[col("case_index")], "2");
         assert_eq!(raises[col("duration_s")], "0.5");
     }
@@ -264,11 +309,17 @@ pub(crate) mod tests {
         assert_eq!(doc["run"]["grid"]["model"], "a");
         let cases = doc["cases"].as_array().unwrap();
         assert_eq!(cases.len(), 4);
-        assert_eq!(cases[0]["output"]["answer"], "yes", "output is embedded JSON");
+        assert_eq!(
+            cases[0]["output"]["answer"], "yes",
+            "output is embedded JSON"
+        );
         assert_eq!(cases[0]["test_case"]["input"], "q0");
         let tricky = &cases[1]["evaluations"];
         assert_eq!(tricky.as_array().unwrap().len(), 2);
-        assert_eq!(tricky[0]["metadata"]["z"], 1, "metadata is embedded JSON, not a string");
+        assert_eq!(
+            tricky[0]["metadata"]["z"], 1,
+            "metadata is embedded JSON, not a string"
+        );
         assert_eq!(tricky[0]["threshold"]["gte"], 1);
         assert!(cases[2]["evaluations"].as_array().unwrap().is_empty());
         assert!(doc.get("unmatched_evaluations").is_none());
@@ -285,6 +336,4 @@ pub(crate) mod tests {
         // ok now has only its no_threshold evaluation; the row count stays 1 + 6
         assert_eq!(rows.len(), 7);
     }
-
-
 }

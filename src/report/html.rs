@@ -3,15 +3,17 @@
 //! notebook's `_repr_html_`, whose styles apply only inside it and whose size is bounded.
 
 use super::common::{
-    evaluator_tallies, failure_reason, grid_label, group_by_case, iso_utc, last_line, parse_verdict, pretty_json,
-    run_title, CaseEvaluations,
+    evaluator_tallies, failure_reason, grid_label, group_by_case, iso_utc, last_line,
+    parse_verdict, pretty_json, run_title, CaseEvaluations,
 };
-use crate::xml::{xml_attr as attr, xml_text as text};
 use crate::evaluation::{fmt_score, Verdict};
-use crate::history::compare::{CaseDiff, Change, Comparison, EvaluationDiff, EvaluatorSummary, Regression, Side};
+use crate::history::compare::{
+    CaseDiff, Change, Comparison, EvaluationDiff, EvaluatorSummary, Regression, Side,
+};
 use crate::history::RunData;
 use crate::store::{RunRecord, RunStatus, StoredRun};
 use crate::suite::tally::EvaluatorTally;
+use crate::xml::{xml_attr as attr, xml_text as text};
 use std::fmt::Write;
 
 /// Rows (cases, runs, regressions) a notebook fragment shows at most.
@@ -51,9 +53,15 @@ struct Limits {
 impl Limits {
     fn new(standalone: bool) -> Limits {
         if standalone {
-            Limits { rows: usize::MAX, text: usize::MAX }
+            Limits {
+                rows: usize::MAX,
+                text: usize::MAX,
+            }
         } else {
-            Limits { rows: MAX_FRAGMENT_ROWS, text: MAX_FRAGMENT_TEXT }
+            Limits {
+                rows: MAX_FRAGMENT_ROWS,
+                text: MAX_FRAGMENT_TEXT,
+            }
         }
     }
 }
@@ -81,9 +89,17 @@ fn run_facts(run: &StoredRun) -> Vec<(&'static str, String)> {
         ("run", code(&r.id)),
         ("status", status_chip(run.status)),
         ("started", text(&iso_utc(r.started_at))),
-        ("ended", run.ended_at.map(|t| text(&iso_utc(t))).unwrap_or_else(|| "—".into())),
+        (
+            "ended",
+            run.ended_at
+                .map(|t| text(&iso_utc(t)))
+                .unwrap_or_else(|| "—".into()),
+        ),
         ("duration", duration(run)),
-        ("cases", format!("{} ({} where fn raised)", run.cases, run.errored_cases)),
+        (
+            "cases",
+            format!("{} ({} where fn raised)", run.cases, run.errored_cases),
+        ),
     ];
     if let Some(git) = git_label(r) {
         facts.push(("git", text(&git)));
@@ -111,7 +127,14 @@ fn evaluators_table(tallies: &[EvaluatorTally]) -> String {
             ])
         })
         .collect();
-    let header = ["evaluator", "passed", "failed", "errored", "no threshold", "mean score"];
+    let header = [
+        "evaluator",
+        "passed",
+        "failed",
+        "errored",
+        "no threshold",
+        "mean score",
+    ];
     format!("<h3>Evaluators</h3>\n{}", table(&header, &rows))
 }
 
@@ -119,14 +142,27 @@ fn cases_section(run: &RunData, limits: Limits) -> String {
     let grouped = group_by_case(run);
     let mut cases = grouped.cases;
     cases.sort_by_key(case_rank); // stable: suite order within each rank
-    let failing = cases.iter().filter(|c| case_rank(c) < Rank::Passing).count();
-    let mut out = format!("<h3>Cases</h3>\n<p>{} cases, {failing} failing.</p>\n", cases.len());
-    let rows: Vec<String> = cases.iter().take(limits.rows).map(|c| case_row(c, limits)).collect();
+    let failing = cases
+        .iter()
+        .filter(|c| case_rank(c) < Rank::Passing)
+        .count();
+    let mut out = format!(
+        "<h3>Cases</h3>\n<p>{} cases, {failing} failing.</p>\n",
+        cases.len()
+    );
+    let rows: Vec<String> = cases
+        .iter()
+        .take(limits.rows)
+        .map(|c| case_row(c, limits))
+        .collect();
     out.push_str(&table(&["#", "case", "fn time", "evaluations"], &rows));
     out.push_str(&left_out(cases.len(), limits.rows, "cases"));
     if !grouped.unmatched.is_empty() {
         let n = grouped.unmatched.len();
-        let _ = writeln!(out, "<p class=\"note\">{n} evaluations belong to no stored case and are not shown.</p>");
+        let _ = writeln!(
+            out,
+            "<p class=\"note\">{n} evaluations belong to no stored case and are not shown.</p>"
+        );
     }
     out
 }
@@ -142,7 +178,11 @@ enum Rank {
 fn case_rank(c: &CaseEvaluations) -> Rank {
     if c.case.error.is_some() {
         Rank::FnRaised
-    } else if c.evaluations.iter().any(|e| parse_verdict(&e.verdict).is_failure()) {
+    } else if c
+        .evaluations
+        .iter()
+        .any(|e| parse_verdict(&e.verdict).is_failure())
+    {
         Rank::EvaluationFailing
     } else {
         Rank::Passing
@@ -153,17 +193,29 @@ fn case_row(c: &CaseEvaluations, limits: Limits) -> String {
     let case = c.case;
     let mut outcome = String::new();
     if let Some(traceback) = &case.error {
-        let summary = format!("fn raised {}", last_line(traceback).unwrap_or("an exception"));
+        let summary = format!(
+            "fn raised {}",
+            last_line(traceback).unwrap_or("an exception")
+        );
         outcome.push_str(&chip("bad", "fn raised"));
         outcome.push_str(&details(&text(&summary), &pre(traceback, limits)));
     }
     for e in &c.evaluations {
         let verdict = parse_verdict(&e.verdict);
-        let label = format!("{}: {} {}", e.evaluator_id, optional_score(e.score), e.verdict);
+        let label = format!(
+            "{}: {} {}",
+            e.evaluator_id,
+            optional_score(e.score),
+            e.verdict
+        );
         outcome.push_str(&chip(tone(verdict), &label));
     }
     // What went wrong, under the chips: metadata and tracebacks of failing evaluations.
-    for e in c.evaluations.iter().filter(|e| parse_verdict(&e.verdict).is_failure()) {
+    for e in c
+        .evaluations
+        .iter()
+        .filter(|e| parse_verdict(&e.verdict).is_failure())
+    {
         let summary = text(&format!("{}: {}", e.evaluator_id, failure_reason(e)));
         let mut content = String::new();
         if let Some(metadata) = &e.metadata {
@@ -182,7 +234,11 @@ fn case_row(c: &CaseEvaluations, limits: Limits) -> String {
         io.push_str(&labelled("output", &pre(&pretty_json(output), limits)));
     }
     outcome.push_str(&details("test case and output", &io));
-    let class = if case_rank(c) < Rank::Passing { " class=\"failing\"" } else { "" };
+    let class = if case_rank(c) < Rank::Passing {
+        " class=\"failing\""
+    } else {
+        ""
+    };
     format!(
         "<tr{class}>{}{}{}{}</tr>",
         td("num", &case.index.to_string()),
@@ -201,7 +257,11 @@ fn case_row(c: &CaseEvaluations, limits: Limits) -> String {
 pub fn comparison_html(c: &Comparison, regressions: &[Regression], standalone: bool) -> String {
     let limits = Limits::new(standalone);
     let (base, head) = (run_title(&c.base.run), run_title(&c.head.run));
-    let title = if base == head { base } else { format!("{base} → {head}") };
+    let title = if base == head {
+        base
+    } else {
+        format!("{base} → {head}")
+    };
     let mut body = format!("<h2>Comparison of {}</h2>\n", text(&title));
     body.push_str(&sides_table(&c.base, &c.head));
     let changed = c.cases.iter().filter(|d| case_changed(d)).count();
@@ -216,7 +276,11 @@ pub fn comparison_html(c: &Comparison, regressions: &[Regression], standalone: b
     body.push_str(&regressions_section(regressions, limits));
     body.push_str(&case_diffs_section(&c.cases, limits));
     body.push_str(&hash_list("Added cases (only in head)", &c.added, limits));
-    body.push_str(&hash_list("Removed cases (only in base)", &c.removed, limits));
+    body.push_str(&hash_list(
+        "Removed cases (only in base)",
+        &c.removed,
+        limits,
+    ));
     page(&format!("trialrun: {title}"), &body, standalone)
 }
 
@@ -224,13 +288,29 @@ fn sides_table(base: &StoredRun, head: &StoredRun) -> String {
     let (base_facts, head_facts) = (run_facts(base), run_facts(head));
     // Both lists start with the same labels; the optional ones (git, grid) may differ.
     let mut labels: Vec<&str> = base_facts.iter().map(|(l, _)| *l).collect();
-    labels.extend(head_facts.iter().map(|(l, _)| *l).filter(|l| !labels.contains(l)).collect::<Vec<_>>());
+    labels.extend(
+        head_facts
+            .iter()
+            .map(|(l, _)| *l)
+            .filter(|l| !labels.contains(l))
+            .collect::<Vec<_>>(),
+    );
     let value = |facts: &[(&str, String)], label: &str| {
-        facts.iter().find(|(l, _)| *l == label).map(|(_, v)| v.clone()).unwrap_or_else(|| "—".into())
+        facts
+            .iter()
+            .find(|(l, _)| *l == label)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(|| "—".into())
     };
     let rows: Vec<String> = labels
         .iter()
-        .map(|l| row(&[th(l), td("", &value(&base_facts, l)), td("", &value(&head_facts, l))]))
+        .map(|l| {
+            row(&[
+                th(l),
+                td("", &value(&base_facts, l)),
+                td("", &value(&head_facts, l)),
+            ])
+        })
         .collect();
     table(&["", "base", "head"], &rows)
 }
@@ -253,7 +333,15 @@ fn evaluator_changes_table(evaluators: &[EvaluatorSummary]) -> String {
             ])
         })
         .collect();
-    let header = ["evaluator", "compared", "newly failing", "newly passing", "base mean", "head mean", "mean delta"];
+    let header = [
+        "evaluator",
+        "compared",
+        "newly failing",
+        "newly passing",
+        "base mean",
+        "head mean",
+        "mean delta",
+    ];
     format!("<h3>Evaluators</h3>\n{}", table(&header, &rows))
 }
 
@@ -265,8 +353,16 @@ fn regressions_section(regressions: &[Regression], limits: Limits) -> String {
         .iter()
         .take(limits.rows)
         .map(|r| {
-            let evaluator = r.evaluator_id.as_deref().map(|e| format!(" / {}", text(e))).unwrap_or_default();
-            format!("<li>{}{evaluator}: {}</li>\n", code(&r.hash), text(&r.reason))
+            let evaluator = r
+                .evaluator_id
+                .as_deref()
+                .map(|e| format!(" / {}", text(e)))
+                .unwrap_or_default();
+            format!(
+                "<li>{}{evaluator}: {}</li>\n",
+                code(&r.hash),
+                text(&r.reason)
+            )
         })
         .collect();
     format!(
@@ -278,15 +374,24 @@ fn regressions_section(regressions: &[Regression], limits: Limits) -> String {
 
 /// A case whose fn outcome or any evaluation verdict differs between the runs.
 fn case_changed(d: &CaseDiff) -> bool {
-    d.base_error.is_some() != d.head_error.is_some() || d.evaluations.iter().any(|e| e.change != Change::Same)
+    d.base_error.is_some() != d.head_error.is_some()
+        || d.evaluations.iter().any(|e| e.change != Change::Same)
 }
 
 fn case_diffs_section(cases: &[CaseDiff], limits: Limits) -> String {
     let mut ordered: Vec<&CaseDiff> = cases.iter().collect();
     ordered.sort_by_key(|d| !case_changed(d)); // stable: head's order within
-    let rows: Vec<String> = ordered.iter().take(limits.rows).map(|d| case_diff_rows(d)).collect();
+    let rows: Vec<String> = ordered
+        .iter()
+        .take(limits.rows)
+        .map(|d| case_diff_rows(d))
+        .collect();
     let header = ["case", "evaluator", "base", "head", "delta", "change"];
-    format!("<h3>Cases in both runs</h3>\n{}{}", table(&header, &rows), left_out(cases.len(), limits.rows, "cases"))
+    format!(
+        "<h3>Cases in both runs</h3>\n{}{}",
+        table(&header, &rows),
+        left_out(cases.len(), limits.rows, "cases")
+    )
 }
 
 /// One line of a case's comparison: its fn, or one evaluator. Cells are HTML.
@@ -307,17 +412,34 @@ fn case_diff_rows(d: &CaseDiff) -> String {
     lines.extend(d.evaluations.iter().map(evaluation_line));
     if lines.is_empty() {
         let none = || td("note", "—");
-        lines.push(DiffLine { what: none(), base: none(), head: none(), delta: none(), change: td("note", "no evaluations") });
+        lines.push(DiffLine {
+            what: none(),
+            base: none(),
+            head: none(),
+            delta: none(),
+            change: td("note", "no evaluations"),
+        });
     }
     let span = lines.len();
-    let class = if case_changed(d) { " class=\"failing\"" } else { "" };
+    let class = if case_changed(d) {
+        " class=\"failing\""
+    } else {
+        ""
+    };
     lines
         .into_iter()
         .enumerate()
         .map(|(i, l)| {
-            let hash = if i == 0 { format!("<td rowspan=\"{span}\">{}</td>", code(&d.hash)) } else { String::new() };
+            let hash = if i == 0 {
+                format!("<td rowspan=\"{span}\">{}</td>", code(&d.hash))
+            } else {
+                String::new()
+            };
             let class = if i == 0 { class } else { "" };
-            format!("<tr{class}>{hash}{}{}{}{}{}</tr>", l.what, l.base, l.head, l.delta, l.change)
+            format!(
+                "<tr{class}>{hash}{}{}{}{}{}</tr>",
+                l.what, l.base, l.head, l.delta, l.change
+            )
         })
         .collect::<Vec<_>>()
         .join("\n")
@@ -325,7 +447,10 @@ fn case_diff_rows(d: &CaseDiff) -> String {
 
 fn fn_line(d: &CaseDiff) -> DiffLine {
     let side = |error: &Option<String>| match error {
-        Some(traceback) => td("bad", &text(&format!("raised {}", last_line(traceback).unwrap_or("")))),
+        Some(traceback) => td(
+            "bad",
+            &text(&format!("raised {}", last_line(traceback).unwrap_or(""))),
+        ),
         None => td("ok", "ran"),
     };
     let change = match (d.base_error.is_some(), d.head_error.is_some()) {
@@ -333,12 +458,21 @@ fn fn_line(d: &CaseDiff) -> DiffLine {
         (true, false) => td("ok", "fixed"),
         _ => td("", "same"),
     };
-    DiffLine { what: td("", "fn"), base: side(&d.base_error), head: side(&d.head_error), delta: td("", ""), change }
+    DiffLine {
+        what: td("", "fn"),
+        base: side(&d.base_error),
+        head: side(&d.head_error),
+        delta: td("", ""),
+        change,
+    }
 }
 
 fn evaluation_line(e: &EvaluationDiff) -> DiffLine {
     let side = |s: &Option<Side>| match s {
-        Some(s) => td(tone(parse_verdict(&s.verdict)), &text(&format!("{} {}", s.verdict, optional_score(s.score)))),
+        Some(s) => td(
+            tone(parse_verdict(&s.verdict)),
+            &text(&format!("{} {}", s.verdict, optional_score(s.score))),
+        ),
         None => td("note", "—"),
     };
     let change_tone = match e.change {
@@ -376,7 +510,11 @@ fn hash_list(heading: &str, hashes: &[String], limits: Limits) -> String {
 pub fn runs_html(runs: &[StoredRun]) -> String {
     let limits = Limits::new(false);
     if runs.is_empty() {
-        return page("", "<p class=\"note\">No runs in the store yet.</p>\n", false);
+        return page(
+            "",
+            "<p class=\"note\">No runs in the store yet.</p>\n",
+            false,
+        );
     }
     let rows: Vec<String> = runs
         .iter()
@@ -389,13 +527,29 @@ pub fn runs_html(runs: &[StoredRun]) -> String {
                 td("", &text(&iso_utc(r.run.started_at))),
                 td("num", &r.cases.to_string()),
                 count_cell(r.errored_cases, "bad"),
-                td("", &text(&r.run.grid.as_deref().map(grid_label).unwrap_or_default())),
+                td(
+                    "",
+                    &text(&r.run.grid.as_deref().map(grid_label).unwrap_or_default()),
+                ),
                 td("", &text(&git_label(&r.run).unwrap_or_default())),
             ])
         })
         .collect();
-    let header = ["run", "suite", "status", "started (UTC)", "cases", "errored", "grid", "git"];
-    let body = format!("{}{}", table(&header, &rows), left_out(runs.len(), limits.rows, "runs"));
+    let header = [
+        "run",
+        "suite",
+        "status",
+        "started (UTC)",
+        "cases",
+        "errored",
+        "grid",
+        "git",
+    ];
+    let body = format!(
+        "{}{}",
+        table(&header, &rows),
+        left_out(runs.len(), limits.rows, "runs")
+    );
     page("", &body, false)
 }
 
@@ -420,13 +574,22 @@ fn page(title: &str, body: &str, standalone: bool) -> String {
 /// A table from a header and rendered rows.
 fn table(header: &[&str], rows: &[String]) -> String {
     let head: String = header.iter().map(|h| th(h)).collect();
-    format!("<table>\n<thead><tr>{head}</tr></thead>\n<tbody>\n{}\n</tbody>\n</table>\n", rows.join("\n"))
+    format!(
+        "<table>\n<thead><tr>{head}</tr></thead>\n<tbody>\n{}\n</tbody>\n</table>\n",
+        rows.join("\n")
+    )
 }
 
 /// A two-column table of labels and HTML values.
 fn key_values(facts: &[(&str, String)]) -> String {
-    let rows: Vec<String> = facts.iter().map(|(label, value)| row(&[th(label), td("", value)])).collect();
-    format!("<table>\n<tbody>\n{}\n</tbody>\n</table>\n", rows.join("\n"))
+    let rows: Vec<String> = facts
+        .iter()
+        .map(|(label, value)| row(&[th(label), td("", value)]))
+        .collect();
+    format!(
+        "<table>\n<tbody>\n{}\n</tbody>\n</table>\n",
+        rows.join("\n")
+    )
 }
 
 fn row(cells: &[String]) -> String {
@@ -444,7 +607,11 @@ fn td(class: &str, html: &str) -> String {
 
 /// A count, coloured only when there is something to count.
 fn count_cell(n: u64, tone: &str) -> String {
-    let class = if n > 0 { format!("num {tone}") } else { "num".to_string() };
+    let class = if n > 0 {
+        format!("num {tone}")
+    } else {
+        "num".to_string()
+    };
     td(&class, &n.to_string())
 }
 
@@ -457,7 +624,11 @@ fn code(s: &str) -> String {
 }
 
 fn chip(tone: &str, label: &str) -> String {
-    format!("<span class=\"chip {tone}\" title=\"{}\">{}</span>", attr(label), text(label))
+    format!(
+        "<span class=\"chip {tone}\" title=\"{}\">{}</span>",
+        attr(label),
+        text(label)
+    )
 }
 
 fn details(summary_html: &str, content_html: &str) -> String {
@@ -520,7 +691,10 @@ fn duration(run: &StoredRun) -> String {
 
 /// `main @ 0123456789` (the commit's first ten characters), when git was known.
 fn git_label(r: &RunRecord) -> Option<String> {
-    let commit: Option<String> = r.git_commit.as_deref().map(|c| c.chars().take(10).collect());
+    let commit: Option<String> = r
+        .git_commit
+        .as_deref()
+        .map(|c| c.chars().take(10).collect());
     match (r.git_branch.as_deref(), commit) {
         (Some(branch), Some(commit)) => Some(format!("{branch} @ {commit}")),
         (Some(only), None) => Some(only.to_string()),
@@ -548,7 +722,8 @@ mod tests {
     use crate::report::export::tests::sample_run;
 
     fn position(html: &str, needle: &str) -> usize {
-        html.find(needle).unwrap_or_else(|| panic!("{needle:?} not in the HTML"))
+        html.find(needle)
+            .unwrap_or_else(|| panic!("{needle:?} not in the HTML"))
     }
 
     #[test]
@@ -566,7 +741,10 @@ mod tests {
         assert!(html.contains("judge: score 0.2 outside Threshold(gte=1)"));
         assert!(html.contains("<span class=\"chip none\" title=\"length: 0.7 no_threshold\">"));
         // metadata pretty-printed, in its order, escaped
-        assert!(html.contains("<pre>{\n  \"reason\": \"said \\\"no\\\", then\\nleft\",\n  \"z\": 1"), "{html}");
+        assert!(
+            html.contains("<pre>{\n  \"reason\": \"said \\\"no\\\", then\\nleft\",\n  \"z\": 1"),
+            "{html}"
+        );
         assert!(html.contains("Run of my-suite [model=a, temperature=0]"));
     }
 
@@ -619,7 +797,9 @@ mod tests {
         run.evaluations.clear();
         let fragment = run_html(&run, false);
         assert!(fragment.contains("5 more cases left out of this view"));
-        assert!(fragment.contains("<code>h1999</code>") && !fragment.contains("<code>h2000</code>"));
+        assert!(
+            fragment.contains("<code>h1999</code>") && !fragment.contains("<code>h2000</code>")
+        );
         let document = run_html(&run, true);
         assert!(!document.contains("left out") && document.contains("<code>h2004</code>"));
 
@@ -636,7 +816,10 @@ mod tests {
     }
 
     fn side(verdict: &str, score: f64) -> Option<Side> {
-        Some(Side { score: Some(score), verdict: verdict.into() })
+        Some(Side {
+            score: Some(score),
+            verdict: verdict.into(),
+        })
     }
 
     fn sample_comparison() -> Comparison {
@@ -645,7 +828,12 @@ mod tests {
             hash: hash.into(),
             base_error: None,
             head_error: None,
-            evaluations: vec![EvaluationDiff { evaluator_id: "judge".into(), base, head, change }],
+            evaluations: vec![EvaluationDiff {
+                evaluator_id: "judge".into(),
+                base,
+                head,
+                change,
+            }],
         };
         let mut raised = diff("raised", side("passed", 1.0), None, Change::Removed);
         raised.head_error = Some("Traceback\nKeyError: 'k'".into());
@@ -653,8 +841,18 @@ mod tests {
             base: run.run.clone(),
             head: run.run.clone(),
             cases: vec![
-                diff("steady", side("passed", 1.0), side("passed", 0.9), Change::Same),
-                diff("<b>broke</b>", side("passed", 1.0), side("failed", 0.25), Change::NewlyFailing),
+                diff(
+                    "steady",
+                    side("passed", 1.0),
+                    side("passed", 0.9),
+                    Change::Same,
+                ),
+                diff(
+                    "<b>broke</b>",
+                    side("passed", 1.0),
+                    side("failed", 0.25),
+                    Change::NewlyFailing,
+                ),
                 raised,
             ],
             added: vec!["fresh".into()],
@@ -677,14 +875,19 @@ mod tests {
         let regressions = c.regressions(&crate::history::Policy::default());
         let html = comparison_html(&c, &regressions, false);
         assert!(!html.contains("<b>"), "hashes are escaped");
-        let broke = position(&html, "<td rowspan=\"1\"><code>&lt;b&gt;broke&lt;/b&gt;</code>");
+        let broke = position(
+            &html,
+            "<td rowspan=\"1\"><code>&lt;b&gt;broke&lt;/b&gt;</code>",
+        );
         let raised = position(&html, "<td rowspan=\"2\"><code>raised</code>");
         let steady = position(&html, "<td rowspan=\"1\"><code>steady</code>");
         assert!(broke < raised && raised < steady);
         assert!(html.contains("<td class=\"bad\">failed 0.25</td><td class=\"num\">-0.75</td><td class=\"bad\">newly failing</td>"));
         assert!(html.contains("<td class=\"bad\">newly raised</td>"));
         assert!(html.contains("<h3>Regressions (2)</h3>"));
-        assert!(html.contains("<li><code>&lt;b&gt;broke&lt;/b&gt;</code> / judge: passed -&gt; failed</li>"));
+        assert!(html.contains(
+            "<li><code>&lt;b&gt;broke&lt;/b&gt;</code> / judge: passed -&gt; failed</li>"
+        ));
         assert!(html.contains("<td class=\"num\">-0.425</td>"));
         assert!(html.contains("3 cases matched by hash: 2 changed; 1 added, 1 removed."));
         assert!(position(&html, "Added cases") < position(&html, "<code>fresh</code>"));

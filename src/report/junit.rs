@@ -3,11 +3,14 @@
 //!
 //! Also home of the XML escaping, which the HTML report shares.
 
-use crate::xml::{xml_attr, xml_text};
-use super::common::{describe_threshold, failure_reason, group_by_case, iso_utc, last_line, parse_verdict, pretty_json, run_title};
+use super::common::{
+    describe_threshold, failure_reason, group_by_case, iso_utc, last_line, parse_verdict,
+    pretty_json, run_title,
+};
 use crate::evaluation::{fmt_number, Verdict};
 use crate::history::RunData;
 use crate::store::{CaseRecord, EvaluationRecord};
+use crate::xml::{xml_attr, xml_text};
 use std::fmt::Write;
 
 /// How one testcase ended, in JUnit's terms.
@@ -15,8 +18,14 @@ enum Outcome {
     Passed,
     /// Passed, with a line for <system-out> (a score without a threshold).
     PassedWithNote(String),
-    Failure { message: String, text: String },
-    Error { message: String, text: String },
+    Failure {
+        message: String,
+        text: String,
+    },
+    Error {
+        message: String,
+        text: String,
+    },
 }
 
 struct TestCase {
@@ -45,7 +54,8 @@ impl Counts {
 /// One JUnit document for any number of runs (a suite with a grid has one run per
 /// combination).
 pub fn junit_xml(runs: &[RunData]) -> String {
-    let suites: Vec<(&RunData, Vec<TestCase>)> = runs.iter().map(|run| (run, testcases(run))).collect();
+    let suites: Vec<(&RunData, Vec<TestCase>)> =
+        runs.iter().map(|run| (run, testcases(run))).collect();
     let mut total = Counts::default();
     for (run, cases) in &suites {
         total.add(&counts(run, cases));
@@ -92,7 +102,8 @@ fn step_testcases(run: &RunData) -> Vec<TestCase> {
         .cases
         .iter()
         .map(|c| {
-            let info: serde_json::Value = serde_json::from_str(&c.case.test_case).unwrap_or_default();
+            let info: serde_json::Value =
+                serde_json::from_str(&c.case.test_case).unwrap_or_default();
             let name = match (info["name"].as_str(), info["round"].as_u64()) {
                 (Some(step), Some(round)) => format!("{step} [round {round}]"),
                 _ => c.case.hash.to_string(),
@@ -101,15 +112,31 @@ fn step_testcases(run: &RunData) -> Vec<TestCase> {
             let traceback = c.case.error.clone().unwrap_or_default();
             let message = last_line(&traceback).unwrap_or("").to_string();
             let outcome = match outcome_eval.map(|e| parse_verdict(&e.verdict)) {
-                Some(Verdict::Failed) => Outcome::Failure { message, text: traceback },
-                Some(Verdict::Errored) | None => Outcome::Error { message, text: traceback },
+                Some(Verdict::Failed) => Outcome::Failure {
+                    message,
+                    text: traceback,
+                },
+                Some(Verdict::Errored) | None => Outcome::Error {
+                    message,
+                    text: traceback,
+                },
                 Some(Verdict::NoThreshold) => {
-                    let meta: serde_json::Value = outcome_eval.and_then(|e| e.metadata.as_deref()).and_then(|m| serde_json::from_str(m).ok()).unwrap_or_default();
-                    Outcome::PassedWithNote(format!("skipped: {}", meta["reason"].as_str().unwrap_or("")))
+                    let meta: serde_json::Value = outcome_eval
+                        .and_then(|e| e.metadata.as_deref())
+                        .and_then(|m| serde_json::from_str(m).ok())
+                        .unwrap_or_default();
+                    Outcome::PassedWithNote(format!(
+                        "skipped: {}",
+                        meta["reason"].as_str().unwrap_or("")
+                    ))
                 }
                 Some(Verdict::Passed) => Outcome::Passed,
             };
-            TestCase { name, time: c.case.duration_s, outcome }
+            TestCase {
+                name,
+                time: c.case.duration_s,
+                outcome,
+            }
         })
         .collect()
 }
@@ -117,12 +144,19 @@ fn step_testcases(run: &RunData) -> Vec<TestCase> {
 fn fn_testcase(case: &CaseRecord) -> TestCase {
     let outcome = match &case.error {
         Some(traceback) => Outcome::Error {
-            message: format!("fn raised {}", last_line(traceback).unwrap_or("an exception")),
+            message: format!(
+                "fn raised {}",
+                last_line(traceback).unwrap_or("an exception")
+            ),
             text: traceback.clone(),
         },
         None => Outcome::Passed,
     };
-    TestCase { name: format!("{} / fn", case.hash), time: case.duration_s, outcome }
+    TestCase {
+        name: format!("{} / fn", case.hash),
+        time: case.duration_s,
+        outcome,
+    }
 }
 
 fn evaluation_testcase(e: &EvaluationRecord) -> TestCase {
@@ -132,10 +166,20 @@ fn evaluation_testcase(e: &EvaluationRecord) -> TestCase {
             let score = e.score.map(fmt_number).unwrap_or_else(|| "none".into());
             Outcome::PassedWithNote(format!("score {score} (no threshold)"))
         }
-        Verdict::Failed => Outcome::Failure { message: failure_reason(e), text: details(e) },
-        Verdict::Errored => Outcome::Error { message: failure_reason(e), text: details(e) },
+        Verdict::Failed => Outcome::Failure {
+            message: failure_reason(e),
+            text: details(e),
+        },
+        Verdict::Errored => Outcome::Error {
+            message: failure_reason(e),
+            text: details(e),
+        },
     };
-    TestCase { name: format!("{} / {}", e.case_hash, e.evaluator_id), time: e.duration_s, outcome }
+    TestCase {
+        name: format!("{} / {}", e.case_hash, e.evaluator_id),
+        time: e.duration_s,
+        outcome,
+    }
 }
 
 /// The body of a <failure> or <error>: score, threshold, metadata and traceback, as far
@@ -204,7 +248,11 @@ fn push_properties(out: &mut String, run: &RunData) {
     out.push_str("    <properties>\n");
     for (name, value) in properties {
         if let Some(value) = value {
-            let _ = writeln!(out, r#"      <property name="{name}" value="{}"/>"#, xml_attr(value));
+            let _ = writeln!(
+                out,
+                r#"      <property name="{name}" value="{}"/>"#,
+                xml_attr(value)
+            );
         }
     }
     out.push_str("    </properties>\n");
@@ -227,15 +275,17 @@ fn push_testcase(out: &mut String, classname: &str, case: &TestCase) {
 }
 
 fn problem(element: &str, kind: &str, message: &str, text: &str) -> String {
-    format!(r#"<{element} message="{}" type="{kind}">{}</{element}>"#, xml_attr(message), xml_text(text))
+    format!(
+        r#"<{element} message="{}" type="{kind}">{}</{element}>"#,
+        xml_attr(message),
+        xml_text(text)
+    )
 }
 
 /// JUnit times: seconds with millisecond precision, never negative or NaN.
 fn seconds(v: f64) -> String {
     format!("{:.3}", if v.is_finite() && v > 0.0 { v } else { 0.0 })
 }
-
-
 
 #[cfg(test)]
 mod tests {
@@ -253,13 +303,20 @@ mod tests {
 
     impl Element {
         fn attr(&self, name: &str) -> &str {
-            self.attributes.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str()).unwrap_or_else(|| panic!("no {name} on {}", self.name))
+            self.attributes
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.as_str())
+                .unwrap_or_else(|| panic!("no {name} on {}", self.name))
         }
         fn all(&self, name: &str) -> Vec<&Element> {
             self.children.iter().filter(|c| c.name == name).collect()
         }
         fn child(&self, name: &str) -> &Element {
-            self.all(name).into_iter().next().unwrap_or_else(|| panic!("no <{name}> in <{}>", self.name))
+            self.all(name)
+                .into_iter()
+                .next()
+                .unwrap_or_else(|| panic!("no <{name}> in <{}>", self.name))
         }
     }
 
@@ -275,7 +332,13 @@ mod tests {
                 "gt" => '>',
                 "quot" => '"',
                 "apos" => '\'',
-                num => char::from_u32(num.strip_prefix('#').expect("known entity").parse().unwrap()).unwrap(),
+                num => char::from_u32(
+                    num.strip_prefix('#')
+                        .expect("known entity")
+                        .parse()
+                        .unwrap(),
+                )
+                .unwrap(),
             });
             rest = &rest[end + 1..];
         }
@@ -284,7 +347,10 @@ mod tests {
 
     /// Parses one element (and its subtree) at the start of `s`; returns it and the rest.
     fn parse_element(s: &str) -> (Element, &str) {
-        let s = s.trim_start().strip_prefix('<').expect("element starts with <");
+        let s = s
+            .trim_start()
+            .strip_prefix('<')
+            .expect("element starts with <");
         let tag_end = s.find('>').unwrap();
         let (tag, mut rest) = (&s[..tag_end], &s[tag_end + 1..]);
         let (tag, empty) = match tag.strip_suffix('/') {
@@ -296,10 +362,18 @@ mod tests {
         let mut attrs = &tag[name.len()..];
         while let Some(eq) = attrs.find("=\"") {
             let close = attrs[eq + 2..].find('"').unwrap() + eq + 2;
-            attributes.push((attrs[..eq].trim().to_string(), unescape(&attrs[eq + 2..close])));
+            attributes.push((
+                attrs[..eq].trim().to_string(),
+                unescape(&attrs[eq + 2..close]),
+            ));
             attrs = &attrs[close + 1..];
         }
-        let mut element = Element { name, attributes, children: vec![], text: String::new() };
+        let mut element = Element {
+            name,
+            attributes,
+            children: vec![],
+            text: String::new(),
+        };
         if empty {
             return (element, rest);
         }
@@ -318,7 +392,9 @@ mod tests {
     }
 
     fn parse(xml: &str) -> Element {
-        let body = xml.strip_prefix("<?xml version=\"1.0\" encoding=\"UTF-8\"?>").expect("XML declaration");
+        let body = xml
+            .strip_prefix("<?xml version=\"1.0\" encoding=\"UTF-8\"?>")
+            .expect("XML declaration");
         let (root, rest) = parse_element(body);
         assert!(rest.trim().is_empty(), "one root element");
         root
@@ -330,34 +406,76 @@ mod tests {
         let root = parse(&xml);
         assert_eq!(root.name, "testsuites");
         // ok/judge, ok/length, tricky/judge, tricky/length, raises/fn, bare/fn
-        assert_eq!((root.attr("tests"), root.attr("failures"), root.attr("errors")), ("6", "1", "2"));
+        assert_eq!(
+            (
+                root.attr("tests"),
+                root.attr("failures"),
+                root.attr("errors")
+            ),
+            ("6", "1", "2")
+        );
         let suite = root.child("testsuite");
         assert_eq!(suite.attr("name"), "my-suite [model=a, temperature=0]");
-        assert_eq!((suite.attr("tests"), suite.attr("failures"), suite.attr("errors")), ("6", "1", "2"));
+        assert_eq!(
+            (
+                suite.attr("tests"),
+                suite.attr("failures"),
+                suite.attr("errors")
+            ),
+            ("6", "1", "2")
+        );
         assert_eq!((suite.attr("skipped"), suite.attr("time")), ("0", "3.250"));
         assert_eq!(suite.attr("timestamp"), "2024-02-29T12:34:56Z");
-        let properties: Vec<(&str, &str)> =
-            suite.child("properties").all("property").iter().map(|p| (p.attr("name"), p.attr("value"))).collect();
+        let properties: Vec<(&str, &str)> = suite
+            .child("properties")
+            .all("property")
+            .iter()
+            .map(|p| (p.attr("name"), p.attr("value")))
+            .collect();
         assert!(properties.contains(&("run_id", "run-1")));
         assert!(properties.contains(&("git_branch", "main")));
         assert!(properties.contains(&("grid", r#"{"model":"a","temperature":0}"#)));
 
         let cases = suite.all("testcase");
         let names: Vec<&str> = cases.iter().map(|c| c.attr("name")).collect();
-        assert_eq!(names, ["ok / judge", "ok / length", "tricky / judge", "tricky / length", "raises / fn", "bare / fn"]);
+        assert_eq!(
+            names,
+            [
+                "ok / judge",
+                "ok / length",
+                "tricky / judge",
+                "tricky / length",
+                "raises / fn",
+                "bare / fn"
+            ]
+        );
         assert!(cases.iter().all(|c| c.attr("classname") == "my-suite"));
         assert!(cases[0].children.is_empty());
         assert_eq!(cases[0].attr("time"), "0.250");
-        assert_eq!(cases[1].child("system-out").text, "score 0.7 (no threshold)");
+        assert_eq!(
+            cases[1].child("system-out").text,
+            "score 0.7 (no threshold)"
+        );
 
         let failure = cases[2].child("failure");
-        assert_eq!(failure.attr("message"), "score 0.2 outside Threshold(gte=1)");
+        assert_eq!(
+            failure.attr("message"),
+            "score 0.2 outside Threshold(gte=1)"
+        );
         assert_eq!(failure.attr("type"), "failed");
-        assert!(failure.text.contains("score: 0.2\nthreshold: Threshold(gte=1)\nmetadata:\n{\n  \"reason\""), "{}", failure.text);
+        assert!(
+            failure
+                .text
+                .contains("score: 0.2\nthreshold: Threshold(gte=1)\nmetadata:\n{\n  \"reason\""),
+            "{}",
+            failure.text
+        );
 
         let raised = cases[4].child("error");
         assert_eq!(raised.attr("message"), "fn raised KeyError: 'x'");
-        assert!(raised.text.starts_with("Traceback (most recent call last):\n"));
+        assert!(raised
+            .text
+            .starts_with("Traceback (most recent call last):\n"));
     }
 
     #[test]
@@ -366,13 +484,20 @@ mod tests {
         run.run.run.kind = "steps".into();
         let mut step = |i: usize, name: &str, round: u32, error: Option<&str>| {
             let case = &mut run.cases[i];
-            case.test_case = format!(r#"{{"name":"{name}","description":"","worker":"w1","round":{round}}}"#).into();
+            case.test_case =
+                format!(r#"{{"name":"{name}","description":"","worker":"w1","round":{round}}}"#)
+                    .into();
             case.error = error.map(str::to_string);
             case.hash.clone()
         };
         let hashes = [
             step(0, "create", 1, None),
-            step(1, "check", 1, Some("Traceback ...\nAssertionError: told to fail")),
+            step(
+                1,
+                "check",
+                1,
+                Some("Traceback ...\nAssertionError: told to fail"),
+            ),
             step(2, "skip", 1, None),
         ];
         run.cases.truncate(3);
@@ -396,11 +521,24 @@ mod tests {
             .collect();
         let root = parse(&junit_xml(&[run]));
         let suite = root.child("testsuite");
-        assert_eq!((suite.attr("tests"), suite.attr("failures"), suite.attr("errors")), ("3", "1", "0"));
+        assert_eq!(
+            (
+                suite.attr("tests"),
+                suite.attr("failures"),
+                suite.attr("errors")
+            ),
+            ("3", "1", "0")
+        );
         let cases = suite.all("testcase");
         let names: Vec<&str> = cases.iter().map(|c| c.attr("name")).collect();
-        assert_eq!(names, ["create [round 1]", "check [round 1]", "skip [round 1]"]);
-        assert_eq!(cases[1].child("failure").attr("message"), "AssertionError: told to fail");
+        assert_eq!(
+            names,
+            ["create [round 1]", "check [round 1]", "skip [round 1]"]
+        );
+        assert_eq!(
+            cases[1].child("failure").attr("message"),
+            "AssertionError: told to fail"
+        );
         assert_eq!(cases[2].child("system-out").text, "skipped: not needed");
     }
 
@@ -412,14 +550,22 @@ mod tests {
             e.case_hash = "a<b>&\"c'".into();
         }
         let xml = junit_xml(&[run]);
-        assert!(!xml.chars().any(|c| c < ' ' && !matches!(c, '\n' | '\t' | '\r')), "no forbidden characters");
+        assert!(
+            !xml.chars()
+                .any(|c| c < ' ' && !matches!(c, '\n' | '\t' | '\r')),
+            "no forbidden characters"
+        );
         let root = parse(&xml);
         let cases = root.child("testsuite").all("testcase");
         assert_eq!(cases[0].attr("name"), "a<b>&\"c' / judge");
         let error = cases[3].child("error");
         // The ESC before [31m is replaced; everything else reads back as written.
         assert_eq!(error.attr("message"), "ValueError: bad <&\"'> \u{FFFD}[31m");
-        assert!(error.text.ends_with("ValueError: bad <&\"'> \u{FFFD}[31m"), "{}", error.text);
+        assert!(
+            error.text.ends_with("ValueError: bad <&\"'> \u{FFFD}[31m"),
+            "{}",
+            error.text
+        );
     }
 
     #[test]
@@ -434,7 +580,14 @@ mod tests {
         second.run.run.grid = None;
         second.run.ended_at = None;
         let root = parse(&junit_xml(&[sample_run(), second]));
-        assert_eq!((root.attr("tests"), root.attr("failures"), root.attr("errors")), ("12", "2", "4"));
+        assert_eq!(
+            (
+                root.attr("tests"),
+                root.attr("failures"),
+                root.attr("errors")
+            ),
+            ("12", "2", "4")
+        );
         let suites = root.all("testsuite");
         assert_eq!(suites[1].attr("name"), "my-suite");
         // still running: the testcases' own times, 4 x 0.25 + 2 x 0.5

@@ -12,14 +12,20 @@ impl Progress {
     pub fn new(label: &str, total: u64, visible: bool) -> Progress {
         let bar = visible.then(|| {
             // 10 redraws a second keeps the cost off the hot path at 100k+ cases/s.
-            let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr_with_hz(10));
+            let bar =
+                ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr_with_hz(10));
             // wide_bar fills what the terminal has left, so the line never wraps.
-            let style = ProgressStyle::with_template("{prefix} [{wide_bar:.cyan/blue}] {pos}/{len} {msg} {rate} {elapsed}")
-                .expect("static template")
-                .with_key("rate", |state: &ProgressState, w: &mut dyn std::fmt::Write| {
+            let style = ProgressStyle::with_template(
+                "{prefix} [{wide_bar:.cyan/blue}] {pos}/{len} {msg} {rate} {elapsed}",
+            )
+            .expect("static template")
+            .with_key(
+                "rate",
+                |state: &ProgressState, w: &mut dyn std::fmt::Write| {
                     let _ = write!(w, "{:.0}/s", state.per_sec());
-                })
-                .progress_chars("=> ");
+                },
+            )
+            .progress_chars("=> ");
             bar.set_style(style);
             bar.set_prefix(label.to_string());
             bar.set_message("0 failing");

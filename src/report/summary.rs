@@ -36,7 +36,13 @@ pub fn render(s: &SummaryInput) -> String {
         t.cases_errored,
     );
     if !t.evaluators.is_empty() {
-        let width = t.evaluators.iter().map(|e| e.id.chars().count()).max().unwrap_or(0).max(9);
+        let width = t
+            .evaluators
+            .iter()
+            .map(|e| e.id.chars().count())
+            .max()
+            .unwrap_or(0)
+            .max(9);
         let _ = writeln!(
             out,
             "  {:<width$}  {:>7} {:>7} {:>7} {:>12} {:>10}",
@@ -76,7 +82,13 @@ mod tests {
             tally: &t,
             store_path: None,
         });
-        assert!(text.starts_with("FAILED demo: 2/2 cases in 1 run"), "{text}");
-        assert!(text.contains("has-all-substrings        1       1       0            0       0.75"), "{text}");
+        assert!(
+            text.starts_with("FAILED demo: 2/2 cases in 1 run"),
+            "{text}"
+        );
+        assert!(
+            text.contains("has-all-substrings        1       1       0            0       0.75"),
+            "{text}"
+        );
     }
 }

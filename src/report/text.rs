@@ -17,7 +17,11 @@ fn table(header: &[&str], rows: &[Vec<String>]) -> String {
         }
     }
     let line = |cells: Vec<&str>| {
-        let padded: Vec<String> = cells.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        let padded: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
         padded.join("  ").trim_end().to_string() + "\n"
     };
     let mut out = line(header.to_vec());
@@ -42,44 +46,100 @@ pub fn runs_table(runs: &[StoredRun]) -> String {
                 r.cases.to_string(),
                 r.errored_cases.to_string(),
                 r.run.grid.as_deref().map(grid_label).unwrap_or_default(),
-                r.run.git_commit.as_deref().map(|c| c.chars().take(10).collect()).unwrap_or_default(),
+                r.run
+                    .git_commit
+                    .as_deref()
+                    .map(|c| c.chars().take(10).collect())
+                    .unwrap_or_default(),
             ]
         })
         .collect();
-    table(&["run", "suite", "status", "started (UTC)", "cases", "errored", "grid", "commit"], &rows)
+    table(
+        &[
+            "run",
+            "suite",
+            "status",
+            "started (UTC)",
+            "cases",
+            "errored",
+            "grid",
+            "commit",
+        ],
+        &rows,
+    )
 }
 
 /// One run: its header, then each case with failing ones first.
 pub fn run_detail(run: &RunData) -> String {
     let r = &run.run;
     let mut out = String::new();
-    let _ = writeln!(out, "run {}  suite {}  {}", r.run.id, r.run.suite_id, r.status.as_str());
+    let _ = writeln!(
+        out,
+        "run {}  suite {}  {}",
+        r.run.id,
+        r.run.suite_id,
+        r.status.as_str()
+    );
     let _ = writeln!(
         out,
         "started {}{}{}",
         fmt_time(r.run.started_at),
-        r.ended_at.map(|e| format!(", {:.2} s", e - r.run.started_at)).unwrap_or_default(),
-        r.run.grid.as_deref().map(|g| format!(", grid {}", grid_label(g))).unwrap_or_default()
+        r.ended_at
+            .map(|e| format!(", {:.2} s", e - r.run.started_at))
+            .unwrap_or_default(),
+        r.run
+            .grid
+            .as_deref()
+            .map(|g| format!(", grid {}", grid_label(g)))
+            .unwrap_or_default()
     );
     if let Some(commit) = &r.run.git_commit {
-        let _ = writeln!(out, "git {commit}{}", r.run.git_branch.as_deref().map(|b| format!(" ({b})")).unwrap_or_default());
+        let _ = writeln!(
+            out,
+            "git {commit}{}",
+            r.run
+                .git_branch
+                .as_deref()
+                .map(|b| format!(" ({b})"))
+                .unwrap_or_default()
+        );
     }
     let grouped = group_by_case(run);
     let failing = |c: &super::common::CaseEvaluations| {
-        c.case.error.is_some() || c.evaluations.iter().any(|e| parse_verdict(&e.verdict).is_failure())
+        c.case.error.is_some()
+            || c.evaluations
+                .iter()
+                .any(|e| parse_verdict(&e.verdict).is_failure())
     };
     let mut cases: Vec<_> = grouped.cases.iter().collect();
     cases.sort_by_key(|c| !failing(c)); // stable: failures first, suite order within
-    let _ = writeln!(out, "{} cases, {} failing", cases.len(), cases.iter().filter(|c| failing(c)).count());
+    let _ = writeln!(
+        out,
+        "{} cases, {} failing",
+        cases.len(),
+        cases.iter().filter(|c| failing(c)).count()
+    );
     for c in cases {
         let mark = if failing(c) { "FAIL" } else { "ok  " };
-        let _ = writeln!(out, "\n{mark} {}  ({:.3} s)", c.case.hash, c.case.duration_s);
+        let _ = writeln!(
+            out,
+            "\n{mark} {}  ({:.3} s)",
+            c.case.hash, c.case.duration_s
+        );
         if let Some(err) = &c.case.error {
-            let _ = writeln!(out, "     fn raised: {}", super::common::last_line(err).unwrap_or_default());
+            let _ = writeln!(
+                out,
+                "     fn raised: {}",
+                super::common::last_line(err).unwrap_or_default()
+            );
         }
         for e in &c.evaluations {
             let score = e.score.map(fmt_score).unwrap_or_else(|| "-".into());
-            let _ = write!(out, "     {:<8} {}  score {score}", e.verdict, e.evaluator_id);
+            let _ = write!(
+                out,
+                "     {:<8} {}  score {score}",
+                e.verdict, e.evaluator_id
+            );
             if let Some(t) = &e.threshold {
                 let _ = write!(out, "  threshold {}", super::common::describe_threshold(t));
             }
@@ -87,7 +147,11 @@ pub fn run_detail(run: &RunData) -> String {
                 let _ = write!(out, "  metadata {m}");
             }
             if let Some(err) = &e.error {
-                let _ = write!(out, "  error: {}", super::common::last_line(err).unwrap_or_default());
+                let _ = write!(
+                    out,
+                    "  error: {}",
+                    super::common::last_line(err).unwrap_or_default()
+                );
             }
             out.push('\n');
         }
@@ -98,8 +162,20 @@ pub fn run_detail(run: &RunData) -> String {
 /// A comparison: per evaluator counts, then the regressions and changed cases.
 pub fn comparison(c: &Comparison, regressions: &[Regression]) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "base {}  {}  ({} cases)", c.base.run.id, fmt_time(c.base.run.started_at), c.base.cases);
-    let _ = writeln!(out, "head {}  {}  ({} cases)", c.head.run.id, fmt_time(c.head.run.started_at), c.head.cases);
+    let _ = writeln!(
+        out,
+        "base {}  {}  ({} cases)",
+        c.base.run.id,
+        fmt_time(c.base.run.started_at),
+        c.base.cases
+    );
+    let _ = writeln!(
+        out,
+        "head {}  {}  ({} cases)",
+        c.head.run.id,
+        fmt_time(c.head.run.started_at),
+        c.head.cases
+    );
     let _ = writeln!(
         out,
         "{} cases matched by hash, {} added, {} removed\n",
@@ -119,12 +195,22 @@ pub fn comparison(c: &Comparison, regressions: &[Regression]) -> String {
                 e.newly_passing.len().to_string(),
                 mean(e.base_mean),
                 mean(e.head_mean),
-                e.mean_delta.map(|d| format!("{:+}", (d * 1000.0).round() / 1000.0)).unwrap_or_else(|| "-".into()),
+                e.mean_delta
+                    .map(|d| format!("{:+}", (d * 1000.0).round() / 1000.0))
+                    .unwrap_or_else(|| "-".into()),
             ]
         })
         .collect();
     out.push_str(&table(
-        &["evaluator", "compared", "newly failing", "newly passing", "base mean", "head mean", "mean delta"],
+        &[
+            "evaluator",
+            "compared",
+            "newly failing",
+            "newly passing",
+            "base mean",
+            "head mean",
+            "mean delta",
+        ],
         &rows,
     ));
     let changed: Vec<_> = c
@@ -137,15 +223,34 @@ pub fn comparison(c: &Comparison, regressions: &[Regression]) -> String {
         out.push_str("\nchanged verdicts:\n");
         for (case, e) in changed {
             let side = |s: &Option<crate::history::compare::Side>| {
-                s.as_ref().map(|s| format!("{} {}", s.verdict, s.score.map(fmt_score).unwrap_or_else(|| "-".into()))).unwrap_or_else(|| "-".into())
+                s.as_ref()
+                    .map(|s| {
+                        format!(
+                            "{} {}",
+                            s.verdict,
+                            s.score.map(fmt_score).unwrap_or_else(|| "-".into())
+                        )
+                    })
+                    .unwrap_or_else(|| "-".into())
             };
-            let _ = writeln!(out, "  {}  {}  {} -> {}", case.hash, e.evaluator_id, side(&e.base), side(&e.head));
+            let _ = writeln!(
+                out,
+                "  {}  {}  {} -> {}",
+                case.hash,
+                e.evaluator_id,
+                side(&e.base),
+                side(&e.head)
+            );
         }
     }
     for (label, hashes) in [("added", &c.added), ("removed", &c.removed)] {
         if !hashes.is_empty() {
             let shown: Vec<&str> = hashes.iter().take(20).map(String::as_str).collect();
-            let more = if hashes.len() > 20 { format!(" and {} more", hashes.len() - 20) } else { String::new() };
+            let more = if hashes.len() > 20 {
+                format!(" and {} more", hashes.len() - 20)
+            } else {
+                String::new()
+            };
             let _ = writeln!(out, "\n{label}: {}{more}", shown.join(", "));
         }
     }
@@ -154,7 +259,16 @@ pub fn comparison(c: &Comparison, regressions: &[Regression]) -> String {
     } else {
         let _ = writeln!(out, "\n{} regression(s):", regressions.len());
         for r in regressions {
-            let _ = writeln!(out, "  {}{}: {}", r.hash, r.evaluator_id.as_deref().map(|e| format!(" / {e}")).unwrap_or_default(), r.reason);
+            let _ = writeln!(
+                out,
+                "  {}{}: {}",
+                r.hash,
+                r.evaluator_id
+                    .as_deref()
+                    .map(|e| format!(" / {e}"))
+                    .unwrap_or_default(),
+                r.reason
+            );
         }
     }
     out

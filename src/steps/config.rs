@@ -157,9 +157,14 @@ pub const KNOWN_KEYS: &[&str] = &[
 /// keys trialrun handles in Python, like post_load_callback, are removed before), and
 /// checks everything.
 pub fn load(config_file: &Path, overrides: &Map<String, Value>) -> Result<StepsConfig> {
-    let config_file = std::path::absolute(config_file).unwrap_or_else(|_| config_file.to_path_buf());
-    let text = std::fs::read_to_string(&config_file)
-        .map_err(|e| StepsError::config(format!("{}: cannot read the config file: {e}", config_file.display())))?;
+    let config_file =
+        std::path::absolute(config_file).unwrap_or_else(|_| config_file.to_path_buf());
+    let text = std::fs::read_to_string(&config_file).map_err(|e| {
+        StepsError::config(format!(
+            "{}: cannot read the config file: {e}",
+            config_file.display()
+        ))
+    })?;
     let mut raw: RawConfig = if text.trim().is_empty() {
         RawConfig::default()
     } else {
@@ -179,32 +184,66 @@ pub fn load(config_file: &Path, overrides: &Map<String, Value>) -> Result<StepsC
         }
         for (name, coll) in &mongo.collections {
             for key in coll.extra.keys() {
-                warnings.push(unknown(&config_file, &text, &format!("mongodb.collections.{name}.{key}"), key));
+                warnings.push(unknown(
+                    &config_file,
+                    &text,
+                    &format!("mongodb.collections.{name}.{key}"),
+                    key,
+                ));
             }
         }
     }
     apply_overrides(&mut raw, overrides)?;
 
-    let tests_dir = config_file.parent().map(Path::to_path_buf).unwrap_or_default();
-    let project_dir = tests_dir.parent().map(Path::to_path_buf).unwrap_or_else(|| tests_dir.clone());
-    let data_dir = resolve(&tests_dir, raw.data_dir.as_deref().unwrap_or(Path::new("data")));
-    let workers_config = resolve(&tests_dir, raw.workers_config.as_deref().unwrap_or(Path::new("workers.json")));
+    let tests_dir = config_file
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    let project_dir = tests_dir
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| tests_dir.clone());
+    let data_dir = resolve(
+        &tests_dir,
+        raw.data_dir.as_deref().unwrap_or(Path::new("data")),
+    );
+    let workers_config = resolve(
+        &tests_dir,
+        raw.workers_config
+            .as_deref()
+            .unwrap_or(Path::new("workers.json")),
+    );
     let task_id = match raw.task_id {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) if !s.trim().is_empty() => Some(s),
         Some(Value::Number(n)) => Some(n.to_string()),
         Some(other) => {
             let line = key_line(&text, "task_id", 0);
-            return Err(StepsError::at(&config_file, line, Some("task_id"), format!("expected a non-empty string, got {other}")));
+            return Err(StepsError::at(
+                &config_file,
+                line,
+                Some("task_id"),
+                format!("expected a non-empty string, got {other}"),
+            ));
         }
     };
     let max_rounds = raw.max_rounds.unwrap_or(1);
     if max_rounds == 0 {
-        return Err(StepsError::at(&config_file, key_line(&text, "max_rounds", 0), Some("max_rounds"), "must be at least 1"));
+        return Err(StepsError::at(
+            &config_file,
+            key_line(&text, "max_rounds", 0),
+            Some("max_rounds"),
+            "must be at least 1",
+        ));
     }
     if let Some(t) = raw.step_timeout {
         if !(t.is_finite() && t > 0.0) {
-            return Err(StepsError::at(&config_file, key_line(&text, "step_timeout", 0), Some("step_timeout"), "must be a positive number of seconds"));
+            return Err(StepsError::at(
+                &config_file,
+                key_line(&text, "step_timeout", 0),
+                Some("step_timeout"),
+                "must be a positive number of seconds",
+            ));
         }
     }
 
@@ -213,7 +252,14 @@ pub fn load(config_file: &Path, overrides: &Map<String, Value>) -> Result<StepsC
         Some(mongo) => Some(mongo_config(&config_file, &text, &data_dir, mongo)?),
     };
     let yaml_workers = raw.workers.unwrap_or_default();
-    let workers = load_workers(&workers_config, &config_file, &text, raw.base_port, &yaml_workers, &mut warnings)?;
+    let workers = load_workers(
+        &workers_config,
+        &config_file,
+        &text,
+        raw.base_port,
+        &yaml_workers,
+        &mut warnings,
+    )?;
 
     Ok(StepsConfig {
         config_file,
@@ -236,7 +282,10 @@ pub fn load(config_file: &Path, overrides: &Map<String, Value>) -> Result<StepsC
 
 fn unknown(file: &Path, text: &str, path: &str, key: &str) -> String {
     let line = key_line(text, key, 1).map_or("?".into(), |l| l.to_string());
-    format!("{}: line {line}: unknown key '{path}' (ignored)", file.display())
+    format!(
+        "{}: line {line}: unknown key '{path}' (ignored)",
+        file.display()
+    )
 }
 
 /// Each override replaces the file's value of its key; each key is checked on its own so
@@ -269,13 +318,25 @@ fn mongo_config(file: &Path, text: &str, data_dir: &Path, raw: RawMongo) -> Resu
     let database = raw
         .database
         .filter(|d| !d.trim().is_empty())
-        .ok_or_else(|| StepsError::at(file, key_line(text, "mongodb", 0), Some("mongodb.database"), "a database name is required"))?;
+        .ok_or_else(|| {
+            StepsError::at(
+                file,
+                key_line(text, "mongodb", 0),
+                Some("mongodb.database"),
+                "a database name is required",
+            )
+        })?;
     let mut collections = Vec::new();
     for (name, coll) in raw.collections {
         let key = format!("mongodb.collections.{name}.data_file");
-        let data_file = coll
-            .data_file
-            .ok_or_else(|| StepsError::at(file, key_line(text, &name, 1), Some(&key), "a data_file is required"))?;
+        let data_file = coll.data_file.ok_or_else(|| {
+            StepsError::at(
+                file,
+                key_line(text, &name, 1),
+                Some(&key),
+                "a data_file is required",
+            )
+        })?;
         let data_file = resolve(data_dir, &data_file);
         if !data_file.is_file() {
             return Err(StepsError::at(
@@ -285,9 +346,16 @@ fn mongo_config(file: &Path, text: &str, data_dir: &Path, raw: RawMongo) -> Resu
                 format!("no such file: {}", data_file.display()),
             ));
         }
-        collections.push(CollectionConfig { name, data_file, required_count: coll.required_count });
+        collections.push(CollectionConfig {
+            name,
+            data_file,
+            required_count: coll.required_count,
+        });
     }
-    Ok(MongoConfig { database, collections })
+    Ok(MongoConfig {
+        database,
+        collections,
+    })
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -302,8 +370,12 @@ fn load_workers(
     yaml_workers: &BTreeMap<String, RawWorker>,
     warnings: &mut Vec<String>,
 ) -> Result<Vec<WorkerConfig>> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| StepsError::config(format!("{}: cannot read the workers config: {e}", path.display())))?;
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        StepsError::config(format!(
+            "{}: cannot read the workers config: {e}",
+            path.display()
+        ))
+    })?;
     let parsed: RawWorkers = serde_json::from_str(&text).map_err(|e| {
         let line = (e.line() > 0).then_some(e.line() as u64);
         let key = line.and_then(|l| key_on_line(&text, l));
@@ -311,7 +383,12 @@ fn load_workers(
     })?;
     let entries = parsed.0 .0;
     if entries.is_empty() {
-        return Err(StepsError::at(path, None, None, "no workers defined (an object of name -> {port, env, command})"));
+        return Err(StepsError::at(
+            path,
+            None,
+            None,
+            "no workers defined (an object of name -> {port, env, command})",
+        ));
     }
     for name in yaml_workers.keys() {
         if !entries.iter().any(|(n, _)| n == name) {
@@ -327,12 +404,21 @@ fn load_workers(
     for (i, (name, json_raw)) in entries.into_iter().enumerate() {
         let line = key_line(&text, &name, 0);
         for key in json_raw.extra.keys() {
-            warnings.push(format!("{}: line {}: worker '{name}': unknown key '{key}' (ignored)", path.display(), key_line(&text, key, 1).map_or("?".into(), |l| l.to_string())));
+            warnings.push(format!(
+                "{}: line {}: worker '{name}': unknown key '{key}' (ignored)",
+                path.display(),
+                key_line(&text, key, 1).map_or("?".into(), |l| l.to_string())
+            ));
         }
         // config.yaml's workers.NAME settings override workers.json's, field by field.
         let yaml = yaml_workers.get(&name).cloned().unwrap_or_default();
         for key in yaml.extra.keys() {
-            warnings.push(unknown(config_file, config_text, &format!("workers.{name}.{key}"), key));
+            warnings.push(unknown(
+                config_file,
+                config_text,
+                &format!("workers.{name}.{key}"),
+                key,
+            ));
         }
         let at = |detail: String| StepsError::at(path, line, Some(&name), detail);
         let port = yaml
@@ -341,26 +427,47 @@ fn load_workers(
             .or_else(|| base_port.and_then(|b| b.checked_add(i as u16 + 1)))
             .unwrap_or(0);
         let mut env = BTreeMap::new();
-        for (k, v) in json_raw.env.into_iter().flatten().chain(yaml.env.into_iter().flatten()) {
+        for (k, v) in json_raw
+            .env
+            .into_iter()
+            .flatten()
+            .chain(yaml.env.into_iter().flatten())
+        {
             let v = match v {
                 Value::String(s) => s,
                 Value::Number(n) => n.to_string(),
                 Value::Bool(b) => b.to_string(),
-                other => return Err(at(format!("env '{k}': expected a string, number or bool, got {other}"))),
+                other => {
+                    return Err(at(format!(
+                        "env '{k}': expected a string, number or bool, got {other}"
+                    )))
+                }
             };
             env.insert(k, v);
         }
         let command = match yaml.command.or(json_raw.command) {
             None => None,
-            Some(RawCommand::Shell(s)) if s.trim().is_empty() => return Err(at("command is empty".into())),
+            Some(RawCommand::Shell(s)) if s.trim().is_empty() => {
+                return Err(at("command is empty".into()))
+            }
             Some(RawCommand::Argv(v)) if v.is_empty() => return Err(at("command is empty".into())),
             Some(RawCommand::Shell(s)) => Some(Command::Shell(s)),
             Some(RawCommand::Argv(v)) => Some(Command::Argv(v)),
         };
         let ready = match yaml.ready.or(json_raw.ready) {
             None => Ready::Tcp,
-            Some(RawReady { http: Some(p), tcp: None }) => Ready::Http(if p.starts_with('/') { p } else { format!("/{p}") }),
-            Some(RawReady { http: None, tcp: Some(true) }) => Ready::Tcp,
+            Some(RawReady {
+                http: Some(p),
+                tcp: None,
+            }) => Ready::Http(if p.starts_with('/') {
+                p
+            } else {
+                format!("/{p}")
+            }),
+            Some(RawReady {
+                http: None,
+                tcp: Some(true),
+            }) => Ready::Tcp,
             Some(_) => return Err(at("ready must be {http: \"/path\"} or {tcp: true}".into())),
         };
         let seconds = |v: Option<f64>, default: f64, key: &str| -> Result<Duration> {
@@ -368,7 +475,9 @@ fn load_workers(
             if v.is_finite() && v >= 0.0 {
                 Ok(Duration::from_secs_f64(v))
             } else {
-                Err(at(format!("{key} must be a non-negative number of seconds")))
+                Err(at(format!(
+                    "{key} must be a non-negative number of seconds"
+                )))
             }
         };
         workers.push(WorkerConfig {
@@ -376,8 +485,16 @@ fn load_workers(
             env,
             command,
             ready,
-            ready_timeout: seconds(yaml.ready_timeout.or(json_raw.ready_timeout), DEFAULT_READY_TIMEOUT, "ready_timeout")?,
-            stop_grace: seconds(yaml.stop_grace.or(json_raw.stop_grace), DEFAULT_STOP_GRACE, "stop_grace")?,
+            ready_timeout: seconds(
+                yaml.ready_timeout.or(json_raw.ready_timeout),
+                DEFAULT_READY_TIMEOUT,
+                "ready_timeout",
+            )?,
+            stop_grace: seconds(
+                yaml.stop_grace.or(json_raw.stop_grace),
+                DEFAULT_STOP_GRACE,
+                "stop_grace",
+            )?,
             name,
         });
     }
@@ -387,7 +504,12 @@ fn load_workers(
             continue;
         }
         if let Some(other) = seen.insert(w.port, &w.name) {
-            return Err(StepsError::at(path, key_line(&text, &w.name, 0), Some(&w.name), format!("port {} is also worker '{other}''s port", w.port)));
+            return Err(StepsError::at(
+                path,
+                key_line(&text, &w.name, 0),
+                Some(&w.name),
+                format!("port {} is also worker '{other}''s port", w.port),
+            ));
         }
     }
     Ok(workers)
@@ -413,7 +535,9 @@ mod indexmap_lite {
                     let mut out: Vec<(String, V)> = Vec::new();
                     while let Some((k, v)) = map.next_entry::<String, V>()? {
                         if out.iter().any(|(n, _)| *n == k) {
-                            return Err(serde::de::Error::custom(format!("worker '{k}' is defined twice")));
+                            return Err(serde::de::Error::custom(format!(
+                                "worker '{k}' is defined twice"
+                            )));
                         }
                         out.push((k, v));
                     }
@@ -435,7 +559,11 @@ fn yaml_error(file: &Path, text: &str, e: &serde_saphyr::Error) -> StepsError {
 fn key_on_line(text: &str, line: u64) -> Option<String> {
     let l = text.lines().nth(line.checked_sub(1)? as usize)?;
     let (key, _) = l.split_once(':')?;
-    let key = key.trim().trim_start_matches("- ").trim_matches(|c| c == '"' || c == '\'' || c == '{' || c == ',').trim();
+    let key = key
+        .trim()
+        .trim_start_matches("- ")
+        .trim_matches(|c| c == '"' || c == '\'' || c == '{' || c == ',')
+        .trim();
     (!key.is_empty() && !key.contains(' ')).then(|| key.to_string())
 }
 
@@ -444,7 +572,9 @@ fn key_line(text: &str, key: &str, min_indent: usize) -> Option<u64> {
     text.lines().enumerate().find_map(|(i, l)| {
         let indent = l.len() - l.trim_start().len();
         let t = l.trim_start();
-        let defines = t.strip_prefix(key).or_else(|| t.strip_prefix(&format!("\"{key}\"")))?;
+        let defines = t
+            .strip_prefix(key)
+            .or_else(|| t.strip_prefix(&format!("\"{key}\"")))?;
         (indent >= min_indent && defines.trim_start().starts_with(':')).then_some(i as u64 + 1)
     })
 }

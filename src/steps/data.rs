@@ -15,26 +15,46 @@ const SERVER_SELECTION: Duration = Duration::from_secs(10);
 
 /// Documents of one data file, checked before anything is written.
 pub fn read_documents(path: &Path) -> Result<Vec<Document>> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| StepsError::config(format!("{}: cannot read the data file: {e}", path.display())))?;
-    let value: serde_json::Value = serde_json::from_str(&text)
-        .map_err(|e| StepsError::config(format!("{}: line {}: not valid JSON: {e}", path.display(), e.line())))?;
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        StepsError::config(format!(
+            "{}: cannot read the data file: {e}",
+            path.display()
+        ))
+    })?;
+    let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+        StepsError::config(format!(
+            "{}: line {}: not valid JSON: {e}",
+            path.display(),
+            e.line()
+        ))
+    })?;
     let items = match value {
         serde_json::Value::Array(items) => items,
         obj @ serde_json::Value::Object(_) => vec![obj],
         other => {
-            return Err(StepsError::config(format!("{}: expected an array of documents, got {}", path.display(), kind(&other))))
+            return Err(StepsError::config(format!(
+                "{}: expected an array of documents, got {}",
+                path.display(),
+                kind(&other)
+            )))
         }
     };
     items
         .into_iter()
         .enumerate()
         .map(|(i, item)| {
-            let bson = Bson::try_from(item)
-                .map_err(|e| StepsError::config(format!("{}: document {i}: invalid Extended JSON: {e}", path.display())))?;
+            let bson = Bson::try_from(item).map_err(|e| {
+                StepsError::config(format!(
+                    "{}: document {i}: invalid Extended JSON: {e}",
+                    path.display()
+                ))
+            })?;
             match bson {
                 Bson::Document(doc) => Ok(doc),
-                other => Err(StepsError::config(format!("{}: document {i}: expected an object, got {other}", path.display()))),
+                other => Err(StepsError::config(format!(
+                    "{}: document {i}: expected an object, got {other}",
+                    path.display()
+                ))),
             }
         })
         .collect()
@@ -67,13 +87,21 @@ pub fn load(uri: &str, config: &MongoConfig) -> Result<LoadReport> {
         for (c, docs) in loaded {
             let coll = db.collection::<Document>(&c.name);
             let failed = |doing: &str, e: mongodb::error::Error| {
-                StepsError::data(format!("MongoDB at {uri}: collection '{}.{}': {doing}: {e}", config.database, c.name))
+                StepsError::data(format!(
+                    "MongoDB at {uri}: collection '{}.{}': {doing}: {e}",
+                    config.database, c.name
+                ))
             };
             coll.drop().await.map_err(|e| failed("drop", e))?;
             if !docs.is_empty() {
-                coll.insert_many(&docs).await.map_err(|e| failed("insert", e))?;
+                coll.insert_many(&docs)
+                    .await
+                    .map_err(|e| failed("insert", e))?;
             }
-            let count = coll.count_documents(Document::new()).await.map_err(|e| failed("count", e))?;
+            let count = coll
+                .count_documents(Document::new())
+                .await
+                .map_err(|e| failed("count", e))?;
             if let Some(required) = c.required_count {
                 if count < required {
                     return Err(StepsError::data(format!(
@@ -97,7 +125,9 @@ pub fn drop_collections(uri: &str, config: &MongoConfig) -> Result<()> {
             db.collection::<Document>(&c.name)
                 .drop()
                 .await
-                .map_err(|e| StepsError::data(format!("MongoDB at {uri}: drop '{}': {e}", c.name)))?;
+                .map_err(|e| {
+                    StepsError::data(format!("MongoDB at {uri}: drop '{}': {e}", c.name))
+                })?;
         }
         Ok(())
     })
@@ -158,7 +188,8 @@ mod tests {
         assert!(err.message.contains("broken.json: line 3"), "{err}");
         let err = read_documents(&write("scalar.json", "[{\"a\": 1}, 5]")).unwrap_err();
         assert!(err.message.contains("document 1"), "{err}");
-        let err = read_documents(&write("bad-oid.json", r#"[{"_id": {"$oid": "nothex"}}]"#)).unwrap_err();
+        let err =
+            read_documents(&write("bad-oid.json", r#"[{"_id": {"$oid": "nothex"}}]"#)).unwrap_err();
         assert!(err.message.contains("bad-oid.json: document 0"), "{err}");
         let err = read_documents(&write("str.json", "\"x\"")).unwrap_err();
         assert!(err.message.contains("expected an array"), "{err}");

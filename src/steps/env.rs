@@ -11,7 +11,8 @@ pub fn read_dotenv(path: &Path) -> Result<BTreeMap<String, String>> {
     if !path.is_file() {
         return Ok(BTreeMap::new());
     }
-    let iter = dotenvy::from_path_iter(path).map_err(|e| StepsError::config(format!("{}: {e}", path.display())))?;
+    let iter = dotenvy::from_path_iter(path)
+        .map_err(|e| StepsError::config(format!("{}: {e}", path.display())))?;
     let mut out = BTreeMap::new();
     for item in iter {
         let (k, v) = item.map_err(|e| StepsError::config(format!("{}: {e}", path.display())))?;
@@ -32,7 +33,11 @@ pub fn dotenv_layers(project_dir: &Path, tests_dir: &Path) -> Result<BTreeMap<St
 /// A variable as a worker would see it before its own env: the .env layers over this
 /// process's environment.
 pub fn lookup(dotenv: &BTreeMap<String, String>, key: &str) -> Option<String> {
-    dotenv.get(key).cloned().or_else(|| std::env::var(key).ok()).filter(|v| !v.is_empty())
+    dotenv
+        .get(key)
+        .cloned()
+        .or_else(|| std::env::var(key).ok())
+        .filter(|v| !v.is_empty())
 }
 
 #[cfg(test)]
@@ -44,7 +49,11 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("trialrun-env-{}", std::process::id()));
         let tests = dir.join("tests");
         std::fs::create_dir_all(&tests).unwrap();
-        std::fs::write(dir.join(".env"), "A=project\nB=\"quoted value\"\n# comment\n").unwrap();
+        std::fs::write(
+            dir.join(".env"),
+            "A=project\nB=\"quoted value\"\n# comment\n",
+        )
+        .unwrap();
         std::fs::write(tests.join(".env"), "A=tests\nC=3\n").unwrap();
         let env = dotenv_layers(&dir, &tests).unwrap();
         assert_eq!(env["A"], "tests");
@@ -56,7 +65,9 @@ mod tests {
 
     #[test]
     fn missing_files_are_empty_and_bad_lines_name_the_file() {
-        assert!(read_dotenv(Path::new("/nonexistent/.env")).unwrap().is_empty());
+        assert!(read_dotenv(Path::new("/nonexistent/.env"))
+            .unwrap()
+            .is_empty());
         let dir = std::env::temp_dir().join(format!("trialrun-env-bad-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join(".env"), "GOOD=1\nthis is not a line\n").unwrap();

@@ -25,7 +25,10 @@ pub struct StepsError {
 
 impl StepsError {
     pub fn new(kind: StepsErrorKind, message: impl Into<String>) -> Self {
-        StepsError { kind, message: message.into() }
+        StepsError {
+            kind,
+            message: message.into(),
+        }
     }
 
     pub fn config(message: impl Into<String>) -> Self {
@@ -41,7 +44,12 @@ impl StepsError {
     }
 
     /// `file: line N: key 'k': detail` (line and key when known).
-    pub fn at(file: &Path, line: Option<u64>, key: Option<&str>, detail: impl fmt::Display) -> Self {
+    pub fn at(
+        file: &Path,
+        line: Option<u64>,
+        key: Option<&str>,
+        detail: impl fmt::Display,
+    ) -> Self {
         let mut message = file.display().to_string();
         if let Some(line) = line {
             message.push_str(&format!(": line {line}"));
@@ -53,7 +61,10 @@ impl StepsError {
     }
 
     pub fn io(path: &Path, doing: &str, e: std::io::Error) -> Self {
-        Self::new(StepsErrorKind::Io, format!("{}: {doing}: {e}", path.display()))
+        Self::new(
+            StepsErrorKind::Io,
+            format!("{}: {doing}: {e}", path.display()),
+        )
     }
 }
 

@@ -11,12 +11,17 @@ const PROBE_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// Ok when ready; Err with what was seen (for the timeout message).
 pub fn probe(addr: SocketAddr, ready: &Ready) -> Result<(), String> {
-    let mut stream = TcpStream::connect_timeout(&addr, PROBE_TIMEOUT).map_err(|e| format!("connect: {e}"))?;
-    let Ready::Http(path) = ready else { return Ok(()) };
+    let mut stream =
+        TcpStream::connect_timeout(&addr, PROBE_TIMEOUT).map_err(|e| format!("connect: {e}"))?;
+    let Ready::Http(path) = ready else {
+        return Ok(());
+    };
     let _ = stream.set_read_timeout(Some(PROBE_TIMEOUT));
     let _ = stream.set_write_timeout(Some(PROBE_TIMEOUT));
     let request = format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).map_err(|e| format!("send: {e}"))?;
+    stream
+        .write_all(request.as_bytes())
+        .map_err(|e| format!("send: {e}"))?;
     let mut head = [0u8; 64];
     let mut got = 0;
     while got < 12 {
@@ -27,10 +32,16 @@ pub fn probe(addr: SocketAddr, ready: &Ready) -> Result<(), String> {
         }
     }
     let line = String::from_utf8_lossy(&head[..got]);
-    let status: Option<u16> = line.strip_prefix("HTTP/").and_then(|rest| rest.split_whitespace().nth(1)).and_then(|s| s.parse().ok());
+    let status: Option<u16> = line
+        .strip_prefix("HTTP/")
+        .and_then(|rest| rest.split_whitespace().nth(1))
+        .and_then(|s| s.parse().ok());
     match status {
         Some(code) if (200..400).contains(&code) => Ok(()),
         Some(code) => Err(format!("answered {code}")),
-        None => Err(format!("not an HTTP answer: {:?}", line.lines().next().unwrap_or(""))),
+        None => Err(format!(
+            "not an HTTP answer: {:?}",
+            line.lines().next().unwrap_or("")
+        )),
     }
 }

@@ -50,7 +50,11 @@ impl Recorder {
             git_commit,
             git_branch,
         });
-        Ok(Recorder { writer, run_id, next_index: 0 })
+        Ok(Recorder {
+            writer,
+            run_id,
+            next_index: 0,
+        })
     }
 
     pub fn run_id(&self) -> &str {
@@ -79,7 +83,8 @@ impl Recorder {
             Outcome::Errored => (None, "errored"),
             Outcome::Skipped => (None, "no_threshold"),
         };
-        let mut metadata = serde_json::json!({"outcome": step.outcome.as_str(), "attempts": step.attempts});
+        let mut metadata =
+            serde_json::json!({"outcome": step.outcome.as_str(), "attempts": step.attempts});
         if let Some(reason) = &step.reason {
             metadata["reason"] = reason.clone().into();
         }
@@ -101,7 +106,8 @@ impl Recorder {
     }
 
     pub fn finish(self, status: RunStatus) -> Result<(), StoreError> {
-        self.writer.finish_run(&self.run_id, status, store::now_unix());
+        self.writer
+            .finish_run(&self.run_id, status, store::now_unix());
         self.writer.close()
     }
 }
@@ -122,16 +128,33 @@ mod tests {
         let mut rec = Recorder::start(&path, "task", &dir).unwrap();
         let run_id = rec.run_id().to_string();
         let base = StepRecord {
-            name: "create", description: "makes one", worker: "w1", round: 1, outcome: Outcome::Passed,
-            output: Some("{\"id\":1}".into()), error: None, reason: None, attempts: 1, duration_s: 0.5,
+            name: "create",
+            description: "makes one",
+            worker: "w1",
+            round: 1,
+            outcome: Outcome::Passed,
+            output: Some("{\"id\":1}".into()),
+            error: None,
+            reason: None,
+            attempts: 1,
+            duration_s: 0.5,
         };
         rec.step(&base);
-        rec.step(&StepRecord { name: "check", outcome: Outcome::Skipped, output: None, reason: Some("nothing to do".into()), ..base });
+        rec.step(&StepRecord {
+            name: "check",
+            outcome: Outcome::Skipped,
+            output: None,
+            reason: Some("nothing to do".into()),
+            ..base
+        });
         rec.finish(RunStatus::Completed).unwrap();
 
         let conn = store::open(&path).unwrap();
         let runs = store::list_runs(&conn, Some("task"), 10).unwrap();
-        assert_eq!((runs[0].run.kind.as_str(), runs[0].status), ("steps", RunStatus::Completed));
+        assert_eq!(
+            (runs[0].run.kind.as_str(), runs[0].status),
+            ("steps", RunStatus::Completed)
+        );
         let cases = store::run_cases(&conn, &run_id).unwrap();
         assert_eq!(cases.len(), 2);
         assert_eq!(&*cases[0].hash, step_hash("create", 1));
@@ -139,7 +162,11 @@ mod tests {
         let evals = store::run_evaluations(&conn, &run_id).unwrap();
         assert_eq!((&*evals[0].verdict, evals[0].score), ("passed", Some(1.0)));
         assert_eq!((&*evals[1].verdict, evals[1].score), ("no_threshold", None));
-        assert!(evals[1].metadata.as_deref().unwrap().contains("nothing to do"));
+        assert!(evals[1]
+            .metadata
+            .as_deref()
+            .unwrap()
+            .contains("nothing to do"));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

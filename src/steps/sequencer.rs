@@ -74,7 +74,15 @@ impl Sequencer {
         if state.round > max_rounds {
             state.round = max_rounds;
         }
-        Sequencer { steps, max_rounds, only, continue_on_failure, state, cursor: 0, failed: false }
+        Sequencer {
+            steps,
+            max_rounds,
+            only,
+            continue_on_failure,
+            state,
+            cursor: 0,
+            failed: false,
+        }
     }
 
     /// The next step to run, or None when the sequence is finished or stopped.
@@ -87,7 +95,10 @@ impl Sequencer {
                 let name = &self.steps[self.cursor];
                 let wanted = self.only.as_ref().is_none_or(|only| only.contains(name));
                 if wanted && !self.state.completed.contains(name) {
-                    return Some(Next { index: self.cursor, round: self.state.round });
+                    return Some(Next {
+                        index: self.cursor,
+                        round: self.state.round,
+                    });
                 }
                 self.cursor += 1;
             }
@@ -128,7 +139,11 @@ impl Sequencer {
         self.failed
     }
 
-    pub fn set_states(&mut self, round_state: Map<String, Value>, global_state: Map<String, Value>) {
+    pub fn set_states(
+        &mut self,
+        round_state: Map<String, Value>,
+        global_state: Map<String, Value>,
+    ) {
         self.state.round_state = round_state;
         self.state.global_state = global_state;
     }
@@ -144,7 +159,10 @@ mod tests {
     }
 
     fn fresh() -> SavedState {
-        SavedState::fresh(Fingerprint { steps: vec![], config: Map::new() })
+        SavedState::fresh(Fingerprint {
+            steps: vec![],
+            config: Map::new(),
+        })
     }
 
     /// Runs the sequencer, failing the steps in `fail` (as "step#round"); returns the order.
@@ -152,7 +170,11 @@ mod tests {
         let mut ran = vec![];
         while let Some(next) = seq.next_step() {
             let label = format!("{}#{}", seq.steps[next.index], next.round);
-            let outcome = if fail.contains(&label.as_str()) { Outcome::Failed } else { Outcome::Passed };
+            let outcome = if fail.contains(&label.as_str()) {
+                Outcome::Failed
+            } else {
+                Outcome::Passed
+            };
             ran.push(label);
             seq.finish(next, outcome, 0.0);
         }
@@ -175,10 +197,23 @@ mod tests {
     #[test]
     fn a_failure_stops_the_run_and_a_rerun_resumes_at_the_failed_step() {
         let mut seq = Sequencer::new(names(&["a", "b", "c"]), 2, fresh(), None, None, false);
-        assert_eq!(drive(&mut seq, &["b#2"]), ["a#1", "b#1", "c#1", "a#2", "b#2"]);
+        assert_eq!(
+            drive(&mut seq, &["b#2"]),
+            ["a#1", "b#1", "c#1", "a#2", "b#2"]
+        );
         assert!(seq.failed() && !seq.state.finished);
-        assert_eq!((seq.state.round, seq.state.completed.clone()), (2, names(&["a"])));
-        let mut again = Sequencer::new(names(&["a", "b", "c"]), 2, seq.state.clone(), None, None, false);
+        assert_eq!(
+            (seq.state.round, seq.state.completed.clone()),
+            (2, names(&["a"]))
+        );
+        let mut again = Sequencer::new(
+            names(&["a", "b", "c"]),
+            2,
+            seq.state.clone(),
+            None,
+            None,
+            false,
+        );
         assert_eq!(drive(&mut again, &[]), ["b#2", "c#2"]);
         assert!(again.state.finished);
     }
@@ -188,7 +223,14 @@ mod tests {
         let mut seq = Sequencer::new(names(&["a", "b", "c"]), 2, fresh(), None, None, true);
         assert_eq!(drive(&mut seq, &["a#1"]), ["a#1", "b#1", "c#1"]);
         assert_eq!(seq.state.completed, names(&["b", "c"]));
-        let mut again = Sequencer::new(names(&["a", "b", "c"]), 2, seq.state.clone(), None, None, false);
+        let mut again = Sequencer::new(
+            names(&["a", "b", "c"]),
+            2,
+            seq.state.clone(),
+            None,
+            None,
+            false,
+        );
         assert_eq!(drive(&mut again, &[]), ["a#1", "a#2", "b#2", "c#2"]);
     }
 
@@ -209,7 +251,14 @@ mod tests {
     fn from_and_only() {
         let mut seq = Sequencer::new(names(&["a", "b", "c"]), 2, fresh(), Some("b"), None, false);
         assert_eq!(drive(&mut seq, &[]), ["b#1", "c#1", "a#2", "b#2", "c#2"]);
-        let mut seq = Sequencer::new(names(&["a", "b", "c"]), 2, fresh(), None, Some(names(&["c"])), false);
+        let mut seq = Sequencer::new(
+            names(&["a", "b", "c"]),
+            2,
+            fresh(),
+            None,
+            Some(names(&["c"])),
+            false,
+        );
         assert_eq!(drive(&mut seq, &[]), ["c#1"]);
         assert!(!seq.state.finished, "steps left out by --only are not done");
     }

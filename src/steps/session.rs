@@ -83,11 +83,18 @@ impl Session {
         let mut notes = config.warnings.clone();
         let fingerprint = fingerprint(&config, &options.steps);
         let state_path = config.data_dir.join(STATE_FILE);
-        let saved = if options.force_reset { None } else { state::read(&state_path)? };
+        let saved = if options.force_reset {
+            None
+        } else {
+            state::read(&state_path)?
+        };
         let mut reset = options.force_reset;
         let state = match saved {
             Some(saved) if saved.finished => {
-                notes.push(format!("{}: the previous sequence finished; starting over", state_path.display()));
+                notes.push(format!(
+                    "{}: the previous sequence finished; starting over",
+                    state_path.display()
+                ));
                 reset = true;
                 SavedState::fresh(fingerprint)
             }
@@ -113,8 +120,18 @@ impl Session {
         }
         let names = options.steps.iter().map(|s| s.name.clone()).collect();
         let only = (!options.only.is_empty()).then(|| options.only.clone());
-        let seq = Sequencer::new(names, config.max_rounds, state, options.from.as_deref(), only, config.continue_on_failure);
-        let suite_id = config.task_id.clone().unwrap_or(options.fallback_id.clone());
+        let seq = Sequencer::new(
+            names,
+            config.max_rounds,
+            state,
+            options.from.as_deref(),
+            only,
+            config.continue_on_failure,
+        );
+        let suite_id = config
+            .task_id
+            .clone()
+            .unwrap_or(options.fallback_id.clone());
         Ok(Session {
             config,
             steps: options.steps,
@@ -137,7 +154,11 @@ impl Session {
     /// Opens the run store and records the run as started.
     pub fn begin_record(&mut self) -> std::result::Result<(), crate::store::StoreError> {
         if let Some(path) = &self.store_path {
-            self.recorder = Some(Recorder::start(path, &self.suite_id, &self.config.project_dir)?);
+            self.recorder = Some(Recorder::start(
+                path,
+                &self.suite_id,
+                &self.config.project_dir,
+            )?);
         }
         Ok(())
     }
@@ -162,11 +183,18 @@ impl Session {
         if loaded {
             let report = data::load(&uri, &mongo)?;
             for (name, docs, count) in report {
-                self.notes.push(format!("loaded {docs} document(s) into '{name}' ({count} in the collection)"));
+                self.notes.push(format!(
+                    "loaded {docs} document(s) into '{name}' ({count} in the collection)"
+                ));
             }
             self.seq.state.data_loaded = true;
         }
-        Ok(DataStart { mongo_uri: Some(uri), database: Some(mongo.database), loaded, embedded })
+        Ok(DataStart {
+            mongo_uri: Some(uri),
+            database: Some(mongo.database),
+            loaded,
+            embedded,
+        })
     }
 
     /// A MongoDB wire-protocol server (nx-27017, SQLite-backed) on a free loopback port,
@@ -188,7 +216,11 @@ impl Session {
                 "-p".into(),
                 port.to_string(),
                 "--db".into(),
-                self.config.data_dir.join("mongodb.sqlite").display().to_string(),
+                self.config
+                    .data_dir
+                    .join("mongodb.sqlite")
+                    .display()
+                    .to_string(),
                 "--log-file".into(),
                 logs.join("mongodb-server.log").display().to_string(),
                 "--pid-file".into(),
@@ -201,7 +233,8 @@ impl Session {
             ready_timeout: EMBEDDED_MONGO_READY,
             stop_grace: Duration::from_secs(5),
         };
-        std::fs::create_dir_all(&self.config.data_dir).map_err(|e| StepsError::io(&self.config.data_dir, "creating the data folder", e))?;
+        std::fs::create_dir_all(&self.config.data_dir)
+            .map_err(|e| StepsError::io(&self.config.data_dir, "creating the data folder", e))?;
         let mut started = worker::start_all(vec![launch]).map_err(|e| {
             StepsError::worker(format!(
                 "MONGO_URI is not set, and the embedded MongoDB server (PyPI nx-27017: pip install 'trialrun[steps]') did not start: {e}"
@@ -216,7 +249,9 @@ impl Session {
         let mut launches = self.launches.clone();
         if let Some(uri) = &self.mongo_uri {
             for l in &mut launches {
-                l.env.entry("MONGO_URI".into()).or_insert_with(|| uri.clone());
+                l.env
+                    .entry("MONGO_URI".into())
+                    .or_insert_with(|| uri.clone());
             }
         }
         self.launches = launches.clone();
@@ -231,7 +266,11 @@ impl Session {
     }
 
     pub fn pids(&self) -> Vec<(String, u32)> {
-        self.workers.iter().chain(self.mongo_server.iter()).filter_map(|w| Some((w.name().to_string(), w.pid()?))).collect()
+        self.workers
+            .iter()
+            .chain(self.mongo_server.iter())
+            .filter_map(|w| Some((w.name().to_string(), w.pid()?)))
+            .collect()
     }
 
     pub fn round_state(&self) -> &Map<String, Value> {
@@ -343,7 +382,9 @@ impl Session {
 
 fn remove_if_exists(path: &Path) -> Result<()> {
     match std::fs::remove_file(path) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(StepsError::io(path, "removing it for the reset", e)),
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(StepsError::io(path, "removing it for the reset", e))
+        }
         _ => Ok(()),
     }
 }
@@ -356,10 +397,15 @@ fn check_steps(config: &StepsConfig, options: &Options) -> Result<()> {
     let mut seen = std::collections::BTreeSet::new();
     for (i, step) in options.steps.iter().enumerate() {
         if step.name.trim().is_empty() {
-            return Err(StepsError::config(format!("steps[{i}]: a step needs a non-empty name")));
+            return Err(StepsError::config(format!(
+                "steps[{i}]: a step needs a non-empty name"
+            )));
         }
         if !seen.insert(step.name.as_str()) {
-            return Err(StepsError::config(format!("steps[{i}]: step name '{}' is used twice", step.name)));
+            return Err(StepsError::config(format!(
+                "steps[{i}]: step name '{}' is used twice",
+                step.name
+            )));
         }
         if !workers.contains(&step.worker.as_str()) {
             return Err(StepsError::config(format!(
@@ -373,7 +419,15 @@ fn check_steps(config: &StepsConfig, options: &Options) -> Result<()> {
     }
     for name in options.from.iter().chain(options.only.iter()) {
         if !seen.contains(name.as_str()) {
-            return Err(StepsError::config(format!("no step named '{name}' (steps: {})", options.steps.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(", "))));
+            return Err(StepsError::config(format!(
+                "no step named '{name}' (steps: {})",
+                options
+                    .steps
+                    .iter()
+                    .map(|s| s.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
         }
     }
     Ok(())
@@ -385,19 +439,41 @@ fn fingerprint(config: &StepsConfig, steps: &[StepSpec]) -> Fingerprint {
     c.insert("max_rounds".into(), config.max_rounds.into());
     if let Some(m) = &config.mongodb {
         c.insert("mongodb.database".into(), m.database.clone().into());
-        let colls: Vec<Value> = m.collections.iter().map(|c| Value::from(c.name.clone())).collect();
+        let colls: Vec<Value> = m
+            .collections
+            .iter()
+            .map(|c| Value::from(c.name.clone()))
+            .collect();
         c.insert("mongodb.collections".into(), colls.into());
     }
-    Fingerprint { steps: steps.iter().map(|s| format!("{}@{}", s.name, s.worker)).collect(), config: c }
+    Fingerprint {
+        steps: steps
+            .iter()
+            .map(|s| format!("{}@{}", s.name, s.worker))
+            .collect(),
+        config: c,
+    }
 }
 
 /// How each worker is started: argv, environment layers, log file, DATABASE_PATH. Ports
 /// not fixed by the config are chosen now (free loopback ports).
-fn launches(config: &StepsConfig, dotenv: &BTreeMap<String, String>, python: &Path) -> Result<Vec<Launch>> {
+fn launches(
+    config: &StepsConfig,
+    dotenv: &BTreeMap<String, String>,
+    python: &Path,
+) -> Result<Vec<Launch>> {
     let mut out: Vec<Launch> = vec![];
     for w in &config.workers {
-        let promised: Vec<u16> = out.iter().map(|l| l.port).chain(config.workers.iter().map(|w| w.port)).collect();
-        let port = if w.port == 0 { worker::free_port_except(&promised)? } else { w.port };
+        let promised: Vec<u16> = out
+            .iter()
+            .map(|l| l.port)
+            .chain(config.workers.iter().map(|w| w.port))
+            .collect();
+        let port = if w.port == 0 {
+            worker::free_port_except(&promised)?
+        } else {
+            w.port
+        };
         let argv = match &w.command {
             Some(Command::Argv(argv)) => argv.clone(),
             Some(Command::Shell(line)) => vec!["/bin/sh".into(), "-c".into(), line.clone()],
@@ -418,7 +494,8 @@ fn launches(config: &StepsConfig, dotenv: &BTreeMap<String, String>, python: &Pa
         env.extend(w.env.clone());
         env.insert("PORT".into(), port.to_string());
         let db = config.data_dir.join(format!("{}.sqlite", w.name));
-        env.entry("DATABASE_PATH".into()).or_insert_with(|| db.display().to_string());
+        env.entry("DATABASE_PATH".into())
+            .or_insert_with(|| db.display().to_string());
         out.push(Launch {
             name: w.name.clone(),
             port,

@@ -65,10 +65,18 @@ pub fn read(path: &Path) -> Result<Option<SavedState>> {
         Err(e) => return Err(StepsError::io(path, "reading the state file", e)),
     };
     let state: SavedState = serde_json::from_str(&text).map_err(|e| {
-        StepsError::config(format!("{}: line {}: not a trialrun state file ({e}); run with --reset to start over", path.display(), e.line()))
+        StepsError::config(format!(
+            "{}: line {}: not a trialrun state file ({e}); run with --reset to start over",
+            path.display(),
+            e.line()
+        ))
     })?;
     if state.version != VERSION {
-        return Err(StepsError::config(format!("{}: state version {} is not {VERSION}; run with --reset", path.display(), state.version)));
+        return Err(StepsError::config(format!(
+            "{}: state version {} is not {VERSION}; run with --reset",
+            path.display(),
+            state.version
+        )));
     }
     Ok(Some(state))
 }
@@ -77,14 +85,23 @@ pub fn read(path: &Path) -> Result<Option<SavedState>> {
 pub fn check_matches(path: &Path, saved: &Fingerprint, now: &Fingerprint) -> Result<()> {
     let mut diffs = Vec::new();
     if saved.steps != now.steps {
-        diffs.push(format!("the step list changed (saved: {}; now: {})", saved.steps.join(", "), now.steps.join(", ")));
+        diffs.push(format!(
+            "the step list changed (saved: {}; now: {})",
+            saved.steps.join(", "),
+            now.steps.join(", ")
+        ));
     }
-    let keys: std::collections::BTreeSet<&String> = saved.config.keys().chain(now.config.keys()).collect();
+    let keys: std::collections::BTreeSet<&String> =
+        saved.config.keys().chain(now.config.keys()).collect();
     for key in keys {
         let (a, b) = (saved.config.get(key), now.config.get(key));
         if a != b {
             let show = |v: Option<&Value>| v.map_or("(none)".to_string(), Value::to_string);
-            diffs.push(format!("config '{key}' changed (saved: {}; now: {})", show(a), show(b)));
+            diffs.push(format!(
+                "config '{key}' changed (saved: {}; now: {})",
+                show(a),
+                show(b)
+            ));
         }
     }
     if diffs.is_empty() {
@@ -123,7 +140,10 @@ mod tests {
     fn fp(steps: &[&str]) -> Fingerprint {
         let mut config = Map::new();
         config.insert("task_id".into(), Value::from("t"));
-        Fingerprint { steps: steps.iter().map(|s| s.to_string()).collect(), config }
+        Fingerprint {
+            steps: steps.iter().map(|s| s.to_string()).collect(),
+            config,
+        }
     }
 
     #[test]
@@ -137,7 +157,10 @@ mod tests {
         state.round = 2;
         write(&path, &state).unwrap();
         assert_eq!(read(&path).unwrap(), Some(state));
-        let names: Vec<_> = std::fs::read_dir(path.parent().unwrap()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let names: Vec<_> = std::fs::read_dir(path.parent().unwrap())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
         assert_eq!(names, [STATE_FILE]);
         std::fs::remove_dir_all(&dir).unwrap();
     }
@@ -149,7 +172,10 @@ mod tests {
         let path = dir.join(STATE_FILE);
         std::fs::write(&path, "{\"version\": 1,\n oops").unwrap();
         let err = read(&path).unwrap_err();
-        assert!(err.message.contains(STATE_FILE) && err.message.contains("line 2"), "{err}");
+        assert!(
+            err.message.contains(STATE_FILE) && err.message.contains("line 2"),
+            "{err}"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -158,10 +184,16 @@ mod tests {
         let p = Path::new("data/test_state.json");
         check_matches(p, &fp(&["a@w", "b@w"]), &fp(&["a@w", "b@w"])).unwrap();
         let err = check_matches(p, &fp(&["a@w", "b@w"]), &fp(&["a@w", "c@w"])).unwrap_err();
-        assert!(err.message.contains("step list changed") && err.message.contains("c@w"), "{err}");
+        assert!(
+            err.message.contains("step list changed") && err.message.contains("c@w"),
+            "{err}"
+        );
         let mut other = fp(&["a@w"]);
         other.config.insert("task_id".into(), Value::from("u"));
         let err = check_matches(p, &fp(&["a@w"]), &other).unwrap_err();
-        assert!(err.message.contains("config 'task_id' changed") && err.message.contains("--reset"), "{err}");
+        assert!(
+            err.message.contains("config 'task_id' changed") && err.message.contains("--reset"),
+            "{err}"
+        );
     }
 }

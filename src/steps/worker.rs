@@ -86,14 +86,23 @@ impl Worker {
         if tail.is_empty() {
             return format!("; its log {} is empty", self.launch.log_path.display());
         }
-        let prefixed: Vec<String> = tail.iter().map(|l| format!("[{}] {l}", self.launch.name)).collect();
-        format!("; last lines of {}:\n{}", self.launch.log_path.display(), prefixed.join("\n"))
+        let prefixed: Vec<String> = tail
+            .iter()
+            .map(|l| format!("[{}] {l}", self.launch.name))
+            .collect();
+        format!(
+            "; last lines of {}:\n{}",
+            self.launch.log_path.display(),
+            prefixed.join("\n")
+        )
     }
 
     /// SIGTERM to the group, SIGKILL to whatever is left after the grace period. Waits for
     /// the leader, so no zombie remains. Idempotent.
     pub fn stop(&mut self) {
-        let Some(mut child) = self.child.take() else { return };
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
         let group = Pid::from_raw(child.id() as i32);
         let _ = killpg(group, Signal::SIGTERM);
         let deadline = Instant::now() + self.launch.stop_grace;
@@ -169,10 +178,19 @@ fn live_members(pgid: i32) -> Option<bool> {
     let entries = std::fs::read_dir("/proc").ok()?;
     for entry in entries.flatten() {
         let name = entry.file_name();
-        let Some(pid) = name.to_str().filter(|n| n.bytes().all(|b| b.is_ascii_digit())) else { continue };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
+        let Some(pid) = name
+            .to_str()
+            .filter(|n| n.bytes().all(|b| b.is_ascii_digit()))
+        else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
         // "pid (comm) state ppid pgrp ...": comm may hold spaces and parentheses.
-        let Some(rest) = stat.rsplit_once(')').map(|(_, rest)| rest) else { continue };
+        let Some(rest) = stat.rsplit_once(')').map(|(_, rest)| rest) else {
+            continue;
+        };
         let mut fields = rest.split_whitespace();
         let state = fields.next().unwrap_or("");
         let pgrp = fields.nth(1).and_then(|p| p.parse::<i32>().ok());
@@ -212,7 +230,9 @@ fn first_not_in(mut candidate: impl FnMut() -> Result<u16>, promised: &[u16]) ->
             return Ok(port);
         }
     }
-    Err(StepsError::worker(format!("no free port on 127.0.0.1 besides {promised:?}")))
+    Err(StepsError::worker(format!(
+        "no free port on 127.0.0.1 besides {promised:?}"
+    )))
 }
 
 /// A port on 127.0.0.1 that was free a moment ago, below the system's ephemeral range.
@@ -221,7 +241,10 @@ fn first_not_in(mut candidate: impl FnMut() -> Result<u16>, promised: &[u16]) ->
 /// connecting out (seen in CI: "Address already in use"). Below that range the system
 /// hands out nothing; only the system's own choice is left if no port there is free.
 pub fn free_port() -> Result<u16> {
-    let (first, end) = (FIRST_PICKED_PORT, ephemeral_start().max(FIRST_PICKED_PORT + 1));
+    let (first, end) = (
+        FIRST_PICKED_PORT,
+        ephemeral_start().max(FIRST_PICKED_PORT + 1),
+    );
     for _ in 0..64 {
         let port = first + (random_u64() % u64::from(end - first)) as u16;
         if TcpListener::bind(("127.0.0.1", port)).is_ok() {
@@ -250,22 +273,34 @@ fn ephemeral_start() -> u16 {
 /// A random number from the standard library's per-process hash keys.
 fn random_u64() -> u64 {
     use std::hash::{BuildHasher, Hasher};
-    std::collections::hash_map::RandomState::new().build_hasher().finish()
+    std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish()
 }
 
 /// Starts one worker (not waiting for readiness).
 pub fn spawn(launch: Launch) -> Result<Worker> {
     if let Some(dir) = launch.log_path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| StepsError::io(dir, "creating the log folder", e))?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| StepsError::io(dir, "creating the log folder", e))?;
     }
     let mut log = OpenOptions::new()
         .create(true)
         .append(true)
         .open(&launch.log_path)
         .map_err(|e| StepsError::io(&launch.log_path, "opening the worker log", e))?;
-    let _ = writeln!(log, "--- trialrun: starting {:?} on port {}", launch.argv, launch.port);
-    let err_log = log.try_clone().map_err(|e| StepsError::io(&launch.log_path, "opening the worker log", e))?;
-    let (program, args) = launch.argv.split_first().ok_or_else(|| StepsError::config(format!("worker '{}': empty command", launch.name)))?;
+    let _ = writeln!(
+        log,
+        "--- trialrun: starting {:?} on port {}",
+        launch.argv, launch.port
+    );
+    let err_log = log
+        .try_clone()
+        .map_err(|e| StepsError::io(&launch.log_path, "opening the worker log", e))?;
+    let (program, args) = launch
+        .argv
+        .split_first()
+        .ok_or_else(|| StepsError::config(format!("worker '{}': empty command", launch.name)))?;
     let child = Command::new(program)
         .args(args)
         .current_dir(&launch.cwd)
@@ -276,8 +311,18 @@ pub fn spawn(launch: Launch) -> Result<Worker> {
         // Its own group: stopped as a whole, and a terminal's Ctrl-C reaches only us.
         .process_group(0)
         .spawn()
-        .map_err(|e| StepsError::worker(format!("worker '{}': cannot run {program:?} (in {}): {e}", launch.name, launch.cwd.display())))?;
-    Ok(Worker { launch, child: Some(child), exited: None })
+        .map_err(|e| {
+            StepsError::worker(format!(
+                "worker '{}': cannot run {program:?} (in {}): {e}",
+                launch.name,
+                launch.cwd.display()
+            ))
+        })?;
+    Ok(Worker {
+        launch,
+        child: Some(child),
+        exited: None,
+    })
 }
 
 /// Starts every worker at once and waits until all are ready. Busy ports are refused
@@ -292,14 +337,24 @@ pub fn start_all(launches: Vec<Launch>) -> Result<Vec<Worker>> {
         workers.push(spawn(launch)?); // on error, the ones started are dropped: stopped
     }
     let errors: Vec<StepsError> = std::thread::scope(|scope| {
-        let waits: Vec<_> = workers.iter_mut().map(|w| scope.spawn(move || w.wait_ready())).collect();
-        waits.into_iter().filter_map(|h| h.join().expect("readiness thread panicked").err()).collect()
+        let waits: Vec<_> = workers
+            .iter_mut()
+            .map(|w| scope.spawn(move || w.wait_ready()))
+            .collect();
+        waits
+            .into_iter()
+            .filter_map(|h| h.join().expect("readiness thread panicked").err())
+            .collect()
     });
     if errors.is_empty() {
         return Ok(workers);
     }
     stop_all(&mut workers);
-    let message = errors.iter().map(|e| e.message.as_str()).collect::<Vec<_>>().join("\n");
+    let message = errors
+        .iter()
+        .map(|e| e.message.as_str())
+        .collect::<Vec<_>>()
+        .join("\n");
     Err(StepsError::worker(message))
 }
 
@@ -314,10 +369,15 @@ pub fn stop_all(workers: &mut [Worker]) {
 
 /// The last `n` lines of a file (empty when unreadable).
 pub fn log_tail(path: &std::path::Path, n: usize) -> Vec<String> {
-    let Ok(bytes) = std::fs::read(path) else { return vec![] };
+    let Ok(bytes) = std::fs::read(path) else {
+        return vec![];
+    };
     let text = String::from_utf8_lossy(&bytes);
     let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(n)..].iter().map(|l| l.to_string()).collect()
+    lines[lines.len().saturating_sub(n)..]
+        .iter()
+        .map(|l| l.to_string())
+        .collect()
 }
 
 #[cfg(test)]

@@ -4,7 +4,9 @@ use std::path::Path;
 
 use std::collections::HashMap;
 
-use rusqlite::{params, CachedStatement, Connection, OptionalExtension, Transaction, TransactionBehavior};
+use rusqlite::{
+    params, CachedStatement, Connection, OptionalExtension, Transaction, TransactionBehavior,
+};
 
 use super::error::{StoreError, StoreErrorKind};
 use super::model::{CaseRecord, EvaluationRecord, RunRecord, RunStatus};
@@ -75,7 +77,10 @@ impl RunKeys {
         }
         let seq = match self.seqs.get(run_id) {
             Some(&seq) => Some(seq),
-            None => tx.prepare_cached(RUN_SEQ)?.query_row([run_id], |row| row.get(0)).optional()?,
+            None => tx
+                .prepare_cached(RUN_SEQ)?
+                .query_row([run_id], |row| row.get(0))
+                .optional()?,
         };
         if let Some(seq) = seq {
             self.insert(run_id, seq);
@@ -105,7 +110,11 @@ struct Statements<'tx> {
 
 impl<'tx> Statements<'tx> {
     fn new(tx: &'tx Transaction<'tx>) -> Self {
-        Statements { tx, case: None, evaluation: None }
+        Statements {
+            tx,
+            case: None,
+            evaluation: None,
+        }
     }
 
     fn held<'s>(
@@ -164,7 +173,12 @@ pub(super) fn write_batch(
     }
 }
 
-fn write_one(statements: &mut Statements<'_>, path: &Path, write: &Write, keys: &mut RunKeys) -> Result<(), StoreError> {
+fn write_one(
+    statements: &mut Statements<'_>,
+    path: &Path,
+    write: &Write,
+    keys: &mut RunKeys,
+) -> Result<(), StoreError> {
     let fail = |e| StoreError::sqlite(path, &describe(write), e);
     let tx = statements.tx;
     let run_id = match write {
@@ -183,11 +197,15 @@ fn write_one(statements: &mut Statements<'_>, path: &Path, write: &Write, keys: 
     };
     match write {
         Write::BeginRun(_) => unreachable!("handled above"),
-        Write::Case(case) => statements.case().and_then(|stmt| upsert_case(stmt, seq, case)),
+        Write::Case(case) => statements
+            .case()
+            .and_then(|stmt| upsert_case(stmt, seq, case)),
         Write::Evaluation(evaluation) => statements
             .evaluation()
             .and_then(|stmt| upsert_evaluation(stmt, seq, evaluation)),
-        Write::FinishRun { status, ended_at, .. } => finish_run(tx, seq, *status, *ended_at),
+        Write::FinishRun {
+            status, ended_at, ..
+        } => finish_run(tx, seq, *status, *ended_at),
     }
     .map_err(fail)?;
     Ok(())
@@ -206,11 +224,21 @@ fn begin_run(tx: &Transaction<'_>, run: &RunRecord) -> rusqlite::Result<usize> {
     ])
 }
 
-fn finish_run(tx: &Transaction<'_>, seq: i64, status: RunStatus, ended_at: f64) -> rusqlite::Result<usize> {
-    tx.prepare_cached(FINISH_RUN)?.execute(params![seq, status.as_str(), ended_at])
+fn finish_run(
+    tx: &Transaction<'_>,
+    seq: i64,
+    status: RunStatus,
+    ended_at: f64,
+) -> rusqlite::Result<usize> {
+    tx.prepare_cached(FINISH_RUN)?
+        .execute(params![seq, status.as_str(), ended_at])
 }
 
-fn upsert_case(stmt: &mut CachedStatement<'_>, seq: i64, case: &CaseRecord) -> rusqlite::Result<usize> {
+fn upsert_case(
+    stmt: &mut CachedStatement<'_>,
+    seq: i64,
+    case: &CaseRecord,
+) -> rusqlite::Result<usize> {
     stmt.execute(params![
         seq,
         case.index,
@@ -222,7 +250,11 @@ fn upsert_case(stmt: &mut CachedStatement<'_>, seq: i64, case: &CaseRecord) -> r
     ])
 }
 
-fn upsert_evaluation(stmt: &mut CachedStatement<'_>, seq: i64, e: &EvaluationRecord) -> rusqlite::Result<usize> {
+fn upsert_evaluation(
+    stmt: &mut CachedStatement<'_>,
+    seq: i64,
+    e: &EvaluationRecord,
+) -> rusqlite::Result<usize> {
     stmt.execute(params![
         seq,
         e.case_index,
@@ -294,7 +326,11 @@ mod tests {
         }
         write_batch(&mut conn, &path, &writes, &mut keys, &mut failures);
         let err = failures.take().expect("the unknown run is reported");
-        assert!(err.to_string().contains("case h4 of run c: there is no such run"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("case h4 of run c: there is no such run"),
+            "{err}"
+        );
         let rows: Vec<(String, u32)> = conn
             .prepare("SELECT run_id, idx FROM case_results ORDER BY idx")
             .unwrap()
@@ -312,7 +348,13 @@ mod tests {
         let path = dir.path().join("trialrun.db");
         let mut conn = open(&path).unwrap();
         let mut failures = Failures::default();
-        write_batch(&mut conn, &path, &[run("r")], &mut RunKeys::default(), &mut failures);
+        write_batch(
+            &mut conn,
+            &path,
+            &[run("r")],
+            &mut RunKeys::default(),
+            &mut failures,
+        );
         assert!(failures.take().is_none());
 
         // Simulate a full disk: the file may not grow past its current size (plus a little).
@@ -322,13 +364,25 @@ mod tests {
         conn.pragma_update(None, "max_page_count", pages + 2)
             .unwrap();
         let writes: Vec<Write> = (0..50).map(|i| big_case("r", i)).collect();
-        write_batch(&mut conn, &path, &writes, &mut RunKeys::default(), &mut failures);
+        write_batch(
+            &mut conn,
+            &path,
+            &writes,
+            &mut RunKeys::default(),
+            &mut failures,
+        );
         let err = failures.take().expect("a full database is reported");
         assert!(err.to_string().contains("full"), "{err}");
 
         conn.pragma_update(None, "max_page_count", 1_000_000)
             .unwrap();
-        write_batch(&mut conn, &path, &[big_case("r", 99)], &mut RunKeys::default(), &mut failures);
+        write_batch(
+            &mut conn,
+            &path,
+            &[big_case("r", 99)],
+            &mut RunKeys::default(),
+            &mut failures,
+        );
         assert!(failures.take().is_none());
         let landed: i64 = conn
             .query_row("SELECT count(*) FROM cases WHERE idx = 99", [], |r| {

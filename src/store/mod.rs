@@ -24,7 +24,9 @@ pub use error::{StoreError, StoreErrorKind};
 pub use git::git_info;
 pub use model::{CaseRecord, EvaluationRecord, RunRecord, RunStatus};
 pub use open::open;
-pub use read::{delete_old_runs, list_runs, previous_run, run_cases, run_evaluations, runs_matching, StoredRun};
+pub use read::{
+    delete_old_runs, list_runs, previous_run, run_cases, run_evaluations, runs_matching, StoredRun,
+};
 pub use writer::Writer;
 
 /// `$TRIALRUN_HOME/trialrun.db` when TRIALRUN_HOME is set (and not empty), else

@@ -43,7 +43,8 @@ fn configure(conn: &Connection, path: &Path) -> Result<(), StoreError> {
     // Only takes effect on a new, empty file (before WAL mode fixes it). Rows are written
     // in bulk and read back a run at a time, so big pages suit them: measured, 16 KiB
     // pages cut the writer's CPU per stored row by a fifth against SQLite's 4 KiB.
-    conn.pragma_update(None, "page_size", PAGE_SIZE).map_err(fail)?;
+    conn.pragma_update(None, "page_size", PAGE_SIZE)
+        .map_err(fail)?;
     enable_wal(conn).map_err(fail)?;
     // NORMAL in WAL mode: a power cut may lose the last commits, never corrupt the file.
     conn.pragma_update(None, "synchronous", "NORMAL")
@@ -117,7 +118,8 @@ mod tests {
         let path = dir.path().join("trialrun.db");
         let old = Connection::open(&path).unwrap();
         // As an earlier trialrun made it: 4 KiB pages, WAL mode, no tables yet.
-        old.execute_batch("PRAGMA page_size = 4096; PRAGMA journal_mode = WAL;").unwrap();
+        old.execute_batch("PRAGMA page_size = 4096; PRAGMA journal_mode = WAL;")
+            .unwrap();
         drop(old);
         let conn = open(&path).unwrap();
         let page_size: i64 = conn

@@ -35,7 +35,12 @@ pub fn list_runs(
 ) -> Result<Vec<StoredRun>, StoreError> {
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     match suite_id {
-        Some(suite) => select_runs(conn, "listing runs", "WHERE suite_id = ?", params![suite, limit]),
+        Some(suite) => select_runs(
+            conn,
+            "listing runs",
+            "WHERE suite_id = ?",
+            params![suite, limit],
+        ),
         None => select_runs(conn, "listing runs", "", params![limit]),
     }
 }
@@ -55,7 +60,8 @@ pub fn runs_matching(conn: &Connection, reference: &str) -> Result<Vec<StoredRun
 /// The run of the same suite and grid combination that started just before `run`.
 pub fn previous_run(conn: &Connection, run: &StoredRun) -> Result<Option<StoredRun>, StoreError> {
     let r = &run.run;
-    let filter = "WHERE suite_id = ?1 AND grid IS ?2 AND (started_at < ?3 OR (started_at = ?3 AND id < ?4))";
+    let filter =
+        "WHERE suite_id = ?1 AND grid IS ?2 AND (started_at < ?3 OR (started_at = ?3 AND id < ?4))";
     let found = select_runs(
         conn,
         &format!("looking up the run before {}", r.id),
@@ -67,12 +73,23 @@ pub fn previous_run(conn: &Connection, run: &StoredRun) -> Result<Option<StoredR
 
 /// Runs selected by `filter` (a WHERE clause whose parameters come first in `params`,
 /// followed by the row limit), newest first.
-fn select_runs(conn: &Connection, doing: &str, filter: &str, params: impl rusqlite::Params) -> Result<Vec<StoredRun>, StoreError> {
+fn select_runs(
+    conn: &Connection,
+    doing: &str,
+    filter: &str,
+    params: impl rusqlite::Params,
+) -> Result<Vec<StoredRun>, StoreError> {
     let path = db_path(conn);
     let fail = |e| StoreError::sqlite(&path, doing, e);
-    let sql = format!("SELECT {RUN_COLUMNS} FROM runs {filter} ORDER BY started_at DESC, id DESC LIMIT ?");
+    let sql = format!(
+        "SELECT {RUN_COLUMNS} FROM runs {filter} ORDER BY started_at DESC, id DESC LIMIT ?"
+    );
     let mut stmt = conn.prepare_cached(&sql).map_err(fail)?;
-    let rows: Vec<RawRun> = stmt.query_map(params, RawRun::from_row).map_err(fail)?.collect::<Result<_, _>>().map_err(fail)?;
+    let rows: Vec<RawRun> = stmt
+        .query_map(params, RawRun::from_row)
+        .map_err(fail)?
+        .collect::<Result<_, _>>()
+        .map_err(fail)?;
     rows.into_iter().map(|raw| raw.into_stored(&path)).collect()
 }
 

@@ -216,7 +216,8 @@ mod tests {
     fn v1_store(path: &Path) {
         let conn = Connection::open(path).unwrap();
         conn.execute_batch(MIGRATIONS[0]).unwrap();
-        conn.pragma_update(None, "application_id", APPLICATION_ID).unwrap();
+        conn.pragma_update(None, "application_id", APPLICATION_ID)
+            .unwrap();
         conn.pragma_update(None, "user_version", 1).unwrap();
         conn.execute_batch(
             r#"INSERT INTO runs VALUES ('old', 's', 'suite', 'completed', 1.0, 2.0, '{"m":"a"}', 'abc', 'main');
@@ -236,7 +237,9 @@ mod tests {
         let path = dir.path().join("trialrun.db");
         v1_store(&path);
         let conn = crate::store::open(&path).unwrap();
-        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
         assert_eq!(version, LATEST_VERSION);
 
         let runs = list_runs(&conn, Some("s"), 10).unwrap();
@@ -247,13 +250,25 @@ mod tests {
         assert_eq!(runs[0].status.as_str(), "interrupted");
 
         let cases = run_cases(&conn, "old").unwrap();
-        assert_eq!(cases.iter().map(|c| (c.index, &*c.hash)).collect::<Vec<_>>(), vec![(0, "h0"), (1, "h1")]);
+        assert_eq!(
+            cases
+                .iter()
+                .map(|c| (c.index, &*c.hash))
+                .collect::<Vec<_>>(),
+            vec![(0, "h0"), (1, "h1")]
+        );
         assert_eq!(cases[1].error.as_deref(), Some("Traceback"));
         let evaluations = run_evaluations(&conn, "old").unwrap();
         assert_eq!(evaluations.len(), 1);
         let e = &evaluations[0];
-        assert_eq!((e.case_index, &*e.case_hash, &*e.verdict), (0, "h0", "passed"));
+        assert_eq!(
+            (e.case_index, &*e.case_hash, &*e.verdict),
+            (0, "h0", "passed")
+        );
         assert_eq!(e.metadata.as_deref(), Some(r#"{"k":1}"#));
-        assert_eq!(&*run_evaluations(&conn, "new").unwrap()[0].verdict, "failed");
+        assert_eq!(
+            &*run_evaluations(&conn, "new").unwrap()[0].verdict,
+            "failed"
+        );
     }
 }

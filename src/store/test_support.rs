@@ -36,7 +36,11 @@ impl Drop for TestDir {
 }
 
 /// A case to write: (hash, fn error, [(evaluator, score, verdict, metadata)]).
-pub(crate) type Case<'a> = (&'a str, Option<&'a str>, Vec<(&'a str, Option<f64>, &'a str, Option<&'a str>)>);
+pub(crate) type Case<'a> = (
+    &'a str,
+    Option<&'a str>,
+    Vec<(&'a str, Option<f64>, &'a str, Option<&'a str>)>,
+);
 
 /// Writes one finished run of `suite` with `cases` (test case JSON holds HTML-special
 /// characters, so renderings of it are checked for escaping).

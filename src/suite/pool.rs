@@ -45,7 +45,12 @@ impl BlockingPool {
                 name: name.to_string(),
                 size,
                 session,
-                queue: Mutex::new(Queue { tasks: VecDeque::new(), threads: 0, idle: 0, closed: false }),
+                queue: Mutex::new(Queue {
+                    tasks: VecDeque::new(),
+                    threads: 0,
+                    idle: 0,
+                    closed: false,
+                }),
                 ready: Condvar::new(),
             }),
         }
@@ -69,7 +74,9 @@ impl BlockingPool {
         if spawn {
             let shared = Arc::clone(&self.shared);
             let name = format!("trialrun-{}", shared.name);
-            let started = std::thread::Builder::new().name(name).spawn(move || work(shared));
+            let started = std::thread::Builder::new()
+                .name(name)
+                .spawn(move || work(shared));
             if started.is_err() {
                 // Out of threads: the queued task still runs on the threads we have.
                 self.shared.queue.lock().unwrap().threads -= 1;
@@ -175,7 +182,11 @@ mod tests {
         for _ in 0..50 {
             rx.recv_timeout(Duration::from_secs(5)).unwrap();
         }
-        assert_eq!(sessions.load(Ordering::SeqCst), 1, "queued tasks ran in the first task's session");
+        assert_eq!(
+            sessions.load(Ordering::SeqCst),
+            1,
+            "queued tasks ran in the first task's session"
+        );
     }
 
     #[test]
@@ -189,6 +200,10 @@ mod tests {
             // let the worker get back to idle before the next submit
             std::thread::sleep(Duration::from_millis(2));
         }
-        assert!(pool.threads() <= 2, "{} threads for sequential work", pool.threads());
+        assert!(
+            pool.threads() <= 2,
+            "{} threads for sequential work",
+            pool.threads()
+        );
     }
 }

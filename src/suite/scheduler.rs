@@ -45,7 +45,11 @@ impl Scheduler {
             calls_running: 0,
             lanes: evaluator_limits
                 .iter()
-                .map(|&limit| Lane { limit, running: 0, waiting: VecDeque::new() })
+                .map(|&limit| Lane {
+                    limit,
+                    running: 0,
+                    waiting: VecDeque::new(),
+                })
                 .collect(),
             evaluations_left: vec![0; items],
             stopped: false,
@@ -153,7 +157,8 @@ impl Scheduler {
     pub fn is_done(&self) -> bool {
         self.running() == 0
             && (self.stopped
-                || (self.next_item == self.items && self.lanes.iter().all(|l| l.waiting.is_empty())))
+                || (self.next_item == self.items
+                    && self.lanes.iter().all(|l| l.waiting.is_empty())))
     }
 }
 
@@ -162,7 +167,12 @@ mod tests {
     use super::*;
 
     /// Runs the scheduler to the end, finishing jobs in FIFO order, and checks limits.
-    fn drive(items: usize, call_limit: usize, limits: &[usize], fail: impl Fn(usize) -> bool) -> Vec<Job> {
+    fn drive(
+        items: usize,
+        call_limit: usize,
+        limits: &[usize],
+        fail: impl Fn(usize) -> bool,
+    ) -> Vec<Job> {
         let mut s = Scheduler::new(items, call_limit, limits);
         let mut running: VecDeque<Job> = VecDeque::new();
         let mut log = vec![];
@@ -170,7 +180,10 @@ mod tests {
             while let Some(job) = s.next_job() {
                 running.push_back(job);
                 log.push(job);
-                let calls = running.iter().filter(|j| matches!(j, Job::Call { .. })).count();
+                let calls = running
+                    .iter()
+                    .filter(|j| matches!(j, Job::Call { .. }))
+                    .count();
                 assert!(calls <= call_limit);
                 for (e, &limit) in limits.iter().enumerate() {
                     let n = running
@@ -197,8 +210,16 @@ mod tests {
     #[test]
     fn every_item_called_and_evaluated_once_within_limits() {
         let log = drive(100, 7, &[3, 1], |_| false);
-        assert_eq!(log.iter().filter(|j| matches!(j, Job::Call { .. })).count(), 100);
-        assert_eq!(log.iter().filter(|j| matches!(j, Job::Evaluate { .. })).count(), 200);
+        assert_eq!(
+            log.iter().filter(|j| matches!(j, Job::Call { .. })).count(),
+            100
+        );
+        assert_eq!(
+            log.iter()
+                .filter(|j| matches!(j, Job::Evaluate { .. }))
+                .count(),
+            200
+        );
     }
 
     #[test]
@@ -219,8 +240,20 @@ mod tests {
         let mut s = Scheduler::new(1, 1, &[1, 1]);
         assert_eq!(s.next_job(), Some(Job::Call { item: 0 }));
         assert!(!s.call_finished(0, true));
-        assert_eq!(s.next_job(), Some(Job::Evaluate { item: 0, evaluator: 0 }));
-        assert_eq!(s.next_job(), Some(Job::Evaluate { item: 0, evaluator: 1 }));
+        assert_eq!(
+            s.next_job(),
+            Some(Job::Evaluate {
+                item: 0,
+                evaluator: 0
+            })
+        );
+        assert_eq!(
+            s.next_job(),
+            Some(Job::Evaluate {
+                item: 0,
+                evaluator: 1
+            })
+        );
         assert!(!s.evaluation_finished(0, 1));
         assert!(s.evaluation_finished(0, 0));
         assert!(s.is_done());
@@ -235,11 +268,26 @@ mod tests {
             s
         };
         // plain order: evaluations first
-        assert_eq!(fresh().next_job(), Some(Job::Evaluate { item: 0, evaluator: 0 }));
+        assert_eq!(
+            fresh().next_job(),
+            Some(Job::Evaluate {
+                item: 0,
+                evaluator: 0
+            })
+        );
         // after a call, another call first; then, with no call slot left, the rest
         let mut s = fresh();
-        assert_eq!(s.next_job_like(Job::Call { item: 0 }), Some(Job::Call { item: 1 }));
-        assert_eq!(s.next_job_like(Job::Call { item: 1 }), Some(Job::Evaluate { item: 0, evaluator: 0 }));
+        assert_eq!(
+            s.next_job_like(Job::Call { item: 0 }),
+            Some(Job::Call { item: 1 })
+        );
+        assert_eq!(
+            s.next_job_like(Job::Call { item: 1 }),
+            Some(Job::Evaluate {
+                item: 0,
+                evaluator: 0
+            })
+        );
     }
 
     #[test]
@@ -256,10 +304,19 @@ mod tests {
         s.next_job();
         s.call_finished(0, true);
         s.lanes[1].running = 1; // evaluator 1 busy elsewhere, so item 0 waits in its lane
-        assert_eq!(s.next_job(), Some(Job::Evaluate { item: 0, evaluator: 0 }));
+        assert_eq!(
+            s.next_job(),
+            Some(Job::Evaluate {
+                item: 0,
+                evaluator: 0
+            })
+        );
         assert_eq!(s.next_job(), None);
         s.stop();
-        assert!(s.evaluation_finished(0, 0), "the running evaluation was the item's last");
+        assert!(
+            s.evaluation_finished(0, 0),
+            "the running evaluation was the item's last"
+        );
         s.lanes[1].running = 0;
         assert!(s.is_done());
     }

@@ -16,7 +16,10 @@ pub struct EvaluatorTally {
 
 impl EvaluatorTally {
     pub fn new(id: &str) -> EvaluatorTally {
-        EvaluatorTally { id: id.to_string(), ..Default::default() }
+        EvaluatorTally {
+            id: id.to_string(),
+            ..Default::default()
+        }
     }
 
     pub fn add(&mut self, verdict: Verdict, score: Option<f64>) {
@@ -53,13 +56,21 @@ impl Tally {
     pub fn new(cases: u64, evaluator_ids: &[String]) -> Tally {
         Tally {
             cases,
-            evaluators: evaluator_ids.iter().map(|id| EvaluatorTally::new(id)).collect(),
+            evaluators: evaluator_ids
+                .iter()
+                .map(|id| EvaluatorTally::new(id))
+                .collect(),
             ..Default::default()
         }
     }
 
     pub fn failures(&self) -> u64 {
-        self.cases_errored + self.evaluators.iter().map(|e| e.failed + e.errored).sum::<u64>()
+        self.cases_errored
+            + self
+                .evaluators
+                .iter()
+                .map(|e| e.failed + e.errored)
+                .sum::<u64>()
     }
 
     /// Every case ran without error and no evaluation failed or errored.

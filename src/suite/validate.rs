@@ -32,7 +32,10 @@ pub fn suite_id(id: &str) -> Result<(), SpecError> {
 /// One hash: non-empty, at most MAX_HASH_CHARS characters.
 pub fn hash(index: usize, hash: &str, label: &dyn Fn(usize) -> String) -> Result<(), SpecError> {
     if hash.is_empty() {
-        return err(format!("test_cases[{index}] {}: hash() returned an empty string", label(index)));
+        return err(format!(
+            "test_cases[{index}] {}: hash() returned an empty string",
+            label(index)
+        ));
     }
     let chars = hash.chars().count();
     if chars > MAX_HASH_CHARS {
@@ -120,7 +123,10 @@ mod tests {
         assert!(hashes(&["x".repeat(100)], &label).is_ok());
         let e = hashes(&["x".repeat(101)], &label).unwrap_err().0;
         assert!(e.contains("101 characters"), "{e}");
-        assert!(hashes(&[String::new()], &label).unwrap_err().0.contains("empty"));
+        assert!(hashes(&[String::new()], &label)
+            .unwrap_err()
+            .0
+            .contains("empty"));
     }
 
     #[test]
@@ -130,8 +136,13 @@ mod tests {
 
     #[test]
     fn evaluator_ids_unique() {
-        let e = evaluator_ids(&["x".into(), "y".into(), "x".into()]).unwrap_err().0;
-        assert!(e.contains("evaluators[0]") && e.contains("evaluators[2]"), "{e}");
+        let e = evaluator_ids(&["x".into(), "y".into(), "x".into()])
+            .unwrap_err()
+            .0;
+        assert!(
+            e.contains("evaluators[0]") && e.contains("evaluators[2]"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -143,6 +154,9 @@ mod tests {
     #[test]
     fn grid_values_nonempty() {
         assert!(grid(&[("model".into(), 2)]).is_ok());
-        assert!(grid(&[("model".into(), 0)]).unwrap_err().0.contains("\"model\""));
+        assert!(grid(&[("model".into(), 0)])
+            .unwrap_err()
+            .0
+            .contains("\"model\""));
     }
 }

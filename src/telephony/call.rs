@@ -28,7 +28,11 @@ pub enum CallEvent {
     /// The far end pressed a key.
     Dtmf { digit: String },
     /// A recording is ready at the carrier (its URL carries no credentials).
-    Recording { sid: String, url: String, status: String },
+    Recording {
+        sid: String,
+        url: String,
+        status: String,
+    },
     /// The call is over; always the last event.
     Ended(CallEnd),
 }
@@ -156,7 +160,13 @@ pub fn call_channels(id: String) -> (CallHandle, CallChannels) {
         commands: CallCommands(command_tx),
         events: event_rx,
     };
-    (handle, CallChannels { commands: command_rx, events: event_tx })
+    (
+        handle,
+        CallChannels {
+            commands: command_rx,
+            events: event_tx,
+        },
+    )
 }
 
 /// The call has ended: commands go nowhere.
@@ -202,8 +212,12 @@ impl CallCommands {
             .map_err(|e| DtmfError::UnknownDigit(e.0))?;
         let mut bytes = mulaw::encode_all(&pcm);
         // Trailing silence, so the last tone is not cut by audio queued right after it.
-        bytes.resize(bytes.len() + DTMF_GAP_MS as usize * 8, crate::telephony::playout::SILENCE);
-        self.send(CallCommand::Audio(bytes)).map_err(|_| DtmfError::CallOver)
+        bytes.resize(
+            bytes.len() + DTMF_GAP_MS as usize * 8,
+            crate::telephony::playout::SILENCE,
+        );
+        self.send(CallCommand::Audio(bytes))
+            .map_err(|_| DtmfError::CallOver)
     }
 
     pub fn mark(&self, name: &str) -> Result<(), CallOver> {
@@ -253,7 +267,10 @@ mod tests {
     fn pacing_percentiles() {
         let mut samples: Vec<u64> = (1..=100).collect();
         let stats = PacingStats::from_samples(&mut samples);
-        assert_eq!((stats.frames, stats.p50_us, stats.p99_us, stats.max_us), (100, 51, 99, 100));
+        assert_eq!(
+            (stats.frames, stats.p50_us, stats.p99_us, stats.max_us),
+            (100, 51, 99, 100)
+        );
         assert_eq!(PacingStats::from_samples(&mut []), PacingStats::default());
     }
 
@@ -271,7 +288,10 @@ mod tests {
             .map(|(digit, _)| digit)
             .collect();
         assert_eq!(digits, "1#");
-        assert_eq!(handle.commands().send_dtmf("x"), Err(DtmfError::UnknownDigit('x')));
+        assert_eq!(
+            handle.commands().send_dtmf("x"),
+            Err(DtmfError::UnknownDigit('x'))
+        );
     }
 
     #[test]

@@ -303,12 +303,19 @@ struct MediaBodyFields<'a> {
 
 impl MediaFields<'_> {
     fn media(text: &str) -> Option<MediaFields<'_>> {
-        serde_json::from_str::<MediaFields>(text).ok().filter(|fields| fields.event == "media")
+        serde_json::from_str::<MediaFields>(text)
+            .ok()
+            .filter(|fields| fields.event == "media")
     }
 
     /// The `Inbound::Media` of a well-formed inbound media message; None for anything else.
     fn inbound(text: &str) -> Option<Inbound> {
-        let MediaFields { sequence_number, stream_sid, media, .. } = Self::media(text)?;
+        let MediaFields {
+            sequence_number,
+            stream_sid,
+            media,
+            ..
+        } = Self::media(text)?;
         let media = media?;
         Some(Inbound::Media {
             sequence_number: sequence_number?.parse().ok()?,
@@ -324,10 +331,14 @@ impl MediaFields<'_> {
 
     /// The `Outbound::Media` of a well-formed outbound media message; None for anything else.
     fn outbound(text: &str) -> Option<Outbound> {
-        let MediaFields { stream_sid, media, .. } = Self::media(text)?;
+        let MediaFields {
+            stream_sid, media, ..
+        } = Self::media(text)?;
         Some(Outbound::Media {
             stream_sid: stream_sid?.into_owned(),
-            media: OutboundMedia { payload: STANDARD.decode(media?.payload?.as_bytes()).ok()? },
+            media: OutboundMedia {
+                payload: STANDARD.decode(media?.payload?.as_bytes()).ok()?,
+            },
         })
     }
 }
@@ -504,7 +515,9 @@ pub struct MediaText {
 
 impl MediaText {
     pub fn new(stream_sid: &str) -> Self {
-        Self { sid: serde_json::to_string(stream_sid).unwrap_or_default() }
+        Self {
+            sid: serde_json::to_string(stream_sid).unwrap_or_default(),
+        }
     }
 
     /// The same text as `Outbound::media(stream_sid, mulaw).to_text()`.
@@ -519,7 +532,13 @@ impl MediaText {
     }
 
     /// The same text as the `Inbound::Media` message Twilio sends (track "inbound").
-    pub fn inbound(&self, sequence_number: u64, chunk: u64, timestamp: u64, mulaw: &[u8]) -> String {
+    pub fn inbound(
+        &self,
+        sequence_number: u64,
+        chunk: u64,
+        timestamp: u64,
+        mulaw: &[u8],
+    ) -> String {
         let mut text = String::with_capacity(self.sid.len() + mulaw.len() * 4 / 3 + 128);
         let mut digits = itoa::Buffer::new();
         text.push_str("{\"event\":\"media\",\"sequenceNumber\":\"");
@@ -777,18 +796,33 @@ mod tests {
     #[test]
     fn media_text_is_the_serialized_message() {
         let fast = MediaText::new("MZ\"odd").outbound(&[0, 1, 254, 255]);
-        assert_eq!(fast, Outbound::media("MZ\"odd", &[0, 1, 254, 255]).to_text());
-        assert_eq!(parse_outbound(&fast, 1000).unwrap(), Outbound::media("MZ\"odd", &[0, 1, 254, 255]));
-        for (sequence_number, chunk, timestamp) in [(7, 3, 40), (0, 1, 0), (u64::MAX, 1_234_567_890, 10)] {
+        assert_eq!(
+            fast,
+            Outbound::media("MZ\"odd", &[0, 1, 254, 255]).to_text()
+        );
+        assert_eq!(
+            parse_outbound(&fast, 1000).unwrap(),
+            Outbound::media("MZ\"odd", &[0, 1, 254, 255])
+        );
+        for (sequence_number, chunk, timestamp) in
+            [(7, 3, 40), (0, 1, 0), (u64::MAX, 1_234_567_890, 10)]
+        {
             let inbound = Inbound::Media {
                 sequence_number,
                 stream_sid: "MZ1".into(),
-                media: MediaChunk { track: "inbound".into(), chunk, timestamp, payload: vec![9; 160] },
+                media: MediaChunk {
+                    track: "inbound".into(),
+                    chunk,
+                    timestamp,
+                    payload: vec![9; 160],
+                },
             };
-            assert_eq!(MediaText::new("MZ1").inbound(sequence_number, chunk, timestamp, &[9; 160]), inbound.to_text());
+            assert_eq!(
+                MediaText::new("MZ1").inbound(sequence_number, chunk, timestamp, &[9; 160]),
+                inbound.to_text()
+            );
         }
     }
-
 
     const MAX: usize = 64 * 1024;
     const SID: &str = "MZ18ad3ab5a668481ce02b83e7395059f0";
@@ -865,27 +899,49 @@ mod tests {
         ];
         for text in inbound {
             let fast = MediaFields::inbound(text).expect("taken by the fast path");
-            assert_eq!(fast, serde_json::from_str::<Inbound>(text).unwrap(), "{text}");
+            assert_eq!(
+                fast,
+                serde_json::from_str::<Inbound>(text).unwrap(),
+                "{text}"
+            );
             assert_eq!(parse(text), fast);
         }
         // Numbers as JSON numbers: the general path reads them.
         let numbers = r#"{"event":"media","sequenceNumber":2,"media":{"track":"inbound","chunk":1,"timestamp":5,"payload":"/38AAQ=="},"streamSid":"MZ1"}"#;
         assert_eq!(MediaFields::inbound(numbers), None);
-        assert_eq!(parse(numbers), serde_json::from_str::<Inbound>(numbers).unwrap());
+        assert_eq!(
+            parse(numbers),
+            serde_json::from_str::<Inbound>(numbers).unwrap()
+        );
         let outbound = [
             r#"{"event":"media","streamSid":"MZ1","media":{"payload":"/38AAQ=="}}"#,
             r#"{"media":{"payload":"\/38AAQ=="},"streamSid":"MZ1","event":"media"}"#,
         ];
         for text in outbound {
-            assert_eq!(MediaFields::outbound(text), Some(serde_json::from_str::<Outbound>(text).unwrap()), "{text}");
-            assert_eq!(parse_outbound(text, MAX).unwrap(), serde_json::from_str::<Outbound>(text).unwrap());
+            assert_eq!(
+                MediaFields::outbound(text),
+                Some(serde_json::from_str::<Outbound>(text).unwrap()),
+                "{text}"
+            );
+            assert_eq!(
+                parse_outbound(text, MAX).unwrap(),
+                serde_json::from_str::<Outbound>(text).unwrap()
+            );
         }
         // What the fast path does not take goes the general way, with its precise errors.
-        for text in [MARK, DTMF, START, r#"{"event":"media","sequenceNumber":"x"}"#] {
+        for text in [
+            MARK,
+            DTMF,
+            START,
+            r#"{"event":"media","sequenceNumber":"x"}"#,
+        ] {
             assert_eq!(MediaFields::inbound(text), None, "{text}");
         }
         let bad = r#"{"event":"media","sequenceNumber":"2","media":{"track":"inbound","chunk":"1","timestamp":"5","payload":"!!"},"streamSid":"MZ1"}"#;
-        assert!(matches!(parse_inbound(bad, MAX), Err(MediaError::BadPayload { .. })));
+        assert!(matches!(
+            parse_inbound(bad, MAX),
+            Err(MediaError::BadPayload { .. })
+        ));
     }
 
     #[test]

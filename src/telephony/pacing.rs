@@ -22,7 +22,10 @@ pub struct LatenessHistogram {
 
 impl Default for LatenessHistogram {
     fn default() -> Self {
-        Self { counts: (0..BUCKETS).map(|_| AtomicU64::new(0)).collect(), max_us: AtomicU64::new(0) }
+        Self {
+            counts: (0..BUCKETS).map(|_| AtomicU64::new(0)).collect(),
+            max_us: AtomicU64::new(0),
+        }
     }
 }
 
@@ -37,7 +40,13 @@ impl LatenessHistogram {
     /// A percentile is the upper edge of its bucket (never above the latest frame), so it
     /// overstates by at most 10 µs below 10 ms and 1 ms above.
     pub fn stats(&self, reset: bool) -> PacingStats {
-        let take = |value: &AtomicU64| if reset { value.swap(0, Relaxed) } else { value.load(Relaxed) };
+        let take = |value: &AtomicU64| {
+            if reset {
+                value.swap(0, Relaxed)
+            } else {
+                value.load(Relaxed)
+            }
+        };
         let counts: Vec<u64> = self.counts.iter().map(take).collect();
         let max_us = take(&self.max_us);
         let frames: u64 = counts.iter().sum();
@@ -54,7 +63,12 @@ impl LatenessHistogram {
             });
             index.map_or(max_us, |index| upper_edge(index).min(max_us))
         };
-        PacingStats { frames, p50_us: at(0.50), p99_us: at(0.99), max_us }
+        PacingStats {
+            frames,
+            p50_us: at(0.50),
+            p99_us: at(0.99),
+            max_us,
+        }
     }
 }
 
@@ -87,7 +101,9 @@ mod tests {
     fn percentiles_come_within_a_bucket_of_the_exact_ones() {
         let histogram = LatenessHistogram::default();
         // 1 ms for most frames, 25.4 ms for one in fifty, 2.5 s for the latest.
-        let mut samples: Vec<u64> = (0..1000).map(|i| if i % 50 == 0 { 25_400 } else { 1_003 }).collect();
+        let mut samples: Vec<u64> = (0..1000)
+            .map(|i| if i % 50 == 0 { 25_400 } else { 1_003 })
+            .collect();
         samples.push(2_500_000);
         for &late in &samples {
             histogram.record(late);
@@ -101,15 +117,39 @@ mod tests {
         assert_eq!(histogram.stats(true), stats);
         assert_eq!(histogram.stats(false), PacingStats::default());
         histogram.record(7);
-        assert_eq!(histogram.stats(false), PacingStats { frames: 1, p50_us: 7, p99_us: 7, max_us: 7 });
+        assert_eq!(
+            histogram.stats(false),
+            PacingStats {
+                frames: 1,
+                p50_us: 7,
+                p99_us: 7,
+                max_us: 7
+            }
+        );
     }
 
     #[test]
     fn buckets_meet_at_their_edges() {
-        for (late, index) in [(0, 0), (9, 0), (10, 1), (9_999, FINE - 1), (10_000, FINE), (10_999, FINE), (11_000, FINE + 1), (999_999, BUCKETS - 2), (1_000_000, BUCKETS - 1)] {
+        for (late, index) in [
+            (0, 0),
+            (9, 0),
+            (10, 1),
+            (9_999, FINE - 1),
+            (10_000, FINE),
+            (10_999, FINE),
+            (11_000, FINE + 1),
+            (999_999, BUCKETS - 2),
+            (1_000_000, BUCKETS - 1),
+        ] {
             assert_eq!(bucket(late), index, "{late} µs");
-            assert!(late < upper_edge(index), "{late} µs is under its bucket's edge");
-            assert!(index == 0 || late >= upper_edge(index - 1), "{late} µs is over the previous bucket's edge");
+            assert!(
+                late < upper_edge(index),
+                "{late} µs is under its bucket's edge"
+            );
+            assert!(
+                index == 0 || late >= upper_edge(index - 1),
+                "{late} µs is over the previous bucket's edge"
+            );
         }
     }
 }

@@ -66,7 +66,8 @@ impl Playout {
     pub fn tick(&mut self) -> Tick {
         let mut tick = Tick::default();
         while self.marks.front().is_some_and(|(at, _)| *at <= self.played) {
-            tick.marks.extend(self.marks.pop_front().map(|(_, name)| name));
+            tick.marks
+                .extend(self.marks.pop_front().map(|(_, name)| name));
         }
         if !self.audio.is_empty() {
             let mut frame = [SILENCE; FRAME_BYTES];
@@ -96,7 +97,8 @@ impl Playout {
     fn pad_to_frame(&mut self) {
         let partial = self.audio.len() % FRAME_BYTES;
         if partial > 0 {
-            self.audio.resize(self.audio.len() + FRAME_BYTES - partial, SILENCE);
+            self.audio
+                .resize(self.audio.len() + FRAME_BYTES - partial, SILENCE);
         }
     }
 }
@@ -169,7 +171,10 @@ mod tests {
         let first = playout.tick();
         assert!(first.marks.is_empty());
         let frame = first.frame.unwrap();
-        assert_eq!((&frame[..80], &frame[80..]), (&[1; 80][..], &[SILENCE; 80][..]));
+        assert_eq!(
+            (&frame[..80], &frame[80..]),
+            (&[1; 80][..], &[SILENCE; 80][..])
+        );
         let second = playout.tick();
         assert_eq!(second.marks, vec!["half".to_string()]);
         assert_eq!(second.frame, Some([2; FRAME_BYTES]));

@@ -43,14 +43,25 @@ struct Agent {
 
 /// The agent: answers with `<Connect><Stream>`, greets with 300 ms of tone and a mark,
 /// and after hearing the key 5 says a second tone and hangs up (closes the stream).
-async fn voice(State(agent): State<Arc<Agent>>, headers: axum::http::HeaderMap, Form(params): Form<Vec<(String, String)>>) -> impl IntoResponse {
+async fn voice(
+    State(agent): State<Arc<Agent>>,
+    headers: axum::http::HeaderMap,
+    Form(params): Form<Vec<(String, String)>>,
+) -> impl IntoResponse {
     let base = agent.base.lock().unwrap().clone();
-    let given = headers.get("x-twilio-signature").and_then(|v| v.to_str().ok()).unwrap_or("");
+    let given = headers
+        .get("x-twilio-signature")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     let mut log = agent.log.lock().unwrap();
-    log.signature_valid = signature::validate(&agent.auth_token, &format!("{base}/voice"), &params, given);
+    log.signature_valid =
+        signature::validate(&agent.auth_token, &format!("{base}/voice"), &params, given);
     log.webhook_params = params;
     let ws = base.replace("http://", "ws://");
-    twiml::connect_stream(&format!("{ws}/media"), &[("greeting".into(), "tone".into())])
+    twiml::connect_stream(
+        &format!("{ws}/media"),
+        &[("greeting".into(), "tone".into())],
+    )
 }
 
 async fn media(State(agent): State<Arc<Agent>>, ws: WebSocketUpgrade) -> impl IntoResponse {
@@ -58,7 +69,9 @@ async fn media(State(agent): State<Arc<Agent>>, ws: WebSocketUpgrade) -> impl In
 }
 
 fn tone(ms: usize) -> String {
-    let pcm: Vec<i16> = (0..ms * 8).map(|n| ((n as f32 * 0.2).sin() * 8000.0) as i16).collect();
+    let pcm: Vec<i16> = (0..ms * 8)
+        .map(|n| ((n as f32 * 0.2).sin() * 8000.0) as i16)
+        .collect();
     STANDARD.encode(mulaw::encode_all(&pcm))
 }
 
@@ -101,9 +114,18 @@ async fn agent_stream(agent: Arc<Agent>, mut socket: WebSocket) {
 }
 
 fn start_agent(auth_token: &str) -> (Arc<Agent>, String) {
-    let agent = Arc::new(Agent { auth_token: auth_token.to_string(), base: Mutex::default(), log: Mutex::default() });
-    let app = Router::new().route("/voice", post(voice)).route("/media", get(media)).with_state(agent.clone());
-    let listener = runtime().block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+    let agent = Arc::new(Agent {
+        auth_token: auth_token.to_string(),
+        base: Mutex::default(),
+        log: Mutex::default(),
+    });
+    let app = Router::new()
+        .route("/voice", post(voice))
+        .route("/media", get(media))
+        .with_state(agent.clone());
+    let listener = runtime()
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     *agent.base.lock().unwrap() = base.clone();
     runtime().spawn(async move { axum::serve(listener, app).await });
@@ -112,8 +134,13 @@ fn start_agent(auth_token: &str) -> (Arc<Agent>, String) {
 
 /// Places a call through the carrier's REST API, as a Twilio client would.
 async fn create_call(carrier: &LoopbackCarrier, form: &[(&str, &str)]) -> (u16, Value) {
-    let url = format!("{}/2010-04-01/Accounts/{}/Calls.json", carrier.api_base(), carrier.account_sid());
-    let response = super::http::client().unwrap()
+    let url = format!(
+        "{}/2010-04-01/Accounts/{}/Calls.json",
+        carrier.api_base(),
+        carrier.account_sid()
+    );
+    let response = super::http::client()
+        .unwrap()
         .post(url)
         .basic_auth(carrier.account_sid(), Some(carrier.auth_token()))
         .form(form)
@@ -124,7 +151,10 @@ async fn create_call(carrier: &LoopbackCarrier, form: &[(&str, &str)]) -> (u16, 
 }
 
 async fn next(handle: &mut CallHandle) -> CallEvent {
-    tokio::time::timeout(Duration::from_secs(10), handle.next_event()).await.expect("an event within 10 s").expect("an event")
+    tokio::time::timeout(Duration::from_secs(10), handle.next_event())
+        .await
+        .expect("an event within 10 s")
+        .expect("an event")
 }
 
 #[test]
@@ -153,7 +183,9 @@ fn a_call_through_the_loopback_carrier_carries_audio_marks_and_keys_both_ways() 
                 from: TRIALRUN_NUMBER.into(),
                 url: Some(urls.voice.clone()),
                 status_callback: Some(urls.status_callback.clone()),
-                status_callback_event: ["initiated", "ringing", "answered", "completed"].map(String::from).to_vec(),
+                status_callback_event: ["initiated", "ringing", "answered", "completed"]
+                    .map(String::from)
+                    .to_vec(),
                 ..CreateCall::default()
             })
             .await
@@ -167,9 +199,16 @@ fn a_call_through_the_loopback_carrier_carries_audio_marks_and_keys_both_ways() 
         let end = loop {
             match next(&mut handle).await {
                 CallEvent::Status { status } => statuses.push(status),
-                CallEvent::Started { parameters, call_sid, .. } => {
+                CallEvent::Started {
+                    parameters,
+                    call_sid,
+                    ..
+                } => {
                     assert_eq!(call_sid, body["sid"].as_str().unwrap());
-                    assert!(parameters.is_empty(), "the stream token is not shown: {parameters:?}");
+                    assert!(
+                        parameters.is_empty(),
+                        "the stream token is not shown: {parameters:?}"
+                    );
                     handle.commands().mark("hello-sent").unwrap();
                 }
                 CallEvent::Audio { samples, .. } => heard.extend(samples),
@@ -185,17 +224,31 @@ fn a_call_through_the_loopback_carrier_carries_audio_marks_and_keys_both_ways() 
         };
         assert_eq!(end.reason, EndReason::FarEndHungUp, "{end:?}");
         assert_eq!(marks, vec!["hello-sent".to_string()]);
-        assert!(statuses.starts_with(&["initiated".into(), "ringing".into(), "in-progress".into()]), "{statuses:?}");
+        assert!(
+            statuses.starts_with(&["initiated".into(), "ringing".into(), "in-progress".into()]),
+            "{statuses:?}"
+        );
         // The agent's two tones (300 + 200 ms) arrived among the silence.
-        let loud = heard.chunks(160).filter(|f| crate::voice::audio::frames::rms_dbfs(f) > -30.0).count();
+        let loud = heard
+            .chunks(160)
+            .filter(|f| crate::voice::audio::frames::rms_dbfs(f) > -30.0)
+            .count();
         assert!((20..=30).contains(&loud), "{loud} loud frames");
-        assert!(end.pacing.frames > 0 && end.pacing.p99_us < 50_000, "{:?}", end.pacing);
+        assert!(
+            end.pacing.frames > 0 && end.pacing.p99_us < 50_000,
+            "{:?}",
+            end.pacing
+        );
 
         // The recording has the key tones on the caller's channel, the agent's on the right.
         let path = end.recording_path.expect("recorded");
         let audio = crate::voice::audio::wav::read_wav(std::path::Path::new(&path)).unwrap();
         assert_eq!(audio.channels.len(), 2);
-        let digits: String = DtmfDetector::new().push(&audio.channels[0]).into_iter().map(|(d, _)| d).collect();
+        let digits: String = DtmfDetector::new()
+            .push(&audio.channels[0])
+            .into_iter()
+            .map(|(d, _)| d)
+            .collect();
         assert_eq!(digits, "5");
         // The carrier finishes the call once the agent's stream has closed.
         let mut fetched = twilio.fetch_call(&created.sid).await.unwrap();
@@ -207,18 +260,32 @@ fn a_call_through_the_loopback_carrier_carries_audio_marks_and_keys_both_ways() 
             fetched = twilio.fetch_call(&created.sid).await.unwrap();
         }
         assert_eq!(fetched.status, "completed", "{fetched:?}");
-        assert!(fetched.start_time.as_deref().is_some_and(|t| t.ends_with("+0000")), "{fetched:?}");
+        assert!(
+            fetched
+                .start_time
+                .as_deref()
+                .is_some_and(|t| t.ends_with("+0000")),
+            "{fetched:?}"
+        );
         assert!(fetched.duration_seconds().is_some(), "{fetched:?}");
     });
     let log = agent.log.lock().unwrap();
-    assert!(log.signature_valid, "the carrier signs webhooks as Twilio does");
+    assert!(
+        log.signature_valid,
+        "the carrier signs webhooks as Twilio does"
+    );
     let params: HashMap<_, _> = log.webhook_params.iter().cloned().collect();
     assert_eq!(params["Direction"], "inbound");
     assert_eq!(params["From"], TRIALRUN_NUMBER);
     assert_eq!(params["To"], AGENT_NUMBER);
     assert_eq!(log.parameters["greeting"], "tone");
     assert_eq!(log.digits, "5");
-    assert!(log.events.starts_with(&["connected".into(), "start".into()]), "{:?}", log.events);
+    assert!(
+        log.events
+            .starts_with(&["connected".into(), "start".into()]),
+        "{:?}",
+        log.events
+    );
     std::fs::remove_dir_all(recordings).ok();
 }
 
@@ -227,11 +294,22 @@ fn a_number_the_carrier_does_not_have_is_refused_with_its_known_numbers() {
     let carrier = LoopbackCarrier::start(LoopbackConfig::default()).unwrap();
     carrier.set_number(AGENT_NUMBER, "http://127.0.0.1:9/voice");
     runtime().block_on(async {
-        let (status, body) = create_call(&carrier, &[("To", "+1999"), ("From", "+1"), ("Url", "http://127.0.0.1:9/x")]).await;
+        let (status, body) = create_call(
+            &carrier,
+            &[
+                ("To", "+1999"),
+                ("From", "+1"),
+                ("Url", "http://127.0.0.1:9/x"),
+            ],
+        )
+        .await;
         assert_eq!(status, 400);
         assert_eq!(body["code"], 21217);
         let message = body["message"].as_str().unwrap();
-        assert!(message.contains("+1999") && message.contains(AGENT_NUMBER), "{message}");
+        assert!(
+            message.contains("+1999") && message.contains(AGENT_NUMBER),
+            "{message}"
+        );
     });
 }
 
@@ -239,8 +317,13 @@ fn a_number_the_carrier_does_not_have_is_refused_with_its_known_numbers() {
 fn the_rest_api_refuses_a_wrong_auth_token() {
     let carrier = LoopbackCarrier::start(LoopbackConfig::default()).unwrap();
     runtime().block_on(async {
-        let url = format!("{}/2010-04-01/Accounts/{}/Calls.json", carrier.api_base(), carrier.account_sid());
-        let response = super::http::client().unwrap()
+        let url = format!(
+            "{}/2010-04-01/Accounts/{}/Calls.json",
+            carrier.api_base(),
+            carrier.account_sid()
+        );
+        let response = super::http::client()
+            .unwrap()
             .post(url)
             .basic_auth(carrier.account_sid(), Some("wrong"))
             .form(&[("To", "+1")])
@@ -255,10 +338,15 @@ fn the_rest_api_refuses_a_wrong_auth_token() {
 
 #[test]
 fn a_webhook_with_a_bad_signature_is_refused_and_logged() {
-    let server = CallServer::start(ServerConfig { auth_token: Some("secret".into()), ..ServerConfig::default() }).unwrap();
+    let server = CallServer::start(ServerConfig {
+        auth_token: Some("secret".into()),
+        ..ServerConfig::default()
+    })
+    .unwrap();
     let (_handle, urls) = server.new_outbound_call();
     runtime().block_on(async {
-        let response = super::http::client().unwrap()
+        let response = super::http::client()
+            .unwrap()
             .post(&urls.voice)
             .header("X-Twilio-Signature", "bm9wZQ==")
             .form(&[("CallSid", "CA1")])
@@ -274,6 +362,11 @@ fn a_webhook_with_a_bad_signature_is_refused_and_logged() {
 
 #[test]
 fn a_server_that_checks_signatures_needs_the_auth_token() {
-    let err = CallServer::start(ServerConfig::default()).err().expect("refused");
-    assert!(err.to_string().contains("validate_signatures=False"), "{err}");
+    let err = CallServer::start(ServerConfig::default())
+        .err()
+        .expect("refused");
+    assert!(
+        err.to_string().contains("validate_signatures=False"),
+        "{err}"
+    );
 }

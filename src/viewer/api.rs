@@ -48,7 +48,10 @@ pub(super) struct ApiError {
 
 impl ApiError {
     pub(super) fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
-        ApiError { status, message: message.into() }
+        ApiError {
+            status,
+            message: message.into(),
+        }
     }
 }
 
@@ -78,7 +81,9 @@ type Params = Result<Query<HashMap<String, String>>, QueryRejection>;
 
 /// The query's parameters; a malformed query string is a 400.
 fn params(query: Params) -> Result<HashMap<String, String>, ApiError> {
-    query.map(|Query(params)| params).map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.body_text()))
+    query
+        .map(|Query(params)| params)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.body_text()))
 }
 
 /// A parameter's value; absent and empty are the same.
@@ -91,26 +96,37 @@ async fn runs(State(app): State<Arc<App>>, query: Params) -> Response {
         let limit = match param(&params, "limit") {
             None => DEFAULT_LIMIT,
             Some(text) => text.parse::<usize>().map_err(|_| {
-                ApiError::new(StatusCode::BAD_REQUEST, format!("limit must be a whole number, got {text:?}"))
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    format!("limit must be a whole number, got {text:?}"),
+                )
             })?,
         };
         Ok((param(&params, "suite"), limit))
     });
     match answer {
-        Ok((suite, limit)) => read(&app, move |conn| Ok(store::list_runs(conn, suite.as_deref(), limit)?)).await,
+        Ok((suite, limit)) => {
+            read(&app, move |conn| {
+                Ok(store::list_runs(conn, suite.as_deref(), limit)?)
+            })
+            .await
+        }
         Err(e) => e.into_response(),
     }
 }
 
-async fn run(State(app): State<Arc<App>>, Path(reference): Path<String>, query: Params) -> Response {
+async fn run(
+    State(app): State<Arc<App>>,
+    Path(reference): Path<String>,
+    query: Params,
+) -> Response {
     let suite = match params(query) {
         Ok(params) => param(&params, "suite"),
         Err(e) => return e.into_response(),
     };
     read(&app, move |conn| {
         let suite = suite.as_deref();
-        let found = history::resolve(conn, &reference, suite)
-            .map_err(reference_error)?;
+        let found = history::resolve(conn, &reference, suite).map_err(reference_error)?;
         Ok(history::load(conn, found)?)
     })
     .await
@@ -127,14 +143,24 @@ async fn compare(State(app): State<Arc<App>>, query: Params) -> Response {
         Ok(params) => params,
         Err(e) => return e.into_response(),
     };
-    let (base, head, suite) = (param(&params, "base"), param(&params, "head"), param(&params, "suite"));
+    let (base, head, suite) = (
+        param(&params, "base"),
+        param(&params, "head"),
+        param(&params, "suite"),
+    );
     read(&app, move |conn| {
         let (base, head, suite) = (base.as_deref(), head.as_deref(), suite.as_deref());
-        let (base_run, head_run) = history::resolve_pair(conn, base, head, suite)
-            .map_err(reference_error)?;
-        let comparison = history::compare(&history::load(conn, base_run)?, &history::load(conn, head_run)?);
+        let (base_run, head_run) =
+            history::resolve_pair(conn, base, head, suite).map_err(reference_error)?;
+        let comparison = history::compare(
+            &history::load(conn, base_run)?,
+            &history::load(conn, head_run)?,
+        );
         let regressions = comparison.regressions(&Policy::default());
-        Ok(CompareAnswer { comparison, regressions })
+        Ok(CompareAnswer {
+            comparison,
+            regressions,
+        })
     })
     .await
 }
@@ -161,13 +187,20 @@ where
         let conn = store::open(&path)?;
         let value = work(&conn)?;
         serde_json::to_vec(&value).map_err(|e| {
-            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("cannot encode the answer: {e}"))
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("cannot encode the answer: {e}"),
+            )
         })
     })
     .await;
     match answer {
         Ok(Ok(body)) => json_response(StatusCode::OK, body),
         Ok(Err(e)) => e.into_response(),
-        Err(e) => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("reading the store failed: {e}")).into_response(),
+        Err(e) => ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("reading the store failed: {e}"),
+        )
+        .into_response(),
     }
 }

@@ -42,7 +42,10 @@ pub enum ViewerError {
     /// The run store cannot be opened (corrupt, newer schema, no permission).
     Store(StoreError),
     /// Setting up the runtime or the server thread failed.
-    Io { doing: &'static str, source: io::Error },
+    Io {
+        doing: &'static str,
+        source: io::Error,
+    },
 }
 
 impl fmt::Display for ViewerError {
@@ -51,11 +54,13 @@ impl fmt::Display for ViewerError {
             ViewerError::Bind { port: 0, source } => {
                 write!(f, "cannot listen on a free port of 127.0.0.1: {source}")
             }
-            ViewerError::Bind { port, source } if source.kind() == io::ErrorKind::AddrInUse => write!(
-                f,
-                "cannot listen on 127.0.0.1:{port}: port {port} is already in use \
+            ViewerError::Bind { port, source } if source.kind() == io::ErrorKind::AddrInUse => {
+                write!(
+                    f,
+                    "cannot listen on 127.0.0.1:{port}: port {port} is already in use \
                  (by another program or another viewer); pick another port, or 0 for any free one"
-            ),
+                )
+            }
             ViewerError::Bind { port, source } => {
                 write!(f, "cannot listen on 127.0.0.1:{port}: {source}")
             }
@@ -104,8 +109,12 @@ impl Viewer {
         let std_listener = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, port))
             .map_err(|source| ViewerError::Bind { port, source })?;
         let io = |doing| move |source| ViewerError::Io { doing, source };
-        std_listener.set_nonblocking(true).map_err(io("setting up its socket"))?;
-        let addr = std_listener.local_addr().map_err(io("setting up its socket"))?;
+        std_listener
+            .set_nonblocking(true)
+            .map_err(io("setting up its socket"))?;
+        let addr = std_listener
+            .local_addr()
+            .map_err(io("setting up its socket"))?;
 
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -117,14 +126,21 @@ impl Viewer {
         };
         let app = Arc::new(App {
             store_path,
-            hosts: [format!("127.0.0.1:{}", addr.port()), format!("localhost:{}", addr.port())],
+            hosts: [
+                format!("127.0.0.1:{}", addr.port()),
+                format!("localhost:{}", addr.port()),
+            ],
         });
         let (stop, stopped) = watch::channel(false);
         let thread = std::thread::Builder::new()
             .name("trialrun-viewer".into())
             .spawn(move || serve(runtime, listener, router(app), stopped))
             .map_err(io("starting its thread"))?;
-        Ok(Viewer { addr, stop, thread: Some(thread) })
+        Ok(Viewer {
+            addr,
+            stop,
+            thread: Some(thread),
+        })
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -159,7 +175,12 @@ impl Drop for Viewer {
 }
 
 /// The server thread: serves until told to stop (or the Viewer is gone).
-fn serve(runtime: tokio::runtime::Runtime, listener: tokio::net::TcpListener, app: Router, stopped: watch::Receiver<bool>) {
+fn serve(
+    runtime: tokio::runtime::Runtime,
+    listener: tokio::net::TcpListener,
+    app: Router,
+    stopped: watch::Receiver<bool>,
+) {
     let mut signal = stopped.clone();
     let mut grace = stopped;
     runtime.block_on(async move {
@@ -194,24 +215,43 @@ fn router(app: Arc<App>) -> Router {
 }
 
 async fn not_found(request: Request) -> Response {
-    api::ApiError::new(StatusCode::NOT_FOUND, format!("no such page: {}", request.uri().path())).into_response()
+    api::ApiError::new(
+        StatusCode::NOT_FOUND,
+        format!("no such page: {}", request.uri().path()),
+    )
+    .into_response()
 }
 
 /// Answers only requests addressed to this server by its loopback name (a web page from
 /// elsewhere cannot read the store through DNS rebinding), and adds the security headers.
 async fn guard(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
-    let host = request.headers().get(header::HOST).and_then(|h| h.to_str().ok());
+    let host = request
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok());
     let mut response = match host {
         Some(host) if app.hosts.iter().any(|allowed| allowed == host) => next.run(request).await,
         _ => {
-            let message = format!("this viewer only answers requests for http://{}/", app.hosts[0]);
+            let message = format!(
+                "this viewer only answers requests for http://{}/",
+                app.hosts[0]
+            );
             api::ApiError::new(StatusCode::FORBIDDEN, message).into_response()
         }
     };
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CONTENT_SECURITY_POLICY));
-    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     response
 }

@@ -19,7 +19,11 @@ fn store(dir: &TestDir) -> PathBuf {
         "qa",
         100.0,
         &[
-            ("h1", None, vec![("judge", Some(0.9), "passed", Some(r#"{"why":"base"}"#))]),
+            (
+                "h1",
+                None,
+                vec![("judge", Some(0.9), "passed", Some(r#"{"why":"base"}"#))],
+            ),
             ("h2", None, vec![("judge", Some(0.8), "passed", None)]),
             ("gone", None, vec![("judge", Some(1.0), "passed", None)]),
         ],
@@ -30,12 +34,22 @@ fn store(dir: &TestDir) -> PathBuf {
         "qa",
         200.0,
         &[
-            ("h1", None, vec![("judge", Some(0.2), "failed", Some(r#"{"why":"head"}"#))]),
+            (
+                "h1",
+                None,
+                vec![("judge", Some(0.2), "failed", Some(r#"{"why":"head"}"#))],
+            ),
             ("h2", None, vec![("judge", Some(0.8), "passed", None)]),
             ("new", Some("Traceback\nValueError: boom"), vec![]),
         ],
     );
-    write_run(&w, "beta-1", "other", 300.0, &[("x", None, vec![("judge", Some(1.0), "passed", None)])]);
+    write_run(
+        &w,
+        "beta-1",
+        "other",
+        300.0,
+        &[("x", None, vec![("judge", Some(1.0), "passed", None)])],
+    );
     w.close().unwrap();
     path
 }
@@ -48,39 +62,73 @@ struct Answer {
 
 impl Answer {
     fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 
     fn json(&self) -> Value {
-        assert_eq!(self.header("content-type"), Some("application/json"), "{}", self.body);
+        assert_eq!(
+            self.header("content-type"),
+            Some("application/json"),
+            "{}",
+            self.body
+        );
         serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
     }
 
     /// An error answer: its status and message.
     fn error(&self) -> (u16, String) {
         let json = self.json();
-        (self.status, json["error"].as_str().unwrap_or_else(|| panic!("no error in {json}")).to_string())
+        (
+            self.status,
+            json["error"]
+                .as_str()
+                .unwrap_or_else(|| panic!("no error in {json}"))
+                .to_string(),
+        )
     }
 }
 
 fn get(viewer: &Viewer, path: &str) -> Answer {
-    request(viewer.addr(), path, &format!("127.0.0.1:{}", viewer.addr().port()))
+    request(
+        viewer.addr(),
+        path,
+        &format!("127.0.0.1:{}", viewer.addr().port()),
+    )
 }
 
 fn request(addr: SocketAddr, path: &str, host: &str) -> Answer {
     let mut stream = TcpStream::connect(addr).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).unwrap();
     parse(&raw)
 }
 
 fn parse(raw: &[u8]) -> Answer {
-    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("no end of headers");
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("no end of headers");
     let head = std::str::from_utf8(&raw[..split]).unwrap();
     let mut lines = head.split("\r\n");
-    let status = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
+    let status = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
     let headers: Vec<(String, String)> = lines
         .map(|line| {
             let (name, value) = line.split_once(':').unwrap();
@@ -88,18 +136,25 @@ fn parse(raw: &[u8]) -> Answer {
         })
         .collect();
     let mut body = raw[split + 4..].to_vec();
-    let chunked = headers.iter().any(|(n, v)| n.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"));
+    let chunked = headers
+        .iter()
+        .any(|(n, v)| n.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"));
     if chunked {
         body = unchunk(&body);
     }
-    Answer { status, headers, body: String::from_utf8(body).unwrap() }
+    Answer {
+        status,
+        headers,
+        body: String::from_utf8(body).unwrap(),
+    }
 }
 
 fn unchunk(mut rest: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     loop {
         let end = rest.windows(2).position(|w| w == b"\r\n").unwrap();
-        let size = usize::from_str_radix(std::str::from_utf8(&rest[..end]).unwrap().trim(), 16).unwrap();
+        let size =
+            usize::from_str_radix(std::str::from_utf8(&rest[..end]).unwrap().trim(), 16).unwrap();
         if size == 0 {
             return out;
         }
@@ -109,7 +164,11 @@ fn unchunk(mut rest: &[u8]) -> Vec<u8> {
 }
 
 fn ids(runs: &Value) -> Vec<&str> {
-    runs.as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap()).collect()
+    runs.as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect()
 }
 
 #[test]
@@ -122,9 +181,15 @@ fn viewer_is_send_and_sync() {
 fn serves_the_page_with_content_types_and_a_restrictive_policy() {
     let dir = TestDir::new("viewer-assets");
     let viewer = Viewer::start(store(&dir), 0).unwrap();
-    assert_eq!(viewer.addr().ip(), std::net::IpAddr::from(Ipv4Addr::LOCALHOST));
+    assert_eq!(
+        viewer.addr().ip(),
+        std::net::IpAddr::from(Ipv4Addr::LOCALHOST)
+    );
     assert_ne!(viewer.addr().port(), 0);
-    assert_eq!(viewer.url(), format!("http://127.0.0.1:{}/", viewer.addr().port()));
+    assert_eq!(
+        viewer.url(),
+        format!("http://127.0.0.1:{}/", viewer.addr().port())
+    );
 
     for (path, content_type, snippet) in [
         ("/", "text/html; charset=utf-8", "<script src=\"/app.js\""),
@@ -143,7 +208,10 @@ fn serves_the_page_with_content_types_and_a_restrictive_policy() {
     // The page pulls in nothing from elsewhere.
     for path in ["/", "/app.js", "/style.css"] {
         let body = get(&viewer, path).body;
-        assert!(!body.contains("http://") && !body.contains("https://"), "{path} refers elsewhere");
+        assert!(
+            !body.contains("http://") && !body.contains("https://"),
+            "{path} refers elsewhere"
+        );
         assert!(!body.contains("innerHTML"), "{path} writes HTML");
     }
 
@@ -170,13 +238,29 @@ fn lists_runs_newest_first_by_suite_and_limit() {
     assert_eq!(alpha2["errored_cases"], 1);
     assert_eq!(alpha2["git_branch"], "main");
 
-    assert_eq!(ids(&get(&viewer, "/api/runs?suite=qa").json()), ["alpha-2", "alpha-1"]);
-    assert_eq!(ids(&get(&viewer, "/api/runs?suite=qa&limit=1").json()), ["alpha-2"]);
-    assert_eq!(ids(&get(&viewer, "/api/runs?suite=&limit=").json()).len(), 3);
-    assert!(get(&viewer, "/api/runs?suite=nope").json().as_array().unwrap().is_empty());
+    assert_eq!(
+        ids(&get(&viewer, "/api/runs?suite=qa").json()),
+        ["alpha-2", "alpha-1"]
+    );
+    assert_eq!(
+        ids(&get(&viewer, "/api/runs?suite=qa&limit=1").json()),
+        ["alpha-2"]
+    );
+    assert_eq!(
+        ids(&get(&viewer, "/api/runs?suite=&limit=").json()).len(),
+        3
+    );
+    assert!(get(&viewer, "/api/runs?suite=nope")
+        .json()
+        .as_array()
+        .unwrap()
+        .is_empty());
 
     let (status, message) = get(&viewer, "/api/runs?limit=many").error();
-    assert_eq!((status, message.as_str()), (400, r#"limit must be a whole number, got "many""#));
+    assert_eq!(
+        (status, message.as_str()),
+        (400, r#"limit must be a whole number, got "many""#)
+    );
 }
 
 #[test]
@@ -188,7 +272,12 @@ fn gives_one_run_by_id_prefix_or_latest() {
     assert_eq!(answer.status, 200);
     let data = answer.json();
     assert_eq!(data["run"]["id"], "alpha-2");
-    let hashes: Vec<&str> = data["cases"].as_array().unwrap().iter().map(|c| c["hash"].as_str().unwrap()).collect();
+    let hashes: Vec<&str> = data["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["hash"].as_str().unwrap())
+        .collect();
     assert_eq!(hashes, ["h1", "h2", "new"]);
     // JSON fields arrive as JSON, not as strings holding JSON.
     assert_eq!(data["cases"][0]["test_case"]["question"], "<b>h1</b>");
@@ -199,8 +288,14 @@ fn gives_one_run_by_id_prefix_or_latest() {
     assert_eq!(first["verdict"], "failed");
 
     assert_eq!(get(&viewer, "/api/runs/beta").json()["run"]["id"], "beta-1");
-    assert_eq!(get(&viewer, "/api/runs/latest").json()["run"]["id"], "beta-1");
-    assert_eq!(get(&viewer, "/api/runs/latest?suite=qa").json()["run"]["id"], "alpha-2");
+    assert_eq!(
+        get(&viewer, "/api/runs/latest").json()["run"]["id"],
+        "beta-1"
+    );
+    assert_eq!(
+        get(&viewer, "/api/runs/latest?suite=qa").json()["run"]["id"],
+        "alpha-2"
+    );
 
     let (status, message) = get(&viewer, "/api/runs/zzz").error();
     assert_eq!(status, 404);
@@ -232,7 +327,10 @@ fn compares_two_runs_by_hash_with_regressions() {
     assert_eq!(h1["evaluations"][0]["change"], "newly_failing");
     assert_eq!(h1["evaluations"][0]["base"]["score"], 0.9);
     assert_eq!(h1["evaluations"][0]["head"]["verdict"], "failed");
-    assert_eq!(comparison["evaluators"][0]["newly_failing"], serde_json::json!(["h1"]));
+    assert_eq!(
+        comparison["evaluators"][0]["newly_failing"],
+        serde_json::json!(["h1"])
+    );
     let regressions = json["regressions"].as_array().unwrap();
     assert_eq!(regressions.len(), 1, "{regressions:?}");
     assert_eq!(regressions[0]["hash"], "h1");
@@ -244,15 +342,27 @@ fn compares_two_runs_by_hash_with_regressions() {
     let reversed = get(&viewer, "/api/compare?base=alpha-2&head=alpha-1").json();
     assert!(reversed["regressions"].as_array().unwrap().is_empty());
     // head alone: its base is the run before it
-    assert_eq!(get(&viewer, "/api/compare?head=alpha-2").json()["comparison"]["base"]["id"], "alpha-1");
+    assert_eq!(
+        get(&viewer, "/api/compare?head=alpha-2").json()["comparison"]["base"]["id"],
+        "alpha-1"
+    );
 
     // the latest run overall is the first of its suite: nothing to compare it with
     let (status, message) = get(&viewer, "/api/compare").error();
     assert_eq!(status, 404);
     assert!(message.contains("nothing to compare it with"), "{message}");
-    assert_eq!(get(&viewer, "/api/compare?base=alpha-1&head=zzz").status, 404);
-    assert_eq!(get(&viewer, "/api/compare?base=alpha-&head=alpha-2").status, 400);
-    assert_eq!(get(&viewer, "/api/compare?base=alpha-1&head=alpha-").status, 400);
+    assert_eq!(
+        get(&viewer, "/api/compare?base=alpha-1&head=zzz").status,
+        404
+    );
+    assert_eq!(
+        get(&viewer, "/api/compare?base=alpha-&head=alpha-2").status,
+        400
+    );
+    assert_eq!(
+        get(&viewer, "/api/compare?base=alpha-1&head=alpha-").status,
+        400
+    );
 }
 
 #[test]
@@ -261,7 +371,10 @@ fn an_empty_store_lists_no_runs() {
     let viewer = Viewer::start(dir.path().join("new").join("trialrun.db"), 0).unwrap();
     assert_eq!(get(&viewer, "/api/runs").json(), serde_json::json!([]));
     let (status, message) = get(&viewer, "/api/runs/latest").error();
-    assert_eq!((status, message.as_str()), (404, "the store has no runs yet"));
+    assert_eq!(
+        (status, message.as_str()),
+        (404, "the store has no runs yet")
+    );
 }
 
 #[test]
@@ -269,10 +382,20 @@ fn answers_only_requests_addressed_to_loopback() {
     let dir = TestDir::new("viewer-host");
     let viewer = Viewer::start(store(&dir), 0).unwrap();
     let port = viewer.addr().port();
-    assert_eq!(request(viewer.addr(), "/api/runs", &format!("localhost:{port}")).status, 200);
-    let rebound = request(viewer.addr(), "/api/runs", &format!("attacker.example:{port}"));
+    assert_eq!(
+        request(viewer.addr(), "/api/runs", &format!("localhost:{port}")).status,
+        200
+    );
+    let rebound = request(
+        viewer.addr(),
+        "/api/runs",
+        &format!("attacker.example:{port}"),
+    );
     assert_eq!(rebound.status, 403);
-    assert!(rebound.error().1.contains(&format!("http://127.0.0.1:{port}/")));
+    assert!(rebound
+        .error()
+        .1
+        .contains(&format!("http://127.0.0.1:{port}/")));
     assert_eq!(request(viewer.addr(), "/", "127.0.0.1").status, 403);
 }
 
@@ -281,8 +404,13 @@ fn a_busy_port_is_an_error_naming_it() {
     let dir = TestDir::new("viewer-busy");
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port();
-    let err = Viewer::start(store(&dir), port).err().expect("the port is taken");
-    assert!(matches!(err, ViewerError::Bind { port: p, .. } if p == port), "{err:?}");
+    let err = Viewer::start(store(&dir), port)
+        .err()
+        .expect("the port is taken");
+    assert!(
+        matches!(err, ViewerError::Bind { port: p, .. } if p == port),
+        "{err:?}"
+    );
     let message = err.to_string();
     assert!(message.contains(&format!("127.0.0.1:{port}")), "{message}");
     assert!(message.contains("already in use"), "{message}");
@@ -293,9 +421,14 @@ fn a_corrupt_store_is_an_error_before_serving() {
     let dir = TestDir::new("viewer-corrupt");
     let path = dir.path().join("trialrun.db");
     std::fs::write(&path, vec![0xA5; 4096]).unwrap();
-    let err = Viewer::start(path.clone(), 0).err().expect("a corrupt store is refused");
+    let err = Viewer::start(path.clone(), 0)
+        .err()
+        .expect("a corrupt store is refused");
     assert!(matches!(err, ViewerError::Store(_)), "{err:?}");
-    assert!(err.to_string().contains(&path.display().to_string()), "{err}");
+    assert!(
+        err.to_string().contains(&path.display().to_string()),
+        "{err}"
+    );
 }
 
 #[test]
@@ -305,15 +438,27 @@ fn stop_is_prompt_with_an_idle_connection_open_and_frees_the_port() {
     let addr = viewer.addr();
     // A browser keeps its connection open between requests.
     let mut idle = TcpStream::connect(addr).unwrap();
-    write!(idle, "GET /api/runs HTTP/1.1\r\nHost: 127.0.0.1:{}\r\n\r\n", addr.port()).unwrap();
+    write!(
+        idle,
+        "GET /api/runs HTTP/1.1\r\nHost: 127.0.0.1:{}\r\n\r\n",
+        addr.port()
+    )
+    .unwrap();
     let mut first = [0u8; 12];
     idle.read_exact(&mut first).unwrap();
     assert_eq!(&first, b"HTTP/1.1 200");
 
     let started = Instant::now();
     viewer.stop();
-    assert!(started.elapsed() < SHUTDOWN_GRACE, "stop took {:?}", started.elapsed());
-    assert!(TcpStream::connect(addr).is_err(), "still accepting after stop");
+    assert!(
+        started.elapsed() < SHUTDOWN_GRACE,
+        "stop took {:?}",
+        started.elapsed()
+    );
+    assert!(
+        TcpStream::connect(addr).is_err(),
+        "still accepting after stop"
+    );
     // The same port can be served again at once.
     let again = Viewer::start(store(&TestDir::new("viewer-stop-again")), addr.port()).unwrap();
     assert_eq!(get(&again, "/api/runs").status, 200);

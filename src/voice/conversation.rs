@@ -111,7 +111,11 @@ impl Conversation {
 
     /// The keys one side pressed, as a string ("12#").
     pub fn keys_by(&self, speaker: Speaker) -> String {
-        self.keys.iter().filter(|k| k.speaker == speaker).map(|k| k.digit).collect()
+        self.keys
+            .iter()
+            .filter(|k| k.speaker == speaker)
+            .map(|k| k.digit)
+            .collect()
     }
 
     /// The transcript with times, one line per utterance or key, for judges and reports:
@@ -142,7 +146,12 @@ impl Conversation {
                     ));
                 }
                 Line::Key(k) => {
-                    out.push_str(&format!("[{}] {} pressed {}\n", clock(k.at_ms), k.speaker, k.digit));
+                    out.push_str(&format!(
+                        "[{}] {} pressed {}\n",
+                        clock(k.at_ms),
+                        k.speaker,
+                        k.digit
+                    ));
                 }
             }
         }
@@ -160,7 +169,13 @@ mod tests {
     use super::*;
 
     fn said(speaker: Speaker, text: &str, start_ms: u64, end_ms: u64) -> Utterance {
-        Utterance { speaker, text: text.into(), start_ms, end_ms, cut_off: false }
+        Utterance {
+            speaker,
+            text: text.into(),
+            start_ms,
+            end_ms,
+            cut_off: false,
+        }
     }
 
     #[test]
@@ -170,7 +185,11 @@ mod tests {
                 said(Speaker::Agent, "Hello.", 1200, 3900),
                 said(Speaker::Caller, "Hi.", 65_000, 66_000),
             ],
-            keys: vec![KeyPress { speaker: Speaker::Caller, digit: '1', at_ms: 5000 }],
+            keys: vec![KeyPress {
+                speaker: Speaker::Caller,
+                digit: '1',
+                at_ms: 5000,
+            }],
             duration_ms: 70_000,
             ended_by: EndedBy::Caller,
             end_reason: "done".into(),

@@ -20,7 +20,9 @@ pub struct MetricsConfig {
 
 impl Default for MetricsConfig {
     fn default() -> Self {
-        Self { min_silence_ms: 2000 }
+        Self {
+            min_silence_ms: 2000,
+        }
     }
 }
 
@@ -82,11 +84,17 @@ impl CallMetrics {
         let mut keys: Vec<_> = conversation.keys.iter().collect();
         keys.sort_by_key(|k| k.at_ms); // stable: keys pressed in the same ms keep their order
         let keys_of = |speaker: Speaker| -> String {
-            keys.iter().filter(|k| k.speaker == speaker).map(|k| k.digit).collect()
+            keys.iter()
+                .filter(|k| k.speaker == speaker)
+                .map(|k| k.digit)
+                .collect()
         };
         Self {
             duration_ms: conversation.duration_ms,
-            time_to_first_word_ms: spans.iter().find(|s| s.speaker == Speaker::Agent).map(|s| s.start),
+            time_to_first_word_ms: spans
+                .iter()
+                .find(|s| s.speaker == Speaker::Agent)
+                .map(|s| s.start),
             latency_p50_ms: nearest_rank(&response_latencies_ms, 50),
             latency_p95_ms: nearest_rank(&response_latencies_ms, 95),
             response_latencies_ms,
@@ -96,7 +104,10 @@ impl CallMetrics {
             end_reason: conversation.end_reason.clone(),
             dtmf_sent: keys_of(Speaker::Caller),
             dtmf_heard: keys_of(Speaker::Agent),
-            turns: spans.iter().filter(|s| s.speaker == Speaker::Caller).count() as u32,
+            turns: spans
+                .iter()
+                .filter(|s| s.speaker == Speaker::Caller)
+                .count() as u32,
         }
     }
 }
@@ -106,7 +117,11 @@ fn spans_by_start(conversation: &Conversation) -> Vec<Span> {
     let mut spans: Vec<Span> = conversation
         .utterances
         .iter()
-        .map(|u| Span { speaker: u.speaker, start: u.start_ms, end: u.end_ms.max(u.start_ms) })
+        .map(|u| Span {
+            speaker: u.speaker,
+            start: u.start_ms,
+            end: u.end_ms.max(u.start_ms),
+        })
         .collect();
     spans.sort_by_key(|s| s.start);
     spans
@@ -125,16 +140,26 @@ fn spans_by_start(conversation: &Conversation) -> Vec<Span> {
 /// An agent utterance that started and ended within the caller's speech (a backchannel
 /// "mm-hmm") does not stop the turn from being measured by the answer that follows.
 fn response_latencies(spans: &[Span]) -> Vec<u64> {
-    let callers: Vec<&Span> = spans.iter().filter(|s| s.speaker == Speaker::Caller).collect();
-    let agents: Vec<&Span> = spans.iter().filter(|s| s.speaker == Speaker::Agent).collect();
+    let callers: Vec<&Span> = spans
+        .iter()
+        .filter(|s| s.speaker == Speaker::Caller)
+        .collect();
+    let agents: Vec<&Span> = spans
+        .iter()
+        .filter(|s| s.speaker == Speaker::Agent)
+        .collect();
     let mut latencies = Vec::new();
     for (i, caller) in callers.iter().enumerate() {
         let next_caller_start = callers.get(i + 1).map_or(u64::MAX, |next| next.start);
-        let agent_speaking_at_end = agents.iter().any(|a| a.start < caller.end && a.end > caller.end);
+        let agent_speaking_at_end = agents
+            .iter()
+            .any(|a| a.start < caller.end && a.end > caller.end);
         if agent_speaking_at_end {
             continue;
         }
-        let answer = agents.iter().find(|a| a.start >= caller.end && a.start < next_caller_start);
+        let answer = agents
+            .iter()
+            .find(|a| a.start >= caller.end && a.start < next_caller_start);
         if let Some(answer) = answer {
             latencies.push(answer.start - caller.end);
         }
@@ -173,7 +198,11 @@ fn interruptions(spans: &[Span]) -> Vec<Interruption> {
         if let Some(until) = interrupted_until {
             let overlap_ms = until.min(span.end) - span.start;
             if overlap_ms > 0 {
-                found.push(Interruption { by: span.speaker, at_ms: span.start, overlap_ms });
+                found.push(Interruption {
+                    by: span.speaker,
+                    at_ms: span.start,
+                    overlap_ms,
+                });
             }
         }
     }
@@ -192,7 +221,10 @@ fn silences(spans: &[Span], duration_ms: u64, min_silence_ms: u64) -> Vec<Silenc
     let mut push_gap = |from: u64, to: u64| {
         let gap = to.saturating_sub(from);
         if gap > 0 && gap >= min_silence_ms {
-            found.push(Silence { start_ms: from, duration_ms: gap });
+            found.push(Silence {
+                start_ms: from,
+                duration_ms: gap,
+            });
         }
     };
     for span in &spans[1..] {
@@ -213,11 +245,20 @@ mod tests {
     use Speaker::{Agent, Caller};
 
     fn said(speaker: Speaker, start_ms: u64, end_ms: u64) -> Utterance {
-        Utterance { speaker, text: format!("{speaker} at {start_ms}"), start_ms, end_ms, cut_off: false }
+        Utterance {
+            speaker,
+            text: format!("{speaker} at {start_ms}"),
+            start_ms,
+            end_ms,
+            cut_off: false,
+        }
     }
 
     fn cut(speaker: Speaker, start_ms: u64, end_ms: u64) -> Utterance {
-        Utterance { cut_off: true, ..said(speaker, start_ms, end_ms) }
+        Utterance {
+            cut_off: true,
+            ..said(speaker, start_ms, end_ms)
+        }
     }
 
     fn call(utterances: Vec<Utterance>, duration_ms: u64) -> Conversation {
@@ -268,7 +309,10 @@ mod tests {
 
     #[test]
     fn an_answer_starting_exactly_at_the_callers_end_is_zero_latency() {
-        let m = metrics(&call(vec![said(Caller, 0, 1000), said(Agent, 1000, 2000)], 2000));
+        let m = metrics(&call(
+            vec![said(Caller, 0, 1000), said(Agent, 1000, 2000)],
+            2000,
+        ));
         assert_eq!(m.response_latencies_ms, vec![0]);
         assert_eq!(m.interruptions, vec![]);
     }
@@ -289,7 +333,14 @@ mod tests {
             11_000,
         );
         let m = metrics(&conversation);
-        assert_eq!(m.interruptions, vec![Interruption { by: Agent, at_ms: 4200, overlap_ms: 400 }]);
+        assert_eq!(
+            m.interruptions,
+            vec![Interruption {
+                by: Agent,
+                at_ms: 4200,
+                overlap_ms: 400
+            }]
+        );
         assert_eq!(m.response_latencies_ms, vec![300]);
         assert_eq!(m.turns, 2);
     }
@@ -297,7 +348,14 @@ mod tests {
     #[test]
     fn a_cut_off_caller_counts_from_its_cut_when_the_agent_answers_after_it() {
         // The caller was cleared at 3000 (say, a mark lost) but the agent only spoke at 3400.
-        let m = metrics(&call(vec![said(Agent, 0, 1000), cut(Caller, 1500, 3000), said(Agent, 3400, 5000)], 5000));
+        let m = metrics(&call(
+            vec![
+                said(Agent, 0, 1000),
+                cut(Caller, 1500, 3000),
+                said(Agent, 3400, 5000),
+            ],
+            5000,
+        ));
         assert_eq!(m.response_latencies_ms, vec![400]);
         assert_eq!(m.interruptions, vec![]);
     }
@@ -306,11 +364,22 @@ mod tests {
     fn caller_barging_in_is_an_interruption_by_the_caller() {
         // The agent keeps talking over the caller's "wait" (no barge-in support), then answers.
         let conversation = call(
-            vec![said(Agent, 0, 6000), said(Caller, 2000, 3000), said(Agent, 7000, 8000)],
+            vec![
+                said(Agent, 0, 6000),
+                said(Caller, 2000, 3000),
+                said(Agent, 7000, 8000),
+            ],
             8000,
         );
         let m = metrics(&conversation);
-        assert_eq!(m.interruptions, vec![Interruption { by: Caller, at_ms: 2000, overlap_ms: 1000 }]);
+        assert_eq!(
+            m.interruptions,
+            vec![Interruption {
+                by: Caller,
+                at_ms: 2000,
+                overlap_ms: 1000
+            }]
+        );
         // The agent was still speaking when the caller stopped: no latency for that turn.
         assert!(m.response_latencies_ms.is_empty());
         assert_eq!(m.latency_p50_ms, None);
@@ -319,8 +388,22 @@ mod tests {
     #[test]
     fn overlap_runs_until_the_first_of_the_two_ends() {
         // The caller talks over the agent's end and goes on after it.
-        let m = metrics(&call(vec![said(Agent, 0, 3000), said(Caller, 2500, 5000), said(Agent, 5200, 6000)], 6000));
-        assert_eq!(m.interruptions, vec![Interruption { by: Caller, at_ms: 2500, overlap_ms: 500 }]);
+        let m = metrics(&call(
+            vec![
+                said(Agent, 0, 3000),
+                said(Caller, 2500, 5000),
+                said(Agent, 5200, 6000),
+            ],
+            6000,
+        ));
+        assert_eq!(
+            m.interruptions,
+            vec![Interruption {
+                by: Caller,
+                at_ms: 2500,
+                overlap_ms: 500
+            }]
+        );
         // The agent had stopped before the caller did: its next start is an answer.
         assert_eq!(m.response_latencies_ms, vec![200]);
     }
@@ -331,7 +414,7 @@ mod tests {
             vec![
                 said(Agent, 0, 4000),
                 said(Caller, 3000, 5000), // caller over the agent's end: 1000
-                said(Agent, 4500, 6000), // agent over the caller's end: 500
+                said(Agent, 4500, 6000),  // agent over the caller's end: 500
                 said(Caller, 7000, 7500),
                 said(Agent, 7400, 7400), // empty: interrupts no one
                 said(Agent, 8000, 9000),
@@ -342,8 +425,16 @@ mod tests {
         assert_eq!(
             m.interruptions,
             vec![
-                Interruption { by: Caller, at_ms: 3000, overlap_ms: 1000 },
-                Interruption { by: Agent, at_ms: 4500, overlap_ms: 500 },
+                Interruption {
+                    by: Caller,
+                    at_ms: 3000,
+                    overlap_ms: 1000
+                },
+                Interruption {
+                    by: Agent,
+                    at_ms: 4500,
+                    overlap_ms: 500
+                },
             ]
         );
         assert_eq!(m.response_latencies_ms, vec![500]);
@@ -351,7 +442,14 @@ mod tests {
 
     #[test]
     fn a_side_never_interrupts_itself() {
-        let m = metrics(&call(vec![said(Agent, 0, 3000), said(Agent, 2000, 4000), said(Caller, 4000, 5000)], 5000));
+        let m = metrics(&call(
+            vec![
+                said(Agent, 0, 3000),
+                said(Agent, 2000, 4000),
+                said(Caller, 4000, 5000),
+            ],
+            5000,
+        ));
         assert_eq!(m.interruptions, vec![]);
         assert_eq!(m.time_to_first_word_ms, Some(0));
     }
@@ -359,11 +457,23 @@ mod tests {
     #[test]
     fn a_backchannel_inside_the_callers_speech_does_not_hide_the_answer() {
         let conversation = call(
-            vec![said(Agent, 0, 1000), said(Caller, 1500, 6000), said(Agent, 3000, 3300), said(Agent, 6800, 8000)],
+            vec![
+                said(Agent, 0, 1000),
+                said(Caller, 1500, 6000),
+                said(Agent, 3000, 3300),
+                said(Agent, 6800, 8000),
+            ],
             8000,
         );
         let m = metrics(&conversation);
-        assert_eq!(m.interruptions, vec![Interruption { by: Agent, at_ms: 3000, overlap_ms: 300 }]);
+        assert_eq!(
+            m.interruptions,
+            vec![Interruption {
+                by: Agent,
+                at_ms: 3000,
+                overlap_ms: 300
+            }]
+        );
         assert_eq!(m.response_latencies_ms, vec![800]);
     }
 
@@ -386,7 +496,10 @@ mod tests {
 
     #[test]
     fn an_agent_that_never_speaks() {
-        let conversation = call(vec![said(Caller, 10_000, 11_000), said(Caller, 20_000, 21_000)], 30_000);
+        let conversation = call(
+            vec![said(Caller, 10_000, 11_000), said(Caller, 20_000, 21_000)],
+            30_000,
+        );
         let m = metrics(&conversation);
         assert_eq!(m.time_to_first_word_ms, None);
         assert!(m.response_latencies_ms.is_empty());
@@ -397,13 +510,25 @@ mod tests {
         // The wait before the caller's first words is not a silence; the rest is.
         assert_eq!(
             m.silences,
-            vec![Silence { start_ms: 11_000, duration_ms: 9000 }, Silence { start_ms: 21_000, duration_ms: 9000 }]
+            vec![
+                Silence {
+                    start_ms: 11_000,
+                    duration_ms: 9000
+                },
+                Silence {
+                    start_ms: 21_000,
+                    duration_ms: 9000
+                }
+            ]
         );
     }
 
     #[test]
     fn a_call_in_which_nobody_speaks() {
-        let m = metrics(&Conversation { ended_by: EndedBy::Timeout, ..call(vec![], 15_000) });
+        let m = metrics(&Conversation {
+            ended_by: EndedBy::Timeout,
+            ..call(vec![], 15_000)
+        });
         assert_eq!(m.time_to_first_word_ms, None);
         assert_eq!(m.silences, vec![]);
         assert_eq!(m.turns, 0);
@@ -422,7 +547,14 @@ mod tests {
         assert_eq!(nearest_rank(&[300, 100], 95), Some(300));
         // Twenty values 10..=200, shuffled: p50 is the 10th (100), p95 the 19th (190).
         let twenty: Vec<u64> = (1..=20).map(|i| (i * 7 % 20 + 1) * 10).collect();
-        assert_eq!(twenty.iter().copied().collect::<std::collections::BTreeSet<_>>().len(), 20);
+        assert_eq!(
+            twenty
+                .iter()
+                .copied()
+                .collect::<std::collections::BTreeSet<_>>()
+                .len(),
+            20
+        );
         assert_eq!(nearest_rank(&twenty, 50), Some(100));
         assert_eq!(nearest_rank(&twenty, 95), Some(190));
         assert_eq!(nearest_rank(&twenty, 100), Some(200));
@@ -450,15 +582,18 @@ mod tests {
         assert_eq!(m.latency_p95_ms, Some(1900));
         assert_eq!(m.turns, 20);
         // The one 2000 ms wait for an answer is also a silence.
-        assert_eq!(m.silences.iter().map(|s| s.duration_ms).collect::<Vec<_>>(), vec![2000]);
+        assert_eq!(
+            m.silences.iter().map(|s| s.duration_ms).collect::<Vec<_>>(),
+            vec![2000]
+        );
     }
 
     #[test]
     fn silences_between_speech_and_to_the_call_end() {
         let conversation = call(
             vec![
-                said(Agent, 5000, 6000), // the first 5 s are time to first word
-                said(Caller, 7999, 9000), // 1999 ms gap: not a silence
+                said(Agent, 5000, 6000),     // the first 5 s are time to first word
+                said(Caller, 7999, 9000),    // 1999 ms gap: not a silence
                 said(Agent, 11_000, 12_000), // 2000 ms: a silence
                 said(Caller, 11_500, 13_000),
                 said(Agent, 20_000, 21_000), // spoken until 13000: 7000 ms
@@ -469,31 +604,75 @@ mod tests {
         assert_eq!(
             m.silences,
             vec![
-                Silence { start_ms: 9000, duration_ms: 2000 },
-                Silence { start_ms: 13_000, duration_ms: 7000 },
-                Silence { start_ms: 21_000, duration_ms: 4000 },
+                Silence {
+                    start_ms: 9000,
+                    duration_ms: 2000
+                },
+                Silence {
+                    start_ms: 13_000,
+                    duration_ms: 7000
+                },
+                Silence {
+                    start_ms: 21_000,
+                    duration_ms: 4000
+                },
             ]
         );
-        let longer = CallMetrics::from_conversation(&conversation, &MetricsConfig { min_silence_ms: 5000 });
-        assert_eq!(longer.silences, vec![Silence { start_ms: 13_000, duration_ms: 7000 }]);
-        let every_gap = CallMetrics::from_conversation(&conversation, &MetricsConfig { min_silence_ms: 0 });
+        let longer = CallMetrics::from_conversation(
+            &conversation,
+            &MetricsConfig {
+                min_silence_ms: 5000,
+            },
+        );
+        assert_eq!(
+            longer.silences,
+            vec![Silence {
+                start_ms: 13_000,
+                duration_ms: 7000
+            }]
+        );
+        let every_gap =
+            CallMetrics::from_conversation(&conversation, &MetricsConfig { min_silence_ms: 0 });
         assert_eq!(every_gap.silences.len(), 4);
-        assert_eq!(every_gap.silences[0], Silence { start_ms: 6000, duration_ms: 1999 });
+        assert_eq!(
+            every_gap.silences[0],
+            Silence {
+                start_ms: 6000,
+                duration_ms: 1999
+            }
+        );
     }
 
     #[test]
     fn a_long_utterance_covers_the_shorter_ones_inside_it() {
         // Speech continues until 10000 although the caller's utterance ended at 3000.
         let m = metrics(&call(
-            vec![said(Agent, 0, 10_000), said(Caller, 1000, 3000), said(Caller, 11_000, 12_000)],
+            vec![
+                said(Agent, 0, 10_000),
+                said(Caller, 1000, 3000),
+                said(Caller, 11_000, 12_000),
+            ],
             12_000,
         ));
         assert_eq!(m.silences, vec![]);
         let tight = CallMetrics::from_conversation(
-            &call(vec![said(Agent, 0, 10_000), said(Caller, 1000, 3000), said(Caller, 13_000, 14_000)], 14_000),
+            &call(
+                vec![
+                    said(Agent, 0, 10_000),
+                    said(Caller, 1000, 3000),
+                    said(Caller, 13_000, 14_000),
+                ],
+                14_000,
+            ),
             &MetricsConfig::default(),
         );
-        assert_eq!(tight.silences, vec![Silence { start_ms: 10_000, duration_ms: 3000 }]);
+        assert_eq!(
+            tight.silences,
+            vec![Silence {
+                start_ms: 10_000,
+                duration_ms: 3000
+            }]
+        );
     }
 
     #[test]
@@ -521,36 +700,89 @@ mod tests {
         let expected = metrics(&ordered);
         assert_eq!(expected.time_to_first_word_ms, Some(500));
         assert_eq!(expected.response_latencies_ms, vec![600]);
-        assert_eq!(expected.interruptions, vec![Interruption { by: Agent, at_ms: 3800, overlap_ms: 200 }]);
+        assert_eq!(
+            expected.interruptions,
+            vec![Interruption {
+                by: Agent,
+                at_ms: 3800,
+                overlap_ms: 200
+            }]
+        );
         assert_eq!(
             expected.silences,
-            vec![Silence { start_ms: 6000, duration_ms: 3000 }, Silence { start_ms: 11_000, duration_ms: 3000 }]
+            vec![
+                Silence {
+                    start_ms: 6000,
+                    duration_ms: 3000
+                },
+                Silence {
+                    start_ms: 11_000,
+                    duration_ms: 3000
+                }
+            ]
         );
         assert_eq!(metrics(&shuffled), expected);
     }
 
     #[test]
     fn an_end_before_the_start_is_read_as_an_empty_utterance() {
-        let m = metrics(&call(vec![said(Agent, 0, 4000), said(Caller, 2000, 1000), said(Agent, 4500, 5000)], 5000));
+        let m = metrics(&call(
+            vec![
+                said(Agent, 0, 4000),
+                said(Caller, 2000, 1000),
+                said(Agent, 4500, 5000),
+            ],
+            5000,
+        ));
         assert_eq!(m.interruptions, vec![]);
         assert_eq!(m.turns, 1);
     }
 
     #[test]
     fn simultaneous_starts_count_once_for_the_one_recorded_second() {
-        let m = metrics(&call(vec![said(Caller, 1000, 2000), said(Agent, 1000, 1500)], 2000));
-        assert_eq!(m.interruptions, vec![Interruption { by: Agent, at_ms: 1000, overlap_ms: 500 }]);
+        let m = metrics(&call(
+            vec![said(Caller, 1000, 2000), said(Agent, 1000, 1500)],
+            2000,
+        ));
+        assert_eq!(
+            m.interruptions,
+            vec![Interruption {
+                by: Agent,
+                at_ms: 1000,
+                overlap_ms: 500
+            }]
+        );
     }
 
     #[test]
     fn keys_are_split_by_side_in_time_order() {
         let mut conversation = call(vec![said(Agent, 0, 1000)], 5000);
         conversation.keys = vec![
-            KeyPress { speaker: Caller, digit: '#', at_ms: 3000 },
-            KeyPress { speaker: Caller, digit: '1', at_ms: 1000 },
-            KeyPress { speaker: Agent, digit: '9', at_ms: 1500 },
-            KeyPress { speaker: Caller, digit: '2', at_ms: 2000 },
-            KeyPress { speaker: Agent, digit: '*', at_ms: 4000 },
+            KeyPress {
+                speaker: Caller,
+                digit: '#',
+                at_ms: 3000,
+            },
+            KeyPress {
+                speaker: Caller,
+                digit: '1',
+                at_ms: 1000,
+            },
+            KeyPress {
+                speaker: Agent,
+                digit: '9',
+                at_ms: 1500,
+            },
+            KeyPress {
+                speaker: Caller,
+                digit: '2',
+                at_ms: 2000,
+            },
+            KeyPress {
+                speaker: Agent,
+                digit: '*',
+                at_ms: 4000,
+            },
         ];
         let m = metrics(&conversation);
         assert_eq!(m.dtmf_sent, "12#");

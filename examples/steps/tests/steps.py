@@ -10,7 +10,9 @@ from trialrun.steps import TestStep
 
 def call(method, url, body=None):
     data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        url, data=data, method=method, headers={"Content-Type": "application/json"}
+    )
     try:
         with urllib.request.urlopen(request, timeout=5) as response:
             return response.status, json.loads(response.read())
@@ -61,7 +63,13 @@ def check_users(context, prepare_data):
 
 
 steps = [
-    TestStep("create_item", "make an item on worker1", prepare_item, partial(create_item, expected_status=201), "worker1"),
+    TestStep(
+        "create_item",
+        "make an item on worker1",
+        prepare_item,
+        partial(create_item, expected_status=201),
+        "worker1",
+    ),
     TestStep("copy_item", "copy it to worker2", None, copy_item, "worker2"),
     TestStep("check_both", "both workers list it", None, check_both, "worker1", timeout=10),
     TestStep("check_users", "the MongoDB data was loaded", None, check_users, "worker2"),

@@ -57,7 +57,9 @@ class _CallCheck(_Configured):
         raise NotImplementedError
 
     def _verdict(self, score: float, reason: str, **details: Any) -> Evaluation:
-        return Evaluation(score=score, threshold=self.threshold, metadata={"reason": reason, **details})
+        return Evaluation(
+            score=score, threshold=self.threshold, metadata={"reason": reason, **details}
+        )
 
     def _fail(self, reason: str, **details: Any) -> Evaluation:
         return self._verdict(0.0, reason, **details)
@@ -82,7 +84,9 @@ class MaxResponseLatency(_CallCheck):
         output_mapper: Optional[Callable[[Any], Any]] = None,
         max_concurrency: int = 10,
     ) -> None:
-        super().__init__(id=id, threshold=threshold, output_mapper=output_mapper, max_concurrency=max_concurrency)
+        super().__init__(
+            id=id, threshold=threshold, output_mapper=output_mapper, max_concurrency=max_concurrency
+        )
         self.max_seconds = _non_negative_number("max_seconds", max_seconds)
         self.percentile = _one_of("percentile", percentile, PERCENTILES)
 
@@ -100,10 +104,16 @@ class MaxResponseLatency(_CallCheck):
             "response_latencies": latencies,
         }
         if value is None:
-            return self._fail("no response latency was measured: the agent answered no caller turn", **numbers)
-        too_slow = [{"turn": i, "latency": s} for i, s in enumerate(latencies) if s > self.max_seconds]
+            return self._fail(
+                "no response latency was measured: the agent answered no caller turn", **numbers
+            )
+        too_slow = [
+            {"turn": i, "latency": s} for i, s in enumerate(latencies) if s > self.max_seconds
+        ]
         if value <= self.max_seconds:
-            reason = f"{self.percentile} response latency {value:.3f} s is within {self.max_seconds:g} s"
+            reason = (
+                f"{self.percentile} response latency {value:.3f} s is within {self.max_seconds:g} s"
+            )
             return self._verdict(1.0, reason, too_slow=too_slow, **numbers)
         reason = f"{self.percentile} response latency {value:.3f} s exceeds {self.max_seconds:g} s"
         return self._fail(reason, too_slow=too_slow, **numbers)
@@ -123,7 +133,9 @@ class MaxInterruptions(_CallCheck):
         output_mapper: Optional[Callable[[Any], Any]] = None,
         max_concurrency: int = 10,
     ) -> None:
-        super().__init__(id=id, threshold=threshold, output_mapper=output_mapper, max_concurrency=max_concurrency)
+        super().__init__(
+            id=id, threshold=threshold, output_mapper=output_mapper, max_concurrency=max_concurrency
+        )
         if isinstance(max_count, bool) or not isinstance(max_count, int) or max_count < 0:
             raise ValueError(f"max_count must be a whole number >= 0, got {max_count!r}")
         self.max_count = max_count
@@ -133,13 +145,22 @@ class MaxInterruptions(_CallCheck):
         counted = [i for i in metrics.interruptions if self.by is None or i.by == self.by]
         listed = []
         for interruption in counted:
-            entry: Dict[str, Any] = {"by": interruption.by, "at": interruption.at, "overlap": interruption.overlap}
+            entry: Dict[str, Any] = {
+                "by": interruption.by,
+                "at": interruption.at,
+                "overlap": interruption.overlap,
+            }
             utterance = _utterance_starting_at(result.transcript, interruption.by, interruption.at)
             if utterance is not None:
                 entry["said"] = utterance.text
             listed.append(entry)
         who = "either side" if self.by is None else f"the {self.by}"
-        details = {"count": len(counted), "max_count": self.max_count, "by": self.by, "interruptions": listed}
+        details = {
+            "count": len(counted),
+            "max_count": self.max_count,
+            "by": self.by,
+            "interruptions": listed,
+        }
         if len(counted) <= self.max_count:
             reason = f"{len(counted)} interruption(s) by {who}, at most {self.max_count} allowed"
             return self._verdict(1.0, reason, **details)
@@ -192,13 +213,17 @@ class MustSay(_CallCheck):
             if hit is None:
                 not_said.append(phrase)
             else:
-                said.append({"phrase": phrase, "said": hit.text, "start": hit.start, "end": hit.end})
+                said.append(
+                    {"phrase": phrase, "said": hit.text, "start": hit.start, "end": hit.end}
+                )
         return self._judge(said, not_said)
 
     def _judge(self, said: List[Dict[str, Any]], not_said: List[str]) -> Evaluation:
         score = len(said) / len(self.phrases)
         if not not_said:
-            return self._verdict(score, f"the {self.role} said every phrase", role=self.role, said=said, missing=[])
+            return self._verdict(
+                score, f"the {self.role} said every phrase", role=self.role, said=said, missing=[]
+            )
         reason = f"the {self.role} never said {', '.join(repr(p) for p in not_said)}"
         return self._verdict(score, reason, role=self.role, said=said, missing=not_said)
 
@@ -214,9 +239,13 @@ class MustNotSay(MustSay):
     def _judge(self, said: List[Dict[str, Any]], not_said: List[str]) -> Evaluation:
         score = len(not_said) / len(self.phrases)
         if not said:
-            return self._verdict(score, f"the {self.role} said none of the phrases", role=self.role, said=[])
+            return self._verdict(
+                score, f"the {self.role} said none of the phrases", role=self.role, said=[]
+            )
         first = said[0]
-        reason = f"the {self.role} said {first['phrase']!r} at {first['start']:.3f} s: {first['said']!r}"
+        reason = (
+            f"the {self.role} said {first['phrase']!r} at {first['start']:.3f} s: {first['said']!r}"
+        )
         return self._verdict(score, reason, role=self.role, said=said)
 
 
@@ -236,13 +265,19 @@ class DtmfHeard(_CallCheck):
         output_mapper: Optional[Callable[[Any], Any]] = None,
         max_concurrency: int = 10,
     ) -> None:
-        super().__init__(id=id, threshold=threshold, output_mapper=output_mapper, max_concurrency=max_concurrency)
+        super().__init__(
+            id=id, threshold=threshold, output_mapper=output_mapper, max_concurrency=max_concurrency
+        )
         if not isinstance(sequence, str) or not sequence:
-            raise ValueError(f"sequence must be a non-empty string of keys ({DTMF_KEYS}), got {sequence!r}")
+            raise ValueError(
+                f"sequence must be a non-empty string of keys ({DTMF_KEYS}), got {sequence!r}"
+            )
         sequence = sequence.upper()
         bad = sorted({k for k in sequence if k not in DTMF_KEYS})
         if bad:
-            raise ValueError(f"sequence {sequence!r} holds {''.join(bad)!r}, which are not keys ({DTMF_KEYS})")
+            raise ValueError(
+                f"sequence {sequence!r} holds {''.join(bad)!r}, which are not keys ({DTMF_KEYS})"
+            )
         self.sequence = sequence
         self.role = _one_of("role", role, ROLES)
         self.exact = bool(exact)
@@ -250,11 +285,18 @@ class DtmfHeard(_CallCheck):
     def check(self, result: TestResult, metrics: CallMetrics) -> Evaluation:
         pressed = metrics.dtmf_heard if self.role == "agent" else metrics.dtmf_sent
         ok = pressed == self.sequence if self.exact else self.sequence in pressed
-        details = {"role": self.role, "expected": self.sequence, "pressed": pressed, "exact": self.exact}
+        details = {
+            "role": self.role,
+            "expected": self.sequence,
+            "pressed": pressed,
+            "exact": self.exact,
+        }
         how = "exactly" if self.exact else "in a row"
         if ok:
             return self._verdict(1.0, f"the {self.role} pressed {self.sequence!r} {how}", **details)
-        return self._fail(f"the {self.role} pressed {pressed!r}, not {self.sequence!r} {how}", **details)
+        return self._fail(
+            f"the {self.role} pressed {pressed!r}, not {self.sequence!r} {how}", **details
+        )
 
 
 class EndedBy(_CallCheck):
@@ -270,18 +312,32 @@ class EndedBy(_CallCheck):
         output_mapper: Optional[Callable[[Any], Any]] = None,
         max_concurrency: int = 10,
     ) -> None:
-        super().__init__(id=id, threshold=threshold, output_mapper=output_mapper, max_concurrency=max_concurrency)
-        choices = [who] if isinstance(who, str) else list(who) if isinstance(who, (list, tuple)) else None
+        super().__init__(
+            id=id, threshold=threshold, output_mapper=output_mapper, max_concurrency=max_concurrency
+        )
+        choices = (
+            [who] if isinstance(who, str) else list(who) if isinstance(who, (list, tuple)) else None
+        )
         if not choices:
-            raise ValueError(f"who must be one of {', '.join(END_CAUSES)} or a non-empty list of them, got {who!r}")
+            raise ValueError(
+                f"who must be one of {', '.join(END_CAUSES)} or a non-empty list of them, got {who!r}"
+            )
         self.who = [_one_of("who", w, END_CAUSES) for w in choices]
 
     def check(self, result: TestResult, metrics: CallMetrics) -> Evaluation:
-        details = {"ended_by": metrics.ended_by, "end_reason": metrics.end_reason, "expected": self.who}
+        details = {
+            "ended_by": metrics.ended_by,
+            "end_reason": metrics.end_reason,
+            "expected": self.who,
+        }
         expected = " or ".join(self.who)
         if metrics.ended_by in self.who:
-            return self._verdict(1.0, f"ended by {metrics.ended_by} ({metrics.end_reason})", **details)
-        return self._fail(f"ended by {metrics.ended_by} ({metrics.end_reason}), not {expected}", **details)
+            return self._verdict(
+                1.0, f"ended by {metrics.ended_by} ({metrics.end_reason})", **details
+            )
+        return self._fail(
+            f"ended by {metrics.ended_by} ({metrics.end_reason}), not {expected}", **details
+        )
 
 
 class NoError(_CallCheck):
@@ -295,7 +351,9 @@ class NoError(_CallCheck):
         output_mapper: Optional[Callable[[Any], Any]] = None,
         max_concurrency: int = 10,
     ) -> None:
-        super().__init__(id=id, threshold=threshold, output_mapper=output_mapper, max_concurrency=max_concurrency)
+        super().__init__(
+            id=id, threshold=threshold, output_mapper=output_mapper, max_concurrency=max_concurrency
+        )
 
     def check(self, result: TestResult, metrics: CallMetrics) -> Evaluation:
         if result.error is None:
@@ -308,18 +366,31 @@ class NoError(_CallCheck):
 
 def _one_of(name: str, value: Any, allowed: Sequence[str]) -> str:
     if value not in allowed:
-        raise ValueError(f"{name} must be one of {', '.join(repr(a) for a in allowed)}, got {value!r}")
+        raise ValueError(
+            f"{name} must be one of {', '.join(repr(a) for a in allowed)}, got {value!r}"
+        )
     return value
 
 
 def _non_negative_number(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or value < 0
+    ):
         raise ValueError(f"{name} must be a finite number of seconds >= 0, got {value!r}")
     return float(value)
 
 
 def _phrases(phrases: Any) -> List[str]:
-    listed = [phrases] if isinstance(phrases, str) else list(phrases) if isinstance(phrases, (list, tuple)) else None
+    listed = (
+        [phrases]
+        if isinstance(phrases, str)
+        else list(phrases)
+        if isinstance(phrases, (list, tuple))
+        else None
+    )
     if not listed:
         raise ValueError(f"phrase must be a string or a non-empty list of strings, got {phrases!r}")
     for phrase in listed:
@@ -346,6 +417,8 @@ def _contains_run(words: List[str], run: List[str]) -> bool:
     return any(words[i : i + n] == run for i in range(len(words) - n + 1))
 
 
-def _utterance_starting_at(transcript: Sequence[Utterance], role: str, at: float) -> Optional[Utterance]:
+def _utterance_starting_at(
+    transcript: Sequence[Utterance], role: str, at: float
+) -> Optional[Utterance]:
     """The utterance of `role` that starts at `at` seconds (to the millisecond)."""
     return next((u for u in transcript if u.role == role and abs(u.start - at) < 0.0015), None)

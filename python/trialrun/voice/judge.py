@@ -37,9 +37,13 @@ class LocalEvaluator(BaseTestEvaluator):
         if model is None:
             model = _core.LanguageModel.openai("gpt-4o-mini")
         if not isinstance(model, _core.LanguageModel):
-            raise TypeError(f"model must be a trialrun.voice.providers language model, not {type(model).__name__}")
+            raise TypeError(
+                f"model must be a trialrun.voice.providers language model, not {type(model).__name__}"
+            )
         if response_format not in ("json_schema", "json_object", "none"):
-            raise ValueError(f'response_format must be "json_schema", "json_object" or "none", not {response_format!r}')
+            raise ValueError(
+                f'response_format must be "json_schema", "json_object" or "none", not {response_format!r}'
+            )
         self.model = model
         self._id = id
         self.threshold = threshold if threshold is not None else Threshold(gte=1)
@@ -57,7 +61,10 @@ class LocalEvaluator(BaseTestEvaluator):
             return None
         if not isinstance(output, TestResult) or output.metrics is None:
             reason = getattr(output, "error", None) or "the call produced no transcript"
-            criteria = [{"name": e.name, "passed": False, "reason": f"not judged: {reason}"} for e in scenario.evaluations]
+            criteria = [
+                {"name": e.name, "passed": False, "reason": f"not judged: {reason}"}
+                for e in scenario.evaluations
+            ]
             return Evaluation(0.0, self.threshold, {"criteria": criteria})
         m = output.metrics
         summary = (
@@ -81,7 +88,9 @@ class LocalEvaluator(BaseTestEvaluator):
             retries=self.retries,
         )
         passed = sum(1 for v in verdicts if v["passed"])
-        criteria = [{"name": v["name"], "passed": v["passed"], "reason": v["reason"]} for v in verdicts]
+        criteria = [
+            {"name": v["name"], "passed": v["passed"], "reason": v["reason"]} for v in verdicts
+        ]
         metadata: dict[str, Any] = {"criteria": criteria}
         errors = {v["name"]: v["error"] for v in verdicts if v["error"]}
         if errors:

@@ -82,7 +82,9 @@ class Espeak:
         """Speech of ``text``: 16-bit little-endian mono PCM and its sample rate."""
         return self.core.synthesize(text, voice)
 
-    def __call__(self, text: str, voice: Optional[str] = None, language: Optional[str] = None) -> bytes:
+    def __call__(
+        self, text: str, voice: Optional[str] = None, language: Optional[str] = None
+    ) -> bytes:
         """Speech of ``text`` as 16-bit PCM at 8 kHz. TwiML voice names (``alice``,
         ``Polly.Joanna``) are not espeak's: the first of ``voice``, ``language`` and the
         default voice that espeak-ng has is used."""
@@ -208,6 +210,8 @@ def _resample_to_whisper(pcm: bytes, rate: int) -> bytes:
     n_out = max(1, round(len(samples) * WHISPER_RATE / rate))
     spectrum = np.fft.rfft(samples)
     keep = n_out // 2 + 1
-    spectrum = spectrum[:keep] if len(spectrum) >= keep else np.pad(spectrum, (0, keep - len(spectrum)))
+    spectrum = (
+        spectrum[:keep] if len(spectrum) >= keep else np.pad(spectrum, (0, keep - len(spectrum)))
+    )
     out = np.fft.irfft(spectrum, n_out) * (n_out / len(samples))
     return np.clip(np.round(out), -32768, 32767).astype("<i2").tobytes()

@@ -18,7 +18,15 @@ from typing import Any, Mapping, Optional, Sequence, Union
 from trialrun import _core
 from trialrun._models import BaseTestCase, BaseTestEvaluator
 from trialrun._run import run_test_suite_async
-from trialrun.voice.results import CallMetrics, EvaluationResult, Interruption, KeyPress, Silence, TestResult, Utterance
+from trialrun.voice.results import (
+    CallMetrics,
+    EvaluationResult,
+    Interruption,
+    KeyPress,
+    Silence,
+    TestResult,
+    Utterance,
+)
 
 __all__ = ["Agent", "Evaluation", "Scenario", "Test", "TestRunner", "VoiceTestCase"]
 
@@ -158,7 +166,11 @@ class TestRunner:
         self.concurrency = concurrency
         self.suite_id = suite_id
         # Beside the run store by default: $TRIALRUN_HOME/recordings, else ./.trialrun/recordings.
-        self.recordings_dir = Path(recordings_dir) if recordings_dir is not None else Path(_core.default_store_path()).parent / "recordings"
+        self.recordings_dir = (
+            Path(recordings_dir)
+            if recordings_dir is not None
+            else Path(_core.default_store_path()).parent / "recordings"
+        )
         self.silence_turn = silence_turn
         self.turn_gap = turn_gap
         self.quiet = quiet
@@ -229,7 +241,9 @@ class TestRunner:
             where = f"test {index} ({test.scenario.name!r} x {test.agent.name!r})"
             key = VoiceTestCase(test).hash()
             if key in seen:
-                raise ValueError(f"{where}: the same scenario and agent names appear twice; names identify calls across runs")
+                raise ValueError(
+                    f"{where}: the same scenario and agent names appear twice; names identify calls across runs"
+                )
             seen.add(key)
             if test.scenario.script is None and self.language_model is None:
                 raise ValueError(
@@ -239,16 +253,22 @@ class TestRunner:
                 _core.Persona.scripted(test.scenario.script)  # raises naming the bad line
             for check in test.scenario.checks:
                 if not isinstance(check, BaseTestEvaluator):
-                    raise TypeError(f"{where}: scenario.checks holds a {type(check).__name__}, not a trialrun evaluator")
+                    raise TypeError(
+                        f"{where}: scenario.checks holds a {type(check).__name__}, not a trialrun evaluator"
+                    )
             if test.scenario.evaluations and self.evaluator is None:
-                raise ValueError(f"{where}: scenario.evaluations needs a judge: TestRunner(evaluator=LocalEvaluator(...))")
+                raise ValueError(
+                    f"{where}: scenario.evaluations needs a judge: TestRunner(evaluator=LocalEvaluator(...))"
+                )
 
     async def run_tests(self, phone_number: str, type: str = OUTBOUND) -> list[TestResult]:
         """Runs every added test at once (up to ``concurrency`` calls) and returns their
         results in the order added. ``OUTBOUND``: calls ``phone_number``. ``INBOUND``:
         answers calls from ``phone_number`` to ``twilio_phone_number`` (the agent calls in)."""
         if type not in (self.INBOUND, self.OUTBOUND):
-            raise ValueError(f"type must be TestRunner.INBOUND or TestRunner.OUTBOUND, not {type!r}")
+            raise ValueError(
+                f"type must be TestRunner.INBOUND or TestRunner.OUTBOUND, not {type!r}"
+            )
         tests = list(self.tests)
         self._check(tests)
         started_here = self._server is None
@@ -283,14 +303,20 @@ class TestRunner:
     async def call(self, test: Test, phone_number: str, type: str = OUTBOUND) -> TestResult:
         """One test call, unjudged: usable as (part of) the ``fn`` of ``run_test_suite``."""
         if self._server is None:
-            raise RuntimeError("the runner's call server is not started: use `async with runner:` or run_tests()")
+            raise RuntimeError(
+                "the runner's call server is not started: use `async with runner:` or run_tests()"
+            )
         if self.speech_to_text is None:
             self.speech_to_text = _default_speech_to_text()
         if self.text_to_speech is None:
             self.text_to_speech = _default_text_to_speech()
         persona = self._persona(test)
         if type == self.INBOUND:
-            call = self._inbound.pop(0) if self._inbound else self._server.expect_call(from_=phone_number)
+            call = (
+                self._inbound.pop(0)
+                if self._inbound
+                else self._server.expect_call(from_=phone_number)
+            )
         else:
             call = await self._server.place_call(phone_number)
         outcome = await _core.simulate_caller(
@@ -344,7 +370,11 @@ def _scenario_checks(tests: Sequence[Test]) -> list[BaseTestEvaluator]:
 
 
 def _stt_handle(provider: Any) -> Any:
-    return provider if isinstance(provider, _core.SpeechToText) else _core.SpeechToText.python(provider)
+    return (
+        provider
+        if isinstance(provider, _core.SpeechToText)
+        else _core.SpeechToText.python(provider)
+    )
 
 
 def _tts_handle(provider: Any) -> Any:
@@ -359,7 +389,9 @@ def _tts_handle(provider: Any) -> Any:
 def _model_handle(model: Any) -> Any:
     if isinstance(model, _core.LanguageModel):
         return model
-    raise TypeError(f"language_model must be a trialrun.voice.providers language model, not {type(model).__name__}")
+    raise TypeError(
+        f"language_model must be a trialrun.voice.providers language model, not {type(model).__name__}"
+    )
 
 
 def _result_of_call(test: Test, outcome: Mapping[str, Any]) -> TestResult:

@@ -37,15 +37,29 @@ fn the_seed_layout_loads_with_defaults_and_resolved_paths() {
     assert_eq!(c.data_dir, tests.join("data"));
     assert_eq!(c.project_dir, tests.parent().unwrap());
     let m = c.mongodb.unwrap();
-    assert_eq!((m.database.as_str(), m.collections[0].required_count), ("db1", Some(1)));
+    assert_eq!(
+        (m.database.as_str(), m.collections[0].required_count),
+        ("db1", Some(1))
+    );
     assert_eq!(m.collections[0].data_file, tests.join("data/users.json"));
     // workers.json order; the port from the file, else base_port + position.
-    let names: Vec<_> = c.workers.iter().map(|w| (w.name.as_str(), w.port)).collect();
+    let names: Vec<_> = c
+        .workers
+        .iter()
+        .map(|w| (w.name.as_str(), w.port))
+        .collect();
     assert_eq!(names, [("worker1", 5001), ("worker2", 5002)]);
     assert_eq!(c.workers[0].env["N"], "3");
     assert_eq!(c.workers[0].command, None);
     assert_eq!(c.workers[0].ready, Ready::Tcp);
-    assert_eq!(c.workers[1].command, Some(Command::Argv(vec!["python3".into(), "-m".into(), "http.server".into()])));
+    assert_eq!(
+        c.workers[1].command,
+        Some(Command::Argv(vec![
+            "python3".into(),
+            "-m".into(),
+            "http.server".into()
+        ]))
+    );
     assert!(c.warnings.is_empty(), "{:?}", c.warnings);
 }
 
@@ -60,7 +74,10 @@ fn config_yaml_worker_settings_override_workers_json() {
     );
     let c = load(&tests.join("config.yaml"), &Map::new()).unwrap();
     let w = &c.workers[1];
-    assert_eq!(w.command, Some(Command::Shell("exec python3 server.py".into())));
+    assert_eq!(
+        w.command,
+        Some(Command::Shell("exec python3 server.py".into()))
+    );
     assert_eq!(w.ready, Ready::Http("/health".into()));
     assert_eq!(w.ready_timeout, Duration::from_secs(2));
     assert_eq!(w.env["EXTRA"], "true");
@@ -72,18 +89,38 @@ fn config_yaml_worker_settings_override_workers_json() {
 fn unknown_keys_are_kept_and_warned_about_with_their_line() {
     let tests = project(
         "unknown",
-        &[("config.yaml", "task_id: t\nmy_setting: 42\nmongodb:\n  database: d\n  colections: {}\n"), ("workers.json", WORKERS)],
+        &[
+            (
+                "config.yaml",
+                "task_id: t\nmy_setting: 42\nmongodb:\n  database: d\n  colections: {}\n",
+            ),
+            ("workers.json", WORKERS),
+        ],
     );
     let c = load(&tests.join("config.yaml"), &Map::new()).unwrap();
     assert_eq!(c.extra["my_setting"], json!(42));
     assert_eq!(c.warnings.len(), 2, "{:?}", c.warnings);
-    assert!(c.warnings[0].contains("config.yaml: line 2: unknown key 'my_setting'"), "{}", c.warnings[0]);
-    assert!(c.warnings[1].contains("line 5: unknown key 'mongodb.colections'"), "{}", c.warnings[1]);
+    assert!(
+        c.warnings[0].contains("config.yaml: line 2: unknown key 'my_setting'"),
+        "{}",
+        c.warnings[0]
+    );
+    assert!(
+        c.warnings[1].contains("line 5: unknown key 'mongodb.colections'"),
+        "{}",
+        c.warnings[1]
+    );
 }
 
 #[test]
 fn malformed_yaml_names_file_and_line() {
-    let tests = project("badyaml", &[("config.yaml", "task_id: t\nmax_rounds: [1\nbase_port: 3\n"), ("workers.json", WORKERS)]);
+    let tests = project(
+        "badyaml",
+        &[
+            ("config.yaml", "task_id: t\nmax_rounds: [1\nbase_port: 3\n"),
+            ("workers.json", WORKERS),
+        ],
+    );
     let err = load(&tests.join("config.yaml"), &Map::new()).unwrap_err();
     assert_eq!(err.kind, crate::steps::StepsErrorKind::Config);
     assert!(err.message.contains("config.yaml: line"), "{err}");
@@ -91,49 +128,138 @@ fn malformed_yaml_names_file_and_line() {
 
 #[test]
 fn a_wrong_type_names_file_line_and_key() {
-    let tests = project("badtype", &[("config.yaml", "task_id: t\n\nmax_rounds: many\n"), ("workers.json", WORKERS)]);
+    let tests = project(
+        "badtype",
+        &[
+            ("config.yaml", "task_id: t\n\nmax_rounds: many\n"),
+            ("workers.json", WORKERS),
+        ],
+    );
     let err = load(&tests.join("config.yaml"), &Map::new()).unwrap_err();
-    assert!(err.message.contains("config.yaml: line 3: key 'max_rounds'"), "{err}");
+    assert!(
+        err.message
+            .contains("config.yaml: line 3: key 'max_rounds'"),
+        "{err}"
+    );
 }
 
 #[test]
 fn malformed_workers_json_names_file_line_and_key() {
-    let tests = project("badjson", &[("config.yaml", "task_id: t\n"), ("workers.json", "{\n  \"w\": {\n    \"port\": \"abc\"\n  }\n}")]);
+    let tests = project(
+        "badjson",
+        &[
+            ("config.yaml", "task_id: t\n"),
+            (
+                "workers.json",
+                "{\n  \"w\": {\n    \"port\": \"abc\"\n  }\n}",
+            ),
+        ],
+    );
     let err = load(&tests.join("config.yaml"), &Map::new()).unwrap_err();
-    assert!(err.message.contains("workers.json: line 3: key 'port'"), "{err}");
-    let tests = project("badjson2", &[("config.yaml", "task_id: t\n"), ("workers.json", "{\n  \"w\": {\"port\": 1,}\n}")]);
+    assert!(
+        err.message.contains("workers.json: line 3: key 'port'"),
+        "{err}"
+    );
+    let tests = project(
+        "badjson2",
+        &[
+            ("config.yaml", "task_id: t\n"),
+            ("workers.json", "{\n  \"w\": {\"port\": 1,}\n}"),
+        ],
+    );
     let err = load(&tests.join("config.yaml"), &Map::new()).unwrap_err();
     assert!(err.message.contains("workers.json: line 2"), "{err}");
 }
 
 #[test]
 fn overrides_replace_values_and_are_checked_by_key() {
-    let tests = project("overrides", &[("config.yaml", "task_id: t\nmax_rounds: 2\n"), ("workers.json", WORKERS)]);
+    let tests = project(
+        "overrides",
+        &[
+            ("config.yaml", "task_id: t\nmax_rounds: 2\n"),
+            ("workers.json", WORKERS),
+        ],
+    );
     let file = tests.join("config.yaml");
     let o = |v: Value| v.as_object().unwrap().clone();
     let c = load(&file, &o(json!({"max_rounds": 5, "custom": "x"}))).unwrap();
     assert_eq!((c.max_rounds, c.extra["custom"].clone()), (5, json!("x")));
     let err = load(&file, &o(json!({"max_rounds": "five"}))).unwrap_err();
-    assert!(err.message.starts_with("config_overrides: key 'max_rounds'"), "{err}");
+    assert!(
+        err.message
+            .starts_with("config_overrides: key 'max_rounds'"),
+        "{err}"
+    );
     let err = load(&file, &o(json!({"max_rounds": 0}))).unwrap_err();
-    assert!(err.message.contains("max_rounds") && err.message.contains("at least 1"), "{err}");
+    assert!(
+        err.message.contains("max_rounds") && err.message.contains("at least 1"),
+        "{err}"
+    );
 }
 
 #[test]
 fn references_are_checked() {
-    let tests = project("refs", &[("config.yaml", "workers:\n  nobody:\n    ready_timeout: 1\n"), ("workers.json", WORKERS)]);
+    let tests = project(
+        "refs",
+        &[
+            ("config.yaml", "workers:\n  nobody:\n    ready_timeout: 1\n"),
+            ("workers.json", WORKERS),
+        ],
+    );
     let err = load(&tests.join("config.yaml"), &Map::new()).unwrap_err();
-    assert!(err.message.contains("line 2: key 'workers.nobody'") && err.message.contains("no worker named"), "{err}");
+    assert!(
+        err.message.contains("line 2: key 'workers.nobody'")
+            && err.message.contains("no worker named"),
+        "{err}"
+    );
 
-    let tests = project("missing-data", &[("config.yaml", "mongodb:\n  database: d\n  collections:\n    c:\n      data_file: nope.json\n"), ("workers.json", WORKERS)]);
+    let tests = project(
+        "missing-data",
+        &[
+            (
+                "config.yaml",
+                "mongodb:\n  database: d\n  collections:\n    c:\n      data_file: nope.json\n",
+            ),
+            ("workers.json", WORKERS),
+        ],
+    );
     let err = load(&tests.join("config.yaml"), &Map::new()).unwrap_err();
-    assert!(err.message.contains("line 5: key 'mongodb.collections.c.data_file'") && err.message.contains("nope.json"), "{err}");
+    assert!(
+        err.message
+            .contains("line 5: key 'mongodb.collections.c.data_file'")
+            && err.message.contains("nope.json"),
+        "{err}"
+    );
 
-    let tests = project("dup-port", &[("config.yaml", ""), ("workers.json", r#"{"a": {"port": 7001}, "b": {"port": 7001}}"#)]);
+    let tests = project(
+        "dup-port",
+        &[
+            ("config.yaml", ""),
+            (
+                "workers.json",
+                r#"{"a": {"port": 7001}, "b": {"port": 7001}}"#,
+            ),
+        ],
+    );
     let err = load(&tests.join("config.yaml"), &Map::new()).unwrap_err();
-    assert!(err.message.contains("port 7001 is also worker 'a''s port"), "{err}");
+    assert!(
+        err.message.contains("port 7001 is also worker 'a''s port"),
+        "{err}"
+    );
 
-    let tests = project("bad-ready", &[("config.yaml", ""), ("workers.json", r#"{"a": {"ready": {"http": "/x", "tcp": true}}}"#)]);
+    let tests = project(
+        "bad-ready",
+        &[
+            ("config.yaml", ""),
+            (
+                "workers.json",
+                r#"{"a": {"ready": {"http": "/x", "tcp": true}}}"#,
+            ),
+        ],
+    );
     let err = load(&tests.join("config.yaml"), &Map::new()).unwrap_err();
-    assert!(err.message.contains("key 'a'") && err.message.contains("ready must be"), "{err}");
+    assert!(
+        err.message.contains("key 'a'") && err.message.contains("ready must be"),
+        "{err}"
+    );
 }

@@ -19,7 +19,14 @@ fn options(config_file: PathBuf, steps: &[(&str, &str)]) -> Options {
     Options {
         store_path: Some(config_file.parent().unwrap().join("store.db")),
         config_file,
-        steps: steps.iter().map(|(n, w)| StepSpec { name: n.to_string(), description: String::new(), worker: w.to_string() }).collect(),
+        steps: steps
+            .iter()
+            .map(|(n, w)| StepSpec {
+                name: n.to_string(),
+                description: String::new(),
+                worker: w.to_string(),
+            })
+            .collect(),
         python: PathBuf::from("python3"),
         fallback_id: "e2e".into(),
         ..Options::default()
@@ -30,10 +37,16 @@ fn options(config_file: PathBuf, steps: &[(&str, &str)]) -> Options {
 fn drive(session: &mut Session, fail: &[&str]) -> Vec<String> {
     let mut ran = vec![];
     while let Some((next, spec)) = session.next_step().unwrap() {
-        let outcome = if fail.contains(&spec.name.as_str()) { Outcome::Failed } else { Outcome::Passed };
+        let outcome = if fail.contains(&spec.name.as_str()) {
+            Outcome::Failed
+        } else {
+            Outcome::Passed
+        };
         let mut global = session.global_state().clone();
         global.insert(spec.name.clone(), Value::from(next.round));
-        session.finish_step(next, outcome, None, None, None, 1, 0.01, Map::new(), global).unwrap();
+        session
+            .finish_step(next, outcome, None, None, None, 1, 0.01, Map::new(), global)
+            .unwrap();
         ran.push(format!("{}#{}", spec.name, next.round));
     }
     ran
@@ -54,12 +67,22 @@ fn a_session_runs_rounds_saves_state_records_and_resumes() {
     assert!(s.failed() && !s.finished());
     assert!(s.close(false, false).is_none());
     for pid in pids {
-        assert!(nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), None).is_err(), "worker {pid} stopped");
+        assert!(
+            nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), None).is_err(),
+            "worker {pid} stopped"
+        );
     }
 
     let saved = state::read(&s.state_path).unwrap().unwrap();
-    assert_eq!((saved.round, saved.completed.clone()), (1, vec!["a".to_string()]));
-    assert_eq!(saved.global_state["b"], Value::from(1), "state of a failed step is kept");
+    assert_eq!(
+        (saved.round, saved.completed.clone()),
+        (1, vec!["a".to_string()])
+    );
+    assert_eq!(
+        saved.global_state["b"],
+        Value::from(1),
+        "state of a failed step is kept"
+    );
 
     let mut again = Session::prepare(options(config.clone(), &steps)).unwrap();
     again.begin_record().unwrap();
@@ -72,7 +95,10 @@ fn a_session_runs_rounds_saves_state_records_and_resumes() {
     let conn = store::open(&config.parent().unwrap().join("store.db")).unwrap();
     let runs = store::list_runs(&conn, None, 10).unwrap();
     let statuses: Vec<_> = runs.iter().map(|r| (r.status, r.cases)).collect();
-    assert_eq!(statuses, [(RunStatus::Completed, 3), (RunStatus::Failed, 2)]);
+    assert_eq!(
+        statuses,
+        [(RunStatus::Completed, 3), (RunStatus::Failed, 2)]
+    );
 }
 
 #[test]
@@ -84,7 +110,9 @@ fn changed_steps_are_refused_and_a_reset_starts_over() {
     drive(&mut s, &["b"]);
     s.close(false, false);
 
-    let err = Session::prepare(options(config.clone(), &[("a", "w1"), ("c", "w1")])).err().unwrap();
+    let err = Session::prepare(options(config.clone(), &[("a", "w1"), ("c", "w1")]))
+        .err()
+        .unwrap();
     assert_eq!(err.kind, StepsErrorKind::Config);
     assert!(err.message.contains("the step list changed"), "{err}");
     let mut reset = options(config.clone(), &[("a", "w1"), ("c", "w1")]);
@@ -96,13 +124,27 @@ fn changed_steps_are_refused_and_a_reset_starts_over() {
 #[test]
 fn bad_steps_are_refused_before_anything_starts() {
     let config = project("badsteps", "");
-    let err = Session::prepare(options(config.clone(), &[("a", "nobody")])).err().unwrap();
-    assert!(err.message.contains("step 'a': no worker named 'nobody'") && err.message.contains("w1, w2"), "{err}");
-    let err = Session::prepare(options(config.clone(), &[("a", "w1"), ("a", "w2")])).err().unwrap();
+    let err = Session::prepare(options(config.clone(), &[("a", "nobody")]))
+        .err()
+        .unwrap();
+    assert!(
+        err.message.contains("step 'a': no worker named 'nobody'")
+            && err.message.contains("w1, w2"),
+        "{err}"
+    );
+    let err = Session::prepare(options(config.clone(), &[("a", "w1"), ("a", "w2")]))
+        .err()
+        .unwrap();
     assert!(err.message.contains("step name 'a' is used twice"), "{err}");
-    let err = Session::prepare(options(config.clone(), &[])).err().unwrap();
+    let err = Session::prepare(options(config.clone(), &[]))
+        .err()
+        .unwrap();
     assert!(err.message.contains("the step list is empty"), "{err}");
     let mut o = options(config, &[("a", "w1")]);
     o.from = Some("zzz".into());
-    assert!(Session::prepare(o).err().unwrap().message.contains("no step named 'zzz'"));
+    assert!(Session::prepare(o)
+        .err()
+        .unwrap()
+        .message
+        .contains("no step named 'zzz'"));
 }

@@ -44,7 +44,11 @@ fn workers_start_in_parallel_answer_and_stop_without_leftovers() {
     let mut workers = start_all(launches).unwrap();
     let pids: Vec<u32> = workers.iter().map(|w| w.pid().unwrap()).collect();
     for port in &ports {
-        probe(SocketAddr::from(([127, 0, 0, 1], *port)), &Ready::Http("/health".into())).unwrap();
+        probe(
+            SocketAddr::from(([127, 0, 0, 1], *port)),
+            &Ready::Http("/health".into()),
+        )
+        .unwrap();
     }
     for w in workers.iter_mut() {
         w.check_alive().unwrap();
@@ -54,7 +58,9 @@ fn workers_start_in_parallel_answer_and_stop_without_leftovers() {
     for port in ports {
         check_port_free("x", port).unwrap();
     }
-    assert!(std::fs::read_to_string(dir.join("a.log")).unwrap().contains("listening"));
+    assert!(std::fs::read_to_string(dir.join("a.log"))
+        .unwrap()
+        .contains("listening"));
 }
 
 #[test]
@@ -66,14 +72,22 @@ fn a_busy_port_is_refused_before_anything_starts() {
     let other = launch("other", &dir, "", Ready::Tcp);
     let err = start_all(vec![other.clone(), l]).unwrap_err();
     assert_eq!(err.kind, crate::steps::StepsErrorKind::Worker);
-    assert!(err.message.contains("worker 'busy'") && err.message.contains("is busy"), "{err}");
+    assert!(
+        err.message.contains("worker 'busy'") && err.message.contains("is busy"),
+        "{err}"
+    );
     assert!(!other.log_path.exists(), "no worker was started");
 }
 
 #[test]
 fn a_worker_ignoring_sigterm_is_killed_after_the_grace_period() {
     let dir = log_dir("sigterm");
-    let mut l = launch("stubborn", &dir, "signal.signal(signal.SIGTERM, signal.SIG_IGN)", Ready::Tcp);
+    let mut l = launch(
+        "stubborn",
+        &dir,
+        "signal.signal(signal.SIGTERM, signal.SIG_IGN)",
+        Ready::Tcp,
+    );
     l.stop_grace = Duration::from_millis(300);
     let mut workers = start_all(vec![l]).unwrap();
     let pid = workers[0].pid().unwrap();
@@ -106,11 +120,23 @@ fn a_shell_worker_and_its_children_are_stopped_as_a_group() {
 #[test]
 fn a_worker_that_exits_early_is_reported_with_its_log_prefixed() {
     let dir = log_dir("early");
-    let l = launch("crashy", &dir, "print('bad config value'); sys.exit(4)", Ready::Tcp);
+    let l = launch(
+        "crashy",
+        &dir,
+        "print('bad config value'); sys.exit(4)",
+        Ready::Tcp,
+    );
     let t = Instant::now();
     let err = start_all(vec![l]).unwrap_err();
-    assert!(t.elapsed() < Duration::from_secs(5), "reported at once, not at the timeout");
-    assert!(err.message.contains("worker 'crashy' exited (exit status: 4) before it was ready"), "{err}");
+    assert!(
+        t.elapsed() < Duration::from_secs(5),
+        "reported at once, not at the timeout"
+    );
+    assert!(
+        err.message
+            .contains("worker 'crashy' exited (exit status: 4) before it was ready"),
+        "{err}"
+    );
     assert!(err.message.contains("[crashy] bad config value"), "{err}");
 }
 
@@ -120,7 +146,11 @@ fn readiness_times_out_naming_the_probe() {
     let mut l = launch("slow", &dir, "", Ready::Http("/nothing-here".into()));
     l.ready_timeout = Duration::from_millis(800);
     let err = start_all(vec![l.clone()]).unwrap_err();
-    assert!(err.message.contains("worker 'slow' was not ready within 0.8 s"), "{err}");
+    assert!(
+        err.message
+            .contains("worker 'slow' was not ready within 0.8 s"),
+        "{err}"
+    );
     assert!(err.message.contains("/nothing-here: answered 404"), "{err}");
     check_port_free("slow", l.port).unwrap(); // stopped after the failure
 }
@@ -139,7 +169,11 @@ fn a_crash_mid_run_is_seen_by_check_alive() {
         assert!(Instant::now() < deadline);
         std::thread::sleep(POLL);
     };
-    assert!(err.message.contains("worker 'w' exited (signal: 9") && err.message.contains("[w] listening"), "{err}");
+    assert!(
+        err.message.contains("worker 'w' exited (signal: 9")
+            && err.message.contains("[w] listening"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -149,7 +183,11 @@ fn a_group_whose_members_died_is_not_waited_for_until_they_are_reaped() {
     let dir = log_dir("zombie");
     let port = free_port().unwrap();
     let l = Launch {
-        argv: vec!["/bin/sh".into(), "-c".into(), format!("python3 -m http.server {port} --bind 127.0.0.1; echo after")],
+        argv: vec![
+            "/bin/sh".into(),
+            "-c".into(),
+            format!("python3 -m http.server {port} --bind 127.0.0.1; echo after"),
+        ],
         port,
         stop_grace: Duration::from_secs(5),
         ..launch("zombie", &dir, "", Ready::Tcp)
@@ -158,7 +196,11 @@ fn a_group_whose_members_died_is_not_waited_for_until_they_are_reaped() {
     let t = Instant::now();
     stop_all(&mut workers);
     // Well under the 5 s grace (with room for a loaded machine): the group was not waited for.
-    assert!(t.elapsed() < Duration::from_millis(2500), "stopped in {:?}", t.elapsed());
+    assert!(
+        t.elapsed() < Duration::from_millis(2500),
+        "stopped in {:?}",
+        t.elapsed()
+    );
     check_port_free("zombie", port).unwrap();
 }
 
@@ -170,14 +212,23 @@ fn a_chosen_port_is_never_one_promised_to_another_process() {
     let port = first_not_in(|| Ok(offered.next().unwrap()), &[40111]).unwrap();
     assert_eq!(port, 40112);
     let refused = first_not_in(|| Ok(40111), &[40111]).unwrap_err();
-    assert!(refused.message.contains("no free port on 127.0.0.1 besides [40111]"), "{}", refused.message);
+    assert!(
+        refused
+            .message
+            .contains("no free port on 127.0.0.1 besides [40111]"),
+        "{}",
+        refused.message
+    );
 }
 
 #[test]
 fn chosen_ports_are_free_and_below_the_ephemeral_range() {
     let ports: Vec<u16> = (0..20).map(|_| free_port().unwrap()).collect();
     for &port in &ports {
-        assert!((FIRST_PICKED_PORT..ephemeral_start()).contains(&port), "{port}");
+        assert!(
+            (FIRST_PICKED_PORT..ephemeral_start()).contains(&port),
+            "{port}"
+        );
         check_port_free("x", port).unwrap();
     }
     // Picked at random, not one after another.

@@ -6,8 +6,8 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use axum::extract::{Path, Query, Request, State};
-use axum::middleware::{self, Next};
 use axum::http::{HeaderMap, StatusCode};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Form, Json, Router};
@@ -23,11 +23,26 @@ type Params = Vec<(String, String)>;
 
 pub fn router(carrier: Arc<Carrier>) -> Router {
     Router::new()
-        .route("/2010-04-01/Accounts/{account}/Calls.json", post(create_call))
-        .route("/2010-04-01/Accounts/{account}/Calls/{sid}", get(fetch_call).post(update_call))
-        .route("/2010-04-01/Accounts/{account}/IncomingPhoneNumbers.json", get(list_numbers))
-        .route("/2010-04-01/Accounts/{account}/IncomingPhoneNumbers/{sid}", post(update_number))
-        .route_layer(middleware::from_fn_with_state(carrier.clone(), require_auth))
+        .route(
+            "/2010-04-01/Accounts/{account}/Calls.json",
+            post(create_call),
+        )
+        .route(
+            "/2010-04-01/Accounts/{account}/Calls/{sid}",
+            get(fetch_call).post(update_call),
+        )
+        .route(
+            "/2010-04-01/Accounts/{account}/IncomingPhoneNumbers.json",
+            get(list_numbers),
+        )
+        .route(
+            "/2010-04-01/Accounts/{account}/IncomingPhoneNumbers/{sid}",
+            post(update_number),
+        )
+        .route_layer(middleware::from_fn_with_state(
+            carrier.clone(),
+            require_auth,
+        ))
         .with_state(carrier)
 }
 
@@ -44,8 +59,18 @@ fn twilio_error(status: StatusCode, code: u32, message: String) -> Response {
 
 /// Every route: Basic auth (account sid and auth token) and the account in the path
 /// (`/2010-04-01/Accounts/{account}/...`) must be the carrier's.
-async fn require_auth(State(carrier): State<Arc<Carrier>>, request: Request, next: Next) -> Response {
-    let account = request.uri().path().split('/').nth(3).unwrap_or_default().to_string();
+async fn require_auth(
+    State(carrier): State<Arc<Carrier>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let account = request
+        .uri()
+        .path()
+        .split('/')
+        .nth(3)
+        .unwrap_or_default()
+        .to_string();
     match refusal(&carrier, request.headers(), &account) {
         Some(refused) => refused,
         None => next.run(request).await,
@@ -54,14 +79,21 @@ async fn require_auth(State(carrier): State<Arc<Carrier>>, request: Request, nex
 
 /// The response refusing a request whose credentials or account are wrong.
 fn refusal(carrier: &Carrier, headers: &HeaderMap, account: &str) -> Option<Response> {
-    let expected = format!("{}:{}", carrier.config.account_sid, carrier.config.auth_token);
+    let expected = format!(
+        "{}:{}",
+        carrier.config.account_sid, carrier.config.auth_token
+    );
     let given = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Basic "))
         .and_then(|v| STANDARD.decode(v).ok());
     if given.as_deref() != Some(expected.as_bytes()) {
-        return Some(twilio_error(StatusCode::UNAUTHORIZED, 20003, "Authenticate".into()));
+        return Some(twilio_error(
+            StatusCode::UNAUTHORIZED,
+            20003,
+            "Authenticate".into(),
+        ));
     }
     if account != carrier.config.account_sid {
         let message = format!("The requested resource /Accounts/{account} was not found");
@@ -71,17 +103,18 @@ fn refusal(carrier: &Carrier, headers: &HeaderMap, account: &str) -> Option<Resp
 }
 
 fn first<'a>(params: &'a Params, name: &str) -> Option<&'a str> {
-    params.iter().find(|(key, _)| key == name).map(|(_, value)| value.as_str()).filter(|v| !v.is_empty())
+    params
+        .iter()
+        .find(|(key, _)| key == name)
+        .map(|(_, value)| value.as_str())
+        .filter(|v| !v.is_empty())
 }
 
 fn strip_json(sid: &str) -> &str {
     sid.strip_suffix(".json").unwrap_or(sid)
 }
 
-async fn create_call(
-    State(carrier): State<Arc<Carrier>>,
-    Form(params): Form<Params>,
-) -> Response {
+async fn create_call(State(carrier): State<Arc<Carrier>>, Form(params): Form<Params>) -> Response {
     let bad = |code, message: String| twilio_error(StatusCode::BAD_REQUEST, code, message);
     let Some(to) = first(&params, "To") else {
         return bad(21201, "No 'To' number is specified".into());
@@ -90,9 +123,10 @@ async fn create_call(
         return bad(21213, "No 'From' number is specified".into());
     };
     let document = match (first(&params, "Url"), first(&params, "Twiml")) {
-        (Some(url), None) => {
-            Document::Url { url: url.to_string(), method: first(&params, "Method").unwrap_or("POST").to_string() }
-        }
+        (Some(url), None) => Document::Url {
+            url: url.to_string(),
+            method: first(&params, "Method").unwrap_or("POST").to_string(),
+        },
         (None, Some(twiml)) => Document::Inline(twiml.to_string()),
         (Some(_), Some(_)) => return bad(21205, "Give either Url or Twiml, not both".into()),
         (None, None) => return bad(21205, "Url or Twiml is required".into()),
@@ -112,7 +146,9 @@ async fn create_call(
         from: from.to_string(),
         document,
         status_callback: first(&params, "StatusCallback").map(String::from),
-        status_callback_method: first(&params, "StatusCallbackMethod").unwrap_or("POST").to_string(),
+        status_callback_method: first(&params, "StatusCallbackMethod")
+            .unwrap_or("POST")
+            .to_string(),
         status_callback_events: events,
         send_digits: first(&params, "SendDigits").map(String::from),
         machine_detection: first(&params, "MachineDetection").is_some(),
@@ -134,7 +170,10 @@ async fn fetch_call(
 }
 
 fn not_found_call(sid: &str) -> Response {
-    let message = format!("The requested resource /Calls/{} was not found", strip_json(sid));
+    let message = format!(
+        "The requested resource /Calls/{} was not found",
+        strip_json(sid)
+    );
     twilio_error(StatusCode::NOT_FOUND, 20404, message)
 }
 
@@ -152,7 +191,11 @@ async fn update_call(
                 None => not_found_call(sid),
             }
         }
-        Some(other) => twilio_error(StatusCode::BAD_REQUEST, 21218, format!("Invalid Status {other:?}")),
+        Some(other) => twilio_error(
+            StatusCode::BAD_REQUEST,
+            21218,
+            format!("Invalid Status {other:?}"),
+        ),
         None => {
             let message = "The loopback carrier updates calls only with Status=completed or \
                            Status=canceled (redirecting a live call is not supported yet)";
@@ -188,7 +231,12 @@ async fn list_numbers(
     let numbers = carrier.numbers.lock().expect("numbers lock");
     let mut list: Vec<serde_json::Value> = numbers
         .iter()
-        .filter(|(number, _)| query.phone_number.as_ref().is_none_or(|want| want == *number))
+        .filter(|(number, _)| {
+            query
+                .phone_number
+                .as_ref()
+                .is_none_or(|want| want == *number)
+        })
         .map(|(number, url)| number_json(number, url))
         .collect();
     list.sort_by(|a, b| a["phone_number"].as_str().cmp(&b["phone_number"].as_str()));
@@ -202,7 +250,11 @@ async fn update_number(
 ) -> Response {
     let sid = strip_json(&sid);
     let mut numbers = carrier.numbers.lock().expect("numbers lock");
-    let Some(number) = numbers.keys().find(|number| number_sid(number) == sid).cloned() else {
+    let Some(number) = numbers
+        .keys()
+        .find(|number| number_sid(number) == sid)
+        .cloned()
+    else {
         let message = format!("The requested resource /IncomingPhoneNumbers/{sid} was not found");
         return twilio_error(StatusCode::NOT_FOUND, 20404, message);
     };

@@ -116,7 +116,10 @@ pub async fn run(a: Port, b: Port, mut ended: watch::Receiver<bool>, lateness: O
         }
         if let Some(lateness) = &lateness {
             let late = Instant::now().saturating_duration_since(deadline);
-            lateness.lock().expect("lateness lock").push(late.as_micros() as u64);
+            lateness
+                .lock()
+                .expect("lateness lock")
+                .push(late.as_micros() as u64);
         }
         let from_a = a.speak();
         let from_b = b.speak();

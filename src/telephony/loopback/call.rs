@@ -73,7 +73,11 @@ impl LiveCall {
             duration: None,
         };
         let lateness = carrier.config.measure_lateness.then(Default::default);
-        Arc::new(LiveCall { record: Mutex::new(record), hang_up: watch::channel(false).0, lateness })
+        Arc::new(LiveCall {
+            record: Mutex::new(record),
+            hang_up: watch::channel(false).0,
+            lateness,
+        })
     }
 
     pub fn snapshot(&self) -> CallRecord {
@@ -86,7 +90,12 @@ impl LiveCall {
 }
 
 /// Runs `call` to its end. `callee_url` is the voice webhook of the number called.
-pub async fn run_call(carrier: Arc<Carrier>, call: Arc<LiveCall>, request: CallRequest, callee_url: String) {
+pub async fn run_call(
+    carrier: Arc<Carrier>,
+    call: Arc<LiveCall>,
+    request: CallRequest,
+    callee_url: String,
+) {
     let call_sid = call.snapshot().sid;
     let notify = |status: &'static str, event: &'static str| {
         let (carrier, call, request) = (carrier.clone(), call.clone(), request.clone());
@@ -133,8 +142,16 @@ pub async fn run_call(carrier: Arc<Carrier>, call: Arc<LiveCall>, request: CallR
     };
     // The number dialled answers (its webhook's TwiML) before the caller's document is
     // fetched, as when Twilio connects an outbound call.
-    let callee_program = match callee.answer(&Document::Url { url: callee_url, method: "POST".into() }).await {
-        Ok(program) if program.rejects() => return finish(&carrier, &call, &request, "busy", None).await,
+    let callee_program = match callee
+        .answer(&Document::Url {
+            url: callee_url,
+            method: "POST".into(),
+        })
+        .await
+    {
+        Ok(program) if program.rejects() => {
+            return finish(&carrier, &call, &request, "busy", None).await
+        }
         Ok(program) => program,
         Err(reason) => return finish(&carrier, &call, &request, "failed", Some(reason)).await,
     };
@@ -148,7 +165,12 @@ pub async fn run_call(carrier: Arc<Carrier>, call: Arc<LiveCall>, request: CallR
     if let Some(digits) = &request.send_digits {
         send_digits(&caller_port, digits);
     }
-    let clock = tokio::spawn(bridge::run(caller_port.clone(), callee_port, ended.clone(), call.lateness.clone()));
+    let clock = tokio::spawn(bridge::run(
+        caller_port.clone(),
+        callee_port,
+        ended.clone(),
+        call.lateness.clone(),
+    ));
     let callee_task = tokio::spawn(async move { callee.run(callee_program).await });
     // The caller's document is fetched once the callee has answered; if it cannot be run,
     // the call fails and the callee is hung up on, as Twilio does after an application error.
@@ -182,7 +204,13 @@ pub async fn run_call(carrier: Arc<Carrier>, call: Arc<LiveCall>, request: CallR
 }
 
 /// Records the end of a call, reports it to the status callback and forgets it.
-async fn finish(carrier: &Carrier, call: &LiveCall, request: &CallRequest, status: &str, reason: Option<String>) {
+async fn finish(
+    carrier: &Carrier,
+    call: &LiveCall,
+    request: &CallRequest,
+    status: &str,
+    reason: Option<String>,
+) {
     let call_sid = call.snapshot().sid;
     if let Some(reason) = reason {
         carrier.log(format!("call {call_sid}: {reason}"));
@@ -212,8 +240,16 @@ fn send_digits(port: &Port, digits: &str) {
 }
 
 /// Posts a status callback if the request asked for this event.
-async fn status_callback(carrier: &Carrier, call: &LiveCall, request: &CallRequest, status: &str, event: &str) {
-    let Some(url) = &request.status_callback else { return };
+async fn status_callback(
+    carrier: &Carrier,
+    call: &LiveCall,
+    request: &CallRequest,
+    status: &str,
+    event: &str,
+) {
+    let Some(url) = &request.status_callback else {
+        return;
+    };
     let wanted = if request.status_callback_events.is_empty() {
         event == "completed"
     } else {
@@ -235,15 +271,23 @@ async fn status_callback(carrier: &Carrier, call: &LiveCall, request: &CallReque
     if let Some(duration) = &record.duration {
         params.push(("CallDuration".into(), duration.clone()));
     }
-    if let Err(e) = carrier.webhook(url, &request.status_callback_method, &params).await {
-        carrier.log(format!("call {}: status callback {status}: {e}", record.sid));
+    if let Err(e) = carrier
+        .webhook(url, &request.status_callback_method, &params)
+        .await
+    {
+        carrier.log(format!(
+            "call {}: status callback {status}: {e}",
+            record.sid
+        ));
     }
 }
 
 /// A Unix time as RFC 2822 in UTC ("Tue, 31 Aug 2010 20:36:28 +0000"), Twilio's form.
 pub fn rfc2822(unix: f64) -> String {
     const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
     let secs = unix.max(0.0) as i64;
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
@@ -272,7 +316,13 @@ pub fn rfc2822(unix: f64) -> String {
 mod tests {
     #[test]
     fn rfc2822_matches_twilio_examples() {
-        assert_eq!(super::rfc2822(1_283_286_988.0), "Tue, 31 Aug 2010 20:36:28 +0000");
-        assert_eq!(super::rfc2822(951_782_400.0), "Tue, 29 Feb 2000 00:00:00 +0000");
+        assert_eq!(
+            super::rfc2822(1_283_286_988.0),
+            "Tue, 31 Aug 2010 20:36:28 +0000"
+        );
+        assert_eq!(
+            super::rfc2822(951_782_400.0),
+            "Tue, 29 Feb 2000 00:00:00 +0000"
+        );
     }
 }

@@ -70,20 +70,27 @@ impl Leg {
 
     /// Runs the leg's TwiML until it ends or the call does.
     pub async fn run(&self, program: Program) -> LegEnd {
-        let Program { mut verbs, url: mut doc_url } = program;
+        let Program {
+            mut verbs,
+            url: mut doc_url,
+        } = program;
         let mut forks = Vec::new();
         let end = loop {
             if *self.ended.borrow() {
                 break LegEnd::CallEnded;
             }
-            let Some(verb) = verbs.pop_front() else { break LegEnd::HungUp };
+            let Some(verb) = verbs.pop_front() else {
+                break LegEnd::HungUp;
+            };
             match verb {
                 Verb::Connect(stream) => {
                     match run_stream(&stream, self.stream_call(), &self.port, true).await {
                         StreamEnd::ClosedByServer => {}
                         StreamEnd::CallEnded => break LegEnd::CallEnded,
                         // As Twilio does: the failure is reported and TwiML goes on.
-                        StreamEnd::Failed(reason) => self.carrier.log(format!("call {}: {reason}", self.call_sid)),
+                        StreamEnd::Failed(reason) => self
+                            .carrier
+                            .log(format!("call {}: {reason}", self.call_sid)),
                     }
                 }
                 Verb::Start(stream) => {
@@ -95,7 +102,9 @@ impl Leg {
                             call_sid: &call_sid,
                             max_message_bytes: carrier.config.max_message_bytes,
                         };
-                        if let StreamEnd::Failed(reason) = run_stream(&stream, call, &port, false).await {
+                        if let StreamEnd::Failed(reason) =
+                            run_stream(&stream, call, &port, false).await
+                        {
                             carrier.log(format!("call {call_sid}: {reason}"));
                         }
                     }));
@@ -105,7 +114,11 @@ impl Leg {
                         break LegEnd::Failed(e);
                     }
                 }
-                Verb::Say { text, voice, language } => {
+                Verb::Say {
+                    text,
+                    voice,
+                    language,
+                } => {
                     if let Err(e) = self.say(&text, voice.as_deref(), language.as_deref()).await {
                         break LegEnd::Failed(e);
                     }
@@ -158,17 +171,28 @@ impl Leg {
 
     /// Fetches and parses a TwiML document; returns its verbs and its URL (for relative
     /// URLs in it).
-    async fn fetch(&self, document: &Document, extra: &[(String, String)]) -> Result<(VecDeque<Verb>, String), String> {
+    async fn fetch(
+        &self,
+        document: &Document,
+        extra: &[(String, String)],
+    ) -> Result<(VecDeque<Verb>, String), String> {
         let (text, url) = match document {
             Document::Inline(text) => (text.clone(), String::new()),
             Document::Url { url, method } => {
                 let mut params = self.params.clone();
                 params.extend_from_slice(extra);
-                (self.carrier.webhook(url, method, &params).await?, url.clone())
+                (
+                    self.carrier.webhook(url, method, &params).await?,
+                    url.clone(),
+                )
             }
         };
         let verbs = twiml::parse(&text).map_err(|e| {
-            let from = if url.is_empty() { "the call's Twiml".to_string() } else { url.clone() };
+            let from = if url.is_empty() {
+                "the call's Twiml".to_string()
+            } else {
+                url.clone()
+            };
             format!("cannot run the TwiML from {from}: {e}")
         })?;
         Ok((verbs.into(), url))
@@ -177,11 +201,17 @@ impl Leg {
     async fn play(&self, doc_url: &str, url: &str, loop_count: u32) -> Result<(), String> {
         let url = join(doc_url, url)?;
         let bytes = self.carrier.download(&url).await?;
-        let audio = wav::read_wav_bytes(&bytes).map_err(|e| format!("<Play> {url}: not a WAV file trialrun can read: {e}"))?;
+        let audio = wav::read_wav_bytes(&bytes)
+            .map_err(|e| format!("<Play> {url}: not a WAV file trialrun can read: {e}"))?;
         let mono = audio.channels.first().cloned().unwrap_or_default();
-        let pcm = resample::resample(&mono, audio.rate, 8000).map_err(|e| format!("<Play> {url}: {e}"))?;
+        let pcm = resample::resample(&mono, audio.rate, 8000)
+            .map_err(|e| format!("<Play> {url}: {e}"))?;
         let encoded = mulaw::encode_all(&pcm);
-        let loops = if loop_count == 0 { ENDLESS_LOOPS } else { loop_count };
+        let loops = if loop_count == 0 {
+            ENDLESS_LOOPS
+        } else {
+            loop_count
+        };
         for _ in 0..loops {
             self.port.say(&encoded);
             self.until_played().await;
@@ -192,7 +222,12 @@ impl Leg {
         Ok(())
     }
 
-    async fn say(&self, text: &str, voice: Option<&str>, language: Option<&str>) -> Result<(), String> {
+    async fn say(
+        &self,
+        text: &str,
+        voice: Option<&str>,
+        language: Option<&str>,
+    ) -> Result<(), String> {
         let pcm = self.carrier.synthesize(text, voice, language).await?;
         self.port.say(&mulaw::encode_all(&pcm));
         self.until_played().await;
@@ -218,20 +253,32 @@ impl Leg {
     /// in what the leg hears. Returns the digits, or None if nothing was pressed.
     async fn gather(&self, gather: &Gather) -> Result<Option<String>, String> {
         if gather.input == GatherInput::Speech {
-            return Err("<Gather input=\"speech\"> is not supported by the loopback carrier (only dtmf)".into());
+            return Err(
+                "<Gather input=\"speech\"> is not supported by the loopback carrier (only dtmf)"
+                    .into(),
+            );
         }
         let mut hears = self.port.listen();
         for verb in &gather.nested {
             match verb {
-                Verb::Say { text, voice, language } => {
-                    let pcm = self.carrier.synthesize(text, voice.as_deref(), language.as_deref()).await?;
+                Verb::Say {
+                    text,
+                    voice,
+                    language,
+                } => {
+                    let pcm = self
+                        .carrier
+                        .synthesize(text, voice.as_deref(), language.as_deref())
+                        .await?;
                     self.port.say(&mulaw::encode_all(&pcm));
                 }
                 Verb::Play { url, loop_count } => {
                     let bytes = self.carrier.download(url).await?;
-                    let audio = wav::read_wav_bytes(&bytes).map_err(|e| format!("<Play> {url}: {e}"))?;
+                    let audio =
+                        wav::read_wav_bytes(&bytes).map_err(|e| format!("<Play> {url}: {e}"))?;
                     let mono = audio.channels.first().cloned().unwrap_or_default();
-                    let pcm = resample::resample(&mono, audio.rate, 8000).map_err(|e| format!("<Play> {url}: {e}"))?;
+                    let pcm = resample::resample(&mono, audio.rate, 8000)
+                        .map_err(|e| format!("<Play> {url}: {e}"))?;
                     for _ in 0..(*loop_count).max(1) {
                         self.port.say(&mulaw::encode_all(&pcm));
                     }
@@ -282,6 +329,9 @@ fn join(base: &str, url: &str) -> Result<String, String> {
     if url.starts_with("http://") || url.starts_with("https://") || url.starts_with("ws") {
         return Ok(url.to_string());
     }
-    let base = reqwest::Url::parse(base).map_err(|_| format!("relative URL {url:?} in TwiML that has no URL of its own"))?;
-    base.join(url).map(String::from).map_err(|e| format!("bad URL {url:?} in TwiML: {e}"))
+    let base = reqwest::Url::parse(base)
+        .map_err(|_| format!("relative URL {url:?} in TwiML that has no URL of its own"))?;
+    base.join(url)
+        .map(String::from)
+        .map_err(|e| format!("bad URL {url:?} in TwiML: {e}"))
 }

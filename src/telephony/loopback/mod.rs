@@ -33,7 +33,12 @@ pub use call::CallRecord;
 
 /// Text to speech for `<Say>`: 8 kHz PCM for `text`.
 pub trait Speech: Send + Sync {
-    fn synthesize(&self, text: &str, voice: Option<&str>, language: Option<&str>) -> Result<Vec<i16>, String>;
+    fn synthesize(
+        &self,
+        text: &str,
+        voice: Option<&str>,
+        language: Option<&str>,
+    ) -> Result<Vec<i16>, String>;
 }
 
 /// How a loopback carrier is set up.
@@ -132,11 +137,19 @@ impl Carrier {
 
     /// Requests a webhook as Twilio does (signed, form-encoded for POST, query for GET)
     /// and returns its body.
-    async fn webhook(&self, url: &str, method: &str, params: &[(String, String)]) -> Result<String, String> {
+    async fn webhook(
+        &self,
+        url: &str,
+        method: &str,
+        params: &[(String, String)],
+    ) -> Result<String, String> {
         let get = method.eq_ignore_ascii_case("GET");
         let full_url = if get {
-            let mut parsed = reqwest::Url::parse(url).map_err(|e| format!("webhook URL {url:?}: {e}"))?;
-            parsed.query_pairs_mut().extend_pairs(params.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+            let mut parsed =
+                reqwest::Url::parse(url).map_err(|e| format!("webhook URL {url:?}: {e}"))?;
+            parsed
+                .query_pairs_mut()
+                .extend_pairs(params.iter().map(|(k, v)| (k.as_str(), v.as_str())));
             parsed.to_string()
         } else {
             url.to_string()
@@ -155,7 +168,10 @@ impl Carrier {
             .await
             .map_err(|e| format!("webhook {url} cannot be reached: {e}"))?;
         let status = response.status();
-        let body = response.text().await.map_err(|e| format!("webhook {url}: {e}"))?;
+        let body = response
+            .text()
+            .await
+            .map_err(|e| format!("webhook {url}: {e}"))?;
         if !status.is_success() {
             return Err(format!("webhook {url} answered HTTP {}", status.as_u16()));
         }
@@ -164,41 +180,86 @@ impl Carrier {
 
     /// Fetches audio for `<Play>`.
     async fn download(&self, url: &str) -> Result<Vec<u8>, String> {
-        let response = self.http.get(url).send().await.map_err(|e| format!("<Play> {url} cannot be fetched: {e}"))?;
+        let response = self
+            .http
+            .get(url)
+            .send()
+            .await
+            .map_err(|e| format!("<Play> {url} cannot be fetched: {e}"))?;
         if !response.status().is_success() {
-            return Err(format!("<Play> {url} answered HTTP {}", response.status().as_u16()));
+            return Err(format!(
+                "<Play> {url} answered HTTP {}",
+                response.status().as_u16()
+            ));
         }
-        let bytes = response.bytes().await.map_err(|e| format!("<Play> {url}: {e}"))?;
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| format!("<Play> {url}: {e}"))?;
         Ok(bytes.to_vec())
     }
 
-    async fn synthesize(&self, text: &str, voice: Option<&str>, language: Option<&str>) -> Result<Vec<i16>, String> {
+    async fn synthesize(
+        &self,
+        text: &str,
+        voice: Option<&str>,
+        language: Option<&str>,
+    ) -> Result<Vec<i16>, String> {
         let Some(speech) = self.config.speech.clone() else {
-            return Err("<Say> needs text to speech: give the loopback carrier a speech provider".into());
+            return Err(
+                "<Say> needs text to speech: give the loopback carrier a speech provider".into(),
+            );
         };
-        let (text, voice, language) = (text.to_string(), voice.map(String::from), language.map(String::from));
-        tokio::task::spawn_blocking(move || speech.synthesize(&text, voice.as_deref(), language.as_deref()))
-            .await
-            .map_err(|_| "text to speech panicked".to_string())?
-            .map_err(|e| format!("<Say>: text to speech failed: {e}"))
+        let (text, voice, language) = (
+            text.to_string(),
+            voice.map(String::from),
+            language.map(String::from),
+        );
+        tokio::task::spawn_blocking(move || {
+            speech.synthesize(&text, voice.as_deref(), language.as_deref())
+        })
+        .await
+        .map_err(|_| "text to speech panicked".to_string())?
+        .map_err(|e| format!("<Say>: text to speech failed: {e}"))
     }
 
     fn forget(&self, call_sid: &str) {
         if let Some(call) = self.calls.lock().expect("calls lock").remove(call_sid) {
-            self.ended.lock().expect("ended lock").insert(call_sid.to_string(), call.snapshot());
+            self.ended
+                .lock()
+                .expect("ended lock")
+                .insert(call_sid.to_string(), call.snapshot());
         }
     }
 
     /// Places a call: it runs on the telephony runtime; the record is returned at once.
     fn place(self: &Arc<Self>, request: call::CallRequest) -> Result<CallRecord, PlaceError> {
-        let Some(callee_url) = self.numbers.lock().expect("numbers lock").get(&request.to).cloned() else {
-            let mut known: Vec<String> = self.numbers.lock().expect("numbers lock").keys().cloned().collect();
+        let Some(callee_url) = self
+            .numbers
+            .lock()
+            .expect("numbers lock")
+            .get(&request.to)
+            .cloned()
+        else {
+            let mut known: Vec<String> = self
+                .numbers
+                .lock()
+                .expect("numbers lock")
+                .keys()
+                .cloned()
+                .collect();
             known.sort();
-            return Err(PlaceError::UnknownNumber { to: request.to.clone(), known });
+            return Err(PlaceError::UnknownNumber {
+                to: request.to.clone(),
+                known,
+            });
         };
         let call = call::LiveCall::new(self, &request);
         let record = call.snapshot();
-        self.calls.lock().expect("calls lock").insert(record.sid.clone(), call.clone());
+        self.calls
+            .lock()
+            .expect("calls lock")
+            .insert(record.sid.clone(), call.clone());
         runtime().spawn(call::run_call(self.clone(), call, request, callee_url));
         Ok(record)
     }
@@ -207,7 +268,11 @@ impl Carrier {
         if let Some(call) = self.calls.lock().expect("calls lock").get(call_sid) {
             return Some(call.snapshot());
         }
-        self.ended.lock().expect("ended lock").get(call_sid).cloned()
+        self.ended
+            .lock()
+            .expect("ended lock")
+            .get(call_sid)
+            .cloned()
     }
 
     fn hang_up(&self, call_sid: &str) -> bool {
@@ -233,7 +298,11 @@ impl fmt::Display for PlaceError {
             Self::UnknownNumber { to, known } => write!(
                 f,
                 "the loopback carrier has no number {to}; its numbers are: {}",
-                if known.is_empty() { "(none)".to_string() } else { known.join(", ") }
+                if known.is_empty() {
+                    "(none)".to_string()
+                } else {
+                    known.join(", ")
+                }
             ),
         }
     }
@@ -263,17 +332,22 @@ impl LoopbackCarrier {
     pub fn start(config: LoopbackConfig) -> Result<LoopbackCarrier, StartError> {
         for (number, url) in &config.numbers {
             if reqwest::Url::parse(url).map_or(true, |u| !matches!(u.scheme(), "http" | "https")) {
-                return Err(StartError(format!("number {number}: {url:?} is not an http(s) voice webhook URL")));
+                return Err(StartError(format!(
+                    "number {number}: {url:?} is not an http(s) voice webhook URL"
+                )));
             }
         }
         let http = super::http::client().map_err(StartError)?;
         let std_listener = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
             .and_then(|l| l.set_nonblocking(true).map(|()| l))
             .map_err(|e| StartError(format!("cannot listen on 127.0.0.1: {e}")))?;
-        let addr = std_listener.local_addr().map_err(|e| StartError(e.to_string()))?;
+        let addr = std_listener
+            .local_addr()
+            .map_err(|e| StartError(e.to_string()))?;
         let listener = {
             let _inside = runtime().enter();
-            tokio::net::TcpListener::from_std(std_listener).map_err(|e| StartError(e.to_string()))?
+            tokio::net::TcpListener::from_std(std_listener)
+                .map_err(|e| StartError(e.to_string()))?
         };
         let carrier = Arc::new(Carrier {
             numbers: Mutex::new(config.numbers.clone()),
@@ -295,7 +369,12 @@ impl LoopbackCarrier {
             });
             let _ = serve.await;
         });
-        Ok(LoopbackCarrier { carrier, addr, stop, task: Some(task) })
+        Ok(LoopbackCarrier {
+            carrier,
+            addr,
+            stop,
+            task: Some(task),
+        })
     }
 
     /// The REST API's base URL, to use in place of `https://api.twilio.com`.
@@ -313,7 +392,11 @@ impl LoopbackCarrier {
 
     /// Points `number` at a voice webhook (as setting a Twilio number's voice URL does).
     pub fn set_number(&self, number: &str, voice_url: &str) {
-        self.carrier.numbers.lock().expect("numbers lock").insert(number.to_string(), voice_url.to_string());
+        self.carrier
+            .numbers
+            .lock()
+            .expect("numbers lock")
+            .insert(number.to_string(), voice_url.to_string());
     }
 
     /// Calls in progress.
@@ -328,7 +411,14 @@ impl LoopbackCarrier {
 
     /// The lateness of every bridge clock tick so far, of calls still running and ended.
     pub fn lateness(&self, call_sid: &str) -> Option<Vec<u64>> {
-        let lateness = self.carrier.calls.lock().expect("calls lock").get(call_sid)?.lateness.clone()?;
+        let lateness = self
+            .carrier
+            .calls
+            .lock()
+            .expect("calls lock")
+            .get(call_sid)?
+            .lateness
+            .clone()?;
         let samples = lateness.lock().expect("lateness lock").clone();
         Some(samples)
     }
@@ -345,7 +435,8 @@ impl LoopbackCarrier {
         self.stop.send_replace(true);
         let Some(task) = self.task.take() else { return };
         if tokio::runtime::Handle::try_current().is_err() {
-            let _ = runtime().block_on(async { tokio::time::timeout(Duration::from_secs(5), task).await });
+            let _ = runtime()
+                .block_on(async { tokio::time::timeout(Duration::from_secs(5), task).await });
         }
     }
 }

@@ -13,7 +13,8 @@ use tokio_tungstenite::tungstenite::Message;
 use super::bridge::Port;
 use super::sid;
 use crate::telephony::media::{
-    parse_outbound, DtmfInfo, Inbound, MarkName, MediaFormat, MediaText, Outbound, StartInfo, StopInfo,
+    parse_outbound, DtmfInfo, Inbound, MarkName, MediaFormat, MediaText, Outbound, StartInfo,
+    StopInfo,
 };
 use crate::telephony::twiml::Stream;
 use crate::voice::audio::{dtmf::DtmfDetector, mulaw};
@@ -39,16 +40,24 @@ pub enum StreamEnd {
 /// Runs one stream until the server closes it or the call ends (the port stops giving the
 /// leg's audio). `bidirectional` is true for `<Connect><Stream>`: the server's audio is
 /// played and marks come back.
-pub async fn run_stream(stream: &Stream, call: StreamCall<'_>, port: &Port, bidirectional: bool) -> StreamEnd {
+pub async fn run_stream(
+    stream: &Stream,
+    call: StreamCall<'_>,
+    port: &Port,
+    bidirectional: bool,
+) -> StreamEnd {
     let config = WebSocketConfig::default()
         .read_buffer_size(crate::telephony::server::READ_BUFFER)
         .max_message_size(Some(call.max_message_bytes))
         .max_frame_size(Some(call.max_message_bytes));
     // true: no Nagle delay, as on the agent's side; each media frame leaves when written.
-    let connecting = tokio_tungstenite::connect_async_with_config(stream.url.as_str(), Some(config), true);
+    let connecting =
+        tokio_tungstenite::connect_async_with_config(stream.url.as_str(), Some(config), true);
     let mut socket = match connecting.await {
         Ok((socket, _)) => socket,
-        Err(e) => return StreamEnd::Failed(format!("cannot connect to stream {}: {e}", stream.url)),
+        Err(e) => {
+            return StreamEnd::Failed(format!("cannot connect to stream {}: {e}", stream.url))
+        }
     };
     let stream_sid = sid("MZ");
     let media_text = MediaText::new(&stream_sid);
@@ -62,7 +71,10 @@ pub async fn run_stream(stream: &Stream, call: StreamCall<'_>, port: &Port, bidi
         sequence += 1;
         sequence
     };
-    let connected = Inbound::Connected { protocol: "Call".into(), version: "1.0.0".into() };
+    let connected = Inbound::Connected {
+        protocol: "Call".into(),
+        version: "1.0.0".into(),
+    };
     let start = Inbound::Start {
         sequence_number: next_sequence(),
         stream_sid: stream_sid.clone(),
@@ -71,13 +83,25 @@ pub async fn run_stream(stream: &Stream, call: StreamCall<'_>, port: &Port, bidi
             account_sid: call.account_sid.to_string(),
             call_sid: call.call_sid.to_string(),
             tracks: vec!["inbound".into()],
-            custom_parameters: stream.parameters.iter().cloned().collect::<BTreeMap<_, _>>(),
-            media_format: MediaFormat { encoding: "audio/x-mulaw".into(), sample_rate: 8000, channels: 1 },
+            custom_parameters: stream
+                .parameters
+                .iter()
+                .cloned()
+                .collect::<BTreeMap<_, _>>(),
+            media_format: MediaFormat {
+                encoding: "audio/x-mulaw".into(),
+                sample_rate: 8000,
+                channels: 1,
+            },
         },
     };
     for message in [connected, start] {
         if let Err(e) = socket.send(Message::text(message.to_text())).await {
-            return StreamEnd::Failed(format!("stream {}: sending {}: {e}", stream.url, message.event()));
+            return StreamEnd::Failed(format!(
+                "stream {}: sending {}: {e}",
+                stream.url,
+                message.event()
+            ));
         }
     }
     let mut chunk = 0u64;

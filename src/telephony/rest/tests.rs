@@ -635,7 +635,11 @@ async fn create_call_is_paced_across_concurrent_tasks() {
     // in CI), so the spread of all six is checked: unpaced, they arrive within milliseconds.
     let mut times: Vec<Instant> = twilio.seen().iter().map(|s| s.at).collect();
     times.sort();
-    assert!(times[5] - times[0] >= Duration::from_millis(200), "{:?}", times[5] - times[0]);
+    assert!(
+        times[5] - times[0] >= Duration::from_millis(200),
+        "{:?}",
+        times[5] - times[0]
+    );
 }
 
 #[tokio::test]
@@ -649,7 +653,11 @@ async fn other_requests_are_not_paced() {
         client.fetch_call(CALL_SID).await.unwrap();
     }
     // Paced at 1/s, three requests would take at least 2 s.
-    assert!(started.elapsed() < Duration::from_millis(1800), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_millis(1800),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 #[tokio::test]

@@ -90,7 +90,10 @@ impl fmt::Debug for ServerConfig {
             .field("host", &self.host)
             .field("port", &self.port)
             .field("public_url", &self.public_url)
-            .field("auth_token", &self.auth_token.as_ref().map(|_| "<redacted>"))
+            .field(
+                "auth_token",
+                &self.auth_token.as_ref().map(|_| "<redacted>"),
+            )
             .field("validate_signatures", &self.validate_signatures)
             .field("max_message_bytes", &self.max_message_bytes)
             .field("max_call_duration", &self.max_call_duration)
@@ -170,7 +173,10 @@ pub enum ServerError {
     NoAuthToken,
     /// The public URL is not an http(s) URL.
     BadPublicUrl(String),
-    Bind { addr: SocketAddr, source: io::Error },
+    Bind {
+        addr: SocketAddr,
+        source: io::Error,
+    },
 }
 
 impl fmt::Display for ServerError {
@@ -181,7 +187,9 @@ impl fmt::Display for ServerError {
                  auth token (auth_token=, or TWILIO_AUTH_TOKEN); for local use only, pass \
                  validate_signatures=False",
             ),
-            Self::BadPublicUrl(url) => write!(f, "public_url {url:?} must start with http:// or https://"),
+            Self::BadPublicUrl(url) => {
+                write!(f, "public_url {url:?} must start with http:// or https://")
+            }
             Self::Bind { addr, source } if source.kind() == io::ErrorKind::AddrInUse => {
                 write!(f, "cannot listen on {addr}: the port is already in use; pick another, or 0 for any free port")
             }
@@ -219,7 +227,8 @@ impl CallServer {
             }
         }
         let addr = SocketAddr::new(config.host, config.port);
-        let std_listener = std::net::TcpListener::bind(addr).map_err(|source| ServerError::Bind { addr, source })?;
+        let std_listener = std::net::TcpListener::bind(addr)
+            .map_err(|source| ServerError::Bind { addr, source })?;
         let bind_err = |source| ServerError::Bind { addr, source };
         std_listener.set_nonblocking(true).map_err(bind_err)?;
         let addr = std_listener.local_addr().map_err(bind_err)?;
@@ -233,7 +242,10 @@ impl CallServer {
         };
         let (shutdown, mut stopped) = watch::channel(false);
         let shared = Arc::new(Shared {
-            config: Resolved { config, public_base },
+            config: Resolved {
+                config,
+                public_base,
+            },
             registry: registry::Registry::default(),
             pacing: LatenessHistogram::default(),
             shutdown,
@@ -251,7 +263,11 @@ impl CallServer {
             });
             let _ = serve.await;
         });
-        Ok(CallServer { shared, addr, task: Some(task) })
+        Ok(CallServer {
+            shared,
+            addr,
+            task: Some(task),
+        })
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -288,7 +304,9 @@ impl CallServer {
 
     /// Ends a call the carrier could not place.
     pub fn fail_call(&self, call_id: &str, detail: String) {
-        self.shared.registry.end_unstreamed(call_id, EndReason::CarrierError, Some(detail));
+        self.shared
+            .registry
+            .end_unstreamed(call_id, EndReason::CarrierError, Some(detail));
     }
 
     /// Twilio's sid of a call, once a webhook named it.
@@ -313,13 +331,16 @@ impl CallServer {
         self.shared.shutdown.send_replace(true);
         for call_id in self.shared.registry.unstreamed() {
             let detail = Some("the call server stopped".to_string());
-            self.shared.registry.end_unstreamed(&call_id, EndReason::HungUp, detail);
+            self.shared
+                .registry
+                .end_unstreamed(&call_id, EndReason::HungUp, detail);
         }
         let Some(task) = self.task.take() else { return };
         // Wait for the port to be released, unless called on the runtime itself (which
         // cannot block on its own tasks); then the task ends on its own.
         if tokio::runtime::Handle::try_current().is_err() {
-            let _ = runtime().block_on(async { tokio::time::timeout(Duration::from_secs(5), task).await });
+            let _ = runtime()
+                .block_on(async { tokio::time::timeout(Duration::from_secs(5), task).await });
         }
     }
 }
@@ -338,4 +359,3 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/twilio/stream", get(stream::upgrade))
         .with_state(shared)
 }
-

@@ -9,7 +9,9 @@ use std::sync::Mutex;
 
 use tokio::sync::mpsc::UnboundedSender;
 
-use crate::telephony::call::{call_channels, CallChannels, CallEnd, CallEvent, CallHandle, EndReason};
+use crate::telephony::call::{
+    call_channels, CallChannels, CallEnd, CallEvent, CallHandle, EndReason,
+};
 
 /// Custom parameter of the stream that carries the stream token.
 pub const TOKEN_PARAMETER: &str = "trialrun_token";
@@ -100,7 +102,9 @@ impl Registry {
             None => {
                 let position = calls.inbound.iter().position(|id| {
                     let slot = &calls.by_id[id];
-                    slot.expected_from.as_deref().is_none_or(|want| want == from)
+                    slot.expected_from
+                        .as_deref()
+                        .is_none_or(|want| want == from)
                 });
                 match position.and_then(|p| calls.inbound.remove(p)) {
                     Some(id) => id,
@@ -118,13 +122,19 @@ impl Registry {
         if !call_sid.is_empty() {
             slot.call_sid = Some(call_sid.to_string());
         }
-        Answer::Stream { call_id: id, token: slot.token.clone() }
+        Answer::Stream {
+            call_id: id,
+            token: slot.token.clone(),
+        }
     }
 
     /// Hands a call's channels to the stream carrying its token.
     pub fn take_stream(&self, token: &str) -> Result<(String, CallChannels), TakeError> {
         let mut calls = self.calls.lock().expect("registry lock");
-        let found = calls.by_id.iter_mut().find(|(_, slot)| slot.answered && slot.token == token);
+        let found = calls
+            .by_id
+            .iter_mut()
+            .find(|(_, slot)| slot.answered && slot.token == token);
         let Some((id, slot)) = found else {
             return Err(TakeError::UnknownToken);
         };
@@ -147,7 +157,10 @@ impl Registry {
     /// call ends with its stream instead. Returns whether it ended here.
     pub fn end_unstreamed(&self, call_id: &str, reason: EndReason, detail: Option<String>) -> bool {
         let mut calls = self.calls.lock().expect("registry lock");
-        let unstreamed = calls.by_id.get(call_id).is_some_and(|slot| slot.channels.is_some());
+        let unstreamed = calls
+            .by_id
+            .get(call_id)
+            .is_some_and(|slot| slot.channels.is_some());
         if !unstreamed {
             return false;
         }
@@ -165,7 +178,11 @@ impl Registry {
 
     /// Forgets a call whose stream has ended (its session sent the Ended event).
     pub fn remove(&self, call_id: &str) {
-        self.calls.lock().expect("registry lock").by_id.remove(call_id);
+        self.calls
+            .lock()
+            .expect("registry lock")
+            .by_id
+            .remove(call_id);
     }
 
     /// Ids of calls that have no stream yet.
@@ -182,7 +199,10 @@ impl Registry {
     /// Twilio's sid of a call, once known.
     pub fn call_sid(&self, call_id: &str) -> Option<String> {
         let calls = self.calls.lock().expect("registry lock");
-        calls.by_id.get(call_id).and_then(|slot| slot.call_sid.clone())
+        calls
+            .by_id
+            .get(call_id)
+            .and_then(|slot| slot.call_sid.clone())
     }
 }
 
@@ -200,14 +220,21 @@ mod tests {
     fn an_outbound_call_is_answered_by_id_and_streams_once() {
         let registry = Registry::default();
         let handle = registry.add_outbound();
-        let Answer::Stream { call_id, token } = registry.answer(Some(&handle.id), "CA1", "+1") else {
+        let Answer::Stream { call_id, token } = registry.answer(Some(&handle.id), "CA1", "+1")
+        else {
             panic!("answered");
         };
         assert_eq!(call_id, handle.id);
         assert_eq!(registry.call_sid(&call_id).as_deref(), Some("CA1"));
         assert!(registry.take_stream(&token).is_ok());
-        assert_eq!(registry.take_stream(&token).err(), Some(TakeError::AlreadyStreaming));
-        assert_eq!(registry.answer(Some(&handle.id), "CA1", "+1"), Answer::Unknown);
+        assert_eq!(
+            registry.take_stream(&token).err(),
+            Some(TakeError::AlreadyStreaming)
+        );
+        assert_eq!(
+            registry.answer(Some(&handle.id), "CA1", "+1"),
+            Answer::Unknown
+        );
     }
 
     #[test]
@@ -218,15 +245,23 @@ mod tests {
         assert_ne!(a.id, b.id);
         assert_eq!(a.id.len(), 32);
         assert_eq!(registry.answer(Some("nope"), "CA", "+1"), Answer::Unknown);
-        assert_eq!(registry.take_stream("nope").err(), Some(TakeError::UnknownToken));
+        assert_eq!(
+            registry.take_stream("nope").err(),
+            Some(TakeError::UnknownToken)
+        );
     }
 
     #[test]
     fn a_token_is_useless_before_its_call_is_answered() {
         let registry = Registry::default();
         let handle = registry.add_outbound();
-        let token = registry.calls.lock().unwrap().by_id[&handle.id].token.clone();
-        assert_eq!(registry.take_stream(&token).err(), Some(TakeError::UnknownToken));
+        let token = registry.calls.lock().unwrap().by_id[&handle.id]
+            .token
+            .clone();
+        assert_eq!(
+            registry.take_stream(&token).err(),
+            Some(TakeError::UnknownToken)
+        );
     }
 
     #[test]
@@ -250,7 +285,10 @@ mod tests {
         let Some(CallEvent::Ended(end)) = handle.try_next_event() else {
             panic!("ended");
         };
-        assert_eq!((end.reason, end.detail.as_deref()), (EndReason::NotAnswered, Some("busy")));
+        assert_eq!(
+            (end.reason, end.detail.as_deref()),
+            (EndReason::NotAnswered, Some("busy"))
+        );
         assert!(handle.try_next_event().is_none());
     }
 }

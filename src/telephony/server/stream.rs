@@ -16,7 +16,9 @@ use tokio::time::{interval_at, Instant, MissedTickBehavior};
 
 use super::registry::{user_parameters, TakeError, TOKEN_PARAMETER};
 use super::Shared;
-use crate::telephony::call::{CallChannels, CallCommand, CallEnd, CallEvent, EndReason, PacingStats};
+use crate::telephony::call::{
+    CallChannels, CallCommand, CallEnd, CallEvent, EndReason, PacingStats,
+};
 use crate::telephony::media::{parse_inbound, Inbound, MediaText, Outbound, StreamState};
 use crate::telephony::playout::Playout;
 use crate::voice::audio::frames::rms_dbfs;
@@ -67,7 +69,11 @@ fn socket_error(error: axum::Error) -> Ending {
         ),
         Err(_) => false,
     };
-    let reason = if gone { EndReason::FarEndHungUp } else { EndReason::ProtocolError };
+    let reason = if gone {
+        EndReason::FarEndHungUp
+    } else {
+        EndReason::ProtocolError
+    };
     Ending::new(reason, detail)
 }
 
@@ -79,7 +85,10 @@ struct Ending {
 
 impl Ending {
     fn new(reason: EndReason, detail: impl Into<Option<String>>) -> Self {
-        Self { reason, detail: detail.into() }
+        Self {
+            reason,
+            detail: detail.into(),
+        }
     }
 }
 
@@ -100,7 +109,11 @@ struct Session {
 
 impl Session {
     fn new(shared: Arc<Shared>, socket: WebSocket) -> Self {
-        let recorder = shared.config.recordings_dir.is_some().then(CallRecorder::new);
+        let recorder = shared
+            .config
+            .recordings_dir
+            .is_some()
+            .then(CallRecorder::new);
         Self {
             shared,
             socket,
@@ -122,10 +135,15 @@ impl Session {
             Ok(Err(ending)) => return self.refuse(ending).await,
             Err(_) => {
                 let detail = format!("no \"start\" within {} s", START_TIMEOUT.as_secs());
-                return self.refuse(Ending::new(EndReason::ProtocolError, detail)).await;
+                return self
+                    .refuse(Ending::new(EndReason::ProtocolError, detail))
+                    .await;
             }
         };
-        let CallChannels { mut commands, events } = channels;
+        let CallChannels {
+            mut commands,
+            events,
+        } = channels;
         let ending = self.stream(&mut commands, &events).await;
         self.finish(ending, &events).await;
     }
@@ -137,12 +155,20 @@ impl Session {
                 Some(message) => message,
                 None => continue,
             };
-            if let Inbound::Start { start, stream_sid, .. } = message {
-                let token = start.custom_parameters.get(TOKEN_PARAMETER).cloned().unwrap_or_default();
+            if let Inbound::Start {
+                start, stream_sid, ..
+            } = message
+            {
+                let token = start
+                    .custom_parameters
+                    .get(TOKEN_PARAMETER)
+                    .cloned()
+                    .unwrap_or_default();
                 let (call_id, channels) = match self.shared.registry.take_stream(&token) {
                     Ok(taken) => taken,
                     Err(TakeError::UnknownToken) => {
-                        let detail = "unknown stream token: not a call this server answered".to_string();
+                        let detail =
+                            "unknown stream token: not a call this server answered".to_string();
                         return Err(Ending::new(EndReason::ProtocolError, detail));
                     }
                     Err(TakeError::AlreadyStreaming) => {
@@ -168,7 +194,12 @@ impl Session {
     /// (pings). Errors end the session.
     async fn next_message(&mut self) -> Result<Option<Inbound>, Ending> {
         let frame = match self.socket.recv().await {
-            None => return Err(Ending::new(EndReason::FarEndHungUp, "the media stream closed".to_string())),
+            None => {
+                return Err(Ending::new(
+                    EndReason::FarEndHungUp,
+                    "the media stream closed".to_string(),
+                ))
+            }
             Some(Err(e)) => return Err(socket_error(e)),
             Some(Ok(frame)) => frame,
         };
@@ -300,11 +331,15 @@ impl Session {
             self.send_text(mark).await?;
         }
         if let Some(frame) = tick.frame {
-            let late_us = std::time::Instant::now().saturating_duration_since(deadline).as_micros() as u64;
+            let late_us = std::time::Instant::now()
+                .saturating_duration_since(deadline)
+                .as_micros() as u64;
             self.lateness_us.push(late_us);
             self.shared.pacing.record(late_us);
             if let Some(recorder) = &mut self.recorder {
-                let at_ms = deadline.saturating_duration_since(self.started.into_std()).as_millis() as u64;
+                let at_ms = deadline
+                    .saturating_duration_since(self.started.into_std())
+                    .as_millis() as u64;
                 recorder.push_mulaw(Side::Caller, at_ms.saturating_sub(20), &frame);
             }
             let media = self.media_text.outbound(&frame);
@@ -328,10 +363,21 @@ impl Session {
     }
 
     /// Closes the socket, writes the recording and reports the end of the call.
-    async fn finish(&mut self, ending: Ending, events: &tokio::sync::mpsc::UnboundedSender<CallEvent>) {
+    async fn finish(
+        &mut self,
+        ending: Ending,
+        events: &tokio::sync::mpsc::UnboundedSender<CallEvent>,
+    ) {
         let call_id = self.call_id.clone().unwrap_or_default();
-        let code = if ending.reason == EndReason::ProtocolError { CLOSE_POLICY } else { CLOSE_NORMAL };
-        let close_reason = ending.detail.clone().unwrap_or_else(|| ending.reason.to_string());
+        let code = if ending.reason == EndReason::ProtocolError {
+            CLOSE_POLICY
+        } else {
+            CLOSE_NORMAL
+        };
+        let close_reason = ending
+            .detail
+            .clone()
+            .unwrap_or_else(|| ending.reason.to_string());
         self.close(code, &close_reason).await;
         let mut detail = ending.detail;
         let recording_path = match (self.recorder.take(), &self.shared.config.recordings_dir) {
@@ -356,7 +402,9 @@ impl Session {
             _ => None,
         };
         if ending.reason == EndReason::ProtocolError {
-            self.shared.log(format!("call {call_id}: media stream closed: {close_reason}"));
+            self.shared.log(format!(
+                "call {call_id}: media stream closed: {close_reason}"
+            ));
         }
         let end = CallEnd {
             reason: ending.reason,
@@ -375,7 +423,10 @@ impl Session {
         while reason.len() > 120 {
             reason.pop();
         }
-        let frame = CloseFrame { code, reason: reason.into() };
+        let frame = CloseFrame {
+            code,
+            reason: reason.into(),
+        };
         let _ = self.socket.send(Message::Close(Some(frame))).await;
     }
 }

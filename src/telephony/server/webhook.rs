@@ -29,22 +29,37 @@ pub struct CallQuery {
 type Params = Vec<(String, String)>;
 
 fn param<'a>(params: &'a Params, name: &str) -> &'a str {
-    params.iter().find(|(key, _)| key == name).map(|(_, value)| value.as_str()).unwrap_or("")
+    params
+        .iter()
+        .find(|(key, _)| key == name)
+        .map(|(_, value)| value.as_str())
+        .unwrap_or("")
 }
 
 /// Checks the signature against the public URL of this request; the reason on failure.
-fn check_signature(shared: &Shared, uri: &OriginalUri, headers: &HeaderMap, params: &Params) -> Result<(), String> {
+fn check_signature(
+    shared: &Shared,
+    uri: &OriginalUri,
+    headers: &HeaderMap,
+    params: &Params,
+) -> Result<(), String> {
     let Some(token) = shared.config.signing_token() else {
         return Ok(());
     };
     let url = format!("{}{}", shared.config.public_base(), uri.0);
-    let Some(given) = headers.get("x-twilio-signature").and_then(|v| v.to_str().ok()) else {
+    let Some(given) = headers
+        .get("x-twilio-signature")
+        .and_then(|v| v.to_str().ok())
+    else {
         return Err(format!("{}: no X-Twilio-Signature header", uri.0.path()));
     };
     if signature::validate(token, &url, params, given) {
         Ok(())
     } else {
-        Err(format!("{}: X-Twilio-Signature does not match (check the auth token and public_url)", uri.0.path()))
+        Err(format!(
+            "{}: X-Twilio-Signature does not match (check the auth token and public_url)",
+            uri.0.path()
+        ))
     }
 }
 
@@ -59,7 +74,9 @@ fn callback_call(
     if let Err(reason) = check_signature(shared, uri, headers, params) {
         return Err(Box::new(forbidden(shared, reason)));
     }
-    query.call.ok_or_else(|| Box::new((StatusCode::NOT_FOUND, "no such call").into_response()))
+    query
+        .call
+        .ok_or_else(|| Box::new((StatusCode::NOT_FOUND, "no such call").into_response()))
 }
 
 fn forbidden(shared: &Shared, reason: String) -> Response {
@@ -82,7 +99,10 @@ pub async fn voice(
         return forbidden(&shared, reason);
     }
     let call_sid = param(&params, "CallSid").to_string();
-    match shared.registry.answer(query.call.as_deref(), &call_sid, param(&params, "From")) {
+    match shared
+        .registry
+        .answer(query.call.as_deref(), &call_sid, param(&params, "From"))
+    {
         Answer::Stream { call_id, token } => {
             // A carrier that fetched the TwiML but never opens the stream must not leave
             // the call waiting forever.
@@ -93,15 +113,24 @@ pub async fn voice(
                     "the carrier answered the call but opened no media stream within {} s",
                     STREAM_WAIT.as_secs()
                 );
-                if waiting.registry.end_unstreamed(&call_id, EndReason::CarrierError, Some(detail.clone())) {
+                if waiting.registry.end_unstreamed(
+                    &call_id,
+                    EndReason::CarrierError,
+                    Some(detail.clone()),
+                ) {
                     waiting.log(format!("call {call_sid:?}: {detail}"));
                 }
             });
             let url = format!("{}/twilio/stream", shared.config.ws_base());
-            twiml_response(twiml::connect_stream(&url, &[(TOKEN_PARAMETER.to_string(), token)]))
+            twiml_response(twiml::connect_stream(
+                &url,
+                &[(TOKEN_PARAMETER.to_string(), token)],
+            ))
         }
         Answer::Unknown => {
-            shared.log(format!("voice webhook for call {call_sid:?}: no such call, or it already ended"));
+            shared.log(format!(
+                "voice webhook for call {call_sid:?}: no such call, or it already ended"
+            ));
             (StatusCode::NOT_FOUND, "no such call").into_response()
         }
         Answer::NotExpected => {
@@ -139,7 +168,12 @@ pub async fn status(
     if status.is_empty() {
         return (StatusCode::BAD_REQUEST, "CallStatus missing").into_response();
     }
-    shared.registry.notify(&call_id, CallEvent::Status { status: status.clone() });
+    shared.registry.notify(
+        &call_id,
+        CallEvent::Status {
+            status: status.clone(),
+        },
+    );
     if let Some(reason) = terminal(&status) {
         // A streaming call ends with its stream; one that never streamed ends here.
         let detail = (reason != EndReason::FarEndHungUp).then(|| format!("call status {status}"));

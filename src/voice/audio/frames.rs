@@ -38,7 +38,10 @@ pub fn rms_dbfs(frame: &[i16]) -> f32 {
         return SILENCE_DBFS;
     }
     // Exact integer squares (each at most 2^30), summed in vector lanes.
-    let sum: u64 = frame.iter().map(|&s| (i32::from(s) * i32::from(s)) as u64).sum();
+    let sum: u64 = frame
+        .iter()
+        .map(|&s| (i32::from(s) * i32::from(s)) as u64)
+        .sum();
     let rms = (sum as f64 / frame.len() as f64).sqrt() / 32768.0;
     if rms <= 0.0 {
         return SILENCE_DBFS;

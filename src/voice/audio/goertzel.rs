@@ -38,7 +38,12 @@ impl<const N: usize> ToneBank<N> {
 
     /// Powers of `block` (of the bank's length) at each frequency.
     pub fn powers(&self, block: &[f32]) -> [f32; N] {
-        assert_eq!(block.len(), self.len, "a tone bank measures blocks of {} samples", self.len);
+        assert_eq!(
+            block.len(),
+            self.len,
+            "a tone bank measures blocks of {} samples",
+            self.len
+        );
         std::array::from_fn(|k| {
             let (cos, sin) = self.basis[2 * k * self.len..][..2 * self.len].split_at(self.len);
             let (re, im) = (dot(block, cos), dot(block, sin));
@@ -52,7 +57,12 @@ impl<const N: usize> ToneBank<N> {
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     const LANES: usize = 8;
     let (a_lanes, b_lanes) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
-    let tail: f32 = a_lanes.remainder().iter().zip(b_lanes.remainder()).map(|(x, y)| x * y).sum();
+    let tail: f32 = a_lanes
+        .remainder()
+        .iter()
+        .zip(b_lanes.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
     let mut sums = [0.0f32; LANES];
     for (x, y) in a_lanes.zip(b_lanes) {
         for lane in 0..LANES {
@@ -77,23 +87,39 @@ mod tests {
 
     #[test]
     fn tone_bank_gives_goertzels_power_at_any_frequency() {
-        let samples: Vec<f32> = (0..205).map(|n| ((n as f32) * 0.37).sin() + ((n as f32) * 1.1).cos() * 0.5).collect();
+        let samples: Vec<f32> = (0..205)
+            .map(|n| ((n as f32) * 0.37).sin() + ((n as f32) * 1.1).cos() * 0.5)
+            .collect();
         // |X(f)|^2 in double precision.
         let exact = |freq: f32| {
             let omega = 2.0 * std::f64::consts::PI * f64::from(freq) / 8000.0;
-            let (re, im) = samples.iter().enumerate().fold((0.0, 0.0), |(re, im), (n, &x)| {
-                (re + f64::from(x) * (omega * n as f64).cos(), im + f64::from(x) * (omega * n as f64).sin())
-            });
+            let (re, im) = samples
+                .iter()
+                .enumerate()
+                .fold((0.0, 0.0), |(re, im), (n, &x)| {
+                    (
+                        re + f64::from(x) * (omega * n as f64).cos(),
+                        im + f64::from(x) * (omega * n as f64).sin(),
+                    )
+                });
             (re * re + im * im) as f32
         };
-        let freqs = [697.0, 770.0, 852.0, 941.0, 1209.0, 1336.0, 1477.0, 1633.0, 470.5, 3999.0];
+        let freqs = [
+            697.0, 770.0, 852.0, 941.0, 1209.0, 1336.0, 1477.0, 1633.0, 470.5, 3999.0,
+        ];
         let bank = ToneBank::new(&freqs, 8000, samples.len());
         for (&freq, power) in freqs.iter().zip(bank.powers(&samples)) {
             let want = exact(freq);
-            assert!((power - want).abs() <= 1e-4 * want.max(1.0), "{freq} Hz: {power} vs {want}");
+            assert!(
+                (power - want).abs() <= 1e-4 * want.max(1.0),
+                "{freq} Hz: {power} vs {want}"
+            );
             if freq < 2000.0 {
                 let goertzel = goertzel_power(&samples, freq, 8000);
-                assert!((power - goertzel).abs() <= 1e-4 * want.max(1.0), "{freq} Hz: {power} vs Goertzel's {goertzel}");
+                assert!(
+                    (power - goertzel).abs() <= 1e-4 * want.max(1.0),
+                    "{freq} Hz: {power} vs Goertzel's {goertzel}"
+                );
             }
         }
     }

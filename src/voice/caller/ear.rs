@@ -43,7 +43,10 @@ impl Ear {
     /// one turn are shorter).
     pub fn new(turn_gap_ms: u32) -> Self {
         Self {
-            vad: Vad::with_config(VadConfig { hangover_ms: turn_gap_ms, ..VadConfig::default() }),
+            vad: Vad::with_config(VadConfig {
+                hangover_ms: turn_gap_ms,
+                ..VadConfig::default()
+            }),
             origin_ms: None,
             preroll: VecDeque::new(),
             speech: None,
@@ -72,7 +75,9 @@ impl Ear {
             match event {
                 VadEvent::SpeechStarted { at_ms } => {
                     self.speech = Some(self.preroll.drain(..).collect());
-                    heard.push(Heard::Started { at_ms: origin + at_ms });
+                    heard.push(Heard::Started {
+                        at_ms: origin + at_ms,
+                    });
                 }
                 VadEvent::SpeechEnded { at_ms, duration_ms } => {
                     heard.push(Heard::Ended(self.cut(origin, at_ms, duration_ms)));
@@ -86,7 +91,9 @@ impl Ear {
     pub fn finish(&mut self) -> Option<AgentSpeech> {
         let origin = self.origin_ms?;
         match self.vad.finish()? {
-            VadEvent::SpeechEnded { at_ms, duration_ms } => Some(self.cut(origin, at_ms, duration_ms)),
+            VadEvent::SpeechEnded { at_ms, duration_ms } => {
+                Some(self.cut(origin, at_ms, duration_ms))
+            }
             VadEvent::SpeechStarted { .. } => None,
         }
     }
@@ -97,10 +104,16 @@ impl Ear {
         let mut samples = self.speech.take().unwrap_or_default();
         let heard_ms = samples.len() as u64 * 1000 / RATE;
         let detector_now_ms = self.vad_now_ms();
-        let trailing_ms = detector_now_ms.saturating_sub(end_ms).saturating_sub(TAIL_MS);
+        let trailing_ms = detector_now_ms
+            .saturating_sub(end_ms)
+            .saturating_sub(TAIL_MS);
         let keep_ms = heard_ms.saturating_sub(trailing_ms);
         samples.truncate((keep_ms * RATE / 1000) as usize);
-        AgentSpeech { start_ms: origin + end_ms - duration_ms, end_ms: origin + end_ms, samples }
+        AgentSpeech {
+            start_ms: origin + end_ms - duration_ms,
+            end_ms: origin + end_ms,
+            samples,
+        }
     }
 
     fn vad_now_ms(&self) -> u64 {
@@ -113,7 +126,9 @@ mod tests {
     use super::*;
 
     fn tone(ms: u64) -> Vec<i16> {
-        (0..ms * 8).map(|n| (6000.0 * (n as f64 * 0.3).sin()) as i16).collect()
+        (0..ms * 8)
+            .map(|n| (6000.0 * (n as f64 * 0.3).sin()) as i16)
+            .collect()
     }
 
     fn feed(ear: &mut Ear, start_ms: u64, audio: &[i16]) -> Vec<Heard> {
@@ -134,10 +149,15 @@ mod tests {
         let heard = feed(&mut ear, 40, &audio);
         assert_eq!(heard.len(), 2, "{heard:?}");
         assert_eq!(heard[0], Heard::Started { at_ms: 1040 });
-        let Heard::Ended(speech) = &heard[1] else { panic!("{heard:?}") };
+        let Heard::Ended(speech) = &heard[1] else {
+            panic!("{heard:?}")
+        };
         assert_eq!((speech.start_ms, speech.end_ms), (1040, 2540));
         let ms = speech.samples.len() as u64 / 8;
-        assert!((1500 + 100..=1500 + 300 + 200).contains(&ms), "{ms} ms kept");
+        assert!(
+            (1500 + 100..=1500 + 300 + 200).contains(&ms),
+            "{ms} ms kept"
+        );
         assert!(!ear.is_speaking());
     }
 

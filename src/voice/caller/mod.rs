@@ -18,7 +18,9 @@ use futures_util::FutureExt;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use crate::telephony::call::{CallCommands, CallEnd, CallEvent, EndReason, DTMF_GAP_MS, DTMF_TONE_MS};
+use crate::telephony::call::{
+    CallCommands, CallEnd, CallEvent, EndReason, DTMF_GAP_MS, DTMF_TONE_MS,
+};
 use crate::voice::audio::resample::resample;
 use crate::voice::conversation::{Conversation, EndedBy, KeyPress, Speaker, Utterance};
 use crate::voice::persona::{Persona, Reply, Turn};
@@ -150,7 +152,12 @@ struct Caller {
 }
 
 impl Caller {
-    fn new(commands: CallCommands, persona: Box<dyn Persona>, speech: CallerSpeech, config: CallerConfig) -> Self {
+    fn new(
+        commands: CallCommands,
+        persona: Box<dyn Persona>,
+        speech: CallerSpeech,
+        config: CallerConfig,
+    ) -> Self {
         let now = Instant::now();
         let ear = Ear::new(config.turn_gap.as_millis() as u32);
         Self {
@@ -191,7 +198,10 @@ impl Caller {
         let now = Instant::now();
         if now >= self.started.unwrap_or(self.created) + self.config.max_duration {
             let limit = self.config.max_duration.as_secs_f64();
-            self.end_call(EndedBy::Timeout, format!("the caller's longest call ({limit:.0} s) was reached"));
+            self.end_call(
+                EndedBy::Timeout,
+                format!("the caller's longest call ({limit:.0} s) was reached"),
+            );
             return;
         }
         if self.idle() && now >= self.last_activity + self.config.silence_turn {
@@ -202,7 +212,10 @@ impl Caller {
 
     /// Nobody is speaking, and the caller is neither thinking nor acting.
     fn idle(&self) -> bool {
-        self.thinking.is_none() && self.outgoing.is_idle() && !self.ear.is_speaking() && self.ending.is_none()
+        self.thinking.is_none()
+            && self.outgoing.is_idle()
+            && !self.ear.is_speaking()
+            && self.ending.is_none()
     }
 
     fn on_event(&mut self, event: CallEvent) {
@@ -230,7 +243,11 @@ impl Caller {
             CallEvent::Dtmf { digit } => {
                 let at_ms = self.now_ms();
                 for digit in digit.chars() {
-                    self.keys.push(KeyPress { speaker: Speaker::Agent, digit, at_ms });
+                    self.keys.push(KeyPress {
+                        speaker: Speaker::Agent,
+                        digit,
+                        at_ms,
+                    });
                 }
                 self.last_activity = Instant::now();
             }
@@ -272,10 +289,15 @@ impl Caller {
                 self.transcribe_for_record(speech);
             }
             let limit = self.config.max_turns;
-            self.end_call(EndedBy::Caller, format!("the caller's turn limit ({limit} replies) was reached"));
+            self.end_call(
+                EndedBy::Caller,
+                format!("the caller's turn limit ({limit} replies) was reached"),
+            );
             return;
         }
-        let Some(mut persona) = self.persona.take() else { return };
+        let Some(mut persona) = self.persona.take() else {
+            return;
+        };
         let stt = self.speech.stt.clone();
         let tts = self.speech.tts.clone();
         let language = self.config.language.clone();
@@ -294,13 +316,31 @@ impl Caller {
                     if let Some(heard) = &heard {
                         insert_by_start(&mut utterances, heard.clone());
                     }
-                    let turn = Turn { utterances: &utterances, keys: &keys, elapsed_ms, replies, after_silence };
-                    let reply = persona.reply(turn).await.map_err(|e| format!("the persona failed: {e}"))?;
-                    let audio = match reply.say.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+                    let turn = Turn {
+                        utterances: &utterances,
+                        keys: &keys,
+                        elapsed_ms,
+                        replies,
+                        after_silence,
+                    };
+                    let reply = persona
+                        .reply(turn)
+                        .await
+                        .map_err(|e| format!("the persona failed: {e}"))?;
+                    let audio = match reply
+                        .say
+                        .as_deref()
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                    {
                         Some(text) => Some(speak(&*tts, text, voice.as_deref()).await?),
                         None => None,
                     };
-                    Ok(Thought { heard, reply, audio })
+                    Ok(Thought {
+                        heard,
+                        reply,
+                        audio,
+                    })
                 }
                 .await;
                 (persona, result)
@@ -315,13 +355,15 @@ impl Caller {
         self.transcribing.push(
             async move {
                 let (start_ms, end_ms) = (speech.start_ms, speech.end_ms);
-                transcribe(&*stt, speech, language.as_deref()).await.unwrap_or_else(|error| Utterance {
-                    speaker: Speaker::Agent,
-                    text: format!("{INAUDIBLE}: {error}"),
-                    start_ms,
-                    end_ms,
-                    cut_off: false,
-                })
+                transcribe(&*stt, speech, language.as_deref())
+                    .await
+                    .unwrap_or_else(|error| Utterance {
+                        speaker: Speaker::Agent,
+                        text: format!("{INAUDIBLE}: {error}"),
+                        start_ms,
+                        end_ms,
+                        cut_off: false,
+                    })
             }
             .boxed(),
         );
@@ -347,7 +389,10 @@ impl Caller {
             self.replies += 1;
         }
         if let (Some(text), Some(audio)) = (reply.say, thought.audio) {
-            self.outgoing.push(Action::Say { text: text.trim().to_string(), audio });
+            self.outgoing.push(Action::Say {
+                text: text.trim().to_string(),
+                audio,
+            });
         }
         if let Some(keys) = reply.keys.filter(|k| !k.is_empty()) {
             self.outgoing.push(Action::Keys(keys));
@@ -366,7 +411,9 @@ impl Caller {
             return;
         }
         let now_ms = self.now_ms();
-        let Some(action) = self.outgoing.start_next() else { return };
+        let Some(action) = self.outgoing.start_next() else {
+            return;
+        };
         let sent = match action {
             Action::Say { text, audio } => {
                 let duration_ms = audio.len() as u64 / 8;
@@ -378,7 +425,9 @@ impl Caller {
                     cut_off: false,
                 });
                 self.outgoing.playing_utterance(index);
-                self.commands.send_pcm(&audio).and_then(|()| self.commands.mark(self.outgoing.mark_name()))
+                self.commands
+                    .send_pcm(&audio)
+                    .and_then(|()| self.commands.mark(self.outgoing.mark_name()))
             }
             Action::Keys(keys) => {
                 if let Err(e) = self.commands.send_dtmf(&keys) {
@@ -388,7 +437,11 @@ impl Caller {
                 let tone_ms = DTMF_TONE_MS + DTMF_GAP_MS;
                 for (i, digit) in keys.chars().enumerate() {
                     let at_ms = now_ms + i as u64 * u64::from(tone_ms);
-                    self.keys.push(KeyPress { speaker: Speaker::Caller, digit, at_ms });
+                    self.keys.push(KeyPress {
+                        speaker: Speaker::Caller,
+                        digit,
+                        at_ms,
+                    });
                 }
                 self.commands.mark(self.outgoing.mark_name())
             }
@@ -456,8 +509,10 @@ impl Caller {
         let (ended_by, end_reason, duration_ms, recording_path) = match ended {
             Some(end) => {
                 let (by, reason) = self.ending.take().unwrap_or_else(|| ended_by_carrier(&end));
-                if matches!(end.reason, EndReason::ProtocolError | EndReason::CarrierError | EndReason::NotAnswered)
-                    && self.error.is_none()
+                if matches!(
+                    end.reason,
+                    EndReason::ProtocolError | EndReason::CarrierError | EndReason::NotAnswered
+                ) && self.error.is_none()
                 {
                     self.error = Some(reason.clone());
                 }
@@ -486,15 +541,31 @@ impl Caller {
 
 /// Who ended a call the caller did not end, from the call's end.
 fn ended_by_carrier(end: &CallEnd) -> (EndedBy, String) {
-    let detail = end.detail.as_deref().map(|d| format!(": {d}")).unwrap_or_default();
+    let detail = end
+        .detail
+        .as_deref()
+        .map(|d| format!(": {d}"))
+        .unwrap_or_default();
     match end.reason {
         EndReason::FarEndHungUp => (EndedBy::Agent, "the agent hung up".into()),
         EndReason::HungUp => (EndedBy::Caller, "the caller hung up".into()),
-        EndReason::MaxDuration => (EndedBy::Timeout, "the call server's longest call was reached".into()),
-        EndReason::SilenceTimeout => (EndedBy::Timeout, "the call server heard nothing for its silence timeout".into()),
+        EndReason::MaxDuration => (
+            EndedBy::Timeout,
+            "the call server's longest call was reached".into(),
+        ),
+        EndReason::SilenceTimeout => (
+            EndedBy::Timeout,
+            "the call server heard nothing for its silence timeout".into(),
+        ),
         EndReason::NotAnswered => (EndedBy::Error, format!("the call was not answered{detail}")),
-        EndReason::ProtocolError => (EndedBy::Error, format!("the media stream broke the protocol{detail}")),
-        EndReason::CarrierError => (EndedBy::Error, format!("the carrier could not carry the call{detail}")),
+        EndReason::ProtocolError => (
+            EndedBy::Error,
+            format!("the media stream broke the protocol{detail}"),
+        ),
+        EndReason::CarrierError => (
+            EndedBy::Error,
+            format!("the carrier could not carry the call{detail}"),
+        ),
     }
 }
 
@@ -509,7 +580,11 @@ fn insert_by_start(utterances: &mut Vec<Utterance>, utterance: Utterance) -> usi
     index
 }
 
-async fn transcribe(stt: &dyn SpeechToText, speech: AgentSpeech, language: Option<&str>) -> Result<Utterance, String> {
+async fn transcribe(
+    stt: &dyn SpeechToText,
+    speech: AgentSpeech,
+    language: Option<&str>,
+) -> Result<Utterance, String> {
     let (start_ms, end_ms) = (speech.start_ms, speech.end_ms);
     let transcript = stt
         .transcribe(Audio16::new(8000, speech.samples), language)
@@ -518,15 +593,26 @@ async fn transcribe(stt: &dyn SpeechToText, speech: AgentSpeech, language: Optio
     let text = transcript.text.trim();
     Ok(Utterance {
         speaker: Speaker::Agent,
-        text: if text.is_empty() { INAUDIBLE.to_string() } else { text.to_string() },
+        text: if text.is_empty() {
+            INAUDIBLE.to_string()
+        } else {
+            text.to_string()
+        },
         start_ms,
         end_ms,
         cut_off: false,
     })
 }
 
-async fn speak(tts: &dyn TextToSpeech, text: &str, voice: Option<&str>) -> Result<Vec<i16>, String> {
-    let speech = tts.synthesize(text, voice).await.map_err(|e| format!("speech synthesis failed: {e}"))?;
+async fn speak(
+    tts: &dyn TextToSpeech,
+    text: &str,
+    voice: Option<&str>,
+) -> Result<Vec<i16>, String> {
+    let speech = tts
+        .synthesize(text, voice)
+        .await
+        .map_err(|e| format!("speech synthesis failed: {e}"))?;
     resample(&speech.samples, speech.rate, 8000).map_err(|e| format!("speech synthesis: {e}"))
 }
 

@@ -16,16 +16,27 @@ use crate::voice::providers::{ProviderError, Speech, Transcript};
 struct CountingStt(Mutex<u32>, bool);
 
 impl SpeechToText for CountingStt {
-    fn transcribe<'a>(&'a self, audio: Audio16, _: Option<&'a str>) -> BoxFuture<'a, Result<Transcript, ProviderError>> {
+    fn transcribe<'a>(
+        &'a self,
+        audio: Audio16,
+        _: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<Transcript, ProviderError>> {
         async move {
             assert_eq!(audio.rate, 8000);
             assert!(!audio.samples.is_empty());
             if self.1 {
-                return Err(ProviderError::Decode { provider: "fake", operation: "transcription", detail: "broken".into() });
+                return Err(ProviderError::Decode {
+                    provider: "fake",
+                    operation: "transcription",
+                    detail: "broken".into(),
+                });
             }
             let mut n = self.0.lock().unwrap();
             *n += 1;
-            Ok(Transcript { text: format!("agent line {n}"), ..Transcript::default() })
+            Ok(Transcript {
+                text: format!("agent line {n}"),
+                ..Transcript::default()
+            })
         }
         .boxed()
     }
@@ -35,7 +46,11 @@ impl SpeechToText for CountingStt {
 struct ToneTts;
 
 impl TextToSpeech for ToneTts {
-    fn synthesize<'a>(&'a self, text: &'a str, _: Option<&'a str>) -> BoxFuture<'a, Result<Speech, ProviderError>> {
+    fn synthesize<'a>(
+        &'a self,
+        text: &'a str,
+        _: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<Speech, ProviderError>> {
         async move { Ok(Audio16::new(16000, tone(16, text.len() as u64 * 100))) }.boxed()
     }
 }
@@ -48,7 +63,11 @@ struct ListPersona {
 
 impl Persona for ListPersona {
     fn reply<'a>(&'a mut self, turn: Turn<'a>) -> BoxFuture<'a, Result<Reply, ProviderError>> {
-        let lines = turn.utterances.iter().map(|u| format!("{}: {}", u.speaker, u.text)).collect();
+        let lines = turn
+            .utterances
+            .iter()
+            .map(|u| format!("{}: {}", u.speaker, u.text))
+            .collect();
         self.seen.lock().unwrap().push((lines, turn.after_silence));
         let reply = self.replies.pop_front().unwrap_or_default();
         async move { Ok(reply) }.boxed()
@@ -56,11 +75,16 @@ impl Persona for ListPersona {
 }
 
 fn say(text: &str) -> Reply {
-    Reply { say: Some(text.into()), ..Reply::default() }
+    Reply {
+        say: Some(text.into()),
+        ..Reply::default()
+    }
 }
 
 fn tone(khz: u64, ms: u64) -> Vec<i16> {
-    (0..ms * khz).map(|n| (6000.0 * (n as f64 * 2.0 * 440.0 / (khz as f64 * 1000.0)).sin()) as i16).collect()
+    (0..ms * khz)
+        .map(|n| (6000.0 * (n as f64 * 2.0 * 440.0 / (khz as f64 * 1000.0)).sin()) as i16)
+        .collect()
 }
 
 /// What the simulated agent does.
@@ -88,7 +112,11 @@ struct FarEndLog {
 async fn far_end(mut channels: CallChannels, plan: AgentPlan) -> FarEndLog {
     let mut log = FarEndLog::default();
     let send = |event| channels.events.send(event).ok();
-    send(CallEvent::Started { call_sid: "CA1".into(), stream_sid: "MZ1".into(), parameters: Default::default() });
+    send(CallEvent::Started {
+        call_sid: "CA1".into(),
+        stream_sid: "MZ1".into(),
+        parameters: Default::default(),
+    });
     // Caller audio to play: samples, with marks at positions.
     let mut playout: VecDeque<i16> = VecDeque::new();
     let mut marks: VecDeque<(usize, String)> = VecDeque::new();
@@ -103,7 +131,9 @@ async fn far_end(mut channels: CallChannels, plan: AgentPlan) -> FarEndLog {
         let now = step * 20;
         while let Ok(command) = channels.commands.try_recv() {
             match command {
-                CallCommand::Audio(bytes) => playout.extend(crate::voice::audio::mulaw::decode_all(&bytes)),
+                CallCommand::Audio(bytes) => {
+                    playout.extend(crate::voice::audio::mulaw::decode_all(&bytes))
+                }
                 CallCommand::Mark(name) => marks.push_back((played + playout.len(), name)),
                 CallCommand::Clear => {
                     log.cleared += 1;
@@ -132,7 +162,10 @@ async fn far_end(mut channels: CallChannels, plan: AgentPlan) -> FarEndLog {
         while marks.front().is_some_and(|(at, _)| *at <= played) {
             let (_, name) = marks.pop_front().unwrap();
             send(CallEvent::Mark { name });
-            if playout.is_empty() && caller_started_at.take().is_some() && plan.barge_in_after_ms.is_none() {
+            if playout.is_empty()
+                && caller_started_at.take().is_some()
+                && plan.barge_in_after_ms.is_none()
+            {
                 // The caller's turn has played: answer it.
                 if plan.hang_up_after == Some(answered) {
                     send(CallEvent::Ended(end(EndReason::FarEndHungUp, now)));
@@ -157,21 +190,41 @@ async fn far_end(mut channels: CallChannels, plan: AgentPlan) -> FarEndLog {
             speaking_until = None;
         }
         let samples = if voiced { tone(8, 20) } else { vec![0; 160] };
-        send(CallEvent::Audio { at_ms: now, samples });
+        send(CallEvent::Audio {
+            at_ms: now,
+            samples,
+        });
     }
     unreachable!()
 }
 
 fn end(reason: EndReason, at: u64) -> CallEnd {
-    CallEnd { reason, detail: None, duration_ms: at, pacing: PacingStats::default(), recording_path: None }
+    CallEnd {
+        reason,
+        detail: None,
+        duration_ms: at,
+        pacing: PacingStats::default(),
+        recording_path: None,
+    }
 }
 
-async fn call(plan: AgentPlan, replies: Vec<Reply>, stt_fails: bool, config: CallerConfig) -> (CallerOutcome, FarEndLog, Vec<(Vec<String>, bool)>) {
+async fn call(
+    plan: AgentPlan,
+    replies: Vec<Reply>,
+    stt_fails: bool,
+    config: CallerConfig,
+) -> (CallerOutcome, FarEndLog, Vec<(Vec<String>, bool)>) {
     let (handle, channels) = call_channels("c1".into());
     let far = tokio::spawn(far_end(channels, plan));
     let seen = Arc::new(Mutex::new(Vec::new()));
-    let persona = Box::new(ListPersona { replies: replies.into(), seen: seen.clone() });
-    let speech = CallerSpeech { stt: Arc::new(CountingStt(Mutex::new(0), stt_fails)), tts: Arc::new(ToneTts) };
+    let persona = Box::new(ListPersona {
+        replies: replies.into(),
+        seen: seen.clone(),
+    });
+    let speech = CallerSpeech {
+        stt: Arc::new(CountingStt(Mutex::new(0), stt_fails)),
+        tts: Arc::new(ToneTts),
+    };
     let (_, commands, mut events) = handle.into_parts();
     let outcome = run_caller(commands, &mut events, persona, speech, config).await;
     let log = far.await.unwrap();
@@ -180,46 +233,91 @@ async fn call(plan: AgentPlan, replies: Vec<Reply>, stt_fails: bool, config: Cal
 }
 
 fn plan() -> AgentPlan {
-    AgentPlan { greeting: Some((500, 1500)), answer_after_ms: 400, answer_ms: 1000, hang_up_after: None, barge_in_after_ms: None }
+    AgentPlan {
+        greeting: Some((500, 1500)),
+        answer_after_ms: 400,
+        answer_ms: 1000,
+        hang_up_after: None,
+        barge_in_after_ms: None,
+    }
 }
 
 fn lines(outcome: &CallerOutcome) -> Vec<String> {
-    outcome.conversation.utterances.iter().map(|u| format!("{}: {}", u.speaker, u.text)).collect()
+    outcome
+        .conversation
+        .utterances
+        .iter()
+        .map(|u| format!("{}: {}", u.speaker, u.text))
+        .collect()
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_conversation_takes_turns_and_the_caller_hangs_up() {
     let mut bye = say("bye now");
     bye.hang_up = Some("done".into());
-    let replies = vec![say("hello there"), Reply { keys: Some("12".into()), ..say("tuesday") }, bye];
+    let replies = vec![
+        say("hello there"),
+        Reply {
+            keys: Some("12".into()),
+            ..say("tuesday")
+        },
+        bye,
+    ];
     let (outcome, far, seen) = call(plan(), replies, false, CallerConfig::default()).await;
     assert_eq!(outcome.error, None);
     assert_eq!(
         lines(&outcome),
-        ["agent: agent line 1", "caller: hello there", "agent: agent line 2", "caller: tuesday", "agent: agent line 3", "caller: bye now"]
+        [
+            "agent: agent line 1",
+            "caller: hello there",
+            "agent: agent line 2",
+            "caller: tuesday",
+            "agent: agent line 3",
+            "caller: bye now"
+        ]
     );
     let c = &outcome.conversation;
-    assert_eq!((c.ended_by, c.end_reason.as_str()), (EndedBy::Caller, "the caller hung up: done"));
+    assert_eq!(
+        (c.ended_by, c.end_reason.as_str()),
+        (EndedBy::Caller, "the caller hung up: done")
+    );
     assert!(far.hung_up);
     assert_eq!(c.keys_by(Speaker::Caller), "12");
     // The greeting is timed by the agent's audio: 500 ms in, 1.5 s long.
     let greeting = &c.utterances[0];
     assert!((480..=560).contains(&greeting.start_ms), "{greeting:?}");
-    assert!((1480..=1560).contains(&(greeting.end_ms - greeting.start_ms)), "{greeting:?}");
+    assert!(
+        (1480..=1560).contains(&(greeting.end_ms - greeting.start_ms)),
+        "{greeting:?}"
+    );
     // The caller answers after the turn gap, and its utterance lasts as long as its audio played.
     let hello = &c.utterances[1];
     assert!(hello.start_ms >= greeting.end_ms + 750, "{hello:?}");
     let played = hello.end_ms - hello.start_ms;
-    assert!((1100..=1200).contains(&played), "'hello there' is 1.1 s of audio, played for {played} ms");
+    assert!(
+        (1100..=1200).contains(&played),
+        "'hello there' is 1.1 s of audio, played for {played} ms"
+    );
     // The persona saw the agent's words (as the agent's), and its own.
     assert_eq!(seen[0], (vec!["agent: agent line 1".to_string()], false));
-    assert_eq!(seen[1].0, ["agent: agent line 1", "caller: hello there", "agent: agent line 2"]);
+    assert_eq!(
+        seen[1].0,
+        [
+            "agent: agent line 1",
+            "caller: hello there",
+            "agent: agent line 2"
+        ]
+    );
     assert_eq!(outcome.call_sid.as_deref(), Some("CA1"));
 }
 
 #[tokio::test(start_paused = true)]
 async fn talked_over_the_caller_stops_and_its_utterance_is_cut_off() {
-    let plan = AgentPlan { barge_in_after_ms: Some(600), hang_up_after: None, ..plan() };
+    let plan = AgentPlan {
+        barge_in_after_ms: Some(600),
+        hang_up_after: None,
+        ..plan()
+    };
     let mut bye = say("ok");
     bye.hang_up = Some("done".into());
     let replies = vec![say("a rather long sentence from the caller"), bye];
@@ -228,14 +326,26 @@ async fn talked_over_the_caller_stops_and_its_utterance_is_cut_off() {
     let cut = &outcome.conversation.utterances[1];
     assert_eq!(cut.speaker, Speaker::Caller);
     assert!(cut.cut_off);
-    assert!(cut.end_ms - cut.start_ms < 1200, "{cut:?}: stopped well before its 3.9 s of audio");
+    assert!(
+        cut.end_ms - cut.start_ms < 1200,
+        "{cut:?}: stopped well before its 3.9 s of audio"
+    );
     assert!(far.caller_audio_ms < 3000);
 }
 
 #[tokio::test(start_paused = true)]
 async fn the_agent_hanging_up_ends_the_call_as_the_agents() {
-    let plan = AgentPlan { hang_up_after: Some(1), ..plan() };
-    let (outcome, far, _) = call(plan, vec![say("one"), say("two"), say("three")], false, CallerConfig::default()).await;
+    let plan = AgentPlan {
+        hang_up_after: Some(1),
+        ..plan()
+    };
+    let (outcome, far, _) = call(
+        plan,
+        vec![say("one"), say("two"), say("three")],
+        false,
+        CallerConfig::default(),
+    )
+    .await;
     assert_eq!(outcome.conversation.ended_by, EndedBy::Agent);
     assert_eq!(outcome.error, None);
     assert!(!far.hung_up);
@@ -244,18 +354,44 @@ async fn the_agent_hanging_up_ends_the_call_as_the_agents() {
 
 #[tokio::test(start_paused = true)]
 async fn a_silent_agent_gets_a_turn_after_silence_and_limits_end_the_call() {
-    let plan = AgentPlan { greeting: None, ..plan() };
-    let config = CallerConfig { max_turns: 2, silence_turn: Duration::from_secs(3), ..CallerConfig::default() };
-    let (outcome, _, seen) = call(plan, vec![say("hello?"), say("anyone?"), say("never said")], false, config).await;
+    let plan = AgentPlan {
+        greeting: None,
+        ..plan()
+    };
+    let config = CallerConfig {
+        max_turns: 2,
+        silence_turn: Duration::from_secs(3),
+        ..CallerConfig::default()
+    };
+    let (outcome, _, seen) = call(
+        plan,
+        vec![say("hello?"), say("anyone?"), say("never said")],
+        false,
+        config,
+    )
+    .await;
     // The first turn comes from silence (with nothing said yet); the agent answers it, and
     // after the second reply the limit ends the call.
     assert_eq!(seen[0], (vec![], true));
     assert_eq!(seen.len(), 2);
     assert_eq!(outcome.conversation.ended_by, EndedBy::Caller);
-    assert!(outcome.conversation.end_reason.contains("turn limit (2 replies)"), "{}", outcome.conversation.end_reason);
+    assert!(
+        outcome
+            .conversation
+            .end_reason
+            .contains("turn limit (2 replies)"),
+        "{}",
+        outcome.conversation.end_reason
+    );
 
-    let config = CallerConfig { max_duration: Duration::from_secs(5), ..CallerConfig::default() };
-    let plan = AgentPlan { greeting: None, ..self::plan() };
+    let config = CallerConfig {
+        max_duration: Duration::from_secs(5),
+        ..CallerConfig::default()
+    };
+    let plan = AgentPlan {
+        greeting: None,
+        ..self::plan()
+    };
     let (outcome, _, _) = call(plan, vec![], false, config).await;
     assert_eq!(outcome.conversation.ended_by, EndedBy::Timeout);
 }
@@ -266,5 +402,8 @@ async fn a_provider_failure_fails_the_call_and_hangs_up() {
     assert!(far.hung_up);
     assert_eq!(outcome.conversation.ended_by, EndedBy::Error);
     let error = outcome.error.expect("an error");
-    assert!(error.contains("speech recognition failed") && error.contains("broken"), "{error}");
+    assert!(
+        error.contains("speech recognition failed") && error.contains("broken"),
+        "{error}"
+    );
 }

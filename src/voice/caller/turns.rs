@@ -5,7 +5,10 @@ use std::collections::VecDeque;
 
 pub enum Action {
     /// Speak `text`, synthesized as 8 kHz `audio`.
-    Say { text: String, audio: Vec<i16> },
+    Say {
+        text: String,
+        audio: Vec<i16>,
+    },
     Keys(String),
     HangUp(String),
 }
@@ -47,7 +50,10 @@ impl Outgoing {
         let action = self.queue.pop_front()?;
         if !matches!(action, Action::HangUp(_)) {
             self.marks += 1;
-            self.playing = Some(Playing { mark: format!("trialrun-{}", self.marks), utterance: None });
+            self.playing = Some(Playing {
+                mark: format!("trialrun-{}", self.marks),
+                utterance: None,
+            });
         }
         Some(action)
     }
@@ -68,7 +74,9 @@ impl Outgoing {
     pub fn marked(&mut self, name: &str) -> Option<Done> {
         if self.playing.as_ref().is_some_and(|p| p.mark == name) {
             let playing = self.playing.take().expect("checked");
-            return Some(Done { utterance: playing.utterance });
+            return Some(Done {
+                utterance: playing.utterance,
+            });
         }
         None
     }
@@ -95,7 +103,10 @@ mod tests {
     #[test]
     fn actions_run_in_order_each_after_the_previous_mark() {
         let mut out = Outgoing::default();
-        out.push(Action::Say { text: "hi".into(), audio: vec![0; 160] });
+        out.push(Action::Say {
+            text: "hi".into(),
+            audio: vec![0; 160],
+        });
         out.push(Action::Keys("1".into()));
         out.push(Action::HangUp("done".into()));
         assert!(matches!(out.start_next(), Some(Action::Say { .. })));
@@ -115,7 +126,10 @@ mod tests {
     #[test]
     fn being_talked_over_drops_the_rest_but_a_hang_up() {
         let mut out = Outgoing::default();
-        out.push(Action::Say { text: "hi".into(), audio: vec![] });
+        out.push(Action::Say {
+            text: "hi".into(),
+            audio: vec![],
+        });
         out.push(Action::Keys("1".into()));
         out.push(Action::HangUp("done".into()));
         out.start_next();

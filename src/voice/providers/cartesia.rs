@@ -97,7 +97,9 @@ impl CartesiaTts {
     async fn run(&self, text: &str, voice: Option<&str>) -> Result<Speech, ProviderError> {
         const OP: &str = "text to speech";
         self.http.require_text(OP, text)?;
-        let voice = self.http.voice_or_default(OP, voice, &self.config.default_voice)?;
+        let voice = self
+            .http
+            .voice_or_default(OP, voice, &self.config.default_voice)?;
         let body = json!({
             "model_id": self.config.model_id,
             "transcript": text,

@@ -6,9 +6,9 @@ use std::time::Duration;
 use futures_util::future::BoxFuture;
 use serde::Deserialize;
 
-use super::{require_model, 
-    default_retry, wav_bytes, ApiKey, Audio16, Http, ProviderError, SpeechToText, Transcript, Word,
-    DEFAULT_TIMEOUT,
+use super::{
+    default_retry, require_model, wav_bytes, ApiKey, Audio16, Http, ProviderError, SpeechToText,
+    Transcript, Word, DEFAULT_TIMEOUT,
 };
 use crate::http_retry::RetryPolicy;
 

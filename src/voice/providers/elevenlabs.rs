@@ -98,7 +98,9 @@ impl ElevenLabsTts {
     async fn run(&self, text: &str, voice: Option<&str>) -> Result<Speech, ProviderError> {
         const OP: &str = "text to speech";
         self.http.require_text(OP, text)?;
-        let voice = self.http.voice_or_default(OP, voice, &self.config.default_voice)?;
+        let voice = self
+            .http
+            .voice_or_default(OP, voice, &self.config.default_voice)?;
         let mut url = self.http.url(&["v1", "text-to-speech", voice]);
         url.query_pairs_mut()
             .append_pair("output_format", &format!("pcm_{}", self.config.sample_rate));

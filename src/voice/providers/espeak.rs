@@ -187,7 +187,8 @@ impl TextToSpeech for EspeakTts {
         };
         let this = self.clone();
         let (text, voice) = (text.to_string(), voice.map(str::to_string));
-        let work = runtime.spawn_blocking(move || this.synthesize_blocking(&text, voice.as_deref()));
+        let work =
+            runtime.spawn_blocking(move || this.synthesize_blocking(&text, voice.as_deref()));
         Box::pin(async move {
             work.await.map_err(|e| ProviderError::Decode {
                 provider: PROVIDER,
@@ -237,7 +238,11 @@ thread_local! {
 }
 
 /// espeak-ng's audio callback: collects the samples (`wav` is NULL at the end).
-unsafe extern "C" fn collect_samples(wav: *mut c_short, count: c_int, _events: *mut c_void) -> c_int {
+unsafe extern "C" fn collect_samples(
+    wav: *mut c_short,
+    count: c_int,
+    _events: *mut c_void,
+) -> c_int {
     if !wav.is_null() && count > 0 {
         // Safety: espeak-ng hands `count` samples at `wav`, valid during this call.
         let chunk = unsafe { std::slice::from_raw_parts(wav, count as usize) };
@@ -320,7 +325,12 @@ impl Engine {
         // Safety: called once per process, under ENGINE's lock; the path outlives the call
         // (espeak-ng copies it).
         let rate = unsafe {
-            initialize(AUDIO_OUTPUT_SYNCHRONOUS, 0, data_c.as_ptr(), INITIALIZE_DONT_EXIT)
+            initialize(
+                AUDIO_OUTPUT_SYNCHRONOUS,
+                0,
+                data_c.as_ptr(),
+                INITIALIZE_DONT_EXIT,
+            )
         };
         if rate <= 0 {
             return Err(invalid_config(format!(
@@ -539,7 +549,8 @@ mod tests {
     use super::*;
 
     fn temp_dir(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("trialrun-espeak-{name}-{}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("trialrun-espeak-{name}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         dir
     }
@@ -572,7 +583,10 @@ mod tests {
         let library = dir.join("libespeak-ng.so");
         std::fs::write(&library, b"not an ELF file").unwrap();
         let text = detail(EspeakTts::new(EspeakConfig::new(&library, &dir)).unwrap_err());
-        assert!(text.starts_with("could not load the espeak-ng library"), "{text}");
+        assert!(
+            text.starts_with("could not load the espeak-ng library"),
+            "{text}"
+        );
         assert!(text.contains(&library.display().to_string()), "{text}");
     }
 

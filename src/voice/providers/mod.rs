@@ -678,7 +678,11 @@ impl Http {
     }
 
     /// Refuses empty text before anything is sent.
-    pub(crate) fn require_text(&self, operation: &'static str, text: &str) -> Result<(), ProviderError> {
+    pub(crate) fn require_text(
+        &self,
+        operation: &'static str,
+        text: &str,
+    ) -> Result<(), ProviderError> {
         if text.trim().is_empty() {
             return Err(self.invalid(operation, "the text is empty".into()));
         }

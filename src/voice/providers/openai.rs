@@ -9,9 +9,10 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::{
-    default_retry, pcm_s16le, require_model, wav_bytes, wav_speech, ApiKey, Audio16, ChatRequest, ChatResponse,
-    Http, LanguageModel, Message, ProviderError, ResponseFormat, Role, Segment, Speech,
-    SpeechToText, TextToSpeech, ToolCall, ToolChoice, Transcript, Usage, Word, DEFAULT_TIMEOUT,
+    default_retry, pcm_s16le, require_model, wav_bytes, wav_speech, ApiKey, Audio16, ChatRequest,
+    ChatResponse, Http, LanguageModel, Message, ProviderError, ResponseFormat, Role, Segment,
+    Speech, SpeechToText, TextToSpeech, ToolCall, ToolChoice, Transcript, Usage, Word,
+    DEFAULT_TIMEOUT,
 };
 use crate::http_retry::RetryPolicy;
 
@@ -202,7 +203,10 @@ fn excerpt(text: &str) -> String {
 
 /// The OpenAI chat-completions fields of `request`, all but `model` (also what Python
 /// language models are handed).
-pub fn chat_request_fields(request: &ChatRequest, max_tokens_field: MaxTokensField) -> Map<String, Value> {
+pub fn chat_request_fields(
+    request: &ChatRequest,
+    max_tokens_field: MaxTokensField,
+) -> Map<String, Value> {
     let mut body = Map::new();
     body.insert(
         "messages".into(),
@@ -261,7 +265,6 @@ pub fn chat_request_fields(request: &ChatRequest, max_tokens_field: MaxTokensFie
     }
     body
 }
-
 
 fn message_json(message: &Message) -> Value {
     let mut m = Map::new();
