@@ -1,9 +1,10 @@
 //! trialrun's Rust core. Everything but `py` is plain Rust, unit-tested with `cargo test`;
 //! `py` holds every Python conversion and the #[pymodule].
 
+pub mod audio;
 pub mod evaluation;
 pub mod history;
-pub mod http_retry;
+pub mod net;
 pub mod report;
 pub mod steps;
 pub mod store;

@@ -9,12 +9,10 @@ use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
-use crate::voice::audio::resample::resample;
+use crate::audio::resample::resample;
+use crate::audio::PHONE_RATE;
 use crate::voice::providers::espeak::{self, EspeakConfig, EspeakTts};
 use crate::voice::providers::{ProviderError, TextToSpeech};
-
-/// The rate the loopback carrier's `speech=` callable returns.
-const CARRIER_RATE: u32 = 8000;
 
 /// Bad settings or requests are the caller's to fix (ValueError); the rest is espeak-ng's.
 fn speech_error(error: ProviderError) -> PyErr {
@@ -166,7 +164,7 @@ impl EspeakSpeech {
             .detach(|| {
                 let voice = self.carrier_voice(voice, language)?;
                 let speech = self.tts.synthesize_blocking(text, voice.as_deref())?;
-                resample(&speech.samples, speech.rate, CARRIER_RATE).map_err(|e| {
+                resample(&speech.samples, speech.rate, PHONE_RATE).map_err(|e| {
                     ProviderError::InvalidConfig {
                         provider: "espeak-ng",
                         detail: format!("its speech cannot be resampled to 8 kHz: {e}"),

@@ -15,10 +15,10 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyDict};
 
+use crate::net::runtime::runtime;
 use crate::telephony::call::{CallCommands, CallEnd, CallEvent, PacingStats};
 use crate::telephony::loopback::{self, LoopbackConfig, Speech};
 use crate::telephony::rest::{self, CreateCall, TwilioConfig};
-use crate::telephony::runtime::runtime;
 use crate::telephony::server::{self, ServerConfig};
 
 create_exception!(

@@ -833,9 +833,11 @@ fn judge_call<'py>(
         "json_schema" => JudgeFormat::JsonSchema,
         "json_object" => JudgeFormat::JsonObject,
         "none" => JudgeFormat::PromptOnly,
-        other => return Err(PyValueError::new_err(format!(
+        other => {
+            return Err(PyValueError::new_err(format!(
             "response_format must be \"json_schema\", \"json_object\" or \"none\", not {other:?}"
-        ))),
+        )))
+        }
     };
     let criteria: Vec<Criterion> = criteria
         .into_iter()

@@ -6,7 +6,7 @@ use std::fmt;
 
 use tokio::sync::mpsc;
 
-use crate::voice::audio::{dtmf, mulaw};
+use crate::audio::{dtmf, mulaw};
 
 /// Something that happened on a call.
 #[derive(Debug, Clone, PartialEq)]
@@ -129,11 +129,6 @@ pub enum CallCommand {
     Hangup,
 }
 
-/// Length and loudness of generated key tones: long and loud enough for any detector.
-pub(crate) const DTMF_TONE_MS: u32 = 120;
-pub(crate) const DTMF_GAP_MS: u32 = 80;
-const DTMF_AMPLITUDE: i16 = 8000;
-
 /// The handle a caller of trialrun holds: sends commands, receives events.
 pub struct CallHandle {
     pub id: String,
@@ -208,14 +203,7 @@ impl CallCommands {
 
     /// Queues key tones for `digits` (in-band, as a phone sends them).
     pub fn send_dtmf(&self, digits: &str) -> Result<(), DtmfError> {
-        let pcm = dtmf::generate(digits, 8000, DTMF_TONE_MS, DTMF_GAP_MS, DTMF_AMPLITUDE)
-            .map_err(|e| DtmfError::UnknownDigit(e.0))?;
-        let mut bytes = mulaw::encode_all(&pcm);
-        // Trailing silence, so the last tone is not cut by audio queued right after it.
-        bytes.resize(
-            bytes.len() + DTMF_GAP_MS as usize * 8,
-            crate::telephony::playout::SILENCE,
-        );
+        let bytes = dtmf::phone_tones(digits).map_err(|e| DtmfError::UnknownDigit(e.0))?;
         self.send(CallCommand::Audio(bytes))
             .map_err(|_| DtmfError::CallOver)
     }

@@ -3,13 +3,11 @@
 //! carrier that stands in for Twilio.
 
 pub mod call;
-pub mod http;
 pub mod loopback;
 pub mod media;
 pub mod pacing;
 pub mod playout;
 pub mod rest;
-pub mod runtime;
 pub mod server;
 pub mod signature;
 pub mod twiml;

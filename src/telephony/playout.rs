@@ -9,8 +9,7 @@ use std::collections::VecDeque;
 
 use super::media::FRAME_BYTES;
 
-/// mu-law silence (the code for a zero sample).
-pub const SILENCE: u8 = 0xFF;
+use crate::audio::mulaw::SILENCE;
 
 /// One 20 ms frame of mu-law audio.
 pub type Frame = [u8; FRAME_BYTES];

@@ -17,10 +17,10 @@ use serde_json::Value;
 use super::call::{CallEvent, CallHandle, EndReason};
 use super::loopback::{LoopbackCarrier, LoopbackConfig};
 use super::rest::{CreateCall, TwilioClient, TwilioConfig};
-use super::runtime::runtime;
 use super::server::{CallServer, ServerConfig};
 use super::{signature, twiml};
-use crate::voice::audio::{dtmf::DtmfDetector, mulaw};
+use crate::audio::{dtmf::DtmfDetector, mulaw};
+use crate::net::runtime::runtime;
 
 const AGENT_NUMBER: &str = "+15550100";
 const TRIALRUN_NUMBER: &str = "+15550199";
@@ -139,7 +139,7 @@ async fn create_call(carrier: &LoopbackCarrier, form: &[(&str, &str)]) -> (u16, 
         carrier.api_base(),
         carrier.account_sid()
     );
-    let response = super::http::client()
+    let response = crate::net::http::client()
         .unwrap()
         .post(url)
         .basic_auth(carrier.account_sid(), Some(carrier.auth_token()))
@@ -231,7 +231,7 @@ fn a_call_through_the_loopback_carrier_carries_audio_marks_and_keys_both_ways() 
         // The agent's two tones (300 + 200 ms) arrived among the silence.
         let loud = heard
             .chunks(160)
-            .filter(|f| crate::voice::audio::frames::rms_dbfs(f) > -30.0)
+            .filter(|f| crate::audio::frames::rms_dbfs(f) > -30.0)
             .count();
         assert!((20..=30).contains(&loud), "{loud} loud frames");
         assert!(
@@ -242,7 +242,7 @@ fn a_call_through_the_loopback_carrier_carries_audio_marks_and_keys_both_ways() 
 
         // The recording has the key tones on the caller's channel, the agent's on the right.
         let path = end.recording_path.expect("recorded");
-        let audio = crate::voice::audio::wav::read_wav(std::path::Path::new(&path)).unwrap();
+        let audio = crate::audio::wav::read_wav(std::path::Path::new(&path)).unwrap();
         assert_eq!(audio.channels.len(), 2);
         let digits: String = DtmfDetector::new()
             .push(&audio.channels[0])
@@ -322,7 +322,7 @@ fn the_rest_api_refuses_a_wrong_auth_token() {
             carrier.api_base(),
             carrier.account_sid()
         );
-        let response = super::http::client()
+        let response = crate::net::http::client()
             .unwrap()
             .post(url)
             .basic_auth(carrier.account_sid(), Some("wrong"))
@@ -345,7 +345,7 @@ fn a_webhook_with_a_bad_signature_is_refused_and_logged() {
     .unwrap();
     let (_handle, urls) = server.new_outbound_call();
     runtime().block_on(async {
-        let response = super::http::client()
+        let response = crate::net::http::client()
             .unwrap()
             .post(&urls.voice)
             .header("X-Twilio-Signature", "bm9wZQ==")

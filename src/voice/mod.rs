@@ -1,7 +1,6 @@
-//! Voice calls: the audio toolbox for phoning voice agents, model providers, the simulated
-//! caller's persona, and the conversation record that call metrics and judges read.
+//! Voice calls: model providers, the simulated caller and its persona, and the conversation
+//! record that call metrics and judges read. Call audio is the `audio` room's.
 
-pub mod audio;
 pub mod caller;
 pub mod conversation;
 pub mod judge;

@@ -12,8 +12,9 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio::time::{interval_at, Instant, MissedTickBehavior};
 
+use crate::audio::mulaw::SILENCE;
 use crate::telephony::media::FRAME_BYTES;
-use crate::telephony::playout::{Frame, Playout, SILENCE};
+use crate::telephony::playout::{Frame, Playout};
 
 const FRAME: Duration = Duration::from_millis(20);
 
@@ -136,7 +137,7 @@ mod tests {
 
     #[test]
     fn each_leg_hears_the_other_and_marks_return_once_played() {
-        crate::telephony::runtime::runtime().block_on(async {
+        crate::net::runtime::runtime().block_on(async {
             let (a, b) = (Port::default(), Port::default());
             let mut a_hears = a.listen();
             let mut b_hears = b.listen();

@@ -10,8 +10,8 @@ use tokio::sync::watch;
 use super::bridge::{self, Lateness, Port};
 use super::leg::{Document, Leg, LegEnd};
 use super::{sid, Carrier};
+use crate::audio::{dtmf, mulaw, PHONE_RATE};
 use crate::store::now_unix;
-use crate::voice::audio::{dtmf, mulaw};
 
 /// What a REST "create call" asked for.
 #[derive(Debug, Clone)]
@@ -231,10 +231,9 @@ async fn finish(
 fn send_digits(port: &Port, digits: &str) {
     for key in digits.chars() {
         if key == 'w' {
-            port.say(&vec![crate::telephony::playout::SILENCE; 4000]);
-        } else if let Ok(pcm) = dtmf::generate(&key.to_string(), 8000, 120, 80, 8000) {
-            port.say(&mulaw::encode_all(&pcm));
-            port.say(&vec![crate::telephony::playout::SILENCE; 640]);
+            port.say(&[mulaw::SILENCE; PHONE_RATE as usize / 2]);
+        } else if let Ok(tones) = dtmf::phone_tones(key.encode_utf8(&mut [0; 4])) {
+            port.say(&tones);
         }
     }
 }

@@ -10,10 +10,11 @@ use tokio::time::{sleep, Instant};
 use super::bridge::Port;
 use super::stream_client::{run_stream, StreamCall, StreamEnd};
 use super::Carrier;
-use crate::telephony::playout::SILENCE;
+use crate::audio::dtmf::DtmfDetector;
+use crate::audio::mulaw::SILENCE;
+use crate::audio::PHONE_RATE;
+use crate::audio::{mulaw, resample, wav};
 use crate::telephony::twiml::{self, Gather, GatherInput, Verb};
-use crate::voice::audio::dtmf::DtmfDetector;
-use crate::voice::audio::{mulaw, resample, wav};
 
 /// Where a leg's TwiML comes from.
 #[derive(Debug, Clone)]
@@ -204,7 +205,7 @@ impl Leg {
         let audio = wav::read_wav_bytes(&bytes)
             .map_err(|e| format!("<Play> {url}: not a WAV file trialrun can read: {e}"))?;
         let mono = audio.channels.first().cloned().unwrap_or_default();
-        let pcm = resample::resample(&mono, audio.rate, 8000)
+        let pcm = resample::resample(&mono, audio.rate, PHONE_RATE)
             .map_err(|e| format!("<Play> {url}: {e}"))?;
         let encoded = mulaw::encode_all(&pcm);
         let loops = if loop_count == 0 {
@@ -277,13 +278,16 @@ impl Leg {
                     let audio =
                         wav::read_wav_bytes(&bytes).map_err(|e| format!("<Play> {url}: {e}"))?;
                     let mono = audio.channels.first().cloned().unwrap_or_default();
-                    let pcm = resample::resample(&mono, audio.rate, 8000)
+                    let pcm = resample::resample(&mono, audio.rate, PHONE_RATE)
                         .map_err(|e| format!("<Play> {url}: {e}"))?;
                     for _ in 0..(*loop_count).max(1) {
                         self.port.say(&mulaw::encode_all(&pcm));
                     }
                 }
-                Verb::Pause { length } => self.port.say(&vec![SILENCE; *length as usize * 8000]),
+                Verb::Pause { length } => {
+                    self.port
+                        .say(&vec![SILENCE; *length as usize * PHONE_RATE as usize])
+                }
                 _ => {}
             }
         }

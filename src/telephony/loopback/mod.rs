@@ -25,8 +25,8 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use super::runtime::runtime;
 use super::signature;
+use crate::net::runtime::runtime;
 
 pub use bridge::Lateness;
 pub use call::CallRecord;
@@ -232,7 +232,7 @@ impl Carrier {
         }
     }
 
-    /// Places a call: it runs on the telephony runtime; the record is returned at once.
+    /// Places a call: it runs on the shared runtime; the record is returned at once.
     fn place(self: &Arc<Self>, request: call::CallRequest) -> Result<CallRecord, PlaceError> {
         let Some(callee_url) = self
             .numbers
@@ -337,7 +337,7 @@ impl LoopbackCarrier {
                 )));
             }
         }
-        let http = super::http::client().map_err(StartError)?;
+        let http = crate::net::http::client().map_err(StartError)?;
         let std_listener = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
             .and_then(|l| l.set_nonblocking(true).map(|()| l))
             .map_err(|e| StartError(format!("cannot listen on 127.0.0.1: {e}")))?;

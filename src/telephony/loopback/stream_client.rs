@@ -12,12 +12,12 @@ use tokio_tungstenite::tungstenite::Message;
 
 use super::bridge::Port;
 use super::sid;
+use crate::audio::{dtmf::DtmfDetector, mulaw};
 use crate::telephony::media::{
     parse_outbound, DtmfInfo, Inbound, MarkName, MediaFormat, MediaText, Outbound, StartInfo,
     StopInfo,
 };
 use crate::telephony::twiml::Stream;
-use crate::voice::audio::{dtmf::DtmfDetector, mulaw};
 
 /// Who the stream belongs to.
 pub struct StreamCall<'a> {
@@ -90,7 +90,7 @@ pub async fn run_stream(
                 .collect::<BTreeMap<_, _>>(),
             media_format: MediaFormat {
                 encoding: "audio/x-mulaw".into(),
-                sample_rate: 8000,
+                sample_rate: crate::audio::PHONE_RATE,
                 channels: 1,
             },
         },

@@ -6,7 +6,7 @@ use std::time::Duration;
 use reqwest::{Method, Url};
 use serde::de::DeserializeOwned;
 
-use crate::http_retry::{self, Failure, RetryPolicy};
+use crate::net::retry::{self, Failure, RetryPolicy};
 
 use super::config::{is_sid, TwilioConfig};
 use super::error::{api_error, TwilioError};
@@ -217,7 +217,7 @@ impl TwilioClient {
             max_retry_after: self.config.max_retry_after,
         };
         let request = &request;
-        let result = http_retry::send(&policy, request.idempotent, || async move {
+        let result = retry::send(&policy, request.idempotent, || async move {
             if request.paced {
                 self.pacer.wait().await;
             }
@@ -245,7 +245,7 @@ impl TwilioClient {
             ),
             Err(Failure::Transport { error, attempts }) => TwilioError::Transport {
                 operation: request.operation,
-                detail: http_retry::error_chain(&error),
+                detail: retry::error_chain(&error),
                 attempts,
             },
         };
@@ -253,9 +253,9 @@ impl TwilioClient {
     }
 }
 
-/// A client with TLS set up (telephony::http) and this timeout.
+/// A client with TLS set up (net::http) and this timeout.
 pub(crate) fn http_client(timeout: Duration) -> Result<reqwest::Client, TwilioError> {
-    crate::telephony::http::builder()
+    crate::net::http::builder()
         .timeout(timeout)
         .build()
         .map_err(|e| TwilioError::InvalidConfig(format!("could not build the HTTP client: {e}")))

@@ -28,7 +28,7 @@ use tokio::sync::watch;
 
 use super::call::{CallHandle, EndReason, PacingStats};
 use super::pacing::LatenessHistogram;
-use super::runtime::runtime;
+use crate::net::runtime::runtime;
 
 pub use registry::{secret as secret_hex, TOKEN_PARAMETER};
 pub use stream::READ_BUFFER;
@@ -216,7 +216,7 @@ pub struct CallServer {
 }
 
 impl CallServer {
-    /// Checks the configuration, binds the port and starts serving on the telephony runtime.
+    /// Checks the configuration, binds the port and starts serving on the shared runtime.
     pub fn start(config: ServerConfig) -> Result<CallServer, ServerError> {
         if config.validate_signatures && config.auth_token.as_deref().is_none_or(str::is_empty) {
             return Err(ServerError::NoAuthToken);

@@ -16,14 +16,14 @@ use tokio::time::{interval_at, Instant, MissedTickBehavior};
 
 use super::registry::{user_parameters, TakeError, TOKEN_PARAMETER};
 use super::Shared;
+use crate::audio::frames::rms_dbfs;
+use crate::audio::mulaw;
+use crate::audio::recorder::{CallRecorder, Side};
 use crate::telephony::call::{
     CallChannels, CallCommand, CallEnd, CallEvent, EndReason, PacingStats,
 };
 use crate::telephony::media::{parse_inbound, Inbound, MediaText, Outbound, StreamState};
 use crate::telephony::playout::Playout;
-use crate::voice::audio::frames::rms_dbfs;
-use crate::voice::audio::mulaw;
-use crate::voice::audio::recorder::{CallRecorder, Side};
 
 /// How long the carrier has to send `connected` and `start` after the socket opens.
 const START_TIMEOUT: Duration = Duration::from_secs(10);

@@ -4,13 +4,13 @@
 
 use std::collections::VecDeque;
 
-use crate::voice::audio::vad::{Vad, VadConfig, VadEvent};
+use crate::audio::vad::{Vad, VadConfig, VadEvent};
 
 /// Audio kept from before the detector confirms speech (it needs a few voiced frames).
 const PREROLL_MS: u64 = 300;
 /// Silence kept after the last voiced frame.
 const TAIL_MS: u64 = 150;
-const RATE: u64 = 8000;
+const RATE: u64 = crate::audio::PHONE_RATE as u64;
 
 /// One stretch of the agent's speech.
 #[derive(Debug, Clone, PartialEq)]

@@ -18,10 +18,9 @@ use futures_util::FutureExt;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use crate::telephony::call::{
-    CallCommands, CallEnd, CallEvent, EndReason, DTMF_GAP_MS, DTMF_TONE_MS,
-};
-use crate::voice::audio::resample::resample;
+use crate::audio::resample::resample;
+use crate::audio::{dtmf, PHONE_RATE};
+use crate::telephony::call::{CallCommands, CallEnd, CallEvent, EndReason};
 use crate::voice::conversation::{Conversation, EndedBy, KeyPress, Speaker, Utterance};
 use crate::voice::persona::{Persona, Reply, Turn};
 use crate::voice::providers::{Audio16, SpeechToText, TextToSpeech};
@@ -434,7 +433,7 @@ impl Caller {
                     self.fail(format!("pressing {keys:?}: {e}"));
                     return;
                 }
-                let tone_ms = DTMF_TONE_MS + DTMF_GAP_MS;
+                let tone_ms = dtmf::TONE_MS + dtmf::GAP_MS;
                 for (i, digit) in keys.chars().enumerate() {
                     let at_ms = now_ms + i as u64 * u64::from(tone_ms);
                     self.keys.push(KeyPress {
@@ -587,7 +586,7 @@ async fn transcribe(
 ) -> Result<Utterance, String> {
     let (start_ms, end_ms) = (speech.start_ms, speech.end_ms);
     let transcript = stt
-        .transcribe(Audio16::new(8000, speech.samples), language)
+        .transcribe(Audio16::new(PHONE_RATE, speech.samples), language)
         .await
         .map_err(|e| format!("speech recognition failed: {e}"))?;
     let text = transcript.text.trim();
@@ -613,7 +612,7 @@ async fn speak(
         .synthesize(text, voice)
         .await
         .map_err(|e| format!("speech synthesis failed: {e}"))?;
-    resample(&speech.samples, speech.rate, 8000).map_err(|e| format!("speech synthesis: {e}"))
+    resample(&speech.samples, speech.rate, PHONE_RATE).map_err(|e| format!("speech synthesis: {e}"))
 }
 
 #[cfg(test)]

@@ -132,7 +132,7 @@ async fn far_end(mut channels: CallChannels, plan: AgentPlan) -> FarEndLog {
         while let Ok(command) = channels.commands.try_recv() {
             match command {
                 CallCommand::Audio(bytes) => {
-                    playout.extend(crate::voice::audio::mulaw::decode_all(&bytes))
+                    playout.extend(crate::audio::mulaw::decode_all(&bytes))
                 }
                 CallCommand::Mark(name) => marks.push_back((played + playout.len(), name)),
                 CallCommand::Clear => {

@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use crate::voice::audio::dtmf;
+use crate::audio::dtmf;
 
 /// Keys that are not all phone keys.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -9,7 +9,7 @@ use serde_json::json;
 use super::{
     default_retry, pcm_s16le, ApiKey, Http, ProviderError, Speech, TextToSpeech, DEFAULT_TIMEOUT,
 };
-use crate::http_retry::RetryPolicy;
+use crate::net::retry::RetryPolicy;
 
 /// Cartesia's public API.
 pub const DEFAULT_BASE_URL: &str = "https://api.cartesia.ai";

@@ -10,7 +10,7 @@ use super::{
     default_retry, require_model, wav_bytes, ApiKey, Audio16, Http, ProviderError, SpeechToText,
     Transcript, Word, DEFAULT_TIMEOUT,
 };
-use crate::http_retry::RetryPolicy;
+use crate::net::retry::RetryPolicy;
 
 /// Deepgram's public API (without the `/v1`).
 pub const DEFAULT_BASE_URL: &str = "https://api.deepgram.com";

@@ -9,7 +9,7 @@ use serde_json::json;
 use super::{
     default_retry, pcm_s16le, ApiKey, Http, ProviderError, Speech, TextToSpeech, DEFAULT_TIMEOUT,
 };
-use crate::http_retry::RetryPolicy;
+use crate::net::retry::RetryPolicy;
 
 /// ElevenLabs' public API (without the `/v1`).
 pub const DEFAULT_BASE_URL: &str = "https://api.elevenlabs.io";

@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Router;
 use reqwest::Url;
 
-use crate::http_retry::RetryPolicy;
+use crate::net::retry::RetryPolicy;
 
 /// One request as the fake vendor saw it.
 #[derive(Debug, Clone)]

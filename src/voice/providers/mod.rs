@@ -5,7 +5,7 @@
 //!
 //! Requests go only to the configured base URL (the vendor's public endpoint by default).
 //! Keys travel in headers only, never in URLs, errors or `Debug` output. 429, 5xx and
-//! connection failures are retried with backoff (the shared [`crate::http_retry`]).
+//! connection failures are retried with backoff (the shared [`crate::net::retry`]).
 
 use std::fmt;
 use std::time::Duration;
@@ -14,7 +14,8 @@ use futures_util::future::BoxFuture;
 use reqwest::Url;
 use serde_json::Value;
 
-use crate::http_retry::{self, Answer, Failure, RetryPolicy};
+use crate::audio::pcm;
+use crate::net::retry::{self, Answer, Failure, RetryPolicy};
 
 pub mod cartesia;
 pub mod deepgram;
@@ -577,7 +578,7 @@ impl Http {
         if timeout.is_zero() {
             return Err(bad("timeout must be positive".into()));
         }
-        let client = crate::telephony::http::builder()
+        let client = crate::net::http::builder()
             .timeout(timeout)
             .build()
             .map_err(|e| bad(format!("could not build the HTTP client: {e}")))?;
@@ -627,7 +628,7 @@ impl Http {
     {
         let client = &self.client;
         let build = &build;
-        let result = http_retry::send(&self.retry, true, || async move { build(client) }).await;
+        let result = retry::send(&self.retry, true, || async move { build(client) }).await;
         let error = match result {
             Ok(answer) => return Ok(answer),
             Err(Failure::Status {
@@ -644,7 +645,7 @@ impl Http {
             Err(Failure::Transport { error, attempts }) => ProviderError::Transport {
                 provider: self.provider,
                 operation,
-                detail: http_retry::error_chain(&error),
+                detail: retry::error_chain(&error),
                 attempts,
             },
         };
@@ -722,19 +723,7 @@ pub(crate) fn pcm_s16le(
     bytes: &[u8],
     rate: u32,
 ) -> Result<Speech, ProviderError> {
-    if bytes.len() % 2 != 0 {
-        return Err(http.decode(
-            operation,
-            format!(
-                "raw 16-bit PCM has an odd number of bytes ({})",
-                bytes.len()
-            ),
-        ));
-    }
-    let samples = bytes
-        .chunks_exact(2)
-        .map(|b| i16::from_le_bytes([b[0], b[1]]))
-        .collect();
+    let samples = pcm::from_bytes(bytes).map_err(|e| http.decode(operation, e.to_string()))?;
     Ok(Audio16::new(rate, samples))
 }
 
@@ -744,7 +733,7 @@ pub(crate) fn wav_speech(
     operation: &'static str,
     bytes: &[u8],
 ) -> Result<Speech, ProviderError> {
-    let audio = crate::voice::audio::wav::read_wav_bytes(bytes)
+    let audio = crate::audio::wav::read_wav_bytes(bytes)
         .map_err(|e| http.decode(operation, e.to_string()))?;
     let rate = audio.rate;
     let samples = audio.channels.into_iter().next().unwrap_or_default();
@@ -760,7 +749,6 @@ pub(crate) fn wav_bytes(
     if audio.rate == 0 {
         return Err(http.invalid(operation, "audio sample rate is 0".into()));
     }
-    let audio = crate::voice::audio::wav::Audio::mono(audio.rate, audio.samples.clone());
-    crate::voice::audio::wav::write_wav_bytes(&audio)
-        .map_err(|e| http.invalid(operation, e.to_string()))
+    let audio = crate::audio::wav::Audio::mono(audio.rate, audio.samples.clone());
+    crate::audio::wav::write_wav_bytes(&audio).map_err(|e| http.invalid(operation, e.to_string()))
 }

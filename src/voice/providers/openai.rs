@@ -14,7 +14,7 @@ use super::{
     Speech, SpeechToText, TextToSpeech, ToolCall, ToolChoice, Transcript, Usage, Word,
     DEFAULT_TIMEOUT,
 };
-use crate::http_retry::RetryPolicy;
+use crate::net::retry::RetryPolicy;
 
 /// OpenAI's public API; point `base_url` at e.g. `http://127.0.0.1:8000/v1` for vLLM or
 /// `http://127.0.0.1:11434/v1` for Ollama.

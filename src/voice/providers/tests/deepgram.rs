@@ -3,7 +3,7 @@
 use serde_json::json;
 
 use super::*;
-use crate::voice::audio::wav::{read_wav_bytes, Audio};
+use crate::audio::wav::{read_wav_bytes, Audio};
 use crate::voice::providers::*;
 
 const KEY: &str = "dg-test-key-abcdef0123";

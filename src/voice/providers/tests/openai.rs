@@ -3,7 +3,7 @@
 use serde_json::json;
 
 use super::*;
-use crate::voice::audio::wav::{read_wav_bytes, write_wav_bytes, Audio};
+use crate::audio::wav::{read_wav_bytes, write_wav_bytes, Audio};
 use crate::voice::providers::*;
 
 const KEY: &str = "sk-test-0123456789abcdef";
@@ -606,7 +606,7 @@ async fn odd_length_pcm_is_a_decode_error() {
     let error = tts.synthesize("Hi.", None).await.unwrap_err();
     assert!(matches!(error, ProviderError::Decode { .. }), "{error:?}");
     assert!(
-        error.to_string().contains("odd number of bytes (3)"),
+        error.to_string().contains("even number of bytes, not 3"),
         "{error}"
     );
 }

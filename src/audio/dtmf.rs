@@ -65,6 +65,24 @@ pub fn generate(
     Ok(out)
 }
 
+/// Length of each key tone a phone sends, in ms: long and loud enough for any detector.
+pub const TONE_MS: u32 = 120;
+/// Silence between key tones, and after the last one, in ms.
+pub const GAP_MS: u32 = 80;
+/// Peak of each of a key tone's two sines.
+pub const AMPLITUDE: i16 = 8000;
+
+/// Key tones for `digits` as a phone line carries them: mu-law at [`super::PHONE_RATE`],
+/// [`TONE_MS`] each with [`GAP_MS`] of silence between and after them, so the last tone is
+/// not cut by audio queued right after it.
+pub fn phone_tones(digits: &str) -> Result<Vec<u8>, UnknownDigit> {
+    let pcm = generate(digits, super::PHONE_RATE, TONE_MS, GAP_MS, AMPLITUDE)?;
+    let mut bytes = super::mulaw::encode_all(&pcm);
+    let gap = (super::PHONE_RATE * GAP_MS / 1000) as usize;
+    bytes.resize(bytes.len() + gap, super::mulaw::SILENCE);
+    Ok(bytes)
+}
+
 fn dual_tone(n: usize, rate: u32, low: f32, high: f32, amplitude: i16) -> i16 {
     let t = n as f64 / f64::from(rate);
     let w = |f: f32| (2.0 * std::f64::consts::PI * f64::from(f) * t).sin();
@@ -92,7 +110,7 @@ pub struct DtmfConfig {
 impl Default for DtmfConfig {
     fn default() -> Self {
         Self {
-            rate: 8000,
+            rate: super::PHONE_RATE,
             min_level_dbfs: -45.0,
             min_tone_share: 0.7,
             max_twist_db: 8.0,
@@ -248,7 +266,7 @@ impl Default for DtmfDetector {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::voice::audio::mulaw;
+    use crate::audio::mulaw;
 
     const ALL: &str = "0123456789*#ABCD";
 

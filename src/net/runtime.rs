@@ -1,6 +1,6 @@
-//! The tokio runtime telephony runs on: one per process, started on first use, so call
-//! servers, loopback carriers and HTTP clients share its threads rather than each starting
-//! their own.
+//! The tokio runtime for everything that is not Python: one per process, started on first
+//! use, so call servers, loopback carriers, the simulated caller and HTTP clients share its
+//! threads rather than each starting their own.
 
 use std::sync::OnceLock;
 
@@ -16,9 +16,9 @@ pub fn runtime() -> &'static Runtime {
     RUNTIME.get_or_init(|| {
         Builder::new_multi_thread()
             .worker_threads(WORKERS)
-            .thread_name("trialrun-telephony")
+            .thread_name("trialrun-net")
             .enable_all()
             .build()
-            .expect("starting the telephony runtime")
+            .expect("starting the shared tokio runtime")
     })
 }

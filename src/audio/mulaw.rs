@@ -1,6 +1,9 @@
 //! ITU-T G.711 mu-law companding: 14-bit-range linear PCM <-> 8-bit codes, as carried
 //! by Twilio Media Streams (8 kHz, one byte per sample).
 
+/// The code for a zero sample: what silence is on a phone line.
+pub const SILENCE: u8 = 0xFF;
+
 /// Bias added to the magnitude before finding the segment (G.711: 0x84).
 const BIAS: i32 = 0x84;
 

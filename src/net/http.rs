@@ -1,4 +1,4 @@
-//! HTTP clients for telephony (webhooks, `<Play>` audio, Twilio's REST API): reqwest on
+//! HTTP clients (webhooks, `<Play>` audio, Twilio's REST API, model providers): reqwest on
 //! rustls. reqwest is built with no crypto provider; ring is installed as the process
 //! default once (kept if something else installed one first), and reqwest's platform
 //! verifier then checks certificates against the system's roots.

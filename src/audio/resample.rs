@@ -178,7 +178,7 @@ pub fn resample(input: &[i16], from: u32, to: u32) -> Result<Vec<i16>, ResampleE
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::voice::audio::goertzel::tone_amplitude;
+    use crate::audio::goertzel::tone_amplitude;
 
     fn sine(freq: f32, rate: u32, len: usize, amplitude: f32) -> Vec<i16> {
         (0..len)

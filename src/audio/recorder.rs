@@ -7,7 +7,7 @@ use super::mulaw;
 use super::wav::{write_wav, Audio, WavError};
 
 /// Sample rate of call recordings.
-pub const RECORDING_RATE: u32 = 8000;
+pub const RECORDING_RATE: u32 = super::PHONE_RATE;
 
 /// Default longest recording kept (2 hours); later frames are dropped and counted.
 pub const DEFAULT_MAX_MS: u64 = 2 * 60 * 60 * 1000;
@@ -114,7 +114,7 @@ fn ms_to_samples(ms: u64) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::voice::audio::wav::{read_wav, tests::temp_path};
+    use crate::audio::wav::{read_wav, tests::temp_path};
 
     fn frame(value: i16) -> Vec<i16> {
         vec![value; 160]

@@ -46,7 +46,7 @@ pub struct VadConfig {
 impl Default for VadConfig {
     fn default() -> Self {
         Self {
-            rate: 8000,
+            rate: super::PHONE_RATE,
             frame_ms: FRAME_MS,
             margin_db: 12.0,
             min_speech_dbfs: -50.0,

@@ -121,7 +121,7 @@ pub fn write_mono(path: &Path, rate: u32, samples: &[i16]) -> Result<(), WavErro
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::voice::audio::wav::{read_wav, read_wav_bytes, tests::temp_path};
+    use crate::audio::wav::{read_wav, read_wav_bytes, tests::temp_path};
 
     #[test]
     fn mulaw_wav_round_trip() {
