@@ -375,6 +375,17 @@ def media(sequence: int, payload: str) -> str:
     )
 
 
+def pcm_of_mulaw(mulaw: bytes) -> bytes:
+    """G.711 mu-law decoded to 16-bit little-endian PCM (the standard's formula)."""
+
+    def sample(byte: int) -> int:
+        code = ~byte & 0xFF
+        magnitude = (((code & 0x0F) << 3) + 0x84 << ((code >> 4) & 0x07)) - 0x84
+        return -magnitude if code & 0x80 else magnitude
+
+    return array.array("h", [sample(b) for b in mulaw]).tobytes()
+
+
 async def drain(socket) -> None:
     """Receives until the server closes the socket (which raises ConnectionClosed)."""
     while True:
@@ -431,6 +442,33 @@ async def test_bad_input_closes_only_that_call_with_its_reason(case):
         assert any("closed" in line or "refused" in line for line in server.log_lines()), (
             server.log_lines()
         )
+
+
+async def test_a_cancelled_next_event_takes_no_event_from_the_call():
+    """Regression: a `next_event()` cancelled by a timeout kept waiting in Rust, took the
+    next event and dropped it."""
+    async with CallServer(validate_signatures=False) as server:
+        call, urls = server._core.new_outbound_call()
+        twiml = await asyncio.to_thread(
+            post_form, urls["voice"], {"CallSid": "CA1", "From": "+1", "To": "+2"}
+        )
+        token = re.search(r'name="trialrun_token" value="(\w+)"', twiml).group(1)
+        ws_url = server.url.replace("http://", "ws://") + "/twilio/stream"
+        async with websockets.connect(ws_url) as socket:
+            for message in start_messages(token):
+                await socket.send(message)
+            await next_of_kind(call, "started")
+            for _ in range(3):  # nothing arrives: each wait times out and is cancelled
+                with pytest.raises(asyncio.TimeoutError):
+                    await asyncio.wait_for(call.next_event(), 0.2)
+            first, second = bytes([0x10] * 160), bytes([0x20] * 160)
+            await socket.send(media(2, base64.b64encode(first).decode()))
+            await socket.send(media(3, base64.b64encode(second).decode()))
+            heard = [await asyncio.wait_for(call.next_event(), 5) for _ in range(2)]
+            assert [e.kind for e in heard] == ["audio", "audio"], heard
+            assert [e.audio for e in heard] == [pcm_of_mulaw(first), pcm_of_mulaw(second)]
+            call.hang_up()
+            assert (await rest_of(call))[-1].reason == "hung_up"
 
 
 async def test_a_stream_with_an_unknown_token_is_refused():

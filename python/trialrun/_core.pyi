@@ -4,70 +4,97 @@ import asyncio
 import contextvars
 import os
 import pathlib
-from typing import Any, Awaitable, Callable, Dict, List, Optional, Sequence, Tuple
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Literal, TypedDict, final
+
+from typing_extensions import Self
 
 __version__: str
+
+_Verdict = Literal["passed", "failed", "no_threshold", "errored"]
+_RunStatus = Literal["running", "completed", "interrupted"]
+_CallEventKind = Literal["status", "started", "audio", "mark", "dtmf", "recording", "ended"]
+_EndReason = Literal[
+    "hung_up",
+    "far_end_hung_up",
+    "not_answered",
+    "max_duration",
+    "silence_timeout",
+    "protocol_error",
+    "carrier_error",
+]
+
+class _Pacing(TypedDict):
+    """Frames sent and their lateness against the 20 ms clock, in milliseconds."""
+
+    frames: int
+    p50_ms: float
+    p99_ms: float
+    max_ms: float
 
 class SuiteValidationError(ValueError):
     """A suite's arguments are invalid; the message names the culprit."""
 
+@final
 class Threshold:
     """The range a score must fall in to pass; every set bound must hold."""
 
-    def __init__(
-        self,
-        lt: Optional[float] = None,
-        lte: Optional[float] = None,
-        gt: Optional[float] = None,
-        gte: Optional[float] = None,
-    ) -> None: ...
+    def __new__(
+        cls,
+        lt: float | None = None,
+        lte: float | None = None,
+        gt: float | None = None,
+        gte: float | None = None,
+    ) -> Self: ...
     @property
-    def lt(self) -> Optional[float]: ...
+    def lt(self) -> float | None: ...
     @property
-    def lte(self) -> Optional[float]: ...
+    def lte(self) -> float | None: ...
     @property
-    def gt(self) -> Optional[float]: ...
+    def gt(self) -> float | None: ...
     @property
-    def gte(self) -> Optional[float]: ...
+    def gte(self) -> float | None: ...
     def contains(self, score: float) -> bool: ...
 
+@final
 class Evaluation:
     """An evaluator's verdict: a score in [0, 1], an optional threshold and metadata."""
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         score: float,
-        threshold: Optional[Threshold] = None,
-        metadata: Optional[Dict[str, Any]] = None,
-    ) -> None: ...
+        threshold: Threshold | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> Self: ...
     @property
     def score(self) -> float: ...
     @property
-    def threshold(self) -> Optional[Threshold]: ...
+    def threshold(self) -> Threshold | None: ...
     @property
-    def metadata(self) -> Optional[Dict[str, Any]]: ...
-    def passed(self) -> Optional[bool]:
+    def metadata(self) -> dict[str, Any] | None: ...
+    def passed(self) -> bool | None:
         """True or False against the threshold; None without one."""
 
+@final
 class EvaluationResult:
     @property
     def evaluator_id(self) -> str: ...
     @property
-    def score(self) -> Optional[float]: ...
+    def score(self) -> float | None: ...
     @property
-    def threshold(self) -> Optional[Threshold]: ...
+    def threshold(self) -> Threshold | None: ...
     @property
-    def verdict(self) -> str:
-        """ "passed", "failed", "no_threshold" or "errored"."""
+    def verdict(self) -> _Verdict: ...
     @property
-    def passed(self) -> Optional[bool]: ...
+    def passed(self) -> bool | None: ...
     @property
-    def metadata(self) -> Optional[Dict[str, Any]]: ...
+    def metadata(self) -> dict[str, Any] | None: ...
     @property
-    def error(self) -> Optional[str]: ...
+    def error(self) -> str | None: ...
     @property
     def duration_s(self) -> float: ...
 
+@final
 class CaseResult:
     @property
     def hash(self) -> str: ...
@@ -76,71 +103,73 @@ class CaseResult:
     @property
     def run_id(self) -> str: ...
     @property
-    def grid(self) -> Optional[Dict[str, Any]]: ...
+    def grid(self) -> dict[str, Any] | None: ...
     @property
     def output(self) -> Any: ...
     @property
     def duration_s(self) -> float: ...
     @property
-    def error(self) -> Optional[str]: ...
+    def error(self) -> str | None: ...
     @property
-    def evaluations(self) -> List[EvaluationResult]: ...
+    def evaluations(self) -> list[EvaluationResult]: ...
     @property
     def passed(self) -> bool: ...
-    def evaluation(self, evaluator_id: str) -> Optional[EvaluationResult]: ...
+    def evaluation(self, evaluator_id: str) -> EvaluationResult | None: ...
 
+@final
 class RunInfo:
     @property
     def run_id(self) -> str: ...
     @property
-    def grid(self) -> Optional[Dict[str, Any]]: ...
+    def grid(self) -> dict[str, Any] | None: ...
 
+@final
 class SuiteResult:
     @property
     def suite_id(self) -> str: ...
     @property
-    def status(self) -> str:
-        """ "completed" or "interrupted"."""
+    def status(self) -> _RunStatus: ...
     @property
     def duration_s(self) -> float: ...
     @property
-    def store_path(self) -> Optional[str]: ...
+    def store_path(self) -> str | None: ...
     @property
-    def store_error(self) -> Optional[str]: ...
+    def store_error(self) -> str | None: ...
     @property
-    def cases(self) -> List[CaseResult]: ...
+    def cases(self) -> list[CaseResult]: ...
     @property
-    def runs(self) -> List[RunInfo]: ...
+    def runs(self) -> list[RunInfo]: ...
     @property
-    def run_ids(self) -> List[str]: ...
+    def run_ids(self) -> list[str]: ...
     @property
     def passed(self) -> bool: ...
     @property
-    def totals(self) -> Dict[str, Any]: ...
-    def failures(self) -> List[CaseResult]: ...
+    def totals(self) -> dict[str, Any]: ...
+    def failures(self) -> list[CaseResult]: ...
     def failure_report(self, limit: int = 20) -> str: ...
     def summary(self) -> str: ...
     def assert_passed(self, limit: int = 20) -> None: ...
     def __len__(self) -> int: ...
     def _repr_html_(self) -> str: ...
 
+@final
 class SuiteRun:
     """The engine behind run_test_suite: validated on construction, run by start()."""
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         id: str,
         test_cases: Sequence[Any],
         evaluators: Sequence[Any],
         fn_: Callable[[Any], Any],
-        max_test_case_concurrency: Optional[int] = None,
-        grid_search_params: Optional[Dict[str, Sequence[Any]]] = None,
+        max_test_case_concurrency: int | None = None,
+        grid_search_params: dict[str, Sequence[Any]] | None = None,
         *,
         progress: bool = False,
         record: bool = True,
-        store_path: Optional[os.PathLike[str] | str] = None,
-    ) -> None: ...
-    def start(self, event_loop: asyncio.AbstractEventLoop) -> "asyncio.Future[SuiteResult]": ...
+        store_path: os.PathLike[str] | str | None = None,
+    ) -> Self: ...
+    def start(self, event_loop: asyncio.AbstractEventLoop) -> asyncio.Future[SuiteResult]: ...
     def interrupt(self) -> None: ...
 
 def md5(text: str) -> str: ...
@@ -152,16 +181,18 @@ def _bind(
 class StoreError(RuntimeError):
     """The run store cannot be used (locked, corrupted, newer, not writable); names the file."""
 
+@final
 class RunList:
     """Stored runs, newest first; renders as an HTML table in Jupyter."""
 
     def __len__(self) -> int: ...
-    def __getitem__(self, index: int) -> Dict[str, Any]: ...
+    def __getitem__(self, index: int, /) -> dict[str, Any]: ...
     @property
-    def ids(self) -> List[str]: ...
+    def ids(self) -> list[str]: ...
     def text(self) -> str: ...
     def _repr_html_(self) -> str: ...
 
+@final
 class StoredRun:
     """One stored run with its cases and evaluations."""
 
@@ -174,15 +205,15 @@ class StoredRun:
     @property
     def started_at(self) -> float: ...
     @property
-    def ended_at(self) -> Optional[float]: ...
+    def ended_at(self) -> float | None: ...
     @property
-    def git_commit(self) -> Optional[str]: ...
+    def git_commit(self) -> str | None: ...
     @property
-    def git_branch(self) -> Optional[str]: ...
+    def git_branch(self) -> str | None: ...
     @property
-    def grid(self) -> Optional[Dict[str, Any]]: ...
+    def grid(self) -> dict[str, Any] | None: ...
     @property
-    def cases(self) -> List[Dict[str, Any]]: ...
+    def cases(self) -> list[dict[str, Any]]: ...
     def text(self) -> str: ...
     def to_json(self) -> str: ...
     def to_csv(self) -> str: ...
@@ -190,6 +221,7 @@ class StoredRun:
     def html(self, standalone: bool = True) -> str: ...
     def _repr_html_(self) -> str: ...
 
+@final
 class Comparison:
     """Two runs compared case by case through their test-case hashes."""
 
@@ -198,51 +230,52 @@ class Comparison:
     @property
     def head_id(self) -> str: ...
     @property
-    def added(self) -> List[str]: ...
+    def added(self) -> list[str]: ...
     @property
-    def removed(self) -> List[str]: ...
+    def removed(self) -> list[str]: ...
     @property
-    def evaluators(self) -> List[Dict[str, Any]]: ...
+    def evaluators(self) -> list[dict[str, Any]]: ...
     def regressions(
         self,
         newly_failing: bool = True,
         newly_errored: bool = True,
-        max_score_drop: Optional[float] = None,
+        max_score_drop: float | None = None,
         removed_cases: bool = False,
-    ) -> List[Dict[str, Any]]: ...
+    ) -> list[dict[str, Any]]: ...
     def text(
         self,
         newly_failing: bool = True,
         newly_errored: bool = True,
-        max_score_drop: Optional[float] = None,
+        max_score_drop: float | None = None,
         removed_cases: bool = False,
     ) -> str: ...
-    def to_dict(self) -> Dict[str, Any]: ...
+    def to_dict(self) -> dict[str, Any]: ...
     def html(self, standalone: bool = True) -> str: ...
     def _repr_html_(self) -> str: ...
 
 def list_runs(
-    suite: Optional[str] = None, limit: int = 20, store_path: Optional[str] = None
+    suite: str | None = None, limit: int = 20, store_path: str | None = None
 ) -> RunList: ...
 def load_run(
-    reference: str = "latest", suite: Optional[str] = None, store_path: Optional[str] = None
+    reference: str = "latest", suite: str | None = None, store_path: str | None = None
 ) -> StoredRun: ...
 def compare_runs(
-    base: Optional[str] = None,
-    head: Optional[str] = None,
-    suite: Optional[str] = None,
-    store_path: Optional[str] = None,
+    base: str | None = None,
+    head: str | None = None,
+    suite: str | None = None,
+    store_path: str | None = None,
 ) -> Comparison: ...
-def gc_runs(keep: int, store_path: Optional[str] = None) -> int: ...
-def junit_for_runs(run_ids: List[str], store_path: Optional[str] = None) -> str: ...
+def gc_runs(keep: int, store_path: str | None = None) -> int: ...
+def junit_for_runs(run_ids: list[str], store_path: str | None = None) -> str: ...
 def html_for_runs(
-    run_ids: List[str], store_path: Optional[str] = None, standalone: bool = False
+    run_ids: list[str], store_path: str | None = None, standalone: bool = False
 ) -> str: ...
 
+@final
 class Viewer:
     """The local web viewer: serves the run store on 127.0.0.1 until stopped."""
 
-    def __init__(self, store_path: Optional[str] = None, port: int = 0) -> None: ...
+    def __new__(cls, store_path: str | None = None, port: int = 0) -> Self: ...
     @property
     def url(self) -> str: ...
     @property
@@ -250,8 +283,10 @@ class Viewer:
     @property
     def running(self) -> bool: ...
     def stop(self) -> None: ...
-    def __enter__(self) -> "Viewer": ...
-    def __exit__(self, *exc: Any) -> None: ...
+    def __enter__(self) -> Viewer: ...
+    def __exit__(
+        self, _exc_type: Any = None, _exc_value: Any = None, _traceback: Any = None, /
+    ) -> None: ...
 
 class StepsConfigError(ValueError):
     """A step sequence's config, step list, data file or saved state is invalid; the message
@@ -265,61 +300,62 @@ class StepsDataError(RuntimeError):
     """Loading the MongoDB test data failed, or a collection has fewer documents than its
     required_count."""
 
+@final
 class StepSession:
     """One run of a step sequence (used by trialrun.steps.TestRunner). Dropping it, or
     close(), stops every process it started."""
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         config_file: str,
         overrides_json: str,
-        steps: List[tuple[str, str, str]],
+        steps: list[tuple[str, str, str]],
         python: str,
         fallback_id: str,
         force_reset: bool = False,
-        from_step: Optional[str] = None,
-        only: List[str] = ...,
-        store_path: Optional[str] = None,
-    ) -> None: ...
+        from_step: str | None = None,
+        only: list[str] = ...,
+        store_path: str | None = None,
+    ) -> Self: ...
     @property
-    def notes(self) -> List[str]: ...
+    def notes(self) -> list[str]: ...
     @property
-    def config_warnings(self) -> List[str]: ...
+    def config_warnings(self) -> list[str]: ...
     @property
     def suite_id(self) -> str: ...
     @property
     def state_path(self) -> pathlib.Path: ...
     @property
-    def run_id(self) -> Optional[str]: ...
+    def run_id(self) -> str | None: ...
     @property
     def finished(self) -> bool: ...
     @property
     def round(self) -> int: ...
     def config_json(self) -> str: ...
     def begin_record(self) -> None: ...
-    def start_data(self) -> tuple[Optional[str], Optional[str], bool, bool]:
+    def start_data(self) -> tuple[str | None, str | None, bool, bool]:
         """(mongo_uri, database, loaded, embedded)."""
     def start_workers(self) -> None: ...
-    def workers(self) -> List[tuple[str, int, Dict[str, str]]]: ...
-    def pids(self) -> List[tuple[str, int]]: ...
+    def workers(self) -> list[tuple[str, int, dict[str, str]]]: ...
+    def pids(self) -> list[tuple[str, int]]: ...
     def states_json(self) -> tuple[str, str]: ...
-    def next_step(self) -> Optional[tuple[int, int, str, str, str]]:
+    def next_step(self) -> tuple[int, int, str, str, str] | None:
         """(index, round, name, description, worker), or None when finished or stopped."""
-    def worker_down(self, worker: str) -> Optional[str]: ...
+    def worker_down(self, worker: str) -> str | None: ...
     def finish_step(
         self,
         index: int,
         round: int,
         outcome: str,
-        output_json: Optional[str],
-        error: Optional[str],
-        reason: Optional[str],
+        output_json: str | None,
+        error: str | None,
+        reason: str | None,
         attempts: int,
         duration_s: float,
         round_state_json: str,
         global_state_json: str,
     ) -> None: ...
-    def close(self, interrupted: bool = False, errored: bool = False) -> Optional[str]: ...
+    def close(self, interrupted: bool = False, errored: bool = False) -> str | None: ...
 
 # Telephony (src/py/telephony.rs; the public surface is trialrun.telephony).
 
@@ -329,45 +365,44 @@ class TwilioError(RuntimeError):
 class CallOverError(RuntimeError):
     """The call has ended: nothing more can be sent on it."""
 
+@final
 class CallEvent:
     @property
-    def kind(self) -> str:
-        """status, started, audio, mark, dtmf, recording or ended."""
+    def kind(self) -> _CallEventKind: ...
     @property
-    def status(self) -> Optional[str]: ...
+    def status(self) -> str | None: ...
     @property
-    def call_sid(self) -> Optional[str]: ...
+    def call_sid(self) -> str | None: ...
     @property
-    def stream_sid(self) -> Optional[str]: ...
+    def stream_sid(self) -> str | None: ...
     @property
-    def parameters(self) -> Optional[Dict[str, str]]: ...
+    def parameters(self) -> dict[str, str] | None: ...
     @property
-    def at_ms(self) -> Optional[int]: ...
+    def at_ms(self) -> int | None: ...
     @property
-    def audio(self) -> Optional[bytes]:
+    def audio(self) -> bytes | None:
         """16-bit little-endian PCM at 8 kHz."""
     @property
-    def name(self) -> Optional[str]: ...
+    def name(self) -> str | None: ...
     @property
-    def digit(self) -> Optional[str]: ...
+    def digit(self) -> str | None: ...
     @property
-    def recording_url(self) -> Optional[str]: ...
+    def recording_url(self) -> str | None: ...
     @property
-    def recording_sid(self) -> Optional[str]: ...
+    def recording_sid(self) -> str | None: ...
     @property
-    def reason(self) -> Optional[str]:
-        """hung_up, far_end_hung_up, not_answered, max_duration, silence_timeout,
-        protocol_error or carrier_error."""
+    def reason(self) -> _EndReason | None: ...
     @property
-    def detail(self) -> Optional[str]: ...
+    def detail(self) -> str | None: ...
     @property
-    def duration_ms(self) -> Optional[int]: ...
+    def duration_ms(self) -> int | None: ...
     @property
-    def recording_path(self) -> Optional[str]: ...
+    def recording_path(self) -> str | None: ...
     @property
-    def pacing(self) -> Optional[Dict[str, float]]:
+    def pacing(self) -> _Pacing | None:
         """frames, p50_ms, p99_ms, max_ms of outgoing frames against the 20 ms clock."""
 
+@final
 class Call:
     @property
     def id(self) -> str: ...
@@ -377,51 +412,53 @@ class Call:
     def mark(self, name: str) -> None: ...
     def clear(self) -> None: ...
     def hang_up(self) -> None: ...
-    def next_event(self) -> Awaitable[Optional[CallEvent]]: ...
+    def next_event(self) -> Awaitable[CallEvent | None]: ...
     def __aiter__(self) -> Call: ...
     def __anext__(self) -> Awaitable[CallEvent]: ...
 
-class CallServer:
-    def __init__(
-        self,
+@final
+class CallServerCore:
+    def __new__(
+        cls,
         *,
         host: str = "127.0.0.1",
         port: int = 0,
-        public_url: Optional[str] = None,
-        auth_token: Optional[str] = None,
+        public_url: str | None = None,
+        auth_token: str | None = None,
         validate_signatures: bool = True,
         max_message_bytes: int = 65536,
         max_call_duration: float = 600.0,
-        silence_timeout: Optional[float] = 60.0,
-        recordings_dir: Optional[Any] = None,
+        silence_timeout: float | None = 60.0,
+        recordings_dir: Any | None = None,
         audio_events: bool = True,
         log: bool = False,
-    ) -> None: ...
+    ) -> Self: ...
     @property
     def url(self) -> str: ...
     @property
     def port(self) -> int: ...
     @property
     def inbound_voice_url(self) -> str: ...
-    def new_outbound_call(self) -> tuple[Call, Dict[str, str]]: ...
-    def expect_inbound_call(self, from_: Optional[str] = None) -> Call: ...
+    def new_outbound_call(self) -> tuple[Call, dict[str, str]]: ...
+    def expect_inbound_call(self, from_: str | None = None) -> Call: ...
     def fail_call(self, call_id: str, detail: str) -> None: ...
-    def pacing(self, *, reset: bool = False) -> Dict[str, float]: ...
-    def log_lines(self) -> List[str]: ...
+    def pacing(self, *, reset: bool = False) -> _Pacing: ...
+    def log_lines(self) -> list[str]: ...
     def stop(self) -> None: ...
 
-class LoopbackCarrier:
-    def __init__(
-        self,
-        numbers: Dict[str, str],
+@final
+class LoopbackCarrierCore:
+    def __new__(
+        cls,
+        numbers: dict[str, str],
         *,
-        account_sid: Optional[str] = None,
-        auth_token: Optional[str] = None,
-        speech: Optional[Callable[[str, Optional[str], Optional[str]], bytes]] = None,
+        account_sid: str | None = None,
+        auth_token: str | None = None,
+        speech: Callable[[str, str | None, str | None], bytes] | None = None,
         max_call_duration: float = 600.0,
         log: bool = False,
         measure_lateness: bool = False,
-    ) -> None: ...
+    ) -> Self: ...
     @property
     def api_base(self) -> str: ...
     @property
@@ -430,21 +467,22 @@ class LoopbackCarrier:
     def auth_token(self) -> str: ...
     def set_number(self, number: str, voice_url: str) -> None: ...
     def active_calls(self) -> int: ...
-    def lateness(self, call_sid: str) -> Optional[List[int]]: ...
-    def log_lines(self) -> List[str]: ...
+    def lateness(self, call_sid: str) -> list[int] | None: ...
+    def log_lines(self) -> list[str]: ...
     def stop(self) -> None: ...
 
+@final
 class TwilioClient:
-    def __init__(
-        self,
+    def __new__(
+        cls,
         account_sid: str,
         auth_token: str,
         *,
-        api_base: Optional[str] = None,
+        api_base: str | None = None,
         calls_per_second: float = 1.0,
         max_retries: int = 3,
         timeout: float = 15.0,
-    ) -> None: ...
+    ) -> Self: ...
     @property
     def api_base(self) -> str: ...
     def create_call(
@@ -452,51 +490,53 @@ class TwilioClient:
         *,
         to: str,
         from_: str,
-        url: Optional[str] = None,
-        twiml: Optional[str] = None,
-        method: Optional[str] = None,
-        status_callback: Optional[str] = None,
-        status_callback_event: Optional[List[str]] = None,
-        status_callback_method: Optional[str] = None,
+        url: str | None = None,
+        twiml: str | None = None,
+        method: str | None = None,
+        status_callback: str | None = None,
+        status_callback_event: list[str] | None = None,
+        status_callback_method: str | None = None,
         record: bool = False,
-        recording_channels: Optional[str] = None,
-        recording_status_callback: Optional[str] = None,
-        timeout: Optional[int] = None,
-        machine_detection: Optional[str] = None,
-        send_digits: Optional[str] = None,
-    ) -> Awaitable[Dict[str, Any]]: ...
-    def fetch_call(self, sid: str) -> Awaitable[Dict[str, Any]]: ...
-    def hang_up(self, sid: str) -> Awaitable[Dict[str, Any]]: ...
+        recording_channels: str | None = None,
+        recording_status_callback: str | None = None,
+        timeout: int | None = None,
+        machine_detection: str | None = None,
+        send_digits: str | None = None,
+    ) -> Awaitable[dict[str, Any]]: ...
+    def fetch_call(self, sid: str) -> Awaitable[dict[str, Any]]: ...
+    def hang_up(self, sid: str) -> Awaitable[dict[str, Any]]: ...
     def set_incoming_number_voice_url(
         self, number: str, voice_url: str, method: str = "POST"
     ) -> Awaitable[None]: ...
 
+@final
 class EspeakSpeech:
     """espeak-ng text-to-speech, loaded from ``library_path`` with its data at ``data_path``
     (once per process; later instances must name the same paths)."""
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         library_path: str | os.PathLike[str],
         data_path: str | os.PathLike[str],
         voice: str = "en-us",
-        rate_wpm: Optional[int] = None,
-    ) -> None: ...
+        rate_wpm: int | None = None,
+    ) -> Self: ...
     @property
     def sample_rate(self) -> int: ...
     @property
     def voice(self) -> str: ...
     @property
     def rate_wpm(self) -> int: ...
-    def synthesize(self, text: str, voice: Optional[str] = None) -> tuple[bytes, int]: ...
+    def synthesize(self, text: str, voice: str | None = None) -> tuple[bytes, int]: ...
     def synthesize_8k(
-        self, text: str, voice: Optional[str] = None, language: Optional[str] = None
+        self, text: str, voice: str | None = None, language: str | None = None
     ) -> bytes: ...
 
 def resample_pcm16(pcm: bytes, from_rate: int, to_rate: int) -> bytes: ...
 
 # --- voice: providers, personas, the simulated caller, the judge ---------------------
 
+@final
 class LanguageModel:
     """A chat model (trialrun.voice.providers)."""
 
@@ -504,8 +544,8 @@ class LanguageModel:
     def openai(
         model: str,
         *,
-        base_url: Optional[str] = None,
-        api_key: Optional[str] = None,
+        base_url: str | None = None,
+        api_key: str | None = None,
         max_completion_tokens: bool = False,
         timeout: float = 60.0,
     ) -> LanguageModel: ...
@@ -514,53 +554,55 @@ class LanguageModel:
         """obj.chat(request: dict) -> str | dict (an OpenAI chat body without model in; text,
         {content, tool_calls} or an OpenAI completion out)"""
 
+@final
 class SpeechToText:
     @staticmethod
     def openai(
         model: str = "whisper-1",
         *,
-        base_url: Optional[str] = None,
-        api_key: Optional[str] = None,
+        base_url: str | None = None,
+        api_key: str | None = None,
         timeout: float = 60.0,
     ) -> SpeechToText: ...
     @staticmethod
     def deepgram(
-        model: Optional[str] = None,
+        model: str | None = None,
         *,
-        base_url: Optional[str] = None,
-        api_key: Optional[str] = None,
+        base_url: str | None = None,
+        api_key: str | None = None,
         timeout: float = 60.0,
     ) -> SpeechToText: ...
     @staticmethod
     def python(obj: Any) -> SpeechToText:
         """obj.transcribe(pcm: bytes, rate: int, language: str | None) -> str"""
 
+@final
 class TextToSpeech:
     @staticmethod
     def openai(
         model: str = "gpt-4o-mini-tts",
         *,
-        voice: Optional[str] = None,
-        base_url: Optional[str] = None,
-        api_key: Optional[str] = None,
+        voice: str | None = None,
+        base_url: str | None = None,
+        api_key: str | None = None,
         timeout: float = 60.0,
     ) -> TextToSpeech: ...
     @staticmethod
     def elevenlabs(
-        voice: Optional[str] = None,
+        voice: str | None = None,
         *,
-        model_id: Optional[str] = None,
-        base_url: Optional[str] = None,
-        api_key: Optional[str] = None,
+        model_id: str | None = None,
+        base_url: str | None = None,
+        api_key: str | None = None,
         timeout: float = 60.0,
     ) -> TextToSpeech: ...
     @staticmethod
     def cartesia(
-        voice: Optional[str] = None,
+        voice: str | None = None,
         *,
-        model_id: Optional[str] = None,
-        base_url: Optional[str] = None,
-        api_key: Optional[str] = None,
+        model_id: str | None = None,
+        base_url: str | None = None,
+        api_key: str | None = None,
         timeout: float = 60.0,
     ) -> TextToSpeech: ...
     @staticmethod
@@ -569,6 +611,7 @@ class TextToSpeech:
     def python(obj: Any) -> TextToSpeech:
         """obj.synthesize(text: str, voice: str | None) -> (pcm: bytes, rate: int)"""
 
+@final
 class Persona:
     """The simulated caller's mind for one call."""
 
@@ -581,9 +624,9 @@ class Persona:
         agent_name: str,
         agent_prompt: str,
         scenario_prompt: str,
-        temperature: Optional[float] = None,
-        max_tokens: Optional[int] = None,
-        language: Optional[str] = None,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+        language: str | None = None,
     ) -> Persona: ...
     @staticmethod
     def python(obj: Any) -> Persona:
@@ -595,19 +638,19 @@ def simulate_caller(
     stt: SpeechToText,
     tts: TextToSpeech,
     *,
-    voice: Optional[str] = None,
-    language: Optional[str] = "en",
+    voice: str | None = None,
+    language: str | None = "en",
     barge_in: bool = True,
     max_turns: int = 12,
     max_duration: float = 180.0,
     silence_turn: float = 6.0,
     turn_gap: float = 0.8,
-) -> Awaitable[Dict[str, Any]]: ...
+) -> Awaitable[dict[str, Any]]: ...
 def judge_call(
     model: LanguageModel,
-    criteria: List[Tuple[str, str]],
-    transcript: List[Any],
-    keys: List[Any],
+    criteria: list[tuple[str, str]],
+    transcript: list[Any],
+    keys: list[Any],
     *,
     duration: float,
     ended_by: str,
@@ -615,7 +658,7 @@ def judge_call(
     caller_name: str,
     caller_prompt: str,
     scenario: str,
-    metrics: Optional[str] = None,
+    metrics: str | None = None,
     response_format: str = "json_schema",
     retries: int = 2,
-) -> Awaitable[List[Dict[str, Any]]]: ...
+) -> Awaitable[list[dict[str, Any]]]: ...

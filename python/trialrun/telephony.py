@@ -111,7 +111,7 @@ class LoopbackCarrier(Carrier):
         max_call_duration: float = 600.0,
         log: bool = False,
     ) -> None:
-        self._core = _core.LoopbackCarrier(
+        self._core = _core.LoopbackCarrierCore(
             dict(numbers or {}),
             account_sid=account_sid,
             auth_token=auth_token,
@@ -193,7 +193,7 @@ class CallServer:
             or (carrier.auth_token if carrier is not None else None)
             or os.environ.get("TWILIO_AUTH_TOKEN")
         )
-        self._core = _core.CallServer(
+        self._core = _core.CallServerCore(
             host=host,
             port=port,
             public_url=public_url,

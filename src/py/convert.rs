@@ -172,3 +172,35 @@ pub fn label(obj: &Bound<'_, PyAny>) -> String {
         text
     }
 }
+
+/// Python value of JSON text.
+pub(crate) fn json_loads(py: Python<'_>, text: &str) -> PyResult<Py<PyAny>> {
+    static LOADS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    Ok(LOADS.import(py, "json", "loads")?.call1((text,))?.unbind())
+}
+
+/// Python value of a Serialize-able value, through its JSON.
+pub(crate) fn to_python<T: serde::Serialize>(py: Python<'_>, value: &T) -> PyResult<Py<PyAny>> {
+    let text = serde_json::to_string(value)
+        .map_err(|e| pyo3::exceptions::PyRuntimeError::new_err(e.to_string()))?;
+    json_loads(py, &text)
+}
+
+/// A duration from seconds given in Python; `what` names the argument in the error.
+pub(crate) fn secs(value: f64, what: &str) -> PyResult<std::time::Duration> {
+    std::time::Duration::try_from_secs_f64(value).map_err(|_| {
+        pyo3::exceptions::PyValueError::new_err(format!(
+            "{what} must be a non-negative number of seconds, not {value}"
+        ))
+    })
+}
+
+/// Samples as 16-bit little-endian PCM bytes for Python.
+pub(crate) fn pcm_bytes<'py>(py: Python<'py>, samples: &[i16]) -> Bound<'py, pyo3::types::PyBytes> {
+    pyo3::types::PyBytes::new(py, &crate::audio::pcm::to_bytes(samples))
+}
+
+/// 16-bit little-endian PCM bytes from Python as samples (ValueError for an odd length).
+pub(crate) fn pcm_samples(bytes: &[u8]) -> PyResult<Vec<i16>> {
+    Ok(crate::audio::pcm::from_bytes(bytes)?)
+}

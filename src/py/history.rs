@@ -2,32 +2,15 @@
 //! renderings (text, JSON, CSV, JUnit XML, HTML for files and notebooks).
 //! Structured values reach Python through their JSON (one Serialize path for all).
 
-use crate::history::{self, compare::Policy, Comparison, HistoryError, RunData};
+use crate::history::{self, compare::Policy, Comparison, RunData};
 use crate::report::{export, html, junit, text};
 use crate::store::{self, StoredRun};
-use pyo3::exceptions::{PyLookupError, PyRuntimeError};
 use pyo3::prelude::*;
-use pyo3::sync::PyOnceLock;
-use pyo3::{create_exception, intern};
+
+use super::convert::{json_loads, to_python};
+use super::errors::StoreError;
+use pyo3::intern;
 use std::path::PathBuf;
-
-create_exception!(
-    _core,
-    StoreError,
-    PyRuntimeError,
-    "The run store cannot be used: locked beyond the timeout, corrupted, newer than this trialrun, or not writable. The message names the file."
-);
-
-pub fn store_error(e: store::StoreError) -> PyErr {
-    StoreError::new_err(e.to_string())
-}
-
-fn history_error(e: HistoryError) -> PyErr {
-    match e {
-        HistoryError::Store(e) => store_error(e),
-        HistoryError::NotFound(msg) | HistoryError::Ambiguous(msg) => PyLookupError::new_err(msg),
-    }
-}
 
 fn open(store_path: Option<PathBuf>) -> PyResult<rusqlite::Connection> {
     let path = store_path.unwrap_or_else(store::default_path);
@@ -37,26 +20,14 @@ fn open(store_path: Option<PathBuf>) -> PyResult<rusqlite::Connection> {
             path.display()
         )));
     }
-    store::open(&path).map_err(store_error)
-}
-
-/// Python value of JSON text.
-fn json_loads(py: Python<'_>, text: &str) -> PyResult<Py<PyAny>> {
-    static LOADS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
-    Ok(LOADS.import(py, "json", "loads")?.call1((text,))?.unbind())
-}
-
-/// Python value of a Serialize-able value, through its JSON.
-pub(crate) fn to_python<T: serde::Serialize>(py: Python<'_>, value: &T) -> PyResult<Py<PyAny>> {
-    let text = serde_json::to_string(value).map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
-    json_loads(py, &text)
+    Ok(store::open(&path)?)
 }
 
 fn load_runs(conn: &rusqlite::Connection, ids: &[String]) -> PyResult<Vec<RunData>> {
     ids.iter()
         .map(|id| {
-            let run = history::resolve(conn, id, None).map_err(history_error)?;
-            history::load(conn, run).map_err(store_error)
+            let run = history::resolve(conn, id, None)?;
+            Ok(history::load(conn, run)?)
         })
         .collect()
 }
@@ -105,12 +76,12 @@ impl RunList {
 
 /// One stored run with its cases and evaluations.
 #[pyclass(frozen, module = "trialrun._core", name = "StoredRun")]
-pub struct RunView {
+pub struct PyStoredRun {
     data: RunData,
 }
 
 #[pymethods]
-impl RunView {
+impl PyStoredRun {
     #[getter]
     fn run_id(&self) -> &str {
         &self.data.run.run.id
@@ -193,7 +164,7 @@ impl RunView {
 
 /// Two runs compared case by case through their hashes.
 #[pyclass(frozen, module = "trialrun._core", name = "Comparison")]
-pub struct ComparisonView {
+pub struct PyComparison {
     c: Comparison,
 }
 
@@ -212,7 +183,7 @@ fn policy(
 }
 
 #[pymethods]
-impl ComparisonView {
+impl PyComparison {
     #[getter]
     fn base_id(&self) -> &str {
         &self.c.base.run.id
@@ -305,7 +276,7 @@ fn list_runs(
 ) -> PyResult<RunList> {
     py.detach(|| {
         let conn = open(store_path)?;
-        let runs = store::list_runs(&conn, suite.as_deref(), limit).map_err(store_error)?;
+        let runs = store::list_runs(&conn, suite.as_deref(), limit)?;
         Ok(RunList { runs })
     })
 }
@@ -317,12 +288,12 @@ fn load_run(
     reference: &str,
     suite: Option<String>,
     store_path: Option<PathBuf>,
-) -> PyResult<RunView> {
+) -> PyResult<PyStoredRun> {
     py.detach(|| {
         let conn = open(store_path)?;
-        let run = history::resolve(&conn, reference, suite.as_deref()).map_err(history_error)?;
-        Ok(RunView {
-            data: history::load(&conn, run).map_err(store_error)?,
+        let run = history::resolve(&conn, reference, suite.as_deref())?;
+        Ok(PyStoredRun {
+            data: history::load(&conn, run)?,
         })
     })
 }
@@ -335,15 +306,14 @@ fn compare_runs(
     head: Option<String>,
     suite: Option<String>,
     store_path: Option<PathBuf>,
-) -> PyResult<ComparisonView> {
+) -> PyResult<PyComparison> {
     py.detach(|| {
         let conn = open(store_path)?;
         let (b, h) =
-            history::resolve_pair(&conn, base.as_deref(), head.as_deref(), suite.as_deref())
-                .map_err(history_error)?;
-        let base = history::load(&conn, b).map_err(store_error)?;
-        let head = history::load(&conn, h).map_err(store_error)?;
-        Ok(ComparisonView {
+            history::resolve_pair(&conn, base.as_deref(), head.as_deref(), suite.as_deref())?;
+        let base = history::load(&conn, b)?;
+        let head = history::load(&conn, h)?;
+        Ok(PyComparison {
             c: history::compare(&base, &head),
         })
     })
@@ -355,7 +325,7 @@ fn compare_runs(
 fn gc_runs(py: Python<'_>, keep: usize, store_path: Option<PathBuf>) -> PyResult<usize> {
     py.detach(|| {
         let conn = open(store_path)?;
-        store::delete_old_runs(&conn, keep).map_err(store_error)
+        Ok(store::delete_old_runs(&conn, keep)?)
     })
 }
 
@@ -396,10 +366,9 @@ pub fn html_for_runs(
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add("StoreError", m.py().get_type::<StoreError>())?;
     m.add_class::<RunList>()?;
-    m.add_class::<RunView>()?;
-    m.add_class::<ComparisonView>()?;
+    m.add_class::<PyStoredRun>()?;
+    m.add_class::<PyComparison>()?;
     m.add_function(wrap_pyfunction!(list_runs, m)?)?;
     m.add_function(wrap_pyfunction!(load_run, m)?)?;
     m.add_function(wrap_pyfunction!(compare_runs, m)?)?;

@@ -1,17 +1,12 @@
 //! The only Rust code that knows Python: classes, conversions, and the driver that runs
 //! the suite engine on an asyncio event loop.
 
-mod callee;
-mod carrier;
+mod bridge;
 mod convert;
-mod driver;
-mod evaluation;
+mod errors;
 mod history;
-mod plan;
-mod results;
-mod speech;
 mod steps;
-mod telephony;
+mod suite;
 mod viewer;
 mod voice;
 
@@ -26,9 +21,9 @@ fn _bind(
     grid_var: Py<PyAny>,
 ) -> PyResult<()> {
     let default_serialize = base_test_case.bind(py).getattr("serialize")?.unbind();
-    let _ = plan::HOOKS.set(
+    let _ = suite::plan::HOOKS.set(
         py,
-        plan::Hooks {
+        suite::plan::Hooks {
             base_test_case,
             base_test_evaluator,
             default_serialize,
@@ -53,25 +48,14 @@ fn default_store_path() -> std::path::PathBuf {
 #[pymodule]
 pub fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
-    m.add_class::<evaluation::PyThreshold>()?;
-    m.add_class::<evaluation::PyEvaluation>()?;
-    m.add_class::<results::EvaluationResult>()?;
-    m.add_class::<results::CaseResult>()?;
-    m.add_class::<results::RunInfo>()?;
-    m.add_class::<results::SuiteResult>()?;
-    m.add_class::<driver::SuiteRun>()?;
-    m.add(
-        "SuiteValidationError",
-        m.py().get_type::<plan::SuiteValidationError>(),
-    )?;
+    suite::register(m)?;
     m.add_function(wrap_pyfunction!(_bind, m)?)?;
     m.add_function(wrap_pyfunction!(md5_hex, m)?)?;
     m.add_function(wrap_pyfunction!(default_store_path, m)?)?;
+    errors::register(m)?;
     history::register(m)?;
     viewer::register(m)?;
     steps::register(m)?;
-    telephony::register(m)?;
-    speech::register(m)?;
     voice::register(m)?;
     Ok(())
 }

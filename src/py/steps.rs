@@ -5,41 +5,13 @@
 use std::path::PathBuf;
 use std::sync::{Mutex, MutexGuard};
 
-use pyo3::create_exception;
-use pyo3::exceptions::{PyRuntimeError, PyValueError};
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::sync::MutexExt;
 use serde_json::{Map, Value};
 
-use crate::steps::{self, Next, Outcome, Session, StepSpec, StepsError, StepsErrorKind};
-
-create_exception!(
-    _core,
-    StepsConfigError,
-    PyValueError,
-    "A step sequence's configuration, step list, data file or saved state is invalid; the message names the file, line and key, or the step. Raised before anything starts."
-);
-create_exception!(
-    _core,
-    WorkerError,
-    PyRuntimeError,
-    "A worker could not start, become ready, or stopped running; the message has the tail of its log."
-);
-create_exception!(
-    _core,
-    StepsDataError,
-    PyRuntimeError,
-    "Loading the MongoDB test data failed, or a collection has fewer documents than its required_count."
-);
-
-fn to_py(e: StepsError) -> PyErr {
-    match e.kind {
-        StepsErrorKind::Config => StepsConfigError::new_err(e.message),
-        StepsErrorKind::Worker => WorkerError::new_err(e.message),
-        StepsErrorKind::Data => StepsDataError::new_err(e.message),
-        StepsErrorKind::Io => PyRuntimeError::new_err(e.message),
-    }
-}
+use crate::py::errors::StepsConfigError;
+use crate::steps::{self, Next, Session, StepOutcome, StepSpec};
 
 fn json_object(what: &str, text: &str) -> PyResult<Map<String, Value>> {
     match serde_json::from_str(text) {
@@ -112,7 +84,7 @@ impl StepSession {
             fallback_id,
             store_path,
         };
-        let session = py.detach(|| Session::prepare(options)).map_err(to_py)?;
+        let session = py.detach(|| Session::prepare(options))?;
         Ok(StepSession {
             session: Mutex::new(session),
         })
@@ -176,20 +148,19 @@ impl StepSession {
 
     /// Opens the run store and records the run as started (raises trialrun.StoreError).
     fn begin_record(&self, py: Python<'_>) -> PyResult<()> {
-        self.detached(py, |s| s.begin_record())
-            .map_err(super::history::store_error)
+        Ok(self.detached(py, |s| s.begin_record())?)
     }
 
     /// Finds or starts MongoDB and loads the collections when due:
     /// (mongo_uri, database, loaded, embedded); Nones without a mongodb section.
     fn start_data(&self, py: Python<'_>) -> PyResult<(Option<String>, Option<String>, bool, bool)> {
-        let d = self.detached(py, |s| s.start_data()).map_err(to_py)?;
+        let d = self.detached(py, |s| s.start_data())?;
         Ok((d.mongo_uri, d.database, d.loaded, d.embedded))
     }
 
     /// Starts every worker and waits until all are ready (raises WorkerError).
     fn start_workers(&self, py: Python<'_>) -> PyResult<()> {
-        self.detached(py, |s| s.start_workers()).map_err(to_py)
+        Ok(self.detached(py, |s| s.start_workers())?)
     }
 
     /// Each worker as (name, port, env); url is http://127.0.0.1:port.
@@ -221,7 +192,7 @@ impl StepSession {
     /// The next step as (index, round, name, description, worker), or None when the
     /// sequence is finished or stopped. Raises WorkerError when a worker has died.
     fn next_step(&self, py: Python<'_>) -> PyResult<Option<NextStep>> {
-        let next = self.detached(py, |s| s.next_step()).map_err(to_py)?;
+        let next = self.detached(py, |s| s.next_step())?;
         Ok(next.map(|(n, spec)| (n.index, n.round, spec.name, spec.description, spec.worker)))
     }
 
@@ -247,11 +218,11 @@ impl StepSession {
         round_state_json: &str,
         global_state_json: &str,
     ) -> PyResult<()> {
-        let outcome = Outcome::parse(outcome)
+        let outcome = StepOutcome::parse(outcome)
             .ok_or_else(|| PyValueError::new_err(format!("unknown outcome {outcome:?}")))?;
         let round_state = json_object("round_state", round_state_json)?;
         let global_state = json_object("global_state", global_state_json)?;
-        self.detached(py, |s| {
+        Ok(self.detached(py, |s| {
             s.finish_step(
                 Next { index, round },
                 outcome,
@@ -263,8 +234,7 @@ impl StepSession {
                 round_state,
                 global_state,
             )
-        })
-        .map_err(to_py)
+        })?)
     }
 
     /// Every round completed.
@@ -289,8 +259,5 @@ impl StepSession {
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<StepSession>()?;
-    m.add("StepsConfigError", m.py().get_type::<StepsConfigError>())?;
-    m.add("WorkerError", m.py().get_type::<WorkerError>())?;
-    m.add("StepsDataError", m.py().get_type::<StepsDataError>())?;
     Ok(())
 }

@@ -34,7 +34,7 @@ impl Viewer {
             .detach(|| viewer::Viewer::start(store_path, port))
             .map_err(|e| match e {
                 ViewerError::Bind { .. } => PyOSError::new_err(e.to_string()),
-                ViewerError::Store(e) => super::history::store_error(e),
+                ViewerError::Store(e) => e.into(),
                 ViewerError::Io { .. } => PyRuntimeError::new_err(e.to_string()),
             })?;
         Ok(Viewer {

@@ -14,7 +14,7 @@ use crate::xml::{xml_attr, xml_text};
 use std::fmt::Write;
 
 /// How one testcase ended, in JUnit's terms.
-enum Outcome {
+enum CaseOutcome {
     Passed,
     /// Passed, with a line for <system-out> (a score without a threshold).
     PassedWithNote(String),
@@ -31,7 +31,7 @@ enum Outcome {
 struct TestCase {
     name: String,
     time: f64,
-    outcome: Outcome,
+    outcome: CaseOutcome,
 }
 
 #[derive(Default)]
@@ -112,11 +112,11 @@ fn step_testcases(run: &RunData) -> Vec<TestCase> {
             let traceback = c.case.error.clone().unwrap_or_default();
             let message = last_line(&traceback).unwrap_or("").to_string();
             let outcome = match outcome_eval.map(|e| parse_verdict(&e.verdict)) {
-                Some(Verdict::Failed) => Outcome::Failure {
+                Some(Verdict::Failed) => CaseOutcome::Failure {
                     message,
                     text: traceback,
                 },
-                Some(Verdict::Errored) | None => Outcome::Error {
+                Some(Verdict::Errored) | None => CaseOutcome::Error {
                     message,
                     text: traceback,
                 },
@@ -125,12 +125,12 @@ fn step_testcases(run: &RunData) -> Vec<TestCase> {
                         .and_then(|e| e.metadata.as_deref())
                         .and_then(|m| serde_json::from_str(m).ok())
                         .unwrap_or_default();
-                    Outcome::PassedWithNote(format!(
+                    CaseOutcome::PassedWithNote(format!(
                         "skipped: {}",
                         meta["reason"].as_str().unwrap_or("")
                     ))
                 }
-                Some(Verdict::Passed) => Outcome::Passed,
+                Some(Verdict::Passed) => CaseOutcome::Passed,
             };
             TestCase {
                 name,
@@ -143,14 +143,14 @@ fn step_testcases(run: &RunData) -> Vec<TestCase> {
 
 fn fn_testcase(case: &CaseRecord) -> TestCase {
     let outcome = match &case.error {
-        Some(traceback) => Outcome::Error {
+        Some(traceback) => CaseOutcome::Error {
             message: format!(
                 "fn raised {}",
                 last_line(traceback).unwrap_or("an exception")
             ),
             text: traceback.clone(),
         },
-        None => Outcome::Passed,
+        None => CaseOutcome::Passed,
     };
     TestCase {
         name: format!("{} / fn", case.hash),
@@ -161,16 +161,16 @@ fn fn_testcase(case: &CaseRecord) -> TestCase {
 
 fn evaluation_testcase(e: &EvaluationRecord) -> TestCase {
     let outcome = match parse_verdict(&e.verdict) {
-        Verdict::Passed => Outcome::Passed,
+        Verdict::Passed => CaseOutcome::Passed,
         Verdict::NoThreshold => {
             let score = e.score.map(fmt_number).unwrap_or_else(|| "none".into());
-            Outcome::PassedWithNote(format!("score {score} (no threshold)"))
+            CaseOutcome::PassedWithNote(format!("score {score} (no threshold)"))
         }
-        Verdict::Failed => Outcome::Failure {
+        Verdict::Failed => CaseOutcome::Failure {
             message: failure_reason(e),
             text: details(e),
         },
-        Verdict::Errored => Outcome::Error {
+        Verdict::Errored => CaseOutcome::Error {
             message: failure_reason(e),
             text: details(e),
         },
@@ -202,11 +202,11 @@ fn details(e: &EvaluationRecord) -> String {
 }
 
 fn counts(run: &RunData, cases: &[TestCase]) -> Counts {
-    let count = |pick: fn(&Outcome) -> bool| cases.iter().filter(|c| pick(&c.outcome)).count();
+    let count = |pick: fn(&CaseOutcome) -> bool| cases.iter().filter(|c| pick(&c.outcome)).count();
     Counts {
         tests: cases.len(),
-        failures: count(|o| matches!(o, Outcome::Failure { .. })),
-        errors: count(|o| matches!(o, Outcome::Error { .. })),
+        failures: count(|o| matches!(o, CaseOutcome::Failure { .. })),
+        errors: count(|o| matches!(o, CaseOutcome::Error { .. })),
         // Wall time when the run finished; the testcases' own times while it runs.
         time: match run.run.ended_at {
             Some(end) => end - run.run.run.started_at,
@@ -266,10 +266,10 @@ fn push_testcase(out: &mut String, classname: &str, case: &TestCase) {
         seconds(case.time)
     );
     let body = match &case.outcome {
-        Outcome::Passed => return out.push_str("/>\n"),
-        Outcome::PassedWithNote(note) => format!("<system-out>{}</system-out>", xml_text(note)),
-        Outcome::Failure { message, text } => problem("failure", "failed", message, text),
-        Outcome::Error { message, text } => problem("error", "errored", message, text),
+        CaseOutcome::Passed => return out.push_str("/>\n"),
+        CaseOutcome::PassedWithNote(note) => format!("<system-out>{}</system-out>", xml_text(note)),
+        CaseOutcome::Failure { message, text } => problem("failure", "failed", message, text),
+        CaseOutcome::Error { message, text } => problem("error", "errored", message, text),
     };
     let _ = writeln!(out, ">\n      {body}\n    </testcase>");
 }

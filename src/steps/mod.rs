@@ -24,5 +24,5 @@ pub mod state;
 pub mod worker;
 
 pub use error::{StepsError, StepsErrorKind};
-pub use sequencer::{Next, Outcome};
+pub use sequencer::{Next, StepOutcome};
 pub use session::{DataStart, Options, Session, StepSpec};

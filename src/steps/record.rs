@@ -3,7 +3,7 @@
 //! "outcome" evaluation per case, so `trialrun runs/show/compare` and the viewer cover
 //! sequences with the suites' schema.
 
-use super::sequencer::Outcome;
+use super::sequencer::StepOutcome;
 use crate::store::{self, CaseRecord, EvaluationRecord, RunRecord, RunStatus, StoreError, Writer};
 use std::path::Path;
 use std::sync::Arc;
@@ -20,7 +20,7 @@ pub struct StepRecord<'a> {
     pub description: &'a str,
     pub worker: &'a str,
     pub round: u32,
-    pub outcome: Outcome,
+    pub outcome: StepOutcome,
     /// JSON of execute's return value.
     pub output: Option<String>,
     /// Traceback text.
@@ -78,10 +78,10 @@ impl Recorder {
             error: step.error.clone(),
         });
         let (score, verdict) = match step.outcome {
-            Outcome::Passed => (Some(1.0), "passed"),
-            Outcome::Failed => (Some(0.0), "failed"),
-            Outcome::Errored => (None, "errored"),
-            Outcome::Skipped => (None, "no_threshold"),
+            StepOutcome::Passed => (Some(1.0), "passed"),
+            StepOutcome::Failed => (Some(0.0), "failed"),
+            StepOutcome::Errored => (None, "errored"),
+            StepOutcome::Skipped => (None, "no_threshold"),
         };
         let mut metadata =
             serde_json::json!({"outcome": step.outcome.as_str(), "attempts": step.attempts});
@@ -98,7 +98,9 @@ impl Recorder {
             verdict: verdict.into(),
             metadata: Some(metadata.to_string()),
             error: match step.outcome {
-                Outcome::Errored | Outcome::Failed => step.error.as_ref().map(|e| last_line(e)),
+                StepOutcome::Errored | StepOutcome::Failed => {
+                    step.error.as_ref().map(|e| last_line(e))
+                }
                 _ => None,
             },
             duration_s: step.duration_s,
@@ -132,7 +134,7 @@ mod tests {
             description: "makes one",
             worker: "w1",
             round: 1,
-            outcome: Outcome::Passed,
+            outcome: StepOutcome::Passed,
             output: Some("{\"id\":1}".into()),
             error: None,
             reason: None,
@@ -142,7 +144,7 @@ mod tests {
         rec.step(&base);
         rec.step(&StepRecord {
             name: "check",
-            outcome: Outcome::Skipped,
+            outcome: StepOutcome::Skipped,
             output: None,
             reason: Some("nothing to do".into()),
             ..base

@@ -6,36 +6,36 @@ use super::state::SavedState;
 use serde_json::{Map, Value};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
+pub enum StepOutcome {
     Passed,
     Failed,
     Skipped,
     Errored,
 }
 
-impl Outcome {
+impl StepOutcome {
     pub fn as_str(self) -> &'static str {
         match self {
-            Outcome::Passed => "passed",
-            Outcome::Failed => "failed",
-            Outcome::Skipped => "skipped",
-            Outcome::Errored => "errored",
+            StepOutcome::Passed => "passed",
+            StepOutcome::Failed => "failed",
+            StepOutcome::Skipped => "skipped",
+            StepOutcome::Errored => "errored",
         }
     }
 
-    pub fn parse(s: &str) -> Option<Outcome> {
+    pub fn parse(s: &str) -> Option<StepOutcome> {
         Some(match s {
-            "passed" => Outcome::Passed,
-            "failed" => Outcome::Failed,
-            "skipped" => Outcome::Skipped,
-            "errored" => Outcome::Errored,
+            "passed" => StepOutcome::Passed,
+            "failed" => StepOutcome::Failed,
+            "skipped" => StepOutcome::Skipped,
+            "errored" => StepOutcome::Errored,
             _ => return None,
         })
     }
 
     /// Counts as done: a rerun does not repeat it.
     pub fn completes(self) -> bool {
-        matches!(self, Outcome::Passed | Outcome::Skipped)
+        matches!(self, StepOutcome::Passed | StepOutcome::Skipped)
     }
 }
 
@@ -119,7 +119,7 @@ impl Sequencer {
     }
 
     /// Records how the step `next` returned ended.
-    pub fn finish(&mut self, next: Next, outcome: Outcome, at: f64) {
+    pub fn finish(&mut self, next: Next, outcome: StepOutcome, at: f64) {
         let name = self.steps[next.index].clone();
         if outcome.completes() {
             if !self.state.completed.contains(&name) {
@@ -171,9 +171,9 @@ mod tests {
         while let Some(next) = seq.next_step() {
             let label = format!("{}#{}", seq.steps[next.index], next.round);
             let outcome = if fail.contains(&label.as_str()) {
-                Outcome::Failed
+                StepOutcome::Failed
             } else {
-                Outcome::Passed
+                StepOutcome::Passed
             };
             ran.push(label);
             seq.finish(next, outcome, 0.0);
@@ -186,7 +186,7 @@ mod tests {
         let mut seq = Sequencer::new(names(&["a", "b"]), 2, fresh(), None, None, false);
         let first = seq.next_step().unwrap();
         seq.state.round_state.insert("x".into(), Value::from(1));
-        seq.finish(first, Outcome::Passed, 0.0);
+        seq.finish(first, StepOutcome::Passed, 0.0);
         let rest = drive(&mut seq, &[]);
         assert_eq!(rest, ["b#1", "a#2", "b#2"]);
         assert!(seq.state.finished);
@@ -238,9 +238,9 @@ mod tests {
     fn skipped_counts_as_done_and_errored_does_not() {
         let mut seq = Sequencer::new(names(&["a", "b"]), 1, fresh(), None, None, false);
         let n = seq.next_step().unwrap();
-        seq.finish(n, Outcome::Skipped, 0.0);
+        seq.finish(n, StepOutcome::Skipped, 0.0);
         let n = seq.next_step().unwrap();
-        seq.finish(n, Outcome::Errored, 0.0);
+        seq.finish(n, StepOutcome::Errored, 0.0);
         assert_eq!(seq.next_step(), None);
         assert_eq!(seq.state.completed, names(&["a"]));
         assert_eq!(seq.state.history.len(), 2);

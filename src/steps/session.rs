@@ -8,7 +8,7 @@ use super::data;
 use super::env;
 use super::error::{Result, StepsError, StepsErrorKind};
 use super::record::{Recorder, StepRecord};
-use super::sequencer::{Next, Outcome, Sequencer};
+use super::sequencer::{Next, Sequencer, StepOutcome};
 use super::state::{self, Fingerprint, SavedState, STATE_FILE};
 use super::worker::{self, Launch, Worker};
 use crate::store::RunStatus;
@@ -318,7 +318,7 @@ impl Session {
     pub fn finish_step(
         &mut self,
         next: Next,
-        outcome: Outcome,
+        outcome: StepOutcome,
         output: Option<String>,
         error: Option<String>,
         reason: Option<String>,

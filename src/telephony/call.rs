@@ -133,7 +133,39 @@ pub enum CallCommand {
 pub struct CallHandle {
     pub id: String,
     commands: CallCommands,
-    events: mpsc::UnboundedReceiver<CallEvent>,
+    events: CallEvents,
+}
+
+/// A call's events in order, as their one holder takes them. An event taken by a reader
+/// that no longer wants it (an `await` cancelled as the event arrived) is put back, to be
+/// the next one taken rather than lost.
+pub struct CallEvents {
+    receiver: mpsc::UnboundedReceiver<CallEvent>,
+    put_back: Option<CallEvent>,
+}
+
+impl CallEvents {
+    /// The next event; None once the call has ended and every event was taken. Cancel-safe:
+    /// a wait dropped before it finished takes nothing.
+    pub async fn recv(&mut self) -> Option<CallEvent> {
+        match self.put_back.take() {
+            Some(event) => Some(event),
+            None => self.receiver.recv().await,
+        }
+    }
+
+    /// The next event if one is waiting.
+    pub fn try_recv(&mut self) -> Option<CallEvent> {
+        self.put_back
+            .take()
+            .or_else(|| self.receiver.try_recv().ok())
+    }
+
+    /// Gives back the event the last `recv` returned, unused: it comes next.
+    pub fn put_back(&mut self, event: CallEvent) {
+        debug_assert!(self.put_back.is_none(), "one event is put back at a time");
+        self.put_back = Some(event);
+    }
 }
 
 /// The sending half of a handle; clones send to the same call.
@@ -153,7 +185,10 @@ pub fn call_channels(id: String) -> (CallHandle, CallChannels) {
     let handle = CallHandle {
         id,
         commands: CallCommands(command_tx),
-        events: event_rx,
+        events: CallEvents {
+            receiver: event_rx,
+            put_back: None,
+        },
     };
     (
         handle,
@@ -181,11 +216,11 @@ impl CallHandle {
 
     /// The next event if one is waiting.
     pub fn try_next_event(&mut self) -> Option<CallEvent> {
-        self.events.try_recv().ok()
+        self.events.try_recv()
     }
 
     /// The id, the commands and the events, apart (for holders that share them).
-    pub fn into_parts(self) -> (String, CallCommands, mpsc::UnboundedReceiver<CallEvent>) {
+    pub fn into_parts(self) -> (String, CallCommands, CallEvents) {
         (self.id, self.commands, self.events)
     }
 }

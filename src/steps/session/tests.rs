@@ -38,9 +38,9 @@ fn drive(session: &mut Session, fail: &[&str]) -> Vec<String> {
     let mut ran = vec![];
     while let Some((next, spec)) = session.next_step().unwrap() {
         let outcome = if fail.contains(&spec.name.as_str()) {
-            Outcome::Failed
+            StepOutcome::Failed
         } else {
-            Outcome::Passed
+            StepOutcome::Passed
         };
         let mut global = session.global_state().clone();
         global.insert(spec.name.clone(), Value::from(next.round));

@@ -32,7 +32,7 @@ pub use bridge::Lateness;
 pub use call::CallRecord;
 
 /// Text to speech for `<Say>`: 8 kHz PCM for `text`.
-pub trait Speech: Send + Sync {
+pub trait SayVoice: Send + Sync {
     fn synthesize(
         &self,
         text: &str,
@@ -50,7 +50,7 @@ pub struct LoopbackConfig {
     /// Signs webhooks and checks the REST API's Basic auth.
     pub auth_token: String,
     /// Text to speech for `<Say>`; without one, `<Say>` fails the call with a clear reason.
-    pub speech: Option<Arc<dyn Speech>>,
+    pub speech: Option<Arc<dyn SayVoice>>,
     pub max_message_bytes: usize,
     pub max_call_duration: Duration,
     /// Record each call's bridge clock lateness (benchmarks).

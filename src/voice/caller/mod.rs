@@ -15,12 +15,11 @@ use std::time::Duration;
 use futures_util::future::BoxFuture;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use futures_util::FutureExt;
-use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::audio::resample::resample;
 use crate::audio::{dtmf, PHONE_RATE};
-use crate::telephony::call::{CallCommands, CallEnd, CallEvent, EndReason};
+use crate::telephony::call::{CallCommands, CallEnd, CallEvent, CallEvents, EndReason};
 use crate::voice::conversation::{Conversation, EndedBy, KeyPress, Speaker, Utterance};
 use crate::voice::persona::{Persona, Reply, Turn};
 use crate::voice::providers::{Audio16, SpeechToText, TextToSpeech};
@@ -99,7 +98,7 @@ type Transcribing = BoxFuture<'static, Utterance>;
 /// every event; nothing else should read it).
 pub async fn run_caller(
     commands: CallCommands,
-    events: &mut mpsc::UnboundedReceiver<CallEvent>,
+    events: &mut CallEvents,
     persona: Box<dyn Persona>,
     speech: CallerSpeech,
     config: CallerConfig,

@@ -10,7 +10,7 @@ use futures_util::FutureExt;
 
 use super::*;
 use crate::telephony::call::{call_channels, CallChannels, CallCommand, PacingStats};
-use crate::voice::providers::{ProviderError, Speech, Transcript};
+use crate::voice::providers::{Audio16, ProviderError, Transcript};
 
 /// Transcribes the n-th stretch of agent speech as "agent line n".
 struct CountingStt(Mutex<u32>, bool);
@@ -50,7 +50,7 @@ impl TextToSpeech for ToneTts {
         &'a self,
         text: &'a str,
         _: Option<&'a str>,
-    ) -> BoxFuture<'a, Result<Speech, ProviderError>> {
+    ) -> BoxFuture<'a, Result<Audio16, ProviderError>> {
         async move { Ok(Audio16::new(16000, tone(16, text.len() as u64 * 100))) }.boxed()
     }
 }

@@ -7,7 +7,7 @@ use futures_util::future::BoxFuture;
 use serde_json::json;
 
 use super::{
-    default_retry, pcm_s16le, ApiKey, Http, ProviderError, Speech, TextToSpeech, DEFAULT_TIMEOUT,
+    default_retry, pcm_s16le, ApiKey, Audio16, Http, ProviderError, TextToSpeech, DEFAULT_TIMEOUT,
 };
 use crate::net::retry::RetryPolicy;
 
@@ -94,7 +94,7 @@ impl CartesiaTts {
         Self::new(config, ApiKey::from_env(PROVIDER, KEY_VARIABLE)?)
     }
 
-    async fn run(&self, text: &str, voice: Option<&str>) -> Result<Speech, ProviderError> {
+    async fn run(&self, text: &str, voice: Option<&str>) -> Result<Audio16, ProviderError> {
         const OP: &str = "text to speech";
         self.http.require_text(OP, text)?;
         let voice = self
@@ -131,7 +131,7 @@ impl TextToSpeech for CartesiaTts {
         &'a self,
         text: &'a str,
         voice: Option<&'a str>,
-    ) -> BoxFuture<'a, Result<Speech, ProviderError>> {
+    ) -> BoxFuture<'a, Result<Audio16, ProviderError>> {
         Box::pin(self.run(text, voice))
     }
 }

@@ -14,7 +14,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use futures_util::future::BoxFuture;
 
-use super::{ProviderError, Speech, TextToSpeech};
+use super::{Audio16, ProviderError, TextToSpeech};
 
 const PROVIDER: &str = "espeak-ng";
 const OPERATION: &str = "text to speech";
@@ -148,7 +148,7 @@ impl EspeakTts {
         &self,
         text: &str,
         voice: Option<&str>,
-    ) -> Result<Speech, ProviderError> {
+    ) -> Result<Audio16, ProviderError> {
         if text.trim().is_empty() {
             return Err(invalid_request("the text is empty".into()));
         }
@@ -159,7 +159,7 @@ impl EspeakTts {
         let mut engine = engine(&self.config.library_path, &self.config.data_path)?;
         engine.select(voice, rate)?;
         let samples = engine.synth(&text)?;
-        Ok(Speech::new(engine.sample_rate, samples))
+        Ok(Audio16::new(engine.sample_rate, samples))
     }
 
     /// Whether espeak-ng has `voice` (selecting it as a side effect, which is harmless:
@@ -180,7 +180,7 @@ impl TextToSpeech for EspeakTts {
         &'a self,
         text: &'a str,
         voice: Option<&'a str>,
-    ) -> BoxFuture<'a, Result<Speech, ProviderError>> {
+    ) -> BoxFuture<'a, Result<Audio16, ProviderError>> {
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             // Polled outside tokio: nothing to keep unblocked.
             return Box::pin(std::future::ready(self.synthesize_blocking(text, voice)));

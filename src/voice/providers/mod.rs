@@ -66,7 +66,7 @@ pub trait TextToSpeech: Send + Sync {
         &'a self,
         text: &'a str,
         voice: Option<&'a str>,
-    ) -> BoxFuture<'a, Result<Speech, ProviderError>>;
+    ) -> BoxFuture<'a, Result<Audio16, ProviderError>>;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -228,9 +228,6 @@ pub struct Audio16 {
     pub rate: u32,
     pub samples: Vec<i16>,
 }
-
-/// Synthesized speech.
-pub type Speech = Audio16;
 
 impl Audio16 {
     pub fn new(rate: u32, samples: Vec<i16>) -> Self {
@@ -722,7 +719,7 @@ pub(crate) fn pcm_s16le(
     operation: &'static str,
     bytes: &[u8],
     rate: u32,
-) -> Result<Speech, ProviderError> {
+) -> Result<Audio16, ProviderError> {
     let samples = pcm::from_bytes(bytes).map_err(|e| http.decode(operation, e.to_string()))?;
     Ok(Audio16::new(rate, samples))
 }
@@ -732,7 +729,7 @@ pub(crate) fn wav_speech(
     http: &Http,
     operation: &'static str,
     bytes: &[u8],
-) -> Result<Speech, ProviderError> {
+) -> Result<Audio16, ProviderError> {
     let audio = crate::audio::wav::read_wav_bytes(bytes)
         .map_err(|e| http.decode(operation, e.to_string()))?;
     let rate = audio.rate;

@@ -11,8 +11,7 @@ use serde_json::{json, Map, Value};
 use super::{
     default_retry, pcm_s16le, require_model, wav_bytes, wav_speech, ApiKey, Audio16, ChatRequest,
     ChatResponse, Http, LanguageModel, Message, ProviderError, ResponseFormat, Role, Segment,
-    Speech, SpeechToText, TextToSpeech, ToolCall, ToolChoice, Transcript, Usage, Word,
-    DEFAULT_TIMEOUT,
+    SpeechToText, TextToSpeech, ToolCall, ToolChoice, Transcript, Usage, Word, DEFAULT_TIMEOUT,
 };
 use crate::net::retry::RetryPolicy;
 
@@ -591,7 +590,7 @@ impl OpenAiSpeech {
         Self::new(config, Some(ApiKey::from_env(PROVIDER, KEY_VARIABLE)?))
     }
 
-    async fn run(&self, text: &str, voice: Option<&str>) -> Result<Speech, ProviderError> {
+    async fn run(&self, text: &str, voice: Option<&str>) -> Result<Audio16, ProviderError> {
         const OP: &str = "speech";
         self.http.require_text(OP, text)?;
         let voice = voice.unwrap_or(&self.config.default_voice);
@@ -629,7 +628,7 @@ impl TextToSpeech for OpenAiSpeech {
         &'a self,
         text: &'a str,
         voice: Option<&'a str>,
-    ) -> BoxFuture<'a, Result<Speech, ProviderError>> {
+    ) -> BoxFuture<'a, Result<Audio16, ProviderError>> {
         Box::pin(self.run(text, voice))
     }
 }

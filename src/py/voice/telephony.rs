@@ -4,95 +4,19 @@
 //! never blocks on the network.
 
 use std::collections::HashMap;
-use std::future::Future;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
-use pyo3::create_exception;
 use pyo3::exceptions::{PyRuntimeError, PyStopAsyncIteration, PyValueError};
 use pyo3::prelude::*;
-use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyDict};
 
-use crate::net::runtime::runtime;
-use crate::telephony::call::{CallCommands, CallEnd, CallEvent, PacingStats};
-use crate::telephony::loopback::{self, LoopbackConfig, Speech};
+use crate::py::bridge::{spawn_for_asyncio, Deliver, Finish};
+use crate::py::convert::{pcm_bytes, pcm_samples, secs};
+use crate::telephony::call::{CallCommands, CallEnd, CallEvent, CallEvents, PacingStats};
+use crate::telephony::loopback::{self, LoopbackConfig, SayVoice};
 use crate::telephony::rest::{self, CreateCall, TwilioConfig};
 use crate::telephony::server::{self, ServerConfig};
-
-create_exception!(
-    _core,
-    TwilioError,
-    PyRuntimeError,
-    "Twilio (or the loopback carrier) refused a request or could not be reached; the message has Twilio's code and explanation."
-);
-create_exception!(
-    _core,
-    CallOverError,
-    PyRuntimeError,
-    "The call has ended: nothing more can be sent on it."
-);
-
-/// What a finished background task hands back, to be turned into Python on the loop.
-pub(crate) type Finish = Box<dyn for<'py> FnOnce(Python<'py>) -> PyResult<Py<PyAny>> + Send>;
-
-static RESOLVE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
-
-/// Sets an asyncio future's result or exception, unless it was cancelled meanwhile
-/// (called on the loop's thread).
-#[pyfunction]
-fn _resolve_future(future: &Bound<'_, PyAny>, ok: bool, value: Bound<'_, PyAny>) -> PyResult<()> {
-    if future.call_method0("done")?.is_truthy()? {
-        return Ok(());
-    }
-    let method = if ok { "set_result" } else { "set_exception" };
-    future.call_method1(method, (value,))?;
-    Ok(())
-}
-
-/// Runs `work` on the telephony runtime; returns an asyncio future of the running loop
-/// that resolves with its result.
-pub(crate) fn spawn_for_asyncio<'py>(
-    py: Python<'py>,
-    work: impl Future<Output = Finish> + Send + 'static,
-) -> PyResult<Bound<'py, PyAny>> {
-    let event_loop = py.import("asyncio")?.call_method0("get_running_loop")?;
-    let future = event_loop.call_method0("create_future")?;
-    let resolve = RESOLVE
-        .get_or_try_init(py, || {
-            wrap_pyfunction!(_resolve_future, py).map(|f| f.into_any().unbind())
-        })?
-        .clone_ref(py);
-    let (event_loop_ref, future_ref) = (event_loop.unbind(), future.clone().unbind());
-    runtime().spawn(async move {
-        let finish = work.await;
-        // Waiting for the GIL must not stall a runtime worker (and every call on it). A
-        // runtime thread never attaches to an interpreter that is shutting down (a call
-        // ending as the process exits): nobody awaits the result then.
-        tokio::task::spawn_blocking(move || {
-            Python::try_attach(|py| {
-                let (ok, value) = match finish(py) {
-                    Ok(value) => (true, value),
-                    Err(err) => (false, err.into_value(py).into_any()),
-                };
-                // A closed loop has nobody waiting for the result.
-                let _ = event_loop_ref
-                    .bind(py)
-                    .call_method1("call_soon_threadsafe", (resolve, future_ref, ok, value));
-            })
-        });
-    });
-    Ok(future)
-}
-
-pub(crate) fn secs(value: f64, what: &str) -> PyResult<Duration> {
-    Duration::try_from_secs_f64(value).map_err(|_| {
-        PyValueError::new_err(format!(
-            "{what} must be a non-negative number of seconds, not {value}"
-        ))
-    })
-}
 
 /// Pacing figures as Python sees them: frames, and p50/p99/max lateness in milliseconds.
 fn pacing_dict<'py>(py: Python<'py>, pacing: &PacingStats) -> PyResult<Bound<'py, PyDict>> {
@@ -171,8 +95,7 @@ impl PyCallEvent {
         let CallEvent::Audio { samples, .. } = &self.0 else {
             return None;
         };
-        let bytes: Vec<u8> = samples.iter().flat_map(|s| s.to_le_bytes()).collect();
-        Some(PyBytes::new(py, &bytes))
+        Some(pcm_bytes(py, samples))
     }
     /// The mark's name (mark events).
     #[getter]
@@ -263,54 +186,38 @@ pub struct PyCall {
     #[pyo3(get)]
     id: String,
     commands: CallCommands,
-    events: Arc<tokio::sync::Mutex<tokio::sync::mpsc::UnboundedReceiver<CallEvent>>>,
+    events: SharedEvents,
 }
 
-fn call_over(_: impl std::fmt::Display) -> PyErr {
-    CallOverError::new_err("the call has ended")
-}
+/// A call's events, shared by the awaits on them: one at a time takes the next event.
+pub(crate) type SharedEvents = Arc<tokio::sync::Mutex<CallEvents>>;
 
 #[pymethods]
 impl PyCall {
     /// Queues audio: 16-bit little-endian PCM at 8 kHz.
     fn send_audio(&self, py: Python<'_>, pcm: &[u8]) -> PyResult<()> {
-        if pcm.len() % 2 != 0 {
-            return Err(PyValueError::new_err(
-                "send_audio takes 16-bit PCM: an even number of bytes",
-            ));
-        }
-        py.detach(|| {
-            let samples: Vec<i16> = pcm
-                .chunks_exact(2)
-                .map(|b| i16::from_le_bytes([b[0], b[1]]))
-                .collect();
-            self.commands.send_pcm(&samples)
-        })
-        .map_err(call_over)
+        let samples = pcm_samples(pcm)?;
+        Ok(py.detach(|| self.commands.send_pcm(&samples))?)
     }
     /// Queues audio already in G.711 mu-law at 8 kHz.
     fn send_mulaw(&self, mulaw: Vec<u8>) -> PyResult<()> {
-        self.commands.send_mulaw(mulaw).map_err(call_over)
+        Ok(self.commands.send_mulaw(mulaw)?)
     }
     /// Queues key tones (0-9, *, #, A-D), sent in the audio as a phone sends them.
     fn send_dtmf(&self, digits: &str) -> PyResult<()> {
-        use crate::telephony::call::DtmfError;
-        self.commands.send_dtmf(digits).map_err(|e| match e {
-            DtmfError::UnknownDigit(_) => PyValueError::new_err(e.to_string()),
-            DtmfError::CallOver => call_over(e),
-        })
+        Ok(self.commands.send_dtmf(digits)?)
     }
     /// Queues a mark: a "mark" event comes back once the audio before it has played.
     fn mark(&self, name: &str) -> PyResult<()> {
-        self.commands.mark(name).map_err(call_over)
+        Ok(self.commands.mark(name)?)
     }
     /// Drops audio not yet played (barge-in); marks queued behind it come back at once.
     fn clear(&self) -> PyResult<()> {
-        self.commands.clear().map_err(call_over)
+        Ok(self.commands.clear()?)
     }
     /// Ends the call; the last event is "ended" with reason hung_up.
     fn hang_up(&self) -> PyResult<()> {
-        self.commands.hang_up().map_err(call_over)
+        Ok(self.commands.hang_up()?)
     }
     /// An awaitable of the next event; None once the call ended and every event was taken.
     fn next_event<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
@@ -331,24 +238,20 @@ impl PyCall {
     fn next<'py>(&self, py: Python<'py>, iterating: bool) -> PyResult<Bound<'py, PyAny>> {
         let events = self.events.clone();
         spawn_for_asyncio(py, async move {
-            let event = events.lock().await.recv().await;
-            Box::new(move |py: Python<'_>| -> PyResult<Py<PyAny>> {
-                match event {
-                    Some(event) => Ok(Py::new(py, PyCallEvent(event))?.into_any()),
-                    None if iterating => Err(PyStopAsyncIteration::new_err(())),
-                    None => Ok(py.None()),
-                }
+            // The lock is held until the event reached its future or was put back, so the
+            // next await cannot take a later event first.
+            let mut events = events.lock_owned().await;
+            let event = events.recv().await;
+            Box::new(NextEvent {
+                event,
+                events,
+                iterating,
             }) as Finish
         })
     }
 
     /// The call's commands and its event stream, for a driver in Rust (the simulated caller).
-    pub(crate) fn parts(
-        &self,
-    ) -> (
-        CallCommands,
-        Arc<tokio::sync::Mutex<tokio::sync::mpsc::UnboundedReceiver<CallEvent>>>,
-    ) {
+    pub(crate) fn parts(&self) -> (CallCommands, SharedEvents) {
         (self.commands.clone(), self.events.clone())
     }
 
@@ -362,9 +265,35 @@ impl PyCall {
     }
 }
 
+/// The event one `next_event()` took, for its future; put back if the future was cancelled.
+struct NextEvent {
+    event: Option<CallEvent>,
+    events: tokio::sync::OwnedMutexGuard<CallEvents>,
+    iterating: bool,
+}
+
+impl Deliver for NextEvent {
+    fn deliver(self: Box<Self>, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        match self.event {
+            Some(event) => Ok(Py::new(py, PyCallEvent(event))?.into_any()),
+            None if self.iterating => Err(PyStopAsyncIteration::new_err(())),
+            None => Ok(py.None()),
+        }
+    }
+
+    fn unwanted(self: Box<Self>) {
+        let NextEvent {
+            event, mut events, ..
+        } = *self;
+        if let Some(event) = event {
+            events.put_back(event);
+        }
+    }
+}
+
 /// trialrun's call server (see telephony::server).
-#[pyclass(frozen, module = "trialrun._core", name = "CallServer")]
-pub struct PyCallServer {
+#[pyclass(frozen, module = "trialrun._core", name = "CallServerCore")]
+pub struct CallServerCore {
     server: Mutex<Option<server::CallServer>>,
     #[pyo3(get)]
     url: String,
@@ -373,7 +302,7 @@ pub struct PyCallServer {
 }
 
 #[pymethods]
-impl PyCallServer {
+impl CallServerCore {
     #[new]
     #[pyo3(signature = (*, host="127.0.0.1", port=0, public_url=None, auth_token=None, validate_signatures=true, max_message_bytes=65536, max_call_duration=600.0, silence_timeout=Some(60.0), recordings_dir=None, audio_events=true, log=false))]
     #[allow(clippy::too_many_arguments)]
@@ -499,9 +428,9 @@ fn stopped() -> PyErr {
 }
 
 /// `<Say>` through a Python callable: (text, voice, language) -> 16-bit PCM bytes at 8 kHz.
-struct PySpeech(Py<PyAny>);
+struct PythonSayVoice(Py<PyAny>);
 
-impl Speech for PySpeech {
+impl SayVoice for PythonSayVoice {
     fn synthesize(
         &self,
         text: &str,
@@ -517,18 +446,16 @@ impl Speech for PySpeech {
             let bytes: Vec<u8> = out.extract().map_err(|_| {
                 "the speech callable must return bytes (16-bit PCM at 8 kHz)".to_string()
             })?;
-            Ok(bytes
-                .chunks_exact(2)
-                .map(|b| i16::from_le_bytes([b[0], b[1]]))
-                .collect())
+            crate::audio::pcm::from_bytes(&bytes)
+                .map_err(|e| format!("the speech callable's audio: {e}"))
         })
         .unwrap_or_else(|| Err("Python is shutting down".to_string()))
     }
 }
 
 /// The loopback carrier (see telephony::loopback).
-#[pyclass(frozen, module = "trialrun._core", name = "LoopbackCarrier")]
-pub struct PyLoopbackCarrier {
+#[pyclass(frozen, module = "trialrun._core", name = "LoopbackCarrierCore")]
+pub struct LoopbackCarrierCore {
     carrier: Mutex<Option<loopback::LoopbackCarrier>>,
     #[pyo3(get)]
     api_base: String,
@@ -539,7 +466,7 @@ pub struct PyLoopbackCarrier {
 }
 
 #[pymethods]
-impl PyLoopbackCarrier {
+impl LoopbackCarrierCore {
     #[new]
     #[pyo3(signature = (numbers, *, account_sid=None, auth_token=None, speech=None, max_call_duration=600.0, log=false, measure_lateness=false))]
     #[allow(clippy::too_many_arguments)]
@@ -554,7 +481,7 @@ impl PyLoopbackCarrier {
     ) -> PyResult<Self> {
         let mut config = LoopbackConfig {
             numbers,
-            speech: speech.map(|s| Arc::new(PySpeech(s)) as Arc<dyn Speech>),
+            speech: speech.map(|s| Arc::new(PythonSayVoice(s)) as Arc<dyn SayVoice>),
             max_call_duration: secs(max_call_duration, "max_call_duration")?,
             log_to_stderr: log,
             measure_lateness,
@@ -625,10 +552,6 @@ pub struct PyTwilioClient {
     client: rest::TwilioClient,
     #[pyo3(get)]
     api_base: String,
-}
-
-fn twilio_err(e: rest::TwilioError) -> PyErr {
-    TwilioError::new_err(e.to_string())
 }
 
 fn call_dict(py: Python<'_>, call: &rest::Call) -> PyResult<Py<PyAny>> {
@@ -710,11 +633,7 @@ impl PyTwilioClient {
         let client = self.client.clone();
         spawn_for_asyncio(py, async move {
             let result = client.create_call(&request).await;
-            Box::new(move |py: Python<'_>| {
-                result
-                    .map_err(twilio_err)
-                    .and_then(|call| call_dict(py, &call))
-            }) as Finish
+            Box::new(move |py: Python<'_>| call_dict(py, &result?)) as Finish
         })
     }
 
@@ -722,11 +641,7 @@ impl PyTwilioClient {
         let client = self.client.clone();
         spawn_for_asyncio(py, async move {
             let result = client.fetch_call(&sid).await;
-            Box::new(move |py: Python<'_>| {
-                result
-                    .map_err(twilio_err)
-                    .and_then(|call| call_dict(py, &call))
-            }) as Finish
+            Box::new(move |py: Python<'_>| call_dict(py, &result?)) as Finish
         })
     }
 
@@ -734,11 +649,7 @@ impl PyTwilioClient {
         let client = self.client.clone();
         spawn_for_asyncio(py, async move {
             let result = client.hang_up(&sid).await;
-            Box::new(move |py: Python<'_>| {
-                result
-                    .map_err(twilio_err)
-                    .and_then(|call| call_dict(py, &call))
-            }) as Finish
+            Box::new(move |py: Python<'_>| call_dict(py, &result?)) as Finish
         })
     }
 
@@ -756,7 +667,10 @@ impl PyTwilioClient {
             let result = client
                 .set_incoming_number_voice_url(&number, &voice_url, Some(&method))
                 .await;
-            Box::new(move |py: Python<'_>| result.map(|_| py.None()).map_err(twilio_err)) as Finish
+            Box::new(move |py: Python<'_>| {
+                result?;
+                Ok(py.None())
+            }) as Finish
         })
     }
 }
@@ -764,10 +678,8 @@ impl PyTwilioClient {
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyCallEvent>()?;
     m.add_class::<PyCall>()?;
-    m.add_class::<PyCallServer>()?;
-    m.add_class::<PyLoopbackCarrier>()?;
+    m.add_class::<CallServerCore>()?;
+    m.add_class::<LoopbackCarrierCore>()?;
     m.add_class::<PyTwilioClient>()?;
-    m.add("TwilioError", m.py().get_type::<TwilioError>())?;
-    m.add("CallOverError", m.py().get_type::<CallOverError>())?;
     Ok(())
 }

@@ -10,19 +10,12 @@ use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 use futures_util::FutureExt;
-use pyo3::exceptions::{PyRuntimeError, PyValueError};
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyList};
+use pyo3::types::PyDict;
 
-use super::convert::to_json;
-use super::history::to_python;
-use super::telephony::{secs, spawn_for_asyncio, Finish, PyCall};
-use crate::voice::caller::{run_caller, CallerConfig, CallerOutcome, CallerSpeech};
-use crate::voice::conversation::{Conversation, EndedBy, KeyPress, Speaker, Utterance};
-use crate::voice::judge::{
-    check_criteria, Criterion, Judge, JudgeConfig, JudgeContext, JudgeFormat,
-};
-use crate::voice::metrics::{CallMetrics, MetricsConfig};
+use super::caller::{keys_list, utterances_list};
+use crate::py::convert::{pcm_bytes, pcm_samples, secs, to_json, to_python};
 use crate::voice::persona::{
     CallerPersona, LlmPersona, LlmPersonaOptions, Persona, Reply, ScriptedPersona, Turn,
 };
@@ -31,16 +24,11 @@ use crate::voice::providers::{
     ApiKey, Audio16, CartesiaConfig, CartesiaTts, ChatRequest, ChatResponse, DeepgramConfig,
     DeepgramStt, ElevenLabsConfig, ElevenLabsTts, LanguageModel, MaxTokensField, OpenAiChat,
     OpenAiChatConfig, OpenAiSpeech, OpenAiSpeechConfig, OpenAiTranscription,
-    OpenAiTranscriptionConfig, ProviderError, Speech, SpeechToText, TextToSpeech, ToolCall,
-    Transcript,
+    OpenAiTranscriptionConfig, ProviderError, SpeechToText, TextToSpeech, ToolCall, Transcript,
 };
 
 // ---------------------------------------------------------------------------------------
 // Provider handles
-
-fn provider_err(e: ProviderError) -> PyErr {
-    PyValueError::new_err(e.to_string())
-}
 
 /// A key given in Python, else the vendor's environment variable (the error names it).
 fn key_or_env(
@@ -50,7 +38,7 @@ fn key_or_env(
 ) -> PyResult<ApiKey> {
     match key {
         Some(key) => Ok(ApiKey::new(key)),
-        None => ApiKey::from_env(provider, variable).map_err(provider_err),
+        None => Ok(ApiKey::from_env(provider, variable)?),
     }
 }
 
@@ -99,7 +87,7 @@ impl PyLanguageModel {
             config.max_tokens_field = MaxTokensField::MaxCompletionTokens;
         }
         config.timeout = self::timeout(timeout)?;
-        let chat = OpenAiChat::new(config, openai_key(api_key, local)?).map_err(provider_err)?;
+        let chat = OpenAiChat::new(config, openai_key(api_key, local)?)?;
         Ok(Self(Arc::new(chat)))
     }
 
@@ -110,7 +98,7 @@ impl PyLanguageModel {
     #[staticmethod]
     fn python(py: Python<'_>, obj: Py<PyAny>) -> PyResult<Self> {
         require_method(py, &obj, "chat", "language-model")?;
-        Ok(Self(Arc::new(PyChat(Arc::new(obj)))))
+        Ok(Self(Arc::new(PythonChat(Arc::new(obj)))))
     }
 
     fn __repr__(&self) -> String {
@@ -139,8 +127,7 @@ impl PySpeechToText {
             config.base_url = url;
         }
         config.timeout = self::timeout(timeout)?;
-        let stt =
-            OpenAiTranscription::new(config, openai_key(api_key, local)?).map_err(provider_err)?;
+        let stt = OpenAiTranscription::new(config, openai_key(api_key, local)?)?;
         Ok(Self(Arc::new(stt)))
     }
 
@@ -162,16 +149,14 @@ impl PySpeechToText {
         }
         config.timeout = self::timeout(timeout)?;
         let key = key_or_env(api_key, "Deepgram", "DEEPGRAM_API_KEY")?;
-        Ok(Self(Arc::new(
-            DeepgramStt::new(config, key).map_err(provider_err)?,
-        )))
+        Ok(Self(Arc::new(DeepgramStt::new(config, key)?)))
     }
 
     /// Any Python object with `transcribe(pcm: bytes, rate: int, language: str | None) -> str`.
     #[staticmethod]
     fn python(py: Python<'_>, obj: Py<PyAny>) -> PyResult<Self> {
         require_method(py, &obj, "transcribe", "speech-to-text")?;
-        Ok(Self(Arc::new(PyStt(Arc::new(obj)))))
+        Ok(Self(Arc::new(PythonStt(Arc::new(obj)))))
     }
 
     fn __repr__(&self) -> String {
@@ -204,7 +189,7 @@ impl PyTextToSpeech {
             config.default_voice = voice;
         }
         config.timeout = self::timeout(timeout)?;
-        let tts = OpenAiSpeech::new(config, openai_key(api_key, local)?).map_err(provider_err)?;
+        let tts = OpenAiSpeech::new(config, openai_key(api_key, local)?)?;
         Ok(Self(Arc::new(tts)))
     }
 
@@ -227,9 +212,7 @@ impl PyTextToSpeech {
         );
         vendor_tts_settings(fields, voice, model_id, base_url, timeout)?;
         let key = key_or_env(api_key, "ElevenLabs", "ELEVENLABS_API_KEY")?;
-        Ok(Self(Arc::new(
-            ElevenLabsTts::new(config, key).map_err(provider_err)?,
-        )))
+        Ok(Self(Arc::new(ElevenLabsTts::new(config, key)?)))
     }
 
     /// Cartesia; the key defaults to CARTESIA_API_KEY.
@@ -251,9 +234,7 @@ impl PyTextToSpeech {
         );
         vendor_tts_settings(fields, voice, model_id, base_url, timeout)?;
         let key = key_or_env(api_key, "Cartesia", "CARTESIA_API_KEY")?;
-        Ok(Self(Arc::new(
-            CartesiaTts::new(config, key).map_err(provider_err)?,
-        )))
+        Ok(Self(Arc::new(CartesiaTts::new(config, key)?)))
     }
 
     /// espeak-ng, offline, in Rust (no Python in the loop): `trialrun.voice.offline.Espeak().core`.
@@ -267,7 +248,7 @@ impl PyTextToSpeech {
     #[staticmethod]
     fn python(py: Python<'_>, obj: Py<PyAny>) -> PyResult<Self> {
         require_method(py, &obj, "synthesize", "text-to-speech")?;
-        Ok(Self(Arc::new(PyTts(Arc::new(obj)))))
+        Ok(Self(Arc::new(PythonTts(Arc::new(obj)))))
     }
 
     fn __repr__(&self) -> String {
@@ -332,20 +313,9 @@ async fn with_python<T: Send + 'static>(
     }
 }
 
-fn pcm_bytes(samples: &[i16]) -> Vec<u8> {
-    samples.iter().flat_map(|s| s.to_le_bytes()).collect()
-}
+struct PythonChat(Arc<Py<PyAny>>);
 
-fn pcm_samples(bytes: &[u8]) -> Vec<i16> {
-    bytes
-        .chunks_exact(2)
-        .map(|b| i16::from_le_bytes([b[0], b[1]]))
-        .collect()
-}
-
-struct PyChat(Arc<Py<PyAny>>);
-
-impl LanguageModel for PyChat {
+impl LanguageModel for PythonChat {
     fn chat(&self, request: ChatRequest) -> BoxFuture<'_, Result<ChatResponse, ProviderError>> {
         let obj = self.0.clone();
         let fields = chat_request_fields(&request, MaxTokensField::MaxTokens);
@@ -436,9 +406,9 @@ fn chat_answer(answer: &Bound<'_, PyAny>) -> PyResult<ChatResponse> {
     })
 }
 
-struct PyStt(Arc<Py<PyAny>>);
+struct PythonStt(Arc<Py<PyAny>>);
 
-impl SpeechToText for PyStt {
+impl SpeechToText for PythonStt {
     fn transcribe<'a>(
         &'a self,
         audio: Audio16,
@@ -447,7 +417,7 @@ impl SpeechToText for PyStt {
         let obj = self.0.clone();
         let language = language.map(str::to_string);
         with_python("Python speech-to-text", "transcription", move |py| {
-            let pcm = PyBytes::new(py, &pcm_bytes(&audio.samples));
+            let pcm = pcm_bytes(py, &audio.samples);
             let text: String = obj
                 .bind(py)
                 .call_method1("transcribe", (pcm, audio.rate, language))?
@@ -461,14 +431,14 @@ impl SpeechToText for PyStt {
     }
 }
 
-struct PyTts(Arc<Py<PyAny>>);
+struct PythonTts(Arc<Py<PyAny>>);
 
-impl TextToSpeech for PyTts {
+impl TextToSpeech for PythonTts {
     fn synthesize<'a>(
         &'a self,
         text: &'a str,
         voice: Option<&'a str>,
-    ) -> BoxFuture<'a, Result<Speech, ProviderError>> {
+    ) -> BoxFuture<'a, Result<Audio16, ProviderError>> {
         let obj = self.0.clone();
         let (text, voice) = (text.to_string(), voice.map(str::to_string));
         with_python("Python text-to-speech", "speech", move |py| {
@@ -476,7 +446,7 @@ impl TextToSpeech for PyTts {
                 .bind(py)
                 .call_method1("synthesize", (text, voice))?
                 .extract()?;
-            Ok(Audio16::new(rate, pcm_samples(&pcm)))
+            Ok(Audio16::new(rate, pcm_samples(&pcm)?))
         })
         .boxed()
     }
@@ -484,9 +454,9 @@ impl TextToSpeech for PyTts {
 
 /// A Python persona: `reply(turn: dict) -> dict | str | None`, the dict having any of
 /// "say", "keys" and "hang_up" (a reason, or True).
-struct PyPersona(Arc<Py<PyAny>>);
+struct PythonPersona(Arc<Py<PyAny>>);
 
-impl Persona for PyPersona {
+impl Persona for PythonPersona {
     fn reply<'a>(&'a mut self, turn: Turn<'a>) -> BoxFuture<'a, Result<Reply, ProviderError>> {
         let obj = self.0.clone();
         let utterances = turn.utterances.to_vec();
@@ -549,16 +519,16 @@ fn reply_from_python(value: &Bound<'_, PyAny>) -> PyResult<Reply> {
 
 /// A persona for one call.
 #[pyclass(frozen, module = "trialrun._core", name = "Persona")]
-pub struct PyPersonaHandle(Mutex<Option<Box<dyn Persona>>>);
+pub struct PyPersona(pub(super) Mutex<Option<Box<dyn Persona>>>);
 
-impl PyPersonaHandle {
+impl PyPersona {
     pub(crate) fn new(persona: Box<dyn Persona>) -> Self {
         Self(Mutex::new(Some(persona)))
     }
 }
 
 #[pymethods]
-impl PyPersonaHandle {
+impl PyPersona {
     /// A caller following a script: a list of lines, or {"lines", "rules", "on_silence"}
     /// (see ScriptedPersona). Errors name the bad entry, e.g. `script: lines[2].keys: ...`.
     #[staticmethod]
@@ -603,285 +573,14 @@ impl PyPersonaHandle {
     #[staticmethod]
     fn python(py: Python<'_>, obj: Py<PyAny>) -> PyResult<Self> {
         require_method(py, &obj, "reply", "persona")?;
-        Ok(Self::new(Box::new(PyPersona(Arc::new(obj)))))
+        Ok(Self::new(Box::new(PythonPersona(Arc::new(obj)))))
     }
-}
-
-// ---------------------------------------------------------------------------------------
-// The caller
-
-/// Runs the simulated caller on `call` until it ends; an awaitable of a dict: utterances,
-/// keys, duration_ms, ended_by, end_reason, call_sid, recording_path, error, transcript.
-#[pyfunction]
-#[pyo3(signature = (call, persona, stt, tts, *, voice=None, language=Some("en".to_string()), barge_in=true, max_turns=12, max_duration=180.0, silence_turn=6.0, turn_gap=0.8))]
-#[allow(clippy::too_many_arguments)]
-fn simulate_caller<'py>(
-    py: Python<'py>,
-    call: &PyCall,
-    persona: &PyPersonaHandle,
-    stt: &PySpeechToText,
-    tts: &PyTextToSpeech,
-    voice: Option<String>,
-    language: Option<String>,
-    barge_in: bool,
-    max_turns: u32,
-    max_duration: f64,
-    silence_turn: f64,
-    turn_gap: f64,
-) -> PyResult<Bound<'py, PyAny>> {
-    let config = CallerConfig {
-        voice,
-        language,
-        barge_in,
-        max_turns,
-        max_duration: secs(max_duration, "max_duration")?,
-        silence_turn: secs(silence_turn, "silence_turn")?,
-        turn_gap: secs(turn_gap, "turn_gap")?,
-        ..CallerConfig::default()
-    };
-    let persona = persona
-        .0
-        .lock()
-        .expect("persona lock")
-        .take()
-        .ok_or_else(|| {
-            PyRuntimeError::new_err(
-                "this persona has already been used on a call: make one per call",
-            )
-        })?;
-    let speech = CallerSpeech {
-        stt: stt.0.clone(),
-        tts: tts.0.clone(),
-    };
-    let (commands, events) = call.parts();
-    spawn_for_asyncio(py, async move {
-        let mut events = events.lock().await;
-        let outcome = run_caller(commands, &mut events, persona, speech, config).await;
-        Box::new(move |py: Python<'_>| outcome_dict(py, &outcome).map(|d| d.into_any().unbind()))
-            as Finish
-    })
-}
-
-fn utterances_list<'py>(py: Python<'py>, utterances: &[Utterance]) -> PyResult<Bound<'py, PyList>> {
-    let list = PyList::empty(py);
-    for u in utterances {
-        let d = PyDict::new(py);
-        d.set_item("role", u.speaker.as_str())?;
-        d.set_item("text", &u.text)?;
-        d.set_item("start", u.start_ms as f64 / 1000.0)?;
-        d.set_item("end", u.end_ms as f64 / 1000.0)?;
-        d.set_item("cut_off", u.cut_off)?;
-        list.append(d)?;
-    }
-    Ok(list)
-}
-
-fn keys_list<'py>(py: Python<'py>, keys: &[KeyPress]) -> PyResult<Bound<'py, PyList>> {
-    let list = PyList::empty(py);
-    for k in keys {
-        let d = PyDict::new(py);
-        d.set_item("role", k.speaker.as_str())?;
-        d.set_item("digit", k.digit.to_string())?;
-        d.set_item("at", k.at_ms as f64 / 1000.0)?;
-        list.append(d)?;
-    }
-    Ok(list)
-}
-
-fn outcome_dict<'py>(py: Python<'py>, outcome: &CallerOutcome) -> PyResult<Bound<'py, PyDict>> {
-    let c = &outcome.conversation;
-    let d = PyDict::new(py);
-    d.set_item("utterances", utterances_list(py, &c.utterances)?)?;
-    d.set_item("keys", keys_list(py, &c.keys)?)?;
-    d.set_item("duration", c.duration_ms as f64 / 1000.0)?;
-    d.set_item("ended_by", c.ended_by.as_str())?;
-    d.set_item("end_reason", &c.end_reason)?;
-    d.set_item("call_sid", &outcome.call_sid)?;
-    d.set_item("recording_path", &outcome.recording_path)?;
-    d.set_item("error", &outcome.error)?;
-    d.set_item("transcript", c.timestamped_transcript())?;
-    d.set_item(
-        "metrics",
-        metrics_dict(
-            py,
-            &CallMetrics::from_conversation(c, &MetricsConfig::default()),
-        )?,
-    )?;
-    Ok(d)
-}
-
-fn seconds(ms: u64) -> f64 {
-    ms as f64 / 1000.0
-}
-
-/// The call's metrics, in seconds, as `trialrun.voice.CallMetrics` takes them.
-fn metrics_dict<'py>(py: Python<'py>, m: &CallMetrics) -> PyResult<Bound<'py, PyDict>> {
-    let d = PyDict::new(py);
-    d.set_item("duration", seconds(m.duration_ms))?;
-    d.set_item("time_to_first_word", m.time_to_first_word_ms.map(seconds))?;
-    d.set_item(
-        "response_latencies",
-        m.response_latencies_ms
-            .iter()
-            .map(|&ms| seconds(ms))
-            .collect::<Vec<_>>(),
-    )?;
-    d.set_item("latency_p50", m.latency_p50_ms.map(seconds))?;
-    d.set_item("latency_p95", m.latency_p95_ms.map(seconds))?;
-    let interruptions = PyList::empty(py);
-    for i in &m.interruptions {
-        let item = PyDict::new(py);
-        item.set_item("by", i.by.as_str())?;
-        item.set_item("at", seconds(i.at_ms))?;
-        item.set_item("overlap", seconds(i.overlap_ms))?;
-        interruptions.append(item)?;
-    }
-    d.set_item("interruptions", interruptions)?;
-    let silences = PyList::empty(py);
-    for s in &m.silences {
-        let item = PyDict::new(py);
-        item.set_item("start", seconds(s.start_ms))?;
-        item.set_item("duration", seconds(s.duration_ms))?;
-        silences.append(item)?;
-    }
-    d.set_item("silences", silences)?;
-    d.set_item("ended_by", m.ended_by.as_str())?;
-    d.set_item("end_reason", &m.end_reason)?;
-    d.set_item("dtmf_sent", &m.dtmf_sent)?;
-    d.set_item("dtmf_heard", &m.dtmf_heard)?;
-    d.set_item("turns", m.turns)?;
-    Ok(d)
-}
-
-// ---------------------------------------------------------------------------------------
-// The judge
-
-/// A call as Python holds it (TestResult's transcript and keys) back to a Conversation.
-fn conversation_from_python(
-    transcript: &Bound<'_, PyList>,
-    keys: &Bound<'_, PyList>,
-    duration: f64,
-    ended_by: &str,
-    end_reason: String,
-) -> PyResult<Conversation> {
-    let ms = |v: Bound<'_, PyAny>| -> PyResult<u64> {
-        Ok((v.extract::<f64>()? * 1000.0).round().max(0.0) as u64)
-    };
-    let speaker = |role: &str| match role {
-        "caller" => Ok(Speaker::Caller),
-        "agent" => Ok(Speaker::Agent),
-        other => Err(PyValueError::new_err(format!(
-            "role must be \"caller\" or \"agent\", not {other:?}"
-        ))),
-    };
-    let mut utterances = Vec::new();
-    for u in transcript.iter() {
-        utterances.push(Utterance {
-            speaker: speaker(&u.getattr("role")?.extract::<String>()?)?,
-            text: u.getattr("text")?.extract()?,
-            start_ms: ms(u.getattr("start")?)?,
-            end_ms: ms(u.getattr("end")?)?,
-            cut_off: u.getattr("cut_off")?.extract()?,
-        });
-    }
-    let mut presses = Vec::new();
-    for k in keys.iter() {
-        let digit: String = k.getattr("digit")?.extract()?;
-        presses.push(KeyPress {
-            speaker: speaker(&k.getattr("role")?.extract::<String>()?)?,
-            digit: digit.chars().next().unwrap_or('?'),
-            at_ms: ms(k.getattr("at")?)?,
-        });
-    }
-    let ended_by = match ended_by {
-        "caller" => EndedBy::Caller,
-        "agent" => EndedBy::Agent,
-        "timeout" => EndedBy::Timeout,
-        _ => EndedBy::Error,
-    };
-    Ok(Conversation {
-        utterances,
-        keys: presses,
-        duration_ms: (duration * 1000.0) as u64,
-        ended_by,
-        end_reason,
-    })
-}
-
-/// Judges `criteria` ((name, prompt) pairs) on a call with a language model; an awaitable
-/// of a list of {name, passed, reason, error}, in the criteria's order.
-#[pyfunction]
-#[pyo3(signature = (model, criteria, transcript, keys, *, duration, ended_by, end_reason, caller_name, caller_prompt, scenario, metrics=None, response_format="json_schema", retries=2))]
-#[allow(clippy::too_many_arguments)]
-fn judge_call<'py>(
-    py: Python<'py>,
-    model: &PyLanguageModel,
-    criteria: Vec<(String, String)>,
-    transcript: &Bound<'py, PyList>,
-    keys: &Bound<'py, PyList>,
-    duration: f64,
-    ended_by: &str,
-    end_reason: String,
-    caller_name: String,
-    caller_prompt: String,
-    scenario: String,
-    metrics: Option<String>,
-    response_format: &str,
-    retries: u32,
-) -> PyResult<Bound<'py, PyAny>> {
-    let response_format = match response_format {
-        "json_schema" => JudgeFormat::JsonSchema,
-        "json_object" => JudgeFormat::JsonObject,
-        "none" => JudgeFormat::PromptOnly,
-        other => {
-            return Err(PyValueError::new_err(format!(
-            "response_format must be \"json_schema\", \"json_object\" or \"none\", not {other:?}"
-        )))
-        }
-    };
-    let criteria: Vec<Criterion> = criteria
-        .into_iter()
-        .map(|(name, prompt)| Criterion::new(name, prompt))
-        .collect();
-    check_criteria(&criteria).map_err(PyValueError::new_err)?;
-    let conversation = conversation_from_python(transcript, keys, duration, ended_by, end_reason)?;
-    let context = JudgeContext {
-        caller_name,
-        caller_prompt,
-        scenario,
-        metrics,
-    };
-    let judge = Judge::new(
-        model.0.clone(),
-        JudgeConfig {
-            response_format,
-            retries,
-            ..JudgeConfig::default()
-        },
-    );
-    spawn_for_asyncio(py, async move {
-        let verdicts = judge.judge(&criteria, &conversation, &context).await;
-        Box::new(move |py: Python<'_>| -> PyResult<Py<PyAny>> {
-            let list = PyList::empty(py);
-            for v in verdicts {
-                let d = PyDict::new(py);
-                d.set_item("name", v.name)?;
-                d.set_item("passed", v.passed)?;
-                d.set_item("reason", v.reason)?;
-                d.set_item("error", v.error)?;
-                list.append(d)?;
-            }
-            Ok(list.into_any().unbind())
-        }) as Finish
-    })
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add_function(wrap_pyfunction!(judge_call, m)?)?;
     m.add_class::<PyLanguageModel>()?;
     m.add_class::<PySpeechToText>()?;
     m.add_class::<PyTextToSpeech>()?;
-    m.add_class::<PyPersonaHandle>()?;
-    m.add_function(wrap_pyfunction!(simulate_caller, m)?)?;
+    m.add_class::<PyPersona>()?;
     Ok(())
 }

@@ -57,13 +57,13 @@ impl PyThreshold {
 }
 
 #[pyclass(frozen, module = "trialrun._core", name = "Evaluation")]
-pub struct PyEvaluation {
+pub struct Evaluation {
     pub score: f64,
     pub threshold: Option<Py<PyThreshold>>,
     pub metadata: Option<Py<PyDict>>,
 }
 
-impl PyEvaluation {
+impl Evaluation {
     pub fn threshold_ref(&self, py: Python<'_>) -> Option<Threshold> {
         self.threshold.as_ref().map(|t| t.bind(py).get().inner)
     }
@@ -74,7 +74,7 @@ impl PyEvaluation {
 }
 
 #[pymethods]
-impl PyEvaluation {
+impl Evaluation {
     #[new]
     #[pyo3(signature = (score, threshold=None, metadata=None))]
     fn new(
@@ -118,7 +118,7 @@ impl PyEvaluation {
             ),
             _ => None,
         };
-        Ok(PyEvaluation {
+        Ok(Evaluation {
             score,
             threshold,
             metadata,
@@ -160,7 +160,7 @@ impl PyEvaluation {
     }
 
     fn __eq__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<bool> {
-        let Ok(other) = other.cast::<PyEvaluation>() else {
+        let Ok(other) = other.cast::<Evaluation>() else {
             return Ok(false);
         };
         let other = other.get();

@@ -2,22 +2,17 @@
 //! Every rule that does not need Python lives in crate::suite::validate.
 
 use super::callee::Callee;
-use super::convert::{dataclass_fields, label, to_json};
 use super::evaluation::type_name;
+use crate::py::convert::{dataclass_fields, label, to_json};
 use crate::suite::{grid, validate};
 use pyo3::exceptions::PyException;
+use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBool, PyDict, PyInt, PyList, PyString, PyTuple};
-use pyo3::{create_exception, intern};
-use std::sync::Arc;
 
-create_exception!(
-    _core,
-    SuiteValidationError,
-    pyo3::exceptions::PyValueError,
-    "A suite's arguments are invalid; the message names the culprit. Raised before any fn call."
-);
+use crate::py::errors::SuiteValidationError;
+use std::sync::Arc;
 
 /// Autoblocks' default for max_test_case_concurrency.
 pub const DEFAULT_CASE_CONCURRENCY: i64 = 10;

@@ -1,5 +1,5 @@
 //! Runs a suite on the caller's asyncio event loop (DESIGN principle 2): async user code
-//! runs in carriers (carrier.rs), tasks that step one job's coroutine after another.
+//! runs in lanes (lane.rs), tasks that step one job's coroutine after another.
 //! Sync user code runs on pool threads (principle 3); a worker records its own results
 //! and queues the next sync jobs itself while it holds the GIL, and hands async jobs
 //! and the suite's end to the loop through one call_soon_threadsafe per batch.
@@ -9,15 +9,15 @@
 //! waited for with the GIL released (`SuiteRun::lock`): a thread holding the GIL while
 //! blocked on the mutex would deadlock with a mutex holder waiting for the GIL. And no
 //! task is started while the mutex is held: an eager task (Python >= 3.12) steps its
-//! carrier at once, and the carrier comes back to the driver.
+//! lane at once, and the lane comes back to the driver.
 
 use super::callee::is_awaitable;
-use super::carrier::{Carrier, Leg};
-use super::convert::{format_pyerr, to_json};
-use super::evaluation::{type_name, PyEvaluation};
+use super::evaluation::{type_name, Evaluation};
+use super::lane::{AsyncJob, Lane};
 use super::plan::{self, Plan};
 use super::results::{CaseData, EvaluationData, RunInfo, SuiteResult};
 use crate::evaluation::{Threshold, Verdict};
+use crate::py::convert::{format_pyerr, to_json};
 use crate::report::progress::Progress;
 use crate::store::{self, CaseRecord, EvaluationRecord, RunRecord, RunStatus, Writer};
 use crate::suite::tally::Tally;
@@ -34,7 +34,7 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Instant;
 
 /// How a piece of user code ended.
-pub enum Outcome {
+pub enum Ending {
     Value(Py<PyAny>),
     /// Traceback text.
     Raised(String),
@@ -43,7 +43,7 @@ pub enum Outcome {
 
 pub struct Finished {
     pub job: Job,
-    pub outcome: Outcome,
+    pub outcome: Ending,
     pub started: Instant,
     pub ended: Instant,
 }
@@ -59,7 +59,7 @@ enum Thread {
 enum ForLoop {
     /// An async job.
     Job(Job),
-    /// A sync job's awaitable result, to run on in a carrier.
+    /// A sync job's awaitable result, to run on in a lane.
     Awaitable(Finished),
 }
 
@@ -67,9 +67,9 @@ enum ForLoop {
 enum Launched {
     /// It finished on the spot.
     Done(Finished),
-    /// An async job for the carrier that asked for one.
-    Leg(Leg),
-    /// It runs on (in a new carrier, or on a pool thread).
+    /// An async job for the lane that asked for one.
+    AsyncJob(AsyncJob),
+    /// It runs on (in a new lane, or on a pool thread).
     Started,
 }
 
@@ -96,17 +96,17 @@ struct Loop {
     drain: Py<Drain>,
 }
 
-/// Makes the tasks that drive carriers; set once by `start`, used without the driver lock.
+/// Makes the tasks that drive lanes; set once by `start`, used without the driver lock.
 struct TaskMaker {
     event_loop: Py<PyAny>,
     create_task: Py<PyAny>,
-    /// Python >= 3.12: asyncio.Task with eager_start, so a new carrier's first step
+    /// Python >= 3.12: asyncio.Task with eager_start, so a new lane's first step
     /// runs at once instead of on the next loop iteration.
     eager_task: Option<Py<PyAny>>,
 }
 
 impl TaskMaker {
-    fn start(&self, py: Python<'_>, carrier: &Py<Carrier>) -> PyResult<()> {
+    fn start(&self, py: Python<'_>, lane: &Py<Lane>) -> PyResult<()> {
         let task = match &self.eager_task {
             Some(task_type) => {
                 let kwargs = PyDict::new(py);
@@ -114,11 +114,11 @@ impl TaskMaker {
                 kwargs.set_item(intern!(py, "eager_start"), true)?;
                 task_type
                     .bind(py)
-                    .call((carrier.clone_ref(py),), Some(&kwargs))?
+                    .call((lane.clone_ref(py),), Some(&kwargs))?
             }
-            None => self.create_task.bind(py).call1((carrier.clone_ref(py),))?,
+            None => self.create_task.bind(py).call1((lane.clone_ref(py),))?,
         };
-        carrier.get().set_task(task.unbind());
+        lane.get().set_task(task.unbind());
         Ok(())
     }
 }
@@ -129,10 +129,10 @@ struct Driver {
     combos: Vec<Combo>,
     items: Vec<Option<Item>>,
     done: Vec<Option<CaseData>>,
-    /// Running carriers, by address (to cancel them on interrupt).
-    carriers: HashMap<usize, Py<Carrier>>,
-    /// Carriers made under the lock, whose tasks start once it is released.
-    unstarted: Vec<Py<Carrier>>,
+    /// Running lanes, by address (to cancel them on interrupt).
+    lanes: HashMap<usize, Py<Lane>>,
+    /// Lanes made under the lock, whose tasks start once it is released.
+    unstarted: Vec<Py<Lane>>,
     /// Sync jobs running on pool threads.
     pooled: HashSet<Job>,
     /// Work pool workers left for the loop thread.
@@ -189,10 +189,7 @@ impl SuiteRun {
         )?;
         let store_path = record.then(|| store_path.unwrap_or_else(store::default_path));
         let writer = match &store_path {
-            Some(path) => Some(
-                py.detach(|| Writer::start(path))
-                    .map_err(super::history::store_error)?,
-            ),
+            Some(path) => Some(py.detach(|| Writer::start(path))?),
             None => None,
         };
         let items = plan.cases.len() * plan.combinations.len();
@@ -204,7 +201,7 @@ impl SuiteRun {
             items: (0..items).map(|_| None).collect(),
             done: (0..items).map(|_| None).collect(),
             combos: vec![],
-            carriers: HashMap::new(),
+            lanes: HashMap::new(),
             unstarted: vec![],
             pooled: HashSet::new(),
             for_loop: vec![],
@@ -270,7 +267,7 @@ impl SuiteRun {
         d.started = Some(Instant::now());
         d.pump(py, slf, Thread::Loop, false)?;
         d.finalize_if_done(py)?;
-        slf.get().start_carriers(py, d);
+        slf.get().start_lanes(py, d);
         Ok(future)
     }
 
@@ -296,15 +293,15 @@ impl SuiteRun {
                 py,
                 Finished {
                     job,
-                    outcome: Outcome::Cancelled,
+                    outcome: Ending::Cancelled,
                     started: now,
                     ended: now,
                 },
             )?;
         }
-        for carrier in d.carriers.values() {
-            // the carrier records its job as cancelled, then ends
-            carrier.get().cancel(py)?;
+        for lane in d.lanes.values() {
+            // the lane records its job as cancelled, then ends
+            lane.get().cancel(py)?;
         }
         // Threads cannot be cancelled: their jobs are abandoned and their results ignored.
         for job in std::mem::take(&mut d.pooled) {
@@ -313,7 +310,7 @@ impl SuiteRun {
                 py,
                 Finished {
                     job,
-                    outcome: Outcome::Cancelled,
+                    outcome: Ending::Cancelled,
                     started: now,
                     ended: now,
                 },
@@ -332,13 +329,13 @@ impl SuiteRun {
             .unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Releases the driver, then starts the tasks of the carriers made under it.
-    fn start_carriers(&self, py: Python<'_>, mut d: MutexGuard<'_, Driver>) {
+    /// Releases the driver, then starts the tasks of the lanes made under it.
+    fn start_lanes(&self, py: Python<'_>, mut d: MutexGuard<'_, Driver>) {
         let unstarted = std::mem::take(&mut d.unstarted);
         drop(d);
         let maker = self.tasks.get().expect("set by start");
-        for carrier in unstarted {
-            if let Err(err) = maker.start(py, &carrier) {
+        for lane in unstarted {
+            if let Err(err) = maker.start(py, &lane) {
                 self.lock(py).fail(py, err);
                 return;
             }
@@ -376,14 +373,14 @@ impl SuiteRun {
         }
     }
 
-    /// A carrier's job finished. Returns the carrier's next job (when `take_next`),
-    /// or None when the carrier should end.
-    pub fn carrier_finished(
+    /// A lane's job finished. Returns the lane's next job (when `take_next`),
+    /// or None when the lane should end.
+    pub fn lane_finished(
         slf: &Bound<'_, Self>,
-        carrier: &Bound<'_, Carrier>,
+        lane: &Bound<'_, Lane>,
         finished: Finished,
         take_next: bool,
-    ) -> Option<Leg> {
+    ) -> Option<AsyncJob> {
         let py = slf.py();
         let mut d = slf.get().lock(py);
         let last = finished.job;
@@ -391,7 +388,7 @@ impl SuiteRun {
             d.finish(py, finished)?;
             let next = d.pump_like(py, slf, Thread::Loop, take_next, Some(last))?;
             if next.is_none() {
-                d.carriers.remove(&(carrier.as_ptr() as usize));
+                d.lanes.remove(&(lane.as_ptr() as usize));
             }
             d.finalize_if_done(py)?;
             Ok::<_, PyErr>(next)
@@ -400,7 +397,7 @@ impl SuiteRun {
             d.fail(py, err);
             None
         });
-        slf.get().start_carriers(py, d);
+        slf.get().start_lanes(py, d);
         next
     }
 }
@@ -445,7 +442,7 @@ impl Driver {
     }
 
     /// Starts every job the limits allow. With `take_leg`, the first async job is
-    /// returned for the carrier that asked instead of getting a carrier of its own.
+    /// returned for the lane that asked instead of getting a lane of its own.
     /// On the loop thread it first starts what workers left for it.
     fn pump(
         &mut self,
@@ -453,11 +450,11 @@ impl Driver {
         run: &Bound<'_, SuiteRun>,
         on: Thread,
         take_leg: bool,
-    ) -> PyResult<Option<Leg>> {
+    ) -> PyResult<Option<AsyncJob>> {
         self.pump_like(py, run, on, take_leg, None)
     }
 
-    /// `pump`, where a job like `like` (the asking carrier's last) is started first.
+    /// `pump`, where a job like `like` (the asking lane's last) is started first.
     fn pump_like(
         &mut self,
         py: Python<'_>,
@@ -465,7 +462,7 @@ impl Driver {
         on: Thread,
         take_leg: bool,
         mut like: Option<Job>,
-    ) -> PyResult<Option<Leg>> {
+    ) -> PyResult<Option<AsyncJob>> {
         let mut mine = None;
         if on == Thread::Loop {
             for work in std::mem::take(&mut self.for_loop) {
@@ -473,7 +470,7 @@ impl Driver {
                     ForLoop::Job(job) => {
                         match self.launch(py, run, job, on, take_leg && mine.is_none())? {
                             Launched::Done(finished) => self.settle(py, run, finished, on)?,
-                            Launched::Leg(leg) => mine = Some(leg),
+                            Launched::AsyncJob(current) => mine = Some(current),
                             Launched::Started => {}
                         }
                     }
@@ -489,7 +486,7 @@ impl Driver {
             let Some(job) = next else { break };
             match self.launch(py, run, job, on, take_leg && mine.is_none())? {
                 Launched::Done(finished) => self.settle(py, run, finished, on)?,
-                Launched::Leg(leg) => mine = Some(leg),
+                Launched::AsyncJob(current) => mine = Some(current),
                 Launched::Started => {}
             }
         }
@@ -501,7 +498,7 @@ impl Driver {
         (item / n, item % n)
     }
 
-    /// Starts one job: an async one as a Leg (for the asking carrier, or a new one),
+    /// Starts one job: an async one as a AsyncJob (for the asking lane, or a new one),
     /// a sync one on its pool. A worker leaves async jobs for the loop.
     fn launch(
         &mut self,
@@ -539,15 +536,15 @@ impl Driver {
             let func = callee.func.bind(py).clone();
             let outcome = match func.call1(PyTuple::new(py, &args[1..])?) {
                 Ok(coro) if is_awaitable(&coro) => {
-                    let leg = Leg::new(job, &coro, context.unbind(), started)?;
+                    let current = AsyncJob::new(job, &coro, context.unbind(), started)?;
                     if take_leg {
-                        return Ok(Launched::Leg(leg));
+                        return Ok(Launched::AsyncJob(current));
                     }
-                    self.spawn_carrier(py, run, leg)?;
+                    self.spawn_lane(py, run, current)?;
                     return Ok(Launched::Started);
                 }
-                Ok(v) => Outcome::Value(v.unbind()),
-                Err(e) => Outcome::Raised(format_pyerr(py, &e)),
+                Ok(v) => Ending::Value(v.unbind()),
+                Err(e) => Ending::Raised(format_pyerr(py, &e)),
             };
             return Ok(Launched::Done(Finished {
                 job,
@@ -566,8 +563,8 @@ impl Driver {
                 let result = context.bind(py).call_method1(intern!(py, "run"), args);
                 let ended = Instant::now();
                 let outcome = match result {
-                    Ok(v) => Outcome::Value(v.unbind()),
-                    Err(e) => Outcome::Raised(format_pyerr(py, &e)),
+                    Ok(v) => Ending::Value(v.unbind()),
+                    Err(e) => Ending::Raised(format_pyerr(py, &e)),
                 };
                 SuiteRun::worker_finished(
                     run.bind(py),
@@ -584,22 +581,22 @@ impl Driver {
         Ok(Launched::Started)
     }
 
-    /// Makes a carrier for `leg`; its task starts when the driver is released.
-    fn spawn_carrier(
+    /// Makes a lane for `current`; its task starts when the driver is released.
+    fn spawn_lane(
         &mut self,
         py: Python<'_>,
         run: &Bound<'_, SuiteRun>,
-        leg: Leg,
+        current: AsyncJob,
     ) -> PyResult<()> {
-        let carrier = Py::new(py, Carrier::new(run.clone().unbind(), leg))?;
-        self.carriers
-            .insert(carrier.as_ptr() as usize, carrier.clone_ref(py));
-        self.unstarted.push(carrier);
+        let lane = Py::new(py, Lane::new(run.clone().unbind(), current))?;
+        self.lanes
+            .insert(lane.as_ptr() as usize, lane.clone_ref(py));
+        self.unstarted.push(lane);
         Ok(())
     }
 
     /// A sync job's value may itself be awaitable (a sync callable that returned a
-    /// coroutine): then it runs on in a carrier; otherwise it is recorded.
+    /// coroutine): then it runs on in a lane; otherwise it is recorded.
     fn settle(
         &mut self,
         py: Python<'_>,
@@ -607,7 +604,7 @@ impl Driver {
         f: Finished,
         on: Thread,
     ) -> PyResult<()> {
-        if let Outcome::Value(v) = &f.outcome {
+        if let Ending::Value(v) = &f.outcome {
             let v = v.bind(py);
             if is_awaitable(v) {
                 if on == Thread::Worker {
@@ -619,8 +616,8 @@ impl Driver {
                     .context
                     .bind(py)
                     .call_method0(intern!(py, "copy"))?;
-                let leg = Leg::new(f.job, v, context.unbind(), f.started)?;
-                return self.spawn_carrier(py, run, leg);
+                let current = AsyncJob::new(f.job, v, context.unbind(), f.started)?;
+                return self.spawn_lane(py, run, current);
             }
         }
         self.finish(py, f)
@@ -632,13 +629,13 @@ impl Driver {
         match f.job {
             Job::Call { item } => {
                 let (output, error) = match f.outcome {
-                    Outcome::Cancelled if self.interrupted => {
+                    Ending::Cancelled if self.interrupted => {
                         self.sched.call_finished(item, false);
                         return Ok(()); // never finished: not recorded
                     }
-                    Outcome::Cancelled => (None, Some("fn was cancelled".to_string())),
-                    Outcome::Raised(tb) => (None, Some(tb)),
-                    Outcome::Value(v) => (Some(v), None),
+                    Ending::Cancelled => (None, Some("fn was cancelled".to_string())),
+                    Ending::Raised(tb) => (None, Some(tb)),
+                    Ending::Value(v) => (Some(v), None),
                 };
                 let (combo, case) = self.split(item);
                 if let Some(writer) = &self.writer {
@@ -668,7 +665,7 @@ impl Driver {
             }
             Job::Evaluate { item, evaluator } => {
                 let last = self.sched.evaluation_finished(item, evaluator);
-                if matches!(f.outcome, Outcome::Cancelled) && self.interrupted {
+                if matches!(f.outcome, Ending::Cancelled) && self.interrupted {
                     return Ok(());
                 }
                 if let Some(r) = self.evaluation_result(py, evaluator, f.outcome, duration_s) {
@@ -724,7 +721,7 @@ impl Driver {
         &self,
         py: Python<'_>,
         evaluator: usize,
-        outcome: Outcome,
+        outcome: Ending,
         duration_s: f64,
     ) -> Option<EvaluationData> {
         let evaluator_id = self.plan.evaluators[evaluator].id.clone();
@@ -738,14 +735,14 @@ impl Driver {
             duration_s,
         };
         let result = match outcome {
-            Outcome::Raised(tb) => errored(tb),
-            Outcome::Cancelled => errored("evaluate_test_case was cancelled".into()),
-            Outcome::Value(v) => {
+            Ending::Raised(tb) => errored(tb),
+            Ending::Cancelled => errored("evaluate_test_case was cancelled".into()),
+            Ending::Value(v) => {
                 let v = v.bind(py);
                 if v.is_none() {
                     return None;
                 }
-                match v.cast::<PyEvaluation>() {
+                match v.cast::<Evaluation>() {
                     Ok(e) => {
                         let e = e.get();
                         EvaluationData {
@@ -761,7 +758,7 @@ impl Driver {
                     Err(_) => errored(format!(
                         "evaluate_test_case returned {} ({}), expected Evaluation or None",
                         type_name(v),
-                        super::convert::label(v)
+                        crate::py::convert::label(v)
                     )),
                 }
             }
@@ -906,7 +903,7 @@ impl Drain {
         if let Err(err) = result {
             d.fail(py, err);
         }
-        run.get().start_carriers(py, d);
+        run.get().start_lanes(py, d);
         Ok(())
     }
 }

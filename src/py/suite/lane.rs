@@ -1,22 +1,22 @@
-//! Carriers: coroutines implemented in Rust that real asyncio Tasks drive, each carrying
-//! one async job after another. When a job's coroutine finishes, its carrier records
+//! Lanes: coroutines implemented in Rust that real asyncio Tasks drive, each carrying
+//! one async job after another. When a job's coroutine finishes, its lane records
 //! the result and steps the next job's coroutine within the same task step: no Task is
 //! created per job and no loop iteration is lost between jobs. Each job's steps run in
-//! its own contextvars Context; `asyncio.current_task()` is the carrier's real Task.
+//! its own contextvars Context; `asyncio.current_task()` is the lane's real Task.
 
-use super::driver::{Finished, Outcome, SuiteRun};
+use super::driver::{Ending, Finished, SuiteRun};
 use pyo3::exceptions::{PyKeyboardInterrupt, PyStopIteration, PySystemExit, PyTypeError};
 use pyo3::prelude::*;
 use pyo3::{intern, PyTypeInfo};
 use std::sync::{Mutex, OnceLock};
 use std::time::Instant;
 
-/// Jobs a carrier may finish in one task step before it yields to the loop, so a suite
+/// Jobs a lane may finish in one task step before it yields to the loop, so a suite
 /// of coroutines that never suspend cannot starve other tasks.
 const JOBS_PER_STEP: usize = 64;
 
 /// One async job in progress.
-pub struct Leg {
+pub struct AsyncJob {
     pub job: crate::suite::Job,
     /// The coroutine (or an awaitable's __await__ iterator) being stepped.
     pub inner: Py<PyAny>,
@@ -25,22 +25,22 @@ pub struct Leg {
     pub started: Instant,
 }
 
-impl Leg {
-    /// A leg for `awaitable`: coroutines are stepped directly, other awaitables
+impl AsyncJob {
+    /// An async job for `awaitable`: coroutines are stepped directly, other awaitables
     /// through their __await__ iterator.
     pub fn new(
         job: crate::suite::Job,
         awaitable: &Bound<'_, PyAny>,
         context: Py<PyAny>,
         started: Instant,
-    ) -> PyResult<Leg> {
+    ) -> PyResult<AsyncJob> {
         let py = awaitable.py();
         let inner = if awaitable.get_type().name()? == "coroutine" {
             awaitable.clone()
         } else {
             awaitable.call_method0(intern!(py, "__await__"))?
         };
-        Ok(Leg {
+        Ok(AsyncJob {
             job,
             inner: inner.unbind(),
             context,
@@ -55,18 +55,18 @@ enum Resume<'py> {
 }
 
 #[pyclass(frozen, module = "trialrun._core")]
-pub struct Carrier {
+pub struct Lane {
     run: Py<SuiteRun>,
-    leg: Mutex<Option<Leg>>,
-    /// The task driving this carrier.
+    current: Mutex<Option<AsyncJob>>,
+    /// The task driving this lane.
     task: OnceLock<Py<PyAny>>,
 }
 
-impl Carrier {
-    pub fn new(run: Py<SuiteRun>, leg: Leg) -> Carrier {
-        Carrier {
+impl Lane {
+    pub fn new(run: Py<SuiteRun>, current: AsyncJob) -> Lane {
+        Lane {
             run,
-            leg: Mutex::new(Some(leg)),
+            current: Mutex::new(Some(current)),
             task: OnceLock::new(),
         }
     }
@@ -76,7 +76,7 @@ impl Carrier {
     }
 
     /// Cancels the driving task: its job sees CancelledError, is recorded, and the
-    /// carrier ends.
+    /// lane ends.
     pub fn cancel(&self, py: Python<'_>) -> PyResult<()> {
         if let Some(task) = self.task.get() {
             task.bind(py).call_method0(intern!(py, "cancel"))?;
@@ -92,7 +92,7 @@ impl Carrier {
     ) -> PyResult<Option<Py<PyAny>>> {
         let py = slf.py();
         // A CancelledError thrown in by the task (interrupt, loop shutdown) stops the
-        // suite and ends this carrier; one raised by user code fails only its job.
+        // suite and ends this lane; one raised by user code fails only its job.
         let cancelled_from_outside = matches!(&resume, Resume::Throw(e) if is_cancelled_error(e));
         for _ in 0..JOBS_PER_STEP {
             let Some((job, inner, context, started)) = slf.get().current(py) else {
@@ -114,9 +114,9 @@ impl Carrier {
             let outcome = match stepped {
                 Ok(yielded) => return Ok(Some(yielded)),
                 Err(e) if e.is_instance_of::<PyStopIteration>(py) => {
-                    Outcome::Value(e.value(py).getattr(intern!(py, "value"))?.unbind())
+                    Ending::Value(e.value(py).getattr(intern!(py, "value"))?.unbind())
                 }
-                Err(e) if is_cancelled_error(e.value(py).as_any()) => Outcome::Cancelled,
+                Err(e) if is_cancelled_error(e.value(py).as_any()) => Ending::Cancelled,
                 Err(e)
                     if e.is_instance_of::<PyKeyboardInterrupt>(py)
                         || e.is_instance_of::<PySystemExit>(py) =>
@@ -128,19 +128,19 @@ impl Carrier {
                     SuiteRun::interrupt(run)?;
                     let finished = Finished {
                         job,
-                        outcome: Outcome::Cancelled,
+                        outcome: Ending::Cancelled,
                         started,
                         ended: Instant::now(),
                     };
-                    SuiteRun::carrier_finished(run, slf, finished, false);
-                    *slf.get().leg.lock().unwrap() = None;
+                    SuiteRun::lane_finished(run, slf, finished, false);
+                    *slf.get().current.lock().unwrap() = None;
                     return Err(e);
                 }
-                Err(e) => Outcome::Raised(super::convert::format_pyerr(py, &e)),
+                Err(e) => Ending::Raised(crate::py::convert::format_pyerr(py, &e)),
             };
             let run = slf.get().run.bind(py);
-            if cancelled_from_outside && matches!(outcome, Outcome::Cancelled) {
-                // Only interrupt() cancels carriers from the engine's side; anyone else
+            if cancelled_from_outside && matches!(outcome, Ending::Cancelled) {
+                // Only interrupt() cancels lanes from the engine's side; anyone else
                 // (loop shutdown, a cancel-everything loop) means the suite must stop.
                 SuiteRun::interrupt(run)?;
             }
@@ -150,9 +150,9 @@ impl Carrier {
                 started,
                 ended: Instant::now(),
             };
-            let next = SuiteRun::carrier_finished(run, slf, finished, !cancelled_from_outside);
+            let next = SuiteRun::lane_finished(run, slf, finished, !cancelled_from_outside);
             let has_next = next.is_some();
-            *slf.get().leg.lock().unwrap() = next;
+            *slf.get().current.lock().unwrap() = next;
             if !has_next {
                 return Ok(None);
             }
@@ -165,7 +165,7 @@ impl Carrier {
         &self,
         py: Python<'_>,
     ) -> Option<(crate::suite::Job, Py<PyAny>, Py<PyAny>, Instant)> {
-        let guard = self.leg.lock().unwrap();
+        let guard = self.current.lock().unwrap();
         guard.as_ref().map(|l| {
             (
                 l.job,
@@ -186,7 +186,7 @@ fn is_cancelled_error(e: &Bound<'_, PyAny>) -> bool {
 }
 
 #[pymethods]
-impl Carrier {
+impl Lane {
     fn __await__(slf: Py<Self>) -> Py<Self> {
         slf
     }
@@ -196,11 +196,11 @@ impl Carrier {
     }
 
     fn __next__(slf: &Bound<'_, Self>) -> PyResult<Option<Py<PyAny>>> {
-        Carrier::advance(slf, Resume::Send(slf.py().None().into_bound(slf.py())))
+        Lane::advance(slf, Resume::Send(slf.py().None().into_bound(slf.py())))
     }
 
     fn send(slf: &Bound<'_, Self>, value: Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-        Carrier::advance(slf, Resume::Send(value))?.ok_or_else(|| PyStopIteration::new_err(()))
+        Lane::advance(slf, Resume::Send(value))?.ok_or_else(|| PyStopIteration::new_err(()))
     }
 
     #[pyo3(signature = (typ, val=None, _tb=None))]
@@ -222,7 +222,7 @@ impl Carrier {
         if slf.get().current(py).is_none() {
             return Err(PyErr::from_value(exc));
         }
-        Carrier::advance(slf, Resume::Throw(exc))?.ok_or_else(|| PyStopIteration::new_err(()))
+        Lane::advance(slf, Resume::Throw(exc))?.ok_or_else(|| PyStopIteration::new_err(()))
     }
 
     fn close(&self, py: Python<'_>) -> PyResult<()> {

@@ -5,42 +5,15 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use pyo3::exceptions::{PyRuntimeError, PyValueError};
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
 use crate::audio::resample::resample;
 use crate::audio::PHONE_RATE;
+use crate::py::convert::{pcm_bytes, pcm_samples};
 use crate::voice::providers::espeak::{self, EspeakConfig, EspeakTts};
 use crate::voice::providers::{ProviderError, TextToSpeech};
-
-/// Bad settings or requests are the caller's to fix (ValueError); the rest is espeak-ng's.
-fn speech_error(error: ProviderError) -> PyErr {
-    match error {
-        ProviderError::InvalidConfig { .. } | ProviderError::InvalidRequest { .. } => {
-            PyValueError::new_err(error.to_string())
-        }
-        other => PyRuntimeError::new_err(other.to_string()),
-    }
-}
-
-fn pcm_bytes<'py>(py: Python<'py>, samples: &[i16]) -> Bound<'py, PyBytes> {
-    let bytes: Vec<u8> = samples.iter().flat_map(|s| s.to_le_bytes()).collect();
-    PyBytes::new(py, &bytes)
-}
-
-fn pcm_samples(pcm: &[u8]) -> PyResult<Vec<i16>> {
-    if pcm.len() % 2 != 0 {
-        return Err(PyValueError::new_err(format!(
-            "16-bit PCM must have an even number of bytes, not {}",
-            pcm.len()
-        )));
-    }
-    Ok(pcm
-        .chunks_exact(2)
-        .map(|b| i16::from_le_bytes([b[0], b[1]]))
-        .collect())
-}
 
 /// espeak-ng text-to-speech (see voice::providers::espeak). The Rust side takes it as a
 /// `TextToSpeech` through [`EspeakSpeech::text_to_speech`].
@@ -109,7 +82,7 @@ impl EspeakSpeech {
             rate_wpm,
             ..EspeakConfig::new(library_path, data_path)
         };
-        let tts = py.detach(|| EspeakTts::new(config)).map_err(speech_error)?;
+        let tts = py.detach(|| EspeakTts::new(config))?;
         Ok(Self { tts: Arc::new(tts) })
     }
 
@@ -142,9 +115,7 @@ impl EspeakSpeech {
         text: &str,
         voice: Option<&str>,
     ) -> PyResult<(Bound<'py, PyBytes>, u32)> {
-        let speech = py
-            .detach(|| self.tts.synthesize_blocking(text, voice))
-            .map_err(speech_error)?;
+        let speech = py.detach(|| self.tts.synthesize_blocking(text, voice))?;
         Ok((pcm_bytes(py, &speech.samples), speech.rate))
     }
 
@@ -160,18 +131,16 @@ impl EspeakSpeech {
         voice: Option<&str>,
         language: Option<&str>,
     ) -> PyResult<Bound<'py, PyBytes>> {
-        let samples = py
-            .detach(|| {
-                let voice = self.carrier_voice(voice, language)?;
-                let speech = self.tts.synthesize_blocking(text, voice.as_deref())?;
-                resample(&speech.samples, speech.rate, PHONE_RATE).map_err(|e| {
-                    ProviderError::InvalidConfig {
-                        provider: "espeak-ng",
-                        detail: format!("its speech cannot be resampled to 8 kHz: {e}"),
-                    }
-                })
+        let samples = py.detach(|| {
+            let voice = self.carrier_voice(voice, language)?;
+            let speech = self.tts.synthesize_blocking(text, voice.as_deref())?;
+            resample(&speech.samples, speech.rate, PHONE_RATE).map_err(|e| {
+                ProviderError::InvalidConfig {
+                    provider: "espeak-ng",
+                    detail: format!("its speech cannot be resampled to 8 kHz: {e}"),
+                }
             })
-            .map_err(speech_error)?;
+        })?;
         Ok(pcm_bytes(py, &samples))
     }
 

@@ -10,8 +10,8 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyList};
 use std::sync::Arc;
 
-use super::convert::to_json;
 use super::evaluation::PyThreshold;
+use crate::py::convert::to_json;
 
 /// One evaluation as the driver records it. Plain Rust holding Python references, so a
 /// suite's results add no objects for Python's garbage collector to traverse; Python
@@ -445,7 +445,7 @@ impl SuiteResult {
     fn _repr_html_(&self, py: Python<'_>) -> PyResult<String> {
         match &self.store_path {
             Some(path) => {
-                super::history::html_for_runs(py, self.run_ids(py), Some(path.into()), false)
+                crate::py::history::html_for_runs(py, self.run_ids(py), Some(path.into()), false)
             }
             None => Ok(format!(
                 "<pre>{}</pre>",
