@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Installs everything the tests need and runs every test: the Rust unit tests (cargo
-# test, one debug build) and the Python tests (pytest) against one release build of the
-# abi3 wheel, under python3 and under every other CPython >= 3.10 on the machine.
+# Installs everything the tests need and runs every test: first the gates (formatting,
+# lints, the rooms' dependency graph), then the Rust unit tests (cargo test, one debug
+# build) and the Python tests (pytest) against one release build of the abi3 wheel, under
+# python3 and under every other CPython >= 3.10 on the machine; the type stubs are checked
+# against that wheel with mypy's stubtest.
 # The viewer's tests drive Debian's Chromium (installed with apt when missing; root).
 # Run from anywhere: bash scripts/test.sh
 set -euo pipefail
@@ -10,7 +12,15 @@ cd "$(dirname "$0")/.."
 pip_quiet=(--quiet --disable-pip-version-check)
 
 python3 -m venv .venv
-.venv/bin/python -m pip install "${pip_quiet[@]}" --upgrade pip maturin "pytest>=8" "pytest-asyncio>=0.23"
+.venv/bin/python -m pip install "${pip_quiet[@]}" --upgrade pip maturin "pytest>=8" \
+  "pytest-asyncio>=0.23" "ruff==0.17.6" "mypy==2.4.1"
+
+echo "== gates: formatting, lints, rooms"
+cargo fmt --check
+.venv/bin/ruff format --check python tests benches examples scripts
+.venv/bin/ruff check python tests benches examples scripts
+python3 scripts/check_rooms.py
+cargo clippy --all-targets --quiet -- -D warnings
 
 echo "== cargo test"
 cargo test --quiet
@@ -30,6 +40,9 @@ run_pytest() { # VENV
 }
 
 run_pytest .venv
+
+echo "== type stubs against the built module (mypy.stubtest)"
+.venv/bin/python -m mypy.stubtest trialrun._core --allowlist python/stubtest_allowlist.txt
 
 # An interpreter of VERSION on PATH, or installed by pyenv (whose shims only run the
 # active version); nothing when there is none.

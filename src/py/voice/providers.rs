@@ -148,7 +148,11 @@ impl PySpeechToText {
             config.base_url = url;
         }
         config.timeout = self::timeout(timeout)?;
-        let key = key_or_env(api_key, "Deepgram", "DEEPGRAM_API_KEY")?;
+        let key = key_or_env(
+            api_key,
+            crate::voice::providers::deepgram::PROVIDER,
+            crate::voice::providers::deepgram::KEY_VARIABLE,
+        )?;
         Ok(Self(Arc::new(DeepgramStt::new(config, key)?)))
     }
 
@@ -211,7 +215,11 @@ impl PyTextToSpeech {
             &mut config.timeout,
         );
         vendor_tts_settings(fields, voice, model_id, base_url, timeout)?;
-        let key = key_or_env(api_key, "ElevenLabs", "ELEVENLABS_API_KEY")?;
+        let key = key_or_env(
+            api_key,
+            crate::voice::providers::elevenlabs::PROVIDER,
+            crate::voice::providers::elevenlabs::KEY_VARIABLE,
+        )?;
         Ok(Self(Arc::new(ElevenLabsTts::new(config, key)?)))
     }
 
@@ -233,7 +241,11 @@ impl PyTextToSpeech {
             &mut config.timeout,
         );
         vendor_tts_settings(fields, voice, model_id, base_url, timeout)?;
-        let key = key_or_env(api_key, "Cartesia", "CARTESIA_API_KEY")?;
+        let key = key_or_env(
+            api_key,
+            crate::voice::providers::cartesia::PROVIDER,
+            crate::voice::providers::cartesia::KEY_VARIABLE,
+        )?;
         Ok(Self(Arc::new(CartesiaTts::new(config, key)?)))
     }
 

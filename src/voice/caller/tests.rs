@@ -55,10 +55,13 @@ impl TextToSpeech for ToneTts {
     }
 }
 
+/// Each turn a persona saw: the agent's words so far, and whether it was a silence turn.
+type SeenTurns = Arc<Mutex<Vec<(Vec<String>, bool)>>>;
+
 /// Replies from a list, recording each turn it saw.
 struct ListPersona {
     replies: VecDeque<Reply>,
-    seen: Arc<Mutex<Vec<(Vec<String>, bool)>>>,
+    seen: SeenTurns,
 }
 
 impl Persona for ListPersona {

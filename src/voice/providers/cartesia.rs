@@ -18,7 +18,7 @@ pub const KEY_VARIABLE: &str = "CARTESIA_API_KEY";
 /// The `Cartesia-Version` sent by default (the one Cartesia's quick-start uses).
 pub const DEFAULT_VERSION: &str = "2025-04-16";
 
-const PROVIDER: &str = "Cartesia";
+pub const PROVIDER: &str = "Cartesia";
 
 /// Settings for [`CartesiaTts`].
 #[derive(Debug, Clone, PartialEq)]

@@ -17,7 +17,7 @@ pub const DEFAULT_BASE_URL: &str = "https://api.deepgram.com";
 /// The environment variable `from_env` reads.
 pub const KEY_VARIABLE: &str = "DEEPGRAM_API_KEY";
 
-const PROVIDER: &str = "Deepgram";
+pub const PROVIDER: &str = "Deepgram";
 
 /// Settings for [`DeepgramStt`].
 #[derive(Debug, Clone, PartialEq)]

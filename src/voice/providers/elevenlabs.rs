@@ -16,7 +16,7 @@ pub const DEFAULT_BASE_URL: &str = "https://api.elevenlabs.io";
 /// The environment variable `from_env` reads.
 pub const KEY_VARIABLE: &str = "ELEVENLABS_API_KEY";
 
-const PROVIDER: &str = "ElevenLabs";
+pub const PROVIDER: &str = "ElevenLabs";
 
 /// Settings for [`ElevenLabsTts`].
 #[derive(Debug, Clone, PartialEq)]
