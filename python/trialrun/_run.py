@@ -12,23 +12,24 @@ import contextvars
 import os
 import sys
 import threading
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from trialrun import _core
 from trialrun._core import SuiteResult
 from trialrun._models import BaseTestCase, BaseTestEvaluator
 
-_grid_var: contextvars.ContextVar[Optional[Dict[str, Any]]] = contextvars.ContextVar(
+_grid_var: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
     "trialrun_grid_search_ctx", default=None
 )
 _core._bind(BaseTestCase, BaseTestEvaluator, _grid_var)
 
 # Results of every suite run in this process while a collector is active (the CLI's
 # `trialrun run FILE.py` reads them to choose its exit code).
-_collectors: List[List[SuiteResult]] = []
+_collectors: list[list[SuiteResult]] = []
 
 
-def grid_search_ctx() -> Optional[Dict[str, Any]]:
+def grid_search_ctx() -> dict[str, Any] | None:
     """Inside fn or an evaluator: this run's grid combination, e.g. {"model": "a"}.
 
     None when the suite has no grid_search_params.
@@ -37,7 +38,7 @@ def grid_search_ctx() -> Optional[Dict[str, Any]]:
     return dict(value) if value is not None else None
 
 
-def _output_mode(quiet: Optional[bool]) -> tuple[bool, bool]:
+def _output_mode(quiet: bool | None) -> tuple[bool, bool]:
     """(show progress bar, print summary).
 
     quiet=None follows TRIALRUN_QUIET ("1": quiet, "0": summary even without a
@@ -61,9 +62,9 @@ async def _run(
     test_cases: Sequence[BaseTestCase],
     evaluators: Sequence[BaseTestEvaluator],
     fn: Callable[[Any], Any],
-    max_test_case_concurrency: Optional[int],
-    grid_search_params: Optional[Dict[str, Sequence[Any]]],
-    quiet: Optional[bool],
+    max_test_case_concurrency: int | None,
+    grid_search_params: dict[str, Sequence[Any]] | None,
+    quiet: bool | None,
     record: bool,
     reraise_cancel: bool,
 ) -> SuiteResult:
@@ -108,10 +109,10 @@ async def run_test_suite_async(
     test_cases: Sequence[BaseTestCase],
     evaluators: Sequence[BaseTestEvaluator],
     fn: Callable[[Any], Any],
-    max_test_case_concurrency: Optional[int] = None,
-    grid_search_params: Optional[Dict[str, Sequence[Any]]] = None,
+    max_test_case_concurrency: int | None = None,
+    grid_search_params: dict[str, Sequence[Any]] | None = None,
     *,
-    quiet: Optional[bool] = None,
+    quiet: bool | None = None,
     record: bool = True,
 ) -> SuiteResult:
     """Run a suite on the running event loop and return its SuiteResult.
@@ -138,10 +139,10 @@ def run_test_suite(
     test_cases: Sequence[BaseTestCase],
     evaluators: Sequence[BaseTestEvaluator],
     fn: Callable[[Any], Any],
-    max_test_case_concurrency: Optional[int] = None,
-    grid_search_params: Optional[Dict[str, Sequence[Any]]] = None,
+    max_test_case_concurrency: int | None = None,
+    grid_search_params: dict[str, Sequence[Any]] | None = None,
     *,
-    quiet: Optional[bool] = None,
+    quiet: bool | None = None,
     record: bool = True,
 ) -> SuiteResult:
     """Run a suite and return its SuiteResult; blocks until every result is stored.
@@ -180,7 +181,7 @@ def _run_here(coro: Any) -> SuiteResult:
 
 
 def _run_on_thread(coro: Any) -> SuiteResult:
-    box: Dict[str, Any] = {}
+    box: dict[str, Any] = {}
     started = threading.Event()
 
     def target() -> None:
@@ -217,8 +218,8 @@ def _run_on_thread(coro: Any) -> SuiteResult:
 class collect_results:
     """Context manager gathering the SuiteResult of every suite run inside it."""
 
-    def __enter__(self) -> List[SuiteResult]:
-        self._results: List[SuiteResult] = []
+    def __enter__(self) -> list[SuiteResult]:
+        self._results: list[SuiteResult] = []
         _collectors.append(self._results)
         return self._results
 

@@ -24,7 +24,6 @@ import os
 import runpy
 import sys
 import traceback
-from typing import List, Optional
 
 EXIT_PASSED, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 EXIT_WORKER = 3  # steps: a worker failed to start or died
@@ -142,7 +141,7 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     if args.version:
@@ -330,7 +329,7 @@ _HISTORY_COMMANDS = {
 }
 
 
-def _run_script(run, usage_error: type, describe, raised: str) -> Optional[int]:
+def _run_script(run, usage_error: type, describe, raised: str) -> int | None:
     """Runs a user's script; the exit code when it stopped early (its own usage error, Ctrl-C,
     sys.exit with a code, an exception), None when it ran to its end."""
     try:
@@ -350,7 +349,7 @@ def _run_script(run, usage_error: type, describe, raised: str) -> Optional[int]:
     return None
 
 
-def _run_file(path: str, file_args: List[str], junit: Optional[str] = None) -> int:
+def _run_file(path: str, file_args: list[str], junit: str | None = None) -> int:
     from trialrun import SuiteValidationError
     from trialrun._run import collect_results
 

@@ -24,8 +24,9 @@ import threading
 import time
 import traceback
 import warnings
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Union
+from typing import Any
 
 from trialrun import _core
 from trialrun._core import StepsConfigError, StepsDataError, StoreError, WorkerError
@@ -86,12 +87,12 @@ class TestStep:
         self,
         name: str,
         description: str,
-        prepare: Optional[Callable[..., Any]],
+        prepare: Callable[..., Any] | None,
         execute: Callable[..., Any],
         worker: str,
         *,
-        timeout: Optional[float] = None,
-        retries: Optional[int] = None,
+        timeout: float | None = None,
+        retries: int | None = None,
     ) -> None:
         if not isinstance(name, str) or not name.strip():
             raise StepsConfigError(f"TestStep: name must be a non-empty str, got {name!r}")
@@ -163,7 +164,7 @@ def _wrap(value: Any) -> Any:
 class WorkerInfo:
     """A worker as steps see it: name, url (http://127.0.0.1:PORT), port, env."""
 
-    def __init__(self, name: str, port: int, env: Dict[str, str]) -> None:
+    def __init__(self, name: str, port: int, env: dict[str, str]) -> None:
         self.name, self.port, self.env = name, port, env
         self.url = f"http://127.0.0.1:{port}"
 
@@ -188,13 +189,13 @@ class StepContext:
         self,
         config: Config,
         worker: WorkerInfo,
-        workers: Dict[str, WorkerInfo],
+        workers: dict[str, WorkerInfo],
         round: int,
         step: str,
-        round_state: Dict[str, Any],
-        global_state: Dict[str, Any],
-        mongo_uri: Optional[str],
-        database: Optional[str],
+        round_state: dict[str, Any],
+        global_state: dict[str, Any],
+        mongo_uri: str | None,
+        database: str | None,
     ) -> None:
         self.config = config
         self.worker = worker
@@ -222,8 +223,8 @@ class StepResult:
         duration_s: float,
         attempts: int,
         output: Any = None,
-        error: Optional[str] = None,
-        reason: Optional[str] = None,
+        error: str | None = None,
+        reason: str | None = None,
     ) -> None:
         self.name, self.worker, self.round, self.outcome = name, worker, round, outcome
         self.duration_s, self.attempts, self.output = duration_s, attempts, output
@@ -244,15 +245,15 @@ class SequenceResult:
     """
 
     def __init__(self) -> None:
-        self.steps: List[StepResult] = []
-        self.run_id: Optional[str] = None
-        self.suite_id: Optional[str] = None
+        self.steps: list[StepResult] = []
+        self.run_id: str | None = None
+        self.suite_id: str | None = None
         self.finished = False
-        self.error: Optional[str] = None
-        self.error_kind: Optional[str] = None
-        self.notes: List[str] = []
-        self.state_path: Optional[str] = None
-        self.store_error: Optional[str] = None
+        self.error: str | None = None
+        self.error_kind: str | None = None
+        self.notes: list[str] = []
+        self.state_path: str | None = None
+        self.store_error: str | None = None
 
     @property
     def interrupted(self) -> bool:
@@ -272,11 +273,11 @@ class SequenceResult:
             return EXIT_WORKER
         return EXIT_PASSED if self.passed else EXIT_STEP_FAILED
 
-    def failures(self) -> List[StepResult]:
+    def failures(self) -> list[StepResult]:
         return [s for s in self.steps if s.outcome in ("failed", "errored")]
 
     def summary(self) -> str:
-        counts: Dict[str, int] = {}
+        counts: dict[str, int] = {}
         for s in self.steps:
             counts[s.outcome] = counts.get(s.outcome, 0) + 1
         parts = ", ".join(f"{n} {o}" for o, n in counts.items()) or "no steps run"
@@ -298,12 +299,12 @@ class SequenceResult:
         return f"SequenceResult(passed={self.passed}, steps={len(self.steps)}, finished={self.finished})"
 
 
-def _last_line(text: Optional[str]) -> str:
+def _last_line(text: str | None) -> str:
     return (text or "").strip().splitlines()[-1] if (text or "").strip() else ""
 
 
 # Set by `trialrun steps`: options for the runs of the file it runs, and their results.
-_cli: Optional[Dict[str, Any]] = None
+_cli: dict[str, Any] | None = None
 
 
 class TestRunner:
@@ -319,11 +320,11 @@ class TestRunner:
     def __init__(
         self,
         steps: Sequence[TestStep],
-        config_file: Union[str, "os.PathLike[str]"],
-        config_overrides: Optional[Mapping[str, Any]] = None,
+        config_file: str | os.PathLike[str],
+        config_overrides: Mapping[str, Any] | None = None,
         *,
         record: bool = True,
-        quiet: Optional[bool] = None,
+        quiet: bool | None = None,
     ) -> None:
         steps = list(steps)
         for i, step in enumerate(steps):
@@ -350,8 +351,8 @@ class TestRunner:
         self,
         force_reset: bool = False,
         *,
-        from_step: Optional[str] = None,
-        only: Optional[Sequence[str]] = None,
+        from_step: str | None = None,
+        only: Sequence[str] | None = None,
     ) -> SequenceResult:
         """Runs the sequence (resuming from the saved state) and returns its result.
 
@@ -387,8 +388,8 @@ class TestRunner:
         self,
         force_reset: bool = False,
         *,
-        from_step: Optional[str] = None,
-        only: Optional[Sequence[str]] = None,
+        from_step: str | None = None,
+        only: Sequence[str] | None = None,
     ) -> SequenceResult:
         """Like run(), on the running event loop. Cancelling the awaiting task stops the
         workers, records the run as interrupted and re-raises CancelledError."""
@@ -397,8 +398,8 @@ class TestRunner:
     async def _run(
         self,
         force_reset: bool,
-        from_step: Optional[str],
-        only: List[str],
+        from_step: str | None,
+        only: list[str],
         loud: bool,
         reraise_cancel: bool,
     ) -> SequenceResult:
@@ -572,7 +573,7 @@ async def _post_load(callback: Callable[..., Any], uri: str, database: str) -> N
         client.close()
 
 
-async def _attempt(step: TestStep, ctx: StepContext, timeout: Optional[float]) -> tuple:
+async def _attempt(step: TestStep, ctx: StepContext, timeout: float | None) -> tuple:
     """(outcome, output, error traceback, skip reason) of one try of prepare + execute."""
 
     async def both() -> Any:
@@ -694,7 +695,7 @@ def _called_as_script() -> bool:
         del frame
 
 
-def _printer(quiet: Optional[bool], loud: bool) -> Callable[..., None]:
+def _printer(quiet: bool | None, loud: bool) -> Callable[..., None]:
     """show(line, error=False): progress unless quiet; errors also when quiet from the CLI
     or a script (loud), where nobody else reports them."""
     if quiet is None:

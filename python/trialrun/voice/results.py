@@ -8,7 +8,7 @@ simulated caller, ``"agent"`` the voice agent under test.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any
 
 __all__ = [
     "CallMetrics",
@@ -69,10 +69,10 @@ class CallMetrics:
     """
 
     duration: float
-    time_to_first_word: Optional[float]
+    time_to_first_word: float | None
     response_latencies: list[float]
-    latency_p50: Optional[float]
-    latency_p95: Optional[float]
+    latency_p50: float | None
+    latency_p95: float | None
     interruptions: list[Interruption]
     silences: list[Silence]
     ended_by: str
@@ -106,16 +106,16 @@ class TestResult:
 
     test: Any
     transcript: list[Utterance]
-    metrics: Optional[CallMetrics]
+    metrics: CallMetrics | None
     evaluation_results: list[EvaluationResult] = field(default_factory=list)
-    recording_path: Optional[str] = None
-    error: Optional[str] = None
-    call_sid: Optional[str] = None
+    recording_path: str | None = None
+    error: str | None = None
+    call_sid: str | None = None
     keys: list[KeyPress] = field(default_factory=list)
     checks: list[Any] = field(default_factory=list)
 
     @property
-    def stereo_recording_url(self) -> Optional[str]:
+    def stereo_recording_url(self) -> str | None:
         if self.recording_path is None:
             return None
         from pathlib import Path

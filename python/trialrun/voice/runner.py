@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Optional, Sequence, Union
+from typing import Any
 
 from trialrun import _core
 from trialrun._models import BaseTestCase, BaseTestEvaluator
@@ -30,7 +31,7 @@ from trialrun.voice.results import (
 
 __all__ = ["Agent", "Evaluation", "Scenario", "Test", "TestRunner", "VoiceTestCase"]
 
-Script = Union[Sequence[Any], Mapping[str, Any]]
+Script = Sequence[Any] | Mapping[str, Any]
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,7 @@ class Scenario:
     name: str
     prompt: str
     evaluations: Sequence[Evaluation] = ()
-    script: Optional[Script] = None
+    script: Script | None = None
     checks: Sequence[BaseTestEvaluator] = ()
     max_turns: int = 12
     max_duration: float = 180.0
@@ -73,7 +74,7 @@ class Agent:
 
     name: str
     prompt: str
-    voice_id: Optional[str] = None
+    voice_id: str | None = None
     barge_in: bool = True
 
 
@@ -135,9 +136,9 @@ class TestRunner:
     def __init__(
         self,
         port: int = 0,
-        ngrok_url: Optional[str] = None,
-        twilio_phone_number: Optional[str] = None,
-        evaluator: Optional[BaseTestEvaluator] = None,
+        ngrok_url: str | None = None,
+        twilio_phone_number: str | None = None,
+        evaluator: BaseTestEvaluator | None = None,
         carrier: Any = None,
         *,
         language_model: Any = None,
@@ -146,10 +147,10 @@ class TestRunner:
         checks: Sequence[BaseTestEvaluator] = (),
         concurrency: int = 4,
         suite_id: str = "voice",
-        recordings_dir: Union[str, os.PathLike[str], None] = None,
+        recordings_dir: str | os.PathLike[str] | None = None,
         silence_turn: float = 6.0,
         turn_gap: float = 0.8,
-        quiet: Optional[bool] = None,
+        quiet: bool | None = None,
         record: bool = True,
     ) -> None:
         if concurrency < 1:
@@ -424,7 +425,7 @@ def _metrics(m: Mapping[str, Any]) -> CallMetrics:
     )
 
 
-def _result_of_case(case: Any, judge: Optional[BaseTestEvaluator]) -> TestResult:
+def _result_of_case(case: Any, judge: BaseTestEvaluator | None) -> TestResult:
     result = case.output
     if not isinstance(result, TestResult):
         result = TestResult(test=case.test_case.test, transcript=[], metrics=None)
