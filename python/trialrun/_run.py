@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import os
-import sys
-import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from trialrun import _core
+from trialrun._console import is_quiet, is_terminal
 from trialrun._core import SuiteResult
+from trialrun._loop import run_blocking
 from trialrun._models import BaseTestCase, BaseTestEvaluator
 
 _grid_var: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
@@ -39,22 +38,10 @@ def grid_search_ctx() -> dict[str, Any] | None:
 
 
 def _output_mode(quiet: bool | None) -> tuple[bool, bool]:
-    """(show progress bar, print summary).
-
-    quiet=None follows TRIALRUN_QUIET ("1": quiet, "0": summary even without a
-    terminal), else auto: both on a terminal, neither otherwise. The bar needs a terminal.
-    """
-    if quiet is None:
-        env = os.environ.get("TRIALRUN_QUIET", "")
-        quiet = env not in ("", "0") if env else not _is_terminal()
-    return (not quiet and _is_terminal(), not quiet)
-
-
-def _is_terminal() -> bool:
-    try:
-        return sys.stderr.isatty()
-    except (AttributeError, ValueError):
-        return False
+    """(show progress bar, print summary): both unless quiet (``_console.is_quiet``); the
+    bar needs a terminal."""
+    silent = is_quiet(quiet)
+    return (not silent and is_terminal(), not silent)
 
 
 async def _run(
@@ -162,57 +149,7 @@ def run_test_suite(
         record,
         False,
     )
-    # Decided outside the except block, so user tracebacks do not chain to it.
-    try:
-        asyncio.get_running_loop()
-        loop_running = True
-    except RuntimeError:
-        loop_running = False
-    return _run_on_thread(coro) if loop_running else _run_here(coro)
-
-
-def _run_here(coro: Any) -> SuiteResult:
-    runner_type = getattr(asyncio, "Runner", None)
-    if runner_type is None:  # Python 3.10: no Runner, Ctrl-C raises after recording
-        return asyncio.run(coro)
-    # On the main thread, asyncio.Runner turns Ctrl-C into cancelling our task.
-    with runner_type() as runner:
-        return runner.run(coro)
-
-
-def _run_on_thread(coro: Any) -> SuiteResult:
-    box: dict[str, Any] = {}
-    started = threading.Event()
-
-    def target() -> None:
-        loop = asyncio.new_event_loop()
-        try:
-            box["loop"] = loop
-            box["task"] = loop.create_task(coro)
-            started.set()
-            box["result"] = loop.run_until_complete(box["task"])
-        except BaseException as exc:  # handed to the calling thread
-            box["error"] = exc
-        finally:
-            started.set()
-            loop.close()
-
-    context = contextvars.copy_context()
-    thread = threading.Thread(
-        target=context.run, args=(target,), name="trialrun-suite", daemon=True
-    )
-    thread.start()
-    try:
-        thread.join()
-    except KeyboardInterrupt:
-        started.wait()
-        loop, task = box.get("loop"), box.get("task")
-        if loop is not None and task is not None and not loop.is_closed():
-            loop.call_soon_threadsafe(task.cancel)
-        thread.join()
-    if "error" in box:
-        raise box["error"]
-    return box["result"]
+    return run_blocking(coro, thread_name="trialrun-suite")
 
 
 class collect_results:

@@ -25,8 +25,13 @@ import runpy
 import sys
 import traceback
 
-EXIT_PASSED, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
-EXIT_WORKER = 3  # steps: a worker failed to start or died
+from trialrun._exit_codes import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_PASSED,
+    EXIT_USAGE,
+    EXIT_WORKER,  # noqa: F401  (kept as cli.EXIT_WORKER: `trialrun steps` exits with it)
+)
 
 
 def _parser() -> argparse.ArgumentParser:

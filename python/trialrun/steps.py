@@ -20,7 +20,6 @@ import inspect
 import json
 import os
 import sys
-import threading
 import time
 import traceback
 import warnings
@@ -29,7 +28,16 @@ from pathlib import Path
 from typing import Any
 
 from trialrun import _core
+from trialrun._console import printer
 from trialrun._core import StepsConfigError, StepsDataError, StoreError, WorkerError
+from trialrun._exit_codes import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_PASSED,
+    EXIT_USAGE,
+    EXIT_WORKER,
+)
+from trialrun._loop import on_thread, run_blocking
 
 __all__ = [
     "EXIT_CONFIG",
@@ -50,8 +58,10 @@ __all__ = [
     "WorkerInfo",
 ]
 
-# Exit codes of `trialrun steps` and of an e2e.py run as a script.
-EXIT_PASSED, EXIT_STEP_FAILED, EXIT_CONFIG, EXIT_WORKER, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+# Exit codes of `trialrun steps` and of an e2e.py run as a script (the CLI's codes, named
+# by what they mean for a sequence).
+EXIT_STEP_FAILED = EXIT_FAILED
+EXIT_CONFIG = EXIT_USAGE
 
 # Keys of config_overrides handled here rather than in the core.
 _PYTHON_KEYS = ("post_load_callback",)
@@ -370,14 +380,7 @@ class TestRunner:
         elif script:
             force_reset = force_reset or "--reset" in sys.argv[1:]
         coro = self._run(force_reset, from_step, list(only or []), script or cli is not None, False)
-        from trialrun._run import _run_here, _run_on_thread
-
-        try:
-            asyncio.get_running_loop()
-            loop_running = True
-        except RuntimeError:
-            loop_running = False
-        result = _run_on_thread(coro) if loop_running else _run_here(coro)
+        result = run_blocking(coro, thread_name="trialrun-steps")
         if cli is not None:
             cli["results"].append(result)
         elif script and result.exit_code != EXIT_PASSED:
@@ -403,7 +406,7 @@ class TestRunner:
         loud: bool,
         reraise_cancel: bool,
     ) -> SequenceResult:
-        show = _printer(self.quiet, loud)
+        show = printer(self.quiet, loud)
         result = SequenceResult()
         try:
             session = _core.StepSession(
@@ -434,12 +437,14 @@ class TestRunner:
             result.run_id = session.run_id
             # Blocking core calls go to a thread (they release the GIL), so a caller's
             # loop keeps running while workers start.
-            uri, database, loaded, _embedded = await _on_thread(session.start_data)
+            uri, database, loaded, _embedded = await on_thread(
+                session.start_data, thread_name="trialrun-step"
+            )
             for note in session.notes[len(result.notes) :]:
                 show(f"trialrun: {note}")
             if loaded and self.post_load_callback is not None:
                 await _post_load(self.post_load_callback, uri, database)
-            await _on_thread(session.start_workers)
+            await on_thread(session.start_workers, thread_name="trialrun-step")
             show(
                 "trialrun: workers ready: "
                 + ", ".join(f"{n} on :{p}" for n, p, _ in session.workers())
@@ -564,7 +569,9 @@ async def _post_load(callback: Callable[..., Any], uri: str, database: str) -> N
         ) from None
     client: Any = pymongo.MongoClient(uri, serverSelectionTimeoutMS=10000)
     try:
-        out = await _on_thread(functools.partial(callback, client[database]))
+        out = await on_thread(
+            functools.partial(callback, client[database]), thread_name="trialrun-step"
+        )
         if inspect.isawaitable(out):
             await out
     except Exception:
@@ -610,34 +617,12 @@ async def _call(fn: Callable[..., Any], *args: Any) -> Any:
     """Async functions run on the loop; sync ones on a thread, so they never block it."""
     if _is_async(fn):
         return await fn(*args)
-    out = await _on_thread(functools.partial(contextvars.copy_context().run, fn, *args))
+    out = await on_thread(
+        functools.partial(contextvars.copy_context().run, fn, *args), thread_name="trialrun-step"
+    )
     if inspect.isawaitable(out):
         out = await out
     return out
-
-
-async def _on_thread(fn: Callable[[], Any]) -> Any:
-    """fn() on a daemon thread of its own. Unlike the loop's default executor, a call still
-    running when the run is interrupted is abandoned: closing the loop does not wait for it."""
-    loop = asyncio.get_running_loop()
-    future = loop.create_future()
-
-    def settle(ok: bool, value: Any) -> None:
-        if not future.done():
-            future.set_result(value) if ok else future.set_exception(value)
-
-    def target() -> None:
-        try:
-            outcome = (True, fn())
-        except BaseException as e:  # handed to the awaiting task
-            outcome = (False, e)
-        try:
-            loop.call_soon_threadsafe(settle, *outcome)
-        except RuntimeError:  # the loop is closed: nobody waits any more
-            pass
-
-    threading.Thread(target=target, name="trialrun-step", daemon=True).start()
-    return await future
 
 
 def _to_json(value: Any) -> str:
@@ -693,24 +678,3 @@ def _called_as_script() -> bool:
         return caller.f_globals.get("__name__") == "__main__" and "pytest" not in sys.modules
     finally:
         del frame
-
-
-def _printer(quiet: bool | None, loud: bool) -> Callable[..., None]:
-    """show(line, error=False): progress unless quiet; errors also when quiet from the CLI
-    or a script (loud), where nobody else reports them."""
-    if quiet is None:
-        env = os.environ.get("TRIALRUN_QUIET", "")
-        quiet = (env not in ("", "0")) if env else not (loud or _is_terminal())
-
-    def show(line: str, error: bool = False) -> None:
-        if not quiet or (error and loud):
-            print(line, file=sys.stderr, flush=True)
-
-    return show
-
-
-def _is_terminal() -> bool:
-    try:
-        return sys.stderr.isatty()
-    except (AttributeError, ValueError):
-        return False
