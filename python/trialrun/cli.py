@@ -385,6 +385,7 @@ def _run_steps(args: argparse.Namespace) -> int:
     import signal
 
     from trialrun import steps as steps_module
+    from trialrun.steps import runner as steps_runner
 
     path = os.path.abspath(args.file)
     if not os.path.isfile(path):
@@ -396,7 +397,7 @@ def _run_steps(args: argparse.Namespace) -> int:
         "only": args.only or [],
         "results": [],
     }
-    steps_module._cli = options
+    steps_runner._cli = options
     sys.argv = [path]
     # A SIGTERM to trialrun stops the workers too, as Ctrl-C does.
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
@@ -419,7 +420,7 @@ def _run_steps(args: argparse.Namespace) -> int:
         if failed is not None:
             return failed
     finally:
-        steps_module._cli = None
+        steps_runner._cli = None
         signal.signal(signal.SIGTERM, previous)
     results = options["results"]
     if not results:
