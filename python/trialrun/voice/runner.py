@@ -26,6 +26,7 @@ from trialrun.voice.results import (
     KeyPress,
     Silence,
     TestResult,
+    TestResults,
     Utterance,
 )
 
@@ -262,10 +263,12 @@ class TestRunner:
                     f"{where}: scenario.evaluations needs a judge: TestRunner(evaluator=LocalEvaluator(...))"
                 )
 
-    async def run_tests(self, phone_number: str, type: str = OUTBOUND) -> list[TestResult]:
+    async def run_tests(self, phone_number: str, type: str = OUTBOUND) -> TestResults:
         """Runs every added test at once (up to ``concurrency`` calls) and returns their
-        results in the order added. ``OUTBOUND``: calls ``phone_number``. ``INBOUND``:
-        answers calls from ``phone_number`` to ``twilio_phone_number`` (the agent calls in)."""
+        results in the order added: a ``TestResults``, the list of ``TestResult`` with
+        ``passed``, ``summary()`` and ``assert_passed()``. ``OUTBOUND``: calls
+        ``phone_number``. ``INBOUND``: answers calls from ``phone_number`` to
+        ``twilio_phone_number`` (the agent calls in)."""
         if type not in (self.INBOUND, self.OUTBOUND):
             raise ValueError(
                 f"type must be TestRunner.INBOUND or TestRunner.OUTBOUND, not {type!r}"
@@ -299,7 +302,7 @@ class TestRunner:
             if started_here:
                 self.stop()
         self.last_suite_result = suite
-        return [_result_of_case(case, self.evaluator) for case in suite.cases]
+        return TestResults(_result_of_case(case, self.evaluator) for case in suite.cases)
 
     async def call(self, test: Test, phone_number: str, type: str = OUTBOUND) -> TestResult:
         """One test call, unjudged: usable as (part of) the ``fn`` of ``run_test_suite``."""
