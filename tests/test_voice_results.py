@@ -13,10 +13,20 @@ from typing import Any
 
 import pytest
 
-from trialrun import BaseTestCase, run_test_suite
-from trialrun.voice import Agent, EvaluationResult, Scenario, Test, TestResult, TestResults
+from trialrun import BaseTestCase, BaseTestEvaluator, run_test_suite
+from trialrun.voice import (
+    Agent,
+    Evaluation,
+    EvaluationResult,
+    Scenario,
+    Test,
+    TestResult,
+    TestResults,
+    VoiceTestCase,
+)
 from trialrun.voice.evaluators import EndedBy, MustSay, NoError
 from trialrun.voice.results import CallMetrics, Utterance
+from trialrun.voice.runner import _result_of_case
 
 BOOK = Test(Scenario("book", "You want an appointment."), Agent("alex", "A calm caller."))
 HOURS = Test(Scenario("hours", "You want the opening hours."), Agent("sam", "In a hurry."))
@@ -179,3 +189,37 @@ def test_errored_checks_and_checks_without_a_reason():
 def test_a_result_of_a_test_that_is_not_a_voice_test_is_named_by_its_repr():
     result = TestResult(test="case-7", transcript=[], metrics=None, error="no line")
     assert result.summary() == "failed: 'case-7'\n  error: no line\n"
+
+
+def test_a_judge_that_raises_fails_its_criteria_instead_of_passing_the_call():
+    """The judge is a suite evaluator: when it raises, the suite fails, and so does the call
+    in run_tests' results (its criteria not judged, with the judge's error)."""
+
+    class Judge(BaseTestEvaluator):
+        id = "criteria"
+
+        def evaluate_test_case(self, test_case: Any, output: Any) -> None:
+            raise RuntimeError("the judge model answered 401")
+
+    judged = Test(
+        Scenario("book", "x", evaluations=[Evaluation("greets", "?"), Evaluation("books", "?")]),
+        Agent("alex", "y"),
+    )
+    output = call(judged, "Hello, goodbye.")
+    suite = run_test_suite(
+        "voice-judge",
+        [VoiceTestCase(judged)],
+        [Judge()],
+        lambda case: output,
+        quiet=True,
+        record=False,
+    )
+    assert suite.passed is False
+    result = _result_of_case(suite.cases[0], Judge())
+    assert result.passed is False and result.checks == []
+    why = "not judged: the judge raised: RuntimeError: the judge model answered 401"
+    assert [(r.name, r.passed, r.reason) for r in result.evaluation_results] == [
+        ("greets", False, why),
+        ("books", False, why),
+    ]
+    assert f"criterion books failed: {why}" in TestResults([result]).summary()

@@ -437,7 +437,16 @@ def _result_of_case(case: Any, judge: BaseTestEvaluator | None) -> TestResult:
     result.checks = [e for e in case.evaluations if judge is None or e.evaluator_id != judge.id]
     if judge is not None:
         judged = case.evaluation(judge.id)
-        if judged is not None and judged.metadata:
+        if judged is not None and judged.verdict == "errored":
+            # The judge raised: its criteria fail, not judged (as when a call has no
+            # transcript), rather than vanish and leave the call passed.
+            lines = (judged.error or "").strip().splitlines()
+            why = f"not judged: the judge raised: {lines[-1].strip() if lines else 'no message'}"
+            result.evaluation_results = [
+                EvaluationResult(name=e.name, passed=False, reason=why)
+                for e in case.test_case.test.scenario.evaluations
+            ]
+        elif judged is not None and judged.metadata:
             result.evaluation_results = [
                 EvaluationResult(name=v["name"], passed=v["passed"], reason=v["reason"])
                 for v in judged.metadata.get("criteria", [])
