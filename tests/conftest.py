@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import os
 import sqlite3
+import subprocess
+import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Dict, List
+from typing import Any
 
 import pytest
 
@@ -26,10 +27,10 @@ def trialrun_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture
-def store_rows(trialrun_home: Path) -> Callable[..., List[Dict[str, Any]]]:
+def store_rows(trialrun_home: Path) -> Callable[..., list[dict[str, Any]]]:
     """Reads the real store file with the stdlib sqlite3 module: store_rows(sql, *params)."""
 
-    def query(sql: str, *params: Any) -> List[Dict[str, Any]]:
+    def query(sql: str, *params: Any) -> list[dict[str, Any]]:
         path = trialrun_home / "trialrun.db"
         assert path.is_file(), f"no run store at {path}"
         conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
@@ -43,13 +44,13 @@ def store_rows(trialrun_home: Path) -> Callable[..., List[Dict[str, Any]]]:
 
 
 @pytest.fixture
-def store_rows_from_another_process(trialrun_home: Path) -> Callable[..., List[Dict[str, Any]]]:
+def store_rows_from_another_process(trialrun_home: Path) -> Callable[..., list[dict[str, Any]]]:
     """store_rows for reading while a run writes in this process: the query runs in a
     child process. Two SQLite libraries in one process (trialrun's bundled one and the
     stdlib's) do not see each other's locks, and the second would reset the WAL index the
     first has mapped."""
 
-    def query(sql: str, *params: Any) -> List[Dict[str, Any]]:
+    def query(sql: str, *params: Any) -> list[dict[str, Any]]:
         path = trialrun_home / "trialrun.db"
         script = (
             "import json, sqlite3, sys\n"
@@ -80,7 +81,7 @@ def json_loads() -> Callable[[Any], Any]:
 
 
 @pytest.fixture
-def subprocess_env(trialrun_home: Path) -> Dict[str, str]:
+def subprocess_env(trialrun_home: Path) -> dict[str, str]:
     """Environment for child processes: the same isolated store, no inherited quiet flag."""
     env = dict(os.environ)
     env["TRIALRUN_HOME"] = str(trialrun_home)

@@ -8,7 +8,6 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
-from typing import Dict, List
 
 PREAMBLE = """
 import dataclasses
@@ -45,7 +44,7 @@ def write_script(tmp_path: Path, body: str, name: str = "suite_file.py") -> Path
 
 
 def trialrun_cli(
-    args: List[str], env: Dict[str, str], cwd: Path, timeout: float = 60
+    args: list[str], env: dict[str, str], cwd: Path, timeout: float = 60
 ) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "trialrun", *args],
@@ -57,7 +56,7 @@ def trialrun_cli(
     )
 
 
-def stored_runs(home: Path) -> List[tuple]:
+def stored_runs(home: Path) -> list[tuple]:
     with sqlite3.connect(home / "trialrun.db") as conn:
         return conn.execute("SELECT suite_id, status FROM runs ORDER BY started_at").fetchall()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-from typing import Any, List
+from typing import Any
 
 import pytest
 
@@ -17,7 +17,7 @@ from trialrun.evaluators import HasAllSubstrings, IsEquals, IsValidJSON, Matches
 class QA(BaseTestCase):
     question: str
     expected: Any = None
-    phrases: List[str] = dataclasses.field(default_factory=list)
+    phrases: list[str] = dataclasses.field(default_factory=list)
     pattern: str = ".*"
 
     def hash(self) -> str:

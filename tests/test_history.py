@@ -12,7 +12,6 @@ import sys
 import textwrap
 import xml.etree.ElementTree as ET
 from pathlib import Path
-from typing import Dict, List, Optional
 
 import pytest
 
@@ -48,7 +47,7 @@ class Closeness(BaseTestEvaluator):
         return Evaluation(score=max(0.0, 1 - abs(output - test_case.expected) / 10))
 
 
-def run_suite(answers: Dict[str, int], suite: str = "history", **kwargs) -> trialrun.SuiteResult:
+def run_suite(answers: dict[str, int], suite: str = "history", **kwargs) -> trialrun.SuiteResult:
     """A suite whose fn answers from `answers`; every case expects 1."""
     cases = [Case(name, 1) for name in answers]
     return run_test_suite(
@@ -64,7 +63,7 @@ def two_runs():
     return base, head
 
 
-def cli(args: List[str], env: Dict[str, str], cwd: Path) -> subprocess.CompletedProcess:
+def cli(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "trialrun", *args],
         env=env,

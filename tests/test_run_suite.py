@@ -10,7 +10,8 @@ import functools
 import itertools
 import threading
 import time
-from typing import Any, Callable, Dict, List
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -38,7 +39,7 @@ class Case(BaseTestCase):
         return f"case-{self.n}"
 
 
-def cases(count: int) -> List[Case]:
+def cases(count: int) -> list[Case]:
     return [Case(n, f"text {n}") for n in range(count)]
 
 
@@ -348,7 +349,7 @@ def test_other_async_callables(fn, expected):
 
 
 def test_evaluator_receives_the_case_and_the_output_objects():
-    outputs: Dict[int, object] = {}
+    outputs: dict[int, object] = {}
     received = []
 
     def fn(case):
@@ -556,7 +557,7 @@ def test_sync_fn_keeps_its_concurrency_after_many_fast_calls():
 async def test_sync_fn_does_not_block_the_callers_event_loop():
     # A sync fn runs in threads: the caller's loop keeps serving its own tasks, even
     # when a slow call comes after a streak of fast ones.
-    ticks: List[float] = []
+    ticks: list[float] = []
     stop = asyncio.Event()
 
     async def heartbeat():
@@ -617,7 +618,7 @@ def test_evaluator_max_concurrency_is_bounded_across_the_suite(ev_kind):
 
 @pytest.mark.parametrize("ev_kind", KINDS)
 async def test_evaluations_start_as_soon_as_an_output_exists(ev_kind):
-    events: List[tuple] = []
+    events: list[tuple] = []
 
     async def fn(case):
         events.append(("fn-start", case.n))
@@ -1036,8 +1037,8 @@ async def test_blocking_entry_point_inside_a_loop_propagates_validation_errors()
 
 async def test_cancelling_the_async_run_interrupts_it(store_rows):
     five_done = asyncio.Event()
-    evaluated: List[int] = []
-    started: List[int] = []
+    evaluated: list[int] = []
+    started: list[int] = []
 
     async def fn(case):
         started.append(case.n)
@@ -1112,7 +1113,7 @@ async def test_cancelling_abandons_a_sync_fn_blocked_in_a_thread(store_rows):
 async def test_cancelling_with_evaluations_queued_behind_a_limit(store_rows):
     # "a" has room for both cases, "b" runs one at a time: b(case-1) waits in its queue
     # while a(case-1) runs when the suite is cancelled.
-    started: Dict[str, List[int]] = {"a": [], "b": []}
+    started: dict[str, list[int]] = {"a": [], "b": []}
     both_running = asyncio.Event()
 
     def slow(name):
@@ -1235,8 +1236,8 @@ async def test_finished_cases_are_stored_while_the_run_goes_on(
     try:
         # The writer thread commits in batches: wait (bounded) for case-0 to appear.
         deadline = time.monotonic() + 5
-        rows: List[Dict[str, Any]] = []
-        evals: List[Dict[str, Any]] = []
+        rows: list[dict[str, Any]] = []
+        evals: list[dict[str, Any]] = []
         while time.monotonic() < deadline:
             if (trialrun_home / "trialrun.db").exists():
                 rows = store_rows("SELECT hash FROM case_results")

@@ -17,7 +17,7 @@ import urllib.error
 import urllib.request
 from functools import partial
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any
 
 import pytest
 
@@ -49,7 +49,7 @@ def call(method: str, url: str, body: Any = None) -> tuple:
 
 
 def make_project(
-    tmp_path: Path, config: str = "task_id: seq\n", workers: Optional[Dict[str, Any]] = None
+    tmp_path: Path, config: str = "task_id: seq\n", workers: dict[str, Any] | None = None
 ) -> Path:
     """project/main.py (the example's worker server) and project/tests/{config.yaml,
     workers.json}; returns the config file."""
@@ -68,7 +68,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def logged_pids(config_file: Path) -> List[int]:
+def logged_pids(config_file: Path) -> list[int]:
     """Pids the example workers printed into their logs (every run so far)."""
     pids = []
     for log in (config_file.parent / "data" / "logs").glob("*.log"):
@@ -77,13 +77,13 @@ def logged_pids(config_file: Path) -> List[int]:
     return pids
 
 
-def assert_gone(pids: List[int]) -> None:
+def assert_gone(pids: list[int]) -> None:
     for pid in pids:
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
 
 
-def outcomes(result) -> List[tuple]:
+def outcomes(result) -> list[tuple]:
     return [(s.name, s.round, s.outcome) for s in result.steps]
 
 
@@ -98,7 +98,7 @@ def make_item(context, data):
     return body
 
 
-def check_item(context, data, fail_flag: Optional[Path] = None):
+def check_item(context, data, fail_flag: Path | None = None):
     assert not (fail_flag and fail_flag.exists()), "told to fail"
     item = context.round_state["item"]
     status, body = call("GET", f"{context.workers['w1'].url}/items/{item['id']}")

@@ -24,7 +24,6 @@ import websockets
 
 from trialrun.telephony import CallServer, LoopbackCarrier, TwilioCarrier, TwilioError
 
-
 ROOT = Path(__file__).resolve().parent.parent
 AGENT = ROOT / "examples" / "voice_agent" / "agent.py"
 AGENT_NUMBER = "+15550100"

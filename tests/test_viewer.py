@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from email.message import Message
 import os
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from email.message import Message
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Tuple
+from typing import Any
 
 import pytest
 from selenium import webdriver
@@ -74,7 +75,7 @@ class Length(BaseTestEvaluator):
         )
 
 
-def run_suite(answers: Dict[int, str]) -> str:
+def run_suite(answers: dict[int, str]) -> str:
     """One run of the suite; fn answers the expected text unless `answers` overrides it
     (an Exception value is raised). Returns the run id."""
 
@@ -90,7 +91,7 @@ def run_suite(answers: Dict[int, str]) -> str:
 
 
 @pytest.fixture
-def runs(trialrun_home: Path) -> Tuple[str, str]:
+def runs(trialrun_home: Path) -> tuple[str, str]:
     """Two runs in the test's own store (TRIALRUN_HOME, set by conftest): in the second,
     q-2 newly fails `exact`, q-4's fn raises; q-3 fails `length` in both."""
     assert os.environ["TRIALRUN_HOME"] == str(trialrun_home)
@@ -100,7 +101,7 @@ def runs(trialrun_home: Path) -> Tuple[str, str]:
 
 
 @pytest.fixture
-def viewer(runs: Tuple[str, str], trialrun_home: Path) -> Iterator[Viewer]:
+def viewer(runs: tuple[str, str], trialrun_home: Path) -> Iterator[Viewer]:
     with Viewer(store_path=str(trialrun_home / "trialrun.db"), port=0) as v:
         yield v
 
@@ -108,7 +109,7 @@ def viewer(runs: Tuple[str, str], trialrun_home: Path) -> Iterator[Viewer]:
 # --- the API over plain HTTP ------------------------------------------------------------
 
 
-def fetch(url: str) -> Tuple[int, Message, bytes]:
+def fetch(url: str) -> tuple[int, Message, bytes]:
     """Status, headers (names in any case) and body, error statuses included."""
     try:
         with urllib.request.urlopen(url, timeout=10) as response:
@@ -117,13 +118,13 @@ def fetch(url: str) -> Tuple[int, Message, bytes]:
         return e.code, e.headers, e.read()
 
 
-def fetch_json(url: str) -> Tuple[int, Any]:
+def fetch_json(url: str) -> tuple[int, Any]:
     status, headers, body = fetch(url)
     assert headers["Content-Type"] == "application/json"
     return status, json.loads(body)
 
 
-def test_api_over_http(viewer: Viewer, runs: Tuple[str, str]) -> None:
+def test_api_over_http(viewer: Viewer, runs: tuple[str, str]) -> None:
     base, head = runs
     assert viewer.url == f"http://127.0.0.1:{viewer.port}/"
     api = viewer.url + "api/"
@@ -177,7 +178,7 @@ def test_api_over_http(viewer: Viewer, runs: Tuple[str, str]) -> None:
     assert fetch(viewer.url + "style.css")[1]["Content-Type"] == "text/css; charset=utf-8"
 
 
-def test_default_store_port_errors_and_stop(runs: Tuple[str, str]) -> None:
+def test_default_store_port_errors_and_stop(runs: tuple[str, str]) -> None:
     with Viewer() as v:  # the store of TRIALRUN_HOME
         assert [r["id"] for r in fetch_json(v.url + "api/runs")[1]] == list(reversed(runs))
         with pytest.raises(OSError, match=f"127.0.0.1:{v.port}: port {v.port} is already in use"):
@@ -231,16 +232,16 @@ def wait_page(driver: WebDriver, page: str) -> None:
     )
 
 
-def console_errors(driver: WebDriver) -> List[Dict[str, Any]]:
+def console_errors(driver: WebDriver) -> list[dict[str, Any]]:
     return [entry for entry in driver.get_log("browser") if entry["level"] in ("SEVERE", "ERROR")]
 
 
-def visible_hashes(driver: WebDriver) -> List[str]:
+def visible_hashes(driver: WebDriver) -> list[str]:
     rows = driver.find_elements(By.CSS_SELECTOR, "#cases-table tr.case-row")
     return [row.get_attribute("data-hash") for row in rows]
 
 
-def texts(elements: List[WebElement]) -> List[str]:
+def texts(elements: list[WebElement]) -> list[str]:
     return [e.text for e in elements]
 
 
@@ -254,7 +255,7 @@ def page(browser: WebDriver, viewer: Viewer) -> Iterator[WebDriver]:
     assert console_errors(browser) == []
 
 
-def test_runs_list_shows_both_runs(page: WebDriver, runs: Tuple[str, str]) -> None:
+def test_runs_list_shows_both_runs(page: WebDriver, runs: tuple[str, str]) -> None:
     base, head = runs
     rows = page.find_elements(By.CSS_SELECTOR, "#runs-table tbody tr.run-row")
     assert [r.get_attribute("data-run-id") for r in rows] == [head, base]
@@ -266,7 +267,7 @@ def test_runs_list_shows_both_runs(page: WebDriver, runs: Tuple[str, str]) -> No
     assert page.title == "trialrun"
 
 
-def test_run_view_filters_and_case_details(page: WebDriver, runs: Tuple[str, str]) -> None:
+def test_run_view_filters_and_case_details(page: WebDriver, runs: tuple[str, str]) -> None:
     base, head = runs
     page.find_element(By.CSS_SELECTOR, f"tr.run-row[data-run-id='{head}'] a.run-link").click()
     wait_page(page, "run")
@@ -338,7 +339,7 @@ def test_run_view_filters_and_case_details(page: WebDriver, runs: Tuple[str, str
 
 
 def test_compare_view_puts_the_newly_failing_case_first(
-    page: WebDriver, runs: Tuple[str, str]
+    page: WebDriver, runs: tuple[str, str]
 ) -> None:
     base, head = runs
     for run_id in (base, head):

@@ -14,15 +14,16 @@ import subprocess
 import sys
 import threading
 import wave
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
 from trialrun import history
 from trialrun.telephony import LoopbackCarrier
-from trialrun.voice import Agent, Evaluation, Scenario, Test, TestRunner
+from trialrun.voice import Agent, Evaluation, Scenario, Test, TestResults, TestRunner
 from trialrun.voice.evaluators import DtmfHeard, EndedBy, MaxResponseLatency, MustSay, NoError
 from trialrun.voice.judge import LocalEvaluator
 from trialrun.voice.offline import Espeak
@@ -353,6 +354,21 @@ def test_the_judge_reads_the_timestamped_transcript_and_its_verdicts_reach_the_r
         assert all(v.reason for v in r.evaluation_results)
     assert not any(r.passed for r in by_name(results, GOODBYE))
     assert all(r.passed for r in by_name(results, BOOK))
+    # run_tests' list says so too: the three goodbye calls fail, each with why.
+    assert isinstance(results, TestResults) and isinstance(results, list) and len(results) == 9
+    assert results.passed is False
+    assert results.failures() == by_name(results, GOODBYE)
+    summary = results.summary()
+    assert summary.startswith("voice tests: 6 passed, 3 failed (9 calls)\n"), summary
+    for persona in PERSONAS:
+        assert (
+            f"  failed: {GOODBYE.name} x {persona.name}\n"
+            "    criterion says-goodbye failed: read the transcript\n"
+            "    check must-say failed: the agent never said 'goodbye'\n"
+        ) in summary, summary
+    assert BOOK.name not in summary and HOURS.name not in summary
+    with pytest.raises(AssertionError, match="voice tests did not pass:\nvoice tests: 6 passed"):
+        results.assert_passed()
     # The checks' results travel with each call too.
     goodbye = by_name(results, GOODBYE)[0]
     assert {c.evaluator_id: c.verdict for c in goodbye.checks} == {
@@ -552,3 +568,11 @@ async def test_a_call_the_carrier_cannot_place_fails_that_test_with_the_reason(t
         assert result.error and "+15559999" in result.error, result.error
         assert not result.passed
         assert result.checks == []  # as in any suite, an errored case is not evaluated
+    assert not results.passed
+    summary = results.summary()
+    assert summary.startswith(
+        "voice tests: 0 passed, 2 errored (2 calls)\n  failed: a x p\n    error: "
+    )
+    assert "+15559999" in summary
+    with pytest.raises(AssertionError, match="b x p"):
+        results.assert_passed()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from typing import Any, List, Optional
+from typing import Any
 
 import pytest
 
@@ -51,7 +51,7 @@ TRANSCRIPT = [
 
 
 def call(
-    transcript: Optional[List[Utterance]] = None, error: Optional[str] = None, **metric_changes: Any
+    transcript: list[Utterance] | None = None, error: str | None = None, **metric_changes: Any
 ) -> TestResult:
     return TestResult(
         test="any object",

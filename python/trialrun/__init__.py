@@ -3,14 +3,15 @@
 from trialrun import BaseTestCase, BaseTestEvaluator, Evaluation, Threshold, run_test_suite
 """
 
+from trialrun import history
 from trialrun._core import (
     CaseResult,
     Comparison,
     Evaluation,
     EvaluationResult,
     RunInfo,
-    StoreError,
     StoredRun,
+    StoreError,
     SuiteResult,
     SuiteValidationError,
     Threshold,
@@ -19,7 +20,6 @@ from trialrun._core import (
 )
 from trialrun._models import BaseTestCase, BaseTestEvaluator
 from trialrun._run import grid_search_ctx, run_test_suite, run_test_suite_async
-from trialrun import history
 from trialrun.history import compare
 
 __all__ = [

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import abc
 import dataclasses
-from typing import Any, Awaitable, Optional, Union
+from collections.abc import Awaitable
+from typing import Any
 
 from trialrun._core import Evaluation
 
@@ -43,4 +44,4 @@ class BaseTestEvaluator(abc.ABC):
     @abc.abstractmethod
     def evaluate_test_case(
         self, test_case: Any, output: Any
-    ) -> Union[Optional[Evaluation], Awaitable[Optional[Evaluation]]]: ...
+    ) -> Evaluation | None | Awaitable[Evaluation | None]: ...

@@ -9,26 +9,26 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import os
-import sys
-import threading
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from trialrun import _core
+from trialrun._console import is_quiet, is_terminal
 from trialrun._core import SuiteResult
+from trialrun._loop import run_blocking
 from trialrun._models import BaseTestCase, BaseTestEvaluator
 
-_grid_var: contextvars.ContextVar[Optional[Dict[str, Any]]] = contextvars.ContextVar(
+_grid_var: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
     "trialrun_grid_search_ctx", default=None
 )
 _core._bind(BaseTestCase, BaseTestEvaluator, _grid_var)
 
 # Results of every suite run in this process while a collector is active (the CLI's
 # `trialrun run FILE.py` reads them to choose its exit code).
-_collectors: List[List[SuiteResult]] = []
+_collectors: list[list[SuiteResult]] = []
 
 
-def grid_search_ctx() -> Optional[Dict[str, Any]]:
+def grid_search_ctx() -> dict[str, Any] | None:
     """Inside fn or an evaluator: this run's grid combination, e.g. {"model": "a"}.
 
     None when the suite has no grid_search_params.
@@ -37,23 +37,11 @@ def grid_search_ctx() -> Optional[Dict[str, Any]]:
     return dict(value) if value is not None else None
 
 
-def _output_mode(quiet: Optional[bool]) -> tuple[bool, bool]:
-    """(show progress bar, print summary).
-
-    quiet=None follows TRIALRUN_QUIET ("1": quiet, "0": summary even without a
-    terminal), else auto: both on a terminal, neither otherwise. The bar needs a terminal.
-    """
-    if quiet is None:
-        env = os.environ.get("TRIALRUN_QUIET", "")
-        quiet = env not in ("", "0") if env else not _is_terminal()
-    return (not quiet and _is_terminal(), not quiet)
-
-
-def _is_terminal() -> bool:
-    try:
-        return sys.stderr.isatty()
-    except (AttributeError, ValueError):
-        return False
+def _output_mode(quiet: bool | None) -> tuple[bool, bool]:
+    """(show progress bar, print summary): both unless quiet (``_console.is_quiet``); the
+    bar needs a terminal."""
+    silent = is_quiet(quiet)
+    return (not silent and is_terminal(), not silent)
 
 
 async def _run(
@@ -61,9 +49,9 @@ async def _run(
     test_cases: Sequence[BaseTestCase],
     evaluators: Sequence[BaseTestEvaluator],
     fn: Callable[[Any], Any],
-    max_test_case_concurrency: Optional[int],
-    grid_search_params: Optional[Dict[str, Sequence[Any]]],
-    quiet: Optional[bool],
+    max_test_case_concurrency: int | None,
+    grid_search_params: dict[str, Sequence[Any]] | None,
+    quiet: bool | None,
     record: bool,
     reraise_cancel: bool,
 ) -> SuiteResult:
@@ -108,10 +96,10 @@ async def run_test_suite_async(
     test_cases: Sequence[BaseTestCase],
     evaluators: Sequence[BaseTestEvaluator],
     fn: Callable[[Any], Any],
-    max_test_case_concurrency: Optional[int] = None,
-    grid_search_params: Optional[Dict[str, Sequence[Any]]] = None,
+    max_test_case_concurrency: int | None = None,
+    grid_search_params: dict[str, Sequence[Any]] | None = None,
     *,
-    quiet: Optional[bool] = None,
+    quiet: bool | None = None,
     record: bool = True,
 ) -> SuiteResult:
     """Run a suite on the running event loop and return its SuiteResult.
@@ -138,10 +126,10 @@ def run_test_suite(
     test_cases: Sequence[BaseTestCase],
     evaluators: Sequence[BaseTestEvaluator],
     fn: Callable[[Any], Any],
-    max_test_case_concurrency: Optional[int] = None,
-    grid_search_params: Optional[Dict[str, Sequence[Any]]] = None,
+    max_test_case_concurrency: int | None = None,
+    grid_search_params: dict[str, Sequence[Any]] | None = None,
     *,
-    quiet: Optional[bool] = None,
+    quiet: bool | None = None,
     record: bool = True,
 ) -> SuiteResult:
     """Run a suite and return its SuiteResult; blocks until every result is stored.
@@ -161,64 +149,14 @@ def run_test_suite(
         record,
         False,
     )
-    # Decided outside the except block, so user tracebacks do not chain to it.
-    try:
-        asyncio.get_running_loop()
-        loop_running = True
-    except RuntimeError:
-        loop_running = False
-    return _run_on_thread(coro) if loop_running else _run_here(coro)
-
-
-def _run_here(coro: Any) -> SuiteResult:
-    runner_type = getattr(asyncio, "Runner", None)
-    if runner_type is None:  # Python 3.10: no Runner, Ctrl-C raises after recording
-        return asyncio.run(coro)
-    # On the main thread, asyncio.Runner turns Ctrl-C into cancelling our task.
-    with runner_type() as runner:
-        return runner.run(coro)
-
-
-def _run_on_thread(coro: Any) -> SuiteResult:
-    box: Dict[str, Any] = {}
-    started = threading.Event()
-
-    def target() -> None:
-        loop = asyncio.new_event_loop()
-        try:
-            box["loop"] = loop
-            box["task"] = loop.create_task(coro)
-            started.set()
-            box["result"] = loop.run_until_complete(box["task"])
-        except BaseException as exc:  # handed to the calling thread
-            box["error"] = exc
-        finally:
-            started.set()
-            loop.close()
-
-    context = contextvars.copy_context()
-    thread = threading.Thread(
-        target=context.run, args=(target,), name="trialrun-suite", daemon=True
-    )
-    thread.start()
-    try:
-        thread.join()
-    except KeyboardInterrupt:
-        started.wait()
-        loop, task = box.get("loop"), box.get("task")
-        if loop is not None and task is not None and not loop.is_closed():
-            loop.call_soon_threadsafe(task.cancel)
-        thread.join()
-    if "error" in box:
-        raise box["error"]
-    return box["result"]
+    return run_blocking(coro, thread_name="trialrun-suite")
 
 
 class collect_results:
     """Context manager gathering the SuiteResult of every suite run inside it."""
 
-    def __enter__(self) -> List[SuiteResult]:
-        self._results: List[SuiteResult] = []
+    def __enter__(self) -> list[SuiteResult]:
+        self._results: list[SuiteResult] = []
         _collectors.append(self._results)
         return self._results
 

@@ -24,10 +24,14 @@ import os
 import runpy
 import sys
 import traceback
-from typing import List, Optional
 
-EXIT_PASSED, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
-EXIT_WORKER = 3  # steps: a worker failed to start or died
+from trialrun._exit_codes import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_PASSED,
+    EXIT_USAGE,
+    EXIT_WORKER,  # noqa: F401  (kept as cli.EXIT_WORKER: `trialrun steps` exits with it)
+)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -142,7 +146,7 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     if args.version:
@@ -330,7 +334,7 @@ _HISTORY_COMMANDS = {
 }
 
 
-def _run_script(run, usage_error: type, describe, raised: str) -> Optional[int]:
+def _run_script(run, usage_error: type, describe, raised: str) -> int | None:
     """Runs a user's script; the exit code when it stopped early (its own usage error, Ctrl-C,
     sys.exit with a code, an exception), None when it ran to its end."""
     try:
@@ -350,7 +354,7 @@ def _run_script(run, usage_error: type, describe, raised: str) -> Optional[int]:
     return None
 
 
-def _run_file(path: str, file_args: List[str], junit: Optional[str] = None) -> int:
+def _run_file(path: str, file_args: list[str], junit: str | None = None) -> int:
     from trialrun import SuiteValidationError
     from trialrun._run import collect_results
 
@@ -381,6 +385,7 @@ def _run_steps(args: argparse.Namespace) -> int:
     import signal
 
     from trialrun import steps as steps_module
+    from trialrun.steps import runner as steps_runner
 
     path = os.path.abspath(args.file)
     if not os.path.isfile(path):
@@ -392,7 +397,7 @@ def _run_steps(args: argparse.Namespace) -> int:
         "only": args.only or [],
         "results": [],
     }
-    steps_module._cli = options
+    steps_runner._cli = options
     sys.argv = [path]
     # A SIGTERM to trialrun stops the workers too, as Ctrl-C does.
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
@@ -415,7 +420,7 @@ def _run_steps(args: argparse.Namespace) -> int:
         if failed is not None:
             return failed
     finally:
-        steps_module._cli = None
+        steps_runner._cli = None
         signal.signal(signal.SIGTERM, previous)
     results = options["results"]
     if not results:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-from typing import List
 
 from trialrun import (
     BaseTestCase,
@@ -41,13 +40,13 @@ TOPICS = {
 class SupportCase(BaseTestCase):
     message: str
     expected_intent: str
-    expected_phrases: List[str]
+    expected_phrases: list[str]
 
     def hash(self) -> str:
         return md5(self.message)
 
 
-def cases() -> List[SupportCase]:
+def cases() -> list[SupportCase]:
     out = []
     for n in range(40):
         for template, intent, phrases in TOPICS.values():

@@ -13,12 +13,11 @@ import re
 import subprocess
 import sys
 from pathlib import Path
-from typing import Optional
 
 AGENT_NUMBER = "+15550100"
 
 
-def find_agent() -> Optional[Path]:
+def find_agent() -> Path | None:
     """examples/voice_agent/agent.py in the current directory or the source tree."""
     for root in (Path.cwd(), Path(__file__).resolve().parents[2]):
         agent = root / "examples" / "voice_agent" / "agent.py"

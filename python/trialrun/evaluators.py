@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Callable, Optional, Sequence, Union
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from trialrun._core import Evaluation, Threshold
 from trialrun._models import BaseTestEvaluator
 
-FromCase = Union[str, Callable[[Any], Any]]
+FromCase = str | Callable[[Any], Any]
 
 __all__ = ["HasAllSubstrings", "IsEquals", "IsValidJSON", "MatchesRegex"]
 
@@ -37,8 +38,8 @@ class _Configured(BaseTestEvaluator):
         self,
         *,
         id: str,
-        threshold: Optional[Threshold],
-        output_mapper: Optional[Callable[[Any], Any]],
+        threshold: Threshold | None,
+        output_mapper: Callable[[Any], Any] | None,
         max_concurrency: int,
     ) -> None:
         self._id = id
@@ -63,12 +64,12 @@ class HasAllSubstrings(_Configured):
 
     def __init__(
         self,
-        substrings: Union[Sequence[str], FromCase],
+        substrings: Sequence[str] | FromCase,
         *,
         id: str = "has-all-substrings",
         case_sensitive: bool = True,
-        threshold: Optional[Threshold] = Threshold(gte=1),
-        output_mapper: Optional[Callable[[Any], str]] = None,
+        threshold: Threshold | None = Threshold(gte=1),
+        output_mapper: Callable[[Any], str] | None = None,
         max_concurrency: int = 10,
     ) -> None:
         super().__init__(
@@ -102,8 +103,8 @@ class IsEquals(_Configured):
         expected: FromCase,
         *,
         id: str = "is-equals",
-        threshold: Optional[Threshold] = Threshold(gte=1),
-        output_mapper: Optional[Callable[[Any], Any]] = None,
+        threshold: Threshold | None = Threshold(gte=1),
+        output_mapper: Callable[[Any], Any] | None = None,
         max_concurrency: int = 10,
     ) -> None:
         super().__init__(
@@ -130,8 +131,8 @@ class IsValidJSON(_Configured):
         self,
         *,
         id: str = "is-valid-json",
-        threshold: Optional[Threshold] = Threshold(gte=1),
-        output_mapper: Optional[Callable[[Any], str]] = None,
+        threshold: Threshold | None = Threshold(gte=1),
+        output_mapper: Callable[[Any], str] | None = None,
         max_concurrency: int = 10,
     ) -> None:
         super().__init__(
@@ -162,13 +163,13 @@ class MatchesRegex(_Configured):
 
     def __init__(
         self,
-        pattern: Union[str, "re.Pattern[str]", Callable[[Any], str]],
+        pattern: str | re.Pattern[str] | Callable[[Any], str],
         *,
         id: str = "matches-regex",
         flags: int = 0,
         mode: str = "search",
-        threshold: Optional[Threshold] = Threshold(gte=1),
-        output_mapper: Optional[Callable[[Any], str]] = None,
+        threshold: Threshold | None = Threshold(gte=1),
+        output_mapper: Callable[[Any], str] | None = None,
         max_concurrency: int = 10,
     ) -> None:
         super().__init__(
@@ -178,7 +179,7 @@ class MatchesRegex(_Configured):
             raise ValueError(f"mode must be 'search' or 'fullmatch', got {mode!r}")
         self.mode = mode
         if callable(pattern) and not isinstance(pattern, re.Pattern):
-            self._pattern: Callable[[Any], "re.Pattern[str]"] = lambda case: re.compile(
+            self._pattern: Callable[[Any], re.Pattern[str]] = lambda case: re.compile(
                 pattern(case), flags
             )
         else:

@@ -12,27 +12,27 @@ $TRIALRUN_HOME/trialrun.db, else ./.trialrun/trialrun.db.
 
 from __future__ import annotations
 
-from typing import Any, Optional, Union
+from typing import Any
 
 from trialrun import _core
 from trialrun._core import Comparison, RunList, StoredRun, SuiteResult
 
-RunRef = Union[str, StoredRun, SuiteResult, None]
+RunRef = str | StoredRun | SuiteResult | None
 
 __all__ = ["Comparison", "RunList", "StoredRun", "compare", "gc", "run", "runs"]
 
 
-def runs(suite: Optional[str] = None, limit: int = 20) -> RunList:
+def runs(suite: str | None = None, limit: int = 20) -> RunList:
     """The newest runs, optionally of one suite."""
     return _core.list_runs(suite, limit)
 
 
-def run(reference: str = "latest", suite: Optional[str] = None) -> StoredRun:
+def run(reference: str = "latest", suite: str | None = None) -> StoredRun:
     """One stored run by id, unique id prefix, or "latest" (of `suite` when given)."""
     return _core.load_run(reference, suite)
 
 
-def _run_id(ref: RunRef, which: str) -> Optional[str]:
+def _run_id(ref: RunRef, which: str) -> str | None:
     if ref is None or isinstance(ref, str):
         return ref
     if isinstance(ref, StoredRun):
@@ -49,7 +49,7 @@ def _run_id(ref: RunRef, which: str) -> Optional[str]:
     )
 
 
-def compare(base: RunRef = None, head: RunRef = None, *, suite: Optional[str] = None) -> Comparison:
+def compare(base: RunRef = None, head: RunRef = None, *, suite: str | None = None) -> Comparison:
     """Compare two runs case by case through their test-case hashes.
 
     `head` defaults to the latest run (of `suite`), `base` to the run of the same suite

@@ -18,6 +18,7 @@ language model::
         Agent("alex", "A polite caller.", voice_id="en-us"),
     ))
     results = await runner.run_tests(phone_number="+15550100")
+    results.assert_passed()  # a list of TestResult; passed, summary() and assert_passed() too
 """
 
 from trialrun.voice.results import (
@@ -26,6 +27,7 @@ from trialrun.voice.results import (
     Interruption,
     Silence,
     TestResult,
+    TestResults,
     Utterance,
 )
 from trialrun.voice.runner import Agent, Evaluation, Scenario, Test, TestRunner, VoiceTestCase
@@ -40,6 +42,7 @@ __all__ = [
     "Silence",
     "Test",
     "TestResult",
+    "TestResults",
     "TestRunner",
     "Utterance",
     "VoiceTestCase",

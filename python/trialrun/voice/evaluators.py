@@ -16,7 +16,8 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
-from typing import Any, Callable, Dict, List, Optional, Sequence, Union
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from trialrun._core import Evaluation, Threshold
 from trialrun.evaluators import _Configured
@@ -80,8 +81,8 @@ class MaxResponseLatency(_CallCheck):
         percentile: str = "p95",
         *,
         id: str = "max-response-latency",
-        threshold: Optional[Threshold] = Threshold(gte=1),
-        output_mapper: Optional[Callable[[Any], Any]] = None,
+        threshold: Threshold | None = Threshold(gte=1),
+        output_mapper: Callable[[Any], Any] | None = None,
         max_concurrency: int = 10,
     ) -> None:
         super().__init__(
@@ -126,11 +127,11 @@ class MaxInterruptions(_CallCheck):
     def __init__(
         self,
         max_count: int = 0,
-        by: Optional[str] = "agent",
+        by: str | None = "agent",
         *,
         id: str = "max-interruptions",
-        threshold: Optional[Threshold] = Threshold(gte=1),
-        output_mapper: Optional[Callable[[Any], Any]] = None,
+        threshold: Threshold | None = Threshold(gte=1),
+        output_mapper: Callable[[Any], Any] | None = None,
         max_concurrency: int = 10,
     ) -> None:
         super().__init__(
@@ -145,7 +146,7 @@ class MaxInterruptions(_CallCheck):
         counted = [i for i in metrics.interruptions if self.by is None or i.by == self.by]
         listed = []
         for interruption in counted:
-            entry: Dict[str, Any] = {
+            entry: dict[str, Any] = {
                 "by": interruption.by,
                 "at": interruption.at,
                 "overlap": interruption.overlap,
@@ -185,12 +186,12 @@ class MustSay(_CallCheck):
 
     def __init__(
         self,
-        phrases: Union[str, Sequence[str]],
+        phrases: str | Sequence[str],
         role: str = "agent",
         *,
-        id: Optional[str] = None,
-        threshold: Optional[Threshold] = Threshold(gte=1),
-        output_mapper: Optional[Callable[[Any], Any]] = None,
+        id: str | None = None,
+        threshold: Threshold | None = Threshold(gte=1),
+        output_mapper: Callable[[Any], Any] | None = None,
         max_concurrency: int = 10,
     ) -> None:
         default_id = "must-say" if self._must_be_said else "must-not-say"
@@ -206,8 +207,8 @@ class MustSay(_CallCheck):
 
     def check(self, result: TestResult, metrics: CallMetrics) -> Evaluation:
         spoken = [(u, _words(u.text)) for u in result.transcript if u.role == self.role]
-        said: List[Dict[str, Any]] = []
-        not_said: List[str] = []
+        said: list[dict[str, Any]] = []
+        not_said: list[str] = []
         for phrase, words in zip(self.phrases, self._phrase_words):
             hit = next((u for u, heard in spoken if _contains_run(heard, words)), None)
             if hit is None:
@@ -218,7 +219,7 @@ class MustSay(_CallCheck):
                 )
         return self._judge(said, not_said)
 
-    def _judge(self, said: List[Dict[str, Any]], not_said: List[str]) -> Evaluation:
+    def _judge(self, said: list[dict[str, Any]], not_said: list[str]) -> Evaluation:
         score = len(said) / len(self.phrases)
         if not not_said:
             return self._verdict(
@@ -236,7 +237,7 @@ class MustNotSay(MustSay):
 
     _must_be_said = False
 
-    def _judge(self, said: List[Dict[str, Any]], not_said: List[str]) -> Evaluation:
+    def _judge(self, said: list[dict[str, Any]], not_said: list[str]) -> Evaluation:
         score = len(not_said) / len(self.phrases)
         if not said:
             return self._verdict(
@@ -261,8 +262,8 @@ class DtmfHeard(_CallCheck):
         *,
         exact: bool = False,
         id: str = "dtmf-heard",
-        threshold: Optional[Threshold] = Threshold(gte=1),
-        output_mapper: Optional[Callable[[Any], Any]] = None,
+        threshold: Threshold | None = Threshold(gte=1),
+        output_mapper: Callable[[Any], Any] | None = None,
         max_concurrency: int = 10,
     ) -> None:
         super().__init__(
@@ -305,11 +306,11 @@ class EndedBy(_CallCheck):
 
     def __init__(
         self,
-        who: Union[str, Sequence[str]],
+        who: str | Sequence[str],
         *,
         id: str = "ended-by",
-        threshold: Optional[Threshold] = Threshold(gte=1),
-        output_mapper: Optional[Callable[[Any], Any]] = None,
+        threshold: Threshold | None = Threshold(gte=1),
+        output_mapper: Callable[[Any], Any] | None = None,
         max_concurrency: int = 10,
     ) -> None:
         super().__init__(
@@ -347,8 +348,8 @@ class NoError(_CallCheck):
         self,
         *,
         id: str = "no-error",
-        threshold: Optional[Threshold] = Threshold(gte=1),
-        output_mapper: Optional[Callable[[Any], Any]] = None,
+        threshold: Threshold | None = Threshold(gte=1),
+        output_mapper: Callable[[Any], Any] | None = None,
         max_concurrency: int = 10,
     ) -> None:
         super().__init__(
@@ -383,7 +384,7 @@ def _non_negative_number(name: str, value: Any) -> float:
     return float(value)
 
 
-def _phrases(phrases: Any) -> List[str]:
+def _phrases(phrases: Any) -> list[str]:
     listed = (
         [phrases]
         if isinstance(phrases, str)
@@ -405,13 +406,13 @@ _APOSTROPHES = re.compile(r"['\u2019\u02bc]")
 _WORD = re.compile(r"[^\W_]+")
 
 
-def _words(text: str) -> List[str]:
+def _words(text: str) -> list[str]:
     """The words of a transcript, as compared: case-folded, without punctuation or apostrophes."""
     folded = unicodedata.normalize("NFKC", text).casefold()
     return _WORD.findall(_APOSTROPHES.sub("", folded))
 
 
-def _contains_run(words: List[str], run: List[str]) -> bool:
+def _contains_run(words: list[str], run: list[str]) -> bool:
     """Whether `run` occurs in `words` as consecutive words."""
     n = len(run)
     return any(words[i : i + n] == run for i in range(len(words) - n + 1))
@@ -419,6 +420,6 @@ def _contains_run(words: List[str], run: List[str]) -> bool:
 
 def _utterance_starting_at(
     transcript: Sequence[Utterance], role: str, at: float
-) -> Optional[Utterance]:
+) -> Utterance | None:
     """The utterance of `role` that starts at `at` seconds (to the millisecond)."""
     return next((u for u in transcript if u.role == role and abs(u.start - at) < 0.0015), None)

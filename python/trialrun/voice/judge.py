@@ -4,7 +4,7 @@ transcript, with structured JSON output, retries, and no verdict ever passed by 
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 from trialrun import _core
 from trialrun._core import Evaluation, Threshold
@@ -29,7 +29,7 @@ class LocalEvaluator(BaseTestEvaluator):
         model: Any = None,
         *,
         id: str = "criteria",
-        threshold: Optional[Threshold] = None,
+        threshold: Threshold | None = None,
         response_format: str = "json_schema",
         retries: int = 2,
         max_concurrency: int = 4,
@@ -55,7 +55,7 @@ class LocalEvaluator(BaseTestEvaluator):
     def id(self) -> str:
         return self._id
 
-    async def evaluate_test_case(self, test_case: Any, output: Any) -> Optional[Evaluation]:
+    async def evaluate_test_case(self, test_case: Any, output: Any) -> Evaluation | None:
         scenario = test_case.test.scenario
         if not scenario.evaluations:
             return None
@@ -101,5 +101,5 @@ class LocalEvaluator(BaseTestEvaluator):
         return f"LocalEvaluator(id={self._id!r})"
 
 
-def _s(seconds: Optional[float]) -> str:
+def _s(seconds: float | None) -> str:
     return "not measured" if seconds is None else f"{seconds:.2f} s"

@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 import threading
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any
 
 from trialrun import _core
 
@@ -53,7 +53,7 @@ class Espeak:
     for Rust code that speaks without Python in the loop.
     """
 
-    def __init__(self, voice: str = "en-us", rate_wpm: Optional[int] = None) -> None:
+    def __init__(self, voice: str = "en-us", rate_wpm: int | None = None) -> None:
         try:
             import espeakng_loader
         except ImportError as e:
@@ -78,13 +78,11 @@ class Espeak:
         """The rate ``synthesize`` returns (espeak-ng's, usually 22050)."""
         return self.core.sample_rate
 
-    def synthesize(self, text: str, voice: Optional[str] = None) -> tuple[bytes, int]:
+    def synthesize(self, text: str, voice: str | None = None) -> tuple[bytes, int]:
         """Speech of ``text``: 16-bit little-endian mono PCM and its sample rate."""
         return self.core.synthesize(text, voice)
 
-    def __call__(
-        self, text: str, voice: Optional[str] = None, language: Optional[str] = None
-    ) -> bytes:
+    def __call__(self, text: str, voice: str | None = None, language: str | None = None) -> bytes:
         """Speech of ``text`` as 16-bit PCM at 8 kHz. TwiML voice names (``alice``,
         ``Polly.Joanna``) are not espeak's: the first of ``voice``, ``language`` and the
         default voice that espeak-ng has is used."""
@@ -109,12 +107,12 @@ class Whisper:
 
     def __init__(
         self,
-        model_dir: Union[str, os.PathLike[str], None] = None,
+        model_dir: str | os.PathLike[str] | None = None,
         device: str = "cpu",
         compute_type: str = "int8",
         beam_size: int = 5,
         cpu_threads: int = min(4, os.cpu_count() or 1),
-        prompt: Optional[str] = None,
+        prompt: str | None = None,
     ) -> None:
         try:
             import faster_whisper  # noqa: F401  (checked now, used when the model loads)
@@ -166,7 +164,7 @@ class Whisper:
         """Loads the model now rather than on the first ``transcribe``."""
         _ = self.model
 
-    def transcribe(self, pcm: bytes, rate: int, language: Optional[str] = None) -> str:
+    def transcribe(self, pcm: bytes, rate: int, language: str | None = None) -> str:
         """The text of ``pcm`` (16-bit little-endian mono at ``rate`` Hz), stripped, its
         segments joined with spaces. ``language`` is a hint such as ``"en"`` or ``"en-US"``
         (an English-only model hears English whatever it is told)."""

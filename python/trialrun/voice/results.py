@@ -1,6 +1,7 @@
 """What a voice test call produces: the transcript, the recording, metrics, criteria verdicts.
 
-Plain dataclasses, built from what the Rust caller returns. Times are seconds from the start
+Plain dataclasses, built from what the Rust caller returns; ``TestResults`` is the list of
+them ``TestRunner.run_tests`` returns. Times are seconds from the start
 of the call's media stream. Roles are the right way round: ``"caller"`` is trialrun's
 simulated caller, ``"agent"`` the voice agent under test.
 """
@@ -8,7 +9,7 @@ simulated caller, ``"agent"`` the voice agent under test.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any
 
 __all__ = [
     "CallMetrics",
@@ -17,6 +18,7 @@ __all__ = [
     "KeyPress",
     "Silence",
     "TestResult",
+    "TestResults",
     "Utterance",
 ]
 
@@ -69,10 +71,10 @@ class CallMetrics:
     """
 
     duration: float
-    time_to_first_word: Optional[float]
+    time_to_first_word: float | None
     response_latencies: list[float]
-    latency_p50: Optional[float]
-    latency_p95: Optional[float]
+    latency_p50: float | None
+    latency_p95: float | None
     interruptions: list[Interruption]
     silences: list[Silence]
     ended_by: str
@@ -106,16 +108,16 @@ class TestResult:
 
     test: Any
     transcript: list[Utterance]
-    metrics: Optional[CallMetrics]
+    metrics: CallMetrics | None
     evaluation_results: list[EvaluationResult] = field(default_factory=list)
-    recording_path: Optional[str] = None
-    error: Optional[str] = None
-    call_sid: Optional[str] = None
+    recording_path: str | None = None
+    error: str | None = None
+    call_sid: str | None = None
     keys: list[KeyPress] = field(default_factory=list)
     checks: list[Any] = field(default_factory=list)
 
     @property
-    def stereo_recording_url(self) -> Optional[str]:
+    def stereo_recording_url(self) -> str | None:
         if self.recording_path is None:
             return None
         from pathlib import Path
@@ -131,6 +133,34 @@ class TestResult:
             and all(c.verdict not in ("failed", "errored") for c in self.checks)
         )
 
+    def failure_reasons(self) -> list[str]:
+        """Why the test did not pass, one line each: the call's error, each failed criterion
+        with the judge's reason, each failed or errored check with its reason (empty when
+        it passed)."""
+        reasons = []
+        if self.error is not None:
+            reasons.append(f"error: {_last_line(self.error)}")
+        for r in self.evaluation_results:
+            if not r.passed:
+                reasons.append(f"criterion {r.name} failed: {_one_line(r.reason)}")
+        for c in self.checks:
+            if c.verdict == "failed":
+                reasons.append(f"check {c.evaluator_id} failed: {_check_reason(c)}")
+            elif c.verdict == "errored":
+                reasons.append(f"check {c.evaluator_id} errored: {_last_line(c.error)}")
+        return reasons
+
+    def summary(self) -> str:
+        """``passed: <scenario> x <agent>``, or ``failed:`` followed by the reasons, indented."""
+        lines = [f"{'passed' if self.passed else 'failed'}: {_name(self.test)}"]
+        lines += [f"  {reason}" for reason in self.failure_reasons()]
+        return "\n".join(lines) + "\n"
+
+    def assert_passed(self) -> None:
+        """Raises AssertionError saying why unless the test passed."""
+        if not self.passed:
+            raise AssertionError("voice test did not pass:\n" + self.summary())
+
     def said(self, role: str) -> str:
         """Everything one side said, joined with spaces."""
         return " ".join(u.text for u in self.transcript if u.role == role)
@@ -142,6 +172,73 @@ class TestResult:
             cut = " [cut off]" if u.cut_off else ""
             lines.append(f"[{_clock(u.start)}-{_clock(u.end)}] {u.role}: {u.text}{cut}")
         return "\n".join(lines)
+
+
+class TestResults(list[TestResult]):
+    """What ``TestRunner.run_tests`` returns: its ``TestResult`` list (in the order the tests
+    were added; iterate, index and compare it as any list), plus ``passed``, ``failures()``,
+    ``summary()`` and ``assert_passed()`` as a suite's ``SuiteResult`` and a step sequence's
+    ``SequenceResult`` have."""
+
+    __test__ = False  # not a pytest class
+
+    @property
+    def passed(self) -> bool:
+        """Every test passed (``TestResult.passed``); True when there were none."""
+        return all(r.passed for r in self)
+
+    def failures(self) -> list[TestResult]:
+        """The tests that did not pass, in order."""
+        return [r for r in self if not r.passed]
+
+    def summary(self) -> str:
+        """The counts, then each failing test with why: its error, its failed criteria and
+        the judge's reasons, its failed or errored checks."""
+        failures = self.failures()
+        errored = sum(1 for r in failures if r.error is not None)
+        counts = [f"{len(self) - len(failures)} passed"]
+        if len(failures) - errored:
+            counts.append(f"{len(failures) - errored} failed")
+        if errored:
+            counts.append(f"{errored} errored")
+        calls = f"{len(self)} call" + ("" if len(self) == 1 else "s")
+        lines = [f"voice tests: {', '.join(counts)} ({calls})"]
+        lines += ["  " + line for r in failures for line in r.summary().splitlines()]
+        return "\n".join(lines) + "\n"
+
+    def assert_passed(self) -> None:
+        """Raises AssertionError with the summary unless every test passed."""
+        if not self.passed:
+            raise AssertionError("voice tests did not pass:\n" + self.summary())
+
+
+def _name(test: Any) -> str:
+    """``<scenario> x <agent>`` (the test's hash in the run store), else the test's repr."""
+    scenario, agent = getattr(test, "scenario", None), getattr(test, "agent", None)
+    if scenario is not None and agent is not None:
+        return f"{getattr(scenario, 'name', scenario)} x {getattr(agent, 'name', agent)}"
+    return repr(test)
+
+
+def _check_reason(check: Any) -> str:
+    """A failed check's reason: its metadata's ``reason`` (trialrun's call evaluators give
+    one), else its score against its threshold."""
+    metadata = check.metadata
+    if isinstance(metadata, dict) and metadata.get("reason"):
+        return _one_line(str(metadata["reason"]))
+    score = check.score
+    score = f"{score:g}" if isinstance(score, (int, float)) else score
+    return f"score {score} outside {check.threshold}"
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _last_line(text: str | None) -> str:
+    """The last non-blank line (a traceback's exception line), or "" for none."""
+    lines = [line for line in (text or "").splitlines() if line.strip()]
+    return lines[-1].strip() if lines else ""
 
 
 def _clock(seconds: float) -> str:

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Optional, Sequence, Union
+from typing import Any
 
 from trialrun import _core
 from trialrun._models import BaseTestCase, BaseTestEvaluator
@@ -25,12 +26,13 @@ from trialrun.voice.results import (
     KeyPress,
     Silence,
     TestResult,
+    TestResults,
     Utterance,
 )
 
 __all__ = ["Agent", "Evaluation", "Scenario", "Test", "TestRunner", "VoiceTestCase"]
 
-Script = Union[Sequence[Any], Mapping[str, Any]]
+Script = Sequence[Any] | Mapping[str, Any]
 
 
 @dataclass(frozen=True)
@@ -57,7 +59,7 @@ class Scenario:
     name: str
     prompt: str
     evaluations: Sequence[Evaluation] = ()
-    script: Optional[Script] = None
+    script: Script | None = None
     checks: Sequence[BaseTestEvaluator] = ()
     max_turns: int = 12
     max_duration: float = 180.0
@@ -73,7 +75,7 @@ class Agent:
 
     name: str
     prompt: str
-    voice_id: Optional[str] = None
+    voice_id: str | None = None
     barge_in: bool = True
 
 
@@ -135,9 +137,9 @@ class TestRunner:
     def __init__(
         self,
         port: int = 0,
-        ngrok_url: Optional[str] = None,
-        twilio_phone_number: Optional[str] = None,
-        evaluator: Optional[BaseTestEvaluator] = None,
+        ngrok_url: str | None = None,
+        twilio_phone_number: str | None = None,
+        evaluator: BaseTestEvaluator | None = None,
         carrier: Any = None,
         *,
         language_model: Any = None,
@@ -146,10 +148,10 @@ class TestRunner:
         checks: Sequence[BaseTestEvaluator] = (),
         concurrency: int = 4,
         suite_id: str = "voice",
-        recordings_dir: Union[str, os.PathLike[str], None] = None,
+        recordings_dir: str | os.PathLike[str] | None = None,
         silence_turn: float = 6.0,
         turn_gap: float = 0.8,
-        quiet: Optional[bool] = None,
+        quiet: bool | None = None,
         record: bool = True,
     ) -> None:
         if concurrency < 1:
@@ -261,10 +263,12 @@ class TestRunner:
                     f"{where}: scenario.evaluations needs a judge: TestRunner(evaluator=LocalEvaluator(...))"
                 )
 
-    async def run_tests(self, phone_number: str, type: str = OUTBOUND) -> list[TestResult]:
+    async def run_tests(self, phone_number: str, type: str = OUTBOUND) -> TestResults:
         """Runs every added test at once (up to ``concurrency`` calls) and returns their
-        results in the order added. ``OUTBOUND``: calls ``phone_number``. ``INBOUND``:
-        answers calls from ``phone_number`` to ``twilio_phone_number`` (the agent calls in)."""
+        results in the order added: a ``TestResults``, the list of ``TestResult`` with
+        ``passed``, ``summary()`` and ``assert_passed()``. ``OUTBOUND``: calls
+        ``phone_number``. ``INBOUND``: answers calls from ``phone_number`` to
+        ``twilio_phone_number`` (the agent calls in)."""
         if type not in (self.INBOUND, self.OUTBOUND):
             raise ValueError(
                 f"type must be TestRunner.INBOUND or TestRunner.OUTBOUND, not {type!r}"
@@ -298,7 +302,7 @@ class TestRunner:
             if started_here:
                 self.stop()
         self.last_suite_result = suite
-        return [_result_of_case(case, self.evaluator) for case in suite.cases]
+        return TestResults(_result_of_case(case, self.evaluator) for case in suite.cases)
 
     async def call(self, test: Test, phone_number: str, type: str = OUTBOUND) -> TestResult:
         """One test call, unjudged: usable as (part of) the ``fn`` of ``run_test_suite``."""
@@ -424,7 +428,7 @@ def _metrics(m: Mapping[str, Any]) -> CallMetrics:
     )
 
 
-def _result_of_case(case: Any, judge: Optional[BaseTestEvaluator]) -> TestResult:
+def _result_of_case(case: Any, judge: BaseTestEvaluator | None) -> TestResult:
     result = case.output
     if not isinstance(result, TestResult):
         result = TestResult(test=case.test_case.test, transcript=[], metrics=None)
@@ -433,7 +437,16 @@ def _result_of_case(case: Any, judge: Optional[BaseTestEvaluator]) -> TestResult
     result.checks = [e for e in case.evaluations if judge is None or e.evaluator_id != judge.id]
     if judge is not None:
         judged = case.evaluation(judge.id)
-        if judged is not None and judged.metadata:
+        if judged is not None and judged.verdict == "errored":
+            # The judge raised: its criteria fail, not judged (as when a call has no
+            # transcript), rather than vanish and leave the call passed.
+            lines = (judged.error or "").strip().splitlines()
+            why = f"not judged: the judge raised: {lines[-1].strip() if lines else 'no message'}"
+            result.evaluation_results = [
+                EvaluationResult(name=e.name, passed=False, reason=why)
+                for e in case.test_case.test.scenario.evaluations
+            ]
+        elif judged is not None and judged.metadata:
             result.evaluation_results = [
                 EvaluationResult(name=v["name"], passed=v["passed"], reason=v["reason"])
                 for v in judged.metadata.get("criteria", [])
