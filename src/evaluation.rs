@@ -158,7 +158,7 @@ impl Threshold {
     }
 
     /// JSON object with only the set bounds, as stored and exported.
-    pub fn to_json(&self) -> String {
+    pub fn to_json(self) -> String {
         let mut map = serde_json::Map::new();
         for (name, bound) in self.bounds() {
             if let Some(v) = bound {

@@ -4,6 +4,7 @@
 pub const FRAME_MS: u32 = 20;
 
 /// Samples in one 20 ms frame at 8 kHz (also bytes in one mu-law frame).
+#[cfg(test)]
 pub const SAMPLES_PER_FRAME_8K: usize = 160;
 
 /// Level reported for digital silence, in dBFS (instead of minus infinity).
@@ -15,6 +16,7 @@ pub fn samples_per_frame(rate: u32, frame_ms: u32) -> usize {
 }
 
 /// Splits PCM into frames of `frame_len` (> 0) samples; the last one is padded with silence.
+#[cfg(test)]
 pub fn split_frames(pcm: &[i16], frame_len: usize) -> Vec<Vec<i16>> {
     assert!(frame_len > 0, "frame length must be positive");
     pcm.chunks(frame_len)
@@ -27,6 +29,7 @@ pub fn split_frames(pcm: &[i16], frame_len: usize) -> Vec<Vec<i16>> {
 }
 
 /// Splits 8 kHz PCM into 20 ms frames of 160 samples, padding the last one with silence.
+#[cfg(test)]
 pub fn split_frames_8k(pcm: &[i16]) -> Vec<Vec<i16>> {
     split_frames(pcm, SAMPLES_PER_FRAME_8K)
 }

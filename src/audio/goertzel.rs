@@ -2,6 +2,7 @@
 //! of precomputed sinusoids that gives the same for a few fixed frequencies, faster.
 
 /// Squared magnitude of the DFT of `samples` at `freq` Hz (any frequency, not only bins).
+#[cfg(test)]
 pub fn goertzel_power(samples: &[f32], freq: f32, rate: u32) -> f32 {
     let omega = 2.0 * std::f32::consts::PI * freq / rate as f32;
     let coeff = 2.0 * omega.cos();
@@ -73,6 +74,7 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
 }
 
 /// Estimated peak amplitude of a sinusoid at `freq` Hz in 16-bit samples.
+#[cfg(test)]
 pub fn tone_amplitude(samples: &[i16], freq: f32, rate: u32) -> f32 {
     if samples.is_empty() {
         return 0.0;

@@ -1,6 +1,7 @@
 //! mu-law WAV files (format tag 7, 8 bits per sample), which hound 3.5 does not read:
 //! a minimal RIFF parser and writer.
 
+#[cfg(test)]
 use std::path::Path;
 
 use super::mulaw;
@@ -83,6 +84,7 @@ pub fn parse(bytes: &[u8]) -> Result<Audio, WavError> {
 }
 
 /// Encodes mono 16-bit samples as a mu-law WAV file image.
+#[cfg(test)]
 pub fn encode_mono(rate: u32, samples: &[i16]) -> Vec<u8> {
     let data = mulaw::encode_all(samples);
     let mut out = Vec::with_capacity(58 + data.len());
@@ -113,6 +115,7 @@ pub fn encode_mono(rate: u32, samples: &[i16]) -> Vec<u8> {
 }
 
 /// Writes mono 16-bit samples to a mu-law WAV file.
+#[cfg(test)]
 pub fn write_mono(path: &Path, rate: u32, samples: &[i16]) -> Result<(), WavError> {
     std::fs::write(path, encode_mono(rate, samples))?;
     Ok(())

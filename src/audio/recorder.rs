@@ -78,11 +78,13 @@ impl CallRecorder {
     }
 
     /// Frames refused because they lay beyond the maximum length.
+    #[cfg(test)]
     pub fn dropped_frames(&self) -> u64 {
         self.dropped_frames
     }
 
     /// Length of the recording so far in milliseconds (the longer side).
+    #[cfg(test)]
     pub fn duration_ms(&self) -> u64 {
         self.caller.len().max(self.agent.len()) as u64 * 1000 / u64::from(RECORDING_RATE)
     }

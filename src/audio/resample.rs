@@ -76,16 +76,6 @@ impl Resampler {
         })
     }
 
-    /// Input sample rate in Hz.
-    pub fn input_rate(&self) -> u32 {
-        self.from
-    }
-
-    /// Output sample rate in Hz.
-    pub fn output_rate(&self) -> u32 {
-        self.to
-    }
-
     /// Resamples the next piece of the stream; returns what is ready (may be empty).
     pub fn process(&mut self, input: &[i16]) -> Vec<i16> {
         self.samples_in += input.len() as u64;

@@ -97,6 +97,7 @@ impl Vad {
     }
 
     /// True while speech is in progress (started and not yet ended).
+    #[cfg(test)]
     pub fn is_speaking(&self) -> bool {
         self.speech.is_some()
     }
@@ -107,6 +108,7 @@ impl Vad {
     }
 
     /// Current noise-floor estimate in dBFS.
+    #[cfg(test)]
     pub fn noise_floor_dbfs(&self) -> Option<f32> {
         self.floor_dbfs
     }

@@ -30,12 +30,8 @@ impl Audio {
         self.channels.first().map_or(0, Vec::len)
     }
 
-    /// True when there are no samples.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     /// Duration in milliseconds.
+    #[cfg(test)]
     pub fn duration_ms(&self) -> u64 {
         if self.rate == 0 {
             return 0;
@@ -83,6 +79,7 @@ impl From<hound::Error> for WavError {
 }
 
 /// Reads a WAV file (8/16-bit PCM or 8-bit mu-law, any channel count and rate).
+#[cfg(test)]
 pub fn read_wav(path: &Path) -> Result<Audio, WavError> {
     read_wav_bytes(&std::fs::read(path)?)
 }
@@ -129,6 +126,7 @@ pub fn deinterleave(interleaved: &[i16], channels: u16) -> Vec<Vec<i16>> {
 }
 
 /// Writes mono 16-bit PCM to a WAV file.
+#[cfg(test)]
 pub fn write_wav_mono(path: &Path, rate: u32, samples: &[i16]) -> Result<(), WavError> {
     write_wav(path, &Audio::mono(rate, samples.to_vec()))
 }

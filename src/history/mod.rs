@@ -7,7 +7,7 @@ use crate::store::{self, CaseRecord, EvaluationRecord, StoreError, StoredRun};
 use rusqlite::Connection;
 use std::fmt;
 
-pub use compare::{compare, Change, Comparison, Policy, Regression};
+pub use compare::{compare, Comparison, Policy, Regression};
 
 /// A run with all its cases and evaluations, in the suite's order.
 #[derive(Debug, Clone, serde::Serialize)]

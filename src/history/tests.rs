@@ -1,4 +1,5 @@
 use super::*;
+use crate::history::compare::Change;
 use crate::store::test_support::{write_run, TestDir};
 use crate::store::Writer;
 

@@ -34,17 +34,11 @@ impl RetryPolicy {
     }
 }
 
-/// A successful answer (2xx) and how many requests it took.
+/// A successful answer (2xx).
 #[derive(Debug)]
 pub struct Answer {
-    /// The status, 2xx.
-    pub status: StatusCode,
-    /// The answer's headers.
-    pub headers: HeaderMap,
     /// The whole body.
     pub body: Vec<u8>,
-    /// Requests made, retries included.
-    pub attempts: u32,
 }
 
 /// Why the request finally failed.
@@ -93,10 +87,7 @@ where
                 match response.bytes().await {
                     Ok(body) if status.is_success() => {
                         return Ok(Answer {
-                            status,
-                            headers,
                             body: body.to_vec(),
-                            attempts,
                         })
                     }
                     Ok(body) => {

@@ -138,21 +138,6 @@ struct RawReady {
     tcp: Option<bool>,
 }
 
-/// The top-level keys config.yaml and config_overrides accept (besides unknown ones,
-/// which are kept with a warning).
-pub const KNOWN_KEYS: &[&str] = &[
-    "task_id",
-    "base_port",
-    "max_rounds",
-    "data_dir",
-    "workers_config",
-    "mongodb",
-    "workers",
-    "step_timeout",
-    "retries",
-    "continue_on_failure",
-];
-
 /// Reads config.yaml and the workers.json it names, applies `overrides` (a JSON object;
 /// keys trialrun handles in Python, like post_load_callback, are removed before), and
 /// checks everything.

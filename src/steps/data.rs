@@ -117,22 +117,6 @@ pub fn load(uri: &str, config: &MongoConfig) -> Result<LoadReport> {
     })
 }
 
-/// Drops the configured collections (a reset with no data to reload).
-pub fn drop_collections(uri: &str, config: &MongoConfig) -> Result<()> {
-    block_on(async {
-        let db = connect(uri).await?.database(&config.database);
-        for c in &config.collections {
-            db.collection::<Document>(&c.name)
-                .drop()
-                .await
-                .map_err(|e| {
-                    StepsError::data(format!("MongoDB at {uri}: drop '{}': {e}", c.name))
-                })?;
-        }
-        Ok(())
-    })
-}
-
 async fn connect(uri: &str) -> Result<Client> {
     let mut options = ClientOptions::parse(uri)
         .await

@@ -25,4 +25,4 @@ pub mod worker;
 
 pub use error::{StepsError, StepsErrorKind};
 pub use sequencer::{Next, StepOutcome};
-pub use session::{DataStart, Options, Session, StepSpec};
+pub use session::{Options, Session, StepSpec};

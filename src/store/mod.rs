@@ -20,7 +20,7 @@ mod writer;
 use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-pub use error::{StoreError, StoreErrorKind};
+pub use error::StoreError;
 pub use git::git_info;
 pub use model::{CaseRecord, EvaluationRecord, RunRecord, RunStatus};
 pub use open::open;

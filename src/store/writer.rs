@@ -87,11 +87,6 @@ impl Writer {
         })
     }
 
-    /// The store file this writer writes to.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// Records a new run with status "running" (`run.started_at` as given).
     pub fn begin_run(&self, run: RunRecord) {
         self.push(Write::BeginRun(run));

@@ -34,6 +34,7 @@ pub struct BlockingPool {
 }
 
 impl BlockingPool {
+    #[cfg(test)]
     pub fn new(name: &str, size: usize) -> BlockingPool {
         BlockingPool::with_session(name, size, None)
     }
@@ -54,10 +55,6 @@ impl BlockingPool {
                 ready: Condvar::new(),
             }),
         }
-    }
-
-    pub fn size(&self) -> usize {
-        self.shared.size
     }
 
     /// Queues a task; starts a thread when none is idle and the pool is below its size.
@@ -85,6 +82,7 @@ impl BlockingPool {
         self.shared.ready.notify_one();
     }
 
+    #[cfg(test)]
     pub fn threads(&self) -> usize {
         self.shared.queue.lock().unwrap().threads
     }

@@ -145,10 +145,6 @@ impl Scheduler {
         }
     }
 
-    pub fn is_stopped(&self) -> bool {
-        self.stopped
-    }
-
     pub fn running(&self) -> usize {
         self.calls_running + self.lanes.iter().map(|l| l.running).sum::<usize>()
     }

@@ -155,6 +155,7 @@ impl CallEvents {
     }
 
     /// The next event if one is waiting.
+    #[cfg(test)]
     pub fn try_recv(&mut self) -> Option<CallEvent> {
         self.put_back
             .take()
@@ -205,16 +206,19 @@ pub struct CallOver;
 
 impl CallHandle {
     /// Where commands for this call go.
+    #[cfg(test)]
     pub fn commands(&self) -> &CallCommands {
         &self.commands
     }
 
     /// The next event; None once the call has ended and every event was taken.
+    #[cfg(test)]
     pub async fn next_event(&mut self) -> Option<CallEvent> {
         self.events.recv().await
     }
 
     /// The next event if one is waiting.
+    #[cfg(test)]
     pub fn try_next_event(&mut self) -> Option<CallEvent> {
         self.events.try_recv()
     }

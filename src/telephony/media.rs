@@ -473,6 +473,7 @@ impl Inbound {
 
 impl Outbound {
     /// A `media` message carrying `mulaw` audio.
+    #[cfg(test)]
     pub fn media(stream_sid: &str, mulaw: &[u8]) -> Self {
         Self::Media {
             stream_sid: stream_sid.to_string(),
@@ -557,6 +558,7 @@ impl MediaText {
 }
 
 /// `media` messages for `mulaw` audio cut into frames of `frame_bytes` (0 means one frame).
+#[cfg(test)]
 pub fn media_frames(stream_sid: &str, mulaw: &[u8], frame_bytes: usize) -> Vec<Outbound> {
     let size = if frame_bytes == 0 {
         mulaw.len().max(1)
@@ -719,11 +721,13 @@ impl StreamState {
     }
 
     /// The current phase.
+    #[cfg(test)]
     pub fn phase(&self) -> Phase {
         self.phase
     }
 
     /// The stream id from `start`, once received.
+    #[cfg(test)]
     pub fn stream_sid(&self) -> Option<&str> {
         self.stream_sid.as_deref()
     }

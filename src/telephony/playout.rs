@@ -88,6 +88,7 @@ impl Playout {
     }
 
     /// Whether nothing (audio or mark) is queued.
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.audio.is_empty() && self.marks.is_empty()
     }

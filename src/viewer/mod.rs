@@ -148,6 +148,7 @@ impl Viewer {
     }
 
     /// The page's address, e.g. `http://127.0.0.1:8123/`.
+    #[cfg(test)]
     pub fn url(&self) -> String {
         format!("http://{}/", self.addr)
     }

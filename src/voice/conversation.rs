@@ -24,13 +24,6 @@ impl Speaker {
             Self::Agent => "agent",
         }
     }
-
-    pub fn other(self) -> Self {
-        match self {
-            Self::Caller => Self::Agent,
-            Self::Agent => Self::Caller,
-        }
-    }
 }
 
 impl fmt::Display for Speaker {
@@ -105,11 +98,13 @@ pub struct Conversation {
 
 impl Conversation {
     /// The utterances of one side.
+    #[cfg(test)]
     pub fn by(&self, speaker: Speaker) -> impl Iterator<Item = &Utterance> {
         self.utterances.iter().filter(move |u| u.speaker == speaker)
     }
 
     /// The keys one side pressed, as a string ("12#").
+    #[cfg(test)]
     pub fn keys_by(&self, speaker: Speaker) -> String {
         self.keys
             .iter()

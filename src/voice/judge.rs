@@ -150,10 +150,6 @@ impl Judge {
         Self { model, config }
     }
 
-    pub fn config(&self) -> &JudgeConfig {
-        &self.config
-    }
-
     /// A verdict per criterion, in the criteria's order. Criteria that cannot be named
     /// apart ([`check_criteria`]) are not sent and fail with an error; so does every
     /// criterion when the model cannot be reached.

@@ -28,7 +28,6 @@ use tokio::sync::watch;
 use super::signature;
 use crate::net::runtime::runtime;
 
-pub use bridge::Lateness;
 pub use call::CallRecord;
 
 /// Text to speech for `<Say>`: 8 kHz PCM for `text`.
@@ -402,11 +401,6 @@ impl LoopbackCarrier {
     /// Calls in progress.
     pub fn active_calls(&self) -> usize {
         self.carrier.calls.lock().expect("calls lock").len()
-    }
-
-    /// A call's state, while it runs and after.
-    pub fn call(&self, call_sid: &str) -> Option<CallRecord> {
-        self.carrier.record(call_sid)
     }
 
     /// The lateness of every bridge clock tick so far, of calls still running and ended.

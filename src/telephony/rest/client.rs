@@ -50,11 +50,6 @@ impl TwilioClient {
         })
     }
 
-    /// The settings in use.
-    pub fn config(&self) -> &TwilioConfig {
-        &self.config
-    }
-
     /// Starts an outbound call (`POST .../Calls.json`), paced to `calls_per_second`.
     pub async fn create_call(&self, call: &CreateCall) -> Result<Call, TwilioError> {
         let form = call.to_form()?;
@@ -95,7 +90,9 @@ impl TwilioClient {
         self.send_json(request).await
     }
 
-    /// Redirects a live call to new TwiML or a new webhook.
+    /// Redirects a live call to new TwiML or a new webhook. Tested against a fake Twilio;
+    /// not bound to Python until the loopback carrier can redirect a live call too.
+    #[allow(dead_code)]
     pub async fn update_call(
         &self,
         call_sid: &str,

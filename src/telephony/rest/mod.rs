@@ -13,10 +13,9 @@ mod pacer;
 mod resources;
 
 pub use client::TwilioClient;
-pub use config::{TwilioConfig, DEFAULT_API_BASE};
+pub use config::TwilioConfig;
 pub use error::TwilioError;
-pub use pacer::Pacer;
-pub use resources::{Call, CallTarget, CreateCall, IncomingPhoneNumber};
+pub use resources::{Call, CreateCall};
 
 #[cfg(test)]
 mod tests;

@@ -24,11 +24,6 @@ impl Pacer {
         }
     }
 
-    /// The spacing between starts.
-    pub fn interval(&self) -> Duration {
-        self.interval
-    }
-
     /// Waits for this caller's slot. The first caller goes at once.
     pub async fn wait(&self) {
         let slot = {

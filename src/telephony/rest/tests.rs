@@ -13,6 +13,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 
 use super::*;
+use crate::telephony::rest::resources::CallTarget;
 
 const ACCOUNT: &str = "AC0123456789abcdef0123456789abcdef";
 const TOKEN: &str = "s3cr3t-auth-token-value";

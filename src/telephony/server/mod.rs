@@ -30,7 +30,7 @@ use super::call::{CallHandle, EndReason, PacingStats};
 use super::pacing::LatenessHistogram;
 use crate::net::runtime::runtime;
 
-pub use registry::{secret as secret_hex, TOKEN_PARAMETER};
+pub use registry::secret as secret_hex;
 pub use stream::READ_BUFFER;
 
 /// Lines of the server log kept for `log_lines` (the oldest are dropped).
@@ -307,11 +307,6 @@ impl CallServer {
         self.shared
             .registry
             .end_unstreamed(call_id, EndReason::CarrierError, Some(detail));
-    }
-
-    /// Twilio's sid of a call, once a webhook named it.
-    pub fn call_sid(&self, call_id: &str) -> Option<String> {
-        self.shared.registry.call_sid(call_id)
     }
 
     /// Lateness of the frames sent on all calls since the server started, or since the

@@ -52,9 +52,8 @@ pub mod keys;
 pub mod llm;
 pub mod scripted;
 
-pub use keys::{phone_keys, KeyError};
 pub use llm::{CallerPersona, LlmPersona, LlmPersonaOptions};
-pub use scripted::{FinishPolicy, Pattern, Rule, Script, ScriptError, ScriptedPersona};
+pub use scripted::ScriptedPersona;
 
 #[cfg(test)]
 mod tests;

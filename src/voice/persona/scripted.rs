@@ -115,6 +115,7 @@ impl Pattern {
     }
 
     /// The phrases, normalised.
+    #[cfg(test)]
     pub fn phrases(&self) -> &[String] {
         &self.phrases
     }
@@ -173,6 +174,7 @@ impl std::error::Error for ScriptError {}
 
 impl Script {
     /// Lines only, each said in turn.
+    #[cfg(test)]
     pub fn lines<I, S>(lines: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -496,6 +498,7 @@ impl ScriptedPersona {
         Self::new(Script::from_json(value)?)
     }
 
+    #[cfg(test)]
     pub fn script(&self) -> &Script {
         &self.script
     }

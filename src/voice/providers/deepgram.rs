@@ -76,11 +76,6 @@ impl DeepgramStt {
         })
     }
 
-    /// With the key from `DEEPGRAM_API_KEY`.
-    pub fn from_env(config: DeepgramConfig) -> Result<Self, ProviderError> {
-        Self::new(config, ApiKey::from_env(PROVIDER, KEY_VARIABLE)?)
-    }
-
     async fn run(
         &self,
         audio: Audio16,

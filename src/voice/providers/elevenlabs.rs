@@ -90,11 +90,6 @@ impl ElevenLabsTts {
         })
     }
 
-    /// With the key from `ELEVENLABS_API_KEY`.
-    pub fn from_env(config: ElevenLabsConfig) -> Result<Self, ProviderError> {
-        Self::new(config, ApiKey::from_env(PROVIDER, KEY_VARIABLE)?)
-    }
-
     async fn run(&self, text: &str, voice: Option<&str>) -> Result<Audio16, ProviderError> {
         const OP: &str = "text to speech";
         self.http.require_text(OP, text)?;

@@ -26,10 +26,9 @@ pub mod openai;
 pub use cartesia::{CartesiaConfig, CartesiaTts};
 pub use deepgram::{DeepgramConfig, DeepgramStt};
 pub use elevenlabs::{ElevenLabsConfig, ElevenLabsTts};
-pub use espeak::{EspeakConfig, EspeakTts};
 pub use openai::{
     MaxTokensField, OpenAiChat, OpenAiChatConfig, OpenAiSpeech, OpenAiSpeechConfig,
-    OpenAiTranscription, OpenAiTranscriptionConfig, SpeechFormat,
+    OpenAiTranscription, OpenAiTranscriptionConfig,
 };
 
 #[cfg(test)]
@@ -129,6 +128,7 @@ impl Message {
     }
 
     /// The assistant's turn that called tools (as returned in [`ChatResponse::tool_calls`]).
+    #[cfg(test)]
     pub fn assistant_tool_calls(tool_calls: Vec<ToolCall>) -> Self {
         Self {
             role: Role::Assistant,
@@ -139,6 +139,7 @@ impl Message {
     }
 
     /// A tool's result for the call `tool_call_id`.
+    #[cfg(test)]
     pub fn tool(tool_call_id: impl Into<String>, content: impl Into<String>) -> Self {
         Self {
             role: Role::Tool,
@@ -167,12 +168,12 @@ pub struct Tool {
     pub parameters: Value,
 }
 
-/// Whether and which tool the model must call.
+/// Whether and which tool the model must call. The OpenAI client sends it (tested); no
+/// caller in trialrun forces a tool yet, so nothing outside the tests builds one.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(dead_code)]
 pub enum ToolChoice {
     Auto,
-    None,
-    Required,
     /// This function by name.
     Function(String),
 }
@@ -235,6 +236,7 @@ impl Audio16 {
     }
 
     /// Duration in milliseconds.
+    #[cfg(test)]
     pub fn duration_ms(&self) -> u64 {
         if self.rate == 0 {
             return 0;

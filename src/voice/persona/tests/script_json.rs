@@ -3,8 +3,8 @@
 use serde_json::json;
 
 use super::*;
+use crate::voice::persona::scripted::{FinishPolicy, Script, ScriptedPersona};
 use crate::voice::persona::scripted::{DEFAULT_SILENCE_LIMIT, SCRIPTED_HANG_UP};
-use crate::voice::persona::{FinishPolicy, Script, ScriptedPersona};
 
 #[test]
 fn a_list_of_lines() {

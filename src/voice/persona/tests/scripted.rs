@@ -1,8 +1,8 @@
 //! The scripted persona's choices: lines, rules, `once`, silence, the end of the script.
 
 use super::*;
+use crate::voice::persona::scripted::{FinishPolicy, Pattern, Rule, Script, ScriptedPersona};
 use crate::voice::persona::scripted::{AGENT_SILENT, SCRIPT_FINISHED};
-use crate::voice::persona::{FinishPolicy, Pattern, Rule, Script, ScriptedPersona};
 
 /// The agent says `agent` (or is silent), the persona decides, the engine records it.
 fn step(persona: &mut ScriptedPersona, call: &mut Call, agent: Option<&str>) -> Reply {

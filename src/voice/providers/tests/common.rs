@@ -23,45 +23,40 @@ fn a_missing_variable_is_named() {
     assert_eq!(key.expose(), "dg-key");
 }
 
-/// `from_env` of each provider, where the variable is unset in this environment (the test
-/// does not change the environment: other tests run alongside).
+/// Each provider's key variable, and that reading it names the variable when it is unset in
+/// this environment (the test does not change the environment: other tests run alongside).
 #[test]
-fn from_env_names_the_variable_when_it_is_unset() {
-    let unset = |v: &str| std::env::var_os(v).is_none();
-    let check = |result: Result<(), ProviderError>, variable: &str| {
-        if unset(variable) {
-            let error = result.unwrap_err();
+fn each_provider_reads_its_own_key_variable_and_names_it_when_unset() {
+    use crate::voice::providers::{cartesia, deepgram, elevenlabs, openai};
+    let providers = [
+        (openai::PROVIDER, openai::KEY_VARIABLE, "OPENAI_API_KEY"),
+        (
+            deepgram::PROVIDER,
+            deepgram::KEY_VARIABLE,
+            "DEEPGRAM_API_KEY",
+        ),
+        (
+            elevenlabs::PROVIDER,
+            elevenlabs::KEY_VARIABLE,
+            "ELEVENLABS_API_KEY",
+        ),
+        (
+            cartesia::PROVIDER,
+            cartesia::KEY_VARIABLE,
+            "CARTESIA_API_KEY",
+        ),
+    ];
+    for (provider, variable, expected) in providers {
+        assert_eq!(variable, expected, "{provider}");
+        if std::env::var_os(variable).is_none() {
+            let error = ApiKey::from_env(provider, variable).unwrap_err();
             assert!(
                 matches!(error, ProviderError::MissingKey { .. }),
                 "{error:?}"
             );
             assert!(error.to_string().contains(variable), "{error}");
         }
-    };
-    check(
-        OpenAiChat::from_env(OpenAiChatConfig::new("m")).map(drop),
-        "OPENAI_API_KEY",
-    );
-    check(
-        OpenAiTranscription::from_env(OpenAiTranscriptionConfig::new("m")).map(drop),
-        "OPENAI_API_KEY",
-    );
-    check(
-        OpenAiSpeech::from_env(OpenAiSpeechConfig::new("m")).map(drop),
-        "OPENAI_API_KEY",
-    );
-    check(
-        DeepgramStt::from_env(DeepgramConfig::default()).map(drop),
-        "DEEPGRAM_API_KEY",
-    );
-    check(
-        ElevenLabsTts::from_env(ElevenLabsConfig::default()).map(drop),
-        "ELEVENLABS_API_KEY",
-    );
-    check(
-        CartesiaTts::from_env(CartesiaConfig::default()).map(drop),
-        "CARTESIA_API_KEY",
-    );
+    }
 }
 
 #[test]

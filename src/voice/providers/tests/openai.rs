@@ -4,6 +4,7 @@ use serde_json::json;
 
 use super::*;
 use crate::audio::wav::{read_wav_bytes, write_wav_bytes, Audio};
+use crate::voice::providers::openai::SpeechFormat;
 use crate::voice::providers::*;
 
 const KEY: &str = "sk-test-0123456789abcdef";
