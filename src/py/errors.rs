@@ -3,7 +3,7 @@
 //! each core error becomes is decided here and nowhere else.
 
 use pyo3::create_exception;
-use pyo3::exceptions::{PyLookupError, PyRuntimeError, PyValueError};
+use pyo3::exceptions::{PyLookupError, PyOSError, PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 
 use crate::audio::pcm::OddLength;
@@ -11,6 +11,7 @@ use crate::history::HistoryError;
 use crate::steps::{StepsError, StepsErrorKind};
 use crate::telephony::call::{CallOver, DtmfError};
 use crate::telephony::rest;
+use crate::viewer::ViewerError;
 use crate::voice::providers::ProviderError;
 
 create_exception!(
@@ -136,5 +137,15 @@ impl From<DtmfError> for PyErr {
 impl From<OddLength> for PyErr {
     fn from(e: OddLength) -> Self {
         PyValueError::new_err(e.to_string())
+    }
+}
+
+/// A port that cannot be bound is the system's refusal (OSError); a bad store is a StoreError.
+impl From<ViewerError> for PyErr {
+    fn from(e: ViewerError) -> Self {
+        match e {
+            ViewerError::Bind { .. } => PyOSError::new_err(e.to_string()),
+            ViewerError::Store(e) => e.into(),
+        }
     }
 }

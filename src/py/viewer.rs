@@ -4,13 +4,12 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
-use pyo3::exceptions::{PyOSError, PyRuntimeError};
 use pyo3::prelude::*;
 use pyo3::sync::MutexExt;
 use pyo3::types::PyType;
 
 use crate::store;
-use crate::viewer::{self, ViewerError};
+use crate::viewer::{self};
 
 /// The local web viewer, serving the run store on 127.0.0.1 until `stop()` (or the end of
 /// a `with` block, or garbage collection).
@@ -30,13 +29,7 @@ impl Viewer {
     #[pyo3(signature = (store_path=None, port=0))]
     fn new(py: Python<'_>, store_path: Option<PathBuf>, port: u16) -> PyResult<Viewer> {
         let store_path = store_path.unwrap_or_else(store::default_path);
-        let running = py
-            .detach(|| viewer::Viewer::start(store_path, port))
-            .map_err(|e| match e {
-                ViewerError::Bind { .. } => PyOSError::new_err(e.to_string()),
-                ViewerError::Store(e) => e.into(),
-                ViewerError::Io { .. } => PyRuntimeError::new_err(e.to_string()),
-            })?;
+        let running = py.detach(|| viewer::Viewer::start(store_path, port))?;
         Ok(Viewer {
             addr: running.addr(),
             running: Mutex::new(Some(running)),

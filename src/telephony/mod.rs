@@ -3,6 +3,7 @@
 //! carrier that stands in for Twilio.
 
 pub mod call;
+pub mod log;
 pub mod loopback;
 pub mod media;
 pub mod pacing;

@@ -27,8 +27,8 @@ pub struct Stream {
 pub enum GatherInput {
     /// Key presses only (the default).
     Dtmf,
-    /// SayVoice only.
-    SayVoice,
+    /// Speech only.
+    Speech,
     /// Either.
     DtmfSpeech,
 }
@@ -184,7 +184,7 @@ fn media_verb(node: &Node) -> Result<Verb, TwimlError> {
 fn gather(node: &Node) -> Result<Verb, TwimlError> {
     let input = match node.attribute("input").map(str::trim).unwrap_or("dtmf") {
         "dtmf" => GatherInput::Dtmf,
-        "speech" => GatherInput::SayVoice,
+        "speech" => GatherInput::Speech,
         "dtmf speech" | "speech dtmf" => GatherInput::DtmfSpeech,
         other => {
             return Err(error(
@@ -478,7 +478,7 @@ mod tests {
         assert!(matches!(
             one(r#"<Gather input="speech"/>"#),
             Verb::Gather(Gather {
-                input: GatherInput::SayVoice,
+                input: GatherInput::Speech,
                 ..
             })
         ));

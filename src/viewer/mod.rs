@@ -2,7 +2,7 @@
 //! plain HTML/CSS/JS page and a read-only JSON API over the run store.
 //!
 //! - `Viewer::start` binds the port before returning (a busy port fails at once), then
-//!   serves on its own thread with a current-thread tokio runtime;
+//!   serves on the shared runtime (`net::serve`);
 //! - `api` holds the JSON routes, `assets` the embedded page.
 //!
 //! Pure Rust: the Python class lives in py/viewer.rs.
@@ -15,7 +15,6 @@ use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use axum::extract::{Request, State};
@@ -23,8 +22,8 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Router;
-use tokio::sync::watch;
 
+use crate::net::serve::{Listener, Served};
 use crate::store::{self, StoreError};
 
 /// How long a stop waits for requests in flight before dropping them.
@@ -41,11 +40,6 @@ pub enum ViewerError {
     Bind { port: u16, source: io::Error },
     /// The run store cannot be opened (corrupt, newer schema, no permission).
     Store(StoreError),
-    /// Setting up the runtime or the server thread failed.
-    Io {
-        doing: &'static str,
-        source: io::Error,
-    },
 }
 
 impl fmt::Display for ViewerError {
@@ -65,7 +59,6 @@ impl fmt::Display for ViewerError {
                 write!(f, "cannot listen on 127.0.0.1:{port}: {source}")
             }
             ViewerError::Store(e) => e.fmt(f),
-            ViewerError::Io { doing, source } => write!(f, "the viewer failed {doing}: {source}"),
         }
     }
 }
@@ -73,7 +66,7 @@ impl fmt::Display for ViewerError {
 impl std::error::Error for ViewerError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            ViewerError::Bind { source, .. } | ViewerError::Io { source, .. } => Some(source),
+            ViewerError::Bind { source, .. } => Some(source),
             ViewerError::Store(e) => Some(e),
         }
     }
@@ -94,36 +87,18 @@ struct App {
 
 /// A running viewer. Stops (gracefully) on `stop` or when dropped.
 pub struct Viewer {
-    addr: SocketAddr,
-    stop: watch::Sender<bool>,
-    thread: Option<JoinHandle<()>>,
+    served: Served,
 }
 
 impl Viewer {
-    /// Checks the store, binds 127.0.0.1:`port` (0: any free port) and starts serving on a
-    /// thread of its own. Every failure is reported here, before anything is served.
+    /// Checks the store, binds 127.0.0.1:`port` (0: any free port) and starts serving.
+    /// Every failure is reported here, before anything is served.
     pub fn start(store_path: PathBuf, port: u16) -> Result<Viewer, ViewerError> {
         // A corrupt file or a newer schema fails now rather than on the first page.
         drop(store::open(&store_path)?);
-
-        let std_listener = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, port))
+        let listener = Listener::bind((Ipv4Addr::LOCALHOST, port).into())
             .map_err(|source| ViewerError::Bind { port, source })?;
-        let io = |doing| move |source| ViewerError::Io { doing, source };
-        std_listener
-            .set_nonblocking(true)
-            .map_err(io("setting up its socket"))?;
-        let addr = std_listener
-            .local_addr()
-            .map_err(io("setting up its socket"))?;
-
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(io("starting its runtime"))?;
-        let listener = {
-            let _inside = runtime.enter();
-            tokio::net::TcpListener::from_std(std_listener).map_err(io("setting up its socket"))?
-        };
+        let addr = listener.addr();
         let app = Arc::new(App {
             store_path,
             hosts: [
@@ -131,79 +106,26 @@ impl Viewer {
                 format!("localhost:{}", addr.port()),
             ],
         });
-        let (stop, stopped) = watch::channel(false);
-        let thread = std::thread::Builder::new()
-            .name("trialrun-viewer".into())
-            .spawn(move || serve(runtime, listener, router(app), stopped))
-            .map_err(io("starting its thread"))?;
         Ok(Viewer {
-            addr,
-            stop,
-            thread: Some(thread),
+            served: Served::start(listener, router(app), SHUTDOWN_GRACE),
         })
     }
 
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.served.addr()
     }
 
     /// The page's address, e.g. `http://127.0.0.1:8123/`.
     #[cfg(test)]
     pub fn url(&self) -> String {
-        format!("http://{}/", self.addr)
+        format!("http://{}/", self.addr())
     }
 
-    /// Stops accepting connections, lets requests in flight finish (up to a short grace
-    /// period) and joins the server thread.
+    /// Stops accepting connections and lets requests in flight finish, for up to a short
+    /// grace period.
     pub fn stop(mut self) {
-        self.shutdown();
+        self.served.stop();
     }
-
-    fn shutdown(&mut self) {
-        self.stop.send_replace(true);
-        if let Some(thread) = self.thread.take() {
-            if thread.join().is_err() {
-                eprintln!("trialrun: the viewer's thread panicked");
-            }
-        }
-    }
-}
-
-impl Drop for Viewer {
-    fn drop(&mut self) {
-        self.shutdown();
-    }
-}
-
-/// The server thread: serves until told to stop (or the Viewer is gone).
-fn serve(
-    runtime: tokio::runtime::Runtime,
-    listener: tokio::net::TcpListener,
-    app: Router,
-    stopped: watch::Receiver<bool>,
-) {
-    let mut signal = stopped.clone();
-    let mut grace = stopped;
-    runtime.block_on(async move {
-        // A dropped sender (Err) means the Viewer is gone: stop as well.
-        let server = axum::serve(listener, app).with_graceful_shutdown(async move {
-            let _ = signal.wait_for(|stop| *stop).await;
-        });
-        let deadline = async move {
-            let _ = grace.wait_for(|stop| *stop).await;
-            tokio::time::sleep(SHUTDOWN_GRACE).await;
-        };
-        tokio::select! {
-            result = server => {
-                if let Err(e) = result {
-                    eprintln!("trialrun: the viewer stopped: {e}");
-                }
-            }
-            () = deadline => {}
-        }
-    });
-    // Store reads still running on the blocking pool are not waited for beyond this.
-    runtime.shutdown_timeout(SHUTDOWN_GRACE);
 }
 
 fn router(app: Arc<App>) -> Router {

@@ -33,9 +33,6 @@ from trialrun.steps.step import TestStep
 
 __all__ = ["TestRunner"]
 
-# Keys of config_overrides handled here rather than in the core.
-_PYTHON_KEYS = ("post_load_callback",)
-
 # Set by `trialrun steps`: options for the runs of the file it runs, and their results.
 _cli: dict[str, Any] | None = None
 

@@ -498,7 +498,7 @@ impl Driver {
         (item / n, item % n)
     }
 
-    /// Starts one job: an async one as a AsyncJob (for the asking lane, or a new one),
+    /// Starts one job: an async one as an AsyncJob (for the asking lane, or a new one),
     /// a sync one on its pool. A worker leaves async jobs for the loop.
     fn launch(
         &mut self,

@@ -253,7 +253,7 @@ impl Leg {
     /// Runs `<Gather input="dtmf">`: plays its nested verbs while listening for key presses
     /// in what the leg hears. Returns the digits, or None if nothing was pressed.
     async fn gather(&self, gather: &Gather) -> Result<Option<String>, String> {
-        if gather.input == GatherInput::SayVoice {
+        if gather.input == GatherInput::Speech {
             return Err(
                 "<Gather input=\"speech\"> is not supported by the loopback carrier (only dtmf)"
                     .into(),

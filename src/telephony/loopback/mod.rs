@@ -16,10 +16,9 @@ mod call;
 mod leg;
 mod stream_client;
 
-use axum::serve::ListenerExt;
 use std::collections::HashMap;
 use std::fmt;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::Ipv4Addr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -27,8 +26,13 @@ use tokio::sync::watch;
 
 use super::signature;
 use crate::net::runtime::runtime;
+use crate::net::serve::{Listener, Served};
+use crate::telephony::log::BoundedLog;
 
 pub use call::CallRecord;
+
+/// How long stopping waits for requests in flight before dropping them.
+const STOP_GRACE: Duration = Duration::from_secs(5);
 
 /// Text to speech for `<Say>`: 8 kHz PCM for `text`.
 pub trait SayVoice: Send + Sync {
@@ -119,19 +123,12 @@ pub struct Carrier {
     calls: Mutex<HashMap<String, Arc<call::LiveCall>>>,
     /// Calls that ended, kept so they can still be fetched.
     ended: Mutex<HashMap<String, CallRecord>>,
-    log: Mutex<Vec<String>>,
+    log: BoundedLog,
 }
 
 impl Carrier {
     fn log(&self, line: String) {
-        if self.config.log_to_stderr {
-            eprintln!("trialrun loopback carrier: {line}");
-        }
-        let mut log = self.log.lock().expect("log lock");
-        if log.len() == 1000 {
-            log.remove(0);
-        }
-        log.push(line);
+        self.log.push(line);
     }
 
     /// Requests a webhook as Twilio does (signed, form-encoded for POST, query for GET)
@@ -321,9 +318,7 @@ impl std::error::Error for StartError {}
 /// A running loopback carrier: its REST API listens on 127.0.0.1.
 pub struct LoopbackCarrier {
     carrier: Arc<Carrier>,
-    addr: SocketAddr,
-    stop: watch::Sender<bool>,
-    task: Option<tokio::task::JoinHandle<()>>,
+    served: Served,
 }
 
 impl LoopbackCarrier {
@@ -337,48 +332,27 @@ impl LoopbackCarrier {
             }
         }
         let http = crate::net::http::client().map_err(StartError)?;
-        let std_listener = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-            .and_then(|l| l.set_nonblocking(true).map(|()| l))
+        let listener = Listener::bind((Ipv4Addr::LOCALHOST, 0).into())
             .map_err(|e| StartError(format!("cannot listen on 127.0.0.1: {e}")))?;
-        let addr = std_listener
-            .local_addr()
-            .map_err(|e| StartError(e.to_string()))?;
-        let listener = {
-            let _inside = runtime().enter();
-            tokio::net::TcpListener::from_std(std_listener)
-                .map_err(|e| StartError(e.to_string()))?
-        };
+        let log = BoundedLog::new("trialrun loopback carrier", config.log_to_stderr);
         let carrier = Arc::new(Carrier {
             numbers: Mutex::new(config.numbers.clone()),
             config,
             http,
             calls: Mutex::default(),
             ended: Mutex::default(),
-            log: Mutex::default(),
+            log,
         });
-        let (stop, mut stopped) = watch::channel(false);
         let app = api::router(carrier.clone());
-        let task = runtime().spawn(async move {
-            // The REST API's replies are small; each leaves when written, not after an ACK.
-            let listener = listener.tap_io(|tcp| {
-                let _ = tcp.set_nodelay(true);
-            });
-            let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
-                let _ = stopped.wait_for(|stop| *stop).await;
-            });
-            let _ = serve.await;
-        });
         Ok(LoopbackCarrier {
             carrier,
-            addr,
-            stop,
-            task: Some(task),
+            served: Served::start(listener, app, STOP_GRACE),
         })
     }
 
     /// The REST API's base URL, to use in place of `https://api.twilio.com`.
     pub fn api_base(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("http://{}", self.served.addr())
     }
 
     pub fn account_sid(&self) -> &str {
@@ -418,7 +392,7 @@ impl LoopbackCarrier {
     }
 
     pub fn log_lines(&self) -> Vec<String> {
-        self.carrier.log.lock().expect("log lock").clone()
+        self.carrier.log.lines()
     }
 
     /// Hangs up every call and stops the REST API.
@@ -426,12 +400,7 @@ impl LoopbackCarrier {
         for call in self.carrier.calls.lock().expect("calls lock").values() {
             call.hang_up.send_replace(true);
         }
-        self.stop.send_replace(true);
-        let Some(task) = self.task.take() else { return };
-        if tokio::runtime::Handle::try_current().is_err() {
-            let _ = runtime()
-                .block_on(async { tokio::time::timeout(Duration::from_secs(5), task).await });
-        }
+        self.served.stop();
     }
 }
 

@@ -13,28 +13,27 @@ mod registry;
 mod stream;
 mod webhook;
 
-use axum::serve::ListenerExt;
 use std::fmt;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::routing::{get, post};
 use axum::Router;
-use tokio::sync::watch;
 
 use super::call::{CallHandle, EndReason, PacingStats};
+use super::log::BoundedLog;
 use super::pacing::LatenessHistogram;
-use crate::net::runtime::runtime;
+use crate::net::serve::{Listener, Served};
 
 pub use registry::secret as secret_hex;
 pub use stream::READ_BUFFER;
 
-/// Lines of the server log kept for `log_lines` (the oldest are dropped).
-const LOG_LINES: usize = 1000;
+/// How long stopping waits for requests in flight before dropping them.
+const STOP_GRACE: Duration = Duration::from_secs(5);
 
 /// How a call server is set up.
 #[derive(Clone)]
@@ -147,23 +146,14 @@ struct Shared {
     registry: registry::Registry,
     /// Lateness of every frame sent, over all calls.
     pacing: LatenessHistogram,
-    /// Ends the HTTP server.
-    shutdown: watch::Sender<bool>,
     /// Ends the calls streaming, at their next clock tick.
     stopping: AtomicBool,
-    log: Mutex<Vec<String>>,
+    log: BoundedLog,
 }
 
 impl Shared {
     fn log(&self, line: String) {
-        if self.config.log_to_stderr {
-            eprintln!("trialrun call server: {line}");
-        }
-        let mut log = self.log.lock().expect("log lock");
-        if log.len() == LOG_LINES {
-            log.remove(0);
-        }
-        log.push(line);
+        self.log.push(line);
     }
 }
 
@@ -211,8 +201,7 @@ pub struct CallUrls {
 /// A running call server. Stops on `stop` or when dropped.
 pub struct CallServer {
     shared: Arc<Shared>,
-    addr: SocketAddr,
-    task: Option<tokio::task::JoinHandle<()>>,
+    served: Served,
 }
 
 impl CallServer {
@@ -227,20 +216,13 @@ impl CallServer {
             }
         }
         let addr = SocketAddr::new(config.host, config.port);
-        let std_listener = std::net::TcpListener::bind(addr)
-            .map_err(|source| ServerError::Bind { addr, source })?;
-        let bind_err = |source| ServerError::Bind { addr, source };
-        std_listener.set_nonblocking(true).map_err(bind_err)?;
-        let addr = std_listener.local_addr().map_err(bind_err)?;
-        let listener = {
-            let _inside = runtime().enter();
-            tokio::net::TcpListener::from_std(std_listener).map_err(bind_err)?
-        };
+        let listener = Listener::bind(addr).map_err(|source| ServerError::Bind { addr, source })?;
+        let addr = listener.addr();
         let public_base = match &config.public_url {
             Some(url) => url.trim_end_matches('/').to_string(),
             None => format!("http://{addr}"),
         };
-        let (shutdown, mut stopped) = watch::channel(false);
+        let log = BoundedLog::new("trialrun call server", config.log_to_stderr);
         let shared = Arc::new(Shared {
             config: Resolved {
                 config,
@@ -248,30 +230,18 @@ impl CallServer {
             },
             registry: registry::Registry::default(),
             pacing: LatenessHistogram::default(),
-            shutdown,
             stopping: AtomicBool::new(false),
-            log: Mutex::new(Vec::new()),
+            log,
         });
         let app = router(shared.clone());
-        let task = runtime().spawn(async move {
-            // Media frames are small writes that must leave at once, not wait for an ACK.
-            let listener = listener.tap_io(|tcp| {
-                let _ = tcp.set_nodelay(true);
-            });
-            let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
-                let _ = stopped.wait_for(|stop| *stop).await;
-            });
-            let _ = serve.await;
-        });
         Ok(CallServer {
             shared,
-            addr,
-            task: Some(task),
+            served: Served::start(listener, app, STOP_GRACE),
         })
     }
 
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.served.addr()
     }
 
     /// The base URL the carrier is given.
@@ -317,26 +287,19 @@ impl CallServer {
 
     /// The server's log: refused webhooks and streams, protocol errors, with reasons.
     pub fn log_lines(&self) -> Vec<String> {
-        self.shared.log.lock().expect("log lock").clone()
+        self.shared.log.lines()
     }
 
     /// Hangs up every call, stops accepting connections and waits for the server to end.
     pub fn stop(&mut self) {
         self.shared.stopping.store(true, Ordering::Relaxed);
-        self.shared.shutdown.send_replace(true);
         for call_id in self.shared.registry.unstreamed() {
             let detail = Some("the call server stopped".to_string());
             self.shared
                 .registry
                 .end_unstreamed(&call_id, EndReason::HungUp, detail);
         }
-        let Some(task) = self.task.take() else { return };
-        // Wait for the port to be released, unless called on the runtime itself (which
-        // cannot block on its own tasks); then the task ends on its own.
-        if tokio::runtime::Handle::try_current().is_err() {
-            let _ = runtime()
-                .block_on(async { tokio::time::timeout(Duration::from_secs(5), task).await });
-        }
+        self.served.stop();
     }
 }
 
