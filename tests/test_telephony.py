@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 import websockets
 
+from trialrun import _core
 from trialrun.telephony import CallServer, LoopbackCarrier, TwilioCarrier, TwilioError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -228,6 +229,47 @@ class Webhooks:
 
     def close(self) -> None:
         self.httpd.shutdown()
+
+
+async def test_say_is_spoken_by_a_text_to_speech_provider_at_its_own_rate():
+    """A provider (here a Python one, through the same Rust path as OpenAI's or espeak-ng's)
+    speaks <Say> with its own voice, at its own rate; the carrier resamples to the line."""
+    asked = []
+
+    class Provider:
+        def synthesize(self, text, voice):
+            asked.append((text, voice))
+            pcm = array.array(
+                "h", (int(8000 * math.sin(2 * math.pi * 440 * n / 16000)) for n in range(16000))
+            )
+            return pcm.tobytes(), 16000  # one second at 16 kHz
+
+    app = Webhooks({"/start": '<Response><Say voice="alice">Hello</Say><Hangup/></Response>'})
+    try:
+        async with (
+            LoopbackCarrier(
+                {TRIALRUN_NUMBER: "http://127.0.0.1:9/unset"},
+                speech=_core.TextToSpeech.python(Provider()),
+            ) as carrier,
+            CallServer(carrier=carrier, phone_number=TRIALRUN_NUMBER) as server,
+        ):
+            await server.listen_on()
+            call = server.expect_call(from_=AGENT_NUMBER)
+            await carrier.client.create_call(
+                to=TRIALRUN_NUMBER, from_=AGENT_NUMBER, url=f"{app.url}/start"
+            )
+            events = await rest_of(call)
+    finally:
+        app.close()
+    assert asked == [("Hello", None)]  # Twilio's "alice" is not the provider's voice
+    assert events[-1].reason == "far_end_hung_up", events[-1]
+    heard = sum(1 for e in events if e.kind == "audio" and loud(e.audio))
+    assert 40 <= heard <= 51, heard  # one second of 20 ms frames, at 8 kHz on the line
+
+
+def test_say_speech_of_another_kind_is_refused_by_name():
+    with pytest.raises(TypeError, match="speech must be .*not int"):
+        LoopbackCarrier({}, speech=42)
 
 
 async def test_an_inbound_call_running_say_gather_and_redirect_twiml():

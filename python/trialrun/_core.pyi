@@ -454,7 +454,10 @@ class LoopbackCarrierCore:
         *,
         account_sid: str | None = None,
         auth_token: str | None = None,
-        speech: Callable[[str, str | None, str | None], bytes] | None = None,
+        speech: TextToSpeech
+        | EspeakSpeech
+        | Callable[[str, str | None, str | None], bytes]
+        | None = None,
         max_call_duration: float = 600.0,
         log: bool = False,
         measure_lateness: bool = False,

@@ -96,8 +96,11 @@ class LoopbackCarrier(Carrier):
     webhook URLs of agents running locally) and running their TwiML; audio flows in real time
     between the two sides of each call.
 
-    ``speech``, a callable ``(text, voice, language) -> bytes`` of 16-bit PCM at 8 kHz, lets
-    agents use ``<Say>``. Webhooks are signed with ``auth_token`` (random unless given), so an
+    ``speech`` lets agents use ``<Say>``: a text-to-speech provider (``TextToSpeech.openai(...)``
+    and the others of ``trialrun.voice.providers``) or an ``Espeak`` speak it in Rust, with no
+    Python in the loop; a callable ``(text, voice, language) -> bytes`` of 16-bit PCM at 8 kHz
+    is called on a thread. TwiML's voice names are Twilio's: a provider speaks with its own
+    configured voice, espeak-ng with the voice or language if it has one. Webhooks are signed with ``auth_token`` (random unless given), so an
     agent that checks ``X-Twilio-Signature`` can be given the same token.
     """
 
@@ -107,10 +110,14 @@ class LoopbackCarrier(Carrier):
         *,
         account_sid: str | None = None,
         auth_token: str | None = None,
-        speech: Callable[[str, str | None, str | None], bytes] | None = None,
+        speech: _core.TextToSpeech | Callable[[str, str | None, str | None], bytes] | None = None,
         max_call_duration: float = 600.0,
         log: bool = False,
     ) -> None:
+        # An Espeak object speaks through its engine, not through Python.
+        engine = getattr(speech, "core", None)
+        if isinstance(engine, _core.EspeakSpeech):
+            speech = engine
         self._core = _core.LoopbackCarrierCore(
             dict(numbers or {}),
             account_sid=account_sid,

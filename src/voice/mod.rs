@@ -7,3 +7,4 @@ pub mod judge;
 pub mod metrics;
 pub mod persona;
 pub mod providers;
+pub mod say;

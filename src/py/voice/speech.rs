@@ -23,33 +23,10 @@ pub struct EspeakSpeech {
 }
 
 impl EspeakSpeech {
-    /// The engine, for Rust code that speaks without Python in the loop.
-    #[allow(dead_code)] // for the simulated caller's bindings
+    /// The engine, for Rust code that speaks without Python in the loop (the loopback
+    /// carrier's `<Say>`).
     pub(crate) fn text_to_speech(&self) -> Arc<dyn TextToSpeech> {
         self.tts.clone()
-    }
-
-    /// The first of `voice`, `language` (e.g. "en-GB" -> "en-gb", then "en") and the
-    /// default voice that espeak-ng has.
-    fn carrier_voice(
-        &self,
-        voice: Option<&str>,
-        language: Option<&str>,
-    ) -> Result<Option<String>, ProviderError> {
-        let language = language.map(str::to_lowercase);
-        let base = language
-            .as_deref()
-            .and_then(|l| l.split(['-', '_']).next())
-            .map(str::to_string);
-        for candidate in [voice.map(str::to_string), language.clone(), base]
-            .into_iter()
-            .flatten()
-        {
-            if !candidate.trim().is_empty() && self.tts.has_voice(&candidate)? {
-                return Ok(Some(candidate));
-            }
-        }
-        Ok(None)
     }
 }
 
@@ -132,8 +109,9 @@ impl EspeakSpeech {
         language: Option<&str>,
     ) -> PyResult<Bound<'py, PyBytes>> {
         let samples = py.detach(|| {
-            let voice = self.carrier_voice(voice, language)?;
-            let speech = self.tts.synthesize_blocking(text, voice.as_deref())?;
+            let speech = self
+                .tts
+                .synthesize_for_say_blocking(text, voice, language)?;
             resample(&speech.samples, speech.rate, PHONE_RATE).map_err(|e| {
                 ProviderError::InvalidConfig {
                     provider: "espeak-ng",

@@ -22,9 +22,12 @@ use std::net::Ipv4Addr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use futures_util::future::BoxFuture;
 use tokio::sync::watch;
 
 use super::signature;
+use crate::audio::resample::resample;
+use crate::audio::PHONE_RATE;
 use crate::net::runtime::runtime;
 use crate::net::serve::{Listener, Served};
 use crate::telephony::log::BoundedLog;
@@ -34,14 +37,17 @@ pub use call::CallRecord;
 /// How long stopping waits for requests in flight before dropping them.
 const STOP_GRACE: Duration = Duration::from_secs(5);
 
-/// Text to speech for `<Say>`: 8 kHz PCM for `text`.
+/// What speaks a `<Say>`: mono PCM of `text` and its sample rate (the carrier resamples it
+/// to the phone's). `voice` and `language` are TwiML's, whose voice names (alice,
+/// Polly.Joanna) are Twilio's. Any text-to-speech provider is one (`voice::say`); the
+/// carrier knows only this port.
 pub trait SayVoice: Send + Sync {
-    fn synthesize(
-        &self,
-        text: &str,
-        voice: Option<&str>,
-        language: Option<&str>,
-    ) -> Result<Vec<i16>, String>;
+    fn say<'a>(
+        &'a self,
+        text: &'a str,
+        voice: Option<&'a str>,
+        language: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<(u32, Vec<i16>), String>>;
 }
 
 /// How a loopback carrier is set up.
@@ -206,17 +212,11 @@ impl Carrier {
                 "<Say> needs text to speech: give the loopback carrier a speech provider".into(),
             );
         };
-        let (text, voice, language) = (
-            text.to_string(),
-            voice.map(String::from),
-            language.map(String::from),
-        );
-        tokio::task::spawn_blocking(move || {
-            speech.synthesize(&text, voice.as_deref(), language.as_deref())
-        })
-        .await
-        .map_err(|_| "text to speech panicked".to_string())?
-        .map_err(|e| format!("<Say>: text to speech failed: {e}"))
+        let (rate, pcm) = speech
+            .say(text, voice, language)
+            .await
+            .map_err(|e| format!("<Say>: text to speech failed: {e}"))?;
+        resample(&pcm, rate, PHONE_RATE).map_err(|e| format!("<Say>: {e}"))
     }
 
     fn forget(&self, call_sid: &str) {

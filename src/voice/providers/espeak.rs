@@ -181,21 +181,72 @@ impl TextToSpeech for EspeakTts {
         text: &'a str,
         voice: Option<&'a str>,
     ) -> BoxFuture<'a, Result<Audio16, ProviderError>> {
+        let voice = voice.map(str::to_string);
+        self.off_the_runtime(text, move |tts, text| {
+            tts.synthesize_blocking(text, voice.as_deref())
+        })
+    }
+
+    fn synthesize_for_say<'a>(
+        &'a self,
+        text: &'a str,
+        voice: Option<&'a str>,
+        language: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<Audio16, ProviderError>> {
+        let (voice, language) = (voice.map(str::to_string), language.map(str::to_string));
+        self.off_the_runtime(text, move |tts, text| {
+            tts.synthesize_for_say_blocking(text, voice.as_deref(), language.as_deref())
+        })
+    }
+}
+
+impl EspeakTts {
+    /// `work` on a blocking thread when polled on tokio (the engine's lock and synthesis
+    /// must not stall a runtime worker), else right here.
+    fn off_the_runtime<'a>(
+        &'a self,
+        text: &'a str,
+        work: impl FnOnce(&EspeakTts, &str) -> Result<Audio16, ProviderError> + Send + 'static,
+    ) -> BoxFuture<'a, Result<Audio16, ProviderError>> {
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            // Polled outside tokio: nothing to keep unblocked.
-            return Box::pin(std::future::ready(self.synthesize_blocking(text, voice)));
+            return Box::pin(std::future::ready(work(self, text)));
         };
         let this = self.clone();
-        let (text, voice) = (text.to_string(), voice.map(str::to_string));
-        let work =
-            runtime.spawn_blocking(move || this.synthesize_blocking(&text, voice.as_deref()));
+        let text = text.to_string();
+        let job = runtime.spawn_blocking(move || work(&this, &text));
         Box::pin(async move {
-            work.await.map_err(|e| ProviderError::Decode {
+            job.await.map_err(|e| ProviderError::Decode {
                 provider: PROVIDER,
                 operation: OPERATION,
                 detail: format!("synthesis did not finish: {e}"),
             })?
         })
+    }
+
+    /// A TwiML `<Say>` on this thread: the first of `voice`, `language` (e.g. "en-GB" ->
+    /// "en-gb", then "en") and the configured voice that espeak-ng has speaks.
+    pub fn synthesize_for_say_blocking(
+        &self,
+        text: &str,
+        voice: Option<&str>,
+        language: Option<&str>,
+    ) -> Result<Audio16, ProviderError> {
+        let language = language.map(str::to_lowercase);
+        let base = language
+            .as_deref()
+            .and_then(|l| l.split(['-', '_']).next())
+            .map(str::to_string);
+        let mut chosen = None;
+        for candidate in [voice.map(str::to_string), language, base]
+            .into_iter()
+            .flatten()
+        {
+            if !candidate.trim().is_empty() && self.has_voice(&candidate)? {
+                chosen = Some(candidate);
+                break;
+            }
+        }
+        self.synthesize_blocking(text, chosen.as_deref())
     }
 }
 

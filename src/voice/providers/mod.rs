@@ -66,6 +66,18 @@ pub trait TextToSpeech: Send + Sync {
         text: &'a str,
         voice: Option<&'a str>,
     ) -> BoxFuture<'a, Result<Audio16, ProviderError>>;
+
+    /// Speaks a TwiML `<Say voice= language=>`. TwiML's voice names (alice, Polly.Joanna)
+    /// are Twilio's, not this provider's: by default the configured voice speaks; a provider
+    /// that can match a voice or language of its own does.
+    fn synthesize_for_say<'a>(
+        &'a self,
+        text: &'a str,
+        _voice: Option<&'a str>,
+        _language: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<Audio16, ProviderError>> {
+        self.synthesize(text, None)
+    }
 }
 
 // ---------------------------------------------------------------------------------------
