@@ -9,8 +9,11 @@ use pyo3::prelude::*;
 use crate::audio::pcm::OddLength;
 use crate::history::HistoryError;
 use crate::steps::{StepsError, StepsErrorKind};
+use crate::suite::validate::SpecError;
 use crate::telephony::call::{CallOver, DtmfError};
+use crate::telephony::loopback::StartError;
 use crate::telephony::rest;
+use crate::telephony::server::ServerError;
 use crate::viewer::ViewerError;
 use crate::voice::providers::ProviderError;
 
@@ -147,5 +150,24 @@ impl From<ViewerError> for PyErr {
             ViewerError::Bind { .. } => PyOSError::new_err(e.to_string()),
             ViewerError::Store(e) => e.into(),
         }
+    }
+}
+
+impl From<SpecError> for PyErr {
+    fn from(e: SpecError) -> Self {
+        SuiteValidationError::new_err(e.0)
+    }
+}
+
+/// A call server or loopback carrier that cannot start was given settings it cannot use.
+impl From<ServerError> for PyErr {
+    fn from(e: ServerError) -> Self {
+        PyValueError::new_err(e.to_string())
+    }
+}
+
+impl From<StartError> for PyErr {
+    fn from(e: StartError) -> Self {
+        PyValueError::new_err(e.to_string())
     }
 }

@@ -76,7 +76,7 @@ pub fn build(
         .cast::<PyString>()
         .map_err(|_| invalid(format!("id must be a str, got {}", type_name(id))))?
         .to_string();
-    validate::suite_id(&suite_id).map_err(|e| invalid(e.0))?;
+    validate::suite_id(&suite_id)?;
 
     let cases = sequence("test_cases", test_cases)?;
     let base_case = hooks.base_test_case.bind(py);
@@ -106,7 +106,7 @@ pub fn build(
         hashes.push(h.to_string());
     }
     let describe = |i: usize| label(&cases[i]);
-    validate::hashes(&hashes, &describe).map_err(|e| invalid(e.0))?;
+    validate::hashes(&hashes, &describe)?;
 
     if !func.is_callable() {
         return Err(invalid(format!(
@@ -155,7 +155,7 @@ pub fn build(
         limits.push(limit);
         checked.push((method, limit));
     }
-    validate::evaluator_ids(&ids).map_err(|e| invalid(e.0))?;
+    validate::evaluator_ids(&ids)?;
 
     let combinations = combinations(grid_search_params)?;
     let case_json = cases
@@ -226,7 +226,7 @@ fn positive_int(what: &str, v: &Bound<'_, PyAny>) -> PyResult<usize> {
         )));
     }
     let n: i64 = v.extract().unwrap_or(i64::MAX);
-    validate::concurrency(what, n).map_err(|e| invalid(e.0))
+    Ok(validate::concurrency(what, n)?)
 }
 
 fn combinations(params: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<Combination>> {
@@ -271,7 +271,7 @@ fn combinations(params: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<Combination>>
         .cloned()
         .zip(values.iter().map(Vec::len))
         .collect();
-    validate::grid(&sizes).map_err(|e| invalid(e.0))?;
+    validate::grid(&sizes)?;
     let counts: Vec<usize> = values.iter().map(Vec::len).collect();
     grid::combinations(&counts)
         .into_iter()

@@ -347,8 +347,7 @@ impl CallServerCore {
             audio_events,
             log_to_stderr: log,
         };
-        let server =
-            server::CallServer::start(config).map_err(|e| PyValueError::new_err(e.to_string()))?;
+        let server = server::CallServer::start(config)?;
         let (url, port) = (server.public_url().to_string(), server.addr().port());
         Ok(Self {
             server: Mutex::new(Some(server)),
@@ -530,8 +529,7 @@ impl LoopbackCarrierCore {
         if let Some(token) = auth_token {
             config.auth_token = token;
         }
-        let carrier = loopback::LoopbackCarrier::start(config)
-            .map_err(|e| PyValueError::new_err(e.to_string()))?;
+        let carrier = loopback::LoopbackCarrier::start(config)?;
         Ok(Self {
             api_base: carrier.api_base(),
             account_sid: carrier.account_sid().to_string(),
