@@ -58,13 +58,15 @@ class Threshold:
 
 @final
 class Evaluation:
-    """An evaluator's verdict: a score in [0, 1], an optional threshold and metadata."""
+    """An evaluator's verdict: a score in [0, 1], an optional threshold, metadata and
+    assertions (Autoblocks' `Assertion`s, kept as given)."""
 
     def __new__(
         cls,
         score: float,
         threshold: Threshold | None = None,
         metadata: dict[str, Any] | None = None,
+        assertions: list[Any] | None = None,
     ) -> Self: ...
     @property
     def score(self) -> float: ...
@@ -72,6 +74,8 @@ class Evaluation:
     def threshold(self) -> Threshold | None: ...
     @property
     def metadata(self) -> dict[str, Any] | None: ...
+    @property
+    def assertions(self) -> list[Any] | None: ...
     def passed(self) -> bool | None:
         """True or False against the threshold; None without one."""
 
@@ -89,6 +93,8 @@ class EvaluationResult:
     def passed(self) -> bool | None: ...
     @property
     def metadata(self) -> dict[str, Any] | None: ...
+    @property
+    def assertions(self) -> list[Any] | None: ...
     @property
     def error(self) -> str | None: ...
     @property

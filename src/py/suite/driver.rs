@@ -685,7 +685,7 @@ impl Driver {
                             score: r.score,
                             threshold,
                             verdict: r.verdict.shared_str(),
-                            metadata: r.metadata.as_ref().map(|m| to_json(m.bind(py).as_any())),
+                            metadata: stored_metadata(py, &r),
                             error: r.error.clone(),
                             duration_s,
                         });
@@ -731,6 +731,7 @@ impl Driver {
             threshold: None,
             verdict: Verdict::Errored,
             metadata: None,
+            assertions: None,
             error: Some(error),
             duration_s,
         };
@@ -751,6 +752,7 @@ impl Driver {
                             threshold: e.threshold.as_ref().map(|t| t.clone_ref(py)),
                             verdict: e.verdict(py),
                             metadata: e.metadata.as_ref().map(|m| m.clone_ref(py)),
+                            assertions: e.assertions.as_ref().map(|a| a.clone_ref(py)),
                             error: None,
                             duration_s,
                         }
@@ -905,5 +907,29 @@ impl Drain {
         }
         run.get().start_lanes(py, d);
         Ok(())
+    }
+}
+
+/// The key under which an evaluation's assertions are kept in its stored metadata JSON.
+/// The store has no column of its own for them; a copy of the metadata dict gets this key.
+const STORED_ASSERTIONS_KEY: &str = "_assertions";
+
+/// An evaluation's metadata as the run store keeps it: the metadata dict as JSON, with the
+/// evaluation's assertions (if any) added under `STORED_ASSERTIONS_KEY`.
+fn stored_metadata(py: Python<'_>, r: &EvaluationData) -> Option<String> {
+    let Some(assertions) = &r.assertions else {
+        return r.metadata.as_ref().map(|m| to_json(m.bind(py).as_any()));
+    };
+    let merged = match &r.metadata {
+        Some(m) => m.bind(py).copy(),
+        None => Ok(PyDict::new(py)),
+    };
+    let merged = merged.and_then(|d| {
+        d.set_item(STORED_ASSERTIONS_KEY, assertions.bind(py))?;
+        Ok(d)
+    });
+    match merged {
+        Ok(d) => Some(to_json(d.as_any())),
+        Err(_) => r.metadata.as_ref().map(|m| to_json(m.bind(py).as_any())),
     }
 }

@@ -3,7 +3,7 @@
 use crate::evaluation::{self, check_score, fmt_number, Threshold, Verdict};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyTuple};
+use pyo3::types::{PyDict, PyList, PyTuple};
 
 #[pyclass(frozen, eq, module = "trialrun._core", name = "Threshold")]
 #[derive(PartialEq)]
@@ -61,6 +61,8 @@ pub struct Evaluation {
     pub score: f64,
     pub threshold: Option<Py<PyThreshold>>,
     pub metadata: Option<Py<PyDict>>,
+    /// The assertions behind the score (Autoblocks' `Assertion`s), kept as given.
+    pub assertions: Option<Py<PyAny>>,
 }
 
 impl Evaluation {
@@ -76,11 +78,12 @@ impl Evaluation {
 #[pymethods]
 impl Evaluation {
     #[new]
-    #[pyo3(signature = (score, threshold=None, metadata=None))]
+    #[pyo3(signature = (score, threshold=None, metadata=None, assertions=None))]
     fn new(
         score: &Bound<'_, PyAny>,
         threshold: Option<&Bound<'_, PyAny>>,
         metadata: Option<&Bound<'_, PyAny>>,
+        assertions: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         let score: f64 = score.extract().map_err(|_| {
             PyTypeError::new_err(format!(
@@ -118,10 +121,23 @@ impl Evaluation {
             ),
             _ => None,
         };
+        let assertions = match assertions {
+            Some(a) if !a.is_none() => {
+                if !(a.is_instance_of::<PyList>() || a.is_instance_of::<PyTuple>()) {
+                    return Err(PyTypeError::new_err(format!(
+                        "Evaluation assertions must be a list of Assertion or None, got {}",
+                        type_name(a)
+                    )));
+                }
+                Some(a.clone().unbind())
+            }
+            _ => None,
+        };
         Ok(Evaluation {
             score,
             threshold,
             metadata,
+            assertions,
         })
     }
 
@@ -136,6 +152,10 @@ impl Evaluation {
     #[getter]
     fn metadata(&self, py: Python<'_>) -> Option<Py<PyDict>> {
         self.metadata.as_ref().map(|m| m.clone_ref(py))
+    }
+    #[getter]
+    fn assertions(&self, py: Python<'_>) -> Option<Py<PyAny>> {
+        self.assertions.as_ref().map(|a| a.clone_ref(py))
     }
 
     /// True or False against the threshold; None when there is no threshold.
@@ -155,6 +175,9 @@ impl Evaluation {
         if let Some(m) = &self.metadata {
             s.push_str(&format!(", metadata={}", m.bind(py).repr()?));
         }
+        if let Some(a) = &self.assertions {
+            s.push_str(&format!(", assertions={}", a.bind(py).repr()?));
+        }
         s.push(')');
         Ok(s)
     }
@@ -169,9 +192,15 @@ impl Evaluation {
             (Some(a), Some(b)) => a.bind(py).eq(b.bind(py))?,
             _ => false,
         };
+        let assertions_eq = match (&self.assertions, &other.assertions) {
+            (None, None) => true,
+            (Some(a), Some(b)) => a.bind(py).eq(b.bind(py))?,
+            _ => false,
+        };
         Ok(self.score == other.score
             && self.threshold_ref(py) == other.threshold_ref(py)
-            && metadata_eq)
+            && metadata_eq
+            && assertions_eq)
     }
 }
 

@@ -22,6 +22,8 @@ pub struct EvaluationData {
     pub threshold: Option<Py<PyThreshold>>,
     pub verdict: Verdict,
     pub metadata: Option<Py<PyDict>>,
+    /// The evaluation's assertions as the evaluator gave them (a list), if any.
+    pub assertions: Option<Py<PyAny>>,
     pub error: Option<String>,
     pub duration_s: f64,
 }
@@ -34,6 +36,7 @@ impl EvaluationData {
             threshold: self.threshold.as_ref().map(|t| t.clone_ref(py)),
             verdict: self.verdict,
             metadata: self.metadata.as_ref().map(|m| m.clone_ref(py)),
+            assertions: self.assertions.as_ref().map(|a| a.clone_ref(py)),
             error: self.error.clone(),
             duration_s: self.duration_s,
         }
@@ -95,6 +98,11 @@ impl EvaluationResult {
     #[getter]
     fn metadata(&self, py: Python<'_>) -> Option<Py<PyDict>> {
         opt_ref(py, &self.0.metadata)
+    }
+    /// The assertions the evaluation carried (Autoblocks' `Evaluation.assertions`), if any.
+    #[getter]
+    fn assertions(&self, py: Python<'_>) -> Option<Py<PyAny>> {
+        opt_ref(py, &self.0.assertions)
     }
     /// Traceback or message when the evaluator raised or returned something invalid.
     #[getter]
