@@ -24,6 +24,17 @@ _EndReason = Literal[
     "carrier_error",
 ]
 
+class _ToolCall(TypedDict):
+    id: str
+    name: str
+    arguments: dict[str, Any]
+
+class _ChatAnswer(TypedDict):
+    content: str | None
+    tool_calls: list[_ToolCall]
+    finish_reason: str | None
+    usage: dict[str, int] | None
+
 class _Pacing(TypedDict):
     """Frames sent and their lateness against the 20 ms clock, in milliseconds."""
 
@@ -562,6 +573,9 @@ class LanguageModel:
     def python(obj: Any) -> LanguageModel:
         """obj.chat(request: dict) -> str | dict (an OpenAI chat body without model in; text,
         {content, tool_calls} or an OpenAI completion out)"""
+    def chat(self, request: dict[str, Any]) -> Awaitable[_ChatAnswer]:
+        """One chat completion of an OpenAI chat body without `model` (messages, tools,
+        tool_choice, response_format, temperature, max_tokens)."""
 
 @final
 class SpeechToText:

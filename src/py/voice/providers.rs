@@ -15,10 +15,12 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
 use super::caller::{keys_list, utterances_list};
+use crate::py::bridge::{spawn_for_asyncio, Finish};
 use crate::py::convert::{pcm_bytes, pcm_samples, secs, to_json, to_python};
 use crate::voice::persona::{
     CallerPersona, LlmPersona, LlmPersonaOptions, Persona, Reply, ScriptedPersona, Turn,
 };
+use crate::voice::providers::chat_body::chat_request_from_body;
 use crate::voice::providers::openai::chat_request_fields;
 use crate::voice::providers::{
     ApiKey, Audio16, CartesiaConfig, CartesiaTts, ChatRequest, ChatResponse, DeepgramConfig,
@@ -99,6 +101,52 @@ impl PyLanguageModel {
     fn python(py: Python<'_>, obj: Py<PyAny>) -> PyResult<Self> {
         require_method(py, &obj, "chat", "language-model")?;
         Ok(Self(Arc::new(PythonChat(Arc::new(obj)))))
+    }
+
+    /// One chat completion: `request` is an OpenAI chat-completions body without `model`
+    /// (messages, tools, tool_choice, response_format, temperature, max_tokens); an awaitable
+    /// of {"content", "tool_calls": [{"id", "name", "arguments"}], "finish_reason",
+    /// "usage"}. A bad body raises ValueError naming the field, before any request.
+    fn chat<'py>(
+        &self,
+        py: Python<'py>,
+        request: &Bound<'py, PyDict>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let body: serde_json::Value =
+            serde_json::from_str(&to_json(request.as_any())).map_err(|e| {
+                PyValueError::new_err(format!("the chat request is not JSON data: {e}"))
+            })?;
+        let body = body.as_object().cloned().unwrap_or_default();
+        let request = chat_request_from_body(&body)
+            .map_err(|e| PyValueError::new_err(format!("chat request: {e}")))?;
+        let model = self.0.clone();
+        spawn_for_asyncio(py, async move {
+            let answer = model.chat(request).await;
+            Box::new(move |py: Python<'_>| -> PyResult<Py<PyAny>> {
+                let answer = answer?;
+                let tool_calls: Vec<serde_json::Value> = answer
+                    .tool_calls
+                    .iter()
+                    .map(|c| serde_json::json!({"id": c.id, "name": c.name, "arguments": c.arguments}))
+                    .collect();
+                let usage = answer.usage.map(|u| {
+                    serde_json::json!({
+                        "prompt_tokens": u.prompt_tokens,
+                        "completion_tokens": u.completion_tokens,
+                        "total_tokens": u.total_tokens,
+                    })
+                });
+                to_python(
+                    py,
+                    &serde_json::json!({
+                        "content": answer.text,
+                        "tool_calls": tool_calls,
+                        "finish_reason": answer.finish_reason,
+                        "usage": usage,
+                    }),
+                )
+            }) as Finish
+        })
     }
 
     fn __repr__(&self) -> String {

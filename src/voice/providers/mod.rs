@@ -18,6 +18,7 @@ use crate::audio::pcm;
 use crate::net::retry::{self, Answer, Failure, RetryPolicy};
 
 pub mod cartesia;
+pub mod chat_body;
 pub mod deepgram;
 pub mod elevenlabs;
 pub mod espeak;
@@ -180,10 +181,8 @@ pub struct Tool {
     pub parameters: Value,
 }
 
-/// Whether and which tool the model must call. The OpenAI client sends it (tested); no
-/// caller in trialrun forces a tool yet, so nothing outside the tests builds one.
+/// Whether and which tool the model must call (Autoblocks' LLM judges force one).
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[allow(dead_code)]
 pub enum ToolChoice {
     Auto,
     /// This function by name.

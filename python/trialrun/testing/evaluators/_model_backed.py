@@ -1,4 +1,4 @@
-"""What the model-backed evaluator bases do until their evaluation is implemented."""
+"""What the battle and Ragas evaluator bases do until their evaluation is implemented."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ def not_yet_implemented(evaluator: object, what: str = "evaluate_test_case") -> 
     """Raise the NotImplementedError shared by every model-backed base."""
     name = type(evaluator).__name__
     raise NotImplementedError(
-        f"{name}.{what}: trialrun defines Autoblocks' model-backed evaluator bases "
-        "(LLM judges, battles, Ragas metrics) so that code using them imports and runs, but "
-        "their evaluation arrives with a later change of trialrun. Until then use an "
-        "evaluator of your own (a BaseTestEvaluator) or one of the model-free bases "
-        "(BaseHasAllSubstrings, BaseIsEquals, BaseIsValidJSON, BaseAssertions)."
+        f"{name}.{what}: trialrun defines Autoblocks' battle and Ragas evaluator bases so "
+        "that code using them imports and runs, but their evaluation arrives with a later "
+        "change of trialrun. Until then use an evaluator of your own (a BaseTestEvaluator), "
+        "an LLM judge (BaseLLMJudge, BaseAccuracy, BaseToxicity, BaseNSFW) or one of the "
+        "model-free bases (BaseHasAllSubstrings, BaseIsEquals, BaseIsValidJSON, BaseAssertions)."
     )
