@@ -182,6 +182,7 @@ class SuiteRun:
         max_test_case_concurrency: int | None = None,
         grid_search_params: dict[str, Sequence[Any]] | None = None,
         *,
+        before_evaluators_hook: Callable[[Any, Any], Any] | None = None,
         progress: bool = False,
         record: bool = True,
         store_path: os.PathLike[str] | str | None = None,

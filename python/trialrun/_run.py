@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
+import inspect
+import random
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -51,6 +55,7 @@ async def _run(
     fn: Callable[[Any], Any],
     max_test_case_concurrency: int | None,
     grid_search_params: dict[str, Sequence[Any]] | None,
+    before_evaluators_hook: Callable[[Any, Any], Any] | None,
     quiet: bool | None,
     record: bool,
     reraise_cancel: bool,
@@ -63,6 +68,7 @@ async def _run(
         fn,
         max_test_case_concurrency,
         grid_search_params,
+        before_evaluators_hook=before_evaluators_hook,
         progress=progress,
         record=record,
     )
@@ -91,13 +97,47 @@ async def _run(
     return result
 
 
+def _arguments(
+    fn: Any,
+    evaluators: Any,
+    before_evaluators_hook: Any,
+    grid_search_params: Any,
+    human_review_job: Any,
+    retry_count: Any,
+) -> tuple[Any, Any, Any, Any]:
+    """(fn, evaluators, hook, grid) in Autoblocks' parameter order, also accepting trialrun's
+    earlier positional order (id, test_cases, evaluators, fn, max_test_case_concurrency,
+    grid_search_params), which no call of the SDK's order can look like: there fn is a
+    callable and evaluators a sequence."""
+    if not callable(fn) and callable(evaluators):
+        fn, evaluators = evaluators, fn
+        if before_evaluators_hook is not None and not callable(before_evaluators_hook):
+            grid_search_params, before_evaluators_hook = before_evaluators_hook, None
+    if isinstance(retry_count, bool) or not isinstance(retry_count, int) or retry_count < 0:
+        raise _core.SuiteValidationError(
+            f"retry_count must be a whole number >= 0, got {retry_count!r}"
+        )
+    if human_review_job is not None:
+        import warnings
+
+        warnings.warn(
+            "trialrun: human_review_job is Autoblocks' cloud review; trialrun has no local "
+            "review queue yet, so no review job is created for this run",
+            stacklevel=3,
+        )
+    return _retrying(fn, retry_count), evaluators or [], before_evaluators_hook, grid_search_params
+
+
 async def run_test_suite_async(
     id: str,
     test_cases: Sequence[BaseTestCase],
-    evaluators: Sequence[BaseTestEvaluator],
-    fn: Callable[[Any], Any],
+    fn: Callable[[Any], Any] | None = None,
+    evaluators: Sequence[BaseTestEvaluator] | None = None,
     max_test_case_concurrency: int | None = None,
+    before_evaluators_hook: Callable[[Any, Any], Any] | None = None,
     grid_search_params: dict[str, Sequence[Any]] | None = None,
+    human_review_job: Any = None,
+    retry_count: int = 0,
     *,
     quiet: bool | None = None,
     record: bool = True,
@@ -108,13 +148,17 @@ async def run_test_suite_async(
     are marked interrupted, and CancelledError propagates. record=False keeps the
     results out of the run store.
     """
+    fn, evaluators, hook, grid = _arguments(
+        fn, evaluators, before_evaluators_hook, grid_search_params, human_review_job, retry_count
+    )
     return await _run(
         id,
         test_cases,
         evaluators,
         fn,
         max_test_case_concurrency,
-        grid_search_params,
+        grid,
+        hook,
         quiet,
         record,
         True,
@@ -124,32 +168,100 @@ async def run_test_suite_async(
 def run_test_suite(
     id: str,
     test_cases: Sequence[BaseTestCase],
-    evaluators: Sequence[BaseTestEvaluator],
-    fn: Callable[[Any], Any],
+    fn: Callable[[Any], Any] | None = None,
+    evaluators: Sequence[BaseTestEvaluator] | None = None,
     max_test_case_concurrency: int | None = None,
+    before_evaluators_hook: Callable[[Any, Any], Any] | None = None,
     grid_search_params: dict[str, Sequence[Any]] | None = None,
+    human_review_job: Any = None,
+    retry_count: int = 0,
     *,
     quiet: bool | None = None,
     record: bool = True,
 ) -> SuiteResult:
     """Run a suite and return its SuiteResult; blocks until every result is stored.
 
-    Works in a plain script and inside a running event loop (it then runs its own loop
-    on a dedicated thread). Ctrl-C interrupts the suite and returns the partial results,
-    recorded as interrupted. record=False keeps the results out of the run store.
+    The parameters are Autoblocks' (in its order). `before_evaluators_hook(test_case,
+    output)` runs after fn in its concurrency slot; what it returns reaches each evaluator
+    as `hook_results=` (when not None). `retry_count` retries fn when it fails on the
+    network (a timeout or connection error). Works in a plain script and inside a running
+    event loop (it then runs its own loop on a dedicated thread). Ctrl-C interrupts the
+    suite and returns the partial results, recorded as interrupted. record=False keeps the
+    results out of the run store.
     """
+    fn, evaluators, hook, grid = _arguments(
+        fn, evaluators, before_evaluators_hook, grid_search_params, human_review_job, retry_count
+    )
     coro = _run(
         id,
         test_cases,
         evaluators,
         fn,
         max_test_case_concurrency,
-        grid_search_params,
+        grid,
+        hook,
         quiet,
         record,
         False,
     )
     return run_blocking(coro, thread_name="trialrun-suite")
+
+
+# Exceptions worth trying fn again for: the network failed (as Autoblocks' retry_count,
+# which retries on httpx timeouts and connection errors), named so that neither httpx nor
+# openai need be installed.
+_TRANSIENT_NAMES = {
+    "TimeoutException",  # httpx
+    "NetworkError",  # httpx: ConnectError, ReadError, ...
+    "APIConnectionError",  # openai (APITimeoutError is one)
+}
+_BACKOFF_FIRST_S = 0.5
+_BACKOFF_MAX_S = 30.0
+
+
+def _is_transient(error: BaseException) -> bool:
+    if isinstance(error, (TimeoutError, ConnectionError)):
+        return True
+    return any(cls.__name__ in _TRANSIENT_NAMES for cls in type(error).__mro__)
+
+
+def _backoff(attempt: int) -> float:
+    return min(_BACKOFF_MAX_S, _BACKOFF_FIRST_S * 2**attempt) * random.uniform(0.5, 1.0)
+
+
+def _retrying(fn: Any, retry_count: int) -> Any:
+    """fn, tried again up to retry_count times when it fails on the network."""
+    if retry_count == 0 or not callable(fn):
+        return fn
+    if inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
+        getattr(fn, "__call__", None)
+    ):
+
+        @functools.wraps(fn)
+        async def retried_async(test_case: Any) -> Any:
+            for attempt in range(retry_count + 1):
+                try:
+                    return await fn(test_case)
+                except Exception as error:
+                    if attempt == retry_count or not _is_transient(error):
+                        raise
+                await asyncio.sleep(_backoff(attempt))
+            raise AssertionError("unreachable")
+
+        return retried_async
+
+    @functools.wraps(fn)
+    def retried(test_case: Any) -> Any:
+        for attempt in range(retry_count + 1):
+            try:
+                return fn(test_case)
+            except Exception as error:
+                if attempt == retry_count or not _is_transient(error):
+                    raise
+            time.sleep(_backoff(attempt))
+        raise AssertionError("unreachable")
+
+    return retried
 
 
 class collect_results:

@@ -1,6 +1,7 @@
 //! Which piece of work starts next. An item is one (grid combination x test case); its
-//! fn call goes first, then each evaluator on its output. One limit bounds fn calls
-//! across the whole suite; each evaluator has its own limit across the suite.
+//! fn call goes first, then the before-evaluators hook if the suite has one, then each
+//! evaluator on its output. One limit bounds fn calls (with their hooks, which run in the
+//! call's slot) across the whole suite; each evaluator has its own limit across the suite.
 //!
 //! The scheduler is a plain state machine: the driver asks for jobs, runs them however
 //! it likes (tasks on an event loop, threads) and reports back when each finishes.
@@ -11,6 +12,8 @@ use std::collections::VecDeque;
 pub enum Job {
     /// Run fn on item.
     Call { item: usize },
+    /// Run the before-evaluators hook on item's output (in the slot of its call).
+    Hook { item: usize },
     /// Run evaluator `evaluator` on item's output.
     Evaluate { item: usize, evaluator: usize },
 }
@@ -30,6 +33,10 @@ pub struct Scheduler {
     call_limit: usize,
     calls_running: usize,
     lanes: Vec<Lane>,
+    /// Whether a hook follows each successful call.
+    hook: bool,
+    /// Items whose call succeeded and whose hook waits to start (each holds its call slot).
+    hooks_ready: VecDeque<usize>,
     /// Evaluations not yet finished, per item (only meaningful after its call succeeded).
     evaluations_left: Vec<u32>,
     stopped: bool,
@@ -51,9 +58,17 @@ impl Scheduler {
                     waiting: VecDeque::new(),
                 })
                 .collect(),
+            hook: false,
+            hooks_ready: VecDeque::new(),
             evaluations_left: vec![0; items],
             stopped: false,
         }
+    }
+
+    /// A hook runs after each successful call, before the item's evaluations.
+    pub fn with_hook(mut self) -> Scheduler {
+        self.hook = true;
+        self
     }
 
     /// The next job that fits within the limits, marked as running. Evaluations come
@@ -61,6 +76,9 @@ impl Scheduler {
     pub fn next_job(&mut self) -> Option<Job> {
         if self.stopped {
             return None;
+        }
+        if let Some(item) = self.hooks_ready.pop_front() {
+            return Some(Job::Hook { item });
         }
         for (evaluator, lane) in self.lanes.iter_mut().enumerate() {
             if lane.running < lane.limit {
@@ -95,6 +113,7 @@ impl Scheduler {
                     return Some(Job::Call { item });
                 }
             }
+            Job::Hook { .. } => {}
             Job::Evaluate { evaluator, .. } => {
                 let lane = &mut self.lanes[evaluator];
                 if lane.running < lane.limit {
@@ -109,8 +128,19 @@ impl Scheduler {
     }
 
     /// fn finished on `item`. Returns true when the item is complete (fn failed, or
-    /// there are no evaluators); otherwise its evaluations are queued.
+    /// there is no hook and no evaluator); otherwise its hook (keeping the call's slot)
+    /// or its evaluations are queued.
     pub fn call_finished(&mut self, item: usize, succeeded: bool) -> bool {
+        if succeeded && self.hook && !self.stopped {
+            self.hooks_ready.push_back(item);
+            return false;
+        }
+        self.hook_finished(item, succeeded)
+    }
+
+    /// The hook finished on `item` (or fn did, without a hook): the call's slot is free.
+    /// Returns true when the item is complete; otherwise its evaluations are queued.
+    pub fn hook_finished(&mut self, item: usize, succeeded: bool) -> bool {
         debug_assert!(self.calls_running > 0);
         self.calls_running -= 1;
         if !succeeded || self.lanes.is_empty() || self.stopped {
@@ -137,6 +167,9 @@ impl Scheduler {
     /// (or to be cancelled by the driver, which still reports it finished).
     pub fn stop(&mut self) {
         self.stopped = true;
+        // Hooks not started give back the slots their calls held.
+        self.calls_running -= self.hooks_ready.len();
+        self.hooks_ready.clear();
         for lane in &mut self.lanes {
             // Each dropped evaluation no longer counts; running ones still report back.
             for item in lane.waiting.drain(..) {
@@ -154,6 +187,7 @@ impl Scheduler {
         self.running() == 0
             && (self.stopped
                 || (self.next_item == self.items
+                    && self.hooks_ready.is_empty()
                     && self.lanes.iter().all(|l| l.waiting.is_empty())))
     }
 }
@@ -169,7 +203,20 @@ mod tests {
         limits: &[usize],
         fail: impl Fn(usize) -> bool,
     ) -> Vec<Job> {
-        let mut s = Scheduler::new(items, call_limit, limits);
+        drive_with(
+            Scheduler::new(items, call_limit, limits),
+            call_limit,
+            limits,
+            fail,
+        )
+    }
+
+    fn drive_with(
+        mut s: Scheduler,
+        call_limit: usize,
+        limits: &[usize],
+        fail: impl Fn(usize) -> bool,
+    ) -> Vec<Job> {
         let mut running: VecDeque<Job> = VecDeque::new();
         let mut log = vec![];
         loop {
@@ -178,7 +225,7 @@ mod tests {
                 log.push(job);
                 let calls = running
                     .iter()
-                    .filter(|j| matches!(j, Job::Call { .. }))
+                    .filter(|j| matches!(j, Job::Call { .. } | Job::Hook { .. }))
                     .count();
                 assert!(calls <= call_limit);
                 for (e, &limit) in limits.iter().enumerate() {
@@ -192,6 +239,9 @@ mod tests {
             match running.pop_front() {
                 Some(Job::Call { item }) => {
                     s.call_finished(item, !fail(item));
+                }
+                Some(Job::Hook { item }) => {
+                    s.hook_finished(item, true);
                 }
                 Some(Job::Evaluate { item, evaluator }) => {
                     s.evaluation_finished(item, evaluator);
@@ -216,6 +266,45 @@ mod tests {
                 .count(),
             200
         );
+    }
+
+    #[test]
+    fn a_hook_follows_each_successful_call_in_its_slot_before_the_evaluations() {
+        let s = Scheduler::new(20, 3, &[2, 1]).with_hook();
+        let log = drive_with(s, 3, &[2, 1], |item| item % 5 == 0);
+        let hooks: Vec<usize> = log
+            .iter()
+            .filter_map(|j| match j {
+                Job::Hook { item } => Some(*item),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(hooks.len(), 16); // not after the 4 failed calls
+        assert!(hooks.iter().all(|item| item % 5 != 0));
+        for (i, job) in log.iter().enumerate() {
+            if let Job::Evaluate { item, .. } = job {
+                let hook = log.iter().position(|j| *j == Job::Hook { item: *item });
+                assert!(
+                    hook.is_some_and(|h| h < i),
+                    "evaluation of {item} before its hook"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn stopping_gives_back_the_slots_of_hooks_not_started() {
+        let mut s = Scheduler::new(3, 2, &[1]).with_hook();
+        assert_eq!(s.next_job(), Some(Job::Call { item: 0 }));
+        assert_eq!(s.next_job(), Some(Job::Call { item: 1 }));
+        assert!(!s.call_finished(0, true));
+        s.stop();
+        assert_eq!(s.next_job(), None);
+        assert!(
+            s.call_finished(1, true),
+            "a call after the stop completes its item"
+        );
+        assert!(s.is_done());
     }
 
     #[test]

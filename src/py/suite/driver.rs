@@ -86,6 +86,10 @@ struct Item {
     output: Option<Py<PyAny>>,
     duration_s: f64,
     error: Option<String>,
+    /// What the before-evaluators hook returned, passed to evaluators as `hook_results`.
+    hook_results: Option<Py<PyAny>>,
+    /// Whether the case is in the run store (a case with a hook is stored once its hook ran).
+    recorded: bool,
     evaluations: Vec<Option<EvaluationData>>,
 }
 
@@ -165,7 +169,7 @@ impl SuiteRun {
     /// Checks the suite (raising SuiteValidationError naming the culprit) and opens the
     /// run store. Nothing runs until `start`.
     #[new]
-    #[pyo3(signature = (id, test_cases, evaluators, fn_, max_test_case_concurrency=None, grid_search_params=None, *, progress=false, record=true, store_path=None))]
+    #[pyo3(signature = (id, test_cases, evaluators, fn_, max_test_case_concurrency=None, grid_search_params=None, *, before_evaluators_hook=None, progress=false, record=true, store_path=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         id: &Bound<'_, PyAny>,
@@ -174,6 +178,7 @@ impl SuiteRun {
         fn_: &Bound<'_, PyAny>,
         max_test_case_concurrency: Option<&Bound<'_, PyAny>>,
         grid_search_params: Option<&Bound<'_, PyAny>>,
+        before_evaluators_hook: Option<&Bound<'_, PyAny>>,
         progress: bool,
         record: bool,
         store_path: Option<PathBuf>,
@@ -186,6 +191,7 @@ impl SuiteRun {
             fn_,
             max_test_case_concurrency,
             grid_search_params,
+            before_evaluators_hook,
         )?;
         let store_path = record.then(|| store_path.unwrap_or_else(store::default_path));
         let writer = match &store_path {
@@ -194,8 +200,12 @@ impl SuiteRun {
         };
         let items = plan.cases.len() * plan.combinations.len();
         let ids: Vec<String> = plan.evaluators.iter().map(|e| e.id.to_string()).collect();
+        let mut sched = Scheduler::new(items, plan.case_limit, &plan.evaluator_limits);
+        if plan.hook_callee.is_some() {
+            sched = sched.with_hook();
+        }
         let driver = Driver {
-            sched: Scheduler::new(items, plan.case_limit, &plan.evaluator_limits),
+            sched,
             tally: Tally::new(items as u64, &ids),
             progress: Progress::new(&plan.suite_id, items as u64, progress),
             items: (0..items).map(|_| None).collect(),
@@ -510,6 +520,7 @@ impl Driver {
     ) -> PyResult<Launched> {
         let (item, callee) = match job {
             Job::Call { item } => (item, &self.plan.fn_callee),
+            Job::Hook { item } => (item, self.plan.hook_callee.as_ref().expect("a hook job")),
             Job::Evaluate { item, evaluator } => (item, &self.plan.evaluators[evaluator].callee),
         };
         if callee.is_async && on == Thread::Worker {
@@ -525,16 +536,28 @@ impl Driver {
             callee.func.clone_ref(py),
             self.plan.cases[case].clone_ref(py),
         ];
-        if let Job::Evaluate { .. } = job {
-            let output = self.items[item].as_ref().and_then(|i| i.output.as_ref());
+        let mut kwargs = None;
+        if let Job::Evaluate { .. } | Job::Hook { .. } = job {
+            let state = self.items[item].as_ref();
+            let output = state.and_then(|i| i.output.as_ref());
             args.push(output.map(|o| o.clone_ref(py)).unwrap_or_else(|| py.None()));
+            // As Autoblocks: evaluators get hook_results only when the hook returned some.
+            let hook_results = state.and_then(|i| i.hook_results.as_ref());
+            if let (Job::Evaluate { .. }, Some(results)) = (job, hook_results) {
+                if !results.is_none(py) {
+                    let kw = PyDict::new(py);
+                    kw.set_item(intern!(py, "hook_results"), results)?;
+                    kwargs = Some(kw.unbind());
+                }
+            }
         }
         let started = Instant::now();
         if callee.is_async {
             // Calling an async function only creates the coroutine: no user code runs
             // until the task steps it, in the job's context.
             let func = callee.func.bind(py).clone();
-            let outcome = match func.call1(PyTuple::new(py, &args[1..])?) {
+            let kw = kwargs.as_ref().map(|k| k.bind(py));
+            let outcome = match func.call(PyTuple::new(py, &args[1..])?, kw) {
                 Ok(coro) if is_awaitable(&coro) => {
                     let current = AsyncJob::new(job, &coro, context.unbind(), started)?;
                     if take_leg {
@@ -560,7 +583,8 @@ impl Driver {
             Python::attach(|py| {
                 let started = Instant::now();
                 let args = PyTuple::new(py, args).expect("tuple");
-                let result = context.bind(py).call_method1(intern!(py, "run"), args);
+                let kw = kwargs.as_ref().map(|k| k.bind(py));
+                let result = context.bind(py).call_method(intern!(py, "run"), args, kw);
                 let ended = Instant::now();
                 let outcome = match result {
                     Ok(v) => Ending::Value(v.unbind()),
@@ -637,18 +661,6 @@ impl Driver {
                     Ending::Raised(tb) => (None, Some(tb)),
                     Ending::Value(v) => (Some(v), None),
                 };
-                let (combo, case) = self.split(item);
-                if let Some(writer) = &self.writer {
-                    writer.case(CaseRecord {
-                        run_id: self.combos[combo].run_id.clone(),
-                        index: case as u32,
-                        hash: self.plan.hashes[case].clone(),
-                        test_case: self.plan.case_json[case].clone(),
-                        output: output.as_ref().map(|o| to_json(o.bind(py))),
-                        duration_s,
-                        error: error.clone(),
-                    });
-                }
                 if error.is_some() {
                     self.tally.cases_errored += 1;
                 }
@@ -657,9 +669,41 @@ impl Driver {
                     output,
                     duration_s,
                     error,
+                    hook_results: None,
+                    recorded: false,
                     evaluations: (0..self.plan.evaluators.len()).map(|_| None).collect(),
                 });
+                // With a hook to come, the case is stored once the hook has run.
+                if !succeeded || self.plan.hook_callee.is_none() {
+                    self.record_case(py, item);
+                }
                 if self.sched.call_finished(item, succeeded) {
+                    self.complete_item(py, item)?;
+                }
+            }
+            Job::Hook { item } => {
+                let failure = match f.outcome {
+                    Ending::Cancelled if self.interrupted => {
+                        self.record_case(py, item);
+                        self.sched.hook_finished(item, false);
+                        return Ok(());
+                    }
+                    Ending::Cancelled => Some("before_evaluators_hook was cancelled".to_string()),
+                    Ending::Raised(tb) => Some(format!("before_evaluators_hook raised:\n{tb}")),
+                    Ending::Value(v) => {
+                        if let Some(state) = self.items[item].as_mut() {
+                            state.hook_results = Some(v);
+                        }
+                        None
+                    }
+                };
+                let succeeded = failure.is_none();
+                if let (Some(error), Some(state)) = (failure, self.items[item].as_mut()) {
+                    state.error = Some(error);
+                    self.tally.cases_errored += 1;
+                }
+                self.record_case(py, item);
+                if self.sched.hook_finished(item, succeeded) {
                     self.complete_item(py, item)?;
                 }
             }
@@ -768,6 +812,28 @@ impl Driver {
         Some(result)
     }
 
+    /// Stores the case of `item` (its output, fn's duration, its error), once.
+    fn record_case(&mut self, py: Python<'_>, item: usize) {
+        let (combo, case) = self.split(item);
+        let Some(state) = self.items[item].as_mut() else {
+            return;
+        };
+        if std::mem::replace(&mut state.recorded, true) {
+            return;
+        }
+        if let Some(writer) = &self.writer {
+            writer.case(CaseRecord {
+                run_id: self.combos[combo].run_id.clone(),
+                index: case as u32,
+                hash: self.plan.hashes[case].clone(),
+                test_case: self.plan.case_json[case].clone(),
+                output: state.output.as_ref().map(|o| to_json(o.bind(py))),
+                duration_s: state.duration_s,
+                error: state.error.clone(),
+            });
+        }
+    }
+
     /// A case's fn and all its evaluations are done: it becomes a CaseResult.
     fn complete_item(&mut self, py: Python<'_>, item: usize) -> PyResult<()> {
         if let Some(result) = self.case_result(py, item) {
@@ -805,9 +871,10 @@ impl Driver {
         } else {
             RunStatus::Completed
         };
-        // Cases whose evaluations were cut short by an interrupt keep what finished.
+        // Cases whose hook or evaluations were cut short by an interrupt keep what finished.
         for item in 0..self.items.len() {
             if self.items[item].is_some() {
+                self.record_case(py, item);
                 self.done[item] = self.case_result(py, item);
             }
         }
@@ -878,7 +945,7 @@ impl Driver {
 
 fn item_of(job: Job) -> usize {
     match job {
-        Job::Call { item } | Job::Evaluate { item, .. } => item,
+        Job::Call { item } | Job::Hook { item } | Job::Evaluate { item, .. } => item,
     }
 }
 

@@ -56,6 +56,9 @@ pub struct Plan {
     /// JSON of each case, shared by every record of it.
     pub case_json: Vec<Arc<str>>,
     pub fn_callee: Callee,
+    /// Autoblocks' before_evaluators_hook(test_case, output): runs after fn, in its slot;
+    /// what it returns reaches the evaluators as `hook_results`.
+    pub hook_callee: Option<Callee>,
     pub case_limit: usize,
     pub evaluators: Vec<Evaluator>,
     pub evaluator_limits: Vec<usize>,
@@ -69,6 +72,7 @@ pub fn build(
     func: &Bound<'_, PyAny>,
     max_test_case_concurrency: Option<&Bound<'_, PyAny>>,
     grid_search_params: Option<&Bound<'_, PyAny>>,
+    before_evaluators_hook: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<Plan> {
     let py = id.py();
     let hooks = hooks(py)?;
@@ -172,6 +176,16 @@ pub fn build(
         .collect::<PyResult<Vec<_>>>()?;
 
     let fn_callee = Callee::new(func.clone(), case_limit, "fn")?;
+    let hook_callee = match before_evaluators_hook.filter(|h| !h.is_none()) {
+        Some(hook) if hook.is_callable() => Some(Callee::new(hook.clone(), case_limit, "hook")?),
+        Some(hook) => {
+            return Err(invalid(format!(
+                "before_evaluators_hook must be a callable (test_case, output), got {}",
+                type_name(hook)
+            )))
+        }
+        None => None,
+    };
     let evaluators = ids
         .into_iter()
         .zip(checked)
@@ -190,6 +204,7 @@ pub fn build(
         hashes: hashes.into_iter().map(Arc::from).collect(),
         case_json,
         fn_callee,
+        hook_callee,
         case_limit,
         evaluators,
         evaluator_limits: limits,
