@@ -250,3 +250,67 @@ def test_a_human_review_job_warns_that_no_review_is_created():
             id="reviewed", test_cases=[MyTestCase("a")], fn=str, human_review_job=job, quiet=True
         )
     assert result.passed
+
+
+def test_repeated_test_cases(store_rows):
+    """Ported from the SDK's `test_repeated_test_cases`: a case with
+    TestCaseConfig(repeat_num_times=3) runs three times, as hashes a-0, a-1, a-2."""
+    from trialrun.testing.models import TestCaseConfig
+
+    @dataclasses.dataclass
+    class SomeTestCase(BaseTestCase):
+        input: str
+        test_case_config: TestCaseConfig | None = None
+
+        def hash(self) -> str:
+            return self.input
+
+    class MyEvaluator(BaseTestEvaluator):
+        id = "my-evaluator"
+
+        def evaluate_test_case(self, test_case: SomeTestCase, output: str) -> Evaluation:
+            return Evaluation(score=ord(test_case.input) / 100)
+
+    calls = []
+
+    def fn(test_case: SomeTestCase) -> str:
+        calls.append(test_case.input)
+        return test_case.input + "!"
+
+    result = run_test_suite(
+        id="my-test-id",
+        test_cases=[
+            SomeTestCase(test_case_config=TestCaseConfig(repeat_num_times=3), input="a"),
+            SomeTestCase(input="b"),
+        ],
+        evaluators=[MyEvaluator()],
+        fn=fn,
+        max_test_case_concurrency=1,
+        quiet=True,
+    )
+    assert sorted(calls) == ["a", "a", "a", "b"]
+    assert [(c.hash, c.output, c.evaluation("my-evaluator").score) for c in result.cases] == [
+        ("a-0", "a!", 0.97),
+        ("a-1", "a!", 0.97),
+        ("a-2", "a!", 0.97),
+        ("b", "b!", 0.98),
+    ]
+    hashes = [r["hash"] for r in store_rows("SELECT hash FROM case_results ORDER BY idx")]
+    assert hashes == ["a-0", "a-1", "a-2", "b"]
+
+
+@pytest.mark.parametrize("bad", [0, -2, 1.5, True, "3"])
+def test_a_bad_repeat_count_is_refused_naming_the_case(bad):
+    from trialrun.testing.models import TestCaseConfig
+
+    @dataclasses.dataclass
+    class Repeated(BaseTestCase):
+        input: str
+        test_case_config: TestCaseConfig | None = None
+
+        def hash(self) -> str:
+            return self.input
+
+    case = Repeated("x", TestCaseConfig(repeat_num_times=bad))
+    with pytest.raises(SuiteValidationError, match=r"test_cases\[0\].*repeat_num_times"):
+        run_test_suite(id="bad-repeat", test_cases=[case], fn=str, quiet=True)

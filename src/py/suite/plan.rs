@@ -109,7 +109,17 @@ pub fn build(
         })?;
         hashes.push(h.to_string());
     }
-    let describe = |i: usize| label(&cases[i]);
+    // Autoblocks' TestCaseConfig(repeat_num_times=n): the case runs n times, each a case of
+    // its own with the SDK's hash suffix (`{hash}-{i}`).
+    let mut entries = Vec::with_capacity(cases.len());
+    for (i, case) in cases.iter().enumerate() {
+        match repeats(i, case)? {
+            None => entries.push((i, hashes[i].clone())),
+            Some(n) => entries.extend((0..n).map(|r| (i, format!("{}-{r}", hashes[i])))),
+        }
+    }
+    let (origins, hashes): (Vec<usize>, Vec<String>) = entries.into_iter().unzip();
+    let describe = |i: usize| label(&cases[origins[i]]);
     validate::hashes(&hashes, &describe)?;
 
     if !func.is_callable() {
@@ -173,7 +183,9 @@ pub fn build(
                 ))
             })
         })
-        .collect::<PyResult<Vec<_>>>()?;
+        .collect::<PyResult<Vec<Arc<str>>>>()?;
+    let case_json = origins.iter().map(|&i| case_json[i].clone()).collect();
+    let cases: Vec<Bound<'_, PyAny>> = origins.iter().map(|&i| cases[i].clone()).collect();
 
     let fn_callee = Callee::new(func.clone(), case_limit, "fn")?;
     let hook_callee = match before_evaluators_hook.filter(|h| !h.is_none()) {
@@ -210,6 +222,38 @@ pub fn build(
         evaluator_limits: limits,
         combinations,
     })
+}
+
+/// How many times a case runs when its `test_case_config` (Autoblocks' TestCaseConfig) sets
+/// `repeat_num_times`; None when it does not.
+fn repeats(i: usize, case: &Bound<'_, PyAny>) -> PyResult<Option<usize>> {
+    let py = case.py();
+    let Ok(config) = case.getattr(intern!(py, "test_case_config")) else {
+        return Ok(None);
+    };
+    if config.is_none() {
+        return Ok(None);
+    }
+    let Ok(n) = config.getattr(intern!(py, "repeat_num_times")) else {
+        return Ok(None);
+    };
+    if n.is_none() {
+        return Ok(None);
+    }
+    let whole = if n.is_instance_of::<PyBool>() {
+        None
+    } else {
+        n.extract::<i64>().ok()
+    };
+    match whole {
+        Some(n) if n >= 1 => Ok(Some(n as usize)),
+        _ => Err(invalid(format!(
+            "test_cases[{i}] {}: test_case_config.repeat_num_times must be a whole number >= 1, \
+             got {}",
+            label(case),
+            n.repr()?
+        ))),
+    }
 }
 
 /// A list or tuple (or other iterable that is not a str/dict), as a Vec.
