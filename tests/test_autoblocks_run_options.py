@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import threading
 import time
 
@@ -314,3 +315,62 @@ def test_a_bad_repeat_count_is_refused_naming_the_case(bad):
     case = Repeated("x", TestCaseConfig(repeat_num_times=bad))
     with pytest.raises(SuiteValidationError, match=r"test_cases\[0\].*repeat_num_times"):
         run_test_suite(id="bad-repeat", test_cases=[case], fn=str, quiet=True)
+
+
+def test_outputs_and_cases_are_stored_as_autoblocks_serializes_them(store_rows):
+    """An output's own serialize() is stored; datetimes, dates, UUIDs and enum members are
+    stored as their JSON forms, not reprs; a case field with no JSON form is left out (as the
+    SDK's serializer skips it), and its test_case_config is not stored."""
+    import datetime
+    import enum
+    import uuid
+
+    from trialrun.testing.models import TestCaseConfig
+
+    class Color(enum.Enum):
+        RED = "red"
+
+    class Opaque:
+        pass
+
+    @dataclasses.dataclass
+    class Rich(BaseTestCase):
+        input: str
+        when: datetime.date
+        handle: Opaque
+        test_case_config: TestCaseConfig | None = None
+
+        def hash(self) -> str:
+            return self.input
+
+    class Reply:
+        def __init__(self, text: str) -> None:
+            self.text = text
+
+        def serialize(self) -> dict:
+            return {"text": self.text, "at": datetime.datetime(2026, 12, 5, 8, 30)}
+
+    ident = uuid.UUID("12345678-1234-5678-1234-567812345678")
+
+    def fn(case: Rich) -> object:
+        if case.input == "reply":
+            return Reply("hello")
+        return {"id": ident, "color": Color.RED, "on": case.when}
+
+    run_test_suite(
+        id="serialized",
+        test_cases=[
+            Rich("reply", datetime.date(2026, 1, 2), Opaque()),
+            Rich("plain", datetime.date(2026, 1, 3), Opaque(), TestCaseConfig()),
+        ],
+        fn=fn,
+        quiet=True,
+    )
+    rows = {r["hash"]: r for r in store_rows("SELECT hash, test_case, output FROM case_results")}
+    assert json.loads(rows["reply"]["output"]) == {"text": "hello", "at": "2026-12-05T08:30:00"}
+    assert json.loads(rows["plain"]["output"]) == {
+        "id": "12345678-1234-5678-1234-567812345678",
+        "color": "red",
+        "on": "2026-01-03",
+    }
+    assert json.loads(rows["plain"]["test_case"]) == {"input": "plain", "when": "2026-01-03"}

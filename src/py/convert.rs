@@ -11,10 +11,39 @@ pub const MAX_STORED_JSON: usize = 256 * 1024;
 const MAX_DEPTH: usize = 32;
 
 /// JSON text for any Python value: JSON types as themselves, dataclasses and pydantic
-/// models by their fields, anything else as its repr in a string. Never fails.
+/// models by their fields, datetimes, dates and times as ISO 8601, UUIDs as their text,
+/// enum members as their values, exceptions as their traceback, anything else as its repr
+/// in a string. Never fails.
 pub fn to_json(obj: &Bound<'_, PyAny>) -> String {
     let mut out = String::new();
-    write_json(obj, &mut out, 0);
+    write_json(obj, &mut out, 0, false);
+    cut_to_size(out)
+}
+
+/// Like `to_json`, but None where the value holds something with no JSON form (what
+/// `to_json` would store as a repr), as Autoblocks' serializer refuses it.
+pub fn to_json_strict(obj: &Bound<'_, PyAny>) -> Option<String> {
+    let mut out = String::new();
+    write_json(obj, &mut out, 0, true).then(|| cut_to_size(out))
+}
+
+/// An output as it is stored: what its own `serialize()` returns when it has one (as
+/// Autoblocks stores outputs), else the output itself.
+pub fn output_json(obj: &Bound<'_, PyAny>) -> String {
+    let py = obj.py();
+    if !obj.is_instance_of::<PyType>() {
+        if let Ok(method) = obj.getattr(intern!(py, "serialize")) {
+            if method.is_callable() {
+                if let Ok(value) = method.call0() {
+                    return to_json(&value);
+                }
+            }
+        }
+    }
+    to_json(obj)
+}
+
+fn cut_to_size(mut out: String) -> String {
     if out.len() > MAX_STORED_JSON {
         let total = out.len();
         let mut cut = MAX_STORED_JSON;
@@ -32,10 +61,11 @@ fn write_str(s: &str, out: &mut String) {
     out.push_str(&serde_json::Value::String(s.to_owned()).to_string());
 }
 
-fn write_json(obj: &Bound<'_, PyAny>, out: &mut String, depth: usize) {
+/// Writes `obj`'s JSON; false when `strict` and something had no JSON form.
+fn write_json(obj: &Bound<'_, PyAny>, out: &mut String, depth: usize, strict: bool) -> bool {
     let py = obj.py();
     if depth > MAX_DEPTH {
-        return write_repr(obj, out);
+        return write_repr(obj, out, strict);
     }
     if obj.is_none() {
         out.push_str("null");
@@ -60,37 +90,96 @@ fn write_json(obj: &Bound<'_, PyAny>, out: &mut String, depth: usize) {
     } else if let Ok(s) = obj.cast::<PyString>() {
         write_str(&s.to_string_lossy(), out);
     } else if let Ok(list) = obj.cast::<PyList>() {
-        write_seq(list.iter(), out, depth);
+        return write_seq(list.iter(), out, depth, strict);
     } else if let Ok(tuple) = obj.cast::<PyTuple>() {
-        write_seq(tuple.iter(), out, depth);
+        return write_seq(tuple.iter(), out, depth, strict);
     } else if let Ok(dict) = obj.cast::<PyDict>() {
-        write_map(dict.iter(), out, depth);
+        return write_map(dict.iter(), out, depth, strict);
     } else if let Some(fields) = dataclass_fields(obj) {
-        write_map(fields.into_iter(), out, depth);
+        return write_map(fields.into_iter(), out, depth, strict);
+    } else if let Some(text) = known_text(obj) {
+        write_str(&text, out);
+    } else if let Some(value) = enum_value(obj) {
+        return write_json(&value, out, depth + 1, strict);
     } else if let Ok(dumped) = obj.call_method1(intern!(py, "model_dump"), ()) {
         // pydantic v2 models
-        write_json(&dumped, out, depth + 1);
+        return write_json(&dumped, out, depth + 1, strict);
     } else {
-        write_repr(obj, out);
+        return write_repr(obj, out, strict);
     }
+    true
 }
 
-fn write_seq<'py>(items: impl Iterator<Item = Bound<'py, PyAny>>, out: &mut String, depth: usize) {
+/// The text of values JSON carries as strings: datetimes, dates and times (ISO 8601), UUIDs,
+/// and exceptions (their traceback).
+fn known_text(obj: &Bound<'_, PyAny>) -> Option<String> {
+    static TYPES: PyOnceLock<Py<PyTuple>> = PyOnceLock::new();
+    let py = obj.py();
+    let types = TYPES
+        .get_or_try_init(py, || -> PyResult<_> {
+            let datetime = py.import("datetime")?;
+            let kinds = [
+                datetime.getattr("date")?,
+                datetime.getattr("time")?,
+                py.import("uuid")?.getattr("UUID")?,
+            ];
+            Ok(PyTuple::new(py, kinds)?.unbind())
+        })
+        .ok()?
+        .bind(py);
+    if obj.is_instance(types.get_item(2).ok()?.as_any()).ok()? {
+        return obj.str().ok().map(|s| s.to_string());
+    }
+    if obj.is_instance(types.as_any()).ok()? {
+        return obj
+            .call_method0(intern!(py, "isoformat"))
+            .ok()?
+            .extract()
+            .ok();
+    }
+    if obj.is_instance_of::<pyo3::exceptions::PyBaseException>() {
+        let err = PyErr::from_value(obj.clone());
+        return Some(format_pyerr(py, &err));
+    }
+    None
+}
+
+/// An enum member's value.
+fn enum_value<'py>(obj: &Bound<'py, PyAny>) -> Option<Bound<'py, PyAny>> {
+    static ENUM: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    let py = obj.py();
+    let base = ENUM.import(py, "enum", "Enum").ok()?;
+    if obj.is_instance(base).ok()? {
+        return obj.getattr(intern!(py, "value")).ok();
+    }
+    None
+}
+
+fn write_seq<'py>(
+    items: impl Iterator<Item = Bound<'py, PyAny>>,
+    out: &mut String,
+    depth: usize,
+    strict: bool,
+) -> bool {
     out.push('[');
     for (i, item) in items.enumerate() {
         if i > 0 {
             out.push(',');
         }
-        write_json(&item, out, depth + 1);
+        if !write_json(&item, out, depth + 1, strict) {
+            return false;
+        }
     }
     out.push(']');
+    true
 }
 
 fn write_map<'py>(
     items: impl Iterator<Item = (Bound<'py, PyAny>, Bound<'py, PyAny>)>,
     out: &mut String,
     depth: usize,
-) {
+    strict: bool,
+) -> bool {
     out.push('{');
     for (i, (k, v)) in items.enumerate() {
         if i > 0 {
@@ -102,17 +191,25 @@ fn write_map<'py>(
         };
         write_str(&key, out);
         out.push(':');
-        write_json(&v, out, depth + 1);
+        if !write_json(&v, out, depth + 1, strict) {
+            return false;
+        }
     }
     out.push('}');
+    true
 }
 
-fn write_repr(obj: &Bound<'_, PyAny>, out: &mut String) {
+/// The repr as a JSON string; refused (false) when strict.
+fn write_repr(obj: &Bound<'_, PyAny>, out: &mut String, strict: bool) -> bool {
+    if strict {
+        return false;
+    }
     let text = obj
         .repr()
         .map(|r| r.to_string())
         .unwrap_or_else(|_| "<unrepresentable>".into());
     write_str(&text, out);
+    true
 }
 
 /// (name, value) pairs of a dataclass instance, in field order; None for other objects.

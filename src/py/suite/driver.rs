@@ -17,7 +17,7 @@ use super::lane::{AsyncJob, Lane};
 use super::plan::{self, Plan};
 use super::results::{CaseData, EvaluationData, RunInfo, SuiteResult};
 use crate::evaluation::{Threshold, Verdict};
-use crate::py::convert::{format_pyerr, to_json};
+use crate::py::convert::{format_pyerr, output_json, to_json};
 use crate::report::progress::Progress;
 use crate::store::{self, CaseRecord, EvaluationRecord, RunRecord, RunStatus, Writer};
 use crate::suite::tally::Tally;
@@ -827,7 +827,7 @@ impl Driver {
                 index: case as u32,
                 hash: self.plan.hashes[case].clone(),
                 test_case: self.plan.case_json[case].clone(),
-                output: state.output.as_ref().map(|o| to_json(o.bind(py))),
+                output: state.output.as_ref().map(|o| output_json(o.bind(py))),
                 duration_s: state.duration_s,
                 error: state.error.clone(),
             });

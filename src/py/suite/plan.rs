@@ -3,7 +3,7 @@
 
 use super::callee::Callee;
 use super::evaluation::type_name;
-use crate::py::convert::{dataclass_fields, label, to_json};
+use crate::py::convert::{dataclass_fields, label, to_json, to_json_strict};
 use crate::suite::{grid, validate};
 use pyo3::exceptions::PyException;
 use pyo3::intern;
@@ -355,11 +355,28 @@ fn serialize_case(case: &Bound<'_, PyAny>, hooks: &Hooks) -> PyResult<String> {
     let method = case.get_type().getattr(intern!(py, "serialize"))?;
     if method.is(hooks.default_serialize.bind(py)) {
         if let Some(fields) = dataclass_fields(case) {
-            let d = PyDict::new(py);
+            // As Autoblocks stores a dataclass case: every field but its test_case_config,
+            // leaving out fields with no JSON form (rather than storing their repr).
+            let mut out = String::from("{");
             for (k, v) in fields {
-                d.set_item(k, v)?;
+                let Ok(name) = k.cast::<PyString>() else {
+                    continue;
+                };
+                let name = name.to_string_lossy();
+                if name == "test_case_config" {
+                    continue;
+                }
+                if let Some(json) = to_json_strict(&v) {
+                    if out.len() > 1 {
+                        out.push(',');
+                    }
+                    out.push_str(&serde_json::Value::String(name.into_owned()).to_string());
+                    out.push(':');
+                    out.push_str(&json);
+                }
             }
-            return Ok(to_json(d.as_any()));
+            out.push('}');
+            return Ok(out);
         }
     }
     let value = case.call_method0(intern!(py, "serialize"))?;
