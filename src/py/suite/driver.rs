@@ -556,8 +556,12 @@ impl Driver {
             // Calling an async function only creates the coroutine: no user code runs
             // until the task steps it, in the job's context.
             let func = callee.func.bind(py).clone();
-            let kw = kwargs.as_ref().map(|k| k.bind(py));
-            let outcome = match func.call(PyTuple::new(py, &args[1..])?, kw) {
+            let call_args = PyTuple::new(py, &args[1..])?;
+            let called = match &kwargs {
+                Some(kw) => func.call(call_args, Some(kw.bind(py))),
+                None => func.call1(call_args), // vectorcall: the common, faster path
+            };
+            let outcome = match called {
                 Ok(coro) if is_awaitable(&coro) => {
                     let current = AsyncJob::new(job, &coro, context.unbind(), started)?;
                     if take_leg {
@@ -583,8 +587,11 @@ impl Driver {
             Python::attach(|py| {
                 let started = Instant::now();
                 let args = PyTuple::new(py, args).expect("tuple");
-                let kw = kwargs.as_ref().map(|k| k.bind(py));
-                let result = context.bind(py).call_method(intern!(py, "run"), args, kw);
+                let context = context.bind(py);
+                let result = match &kwargs {
+                    Some(kw) => context.call_method(intern!(py, "run"), args, Some(kw.bind(py))),
+                    None => context.call_method1(intern!(py, "run"), args),
+                };
                 let ended = Instant::now();
                 let outcome = match result {
                     Ok(v) => Ending::Value(v.unbind()),

@@ -3,7 +3,7 @@
 
 use super::callee::Callee;
 use super::evaluation::type_name;
-use crate::py::convert::{dataclass_fields, label, to_json, to_json_strict};
+use crate::py::convert::{case_fields_json, dataclass_fields, label, to_json};
 use crate::suite::{grid, validate};
 use pyo3::exceptions::PyException;
 use pyo3::intern;
@@ -12,6 +12,7 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBool, PyDict, PyInt, PyList, PyString, PyTuple};
 
 use crate::py::errors::SuiteValidationError;
+use std::collections::HashSet;
 use std::sync::Arc;
 
 /// Autoblocks' default for max_test_case_concurrency.
@@ -112,8 +113,9 @@ pub fn build(
     // Autoblocks' TestCaseConfig(repeat_num_times=n): the case runs n times, each a case of
     // its own with the SDK's hash suffix (`{hash}-{i}`).
     let mut entries = Vec::with_capacity(cases.len());
+    let mut classes_without = HashSet::new();
     for (i, case) in cases.iter().enumerate() {
-        match repeats(i, case)? {
+        match repeats(i, case, &mut classes_without)? {
             None => entries.push((i, hashes[i].clone())),
             Some(n) => entries.extend((0..n).map(|r| (i, format!("{}-{r}", hashes[i])))),
         }
@@ -226,9 +228,13 @@ pub fn build(
 
 /// How many times a case runs when its `test_case_config` (Autoblocks' TestCaseConfig) sets
 /// `repeat_num_times`; None when it does not.
-fn repeats(i: usize, case: &Bound<'_, PyAny>) -> PyResult<Option<usize>> {
+fn repeats(
+    i: usize,
+    case: &Bound<'_, PyAny>,
+    classes_without: &mut HashSet<usize>,
+) -> PyResult<Option<usize>> {
     let py = case.py();
-    let Ok(config) = case.getattr(intern!(py, "test_case_config")) else {
+    let Some(config) = test_case_config(case, classes_without) else {
         return Ok(None);
     };
     if config.is_none() {
@@ -253,6 +259,36 @@ fn repeats(i: usize, case: &Bound<'_, PyAny>) -> PyResult<Option<usize>> {
             label(case),
             n.repr()?
         ))),
+    }
+}
+
+/// A case's `test_case_config`: looked up in the instance's __dict__ (dataclass fields),
+/// else on its class, whose misses are remembered. A failed attribute lookup raises and
+/// catches an exception, which for 100,000 plain cases was a third of the plan's time.
+fn test_case_config<'py>(
+    case: &Bound<'py, PyAny>,
+    classes_without: &mut HashSet<usize>,
+) -> Option<Bound<'py, PyAny>> {
+    let py = case.py();
+    let name = intern!(py, "test_case_config");
+    if let Ok(dict) = case.getattr(intern!(py, "__dict__")) {
+        if let Ok(dict) = dict.cast_into::<PyDict>() {
+            if let Ok(Some(config)) = dict.get_item(name) {
+                return Some(config);
+            }
+        }
+    }
+    let class = case.get_type();
+    let key = class.as_ptr() as usize;
+    if classes_without.contains(&key) {
+        return None;
+    }
+    match case.getattr(name) {
+        Ok(config) => Some(config),
+        Err(_) => {
+            classes_without.insert(key);
+            None
+        }
     }
 }
 
@@ -357,26 +393,7 @@ fn serialize_case(case: &Bound<'_, PyAny>, hooks: &Hooks) -> PyResult<String> {
         if let Some(fields) = dataclass_fields(case) {
             // As Autoblocks stores a dataclass case: every field but its test_case_config,
             // leaving out fields with no JSON form (rather than storing their repr).
-            let mut out = String::from("{");
-            for (k, v) in fields {
-                let Ok(name) = k.cast::<PyString>() else {
-                    continue;
-                };
-                let name = name.to_string_lossy();
-                if name == "test_case_config" {
-                    continue;
-                }
-                if let Some(json) = to_json_strict(&v) {
-                    if out.len() > 1 {
-                        out.push(',');
-                    }
-                    out.push_str(&serde_json::Value::String(name.into_owned()).to_string());
-                    out.push(':');
-                    out.push_str(&json);
-                }
-            }
-            out.push('}');
-            return Ok(out);
+            return Ok(case_fields_json(fields.into_iter(), "test_case_config"));
         }
     }
     let value = case.call_method0(intern!(py, "serialize"))?;
