@@ -13,7 +13,7 @@ import functools
 import inspect
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 from trialrun import _core
@@ -97,18 +97,25 @@ async def _run(
     return result
 
 
-def _arguments(
+def _suite(
+    id: str,
+    test_cases: Sequence[BaseTestCase],
     fn: Any,
     evaluators: Any,
+    max_test_case_concurrency: int | None,
     before_evaluators_hook: Any,
     grid_search_params: Any,
     human_review_job: Any,
     retry_count: Any,
-) -> tuple[Any, Any, Any, Any]:
-    """(fn, evaluators, hook, grid) in Autoblocks' parameter order, also accepting trialrun's
-    earlier positional order (id, test_cases, evaluators, fn, max_test_case_concurrency,
-    grid_search_params), which no call of the SDK's order can look like: there fn is a
-    callable and evaluators a sequence."""
+    quiet: bool | None,
+    record: bool,
+    reraise_cancel: bool,
+) -> Coroutine[Any, Any, SuiteResult]:
+    """The suite's coroutine, from the arguments in Autoblocks' parameter order, also
+    accepting trialrun's earlier positional order (id, test_cases, evaluators, fn,
+    max_test_case_concurrency, grid_search_params), which no call of the SDK's order can
+    look like: there fn is a callable and evaluators a sequence. Bad options raise here,
+    before any loop runs."""
     if not callable(fn) and callable(evaluators):
         fn, evaluators = evaluators, fn
         if before_evaluators_hook is not None and not callable(before_evaluators_hook):
@@ -125,7 +132,18 @@ def _arguments(
             "review queue yet, so no review job is created for this run",
             stacklevel=3,
         )
-    return _retrying(fn, retry_count), evaluators or [], before_evaluators_hook, grid_search_params
+    return _run(
+        id,
+        test_cases,
+        evaluators or [],
+        _retrying(fn, retry_count),
+        max_test_case_concurrency,
+        grid_search_params,
+        before_evaluators_hook,
+        quiet,
+        record,
+        reraise_cancel,
+    )
 
 
 async def run_test_suite_async(
@@ -148,20 +166,19 @@ async def run_test_suite_async(
     are marked interrupted, and CancelledError propagates. record=False keeps the
     results out of the run store.
     """
-    fn, evaluators, hook, grid = _arguments(
-        fn, evaluators, before_evaluators_hook, grid_search_params, human_review_job, retry_count
-    )
-    return await _run(
+    return await _suite(
         id,
         test_cases,
-        evaluators,
         fn,
+        evaluators,
         max_test_case_concurrency,
-        grid,
-        hook,
+        before_evaluators_hook,
+        grid_search_params,
+        human_review_job,
+        retry_count,
         quiet,
         record,
-        True,
+        reraise_cancel=True,
     )
 
 
@@ -189,20 +206,19 @@ def run_test_suite(
     suite and returns the partial results, recorded as interrupted. record=False keeps the
     results out of the run store.
     """
-    fn, evaluators, hook, grid = _arguments(
-        fn, evaluators, before_evaluators_hook, grid_search_params, human_review_job, retry_count
-    )
-    coro = _run(
+    coro = _suite(
         id,
         test_cases,
-        evaluators,
         fn,
+        evaluators,
         max_test_case_concurrency,
-        grid,
-        hook,
+        before_evaluators_hook,
+        grid_search_params,
+        human_review_job,
+        retry_count,
         quiet,
         record,
-        False,
+        reraise_cancel=False,
     )
     return run_blocking(coro, thread_name="trialrun-suite")
 

@@ -10,11 +10,12 @@ use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 use futures_util::FutureExt;
-use pyo3::exceptions::PyValueError;
+use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
 use super::caller::{keys_list, utterances_list};
+use crate::audio::PHONE_RATE;
 use crate::py::bridge::{spawn_for_asyncio, Finish};
 use crate::py::convert::{pcm_bytes, pcm_samples, secs, to_json, to_python};
 use crate::voice::persona::{
@@ -509,6 +510,53 @@ impl TextToSpeech for PythonTts {
             Ok(Audio16::new(rate, pcm_samples(&pcm)?))
         })
         .boxed()
+    }
+}
+
+/// The loopback carrier's `speech=` callable, `(text, voice, language) -> bytes` of 16-bit
+/// PCM at 8 kHz, as a text-to-speech provider: it is handed TwiML's voice and language.
+pub(super) struct PythonSayCallable(pub(super) Arc<Py<PyAny>>);
+
+impl PythonSayCallable {
+    fn speak(
+        &self,
+        text: &str,
+        voice: Option<&str>,
+        language: Option<&str>,
+    ) -> BoxFuture<'static, Result<Audio16, ProviderError>> {
+        let callable = self.0.clone();
+        let (text, voice, language) = (
+            text.to_string(),
+            voice.map(str::to_string),
+            language.map(str::to_string),
+        );
+        with_python("the speech callable", "speech", move |py| {
+            let out = callable.bind(py).call1((text, voice, language))?;
+            let bytes: Vec<u8> = out
+                .extract()
+                .map_err(|_| PyTypeError::new_err("it must return bytes (16-bit PCM at 8 kHz)"))?;
+            Ok(Audio16::new(PHONE_RATE, pcm_samples(&bytes)?))
+        })
+        .boxed()
+    }
+}
+
+impl TextToSpeech for PythonSayCallable {
+    fn synthesize<'a>(
+        &'a self,
+        text: &'a str,
+        voice: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<Audio16, ProviderError>> {
+        self.speak(text, voice, None)
+    }
+
+    fn synthesize_for_say<'a>(
+        &'a self,
+        text: &'a str,
+        voice: Option<&'a str>,
+        language: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<Audio16, ProviderError>> {
+        self.speak(text, voice, language)
     }
 }
 

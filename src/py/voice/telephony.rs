@@ -7,14 +7,12 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use futures_util::future::BoxFuture;
 use pyo3::exceptions::{PyRuntimeError, PyStopAsyncIteration, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 
-use super::providers::PyTextToSpeech;
+use super::providers::{PyTextToSpeech, PythonSayCallable};
 use super::speech::EspeakSpeech;
-use crate::audio::PHONE_RATE;
 use crate::py::bridge::{spawn_for_asyncio, Deliver, Finish};
 use crate::py::convert::{pcm_bytes, pcm_samples, secs};
 use crate::telephony::call::{CallCommands, CallEnd, CallEvent, CallEvents, PacingStats};
@@ -432,7 +430,8 @@ fn stopped() -> PyErr {
 }
 
 /// What speaks the loopback carrier's `<Say>`, from what Python gave: a text-to-speech
-/// provider or espeak-ng (spoken in Rust, no Python in the loop), or a callable.
+/// provider or espeak-ng (spoken in Rust, no Python in the loop), or a callable (called on
+/// a blocking thread, never on the runtime's workers). One adapter serves all three.
 fn say_voice(speech: &Bound<'_, PyAny>) -> PyResult<Arc<dyn SayVoice>> {
     if let Ok(tts) = speech.cast::<PyTextToSpeech>() {
         return Ok(Arc::new(SayWith(tts.get().0.clone())));
@@ -441,52 +440,14 @@ fn say_voice(speech: &Bound<'_, PyAny>) -> PyResult<Arc<dyn SayVoice>> {
         return Ok(Arc::new(SayWith(espeak.get().text_to_speech())));
     }
     if speech.is_callable() {
-        return Ok(Arc::new(PythonSayVoice(Arc::new(speech.clone().unbind()))));
+        let callable = PythonSayCallable(Arc::new(speech.clone().unbind()));
+        return Ok(Arc::new(SayWith(Arc::new(callable))));
     }
     Err(PyTypeError::new_err(format!(
         "speech must be a TextToSpeech, an Espeak or a callable (text, voice, language) -> \
          bytes, not {}",
         speech.get_type().name()?
     )))
-}
-
-/// `<Say>` through a Python callable: (text, voice, language) -> 16-bit PCM bytes at 8 kHz,
-/// called on a blocking thread (never on the runtime's workers).
-struct PythonSayVoice(Arc<Py<PyAny>>);
-
-impl SayVoice for PythonSayVoice {
-    fn say<'a>(
-        &'a self,
-        text: &'a str,
-        voice: Option<&'a str>,
-        language: Option<&'a str>,
-    ) -> BoxFuture<'a, Result<(u32, Vec<i16>), String>> {
-        let callable = self.0.clone();
-        let (text, voice, language) = (
-            text.to_string(),
-            voice.map(str::to_string),
-            language.map(str::to_string),
-        );
-        let job = tokio::task::spawn_blocking(move || {
-            Python::try_attach(|py| {
-                let out = callable
-                    .bind(py)
-                    .call1((text, voice, language))
-                    .map_err(|e| e.to_string())?;
-                let bytes: Vec<u8> = out.extract().map_err(|_| {
-                    "the speech callable must return bytes (16-bit PCM at 8 kHz)".to_string()
-                })?;
-                crate::audio::pcm::from_bytes(&bytes)
-                    .map(|pcm| (PHONE_RATE, pcm))
-                    .map_err(|e| format!("the speech callable's audio: {e}"))
-            })
-            .unwrap_or_else(|| Err("Python is shutting down".to_string()))
-        });
-        Box::pin(async move {
-            job.await
-                .map_err(|e| format!("the speech callable did not finish: {e}"))?
-        })
-    }
 }
 
 /// The loopback carrier (see telephony::loopback).
