@@ -451,7 +451,7 @@ impl Driver {
         Ok(())
     }
 
-    /// Starts every job the limits allow. With `take_leg`, the first async job is
+    /// Starts every job the limits allow. With `take_job`, the first async job is
     /// returned for the lane that asked instead of getting a lane of its own.
     /// On the loop thread it first starts what workers left for it.
     fn pump(
@@ -459,9 +459,9 @@ impl Driver {
         py: Python<'_>,
         run: &Bound<'_, SuiteRun>,
         on: Thread,
-        take_leg: bool,
+        take_job: bool,
     ) -> PyResult<Option<AsyncJob>> {
-        self.pump_like(py, run, on, take_leg, None)
+        self.pump_like(py, run, on, take_job, None)
     }
 
     /// `pump`, where a job like `like` (the asking lane's last) is started first.
@@ -470,7 +470,7 @@ impl Driver {
         py: Python<'_>,
         run: &Bound<'_, SuiteRun>,
         on: Thread,
-        take_leg: bool,
+        take_job: bool,
         mut like: Option<Job>,
     ) -> PyResult<Option<AsyncJob>> {
         let mut mine = None;
@@ -478,7 +478,7 @@ impl Driver {
             for work in std::mem::take(&mut self.for_loop) {
                 match work {
                     ForLoop::Job(job) => {
-                        match self.launch(py, run, job, on, take_leg && mine.is_none())? {
+                        match self.launch(py, run, job, on, take_job && mine.is_none())? {
                             Launched::Done(finished) => self.settle(py, run, finished, on)?,
                             Launched::AsyncJob(current) => mine = Some(current),
                             Launched::Started => {}
@@ -494,7 +494,7 @@ impl Driver {
                 None => self.sched.next_job(),
             };
             let Some(job) = next else { break };
-            match self.launch(py, run, job, on, take_leg && mine.is_none())? {
+            match self.launch(py, run, job, on, take_job && mine.is_none())? {
                 Launched::Done(finished) => self.settle(py, run, finished, on)?,
                 Launched::AsyncJob(current) => mine = Some(current),
                 Launched::Started => {}
@@ -516,7 +516,7 @@ impl Driver {
         run: &Bound<'_, SuiteRun>,
         job: Job,
         on: Thread,
-        take_leg: bool,
+        take_job: bool,
     ) -> PyResult<Launched> {
         let (item, callee) = match job {
             Job::Call { item } => (item, &self.plan.fn_callee),
@@ -564,7 +564,7 @@ impl Driver {
             let outcome = match called {
                 Ok(coro) if is_awaitable(&coro) => {
                     let current = AsyncJob::new(job, &coro, context.unbind(), started)?;
-                    if take_leg {
+                    if take_job {
                         return Ok(Launched::AsyncJob(current));
                     }
                     self.spawn_lane(py, run, current)?;
