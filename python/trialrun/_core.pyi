@@ -12,7 +12,7 @@ from typing_extensions import Self
 __version__: str
 
 _Verdict = Literal["passed", "failed", "no_threshold", "errored"]
-_RunStatus = Literal["running", "completed", "interrupted"]
+_RunStatus = Literal["running", "completed", "interrupted", "skipped"]
 _CallEventKind = Literal["status", "started", "audio", "mark", "dtmf", "recording", "ended"]
 _EndReason = Literal[
     "hung_up",
@@ -153,6 +153,10 @@ class SuiteResult:
     @property
     def store_error(self) -> str | None: ...
     @property
+    def skip_reason(self) -> str | None: ...
+    @staticmethod
+    def _skipped(suite_id: str, reason: str) -> SuiteResult: ...
+    @property
     def cases(self) -> list[CaseResult]: ...
     @property
     def runs(self) -> list[RunInfo]: ...
@@ -186,6 +190,7 @@ class SuiteRun:
         progress: bool = False,
         record: bool = True,
         store_path: os.PathLike[str] | str | None = None,
+        run_id: str | None = None,
     ) -> Self: ...
     def start(self, event_loop: asyncio.AbstractEventLoop) -> asyncio.Future[SuiteResult]: ...
     def interrupt(self) -> None: ...

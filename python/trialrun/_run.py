@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
-from trialrun import _core
+from trialrun import _core, _selection
 from trialrun._console import is_quiet, is_terminal
 from trialrun._core import SuiteResult
 from trialrun._loop import run_blocking
@@ -59,6 +59,7 @@ async def _run(
     quiet: bool | None,
     record: bool,
     reraise_cancel: bool,
+    run_id: str | None,
 ) -> SuiteResult:
     progress, summary = _output_mode(quiet)
     run = _core.SuiteRun(
@@ -71,6 +72,7 @@ async def _run(
         before_evaluators_hook=before_evaluators_hook,
         progress=progress,
         record=record,
+        run_id=run_id,
     )
     done = run.start(asyncio.get_running_loop())
     cancelled = False
@@ -97,6 +99,15 @@ async def _run(
     return result
 
 
+async def _skipped(id: str, reason: str, quiet: bool | None) -> SuiteResult:
+    result = SuiteResult._skipped(id, reason)
+    if _output_mode(quiet)[1]:
+        print(result.summary(), end="", flush=True)
+    for collector in _collectors:
+        collector.append(result)
+    return result
+
+
 def _suite(
     id: str,
     test_cases: Sequence[BaseTestCase],
@@ -110,6 +121,7 @@ def _suite(
     quiet: bool | None,
     record: bool,
     reraise_cancel: bool,
+    run_id: str | None = None,
 ) -> Coroutine[Any, Any, SuiteResult]:
     """The suite's coroutine, from the arguments in Autoblocks' parameter order, also
     accepting trialrun's earlier positional order (id, test_cases, evaluators, fn,
@@ -132,6 +144,9 @@ def _suite(
             "review queue yet, so no review job is created for this run",
             stacklevel=3,
         )
+    test_cases, skip_reason = _selection.select(id, test_cases)
+    if skip_reason is not None:
+        return _skipped(id, skip_reason, quiet)
     return _run(
         id,
         test_cases,
@@ -143,6 +158,7 @@ def _suite(
         quiet,
         record,
         reraise_cancel,
+        run_id,
     )
 
 

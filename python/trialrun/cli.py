@@ -47,6 +47,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("args", nargs=argparse.REMAINDER, help="arguments passed on to FILE")
     run.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summaries")
     run.add_argument("--junit", metavar="PATH", help="also write JUnit XML of the runs to PATH")
+    run.add_argument(
+        "--suite",
+        action="append",
+        metavar="TEXT",
+        help="run only suites whose id contains TEXT (repeatable; sets TRIALRUN_SUITES)",
+    )
 
     demo = sub.add_parser("demo", help="run the built-in demo (no API keys, no network)")
     demo.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summaries")
@@ -160,6 +166,8 @@ def main(argv: list[str] | None = None) -> int:
     # Summaries print whether or not stdout is a terminal (CI logs want them).
     os.environ["TRIALRUN_QUIET"] = "1" if getattr(args, "quiet", False) else "0"
     if args.command == "run":
+        if args.suite:
+            os.environ["TRIALRUN_SUITES"] = json.dumps(args.suite)
         return _run_file(args.file, args.args, args.junit)
     if args.command == "steps":
         return _run_steps(args)
@@ -457,6 +465,13 @@ def exit_code(results: list, path: str) -> int:
     if not results:
         print(
             f"trialrun: error: {path} ran no suite (it must call run_test_suite)", file=sys.stderr
+        )
+        return EXIT_USAGE
+    if all(r.status == "skipped" for r in results):
+        print(
+            f"trialrun: error: {path} ran no suite: the suite filters skipped every one "
+            f"({results[0].skip_reason})",
+            file=sys.stderr,
         )
         return EXIT_USAGE
     if any(r.status == "interrupted" for r in results):

@@ -18,6 +18,7 @@ use super::plan::{self, Plan};
 use super::results::{CaseData, EvaluationData, RunInfo, SuiteResult};
 use crate::evaluation::{Threshold, Verdict};
 use crate::py::convert::{format_pyerr, output_json, to_json};
+use crate::py::errors::SuiteValidationError;
 use crate::report::progress::Progress;
 use crate::store::{self, CaseRecord, EvaluationRecord, RunRecord, RunStatus, Writer};
 use crate::suite::tally::Tally;
@@ -146,6 +147,9 @@ struct Driver {
     /// The run store's writer; None without recording, and once finished.
     writer: Option<Writer>,
     store_path: Option<PathBuf>,
+    /// The caller's run id (Autoblocks v2's `run_id`): the run's id, or with several grid
+    /// combinations the prefix of each combination's `{run_id}-{k}`.
+    run_id: Option<String>,
     started: Option<Instant>,
     event_loop: Option<Loop>,
     interrupted: bool,
@@ -169,7 +173,7 @@ impl SuiteRun {
     /// Checks the suite (raising SuiteValidationError naming the culprit) and opens the
     /// run store. Nothing runs until `start`.
     #[new]
-    #[pyo3(signature = (id, test_cases, evaluators, fn_, max_test_case_concurrency=None, grid_search_params=None, *, before_evaluators_hook=None, progress=false, record=true, store_path=None))]
+    #[pyo3(signature = (id, test_cases, evaluators, fn_, max_test_case_concurrency=None, grid_search_params=None, *, before_evaluators_hook=None, progress=false, record=true, store_path=None, run_id=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         id: &Bound<'_, PyAny>,
@@ -182,6 +186,7 @@ impl SuiteRun {
         progress: bool,
         record: bool,
         store_path: Option<PathBuf>,
+        run_id: Option<String>,
     ) -> PyResult<SuiteRun> {
         let py = id.py();
         let plan = plan::build(
@@ -194,6 +199,9 @@ impl SuiteRun {
             before_evaluators_hook,
         )?;
         let store_path = record.then(|| store_path.unwrap_or_else(store::default_path));
+        if let (Some(id), Some(path)) = (&run_id, &store_path) {
+            refuse_stored_run_id(py, id, path)?;
+        }
         let writer = match &store_path {
             Some(path) => Some(py.detach(|| Writer::start(path))?),
             None => None,
@@ -217,6 +225,7 @@ impl SuiteRun {
             for_loop: vec![],
             writer,
             store_path,
+            run_id,
             started: None,
             event_loop: None,
             interrupted: false,
@@ -412,6 +421,35 @@ impl SuiteRun {
     }
 }
 
+/// A caller's run id must be new to the store: the runs it would name (itself, or with a
+/// grid `{id}-{k}`) must not exist, or their results would mix.
+fn refuse_stored_run_id(py: Python<'_>, id: &str, path: &std::path::Path) -> PyResult<()> {
+    if id.is_empty() {
+        return Err(SuiteValidationError::new_err("run_id must not be empty"));
+    }
+    let taken = py.detach(|| -> Result<bool, store::StoreError> {
+        if !path.exists() {
+            return Ok(false);
+        }
+        let conn = store::open(path)?;
+        let runs = store::runs_matching(&conn, id)?;
+        Ok(runs.iter().any(|r| {
+            let other = r.run.id.as_str();
+            other == id
+                || other
+                    .strip_prefix(id)
+                    .is_some_and(|rest| rest.starts_with('-'))
+        }))
+    })?;
+    if taken {
+        return Err(SuiteValidationError::new_err(format!(
+            "run_id {id:?} is already in the run store {}: give a new one, or none",
+            path.display()
+        )));
+    }
+    Ok(())
+}
+
 impl Driver {
     fn event_loop(&self) -> &Loop {
         self.event_loop.as_ref().expect("started")
@@ -425,12 +463,17 @@ impl Driver {
             None => (None, None),
         };
         let started_at = store::now_unix();
-        for c in &self.plan.combinations {
+        let several = self.plan.combinations.len() > 1;
+        for (k, c) in self.plan.combinations.iter().enumerate() {
             let context = base.call_method0("copy")?;
             let grid = c.grid.as_ref().map(|g| g.clone_ref(py));
             let value = grid.as_ref().map(|g| g.bind(py).clone().into_any());
             context.call_method1("run", (hooks.grid_var.bind(py).getattr("set")?, value))?;
-            let run_id = store::new_run_id();
+            let run_id = match &self.run_id {
+                Some(id) if several => format!("{id}-{k}"),
+                Some(id) => id.clone(),
+                None => store::new_run_id(),
+            };
             if let Some(writer) = &self.writer {
                 writer.begin_run(RunRecord {
                     id: run_id.clone(),
@@ -901,6 +944,7 @@ impl Driver {
                 .unwrap_or(0.0),
             store_path: self.store_path.as_ref().map(|p| p.display().to_string()),
             store_error,
+            skip_reason: None,
             runs: self
                 .combos
                 .iter()

@@ -253,6 +253,10 @@ pub struct SuiteResult {
     /// Set when the run store could not keep every result (the results here are whole).
     #[pyo3(get)]
     pub store_error: Option<String>,
+    /// Why the suite did not run (status "skipped"): the environment's suite filters left
+    /// it out, or its case filter matched no case.
+    #[pyo3(get)]
+    pub skip_reason: Option<String>,
     pub runs: Vec<Py<RunInfo>>,
     pub cases: Vec<CaseData>,
     pub tally: Tally,
@@ -340,6 +344,24 @@ fn indent(text: &str, n: usize) -> String {
 
 #[pymethods]
 impl SuiteResult {
+    /// The result of a suite that was not run (Autoblocks' suite filters): no runs, no
+    /// cases, status "skipped"; it counts as passed, as the SDK reports nothing for it.
+    #[staticmethod]
+    fn _skipped(suite_id: String, reason: String) -> SuiteResult {
+        SuiteResult {
+            suite_id,
+            status: "skipped".into(),
+            duration_s: 0.0,
+            store_path: None,
+            store_error: None,
+            skip_reason: Some(reason),
+            runs: vec![],
+            cases: vec![],
+            tally: Tally::new(0, &[]),
+            case_objects: PyOnceLock::new(),
+        }
+    }
+
     /// Every finished case, in suite order (grid combination, then test case).
     #[getter]
     fn cases<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
@@ -363,7 +385,7 @@ impl SuiteResult {
     /// Completed, every case ran without error, and no evaluation failed or errored.
     #[getter]
     fn passed(&self) -> bool {
-        self.status == "completed" && self.tally.passed()
+        (self.status == "completed" || self.status == "skipped") && self.tally.passed()
     }
 
     /// Counts: cases, cases_errored, failures, and per evaluator passed / failed /
@@ -409,6 +431,9 @@ impl SuiteResult {
 
     /// The console summary: counts per evaluator.
     fn summary(&self) -> String {
+        if let Some(reason) = &self.skip_reason {
+            return format!("SKIPPED {}: {reason}\n", self.suite_id);
+        }
         summary::render(&SummaryInput {
             suite_id: &self.suite_id,
             status: &self.status,
