@@ -6,15 +6,18 @@ The suite tests of the four model-free evaluators are ported from the Autoblocks
 `test_is_valid_json_evaluator` and `test_assertions_evaluator`, with the same test cases,
 fns and evaluators. Where the SDK test expects HTTP posts to its CLI server (/results,
 /evals), these assert what trialrun's `run_test_suite` returns and what its run store holds.
-The model-backed bases are checked for what they promise today: subclasses define and
-instantiate, and evaluating raises NotImplementedError.
+The model-backed bases are checked here for the SDK's hooks and defaults, and the Ragas ones
+for what they hand Ragas; the judges and battles run against a scripted model server in
+test_autoblocks_judges.py and test_autoblocks_battles.py.
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import enum
 import json
+import sys
 import types
 from typing import Any
 
@@ -797,31 +800,157 @@ def test_each_ragas_hook_is_required(base, hooks):
             cls()
 
 
-@pytest.mark.parametrize("evaluator", model_backed()[4:], ids=lambda e: e.id)
-async def test_battle_and_ragas_evaluation_is_not_implemented_yet(evaluator):
-    with pytest.raises(NotImplementedError, match="battle and Ragas.*later change"):
-        await evaluator.evaluate_test_case(MyTestCase("q", ["a"]), "answer")
+# What each Ragas base hands Ragas, as the SDK does: (the SingleTurnSample fields, the
+# metric under ragas.metrics, the metric's constructor arguments).
+RAGAS_CALLS = {
+    "BaseRagasContextEntitiesRecall": (
+        ["reference", "retrieved_contexts"],
+        "ContextEntityRecall",
+        ["llm"],
+    ),
+    "BaseRagasFactualCorrectness": (["response", "reference"], "FactualCorrectness", ["llm"]),
+    "BaseRagasFaithfulness": (
+        ["user_input", "response", "retrieved_contexts"],
+        "Faithfulness",
+        ["llm"],
+    ),
+    "BaseRagasLLMContextPrecisionWithReference": (
+        ["user_input", "reference", "retrieved_contexts"],
+        "_context_precision.LLMContextPrecisionWithReference",
+        ["llm"],
+    ),
+    "BaseRagasLLMContextRecall": (
+        ["user_input", "response", "reference", "retrieved_contexts"],
+        "LLMContextRecall",
+        ["llm"],
+    ),
+    "BaseRagasNoiseSensitivity": (
+        ["user_input", "response", "reference", "retrieved_contexts"],
+        "NoiseSensitivity",
+        ["llm"],
+    ),
+    "BaseRagasNonLLMContextPrecisionWithReference": (
+        ["reference_contexts", "retrieved_contexts"],
+        "NonLLMContextPrecisionWithReference",
+        [],
+    ),
+    "BaseRagasNonLLMContextRecall": (
+        ["reference_contexts", "retrieved_contexts"],
+        "NonLLMContextRecall",
+        [],
+    ),
+    "BaseRagasResponseRelevancy": (
+        ["user_input", "response", "retrieved_contexts"],
+        "ResponseRelevancy",
+        ["llm", "embeddings"],
+    ),
+    "BaseRagasSemanticSimilarity": (
+        ["response", "reference"],
+        "SemanticSimilarity",
+        ["embeddings"],
+    ),
+}
 
 
-def test_model_backed_evaluators_error_in_a_suite_without_failing_the_others():
-    class Equals(BaseIsEquals[MyTestCase, str]):
-        id = "equals"
+class _RecordingRagas(types.ModuleType):
+    """A stand-in `ragas` 0.2 module that records the sample and the metric it is asked
+    for, so the mapping from the SDK's hooks to Ragas' API is checked without Ragas'
+    dependencies (langchain and friends); scores 0.123456."""
 
-        def test_case_mapper(self, test_case: MyTestCase) -> str:
-            return test_case.input
+    def __init__(self) -> None:
+        super().__init__("ragas")
+        self.__version__ = "0.2.15"
+        self.calls: list[tuple[str, dict, dict]] = []
+        recorder = self
 
-        def output_mapper(self, output: str) -> str:
-            return output
+        class SingleTurnSample:
+            def __init__(self, **fields: Any) -> None:
+                self.fields = fields
 
-    result = run_test_suite(
-        id="pending",
-        test_cases=[MyTestCase("same", [])],
-        evaluators=[Equals(), Automatic()],
-        fn=lambda case: case.input,
+        def metric(name: str) -> type:
+            class Metric:
+                def __init__(self, **options: Any) -> None:
+                    self.options = options
+
+                async def single_turn_ascore(self, sample: SingleTurnSample) -> float:
+                    recorder.calls.append((name, sample.fields, self.options))
+                    return 1.000004 if name == "SemanticSimilarity" else 0.123456
+
+            return Metric
+
+        self.SingleTurnSample = SingleTurnSample
+        names = {call[1] for call in RAGAS_CALLS.values()}
+        metrics = types.SimpleNamespace(**{n: metric(n) for n in names if "." not in n})
+        metrics._context_precision = types.SimpleNamespace(
+            LLMContextPrecisionWithReference=metric(
+                "_context_precision.LLMContextPrecisionWithReference"
+            )
+        )
+        self.metrics = metrics
+
+
+@pytest.mark.parametrize("base, hooks", RAGAS, ids=[b.__name__ for b, _ in RAGAS])
+async def test_ragas_metrics_get_the_sdk_sample_and_metric(monkeypatch, base, hooks):
+    ragas = _RecordingRagas()
+    monkeypatch.setitem(sys.modules, "ragas", ragas)
+    evaluation = await ragas_subclass(base, hooks)().evaluate_test_case(
+        MyTestCase("question", ["context"]), "answer"
     )
-    case = result.cases[0]
-    assert case.evaluation("equals").verdict == "passed"
-    for id in ("automatic-battle",):
-        ev = case.evaluation(id)
-        assert ev.verdict == "errored"
-        assert "NotImplementedError" in ev.error
+    fields, metric, models = RAGAS_CALLS[base.__name__]
+    ((called, sample, options),) = ragas.calls
+    assert called == metric
+    assert sorted(sample) == sorted(fields)
+    expected = {
+        "user_input": "question",
+        "response": "answer",
+        "reference": "question",
+        "retrieved_contexts": ["answer"],
+        "reference_contexts": ["context"],
+    }
+    assert sample == {f: expected[f] for f in fields}
+    assert options == {m: getattr(_Mappers, m) for m in models}
+    # rounded to two places and capped at 1, as the SDK does
+    assert evaluation.score == (1 if metric == "SemanticSimilarity" else 0.12)
+    assert evaluation.threshold is None
+
+
+async def test_ragas_settings_reach_the_metric_only_when_set(monkeypatch):
+    ragas = _RecordingRagas()
+    monkeypatch.setitem(sys.modules, "ragas", ragas)
+
+    class Factual(ragas_subclass(BaseRagasFactualCorrectness, RAGAS[1][1])):
+        mode = "precision"
+        atomicity = "high"
+
+    class Noise(ragas_subclass(BaseRagasNoiseSensitivity, RAGAS[5][1])):
+        focus = "irrelevant"
+
+    case = MyTestCase("q", ["c"])
+    await Factual().evaluate_test_case(case, "a")
+    await Noise().evaluate_test_case(case, "a")
+    await ragas_subclass(BaseRagasNoiseSensitivity, RAGAS[5][1])().evaluate_test_case(case, "a")
+    assert [options for _, _, options in ragas.calls] == [
+        {"llm": _Mappers.llm, "mode": "precision", "atomicity": "high"},
+        {"llm": _Mappers.llm, "focus": "irrelevant"},
+        {"llm": _Mappers.llm},
+    ]
+
+
+def test_ragas_missing_or_of_another_series_is_named_with_the_install_command(monkeypatch):
+    faithfulness = ragas_subclass(BaseRagasFaithfulness, RAGAS[2][1])
+    monkeypatch.setitem(sys.modules, "ragas", None)  # import ragas raises ImportError
+    result = run_test_suite(
+        id="ragas-missing",
+        test_cases=[MyTestCase("q", [])],
+        evaluators=[faithfulness()],
+        fn=lambda case: case.input,
+        quiet=True,
+    )
+    error = result.cases[0].evaluation("baseragasfaithfulness").error
+    assert "the baseragasfaithfulness evaluator needs Ragas 0.2.x" in error
+    assert 'pip install "trialrun[ragas]"' in error
+    newer = _RecordingRagas()
+    newer.__version__ = "0.3.1"
+    monkeypatch.setitem(sys.modules, "ragas", newer)
+    with pytest.raises(ImportError, match=r"needs Ragas 0\.2\.x, found 0\.3\.1"):
+        asyncio.run(faithfulness().evaluate_test_case(MyTestCase("q", []), "a"))

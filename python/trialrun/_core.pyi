@@ -288,6 +288,16 @@ def compare_runs(
     suite: str | None = None,
     store_path: str | None = None,
 ) -> Comparison: ...
+def _battle_baseline(
+    store_path: os.PathLike[str] | str, suite_id: str, case_hash: str, evaluator_id: str
+) -> str | None: ...
+def _save_battle_baseline(
+    store_path: os.PathLike[str] | str,
+    suite_id: str,
+    case_hash: str,
+    evaluator_id: str,
+    baseline: str,
+) -> None: ...
 def gc_runs(keep: int, store_path: str | None = None) -> int: ...
 def junit_for_runs(run_ids: list[str], store_path: str | None = None) -> str: ...
 def html_for_runs(

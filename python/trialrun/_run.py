@@ -26,6 +26,11 @@ _grid_var: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVa
     "trialrun_grid_search_ctx", default=None
 )
 _core._bind(BaseTestCase, BaseTestEvaluator, _grid_var)
+# The id of the suite whose fn or evaluator is running (Autoblocks' automatic battles keep
+# their baselines per suite).
+_suite_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "trialrun_suite_id", default=None
+)
 
 # Results of every suite run in this process while a collector is active (the CLI's
 # `trialrun run FILE.py` reads them to choose its exit code).
@@ -39,6 +44,11 @@ def grid_search_ctx() -> dict[str, Any] | None:
     """
     value = _grid_var.get()
     return dict(value) if value is not None else None
+
+
+def current_suite_id() -> str | None:
+    """Inside fn or an evaluator: the id of the suite being run; else None."""
+    return _suite_var.get()
 
 
 def _output_mode(quiet: bool | None) -> tuple[bool, bool]:
@@ -74,7 +84,12 @@ async def _run(
         record=record,
         run_id=run_id,
     )
-    done = run.start(asyncio.get_running_loop())
+    # The engine copies this context for every case, so fn and evaluators see the suite.
+    suite_token = _suite_var.set(id)
+    try:
+        done = run.start(asyncio.get_running_loop())
+    finally:
+        _suite_var.reset(suite_token)
     cancelled = False
     while True:
         try:

@@ -1,6 +1,7 @@
 //! The only Rust code that knows Python: classes, conversions, and the driver that runs
 //! the suite engine on an asyncio event loop.
 
+mod baselines;
 mod bridge;
 mod convert;
 mod errors;
@@ -54,6 +55,7 @@ pub fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(default_store_path, m)?)?;
     errors::register(m)?;
     history::register(m)?;
+    baselines::register(m)?;
     viewer::register(m)?;
     steps::register(m)?;
     voice::register(m)?;

@@ -6,6 +6,7 @@
 //!
 //! Pure Rust: conversions from Python objects live in `py/`.
 
+mod baselines;
 mod batch;
 mod error;
 mod git;
@@ -20,6 +21,7 @@ mod writer;
 use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+pub use baselines::{baseline, save_baseline, BaselineKey};
 pub use error::StoreError;
 pub use git::git_info;
 pub use model::{CaseRecord, EvaluationRecord, RunRecord, RunStatus};

@@ -226,7 +226,7 @@ fn count(row: &Row<'_>, index: usize) -> rusqlite::Result<u64> {
 }
 
 /// The connection's file, for error messages.
-fn db_path(conn: &Connection) -> PathBuf {
+pub(crate) fn db_path(conn: &Connection) -> PathBuf {
     match conn.path() {
         Some(path) if !path.is_empty() => PathBuf::from(path),
         _ => PathBuf::from(":memory:"),

@@ -117,6 +117,16 @@ const MIGRATIONS: &[&str] = &[
         FROM evaluations e
         JOIN runs r ON r.seq = e.run
         LEFT JOIN cases c ON c.run = e.run AND c.idx = e.case_idx;",
+    // v3: the baselines of Autoblocks' automatic battles, one per suite, case and
+    // evaluator; they outlive runs (gc keeps them).
+    "CREATE TABLE baselines (
+        suite_id TEXT NOT NULL,
+        case_hash TEXT NOT NULL,
+        evaluator_id TEXT NOT NULL,
+        baseline TEXT NOT NULL,
+        updated_at REAL NOT NULL,
+        PRIMARY KEY (suite_id, case_hash, evaluator_id)
+    ) WITHOUT ROWID;",
 ];
 
 /// The schema version this build of trialrun writes and understands.
