@@ -36,10 +36,18 @@ run_pytest() { # VENV
   "$1/bin/python" -m pip install "${pip_quiet[@]}" "$wheel[test]"
   bash scripts/install_browser.sh "$1" # Chromium + selenium for the viewer's browser tests
   echo "== pytest under $("$1/bin/python" --version)"
-  "$1/bin/python" -m pytest -q tests
+  # tests/ragas needs the `ragas` extra: it runs once, in a virtualenv of its own (below).
+  "$1/bin/python" -m pytest -q tests --ignore=tests/ragas
 }
 
 run_pytest .venv
+
+echo "== pytest tests/ragas with the ragas extra (Ragas 0.2 and its langchain set)"
+python3 -m venv .venv-ragas
+.venv-ragas/bin/python -m pip install "${pip_quiet[@]}" --upgrade pip
+.venv-ragas/bin/python -m pip install "${pip_quiet[@]}" "$wheel[ragas]" "pytest>=8" \
+  "pytest-asyncio>=0.23"
+.venv-ragas/bin/python -m pytest -q tests/ragas
 
 echo "== type stubs against the built module (mypy.stubtest)"
 .venv/bin/python -m mypy.stubtest trialrun._core --allowlist python/stubtest_allowlist.txt
