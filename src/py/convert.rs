@@ -13,11 +13,14 @@ const MAX_DEPTH: usize = 32;
 /// JSON text for any Python value: JSON types as themselves, dataclasses and pydantic
 /// models by their fields, datetimes, dates and times as ISO 8601, UUIDs as their text,
 /// enum members as their values, exceptions as their traceback, anything else as its repr
-/// in a string. Never fails.
+/// in a string. A container met again inside itself is written as a `"<cycle: type>"`
+/// marker, and writing stops once the text reaches `MAX_STORED_JSON` (so neither a
+/// self-referential value nor a shared one that repeats exponentially costs more than
+/// that much work). Never fails.
 pub fn to_json(obj: &Bound<'_, PyAny>) -> String {
-    let mut out = String::new();
-    write_json(obj, &mut out, 0, false);
-    cut_to_size(out)
+    let mut w = JsonWriter::new(false);
+    w.value(obj, 0);
+    w.finish()
 }
 
 /// A dataclass test case as Autoblocks stores it: its fields as an object, without the
@@ -26,7 +29,8 @@ pub fn case_fields_json<'py>(
     fields: impl Iterator<Item = (Bound<'py, PyAny>, Bound<'py, PyAny>)>,
     skip: &str,
 ) -> String {
-    let mut out = String::from("{");
+    let mut w = JsonWriter::new(true);
+    w.out.push('{');
     for (name, value) in fields {
         let Ok(name) = name.cast::<PyString>() else {
             continue;
@@ -35,18 +39,18 @@ pub fn case_fields_json<'py>(
         if name == skip {
             continue;
         }
-        let mark = out.len();
+        let mark = w.out.len();
         if mark > 1 {
-            out.push(',');
+            w.out.push(',');
         }
-        write_str(&name, &mut out);
-        out.push(':');
-        if !write_json(&value, &mut out, 1, true) {
-            out.truncate(mark);
+        w.string(&name);
+        w.out.push(':');
+        if !w.value(&value, 1) {
+            w.out.truncate(mark);
         }
     }
-    out.push('}');
-    cut_to_size(out)
+    w.out.push('}');
+    w.finish()
 }
 
 /// An output as it is stored: what its own `serialize()` returns when it has one (as
@@ -74,71 +78,204 @@ pub fn output_json(obj: &Bound<'_, PyAny>) -> String {
     to_json(obj)
 }
 
-fn cut_to_size(mut out: String) -> String {
-    if out.len() > MAX_STORED_JSON {
-        let total = out.len();
-        let mut cut = MAX_STORED_JSON;
+/// Writes one value's JSON into `out`, within the size budget.
+struct JsonWriter {
+    out: String,
+    /// Refuse (return false) what has no JSON form, instead of writing its repr.
+    strict: bool,
+    /// The containers being written, outermost first (by address): one met again is a cycle.
+    open: Vec<usize>,
+    /// The budget ran out: nothing more is written, and `finish` says the text was cut.
+    full: bool,
+}
+
+impl JsonWriter {
+    fn new(strict: bool) -> JsonWriter {
+        JsonWriter {
+            out: String::new(),
+            strict,
+            open: Vec::new(),
+            full: false,
+        }
+    }
+
+    /// The text; cut short (a JSON string with a note) when the budget ran out.
+    fn finish(self) -> String {
+        if !self.full && self.out.len() <= MAX_STORED_JSON {
+            return self.out;
+        }
+        let mut out = self.out;
+        let mut cut = out.len().min(MAX_STORED_JSON);
         while !out.is_char_boundary(cut) {
             cut -= 1;
         }
         out.truncate(cut);
-        let note = format!("{out}… [cut: {total} bytes of JSON, {MAX_STORED_JSON} kept]");
-        return serde_json::Value::String(note).to_string();
+        let note = format!("{out}… [cut: more than {MAX_STORED_JSON} bytes of JSON]");
+        serde_json::Value::String(note).to_string()
     }
-    out
-}
 
-fn write_str(s: &str, out: &mut String) {
-    out.push_str(&serde_json::Value::String(s.to_owned()).to_string());
-}
-
-/// Writes `obj`'s JSON; false when `strict` and something had no JSON form.
-fn write_json(obj: &Bound<'_, PyAny>, out: &mut String, depth: usize, strict: bool) -> bool {
-    let py = obj.py();
-    if depth > MAX_DEPTH {
-        return write_repr(obj, out, strict);
-    }
-    if obj.is_none() {
-        out.push_str("null");
-    } else if let Ok(b) = obj.cast::<PyBool>() {
-        out.push_str(if b.is_true() { "true" } else { "false" });
-    } else if obj.is_instance_of::<PyInt>() {
-        match obj.extract::<i64>() {
-            Ok(i) => out.push_str(&i.to_string()),
-            Err(_) => out.push_str(
-                &obj.str()
-                    .map(|s| s.to_string())
-                    .unwrap_or_else(|_| "null".into()),
-            ),
+    /// Whether the budget is spent (then writing stops).
+    fn spent(&mut self) -> bool {
+        if self.out.len() > MAX_STORED_JSON {
+            self.full = true;
         }
-    } else if let Ok(f) = obj.cast::<PyFloat>() {
-        let v = f.value();
-        if v.is_finite() {
-            out.push_str(&serde_json::Value::from(v).to_string());
+        self.full
+    }
+
+    /// A JSON string of (at most the budget's worth of) `s`.
+    fn string(&mut self, s: &str) {
+        let room = (MAX_STORED_JSON + 1).saturating_sub(self.out.len());
+        let s = if s.len() > room {
+            self.full = true;
+            let mut cut = room;
+            while !s.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            &s[..cut]
         } else {
-            write_str(&v.to_string(), out);
-        }
-    } else if let Ok(s) = obj.cast::<PyString>() {
-        write_str(&s.to_string_lossy(), out);
-    } else if let Ok(list) = obj.cast::<PyList>() {
-        return write_seq(list.iter(), out, depth, strict);
-    } else if let Ok(tuple) = obj.cast::<PyTuple>() {
-        return write_seq(tuple.iter(), out, depth, strict);
-    } else if let Ok(dict) = obj.cast::<PyDict>() {
-        return write_map(dict.iter(), out, depth, strict);
-    } else if let Some(fields) = dataclass_fields(obj) {
-        return write_map(fields.into_iter(), out, depth, strict);
-    } else if let Some(text) = known_text(obj) {
-        write_str(&text, out);
-    } else if let Some(value) = enum_value(obj) {
-        return write_json(&value, out, depth + 1, strict);
-    } else if let Ok(dumped) = obj.call_method1(intern!(py, "model_dump"), ()) {
-        // pydantic v2 models
-        return write_json(&dumped, out, depth + 1, strict);
-    } else {
-        return write_repr(obj, out, strict);
+            s
+        };
+        self.out
+            .push_str(&serde_json::Value::String(s.to_owned()).to_string());
     }
-    true
+
+    /// Writes `obj`; false when strict and something had no JSON form.
+    fn value(&mut self, obj: &Bound<'_, PyAny>, depth: usize) -> bool {
+        if self.spent() {
+            return true;
+        }
+        if depth > MAX_DEPTH {
+            return self.repr(obj);
+        }
+        if obj.is_none() {
+            self.out.push_str("null");
+        } else if let Ok(b) = obj.cast::<PyBool>() {
+            self.out
+                .push_str(if b.is_true() { "true" } else { "false" });
+        } else if obj.is_instance_of::<PyInt>() {
+            match obj.extract::<i64>() {
+                Ok(i) => self.out.push_str(&i.to_string()),
+                Err(_) => match obj.str() {
+                    Ok(text) => self.out.push_str(&text.to_string()),
+                    Err(_) => self.out.push_str("null"),
+                },
+            }
+        } else if let Ok(f) = obj.cast::<PyFloat>() {
+            let v = f.value();
+            if v.is_finite() {
+                self.out.push_str(&serde_json::Value::from(v).to_string());
+            } else {
+                self.string(&v.to_string());
+            }
+        } else if let Ok(s) = obj.cast::<PyString>() {
+            self.string(&s.to_string_lossy());
+        } else if obj.is_instance_of::<PyList>()
+            || obj.is_instance_of::<PyDict>()
+            || obj.is_instance_of::<PyTuple>()
+        {
+            return self.container(obj, depth);
+        } else if let Some(text) = known_text(obj) {
+            self.string(&text);
+        } else {
+            return self.container(obj, depth);
+        }
+        true
+    }
+
+    /// Lists, tuples, dicts, dataclasses, enum members, pydantic models, else the repr;
+    /// each entered once per path.
+    fn container(&mut self, obj: &Bound<'_, PyAny>, depth: usize) -> bool {
+        let py = obj.py();
+        let address = obj.as_ptr() as usize;
+        if self.open.contains(&address) {
+            if self.strict {
+                return false;
+            }
+            let name = obj
+                .get_type()
+                .name()
+                .map(|n| n.to_string())
+                .unwrap_or_default();
+            self.string(&format!("<cycle: {name}>"));
+            return true;
+        }
+        self.open.push(address);
+        let written = if let Ok(list) = obj.cast::<PyList>() {
+            self.seq(list.iter(), depth)
+        } else if let Ok(tuple) = obj.cast::<PyTuple>() {
+            self.seq(tuple.iter(), depth)
+        } else if let Ok(dict) = obj.cast::<PyDict>() {
+            self.map(dict.iter(), depth)
+        } else if let Some(fields) = dataclass_fields(obj) {
+            self.map(fields.into_iter(), depth)
+        } else if let Some(value) = enum_value(obj) {
+            self.value(&value, depth + 1)
+        } else if let Ok(dumped) = obj.call_method1(intern!(py, "model_dump"), ()) {
+            // pydantic v2 models
+            self.value(&dumped, depth + 1)
+        } else {
+            self.repr(obj)
+        };
+        self.open.pop();
+        written
+    }
+
+    fn seq<'py>(&mut self, items: impl Iterator<Item = Bound<'py, PyAny>>, depth: usize) -> bool {
+        self.out.push('[');
+        for (i, item) in items.enumerate() {
+            if self.spent() {
+                return true;
+            }
+            if i > 0 {
+                self.out.push(',');
+            }
+            if !self.value(&item, depth + 1) {
+                return false;
+            }
+        }
+        self.out.push(']');
+        true
+    }
+
+    fn map<'py>(
+        &mut self,
+        items: impl Iterator<Item = (Bound<'py, PyAny>, Bound<'py, PyAny>)>,
+        depth: usize,
+    ) -> bool {
+        self.out.push('{');
+        for (i, (k, v)) in items.enumerate() {
+            if self.spent() {
+                return true;
+            }
+            if i > 0 {
+                self.out.push(',');
+            }
+            let key = match k.cast::<PyString>() {
+                Ok(s) => s.to_string_lossy().into_owned(),
+                Err(_) => k.str().map(|s| s.to_string()).unwrap_or_default(),
+            };
+            self.string(&key);
+            self.out.push(':');
+            if !self.value(&v, depth + 1) {
+                return false;
+            }
+        }
+        self.out.push('}');
+        true
+    }
+
+    /// The repr as a JSON string; refused (false) when strict.
+    fn repr(&mut self, obj: &Bound<'_, PyAny>) -> bool {
+        if self.strict {
+            return false;
+        }
+        let text = obj
+            .repr()
+            .map(|r| r.to_string())
+            .unwrap_or_else(|_| "<unrepresentable>".into());
+        self.string(&text);
+        true
+    }
 }
 
 /// The text of values JSON carries as strings: datetimes, dates and times (ISO 8601), UUIDs,
@@ -184,63 +321,6 @@ fn enum_value<'py>(obj: &Bound<'py, PyAny>) -> Option<Bound<'py, PyAny>> {
         return obj.getattr(intern!(py, "value")).ok();
     }
     None
-}
-
-fn write_seq<'py>(
-    items: impl Iterator<Item = Bound<'py, PyAny>>,
-    out: &mut String,
-    depth: usize,
-    strict: bool,
-) -> bool {
-    out.push('[');
-    for (i, item) in items.enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        if !write_json(&item, out, depth + 1, strict) {
-            return false;
-        }
-    }
-    out.push(']');
-    true
-}
-
-fn write_map<'py>(
-    items: impl Iterator<Item = (Bound<'py, PyAny>, Bound<'py, PyAny>)>,
-    out: &mut String,
-    depth: usize,
-    strict: bool,
-) -> bool {
-    out.push('{');
-    for (i, (k, v)) in items.enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        let key = match k.cast::<PyString>() {
-            Ok(s) => s.to_string_lossy().into_owned(),
-            Err(_) => k.str().map(|s| s.to_string()).unwrap_or_default(),
-        };
-        write_str(&key, out);
-        out.push(':');
-        if !write_json(&v, out, depth + 1, strict) {
-            return false;
-        }
-    }
-    out.push('}');
-    true
-}
-
-/// The repr as a JSON string; refused (false) when strict.
-fn write_repr(obj: &Bound<'_, PyAny>, out: &mut String, strict: bool) -> bool {
-    if strict {
-        return false;
-    }
-    let text = obj
-        .repr()
-        .map(|r| r.to_string())
-        .unwrap_or_else(|_| "<unrepresentable>".into());
-    write_str(&text, out);
-    true
 }
 
 /// (name, value) pairs of a dataclass instance, in field order; None for other objects.

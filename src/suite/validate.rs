@@ -91,20 +91,70 @@ pub fn concurrency(what: &str, value: i64) -> Result<usize, SpecError> {
 }
 
 /// Grid parameters: each name with at least one value.
-pub fn grid(params: &[(String, usize)]) -> Result<(), SpecError> {
+/// Most grid combinations one suite may have: each is a run of its own in the store.
+pub const MAX_GRID_COMBINATIONS: usize = 10_000;
+/// Most (case x grid combination) items one suite may hold: each is kept in memory until the
+/// suite ends (a few hundred bytes each, before outputs).
+pub const MAX_ITEMS: usize = 5_000_000;
+
+/// How many combinations the grid makes; refused when a parameter has no value or the
+/// product passes `MAX_GRID_COMBINATIONS` (counted without overflow, before any is built).
+pub fn grid(params: &[(String, usize)]) -> Result<usize, SpecError> {
+    let mut total: usize = 1;
     for (name, n) in params {
         if *n == 0 {
             return err(format!(
                 "grid_search_params[{name:?}] is empty: give at least one value"
             ));
         }
+        total = match total.checked_mul(*n) {
+            Some(t) if t <= MAX_GRID_COMBINATIONS => t,
+            _ => {
+                let sizes: Vec<String> = params.iter().map(|(k, n)| format!("{k}: {n}")).collect();
+                return err(format!(
+                    "grid_search_params makes more than {MAX_GRID_COMBINATIONS} combinations \
+                     ({}), each a run of its own: split the grid into several suites",
+                    sizes.join(", ")
+                ));
+            }
+        };
     }
-    Ok(())
+    Ok(total)
+}
+
+/// Refuses a suite of more than `MAX_ITEMS` (case x combination) items.
+pub fn items(cases: usize, combinations: usize) -> Result<(), SpecError> {
+    match cases.checked_mul(combinations) {
+        Some(n) if n <= MAX_ITEMS => Ok(()),
+        _ => err(format!(
+            "the suite has {cases} test cases (repeats included) x {combinations} grid \
+             combinations, more than the {MAX_ITEMS} one suite may run: split it into several suites"
+        )),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_grid_too_big_is_refused_without_overflow() {
+        let huge: Vec<(String, usize)> = "abcde".chars().map(|k| (k.to_string(), 100)).collect();
+        let e = grid(&huge).unwrap_err().0;
+        assert!(e.contains("more than 10000 combinations"), "{e}");
+        assert!(e.contains("a: 100, b: 100"), "{e}");
+        let overflow = vec![("a".to_string(), usize::MAX), ("b".to_string(), 2)];
+        assert!(grid(&overflow).is_err());
+        assert_eq!(grid(&[("a".into(), 100), ("b".into(), 100)]), Ok(10_000));
+    }
+
+    #[test]
+    fn too_many_items_are_refused() {
+        assert!(items(500, 10_000).is_ok());
+        let e = items(5_000_001, 1).unwrap_err().0;
+        assert!(e.contains("5000001 test cases"), "{e}");
+        assert!(items(usize::MAX, 2).is_err());
+    }
 
     fn label(i: usize) -> String {
         format!("Case({i})")

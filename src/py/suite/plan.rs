@@ -77,10 +77,11 @@ pub fn build(
 ) -> PyResult<Plan> {
     let py = id.py();
     let hooks = hooks(py)?;
-    let suite_id: String = id
-        .cast::<PyString>()
-        .map_err(|_| invalid(format!("id must be a str, got {}", type_name(id))))?
-        .to_string();
+    let suite_id = utf8(
+        id.cast::<PyString>()
+            .map_err(|_| invalid(format!("id must be a str, got {}", type_name(id))))?,
+        || "id".into(),
+    )?;
     validate::suite_id(&suite_id)?;
 
     let cases = sequence("test_cases", test_cases)?;
@@ -108,7 +109,9 @@ pub fn build(
                 type_name(&h)
             ))
         })?;
-        hashes.push(h.to_string());
+        hashes.push(utf8(h, || {
+            format!("test_cases[{i}] {}: hash()", label(case))
+        })?);
     }
     // Autoblocks' TestCaseConfig(repeat_num_times=n): the case runs n times, each a case of
     // its own with the SDK's hash suffix (`{hash}-{i}`).
@@ -117,7 +120,12 @@ pub fn build(
     for (i, case) in cases.iter().enumerate() {
         match repeats(i, case, &mut classes_without)? {
             None => entries.push((i, hashes[i].clone())),
-            Some(n) => entries.extend((0..n).map(|r| (i, format!("{}-{r}", hashes[i])))),
+            Some(n) => {
+                // Counted before anything is made for them.
+                validate::items(entries.len().saturating_add(n), 1)
+                    .map_err(|e| invalid(format!("test_cases[{i}] {}: {e}", label(case))))?;
+                entries.extend((0..n).map(|r| (i, format!("{}-{r}", hashes[i]))));
+            }
         }
     }
     let (origins, hashes): (Vec<usize>, Vec<String>) = entries.into_iter().unzip();
@@ -152,15 +160,15 @@ pub fn build(
         let id = ev
             .getattr(intern!(py, "id"))
             .map_err(|e| invalid(format!("evaluators[{i}] {name}: id: {e}")))?;
-        let id = id
-            .cast::<PyString>()
-            .map_err(|_| {
+        let id = utf8(
+            id.cast::<PyString>().map_err(|_| {
                 invalid(format!(
                     "evaluators[{i}] {name}: id must be a str, got {}",
                     type_name(&id)
                 ))
-            })?
-            .to_string();
+            })?,
+            || format!("evaluators[{i}] {name}: id"),
+        )?;
         let limit = ev.getattr(intern!(py, "max_concurrency"))?;
         let limit = positive_int(
             &format!("evaluators[{i}] {name} ({id:?}): max_concurrency"),
@@ -173,7 +181,7 @@ pub fn build(
     }
     validate::evaluator_ids(&ids)?;
 
-    let combinations = combinations(grid_search_params)?;
+    let combinations = combinations(grid_search_params, hashes.len())?;
     let case_json = cases
         .iter()
         .enumerate()
@@ -324,7 +332,21 @@ fn positive_int(what: &str, v: &Bound<'_, PyAny>) -> PyResult<usize> {
     Ok(validate::concurrency(what, n)?)
 }
 
-fn combinations(params: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<Combination>> {
+/// A str as Rust text. One holding a lone surrogate has no UTF-8 form: the store would
+/// keep U+FFFD instead, making different values equal, so it is refused naming `what`.
+fn utf8(s: &Bound<'_, PyString>, what: impl FnOnce() -> String) -> PyResult<String> {
+    s.to_str().map(str::to_owned).map_err(|_| {
+        invalid(format!(
+            "{} is {}, which is not valid Unicode text (it holds a lone surrogate) and cannot \
+             be stored",
+            what(),
+            s.repr().map(|r| r.to_string()).unwrap_or_default()
+        ))
+    })
+}
+
+/// The grid's combinations, once their count (and `cases` x it) is checked.
+fn combinations(params: Option<&Bound<'_, PyAny>>, cases: usize) -> PyResult<Vec<Combination>> {
     let Some(params) = params.filter(|p| !p.is_none()) else {
         return Ok(vec![Combination {
             grid: None,
@@ -366,7 +388,8 @@ fn combinations(params: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<Combination>>
         .cloned()
         .zip(values.iter().map(Vec::len))
         .collect();
-    validate::grid(&sizes)?;
+    let count = validate::grid(&sizes)?;
+    validate::items(cases, count)?;
     let counts: Vec<usize> = values.iter().map(Vec::len).collect();
     grid::combinations(&counts)
         .into_iter()
