@@ -9,6 +9,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 PREAMBLE = """
 import dataclasses
 from trialrun import BaseTestCase, BaseTestEvaluator, Evaluation, Threshold, run_test_suite
@@ -179,8 +181,9 @@ def test_run_quiet_prints_no_summary(tmp_path, subprocess_env):
     assert "cli-quiet" not in proc.stdout
 
 
-def test_ctrl_c_interrupts_keeps_finished_cases_and_exits_130(
-    tmp_path, subprocess_env, trialrun_home
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_ctrl_c_and_sigterm_interrupt_keep_finished_cases_and_exit_130(
+    tmp_path, subprocess_env, trialrun_home, signum
 ):
     script = write_script(
         tmp_path,
@@ -213,7 +216,7 @@ def test_ctrl_c_interrupts_keeps_finished_cases_and_exits_130(
     )
     try:
         assert proc.stdout.readline().strip() == "READY"
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signum)
         out, err = proc.communicate(timeout=10)
     finally:
         if proc.poll() is None:

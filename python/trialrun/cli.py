@@ -22,6 +22,7 @@ import argparse
 import json
 import os
 import runpy
+import signal
 import sys
 import traceback
 
@@ -363,7 +364,6 @@ def _run_script(run, usage_error: type, describe, raised: str) -> int | None:
 
 
 def _run_file(path: str, file_args: list[str], junit: str | None = None) -> int:
-    from trialrun import SuiteValidationError
     from trialrun._run import collect_results
 
     if not os.path.isfile(path):
@@ -371,15 +371,16 @@ def _run_file(path: str, file_args: list[str], junit: str | None = None) -> int:
         return EXIT_USAGE
     sys.argv = [path, *file_args]
     sys.path.insert(0, os.path.dirname(os.path.abspath(path)))
-    with collect_results() as results:
-        failed = _run_script(
-            lambda: runpy.run_path(path, run_name="__main__"),
-            SuiteValidationError,
-            lambda e: f"{path}: {e}",
-            f"{path} raised before its suites finished",
-        )
-        if failed is not None:
-            return failed
+    # SIGTERM (CI timeouts, docker stop) stops the suites as Ctrl-C does: what finished is
+    # kept and the runs are recorded as interrupted.
+    previous = signal.signal(signal.SIGTERM, _as_ctrl_c)
+    try:
+        with collect_results() as results:
+            failed = _run_suites(path)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    if failed is not None:
+        return failed
     if junit and results:
         from trialrun.history import _junit
 
@@ -387,10 +388,26 @@ def _run_file(path: str, file_args: list[str], junit: str | None = None) -> int:
     return exit_code(results, path)
 
 
+def _run_suites(path: str) -> int | None:
+    from trialrun import SuiteValidationError
+
+    return _run_script(
+        lambda: runpy.run_path(path, run_name="__main__"),
+        SuiteValidationError,
+        lambda e: f"{path}: {e}",
+        f"{path} raised before its suites finished",
+    )
+
+
+def _as_ctrl_c(signum: int, frame: object) -> None:
+    """A SIGTERM handler: the process gets a SIGINT, handled as Ctrl-C wherever it lands
+    (asyncio's runner cancels the suite; elsewhere KeyboardInterrupt)."""
+    os.kill(os.getpid(), signal.SIGINT)
+
+
 def _run_steps(args: argparse.Namespace) -> int:
     """Runs e2e.py as __main__ inside its package (so `from .steps import steps` works),
     with --reset/--from/--only applied to the TestRunner.run() calls it makes."""
-    import signal
 
     from trialrun import steps as steps_module
     from trialrun.steps import runner as steps_runner

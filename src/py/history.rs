@@ -12,7 +12,20 @@ use super::errors::StoreError;
 use pyo3::intern;
 use std::path::PathBuf;
 
+/// The store for reading (read-only when it is current, so a store the user may not write
+/// can be read).
 fn open(store_path: Option<PathBuf>) -> PyResult<rusqlite::Connection> {
+    let path = existing(store_path)?;
+    Ok(store::open_read(&path)?)
+}
+
+/// The store for writing (gc).
+fn open_writable(store_path: Option<PathBuf>) -> PyResult<rusqlite::Connection> {
+    let path = existing(store_path)?;
+    Ok(store::open(&path)?)
+}
+
+fn existing(store_path: Option<PathBuf>) -> PyResult<PathBuf> {
     let path = store_path.unwrap_or_else(store::default_path);
     if !path.exists() {
         return Err(StoreError::new_err(format!(
@@ -20,7 +33,7 @@ fn open(store_path: Option<PathBuf>) -> PyResult<rusqlite::Connection> {
             path.display()
         )));
     }
-    Ok(store::open(&path)?)
+    Ok(path)
 }
 
 fn load_runs(conn: &rusqlite::Connection, ids: &[String]) -> PyResult<Vec<RunData>> {
@@ -324,7 +337,7 @@ fn compare_runs(
 #[pyo3(signature = (keep, store_path=None))]
 fn gc_runs(py: Python<'_>, keep: usize, store_path: Option<PathBuf>) -> PyResult<usize> {
     py.detach(|| {
-        let conn = open(store_path)?;
+        let conn = open_writable(store_path)?;
         Ok(store::delete_old_runs(&conn, keep)?)
     })
 }

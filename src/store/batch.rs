@@ -46,8 +46,8 @@ impl Failures {
 }
 
 const INSERT_RUN: &str = "INSERT INTO runs \
-    (id, suite_id, kind, status, started_at, ended_at, grid, git_commit, git_branch) \
-    VALUES (?1, ?2, ?3, ?4, ?5, NULL, ?6, ?7, ?8)";
+    (id, suite_id, kind, status, started_at, ended_at, grid, git_commit, git_branch, writer) \
+    VALUES (?1, ?2, ?3, ?4, ?5, NULL, ?6, ?7, ?8, ?9)";
 const FINISH_RUN: &str = "UPDATE runs SET status = ?2, ended_at = ?3 WHERE seq = ?1";
 const UPSERT_CASE: &str = "INSERT OR REPLACE INTO cases \
     (run, idx, hash, test_case, output, duration_s, error) \
@@ -137,22 +137,40 @@ impl<'tx> Statements<'tx> {
     }
 }
 
+/// What became of a batch.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Batch {
+    /// Committed (records that failed on their own are in `failures`), or lost whole with
+    /// the reason in `failures`.
+    Done,
+    /// Another process held the write lock past the busy timeout: nothing was written, and
+    /// the batch may be tried again (with `give_up`, it is lost instead).
+    Busy,
+}
+
 /// Writes `writes` in one transaction. A failing record (say, a case of an unknown run) is
-/// recorded in `failures` and skipped; the others still commit.
+/// recorded in `failures` and skipped; the others still commit. When the write lock cannot
+/// be had, `Busy` leaves the batch to the caller, unless `give_up`.
 pub(super) fn write_batch(
     conn: &mut Connection,
     path: &Path,
     writes: &[Write],
     keys: &mut RunKeys,
     failures: &mut Failures,
-) {
+    give_up: bool,
+) -> Batch {
     let lost = |what: &str| format!("{what}; the batch's {} writes are lost", writes.len());
     // IMMEDIATE: take the write lock now, waiting up to the busy timeout for other writers,
     // rather than failing mid-batch when a read lock cannot be upgraded.
     let tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
         Ok(tx) => tx,
         Err(e) => {
-            return failures.record(StoreError::sqlite(path, &lost("starting a transaction"), e))
+            let err = StoreError::sqlite(path, &lost("starting a transaction"), e);
+            if err.is_busy() && !give_up {
+                return Batch::Busy;
+            }
+            failures.record(err);
+            return Batch::Done;
         }
     };
     let mut statements = Statements::new(&tx);
@@ -161,7 +179,8 @@ pub(super) fn write_batch(
             // Disk full or I/O errors make SQLite roll the whole transaction back.
             if tx.is_autocommit() {
                 keys.clear(); // runs begun in this batch are gone too
-                return failures.record(err.with_note(&lost("SQLite rolled the transaction back")));
+                failures.record(err.with_note(&lost("SQLite rolled the transaction back")));
+                return Batch::Done;
             }
             failures.record(err);
         }
@@ -171,6 +190,7 @@ pub(super) fn write_batch(
         keys.clear();
         failures.record(StoreError::sqlite(path, &lost("committing"), e));
     }
+    Batch::Done
 }
 
 fn write_one(
@@ -221,6 +241,7 @@ fn begin_run(tx: &Transaction<'_>, run: &RunRecord) -> rusqlite::Result<usize> {
         run.grid,
         run.git_commit,
         run.git_branch,
+        super::liveness::this_process(),
     ])
 }
 
@@ -318,13 +339,20 @@ mod tests {
         let mut conn = open(&path).unwrap();
         let mut keys = RunKeys::default();
         let mut failures = Failures::default();
-        write_batch(&mut conn, &path, &[run("a")], &mut keys, &mut failures);
+        write_batch(
+            &mut conn,
+            &path,
+            &[run("a")],
+            &mut keys,
+            &mut failures,
+            false,
+        );
         // "a" is remembered from the earlier batch, "b" is begun in this one, "c" is unknown.
         let mut writes = vec![run("b")];
         for i in 0..6 {
             writes.push(big_case(["a", "b", "b", "a", "c", "a"][i as usize], i));
         }
-        write_batch(&mut conn, &path, &writes, &mut keys, &mut failures);
+        write_batch(&mut conn, &path, &writes, &mut keys, &mut failures, false);
         let err = failures.take().expect("the unknown run is reported");
         assert!(
             err.to_string()
@@ -354,6 +382,7 @@ mod tests {
             &[run("r")],
             &mut RunKeys::default(),
             &mut failures,
+            false,
         );
         assert!(failures.take().is_none());
 
@@ -370,6 +399,7 @@ mod tests {
             &writes,
             &mut RunKeys::default(),
             &mut failures,
+            false,
         );
         let err = failures.take().expect("a full database is reported");
         assert!(err.to_string().contains("full"), "{err}");
@@ -382,6 +412,7 @@ mod tests {
             &[big_case("r", 99)],
             &mut RunKeys::default(),
             &mut failures,
+            false,
         );
         assert!(failures.take().is_none());
         let landed: i64 = conn

@@ -32,6 +32,11 @@ pub struct StoreError {
 }
 
 impl StoreError {
+    /// Another process held the write lock past the busy timeout.
+    pub(crate) fn is_busy(&self) -> bool {
+        self.kind == StoreErrorKind::Busy
+    }
+
     pub fn new(kind: StoreErrorKind, path: &Path, detail: impl Into<String>) -> StoreError {
         StoreError {
             kind,

@@ -10,6 +10,7 @@ mod baselines;
 mod batch;
 mod error;
 mod git;
+mod liveness;
 pub mod model;
 mod open;
 mod read;
@@ -25,7 +26,7 @@ pub use baselines::{baseline, save_baseline, BaselineKey};
 pub use error::StoreError;
 pub use git::git_info;
 pub use model::{CaseRecord, EvaluationRecord, RunRecord, RunStatus};
-pub use open::open;
+pub use open::{open, open_read};
 pub use read::{
     delete_old_runs, list_runs, previous_run, run_cases, run_evaluations, runs_matching, StoredRun,
 };

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use rusqlite::{Connection, ErrorCode};
 
 use super::error::{StoreError, StoreErrorKind};
+use super::liveness;
 use super::schema;
 
 /// How long a connection waits for another writer's lock before giving up. Batches are small
@@ -22,7 +23,71 @@ pub fn open(path: &Path) -> Result<Connection, StoreError> {
         Connection::open(path).map_err(|e| StoreError::sqlite(path, "opening the database", e))?;
     configure(&conn, path)?;
     schema::migrate(&mut conn, path)?;
+    liveness::sweep(&conn, super::now_unix())?;
     Ok(conn)
+}
+
+/// Opens an existing store for reading. A store that is current is opened read-only, so a
+/// store on a read-only disk, or one the reader may not write, can be read (a read-only
+/// open of a WAL file still needs its `-shm` file; where that cannot be made either, the
+/// file is read as immutable). A store whose schema is older is opened as `open` does, to
+/// migrate it first, and so is one holding runs whose writer died (to mark them
+/// interrupted) when it can be written.
+pub fn open_read(path: &Path) -> Result<Connection, StoreError> {
+    if !path.is_file() {
+        return Err(StoreError::new(
+            StoreErrorKind::CannotCreate,
+            path,
+            "no run store here (run a suite first)",
+        ));
+    }
+    let conn = match read_only(path, "mode=ro") {
+        Ok(conn) => conn,
+        // No -shm to share and none can be made: nobody can be writing this store.
+        Err(_) => read_only(path, "immutable=1")?,
+    };
+    if schema::needs_migration(&conn, path)? {
+        drop(conn);
+        return open(path);
+    }
+    if !liveness::gone_runs(&conn)?.is_empty() {
+        // Runs whose writer died are marked interrupted by a writable open; a store that
+        // cannot be written is read as it is.
+        if let Ok(writable) = open(path) {
+            return Ok(writable);
+        }
+    }
+    Ok(conn)
+}
+
+fn read_only(path: &Path, mode: &str) -> Result<Connection, StoreError> {
+    use rusqlite::OpenFlags;
+    let fail = |e| StoreError::sqlite(path, "opening the database for reading", e);
+    let uri = format!("file:{}?{mode}", uri_path(path));
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
+        | OpenFlags::SQLITE_OPEN_URI
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(uri, flags).map_err(fail)?;
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(fail)?;
+    // The first read: a file that is not a database, or a -shm that cannot be opened,
+    // fails here rather than on the caller's first query.
+    conn.query_row("SELECT count(*) FROM sqlite_schema", [], |r| {
+        r.get::<_, i64>(0)
+    })
+    .map_err(fail)?;
+    Ok(conn)
+}
+
+/// `path` for a `file:` URI: the characters URIs reserve percent-encoded.
+fn uri_path(path: &Path) -> String {
+    let mut out = String::new();
+    for byte in path.to_string_lossy().bytes() {
+        match byte {
+            b'?' | b'#' | b'%' => out.push_str(&format!("%{byte:02X}")),
+            _ => out.push(byte as char),
+        }
+    }
+    out
 }
 
 fn create_parent_dir(path: &Path) -> Result<(), StoreError> {
@@ -110,6 +175,39 @@ mod tests {
             .pragma_query_value(None, "page_size", |r| r.get(0))
             .unwrap();
         assert_eq!(page_size, PAGE_SIZE);
+    }
+
+    #[test]
+    fn open_read_reads_a_current_store_without_writing_it() {
+        let dir = TestDir::new("open-read");
+        let path = dir.path().join("trialrun.db");
+        drop(open(&path).unwrap());
+        let before = std::fs::read(&path).unwrap();
+        let conn = open_read(&path).unwrap();
+        let runs: i64 = conn
+            .query_row("SELECT count(*) FROM runs", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(runs, 0);
+        let write = conn.execute("DELETE FROM runs", []);
+        assert!(write.is_err(), "a read-only connection refuses writes");
+        drop(conn);
+        assert_eq!(std::fs::read(&path).unwrap(), before);
+    }
+
+    #[test]
+    fn open_read_migrates_an_old_store_and_refuses_a_missing_one() {
+        let dir = TestDir::new("open-read-old");
+        let path = dir.path().join("trialrun.db");
+        let err = open_read(&path).unwrap_err();
+        assert!(err.to_string().contains("no run store here"), "{err}");
+        assert!(!path.exists());
+        // An empty file as a fresh open leaves it before migrating: version 0.
+        drop(Connection::open(&path).unwrap());
+        let conn = open_read(&path).unwrap();
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, schema::LATEST_VERSION);
     }
 
     #[test]

@@ -127,6 +127,9 @@ const MIGRATIONS: &[&str] = &[
         updated_at REAL NOT NULL,
         PRIMARY KEY (suite_id, case_hash, evaluator_id)
     ) WITHOUT ROWID;",
+    // v4: which process writes each run ("host pid start"), so a run whose writer died is
+    // marked interrupted when the store is next opened.
+    "ALTER TABLE runs ADD COLUMN writer TEXT;",
 ];
 
 /// The schema version this build of trialrun writes and understands.
@@ -154,6 +157,17 @@ pub(crate) fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreErr
         }
         apply_next_step(conn, path, version)?;
     }
+}
+
+/// Whether the file lacks migrations this trialrun has (refusing files that are not ours
+/// or too new, as `migrate` does).
+pub(crate) fn needs_migration(conn: &Connection, path: &Path) -> Result<bool, StoreError> {
+    let version = user_version(conn, path)?;
+    check_identity(conn, path, version)?;
+    if version > LATEST_VERSION {
+        return Err(newer_schema(path, version));
+    }
+    Ok(version < LATEST_VERSION)
 }
 
 /// Applies the step after `seen_version`, unless another process got there first.

@@ -6,13 +6,33 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 
-use super::batch::{write_batch, Failures, RunKeys, Write};
+use super::batch::{write_batch, Batch, Failures, RunKeys, Write};
 use super::error::{StoreError, StoreErrorKind};
 use super::model::{CaseRecord, EvaluationRecord, RunRecord, RunStatus};
 use super::open::open;
+
+/// How long the writer waits for another process's write lock.
+#[derive(Clone, Copy)]
+struct Patience {
+    /// Each try's wait (SQLite's busy timeout); None keeps the store's.
+    busy_timeout: Option<Duration>,
+    /// How long records are kept and tried again while the lock stays taken, before they
+    /// are reported lost.
+    retry_for: Duration,
+}
+
+impl Default for Patience {
+    fn default() -> Self {
+        Patience {
+            busy_timeout: None,
+            retry_for: Duration::from_secs(60),
+        }
+    }
+}
 
 /// Most records committed in one transaction: bounds how long one commit holds the write
 /// lock against other processes, and how much work a crash can lose.
@@ -57,7 +77,15 @@ impl Writer {
     /// Opens the store on the calling thread, so a bad path or a corrupt file fails here and
     /// not at the first flush, then hands the connection to the "trialrun-store" thread.
     pub fn start(path: &Path) -> Result<Writer, StoreError> {
+        Writer::start_with(path, Patience::default())
+    }
+
+    fn start_with(path: &Path, patience: Patience) -> Result<Writer, StoreError> {
         let conn = open(path)?;
+        if let Some(busy) = patience.busy_timeout {
+            conn.busy_timeout(busy)
+                .map_err(|e| StoreError::sqlite(path, "configuring the writer", e))?;
+        }
         // A bigger page cache than SQLite's 2 MB default, so large batches do not spill
         // pages mid-transaction. Memory is only taken as pages are used.
         conn.pragma_update(None, "cache_size", WRITER_CACHE_KIB)
@@ -74,7 +102,15 @@ impl Writer {
         let thread_path = path.to_path_buf();
         let thread = std::thread::Builder::new()
             .name("trialrun-store".to_string())
-            .spawn(move || write_loop(conn, &thread_path, inbox, &thread_pending))
+            .spawn(move || {
+                write_loop(
+                    conn,
+                    &thread_path,
+                    inbox,
+                    &thread_pending,
+                    patience.retry_for,
+                )
+            })
             .map_err(|e| {
                 let detail = format!("it could not be started: {e}");
                 StoreError::new(StoreErrorKind::WriterStopped, path, detail)
@@ -206,15 +242,33 @@ fn lower_priority() {
 
 /// The writer thread: blocks while idle; once woken, lingers, then takes every buffered
 /// record and commits them, MAX_BATCH per transaction. Ends when the Writer drops its sender.
-fn write_loop(mut conn: Connection, path: &Path, inbox: Receiver<Message>, pending: &Pending) {
+fn write_loop(
+    mut conn: Connection,
+    path: &Path,
+    inbox: Receiver<Message>,
+    pending: &Pending,
+    retry_for: Duration,
+) {
     lower_priority();
     let mut failures = Failures::default();
     let mut keys = RunKeys::default();
-    // Swapped with the shared buffer, so both keep their capacity from batch to batch.
+    // Takes the shared buffer's records each round; both keep their capacity.
     let mut writes = Vec::new();
     let mut flushes = Vec::new();
-    while let Ok(first) = inbox.recv() {
-        let mut next = Some(first);
+    // Since when another process has held the write lock against us.
+    let mut busy_since: Option<Instant> = None;
+    loop {
+        // Records left by a busy store are tried again at once (each try waits the busy
+        // timeout); otherwise wait for news. Ends once the Writer is gone and all is written.
+        let first = if writes.is_empty() {
+            match inbox.recv() {
+                Ok(message) => Some(message),
+                Err(_) => break,
+            }
+        } else {
+            inbox.try_recv().ok()
+        };
+        let mut next = first;
         while let Some(message) = next {
             if let Message::Flush(reply) = message {
                 flushes.push(reply);
@@ -225,12 +279,29 @@ fn write_loop(mut conn: Connection, path: &Path, inbox: Receiver<Message>, pendi
         if flushes.is_empty() {
             std::thread::sleep(LINGER);
         }
-        std::mem::swap(&mut writes, &mut *pending.lock());
-        for batch in writes.chunks(MAX_BATCH) {
-            write_batch(&mut conn, path, batch, &mut keys, &mut failures);
+        writes.append(&mut *pending.lock());
+        let mut written = 0;
+        while written < writes.len() {
+            let batch = &writes[written..writes.len().min(written + MAX_BATCH)];
+            let give_up = busy_since.is_some_and(|since| since.elapsed() >= retry_for);
+            match write_batch(&mut conn, path, batch, &mut keys, &mut failures, give_up) {
+                Batch::Done => {
+                    written += batch.len();
+                    busy_since = None;
+                }
+                Batch::Busy => {
+                    // Another process holds the lock: keep the rest and try again (each
+                    // try already waited the busy timeout); new records join them.
+                    busy_since.get_or_insert_with(Instant::now);
+                    break;
+                }
+            }
         }
         // Records are freed here, off the callers' threads.
-        writes.clear();
+        writes.drain(..written);
+        if !writes.is_empty() {
+            continue; // flushes wait until the retry lands or gives up
+        }
         // The batch is committed (or its failures recorded): answer flushes made before it.
         for reply in flushes.drain(..) {
             let _ = reply.send(failures.take());
@@ -504,6 +575,51 @@ mod tests {
             list_runs(&conn, None, 10).unwrap()[0].status,
             RunStatus::Completed
         );
+    }
+
+    #[test]
+    fn records_wait_for_another_process_lock_and_then_land() {
+        let dir = TestDir::new("busy-retry");
+        let path = dir.path().join("trialrun.db");
+        let patience = Patience {
+            busy_timeout: Some(Duration::from_millis(20)),
+            retry_for: Duration::from_secs(30),
+        };
+        let writer = Writer::start_with(&path, patience).unwrap();
+        let other = open(&path).unwrap();
+        other.execute_batch("BEGIN IMMEDIATE").unwrap();
+        writer.begin_run(run("r", "s", 1.0));
+        writer.case(case("r", 0));
+        let release = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(300));
+            other.execute_batch("COMMIT").unwrap();
+        });
+        // Many 20 ms tries fail while the lock is held; none of them loses the records.
+        writer.flush().unwrap();
+        release.join().unwrap();
+        let conn = open(&path).unwrap();
+        assert_eq!(run_cases(&conn, "r").unwrap().len(), 1);
+    }
+
+    #[test]
+    fn records_are_reported_lost_once_the_lock_stays_taken_too_long() {
+        let dir = TestDir::new("busy-give-up");
+        let path = dir.path().join("trialrun.db");
+        let patience = Patience {
+            busy_timeout: Some(Duration::from_millis(20)),
+            retry_for: Duration::from_millis(200),
+        };
+        let writer = Writer::start_with(&path, patience).unwrap();
+        let other = open(&path).unwrap();
+        other.execute_batch("BEGIN IMMEDIATE").unwrap();
+        writer.begin_run(run("r", "s", 1.0));
+        let err = writer.flush().unwrap_err();
+        assert!(err.is_busy(), "{err}");
+        assert!(err.to_string().contains("writes are lost"), "{err}");
+        other.execute_batch("COMMIT").unwrap();
+        // Later records land again.
+        writer.begin_run(run("q", "s", 2.0));
+        writer.flush().unwrap();
     }
 
     #[test]

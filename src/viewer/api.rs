@@ -184,7 +184,7 @@ where
 {
     let path = app.store_path.clone();
     let answer = tokio::task::spawn_blocking(move || {
-        let conn = store::open(&path)?;
+        let conn = store::open_read(&path)?;
         let value = work(&conn)?;
         serde_json::to_vec(&value).map_err(|e| {
             ApiError::new(

@@ -95,7 +95,12 @@ impl Viewer {
     /// Every failure is reported here, before anything is served.
     pub fn start(store_path: PathBuf, port: u16) -> Result<Viewer, ViewerError> {
         // A corrupt file or a newer schema fails now rather than on the first page.
-        drop(store::open(&store_path)?);
+        // An existing store is only read (it may be read-only); a missing one is made.
+        if store_path.exists() {
+            drop(store::open_read(&store_path)?);
+        } else {
+            drop(store::open(&store_path)?);
+        }
         let listener = Listener::bind((Ipv4Addr::LOCALHOST, port).into())
             .map_err(|source| ViewerError::Bind { port, source })?;
         let addr = listener.addr();

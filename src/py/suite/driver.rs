@@ -491,6 +491,11 @@ impl Driver {
                 context: context.unbind(),
             });
         }
+        // The runs' rows are committed before any work: a store another process keeps
+        // locked fails the suite here (StoreError) instead of losing its results later.
+        if let Some(writer) = &self.writer {
+            py.detach(|| writer.flush())?;
+        }
         Ok(())
     }
 
