@@ -460,8 +460,10 @@ fn stop_is_prompt_with_an_idle_connection_open_and_frees_the_port() {
         "still accepting after stop"
     );
     // The same port can be served again at once.
-    let again = Viewer::start(store(&TestDir::new("viewer-stop-again")), addr.port()).unwrap();
-    assert_eq!(get(&again, "/api/runs").status, 200);
+    let again_dir = TestDir::new("viewer-stop-again");
+    let again = Viewer::start(store(&again_dir), addr.port()).unwrap();
+    let answer = get(&again, "/api/runs");
+    assert_eq!(answer.status, 200, "{}", answer.body);
     drop(again); // Drop stops too
     assert!(TcpStream::connect(addr).is_err());
 }
