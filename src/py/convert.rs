@@ -49,9 +49,10 @@ pub fn case_fields_json<'py>(
     cut_to_size(out)
 }
 
-/// An output as it is stored: what its own `serialize()` returns when it has one (as
-/// Autoblocks stores outputs), else the output itself.
-pub fn output_json(obj: &Bound<'_, PyAny>) -> String {
+/// What an output is stored as: what its own `serialize()` returns when it has one (as
+/// Autoblocks stores outputs), else the output itself. Err when that `serialize()` raised:
+/// the SDK then fails the case, and so does the driver.
+pub fn stored_output<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
     let py = obj.py();
     // Most outputs are plain data, which has no serialize(): asking would raise (and catch)
     // an AttributeError per output, a quarter of the engine's time on trivial suites.
@@ -65,13 +66,11 @@ pub fn output_json(obj: &Bound<'_, PyAny>) -> String {
     if !plain && !obj.is_instance_of::<PyType>() {
         if let Ok(method) = obj.getattr(intern!(py, "serialize")) {
             if method.is_callable() {
-                if let Ok(value) = method.call0() {
-                    return to_json(&value);
-                }
+                return method.call0();
             }
         }
     }
-    to_json(obj)
+    Ok(obj.clone())
 }
 
 fn cut_to_size(mut out: String) -> String {

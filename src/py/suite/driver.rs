@@ -17,7 +17,7 @@ use super::lane::{AsyncJob, Lane};
 use super::plan::{self, Plan};
 use super::results::{CaseData, EvaluationData, RunInfo, SuiteResult};
 use crate::evaluation::{Threshold, Verdict};
-use crate::py::convert::{format_pyerr, output_json, to_json};
+use crate::py::convert::{format_pyerr, stored_output, to_json};
 use crate::py::errors::SuiteValidationError;
 use crate::report::progress::Progress;
 use crate::store::{self, CaseRecord, EvaluationRecord, RunRecord, RunStatus, Writer};
@@ -714,7 +714,7 @@ impl Driver {
                 if error.is_some() {
                     self.tally.cases_errored += 1;
                 }
-                let succeeded = error.is_none();
+                let mut succeeded = error.is_none();
                 self.items[item] = Some(Item {
                     output,
                     duration_s,
@@ -725,7 +725,7 @@ impl Driver {
                 });
                 // With a hook to come, the case is stored once the hook has run.
                 if !succeeded || self.plan.hook_callee.is_none() {
-                    self.record_case(py, item);
+                    succeeded &= self.record_case(py, item);
                 }
                 if self.sched.call_finished(item, succeeded) {
                     self.complete_item(py, item)?;
@@ -752,8 +752,8 @@ impl Driver {
                     state.error = Some(error);
                     self.tally.cases_errored += 1;
                 }
-                self.record_case(py, item);
-                if self.sched.hook_finished(item, succeeded) {
+                let serialized = self.record_case(py, item);
+                if self.sched.hook_finished(item, succeeded && serialized) {
                     self.complete_item(py, item)?;
                 }
             }
@@ -862,26 +862,44 @@ impl Driver {
         Some(result)
     }
 
-    /// Stores the case of `item` (its output, fn's duration, its error), once.
-    fn record_case(&mut self, py: Python<'_>, item: usize) {
+    /// Stores the case of `item` (its output, fn's duration, its error), once. Its output
+    /// is serialized first, as Autoblocks does before storing it, also when nothing is
+    /// stored: an output whose own serialize() raises errors its case, whose evaluators
+    /// then do not run (returns false).
+    fn record_case(&mut self, py: Python<'_>, item: usize) -> bool {
         let (combo, case) = self.split(item);
         let Some(state) = self.items[item].as_mut() else {
-            return;
+            return true;
         };
         if std::mem::replace(&mut state.recorded, true) {
-            return;
+            return true;
         }
+        let mut serialized = true;
+        let output = match state.output.as_ref().map(|o| stored_output(o.bind(py))) {
+            None => None,
+            Some(Ok(value)) => self.writer.is_some().then(|| to_json(&value)),
+            Some(Err(err)) => {
+                serialized = false;
+                if state.error.is_none() {
+                    let tb = format_pyerr(py, &err);
+                    state.error = Some(format!("the output's serialize() raised:\n{tb}"));
+                    self.tally.cases_errored += 1;
+                }
+                None
+            }
+        };
         if let Some(writer) = &self.writer {
             writer.case(CaseRecord {
                 run_id: self.combos[combo].run_id.clone(),
                 index: case as u32,
                 hash: self.plan.hashes[case].clone(),
                 test_case: self.plan.case_json[case].clone(),
-                output: state.output.as_ref().map(|o| output_json(o.bind(py))),
+                output,
                 duration_s: state.duration_s,
                 error: state.error.clone(),
             });
         }
+        serialized
     }
 
     /// A case's fn and all its evaluations are done: it becomes a CaseResult.
