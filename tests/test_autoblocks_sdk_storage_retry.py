@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import json
 import uuid
 
 import httpx
@@ -66,6 +67,29 @@ def test_serializes(store_rows):
     assert [(r["hash"], r["test_case"], r["output"]) for r in stored_cases(store_rows)] == [
         ("ed022d1e-d0f2-41e4-ad55-9df0479cb62d", expected, expected)
     ]
+
+
+def test_a_pydantic_output_is_stored_as_its_json_dump(store_rows):
+    """As the SDK stores a pydantic model (its model_dump_json): serializers for JSON
+    applied, Decimals and timedeltas as pydantic writes them, not as reprs."""
+    import decimal
+
+    import pydantic
+
+    class Quote(pydantic.BaseModel):
+        price: decimal.Decimal
+        wait: datetime.timedelta
+
+        @pydantic.field_serializer("price", when_used="json")
+        def _dollars(self, price: decimal.Decimal) -> str:
+            return f"${price}"
+
+    quote = Quote(price=decimal.Decimal("1.50"), wait=datetime.timedelta(hours=1))
+    run_test_suite(id="my-test-id", test_cases=[MyTestCase("a")], fn=lambda case: quote)
+    [row] = stored_cases(store_rows)
+    assert (
+        row["output"] == json.loads(quote.model_dump_json()) == {"price": "$1.50", "wait": "PT1H"}
+    )
 
 
 def test_logs_errors_from_our_code(store_rows):

@@ -144,6 +144,33 @@ def test_duplicate_evaluator_ids(trialrun_home):
     assert calls == [] and no_store(trialrun_home)
 
 
+def test_a_case_whose_serialize_raises_is_refused_before_any_call(trialrun_home):
+    """Kept on purpose (README): the SDK fails such a case when it posts its result;
+    trialrun serializes every case before the first fn call and refuses the suite."""
+
+    @dataclasses.dataclass
+    class Unstorable(BaseTestCase):
+        input: str
+
+        def hash(self) -> str:
+            return self.input
+
+        def serialize(self):
+            raise RuntimeError("no JSON for " + self.input)
+
+    calls = []
+    with pytest.raises(SuiteValidationError) as info:
+        run_test_suite(
+            id="my-test-id",
+            test_cases=[MyTestCase("a"), Unstorable("b")],
+            fn=calls.append,
+        )
+    message = str(info.value)
+    assert message.startswith("[my-test-id] test_cases[1] ")
+    assert "serialize() raised" in message and "no JSON for b" in message
+    assert calls == [] and no_store(trialrun_home)
+
+
 def test_a_bad_retry_count_names_the_suite_too():
     with pytest.raises(SuiteValidationError, match=r"^\[my-test-id\] retry_count"):
         run_test_suite(id="my-test-id", test_cases=[MyTestCase("a")], fn=str, retry_count=-1)

@@ -93,7 +93,6 @@ fn write_str(s: &str, out: &mut String) {
 
 /// Writes `obj`'s JSON; false when `strict` and something had no JSON form.
 fn write_json(obj: &Bound<'_, PyAny>, out: &mut String, depth: usize, strict: bool) -> bool {
-    let py = obj.py();
     if depth > MAX_DEPTH {
         return write_repr(obj, out, strict);
     }
@@ -131,8 +130,7 @@ fn write_json(obj: &Bound<'_, PyAny>, out: &mut String, depth: usize, strict: bo
         write_str(&text, out);
     } else if let Some(value) = enum_value(obj) {
         return write_json(&value, out, depth + 1, strict);
-    } else if let Ok(dumped) = obj.call_method1(intern!(py, "model_dump"), ()) {
-        // pydantic v2 models
+    } else if let Some(dumped) = pydantic_json(obj) {
         return write_json(&dumped, out, depth + 1, strict);
     } else {
         return write_repr(obj, out, strict);
@@ -172,6 +170,19 @@ fn known_text(obj: &Bound<'_, PyAny>) -> Option<String> {
         return Some(format_pyerr(py, &err));
     }
     None
+}
+
+/// A pydantic v2 model as its JSON-mode dump (what `model_dump_json` writes, as Autoblocks
+/// stores models): its serializers applied, Decimals, timedeltas and the like as pydantic
+/// writes them. Anything else with a `model_dump` is dumped as it can be.
+fn pydantic_json<'py>(obj: &Bound<'py, PyAny>) -> Option<Bound<'py, PyAny>> {
+    let py = obj.py();
+    let dump = obj.getattr(intern!(py, "model_dump")).ok()?;
+    let kwargs = PyDict::new(py);
+    kwargs
+        .set_item(intern!(py, "mode"), intern!(py, "json"))
+        .ok()?;
+    dump.call((), Some(&kwargs)).or_else(|_| dump.call0()).ok()
 }
 
 /// An enum member's value.
