@@ -197,7 +197,8 @@ impl SuiteRun {
             max_test_case_concurrency,
             grid_search_params,
             before_evaluators_hook,
-        )?;
+        )
+        .map_err(|err| plan::naming_suite(id, err))?;
         let store_path = record.then(|| store_path.unwrap_or_else(store::default_path));
         if let (Some(id), Some(path)) = (&run_id, &store_path) {
             refuse_stored_run_id(py, id, path)?;

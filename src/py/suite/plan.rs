@@ -66,28 +66,11 @@ pub struct Plan {
     pub combinations: Vec<Combination>,
 }
 
-/// The checked plan; a SuiteValidationError names the suite first, as the SDK words its
-/// errors (`[my-suite] ...`), so a file of several suites says which one is wrong.
-pub fn build(
-    id: &Bound<'_, PyAny>,
-    test_cases: &Bound<'_, PyAny>,
-    evaluators: &Bound<'_, PyAny>,
-    func: &Bound<'_, PyAny>,
-    max_test_case_concurrency: Option<&Bound<'_, PyAny>>,
-    grid_search_params: Option<&Bound<'_, PyAny>>,
-    before_evaluators_hook: Option<&Bound<'_, PyAny>>,
-) -> PyResult<Plan> {
+/// `err` with the suite named first when it is a SuiteValidationError, as the SDK words
+/// its errors (`[my-suite] ...`), so a file of several suites says which one is wrong.
+pub fn naming_suite(id: &Bound<'_, PyAny>, err: PyErr) -> PyErr {
     let py = id.py();
-    build_unnamed(
-        id,
-        test_cases,
-        evaluators,
-        func,
-        max_test_case_concurrency,
-        grid_search_params,
-        before_evaluators_hook,
-    )
-    .map_err(|err| match id.cast::<PyString>() {
+    match id.cast::<PyString>() {
         Ok(name) if err.is_instance_of::<SuiteValidationError>(py) => {
             let name = name.to_string_lossy();
             if validate::suite_id(&name).is_ok() {
@@ -97,10 +80,10 @@ pub fn build(
             }
         }
         _ => err,
-    })
+    }
 }
 
-fn build_unnamed(
+pub fn build(
     id: &Bound<'_, PyAny>,
     test_cases: &Bound<'_, PyAny>,
     evaluators: &Bound<'_, PyAny>,
