@@ -149,7 +149,7 @@ def _suite(
             grid_search_params, before_evaluators_hook = before_evaluators_hook, None
     if isinstance(retry_count, bool) or not isinstance(retry_count, int) or retry_count < 0:
         raise _core.SuiteValidationError(
-            f"retry_count must be a whole number >= 0, got {retry_count!r}"
+            f"[{id}] retry_count must be a whole number >= 0, got {retry_count!r}"
         )
     if human_review_job is not None:
         import warnings

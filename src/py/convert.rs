@@ -53,9 +53,10 @@ pub fn case_fields_json<'py>(
     w.finish()
 }
 
-/// An output as it is stored: what its own `serialize()` returns when it has one (as
-/// Autoblocks stores outputs), else the output itself.
-pub fn output_json(obj: &Bound<'_, PyAny>) -> String {
+/// What an output is stored as: what its own `serialize()` returns when it has one (as
+/// Autoblocks stores outputs), else the output itself. Err when that `serialize()` raised:
+/// the SDK then fails the case, and so does the driver.
+pub fn stored_output<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
     let py = obj.py();
     // Most outputs are plain data, which has no serialize(): asking would raise (and catch)
     // an AttributeError per output, a quarter of the engine's time on trivial suites.
@@ -69,13 +70,11 @@ pub fn output_json(obj: &Bound<'_, PyAny>) -> String {
     if !plain && !obj.is_instance_of::<PyType>() {
         if let Ok(method) = obj.getattr(intern!(py, "serialize")) {
             if method.is_callable() {
-                if let Ok(value) = method.call0() {
-                    return to_json(&value);
-                }
+                return method.call0();
             }
         }
     }
-    to_json(obj)
+    Ok(obj.clone())
 }
 
 /// Writes one value's JSON into `out`, within the size budget.
@@ -185,7 +184,6 @@ impl JsonWriter {
     /// Lists, tuples, dicts, dataclasses, enum members, pydantic models, else the repr;
     /// each entered once per path.
     fn container(&mut self, obj: &Bound<'_, PyAny>, depth: usize) -> bool {
-        let py = obj.py();
         let address = obj.as_ptr() as usize;
         if self.open.contains(&address) {
             if self.strict {
@@ -210,8 +208,7 @@ impl JsonWriter {
             self.map(fields.into_iter(), depth)
         } else if let Some(value) = enum_value(obj) {
             self.value(&value, depth + 1)
-        } else if let Ok(dumped) = obj.call_method1(intern!(py, "model_dump"), ()) {
-            // pydantic v2 models
+        } else if let Some(dumped) = pydantic_json(obj) {
             self.value(&dumped, depth + 1)
         } else {
             self.repr(obj)
@@ -310,6 +307,19 @@ fn known_text(obj: &Bound<'_, PyAny>) -> Option<String> {
         return Some(format_pyerr(py, &err));
     }
     None
+}
+
+/// A pydantic v2 model as its JSON-mode dump (what `model_dump_json` writes, as Autoblocks
+/// stores models): its serializers applied, Decimals, timedeltas and the like as pydantic
+/// writes them. Anything else with a `model_dump` is dumped as it can be.
+fn pydantic_json<'py>(obj: &Bound<'py, PyAny>) -> Option<Bound<'py, PyAny>> {
+    let py = obj.py();
+    let dump = obj.getattr(intern!(py, "model_dump")).ok()?;
+    let kwargs = PyDict::new(py);
+    kwargs
+        .set_item(intern!(py, "mode"), intern!(py, "json"))
+        .ok()?;
+    dump.call((), Some(&kwargs)).or_else(|_| dump.call0()).ok()
 }
 
 /// An enum member's value.

@@ -17,7 +17,7 @@ use super::lane::{AsyncJob, Lane};
 use super::plan::{self, Plan};
 use super::results::{CaseData, EvaluationData, RunInfo, SuiteResult};
 use crate::evaluation::{Threshold, Verdict};
-use crate::py::convert::{format_pyerr, output_json, to_json};
+use crate::py::convert::{format_pyerr, stored_output, to_json};
 use crate::py::errors::SuiteValidationError;
 use crate::report::progress::Progress;
 use crate::store::{self, CaseRecord, EvaluationRecord, RunRecord, RunStatus, Writer};
@@ -197,7 +197,8 @@ impl SuiteRun {
             max_test_case_concurrency,
             grid_search_params,
             before_evaluators_hook,
-        )?;
+        )
+        .map_err(|err| plan::naming_suite(id, err))?;
         let store_path = record.then(|| store_path.unwrap_or_else(store::default_path));
         if let (Some(id), Some(path)) = (&run_id, &store_path) {
             refuse_stored_run_id(py, id, path)?;
@@ -719,7 +720,7 @@ impl Driver {
                 if error.is_some() {
                     self.tally.cases_errored += 1;
                 }
-                let succeeded = error.is_none();
+                let mut succeeded = error.is_none();
                 self.items[item] = Some(Item {
                     output,
                     duration_s,
@@ -730,7 +731,7 @@ impl Driver {
                 });
                 // With a hook to come, the case is stored once the hook has run.
                 if !succeeded || self.plan.hook_callee.is_none() {
-                    self.record_case(py, item);
+                    succeeded &= self.record_case(py, item);
                 }
                 if self.sched.call_finished(item, succeeded) {
                     self.complete_item(py, item)?;
@@ -757,8 +758,8 @@ impl Driver {
                     state.error = Some(error);
                     self.tally.cases_errored += 1;
                 }
-                self.record_case(py, item);
-                if self.sched.hook_finished(item, succeeded) {
+                let serialized = self.record_case(py, item);
+                if self.sched.hook_finished(item, succeeded && serialized) {
                     self.complete_item(py, item)?;
                 }
             }
@@ -867,26 +868,44 @@ impl Driver {
         Some(result)
     }
 
-    /// Stores the case of `item` (its output, fn's duration, its error), once.
-    fn record_case(&mut self, py: Python<'_>, item: usize) {
+    /// Stores the case of `item` (its output, fn's duration, its error), once. Its output
+    /// is serialized first, as Autoblocks does before storing it, also when nothing is
+    /// stored: an output whose own serialize() raises errors its case, whose evaluators
+    /// then do not run (returns false).
+    fn record_case(&mut self, py: Python<'_>, item: usize) -> bool {
         let (combo, case) = self.split(item);
         let Some(state) = self.items[item].as_mut() else {
-            return;
+            return true;
         };
         if std::mem::replace(&mut state.recorded, true) {
-            return;
+            return true;
         }
+        let mut serialized = true;
+        let output = match state.output.as_ref().map(|o| stored_output(o.bind(py))) {
+            None => None,
+            Some(Ok(value)) => self.writer.is_some().then(|| to_json(&value)),
+            Some(Err(err)) => {
+                serialized = false;
+                if state.error.is_none() {
+                    let tb = format_pyerr(py, &err);
+                    state.error = Some(format!("the output's serialize() raised:\n{tb}"));
+                    self.tally.cases_errored += 1;
+                }
+                None
+            }
+        };
         if let Some(writer) = &self.writer {
             writer.case(CaseRecord {
                 run_id: self.combos[combo].run_id.clone(),
                 index: case as u32,
                 hash: self.plan.hashes[case].clone(),
                 test_case: self.plan.case_json[case].clone(),
-                output: state.output.as_ref().map(|o| output_json(o.bind(py))),
+                output,
                 duration_s: state.duration_s,
                 error: state.error.clone(),
             });
         }
+        serialized
     }
 
     /// A case's fn and all its evaluations are done: it becomes a CaseResult.

@@ -66,6 +66,23 @@ pub struct Plan {
     pub combinations: Vec<Combination>,
 }
 
+/// `err` with the suite named first when it is a SuiteValidationError, as the SDK words
+/// its errors (`[my-suite] ...`), so a file of several suites says which one is wrong.
+pub fn naming_suite(id: &Bound<'_, PyAny>, err: PyErr) -> PyErr {
+    let py = id.py();
+    match id.cast::<PyString>() {
+        Ok(name) if err.is_instance_of::<SuiteValidationError>(py) => {
+            let name = name.to_string_lossy();
+            if validate::suite_id(&name).is_ok() {
+                invalid(format!("[{name}] {}", err.value(py)))
+            } else {
+                err
+            }
+        }
+        _ => err,
+    }
+}
+
 pub fn build(
     id: &Bound<'_, PyAny>,
     test_cases: &Bound<'_, PyAny>,
