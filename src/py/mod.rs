@@ -6,6 +6,7 @@ mod bridge;
 mod convert;
 mod errors;
 mod history;
+mod review;
 mod steps;
 mod suite;
 mod viewer;
@@ -57,6 +58,7 @@ pub fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     history::register(m)?;
     baselines::register(m)?;
     viewer::register(m)?;
+    review::register(m)?;
     steps::register(m)?;
     voice::register(m)?;
     Ok(())

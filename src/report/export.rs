@@ -228,6 +228,7 @@ pub(crate) mod tests {
                 failing,
                 errored,
             ],
+            review: Default::default(),
         }
     }
 
