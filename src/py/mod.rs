@@ -6,6 +6,7 @@ mod bridge;
 mod convert;
 mod errors;
 mod history;
+mod manual_run;
 mod review;
 mod steps;
 mod suite;
@@ -59,6 +60,7 @@ pub fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     baselines::register(m)?;
     viewer::register(m)?;
     review::register(m)?;
+    manual_run::register(m)?;
     steps::register(m)?;
     voice::register(m)?;
     Ok(())
