@@ -282,6 +282,11 @@ def test_grades_saved_through_the_viewer_show_in_the_run_and_in_compare(
     )
     assert items["why"]["input_fields"][0]["value"] == "Why is the sky blue?"  # kept
     assert items["plain"]["grade"] == "pass" and items["plain"]["input_fields"] is None
+    exported = json.loads(history.run(head).to_json())["review"]  # trialrun export --format json
+    assert {i["case_hash"]: i["grade"] for i in exported["items"]} == {
+        "why": "fail",
+        "plain": "pass",
+    }
 
     comparison = history.compare(base, head)
     reviews = comparison.to_dict()["reviews"]

@@ -15,7 +15,7 @@ mod liveness;
 pub mod model;
 mod open;
 mod read;
-mod review;
+pub mod review;
 mod schema;
 #[cfg(test)]
 pub(crate) mod test_support;
