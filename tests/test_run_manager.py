@@ -484,3 +484,30 @@ async def test_v2_async_add_result_inside_a_running_loop():
     test_run.add_result(test_case=MyTestCase("b"), output="y", duration_ms=3)
     await test_run.async_end()
     assert [c["hash"] for c in history.run(test_run.run_id).cases] == ["a", "b"]
+
+
+def test_a_case_whose_serialize_asks_the_run_does_not_hang():
+    """Regression: add_result ran serialize() while holding the run's lock, so a
+    serialize() that read the run's id waited on itself forever (run in a child process,
+    so a hang fails the test instead of stopping the session)."""
+    script = (
+        "import dataclasses\n"
+        "from trialrun._core import ManualRun\n"
+        "from trialrun.testing.models import BaseTestCase\n"
+        "run = ManualRun('reentrant')\n"
+        "@dataclasses.dataclass\n"
+        "class C(BaseTestCase):\n"
+        "    x: str\n"
+        "    def hash(self): return self.x\n"
+        "    def serialize(self): return {'x': self.x, 'run': run.run_id}\n"
+        "run.start()\n"
+        "run.add_result(C('a'), 'out')\n"
+        "run.end()\n"
+        "print(run.run_id)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    (case,) = history.run(done.stdout.strip()).cases
+    assert case["test_case"] == {"x": "a", "run": done.stdout.strip()}

@@ -275,6 +275,10 @@ impl ManualRun {
                 )));
             }
         }
+        // These run user code (serialize()), so before the lock: code that asks this run
+        // anything (its run_id) would otherwise wait on itself.
+        let test_case_json = serialize_case(test_case, hooks)?;
+        let output_json = output_json(output);
         let mut phase = self.phase.lock_py_attached(py).expect("never poisoned");
         let open = match &mut *phase {
             Phase::Started(open) => open,
@@ -299,8 +303,8 @@ impl ManualRun {
             run_id: open.run_id.clone(),
             index: open.next_index,
             hash: case_hash.clone(),
-            test_case: serialize_case(test_case, hooks)?.into(),
-            output: Some(output_json(output)),
+            test_case: test_case_json.into(),
+            output: Some(output_json),
             duration_s,
             error,
         };
