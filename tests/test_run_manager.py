@@ -277,7 +277,9 @@ async def test_the_async_methods_store_the_same():
     assert stored.review["jobs"][0]["name"] == "async job"
 
 
-def test_a_process_that_dies_before_end_leaves_its_results_and_a_running_run(trialrun_home):
+def test_a_process_that_dies_before_end_leaves_its_results_in_an_interrupted_run(trialrun_home):
+    """As a suite run whose process died: the store marks it interrupted once it sees the
+    writing process is gone."""
     script = (
         "import dataclasses, os\n"
         "from trialrun.testing.models import BaseTestCase\n"
@@ -297,7 +299,7 @@ def test_a_process_that_dies_before_end_leaves_its_results_and_a_running_run(tri
     )
     assert done.returncode == 9, done.stderr
     stored = history.run(done.stdout.strip())
-    assert stored.status == "running"
+    assert stored.status == "interrupted"
     assert [c["hash"] for c in stored.cases] == ["kept"]
 
 

@@ -36,8 +36,9 @@ struct Open {
 
 /// A run of suite `suite_id` whose results are added by hand: `start()` records the run
 /// (status "running"), each `add_result` stores a case and its evaluations at once, and
-/// `end()` marks the run completed. A process that stops before `end()` leaves the run
-/// "running", as an engine run cut short by a crash.
+/// `end()` marks the run completed. A process that dies before `end()` leaves the run
+/// "running" until the store sees its writer is gone and marks it interrupted, as an
+/// engine run cut short by a crash.
 #[pyclass(frozen, module = "trialrun._core", name = "ManualRun")]
 pub struct ManualRun {
     suite_id: String,
