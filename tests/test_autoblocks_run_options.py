@@ -1,5 +1,6 @@
 """Autoblocks' run_test_suite options: its parameter order, `evaluators` optional,
-`before_evaluators_hook` with `hook_results`, `retry_count` and `human_review_job`.
+`before_evaluators_hook` with `hook_results` and `retry_count` (`human_review_job`:
+test_human_review.py).
 
 `test_sync_before_evaluators_hook` is ported from the Autoblocks SDK's
 `tests/autoblocks/test_run_test_suite.py` (github.com/autoblocksai/python-sdk, commit
@@ -240,17 +241,6 @@ async def test_retry_count_retries_an_async_fn_and_gives_up_after_the_last_try()
 def test_a_bad_retry_count_is_refused(bad):
     with pytest.raises(SuiteValidationError, match="retry_count"):
         run_test_suite(id="x", test_cases=[MyTestCase("a")], fn=str, retry_count=bad, quiet=True)
-
-
-def test_a_human_review_job_warns_that_no_review_is_created():
-    from trialrun.testing.models import CreateHumanReviewJob
-
-    job = CreateHumanReviewJob(assignee_email_address="a@example.com", name="review")
-    with pytest.warns(UserWarning, match="no local review queue yet"):
-        result = run_test_suite(
-            id="reviewed", test_cases=[MyTestCase("a")], fn=str, human_review_job=job, quiet=True
-        )
-    assert result.passed
 
 
 def test_repeated_test_cases(store_rows):

@@ -399,3 +399,103 @@ def test_compare_view_puts_the_newly_failing_case_first(
         "newly_failing",
     )
     assert head[:8] in page.find_element(By.ID, "compare-head").text
+
+
+# --- the review queue in the browser ------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Reviewed(BaseTestCase):
+    n: int
+
+    def hash(self) -> str:
+        return f"r-{self.n}"
+
+    def serialize_for_human_review(self) -> list[Any]:
+        from trialrun.testing.models import HumanReviewField, HumanReviewFieldContentType
+
+        kind = HumanReviewFieldContentType
+        return [
+            HumanReviewField(name="question", value=f"<i>question {self.n}</i>"),
+            HumanReviewField(name="doc", value="https://example.com/doc", content_type=kind.LINK),
+            HumanReviewField(name="trap", value="javascript:alert(1)", content_type=kind.LINK),
+            HumanReviewField(name="notes", value="# Heading\n*stars*", content_type=kind.MARKDOWN),
+            # Scripts in an HTML field must not run: the page would change its own title.
+            HumanReviewField(
+                name="rendered",
+                value="<p id='inner'>shown</p><script>parent.document.title='pwned'</script>"
+                "<img src=x onerror=\"parent.document.title='pwned'\">",
+                content_type=kind.HTML,
+            ),
+        ]
+
+
+def test_review_queue_renders_fields_safely_and_saves_a_grade(
+    browser: WebDriver, trialrun_home: Path
+) -> None:
+    from trialrun import history
+    from trialrun.testing.models import CreateHumanReviewJob
+
+    job = CreateHumanReviewJob(assignee_email_address="ana@example.com", name="UI review")
+    base_id, run_id = (
+        run_test_suite(
+            "ui-review",
+            [Reviewed(0), Reviewed(1)],
+            [Exact()],
+            str,
+            human_review_job=job,
+            quiet=True,
+        ).run_ids[0]
+        for _ in range(2)
+    )
+    console_errors(browser)
+    with Viewer(store_path=str(trialrun_home / "trialrun.db"), port=0) as viewer:
+        browser.get(viewer.url + f"#/run/{run_id}")
+        wait_page(browser, "run")
+        assert "UI review for ana@example.com" in browser.find_element(By.ID, "review-jobs").text
+        assert browser.find_element(By.ID, "review-progress").text.startswith("0 of 2 cases graded")
+        grade_cell = browser.find_element(By.CSS_SELECTOR, "td.human-grade[data-hash='r-1']")
+        assert grade_cell.text == "ungraded"
+
+        browser.find_element(By.CSS_SELECTOR, "tr.case-row[data-hash='r-1']").click()
+        review = browser.find_element(By.CSS_SELECTOR, "div.review[data-hash='r-1']")
+        field = lambda name: review.find_element(By.CSS_SELECTOR, f"dd[data-field='{name}']")  # noqa: E731
+        assert field("question").text == "<i>question 1</i>"  # text, not markup
+        assert field("question").find_elements(By.TAG_NAME, "i") == []
+        link = field("doc").find_element(By.TAG_NAME, "a")
+        assert link.get_attribute("href") == "https://example.com/doc"
+        assert link.get_attribute("rel") == "noopener noreferrer"
+        assert field("trap").find_elements(By.TAG_NAME, "a") == []  # not a link
+        assert field("trap").text == "javascript:alert(1)"
+        assert field("notes").find_element(By.CSS_SELECTOR, "pre.review-markdown").text == (
+            "# Heading\n*stars*"
+        )
+        frame = field("rendered").find_element(By.CSS_SELECTOR, "iframe.review-html")
+        assert frame.get_attribute("sandbox") == ""  # nothing allowed: no scripts
+        browser.switch_to.frame(frame)
+        assert browser.find_element(By.ID, "inner").text == "shown"
+        browser.switch_to.default_content()
+        assert browser.title == "trialrun"
+
+        review.find_element(By.CSS_SELECTOR, "input.grade-fail").click()
+        review.find_element(By.CSS_SELECTOR, "input.grade-score").send_keys("0.25")
+        review.find_element(By.CSS_SELECTOR, "textarea.grade-note").send_keys("italics leak")
+        review.find_element(By.CSS_SELECTOR, "button.grade-save").click()
+        WebDriverWait(browser, 10).until(
+            lambda d: review.find_element(By.CSS_SELECTOR, ".grade-status").text == "Saved."
+        )
+        grade_cell = browser.find_element(By.CSS_SELECTOR, "td.human-grade[data-hash='r-1']")
+        assert grade_cell.text == "fail 0.25"
+        assert browser.find_element(By.ID, "review-progress").text.startswith("1 of 2")
+        assert browser.title == "trialrun"
+
+        # The comparison lists the human grades of both runs.
+        browser.get(viewer.url + f"#/compare/{base_id}/{run_id}")
+        wait_page(browser, "compare")
+        row = browser.find_element(By.CSS_SELECTOR, "#compare-reviews tr[data-hash='r-1']")
+        assert row.find_element(By.CSS_SELECTOR, ".base-grade").text == "—"
+        assert row.find_element(By.CSS_SELECTOR, ".head-grade").text == "fail 0.25\nitalics leak"
+        assert console_errors(browser) == []
+
+    (item,) = [i for i in history.run(run_id).review["items"] if i["case_hash"] == "r-1"]
+    assert (item["grade"], item["score"], item["note"]) == ("fail", 0.25, "italics leak")

@@ -151,18 +151,15 @@ def _suite(
         raise _core.SuiteValidationError(
             f"[{id}] retry_count must be a whole number >= 0, got {retry_count!r}"
         )
+    save_review = None
     if human_review_job is not None:
-        import warnings
+        from trialrun import _review
 
-        warnings.warn(
-            "trialrun: human_review_job is Autoblocks' cloud review; trialrun has no local "
-            "review queue yet, so no review job is created for this run",
-            stacklevel=3,
-        )
+        fn, save_review = _review.reviewing(fn, human_review_job, record)
     test_cases, skip_reason = _selection.select(id, test_cases)
     if skip_reason is not None:
         return _skipped(id, skip_reason, quiet)
-    return _run(
+    coro = _run(
         id,
         test_cases,
         evaluators or [],
@@ -175,6 +172,7 @@ def _suite(
         reraise_cancel,
         run_id,
     )
+    return save_review(coro) if save_review else coro
 
 
 async def run_test_suite_async(

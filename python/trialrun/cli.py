@@ -6,6 +6,7 @@
     trialrun runs [--suite ID]            list stored runs
     trialrun show [RUN]                   one run's cases and evaluations, failures first
     trialrun compare [BASE] [HEAD]        compare two runs by test-case hash
+    trialrun review [RUN] [CASE --grade G] a run's human review queue; grade a case
     trialrun export [RUN] --format F      json, csv, junit or a standalone html report
     trialrun gc --keep N                  delete old runs
     trialrun ui [--port N]                the local web viewer on 127.0.0.1
@@ -110,6 +111,16 @@ def _parser() -> argparse.ArgumentParser:
     compare.add_argument(
         "--html", metavar="PATH", help="also write a standalone HTML report to PATH"
     )
+
+    review = sub.add_parser(
+        "review",
+        help="a run's human review queue (fields and grades); with CASE and --grade, grade it",
+    )
+    review.add_argument("run", nargs="?", default="latest", help="run id, unique prefix, or latest")
+    review.add_argument("case", nargs="?", help="the hash of the case to grade")
+    review.add_argument("--grade", choices=["pass", "fail"], help="the case's grade")
+    review.add_argument("--score", type=float, help="an optional score from 0 to 1")
+    review.add_argument("--note", help="an optional note")
 
     export = sub.add_parser(
         "export", help="write a run as json, csv, junit XML or a standalone html report"
@@ -333,8 +344,24 @@ def _write(path: str, text: str) -> None:
         f.write(text)
 
 
+def _review(args: argparse.Namespace) -> int:
+    from trialrun import _core, _review, history
+
+    if args.case is None:
+        if args.grade or args.score is not None or args.note is not None:
+            raise ValueError("name the case to grade: trialrun review RUN CASE --grade pass|fail")
+        print(_review.queue_text(history.run(args.run)), end="")
+        return EXIT_PASSED
+    if args.grade is None:
+        raise ValueError(f"say how case {args.case!r} fares: --grade pass or --grade fail")
+    _core.grade_case(args.run, args.case, args.grade, args.score, args.note)
+    print(f"graded case {args.case}: {args.grade}")
+    return EXIT_PASSED
+
+
 _HISTORY_COMMANDS = {
     "runs": _runs,
+    "review": _review,
     "show": _show,
     "compare": _compare,
     "export": _export,

@@ -100,7 +100,56 @@ pub struct Comparison {
     pub added: Vec<String>,
     /// Hashes only in base, in base's order.
     pub removed: Vec<String>,
+    /// Human grades: every case graded in either run, head's order, then base's others.
+    pub reviews: Vec<ReviewDiff>,
     pub evaluators: Vec<EvaluatorSummary>,
+}
+
+/// A reviewer's grade as a comparison shows it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct HumanGrade {
+    /// "pass" or "fail".
+    pub grade: &'static str,
+    pub score: Option<f64>,
+    pub note: Option<String>,
+}
+
+/// One case's human grades in both runs (None: not graded there, or not in that run).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ReviewDiff {
+    pub hash: String,
+    pub base: Option<HumanGrade>,
+    pub head: Option<HumanGrade>,
+}
+
+fn human_grade(run: &RunData, hash: &str) -> Option<HumanGrade> {
+    let item = run.review.item(hash)?;
+    Some(HumanGrade {
+        grade: item.grade?.as_str(),
+        score: item.score,
+        note: item.note.clone(),
+    })
+}
+
+/// Each case graded in either run, in head's case order, then base's.
+fn review_diffs(base: &RunData, head: &RunData) -> Vec<ReviewDiff> {
+    if base.review.items.is_empty() && head.review.items.is_empty() {
+        return vec![];
+    }
+    let mut seen = std::collections::HashSet::new();
+    head.cases
+        .iter()
+        .chain(&base.cases)
+        .filter(|c| seen.insert(&*c.hash))
+        .filter_map(|c| {
+            let (b, h) = (human_grade(base, &c.hash), human_grade(head, &c.hash));
+            (b.is_some() || h.is_some()).then(|| ReviewDiff {
+                hash: c.hash.to_string(),
+                base: b,
+                head: h,
+            })
+        })
+        .collect()
 }
 
 /// What counts as a regression (the CLI's options).
@@ -261,6 +310,7 @@ pub fn compare(base: &RunData, head: &RunData) -> Comparison {
         cases,
         added,
         removed,
+        reviews: review_diffs(base, head),
         evaluators,
     }
 }

@@ -3,7 +3,7 @@
 
 pub mod compare;
 
-use crate::store::{self, CaseRecord, EvaluationRecord, StoreError, StoredRun};
+use crate::store::{self, CaseRecord, EvaluationRecord, Review, StoreError, StoredRun};
 use rusqlite::Connection;
 use std::fmt;
 
@@ -15,6 +15,8 @@ pub struct RunData {
     pub run: StoredRun,
     pub cases: Vec<CaseRecord>,
     pub evaluations: Vec<EvaluationRecord>,
+    /// The run's human review queue (empty when nobody asked for a review).
+    pub review: Review,
 }
 
 impl RunData {
@@ -32,10 +34,12 @@ impl RunData {
 pub fn load(conn: &Connection, run: StoredRun) -> Result<RunData, StoreError> {
     let cases = store::run_cases(conn, &run.run.id)?;
     let evaluations = store::run_evaluations(conn, &run.run.id)?;
+    let review = store::run_review(conn, &run.run.id)?;
     Ok(RunData {
         run,
         cases,
         evaluations,
+        review,
     })
 }
 

@@ -162,3 +162,61 @@ fn gc_keeps_the_newest_runs_of_each_series() {
         .unwrap();
     assert_eq!(kept, 5, "run-b's cases stay");
 }
+
+#[test]
+fn human_grades_of_both_runs_are_compared_by_hash() {
+    let dir = TestDir::new("history-review");
+    let mut conn = store_with_two_runs(&dir);
+    let grade = |v: &str, s: Option<f64>, n: Option<&str>| store::Grade::new(v, s, n).unwrap();
+    store::grade_case(
+        &conn,
+        "run-a",
+        "breaks",
+        &grade("pass", Some(0.9), None),
+        1.0,
+    )
+    .unwrap();
+    store::grade_case(
+        &conn,
+        "run-b",
+        "breaks",
+        &grade("fail", None, Some("rude")),
+        2.0,
+    )
+    .unwrap();
+    store::grade_case(&conn, "run-b", "new", &grade("pass", None, None), 2.0).unwrap();
+    store::grade_case(&conn, "run-a", "gone", &grade("fail", Some(0.0), None), 2.0).unwrap();
+    // Fields without a grade are not a grade.
+    let fields = store::CaseFields {
+        case_hash: "same".into(),
+        input_fields: Some("[]".into()),
+        output_fields: None,
+    };
+    store::save_review(&mut conn, "run-b", None, &[fields]).unwrap();
+
+    let c = comparison(&conn);
+    let shown: Vec<(&str, Option<&str>, Option<&str>)> = c
+        .reviews
+        .iter()
+        .map(|r| {
+            (
+                r.hash.as_str(),
+                r.base.as_ref().map(|g| g.grade),
+                r.head.as_ref().map(|g| g.grade),
+            )
+        })
+        .collect();
+    assert_eq!(
+        shown,
+        vec![
+            ("breaks", Some("pass"), Some("fail")),
+            ("new", None, Some("pass")),
+            ("gone", Some("fail"), None),
+        ]
+    );
+    assert_eq!(c.reviews[0].base.as_ref().unwrap().score, Some(0.9));
+    assert_eq!(
+        c.reviews[0].head.as_ref().unwrap().note.as_deref(),
+        Some("rude")
+    );
+}

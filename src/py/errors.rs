@@ -93,6 +93,17 @@ impl From<HistoryError> for PyErr {
     }
 }
 
+impl From<crate::store::ReviewError> for PyErr {
+    fn from(e: crate::store::ReviewError) -> Self {
+        use crate::store::ReviewError;
+        match e {
+            ReviewError::Store(e) => e.into(),
+            ReviewError::NotFound(msg) => PyLookupError::new_err(msg),
+            ReviewError::Invalid(msg) => PyValueError::new_err(msg),
+        }
+    }
+}
+
 impl From<StepsError> for PyErr {
     fn from(e: StepsError) -> Self {
         match e.kind {

@@ -144,6 +144,13 @@ impl PyStoredRun {
         Ok(doc.bind(py).get_item(intern!(py, "cases"))?.unbind())
     }
 
+    /// The run's human review queue: {"jobs": [...], "items": [...]}, each item a case's
+    /// review fields and grade (empty lists when nobody asked for a review).
+    #[getter]
+    fn review(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        to_python(py, &self.data.review)
+    }
+
     fn text(&self) -> String {
         text::run_detail(&self.data)
     }

@@ -6,6 +6,8 @@ mod bridge;
 mod convert;
 mod errors;
 mod history;
+mod manual_run;
+mod review;
 mod steps;
 mod suite;
 mod viewer;
@@ -57,6 +59,8 @@ pub fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     history::register(m)?;
     baselines::register(m)?;
     viewer::register(m)?;
+    review::register(m)?;
+    manual_run::register(m)?;
     steps::register(m)?;
     voice::register(m)?;
     Ok(())

@@ -3,7 +3,7 @@
 use super::common::group_by_case;
 use crate::evaluation::fmt_number;
 use crate::history::RunData;
-use crate::store::{CaseRecord, EvaluationRecord, RunRecord, StoredRun};
+use crate::store::{CaseRecord, EvaluationRecord, Review, RunRecord, StoredRun};
 use serde::Serialize;
 
 /// Marks the JSON document's layout, so readers can tell versions apart later.
@@ -40,6 +40,13 @@ struct RunDocument<'a> {
     /// export never drops data silently.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     unmatched_evaluations: Vec<&'a EvaluationRecord>,
+    /// The human review queue (jobs, fields, grades), when the run has one.
+    #[serde(skip_serializing_if = "is_empty_review")]
+    review: &'a Review,
+}
+
+fn is_empty_review(review: &&Review) -> bool {
+    review.jobs.is_empty() && review.items.is_empty()
 }
 
 #[derive(Serialize)]
@@ -65,6 +72,7 @@ pub fn run_json(run: &RunData) -> String {
             })
             .collect(),
         unmatched_evaluations: grouped.unmatched,
+        review: &run.review,
     };
     // Only maps with non-string keys can fail to serialize, and these records have none.
     serde_json::to_string_pretty(&document).expect("run records always serialize")
@@ -228,6 +236,7 @@ pub(crate) mod tests {
                 failing,
                 errored,
             ],
+            review: Default::default(),
         }
     }
 
@@ -323,6 +332,29 @@ pub(crate) mod tests {
         assert_eq!(tricky[0]["threshold"]["gte"], 1);
         assert!(cases[2]["evaluations"].as_array().unwrap().is_empty());
         assert!(doc.get("unmatched_evaluations").is_none());
+        assert!(doc.get("review").is_none(), "no queue, no key");
+    }
+
+    #[test]
+    fn json_carries_the_review_queue() {
+        let mut run = sample_run();
+        run.review.items.push(crate::store::review::ReviewItem {
+            case_hash: "ok".into(),
+            input_fields: Some(r#"[{"name":"q","value":"v","contentType":"text"}]"#.into()),
+            output_fields: None,
+            grade: Some(crate::store::review::Verdict::Fail),
+            score: Some(0.5),
+            note: Some("meh".into()),
+            graded_at: Some(2.0),
+        });
+        let doc: serde_json::Value = serde_json::from_str(&run_json(&run)).unwrap();
+        let item = &doc["review"]["items"][0];
+        assert_eq!(
+            (&item["grade"], &item["note"]),
+            (&"fail".into(), &"meh".into())
+        );
+        assert_eq!(item["input_fields"][0]["name"], "q");
+        assert_eq!(doc["review"]["jobs"], serde_json::json!([]));
     }
 
     #[test]

@@ -857,6 +857,7 @@ mod tests {
             ],
             added: vec!["fresh".into()],
             removed: vec!["gone".into()],
+            reviews: vec![],
             evaluators: vec![EvaluatorSummary {
                 id: "judge".into(),
                 compared: 2,

@@ -254,6 +254,7 @@ pub fn comparison(c: &Comparison, regressions: &[Regression]) -> String {
             let _ = writeln!(out, "\n{label}: {}{more}", shown.join(", "));
         }
     }
+    human_grades(&mut out, c);
     if regressions.is_empty() {
         out.push_str("\nno regressions\n");
     } else {
@@ -272,6 +273,30 @@ pub fn comparison(c: &Comparison, regressions: &[Regression]) -> String {
         }
     }
     out
+}
+
+/// The human review grades of both runs, one line per graded case.
+fn human_grades(out: &mut String, c: &Comparison) {
+    if c.reviews.is_empty() {
+        return;
+    }
+    let show = |g: &Option<crate::history::compare::HumanGrade>| match g {
+        None => "-".to_string(),
+        Some(g) => {
+            let mut s = g.grade.to_string();
+            if let Some(score) = g.score {
+                let _ = write!(s, " {}", fmt_score(score));
+            }
+            if let Some(note) = &g.note {
+                let _ = write!(s, " ({})", note.lines().next().unwrap_or_default());
+            }
+            s
+        }
+    };
+    out.push_str("\nhuman review grades (base -> head):\n");
+    for r in &c.reviews {
+        let _ = writeln!(out, "  {}  {} -> {}", r.hash, show(&r.base), show(&r.head));
+    }
 }
 
 #[cfg(test)]

@@ -2,7 +2,8 @@
 //!
 //! - `open` gives a configured, migrated connection (for reading);
 //! - `Writer` is the one way runs are written: batched, on its own thread;
-//! - `list_runs`, `run_cases`, `run_evaluations` read them back.
+//! - `list_runs`, `run_cases`, `run_evaluations` read them back;
+//! - `review` keeps the local human review queue (jobs, fields, grades).
 //!
 //! Pure Rust: conversions from Python objects live in `py/`.
 
@@ -14,6 +15,7 @@ mod liveness;
 pub mod model;
 mod open;
 mod read;
+pub mod review;
 mod schema;
 #[cfg(test)]
 pub(crate) mod test_support;
@@ -29,6 +31,9 @@ pub use model::{CaseRecord, EvaluationRecord, RunRecord, RunStatus};
 pub use open::{open, open_read};
 pub use read::{
     delete_old_runs, list_runs, previous_run, run_cases, run_evaluations, runs_matching, StoredRun,
+};
+pub use review::{
+    grade_case, run_review, save_review, CaseFields, Grade, Review, ReviewError, ReviewJob,
 };
 pub use writer::Writer;
 

@@ -130,6 +130,31 @@ const MIGRATIONS: &[&str] = &[
     // v4: which process writes each run ("host pid start"), so a run whose writer died is
     // marked interrupted when the store is next opened.
     "ALTER TABLE runs ADD COLUMN writer TEXT;",
+    // v5: the local human review queue (Autoblocks' human review jobs, kept here).
+    // A job asks people to grade a run's cases; an item holds what a reviewer sees of one
+    // case (the fields of its serialize_for_human_review, JSON lists of {name, value,
+    // contentType}) and the grade given. Items are keyed by case hash, which is unique
+    // within a run and is what reviewers name a case by.
+    "CREATE TABLE review_jobs (
+        id INTEGER PRIMARY KEY,
+        run INTEGER NOT NULL REFERENCES runs (seq) ON DELETE CASCADE,
+        name TEXT NOT NULL,
+        assignees TEXT NOT NULL,
+        rubric_id TEXT,
+        created_at REAL NOT NULL
+    );
+    CREATE INDEX review_jobs_by_run ON review_jobs (run);
+    CREATE TABLE review_items (
+        run INTEGER NOT NULL REFERENCES runs (seq) ON DELETE CASCADE,
+        case_hash TEXT NOT NULL,
+        input_fields TEXT,
+        output_fields TEXT,
+        grade TEXT CHECK (grade IN ('pass', 'fail')),
+        score REAL CHECK (score >= 0 AND score <= 1),
+        note TEXT,
+        graded_at REAL,
+        PRIMARY KEY (run, case_hash)
+    ) WITHOUT ROWID;",
 ];
 
 /// The schema version this build of trialrun writes and understands.
@@ -294,5 +319,37 @@ mod tests {
             &*run_evaluations(&conn, "new").unwrap()[0].verdict,
             "failed"
         );
+    }
+
+    /// A file as trialrun left it before the review queue (schema v2), with a run.
+    #[test]
+    fn a_v2_store_gains_an_empty_review_queue_its_runs_can_use() {
+        let dir = TestDir::new("migrate-v2");
+        let path = dir.path().join("trialrun.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(MIGRATIONS[0]).unwrap();
+            conn.execute_batch(MIGRATIONS[1]).unwrap();
+            conn.pragma_update(None, "application_id", APPLICATION_ID)
+                .unwrap();
+            conn.pragma_update(None, "user_version", 2).unwrap();
+            conn.execute_batch(
+                r#"INSERT INTO runs (id, suite_id, kind, status, started_at) VALUES ('r', 's', 'suite', 'completed', 1.0);
+                   INSERT INTO cases VALUES (1, 0, 'h0', '{}', '1', 0.1, NULL);"#,
+            )
+            .unwrap();
+        }
+        let conn = crate::store::open(&path).unwrap();
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!((version, LATEST_VERSION), (5, 5));
+        assert_eq!(
+            crate::store::run_review(&conn, "r").unwrap(),
+            Default::default()
+        );
+        let grade = crate::store::Grade::new("pass", Some(0.5), None).unwrap();
+        crate::store::grade_case(&conn, "r", "h0", &grade, 2.0).unwrap();
+        assert_eq!(crate::store::run_review(&conn, "r").unwrap().items.len(), 1);
     }
 }

@@ -4,7 +4,11 @@
 //! - `GET /api/runs/{ref}?suite=`: one run with its cases and evaluations (RunData);
 //!   ref is a run id, a unique prefix of one, or "latest";
 //! - `GET /api/compare?base=&head=&suite=`: {"comparison": Comparison, "regressions":
-//!   [Regression]} under the default policy; base and head default as in `trialrun compare`.
+//!   [Regression]} under the default policy; base and head default as in `trialrun compare`;
+//! - `POST /api/runs/{ref}/review/{hash}` with a JSON body {"grade": "pass"|"fail",
+//!   "score": 0..1 or null, "note": text or null}: saves a reviewer's grade of that case
+//!   and answers with the run's review queue. The only write: it must come from this
+//!   viewer's own page (see `same_origin`), as JSON.
 //!
 //! Errors are {"error": "..."}: 404 for a run that does not exist, 400 for an ambiguous
 //! reference or a bad parameter, 500 when the store cannot be read.
@@ -16,11 +20,12 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use rusqlite::Connection;
 use serde::Serialize;
@@ -37,6 +42,7 @@ pub(super) fn routes() -> Router<Arc<App>> {
         .route("/api/runs", get(runs))
         .route("/api/runs/{reference}", get(run))
         .route("/api/compare", get(compare))
+        .route("/api/runs/{reference}/review/{hash}", post(grade))
 }
 
 /// An error answer: its status and the message the page shows.
@@ -165,6 +171,89 @@ async fn compare(State(app): State<Arc<App>>, query: Params) -> Response {
     .await
 }
 
+/// A grade as the page sends it.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GradeBody {
+    grade: String,
+    #[serde(default)]
+    score: Option<f64>,
+    #[serde(default)]
+    note: Option<String>,
+}
+
+/// Refuses a write that a page of another site could have sent (CSRF): such a request
+/// cannot carry a JSON content type without a CORS preflight, which this server never
+/// grants, and browsers name its origin in Origin and Sec-Fetch-Site. Clients that are
+/// not browsers (the CLI, scripts) send neither header and pass; the Host check in
+/// `guard` has already refused requests addressed to another name.
+fn same_origin(app: &App, headers: &HeaderMap) -> Result<(), ApiError> {
+    let text = |name| headers.get(name).map(|v| v.to_str().unwrap_or("\u{0}"));
+    let forbidden = |why: String| Err(ApiError::new(StatusCode::FORBIDDEN, why));
+    if let Some(origin) = text(header::ORIGIN) {
+        let ours = app.hosts.iter().any(|h| origin == format!("http://{h}"));
+        if !ours {
+            return forbidden(format!(
+                "grades are only accepted from this viewer's own page, not from {origin:?}"
+            ));
+        }
+    }
+    if let Some(site) = text(header::HeaderName::from_static("sec-fetch-site")) {
+        if site != "same-origin" && site != "none" {
+            return forbidden(format!(
+                "grades are only accepted from this viewer's own page (Sec-Fetch-Site: {site})"
+            ));
+        }
+    }
+    let json = text(header::CONTENT_TYPE)
+        .and_then(|t| t.split(';').next())
+        .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"));
+    if !json {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "a grade must be sent as JSON (Content-Type: application/json)",
+        ));
+    }
+    Ok(())
+}
+
+async fn grade(
+    State(app): State<Arc<App>>,
+    Path((reference, hash)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Err(e) = same_origin(&app, &headers) {
+        return e.into_response();
+    }
+    let body: GradeBody = match serde_json::from_slice(&body) {
+        Ok(body) => body,
+        Err(e) => {
+            let message = format!("the grade is not valid JSON of the expected shape: {e}");
+            return ApiError::new(StatusCode::BAD_REQUEST, message).into_response();
+        }
+    };
+    let grade = match store::Grade::new(&body.grade, body.score, body.note.as_deref()) {
+        Ok(grade) => grade,
+        Err(e) => return review_error(e).into_response(),
+    };
+    write(&app, move |conn| {
+        let run = history::resolve(conn, &reference, None).map_err(reference_error)?;
+        store::grade_case(conn, &run.run.id, &hash, &grade, store::now_unix())
+            .map_err(review_error)?;
+        Ok(store::run_review(conn, &run.run.id)?)
+    })
+    .await
+}
+
+fn review_error(error: store::ReviewError) -> ApiError {
+    match error {
+        store::ReviewError::Store(e) => e.into(),
+        store::ReviewError::NotFound(message) => ApiError::new(StatusCode::NOT_FOUND, message),
+        store::ReviewError::Invalid(message) => ApiError::new(StatusCode::BAD_REQUEST, message),
+    }
+}
+
 /// A failed lookup's answer: 404 when a run is missing, 400 when a reference names
 /// several runs, 500 when the store failed.
 fn reference_error(error: HistoryError) -> ApiError {
@@ -175,16 +264,37 @@ fn reference_error(error: HistoryError) -> ApiError {
     }
 }
 
-/// Runs `work` on the blocking pool with a fresh connection and answers with its result
-/// as JSON.
+/// Runs `work` on the blocking pool with a fresh read-only connection and answers with
+/// its result as JSON.
 async fn read<T, F>(app: &App, work: F) -> Response
+where
+    T: Serialize,
+    F: FnOnce(&Connection) -> Result<T, ApiError> + Send + 'static,
+{
+    with_store(app, false, work).await
+}
+
+/// `read`, on a connection that may write (the one write: a grade).
+async fn write<T, F>(app: &App, work: F) -> Response
+where
+    T: Serialize,
+    F: FnOnce(&Connection) -> Result<T, ApiError> + Send + 'static,
+{
+    with_store(app, true, work).await
+}
+
+async fn with_store<T, F>(app: &App, writable: bool, work: F) -> Response
 where
     T: Serialize,
     F: FnOnce(&Connection) -> Result<T, ApiError> + Send + 'static,
 {
     let path = app.store_path.clone();
     let answer = tokio::task::spawn_blocking(move || {
-        let conn = store::open_read(&path)?;
+        let conn = if writable {
+            store::open(&path)?
+        } else {
+            store::open_read(&path)?
+        };
         let value = work(&conn)?;
         serde_json::to_vec(&value).map_err(|e| {
             ApiError::new(

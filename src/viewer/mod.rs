@@ -1,5 +1,6 @@
 //! The local web viewer (`trialrun ui`): a small HTTP server on 127.0.0.1 that serves a
-//! plain HTML/CSS/JS page and a read-only JSON API over the run store.
+//! plain HTML/CSS/JS page and a JSON API over the run store: reads, and one write (a
+//! reviewer's grade of a case, accepted only from the page itself).
 //!
 //! - `Viewer::start` binds the port before returning (a busy port fails at once), then
 //!   serves on the shared runtime (`net::serve`);
@@ -30,7 +31,8 @@ use crate::store::{self, StoreError};
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
 /// Sent with every response. The page loads nothing but its own files, cannot be framed,
-/// and never posts anywhere.
+/// submits no forms, and sends its only writes (grades) to this server. Review fields of
+/// content type HTML are shown in an iframe that is sandboxed without scripts.
 const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; base-uri 'none'; form-action 'none'; \
     frame-ancestors 'none'; object-src 'none'";
 

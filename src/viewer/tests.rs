@@ -467,3 +467,129 @@ fn stop_is_prompt_with_an_idle_connection_open_and_frees_the_port() {
     drop(again); // Drop stops too
     assert!(TcpStream::connect(addr).is_err());
 }
+
+/// A POST with `headers` (each "Name: value") and `body`.
+fn post(viewer: &Viewer, path: &str, headers: &[&str], body: &str) -> Answer {
+    let mut stream = TcpStream::connect(viewer.addr()).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let mut head = format!(
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        viewer.addr().port(),
+        body.len()
+    );
+    for h in headers {
+        head.push_str(h);
+        head.push_str("\r\n");
+    }
+    write!(stream, "{head}\r\n{body}").unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).unwrap();
+    parse(&raw)
+}
+
+#[test]
+fn a_grade_posted_by_the_page_is_saved_and_shown_with_the_run() {
+    let dir = TestDir::new("viewer-grade");
+    let viewer = Viewer::start(store(&dir), 0).unwrap();
+    let own = format!("Origin: http://127.0.0.1:{}", viewer.addr().port());
+    let json = "Content-Type: application/json";
+    let answer = post(
+        &viewer,
+        "/api/runs/alpha-2/review/h1",
+        &[json, &own, "Sec-Fetch-Site: same-origin"],
+        r#"{"grade":"fail","score":0.25,"note":"wrong <b>answer</b>"}"#,
+    );
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(answer.json()["items"][0]["grade"], "fail");
+
+    let run = get(&viewer, "/api/runs/alpha-2").json();
+    let item = &run["review"]["items"][0];
+    assert_eq!(item["case_hash"], "h1");
+    assert_eq!(item["score"], 0.25);
+    assert_eq!(item["note"], "wrong <b>answer</b>");
+    assert!(item["graded_at"].as_f64().unwrap() > 1.7e9);
+    // A client that is not a browser sends no Origin: accepted (the Host check applies).
+    let answer = post(
+        &viewer,
+        "/api/runs/alpha/review/h2",
+        &[json],
+        r#"{"grade":"pass"}"#,
+    );
+    assert_eq!(answer.error().0, 400, "alpha is ambiguous: {}", answer.body);
+    let answer = post(
+        &viewer,
+        "/api/runs/alpha-1/review/h2",
+        &[json],
+        r#"{"grade":"pass"}"#,
+    );
+    assert_eq!(answer.status, 200, "{}", answer.body);
+
+    let compare = get(&viewer, "/api/compare?base=alpha-1&head=alpha-2").json();
+    let reviews = &compare["comparison"]["reviews"];
+    assert_eq!(reviews[0]["hash"], "h1");
+    assert_eq!(reviews[0]["head"]["grade"], "fail");
+    assert_eq!(reviews[1]["hash"], "h2");
+    assert_eq!(reviews[1]["base"]["grade"], "pass");
+}
+
+#[test]
+fn grades_from_other_sites_or_in_bad_shapes_are_refused_and_nothing_is_saved() {
+    let dir = TestDir::new("viewer-grade-refused");
+    let viewer = Viewer::start(store(&dir), 0).unwrap();
+    let json = "Content-Type: application/json";
+    let pass = r#"{"grade":"pass"}"#;
+    let refused = [
+        // Another site's page (CSRF), by its Origin or by Sec-Fetch-Site.
+        (
+            vec![json, "Origin: http://evil.example"],
+            pass,
+            403,
+            "evil.example",
+        ),
+        (vec![json, "Origin: null"], pass, 403, "own page"),
+        (
+            vec![json, "Sec-Fetch-Site: cross-site"],
+            pass,
+            403,
+            "cross-site",
+        ),
+        // A form post cannot set a JSON content type.
+        (vec!["Content-Type: text/plain"], pass, 415, "as JSON"),
+        (vec![], pass, 415, "as JSON"),
+        (
+            vec![json],
+            r#"{"grade":"great"}"#,
+            400,
+            "\"pass\" or \"fail\"",
+        ),
+        (
+            vec![json],
+            r#"{"grade":"pass","score":2}"#,
+            400,
+            "from 0 to 1",
+        ),
+        (
+            vec![json],
+            r#"{"grade":"pass","extra":1}"#,
+            400,
+            "unknown field",
+        ),
+        (vec![json], "not json", 400, "not valid JSON"),
+    ];
+    for (headers, body, status, needle) in refused {
+        let answer = post(&viewer, "/api/runs/alpha-2/review/h1", &headers, body);
+        let (got, message) = answer.error();
+        assert_eq!(got, status, "{headers:?} {body}: {message}");
+        assert!(message.contains(needle), "{message}");
+    }
+    let answer = post(&viewer, "/api/runs/alpha-2/review/nope", &[json], pass);
+    assert_eq!(answer.error().0, 404);
+    let answer = post(&viewer, "/api/runs/zeta/review/h1", &[json], pass);
+    assert_eq!(answer.error().0, 404);
+    let run = get(&viewer, "/api/runs/alpha-2").json();
+    assert_eq!(run["review"]["items"], serde_json::json!([]));
+    // GET on the grade route is not a read.
+    assert_eq!(get(&viewer, "/api/runs/alpha-2/review/h1").status, 405);
+}

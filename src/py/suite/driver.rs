@@ -1059,19 +1059,30 @@ const STORED_ASSERTIONS_KEY: &str = "_assertions";
 /// An evaluation's metadata as the run store keeps it: the metadata dict as JSON, with the
 /// evaluation's assertions (if any) added under `STORED_ASSERTIONS_KEY`.
 fn stored_metadata(py: Python<'_>, r: &EvaluationData) -> Option<String> {
-    let Some(assertions) = &r.assertions else {
-        return r.metadata.as_ref().map(|m| to_json(m.bind(py).as_any()));
+    metadata_json(
+        r.metadata.as_ref().map(|m| m.bind(py)),
+        r.assertions.as_ref().map(|a| a.bind(py)),
+    )
+}
+
+/// `stored_metadata` from the parts (also used by runs whose results are added by hand).
+pub(crate) fn metadata_json(
+    metadata: Option<&Bound<'_, PyDict>>,
+    assertions: Option<&Bound<'_, PyAny>>,
+) -> Option<String> {
+    let Some(assertions) = assertions else {
+        return metadata.map(|m| to_json(m.as_any()));
     };
-    let merged = match &r.metadata {
-        Some(m) => m.bind(py).copy(),
-        None => Ok(PyDict::new(py)),
+    let merged = match metadata {
+        Some(m) => m.copy(),
+        None => Ok(PyDict::new(assertions.py())),
     };
     let merged = merged.and_then(|d| {
-        d.set_item(STORED_ASSERTIONS_KEY, assertions.bind(py))?;
+        d.set_item(STORED_ASSERTIONS_KEY, assertions)?;
         Ok(d)
     });
     match merged {
         Ok(d) => Some(to_json(d.as_any())),
-        Err(_) => r.metadata.as_ref().map(|m| to_json(m.bind(py).as_any())),
+        Err(_) => metadata.map(|m| to_json(m.as_any())),
     }
 }

@@ -3,8 +3,8 @@
 //! records results (driver), and the result and evaluation classes Python sees.
 
 mod callee;
-mod driver;
-mod evaluation;
+pub(crate) mod driver;
+pub(crate) mod evaluation;
 mod lane;
 pub(crate) mod plan;
 mod results;

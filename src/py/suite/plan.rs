@@ -426,7 +426,7 @@ fn combinations(params: Option<&Bound<'_, PyAny>>, cases: usize) -> PyResult<Vec
 
 /// JSON of test_case.serialize(); the default (dataclass fields) is read directly,
 /// without calling into Python per case.
-fn serialize_case(case: &Bound<'_, PyAny>, hooks: &Hooks) -> PyResult<String> {
+pub(crate) fn serialize_case(case: &Bound<'_, PyAny>, hooks: &Hooks) -> PyResult<String> {
     let py = case.py();
     let method = case.get_type().getattr(intern!(py, "serialize"))?;
     if method.is(hooks.default_serialize.bind(py)) {

@@ -1,7 +1,8 @@
 // trialrun local viewer: a single page over the JSON API, no framework, no external
 // requests. Hash routes: #/ (runs), #/run/{id}, #/compare/{base}/{head} (an empty
 // part means the default: head = latest run, base = the run before head).
-// Every piece of data reaches the page as text (textContent / text nodes), never as HTML.
+// Every piece of data reaches the page as text (textContent / text nodes), never as HTML;
+// a review field of content type html is shown in an iframe sandboxed without scripts.
 "use strict";
 
 (function () {
@@ -27,7 +28,11 @@
   }
 
   async function api(path) {
-    const response = await fetch(path, { headers: { Accept: "application/json" } });
+    return answer(path, await fetch(path, { headers: { Accept: "application/json" } }));
+  }
+
+  // An answer's JSON body, or its error message thrown.
+  async function answer(path, response) {
     let body = null;
     try {
       body = await response.json();
@@ -36,6 +41,15 @@
     }
     if (!response.ok) throw new Error(body && body.error ? body.error : `${path} answered HTTP ${response.status}`);
     return body;
+  }
+
+  // The viewer's one write: a reviewer's grade (JSON, to this server only).
+  async function apiPost(path, payload) {
+    return answer(path, await fetch(path, {
+      method: "POST",
+      headers: { Accept: "application/json", "Content-Type": "application/json" },
+      body: JSON.stringify(payload),
+    }));
   }
 
   function query(params) {
@@ -157,6 +171,94 @@
         el("tbody", {}, rows)));
   }
 
+  // --- human review ---------------------------------------------------------------
+
+  // A human grade as a badge: pass or fail, with its score.
+  function gradeBadge(item) {
+    if (!item || !item.grade) return el("span", { class: "muted", "data-grade": "" }, "ungraded");
+    return el("span", { class: `grade ${item.grade}`, "data-grade": item.grade },
+      item.grade, item.score === null || item.score === undefined ? "" : " " + fmtNumber(item.score));
+  }
+
+  // A link only for http(s) addresses; anything else (javascript:, data:) stays text.
+  function safeLink(value) {
+    try {
+      const url = new URL(value);
+      if (url.protocol === "http:" || url.protocol === "https:") {
+        return el("a", { href: url.href, target: "_blank", rel: "noopener noreferrer", class: "review-link" }, value);
+      }
+    } catch (e) { /* not an absolute address */ }
+    return el("span", { class: "review-text" }, value);
+  }
+
+  // One field by its content type. Markdown is shown as its source text; HTML in an
+  // iframe whose sandbox allows nothing (no scripts, no same-origin, no forms).
+  function reviewValue(field) {
+    const value = field.value === null || field.value === undefined ? "" : String(field.value);
+    const kind = field.contentType || "text";
+    if (kind === "link") return safeLink(value);
+    if (kind === "html") return el("iframe", { class: "review-html", sandbox: "", srcdoc: value, title: `${field.name} (HTML)` });
+    return el("pre", { class: kind === "markdown" ? "review-markdown" : "review-text" }, value);
+  }
+
+  function reviewFields(title, fields) {
+    if (!fields || !fields.length) return [];
+    return [el("h4", {}, title), el("dl", { class: "review-fields" }, fields.map((f) => [
+      el("dt", {}, String(f.name), f.contentType && f.contentType !== "text" ? el("span", { class: "muted" }, ` (${f.contentType})`) : ""),
+      el("dd", { "data-field": String(f.name), "data-content-type": f.contentType || "text" }, reviewValue(f)),
+    ]))];
+  }
+
+  // The case's review block: what a reviewer sees, and the grade form. `saved(review)`
+  // is called with the run's queue once a grade is stored.
+  function reviewBlock(runId, c, item, saved) {
+    const fields = [...reviewFields("Input", item && item.input_fields), ...reviewFields("Output", item && item.output_fields)];
+    const name = `grade-${c.index}`;
+    const choice = (value) => el("label", {}, el("input", {
+      type: "radio", name, value, class: `grade-${value}`, checked: Boolean(item && item.grade === value),
+    }), " ", value);
+    const score = el("input", { type: "number", min: "0", max: "1", step: "0.05", class: "grade-score", "aria-label": "score from 0 to 1",
+      value: item && item.score !== null && item.score !== undefined ? String(item.score) : null });
+    const note = el("textarea", { class: "grade-note", rows: "2", "aria-label": "note" });
+    note.value = (item && item.note) || "";
+    const status = el("span", { class: "grade-status muted", role: "status" });
+    const save = el("button", { type: "button", class: "grade-save" }, "Save grade");
+    save.addEventListener("click", async (event) => {
+      event.stopPropagation();
+      const picked = document.querySelector(`input[name="${name}"]:checked`);
+      if (!picked) { status.textContent = "Pick pass or fail first."; return; }
+      const payload = { grade: picked.value, score: score.value === "" ? null : Number(score.value), note: note.value || null };
+      save.disabled = true;
+      status.textContent = "Saving…";
+      try {
+        const review = await apiPost(`/api/runs/${encodeURIComponent(runId)}/review/${encodeURIComponent(c.hash)}`, payload);
+        status.textContent = "Saved.";
+        status.dataset.saved = "true";
+        saved(review);
+      } catch (error) {
+        status.textContent = error.message || String(error);
+        delete status.dataset.saved;
+      } finally {
+        save.disabled = false;
+      }
+    });
+    return el("div", { class: "review", "data-hash": c.hash },
+      el("h3", {}, "Human review"),
+      fields.length ? fields : el("p", { class: "muted" }, "No review fields: the reviewer sees the test case and output above."),
+      el("div", { class: "grade-form" }, el("span", {}, "Grade:"), choice("pass"), choice("fail"),
+        el("label", {}, "score", score), el("label", { class: "note-label" }, "note", note), save, status));
+  }
+
+  function reviewSummary(review, cases) {
+    const graded = review.items.filter((i) => i.grade).length;
+    const jobs = review.jobs.map((j) => el("li", { class: "review-job" },
+      el("strong", {}, j.name), ` for ${j.assignees.join(", ")}`, j.rubric_id ? ` · rubric ${j.rubric_id}` : "",
+      el("span", { class: "muted" }, ` · ${fmtTime(j.created_at)}`)));
+    return el("div", { id: "review-summary" },
+      jobs.length ? el("ul", { id: "review-jobs" }, jobs) : el("p", { class: "muted" }, "No review job, but some cases are graded."),
+      el("p", { id: "review-progress" }, `${graded} of ${cases.length} cases graded. Open a case to grade it.`));
+  }
+
   // --- #/run/{id} : one run --------------------------------------------------------
 
   function runFacts(run) {
@@ -187,7 +289,7 @@
       el("tbody", {}, rows));
   }
 
-  function caseDetail(c, evaluations, colspan) {
+  function caseDetail(c, evaluations, colspan, review) {
     const parts = [
       el("h3", {}, "Test case"), el("pre", { class: "test-case" }, fmtJson(c.test_case)),
       el("h3", {}, "Output"), el("pre", { class: "output" }, fmtJson(c.output)),
@@ -204,6 +306,7 @@
         el("td", {}, verdict(e)),
         el("td", {}, e.metadata === null ? "—" : el("pre", { class: "metadata" }, fmtJson(e.metadata))),
         el("td", {}, e.error ? el("pre", { class: "traceback" }, e.error) : "—"))))));
+    if (review) parts.push(review);
     return el("tr", { class: "detail", "data-hash": c.hash }, el("td", { colspan }, parts));
   }
 
@@ -222,6 +325,15 @@
     const ids = [...new Set(data.evaluations.map((e) => e.evaluator_id))];
     const byCase = new Map(data.cases.map((c) => [c.hash, []]));
     for (const e of data.evaluations) if (byCase.has(e.case_hash)) byCase.get(e.case_hash).push(e);
+    const review = data.review || { jobs: [], items: [] };
+    let reviewItems = new Map(review.items.map((i) => [i.case_hash, i]));
+    const reviewing = review.jobs.length > 0 || review.items.length > 0;
+    const reviewSection = el("div", { id: "review-section" });
+    const showReview = (queue) => {
+      reviewItems = new Map(queue.items.map((i) => [i.case_hash, i]));
+      reviewSection.replaceChildren(el("h2", {}, "Human review"), reviewSummary(queue, data.cases));
+      for (const cell of tbody.querySelectorAll("td.human-grade")) cell.replaceChildren(gradeBadge(reviewItems.get(cell.dataset.hash)));
+    };
 
     const status = el("select", { id: "filter-status", "aria-label": "status filter" },
       [["all", "all cases"], ["failed", "failed"], ["errored", "errored"]].map(([v, t]) => el("option", { value: v }, t)));
@@ -234,7 +346,8 @@
     function render() {
       const shown = evaluator.value ? [evaluator.value] : ids;
       head.replaceChildren(el("tr", {}, el("th", { class: "num" }, "#"), el("th", {}, "Hash"),
-        el("th", { class: "num" }, "Duration"), el("th", {}, "fn"), shown.map((id) => el("th", { "data-evaluator": id }, id))));
+        el("th", { class: "num" }, "Duration"), el("th", {}, "fn"), shown.map((id) => el("th", { "data-evaluator": id }, id)),
+        reviewing ? el("th", { class: "human-grade" }, "Human grade") : null));
       const rows = [];
       let kept = 0;
       for (const c of data.cases) {
@@ -249,11 +362,16 @@
           shown.map((id) => {
             const e = evaluations.find((x) => x.evaluator_id === id);
             return el("td", { "data-evaluator": id }, verdict(e), e ? " " + fmtNumber(e.score) : "");
-          }));
+          }),
+          reviewing ? el("td", { class: "human-grade", "data-hash": c.hash }, gradeBadge(reviewItems.get(c.hash))) : null);
         let detail = null; // built on first opening: a run may have thousands of cases
         row.addEventListener("click", () => {
           if (detail) detail.hidden = !detail.hidden;
-          else row.after(detail = caseDetail(c, evaluations, 4 + shown.length));
+          else row.after(detail = caseDetail(c, evaluations, 4 + shown.length + (reviewing ? 1 : 0),
+            reviewBlock(run.id, c, reviewItems.get(c.hash), (queue) => {
+              if (!reviewing) { location.reload(); return; } // the table gains its grade column
+              showReview(queue);
+            })));
           row.classList.toggle("open", !detail.hidden);
           row.setAttribute("aria-expanded", String(!detail.hidden));
         });
@@ -265,6 +383,7 @@
     status.addEventListener("change", render);
     evaluator.addEventListener("change", render);
     render();
+    if (reviewing) showReview(review);
 
     show(token,
       el("h1", {}, "Run of ", el("span", { id: "run-suite" }, run.suite_id)),
@@ -272,6 +391,7 @@
       el("p", {}, el("a", { id: "compare-previous", href: compareHref("", run.id) }, "Compare with the run before it")),
       el("h2", {}, "Evaluators"),
       ids.length ? evaluatorSummary(ids, data.evaluations) : el("p", { class: "muted" }, "No evaluations."),
+      reviewSection,
       el("h2", {}, "Cases"),
       el("div", { class: "toolbar", id: "filters" },
         el("label", {}, "Show", status), el("label", {}, "by", evaluator), counter),
@@ -299,6 +419,21 @@
   function hashList(id, hashes) {
     if (!hashes.length) return el("p", { id, class: "muted" }, "None.");
     return el("ul", { id, class: "hashes" }, hashes.map((h) => el("li", { class: "mono", "data-hash": h }, h)));
+  }
+
+  function gradeCell(grade, cls) {
+    if (!grade) return el("td", { class: cls }, el("span", { class: "muted" }, "—"));
+    return el("td", { class: cls }, gradeBadge(grade), grade.note ? el("div", { class: "grade-note-text" }, grade.note) : "");
+  }
+
+  function humanGrades(reviews) {
+    if (!reviews.length) return [];
+    return [el("h2", {}, "Human grades"),
+      el("table", { id: "compare-reviews" },
+        el("thead", {}, el("tr", {}, ["Case", "Base", "Head"].map((h) => el("th", {}, h)))),
+        el("tbody", {}, reviews.map((r) => el("tr", { "data-hash": r.hash },
+          el("td", { class: "mono", title: r.hash }, shortHash(r.hash)),
+          gradeCell(r.base, "base-grade"), gradeCell(r.head, "head-grade")))))];
   }
 
   async function showCompare(token, baseRef, headRef) {
@@ -365,6 +500,7 @@
         el("thead", {}, el("tr", {}, ["Case", "Evaluator", "Change", "Base", "Head", "Δ score", "Base metadata", "Head metadata"]
           .map((h) => el("th", {}, h)))),
         el("tbody", {}, rows.map((row) => row.node))),
+      ...humanGrades(cmp.reviews || []),
       el("h2", {}, `Only in head (${cmp.added.length})`), hashList("added-cases", cmp.added),
       el("h2", {}, `Only in base (${cmp.removed.length})`), hashList("removed-cases", cmp.removed));
   }
