@@ -12,7 +12,7 @@ use pyo3::prelude::*;
 use pyo3::sync::MutexExt;
 use pyo3::types::{PyDict, PyList, PyString, PyTuple};
 
-use super::convert::{label, output_json};
+use super::convert::{label, stored_output, to_json};
 use super::suite::driver::metadata_json;
 use super::suite::evaluation::{type_name, PyThreshold};
 use super::suite::plan::{hooks, serialize_case};
@@ -279,7 +279,8 @@ impl ManualRun {
         // These run user code (serialize()), so before the lock: code that asks this run
         // anything (its run_id) would otherwise wait on itself.
         let test_case_json = serialize_case(test_case, hooks)?;
-        let output_json = output_json(output);
+        // An output whose own serialize() raises is refused with its error, as the SDK raises.
+        let output_json = to_json(&stored_output(output)?);
         let mut phase = self.phase.lock_py_attached(py).expect("never poisoned");
         let open = match &mut *phase {
             Phase::Started(open) => open,
