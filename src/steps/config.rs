@@ -188,7 +188,7 @@ pub fn load(config_file: &Path, overrides: &Map<String, Value>) -> Result<StepsC
         .filter(|k| !PACKAGE_KEYS.contains(&k.as_str()))
     {
         warnings.push(format!(
-            "{}: line {}: unknown key '{key}' (kept in context.config)",
+            "{}: line {}: unknown key '{key}' (kept in context.config and runner.config)",
             config_file.display(),
             key_line(&text, key, 0).map_or("?".into(), |l| l.to_string())
         ));

@@ -145,6 +145,7 @@ impl Sequencer {
     /// The number of rounds, once known (prometheus-test counts them from a collection).
     pub fn set_max_rounds(&mut self, max_rounds: u32) {
         self.max_rounds = max_rounds.max(1);
+        self.state.round = self.state.round.min(self.max_rounds);
     }
 
     /// A step failed or errored in this run.

@@ -123,9 +123,16 @@ impl Session {
         }
         let names = options.steps.iter().map(|s| s.name.clone()).collect();
         let only = (!options.only.is_empty()).then(|| options.only.clone());
+        // Rounds counted from a collection are known once the data is in (count_rounds);
+        // until then the saved round must not be cut down to max_rounds' default.
+        let max_rounds = if config.rounds_collection.is_some() {
+            u32::MAX
+        } else {
+            config.max_rounds
+        };
         let seq = Sequencer::new(
             names,
-            config.max_rounds,
+            max_rounds,
             state,
             options.from.as_deref(),
             only,
