@@ -44,6 +44,9 @@ class TestStep:
     ) -> None:
         if not isinstance(name, str) or not name.strip():
             raise StepsConfigError(f"TestStep: name must be a non-empty str, got {name!r}")
+        if isinstance(prepare, str) and callable(worker):
+            # prometheus-test's dataclass order: (name, description, worker, prepare, execute).
+            prepare, execute, worker = execute, worker, prepare  # type: ignore[assignment]
         if prepare is not None and not callable(prepare):
             raise StepsConfigError(f"step '{name}': prepare is not callable: {prepare!r}")
         if not callable(execute):
