@@ -18,6 +18,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+/// A worker's key files: role (staking, main, public) -> path.
+pub type KeyFiles = BTreeMap<String, PathBuf>;
+
 /// How long a failed step's worker is watched for an exit in progress.
 const DEATH_GRACE: Duration = Duration::from_millis(300);
 
@@ -66,8 +69,8 @@ pub struct Session {
     python: PathBuf,
     dotenv: BTreeMap<String, String>,
     launches: Vec<Launch>,
-    /// Per worker, in workers.json order: role -> key file (configured or generated).
-    keypairs: Vec<BTreeMap<String, PathBuf>>,
+    /// Per worker, in workers.json order (configured or generated).
+    keypairs: Vec<KeyFiles>,
     workers: Vec<Worker>,
     mongo_server: Option<Worker>,
     mongo_uri: Option<String>,
@@ -301,7 +304,7 @@ impl Session {
     }
 
     /// The key files of the worker at `index` (workers.json order): role -> path.
-    pub fn keypairs(&self, index: usize) -> &BTreeMap<String, PathBuf> {
+    pub fn keypairs(&self, index: usize) -> &KeyFiles {
         &self.keypairs[index]
     }
 
@@ -510,7 +513,7 @@ fn launches(
     dotenv: &BTreeMap<String, String>,
     python: &Path,
     notes: &mut Vec<String>,
-) -> Result<(Vec<Launch>, Vec<BTreeMap<String, PathBuf>>)> {
+) -> Result<(Vec<Launch>, Vec<KeyFiles>)> {
     let mut out: Vec<Launch> = vec![];
     let mut keys = vec![];
     for w in &config.workers {
@@ -615,7 +618,7 @@ fn keypair_files(
     w: &config::WorkerConfig,
     dotenv: &BTreeMap<String, String>,
     notes: &mut Vec<String>,
-) -> Result<(BTreeMap<String, PathBuf>, BTreeMap<String, String>)> {
+) -> Result<(KeyFiles, BTreeMap<String, String>)> {
     let mut files = BTreeMap::new();
     let mut set = BTreeMap::new();
     for (role, var) in &w.keypairs {
