@@ -490,6 +490,7 @@ def test_worker_http_helpers_without_requests(builder, monkeypatch):
             "missing": [missing.status_code, missing.ok, missing.json()["error"]],
             "posted": [posted.status_code, posted.json()["error"].startswith("bad signature")],
             "repo": worker.get("github_repo"),
+            "database": worker.database_path == worker.get_env("DATABASE_PATH"),
             "port": worker.get("port") == worker.port,
         }
 
@@ -501,7 +502,7 @@ def test_worker_http_helpers_without_requests(builder, monkeypatch):
     out = result.steps[0].output
     assert out["missing"] == [404, False, "no submission"]
     assert out["posted"] == [401, True]
-    assert (out["repo"], out["port"]) == ("builder-e2e-fork-1", True)
+    assert (out["repo"], out["port"], out["database"]) == ("builder-e2e-fork-1", True, True)
 
 
 def test_runner_get_set_scopes_state_and_config(builder):
@@ -513,7 +514,7 @@ def test_runner_get_set_scopes_state_and_config(builder):
         runner.set("totals.rounds", runner.current_round, scope="global")
         with pytest.raises(ValueError, match="Invalid scope"):
             runner.set("x", 1, scope="forever")
-        return {"success": True}
+        return {"success": True, "last": runner.get("last_completed_step")}
 
     def second(runner, worker, data):
         previous = runner.state["rounds"].get(str(runner.current_round - 1), {})
@@ -526,6 +527,7 @@ def test_runner_get_set_scopes_state_and_config(builder):
             "workers": sorted(runner.get("workers")),
             "missing": runner.get("nothing.here"),
             "last": runner.get("last_completed_step"),
+            "last_in_state": runner.state["last_completed_step"],
         }
 
     steps = [
@@ -536,11 +538,13 @@ def test_runner_get_set_scopes_state_and_config(builder):
         result = TestRunner(steps, config, quiet=True).run()
     assert result.passed, result.summary()
     r1, r2 = result.steps[1].output, result.steps[3].output
+    # Each round starts with no step completed (the round-1 "second" came before round 2).
+    assert [result.steps[0].output["last"], result.steps[2].output["last"]] == [None, None]
     assert (r1["round"], r1["global"], r1["previous"]) == ("pr-1", 1, None)
     assert (r2["round"], r2["global"], r2["previous"]) == ("pr-2", 2, {"worker1": "pr-1"})
     assert r2["config"] == ["koii", "koii", "builder-e2e"]
     assert r2["workers"] == ["worker1", "worker2"]
-    assert (r2["missing"], r2["last"]) == (None, "first")
+    assert (r2["missing"], r2["last"], r2["last_in_state"]) == (None, "first", "first")
     with pytest.raises(RuntimeError, match="available while the sequence runs"):
         TestRunner(steps, config).get("task_id")
 

@@ -46,6 +46,8 @@ class Live:
         global_state: dict[str, Any],
         past_rounds: dict[str, Any],
     ) -> None:
+        if round_no != self.round:
+            self.last_completed_step = None  # as the package's next_round does
         self.round = round_no
         self.round_state, self.global_state, self.past_rounds = (
             round_state,
@@ -151,6 +153,10 @@ class RunnerState:
         for part in parts[:-1]:
             target = target.setdefault(part, {})
         target[parts[-1]] = value
+
+    def save_state(self) -> None:
+        """Kept for stage code that calls it: trialrun saves the state after each step."""
+        self._running("save_state")
 
     def get_worker(self, name: str) -> Worker:
         workers = self._running("get_worker").workers

@@ -69,6 +69,14 @@ class Worker(WorkerInfo):
         self.main_signing_key, self.main_public_key = pair("main", "public")
         self.public_signing_key, self.public_key = pair("public", "main")
 
+    @property
+    def base_dir(self) -> str | None:
+        return self._data.get("base_dir")
+
+    @property
+    def database_path(self) -> str | None:
+        return self._data.get("database_path")
+
     def get(self, key: str, default: Any = None, **kwargs: Any) -> Any:
         """workers.json's value of key (default when absent); a path ("/...") is a GET."""
         if isinstance(key, str) and key.startswith("/"):
