@@ -606,3 +606,30 @@ def test_config_warnings_point_at_the_run_call_once(builder):
     assert len(ours) == 1, [str(w.message) for w in ours]
     assert "unknown key 'my_setting'" in str(ours[0].message)
     assert (ours[0].filename, ours[0].lineno) == (__file__, line)
+
+
+def test_a_stage_of_the_wrong_shape_is_named_by_the_cli(builder, subprocess_env):
+    """A stage file's prepare taking a third argument: `trialrun steps` refuses the
+    sequence before anything starts, naming the stage's module, file and line."""
+    stage = builder / "tests" / "stages" / "worker_task.py"
+    stage.write_text(
+        stage.read_text().replace(
+            "def prepare(runner, worker):", "def prepare(runner, worker, todo):"
+        )
+    )
+    line = stage.read_text().splitlines().index("def prepare(runner, worker, todo):") + 1
+    done = subprocess.run(
+        [sys.executable, "-m", "trialrun", "steps", "tests/e2e.py"],
+        cwd=builder,
+        env=subprocess_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == EXIT_CONFIG, done.stderr
+    assert (
+        f"tests.stages.worker_task.prepare ({stage}:{line}) takes (runner, worker, todo)"
+        in done.stderr
+    )
+    assert "accepted: prepare(context) or prepare(runner, worker)" in done.stderr
+    assert not (builder / "tests" / "data" / "logs").exists()  # no worker was started
