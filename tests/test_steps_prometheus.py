@@ -514,7 +514,13 @@ def test_runner_get_set_scopes_state_and_config(builder):
         runner.set("totals.rounds", runner.current_round, scope="global")
         with pytest.raises(ValueError, match="Invalid scope"):
             runner.set("x", 1, scope="forever")
-        return {"success": True, "last": runner.get("last_completed_step")}
+        db = runner.mongo_client[runner.config.mongodb["database"]]
+        return {
+            "success": True,
+            "last": runner.get("last_completed_step"),
+            # A collection without a data_file exists and starts empty.
+            "audits": ["audits" in db.list_collection_names(), db.audits.count_documents({})],
+        }
 
     def second(runner, worker, data):
         previous = runner.state["rounds"].get(str(runner.current_round - 1), {})
@@ -540,6 +546,7 @@ def test_runner_get_set_scopes_state_and_config(builder):
     r1, r2 = result.steps[1].output, result.steps[3].output
     # Each round starts with no step completed (the round-1 "second" came before round 2).
     assert [result.steps[0].output["last"], result.steps[2].output["last"]] == [None, None]
+    assert result.steps[0].output["audits"] == [True, 0]
     assert (r1["round"], r1["global"], r1["previous"]) == ("pr-1", 1, None)
     assert (r2["round"], r2["global"], r2["previous"]) == ("pr-2", 2, {"worker1": "pr-1"})
     assert r2["config"] == ["koii", "koii", "builder-e2e"]
