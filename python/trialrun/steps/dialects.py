@@ -108,9 +108,6 @@ def _mix(functions: dict[str, Callable[..., Any] | None]) -> str:
 
 
 def _takes(fn: Callable[..., Any]) -> str:
-    shape = _positional(fn)
-    if shape is None:
-        return "(unknown arguments)"
     try:
         return str(inspect.signature(fn))
     except (TypeError, ValueError):
