@@ -11,7 +11,7 @@ use pyo3::sync::MutexExt;
 use serde_json::{Map, Value};
 
 use crate::py::errors::StepsConfigError;
-use crate::steps::{self, Next, Session, StepOutcome, StepSpec};
+use crate::steps::{self, keys, Next, Session, StepOutcome, StepSpec};
 
 fn json_object(what: &str, text: &str) -> PyResult<Map<String, Value>> {
     match serde_json::from_str(text) {
@@ -25,6 +25,66 @@ fn json_object(what: &str, text: &str) -> PyResult<Map<String, Value>> {
 
 /// (index, round, name, description, worker) of the next step.
 type NextStep = (usize, u32, String, String, String);
+
+/// (name, port, env, details JSON) of a worker.
+type WorkerRow = (
+    String,
+    u16,
+    std::collections::BTreeMap<String, String>,
+    String,
+);
+
+fn seed(bytes: &[u8]) -> PyResult<[u8; keys::SEED_LEN]> {
+    bytes
+        .get(..keys::SEED_LEN)
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| {
+            PyValueError::new_err(format!(
+                "a signing key is 32 bytes (or a 64-byte keypair), got {}",
+                bytes.len()
+            ))
+        })
+}
+
+/// The ed25519 public key of a 32-byte seed.
+#[pyfunction]
+fn keys_public_key(seed_bytes: &[u8]) -> PyResult<Vec<u8>> {
+    Ok(keys::public_key(&seed(seed_bytes)?).to_vec())
+}
+
+/// The 64-byte ed25519 signature of `message`.
+#[pyfunction]
+fn keys_sign(seed_bytes: &[u8], message: &[u8]) -> PyResult<Vec<u8>> {
+    Ok(keys::sign(&seed(seed_bytes)?, message).to_vec())
+}
+
+/// base58(signature || message): prometheus-test's create_signature.
+#[pyfunction]
+fn keys_signed_message(seed_bytes: &[u8], message: &[u8]) -> PyResult<String> {
+    Ok(keys::signed_message(&seed(seed_bytes)?, message))
+}
+
+/// The message of a signed message when `public` (base58) signed it; ValueError otherwise.
+#[pyfunction]
+fn keys_open_signed_message(signed: &str, public: &str) -> PyResult<Vec<u8>> {
+    keys::open_signed_message(signed, public).map_err(PyValueError::new_err)
+}
+
+#[pyfunction]
+fn keys_b58encode(data: &[u8]) -> String {
+    keys::b58encode(data)
+}
+
+#[pyfunction]
+fn keys_b58decode(text: &str) -> PyResult<Vec<u8>> {
+    keys::b58decode(text).map_err(PyValueError::new_err)
+}
+
+/// The 32-byte seed of a keypair file (raises StepsConfigError naming the file).
+#[pyfunction]
+fn keys_read_keypair(py: Python<'_>, path: PathBuf) -> PyResult<Vec<u8>> {
+    Ok(py.detach(|| keys::read_keypair_file(&path))?.to_vec())
+}
 
 /// One run of a step sequence. Dropping it (or `close()`) stops every process it started.
 #[pyclass(frozen, module = "trialrun._core", name = "StepSession")]
@@ -134,7 +194,9 @@ impl StepSession {
             serde_json::json!({"database": m.database, "collections": collections})
         });
         let known = serde_json::json!({
-            "task_id": c.task_id, "base_port": c.base_port, "max_rounds": c.max_rounds,
+            "task_id": c.task_id, "base_port": c.base_port, "max_rounds": s.max_rounds(),
+            "rounds_collection": c.rounds_collection, "server_entrypoint": c.server_entrypoint,
+            "base_dir": c.tests_dir, "middle_server_url": c.extra.get("middle_server_url"),
             "data_dir": c.data_dir, "workers_config": c.workers_config, "mongodb": mongodb,
             "step_timeout": c.step_timeout, "retries": c.retries,
             "continue_on_failure": c.continue_on_failure, "config_file": c.config_file,
@@ -163,16 +225,27 @@ impl StepSession {
         Ok(self.detached(py, |s| s.start_workers())?)
     }
 
-    /// Each worker as (name, port, env); url is http://127.0.0.1:port.
-    fn workers(
-        &self,
-        py: Python<'_>,
-    ) -> Vec<(String, u16, std::collections::BTreeMap<String, String>)> {
-        self.lock(py)
-            .workers()
+    /// Each worker as (name, port, env, details JSON); url is http://127.0.0.1:port.
+    /// details: {"data": workers.json's other keys, "keypairs": {role: key file}}.
+    fn workers(&self, py: Python<'_>) -> Vec<WorkerRow> {
+        let s = self.lock(py);
+        s.workers()
             .iter()
-            .map(|l| (l.name.clone(), l.port, l.env.clone()))
+            .enumerate()
+            .map(|(i, l)| {
+                let details = serde_json::json!({
+                    "data": s.config.workers[i].data,
+                    "keypairs": s.keypairs(i),
+                });
+                (l.name.clone(), l.port, l.env.clone(), details.to_string())
+            })
             .collect()
+    }
+
+    /// Counts the rounds from rounds_collection when max_rounds is not set (after the data
+    /// and post_load_callback are in); returns the number of rounds.
+    fn count_rounds(&self, py: Python<'_>) -> PyResult<u32> {
+        Ok(self.detached(py, |s| s.count_rounds())?)
     }
 
     /// (name, pid) of each running process, the embedded MongoDB server included.
@@ -180,12 +253,13 @@ impl StepSession {
         self.lock(py).pids()
     }
 
-    /// (round_state, global_state) as JSON.
-    fn states_json(&self, py: Python<'_>) -> (String, String) {
+    /// (round_state, global_state, finished rounds' states by round number) as JSON.
+    fn states_json(&self, py: Python<'_>) -> (String, String, String) {
         let s = self.lock(py);
         (
             Value::Object(s.round_state().clone()).to_string(),
             Value::Object(s.global_state().clone()).to_string(),
+            Value::Object(s.past_rounds().clone()).to_string(),
         )
     }
 
@@ -259,5 +333,12 @@ impl StepSession {
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<StepSession>()?;
+    m.add_function(wrap_pyfunction!(keys_public_key, m)?)?;
+    m.add_function(wrap_pyfunction!(keys_sign, m)?)?;
+    m.add_function(wrap_pyfunction!(keys_signed_message, m)?)?;
+    m.add_function(wrap_pyfunction!(keys_open_signed_message, m)?)?;
+    m.add_function(wrap_pyfunction!(keys_b58encode, m)?)?;
+    m.add_function(wrap_pyfunction!(keys_b58decode, m)?)?;
+    m.add_function(wrap_pyfunction!(keys_read_keypair, m)?)?;
     Ok(())
 }

@@ -34,12 +34,23 @@ pub struct WorkerConfig {
     pub ready: Ready,
     pub ready_timeout: Duration,
     pub stop_grace: Duration,
+    /// prometheus-test's `env_vars`: variable -> the variable it is read from (DATA_DIR:
+    /// the value itself).
+    pub env_vars: BTreeMap<String, String>,
+    /// prometheus-test's `keypairs`: role (staking, main, public) -> the variable holding
+    /// the key file's path.
+    pub keypairs: BTreeMap<String, String>,
+    /// The Python file the worker runs without a command (prometheus-test's key).
+    pub server_entrypoint: Option<PathBuf>,
+    /// Every other workers.json key, as given: what `worker.get(key)` returns.
+    pub data: Map<String, Value>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct CollectionConfig {
     pub name: String,
-    pub data_file: PathBuf,
+    /// None: the collection starts empty (prometheus-test's collections without a file).
+    pub data_file: Option<PathBuf>,
     pub required_count: Option<u64>,
 }
 
@@ -60,6 +71,12 @@ pub struct StepsConfig {
     pub task_id: Option<String>,
     pub base_port: Option<u16>,
     pub max_rounds: u32,
+    /// Without max_rounds: the collection whose documents of this task count the rounds
+    /// (plus one), as prometheus-test does (rounds_collection, default "todos" when it is
+    /// one of the collections).
+    pub rounds_collection: Option<String>,
+    /// prometheus-test's server_entrypoint: what workers without a command run.
+    pub server_entrypoint: Option<PathBuf>,
     pub data_dir: PathBuf,
     pub workers_config: PathBuf,
     pub mongodb: Option<MongoConfig>,
@@ -77,6 +94,10 @@ pub struct StepsConfig {
 }
 
 const DEFAULT_READY_TIMEOUT: f64 = 30.0;
+/// prometheus-test's rounds_collection default.
+const DEFAULT_ROUNDS_COLLECTION: &str = "todos";
+/// Keys of prometheus-test's config that trialrun reads or passes on (not warned about).
+const PACKAGE_KEYS: &[&str] = &["middle_server_url", "base_dir", "post_load_callback"];
 const DEFAULT_STOP_GRACE: f64 = 5.0;
 
 #[derive(Debug, Default, Deserialize)]
@@ -84,6 +105,8 @@ struct RawConfig {
     task_id: Option<Value>,
     base_port: Option<u16>,
     max_rounds: Option<u32>,
+    rounds_collection: Option<String>,
+    server_entrypoint: Option<PathBuf>,
     data_dir: Option<PathBuf>,
     workers_config: Option<PathBuf>,
     mongodb: Option<RawMongo>,
@@ -120,6 +143,9 @@ struct RawWorker {
     ready: Option<RawReady>,
     ready_timeout: Option<f64>,
     stop_grace: Option<f64>,
+    env_vars: Option<BTreeMap<String, String>>,
+    keypairs: Option<BTreeMap<String, String>>,
+    server_entrypoint: Option<PathBuf>,
     #[serde(flatten)]
     extra: BTreeMap<String, Value>,
 }
@@ -156,9 +182,13 @@ pub fn load(config_file: &Path, overrides: &Map<String, Value>) -> Result<StepsC
         serde_saphyr::from_str(&text).map_err(|e| yaml_error(&config_file, &text, &e))?
     };
     let mut warnings = Vec::new();
-    for key in raw.extra.keys() {
+    for key in raw
+        .extra
+        .keys()
+        .filter(|k| !PACKAGE_KEYS.contains(&k.as_str()))
+    {
         warnings.push(format!(
-            "{}: line {}: unknown key '{key}' (kept in context.config)",
+            "{}: line {}: unknown key '{key}' (kept in context.config and runner.config)",
             config_file.display(),
             key_line(&text, key, 0).map_or("?".into(), |l| l.to_string())
         ));
@@ -212,6 +242,7 @@ pub fn load(config_file: &Path, overrides: &Map<String, Value>) -> Result<StepsC
             ));
         }
     };
+    let counted = raw.max_rounds.is_none();
     let max_rounds = raw.max_rounds.unwrap_or(1);
     if max_rounds == 0 {
         return Err(StepsError::at(
@@ -236,6 +267,15 @@ pub fn load(config_file: &Path, overrides: &Map<String, Value>) -> Result<StepsC
         None => None,
         Some(mongo) => Some(mongo_config(&config_file, &text, &data_dir, mongo)?),
     };
+    let rounds_collection = match (&mongodb, raw.rounds_collection) {
+        (Some(_), Some(explicit)) if counted => Some(explicit),
+        (Some(m), None) if counted => m
+            .collections
+            .iter()
+            .any(|c| c.name == DEFAULT_ROUNDS_COLLECTION)
+            .then(|| DEFAULT_ROUNDS_COLLECTION.to_string()),
+        _ => None,
+    };
     let yaml_workers = raw.workers.unwrap_or_default();
     let workers = load_workers(
         &workers_config,
@@ -246,13 +286,16 @@ pub fn load(config_file: &Path, overrides: &Map<String, Value>) -> Result<StepsC
         &mut warnings,
     )?;
 
+    let server_entrypoint = raw.server_entrypoint.map(|p| resolve(&project_dir, &p));
     Ok(StepsConfig {
+        server_entrypoint,
         config_file,
         tests_dir,
         project_dir,
         task_id,
         base_port: raw.base_port,
         max_rounds,
+        rounds_collection,
         data_dir,
         workers_config,
         mongodb,
@@ -284,6 +327,8 @@ fn apply_overrides(raw: &mut RawConfig, overrides: &Map<String, Value>) -> Resul
             "task_id" => raw.task_id = parsed.task_id,
             "base_port" => raw.base_port = parsed.base_port,
             "max_rounds" => raw.max_rounds = parsed.max_rounds,
+            "rounds_collection" => raw.rounds_collection = parsed.rounds_collection,
+            "server_entrypoint" => raw.server_entrypoint = parsed.server_entrypoint,
             "data_dir" => raw.data_dir = parsed.data_dir,
             "workers_config" => raw.workers_config = parsed.workers_config,
             "mongodb" => raw.mongodb = parsed.mongodb,
@@ -314,16 +359,8 @@ fn mongo_config(file: &Path, text: &str, data_dir: &Path, raw: RawMongo) -> Resu
     let mut collections = Vec::new();
     for (name, coll) in raw.collections {
         let key = format!("mongodb.collections.{name}.data_file");
-        let data_file = coll.data_file.ok_or_else(|| {
-            StepsError::at(
-                file,
-                key_line(text, &name, 1),
-                Some(&key),
-                "a data_file is required",
-            )
-        })?;
-        let data_file = resolve(data_dir, &data_file);
-        if !data_file.is_file() {
+        let data_file = coll.data_file.map(|f| resolve(data_dir, &f));
+        if let Some(data_file) = data_file.as_ref().filter(|f| !f.is_file()) {
             return Err(StepsError::at(
                 file,
                 key_line(text, "data_file", 1),
@@ -388,13 +425,6 @@ fn load_workers(
     let mut workers = Vec::new();
     for (i, (name, json_raw)) in entries.into_iter().enumerate() {
         let line = key_line(&text, &name, 0);
-        for key in json_raw.extra.keys() {
-            warnings.push(format!(
-                "{}: line {}: worker '{name}': unknown key '{key}' (ignored)",
-                path.display(),
-                key_line(&text, key, 1).map_or("?".into(), |l| l.to_string())
-            ));
-        }
         // config.yaml's workers.NAME settings override workers.json's, field by field.
         let yaml = yaml_workers.get(&name).cloned().unwrap_or_default();
         for key in yaml.extra.keys() {
@@ -406,11 +436,30 @@ fn load_workers(
             ));
         }
         let at = |detail: String| StepsError::at(path, line, Some(&name), detail);
+        // prometheus-test's numbering: the first worker on base_port itself.
         let port = yaml
             .port
             .or(json_raw.port)
-            .or_else(|| base_port.and_then(|b| b.checked_add(i as u16 + 1)))
+            .or_else(|| base_port.and_then(|b| b.checked_add(i as u16)))
             .unwrap_or(0);
+        let mut env_vars = json_raw.env_vars.clone().unwrap_or_default();
+        env_vars.extend(yaml.env_vars.clone().unwrap_or_default());
+        let mut keypairs = json_raw.keypairs.clone().unwrap_or_default();
+        keypairs.extend(yaml.keypairs.clone().unwrap_or_default());
+        let server_entrypoint = yaml
+            .server_entrypoint
+            .clone()
+            .or(json_raw.server_entrypoint.clone())
+            .map(|p| {
+                resolve(
+                    config_file
+                        .parent()
+                        .and_then(Path::parent)
+                        .unwrap_or(Path::new(".")),
+                    &p,
+                )
+            });
+        let data: Map<String, Value> = json_raw.extra.clone().into_iter().collect();
         let mut env = BTreeMap::new();
         for (k, v) in json_raw
             .env
@@ -468,6 +517,10 @@ fn load_workers(
         workers.push(WorkerConfig {
             port,
             env,
+            env_vars,
+            keypairs,
+            server_entrypoint,
+            data,
             command,
             ready,
             ready_timeout: seconds(

@@ -1,6 +1,8 @@
 //! MongoDB test data: each collection under `mongodb.collections` is loaded from its JSON
 //! file (an array of documents, Extended JSON such as `$oid` and `$date` accepted) with the
 //! Rust `mongodb` driver, after dropping what was there; then `required_count` is checked.
+//! As prometheus-test does, every document is stamped with the task's `taskId`, and a
+//! collection without a data file is emptied (it exists and starts empty).
 
 use super::config::MongoConfig;
 use super::error::{Result, StepsError};
@@ -76,10 +78,19 @@ pub type LoadReport = Vec<(String, usize, u64)>;
 
 /// Drops and reloads every collection, then checks required_count. Data files are all
 /// read and parsed first, so a bad file changes nothing in the database.
-pub fn load(uri: &str, config: &MongoConfig) -> Result<LoadReport> {
+pub fn load(uri: &str, config: &MongoConfig, task_id: Option<&str>) -> Result<LoadReport> {
     let mut loaded = Vec::new();
     for c in &config.collections {
-        loaded.push((c, read_documents(&c.data_file)?));
+        let mut docs = match &c.data_file {
+            Some(file) => read_documents(file)?,
+            None => vec![],
+        };
+        if let Some(task_id) = task_id {
+            for doc in &mut docs {
+                doc.insert("taskId", task_id);
+            }
+        }
+        loaded.push((c, docs));
     }
     block_on(async {
         let db = connect(uri).await?.database(&config.database);
@@ -93,6 +104,11 @@ pub fn load(uri: &str, config: &MongoConfig) -> Result<LoadReport> {
                 ))
             };
             coll.drop().await.map_err(|e| failed("drop", e))?;
+            if c.data_file.is_none() {
+                db.create_collection(&c.name)
+                    .await
+                    .map_err(|e| failed("create", e))?;
+            }
             if !docs.is_empty() {
                 coll.insert_many(&docs)
                     .await
@@ -102,18 +118,52 @@ pub fn load(uri: &str, config: &MongoConfig) -> Result<LoadReport> {
                 .count_documents(Document::new())
                 .await
                 .map_err(|e| failed("count", e))?;
-            if let Some(required) = c.required_count {
+            if let (Some(required), Some(file)) = (c.required_count, &c.data_file) {
                 if count < required {
                     return Err(StepsError::data(format!(
                         "collection '{}': {count} documents found after loading {}, {required} required (required_count)",
                         c.name,
-                        c.data_file.display()
+                        file.display()
                     )));
                 }
             }
             report.push((c.name.clone(), docs.len(), count));
         }
         Ok(report)
+    })
+}
+
+/// prometheus-test's round count: the task's documents in `collection`, plus one. Err
+/// naming the key when the collection does not exist.
+pub fn count_rounds(
+    uri: &str,
+    database: &str,
+    collection: &str,
+    task_id: Option<&str>,
+) -> Result<u32> {
+    block_on(async {
+        let db = connect(uri).await?.database(database);
+        let failed = |e: mongodb::error::Error| {
+            StepsError::data(format!(
+                "MongoDB at {uri}: counting '{database}.{collection}': {e}"
+            ))
+        };
+        let names = db.list_collection_names().await.map_err(failed)?;
+        if !names.iter().any(|n| n == collection) {
+            return Err(StepsError::config(format!(
+                "rounds_collection: collection '{collection}' does not exist in '{database}' (set max_rounds, or rounds_collection to a collection that holds one document per round)"
+            )));
+        }
+        let mut filter = Document::new();
+        if let Some(task_id) = task_id {
+            filter.insert("taskId", task_id);
+        }
+        let n = db
+            .collection::<Document>(collection)
+            .count_documents(filter)
+            .await
+            .map_err(failed)?;
+        Ok(u32::try_from(n).unwrap_or(u32::MAX - 1) + 1)
     })
 }
 

@@ -16,6 +16,7 @@ pub mod config;
 pub mod data;
 pub mod env;
 pub mod error;
+pub mod keys;
 pub mod ready;
 pub mod record;
 pub mod sequencer;

@@ -111,9 +111,13 @@ impl Sequencer {
                 self.state.finished = true;
                 return None;
             }
+            // The finished round's state stays readable (prometheus-test keeps every round's).
+            let finished = std::mem::take(&mut self.state.round_state);
+            self.state
+                .rounds
+                .insert(self.state.round.to_string(), Value::Object(finished));
             self.state.round += 1;
             self.state.completed.clear();
-            self.state.round_state = Map::new();
             self.cursor = 0;
         }
     }
@@ -132,6 +136,16 @@ impl Sequencer {
             "round": next.round, "step": name, "outcome": outcome.as_str(), "at": at,
         }));
         self.cursor = next.index + 1;
+    }
+
+    pub fn max_rounds(&self) -> u32 {
+        self.max_rounds
+    }
+
+    /// The number of rounds, once known (prometheus-test counts them from a collection).
+    pub fn set_max_rounds(&mut self, max_rounds: u32) {
+        self.max_rounds = max_rounds.max(1);
+        self.state.round = self.state.round.min(self.max_rounds);
     }
 
     /// A step failed or errored in this run.
@@ -191,6 +205,8 @@ mod tests {
         assert_eq!(rest, ["b#1", "a#2", "b#2"]);
         assert!(seq.state.finished);
         assert!(seq.state.round_state.is_empty());
+        // Each finished round's state is kept by its number.
+        assert_eq!(seq.state.rounds["1"]["x"], Value::from(1));
         assert!(!seq.failed());
     }
 

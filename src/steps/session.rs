@@ -7,6 +7,7 @@ use super::config::{self, Command, Ready, StepsConfig};
 use super::data;
 use super::env;
 use super::error::{Result, StepsError, StepsErrorKind};
+use super::keys;
 use super::record::{Recorder, StepRecord};
 use super::sequencer::{Next, Sequencer, StepOutcome};
 use super::state::{self, Fingerprint, SavedState, STATE_FILE};
@@ -16,6 +17,9 @@ use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+/// A worker's key files: role (staking, main, public) -> path.
+pub type KeyFiles = BTreeMap<String, PathBuf>;
 
 /// How long a failed step's worker is watched for an exit in progress.
 const DEATH_GRACE: Duration = Duration::from_millis(300);
@@ -65,6 +69,8 @@ pub struct Session {
     python: PathBuf,
     dotenv: BTreeMap<String, String>,
     launches: Vec<Launch>,
+    /// Per worker, in workers.json order (configured or generated).
+    keypairs: Vec<KeyFiles>,
     workers: Vec<Worker>,
     mongo_server: Option<Worker>,
     mongo_uri: Option<String>,
@@ -111,7 +117,7 @@ impl Session {
             None => SavedState::fresh(fingerprint),
         };
         let dotenv = env::dotenv_layers(&config.project_dir, &config.tests_dir)?;
-        let launches = launches(&config, &dotenv, &options.python)?;
+        let (launches, keypairs) = launches(&config, &dotenv, &options.python, &mut notes)?;
         if reset {
             for l in &launches {
                 remove_if_exists(Path::new(&l.env["DATABASE_PATH"]))?;
@@ -120,9 +126,16 @@ impl Session {
         }
         let names = options.steps.iter().map(|s| s.name.clone()).collect();
         let only = (!options.only.is_empty()).then(|| options.only.clone());
+        // Rounds counted from a collection are known once the data is in (count_rounds);
+        // until then the saved round must not be cut down to max_rounds' default.
+        let max_rounds = if config.rounds_collection.is_some() {
+            u32::MAX
+        } else {
+            config.max_rounds
+        };
         let seq = Sequencer::new(
             names,
-            config.max_rounds,
+            max_rounds,
             state,
             options.from.as_deref(),
             only,
@@ -142,6 +155,7 @@ impl Session {
             python: options.python,
             dotenv,
             launches,
+            keypairs,
             workers: vec![],
             mongo_server: None,
             mongo_uri: None,
@@ -181,7 +195,7 @@ impl Session {
         self.mongo_uri = Some(uri.clone());
         let loaded = !self.seq.state.data_loaded;
         if loaded {
-            let report = data::load(&uri, &mongo)?;
+            let report = data::load(&uri, &mongo, self.config.task_id.as_deref())?;
             for (name, docs, count) in report {
                 self.notes.push(format!(
                     "loaded {docs} document(s) into '{name}' ({count} in the collection)"
@@ -195,6 +209,30 @@ impl Session {
             loaded,
             embedded,
         })
+    }
+
+    /// Without max_rounds, prometheus-test counts the rounds from rounds_collection once the
+    /// data (and post_load_callback) are in; the count is taken again on every run, as
+    /// the package does. Returns the number of rounds.
+    pub fn count_rounds(&mut self) -> Result<u32> {
+        let (Some(collection), Some(uri), Some(mongo)) = (
+            self.config.rounds_collection.clone(),
+            self.mongo_uri.clone(),
+            self.config.mongodb.as_ref(),
+        ) else {
+            return Ok(self.seq.max_rounds());
+        };
+        let rounds = data::count_rounds(
+            &uri,
+            &mongo.database,
+            &collection,
+            self.config.task_id.as_deref(),
+        )?;
+        self.seq.set_max_rounds(rounds);
+        self.notes.push(format!(
+            "{rounds} round(s): the task's documents in '{collection}' plus one (rounds_collection; set max_rounds to fix the number)"
+        ));
+        Ok(rounds)
     }
 
     /// A MongoDB wire-protocol server (nx-27017, SQLite-backed) on a free loopback port,
@@ -265,6 +303,11 @@ impl Session {
         &self.launches
     }
 
+    /// The key files of the worker at `index` (workers.json order): role -> path.
+    pub fn keypairs(&self, index: usize) -> &KeyFiles {
+        &self.keypairs[index]
+    }
+
     pub fn pids(&self) -> Vec<(String, u32)> {
         self.workers
             .iter()
@@ -275,6 +318,14 @@ impl Session {
 
     pub fn round_state(&self) -> &Map<String, Value> {
         &self.seq.state.round_state
+    }
+
+    pub fn past_rounds(&self) -> &Map<String, Value> {
+        &self.seq.state.rounds
+    }
+
+    pub fn max_rounds(&self) -> u32 {
+        self.seq.max_rounds()
     }
 
     pub fn global_state(&self) -> &Map<String, Value> {
@@ -455,14 +506,16 @@ fn fingerprint(config: &StepsConfig, steps: &[StepSpec]) -> Fingerprint {
     }
 }
 
-/// How each worker is started: argv, environment layers, log file, DATABASE_PATH. Ports
-/// not fixed by the config are chosen now (free loopback ports).
+/// How each worker is started: argv, environment layers, log file, DATABASE_PATH, and its
+/// key files. Ports not fixed by the config are chosen now (free loopback ports).
 fn launches(
     config: &StepsConfig,
     dotenv: &BTreeMap<String, String>,
     python: &Path,
-) -> Result<Vec<Launch>> {
+    notes: &mut Vec<String>,
+) -> Result<(Vec<Launch>, Vec<KeyFiles>)> {
     let mut out: Vec<Launch> = vec![];
+    let mut keys = vec![];
     for w in &config.workers {
         let promised: Vec<u16> = out
             .iter()
@@ -478,13 +531,20 @@ fn launches(
             Some(Command::Argv(argv)) => argv.clone(),
             Some(Command::Shell(line)) => vec!["/bin/sh".into(), "-c".into(), line.clone()],
             None => {
-                let main = config.project_dir.join("main.py");
+                let entry = w
+                    .server_entrypoint
+                    .as_ref()
+                    .or(config.server_entrypoint.as_ref());
+                let main = entry
+                    .cloned()
+                    .unwrap_or_else(|| config.project_dir.join("main.py"));
                 if !main.is_file() {
                     return Err(StepsError::config(format!(
-                        "{}: worker '{}' has no command, and {} does not exist (a worker without a command runs the project's main.py)",
+                        "{}: worker '{}' has no command, and {} does not exist (a worker without a command runs {})",
                         config.workers_config.display(),
                         w.name,
-                        main.display()
+                        main.display(),
+                        if entry.is_some() { "its server_entrypoint" } else { "the project's main.py" }
                     )));
                 }
                 vec![python.display().to_string(), main.display().to_string()]
@@ -492,6 +552,10 @@ fn launches(
         };
         let mut env = dotenv.clone();
         env.extend(w.env.clone());
+        env.extend(env_vars(config, w, dotenv)?);
+        let (files, set) = keypair_files(config, w, dotenv, notes)?;
+        env.extend(set);
+        keys.push(files);
         env.insert("PORT".into(), port.to_string());
         let db = config.data_dir.join(format!("{}.sqlite", w.name));
         env.entry("DATABASE_PATH".into())
@@ -508,7 +572,87 @@ fn launches(
             stop_grace: w.stop_grace,
         });
     }
+    Ok((out, keys))
+}
+
+/// prometheus-test's `env_vars`: each variable's value is read from the variable it names
+/// (DATA_DIR's is the value itself); one that is not set is an error, as in the package.
+fn env_vars(
+    config: &StepsConfig,
+    w: &config::WorkerConfig,
+    dotenv: &BTreeMap<String, String>,
+) -> Result<BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    let mut missing = vec![];
+    for (key, source) in &w.env_vars {
+        if key == "DATA_DIR" {
+            out.insert(key.clone(), source.clone());
+            continue;
+        }
+        match env::lookup(dotenv, source) {
+            Some(value) => {
+                out.insert(key.clone(), value);
+            }
+            None => missing.push(format!("{key} (from {source})")),
+        }
+    }
+    if !missing.is_empty() {
+        return Err(StepsError::config(format!(
+            "{}: worker '{}': env_vars read variables that are not set (in the environment, {}/.env or {}/.env): {}",
+            config.workers_config.display(),
+            w.name,
+            config.project_dir.display(),
+            config.tests_dir.display(),
+            missing.join(", ")
+        )));
+    }
     Ok(out)
+}
+
+/// prometheus-test's `keypairs`: role -> the variable holding a key file's path. A file
+/// that is missing (or a variable that is not set) gets a generated test key in
+/// data_dir/keys, kept for later runs, with a note; the worker's variable points at it.
+/// Returns (role -> file, variables to set for the worker).
+fn keypair_files(
+    config: &StepsConfig,
+    w: &config::WorkerConfig,
+    dotenv: &BTreeMap<String, String>,
+    notes: &mut Vec<String>,
+) -> Result<(KeyFiles, BTreeMap<String, String>)> {
+    let mut files = BTreeMap::new();
+    let mut set = BTreeMap::new();
+    for (role, var) in &w.keypairs {
+        let configured = env::lookup(dotenv, var)
+            .map(|p| super::error::resolve(&config.tests_dir, Path::new(&p)));
+        let path = match configured {
+            Some(path) if path.is_file() => {
+                keys::read_keypair_file(&path)?;
+                path
+            }
+            other => {
+                let path = config
+                    .data_dir
+                    .join("keys")
+                    .join(format!("{}_{role}.json", w.name));
+                if !path.is_file() {
+                    keys::generate_keypair_file(&path)?;
+                }
+                let why = match other {
+                    Some(p) => format!("{var} names {}, which does not exist", p.display()),
+                    None => format!("{var} is not set"),
+                };
+                notes.push(format!(
+                    "worker '{}': {why}; using a generated test key for '{role}' ({})",
+                    w.name,
+                    path.display()
+                ));
+                path
+            }
+        };
+        set.insert(var.clone(), path.display().to_string());
+        files.insert(role.clone(), path);
+    }
+    Ok((files, set))
 }
 
 impl StepsErrorKind {

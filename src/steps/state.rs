@@ -35,6 +35,9 @@ pub struct SavedState {
     pub data_loaded: bool,
     /// Cleared at the start of each round.
     pub round_state: Map<String, Value>,
+    /// The round_state of each finished round, by round number ("1", "2", ...).
+    #[serde(default)]
+    pub rounds: Map<String, Value>,
     pub global_state: Map<String, Value>,
     /// One entry per finished step attempt: {"round", "step", "outcome", "at"}.
     #[serde(default)]
@@ -51,6 +54,7 @@ impl SavedState {
             finished: false,
             data_loaded: false,
             round_state: Map::new(),
+            rounds: Map::new(),
             global_state: Map::new(),
             history: vec![],
         }

@@ -10,9 +10,13 @@ the workers, decides which step runs next, and keeps the state file and the run 
 This package calls prepare/execute (sync or async) on an asyncio loop and builds the
 context they receive:
 
-- ``step``: ``TestStep``, one step and its functions;
-- ``context``: ``StepContext`` and ``WorkerInfo``, what the step functions receive;
-  ``config``: ``Config``, the configuration as they read it;
+- ``step``: ``TestStep``, one step and its functions; ``dialects``: which of
+  prometheus-test's APIs they are written against, read from their signatures;
+- ``context``: ``StepContext`` (alias ``Context``) and ``WorkerInfo``, what the step
+  functions of the documented API receive; ``config``: ``Config``, the configuration;
+- ``workers``: ``Worker``, a worker with the package's surface (keys, HTTP helpers);
+  ``live``: the runner's surface for the real API (get/set, state, current_round);
+  ``utils``: create_signature and keypairs (signed in Rust);
 - ``attempt``: one try of a step's functions, sync or async, within its timeout;
 - ``runner``: ``TestRunner``, the sequence run through the core's session;
 - ``results``: ``StepResult``, ``SequenceResult`` and the exit codes;
@@ -22,7 +26,7 @@ context they receive:
 # Config and StoreError were importable from trialrun.steps before it became a package;
 # kept so, outside __all__ as then.
 from trialrun.steps.config import Config as Config
-from trialrun.steps.context import StepContext, WorkerInfo
+from trialrun.steps.context import Context, StepContext, WorkerInfo
 from trialrun.steps.errors import (
     SkipStep,
     StepsConfigError,
@@ -42,8 +46,10 @@ from trialrun.steps.results import (
 )
 from trialrun.steps.runner import TestRunner
 from trialrun.steps.step import TestStep
+from trialrun.steps.workers import Worker
 
 __all__ = [
+    "Context",
     "EXIT_CONFIG",
     "EXIT_INTERRUPTED",
     "EXIT_PASSED",
@@ -58,6 +64,7 @@ __all__ = [
     "StepsDataError",
     "TestRunner",
     "TestStep",
+    "Worker",
     "WorkerError",
     "WorkerInfo",
 ]

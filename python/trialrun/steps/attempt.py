@@ -1,4 +1,5 @@
-"""One try of a step: prepare then execute, sync or async, within the step's timeout."""
+"""One try of a step: prepare then execute (then validate), sync or async, within the
+step's timeout, called in the step's dialect; a result that says it failed fails."""
 
 from __future__ import annotations
 
@@ -12,22 +13,46 @@ from typing import Any
 
 from trialrun._loop import on_thread
 from trialrun.steps.context import StepContext
+from trialrun.steps.dialects import RUNNER
 from trialrun.steps.errors import SkipStep
 from trialrun.steps.step import TestStep
 
 __all__ = ["attempt", "call", "is_async", "on_step_thread"]
 
 
-async def attempt(step: TestStep, ctx: StepContext, timeout: float | None) -> tuple:
-    """(outcome, output, error traceback, skip reason) of one try of prepare + execute."""
+class _ResultFailed(Exception):
+    """execute's result says the step failed (its `success` is not truthy)."""
 
-    async def both() -> Any:
-        data = await call(step.prepare, ctx) if step.prepare is not None else None
-        return await call(step.execute, ctx, data)
+
+async def attempt(
+    step: TestStep, ctx: StepContext, timeout: float | None, runner: Any, worker: Any
+) -> tuple:
+    """(outcome, output, error traceback, skip reason) of one try of the step.
+
+    prometheus-test's real API (`prepare(runner, worker)`, ...) gets the runner and the
+    worker; its runner fails a step whose result has no truthy `success`, and so does
+    this. In the documented API a mapping result with a falsy `success` fails too.
+    """
+    output: Any = None
+
+    async def run() -> Any:
+        nonlocal output
+        if step.dialect == RUNNER:
+            args: tuple = (runner, worker)
+        else:
+            args = (ctx,)
+        data = await call(step.prepare, *args) if step.prepare is not None else None
+        output = await call(step.execute, *args, data)
+        _check_result(step, output)
+        if step.validate is not None:
+            await call(step.validate, runner, output)
+        return output
 
     try:
-        output = await (asyncio.wait_for(both(), timeout) if timeout else both())
+        output = await (asyncio.wait_for(run(), timeout) if timeout else run())
         return "passed", output, None, None
+    except _ResultFailed as e:
+        return "failed", output, str(e), None
     except SkipStep as e:
         return "skipped", None, None, e.reason or "skipped"
     except asyncio.TimeoutError:
@@ -41,6 +66,27 @@ async def attempt(step: TestStep, ctx: StepContext, timeout: float | None) -> tu
         return "failed", None, traceback.format_exc(), None
     except Exception:
         return "errored", None, traceback.format_exc(), None
+
+
+def _check_result(step: TestStep, result: Any) -> None:
+    get = getattr(result, "get", None)
+    if step.dialect == RUNNER:
+        if not callable(get):
+            raise _ResultFailed(
+                f"Step {step.name} failed: execute returned {_short(result)}; a result "
+                "with a truthy 'success' is required (prometheus-test's runner calls "
+                "result.get('success'))"
+            )
+    elif not (callable(get) and isinstance(result, dict) and "success" in result):
+        return
+    if not get("success"):
+        why = get("error") or get("message") or "Unknown error"
+        raise _ResultFailed(f"Step {step.name} failed: {why}")
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 200 else text[:197] + "..."
 
 
 def is_async(fn: Callable[..., Any]) -> bool:

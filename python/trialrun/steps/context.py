@@ -7,7 +7,7 @@ from typing import Any
 from trialrun.steps.config import Config
 from trialrun.steps.errors import SkipStep
 
-__all__ = ["StepContext", "WorkerInfo"]
+__all__ = ["Context", "StepContext", "WorkerInfo"]
 
 
 class WorkerInfo:
@@ -32,6 +32,11 @@ class StepContext:
       empty in each round; `global_state` lasts the whole sequence;
     - `mongo_uri`, `database`: the MongoDB the data was loaded into (None without one);
     - `skip(reason)`: skip this step.
+
+    prometheus-test's older `Context` (the same object, importable as
+    `trialrun.steps.Context`): `env` (this worker's environment), `round_number`,
+    `await storeGet(key)` / `await storeSet(key, value)` (a store lasting the whole
+    sequence: global_state).
     """
 
     def __init__(
@@ -58,3 +63,21 @@ class StepContext:
 
     def skip(self, reason: str = "") -> None:
         raise SkipStep(reason)
+
+    @property
+    def env(self) -> dict[str, str]:
+        return self.worker.env
+
+    @property
+    def round_number(self) -> int:
+        return self.round
+
+    async def storeGet(self, key: str) -> Any:  # noqa: N802 (the package's name)
+        return self.global_state.get(key)
+
+    async def storeSet(self, key: str, value: Any) -> None:  # noqa: N802
+        self.global_state[key] = value
+
+
+# prometheus-test's older name for what steps receive.
+Context = StepContext

@@ -20,7 +20,7 @@ from trialrun._console import printer
 from trialrun._loop import run_blocking
 from trialrun.steps.attempt import attempt, on_step_thread
 from trialrun.steps.config import Config
-from trialrun.steps.context import StepContext, WorkerInfo
+from trialrun.steps.context import StepContext
 from trialrun.steps.errors import (
     StepsConfigError,
     StepsConfigWarning,
@@ -28,8 +28,10 @@ from trialrun.steps.errors import (
     StoreError,
     WorkerError,
 )
+from trialrun.steps.live import Live, RunnerState, config_values
 from trialrun.steps.results import EXIT_PASSED, SequenceResult, StepResult
 from trialrun.steps.step import TestStep
+from trialrun.steps.workers import Worker
 
 __all__ = ["TestRunner"]
 
@@ -37,12 +39,14 @@ __all__ = ["TestRunner"]
 _cli: dict[str, Any] | None = None
 
 
-class TestRunner:
+class TestRunner(RunnerState):
     """Runs `steps` against the workers config_file describes (prometheus-test's API).
 
     config_overrides replace config.yaml keys (checked like them); its
     "post_load_callback" is called with a pymongo Database after the collections are
     loaded. record=False keeps the run out of the run store; quiet=True prints nothing.
+    While it runs, it is the `runner` steps of the real API receive (`get`, `set`,
+    `state`, `config`, `current_round`, `get_worker`: see trialrun.steps.live).
     """
 
     __test__ = False
@@ -99,7 +103,10 @@ class TestRunner:
             only = only or cli["only"]
         elif script:
             force_reset = force_reset or "--reset" in sys.argv[1:]
-        coro = self._run(force_reset, from_step, list(only or []), script or cli is not None, False)
+        where = _caller(1)
+        coro = self._run(
+            force_reset, from_step, list(only or []), script or cli is not None, False, where
+        )
         result = run_blocking(coro, thread_name="trialrun-steps")
         if cli is not None:
             cli["results"].append(result)
@@ -116,7 +123,8 @@ class TestRunner:
     ) -> SequenceResult:
         """Like run(), on the running event loop. Cancelling the awaiting task stops the
         workers, records the run as interrupted and re-raises CancelledError."""
-        return await self._run(force_reset, from_step, list(only or []), False, True)
+        where = _caller(1)
+        return await self._run(force_reset, from_step, list(only or []), False, True, where)
 
     async def _run(
         self,
@@ -125,6 +133,7 @@ class TestRunner:
         only: list[str],
         loud: bool,
         reraise_cancel: bool,
+        where: tuple[str, int, dict[str, Any]],
     ) -> SequenceResult:
         show = printer(self.quiet, loud)
         result = SequenceResult()
@@ -144,9 +153,17 @@ class TestRunner:
             return _fail(result, "config", str(e), show)
         result.suite_id = session.suite_id
         result.state_path = str(session.state_path)
+        filename, lineno, registry = where
         for warning in session.config_warnings:
-            # Also a Python warning, so pytest's summary lists it.
-            warnings.warn(f"trialrun: {warning}", StepsConfigWarning, stacklevel=3)
+            # Also a Python warning (pytest's summary lists it), at the line that called
+            # run(), not inside asyncio; shown once per line, as warnings are.
+            warnings.warn_explicit(
+                f"trialrun: {warning}",
+                StepsConfigWarning,
+                filename,
+                lineno,
+                registry=registry.setdefault("__warningregistry__", {}),
+            )
         for note in session.notes:
             show(f"trialrun: {note}")
         result.notes = list(session.notes)
@@ -158,16 +175,20 @@ class TestRunner:
             # Blocking core calls go to a thread (they release the GIL), so a caller's
             # loop keeps running while workers start.
             uri, database, loaded, _embedded = await on_step_thread(session.start_data)
-            for note in session.notes[len(result.notes) :]:
-                show(f"trialrun: {note}")
+            self._live = _live(session, uri, database)
             if loaded and self.post_load_callback is not None:
                 await _post_load(self.post_load_callback, uri, database)
+            await on_step_thread(session.count_rounds)
+            for note in session.notes[len(result.notes) :]:
+                show(f"trialrun: {note}")
             await on_step_thread(session.start_workers)
+            # Again: the rounds are counted and the workers' environments complete.
+            self._live = _live(session, uri, database)
             show(
                 "trialrun: workers ready: "
-                + ", ".join(f"{n} on :{p}" for n, p, _ in session.workers())
+                + ", ".join(f"{n} on :{p}" for n, p, _, _ in session.workers())
             )
-            await self._steps(session, result, uri, database, show)
+            await self._steps(session, self._live, result, show)
         except (asyncio.CancelledError, KeyboardInterrupt):
             # What finished is kept; the run is recorded as interrupted.
             interrupted = True
@@ -190,6 +211,9 @@ class TestRunner:
             setup_failed = True
             _fail(result, "data", str(e), show)
         finally:
+            if self._live is not None:
+                self._live.close()
+                self._live = None
             # Workers are stopped on every path: success, failure, Ctrl-C, exceptions.
             result.store_error = session.close(interrupted=interrupted, errored=setup_failed)
             result.finished = session.finished
@@ -201,13 +225,11 @@ class TestRunner:
     async def _steps(
         self,
         session: Any,
+        live: Live,
         result: SequenceResult,
-        uri: Any,
-        database: Any,
         show: Callable[[str], None],
     ) -> None:
-        config = Config(json.loads(session.config_json()))
-        workers = {name: WorkerInfo(name, port, dict(env)) for name, port, env in session.workers()}
+        config, workers = live.config, live.workers
         by_name = {s.name: s for s in self.steps}
         default_timeout = config.step_timeout
         default_retries = config.retries
@@ -217,8 +239,9 @@ class TestRunner:
                 return
             index, round_no, name, _description, worker = nxt
             step = by_name[name]
-            round_json, global_json = session.states_json()
+            round_json, global_json, rounds_json = session.states_json()
             round_state, global_state = json.loads(round_json), json.loads(global_json)
+            live.enter_step(round_no, round_state, global_state, json.loads(rounds_json))
             ctx = StepContext(
                 config,
                 workers[worker],
@@ -227,8 +250,8 @@ class TestRunner:
                 name,
                 round_state,
                 global_state,
-                uri,
-                database,
+                live.uri,
+                live.database,
             )
             timeout = step.timeout if step.timeout is not None else default_timeout
             retries = step.retries if step.retries is not None else default_retries
@@ -236,13 +259,17 @@ class TestRunner:
             started = time.perf_counter()
             while True:
                 attempts += 1
-                outcome, output, error, reason = await attempt(step, ctx, timeout)
+                outcome, output, error, reason = await attempt(
+                    step, ctx, timeout, self, workers[worker]
+                )
                 if outcome in ("passed", "skipped") or attempts > retries:
                     break
                 show(
                     f"  round {round_no} {name}: {outcome}, retrying ({attempts}/{retries + 1} attempts)"
                 )
             duration = time.perf_counter() - started
+            if outcome in ("passed", "skipped"):
+                live.last_completed_step = name
             if outcome in ("failed", "errored"):
                 down = session.worker_down(worker)
                 if down:
@@ -272,6 +299,23 @@ class TestRunner:
             if error and outcome != "passed":
                 show(_indent(error))
                 show(_log_tail(Path(config.data_dir) / "logs" / f"{worker}.log", worker))
+
+
+def _live(session: Any, uri: str | None, database: str | None) -> Live:
+    values = config_values(session.config_json())
+    workers = {}
+    for name, port, env, details_json in session.workers():
+        details = json.loads(details_json)
+        workers[name] = Worker(
+            name, port, dict(env), details["data"], details["keypairs"], values["base_dir"]
+        )
+    return Live(Config(values), values, workers, uri, database)
+
+
+def _caller(depth: int) -> tuple[str, int, dict[str, Any]]:
+    """(file, line, module globals) of the code that called the caller."""
+    frame = sys._getframe(depth + 1)
+    return frame.f_code.co_filename, frame.f_lineno, frame.f_globals
 
 
 class _PostLoadError(Exception):

@@ -25,7 +25,7 @@ fn the_seed_layout_loads_with_defaults_and_resolved_paths() {
         &[
             (
                 "config.yaml",
-                "task_id: \"t1\"\nbase_port: 5000\nmax_rounds: 3\nworkers_config: workers.json\nmongodb:\n  database: db1\n  collections:\n    users:\n      data_file: users.json\n      required_count: 1\n",
+                "task_id: \"t1\"\nbase_port: 6000\nmax_rounds: 3\nworkers_config: workers.json\nmongodb:\n  database: db1\n  collections:\n    users:\n      data_file: users.json\n      required_count: 1\n",
             ),
             ("workers.json", WORKERS),
             ("data/users.json", "[]"),
@@ -41,14 +41,18 @@ fn the_seed_layout_loads_with_defaults_and_resolved_paths() {
         (m.database.as_str(), m.collections[0].required_count),
         ("db1", Some(1))
     );
-    assert_eq!(m.collections[0].data_file, tests.join("data/users.json"));
-    // workers.json order; the port from the file, else base_port + position.
+    assert_eq!(
+        m.collections[0].data_file,
+        Some(tests.join("data/users.json"))
+    );
+    // workers.json order; the port from the file, else base_port + position from 0 (as
+    // prometheus-test numbers them).
     let names: Vec<_> = c
         .workers
         .iter()
         .map(|w| (w.name.as_str(), w.port))
         .collect();
-    assert_eq!(names, [("worker1", 5001), ("worker2", 5002)]);
+    assert_eq!(names, [("worker1", 5001), ("worker2", 6001)]);
     assert_eq!(c.workers[0].env["N"], "3");
     assert_eq!(c.workers[0].command, None);
     assert_eq!(c.workers[0].ready, Ready::Tcp);
@@ -262,4 +266,56 @@ fn references_are_checked() {
         err.message.contains("key 'a'") && err.message.contains("ready must be"),
         "{err}"
     );
+}
+
+/// A real prometheus-test project's config: collections without data files, the package's
+/// keys (middle_server_url, rounds_collection), workers.json's env_vars, keypairs,
+/// server_entrypoint and keys of its own (read with worker.get).
+#[test]
+fn prometheus_test_keys_are_understood() {
+    let tests = project(
+        "package-keys",
+        &[
+            (
+                "config.yaml",
+                "task_id: t\nmiddle_server_url: http://127.0.0.1:1\nrounds_collection: issues\nmongodb:\n  database: d\n  collections:\n    issues:\n      data_file: issues.json\n    audits: {}\n",
+            ),
+            (
+                "workers.json",
+                r#"{"w1": {"env_vars": {"GITHUB_TOKEN": "W1_TOKEN"}, "keypairs": {"staking": "W1_STAKING"}, "server_entrypoint": "srv.py", "twitter_id": "me"}}"#,
+            ),
+            ("data/issues.json", "[]"),
+        ],
+    );
+    let c = load(&tests.join("config.yaml"), &Map::new()).unwrap();
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+    assert_eq!(c.extra["middle_server_url"], json!("http://127.0.0.1:1"));
+    assert_eq!(c.rounds_collection.as_deref(), Some("issues"));
+    let m = c.mongodb.as_ref().unwrap();
+    let audits = m.collections.iter().find(|c| c.name == "audits").unwrap();
+    assert_eq!(audits.data_file, None);
+    let w = &c.workers[0];
+    assert_eq!(w.env_vars["GITHUB_TOKEN"], "W1_TOKEN");
+    assert_eq!(w.keypairs["staking"], "W1_STAKING");
+    assert_eq!(
+        w.server_entrypoint,
+        Some(tests.parent().unwrap().join("srv.py"))
+    );
+    assert_eq!(w.data["twitter_id"], json!("me"));
+
+    // max_rounds wins over counting; without rounds_collection, "todos" counts when it is
+    // one of the collections, as the package's default.
+    let c = load(
+        &tests.join("config.yaml"),
+        &Map::from_iter([("max_rounds".to_string(), json!(2))]),
+    )
+    .unwrap();
+    assert_eq!((c.max_rounds, c.rounds_collection), (2, None));
+    std::fs::write(
+        tests.join("config.yaml"),
+        "mongodb:\n  database: d\n  collections:\n    todos: {}\n",
+    )
+    .unwrap();
+    let c = load(&tests.join("config.yaml"), &Map::new()).unwrap();
+    assert_eq!(c.rounds_collection.as_deref(), Some("todos"));
 }

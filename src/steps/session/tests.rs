@@ -148,3 +148,61 @@ fn bad_steps_are_refused_before_anything_starts() {
         .message
         .contains("no step named 'zzz'"));
 }
+
+/// workers.json's env_vars and keypairs (prometheus-test's): values read from other
+/// variables; a configured key file used as is; missing ones generated once, kept for the
+/// next run, with a note; the worker's variable pointing at its file.
+#[test]
+fn env_vars_and_keypairs_reach_the_workers() {
+    let config = project("keys", "");
+    let tests = config.parent().unwrap().to_path_buf();
+    let own = tests.join("own.json");
+    keys::generate_keypair_file(&own).unwrap();
+    std::fs::write(
+        tests.join(".env"),
+        "SOURCE_TOKEN=secret\nW1_STAKING=own.json\n",
+    )
+    .unwrap();
+    let workers = serde_json::json!({
+        "w1": {"command": "true", "env_vars": {"TOKEN": "SOURCE_TOKEN", "DATA_DIR": "/x"},
+               "keypairs": {"staking": "W1_STAKING", "main": "W1_MAIN"}},
+    });
+    std::fs::write(tests.join("workers.json"), workers.to_string()).unwrap();
+    let session = Session::prepare(options(config.clone(), &[("a", "w1")])).unwrap();
+    let env = &session.workers()[0].env;
+    assert_eq!(
+        (env["TOKEN"].as_str(), env["DATA_DIR"].as_str()),
+        ("secret", "/x")
+    );
+    let keys = session.keypairs(0);
+    assert_eq!(keys["staking"], own);
+    assert_eq!(env["W1_STAKING"], own.display().to_string());
+    let generated = tests.join("data/keys/w1_main.json");
+    assert_eq!(
+        (&keys["main"], &env["W1_MAIN"]),
+        (&generated, &generated.display().to_string())
+    );
+    assert!(session
+        .notes
+        .iter()
+        .any(|n| n.contains("W1_MAIN is not set")));
+    let seed = keys::read_keypair_file(&generated).unwrap();
+    drop(session);
+    let again = Session::prepare(options(config.clone(), &[("a", "w1")])).unwrap();
+    assert_eq!(
+        keys::read_keypair_file(&again.keypairs(0)["main"]).unwrap(),
+        seed
+    );
+
+    // A variable env_vars reads that is not set: refused, naming the worker.
+    let workers =
+        serde_json::json!({"w1": {"command": "true", "env_vars": {"T": "NOT_SET_ANYWHERE"}}});
+    std::fs::write(tests.join("workers.json"), workers.to_string()).unwrap();
+    let err = Session::prepare(options(config, &[("a", "w1")]))
+        .err()
+        .unwrap();
+    assert!(
+        err.message.contains("worker 'w1'") && err.message.contains("T (from NOT_SET_ANYWHERE)"),
+        "{err}"
+    );
+}
