@@ -165,3 +165,48 @@ def test_strings_with_a_lone_surrogate_are_refused_by_name(where):
     }
     with pytest.raises(SuiteValidationError, match=expected[where] + r".*lone surrogate"):
         run_test_suite(suite, cases, [Ev()], str)
+
+
+def _raising(exc, is_async):
+    def fn(case):
+        if case.name == "1":
+            raise exc()
+        return case.name
+
+    async def afn(case):
+        return fn(case)
+
+    return afn if is_async else fn
+
+
+@pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
+def test_system_exit_in_fn_errors_its_case_and_the_suite_goes_on(is_async, store_rows):
+    result = run_test_suite(
+        "exits",
+        [Case(str(i)) for i in range(4)],
+        [],
+        _raising(SystemExit, is_async),
+        max_test_case_concurrency=1,
+        quiet=True,
+    )
+    assert result.status == "completed" and len(result) == 4
+    errors = {c.hash: c.error for c in result.cases}
+    assert "SystemExit" in errors["1"] and errors["0"] is None and errors["3"] is None
+    assert [r["status"] for r in store_rows("SELECT status FROM runs")] == ["completed"]
+
+
+@pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
+def test_keyboard_interrupt_in_fn_interrupts_the_suite_as_ctrl_c(is_async, store_rows):
+    with pytest.raises(KeyboardInterrupt):
+        run_test_suite(
+            "interrupts",
+            [Case(str(i)) for i in range(4)],
+            [],
+            _raising(KeyboardInterrupt, is_async),
+            max_test_case_concurrency=1,
+            quiet=True,
+        )
+    [run] = store_rows("SELECT status FROM runs")
+    assert run["status"] == "interrupted"
+    stored = [r["hash"] for r in store_rows("SELECT hash FROM case_results ORDER BY idx")]
+    assert stored[:1] == ["0"] and "2" not in stored and "3" not in stored

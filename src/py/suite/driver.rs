@@ -23,7 +23,7 @@ use crate::report::progress::Progress;
 use crate::store::{self, CaseRecord, EvaluationRecord, RunRecord, RunStatus, Writer};
 use crate::suite::tally::Tally;
 use crate::suite::{Job, Scheduler};
-use pyo3::exceptions::PyRuntimeError;
+use pyo3::exceptions::{PyKeyboardInterrupt, PyRuntimeError};
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::MutexExt;
@@ -156,6 +156,9 @@ struct Driver {
     finalized: bool,
     /// An error of the engine met on a worker thread, raised from the loop.
     engine_error: Option<PyErr>,
+    /// A KeyboardInterrupt raised by sync user code: the suite is interrupted from the
+    /// loop, and this is raised from its future once what finished is stored.
+    reraise: Option<PyErr>,
     /// Per evaluator: its last threshold and that threshold's JSON.
     threshold_memo: Vec<Option<(Threshold, Arc<str>)>>,
 }
@@ -232,6 +235,7 @@ impl SuiteRun {
             interrupted: false,
             finalized: false,
             engine_error: None,
+            reraise: None,
             threshold_memo: vec![None; plan.evaluators.len()],
             plan,
         };
@@ -373,15 +377,23 @@ impl SuiteRun {
 
     /// A sync job finished on a pool worker (which holds the GIL): record it and queue
     /// the next sync jobs from here; what needs the loop is handed to it.
-    fn worker_finished(slf: &Bound<'_, Self>, finished: Finished) {
+    fn worker_finished(slf: &Bound<'_, Self>, finished: Finished, interrupt: Option<PyErr>) {
         let py = slf.py();
         let run = slf.get();
         let mut d = run.lock(py);
+        if let Some(err) = interrupt {
+            // interrupt() cancels lanes, which only the loop thread may do: the drain does.
+            d.reraise.get_or_insert(err);
+            run.wake_loop(py, &d);
+        }
         if !d.pooled.remove(&finished.job) {
             return; // abandoned by interrupt()
         }
         let result = (|| {
             d.settle(py, slf, finished, Thread::Worker)?;
+            if d.reraise.is_some() {
+                return Ok(None); // the suite is stopping: start nothing new
+            }
             d.pump(py, slf, Thread::Worker, false)
         })();
         if let Err(err) = result {
@@ -642,19 +654,22 @@ impl Driver {
                     None => context.call_method1(intern!(py, "run"), args),
                 };
                 let ended = Instant::now();
-                let outcome = match result {
-                    Ok(v) => Ending::Value(v.unbind()),
-                    Err(e) => Ending::Raised(format_pyerr(py, &e)),
+                let (outcome, interrupt) = match result {
+                    Ok(v) => (Ending::Value(v.unbind()), None),
+                    // As from async code (and as Ctrl-C): the suite stops, what finished
+                    // is kept, and the KeyboardInterrupt reaches the caller.
+                    Err(e) if e.is_instance_of::<PyKeyboardInterrupt>(py) => {
+                        (Ending::Cancelled, Some(e))
+                    }
+                    Err(e) => (Ending::Raised(format_pyerr(py, &e)), None),
                 };
-                SuiteRun::worker_finished(
-                    run.bind(py),
-                    Finished {
-                        job,
-                        outcome,
-                        started,
-                        ended,
-                    },
-                );
+                let finished = Finished {
+                    job,
+                    outcome,
+                    started,
+                    ended,
+                };
+                SuiteRun::worker_finished(run.bind(py), finished, interrupt);
             })
         });
         self.pooled.insert(job);
@@ -986,9 +1001,14 @@ impl Driver {
             tally: self.tally.clone(),
             case_objects: pyo3::sync::PyOnceLock::new(),
         };
+        let reraise = self.reraise.take();
         let future = self.event_loop().future.bind(py);
         if !future.call_method0(intern!(py, "done"))?.is_truthy()? {
-            future.call_method1(intern!(py, "set_result"), (result,))?;
+            match reraise {
+                // Stored as interrupted; the caller gets the KeyboardInterrupt.
+                Some(err) => future.call_method1(intern!(py, "set_exception"), (err.value(py),))?,
+                None => future.call_method1(intern!(py, "set_result"), (result,))?,
+            };
         }
         Ok(())
     }
@@ -1038,6 +1058,11 @@ impl Drain {
         // Cleared first, so work left after this point schedules a new drain.
         run.get().drain_scheduled.store(false, Ordering::Release);
         let mut d = run.get().lock(py);
+        if d.reraise.is_some() && !d.interrupted && !d.finalized {
+            drop(d);
+            SuiteRun::interrupt(run)?;
+            d = run.get().lock(py);
+        }
         let result = match d.engine_error.take() {
             Some(err) => Err(err),
             None => d

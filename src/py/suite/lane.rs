@@ -5,7 +5,7 @@
 //! its own contextvars Context; `asyncio.current_task()` is the lane's real Task.
 
 use super::driver::{Ending, Finished, SuiteRun};
-use pyo3::exceptions::{PyKeyboardInterrupt, PyStopIteration, PySystemExit, PyTypeError};
+use pyo3::exceptions::{PyKeyboardInterrupt, PyStopIteration, PyTypeError};
 use pyo3::prelude::*;
 use pyo3::{intern, PyTypeInfo};
 use std::sync::{Mutex, OnceLock};
@@ -117,13 +117,12 @@ impl Lane {
                     Ending::Value(e.value(py).getattr(intern!(py, "value"))?.unbind())
                 }
                 Err(e) if is_cancelled_error(e.value(py).as_any()) => Ending::Cancelled,
-                Err(e)
-                    if e.is_instance_of::<PyKeyboardInterrupt>(py)
-                        || e.is_instance_of::<PySystemExit>(py) =>
-                {
-                    // Ctrl-C (on Python 3.10 it lands inside whatever code runs) or exit:
-                    // not this job's failure. Interrupt the suite, then let it propagate
-                    // out of the task, as asyncio does.
+                Err(e) if e.is_instance_of::<PyKeyboardInterrupt>(py) => {
+                    // Ctrl-C (on Python 3.10 it lands inside whatever code runs), or user
+                    // code raising it: not this job's failure. Interrupt the suite, then let
+                    // it propagate out of the task, as asyncio does (a sync call's does too).
+                    // SystemExit, like any other exception, errors the job (as pytest
+                    // reports sys.exit() in a test).
                     let run = slf.get().run.bind(py);
                     SuiteRun::interrupt(run)?;
                     let finished = Finished {
