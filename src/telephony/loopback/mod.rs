@@ -30,6 +30,7 @@ use crate::audio::resample::resample;
 use crate::audio::PHONE_RATE;
 use crate::net::runtime::runtime;
 use crate::net::serve::{Listener, Served};
+use crate::telephony::call::{FarEndReport, FarEndWitness};
 use crate::telephony::log::BoundedLog;
 
 pub use call::CallRecord;
@@ -126,9 +127,10 @@ pub struct Carrier {
     http: reqwest::Client,
     /// Numbers and their voice webhooks; the REST API can change them.
     numbers: Mutex<HashMap<String, String>>,
-    calls: Mutex<HashMap<String, Arc<call::LiveCall>>>,
+    /// Calls in progress, by the sid of each of their legs.
+    calls: Mutex<HashMap<String, (Arc<call::LiveCall>, usize)>>,
     /// Calls that ended, kept so they can still be fetched.
-    ended: Mutex<HashMap<String, CallRecord>>,
+    ended: Mutex<HashMap<String, (Arc<call::LiveCall>, usize)>>,
     log: BoundedLog,
 }
 
@@ -219,12 +221,14 @@ impl Carrier {
         resample(&pcm, rate, PHONE_RATE).map_err(|e| format!("<Say>: {e}"))
     }
 
-    fn forget(&self, call_sid: &str) {
-        if let Some(call) = self.calls.lock().expect("calls lock").remove(call_sid) {
-            self.ended
-                .lock()
-                .expect("ended lock")
-                .insert(call_sid.to_string(), call.snapshot());
+    /// Moves a call that ended (both its legs) to the ended calls.
+    fn forget(&self, call: &Arc<call::LiveCall>) {
+        let mut calls = self.calls.lock().expect("calls lock");
+        let mut ended = self.ended.lock().expect("ended lock");
+        for leg in [call::CALLER, call::CALLEE] {
+            let sid = call.sid(leg);
+            calls.remove(&sid);
+            ended.insert(sid, (call.clone(), leg));
         }
     }
 
@@ -252,17 +256,20 @@ impl Carrier {
         };
         let call = call::LiveCall::new(self, &request);
         let record = call.snapshot();
-        self.calls
-            .lock()
-            .expect("calls lock")
-            .insert(record.sid.clone(), call.clone());
+        {
+            let mut calls = self.calls.lock().expect("calls lock");
+            for leg in [call::CALLER, call::CALLEE] {
+                calls.insert(call.sid(leg), (call.clone(), leg));
+            }
+        }
         runtime().spawn(call::run_call(self.clone(), call, request, callee_url));
         Ok(record)
     }
 
-    fn record(&self, call_sid: &str) -> Option<CallRecord> {
-        if let Some(call) = self.calls.lock().expect("calls lock").get(call_sid) {
-            return Some(call.snapshot());
+    /// A leg's call, live or ended, by the leg's sid.
+    fn find(&self, call_sid: &str) -> Option<(Arc<call::LiveCall>, usize)> {
+        if let Some(found) = self.calls.lock().expect("calls lock").get(call_sid) {
+            return Some(found.clone());
         }
         self.ended
             .lock()
@@ -271,14 +278,42 @@ impl Carrier {
             .cloned()
     }
 
+    fn record(&self, call_sid: &str) -> Option<CallRecord> {
+        self.find(call_sid)
+            .map(|(call, leg)| call.leg_snapshot(leg))
+    }
+
+    /// Hangs up a live call through one of its legs; false if no such leg is live.
     fn hang_up(&self, call_sid: &str) -> bool {
         match self.calls.lock().expect("calls lock").get(call_sid) {
-            Some(call) => {
+            Some((call, leg)) => {
+                call.hung_up_by
+                    .lock()
+                    .expect("hung up lock")
+                    .get_or_insert(*leg);
                 call.hang_up.send_replace(true);
                 true
             }
             None => false,
         }
+    }
+
+    /// Sends a live leg to new TwiML; false if no such leg is live.
+    fn redirect(&self, call_sid: &str, document: leg::Document) -> bool {
+        match self.calls.lock().expect("calls lock").get(call_sid) {
+            Some((call, leg)) => {
+                call.legs[*leg].redirect.send_replace(Some(document));
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+impl FarEndWitness for Carrier {
+    fn far_end(&self, call_sid: &str) -> Option<FarEndReport> {
+        let (call, leg) = self.find(call_sid)?;
+        call.far_end_report(leg)
     }
 }
 
@@ -374,7 +409,16 @@ impl LoopbackCarrier {
 
     /// Calls in progress.
     pub fn active_calls(&self) -> usize {
-        self.carrier.calls.lock().expect("calls lock").len()
+        let calls = self.carrier.calls.lock().expect("calls lock");
+        calls
+            .values()
+            .filter(|(_, leg)| *leg == call::CALLER)
+            .count()
+    }
+
+    /// What the carrier saw of the far end of the call one of whose legs is `call_sid`.
+    pub fn witness(&self) -> Arc<dyn FarEndWitness> {
+        self.carrier.clone()
     }
 
     /// The lateness of every bridge clock tick so far, of calls still running and ended.
@@ -385,6 +429,7 @@ impl LoopbackCarrier {
             .lock()
             .expect("calls lock")
             .get(call_sid)?
+            .0
             .lateness
             .clone()?;
         let samples = lateness.lock().expect("lateness lock").clone();
@@ -397,7 +442,7 @@ impl LoopbackCarrier {
 
     /// Hangs up every call and stops the REST API.
     pub fn stop(&mut self) {
-        for call in self.carrier.calls.lock().expect("calls lock").values() {
+        for (call, _) in self.carrier.calls.lock().expect("calls lock").values() {
             call.hang_up.send_replace(true);
         }
         self.served.stop();
