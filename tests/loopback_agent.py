@@ -42,6 +42,7 @@ class StreamAgent:
         self.api_base, self.account_sid, self.auth_token = api_base, account_sid, auth_token
         self.on_start = on_start
         self.webhook_status = webhook_status
+        self.files: dict[str, bytes] = {}  # served to GET (audio for <Play>)
         self.webhooks: list[tuple[str, dict[str, str]]] = []
         self.messages: list[dict[str, Any]] = []
         self.rest: list[tuple[str, int, dict[str, Any]]] = []
@@ -51,6 +52,14 @@ class StreamAgent:
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                body = owner.files[self.path]
+                self.send_response(200)
+                self.send_header("Content-Type", "audio/wav")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"])).decode()
                 owner.webhooks.append((self.path, dict(urllib.parse.parse_qsl(body))))

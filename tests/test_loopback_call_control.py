@@ -4,11 +4,16 @@ what the test's result then says."""
 
 from __future__ import annotations
 
+import array
 import asyncio
+import io
 import time
+import wave
 
 from loopback_agent import StreamAgent
 from trialrun.telephony import CallServer, LoopbackCarrier
+from trialrun.voice import Agent, Scenario, Test, TestRunner
+from trialrun.voice.evaluators import EndedBy
 
 AGENT_NUMBER = "+15550100"
 TRIALRUN_NUMBER = "+15550199"
@@ -69,3 +74,127 @@ async def test_the_agent_fetches_and_hangs_up_its_own_call_by_the_sid_it_was_giv
     assert (ended["sid"], ended["status"]) == (sid, "completed")
     assert ended["end_time"] and ended["duration"] is not None
     assert any(m["event"] == "stop" for m in agent.messages)  # the agent's stream was stopped
+
+
+class Hears:
+    """Speech providers for a scripted caller: every stretch of the agent's speech reads as
+    "hello"; the caller's lines are half a second of tone."""
+
+    def transcribe(self, pcm, rate, language):
+        return "hello"
+
+    def synthesize(self, text, voice):
+        return bytes([0, 40]) * 4000, 8000
+
+
+def runner_for(carrier: LoopbackCarrier, tmp_path, *scenarios) -> TestRunner:
+    runner = TestRunner(
+        carrier=carrier,
+        speech_to_text=Hears(),
+        text_to_speech=Hears(),
+        recordings_dir=tmp_path,
+        quiet=True,
+        silence_turn=2.0,
+        turn_gap=0.3,
+    )
+    for scenario in scenarios:
+        runner.add_test(Test(scenario, Agent("caller", "A caller.")))
+    return runner
+
+
+async def test_an_agent_hanging_up_over_rest_ends_the_test_call_saying_so(tmp_path):
+    """The result tells a REST hang-up by the agent from a caller's or a timeout's end, and
+    carries the agent's own CallSid."""
+
+    async def greet_then_hang_up(agent: StreamAgent, socket) -> None:
+        await agent.say(socket, LOUD * 3)
+        await asyncio.sleep(1.0)
+        await agent.rest_call("POST", {"Status": "completed"})
+
+    twiml = '<Response><Connect><Stream url="{ws}"/></Connect><Pause length="30"/></Response>'
+    async with LoopbackCarrier({}) as carrier:
+        async with agent_for(carrier, {"/voice": twiml}, on_start=greet_then_hang_up) as agent:
+            carrier.set_number(AGENT_NUMBER, f"{agent.url}/voice")
+            runner = runner_for(
+                carrier, tmp_path, Scenario("hang-up", "x", script=[], max_duration=20)
+            )
+            began = time.monotonic()
+            (result,) = await asyncio.wait_for(runner.run_tests(AGENT_NUMBER), 30)
+            took = time.monotonic() - began
+    assert result.error is None, result.error
+    assert result.metrics.ended_by == "agent", result.metrics
+    assert "REST API" in result.metrics.end_reason, result.metrics.end_reason
+    assert result.agent_call_sid == agent.call_sid() and result.call_sid != agent.call_sid()
+    assert took < 10, took
+    assert EndedBy("agent").evaluate_test_case(None, result).score == 1
+
+
+async def test_a_rest_redirect_runs_new_twiml_on_the_agents_leg():
+    """Twilio's "modify a live call" with Url (or Twiml): the agent's leg leaves its TwiML
+    (its stream gets `stop`) and runs the new document, which the caller hears; the webhook
+    is fetched with the agent's CallSid, as a transfer by a Pipecat bot does."""
+
+    async def redirect(agent: StreamAgent, socket) -> None:
+        await agent.say(socket, LOUD)
+        await asyncio.sleep(0.5)
+        await agent.rest_call("POST", {"Url": f"{agent.url}/transfer"})
+
+    answers = {
+        "/voice": '<Response><Connect><Stream url="{ws}"/></Connect><Pause length="30"/></Response>',
+        "/transfer": "<Response><Play>/tone.wav</Play><Hangup/></Response>",
+    }
+    async with LoopbackCarrier({}) as carrier:
+        async with agent_for(carrier, answers, on_start=redirect) as agent:
+            agent.files["/tone.wav"] = wav_of(LOUD * 5)  # one second
+            carrier.set_number(AGENT_NUMBER, f"{agent.url}/voice")
+            async with CallServer(carrier=carrier, phone_number=TRIALRUN_NUMBER) as server:
+                call = await server.place_call(AGENT_NUMBER)
+                events = await rest_of(call)
+            log = carrier.log_lines()
+    paths = [path for path, _ in agent.webhooks]
+    assert paths == ["/voice", "/transfer"], (paths, log)
+    assert agent.webhooks[1][1]["CallSid"] == agent.call_sid()
+    assert [m["event"] for m in agent.messages][-1] == "stop"  # the stream was left
+    loud = [e for e in events if e.kind == "audio" and is_loud(e.audio)]
+    assert len(loud) >= 55, len(loud)  # 200 ms streamed, then the 1 s tone after the redirect
+    assert events[-1].reason == "far_end_hung_up", events[-1]
+    assert log == [], log
+
+
+async def test_a_redirect_with_inline_twiml_and_one_of_an_ended_call():
+    async def redirect(agent: StreamAgent, socket) -> None:
+        await agent.rest_call("POST", {"Twiml": "<Response><Hangup/></Response>"})
+
+    twiml = '<Response><Connect><Stream url="{ws}"/></Connect><Pause length="30"/></Response>'
+    async with LoopbackCarrier({}) as carrier:
+        async with agent_for(carrier, {"/voice": twiml}, on_start=redirect) as agent:
+            carrier.set_number(AGENT_NUMBER, f"{agent.url}/voice")
+            async with CallServer(carrier=carrier, phone_number=TRIALRUN_NUMBER) as server:
+                call = await server.place_call(AGENT_NUMBER)
+                events = await asyncio.wait_for(rest_of(call), 10)
+            await agent.rest_call("POST", {"Url": f"{agent.url}/voice"})
+    assert events[-1].reason == "far_end_hung_up", events[-1]
+    (_, status, body) = agent.rest[-1]
+    assert (status, body["code"]) == (400, 21220), body  # not in progress: cannot redirect
+
+
+def is_loud(pcm: bytes) -> bool:
+    samples = array.array("h", pcm)
+    return max(abs(s) for s in samples) > 4000
+
+
+def wav_of(mulaw: bytes) -> bytes:
+    """A WAV of 16-bit PCM at 8 kHz holding the mu-law audio given (G.711 decoding)."""
+
+    def sample(byte: int) -> int:
+        byte = ~byte & 0xFF
+        magnitude = (((byte & 0x0F) << 3) + 0x84) << ((byte & 0x70) >> 4)
+        return (0x84 - magnitude) if byte & 0x80 else (magnitude - 0x84)
+
+    out = io.BytesIO()
+    with wave.open(out, "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(8000)
+        wav.writeframes(array.array("h", [sample(b) for b in mulaw]).tobytes())
+    return out.getvalue()

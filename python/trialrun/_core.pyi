@@ -669,6 +669,7 @@ def simulate_caller(
     max_duration: float = 180.0,
     silence_turn: float = 6.0,
     turn_gap: float = 0.8,
+    carrier: LoopbackCarrierCore | None = None,
 ) -> Awaitable[dict[str, Any]]: ...
 def judge_call(
     model: LanguageModel,

@@ -49,6 +49,9 @@ pub struct CallEnd {
     pub pacing: PacingStats,
     /// Path of the two-channel WAV recording, when recording was on.
     pub recording_path: Option<String>,
+    /// The carrier's sid of a call that ended before its stream started (a started
+    /// stream's `Started` event carries it), when a webhook named it.
+    pub call_sid: Option<String>,
 }
 
 /// Who or what ended a call.

@@ -102,6 +102,8 @@ class TestResult:
     (``trialrun.EvaluationResult``: evaluator_id, verdict, score, metadata). ``recording_path`` is the
     two-channel WAV (caller left, agent right) when recording was on; ``stereo_recording_url``
     is its ``file://`` URL (fixa's name). ``error`` says why the call failed, if it did.
+    ``call_sid`` is the sid of trialrun's end of the call; ``agent_call_sid`` the sid the
+    agent's webhook and stream saw (known with the loopback carrier, which carries both ends).
     """
 
     __test__ = False  # not a pytest class
@@ -115,6 +117,7 @@ class TestResult:
     call_sid: str | None = None
     keys: list[KeyPress] = field(default_factory=list)
     checks: list[Any] = field(default_factory=list)
+    agent_call_sid: str | None = None
 
     @property
     def stereo_recording_url(self) -> str | None:

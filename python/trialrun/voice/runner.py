@@ -334,8 +334,15 @@ class TestRunner:
             max_duration=test.scenario.max_duration,
             silence_turn=self.silence_turn,
             turn_gap=self.turn_gap,
+            carrier=self._carrier_core(),
         )
         return _result_of_call(test, outcome)
+
+    def _carrier_core(self) -> Any:
+        """The loopback carrier's core, which reports how the agent's end of each call went
+        (who hung up and how, what failed); None for Twilio."""
+        core = getattr(self.carrier, "_core", None)
+        return core if isinstance(core, _core.LoopbackCarrierCore) else None
 
     def _persona(self, test: Test) -> Any:
         if test.scenario.script is not None:
@@ -408,6 +415,7 @@ def _result_of_call(test: Test, outcome: Mapping[str, Any]) -> TestResult:
         error=outcome["error"],
         call_sid=outcome["call_sid"],
         keys=[KeyPress(**k) for k in outcome["keys"]],
+        agent_call_sid=outcome.get("agent_call_sid"),
     )
 
 

@@ -15,7 +15,9 @@ use super::providers::{PyTextToSpeech, PythonSayCallable};
 use super::speech::EspeakSpeech;
 use crate::py::bridge::{spawn_for_asyncio, Deliver, Finish};
 use crate::py::convert::{pcm_bytes, pcm_samples, secs};
-use crate::telephony::call::{CallCommands, CallEnd, CallEvent, CallEvents, PacingStats};
+use crate::telephony::call::{
+    CallCommands, CallEnd, CallEvent, CallEvents, FarEndWitness, PacingStats,
+};
 use crate::telephony::loopback::{self, LoopbackConfig, SayVoice};
 use crate::telephony::rest::{self, CreateCall, TwilioConfig};
 use crate::telephony::server::{self, ServerConfig};
@@ -460,6 +462,19 @@ pub struct LoopbackCarrierCore {
     account_sid: String,
     #[pyo3(get)]
     auth_token: String,
+}
+
+impl LoopbackCarrierCore {
+    /// What the carrier saw of calls' far ends, for the simulated caller's result.
+    pub(crate) fn witness(&self) -> Option<Arc<dyn FarEndWitness>> {
+        Some(
+            self.carrier
+                .lock()
+                .expect("carrier lock")
+                .as_ref()?
+                .witness(),
+        )
+    }
 }
 
 #[pymethods]

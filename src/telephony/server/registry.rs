@@ -172,8 +172,19 @@ impl Registry {
             duration_ms: 0,
             pacing: Default::default(),
             recording_path: None,
+            call_sid: slot.call_sid,
         }));
         true
+    }
+
+    /// Notes the carrier's sid of a call, from a callback that named it.
+    pub fn note_call_sid(&self, call_id: &str, call_sid: &str) {
+        let mut calls = self.calls.lock().expect("registry lock");
+        if let Some(slot) = calls.by_id.get_mut(call_id) {
+            if slot.call_sid.is_none() && !call_sid.is_empty() {
+                slot.call_sid = Some(call_sid.to_string());
+            }
+        }
     }
 
     /// Forgets a call whose stream has ended (its session sent the Ended event).

@@ -168,6 +168,9 @@ pub async fn status(
     if status.is_empty() {
         return (StatusCode::BAD_REQUEST, "CallStatus missing").into_response();
     }
+    shared
+        .registry
+        .note_call_sid(&call_id, param(&params, "CallSid"));
     shared.registry.notify(
         &call_id,
         CallEvent::Status {

@@ -19,7 +19,9 @@ use tokio::time::Instant;
 
 use crate::audio::resample::resample;
 use crate::audio::{dtmf, PHONE_RATE};
-use crate::telephony::call::{CallCommands, CallEnd, CallEvent, CallEvents, EndReason};
+use crate::telephony::call::{
+    CallCommands, CallEnd, CallEvent, CallEvents, EndReason, FarEndReport, FarEndWitness,
+};
 use crate::voice::conversation::{Conversation, EndedBy, KeyPress, Speaker, Utterance};
 use crate::voice::persona::{Persona, Reply, Turn};
 use crate::voice::providers::{Audio16, SpeechToText, TextToSpeech};
@@ -78,6 +80,8 @@ pub struct CallerOutcome {
     pub recording_path: Option<String>,
     /// Why the call failed (carrier, stream or provider), if it did.
     pub error: Option<String>,
+    /// What the carrier saw of the agent's end, when it can tell (the loopback carrier).
+    pub far_end: Option<FarEndReport>,
 }
 
 /// Words the caller cannot make out.
@@ -95,15 +99,19 @@ type Thinking = BoxFuture<'static, (Box<dyn Persona>, Result<Thought, String>)>;
 type Transcribing = BoxFuture<'static, Utterance>;
 
 /// Drives one call until it ends. `events` is the call's event stream (the caller takes
-/// every event; nothing else should read it).
+/// every event; nothing else should read it). `witness`: a carrier that can say how the
+/// agent's end of the call went (who hung up and how, what failed), which Twilio's protocol
+/// does not tell the caller.
 pub async fn run_caller(
     commands: CallCommands,
     events: &mut CallEvents,
     persona: Box<dyn Persona>,
     speech: CallerSpeech,
     config: CallerConfig,
+    witness: Option<Arc<dyn FarEndWitness>>,
 ) -> CallerOutcome {
     let mut caller = Caller::new(commands, persona, speech, config);
+    caller.witness = witness;
     let ended = loop {
         let timer = caller.next_timer();
         tokio::select! {
@@ -147,6 +155,7 @@ struct Caller {
     /// Set once the caller has decided to end the call: who ended it and why.
     ending: Option<(EndedBy, String)>,
     error: Option<String>,
+    witness: Option<Arc<dyn FarEndWitness>>,
 }
 
 impl Caller {
@@ -176,6 +185,7 @@ impl Caller {
             last_activity: now,
             ending: None,
             error: None,
+            witness: None,
         }
     }
 
@@ -504,9 +514,20 @@ impl Caller {
                 drain_timeout.as_secs()
             ));
         }
-        let (ended_by, end_reason, duration_ms, recording_path) = match ended {
+        let sid = self
+            .call_sid
+            .clone()
+            .or_else(|| ended.as_ref().and_then(|end| end.call_sid.clone()));
+        let far_end = match (&self.witness, sid) {
+            (Some(witness), Some(sid)) => witness.far_end(&sid),
+            _ => None,
+        };
+        let (mut ended_by, mut end_reason, duration_ms, recording_path) = match ended {
             Some(end) => {
-                let (by, reason) = self.ending.take().unwrap_or_else(|| ended_by_carrier(&end));
+                let (by, reason) = self
+                    .ending
+                    .take()
+                    .unwrap_or_else(|| ended_by_carrier(&end, far_end.as_ref()));
                 if matches!(
                     end.reason,
                     EndReason::ProtocolError | EndReason::CarrierError | EndReason::NotAnswered
@@ -522,6 +543,18 @@ impl Caller {
                 (EndedBy::Error, reason, now_ms, None)
             }
         };
+        // What failed at the agent's end (its webhook, its TwiML, a stream the carrier could
+        // not open) is the call's error, however the call then ended: never a normal ending.
+        if let Some(failure) = far_end.as_ref().and_then(|f| f.error.as_deref()) {
+            let failure = format!("the carrier could not carry the call: {failure}");
+            // The carrier's cause replaces its bare status ("call status failed"); a failure
+            // of the caller's own (a provider) stays the error.
+            let bare = self.error.as_deref() == Some(end_reason.as_str());
+            if self.error.is_none() || bare {
+                self.error = Some(failure.clone());
+            }
+            (ended_by, end_reason) = (EndedBy::Error, failure);
+        }
         CallerOutcome {
             conversation: Conversation {
                 utterances: sorted(self.conversation),
@@ -533,12 +566,17 @@ impl Caller {
             call_sid: self.call_sid,
             recording_path,
             error: self.error,
+            far_end,
         }
     }
 }
 
-/// Who ended a call the caller did not end, from the call's end.
-fn ended_by_carrier(end: &CallEnd) -> (EndedBy, String) {
+/// Who ended a call the caller did not end, from the call's end and what the carrier saw of
+/// the agent's end.
+fn ended_by_carrier(end: &CallEnd, far_end: Option<&FarEndReport>) -> (EndedBy, String) {
+    if let Some(how) = far_end.and_then(|f| f.hung_up.as_deref()) {
+        return (EndedBy::Agent, format!("the agent {how}"));
+    }
     let detail = end
         .detail
         .as_deref()

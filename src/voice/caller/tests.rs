@@ -208,6 +208,7 @@ fn end(reason: EndReason, at: u64) -> CallEnd {
         duration_ms: at,
         pacing: PacingStats::default(),
         recording_path: None,
+        call_sid: None,
     }
 }
 
@@ -229,7 +230,7 @@ async fn call(
         tts: Arc::new(ToneTts),
     };
     let (_, commands, mut events) = handle.into_parts();
-    let outcome = run_caller(commands, &mut events, persona, speech, config).await;
+    let outcome = run_caller(commands, &mut events, persona, speech, config, None).await;
     let log = far.await.unwrap();
     let seen = seen.lock().unwrap().clone();
     (outcome, log, seen)
