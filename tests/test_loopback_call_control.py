@@ -5,10 +5,13 @@ what the test's result then says."""
 from __future__ import annotations
 
 import array
+import re
 import asyncio
 import io
 import time
 import wave
+
+import pytest
 
 from loopback_agent import StreamAgent
 from trialrun.telephony import CallServer, LoopbackCarrier
@@ -198,3 +201,40 @@ def wav_of(mulaw: bytes) -> bytes:
         wav.setframerate(8000)
         wav.writeframes(array.array("h", [sample(b) for b in mulaw]).tobytes())
     return out.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("case", "cause"),
+    [
+        ("wss", r"wss://127\.0\.0\.1:1/stream.*ws://"),
+        ("http-500", r"/voice answered HTTP 500"),
+        ("malformed", r"cannot run the TwiML from http://127\.0\.0\.1:\d+/voice"),
+        ("closed-port", r"http://127\.0\.0\.1:9/voice cannot be reached"),
+    ],
+)
+async def test_a_failure_at_the_agents_end_is_the_tests_error_naming_its_cause(
+    case, cause, tmp_path
+):
+    """Defect 3: a stream the carrier cannot open, a webhook answering 500, TwiML that does
+    not parse and a closed port each end the test with an error naming the cause (before,
+    the cause was only in the carrier's log, and a wss:// stream read as the agent hanging
+    up normally)."""
+    answers = {
+        "wss": '<Response><Connect><Stream url="wss://127.0.0.1:1/stream"/></Connect></Response>',
+        "http-500": "<Response/>",
+        "malformed": "<Response><Say>hi</Response>",
+        "closed-port": "",
+    }
+    status = 500 if case == "http-500" else 200
+    async with LoopbackCarrier({}) as carrier:
+        async with agent_for(carrier, {"/voice": answers[case]}, webhook_status=status) as agent:
+            url = "http://127.0.0.1:9/voice" if case == "closed-port" else f"{agent.url}/voice"
+            carrier.set_number(AGENT_NUMBER, url)
+            runner = runner_for(carrier, tmp_path, Scenario(case, "x", script=["hi"]))
+            (result,) = await asyncio.wait_for(runner.run_tests(AGENT_NUMBER), 30)
+    assert result.error is not None and re.search(cause, result.error), result.error
+    assert not result.passed
+    if result.metrics is not None:
+        assert result.metrics.ended_by == "error", result.metrics
+        assert re.search(cause, result.metrics.end_reason), result.metrics.end_reason
+    assert EndedBy("agent").evaluate_test_case(None, result).score == 0

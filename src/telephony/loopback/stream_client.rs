@@ -51,6 +51,14 @@ pub async fn run_stream(
     leave: impl std::future::Future<Output = ()>,
 ) -> StreamEnd {
     tokio::pin!(leave);
+    if stream.url.starts_with("wss://") {
+        // No TLS here: an agent on this machine serves its stream without it.
+        return StreamEnd::Failed(format!(
+            "cannot open stream {}: the loopback carrier does not speak TLS; give an agent \
+             on this machine a ws:// stream URL (e.g. ws://127.0.0.1:PORT/...)",
+            stream.url
+        ));
+    }
     let config = WebSocketConfig::default()
         .read_buffer_size(crate::telephony::server::READ_BUFFER)
         .max_message_size(Some(call.max_message_bytes))

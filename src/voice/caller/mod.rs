@@ -546,7 +546,7 @@ impl Caller {
         // What failed at the agent's end (its webhook, its TwiML, a stream the carrier could
         // not open) is the call's error, however the call then ended: never a normal ending.
         if let Some(failure) = far_end.as_ref().and_then(|f| f.error.as_deref()) {
-            let failure = format!("the carrier could not carry the call: {failure}");
+            let failure = format!("the call failed at the agent's end: {failure}");
             // The carrier's cause replaces its bare status ("call status failed"); a failure
             // of the caller's own (a provider) stays the error.
             let bare = self.error.as_deref() == Some(end_reason.as_str());
