@@ -5,9 +5,9 @@ what the test's result then says."""
 from __future__ import annotations
 
 import array
-import re
 import asyncio
 import io
+import re
 import time
 import wave
 
