@@ -238,3 +238,54 @@ async def test_a_failure_at_the_agents_end_is_the_tests_error_naming_its_cause(
         assert result.metrics.ended_by == "error", result.metrics
         assert re.search(cause, result.metrics.end_reason), result.metrics.end_reason
     assert EndedBy("agent").evaluate_test_case(None, result).score == 0
+
+
+async def test_an_inbound_test_no_call_reaches_ends_after_max_duration_without_spinning(tmp_path):
+    """Defect 4: with no call coming, run_tests waited forever, one core busy (the caller's
+    timer kept returning a deadline already past). Now it ends at max_duration, idle, with an
+    error saying what did not happen."""
+    async with LoopbackCarrier({TRIALRUN_NUMBER: "http://127.0.0.1:9/unset"}) as carrier:
+        runner = runner_for(
+            carrier, tmp_path, Scenario("nobody", "x", script=["hi"], max_duration=3)
+        )
+        runner.twilio_phone_number = TRIALRUN_NUMBER
+        began, cpu = time.monotonic(), time.process_time()
+        (result,) = await asyncio.wait_for(
+            runner.run_tests(AGENT_NUMBER, type=TestRunner.INBOUND), 15
+        )
+        took, cpu = time.monotonic() - began, time.process_time() - cpu
+    assert 2.5 < took < 6, took
+    assert cpu < 1.5, f"{cpu:.1f} s of CPU in {took:.1f} s: the wait spins"
+    assert result.error and "no call was connected within 3 s" in result.error, result.error
+    assert not result.passed
+
+
+async def test_an_inbound_call_placed_just_before_run_tests_is_answered(tmp_path):
+    """Defect 4: a call that rang before run_tests expected it was refused ("no inbound
+    call is expected") and the test then hung. Now it rings until the test expects it."""
+
+    async def greet_then_hang_up(agent: StreamAgent, socket) -> None:
+        await agent.say(socket, LOUD * 3)
+        await asyncio.sleep(1.0)
+        await agent.rest_call("POST", {"Status": "completed"})
+
+    twiml = '<Response><Connect><Stream url="{ws}"/></Connect><Pause length="30"/></Response>'
+    async with LoopbackCarrier({TRIALRUN_NUMBER: "http://127.0.0.1:9/unset"}) as carrier:
+        async with agent_for(carrier, {"/voice": twiml}, on_start=greet_then_hang_up) as agent:
+            runner = runner_for(
+                carrier, tmp_path, Scenario("early", "x", script=[], max_duration=20)
+            )
+            runner.twilio_phone_number = TRIALRUN_NUMBER
+            async with runner:
+                await runner.listen()
+                await carrier.client.create_call(
+                    to=TRIALRUN_NUMBER, from_=AGENT_NUMBER, url=f"{agent.url}/voice"
+                )
+                await asyncio.sleep(1.0)  # the call is ringing before any test expects it
+                (result,) = await asyncio.wait_for(
+                    runner.run_tests(AGENT_NUMBER, type=TestRunner.INBOUND), 30
+                )
+            log = carrier.log_lines()
+    assert result.error is None, (result.error, log)
+    assert result.metrics.ended_by == "agent" and "REST API" in result.metrics.end_reason
+    assert result.agent_call_sid == agent.call_sid()

@@ -84,6 +84,9 @@ pub struct CallerOutcome {
     pub far_end: Option<FarEndReport>,
 }
 
+/// After hanging up, how long the caller waits for the call's end before giving up on it.
+const HANG_UP_GRACE: Duration = Duration::from_secs(5);
+
 /// Words the caller cannot make out.
 const INAUDIBLE: &str = "(inaudible)";
 
@@ -128,7 +131,9 @@ pub async fn run_caller(
             Some(heard) = caller.transcribing.next(), if !caller.transcribing.is_empty() => {
                 caller.record(heard);
             },
-            _ = tokio::time::sleep_until(timer) => caller.on_timer(),
+            _ = tokio::time::sleep_until(timer) => if caller.on_timer() {
+                break None;
+            },
         }
     };
     caller.finish(ended).await
@@ -154,6 +159,8 @@ struct Caller {
     last_activity: Instant,
     /// Set once the caller has decided to end the call: who ended it and why.
     ending: Option<(EndedBy, String)>,
+    /// When it decided so.
+    ending_since: Option<Instant>,
     error: Option<String>,
     witness: Option<Arc<dyn FarEndWitness>>,
 }
@@ -184,6 +191,7 @@ impl Caller {
             replies: 0,
             last_activity: now,
             ending: None,
+            ending_since: None,
             error: None,
             witness: None,
         }
@@ -195,27 +203,45 @@ impl Caller {
     }
 
     fn next_timer(&self) -> Instant {
+        if let Some(since) = self.ending_since {
+            // Always ahead: a deadline already past would wake the loop at once, forever.
+            return since + HANG_UP_GRACE;
+        }
         let limit = self.started.unwrap_or(self.created) + self.config.max_duration;
-        if self.started.is_none() || self.ending.is_some() {
+        if self.started.is_none() {
             return limit;
         }
         limit.min(self.last_activity + self.config.silence_turn)
     }
 
-    fn on_timer(&mut self) {
+    /// Acts on the timer; true when the caller gives up waiting for the call's end.
+    fn on_timer(&mut self) -> bool {
         let now = Instant::now();
+        if let Some(since) = self.ending_since {
+            return now >= since + HANG_UP_GRACE;
+        }
         if now >= self.started.unwrap_or(self.created) + self.config.max_duration {
             let limit = self.config.max_duration.as_secs_f64();
+            if self.started.is_none() {
+                // Nothing carries a hang-up of a call that never connected: give up now.
+                self.fail(format!(
+                    "no call was connected within {limit:.0} s (the scenario's max_duration): \
+                     for an inbound test, the agent did not call, or its call did not reach \
+                     trialrun's number"
+                ));
+                return true;
+            }
             self.end_call(
                 EndedBy::Timeout,
                 format!("the caller's longest call ({limit:.0} s) was reached"),
             );
-            return;
+            return false;
         }
         if self.idle() && now >= self.last_activity + self.config.silence_turn {
             self.last_activity = now;
             self.think(None, true);
         }
+        false
     }
 
     /// Nobody is speaking, and the caller is neither thinking nor acting.
@@ -472,6 +498,7 @@ impl Caller {
     fn end_call(&mut self, by: EndedBy, reason: String) {
         if self.ending.is_none() {
             self.ending = Some((by, reason));
+            self.ending_since = Some(Instant::now());
         }
         self.outgoing.clear();
         let _ = self.commands.hang_up();
@@ -538,9 +565,18 @@ impl Caller {
                 (by, reason, end.duration_ms, end.recording_path)
             }
             None => {
-                let reason = "the call's events stopped without an end".to_string();
+                let (by, reason) = match self.ending.take() {
+                    // Never connected: the reason given when the caller gave up.
+                    Some(ending) if self.started.is_none() => ending,
+                    _ => (
+                        EndedBy::Error,
+                        "the call's end never came (its events stopped, or it went on after \
+                         the caller hung up)"
+                            .to_string(),
+                    ),
+                };
                 self.error.get_or_insert_with(|| reason.clone());
-                (EndedBy::Error, reason, now_ms, None)
+                (by, reason, now_ms, None)
             }
         };
         // What failed at the agent's end (its webhook, its TwiML, a stream the carrier could
