@@ -97,8 +97,9 @@ def runner_for(carrier: LoopbackCarrier, tmp_path, *scenarios) -> TestRunner:
         text_to_speech=Hears(),
         recordings_dir=tmp_path,
         quiet=True,
-        silence_turn=2.0,
-        turn_gap=0.3,
+        # The caller keeps quiet: these tests are about what the agent does to the call.
+        silence_turn=30.0,
+        turn_gap=5.0,
     )
     for scenario in scenarios:
         runner.add_test(Test(scenario, Agent("caller", "A caller.")))
@@ -289,3 +290,63 @@ async def test_an_inbound_call_placed_just_before_run_tests_is_answered(tmp_path
     assert result.error is None, (result.error, log)
     assert result.metrics.ended_by == "agent" and "REST API" in result.metrics.end_reason
     assert result.agent_call_sid == agent.call_sid()
+
+
+def bursty_speaker(stall_after: int | None = None):
+    """An agent speaking as a 16 kHz pipeline does at 8 kHz: 758-byte payloads at real-time
+    pace, every other one 40 ms late; with ``stall_after``, nothing for 200 ms after that
+    many payloads. Then it hangs up over REST."""
+
+    async def speak(agent: StreamAgent, socket) -> None:
+        loop = asyncio.get_running_loop()
+        began, late = loop.time() + 0.2, 0.0
+        for k in range(24):
+            if stall_after is not None and k == stall_after:
+                late += 0.2
+            due = began + late + k * 758 / 8000 + (0.04 if k % 2 else 0.0)
+            await asyncio.sleep(max(0.0, due - loop.time()))
+            await agent.say(socket, bytes([0x00, 0x80]) * 379)
+        await asyncio.sleep(1.0)
+        await agent.rest_call("POST", {"Status": "completed"})
+
+    return speak
+
+
+def gap_frames(recording_path: str) -> int:
+    """Silent 20 ms frames of the agent's channel (right) between its first and last sound."""
+    with wave.open(recording_path) as recording:
+        frames = array.array("h", recording.readframes(recording.getnframes()))
+    agent = frames[1::2]
+    loud = [max(abs(s) for s in agent[i : i + 160]) > 4000 for i in range(0, len(agent), 160)]
+    first, last = loud.index(True), len(loud) - 1 - loud[::-1].index(True)
+    return loud[first : last + 1].count(False)
+
+
+@pytest.mark.parametrize(
+    ("jitter_buffer", "stall_after", "gaps", "underruns"),
+    [(0.08, None, 0, 0), (0.0, None, None, 0), (0.08, 12, None, 1)],
+    ids=["buffered", "unbuffered", "stalled"],
+)
+async def test_bursty_speech_plays_without_gaps_and_underruns_are_counted(
+    jitter_buffer, stall_after, gaps, underruns, tmp_path
+):
+    """Defect 2: audio sent in bursts was played as it came, each 20 ms tick taking what was
+    queued and padding the rest with silence: gaps in the agent's speech (Whisper then
+    misheard it). The carrier buffers it as Twilio does; a gap that remains is counted."""
+    twiml = '<Response><Connect><Stream url="{ws}"/></Connect><Pause length="30"/></Response>'
+    speak = bursty_speaker(stall_after)
+    async with LoopbackCarrier({}, jitter_buffer=jitter_buffer) as carrier:
+        async with agent_for(carrier, {"/voice": twiml}, on_start=speak) as agent:
+            carrier.set_number(AGENT_NUMBER, f"{agent.url}/voice")
+            runner = runner_for(carrier, tmp_path, Scenario("bursts", "x", script=[]))
+            (result,) = await asyncio.wait_for(runner.run_tests(AGENT_NUMBER), 30)
+    assert result.error is None, result.error
+    heard_gaps = gap_frames(result.recording_path)
+    if gaps is not None:
+        assert heard_gaps == gaps, heard_gaps
+    elif stall_after is None:
+        assert heard_gaps > 0  # unbuffered, the late payloads leave gaps
+    else:
+        assert heard_gaps >= 5, heard_gaps  # the 200 ms stall, less what the buffer held
+    if jitter_buffer:
+        assert result.metrics.underruns == underruns, result.metrics

@@ -477,6 +477,7 @@ class LoopbackCarrierCore:
         | Callable[[str, str | None, str | None], bytes]
         | None = None,
         max_call_duration: float = 600.0,
+        jitter_buffer: float = 0.08,
         log: bool = False,
         measure_lateness: bool = False,
     ) -> Self: ...

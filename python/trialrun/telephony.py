@@ -102,6 +102,16 @@ class LoopbackCarrier(Carrier):
     is called on a thread. TwiML's voice names are Twilio's: a provider speaks with its own
     configured voice, espeak-ng with the voice or language if it has one. Webhooks are signed with ``auth_token`` (random unless given), so an
     agent that checks ``X-Twilio-Signature`` can be given the same token.
+
+    As Twilio does, the carrier buffers what a media stream sends and plays it out in real
+    time: ``jitter_buffer`` seconds (default 0.08) are buffered before each stretch of speech
+    plays, so audio sent in bursts plays without gaps; a gap that remains mid-speech counts
+    as an underrun (``CallMetrics.underruns``). 0 plays each frame as it arrives.
+
+    The agent's own CallSid (the one its webhook and stream ``start`` see) is a call on the
+    REST API: fetch it, hang it up (``Status=completed``) or redirect it (``Url`` or
+    ``Twiml``), as Twilio's "update a call" does. Streams must be ``ws://``: the carrier
+    does not speak TLS, and an agent on this machine needs none.
     """
 
     def __init__(
@@ -112,6 +122,7 @@ class LoopbackCarrier(Carrier):
         auth_token: str | None = None,
         speech: _core.TextToSpeech | Callable[[str, str | None, str | None], bytes] | None = None,
         max_call_duration: float = 600.0,
+        jitter_buffer: float = 0.08,
         log: bool = False,
     ) -> None:
         # An Espeak object speaks through its engine, not through Python.
@@ -124,6 +135,7 @@ class LoopbackCarrier(Carrier):
             auth_token=auth_token,
             speech=speech,
             max_call_duration=max_call_duration,
+            jitter_buffer=jitter_buffer,
             log=log,
         )
         self.auth_token = self._core.auth_token

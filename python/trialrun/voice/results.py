@@ -68,6 +68,8 @@ class CallMetrics:
     never spoke). ``response_latencies``: per caller turn, from the end of the caller's
     speech to the agent's first audio after it; ``latency_p50``/``latency_p95`` summarise
     them. ``ended_by`` is ``"caller"``, ``"agent"``, ``"timeout"`` or ``"error"``.
+    ``underruns``: times the agent's audio ran out mid-speech and went on within 200 ms (a
+    gap heard in its speech), counted by the loopback carrier's playout; None elsewhere.
     """
 
     duration: float
@@ -82,6 +84,7 @@ class CallMetrics:
     dtmf_sent: str
     dtmf_heard: str
     turns: int  # caller replies given
+    underruns: int | None = None
 
 
 @dataclass(frozen=True)

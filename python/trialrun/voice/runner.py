@@ -410,7 +410,7 @@ def _result_of_call(test: Test, outcome: Mapping[str, Any]) -> TestResult:
     return TestResult(
         test=test,
         transcript=[Utterance(**u) for u in outcome["utterances"]],
-        metrics=_metrics(metrics) if metrics is not None else None,
+        metrics=_metrics(metrics, outcome.get("underruns")) if metrics is not None else None,
         recording_path=outcome["recording_path"],
         error=outcome["error"],
         call_sid=outcome["call_sid"],
@@ -419,7 +419,7 @@ def _result_of_call(test: Test, outcome: Mapping[str, Any]) -> TestResult:
     )
 
 
-def _metrics(m: Mapping[str, Any]) -> CallMetrics:
+def _metrics(m: Mapping[str, Any], underruns: int | None = None) -> CallMetrics:
     return CallMetrics(
         duration=m["duration"],
         time_to_first_word=m["time_to_first_word"],
@@ -433,6 +433,7 @@ def _metrics(m: Mapping[str, Any]) -> CallMetrics:
         dtmf_sent=m["dtmf_sent"],
         dtmf_heard=m["dtmf_heard"],
         turns=m["turns"],
+        underruns=underruns,
     )
 
 

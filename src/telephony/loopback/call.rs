@@ -195,7 +195,8 @@ pub async fn run_call(
         params
     };
     let callee_sid = call.sid(CALLEE);
-    let (caller_port, callee_port) = (Port::default(), Port::default());
+    let jitter_ms = carrier.config.jitter_buffer.as_millis() as u64;
+    let (caller_port, callee_port) = (Port::new(jitter_ms), Port::new(jitter_ms));
     let leg = |index: usize, port: &Port, params| Leg {
         carrier: carrier.clone(),
         call: call.clone(),
@@ -276,7 +277,10 @@ pub async fn run_call(
             (None, LegEnd::CallEnded)
         }
     };
-    let mut ending = Ending::default();
+    let mut ending = Ending {
+        underruns: [caller_port.underruns(), callee_port.underruns()],
+        ..Ending::default()
+    };
     let status = match first_end {
         LegEnd::Failed(reason) => {
             ending.failure = Some(reason);

@@ -63,6 +63,9 @@ pub struct LoopbackConfig {
     pub speech: Option<Arc<dyn SayVoice>>,
     pub max_message_bytes: usize,
     pub max_call_duration: Duration,
+    /// How much of what a stream sends is buffered before it plays (see `playout`): audio
+    /// sent in bursts plays without gaps. Zero plays each frame as it comes.
+    pub jitter_buffer: Duration,
     /// Record each call's bridge clock lateness (benchmarks).
     pub measure_lateness: bool,
     pub log_to_stderr: bool,
@@ -77,6 +80,7 @@ impl Default for LoopbackConfig {
             speech: None,
             max_message_bytes: 64 * 1024,
             max_call_duration: Duration::from_secs(600),
+            jitter_buffer: Duration::from_millis(80),
             measure_lateness: false,
             log_to_stderr: false,
         }
