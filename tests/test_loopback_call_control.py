@@ -350,3 +350,45 @@ async def test_bursty_speech_plays_without_gaps_and_underruns_are_counted(
         assert heard_gaps >= 5, heard_gaps  # the 200 ms stall, less what the buffer held
     if jitter_buffer:
         assert result.metrics.underruns == underruns, result.metrics
+
+
+async def test_tests_with_their_own_numbers_call_several_agents_in_one_run(tmp_path):
+    """A broken agent does not hide behind a working one: each test calls its own number,
+    and each result names it, with the run id and the agent's CallSid."""
+
+    async def greet_then_hang_up(agent: StreamAgent, socket) -> None:
+        await agent.say(socket, LOUD)
+        await asyncio.sleep(0.5)
+        await agent.rest_call("POST", {"Status": "completed"})
+
+    twiml = '<Response><Connect><Stream url="{ws}"/></Connect><Pause length="30"/></Response>'
+    async with LoopbackCarrier({}) as carrier:
+        async with agent_for(carrier, {"/voice": twiml}, on_start=greet_then_hang_up) as agent:
+            carrier.set_number("+15550101", f"{agent.url}/voice")
+            carrier.set_number("+15550102", "http://127.0.0.1:9/voice")  # a broken agent
+            runner = runner_for(carrier, tmp_path)
+            scenario = Scenario("greets", "x", script=[])
+            for number in ("+15550101", "+15550102"):
+                runner.add_test(Test(scenario, Agent("caller", "A caller."), phone_number=number))
+            results = await asyncio.wait_for(runner.run_tests(), 30)
+    working, broken = results
+    assert working.error is None and working.agent_call_sid == agent.call_sid()
+    assert broken.error and "127.0.0.1:9/voice" in broken.error
+    assert working.run_id and working.run_id == broken.run_id
+    assert "greets x caller @ +15550102" in results.summary()
+    assert [c.hash for c in runner.last_suite_result.cases] == [
+        "greets x caller @ +15550101",
+        "greets x caller @ +15550102",
+    ]
+
+
+def test_a_test_without_a_number_is_refused_naming_it():
+    carrier = LoopbackCarrier({})
+    try:
+        runner = TestRunner(carrier=carrier, quiet=True)
+        runner.add_test(Test(Scenario("s", "x", script=["hi"]), Agent("a", "y"), phone_number="+1"))
+        runner.add_test(Test(Scenario("t", "x", script=["hi"]), Agent("a", "y")))
+        with pytest.raises(ValueError, match=r"test 1 \('t' x 'a'\): no phone number to call"):
+            asyncio.run(runner.run_tests())
+    finally:
+        carrier.stop()

@@ -107,6 +107,7 @@ class TestResult:
     is its ``file://`` URL (fixa's name). ``error`` says why the call failed, if it did.
     ``call_sid`` is the sid of trialrun's end of the call; ``agent_call_sid`` the sid the
     agent's webhook and stream saw (known with the loopback carrier, which carries both ends).
+    ``run_id`` is the run in the store the call was recorded in (``trialrun compare``).
     """
 
     __test__ = False  # not a pytest class
@@ -121,6 +122,7 @@ class TestResult:
     keys: list[KeyPress] = field(default_factory=list)
     checks: list[Any] = field(default_factory=list)
     agent_call_sid: str | None = None
+    run_id: str | None = None
 
     @property
     def stereo_recording_url(self) -> str | None:
@@ -219,10 +221,13 @@ class TestResults(list[TestResult]):
 
 
 def _name(test: Any) -> str:
-    """``<scenario> x <agent>`` (the test's hash in the run store), else the test's repr."""
+    """``<scenario> x <agent>`` (``@ <number>`` for a test with its own number: the test's
+    hash in the run store), else the test's repr."""
     scenario, agent = getattr(test, "scenario", None), getattr(test, "agent", None)
     if scenario is not None and agent is not None:
-        return f"{getattr(scenario, 'name', scenario)} x {getattr(agent, 'name', agent)}"
+        name = f"{getattr(scenario, 'name', scenario)} x {getattr(agent, 'name', agent)}"
+        number = getattr(test, "phone_number", None)
+        return name if number is None else f"{name} @ {number}"
     return repr(test)
 
 
