@@ -392,3 +392,20 @@ def test_a_test_without_a_number_is_refused_naming_it():
             asyncio.run(runner.run_tests())
     finally:
         carrier.stop()
+
+
+async def test_a_call_the_caller_ends_still_names_the_agents_sid_and_underruns(tmp_path):
+    """What the carrier knows of the agent's end is there however the call ends, also when
+    the caller hangs up first (before the carrier has finished the call)."""
+    twiml = '<Response><Connect><Stream url="{ws}"/></Connect><Pause length="30"/></Response>'
+    async with LoopbackCarrier({}) as carrier:
+        async with agent_for(carrier, {"/voice": twiml}) as agent:
+            carrier.set_number(AGENT_NUMBER, f"{agent.url}/voice")
+            scenario = Scenario("bye", "x", script=[{"say": "bye", "hang_up": True}])
+            runner = runner_for(carrier, tmp_path, scenario)
+            runner.silence_turn = 1.0
+            (result,) = await asyncio.wait_for(runner.run_tests(AGENT_NUMBER), 30)
+    assert result.error is None, result.error
+    assert result.metrics.ended_by == "caller", result.metrics
+    assert result.agent_call_sid == agent.call_sid()
+    assert result.metrics.underruns == 0

@@ -136,7 +136,8 @@ pub struct FarEndReport {
 
 /// A carrier that can report on the far end of calls it carried, by the near end's sid.
 pub trait FarEndWitness: Send + Sync {
-    /// None when the carrier does not know the call or it has not ended.
+    /// None when the carrier does not know the call. Before the call has ended, how it
+    /// ended is not known yet.
     fn far_end(&self, call_sid: &str) -> Option<FarEndReport>;
 }
 

@@ -73,8 +73,6 @@ pub struct Ending {
     pub by: Option<(usize, String)>,
     /// Why the call failed, when it did.
     pub failure: Option<String>,
-    /// Playout underruns of each leg's audio.
-    pub underruns: [u64; 2],
 }
 
 /// A call the carrier is carrying: both legs.
@@ -84,6 +82,8 @@ pub struct LiveCall {
     /// Which leg the REST API hung up, when it did.
     pub hung_up_by: Mutex<Option<usize>>,
     pub ending: Mutex<Option<Ending>>,
+    /// Each leg's side of the bridge, once connected (its playout counts underruns).
+    pub ports: Mutex<Option<[Port; 2]>>,
     /// Lateness of the bridge clock's ticks, when measured (benchmarks).
     pub lateness: Option<Lateness>,
 }
@@ -120,6 +120,7 @@ impl LiveCall {
             hang_up: watch::channel(false).0,
             hung_up_by: Mutex::default(),
             ending: Mutex::default(),
+            ports: Mutex::default(),
             lateness,
         })
     }
@@ -141,10 +142,18 @@ impl LiveCall {
         self.legs[leg].record.lock().expect("call lock").status = status.to_string();
     }
 
-    /// What the leg `near` learns of the other leg's part in the call's end.
+    /// What the leg `near` learns of the other leg: its sid, its underruns and what failed
+    /// at its end so far, and, once the call has ended, how.
     pub fn far_end_report(&self, near: usize) -> Option<FarEndReport> {
-        let ending = self.ending.lock().expect("ending lock").clone()?;
+        let ending = self.ending.lock().expect("ending lock").clone();
         let far = 1 - near;
+        let underruns = self
+            .ports
+            .lock()
+            .expect("ports lock")
+            .as_ref()
+            .map_or(0, |ports| ports[far].underruns());
+        let ending = ending.unwrap_or_default();
         let alerts = self.legs[far].alerts.lock().expect("alerts lock");
         let hung_up = ending
             .by
@@ -155,7 +164,7 @@ impl LiveCall {
             call_sid: self.sid(far),
             hung_up,
             error: ending.failure.clone().or_else(|| alerts.first().cloned()),
-            underruns: ending.underruns[far],
+            underruns,
         })
     }
 }
@@ -197,6 +206,7 @@ pub async fn run_call(
     let callee_sid = call.sid(CALLEE);
     let jitter_ms = carrier.config.jitter_buffer.as_millis() as u64;
     let (caller_port, callee_port) = (Port::new(jitter_ms), Port::new(jitter_ms));
+    *call.ports.lock().expect("ports lock") = Some([caller_port.clone(), callee_port.clone()]);
     let leg = |index: usize, port: &Port, params| Leg {
         carrier: carrier.clone(),
         call: call.clone(),
@@ -277,10 +287,7 @@ pub async fn run_call(
             (None, LegEnd::CallEnded)
         }
     };
-    let mut ending = Ending {
-        underruns: [caller_port.underruns(), callee_port.underruns()],
-        ..Ending::default()
-    };
+    let mut ending = Ending::default();
     let status = match first_end {
         LegEnd::Failed(reason) => {
             ending.failure = Some(reason);
