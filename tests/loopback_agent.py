@@ -1,4 +1,5 @@
-"""A small Media Streams agent for tests of the loopback carrier: its voice webhook answers
+"""A small Media Streams agent for tests of the loopback carrier (and ``Webhooks``, the TwiML
+app it answers webhooks with, which other tests use alone): its voice webhook answers
 with the TwiML given, its WebSocket takes the stream, and on the stream's ``start`` it runs
 a script of actions a real agent takes, including calls to the carrier's REST API with its
 own CallSid (GET and POST /Calls/{sid}.json, with urllib: a client other than trialrun's).
@@ -24,30 +25,16 @@ import websockets
 Action = Callable[["StreamAgent", Any], Awaitable[None]]
 
 
-class StreamAgent:
-    """``answers`` maps webhook paths to TwiML; ``{ws}`` in it becomes the agent's stream URL.
-    ``on_start`` runs (as a task) when a stream starts, with the agent and the socket."""
+class Webhooks:
+    """A tiny TwiML app on a free port: answers each path with the TwiML given (HTTP
+    ``status``; ``{ws}`` in it becomes ``ws_url``), serves ``files`` to GET (audio for
+    <Play>), and keeps what it was sent: (path, form, X-Twilio-Signature)."""
 
     def __init__(
-        self,
-        answers: dict[str, str],
-        *,
-        api_base: str,
-        account_sid: str,
-        auth_token: str,
-        on_start: Action | None = None,
-        webhook_status: int = 200,
+        self, answers: dict[str, str], files: dict[str, bytes] | None = None, status: int = 200
     ) -> None:
-        self.answers = answers
-        self.api_base, self.account_sid, self.auth_token = api_base, account_sid, auth_token
-        self.on_start = on_start
-        self.webhook_status = webhook_status
-        self.files: dict[str, bytes] = {}  # served to GET (audio for <Play>)
-        self.webhooks: list[tuple[str, dict[str, str]]] = []
-        self.messages: list[dict[str, Any]] = []
-        self.rest: list[tuple[str, int, dict[str, Any]]] = []
-        self.tasks: list[asyncio.Task[None]] = []
-        self._ws_server: Any = None
+        self.answers, self.files, self.status = answers, dict(files or {}), status
+        self.requests: list[tuple[str, dict[str, str], str | None]] = []
         self.ws_url = ""
         owner = self
 
@@ -62,9 +49,10 @@ class StreamAgent:
 
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"])).decode()
-                owner.webhooks.append((self.path, dict(urllib.parse.parse_qsl(body))))
+                form = dict(urllib.parse.parse_qsl(body))
+                owner.requests.append((self.path, form, self.headers["X-Twilio-Signature"]))
                 answer = owner.answers.get(self.path, "").replace("{ws}", owner.ws_url).encode()
-                self.send_response(owner.webhook_status)
+                self.send_response(owner.status)
                 self.send_header("Content-Type", "text/xml")
                 self.send_header("Content-Length", str(len(answer)))
                 self.end_headers()
@@ -77,10 +65,38 @@ class StreamAgent:
         self.url = f"http://127.0.0.1:{self.httpd.server_port}"
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
 
+    def close(self) -> None:
+        self.httpd.shutdown()
+
+
+class StreamAgent:
+    """``answers`` maps webhook paths to TwiML; ``{ws}`` in it becomes the agent's stream URL.
+    ``on_start`` runs (as a task) when a stream starts, with the agent and the socket."""
+
+    def __init__(
+        self,
+        answers: dict[str, str],
+        *,
+        api_base: str,
+        account_sid: str,
+        auth_token: str,
+        on_start: Action | None = None,
+        webhook_status: int = 200,
+    ) -> None:
+        self.api_base, self.account_sid, self.auth_token = api_base, account_sid, auth_token
+        self.on_start = on_start
+        self.http = Webhooks(answers, status=webhook_status)
+        self.url, self.files = self.http.url, self.http.files
+        self.webhooks = self.http.requests
+        self.messages: list[dict[str, Any]] = []
+        self.rest: list[tuple[str, int, dict[str, Any]]] = []
+        self.tasks: list[asyncio.Task[None]] = []
+        self._ws_server: Any = None
+
     async def __aenter__(self) -> StreamAgent:
         self._ws_server = await websockets.serve(self._stream, "127.0.0.1", 0)
         port = self._ws_server.sockets[0].getsockname()[1]
-        self.ws_url = f"ws://127.0.0.1:{port}/stream"
+        self.http.ws_url = f"ws://127.0.0.1:{port}/stream"
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -88,7 +104,7 @@ class StreamAgent:
             task.cancel()
         self._ws_server.close()
         await self._ws_server.wait_closed()
-        self.httpd.shutdown()
+        self.http.close()
 
     async def _stream(self, socket: Any) -> None:
         try:

@@ -155,7 +155,7 @@ async def test_a_rest_redirect_runs_new_twiml_on_the_agents_leg():
                 call = await server.place_call(AGENT_NUMBER)
                 events = await rest_of(call)
             log = carrier.log_lines()
-    paths = [path for path, _ in agent.webhooks]
+    paths = [path for path, _, _ in agent.webhooks]
     assert paths == ["/voice", "/transfer"], (paths, log)
     assert agent.webhooks[1][1]["CallSid"] == agent.call_sid()
     assert [m["event"] for m in agent.messages][-1] == "stop"  # the stream was left
