@@ -82,7 +82,9 @@ class StreamAgent:
         auth_token: str,
         on_start: Action | None = None,
         webhook_status: int = 200,
+        ssl: Any = None,
     ) -> None:
+        self.ssl = ssl  # an ssl.SSLContext: the stream is served over wss://
         self.api_base, self.account_sid, self.auth_token = api_base, account_sid, auth_token
         self.on_start = on_start
         self.http = Webhooks(answers, status=webhook_status)
@@ -94,9 +96,10 @@ class StreamAgent:
         self._ws_server: Any = None
 
     async def __aenter__(self) -> StreamAgent:
-        self._ws_server = await websockets.serve(self._stream, "127.0.0.1", 0)
+        self._ws_server = await websockets.serve(self._stream, "127.0.0.1", 0, ssl=self.ssl)
         port = self._ws_server.sockets[0].getsockname()[1]
-        self.http.ws_url = f"ws://127.0.0.1:{port}/stream"
+        scheme = "wss" if self.ssl is not None else "ws"
+        self.http.ws_url = f"{scheme}://127.0.0.1:{port}/stream"
         return self
 
     async def __aexit__(self, *exc: object) -> None:

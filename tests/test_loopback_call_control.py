@@ -8,6 +8,8 @@ import array
 import asyncio
 import io
 import re
+import ssl
+import subprocess
 import time
 import wave
 
@@ -207,7 +209,7 @@ def wav_of(mulaw: bytes) -> bytes:
 @pytest.mark.parametrize(
     ("case", "cause"),
     [
-        ("wss", r"wss://127\.0\.0\.1:1/stream.*ws://"),
+        ("wss", r"cannot connect to stream wss://127\.0\.0\.1:1/stream"),
         ("http-500", r"/voice answered HTTP 500"),
         ("malformed", r"cannot run the TwiML from http://127\.0\.0\.1:\d+/voice"),
         ("closed-port", r"http://127\.0\.0\.1:9/voice cannot be reached"),
@@ -409,3 +411,67 @@ async def test_a_call_the_caller_ends_still_names_the_agents_sid_and_underruns(t
     assert result.metrics.ended_by == "caller", result.metrics
     assert result.agent_call_sid == agent.call_sid()
     assert result.metrics.underruns == 0
+
+
+def certificates(directory) -> tuple[str, str, str]:
+    """A CA, and a certificate for 127.0.0.1 it signed (openssl): (ca.pem, cert, key)."""
+    ca_key, ca, key, csr, cert = (
+        str(directory / name)
+        for name in ("ca.key", "ca.pem", "server.key", "server.csr", "server.pem")
+    )
+    extensions = directory / "server.ext"
+    extensions.write_text("subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n")
+    run = lambda *args: subprocess.run(["openssl", *args], check=True, capture_output=True)  # noqa: E731
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", ca_key, "-out", ca,
+        "-days", "1", "-subj", "/CN=trialrun test CA")  # fmt: skip
+    run(
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        key,
+        "-out",
+        csr,
+        "-subj",
+        "/CN=127.0.0.1",
+    )
+    run("x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-CAcreateserial", "-out", cert,
+        "-days", "1", "-extfile", str(extensions))  # fmt: skip
+    return ca, cert, key
+
+
+@pytest.mark.parametrize("trusted", [True, False], ids=["ca-file", "unknown-ca"])
+async def test_a_wss_stream_is_opened_with_the_ca_given(trusted, tmp_path):
+    """An agent serving its stream over TLS with a certificate of its own CA: with that CA
+    in ca_file the call streams; without it the test's error names the certificate."""
+    ca, cert, key = certificates(tmp_path)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+
+    async def greet_then_hang_up(agent: StreamAgent, socket) -> None:
+        await agent.say(socket, LOUD)
+        await asyncio.sleep(0.5)
+        await agent.rest_call("POST", {"Status": "completed"})
+
+    # After a stream that fails, TwiML goes on (as at Twilio): no <Pause> to sit through.
+    after = '<Pause length="30"/>' if trusted else ""
+    twiml = f'<Response><Connect><Stream url="{{ws}}"/></Connect>{after}</Response>'
+    async with LoopbackCarrier({}, ca_file=ca if trusted else None) as carrier:
+        async with agent_for(
+            carrier, {"/voice": twiml}, on_start=greet_then_hang_up, ssl=context
+        ) as agent:
+            carrier.set_number(AGENT_NUMBER, f"{agent.url}/voice")
+            runner = runner_for(carrier, tmp_path, Scenario("tls", "x", script=[]))
+            (result,) = await asyncio.wait_for(runner.run_tests(AGENT_NUMBER), 30)
+    if trusted:
+        assert result.error is None, result.error
+        assert result.metrics.ended_by == "agent" and result.agent_call_sid == agent.call_sid()
+    else:
+        assert result.error and "wss://127.0.0.1:" in result.error, result.error
+        assert "certificate" in result.error.lower(), result.error
+
+
+def test_a_ca_file_that_cannot_be_read_is_refused_naming_it(tmp_path):
+    with pytest.raises(ValueError, match=r"ca_file .*missing\.pem: "):
+        LoopbackCarrier({}, ca_file=tmp_path / "missing.pem")

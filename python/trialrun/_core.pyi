@@ -478,6 +478,7 @@ class LoopbackCarrierCore:
         | None = None,
         max_call_duration: float = 600.0,
         jitter_buffer: float = 0.08,
+        ca_file: str | os.PathLike[str] | None = None,
         log: bool = False,
         measure_lateness: bool = False,
     ) -> Self: ...

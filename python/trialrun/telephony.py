@@ -110,8 +110,9 @@ class LoopbackCarrier(Carrier):
 
     The agent's own CallSid (the one its webhook and stream ``start`` see) is a call on the
     REST API: fetch it, hang it up (``Status=completed``) or redirect it (``Url`` or
-    ``Twiml``), as Twilio's "update a call" does. Streams must be ``ws://``: the carrier
-    does not speak TLS, and an agent on this machine needs none.
+    ``Twiml``), as Twilio's "update a call" does. ``wss://`` streams are checked against the
+    system's roots (SSL_CERT_FILE is honoured) and the CA certificates in ``ca_file`` (PEM),
+    for an agent serving TLS with a certificate of its own; ``ws://`` needs nothing.
     """
 
     def __init__(
@@ -123,6 +124,7 @@ class LoopbackCarrier(Carrier):
         speech: _core.TextToSpeech | Callable[[str, str | None, str | None], bytes] | None = None,
         max_call_duration: float = 600.0,
         jitter_buffer: float = 0.08,
+        ca_file: str | os.PathLike[str] | None = None,
         log: bool = False,
     ) -> None:
         # An Espeak object speaks through its engine, not through Python.
@@ -136,6 +138,7 @@ class LoopbackCarrier(Carrier):
             speech=speech,
             max_call_duration=max_call_duration,
             jitter_buffer=jitter_buffer,
+            ca_file=ca_file,
             log=log,
         )
         self.auth_token = self._core.auth_token

@@ -480,7 +480,7 @@ impl LoopbackCarrierCore {
 #[pymethods]
 impl LoopbackCarrierCore {
     #[new]
-    #[pyo3(signature = (numbers, *, account_sid=None, auth_token=None, speech=None, max_call_duration=600.0, jitter_buffer=0.08, log=false, measure_lateness=false))]
+    #[pyo3(signature = (numbers, *, account_sid=None, auth_token=None, speech=None, max_call_duration=600.0, jitter_buffer=0.08, ca_file=None, log=false, measure_lateness=false))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         numbers: HashMap<String, String>,
@@ -489,10 +489,12 @@ impl LoopbackCarrierCore {
         speech: Option<Bound<'_, PyAny>>,
         max_call_duration: f64,
         jitter_buffer: f64,
+        ca_file: Option<PathBuf>,
         log: bool,
         measure_lateness: bool,
     ) -> PyResult<Self> {
         let mut config = LoopbackConfig {
+            ca_file,
             jitter_buffer: secs(jitter_buffer, "jitter_buffer")?,
             numbers,
             speech: speech.as_ref().map(say_voice).transpose()?,

@@ -180,6 +180,7 @@ impl Leg {
                 account_sid: &carrier.config.account_sid,
                 call_sid: &call_sid,
                 max_message_bytes: carrier.config.max_message_bytes,
+                tls: &carrier.tls,
             };
             let stays = std::future::pending();
             if let StreamEnd::Failed(reason) =
@@ -253,6 +254,7 @@ impl Leg {
             account_sid: &self.carrier.config.account_sid,
             call_sid: &self.call_sid,
             max_message_bytes: self.carrier.config.max_message_bytes,
+            tls: &self.carrier.tls,
         }
     }
 

@@ -63,6 +63,9 @@ pub struct LoopbackConfig {
     pub speech: Option<Arc<dyn SayVoice>>,
     pub max_message_bytes: usize,
     pub max_call_duration: Duration,
+    /// A PEM file of CA certificates to trust, beside the system's, for `wss://` streams
+    /// (an agent serving TLS with a certificate of its own CA).
+    pub ca_file: Option<std::path::PathBuf>,
     /// How much of what a stream sends is buffered before it plays (see `playout`): audio
     /// sent in bursts plays without gaps. Zero plays each frame as it comes.
     pub jitter_buffer: Duration,
@@ -81,6 +84,7 @@ impl Default for LoopbackConfig {
             max_message_bytes: 64 * 1024,
             max_call_duration: Duration::from_secs(600),
             jitter_buffer: Duration::from_millis(80),
+            ca_file: None,
             measure_lateness: false,
             log_to_stderr: false,
         }
@@ -129,6 +133,8 @@ pub fn sid(prefix: &str) -> String {
 pub struct Carrier {
     config: LoopbackConfig,
     http: reqwest::Client,
+    /// TLS for `wss://` streams.
+    tls: Arc<rustls::ClientConfig>,
     /// Numbers and their voice webhooks; the REST API can change them.
     numbers: Mutex<HashMap<String, String>>,
     /// Calls in progress, by the sid of each of their legs.
@@ -371,6 +377,7 @@ impl LoopbackCarrier {
             }
         }
         let http = crate::net::http::client().map_err(StartError)?;
+        let tls = crate::net::tls::client_config(config.ca_file.as_deref()).map_err(StartError)?;
         let listener = Listener::bind((Ipv4Addr::LOCALHOST, 0).into())
             .map_err(|e| StartError(format!("cannot listen on 127.0.0.1: {e}")))?;
         let log = BoundedLog::new("trialrun loopback carrier", config.log_to_stderr);
@@ -378,6 +385,7 @@ impl LoopbackCarrier {
             numbers: Mutex::new(config.numbers.clone()),
             config,
             http,
+            tls,
             calls: Mutex::default(),
             ended: Mutex::default(),
             log,

@@ -9,6 +9,7 @@ use futures_util::{SinkExt, StreamExt};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::Connector;
 
 use super::bridge::Port;
 use super::sid;
@@ -24,6 +25,8 @@ pub struct StreamCall<'a> {
     pub account_sid: &'a str,
     pub call_sid: &'a str,
     pub max_message_bytes: usize,
+    /// TLS for `wss://` URLs.
+    pub tls: &'a std::sync::Arc<rustls::ClientConfig>,
 }
 
 /// How a stream ended.
@@ -51,21 +54,18 @@ pub async fn run_stream(
     leave: impl std::future::Future<Output = ()>,
 ) -> StreamEnd {
     tokio::pin!(leave);
-    if stream.url.starts_with("wss://") {
-        // No TLS here: an agent on this machine serves its stream without it.
-        return StreamEnd::Failed(format!(
-            "cannot open stream {}: the loopback carrier does not speak TLS; give an agent \
-             on this machine a ws:// stream URL (e.g. ws://127.0.0.1:PORT/...)",
-            stream.url
-        ));
-    }
     let config = WebSocketConfig::default()
         .read_buffer_size(crate::telephony::server::READ_BUFFER)
         .max_message_size(Some(call.max_message_bytes))
         .max_frame_size(Some(call.max_message_bytes));
     // true: no Nagle delay, as on the agent's side; each media frame leaves when written.
-    let connecting =
-        tokio_tungstenite::connect_async_with_config(stream.url.as_str(), Some(config), true);
+    let tls = Connector::Rustls(call.tls.clone()); // for wss:// only
+    let connecting = tokio_tungstenite::connect_async_tls_with_config(
+        stream.url.as_str(),
+        Some(config),
+        true,
+        Some(tls),
+    );
     let mut socket = match connecting.await {
         Ok((socket, _)) => socket,
         Err(e) => {
