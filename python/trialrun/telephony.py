@@ -275,7 +275,8 @@ class CallServer:
 
     def expect_call(self, from_: str | None = None) -> Call:
         """A call this server will answer when a caller (``from_``, or anyone) rings it.
-        Point the number at ``inbound_voice_url`` first (``await listen_on(number)``)."""
+        Point the number at ``inbound_voice_url`` first (``await listen_on(number)``). A call
+        that rang up to 10 s before it was expected is answered too."""
         return self._core.expect_inbound_call(from_)
 
     async def listen_on(self, number: str | None = None) -> None:
