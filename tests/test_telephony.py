@@ -12,16 +12,15 @@ import os
 import re
 import subprocess
 import sys
-import threading
 import urllib.parse
 import urllib.request
 import wave
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 import websockets
 
+from loopback_agent import Webhooks
 from trialrun import _core
 from trialrun.telephony import CallServer, LoopbackCarrier, TwilioCarrier, TwilioError
 
@@ -185,50 +184,6 @@ def tone(ms: int, freq: float = 440.0) -> bytes:
     return array.array(
         "h", (int(8000 * math.sin(2 * math.pi * freq * n / 8000)) for n in range(ms * 8))
     ).tobytes()
-
-
-class Webhooks:
-    """A tiny TwiML app on a free port: answers each path with the TwiML given, and keeps
-    what it was sent (form and signature)."""
-
-    def __init__(self, answers: dict[str, str], files: dict[str, bytes] | None = None) -> None:
-        self.answers, self.files, self.requests = answers, files or {}, []
-        owner = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                body = owner.files[self.path]
-                self.send_response(200)
-                self.send_header("Content-Type", "audio/wav")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"])).decode()
-                owner.requests.append(
-                    (
-                        self.path,
-                        dict(urllib.parse.parse_qsl(body)),
-                        self.headers["X-Twilio-Signature"],
-                    )
-                )
-                answer = owner.answers[self.path].encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "text/xml")
-                self.send_header("Content-Length", str(len(answer)))
-                self.end_headers()
-                self.wfile.write(answer)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_port}"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.httpd.shutdown()
 
 
 async def test_say_is_spoken_by_a_text_to_speech_provider_at_its_own_rate():

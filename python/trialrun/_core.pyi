@@ -547,6 +547,8 @@ class LoopbackCarrierCore:
         | Callable[[str, str | None, str | None], bytes]
         | None = None,
         max_call_duration: float = 600.0,
+        jitter_buffer: float = 0.08,
+        ca_file: str | os.PathLike[str] | None = None,
         log: bool = False,
         measure_lateness: bool = False,
     ) -> Self: ...
@@ -739,6 +741,7 @@ def simulate_caller(
     max_duration: float = 180.0,
     silence_turn: float = 6.0,
     turn_gap: float = 0.8,
+    carrier: LoopbackCarrierCore | None = None,
 ) -> Awaitable[dict[str, Any]]: ...
 def judge_call(
     model: LanguageModel,

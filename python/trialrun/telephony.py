@@ -102,6 +102,17 @@ class LoopbackCarrier(Carrier):
     is called on a thread. TwiML's voice names are Twilio's: a provider speaks with its own
     configured voice, espeak-ng with the voice or language if it has one. Webhooks are signed with ``auth_token`` (random unless given), so an
     agent that checks ``X-Twilio-Signature`` can be given the same token.
+
+    As Twilio does, the carrier buffers what a media stream sends and plays it out in real
+    time: ``jitter_buffer`` seconds (default 0.08) are buffered before each stretch of speech
+    plays, so audio sent in bursts plays without gaps; a gap that remains mid-speech counts
+    as an underrun (``CallMetrics.underruns``). 0 plays each frame as it arrives.
+
+    The agent's own CallSid (the one its webhook and stream ``start`` see) is a call on the
+    REST API: fetch it, hang it up (``Status=completed``) or redirect it (``Url`` or
+    ``Twiml``), as Twilio's "update a call" does. ``wss://`` streams are checked against the
+    system's roots (SSL_CERT_FILE is honoured) and the CA certificates in ``ca_file`` (PEM),
+    for an agent serving TLS with a certificate of its own; ``ws://`` needs nothing.
     """
 
     def __init__(
@@ -112,6 +123,8 @@ class LoopbackCarrier(Carrier):
         auth_token: str | None = None,
         speech: _core.TextToSpeech | Callable[[str, str | None, str | None], bytes] | None = None,
         max_call_duration: float = 600.0,
+        jitter_buffer: float = 0.08,
+        ca_file: str | os.PathLike[str] | None = None,
         log: bool = False,
     ) -> None:
         # An Espeak object speaks through its engine, not through Python.
@@ -124,6 +137,8 @@ class LoopbackCarrier(Carrier):
             auth_token=auth_token,
             speech=speech,
             max_call_duration=max_call_duration,
+            jitter_buffer=jitter_buffer,
+            ca_file=ca_file,
             log=log,
         )
         self.auth_token = self._core.auth_token
@@ -260,7 +275,8 @@ class CallServer:
 
     def expect_call(self, from_: str | None = None) -> Call:
         """A call this server will answer when a caller (``from_``, or anyone) rings it.
-        Point the number at ``inbound_voice_url`` first (``await listen_on(number)``)."""
+        Point the number at ``inbound_voice_url`` first (``await listen_on(number)``). A call
+        that rang up to 10 s before it was expected is answered too."""
         return self._core.expect_inbound_call(from_)
 
     async def listen_on(self, number: str | None = None) -> None:

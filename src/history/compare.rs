@@ -84,6 +84,8 @@ pub struct EvaluatorSummary {
     pub compared: usize,
     pub newly_failing: Vec<String>,
     pub newly_passing: Vec<String>,
+    /// Mean scores in each run over the cases scored in both, the same cases as
+    /// `mean_delta`, so that `head_mean - base_mean == mean_delta`.
     pub base_mean: Option<f64>,
     pub head_mean: Option<f64>,
     /// Mean of per-case score deltas, over cases scored in both runs.
@@ -282,13 +284,10 @@ pub fn compare(base: &RunData, head: &RunData) -> Comparison {
                     .map(|(c, _)| c.hash.clone())
                     .collect()
             };
-            let scores = |run: &RunData| {
-                mean(
-                    run.evaluations
-                        .iter()
-                        .filter(|e| &*e.evaluator_id == *id)
-                        .filter_map(|e| e.score),
-                )
+            // Scores of the cases scored in both runs: one set for both means and the delta.
+            let both = || {
+                diffs()
+                    .filter_map(|(_, e)| Some((e.base.as_ref()?.score?, e.head.as_ref()?.score?)))
             };
             EvaluatorSummary {
                 id: id.to_string(),
@@ -297,9 +296,9 @@ pub fn compare(base: &RunData, head: &RunData) -> Comparison {
                     .count(),
                 newly_failing: with(Change::NewlyFailing),
                 newly_passing: with(Change::NewlyPassing),
-                base_mean: scores(base),
-                head_mean: scores(head),
-                mean_delta: mean(diffs().filter_map(|(_, e)| e.delta())),
+                base_mean: mean(both().map(|(b, _)| b)),
+                head_mean: mean(both().map(|(_, h)| h)),
+                mean_delta: mean(both().map(|(b, h)| h - b)),
             }
         })
         .collect();

@@ -94,6 +94,11 @@ fn cases_are_matched_by_hash() {
     assert_eq!(judge.compared, 3);
     // deltas over cases scored in both: -0.4, -0.7, +0.7
     assert!((judge.mean_delta.unwrap() - (-0.4 / 3.0)).abs() < 1e-9);
+    // The means are over the same cases as the delta (not over every case of each run,
+    // which read "base mean 0.667, head mean 1, delta +0"), so they agree with it.
+    let (base_mean, head_mean) = (judge.base_mean.unwrap(), judge.head_mean.unwrap());
+    assert!((head_mean - base_mean - judge.mean_delta.unwrap()).abs() < 1e-9);
+    assert!((base_mean - 2.0 / 3.0).abs() < 1e-9 && (head_mean - 1.6 / 3.0).abs() < 1e-9);
     assert!(c.cases[3].newly_errored());
     assert_eq!(c.cases[3].evaluations[0].change, Change::Removed);
 }

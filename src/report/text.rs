@@ -213,6 +213,9 @@ pub fn comparison(c: &Comparison, regressions: &[Regression]) -> String {
         ],
         &rows,
     ));
+    if c.evaluators.iter().any(|e| e.mean_delta.is_some()) {
+        out.push_str("(means and delta over the cases scored in both runs)\n");
+    }
     let changed: Vec<_> = c
         .cases
         .iter()

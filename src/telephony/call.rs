@@ -49,6 +49,9 @@ pub struct CallEnd {
     pub pacing: PacingStats,
     /// Path of the two-channel WAV recording, when recording was on.
     pub recording_path: Option<String>,
+    /// The carrier's sid of a call that ended before its stream started (a started
+    /// stream's `Started` event carries it), when a webhook named it.
+    pub call_sid: Option<String>,
 }
 
 /// Who or what ended a call.
@@ -114,6 +117,28 @@ impl PacingStats {
             max_us: *lateness_us.last().expect("not empty"),
         }
     }
+}
+
+/// What a carrier that carries both ends of a call (the loopback carrier) saw of the far
+/// end: what Twilio's protocol does not tell the near end, for the call's result.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FarEndReport {
+    /// The far end's own call sid (the one its webhook and stream saw).
+    pub call_sid: String,
+    /// How the far end ended the call, when it did ("hung up through the REST API ...").
+    pub hung_up: Option<String>,
+    /// What went wrong: the call's failure, or one the far end's TwiML went on after (a
+    /// media stream the carrier could not open).
+    pub error: Option<String>,
+    /// Times the far end's audio ran out while it was speaking and then went on.
+    pub underruns: u64,
+}
+
+/// A carrier that can report on the far end of calls it carried, by the near end's sid.
+pub trait FarEndWitness: Send + Sync {
+    /// None when the carrier does not know the call. Before the call has ended, how it
+    /// ended is not known yet.
+    fn far_end(&self, call_sid: &str) -> Option<FarEndReport>;
 }
 
 /// What trialrun's side asks of a call.

@@ -68,6 +68,8 @@ class CallMetrics:
     never spoke). ``response_latencies``: per caller turn, from the end of the caller's
     speech to the agent's first audio after it; ``latency_p50``/``latency_p95`` summarise
     them. ``ended_by`` is ``"caller"``, ``"agent"``, ``"timeout"`` or ``"error"``.
+    ``underruns``: times the agent's audio ran out mid-speech and went on within 200 ms (a
+    gap heard in its speech), counted by the loopback carrier's playout; None elsewhere.
     """
 
     duration: float
@@ -82,6 +84,7 @@ class CallMetrics:
     dtmf_sent: str
     dtmf_heard: str
     turns: int  # caller replies given
+    underruns: int | None = None
 
 
 @dataclass(frozen=True)
@@ -102,6 +105,9 @@ class TestResult:
     (``trialrun.EvaluationResult``: evaluator_id, verdict, score, metadata). ``recording_path`` is the
     two-channel WAV (caller left, agent right) when recording was on; ``stereo_recording_url``
     is its ``file://`` URL (fixa's name). ``error`` says why the call failed, if it did.
+    ``call_sid`` is the sid of trialrun's end of the call; ``agent_call_sid`` the sid the
+    agent's webhook and stream saw (known with the loopback carrier, which carries both ends).
+    ``run_id`` is the run in the store the call was recorded in (``trialrun compare``).
     """
 
     __test__ = False  # not a pytest class
@@ -115,6 +121,8 @@ class TestResult:
     call_sid: str | None = None
     keys: list[KeyPress] = field(default_factory=list)
     checks: list[Any] = field(default_factory=list)
+    agent_call_sid: str | None = None
+    run_id: str | None = None
 
     @property
     def stereo_recording_url(self) -> str | None:
@@ -213,10 +221,13 @@ class TestResults(list[TestResult]):
 
 
 def _name(test: Any) -> str:
-    """``<scenario> x <agent>`` (the test's hash in the run store), else the test's repr."""
+    """``<scenario> x <agent>`` (``@ <number>`` for a test with its own number: the test's
+    hash in the run store), else the test's repr."""
     scenario, agent = getattr(test, "scenario", None), getattr(test, "agent", None)
     if scenario is not None and agent is not None:
-        return f"{getattr(scenario, 'name', scenario)} x {getattr(agent, 'name', agent)}"
+        name = f"{getattr(scenario, 'name', scenario)} x {getattr(agent, 'name', agent)}"
+        number = getattr(test, "phone_number", None)
+        return name if number is None else f"{name} @ {number}"
     return repr(test)
 
 

@@ -81,10 +81,15 @@ class Agent:
 
 @dataclass(frozen=True)
 class Test:
+    """A scenario played by a caller persona. ``phone_number``: the agent this test calls
+    (or, INBOUND, whose call it answers), instead of the one given to ``run_tests``, so one
+    run can call several agents and each result names its own."""
+
     __test__ = False  # not a pytest class
 
     scenario: Scenario
     agent: Agent
+    phone_number: str | None = None
 
 
 @dataclass
@@ -94,7 +99,9 @@ class VoiceTestCase(BaseTestCase):
     test: Test
 
     def hash(self) -> str:
-        return f"{self.test.scenario.name} x {self.test.agent.name}"
+        name = f"{self.test.scenario.name} x {self.test.agent.name}"
+        number = self.test.phone_number
+        return name if number is None else f"{name} @ {number}"
 
     def serialize(self) -> Any:
         return dataclasses.asdict(self.test)
@@ -180,7 +187,7 @@ class TestRunner:
         self.tests: list[Test] = []
         self._server: Any = None
         self._listening = False
-        self._inbound: list[Any] = []  # calls expected from the agent, taken in order
+        self._inbound: dict[str, Any] = {}  # calls expected from agents, by test case hash
         self.last_suite_result: Any = None
 
     def add_test(self, test: Test) -> None:
@@ -225,7 +232,7 @@ class TestRunner:
             self._server.stop()
             self._server = None
             self._listening = False
-            self._inbound = []
+            self._inbound = {}
 
     async def __aenter__(self) -> TestRunner:
         await self.start()
@@ -236,7 +243,7 @@ class TestRunner:
 
     # --- running ---------------------------------------------------------------------
 
-    def _check(self, tests: Sequence[Test]) -> None:
+    def _check(self, tests: Sequence[Test], phone_number: str | None) -> None:
         """Refuses, before any call, what cannot run: names the test and the field."""
         seen: set[str] = set()
         for index, test in enumerate(tests):
@@ -245,6 +252,10 @@ class TestRunner:
             if key in seen:
                 raise ValueError(
                     f"{where}: the same scenario and agent names appear twice; names identify calls across runs"
+                )
+            if test.phone_number is None and phone_number is None:
+                raise ValueError(
+                    f"{where}: no phone number to call: give run_tests(phone_number) or Test(..., phone_number=)"
                 )
             seen.add(key)
             if test.scenario.script is None and self.language_model is None:
@@ -263,31 +274,40 @@ class TestRunner:
                     f"{where}: scenario.evaluations needs a judge: TestRunner(evaluator=LocalEvaluator(...))"
                 )
 
-    async def run_tests(self, phone_number: str, type: str = OUTBOUND) -> TestResults:
+    async def run_tests(self, phone_number: str | None = None, type: str = OUTBOUND) -> TestResults:
         """Runs every added test at once (up to ``concurrency`` calls) and returns their
         results in the order added: a ``TestResults``, the list of ``TestResult`` with
         ``passed``, ``summary()`` and ``assert_passed()``. ``OUTBOUND``: calls
-        ``phone_number``. ``INBOUND``: answers calls from ``phone_number`` to
-        ``twilio_phone_number`` (the agent calls in)."""
+        ``phone_number`` (or the test's own ``phone_number``). ``INBOUND``: answers calls
+        from ``phone_number`` (or the test's) to ``twilio_phone_number`` (the agent calls in);
+        each waits up to its scenario's ``max_duration`` for the call, and a call that rings
+        shortly before ``run_tests`` is answered too."""
         if type not in (self.INBOUND, self.OUTBOUND):
             raise ValueError(
                 f"type must be TestRunner.INBOUND or TestRunner.OUTBOUND, not {type!r}"
             )
         tests = list(self.tests)
-        self._check(tests)
+        self._check(tests, phone_number)
         started_here = self._server is None
         await self.start()
         try:
             if type == self.INBOUND:
                 # Expected before the number rings here, so no early call is turned away.
-                self._inbound = [self._server.expect_call(from_=phone_number) for _ in tests]
+                self._inbound = {
+                    VoiceTestCase(t).hash(): self._server.expect_call(
+                        from_=t.phone_number or phone_number
+                    )
+                    for t in tests
+                }
                 await self.listen()
             evaluators: list[BaseTestEvaluator] = list(self.checks) + _scenario_checks(tests)
             if self.evaluator is not None:
                 evaluators.append(self.evaluator)
 
             async def call(case: VoiceTestCase) -> TestResult:
-                return await self.call(case.test, phone_number, type)
+                number = case.test.phone_number or phone_number
+                assert number is not None  # checked above
+                return await self.call(case.test, number, type)
 
             suite = await run_test_suite_async(
                 self.suite_id,
@@ -315,11 +335,11 @@ class TestRunner:
         if self.text_to_speech is None:
             self.text_to_speech = _default_text_to_speech()
         persona = self._persona(test)
+        if test.phone_number is not None:
+            phone_number = test.phone_number
         if type == self.INBOUND:
-            call = (
-                self._inbound.pop(0)
-                if self._inbound
-                else self._server.expect_call(from_=phone_number)
+            call = self._inbound.pop(VoiceTestCase(test).hash(), None) or self._server.expect_call(
+                from_=phone_number
             )
         else:
             call = await self._server.place_call(phone_number)
@@ -334,8 +354,15 @@ class TestRunner:
             max_duration=test.scenario.max_duration,
             silence_turn=self.silence_turn,
             turn_gap=self.turn_gap,
+            carrier=self._carrier_core(),
         )
         return _result_of_call(test, outcome)
+
+    def _carrier_core(self) -> Any:
+        """The loopback carrier's core, which reports how the agent's end of each call went
+        (who hung up and how, what failed); None for Twilio."""
+        core = getattr(self.carrier, "_core", None)
+        return core if isinstance(core, _core.LoopbackCarrierCore) else None
 
     def _persona(self, test: Test) -> Any:
         if test.scenario.script is not None:
@@ -403,15 +430,16 @@ def _result_of_call(test: Test, outcome: Mapping[str, Any]) -> TestResult:
     return TestResult(
         test=test,
         transcript=[Utterance(**u) for u in outcome["utterances"]],
-        metrics=_metrics(metrics) if metrics is not None else None,
+        metrics=_metrics(metrics, outcome.get("underruns")) if metrics is not None else None,
         recording_path=outcome["recording_path"],
         error=outcome["error"],
         call_sid=outcome["call_sid"],
         keys=[KeyPress(**k) for k in outcome["keys"]],
+        agent_call_sid=outcome.get("agent_call_sid"),
     )
 
 
-def _metrics(m: Mapping[str, Any]) -> CallMetrics:
+def _metrics(m: Mapping[str, Any], underruns: int | None = None) -> CallMetrics:
     return CallMetrics(
         duration=m["duration"],
         time_to_first_word=m["time_to_first_word"],
@@ -425,6 +453,7 @@ def _metrics(m: Mapping[str, Any]) -> CallMetrics:
         dtmf_sent=m["dtmf_sent"],
         dtmf_heard=m["dtmf_heard"],
         turns=m["turns"],
+        underruns=underruns,
     )
 
 
@@ -434,6 +463,7 @@ def _result_of_case(case: Any, judge: BaseTestEvaluator | None) -> TestResult:
         result = TestResult(test=case.test_case.test, transcript=[], metrics=None)
     if case.error and result.error is None:
         result.error = case.error
+    result.run_id = case.run_id
     result.checks = [e for e in case.evaluations if judge is None or e.evaluator_id != judge.id]
     if judge is not None:
         judged = case.evaluation(judge.id)

@@ -6,7 +6,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 
 use super::providers::{PyLanguageModel, PyPersona, PySpeechToText, PyTextToSpeech};
-use super::telephony::PyCall;
+use super::telephony::{LoopbackCarrierCore, PyCall};
 use crate::py::bridge::{spawn_for_asyncio, Finish};
 use crate::py::convert::secs;
 use crate::voice::caller::{run_caller, CallerConfig, CallerOutcome, CallerSpeech};
@@ -22,7 +22,7 @@ use crate::voice::metrics::{CallMetrics, MetricsConfig};
 /// Runs the simulated caller on `call` until it ends; an awaitable of a dict: utterances,
 /// keys, duration_ms, ended_by, end_reason, call_sid, recording_path, error, transcript.
 #[pyfunction]
-#[pyo3(signature = (call, persona, stt, tts, *, voice=None, language=Some("en".to_string()), barge_in=true, max_turns=12, max_duration=180.0, silence_turn=6.0, turn_gap=0.8))]
+#[pyo3(signature = (call, persona, stt, tts, *, voice=None, language=Some("en".to_string()), barge_in=true, max_turns=12, max_duration=180.0, silence_turn=6.0, turn_gap=0.8, carrier=None))]
 #[allow(clippy::too_many_arguments)]
 fn simulate_caller<'py>(
     py: Python<'py>,
@@ -37,7 +37,9 @@ fn simulate_caller<'py>(
     max_duration: f64,
     silence_turn: f64,
     turn_gap: f64,
+    carrier: Option<&LoopbackCarrierCore>,
 ) -> PyResult<Bound<'py, PyAny>> {
+    let witness = carrier.and_then(LoopbackCarrierCore::witness);
     let config = CallerConfig {
         voice,
         language,
@@ -65,7 +67,7 @@ fn simulate_caller<'py>(
     let (commands, events) = call.parts();
     spawn_for_asyncio(py, async move {
         let mut events = events.lock().await;
-        let outcome = run_caller(commands, &mut events, persona, speech, config).await;
+        let outcome = run_caller(commands, &mut events, persona, speech, config, witness).await;
         Box::new(move |py: Python<'_>| outcome_dict(py, &outcome).map(|d| d.into_any().unbind()))
             as Finish
     })
@@ -111,6 +113,9 @@ fn outcome_dict<'py>(py: Python<'py>, outcome: &CallerOutcome) -> PyResult<Bound
     d.set_item("call_sid", &outcome.call_sid)?;
     d.set_item("recording_path", &outcome.recording_path)?;
     d.set_item("error", &outcome.error)?;
+    let far_end = outcome.far_end.as_ref();
+    d.set_item("agent_call_sid", far_end.map(|f| f.call_sid.as_str()))?;
+    d.set_item("underruns", far_end.map(|f| f.underruns))?;
     d.set_item("transcript", c.timestamped_transcript())?;
     d.set_item(
         "metrics",

@@ -15,7 +15,9 @@ use super::providers::{PyTextToSpeech, PythonSayCallable};
 use super::speech::EspeakSpeech;
 use crate::py::bridge::{spawn_for_asyncio, Deliver, Finish};
 use crate::py::convert::{pcm_bytes, pcm_samples, secs};
-use crate::telephony::call::{CallCommands, CallEnd, CallEvent, CallEvents, PacingStats};
+use crate::telephony::call::{
+    CallCommands, CallEnd, CallEvent, CallEvents, FarEndWitness, PacingStats,
+};
 use crate::telephony::loopback::{self, LoopbackConfig, SayVoice};
 use crate::telephony::rest::{self, CreateCall, TwilioConfig};
 use crate::telephony::server::{self, ServerConfig};
@@ -462,10 +464,23 @@ pub struct LoopbackCarrierCore {
     auth_token: String,
 }
 
+impl LoopbackCarrierCore {
+    /// What the carrier saw of calls' far ends, for the simulated caller's result.
+    pub(crate) fn witness(&self) -> Option<Arc<dyn FarEndWitness>> {
+        Some(
+            self.carrier
+                .lock()
+                .expect("carrier lock")
+                .as_ref()?
+                .witness(),
+        )
+    }
+}
+
 #[pymethods]
 impl LoopbackCarrierCore {
     #[new]
-    #[pyo3(signature = (numbers, *, account_sid=None, auth_token=None, speech=None, max_call_duration=600.0, log=false, measure_lateness=false))]
+    #[pyo3(signature = (numbers, *, account_sid=None, auth_token=None, speech=None, max_call_duration=600.0, jitter_buffer=0.08, ca_file=None, log=false, measure_lateness=false))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         numbers: HashMap<String, String>,
@@ -473,10 +488,14 @@ impl LoopbackCarrierCore {
         auth_token: Option<String>,
         speech: Option<Bound<'_, PyAny>>,
         max_call_duration: f64,
+        jitter_buffer: f64,
+        ca_file: Option<PathBuf>,
         log: bool,
         measure_lateness: bool,
     ) -> PyResult<Self> {
         let mut config = LoopbackConfig {
+            ca_file,
+            jitter_buffer: secs(jitter_buffer, "jitter_buffer")?,
             numbers,
             speech: speech.as_ref().map(say_voice).transpose()?,
             max_call_duration: secs(max_call_duration, "max_call_duration")?,

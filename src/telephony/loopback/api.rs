@@ -177,30 +177,47 @@ fn not_found_call(sid: &str) -> Response {
     twilio_error(StatusCode::NOT_FOUND, 20404, message)
 }
 
+/// Hangs up (`Status=completed`, or `canceled`) or redirects (`Url` or `Twiml`) a live call
+/// through either of its legs' sids, as Twilio's "update a call" does.
 async fn update_call(
     State(carrier): State<Arc<Carrier>>,
     Path((_, sid)): Path<(String, String)>,
     Form(params): Form<Params>,
 ) -> Response {
     let sid = strip_json(&sid);
-    match first(&params, "Status") {
-        Some("completed" | "canceled") => {
+    let bad = |code, message: String| twilio_error(StatusCode::BAD_REQUEST, code, message);
+    let document = match (first(&params, "Url"), first(&params, "Twiml")) {
+        (Some(url), None) => Some(Document::Url {
+            url: url.to_string(),
+            method: first(&params, "Method").unwrap_or("POST").to_string(),
+        }),
+        (None, Some(twiml)) => Some(Document::Inline(twiml.to_string())),
+        (Some(_), Some(_)) => return bad(21205, "Give either Url or Twiml, not both".into()),
+        (None, None) => None,
+    };
+    match (first(&params, "Status"), document) {
+        (Some("completed" | "canceled"), _) => {
             carrier.hang_up(sid);
-            match carrier.record(sid) {
-                Some(record) => Json(record).into_response(),
-                None => not_found_call(sid),
+        }
+        (Some(other), _) => return bad(21218, format!("Invalid Status {other:?}")),
+        (None, Some(document)) => {
+            if carrier.record(sid).is_none() {
+                return not_found_call(sid);
+            }
+            if !carrier.redirect(sid, document) {
+                return bad(21220, "Call is not in-progress. Cannot redirect.".into());
             }
         }
-        Some(other) => twilio_error(
-            StatusCode::BAD_REQUEST,
-            21218,
-            format!("Invalid Status {other:?}"),
-        ),
-        None => {
-            let message = "The loopback carrier updates calls only with Status=completed or \
-                           Status=canceled (redirecting a live call is not supported yet)";
-            twilio_error(StatusCode::BAD_REQUEST, 21218, message.into())
+        (None, None) => {
+            return bad(
+                21218,
+                "Give Status=completed to hang up, or Url or Twiml to redirect".into(),
+            )
         }
+    }
+    match carrier.record(sid) {
+        Some(record) => Json(record).into_response(),
+        None => not_found_call(sid),
     }
 }
 

@@ -33,6 +33,20 @@ struct PortState {
 pub struct Port(Arc<Mutex<PortState>>);
 
 impl Port {
+    /// A port whose mouth buffers `jitter_ms` of what it is given (0: none).
+    pub fn new(jitter_ms: u64) -> Self {
+        let state = PortState {
+            mouth: Playout::with_jitter_buffer(jitter_ms),
+            ..PortState::default()
+        };
+        Self(Arc::new(Mutex::new(state)))
+    }
+
+    /// Times the mouth's audio ran out mid-speech and went on.
+    pub fn underruns(&self) -> u64 {
+        self.state().mouth.underruns()
+    }
+
     fn state(&self) -> std::sync::MutexGuard<'_, PortState> {
         self.0.lock().expect("port lock")
     }

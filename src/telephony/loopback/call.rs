@@ -1,5 +1,5 @@
 //! One loopback call from creation to end: both legs' webhooks, the bridge between them,
-//! and the status callbacks Twilio would send.
+//! the status callbacks Twilio would send, and what the carrier saw of how it ended.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -12,6 +12,7 @@ use super::leg::{Document, Leg, LegEnd};
 use super::{sid, Carrier};
 use crate::audio::{dtmf, mulaw, PHONE_RATE};
 use crate::store::now_unix;
+use crate::telephony::call::FarEndReport;
 
 /// What a REST "create call" asked for.
 #[derive(Debug, Clone)]
@@ -37,6 +38,8 @@ pub struct CallRecord {
     pub status: String,
     pub direction: String,
     pub api_version: &'static str,
+    /// The call that created this one (the callee's leg names the call placed).
+    pub parent_call_sid: Option<String>,
     /// RFC 2822 times, as Twilio writes them.
     pub date_created: String,
     pub start_time: Option<String>,
@@ -48,44 +51,121 @@ pub struct CallRecord {
     pub duration: Option<String>,
 }
 
-/// A call the carrier is carrying.
-pub struct LiveCall {
+/// The leg placed through the REST API, and the leg of the number it called.
+pub const CALLER: usize = 0;
+pub const CALLEE: usize = 1;
+
+/// One leg's REST resource and what the REST API can ask of it.
+pub struct LegControl {
     pub record: Mutex<CallRecord>,
+    /// The latest redirect asked for (REST `Url`/`Twiml`): the leg leaves its TwiML for it.
+    pub redirect: watch::Sender<Option<Document>>,
+    /// Failures the leg's TwiML went on after (a stream that could not be opened, as Twilio
+    /// reports to its debugger), so the call's result can name them.
+    pub alerts: Mutex<Vec<String>>,
+}
+
+/// How the call ended, as the carrier saw it: set before the legs are disconnected, so a
+/// leg's side that learns of the end (its stream's `stop`) finds it.
+#[derive(Debug, Clone, Default)]
+pub struct Ending {
+    /// The leg that ended the call and how, when one did.
+    pub by: Option<(usize, String)>,
+    /// Why the call failed, when it did.
+    pub failure: Option<String>,
+}
+
+/// A call the carrier is carrying: both legs.
+pub struct LiveCall {
+    pub legs: [LegControl; 2],
     pub hang_up: watch::Sender<bool>,
+    /// Which leg the REST API hung up, when it did.
+    pub hung_up_by: Mutex<Option<usize>>,
+    pub ending: Mutex<Option<Ending>>,
+    /// Each leg's side of the bridge, once connected (its playout counts underruns).
+    pub ports: Mutex<Option<[Port; 2]>>,
     /// Lateness of the bridge clock's ticks, when measured (benchmarks).
     pub lateness: Option<Lateness>,
 }
 
 impl LiveCall {
     pub fn new(carrier: &Carrier, request: &CallRequest) -> Arc<LiveCall> {
-        let record = CallRecord {
+        let record = |direction: &str, parent: Option<String>, status: &str| CallRecord {
             sid: sid("CA"),
             account_sid: carrier.config.account_sid.clone(),
             to: request.to.clone(),
             from: request.from.clone(),
-            status: "queued".into(),
-            direction: "outbound-api".into(),
+            status: status.into(),
+            direction: direction.into(),
             api_version: "2010-04-01",
+            parent_call_sid: parent,
             date_created: rfc2822(now_unix()),
             start_time: None,
             end_time: None,
             answered_at: None,
             duration: None,
         };
+        let caller = record("outbound-api", None, "queued");
+        // The number dialled receives its own inbound call, with its own sid: the one its
+        // webhook and stream see, and the one it hangs up or redirects through the REST API.
+        let callee = record("inbound", Some(caller.sid.clone()), "ringing");
+        let leg = |record| LegControl {
+            record: Mutex::new(record),
+            redirect: watch::channel(None).0,
+            alerts: Mutex::default(),
+        };
         let lateness = carrier.config.measure_lateness.then(Default::default);
         Arc::new(LiveCall {
-            record: Mutex::new(record),
+            legs: [leg(caller), leg(callee)],
             hang_up: watch::channel(false).0,
+            hung_up_by: Mutex::default(),
+            ending: Mutex::default(),
+            ports: Mutex::default(),
             lateness,
         })
     }
 
+    /// The REST resource of the leg placed.
     pub fn snapshot(&self) -> CallRecord {
-        self.record.lock().expect("call lock").clone()
+        self.leg_snapshot(CALLER)
     }
 
-    fn set_status(&self, status: &str) {
-        self.record.lock().expect("call lock").status = status.to_string();
+    pub fn leg_snapshot(&self, leg: usize) -> CallRecord {
+        self.legs[leg].record.lock().expect("call lock").clone()
+    }
+
+    pub fn sid(&self, leg: usize) -> String {
+        self.legs[leg].record.lock().expect("call lock").sid.clone()
+    }
+
+    fn set_status(&self, leg: usize, status: &str) {
+        self.legs[leg].record.lock().expect("call lock").status = status.to_string();
+    }
+
+    /// What the leg `near` learns of the other leg: its sid, its underruns and what failed
+    /// at its end so far, and, once the call has ended, how.
+    pub fn far_end_report(&self, near: usize) -> Option<FarEndReport> {
+        let ending = self.ending.lock().expect("ending lock").clone();
+        let far = 1 - near;
+        let underruns = self
+            .ports
+            .lock()
+            .expect("ports lock")
+            .as_ref()
+            .map_or(0, |ports| ports[far].underruns());
+        let ending = ending.unwrap_or_default();
+        let alerts = self.legs[far].alerts.lock().expect("alerts lock");
+        let hung_up = ending
+            .by
+            .as_ref()
+            .filter(|(leg, _)| *leg == far)
+            .map(|(_, how)| how.clone());
+        Some(FarEndReport {
+            call_sid: self.sid(far),
+            hung_up,
+            error: ending.failure.clone().or_else(|| alerts.first().cloned()),
+            underruns,
+        })
     }
 }
 
@@ -96,11 +176,11 @@ pub async fn run_call(
     request: CallRequest,
     callee_url: String,
 ) {
-    let call_sid = call.snapshot().sid;
+    let call_sid = call.sid(CALLER);
     let notify = |status: &'static str, event: &'static str| {
         let (carrier, call, request) = (carrier.clone(), call.clone(), request.clone());
         async move {
-            call.set_status(status);
+            call.set_status(CALLER, status);
             status_callback(&carrier, &call, &request, status, event).await;
         }
     };
@@ -123,23 +203,29 @@ pub async fn run_call(
         }
         params
     };
-    // The callee is a separate inbound call at the number dialled, with its own sid.
-    let callee_sid = sid("CA");
-    let (caller_port, callee_port) = (Port::default(), Port::default());
-    let callee = Leg {
+    let callee_sid = call.sid(CALLEE);
+    let jitter_ms = carrier.config.jitter_buffer.as_millis() as u64;
+    let (caller_port, callee_port) = (Port::new(jitter_ms), Port::new(jitter_ms));
+    *call.ports.lock().expect("ports lock") = Some([caller_port.clone(), callee_port.clone()]);
+    let leg = |index: usize, port: &Port, params| Leg {
         carrier: carrier.clone(),
-        call_sid: callee_sid.clone(),
-        port: callee_port.clone(),
-        params: base("inbound", "ringing", &callee_sid),
+        call: call.clone(),
+        index,
+        call_sid: call.sid(index),
+        port: port.clone(),
+        params,
         ended: ended.clone(),
     };
-    let caller = Leg {
-        carrier: carrier.clone(),
-        call_sid: call_sid.clone(),
-        port: caller_port.clone(),
-        params: base("outbound-api", "in-progress", &call_sid),
-        ended: ended.clone(),
-    };
+    let callee = leg(
+        CALLEE,
+        &callee_port,
+        base("inbound", "ringing", &callee_sid),
+    );
+    let caller = leg(
+        CALLER,
+        &caller_port,
+        base("outbound-api", "in-progress", &call_sid),
+    );
     // The number dialled answers (its webhook's TwiML) before the caller's document is
     // fetched, as when Twilio connects an outbound call.
     let callee_program = match callee
@@ -150,24 +236,31 @@ pub async fn run_call(
         .await
     {
         Ok(program) if program.rejects() => {
-            return finish(&carrier, &call, &request, "busy", None).await
+            return finish(&carrier, &call, &request, "busy", Ending::default()).await
         }
         Ok(program) => program,
-        Err(reason) => return finish(&carrier, &call, &request, "failed", Some(reason)).await,
+        Err(reason) => {
+            let ending = Ending {
+                failure: Some(reason),
+                ..Ending::default()
+            };
+            return finish(&carrier, &call, &request, "failed", ending).await;
+        }
     };
-    {
-        let mut record = call.record.lock().expect("call lock");
+    for control in &call.legs {
+        let mut record = control.record.lock().expect("call lock");
         let now = now_unix();
         record.answered_at = Some(now);
         record.start_time = Some(rfc2822(now));
     }
+    call.set_status(CALLEE, "in-progress");
     notify("in-progress", "answered").await;
     if let Some(digits) = &request.send_digits {
         send_digits(&caller_port, digits);
     }
     let clock = tokio::spawn(bridge::run(
         caller_port.clone(),
-        callee_port,
+        callee_port.clone(),
         ended.clone(),
         call.lateness.clone(),
     ));
@@ -184,47 +277,58 @@ pub async fn run_call(
 
     let mut hang_up = call.hang_up.subscribe();
     let max = carrier.config.max_call_duration;
-    let first_end = tokio::select! {
-        end = callee_task => end.unwrap_or(LegEnd::Failed("the callee's leg panicked".into())),
-        end = caller_task => end.unwrap_or(LegEnd::Failed("the caller's leg panicked".into())),
-        _ = super::until_set(&mut hang_up) => LegEnd::CallEnded,
+    let panicked = |leg: &str| LegEnd::Failed(format!("the {leg}'s leg panicked"));
+    let (by, first_end) = tokio::select! {
+        end = callee_task => (Some(CALLEE), end.unwrap_or_else(|_| panicked("callee"))),
+        end = caller_task => (Some(CALLER), end.unwrap_or_else(|_| panicked("caller"))),
+        _ = super::until_set(&mut hang_up) => (*call.hung_up_by.lock().expect("hung up lock"), LegEnd::HungUpByApi),
         () = tokio::time::sleep(max) => {
             carrier.log(format!("call {call_sid}: hung up after the maximum call duration ({} s)", max.as_secs()));
-            LegEnd::CallEnded
+            (None, LegEnd::CallEnded)
         }
     };
+    let mut ending = Ending::default();
+    let status = match first_end {
+        LegEnd::Failed(reason) => {
+            ending.failure = Some(reason);
+            "failed"
+        }
+        end => {
+            ending.by = by.map(|leg| (leg, end.how().to_string()));
+            "completed"
+        }
+    };
+    // Known before the legs hear of the end, so whoever asks on `stop` finds it.
+    *call.ending.lock().expect("ending lock") = Some(ending.clone());
     // One side is done: the other is disconnected (its streams get `stop`).
     let _ = ended_tx.send(true);
     let _ = clock.await;
-    let (status, reason) = match first_end {
-        LegEnd::Failed(reason) => ("failed", Some(reason)),
-        _ => ("completed", None),
-    };
-    finish(&carrier, &call, &request, status, reason).await;
+    finish(&carrier, &call, &request, status, ending).await;
 }
 
 /// Records the end of a call, reports it to the status callback and forgets it.
 async fn finish(
     carrier: &Carrier,
-    call: &LiveCall,
+    call: &Arc<LiveCall>,
     request: &CallRequest,
     status: &str,
-    reason: Option<String>,
+    ending: Ending,
 ) {
-    let call_sid = call.snapshot().sid;
-    if let Some(reason) = reason {
+    let call_sid = call.sid(CALLER);
+    if let Some(reason) = &ending.failure {
         carrier.log(format!("call {call_sid}: {reason}"));
     }
-    {
-        let mut record = call.record.lock().expect("call lock");
-        let end = now_unix();
+    *call.ending.lock().expect("ending lock") = Some(ending);
+    let end = now_unix();
+    for control in &call.legs {
+        let mut record = control.record.lock().expect("call lock");
         record.end_time = Some(rfc2822(end));
         let duration = record.answered_at.map_or(0.0, |start| end - start);
         record.duration = Some(format!("{}", duration.round() as u64));
         record.status = status.to_string();
     }
     status_callback(carrier, call, request, status, "completed").await;
-    carrier.forget(&call_sid);
+    carrier.forget(call);
 }
 
 /// SendDigits: key tones played into the call once it connects; `w` waits half a second.

@@ -8,6 +8,7 @@ use tokio::sync::watch;
 use tokio::time::{sleep, Instant};
 
 use super::bridge::Port;
+use super::call::LiveCall;
 use super::stream_client::{run_stream, StreamCall, StreamEnd};
 use super::Carrier;
 use crate::audio::dtmf::DtmfDetector;
@@ -32,13 +33,31 @@ pub enum LegEnd {
     Rejected,
     /// The other leg or the carrier ended the call.
     CallEnded,
+    /// The REST API hung the leg up (`Status=completed`).
+    HungUpByApi,
     /// A webhook failed or its TwiML cannot be run.
     Failed(String),
+}
+
+impl LegEnd {
+    /// How a leg that ended the call did it, after "the agent" or "the caller".
+    pub fn how(&self) -> &'static str {
+        match self {
+            Self::HungUp => "hung up (<Hangup>, or its TwiML ended)",
+            Self::Rejected => "rejected the call (<Reject>)",
+            Self::CallEnded => "ended the call",
+            Self::HungUpByApi => "hung up through the REST API (Status=completed)",
+            Self::Failed(_) => "failed",
+        }
+    }
 }
 
 /// What a leg runs with.
 pub struct Leg {
     pub carrier: Arc<Carrier>,
+    /// The call this leg is part of, and which of its legs this is.
+    pub call: Arc<LiveCall>,
+    pub index: usize,
     pub call_sid: String,
     pub port: Port,
     /// The webhook parameters of this leg (CallSid, From, To, Direction, ...).
@@ -75,85 +94,63 @@ impl Leg {
             mut verbs,
             url: mut doc_url,
         } = program;
+        // Only redirects asked for from now on count.
+        let mut redirects = self.call.legs[self.index].redirect.subscribe();
+        redirects.mark_unchanged();
         let mut forks = Vec::new();
         let end = loop {
             if *self.ended.borrow() {
                 break LegEnd::CallEnded;
             }
-            let Some(verb) = verbs.pop_front() else {
-                break LegEnd::HungUp;
-            };
-            match verb {
-                Verb::Connect(stream) => {
-                    match run_stream(&stream, self.stream_call(), &self.port, true).await {
-                        StreamEnd::ClosedByServer => {}
-                        StreamEnd::CallEnded => break LegEnd::CallEnded,
-                        // As Twilio does: the failure is reported and TwiML goes on.
-                        StreamEnd::Failed(reason) => self
-                            .carrier
-                            .log(format!("call {}: {reason}", self.call_sid)),
-                    }
-                }
-                Verb::Start(stream) => {
-                    let carrier = self.carrier.clone();
-                    let (call_sid, port) = (self.call_sid.clone(), self.port.clone());
-                    forks.push(tokio::spawn(async move {
-                        let call = StreamCall {
-                            account_sid: &carrier.config.account_sid,
-                            call_sid: &call_sid,
-                            max_message_bytes: carrier.config.max_message_bytes,
-                        };
-                        if let StreamEnd::Failed(reason) =
-                            run_stream(&stream, call, &port, false).await
+            let step = if redirects.has_changed().unwrap_or(false) {
+                Step::Redirect
+            } else {
+                let Some(verb) = verbs.pop_front() else {
+                    break LegEnd::HungUp;
+                };
+                match verb {
+                    Verb::Connect(stream) => {
+                        let leave = redirected(&mut redirects);
+                        match run_stream(&stream, self.stream_call(), &self.port, true, leave).await
                         {
-                            carrier.log(format!("call {call_sid}: {reason}"));
-                        }
-                    }));
-                }
-                Verb::Play { url, loop_count } => {
-                    if let Err(e) = self.play(&doc_url, &url, loop_count).await {
-                        break LegEnd::Failed(e);
-                    }
-                }
-                Verb::Say {
-                    text,
-                    voice,
-                    language,
-                } => {
-                    if let Err(e) = self.say(&text, voice.as_deref(), language.as_deref()).await {
-                        break LegEnd::Failed(e);
-                    }
-                }
-                Verb::Pause { length } => self.pause(Duration::from_secs(length.into())).await,
-                Verb::Gather(gather) => match self.gather(&gather).await {
-                    Err(e) => break LegEnd::Failed(e),
-                    Ok(None) => {}
-                    Ok(Some(digits)) => {
-                        let action = gather.action.clone().unwrap_or_else(|| doc_url.clone());
-                        let method = gather.method.clone().unwrap_or_else(|| "POST".into());
-                        let url = match join(&doc_url, &action) {
-                            Ok(url) => url,
-                            Err(e) => break LegEnd::Failed(e),
-                        };
-                        let extra = [("Digits".to_string(), digits)];
-                        match self.fetch(&Document::Url { url, method }, &extra).await {
-                            Ok((next, url)) => (verbs, doc_url) = (next, url),
-                            Err(e) => break LegEnd::Failed(e),
+                            StreamEnd::ClosedByServer => Step::Next,
+                            StreamEnd::Left => Step::Redirect,
+                            StreamEnd::CallEnded => Step::End(LegEnd::CallEnded),
+                            // As Twilio does: the failure is reported and TwiML goes on.
+                            StreamEnd::Failed(reason) => {
+                                self.alert(reason);
+                                Step::Next
+                            }
                         }
                     }
-                },
-                Verb::Redirect { url, method } => {
-                    let url = match join(&doc_url, &url) {
-                        Ok(url) => url,
-                        Err(e) => break LegEnd::Failed(e),
-                    };
-                    match self.fetch(&Document::Url { url, method }, &[]).await {
+                    Verb::Start(stream) => {
+                        forks.push(self.fork(stream));
+                        Step::Next
+                    }
+                    verb => {
+                        let step = self.verb(verb, &doc_url);
+                        tokio::select! {
+                            step = step => step,
+                            () = redirected(&mut redirects) => {
+                                self.port.clear(); // what it was saying stops
+                                Step::Redirect
+                            }
+                        }
+                    }
+                }
+            };
+            match step {
+                Step::Next => {}
+                Step::End(end) => break end,
+                Step::Goto(next, url) => (verbs, doc_url) = (next, url),
+                Step::Redirect => {
+                    let document = redirects.borrow_and_update().clone();
+                    let Some(document) = document else { continue };
+                    match self.fetch(&document, &[]).await {
                         Ok((next, url)) => (verbs, doc_url) = (next, url),
                         Err(e) => break LegEnd::Failed(e),
                     }
                 }
-                Verb::Hangup => break LegEnd::HungUp,
-                Verb::Reject => break LegEnd::Rejected,
             }
         };
         for fork in forks {
@@ -162,11 +159,102 @@ impl Leg {
         end
     }
 
+    /// A failure the leg's TwiML goes on after: logged, and kept for the call's result.
+    fn alert(&self, reason: String) {
+        self.carrier
+            .log(format!("call {}: {reason}", self.call_sid));
+        self.call.legs[self.index]
+            .alerts
+            .lock()
+            .expect("alerts lock")
+            .push(reason);
+    }
+
+    /// `<Start><Stream>`: a stream of what the leg hears, beside its TwiML until the call ends.
+    fn fork(&self, stream: twiml::Stream) -> tokio::task::JoinHandle<()> {
+        let carrier = self.carrier.clone();
+        let (call, index) = (self.call.clone(), self.index);
+        let (call_sid, port) = (self.call_sid.clone(), self.port.clone());
+        tokio::spawn(async move {
+            let stream_call = StreamCall {
+                account_sid: &carrier.config.account_sid,
+                call_sid: &call_sid,
+                max_message_bytes: carrier.config.max_message_bytes,
+                tls: &carrier.tls,
+            };
+            let stays = std::future::pending();
+            if let StreamEnd::Failed(reason) =
+                run_stream(&stream, stream_call, &port, false, stays).await
+            {
+                carrier.log(format!("call {call_sid}: {reason}"));
+                call.legs[index]
+                    .alerts
+                    .lock()
+                    .expect("alerts lock")
+                    .push(reason);
+            }
+        })
+    }
+
+    /// Runs one verb other than the streams.
+    async fn verb(&self, verb: Verb, doc_url: &str) -> Step {
+        let failed = |e| Step::End(LegEnd::Failed(e));
+        match verb {
+            Verb::Connect(_) | Verb::Start(_) => Step::Next, // run by `run`
+            Verb::Play { url, loop_count } => match self.play(doc_url, &url, loop_count).await {
+                Ok(()) => Step::Next,
+                Err(e) => failed(e),
+            },
+            Verb::Say {
+                text,
+                voice,
+                language,
+            } => match self.say(&text, voice.as_deref(), language.as_deref()).await {
+                Ok(()) => Step::Next,
+                Err(e) => failed(e),
+            },
+            Verb::Pause { length } => {
+                self.pause(Duration::from_secs(length.into())).await;
+                Step::Next
+            }
+            Verb::Gather(gather) => match self.gather(&gather).await {
+                Err(e) => failed(e),
+                Ok(None) => Step::Next,
+                Ok(Some(digits)) => {
+                    let action = gather.action.clone().unwrap_or_else(|| doc_url.to_string());
+                    let method = gather.method.clone().unwrap_or_else(|| "POST".into());
+                    let url = match join(doc_url, &action) {
+                        Ok(url) => url,
+                        Err(e) => return failed(e),
+                    };
+                    let extra = [("Digits".to_string(), digits)];
+                    match self.fetch(&Document::Url { url, method }, &extra).await {
+                        Ok((next, url)) => Step::Goto(next, url),
+                        Err(e) => failed(e),
+                    }
+                }
+            },
+            Verb::Redirect { url, method } => {
+                let url = match join(doc_url, &url) {
+                    Ok(url) => url,
+                    Err(e) => return failed(e),
+                };
+                match self.fetch(&Document::Url { url, method }, &[]).await {
+                    Ok((next, url)) => Step::Goto(next, url),
+                    Err(e) => failed(e),
+                }
+            }
+            Verb::Hangup => Step::End(LegEnd::HungUp),
+            Verb::Reject => Step::End(LegEnd::Rejected),
+        }
+    }
+
     fn stream_call(&self) -> StreamCall<'_> {
         StreamCall {
             account_sid: &self.carrier.config.account_sid,
             call_sid: &self.call_sid,
             max_message_bytes: self.carrier.config.max_message_bytes,
+            tls: &self.carrier.tls,
         }
     }
 
@@ -325,6 +413,23 @@ impl Leg {
             }
         }
         Ok((!digits.is_empty()).then_some(digits))
+    }
+}
+
+/// What running a verb leads to.
+enum Step {
+    Next,
+    End(LegEnd),
+    /// A new document (a `<Gather>` action, a `<Redirect>`), and its URL.
+    Goto(VecDeque<Verb>, String),
+    /// The REST API asked for a redirect: the leg leaves its TwiML for the new document.
+    Redirect,
+}
+
+/// Resolves once a redirect is asked for (never, once nobody can ask).
+async fn redirected(redirects: &mut watch::Receiver<Option<Document>>) {
+    if redirects.changed().await.is_err() {
+        std::future::pending::<()>().await;
     }
 }
 

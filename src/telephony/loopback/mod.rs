@@ -30,6 +30,7 @@ use crate::audio::resample::resample;
 use crate::audio::PHONE_RATE;
 use crate::net::runtime::runtime;
 use crate::net::serve::{Listener, Served};
+use crate::telephony::call::{FarEndReport, FarEndWitness};
 use crate::telephony::log::BoundedLog;
 
 pub use call::CallRecord;
@@ -62,6 +63,12 @@ pub struct LoopbackConfig {
     pub speech: Option<Arc<dyn SayVoice>>,
     pub max_message_bytes: usize,
     pub max_call_duration: Duration,
+    /// A PEM file of CA certificates to trust, beside the system's, for `wss://` streams
+    /// (an agent serving TLS with a certificate of its own CA).
+    pub ca_file: Option<std::path::PathBuf>,
+    /// How much of what a stream sends is buffered before it plays (see `playout`): audio
+    /// sent in bursts plays without gaps. Zero plays each frame as it comes.
+    pub jitter_buffer: Duration,
     /// Record each call's bridge clock lateness (benchmarks).
     pub measure_lateness: bool,
     pub log_to_stderr: bool,
@@ -76,6 +83,8 @@ impl Default for LoopbackConfig {
             speech: None,
             max_message_bytes: 64 * 1024,
             max_call_duration: Duration::from_secs(600),
+            jitter_buffer: Duration::from_millis(80),
+            ca_file: None,
             measure_lateness: false,
             log_to_stderr: false,
         }
@@ -124,11 +133,14 @@ pub fn sid(prefix: &str) -> String {
 pub struct Carrier {
     config: LoopbackConfig,
     http: reqwest::Client,
+    /// TLS for `wss://` streams.
+    tls: Arc<rustls::ClientConfig>,
     /// Numbers and their voice webhooks; the REST API can change them.
     numbers: Mutex<HashMap<String, String>>,
-    calls: Mutex<HashMap<String, Arc<call::LiveCall>>>,
+    /// Calls in progress, by the sid of each of their legs.
+    calls: Mutex<HashMap<String, (Arc<call::LiveCall>, usize)>>,
     /// Calls that ended, kept so they can still be fetched.
-    ended: Mutex<HashMap<String, CallRecord>>,
+    ended: Mutex<HashMap<String, (Arc<call::LiveCall>, usize)>>,
     log: BoundedLog,
 }
 
@@ -219,12 +231,14 @@ impl Carrier {
         resample(&pcm, rate, PHONE_RATE).map_err(|e| format!("<Say>: {e}"))
     }
 
-    fn forget(&self, call_sid: &str) {
-        if let Some(call) = self.calls.lock().expect("calls lock").remove(call_sid) {
-            self.ended
-                .lock()
-                .expect("ended lock")
-                .insert(call_sid.to_string(), call.snapshot());
+    /// Moves a call that ended (both its legs) to the ended calls.
+    fn forget(&self, call: &Arc<call::LiveCall>) {
+        let mut calls = self.calls.lock().expect("calls lock");
+        let mut ended = self.ended.lock().expect("ended lock");
+        for leg in [call::CALLER, call::CALLEE] {
+            let sid = call.sid(leg);
+            calls.remove(&sid);
+            ended.insert(sid, (call.clone(), leg));
         }
     }
 
@@ -252,17 +266,20 @@ impl Carrier {
         };
         let call = call::LiveCall::new(self, &request);
         let record = call.snapshot();
-        self.calls
-            .lock()
-            .expect("calls lock")
-            .insert(record.sid.clone(), call.clone());
+        {
+            let mut calls = self.calls.lock().expect("calls lock");
+            for leg in [call::CALLER, call::CALLEE] {
+                calls.insert(call.sid(leg), (call.clone(), leg));
+            }
+        }
         runtime().spawn(call::run_call(self.clone(), call, request, callee_url));
         Ok(record)
     }
 
-    fn record(&self, call_sid: &str) -> Option<CallRecord> {
-        if let Some(call) = self.calls.lock().expect("calls lock").get(call_sid) {
-            return Some(call.snapshot());
+    /// A leg's call, live or ended, by the leg's sid.
+    fn find(&self, call_sid: &str) -> Option<(Arc<call::LiveCall>, usize)> {
+        if let Some(found) = self.calls.lock().expect("calls lock").get(call_sid) {
+            return Some(found.clone());
         }
         self.ended
             .lock()
@@ -271,14 +288,42 @@ impl Carrier {
             .cloned()
     }
 
+    fn record(&self, call_sid: &str) -> Option<CallRecord> {
+        self.find(call_sid)
+            .map(|(call, leg)| call.leg_snapshot(leg))
+    }
+
+    /// Hangs up a live call through one of its legs; false if no such leg is live.
     fn hang_up(&self, call_sid: &str) -> bool {
         match self.calls.lock().expect("calls lock").get(call_sid) {
-            Some(call) => {
+            Some((call, leg)) => {
+                call.hung_up_by
+                    .lock()
+                    .expect("hung up lock")
+                    .get_or_insert(*leg);
                 call.hang_up.send_replace(true);
                 true
             }
             None => false,
         }
+    }
+
+    /// Sends a live leg to new TwiML; false if no such leg is live.
+    fn redirect(&self, call_sid: &str, document: leg::Document) -> bool {
+        match self.calls.lock().expect("calls lock").get(call_sid) {
+            Some((call, leg)) => {
+                call.legs[*leg].redirect.send_replace(Some(document));
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+impl FarEndWitness for Carrier {
+    fn far_end(&self, call_sid: &str) -> Option<FarEndReport> {
+        let (call, leg) = self.find(call_sid)?;
+        call.far_end_report(leg)
     }
 }
 
@@ -332,6 +377,7 @@ impl LoopbackCarrier {
             }
         }
         let http = crate::net::http::client().map_err(StartError)?;
+        let tls = crate::net::tls::client_config(config.ca_file.as_deref()).map_err(StartError)?;
         let listener = Listener::bind((Ipv4Addr::LOCALHOST, 0).into())
             .map_err(|e| StartError(format!("cannot listen on 127.0.0.1: {e}")))?;
         let log = BoundedLog::new("trialrun loopback carrier", config.log_to_stderr);
@@ -339,6 +385,7 @@ impl LoopbackCarrier {
             numbers: Mutex::new(config.numbers.clone()),
             config,
             http,
+            tls,
             calls: Mutex::default(),
             ended: Mutex::default(),
             log,
@@ -374,7 +421,16 @@ impl LoopbackCarrier {
 
     /// Calls in progress.
     pub fn active_calls(&self) -> usize {
-        self.carrier.calls.lock().expect("calls lock").len()
+        let calls = self.carrier.calls.lock().expect("calls lock");
+        calls
+            .values()
+            .filter(|(_, leg)| *leg == call::CALLER)
+            .count()
+    }
+
+    /// What the carrier saw of the far end of the call one of whose legs is `call_sid`.
+    pub fn witness(&self) -> Arc<dyn FarEndWitness> {
+        self.carrier.clone()
     }
 
     /// The lateness of every bridge clock tick so far, of calls still running and ended.
@@ -385,6 +441,7 @@ impl LoopbackCarrier {
             .lock()
             .expect("calls lock")
             .get(call_sid)?
+            .0
             .lateness
             .clone()?;
         let samples = lateness.lock().expect("lateness lock").clone();
@@ -397,7 +454,7 @@ impl LoopbackCarrier {
 
     /// Hangs up every call and stops the REST API.
     pub fn stop(&mut self) {
-        for call in self.carrier.calls.lock().expect("calls lock").values() {
+        for (call, _) in self.carrier.calls.lock().expect("calls lock").values() {
             call.hang_up.send_replace(true);
         }
         self.served.stop();

@@ -9,6 +9,7 @@ use futures_util::{SinkExt, StreamExt};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::Connector;
 
 use super::bridge::Port;
 use super::sid;
@@ -24,6 +25,8 @@ pub struct StreamCall<'a> {
     pub account_sid: &'a str,
     pub call_sid: &'a str,
     pub max_message_bytes: usize,
+    /// TLS for `wss://` URLs.
+    pub tls: &'a std::sync::Arc<rustls::ClientConfig>,
 }
 
 /// How a stream ended.
@@ -33,26 +36,36 @@ pub enum StreamEnd {
     ClosedByServer,
     /// The call ended; `stop` was sent.
     CallEnded,
+    /// The leg left the stream (a REST redirect); `stop` was sent.
+    Left,
     /// The server could not be reached or broke the protocol.
     Failed(String),
 }
 
 /// Runs one stream until the server closes it or the call ends (the port stops giving the
 /// leg's audio). `bidirectional` is true for `<Connect><Stream>`: the server's audio is
-/// played and marks come back.
+/// played and marks come back. When `leave` resolves, the stream is stopped and closed
+/// (the leg's TwiML moves on, as after a REST redirect).
 pub async fn run_stream(
     stream: &Stream,
     call: StreamCall<'_>,
     port: &Port,
     bidirectional: bool,
+    leave: impl std::future::Future<Output = ()>,
 ) -> StreamEnd {
+    tokio::pin!(leave);
     let config = WebSocketConfig::default()
         .read_buffer_size(crate::telephony::server::READ_BUFFER)
         .max_message_size(Some(call.max_message_bytes))
         .max_frame_size(Some(call.max_message_bytes));
     // true: no Nagle delay, as on the agent's side; each media frame leaves when written.
-    let connecting =
-        tokio_tungstenite::connect_async_with_config(stream.url.as_str(), Some(config), true);
+    let tls = Connector::Rustls(call.tls.clone()); // for wss:// only
+    let connecting = tokio_tungstenite::connect_async_tls_with_config(
+        stream.url.as_str(),
+        Some(config),
+        true,
+        Some(tls),
+    );
     let mut socket = match connecting.await {
         Ok((socket, _)) => socket,
         Err(e) => {
@@ -104,6 +117,17 @@ pub async fn run_stream(
             ));
         }
     }
+    let stop = |sequence_number| {
+        Inbound::Stop {
+            sequence_number,
+            stream_sid: stream_sid.clone(),
+            stop: StopInfo {
+                account_sid: call.account_sid.to_string(),
+                call_sid: call.call_sid.to_string(),
+            },
+        }
+        .to_text()
+    };
     let mut chunk = 0u64;
     let mut detector = DtmfDetector::new();
     let end = loop {
@@ -111,12 +135,7 @@ pub async fn run_stream(
             frame = hears.recv() => {
                 let Some(frame) = frame else {
                     // The call ended.
-                    let stop = Inbound::Stop {
-                        sequence_number: next_sequence(),
-                        stream_sid: stream_sid.clone(),
-                        stop: StopInfo { account_sid: call.account_sid.to_string(), call_sid: call.call_sid.to_string() },
-                    };
-                    let _ = socket.send(Message::text(stop.to_text())).await;
+                    let _ = socket.send(Message::text(stop(next_sequence()))).await;
                     break StreamEnd::CallEnded;
                 };
                 chunk += 1;
@@ -139,6 +158,10 @@ pub async fn run_stream(
                 if let Err(e) = sent {
                     break StreamEnd::Failed(format!("stream {}: sending audio: {e}", stream.url));
                 }
+            }
+            () = &mut leave => {
+                let _ = socket.send(Message::text(stop(next_sequence()))).await;
+                break StreamEnd::Left;
             }
             // A closed channel fails the pattern, which disables the branch: no busy loop.
             Some(name) = marks.recv(), if bidirectional => {

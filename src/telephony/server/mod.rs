@@ -293,6 +293,7 @@ impl CallServer {
     /// Hangs up every call, stops accepting connections and waits for the server to end.
     pub fn stop(&mut self) {
         self.shared.stopping.store(true, Ordering::Relaxed);
+        self.shared.registry.wake_held();
         for call_id in self.shared.registry.unstreamed() {
             let detail = Some("the call server stopped".to_string());
             self.shared

@@ -61,6 +61,8 @@ pub enum TakeError {
 #[derive(Default)]
 pub struct Registry {
     calls: Mutex<Calls>,
+    /// Woken when an inbound call comes to be expected (a held webhook may now be answered).
+    expected: tokio::sync::Notify,
 }
 
 impl Registry {
@@ -79,8 +81,20 @@ impl Registry {
         calls.by_id.insert(id.clone(), slot);
         if inbound {
             calls.inbound.push_back(id);
+            self.expected.notify_waiters();
         }
         handle
+    }
+
+    /// Wakes the webhooks held for an expectation (the server is stopping).
+    pub fn wake_held(&self) {
+        self.expected.notify_waiters();
+    }
+
+    /// Resolves when an inbound call comes to be expected after this was enabled; see
+    /// `tokio::sync::Notify::notified`.
+    pub fn expectation_added(&self) -> tokio::sync::futures::Notified<'_> {
+        self.expected.notified()
     }
 
     /// A call trialrun is about to place; its id goes into the webhook URLs.
@@ -100,6 +114,17 @@ impl Registry {
         let id = match call_id {
             Some(id) => id.to_string(),
             None => {
+                // Expectations nobody waits on any more (their caller gave up) are dropped.
+                let gone: Vec<String> = calls
+                    .inbound
+                    .iter()
+                    .filter(|id| calls.by_id[*id].events.is_closed())
+                    .cloned()
+                    .collect();
+                for id in &gone {
+                    calls.by_id.remove(id);
+                }
+                calls.inbound.retain(|id| !gone.contains(id));
                 let position = calls.inbound.iter().position(|id| {
                     let slot = &calls.by_id[id];
                     slot.expected_from
@@ -172,8 +197,19 @@ impl Registry {
             duration_ms: 0,
             pacing: Default::default(),
             recording_path: None,
+            call_sid: slot.call_sid,
         }));
         true
+    }
+
+    /// Notes the carrier's sid of a call, from a callback that named it.
+    pub fn note_call_sid(&self, call_id: &str, call_sid: &str) {
+        let mut calls = self.calls.lock().expect("registry lock");
+        if let Some(slot) = calls.by_id.get_mut(call_id) {
+            if slot.call_sid.is_none() && !call_sid.is_empty() {
+                slot.call_sid = Some(call_sid.to_string());
+            }
+        }
     }
 
     /// Forgets a call whose stream has ended (its session sent the Ended event).

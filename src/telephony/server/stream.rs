@@ -412,6 +412,7 @@ impl Session {
             duration_ms: self.started.elapsed().as_millis() as u64,
             pacing: PacingStats::from_samples(&mut self.lateness_us),
             recording_path,
+            call_sid: None,
         };
         let _ = events.send(CallEvent::Ended(end));
         self.shared.registry.remove(&call_id);

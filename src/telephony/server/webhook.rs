@@ -20,6 +20,10 @@ use crate::telephony::{signature, twiml};
 /// How long after answering a call's voice webhook its media stream may take to start.
 const STREAM_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// How long an inbound call nobody expects yet rings before it is refused: a call placed
+/// just before the test that expects it is answered (the carrier waits 15 s for a webhook).
+const INBOUND_HOLD: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// The `?call=` query of the URLs trialrun hands the carrier.
 #[derive(Debug, Deserialize)]
 pub struct CallQuery {
@@ -99,10 +103,28 @@ pub async fn voice(
         return forbidden(&shared, reason);
     }
     let call_sid = param(&params, "CallSid").to_string();
-    match shared
+    let from = param(&params, "From");
+    let mut answer = shared
         .registry
-        .answer(query.call.as_deref(), &call_sid, param(&params, "From"))
-    {
+        .answer(query.call.as_deref(), &call_sid, from);
+    if answer == Answer::NotExpected {
+        // Early: it rings until a test expects it, or the hold runs out.
+        let deadline = tokio::time::Instant::now() + INBOUND_HOLD;
+        loop {
+            let added = shared.registry.expectation_added();
+            tokio::pin!(added);
+            added.as_mut().enable();
+            answer = shared.registry.answer(None, &call_sid, from);
+            let stopping = shared.stopping.load(std::sync::atomic::Ordering::Relaxed);
+            if answer != Answer::NotExpected
+                || stopping
+                || tokio::time::timeout_at(deadline, added).await.is_err()
+            {
+                break;
+            }
+        }
+    }
+    match answer {
         Answer::Stream { call_id, token } => {
             // A carrier that fetched the TwiML but never opens the stream must not leave
             // the call waiting forever.
@@ -135,8 +157,9 @@ pub async fn voice(
         }
         Answer::NotExpected => {
             shared.log(format!(
-                "inbound call {call_sid:?} from {:?} rejected: no inbound call is expected",
-                param(&params, "From")
+                "inbound call {call_sid:?} from {from:?} rejected: no inbound call was expected \
+                 within {} s of it ringing",
+                INBOUND_HOLD.as_secs()
             ));
             twiml_response(twiml::reject("busy"))
         }
@@ -168,6 +191,9 @@ pub async fn status(
     if status.is_empty() {
         return (StatusCode::BAD_REQUEST, "CallStatus missing").into_response();
     }
+    shared
+        .registry
+        .note_call_sid(&call_id, param(&params, "CallSid"));
     shared.registry.notify(
         &call_id,
         CallEvent::Status {

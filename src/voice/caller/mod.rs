@@ -19,7 +19,9 @@ use tokio::time::Instant;
 
 use crate::audio::resample::resample;
 use crate::audio::{dtmf, PHONE_RATE};
-use crate::telephony::call::{CallCommands, CallEnd, CallEvent, CallEvents, EndReason};
+use crate::telephony::call::{
+    CallCommands, CallEnd, CallEvent, CallEvents, EndReason, FarEndReport, FarEndWitness,
+};
 use crate::voice::conversation::{Conversation, EndedBy, KeyPress, Speaker, Utterance};
 use crate::voice::persona::{Persona, Reply, Turn};
 use crate::voice::providers::{Audio16, SpeechToText, TextToSpeech};
@@ -78,7 +80,12 @@ pub struct CallerOutcome {
     pub recording_path: Option<String>,
     /// Why the call failed (carrier, stream or provider), if it did.
     pub error: Option<String>,
+    /// What the carrier saw of the agent's end, when it can tell (the loopback carrier).
+    pub far_end: Option<FarEndReport>,
 }
+
+/// After hanging up, how long the caller waits for the call's end before giving up on it.
+const HANG_UP_GRACE: Duration = Duration::from_secs(5);
 
 /// Words the caller cannot make out.
 const INAUDIBLE: &str = "(inaudible)";
@@ -95,15 +102,19 @@ type Thinking = BoxFuture<'static, (Box<dyn Persona>, Result<Thought, String>)>;
 type Transcribing = BoxFuture<'static, Utterance>;
 
 /// Drives one call until it ends. `events` is the call's event stream (the caller takes
-/// every event; nothing else should read it).
+/// every event; nothing else should read it). `witness`: a carrier that can say how the
+/// agent's end of the call went (who hung up and how, what failed), which Twilio's protocol
+/// does not tell the caller.
 pub async fn run_caller(
     commands: CallCommands,
     events: &mut CallEvents,
     persona: Box<dyn Persona>,
     speech: CallerSpeech,
     config: CallerConfig,
+    witness: Option<Arc<dyn FarEndWitness>>,
 ) -> CallerOutcome {
     let mut caller = Caller::new(commands, persona, speech, config);
+    caller.witness = witness;
     let ended = loop {
         let timer = caller.next_timer();
         tokio::select! {
@@ -120,7 +131,9 @@ pub async fn run_caller(
             Some(heard) = caller.transcribing.next(), if !caller.transcribing.is_empty() => {
                 caller.record(heard);
             },
-            _ = tokio::time::sleep_until(timer) => caller.on_timer(),
+            _ = tokio::time::sleep_until(timer) => if caller.on_timer() {
+                break None;
+            },
         }
     };
     caller.finish(ended).await
@@ -146,7 +159,10 @@ struct Caller {
     last_activity: Instant,
     /// Set once the caller has decided to end the call: who ended it and why.
     ending: Option<(EndedBy, String)>,
+    /// When it decided so.
+    ending_since: Option<Instant>,
     error: Option<String>,
+    witness: Option<Arc<dyn FarEndWitness>>,
 }
 
 impl Caller {
@@ -175,7 +191,9 @@ impl Caller {
             replies: 0,
             last_activity: now,
             ending: None,
+            ending_since: None,
             error: None,
+            witness: None,
         }
     }
 
@@ -185,27 +203,45 @@ impl Caller {
     }
 
     fn next_timer(&self) -> Instant {
+        if let Some(since) = self.ending_since {
+            // Always ahead: a deadline already past would wake the loop at once, forever.
+            return since + HANG_UP_GRACE;
+        }
         let limit = self.started.unwrap_or(self.created) + self.config.max_duration;
-        if self.started.is_none() || self.ending.is_some() {
+        if self.started.is_none() {
             return limit;
         }
         limit.min(self.last_activity + self.config.silence_turn)
     }
 
-    fn on_timer(&mut self) {
+    /// Acts on the timer; true when the caller gives up waiting for the call's end.
+    fn on_timer(&mut self) -> bool {
         let now = Instant::now();
+        if let Some(since) = self.ending_since {
+            return now >= since + HANG_UP_GRACE;
+        }
         if now >= self.started.unwrap_or(self.created) + self.config.max_duration {
             let limit = self.config.max_duration.as_secs_f64();
+            if self.started.is_none() {
+                // Nothing carries a hang-up of a call that never connected: give up now.
+                self.fail(format!(
+                    "no call was connected within {limit:.0} s (the scenario's max_duration): \
+                     for an inbound test, the agent did not call, or its call did not reach \
+                     trialrun's number"
+                ));
+                return true;
+            }
             self.end_call(
                 EndedBy::Timeout,
                 format!("the caller's longest call ({limit:.0} s) was reached"),
             );
-            return;
+            return false;
         }
         if self.idle() && now >= self.last_activity + self.config.silence_turn {
             self.last_activity = now;
             self.think(None, true);
         }
+        false
     }
 
     /// Nobody is speaking, and the caller is neither thinking nor acting.
@@ -462,6 +498,7 @@ impl Caller {
     fn end_call(&mut self, by: EndedBy, reason: String) {
         if self.ending.is_none() {
             self.ending = Some((by, reason));
+            self.ending_since = Some(Instant::now());
         }
         self.outgoing.clear();
         let _ = self.commands.hang_up();
@@ -504,9 +541,20 @@ impl Caller {
                 drain_timeout.as_secs()
             ));
         }
-        let (ended_by, end_reason, duration_ms, recording_path) = match ended {
+        let sid = self
+            .call_sid
+            .clone()
+            .or_else(|| ended.as_ref().and_then(|end| end.call_sid.clone()));
+        let far_end = match (&self.witness, sid) {
+            (Some(witness), Some(sid)) => witness.far_end(&sid),
+            _ => None,
+        };
+        let (mut ended_by, mut end_reason, duration_ms, recording_path) = match ended {
             Some(end) => {
-                let (by, reason) = self.ending.take().unwrap_or_else(|| ended_by_carrier(&end));
+                let (by, reason) = self
+                    .ending
+                    .take()
+                    .unwrap_or_else(|| ended_by_carrier(&end, far_end.as_ref()));
                 if matches!(
                     end.reason,
                     EndReason::ProtocolError | EndReason::CarrierError | EndReason::NotAnswered
@@ -517,11 +565,32 @@ impl Caller {
                 (by, reason, end.duration_ms, end.recording_path)
             }
             None => {
-                let reason = "the call's events stopped without an end".to_string();
+                let (by, reason) = match self.ending.take() {
+                    // Never connected: the reason given when the caller gave up.
+                    Some(ending) if self.started.is_none() => ending,
+                    _ => (
+                        EndedBy::Error,
+                        "the call's end never came (its events stopped, or it went on after \
+                         the caller hung up)"
+                            .to_string(),
+                    ),
+                };
                 self.error.get_or_insert_with(|| reason.clone());
-                (EndedBy::Error, reason, now_ms, None)
+                (by, reason, now_ms, None)
             }
         };
+        // What failed at the agent's end (its webhook, its TwiML, a stream the carrier could
+        // not open) is the call's error, however the call then ended: never a normal ending.
+        if let Some(failure) = far_end.as_ref().and_then(|f| f.error.as_deref()) {
+            let failure = format!("the call failed at the agent's end: {failure}");
+            // The carrier's cause replaces its bare status ("call status failed"); a failure
+            // of the caller's own (a provider) stays the error.
+            let bare = self.error.as_deref() == Some(end_reason.as_str());
+            if self.error.is_none() || bare {
+                self.error = Some(failure.clone());
+            }
+            (ended_by, end_reason) = (EndedBy::Error, failure);
+        }
         CallerOutcome {
             conversation: Conversation {
                 utterances: sorted(self.conversation),
@@ -533,12 +602,17 @@ impl Caller {
             call_sid: self.call_sid,
             recording_path,
             error: self.error,
+            far_end,
         }
     }
 }
 
-/// Who ended a call the caller did not end, from the call's end.
-fn ended_by_carrier(end: &CallEnd) -> (EndedBy, String) {
+/// Who ended a call the caller did not end, from the call's end and what the carrier saw of
+/// the agent's end.
+fn ended_by_carrier(end: &CallEnd, far_end: Option<&FarEndReport>) -> (EndedBy, String) {
+    if let Some(how) = far_end.and_then(|f| f.hung_up.as_deref()) {
+        return (EndedBy::Agent, format!("the agent {how}"));
+    }
     let detail = end
         .detail
         .as_deref()

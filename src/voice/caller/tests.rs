@@ -208,6 +208,7 @@ fn end(reason: EndReason, at: u64) -> CallEnd {
         duration_ms: at,
         pacing: PacingStats::default(),
         recording_path: None,
+        call_sid: None,
     }
 }
 
@@ -229,7 +230,7 @@ async fn call(
         tts: Arc::new(ToneTts),
     };
     let (_, commands, mut events) = handle.into_parts();
-    let outcome = run_caller(commands, &mut events, persona, speech, config).await;
+    let outcome = run_caller(commands, &mut events, persona, speech, config, None).await;
     let log = far.await.unwrap();
     let seen = seen.lock().unwrap().clone();
     (outcome, log, seen)
@@ -407,6 +408,35 @@ async fn a_provider_failure_fails_the_call_and_hangs_up() {
     let error = outcome.error.expect("an error");
     assert!(
         error.contains("speech recognition failed") && error.contains("broken"),
+        "{error}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_call_that_never_connects_ends_at_max_duration_with_an_error() {
+    // Nobody carries this call: no event ever comes, and a hang-up goes nowhere. (The timer
+    // used to return the same past deadline over and over: a busy loop that never ended.)
+    let (handle, _channels) = call_channels("c1".into());
+    let persona = Box::new(ListPersona {
+        replies: Vec::new().into(),
+        seen: Arc::default(),
+    });
+    let speech = CallerSpeech {
+        stt: Arc::new(CountingStt(Mutex::new(0), false)),
+        tts: Arc::new(ToneTts),
+    };
+    let config = CallerConfig {
+        max_duration: Duration::from_secs(5),
+        ..CallerConfig::default()
+    };
+    let (_, commands, mut events) = handle.into_parts();
+    let began = tokio::time::Instant::now();
+    let outcome = run_caller(commands, &mut events, persona, speech, config, None).await;
+    assert_eq!(began.elapsed(), Duration::from_secs(5));
+    assert_eq!(outcome.conversation.ended_by, EndedBy::Error);
+    let error = outcome.error.unwrap();
+    assert!(
+        error.starts_with("no call was connected within 5 s"),
         "{error}"
     );
 }
