@@ -221,6 +221,34 @@ def test_must_say_ignores_case_punctuation_and_spacing():
     assert judge(MustSay("“I don’t see a problem”!"), call()).passed() is True
 
 
+@pytest.mark.parametrize(
+    "said, phrase",
+    [
+        ("Good-bye, and thanks!", "goodbye"),
+        ("Goodbye, and thanks!", "good-bye"),
+        ("Good bye, and thanks!", "goodbye"),
+        ("We open at 9am.", "nine am"),
+        ("Your total is 1,205 dollars.", "one thousand two hundred five dollars"),
+        ("Press nine for more.", "press 9"),
+        ("It is 3.5 miles away.", "three point five miles"),
+        ("Call 24 hours a day", "twenty-four hours"),
+    ],
+)
+def test_must_say_survives_how_recognizers_write_compounds_and_numbers(said, phrase):
+    result = call([Utterance("agent", said, 1.0, 3.0)])
+    assert judge(MustSay(phrase), result).passed() is True
+    assert judge(MustNotSay(phrase), result).passed() is False
+
+
+def test_joining_words_still_needs_whole_words():
+    result = call([Utterance("agent", "Goodbye everyone, nine to five.", 1.0, 3.0)])
+    assert judge(MustSay("good"), result).passed() is False  # a part of "goodbye"
+    assert judge(MustSay("byeeveryone"), result).passed() is False  # starts inside a word
+    assert judge(MustSay("goodbyeeveryone"), result).passed() is True  # whole words joined
+    assert judge(MustSay("ninety five"), result).passed() is False
+    assert judge(MustSay("9 to 5"), result).passed() is True
+
+
 def test_must_say_matches_whole_words_within_one_utterance():
     assert judge(MustSay("open nin"), call()).passed() is False  # not a prefix of "nine"
     assert judge(MustSay("help"), call()).passed() is True

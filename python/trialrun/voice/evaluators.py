@@ -177,9 +177,10 @@ class MustSay(_CallCheck):
     """Passes when ``role`` said every phrase. Score: the fraction of phrases said.
 
     Matching is on words: case, punctuation and spacing are ignored ("Nine to five." matches
-    "nine to five", "nine-to-five" too), apostrophes are dropped ("don't" = "dont"), and a
-    phrase must lie within one utterance. Digits and spelled-out numbers differ ("9" is not
-    "nine"): list each form you accept as its own check.
+    "nine to five", "nine-to-five" too), apostrophes are dropped ("don't" = "dont"), words
+    may be joined or split ("good-bye" = "goodbye" = "good bye"), numbers match their
+    words ("9" = "nine", "1,200" = "one thousand two hundred"), and a phrase must lie
+    within one utterance.
     """
 
     _must_be_said = True
@@ -403,19 +404,60 @@ def _phrases(phrases: Any) -> list[str]:
 # --- matching ----------------------------------------------------------------------------
 
 _APOSTROPHES = re.compile(r"['\u2019\u02bc]")
-_WORD = re.compile(r"[^\W_]+")
+# Runs of digits and runs of letters are words of their own ("9am" is "9", "am").
+_WORD = re.compile(r"\d+|[^\W\d_]+")
 
 
 def _words(text: str) -> list[str]:
-    """The words of a transcript, as compared: case-folded, without punctuation or apostrophes."""
+    """The words of a transcript, as compared: case-folded, without punctuation or
+    apostrophes, numbers spelled out ("1,200" and "twelve hundred" differ, "9" and "nine"
+    do not; "3.5" is "three point five")."""
     folded = unicodedata.normalize("NFKC", text).casefold()
-    return _WORD.findall(_APOSTROPHES.sub("", folded))
+    folded = _THOUSANDS.sub("", _APOSTROPHES.sub("", folded))
+    folded = _DECIMAL_POINT.sub(" point ", folded)
+    words: list[str] = []
+    for word in _WORD.findall(folded):
+        words.extend(_spelled(int(word)) if word.isdigit() and len(word) <= 12 else [word])
+    return words
 
 
 def _contains_run(words: list[str], run: list[str]) -> bool:
-    """Whether `run` occurs in `words` as consecutive words."""
-    n = len(run)
-    return any(words[i : i + n] == run for i in range(len(words) - n + 1))
+    """Whether `run` occurs in `words` as consecutive whole words, where words may be
+    joined or split ("good-bye", "good bye" and "goodbye" are one run): recognizers and
+    speakers disagree on compounds."""
+    target = "".join(run)
+    for i in range(len(words)):
+        joined = ""
+        for word in words[i:]:
+            joined += word
+            if joined == target:
+                return True
+            if not target.startswith(joined):
+                break
+    return False
+
+
+_THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}\b)")
+_DECIMAL_POINT = re.compile(r"(?<=\d)\.(?=\d)")
+_ONES = (
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
+    "fifteen sixteen seventeen eighteen nineteen"
+).split()
+_TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
+_SCALES = ((10**9, "billion"), (10**6, "million"), (1000, "thousand"), (100, "hundred"))
+
+
+def _spelled(n: int) -> list[str]:
+    """A whole number's English words: 1205 -> one thousand two hundred five."""
+    if n < 20:
+        return [_ONES[n]]
+    if n < 100:
+        return [_TENS[n // 10]] + ([_ONES[n % 10]] if n % 10 else [])
+    for size, name in _SCALES:
+        if n >= size:
+            rest = _spelled(n % size) if n % size else []
+            return _spelled(n // size) + [name] + rest
+    raise AssertionError("unreachable")
 
 
 def _utterance_starting_at(
