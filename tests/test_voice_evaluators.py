@@ -331,7 +331,7 @@ def test_dtmf_heard_finds_the_sequence_as_consecutive_keys():
     assert ok.passed() is True
     assert ok.metadata == {
         "reason": "the agent pressed '1234' in a row",
-        "role": "agent",
+        "pressed_by": "agent",
         "expected": "1234",
         "pressed": "912345#",
         "exact": False,
@@ -359,8 +359,19 @@ def test_dtmf_bad_sequence_raises(sequence):
 
 
 def test_dtmf_unknown_role_raises():
-    with pytest.raises(ValueError, match="role"):
+    with pytest.raises(ValueError, match="pressed_by"):
         DtmfHeard("1", role="both")
+    with pytest.raises(ValueError, match="pressed_by"):
+        DtmfHeard("1", "both")
+
+
+def test_dtmf_pressed_by_names_who_pressed_and_role_is_its_earlier_name():
+    by_caller = DtmfHeard("*9", pressed_by="caller")
+    assert judge(by_caller, call(dtmf_sent="*9")).passed() is True
+    assert judge(DtmfHeard("*9", "caller"), call(dtmf_sent="*9")).passed() is True
+    assert DtmfHeard("1", role="caller", pressed_by="caller").role == "caller"
+    with pytest.raises(ValueError, match="disagree"):
+        DtmfHeard("1", role="caller", pressed_by="agent")
 
 
 # --- EndedBy ----------------------------------------------------------------------------

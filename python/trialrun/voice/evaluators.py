@@ -252,15 +252,17 @@ class MustNotSay(MustSay):
 
 
 class DtmfHeard(_CallCheck):
-    """Passes when the keys ``role`` pressed contain ``sequence`` as consecutive keys
-    (``exact=True``: are exactly ``sequence``). ``"agent"`` checks the keys the caller heard,
-    ``"caller"`` those it sent. Keys: 0-9, *, #, A-D."""
+    """Passes when the keys ``pressed_by`` pressed contain ``sequence`` as consecutive keys
+    (``exact=True``: are exactly ``sequence``). ``pressed_by="agent"`` (the default) checks
+    the tones the agent played, which the caller heard; ``"caller"`` the keys the simulated
+    caller pressed. ``role=`` is the earlier name of ``pressed_by``. Keys: 0-9, *, #, A-D."""
 
     def __init__(
         self,
         sequence: str,
-        role: str = "agent",
+        pressed_by: str | None = None,
         *,
+        role: str | None = None,
         exact: bool = False,
         id: str = "dtmf-heard",
         threshold: Threshold | None = Threshold(gte=1),
@@ -280,15 +282,20 @@ class DtmfHeard(_CallCheck):
             raise ValueError(
                 f"sequence {sequence!r} holds {''.join(bad)!r}, which are not keys ({DTMF_KEYS})"
             )
+        if pressed_by is not None and role is not None and pressed_by != role:
+            raise ValueError(
+                f"pressed_by={pressed_by!r} and role={role!r} disagree: role is the earlier "
+                "name of pressed_by, give one"
+            )
         self.sequence = sequence
-        self.role = _one_of("role", role, ROLES)
+        self.role = _one_of("pressed_by", pressed_by or role or "agent", ROLES)
         self.exact = bool(exact)
 
     def check(self, result: TestResult, metrics: CallMetrics) -> Evaluation:
         pressed = metrics.dtmf_heard if self.role == "agent" else metrics.dtmf_sent
         ok = pressed == self.sequence if self.exact else self.sequence in pressed
         details = {
-            "role": self.role,
+            "pressed_by": self.role,
             "expected": self.sequence,
             "pressed": pressed,
             "exact": self.exact,
