@@ -475,3 +475,42 @@ async def test_a_wss_stream_is_opened_with_the_ca_given(trusted, tmp_path):
 def test_a_ca_file_that_cannot_be_read_is_refused_naming_it(tmp_path):
     with pytest.raises(ValueError, match=r"ca_file .*missing\.pem: "):
         LoopbackCarrier({}, ca_file=tmp_path / "missing.pem")
+
+
+async def test_a_redirect_loop_ends_the_call_naming_it(tmp_path):
+    """Issue 17, item 8: a <Redirect> to itself fetched ~1,700 documents a second for the
+    whole call; the leg now stops after 200 fetches, and the test's error says why."""
+    loop = "<Response><Redirect>/voice</Redirect></Response>"
+    async with LoopbackCarrier({}) as carrier:
+        async with agent_for(carrier, {"/voice": loop}) as agent:
+            carrier.set_number(AGENT_NUMBER, f"{agent.url}/voice")
+            scenario = Scenario("loop", "x", script=["hi"], max_duration=20)
+            runner = runner_for(carrier, tmp_path, scenario)
+            (result,) = await asyncio.wait_for(runner.run_tests(AGENT_NUMBER), 30)
+            fetched = len(agent.webhooks)
+    assert result.error is not None and "redirect loop" in result.error, result.error
+    assert fetched == 202  # the first document, then redirects until more than 200
+
+
+async def test_a_gather_prompt_of_years_of_silence_takes_no_memory(tmp_path):
+    """Issue 17, item 3: <Pause length="4294967295"/> in a <Gather> queued 32 GB of
+    silence up front and the process died; the prompt is now bounded and the call runs
+    to its end."""
+    resource = pytest.importorskip("resource")
+    pause = '<Response><Gather><Pause length="4294967295"/><Play loop="100000">/a.wav</Play></Gather></Response>'
+    tone = io.BytesIO()
+    with wave.open(tone, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(8000)
+        w.writeframes(array.array("h", [1000, -1000] * 400).tobytes())
+    async with LoopbackCarrier({}) as carrier:
+        async with agent_for(carrier, {"/voice": pause}) as agent:
+            agent.files["/a.wav"] = tone.getvalue()
+            carrier.set_number(AGENT_NUMBER, f"{agent.url}/voice")
+            scenario = Scenario("pause", "x", script=["hi"], max_duration=3)
+            runner = runner_for(carrier, tmp_path, scenario)
+            (result,) = await asyncio.wait_for(runner.run_tests(AGENT_NUMBER), 30)
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    assert peak_mb < 2000, f"peak RSS {peak_mb:.0f} MB"
+    assert result.metrics is not None and result.metrics.ended_by == "timeout", result

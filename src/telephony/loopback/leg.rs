@@ -98,6 +98,7 @@ impl Leg {
         let mut redirects = self.call.legs[self.index].redirect.subscribe();
         redirects.mark_unchanged();
         let mut forks = Vec::new();
+        let mut fetched = 0usize;
         let end = loop {
             if *self.ended.borrow() {
                 break LegEnd::CallEnded;
@@ -142,7 +143,18 @@ impl Leg {
             match step {
                 Step::Next => {}
                 Step::End(end) => break end,
-                Step::Goto(next, url) => (verbs, doc_url) = (next, url),
+                Step::Goto(next, url) => {
+                    // A <Redirect> to itself would fetch as fast as the agent answers, for
+                    // the whole call.
+                    fetched += 1;
+                    if fetched > MAX_TWIML_FETCHES {
+                        break LegEnd::Failed(format!(
+                            "more than {MAX_TWIML_FETCHES} TwiML documents fetched by <Redirect> \
+                             and <Gather> in one call (the last {url}): a redirect loop?"
+                        ));
+                    }
+                    (verbs, doc_url) = (next, url)
+                }
                 Step::Redirect => {
                     let document = redirects.borrow_and_update().clone();
                     let Some(document) = document else { continue };
@@ -217,7 +229,7 @@ impl Leg {
                 self.pause(Duration::from_secs(length.into())).await;
                 Step::Next
             }
-            Verb::Gather(gather) => match self.gather(&gather).await {
+            Verb::Gather(gather) => match self.gather(&gather, doc_url).await {
                 Err(e) => failed(e),
                 Ok(None) => Step::Next,
                 Ok(Some(digits)) => {
@@ -340,7 +352,7 @@ impl Leg {
 
     /// Runs `<Gather input="dtmf">`: plays its nested verbs while listening for key presses
     /// in what the leg hears. Returns the digits, or None if nothing was pressed.
-    async fn gather(&self, gather: &Gather) -> Result<Option<String>, String> {
+    async fn gather(&self, gather: &Gather, doc_url: &str) -> Result<Option<String>, String> {
         if gather.input == GatherInput::Speech {
             return Err(
                 "<Gather input=\"speech\"> is not supported by the loopback carrier (only dtmf)"
@@ -348,6 +360,14 @@ impl Leg {
             );
         }
         let mut hears = self.port.listen();
+        // The prompt is queued at once (keys are heard while it plays): bounded, so that a
+        // <Pause length="4294967295"/> or a <Play loop="100000"> cannot take the memory.
+        let mut room = MAX_GATHER_PROMPT_SECS as usize * PHONE_RATE as usize;
+        let queue = |audio: &[u8], room: &mut usize| {
+            let n = audio.len().min(*room);
+            *room -= n;
+            self.port.say(&audio[..n]);
+        };
         for verb in &gather.nested {
             match verb {
                 Verb::Say {
@@ -359,22 +379,30 @@ impl Leg {
                         .carrier
                         .synthesize(text, voice.as_deref(), language.as_deref())
                         .await?;
-                    self.port.say(&mulaw::encode_all(&pcm));
+                    queue(&mulaw::encode_all(&pcm), &mut room);
                 }
                 Verb::Play { url, loop_count } => {
-                    let bytes = self.carrier.download(url).await?;
+                    // Relative to the document, as a top-level <Play>'s.
+                    let url = join(doc_url, url)?;
+                    let bytes = self.carrier.download(&url).await?;
                     let audio =
                         wav::read_wav_bytes(&bytes).map_err(|e| format!("<Play> {url}: {e}"))?;
                     let mono = audio.channels.first().cloned().unwrap_or_default();
                     let pcm = resample::resample(&mono, audio.rate, PHONE_RATE)
                         .map_err(|e| format!("<Play> {url}: {e}"))?;
+                    let encoded = mulaw::encode_all(&pcm);
                     for _ in 0..(*loop_count).max(1) {
-                        self.port.say(&mulaw::encode_all(&pcm));
+                        if room == 0 || encoded.is_empty() {
+                            break;
+                        }
+                        queue(&encoded, &mut room);
                     }
                 }
                 Verb::Pause { length } => {
-                    self.port
-                        .say(&vec![SILENCE; *length as usize * PHONE_RATE as usize])
+                    let samples = (*length as usize)
+                        .saturating_mul(PHONE_RATE as usize)
+                        .min(room);
+                    queue(&vec![SILENCE; samples], &mut room);
                 }
                 _ => {}
             }
@@ -415,6 +443,13 @@ impl Leg {
         Ok((!digits.is_empty()).then_some(digits))
     }
 }
+
+/// Most TwiML documents one leg fetches on its own (`<Redirect>`, `<Gather action>`).
+const MAX_TWIML_FETCHES: usize = 200;
+
+/// Most prompt audio a `<Gather>` queues, in seconds (Twilio ends a call after 4 hours; a
+/// prompt longer than this is cut there).
+const MAX_GATHER_PROMPT_SECS: u32 = 600;
 
 /// What running a verb leads to.
 enum Step {
