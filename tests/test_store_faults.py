@@ -24,22 +24,20 @@ class Case(BaseTestCase):
 
 @pytest.fixture
 def read_only_store(monkeypatch):
-    """A store with one run, in a folder the reading process may not write: run as
-    `nobody` when the tests run as root (root ignores permission bits), else with the
-    folder and file made read-only. Yields (home, the command prefix that reads it)."""
+    """A store with one run, in a read-only folder (file and folder without write bits).
+    Root ignores permission bits through CAP_DAC_OVERRIDE, so as root the reading process
+    runs without it (and its relatives): it is then held to the bits like anyone.
+    Yields (home, the command prefix that reads it)."""
     home = Path(tempfile.mkdtemp(prefix="trialrun-ro-"))
     monkeypatch.setenv("TRIALRUN_HOME", str(home))
     run_test_suite("read-only", [Case(0), Case(1)], [], lambda c: c.n, quiet=True)
     for leftover in home.glob("trialrun.db-*"):  # the writer closed: WAL checkpointed
         leftover.unlink()
+    (home / "trialrun.db").chmod(0o444)
+    home.chmod(0o555)
+    prefix = []
     if os.geteuid() == 0:
-        home.chmod(0o755)
-        (home / "trialrun.db").chmod(0o644)
-        prefix = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
-    else:
-        (home / "trialrun.db").chmod(0o444)
-        home.chmod(0o555)
-        prefix = []
+        prefix = ["setpriv", "--bounding-set=-dac_override,-dac_read_search,-fowner"]
     yield home, prefix
     home.chmod(0o755)
     shutil.rmtree(home, ignore_errors=True)
