@@ -20,6 +20,8 @@ pub mod env;
 pub mod error;
 pub mod keys;
 pub mod procs;
+#[cfg(test)]
+mod properties;
 pub mod ready;
 pub mod record;
 pub mod sequencer;

@@ -269,3 +269,81 @@ unsafe fn close_all_but(keep: RawFd) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::steps::procs;
+    use std::os::unix::process::CommandExt;
+    use std::process::Command;
+
+    fn sleeper() -> (std::process::Child, ProcId) {
+        let child = Command::new("sleep")
+            .arg("30")
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        let id = procs::identify(child.id() as i32).unwrap();
+        (child, id)
+    }
+
+    fn gone_within(child: &mut std::process::Child, seconds: u64) -> bool {
+        let deadline = std::time::Instant::now() + Duration::from_secs(seconds);
+        while std::time::Instant::now() < deadline {
+            if child.try_wait().unwrap().is_some() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
+    #[test]
+    fn groups_are_stopped_when_the_pipe_closes_without_quit() {
+        let mut dog = Watchdog::start(Duration::from_millis(200)).unwrap();
+        let (mut child, id) = sleeper();
+        assert!(dog.watch(id));
+        // The runner's end closing without "quit": what its death looks like.
+        drop(dog.pipe.take());
+        assert!(
+            gone_within(&mut child, 5),
+            "the watched group outlived the pipe"
+        );
+        let mut status = 0;
+        // SAFETY: our own child.
+        unsafe { libc::waitpid(dog.pid(), &mut status, 0) };
+    }
+
+    #[test]
+    fn quit_leaves_everything_alone_and_ends_the_watchdog() {
+        let mut dog = Watchdog::start(Duration::from_millis(200)).unwrap();
+        let (mut child, id) = sleeper();
+        assert!(dog.watch(id));
+        let pid = dog.pid();
+        dog.quit();
+        assert!(procs::identify(pid).is_none(), "the watchdog was reaped");
+        assert!(!gone_within(&mut child, 1), "quit stopped a group");
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+
+    #[test]
+    fn a_reused_leader_pid_is_not_signalled() {
+        let mut dog = Watchdog::start(Duration::from_millis(200)).unwrap();
+        let (mut child, id) = sleeper();
+        assert!(dog.watch(ProcId {
+            start_time: id.start_time + 1,
+            ..id
+        }));
+        drop(dog.pipe.take());
+        let mut status = 0;
+        // SAFETY: our own child; it exits once it has signalled what it would.
+        unsafe { libc::waitpid(dog.pid(), &mut status, 0) };
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "another process was killed"
+        );
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+}
