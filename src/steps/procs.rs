@@ -143,6 +143,11 @@ pub fn is_alive(p: ProcId) -> bool {
 /// start time, or the leader is gone and the group still has members (the system does not
 /// hand out a group's id to a new process while the group exists).
 pub fn group_is_ours(leader: ProcId) -> bool {
+    // Never init's group or this process's own (a state file is outside input).
+    let me = std::process::id() as i32;
+    if leader.pid <= 1 || leader.pid == me || Some(leader.pid) == stat(me).map(|s| s.pgrp) {
+        return false;
+    }
     match stat(leader.pid) {
         Some(s) if !s.is_zombie() => s.start_time == leader.start_time && s.pgrp == leader.pid,
         _ => live_members(leader.pid).unwrap_or(false),
@@ -157,7 +162,12 @@ pub fn stop(groups: &[ProcId], procs: &[ProcId], grace: Duration) {
         .copied()
         .filter(|g| group_is_ours(*g))
         .collect();
-    let procs: Vec<ProcId> = procs.iter().copied().filter(|p| is_alive(*p)).collect();
+    let me = std::process::id() as i32;
+    let procs: Vec<ProcId> = procs
+        .iter()
+        .copied()
+        .filter(|p| p.pid > 1 && p.pid != me && is_alive(*p))
+        .collect();
     let alive = |groups: &[ProcId], procs: &[ProcId]| {
         groups.iter().any(|g| live_members(g.pid).unwrap_or(false))
             || procs.iter().any(|p| is_alive(*p))
@@ -202,6 +212,14 @@ mod tests {
         );
         assert!(parse_stat("12 (x) S 1").is_none());
         assert!(parse_stat("garbage").is_none());
+    }
+
+    #[test]
+    fn init_and_this_process_are_never_taken_for_a_worker_group() {
+        for pid in [1, std::process::id() as i32] {
+            let id = identify(pid).unwrap_or(ProcId { pid, start_time: 0 });
+            assert!(!group_is_ours(id), "{pid}");
+        }
     }
 
     #[test]
