@@ -15,7 +15,14 @@ from pathlib import Path
 
 import pytest
 
-from test_steps import free_port, logged_pids, make_project, whoami
+from test_steps import (
+    free_port,
+    logged_pids,
+    make_project,
+    sleeping_script,
+    start_and_wait,
+    whoami,
+)
 from trialrun.steps import EXIT_CONFIG, TestRunner, TestStep
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
@@ -57,35 +64,6 @@ def kill_all(pids: list[int]) -> None:
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
-
-
-def sleeping_script(config: Path, started: Path) -> Path:
-    """tests/e2e.py: one step that signals it started, then sleeps (to be killed)."""
-    (config.parent / "__init__.py").write_text("")
-    script = config.parent / "e2e.py"
-    script.write_text(
-        "import os, time\nfrom pathlib import Path\nfrom trialrun.steps import TestRunner, TestStep\n"
-        "def slow(context, data):\n"
-        f"    if os.environ.get('E2E_SLOW'):\n        Path({str(started)!r}).touch()\n"
-        "        time.sleep(60)\n    return 'done'\n"
-        "TestRunner([TestStep('slow', '', None, slow, 'w1')], Path(__file__).parent / 'config.yaml').run()\n"
-    )
-    return script
-
-
-def start_and_wait(script: Path, started: Path, env: dict[str, str]) -> subprocess.Popen:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "trialrun", "steps", str(script)],
-        env={**env, "E2E_SLOW": "1"},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    deadline = time.monotonic() + 30
-    while not started.exists():
-        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
-        time.sleep(0.05)
-    return proc
 
 
 def fixed_port_workers() -> dict:
