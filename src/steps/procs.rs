@@ -154,27 +154,29 @@ pub fn group_is_ours(leader: ProcId) -> bool {
     }
 }
 
-/// SIGTERM to `groups` (when still ours) and `procs` (when still the same), then SIGKILL
-/// to whatever is left after `grace`; returns once all are gone or KILL_WAIT passed.
-pub fn stop(groups: &[ProcId], procs: &[ProcId], grace: Duration) {
-    let groups: Vec<ProcId> = groups
-        .iter()
-        .copied()
-        .filter(|g| group_is_ours(*g))
-        .collect();
+/// SIGTERM to the process groups `groups` (checked by the caller: see [`group_is_ours`])
+/// and to `procs` (when still the same processes), then SIGKILL to whatever is left after
+/// `grace`; returns once all are gone or KILL_WAIT passed. `poll` runs at each check (a
+/// parent reaps its exited leader there, so without /proc the group can be seen gone).
+pub fn stop(groups: &[i32], procs: &[ProcId], grace: Duration, poll: &mut dyn FnMut()) {
     let me = std::process::id() as i32;
     let procs: Vec<ProcId> = procs
         .iter()
         .copied()
         .filter(|p| p.pid > 1 && p.pid != me && is_alive(*p))
         .collect();
-    let alive = |groups: &[ProcId], procs: &[ProcId]| {
-        groups.iter().any(|g| live_members(g.pid).unwrap_or(false))
-            || procs.iter().any(|p| is_alive(*p))
+    let groups: Vec<i32> = groups.iter().copied().filter(|&g| g > 1).collect();
+    let mut alive = || {
+        poll();
+        groups.iter().any(|&g| {
+            // Without /proc: the group exists (a zombie leader its parent has not reaped
+            // counts, hence `poll`).
+            live_members(g).unwrap_or_else(|| killpg(Pid::from_raw(g), None).is_ok())
+        }) || procs.iter().any(|p| is_alive(*p))
     };
     let signal = |sig: Signal| {
-        for g in &groups {
-            let _ = killpg(Pid::from_raw(g.pid), sig);
+        for &g in &groups {
+            let _ = killpg(Pid::from_raw(g), sig);
         }
         for p in procs.iter().filter(|p| is_alive(**p)) {
             let _ = kill(Pid::from_raw(p.pid), sig);
@@ -182,13 +184,13 @@ pub fn stop(groups: &[ProcId], procs: &[ProcId], grace: Duration) {
     };
     signal(Signal::SIGTERM);
     let deadline = Instant::now() + grace;
-    while Instant::now() < deadline && alive(&groups, &procs) {
+    while Instant::now() < deadline && alive() {
         std::thread::sleep(POLL);
     }
-    if alive(&groups, &procs) {
+    if alive() {
         signal(Signal::SIGKILL);
         let deadline = Instant::now() + KILL_WAIT;
-        while Instant::now() < deadline && alive(&groups, &procs) {
+        while Instant::now() < deadline && alive() {
             std::thread::sleep(POLL);
         }
     }

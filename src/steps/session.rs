@@ -334,18 +334,20 @@ impl Session {
         let Some(left) = self.leftover.take() else {
             return;
         };
-        let groups: Vec<procs::ProcId> = left
+        let groups: Vec<i32> = left
             .groups
             .iter()
             .map(|g| g.leader)
             .filter(|&l| procs::group_is_ours(l))
+            .map(|l| l.pid)
             .collect();
         let marked = procs::marked(&format!("{}:", left.token), false);
         if groups.is_empty() && marked.is_empty() {
             return;
         }
         let grace = self.launches.iter().map(|l| l.stop_grace).max();
-        procs::stop(&groups, &marked, grace.unwrap_or(Duration::from_secs(5)));
+        let grace = grace.unwrap_or(Duration::from_secs(5));
+        procs::stop(&groups, &marked, grace, &mut || {});
         let names: Vec<&str> = left.groups.iter().map(|g| g.worker.as_str()).collect();
         self.notes.push(format!(
             "stopped {} process group(s) and {} other process(es) an earlier run left running (workers: {}; recorded in {})",

@@ -108,7 +108,6 @@ impl Worker {
         let Some(mut child) = self.child.take() else {
             return;
         };
-        let _ = child.try_wait();
         let mark = self.launch.env.get(procs::MARK_VAR).cloned();
         let others = |leader: i32| {
             let mut found = procs::descendants(leader);
@@ -117,12 +116,23 @@ impl Worker {
             }
             found
         };
-        // Taken before any signal: once the leader exits its children are re-parented.
-        let leader = self.leader.map_or(child.id() as i32, |l| l.pid);
-        let groups: Vec<ProcId> = self.leader.into_iter().collect();
-        procs::stop(&groups, &others(leader), self.launch.stop_grace);
+        let leader = child.id() as i32;
+        // Until the leader is reaped its pid, and so the group id, cannot be handed to
+        // another process; once reaped, the group is signalled only while provably ours.
+        let group: Vec<i32> =
+            if self.exited.is_none() || self.leader.is_some_and(procs::group_is_ours) {
+                vec![leader]
+            } else {
+                vec![]
+            };
+        let mut reap = || {
+            let _ = child.try_wait();
+        };
+        // `others` is taken before any signal: once the leader exits its children are
+        // re-parented away from it.
+        procs::stop(&group, &others(leader), self.launch.stop_grace, &mut reap);
         // Anything a dying process started meanwhile.
-        procs::stop(&[], &others(leader), Duration::ZERO);
+        procs::stop(&[], &others(leader), Duration::ZERO, &mut || {});
         let status = child.wait().ok();
         self.exited = self.exited.or(status);
     }
