@@ -87,6 +87,35 @@ def outcomes(result) -> list[tuple]:
     return [(s.name, s.round, s.outcome) for s in result.steps]
 
 
+def sleeping_script(config: Path, started: Path) -> Path:
+    """tests/e2e.py: one step that signals it started, then sleeps (to be killed)."""
+    (config.parent / "__init__.py").write_text("")
+    script = config.parent / "e2e.py"
+    script.write_text(
+        "import os, time\nfrom pathlib import Path\nfrom trialrun.steps import TestRunner, TestStep\n"
+        "def slow(context, data):\n"
+        f"    if os.environ.get('E2E_SLOW'):\n        Path({str(started)!r}).touch()\n"
+        "        time.sleep(60)\n    return 'done'\n"
+        "TestRunner([TestStep('slow', '', None, slow, 'w1')], Path(__file__).parent / 'config.yaml').run()\n"
+    )
+    return script
+
+
+def start_and_wait(script: Path, started: Path, env: dict[str, str]) -> subprocess.Popen:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "trialrun", "steps", str(script)],
+        env={**env, "E2E_SLOW": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 30
+    while not started.exists():
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.05)
+    return proc
+
+
 # --- steps used by several tests -------------------------------------------------------
 
 
@@ -254,23 +283,7 @@ def test_ctrl_c_stops_the_workers_and_records_an_interrupted_run(
 ):
     config = make_project(tmp_path)
     started = tmp_path / "started"
-    (config.parent / "__init__.py").write_text("")
-    (config.parent / "e2e.py").write_text(
-        "import time\nfrom pathlib import Path\nfrom trialrun.steps import TestRunner, TestStep\n"
-        f"def slow(context, data):\n    Path({str(started)!r}).touch()\n    time.sleep(60)\n"
-        "TestRunner([TestStep('slow', '', None, slow, 'w1')], Path(__file__).parent / 'config.yaml').run()\n"
-    )
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "trialrun", "steps", str(config.parent / "e2e.py")],
-        env=subprocess_env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    deadline = time.monotonic() + 30
-    while not started.exists():
-        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
-        time.sleep(0.05)
+    proc = start_and_wait(sleeping_script(config, started), started, subprocess_env)
     pids = logged_pids(config)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=20)

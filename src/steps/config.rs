@@ -222,6 +222,7 @@ pub fn load(config_file: &Path, overrides: &Map<String, Value>) -> Result<StepsC
         &tests_dir,
         raw.data_dir.as_deref().unwrap_or(Path::new("data")),
     );
+    check_folder(&config_file, &text, "data_dir", &data_dir)?;
     let workers_config = resolve(
         &tests_dir,
         raw.workers_config
@@ -306,6 +307,32 @@ pub fn load(config_file: &Path, overrides: &Map<String, Value>) -> Result<StepsC
         extra: raw.extra.into_iter().collect(),
         warnings,
     })
+}
+
+/// Err naming the config key when `dir`, or a folder above it, exists as something else
+/// than a folder (it could never hold the files written there).
+fn check_folder(config_file: &Path, text: &str, key: &str, dir: &Path) -> Result<()> {
+    let Some(existing) = dir.ancestors().find(|p| p.symlink_metadata().is_ok()) else {
+        return Ok(());
+    };
+    if existing.is_dir() {
+        return Ok(());
+    }
+    let what = if existing == dir {
+        format!("{} is a file, not a folder", dir.display())
+    } else {
+        format!(
+            "{} is inside {}, which is a file",
+            dir.display(),
+            existing.display()
+        )
+    };
+    Err(StepsError::at(
+        config_file,
+        key_line(text, key, 0),
+        Some(key),
+        what,
+    ))
 }
 
 fn unknown(file: &Path, text: &str, path: &str, key: &str) -> String {
@@ -477,6 +504,7 @@ fn load_workers(
                     )))
                 }
             };
+            super::env::check_variable(&k, &v).map_err(|why| at(format!("env '{k}': {why}")))?;
             env.insert(k, v);
         }
         let command = match yaml.command.or(json_raw.command) {

@@ -8,9 +8,11 @@ use super::data;
 use super::env;
 use super::error::{Result, StepsError, StepsErrorKind};
 use super::keys;
+use super::procs::{self, MARK_VAR};
 use super::record::{Recorder, StepRecord};
 use super::sequencer::{Next, Sequencer, StepOutcome};
-use super::state::{self, Fingerprint, SavedState, STATE_FILE};
+use super::state::{self, Fingerprint, SavedState, Started, StartedGroup, STATE_FILE};
+use super::watchdog::Watchdog;
 use super::worker::{self, Launch, Worker};
 use crate::store::RunStatus;
 use serde_json::{Map, Value};
@@ -77,6 +79,10 @@ pub struct Session {
     recorder: Option<Recorder>,
     store_path: Option<PathBuf>,
     worker_failed: bool,
+    /// What an earlier run recorded as started, to stop before this one starts anything.
+    leftover: Option<Started>,
+    /// Last: dropped after the workers, once they are stopped.
+    watchdog: Option<Watchdog>,
 }
 
 const EMBEDDED_MONGO_READY: Duration = Duration::from_secs(30);
@@ -89,6 +95,8 @@ impl Session {
         let mut notes = config.warnings.clone();
         let fingerprint = fingerprint(&config, &options.steps);
         let state_path = config.data_dir.join(STATE_FILE);
+        // Read before a reset removes the file: its processes are stopped all the same.
+        let leftover = state::read_started(&state_path);
         let saved = if options.force_reset {
             None
         } else {
@@ -117,7 +125,8 @@ impl Session {
             None => SavedState::fresh(fingerprint),
         };
         let dotenv = env::dotenv_layers(&config.project_dir, &config.tests_dir)?;
-        let (launches, keypairs) = launches(&config, &dotenv, &options.python, &mut notes)?;
+        let token = run_token();
+        let (launches, keypairs) = launches(&config, &dotenv, &options.python, &token, &mut notes)?;
         if reset {
             for l in &launches {
                 remove_if_exists(Path::new(&l.env["DATABASE_PATH"]))?;
@@ -133,6 +142,11 @@ impl Session {
         } else {
             config.max_rounds
         };
+        let mut state = state;
+        state.started = Some(Started {
+            token,
+            groups: vec![],
+        });
         let seq = Sequencer::new(
             names,
             max_rounds,
@@ -162,6 +176,8 @@ impl Session {
             recorder: None,
             store_path: options.store_path,
             worker_failed: false,
+            leftover,
+            watchdog: None,
         })
     }
 
@@ -184,6 +200,7 @@ impl Session {
     /// With a `mongodb` section: finds MongoDB (MONGO_URI, else the embedded server) and,
     /// unless the saved state says they are loaded, (re)loads the collections.
     pub fn start_data(&mut self) -> Result<DataStart> {
+        self.stop_leftovers();
         let Some(mongo) = self.config.mongodb.clone() else {
             self.seq.state.data_loaded = true;
             return Ok(DataStart::default());
@@ -265,7 +282,7 @@ impl Session {
                 logs.join("mongodb.pid").display().to_string(),
             ],
             cwd: self.config.data_dir.clone(),
-            env: BTreeMap::new(),
+            env: BTreeMap::from([(MARK_VAR.to_string(), self.mark("mongodb"))]),
             log_path: logs.join("mongodb.log"),
             ready: Ready::Tcp,
             ready_timeout: EMBEDDED_MONGO_READY,
@@ -279,6 +296,8 @@ impl Session {
             ))
         })?;
         self.mongo_server = started.pop();
+        let leader = self.mongo_server.as_ref().and_then(Worker::leader);
+        self.record_started("mongodb", leader);
         Ok(format!("mongodb://127.0.0.1:{port}/"))
     }
 
@@ -293,10 +312,87 @@ impl Session {
             }
         }
         self.launches = launches.clone();
-        // The data is loaded: save that before anything can fail.
+        self.stop_leftovers();
+        // The data is loaded: save that (and this run's token) before anything can fail.
         self.save()?;
         self.workers = worker::start_all(launches).inspect_err(|_| self.worker_failed = true)?;
-        Ok(())
+        let started: Vec<(String, Option<procs::ProcId>)> = self
+            .workers
+            .iter()
+            .map(|w| (w.name().to_string(), w.leader()))
+            .collect();
+        for (name, leader) in started {
+            self.record_started(&name, leader);
+        }
+        self.save()
+    }
+
+    /// Stops what an earlier run of this data_dir started and left running (its runner
+    /// was killed): the groups its state file recorded, and every process carrying its
+    /// token. Once; before this run starts anything.
+    fn stop_leftovers(&mut self) {
+        let Some(left) = self.leftover.take() else {
+            return;
+        };
+        let groups: Vec<i32> = left
+            .groups
+            .iter()
+            .map(|g| g.leader)
+            .filter(|&l| procs::group_is_ours(l))
+            .map(|l| l.pid)
+            .collect();
+        let marked = procs::marked(&format!("{}:", left.token), false);
+        if groups.is_empty() && marked.is_empty() {
+            return;
+        }
+        let grace = self.launches.iter().map(|l| l.stop_grace).max();
+        let grace = grace.unwrap_or(Duration::from_secs(5));
+        procs::stop(&groups, &marked, grace, &mut || {});
+        let names: Vec<&str> = left.groups.iter().map(|g| g.worker.as_str()).collect();
+        self.notes.push(format!(
+            "stopped {} process group(s) and {} other process(es) an earlier run left running (workers: {}; recorded in {})",
+            groups.len(),
+            marked.len(),
+            names.join(", "),
+            self.state_path.display()
+        ));
+    }
+
+    /// Records a started group in the state and with the watchdog, which stops it if
+    /// this process dies without stopping it.
+    fn record_started(&mut self, worker: &str, leader: Option<procs::ProcId>) {
+        let Some(leader) = leader else {
+            return;
+        };
+        if let Some(started) = &mut self.seq.state.started {
+            started.groups.push(StartedGroup {
+                worker: worker.to_string(),
+                leader,
+            });
+        }
+        if self.watchdog.is_none() {
+            let grace = self.launches.iter().map(|l| l.stop_grace).max();
+            match Watchdog::start(grace.unwrap_or(Duration::from_secs(5))) {
+                Ok(w) => self.watchdog = Some(w),
+                Err(e) => self.notes.push(format!(
+                    "{e}; a run that is killed leaves its workers to the next run, which stops them"
+                )),
+            }
+        }
+        if let Some(w) = &mut self.watchdog {
+            w.watch(leader);
+        }
+    }
+
+    /// The value of MARK_VAR for one of this run's processes.
+    fn mark(&self, name: &str) -> String {
+        let token = self
+            .seq
+            .state
+            .started
+            .as_ref()
+            .map_or("", |s| s.token.as_str());
+        format!("{token}:{name}")
     }
 
     pub fn workers(&self) -> &[Launch] {
@@ -420,6 +516,9 @@ impl Session {
         if let Some(m) = &mut self.mongo_server {
             m.stop();
         }
+        if let Some(w) = &mut self.watchdog {
+            w.quit();
+        }
         let status = if interrupted {
             RunStatus::Interrupted
         } else if errored || self.failed() {
@@ -429,6 +528,18 @@ impl Session {
         };
         self.recorder.take().and_then(|r| r.finish(status).err())
     }
+}
+
+/// A token for this run's processes: unique enough that no other run's processes carry it.
+fn run_token() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    format!("{}-{:016x}", std::process::id(), h.finish())
 }
 
 fn remove_if_exists(path: &Path) -> Result<()> {
@@ -512,6 +623,7 @@ fn launches(
     config: &StepsConfig,
     dotenv: &BTreeMap<String, String>,
     python: &Path,
+    token: &str,
     notes: &mut Vec<String>,
 ) -> Result<(Vec<Launch>, Vec<KeyFiles>)> {
     let mut out: Vec<Launch> = vec![];
@@ -557,6 +669,7 @@ fn launches(
         env.extend(set);
         keys.push(files);
         env.insert("PORT".into(), port.to_string());
+        env.insert(MARK_VAR.into(), format!("{token}:{}", w.name));
         let db = config.data_dir.join(format!("{}.sqlite", w.name));
         env.entry("DATABASE_PATH".into())
             .or_insert_with(|| db.display().to_string());

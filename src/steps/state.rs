@@ -4,6 +4,7 @@
 //! step, so a crash leaves either the old or the new file, never half of one.
 
 use super::error::{Result, StepsError};
+use super::procs::ProcId;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::io::Write;
@@ -42,6 +43,33 @@ pub struct SavedState {
     /// One entry per finished step attempt: {"round", "step", "outcome", "at"}.
     #[serde(default)]
     pub history: Vec<Value>,
+    /// The processes the run that wrote this file started: whatever of them still runs
+    /// when the next run starts (the runner was killed) is stopped first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started: Option<Started>,
+}
+
+/// The processes of one run: its workers' groups, and the token in their environment
+/// (`procs::MARK_VAR`) that marks every process they started.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Started {
+    pub token: String,
+    pub groups: Vec<StartedGroup>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StartedGroup {
+    pub worker: String,
+    /// The group's leader; its pid is the group id.
+    pub leader: ProcId,
+}
+
+/// What a state file records of the processes its run started, read leniently (a file
+/// that is otherwise unusable still names them): None when there is nothing to read.
+pub fn read_started(path: &Path) -> Option<Started> {
+    let bytes = std::fs::read(path).ok()?;
+    let doc: Value = serde_json::from_slice(&bytes).ok()?;
+    serde_json::from_value(doc.get("started")?.clone()).ok()
 }
 
 impl SavedState {
@@ -57,18 +85,31 @@ impl SavedState {
             rounds: Map::new(),
             global_state: Map::new(),
             history: vec![],
+            started: None,
         }
     }
 }
 
 /// The saved state, None when there is no file. A file that is not a state names itself.
 pub fn read(path: &Path) -> Result<Option<SavedState>> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(StepsError::io(path, "reading the state file", e)),
     };
-    let state: SavedState = serde_json::from_str(&text).map_err(|e| {
+    parse(path, &bytes).map(Some)
+}
+
+/// A state file's content, `path` named in errors.
+pub fn parse(path: &Path, bytes: &[u8]) -> Result<SavedState> {
+    let text = std::str::from_utf8(bytes).map_err(|e| {
+        let line = 1 + bytes[..e.valid_up_to()].iter().filter(|&&b| b == b'\n').count();
+        StepsError::config(format!(
+            "{}: line {line}: not a trialrun state file (not UTF-8 text); run with --reset to start over",
+            path.display()
+        ))
+    })?;
+    let state: SavedState = serde_json::from_str(text).map_err(|e| {
         StepsError::config(format!(
             "{}: line {}: not a trialrun state file ({e}); run with --reset to start over",
             path.display(),
@@ -82,7 +123,7 @@ pub fn read(path: &Path) -> Result<Option<SavedState>> {
             state.version
         )));
     }
-    Ok(Some(state))
+    Ok(state)
 }
 
 /// Err describing how the saved fingerprint differs from the current one.

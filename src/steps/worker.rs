@@ -5,9 +5,8 @@
 
 use super::config::Ready;
 use super::error::{Result, StepsError};
+use super::procs::{self, ProcId};
 use super::ready::probe;
-use nix::sys::signal::{killpg, Signal};
-use nix::unistd::Pid;
 use std::collections::BTreeMap;
 use std::fs::OpenOptions;
 use std::io::Write;
@@ -19,10 +18,8 @@ use std::time::{Duration, Instant};
 
 /// Lines of a worker's log shown when it fails.
 const LOG_TAIL_LINES: usize = 20;
-/// How often readiness and exits are polled while starting and stopping.
+/// How often readiness and exits are polled while starting.
 const POLL: Duration = Duration::from_millis(10);
-/// Longest wait for a SIGKILLed group to disappear.
-const KILL_WAIT: Duration = Duration::from_secs(2);
 
 /// Everything needed to start one worker.
 #[derive(Debug, Clone)]
@@ -46,6 +43,8 @@ pub struct Worker {
     child: Option<Child>,
     /// Set once the exit was seen (the child is reaped).
     exited: Option<ExitStatus>,
+    /// The leader (and group id) with its start time; None without /proc.
+    leader: Option<ProcId>,
 }
 
 impl Worker {
@@ -97,28 +96,43 @@ impl Worker {
         )
     }
 
-    /// SIGTERM to the group, SIGKILL to whatever is left after the grace period. Waits for
-    /// the leader, so no zombie remains. Idempotent.
+    /// The group leader as started (pid and start time), for recording and the watchdog.
+    pub fn leader(&self) -> Option<ProcId> {
+        self.leader
+    }
+
+    /// SIGTERM to the group and to every other process the worker started (those that
+    /// left the group too: see `procs`), SIGKILL to whatever is left after the grace
+    /// period. Waits for the leader, so no zombie remains. Idempotent.
     pub fn stop(&mut self) {
         let Some(mut child) = self.child.take() else {
             return;
         };
-        let group = Pid::from_raw(child.id() as i32);
-        let _ = killpg(group, Signal::SIGTERM);
-        let deadline = Instant::now() + self.launch.stop_grace;
-        // Wait for the whole group, not only the leader: a shell's children may linger.
-        while Instant::now() < deadline && group_alive(group, &mut child) {
-            std::thread::sleep(POLL);
-        }
-        if group_alive(group, &mut child) {
-            let _ = killpg(group, Signal::SIGKILL);
-            // SIGKILL lands asynchronously: wait (briefly) until the group is gone, so
-            // its ports are free when stop returns.
-            let deadline = Instant::now() + KILL_WAIT;
-            while Instant::now() < deadline && group_alive(group, &mut child) {
-                std::thread::sleep(POLL);
+        let mark = self.launch.env.get(procs::MARK_VAR).cloned();
+        let others = |leader: i32| {
+            let mut found = procs::descendants(leader);
+            if let Some(mark) = &mark {
+                found.extend(procs::marked(mark, true));
             }
-        }
+            found
+        };
+        let leader = child.id() as i32;
+        // Until the leader is reaped its pid, and so the group id, cannot be handed to
+        // another process; once reaped, the group is signalled only while provably ours.
+        let group: Vec<i32> =
+            if self.exited.is_none() || self.leader.is_some_and(procs::group_is_ours) {
+                vec![leader]
+            } else {
+                vec![]
+            };
+        let mut reap = || {
+            let _ = child.try_wait();
+        };
+        // `others` is taken before any signal: once the leader exits its children are
+        // re-parented away from it.
+        procs::stop(&group, &others(leader), self.launch.stop_grace, &mut reap);
+        // Anything a dying process started meanwhile.
+        procs::stop(&[], &others(leader), Duration::ZERO, &mut || {});
         let status = child.wait().ok();
         self.exited = self.exited.or(status);
     }
@@ -158,47 +172,6 @@ impl Drop for Worker {
     fn drop(&mut self) {
         self.stop();
     }
-}
-
-fn group_alive(group: Pid, leader: &mut Child) -> bool {
-    // Reap the leader if it exited, so the checks below see only the other members.
-    let _ = leader.try_wait();
-    if killpg(group, None).is_err() {
-        return false;
-    }
-    // Members that died but wait for their new parent (init) to reap them still count for
-    // kill(0). Where init is slow to reap, or absent (PID 1 a plain program in a
-    // container), that would hold every stop for its whole grace period: on Linux, only
-    // members that are not zombies count.
-    live_members(group.as_raw()).unwrap_or(true)
-}
-
-/// Whether a process of group `pgid` is alive and not a zombie; None without /proc.
-fn live_members(pgid: i32) -> Option<bool> {
-    let entries = std::fs::read_dir("/proc").ok()?;
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        let Some(pid) = name
-            .to_str()
-            .filter(|n| n.bytes().all(|b| b.is_ascii_digit()))
-        else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            continue;
-        };
-        // "pid (comm) state ppid pgrp ...": comm may hold spaces and parentheses.
-        let Some(rest) = stat.rsplit_once(')').map(|(_, rest)| rest) else {
-            continue;
-        };
-        let mut fields = rest.split_whitespace();
-        let state = fields.next().unwrap_or("");
-        let pgrp = fields.nth(1).and_then(|p| p.parse::<i32>().ok());
-        if pgrp == Some(pgid) && state != "Z" && state != "X" {
-            return Some(true);
-        }
-    }
-    Some(false)
 }
 
 fn describe(ready: &Ready, port: u16) -> String {
@@ -312,16 +285,24 @@ pub fn spawn(launch: Launch) -> Result<Worker> {
         .process_group(0)
         .spawn()
         .map_err(|e| {
+            let why = if e.raw_os_error() == Some(libc::E2BIG) {
+                " (its environment and arguments together are larger than the system allows)"
+            } else {
+                ""
+            };
             StepsError::worker(format!(
-                "worker '{}': cannot run {program:?} (in {}): {e}",
+                "worker '{}': cannot run {program:?} (in {}): {e}{why}",
                 launch.name,
                 launch.cwd.display()
             ))
         })?;
+    // The start time is set at fork and kept through exec: this is the process spawned.
+    let leader = procs::identify(child.id() as i32);
     Ok(Worker {
         launch,
         child: Some(child),
         exited: None,
+        leader,
     })
 }
 

@@ -1,5 +1,6 @@
 use super::*;
-use nix::sys::signal::kill;
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
 
 fn log_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("trialrun-worker-{name}-{}", std::process::id()));
