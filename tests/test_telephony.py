@@ -12,6 +12,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 import urllib.parse
 import urllib.request
 import wave
@@ -22,7 +23,13 @@ import websockets
 
 from loopback_agent import Webhooks
 from trialrun import _core
-from trialrun.telephony import CallServer, LoopbackCarrier, TwilioCarrier, TwilioError
+from trialrun.telephony import (
+    CallOverError,
+    CallServer,
+    LoopbackCarrier,
+    TwilioCarrier,
+    TwilioError,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 AGENT = ROOT / "examples" / "voice_agent" / "agent.py"
@@ -479,6 +486,26 @@ async def test_a_stream_with_an_unknown_token_is_refused():
         assert any("unknown stream token" in line for line in server.log_lines())
 
 
+async def test_hanging_up_a_call_whose_stream_was_refused_before_start_ends_it_at_once():
+    """Regression (issue 17, item 15): the hang-up waited for a stream that would never
+    come, took 10 s and ended the call as carrier_error."""
+    async with CallServer(validate_signatures=False) as server:
+        call, urls = server._core.new_outbound_call()
+        await asyncio.to_thread(post_form, urls["voice"], {"CallSid": "CA1", "From": "+1"})
+        ws_url = server.url.replace("http://", "ws://") + "/twilio/stream"
+        async with websockets.connect(ws_url) as socket:
+            await socket.send("not json")
+            with pytest.raises(websockets.ConnectionClosed):
+                await asyncio.wait_for(drain(socket), 5)
+        started = time.monotonic()
+        call.hang_up()
+        events = await rest_of(call, limit_s=5)
+        assert events[-1].kind == "ended" and events[-1].reason == "hung_up", events
+        assert time.monotonic() - started < 1
+        with pytest.raises(CallOverError):
+            call.hang_up()
+
+
 async def test_hanging_up_ends_the_call_and_commands_after_it_fail(agent_url):
     async with (
         LoopbackCarrier({AGENT_NUMBER: f"{agent_url}/voice"}, auth_token=TOKEN) as carrier,
@@ -490,8 +517,6 @@ async def test_hanging_up_ends_the_call_and_commands_after_it_fail(agent_url):
         events = await rest_of(call)
         assert events[-1].reason == "hung_up"
         assert await call.next_event() is None
-        from trialrun.telephony import CallOverError
-
         with pytest.raises(CallOverError):
             call.send_dtmf("1")
 

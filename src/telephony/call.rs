@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
@@ -196,7 +197,12 @@ impl CallEvents {
 
 /// The sending half of a handle; clones send to the same call.
 #[derive(Clone)]
-pub struct CallCommands(mpsc::UnboundedSender<CallCommand>);
+pub struct CallCommands {
+    sender: mpsc::UnboundedSender<CallCommand>,
+    /// Ends the call at once if nothing carries it yet: a hang-up queued for a media stream
+    /// that never comes would otherwise wait for the stream's deadline and end as an error.
+    end_if_unstreamed: Option<Arc<dyn Fn() + Send + Sync>>,
+}
 
 /// The other end of a `CallHandle`, held by whatever carries the call.
 pub struct CallChannels {
@@ -210,7 +216,10 @@ pub fn call_channels(id: String) -> (CallHandle, CallChannels) {
     let (event_tx, event_rx) = mpsc::unbounded_channel();
     let handle = CallHandle {
         id,
-        commands: CallCommands(command_tx),
+        commands: CallCommands {
+            sender: command_tx,
+            end_if_unstreamed: None,
+        },
         events: CallEvents {
             receiver: event_rx,
             put_back: None,
@@ -248,6 +257,11 @@ impl CallHandle {
         self.events.try_recv()
     }
 
+    /// What hanging up does while no media stream carries the call (end it there and then).
+    pub fn on_unstreamed_hang_up(&mut self, end: impl Fn() + Send + Sync + 'static) {
+        self.commands.end_if_unstreamed = Some(Arc::new(end));
+    }
+
     /// The id, the commands and the events, apart (for holders that share them).
     pub fn into_parts(self) -> (String, CallCommands, CallEvents) {
         (self.id, self.commands, self.events)
@@ -280,12 +294,18 @@ impl CallCommands {
         self.send(CallCommand::Clear)
     }
 
+    /// Ends the call: a streaming call through its stream, one with no stream yet at once.
     pub fn hang_up(&self) -> Result<(), CallOver> {
-        self.send(CallCommand::Hangup)
+        // Queued first, so a stream that takes the call meanwhile still reads it.
+        self.send(CallCommand::Hangup)?;
+        if let Some(end) = &self.end_if_unstreamed {
+            end();
+        }
+        Ok(())
     }
 
     fn send(&self, command: CallCommand) -> Result<(), CallOver> {
-        self.0.send(command).map_err(|_| CallOver)
+        self.sender.send(command).map_err(|_| CallOver)
     }
 }
 

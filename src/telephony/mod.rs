@@ -14,4 +14,6 @@ pub mod signature;
 pub mod twiml;
 
 #[cfg(test)]
+mod properties;
+#[cfg(test)]
 mod tests;

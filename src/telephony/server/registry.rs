@@ -5,7 +5,7 @@
 //! carrier that fetched the webhook can attach a media stream to the call).
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use tokio::sync::mpsc::UnboundedSender;
 
@@ -60,7 +60,8 @@ pub enum TakeError {
 
 #[derive(Default)]
 pub struct Registry {
-    calls: Mutex<Calls>,
+    /// Shared with the calls' handles, which end a call that has no stream yet on hang-up.
+    calls: Arc<Mutex<Calls>>,
     /// Woken when an inbound call comes to be expected (a held webhook may now be answered).
     expected: tokio::sync::Notify,
 }
@@ -68,7 +69,14 @@ pub struct Registry {
 impl Registry {
     fn add(&self, expected_from: Option<String>, inbound: bool) -> CallHandle {
         let id = secret();
-        let (handle, channels) = call_channels(id.clone());
+        let (mut handle, channels) = call_channels(id.clone());
+        let weak = Arc::downgrade(&self.calls);
+        let call_id = id.clone();
+        handle.on_unstreamed_hang_up(move || {
+            if let Some(calls) = weak.upgrade() {
+                end_unstreamed(&calls, &call_id, EndReason::HungUp, None);
+            }
+        });
         let slot = Slot {
             token: secret(),
             call_sid: None,
@@ -181,25 +189,7 @@ impl Registry {
     /// Ends a call that has no stream (not answered, refused, carrier error); a streaming
     /// call ends with its stream instead. Returns whether it ended here.
     pub fn end_unstreamed(&self, call_id: &str, reason: EndReason, detail: Option<String>) -> bool {
-        let mut calls = self.calls.lock().expect("registry lock");
-        let unstreamed = calls
-            .by_id
-            .get(call_id)
-            .is_some_and(|slot| slot.channels.is_some());
-        if !unstreamed {
-            return false;
-        }
-        let slot = calls.by_id.remove(call_id).expect("checked above");
-        calls.inbound.retain(|id| id != call_id);
-        let _ = slot.events.send(CallEvent::Ended(CallEnd {
-            reason,
-            detail,
-            duration_ms: 0,
-            pacing: Default::default(),
-            recording_path: None,
-            call_sid: slot.call_sid,
-        }));
-        true
+        end_unstreamed(&self.calls, call_id, reason, detail)
     }
 
     /// Notes the carrier's sid of a call, from a callback that named it.
@@ -243,6 +233,34 @@ impl Registry {
     }
 }
 
+/// See `Registry::end_unstreamed`.
+fn end_unstreamed(
+    calls: &Mutex<Calls>,
+    call_id: &str,
+    reason: EndReason,
+    detail: Option<String>,
+) -> bool {
+    let mut calls = calls.lock().expect("registry lock");
+    let unstreamed = calls
+        .by_id
+        .get(call_id)
+        .is_some_and(|slot| slot.channels.is_some());
+    if !unstreamed {
+        return false;
+    }
+    let slot = calls.by_id.remove(call_id).expect("checked above");
+    calls.inbound.retain(|id| id != call_id);
+    let _ = slot.events.send(CallEvent::Ended(CallEnd {
+        reason,
+        detail,
+        duration_ms: 0,
+        pacing: Default::default(),
+        recording_path: None,
+        call_sid: slot.call_sid,
+    }));
+    true
+}
+
 /// A stream's custom parameters without trialrun's own token.
 pub fn user_parameters(mut parameters: BTreeMap<String, String>) -> BTreeMap<String, String> {
     parameters.remove(TOKEN_PARAMETER);
@@ -252,6 +270,7 @@ pub fn user_parameters(mut parameters: BTreeMap<String, String>) -> BTreeMap<Str
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::telephony::call::{CallCommand, CallOver};
 
     #[test]
     fn an_outbound_call_is_answered_by_id_and_streams_once() {
@@ -327,5 +346,46 @@ mod tests {
             (EndReason::NotAnswered, Some("busy"))
         );
         assert!(handle.try_next_event().is_none());
+    }
+
+    #[test]
+    fn hanging_up_a_call_with_no_stream_ends_it_at_once() {
+        let registry = Registry::default();
+        let mut ringing = registry.add_outbound();
+        let mut answered = registry.add_outbound();
+        let Answer::Stream { token, .. } = registry.answer(Some(&answered.id), "CA1", "+1") else {
+            panic!("answered");
+        };
+        for handle in [&mut ringing, &mut answered] {
+            handle.commands().hang_up().unwrap();
+            let Some(CallEvent::Ended(end)) = handle.try_next_event() else {
+                panic!("ended at once");
+            };
+            assert_eq!(end.reason, EndReason::HungUp);
+            assert_eq!(handle.commands().hang_up(), Err(CallOver));
+        }
+        assert_eq!(
+            registry.take_stream(&token).err(),
+            Some(TakeError::UnknownToken)
+        );
+    }
+
+    #[test]
+    fn hanging_up_a_streaming_call_goes_through_its_stream() {
+        let registry = Registry::default();
+        let mut handle = registry.add_outbound();
+        let Answer::Stream { token, .. } = registry.answer(Some(&handle.id), "CA1", "+1") else {
+            panic!("answered");
+        };
+        let (_, mut channels) = registry.take_stream(&token).unwrap();
+        handle.commands().hang_up().unwrap();
+        assert!(
+            handle.try_next_event().is_none(),
+            "the stream reports the end"
+        );
+        assert!(matches!(
+            channels.commands.try_recv(),
+            Ok(CallCommand::Hangup)
+        ));
     }
 }
