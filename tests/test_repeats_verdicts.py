@@ -182,14 +182,21 @@ def test_policies_are_checked_before_anything_runs():
         calls.append(case)
         return True
 
-    with pytest.raises(SuiteValidationError, match=r"\[checked\] verdict at_least\(4\) can never pass with repeats=3"):
-        run_test_suite("checked", [Case("a")], fn, [Ok()], quiet=True, repeats=3, verdict=at_least(4))
+    with pytest.raises(
+        SuiteValidationError,
+        match=r"\[checked\] verdict at_least\(4\) can never pass with repeats=3",
+    ):
+        run_test_suite(
+            "checked", [Case("a")], fn, [Ok()], quiet=True, repeats=3, verdict=at_least(4)
+        )
 
     class Strict(Ok):
         id = "strict"
         verdict = at_least(2)
 
-    with pytest.raises(SuiteValidationError, match=r'\[checked\] evaluator "strict": verdict at_least\(2\)'):
+    with pytest.raises(
+        SuiteValidationError, match=r'\[checked\] evaluator "strict": verdict at_least\(2\)'
+    ):
         run_test_suite("checked", [Case("a")], fn, [Strict()], quiet=True)
     with pytest.raises(SuiteValidationError, match='verdict: unknown verdict policy "most"'):
         run_test_suite("checked", [Case("a")], fn, [Ok()], quiet=True, verdict="most")
@@ -215,7 +222,9 @@ def test_the_default_stays_one_trial_per_case(store_rows):
 def test_junit_has_one_testcase_per_case_with_its_trials():
     from trialrun.history import _junit
 
-    result, _ = run({"steady": "PPP", "wobbly": "PFP", "broken": "FFF"}, repeats=3, verdict=majority)
+    result, _ = run(
+        {"steady": "PPP", "wobbly": "PFP", "broken": "FFF"}, repeats=3, verdict=majority
+    )
     root = ET.fromstring(_junit([result]))
     suite = root.find("testsuite")
     assert suite is not None
@@ -274,7 +283,11 @@ def _cli(*args, env_home):
 
     env = dict(os.environ, TRIALRUN_HOME=str(env_home))
     return subprocess.run(
-        [sys.executable, "-m", "trialrun", *args], env=env, capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "trialrun", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
@@ -297,7 +310,10 @@ def test_compare_calls_a_drop_a_regression_only_when_it_is_significant(tmp_path,
     big = _cli("compare", oldest, newest, env_home=trialrun_home)
     assert big.returncode == 1, big.stdout + big.stderr
     assert "one-sided Fisher exact test gives p < 0.05" in big.stdout
-    assert "c: pass rate 19/20 -> 8/20 (one-sided Fisher exact test: p = 2.158e-4 < 0.05)" in big.stdout
+    assert (
+        "c: pass rate 19/20 -> 8/20 (one-sided Fisher exact test: p = 2.158e-4 < 0.05)"
+        in big.stdout
+    )
     # a stricter level lets the small drop pass and still catches the big one
     strict = _cli("compare", oldest, newest, "--alpha", "0.0001", env_home=trialrun_home)
     assert strict.returncode == 0, strict.stdout
@@ -310,4 +326,6 @@ def test_single_trial_runs_compare_as_before():
         run(script)
     comparison = history.compare(suite="repeats")
     assert comparison.to_dict().get("trials") is None
-    assert [(r["hash"], r["reason"]) for r in comparison.regressions()] == [("b", "passed -> failed")]
+    assert [(r["hash"], r["reason"]) for r in comparison.regressions()] == [
+        ("b", "passed -> failed")
+    ]

@@ -90,19 +90,31 @@ mod tests {
         // scipy.stats.fisher_exact([[3, 1], [1, 3]], alternative="greater") == 17/70
         assert!(close(fisher_drop_p_value(3, 1, 1, 3), 17.0 / 70.0));
         // fisher_exact([[8, 2], [1, 5]], "greater") == 0.024475524475524476
-        assert!(close(fisher_drop_p_value(8, 2, 1, 5), 0.024_475_524_475_524_476));
+        assert!(close(
+            fisher_drop_p_value(8, 2, 1, 5),
+            0.024_475_524_475_524_476
+        ));
         // fisher_exact([[10, 0], [5, 5]], "greater") == 0.016253869969040248
-        assert!(close(fisher_drop_p_value(10, 0, 5, 5), 0.016_253_869_969_040_248));
+        assert!(close(
+            fisher_drop_p_value(10, 0, 5, 5),
+            0.016_253_869_969_040_248
+        ));
         // fisher_exact([[9, 1], [8, 2]], "greater") == 0.5
         assert!(close(fisher_drop_p_value(9, 1, 8, 2), 0.5));
         // fisher_exact([[20, 0], [10, 10]], "greater") == 0.00021795989537925023
-        assert!(close(fisher_drop_p_value(20, 0, 10, 10), 0.000_217_959_895_379_250_23));
+        assert!(close(
+            fisher_drop_p_value(20, 0, 10, 10),
+            0.000_217_959_895_379_250_23
+        ));
     }
 
     #[test]
     fn fisher_edges() {
         // No drop at all, or a rise: nothing to see.
-        assert!(close(fisher_drop_p_value(5, 5, 5, 5), fisher_drop_p_value(5, 5, 5, 5)));
+        assert!(close(
+            fisher_drop_p_value(5, 5, 5, 5),
+            fisher_drop_p_value(5, 5, 5, 5)
+        ));
         assert!(fisher_drop_p_value(2, 8, 9, 1) > 0.99);
         // Everything passed (or failed) on both sides: p = 1.
         assert!(close(fisher_drop_p_value(4, 0, 4, 0), 1.0));

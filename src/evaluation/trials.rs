@@ -298,7 +298,10 @@ impl TrialPlan {
         let value: serde_json::Value = serde_json::from_str(json).unwrap_or_default();
         let policy = |v: &serde_json::Value| v.as_str().and_then(|s| Policy::parse(s).ok());
         TrialPlan {
-            repeats: value["repeats"].as_u64().unwrap_or(1).clamp(1, u64::from(u32::MAX)) as u32,
+            repeats: value["repeats"]
+                .as_u64()
+                .unwrap_or(1)
+                .clamp(1, u64::from(u32::MAX)) as u32,
             suite: policy(&value["verdict"]).unwrap_or(Policy::All),
             evaluators: evaluator_ids
                 .iter()
@@ -344,7 +347,9 @@ mod tests {
             Policy::parse("confirm_failures(2)"),
             Ok(Policy::ConfirmFailures(2))
         );
-        assert!(Policy::parse("most").unwrap_err().contains("unknown verdict policy"));
+        assert!(Policy::parse("most")
+            .unwrap_err()
+            .contains("unknown verdict policy"));
         assert!(Policy::parse("at_least(0)").is_err());
         assert!(Policy::parse("at_least(x)").is_err());
         assert!(Policy::parse("confirm_failures").is_err());
@@ -362,7 +367,10 @@ mod tests {
     fn at_least_more_than_the_trials_is_refused() {
         assert!(Policy::AtLeast(3).check(3).is_ok());
         let err = Policy::AtLeast(4).check(3).unwrap_err();
-        assert!(err.contains("at_least(4)") && err.contains("repeats=3"), "{err}");
+        assert!(
+            err.contains("at_least(4)") && err.contains("repeats=3"),
+            "{err}"
+        );
     }
 
     #[test]

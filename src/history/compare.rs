@@ -162,10 +162,9 @@ fn trial_counts(run: &RunData, case: &crate::store::CaseRecord) -> (u32, u32, bo
         return (c.passed_trials, c.trials, c.flaky);
     }
     let failed = case.error.is_some()
-        || run
-            .evaluations
-            .iter()
-            .any(|e| e.case_index == case.index && (&*e.verdict == "failed" || &*e.verdict == "errored"));
+        || run.evaluations.iter().any(|e| {
+            e.case_index == case.index && (&*e.verdict == "failed" || &*e.verdict == "errored")
+        });
     (u32::from(!failed), 1, false)
 }
 

@@ -193,6 +193,9 @@ mod tests {
         assert_eq!(a.outcomes[1].failures, vec!["judge failed".to_string()]);
         let b = &run.cases[1];
         assert_eq!((b.passed_trials, b.verdict), (0, "failed"));
-        assert_eq!(b.outcomes[0].failures, vec!["fn raised: ValueError: boom".to_string()]);
+        assert_eq!(
+            b.outcomes[0].failures,
+            vec!["fn raised: ValueError: boom".to_string()]
+        );
     }
 }

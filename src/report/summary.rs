@@ -175,9 +175,14 @@ mod tests {
             store_path: None,
             trial_cases: cases,
         });
-        assert!(text.starts_with("FAILED demo: 9/9 trials in 1 run"), "{text}");
         assert!(
-            text.contains("cases: 1 passed, 1 flaky, 1 failed, of 3 (3 trials per case, verdict majority)"),
+            text.starts_with("FAILED demo: 9/9 trials in 1 run"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "cases: 1 passed, 1 flaky, 1 failed, of 3 (3 trials per case, verdict majority)"
+            ),
             "{text}"
         );
         assert!(

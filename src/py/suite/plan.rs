@@ -3,8 +3,8 @@
 
 use super::callee::Callee;
 use super::evaluation::type_name;
-use crate::py::convert::{case_fields_json, dataclass_fields, label, to_json};
 use crate::evaluation::trials::{Policy, TrialPlan};
+use crate::py::convert::{case_fields_json, dataclass_fields, label, to_json};
 use crate::suite::{grid, validate};
 use pyo3::exceptions::PyException;
 use pyo3::intern;
@@ -200,7 +200,8 @@ pub fn build(
         let method = ev.getattr(intern!(py, "evaluate_test_case"))?;
         let policy = match ev.getattr(intern!(py, "verdict")) {
             Ok(v) if !v.is_none() => Some(
-                policy_of(&v).map_err(|e| invalid(format!("evaluators[{i}] {name} ({id:?}): {e}")))?,
+                policy_of(&v)
+                    .map_err(|e| invalid(format!("evaluators[{i}] {name} ({id:?}): {e}")))?,
             ),
             _ => None,
         };
@@ -282,8 +283,12 @@ fn trial_plan(
         Some(v) if !v.is_none() => positive_int("repeats", v)?,
         _ => 1,
     };
-    let repeats = u32::try_from(repeats)
-        .map_err(|_| invalid(format!("repeats must be at most {}, got {repeats}", u32::MAX)))?;
+    let repeats = u32::try_from(repeats).map_err(|_| {
+        invalid(format!(
+            "repeats must be at most {}, got {repeats}",
+            u32::MAX
+        ))
+    })?;
     let suite = match verdict {
         Some(v) if !v.is_none() => policy_of(v).map_err(|e| invalid(format!("verdict: {e}")))?,
         _ => Policy::All,
