@@ -86,6 +86,7 @@ pub fn naming_suite(id: &Bound<'_, PyAny>, err: PyErr) -> PyErr {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 pub fn build(
     id: &Bound<'_, PyAny>,
     test_cases: &Bound<'_, PyAny>,
