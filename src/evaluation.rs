@@ -1,4 +1,8 @@
-//! Scores, thresholds and verdicts: the rules that decide whether an evaluation passed.
+//! Scores, thresholds and verdicts: the rules that decide whether an evaluation passed,
+//! and (trials, stats) whether a case passed over several trials.
+
+pub mod stats;
+pub mod trials;
 
 use std::fmt;
 use std::sync::{Arc, OnceLock};

@@ -130,6 +130,9 @@ class BaseTestEvaluator(abc.ABC):
     """
 
     max_concurrency: int = 10
+    # How this evaluator's verdicts over a case's trials become one (trialrun.verdicts);
+    # None: the suite's `verdict=`.
+    verdict: str | None = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

@@ -70,6 +70,8 @@ async def _run(
     record: bool,
     reraise_cancel: bool,
     run_id: str | None,
+    repeats: int = 1,
+    verdict: str | None = None,
 ) -> SuiteResult:
     progress, summary = _output_mode(quiet)
     run = _core.SuiteRun(
@@ -83,6 +85,8 @@ async def _run(
         progress=progress,
         record=record,
         run_id=run_id,
+        repeats=repeats,
+        verdict=verdict,
     )
     # The engine copies this context for every case, so fn and evaluators see the suite.
     suite_token = _suite_var.set(id)
@@ -137,6 +141,8 @@ def _suite(
     record: bool,
     reraise_cancel: bool,
     run_id: str | None = None,
+    repeats: int = 1,
+    verdict: str | None = None,
 ) -> Coroutine[Any, Any, SuiteResult]:
     """The suite's coroutine, from the arguments in Autoblocks' parameter order, also
     accepting trialrun's earlier positional order (id, test_cases, evaluators, fn,
@@ -171,6 +177,8 @@ def _suite(
         record,
         reraise_cancel,
         run_id,
+        repeats,
+        verdict,
     )
     return save_review(coro) if save_review else coro
 
@@ -188,6 +196,8 @@ async def run_test_suite_async(
     *,
     quiet: bool | None = None,
     record: bool = True,
+    repeats: int = 1,
+    verdict: str | None = None,
 ) -> SuiteResult:
     """Run a suite on the running event loop and return its SuiteResult.
 
@@ -208,6 +218,8 @@ async def run_test_suite_async(
         quiet,
         record,
         reraise_cancel=True,
+        repeats=repeats,
+        verdict=verdict,
     )
 
 
@@ -224,6 +236,8 @@ def run_test_suite(
     *,
     quiet: bool | None = None,
     record: bool = True,
+    repeats: int = 1,
+    verdict: str | None = None,
 ) -> SuiteResult:
     """Run a suite and return its SuiteResult; blocks until every result is stored.
 
@@ -248,6 +262,8 @@ def run_test_suite(
         quiet,
         record,
         reraise_cancel=False,
+        repeats=repeats,
+        verdict=verdict,
     )
     return run_blocking(coro, thread_name="trialrun-suite")
 

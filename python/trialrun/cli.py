@@ -107,6 +107,14 @@ def _parser() -> argparse.ArgumentParser:
     compare.add_argument(
         "--ignore-errors", action="store_true", help="fn newly raising is not a regression"
     )
+    compare.add_argument(
+        "--alpha",
+        type=float,
+        default=0.05,
+        metavar="P",
+        help="with repeated trials: a case's pass-rate drop is a regression when a one-sided "
+        "Fisher exact test gives p < P (default 0.05)",
+    )
     compare.add_argument("--json", action="store_true", help="print the comparison as JSON")
     compare.add_argument(
         "--html", metavar="PATH", help="also write a standalone HTML report to PATH"
@@ -221,6 +229,7 @@ def _compare(args: argparse.Namespace) -> int:
         newly_errored=not args.ignore_errors,
         max_score_drop=args.max_score_drop,
         removed_cases=args.removed,
+        alpha=args.alpha,
     )
     if args.json:
         doc = comparison.to_dict()

@@ -2,6 +2,7 @@
 //! what newly passes and how scores moved.
 
 use super::RunData;
+use crate::evaluation::stats::fisher_drop_p_value;
 use crate::store::{EvaluationRecord, StoredRun};
 use std::collections::HashMap;
 
@@ -105,6 +106,108 @@ pub struct Comparison {
     /// Human grades: every case graded in either run, head's order, then base's others.
     pub reviews: Vec<ReviewDiff>,
     pub evaluators: Vec<EvaluatorSummary>,
+    /// When either run has several trials per case: pass rates compared case by case.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trials: Option<TrialComparison>,
+}
+
+/// The statistical test behind trial regressions, as reports name it.
+pub const TRIAL_TEST: &str = "one-sided Fisher exact test";
+
+/// One case's trials in both runs.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct CaseTrialDiff {
+    pub hash: String,
+    pub base_passed: u32,
+    pub base_trials: u32,
+    pub head_passed: u32,
+    pub head_trials: u32,
+    /// P-value of the one-sided Fisher exact test that head's pass rate is lower.
+    pub p_value: f64,
+    pub base_flaky: bool,
+    pub head_flaky: bool,
+}
+
+impl CaseTrialDiff {
+    pub fn base_rate(&self) -> f64 {
+        rate(self.base_passed, self.base_trials)
+    }
+    pub fn head_rate(&self) -> f64 {
+        rate(self.head_passed, self.head_trials)
+    }
+}
+
+fn rate(passed: u32, trials: u32) -> f64 {
+    if trials == 0 {
+        0.0
+    } else {
+        f64::from(passed) / f64::from(trials)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct TrialComparison {
+    /// TRIAL_TEST.
+    pub test: &'static str,
+    /// Cases in both runs, in head's order.
+    pub cases: Vec<CaseTrialDiff>,
+    /// Cases flaky in both runs.
+    pub flaky_in_both: Vec<String>,
+}
+
+/// (passed trials, trials, flaky) of a case: from its judged trials, or, in a run of one
+/// trial per case, from its row and its evaluations.
+fn trial_counts(run: &RunData, case: &crate::store::CaseRecord) -> (u32, u32, bool) {
+    if let Some(c) = run.trials.as_ref().and_then(|t| t.case(&case.hash)) {
+        return (c.passed_trials, c.trials, c.flaky);
+    }
+    let failed = case.error.is_some()
+        || run.evaluations.iter().any(|e| {
+            e.case_index == case.index && (&*e.verdict == "failed" || &*e.verdict == "errored")
+        });
+    (u32::from(!failed), 1, false)
+}
+
+fn trial_comparison(base: &RunData, head: &RunData) -> Option<TrialComparison> {
+    if base.trials.is_none() && head.trials.is_none() {
+        return None;
+    }
+    let base_cases: HashMap<&str, &crate::store::CaseRecord> =
+        base.cases.iter().map(|c| (&*c.hash, c)).collect();
+    let cases: Vec<CaseTrialDiff> = head
+        .cases
+        .iter()
+        .filter_map(|h| {
+            let b = base_cases.get(&*h.hash)?;
+            let (bp, bt, bf) = trial_counts(base, b);
+            let (hp, ht, hf) = trial_counts(head, h);
+            Some(CaseTrialDiff {
+                hash: h.hash.to_string(),
+                base_passed: bp,
+                base_trials: bt,
+                head_passed: hp,
+                head_trials: ht,
+                p_value: fisher_drop_p_value(
+                    bp.into(),
+                    (bt - bp).into(),
+                    hp.into(),
+                    (ht - hp).into(),
+                ),
+                base_flaky: bf,
+                head_flaky: hf,
+            })
+        })
+        .collect();
+    let flaky_in_both = cases
+        .iter()
+        .filter(|c| c.base_flaky && c.head_flaky)
+        .map(|c| c.hash.clone())
+        .collect();
+    Some(TrialComparison {
+        test: TRIAL_TEST,
+        cases,
+        flaky_in_both,
+    })
 }
 
 /// A reviewer's grade as a comparison shows it.
@@ -165,6 +268,9 @@ pub struct Policy {
     pub max_score_drop: Option<f64>,
     /// A case of base missing from head.
     pub removed_cases: bool,
+    /// With trials: a drop in a case's pass rate is a regression when the one-sided
+    /// Fisher exact test's p-value is below this level.
+    pub alpha: f64,
 }
 
 impl Default for Policy {
@@ -174,6 +280,7 @@ impl Default for Policy {
             newly_errored: true,
             max_score_drop: None,
             removed_cases: false,
+            alpha: 0.05,
         }
     }
 }
@@ -311,6 +418,7 @@ pub fn compare(base: &RunData, head: &RunData) -> Comparison {
         removed,
         reviews: review_diffs(base, head),
         evaluators,
+        trials: trial_comparison(base, head),
     }
 }
 
@@ -318,7 +426,28 @@ impl Comparison {
     /// Every regression `policy` counts, in head's case order.
     pub fn regressions(&self, policy: &Policy) -> Vec<Regression> {
         let mut out = vec![];
-        for c in &self.cases {
+        if let Some(trials) = &self.trials {
+            // Trials replace per-evaluation verdicts: a case regressed when its pass rate
+            // dropped more than chance explains.
+            for c in &trials.cases {
+                if c.head_rate() < c.base_rate() && c.p_value < policy.alpha {
+                    out.push(Regression {
+                        hash: c.hash.clone(),
+                        evaluator_id: None,
+                        reason: format!(
+                            "pass rate {}/{} -> {}/{} ({TRIAL_TEST}: p = {} < {})",
+                            c.base_passed,
+                            c.base_trials,
+                            c.head_passed,
+                            c.head_trials,
+                            fmt_p(c.p_value),
+                            policy.alpha
+                        ),
+                    });
+                }
+            }
+        }
+        for c in self.cases.iter().filter(|_| self.trials.is_none()) {
             if policy.newly_errored && c.newly_errored() {
                 out.push(Regression {
                     hash: c.hash.clone(),
@@ -355,5 +484,17 @@ impl Comparison {
             }));
         }
         out
+    }
+}
+
+/// A p-value for reading: four significant digits.
+pub fn fmt_p(p: f64) -> String {
+    if p >= 0.001 {
+        format!("{:.4}", p)
+            .trim_end_matches('0')
+            .trim_end_matches('.')
+            .to_string()
+    } else {
+        format!("{p:.3e}")
     }
 }

@@ -2,6 +2,7 @@
 //! case by case through their test-case hashes.
 
 pub mod compare;
+pub mod trials;
 
 use crate::store::{self, CaseRecord, EvaluationRecord, Review, StoreError, StoredRun};
 use rusqlite::Connection;
@@ -17,6 +18,10 @@ pub struct RunData {
     pub evaluations: Vec<EvaluationRecord>,
     /// The run's human review queue (empty when nobody asked for a review).
     pub review: Review,
+    /// With trials (the suite repeated its cases): every case judged over its trials.
+    /// `cases` and `evaluations` hold each case's first trial.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trials: Option<trials::RunTrials>,
 }
 
 impl RunData {
@@ -35,11 +40,19 @@ pub fn load(conn: &Connection, run: StoredRun) -> Result<RunData, StoreError> {
     let cases = store::run_cases(conn, &run.run.id)?;
     let evaluations = store::run_evaluations(conn, &run.run.id)?;
     let review = store::run_review(conn, &run.run.id)?;
+    let trials = match &run.run.trials {
+        Some(plan) => {
+            let (all_cases, all_evaluations) = store::run_trials(conn, &run.run.id)?;
+            Some(trials::judge_run(plan, &all_cases, &all_evaluations))
+        }
+        None => None,
+    };
     Ok(RunData {
         run,
         cases,
         evaluations,
         review,
+        trials,
     })
 }
 

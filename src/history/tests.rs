@@ -139,6 +139,7 @@ fn regressions_follow_the_policy() {
         newly_errored: false,
         max_score_drop: None,
         removed_cases: false,
+        alpha: 0.05,
     };
     assert!(found(&none).is_empty());
 }

@@ -193,13 +193,20 @@ fn policy(
     newly_errored: bool,
     max_score_drop: Option<f64>,
     removed_cases: bool,
-) -> Policy {
-    Policy {
+    alpha: f64,
+) -> PyResult<Policy> {
+    if !(alpha > 0.0 && alpha < 1.0) {
+        return Err(pyo3::exceptions::PyValueError::new_err(format!(
+            "alpha must be a significance level between 0 and 1, got {alpha}"
+        )));
+    }
+    Ok(Policy {
         newly_failing,
         newly_errored,
         max_score_drop,
         removed_cases,
-    }
+        alpha,
+    })
 }
 
 #[pymethods]
@@ -228,7 +235,7 @@ impl PyComparison {
 
     /// What counts as a regression: an evaluation newly failing or errored, fn newly
     /// raising, a score dropping by more than max_score_drop, a removed case.
-    #[pyo3(signature = (newly_failing=true, newly_errored=true, max_score_drop=None, removed_cases=false))]
+    #[pyo3(signature = (newly_failing=true, newly_errored=true, max_score_drop=None, removed_cases=false, alpha=0.05))]
     fn regressions(
         &self,
         py: Python<'_>,
@@ -236,31 +243,36 @@ impl PyComparison {
         newly_errored: bool,
         max_score_drop: Option<f64>,
         removed_cases: bool,
+        alpha: f64,
     ) -> PyResult<Py<PyAny>> {
         let found = self.c.regressions(&policy(
             newly_failing,
             newly_errored,
             max_score_drop,
             removed_cases,
-        ));
+            alpha,
+        )?);
         to_python(py, &found)
     }
 
-    #[pyo3(signature = (newly_failing=true, newly_errored=true, max_score_drop=None, removed_cases=false))]
+    #[pyo3(signature = (newly_failing=true, newly_errored=true, max_score_drop=None, removed_cases=false, alpha=0.05))]
     fn text(
         &self,
         newly_failing: bool,
         newly_errored: bool,
         max_score_drop: Option<f64>,
         removed_cases: bool,
-    ) -> String {
-        let found = self.c.regressions(&policy(
+        alpha: f64,
+    ) -> PyResult<String> {
+        let policy = policy(
             newly_failing,
             newly_errored,
             max_score_drop,
             removed_cases,
-        ));
-        text::comparison(&self.c, &found)
+            alpha,
+        )?;
+        let found = self.c.regressions(&policy);
+        Ok(text::comparison(&self.c, &found, policy.alpha))
     }
 
     fn to_dict(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {

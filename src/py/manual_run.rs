@@ -200,6 +200,7 @@ impl ManualRun {
                 grid: None,
                 git_commit,
                 git_branch,
+                trials: None,
             });
             // The run row exists once start() returns (a reader sees it "running").
             writer.flush()?;
@@ -305,6 +306,7 @@ impl ManualRun {
             run_id: open.run_id.clone(),
             index: open.next_index,
             hash: case_hash.clone(),
+            trial: 0,
             test_case: test_case_json.into(),
             output: Some(output_json),
             duration_s,
@@ -316,6 +318,7 @@ impl ManualRun {
                 run_id: open.run_id.clone(),
                 case_index: open.next_index,
                 case_hash: case_hash.clone(),
+                trial: 0,
                 evaluator_id: c.evaluator_id.into(),
                 score: Some(c.score),
                 threshold: c.threshold.map(|t| t.to_json().into()),
@@ -330,6 +333,7 @@ impl ManualRun {
                 run_id: open.run_id.clone(),
                 case_index: open.next_index,
                 case_hash: case_hash.clone(),
+                trial: 0,
                 evaluator_id: evaluator_id.into(),
                 score: None,
                 threshold: None,

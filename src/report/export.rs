@@ -43,6 +43,9 @@ struct RunDocument<'a> {
     /// The human review queue (jobs, fields, grades), when the run has one.
     #[serde(skip_serializing_if = "is_empty_review")]
     review: &'a Review,
+    /// With trials: each case's trials, pass rate, interval and verdict.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    trials: Option<&'a crate::history::trials::RunTrials>,
 }
 
 fn is_empty_review(review: &&Review) -> bool {
@@ -73,6 +76,7 @@ pub fn run_json(run: &RunData) -> String {
             .collect(),
         unmatched_evaluations: grouped.unmatched,
         review: &run.review,
+        trials: run.trials.as_ref(),
     };
     // Only maps with non-string keys can fail to serialize, and these records have none.
     serde_json::to_string_pretty(&document).expect("run records always serialize")
@@ -172,6 +176,7 @@ pub(crate) mod tests {
             run_id: "run-1".into(),
             index,
             hash: hash.into(),
+            trial: 0,
             test_case: format!(r#"{{"input":"q{index}"}}"#).into(),
             output: output.map(str::to_string),
             duration_s: 0.5,
@@ -186,6 +191,7 @@ pub(crate) mod tests {
                     .position(|h| *h == hash)
                     .unwrap_or(99) as u32,
                 case_hash: hash.into(),
+                trial: 0,
                 evaluator_id: evaluator.into(),
                 score,
                 threshold: Some(r#"{"gte":1}"#.into()),
@@ -213,6 +219,7 @@ pub(crate) mod tests {
                     grid: Some(r#"{"model":"a","temperature":0}"#.into()),
                     git_commit: Some("0123456789abcdef".into()),
                     git_branch: Some("main".into()),
+                    trials: None,
                 },
                 status: RunStatus::Completed,
                 ended_at: Some(1_709_210_100.0),
@@ -237,6 +244,7 @@ pub(crate) mod tests {
                 errored,
             ],
             review: Default::default(),
+            trials: None,
         }
     }
 

@@ -867,6 +867,7 @@ mod tests {
                 head_mean: Some(0.575),
                 mean_delta: Some(-0.425),
             }],
+            trials: None,
         }
     }
 

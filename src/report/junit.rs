@@ -1,5 +1,6 @@
 //! JUnit XML as CI systems read it (GitHub, GitLab, Jenkins): one <testsuite> per run, one
-//! <testcase> per case x evaluator, named `{case hash} / {evaluator id}`.
+//! <testcase> per case x evaluator, named `{case hash} / {evaluator id}` (with trials, one per
+//! case, named by its hash, its trials in properties and system-out).
 //!
 //! Also home of the XML escaping, which the HTML report shares.
 
@@ -7,7 +8,8 @@ use super::common::{
     describe_threshold, failure_reason, group_by_case, iso_utc, last_line, parse_verdict,
     pretty_json, run_title,
 };
-use crate::evaluation::{fmt_number, Verdict};
+use crate::evaluation::{fmt_number, fmt_score, Verdict};
+use crate::history::trials::RunTrials;
 use crate::history::RunData;
 use crate::store::{CaseRecord, EvaluationRecord};
 use crate::xml::{xml_attr, xml_text};
@@ -32,6 +34,8 @@ struct TestCase {
     name: String,
     time: f64,
     outcome: CaseOutcome,
+    /// <properties> of the testcase (a case's trials: trials, passed, pass rate, ...).
+    properties: Vec<(&'static str, String)>,
 }
 
 #[derive(Default)]
@@ -82,6 +86,9 @@ fn testcases(run: &RunData) -> Vec<TestCase> {
     if run.run.run.kind == "steps" {
         return step_testcases(run);
     }
+    if let Some(trials) = &run.trials {
+        return trial_testcases(trials);
+    }
     let grouped = group_by_case(run);
     let mut out = vec![];
     for c in &grouped.cases {
@@ -93,6 +100,61 @@ fn testcases(run: &RunData) -> Vec<TestCase> {
     // Evaluations without a case row still count: CI should see them.
     out.extend(grouped.unmatched.iter().map(|e| evaluation_testcase(e)));
     out
+}
+
+/// A run with trials: one testcase per case, named by its hash, failing only when the
+/// case fails its verdict policies. A flaky case passes, marked by a `flaky` property
+/// and its system-out; every trial's outcome is listed in system-out (or the failure).
+fn trial_testcases(trials: &RunTrials) -> Vec<TestCase> {
+    trials
+        .cases
+        .iter()
+        .map(|c| {
+            let lines: Vec<String> = c
+                .outcomes
+                .iter()
+                .map(|t| {
+                    if t.passed {
+                        format!("trial {}: passed", t.trial)
+                    } else {
+                        format!("trial {}: failed ({})", t.trial, t.failures.join("; "))
+                    }
+                })
+                .collect();
+            let summary = format!(
+                "{}/{} trials passed (pass rate {}, 95% CI {}-{}) under {}",
+                c.passed_trials,
+                c.trials,
+                fmt_score(c.pass_rate),
+                fmt_score(c.ci.0),
+                fmt_score(c.ci.1),
+                trials.plan
+            );
+            let text = format!("{summary}\n{}", lines.join("\n"));
+            let outcome = match c.verdict {
+                "failed" => CaseOutcome::Failure {
+                    message: summary,
+                    text,
+                },
+                "flaky" => CaseOutcome::PassedWithNote(format!("FLAKY: {text}")),
+                _ => CaseOutcome::PassedWithNote(text),
+            };
+            TestCase {
+                name: c.hash.clone(),
+                time: c.outcomes.iter().map(|t| t.duration_s).sum(),
+                outcome,
+                properties: vec![
+                    ("verdict", c.verdict.to_string()),
+                    ("flaky", c.flaky.to_string()),
+                    ("trials", c.trials.to_string()),
+                    ("passed_trials", c.passed_trials.to_string()),
+                    ("pass_rate", fmt_score(c.pass_rate)),
+                    ("ci_low", fmt_score(c.ci.0)),
+                    ("ci_high", fmt_score(c.ci.1)),
+                ],
+            }
+        })
+        .collect()
 }
 
 /// A step sequence's run: one testcase per step and round, named `step [round N]`, with
@@ -136,6 +198,7 @@ fn step_testcases(run: &RunData) -> Vec<TestCase> {
                 name,
                 time: c.case.duration_s,
                 outcome,
+                properties: vec![],
             }
         })
         .collect()
@@ -156,6 +219,7 @@ fn fn_testcase(case: &CaseRecord) -> TestCase {
         name: format!("{} / fn", case.hash),
         time: case.duration_s,
         outcome,
+        properties: vec![],
     }
 }
 
@@ -179,6 +243,7 @@ fn evaluation_testcase(e: &EvaluationRecord) -> TestCase {
         name: format!("{} / {}", e.case_hash, e.evaluator_id),
         time: e.duration_s,
         outcome,
+        properties: vec![],
     }
 }
 
@@ -265,13 +330,26 @@ fn push_testcase(out: &mut String, classname: &str, case: &TestCase) {
         xml_attr(&case.name),
         seconds(case.time)
     );
+    let mut properties = String::new();
+    if !case.properties.is_empty() {
+        properties.push_str("<properties>");
+        for (name, value) in &case.properties {
+            let _ = write!(
+                properties,
+                r#"<property name="{name}" value="{}"/>"#,
+                xml_attr(value)
+            );
+        }
+        properties.push_str("</properties>\n      ");
+    }
     let body = match &case.outcome {
-        CaseOutcome::Passed => return out.push_str("/>\n"),
+        CaseOutcome::Passed if properties.is_empty() => return out.push_str("/>\n"),
+        CaseOutcome::Passed => String::new(),
         CaseOutcome::PassedWithNote(note) => format!("<system-out>{}</system-out>", xml_text(note)),
         CaseOutcome::Failure { message, text } => problem("failure", "failed", message, text),
         CaseOutcome::Error { message, text } => problem("error", "errored", message, text),
     };
-    let _ = writeln!(out, ">\n      {body}\n    </testcase>");
+    let _ = writeln!(out, ">\n      {properties}{body}\n    </testcase>");
 }
 
 fn problem(element: &str, kind: &str, message: &str, text: &str) -> String {
@@ -510,6 +588,7 @@ mod tests {
                 run_id: "run-1".into(),
                 case_index: i as u32,
                 case_hash: hash.clone(),
+                trial: 0,
                 evaluator_id: "outcome".into(),
                 score: None,
                 threshold: None,

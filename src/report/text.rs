@@ -3,7 +3,7 @@
 
 use super::common::{fmt_time, grid_label, group_by_case, parse_verdict};
 use crate::evaluation::fmt_score;
-use crate::history::compare::{Change, Comparison, Regression};
+use crate::history::compare::{fmt_p, Change, Comparison, Regression};
 use crate::history::RunData;
 use crate::store::StoredRun;
 use std::fmt::Write;
@@ -160,7 +160,7 @@ pub fn run_detail(run: &RunData) -> String {
 }
 
 /// A comparison: per evaluator counts, then the regressions and changed cases.
-pub fn comparison(c: &Comparison, regressions: &[Regression]) -> String {
+pub fn comparison(c: &Comparison, regressions: &[Regression], alpha: f64) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -257,6 +257,7 @@ pub fn comparison(c: &Comparison, regressions: &[Regression]) -> String {
             let _ = writeln!(out, "\n{label}: {}{more}", shown.join(", "));
         }
     }
+    trial_rates(&mut out, c, alpha);
     human_grades(&mut out, c);
     if regressions.is_empty() {
         out.push_str("\nno regressions\n");
@@ -276,6 +277,44 @@ pub fn comparison(c: &Comparison, regressions: &[Regression]) -> String {
         }
     }
     out
+}
+
+/// With trials: the cases whose pass rate changed, with the test's p-value for a drop,
+/// and the cases flaky in both runs.
+fn trial_rates(out: &mut String, c: &Comparison, alpha: f64) {
+    let Some(t) = &c.trials else {
+        return;
+    };
+    let _ = writeln!(
+        out,
+        "\npass rates over trials (a drop is a regression when the {} gives p < {alpha}):",
+        t.test
+    );
+    let rows: Vec<Vec<String>> = t
+        .cases
+        .iter()
+        .filter(|d| d.base_rate() != d.head_rate())
+        .map(|d| {
+            vec![
+                d.hash.clone(),
+                format!("{}/{}", d.base_passed, d.base_trials),
+                format!("{}/{}", d.head_passed, d.head_trials),
+                if d.head_rate() < d.base_rate() {
+                    fmt_p(d.p_value)
+                } else {
+                    "-".into()
+                },
+            ]
+        })
+        .collect();
+    if rows.is_empty() {
+        out.push_str("  no case's pass rate changed\n");
+    } else {
+        out.push_str(&table(&["case", "base", "head", "p (drop)"], &rows));
+    }
+    if !t.flaky_in_both.is_empty() {
+        let _ = writeln!(out, "flaky in both runs: {}", t.flaky_in_both.join(", "));
+    }
 }
 
 /// The human review grades of both runs, one line per graded case.

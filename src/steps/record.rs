@@ -49,6 +49,7 @@ impl Recorder {
             grid: None,
             git_commit,
             git_branch,
+            trials: None,
         });
         Ok(Recorder {
             writer,
@@ -72,6 +73,7 @@ impl Recorder {
             run_id: self.run_id.clone(),
             index,
             hash: hash.clone(),
+            trial: 0,
             test_case: test_case.to_string().into(),
             output: step.output.clone(),
             duration_s: step.duration_s,
@@ -92,6 +94,7 @@ impl Recorder {
             run_id: self.run_id.clone(),
             case_index: index,
             case_hash: hash,
+            trial: 0,
             evaluator_id: "outcome".into(),
             score,
             threshold: score.map(|_| r#"{"gte":1}"#.into()),

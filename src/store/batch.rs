@@ -46,15 +46,17 @@ impl Failures {
 }
 
 const INSERT_RUN: &str = "INSERT INTO runs \
-    (id, suite_id, kind, status, started_at, ended_at, grid, git_commit, git_branch, writer) \
-    VALUES (?1, ?2, ?3, ?4, ?5, NULL, ?6, ?7, ?8, ?9)";
+    (id, suite_id, kind, status, started_at, ended_at, grid, git_commit, git_branch, writer, \
+     trials) \
+    VALUES (?1, ?2, ?3, ?4, ?5, NULL, ?6, ?7, ?8, ?9, ?10)";
 const FINISH_RUN: &str = "UPDATE runs SET status = ?2, ended_at = ?3 WHERE seq = ?1";
 const UPSERT_CASE: &str = "INSERT OR REPLACE INTO cases \
-    (run, idx, hash, test_case, output, duration_s, error) \
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+    (run, idx, trial, hash, test_case, output, duration_s, error) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
 const UPSERT_EVALUATION: &str = "INSERT OR REPLACE INTO evaluations \
-    (run, case_idx, evaluator_id, score, threshold, verdict, metadata, error, duration_s) \
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
+    (run, case_idx, trial, evaluator_id, score, threshold, verdict, metadata, error, \
+     duration_s) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
 const RUN_SEQ: &str = "SELECT seq FROM runs WHERE id = ?1";
 
 /// Run ids to the store's integer keys, kept by the writer thread across batches.
@@ -242,6 +244,7 @@ fn begin_run(tx: &Transaction<'_>, run: &RunRecord) -> rusqlite::Result<usize> {
         run.git_commit,
         run.git_branch,
         super::liveness::this_process(),
+        run.trials,
     ])
 }
 
@@ -263,6 +266,7 @@ fn upsert_case(
     stmt.execute(params![
         seq,
         case.index,
+        case.trial,
         case.hash,
         case.test_case,
         case.output,
@@ -279,6 +283,7 @@ fn upsert_evaluation(
     stmt.execute(params![
         seq,
         e.case_index,
+        e.trial,
         e.evaluator_id,
         e.score,
         e.threshold,
@@ -313,6 +318,7 @@ mod tests {
             run_id: run_id.into(),
             index,
             hash: format!("h{index}").into(),
+            trial: 0,
             test_case: "x".repeat(4000).into(),
             output: None,
             duration_s: 0.0,
@@ -329,6 +335,7 @@ mod tests {
             grid: None,
             git_commit: None,
             git_branch: None,
+            trials: None,
         })
     }
 

@@ -65,6 +65,14 @@ pub struct RunRecord {
     pub grid: Option<String>,
     pub git_commit: Option<String>,
     pub git_branch: Option<String>,
+    /// JSON of the run's trial plan (repeats and verdict policies); None for runs of one
+    /// trial per case judged as always (the default).
+    #[serde(serialize_with = "raw_json", skip_serializing_if = "Option::is_none")]
+    pub trials: Option<String>,
+}
+
+fn is_first_trial(trial: &u32) -> bool {
+    *trial == 0
 }
 
 /// One test case's pass through the function under test.
@@ -74,6 +82,9 @@ pub struct CaseRecord {
     /// Position of the case in the suite's list; keeps `show` in the user's order.
     pub index: u32,
     pub hash: Arc<str>,
+    /// Which trial of the case this row is (0 unless the suite repeats its cases).
+    #[serde(skip_serializing_if = "is_first_trial")]
+    pub trial: u32,
     /// JSON of `test_case.serialize()`.
     #[serde(serialize_with = "raw_json_required")]
     pub test_case: Arc<str>,
@@ -92,6 +103,9 @@ pub struct EvaluationRecord {
     /// Position of the case in the suite's list (the store's key for it).
     pub case_index: u32,
     pub case_hash: Arc<str>,
+    /// The trial of the case this evaluation judged.
+    #[serde(skip_serializing_if = "is_first_trial")]
+    pub trial: u32,
     pub evaluator_id: Arc<str>,
     /// None when the evaluator raised or returned something invalid.
     pub score: Option<f64>,

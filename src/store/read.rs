@@ -24,8 +24,10 @@ pub struct StoredRun {
 
 const RUN_COLUMNS: &str = "id, suite_id, kind, status, started_at, ended_at, grid, git_commit, \
     git_branch, \
-    (SELECT count(*) FROM cases c WHERE c.run = runs.seq), \
-    (SELECT count(*) FROM cases c WHERE c.run = runs.seq AND c.error IS NOT NULL)";
+    (SELECT count(*) FROM cases c WHERE c.run = runs.seq AND c.trial = 0), \
+    (SELECT count(*) FROM cases c WHERE c.run = runs.seq AND c.trial = 0 \
+        AND c.error IS NOT NULL), \
+    trials";
 
 /// Runs, newest first, of one suite or of all; at most `limit` (pass usize::MAX for all).
 pub fn list_runs(
@@ -111,61 +113,94 @@ pub fn delete_old_runs(conn: &Connection, keep: usize) -> Result<usize, StoreErr
     .map_err(|e| StoreError::sqlite(&path, "deleting old runs", e))
 }
 
+/// The cases of one run in the suite's order: each case's first trial (the only one,
+/// unless the suite repeats its cases; `run_trials` has them all).
 pub fn run_cases(conn: &Connection, run_id: &str) -> Result<Vec<CaseRecord>, StoreError> {
+    select_cases(conn, run_id, "AND trial = 0")
+}
+
+/// The evaluations of one run's first trials, ordered by their case's position, then
+/// evaluator id.
+pub fn run_evaluations(
+    conn: &Connection,
+    run_id: &str,
+) -> Result<Vec<EvaluationRecord>, StoreError> {
+    select_evaluations(conn, run_id, "AND trial = 0")
+}
+
+/// Every trial of a run: its case rows and evaluation rows, by case, then trial.
+pub fn run_trials(
+    conn: &Connection,
+    run_id: &str,
+) -> Result<(Vec<CaseRecord>, Vec<EvaluationRecord>), StoreError> {
+    Ok((
+        select_cases(conn, run_id, "")?,
+        select_evaluations(conn, run_id, "")?,
+    ))
+}
+
+fn select_cases(
+    conn: &Connection,
+    run_id: &str,
+    filter: &str,
+) -> Result<Vec<CaseRecord>, StoreError> {
     let path = db_path(conn);
     let fail = |e| StoreError::sqlite(&path, &format!("reading the cases of run {run_id}"), e);
     let mut stmt = conn
-        .prepare_cached(
-            "SELECT run_id, idx, hash, test_case, output, duration_s, error \
-             FROM case_results WHERE run_id = ? ORDER BY idx",
-        )
+        .prepare_cached(&format!(
+            "SELECT run_id, idx, trial, hash, test_case, output, duration_s, error \
+             FROM case_results WHERE run_id = ? {filter} ORDER BY idx, trial"
+        ))
         .map_err(fail)?;
     let rows = stmt
         .query_map([run_id], |row| {
             Ok(CaseRecord {
                 run_id: row.get(0)?,
                 index: row.get(1)?,
-                hash: row.get(2)?,
-                test_case: row.get(3)?,
-                output: row.get(4)?,
-                duration_s: row.get(5)?,
-                error: row.get(6)?,
+                trial: row.get(2)?,
+                hash: row.get(3)?,
+                test_case: row.get(4)?,
+                output: row.get(5)?,
+                duration_s: row.get(6)?,
+                error: row.get(7)?,
             })
         })
         .map_err(fail)?;
     rows.collect::<Result<_, _>>().map_err(fail)
 }
 
-/// The evaluations of one run, ordered by their case's position, then evaluator id.
-pub fn run_evaluations(
+fn select_evaluations(
     conn: &Connection,
     run_id: &str,
+    filter: &str,
 ) -> Result<Vec<EvaluationRecord>, StoreError> {
     let path = db_path(conn);
     let doing = format!("reading the evaluations of run {run_id}");
     let fail = |e| StoreError::sqlite(&path, &doing, e);
     // LEFT JOIN: an evaluation whose case row is missing is still returned (sorted first).
     let mut stmt = conn
-        .prepare_cached(
-            "SELECT run_id, case_idx, case_hash, evaluator_id, score, threshold, verdict, \
-                    metadata, error, duration_s \
-             FROM evaluation_results WHERE run_id = ? ORDER BY case_idx, evaluator_id",
-        )
+        .prepare_cached(&format!(
+            "SELECT run_id, case_idx, trial, case_hash, evaluator_id, score, threshold, \
+                    verdict, metadata, error, duration_s \
+             FROM evaluation_results WHERE run_id = ? {filter} \
+             ORDER BY case_idx, trial, evaluator_id"
+        ))
         .map_err(fail)?;
     let rows = stmt
         .query_map([run_id], |row| {
             Ok(EvaluationRecord {
                 run_id: row.get(0)?,
                 case_index: row.get(1)?,
+                trial: row.get(2)?,
                 // An evaluation of a case with no row (a damaged store) keeps its index.
-                case_hash: row.get::<_, Option<String>>(2)?.unwrap_or_default().into(),
-                evaluator_id: row.get(3)?,
-                score: row.get(4)?,
-                threshold: row.get::<_, Option<String>>(5)?.map(Arc::from),
-                verdict: row.get::<_, String>(6)?.into(),
-                metadata: row.get(7)?,
-                error: row.get(8)?,
-                duration_s: row.get(9)?,
+                case_hash: row.get::<_, Option<String>>(3)?.unwrap_or_default().into(),
+                evaluator_id: row.get(4)?,
+                score: row.get(5)?,
+                threshold: row.get::<_, Option<String>>(6)?.map(Arc::from),
+                verdict: row.get::<_, String>(7)?.into(),
+                metadata: row.get(8)?,
+                error: row.get(9)?,
+                duration_s: row.get(10)?,
             })
         })
         .map_err(fail)?;
@@ -193,6 +228,7 @@ impl RawRun {
                 grid: row.get(6)?,
                 git_commit: row.get(7)?,
                 git_branch: row.get(8)?,
+                trials: row.get(11)?,
             },
             status: row.get(3)?,
             ended_at: row.get(5)?,

@@ -155,6 +155,57 @@ const MIGRATIONS: &[&str] = &[
         graded_at REAL,
         PRIMARY KEY (run, case_hash)
     ) WITHOUT ROWID;",
+    // v6: trials. A suite with repeats runs each case several times and keeps every
+    // trial: case and evaluation rows gain the trial's index (0 for every older row) in
+    // their keys; a run keeps its trial plan (repeats, verdict policies) as JSON, NULL
+    // for one trial per case. The readable views gain the trial and match it.
+    "ALTER TABLE runs ADD COLUMN trials TEXT;
+    DROP VIEW case_results;
+    DROP VIEW evaluation_results;
+    CREATE TABLE cases_v6 (
+        run INTEGER NOT NULL REFERENCES runs (seq) ON DELETE CASCADE,
+        idx INTEGER NOT NULL,
+        trial INTEGER NOT NULL DEFAULT 0,
+        hash TEXT NOT NULL,
+        test_case TEXT NOT NULL,
+        output TEXT,
+        duration_s REAL NOT NULL,
+        error TEXT,
+        PRIMARY KEY (run, idx, trial)
+    ) WITHOUT ROWID;
+    INSERT INTO cases_v6 (run, idx, trial, hash, test_case, output, duration_s, error)
+        SELECT run, idx, 0, hash, test_case, output, duration_s, error FROM cases;
+    CREATE TABLE evaluations_v6 (
+        run INTEGER NOT NULL REFERENCES runs (seq) ON DELETE CASCADE,
+        case_idx INTEGER NOT NULL,
+        trial INTEGER NOT NULL DEFAULT 0,
+        evaluator_id TEXT NOT NULL,
+        score REAL,
+        threshold TEXT,
+        verdict TEXT NOT NULL,
+        metadata TEXT,
+        error TEXT,
+        duration_s REAL NOT NULL,
+        PRIMARY KEY (run, case_idx, trial, evaluator_id)
+    ) WITHOUT ROWID;
+    INSERT INTO evaluations_v6 (run, case_idx, trial, evaluator_id, score, threshold, verdict,
+                                metadata, error, duration_s)
+        SELECT run, case_idx, 0, evaluator_id, score, threshold, verdict, metadata, error,
+               duration_s FROM evaluations;
+    DROP TABLE evaluations;
+    DROP TABLE cases;
+    ALTER TABLE cases_v6 RENAME TO cases;
+    ALTER TABLE evaluations_v6 RENAME TO evaluations;
+    CREATE VIEW case_results AS
+        SELECT r.id AS run_id, c.idx, c.trial, c.hash, c.test_case, c.output, c.duration_s,
+               c.error
+        FROM cases c JOIN runs r ON r.seq = c.run;
+    CREATE VIEW evaluation_results AS
+        SELECT r.id AS run_id, e.case_idx, e.trial, c.hash AS case_hash, e.evaluator_id,
+               e.score, e.threshold, e.verdict, e.metadata, e.error, e.duration_s
+        FROM evaluations e
+        JOIN runs r ON r.seq = e.run
+        LEFT JOIN cases c ON c.run = e.run AND c.idx = e.case_idx AND c.trial = e.trial;",
 ];
 
 /// The schema version this build of trialrun writes and understands.
@@ -343,7 +394,7 @@ mod tests {
         let version: i64 = conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .unwrap();
-        assert_eq!((version, LATEST_VERSION), (5, 5));
+        assert_eq!((version, LATEST_VERSION), (6, 6));
         assert_eq!(
             crate::store::run_review(&conn, "r").unwrap(),
             Default::default()

@@ -53,12 +53,14 @@ pub(crate) fn write_run(w: &Writer, id: &str, suite: &str, started_at: f64, case
         grid: None,
         git_commit: Some("0123456789abcdef".into()),
         git_branch: Some("main".into()),
+        trials: None,
     });
     for (i, (hash, error, evaluations)) in cases.iter().enumerate() {
         w.case(CaseRecord {
             run_id: id.into(),
             index: i as u32,
             hash: (*hash).into(),
+            trial: 0,
             test_case: format!(r#"{{"question":"<b>{hash}</b>"}}"#).into(),
             output: error.is_none().then(|| r#""an answer""#.to_string()),
             duration_s: 0.5,
@@ -69,6 +71,7 @@ pub(crate) fn write_run(w: &Writer, id: &str, suite: &str, started_at: f64, case
                 run_id: id.into(),
                 case_index: i as u32,
                 case_hash: (*hash).into(),
+                trial: 0,
                 evaluator_id: (*evaluator).into(),
                 score: *score,
                 threshold: Some(r#"{"gte":0.5}"#.into()),

@@ -324,6 +324,7 @@ mod tests {
             grid: Some(r#"{"model":"small","temperature":0.1}"#.to_string()),
             git_commit: Some("0123456789abcdef0123456789abcdef01234567".to_string()),
             git_branch: None,
+            trials: None,
         }
     }
 
@@ -334,6 +335,7 @@ mod tests {
             run_id: run_id.into(),
             index: i,
             hash: format!("{:016x}", u64::from(i).wrapping_mul(0x9e37_79b9_7f4a_7c15)).into(),
+            trial: 0,
             test_case: format!(r#"{{"input":"question {i} — ünïcode ✓","n":{i}}}"#).into(),
             output: (!failed).then(|| format!(r#""answer {i}""#)),
             duration_s: f64::from(i) * 0.1 + 1e-9,
@@ -347,6 +349,7 @@ mod tests {
             run_id: case.run_id.clone(),
             case_index: case.index,
             case_hash: case.hash.clone(),
+            trial: 0,
             evaluator_id: format!("evaluator-{evaluator}").into(),
             score: (!errored).then(|| f64::from(case.index) / 3.0),
             threshold: (evaluator == 0).then(|| r#"{"gte":0.5}"#.into()),

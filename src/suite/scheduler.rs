@@ -163,6 +163,17 @@ impl Scheduler {
         *left == 0
     }
 
+    /// One more item after the others (a re-run of a failing case): its call is queued
+    /// behind every call not yet started. Returns its index; nothing once stopped.
+    pub fn add_item(&mut self) -> Option<usize> {
+        if self.stopped {
+            return None;
+        }
+        self.items += 1;
+        self.evaluations_left.push(0);
+        Some(self.items - 1)
+    }
+
     /// Start nothing more: queued work is dropped, running work is left to finish
     /// (or to be cancelled by the driver, which still reports it finished).
     pub fn stop(&mut self) {
@@ -373,6 +384,36 @@ mod tests {
                 evaluator: 0
             })
         );
+    }
+
+    #[test]
+    fn an_added_item_runs_after_the_others_and_not_after_a_stop() {
+        let mut s = Scheduler::new(1, 1, &[1]);
+        assert_eq!(s.next_job(), Some(Job::Call { item: 0 }));
+        assert!(!s.call_finished(0, true));
+        assert_eq!(s.add_item(), Some(1));
+        assert!(!s.is_done());
+        assert_eq!(
+            s.next_job(),
+            Some(Job::Evaluate {
+                item: 0,
+                evaluator: 0
+            })
+        );
+        assert_eq!(s.next_job(), Some(Job::Call { item: 1 }));
+        assert!(s.evaluation_finished(0, 0));
+        assert!(!s.call_finished(1, true));
+        assert_eq!(
+            s.next_job(),
+            Some(Job::Evaluate {
+                item: 1,
+                evaluator: 0
+            })
+        );
+        assert!(s.evaluation_finished(1, 0));
+        assert!(s.is_done());
+        s.stop();
+        assert_eq!(s.add_item(), None);
     }
 
     #[test]

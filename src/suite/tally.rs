@@ -1,6 +1,7 @@
 //! Running counts of a suite's outcomes, per evaluator and overall: what the progress bar,
 //! the summary and the result object's totals show.
 
+use crate::evaluation::trials::Judgement;
 use crate::evaluation::Verdict;
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -44,12 +45,46 @@ impl EvaluatorTally {
     }
 }
 
+/// Case verdicts of a suite that runs several trials per case (repeats, or a policy that
+/// re-runs failures). The counts above it then count trials.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CaseVerdicts {
+    /// Cases (x grid combinations) in the suite.
+    pub cases: u64,
+    /// Cases judged so far, and of those the ones that did not fail (flaky included),
+    /// the ones that failed, and the ones marked flaky (whatever their verdict).
+    pub judged: u64,
+    pub passed: u64,
+    pub failed: u64,
+    pub flaky: u64,
+    /// The suite's trial plan in words, for the summary ("3 trials per case, majority").
+    pub plan: String,
+}
+
+impl CaseVerdicts {
+    pub fn add(&mut self, j: &Judgement) {
+        self.judged += 1;
+        if j.passed {
+            self.passed += 1;
+        } else {
+            self.failed += 1;
+        }
+        if j.flaky {
+            self.flaky += 1;
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Tally {
+    /// Work items: cases x grid combinations, times trials when the suite repeats.
     pub cases: u64,
     pub cases_done: u64,
     pub cases_errored: u64,
     pub evaluators: Vec<EvaluatorTally>,
+    /// Set when the suite judges cases over trials: failures are then cases that fail
+    /// their policies, not failed trials.
+    pub verdicts: Option<CaseVerdicts>,
 }
 
 impl Tally {
@@ -65,6 +100,9 @@ impl Tally {
     }
 
     pub fn failures(&self) -> u64 {
+        if let Some(v) = &self.verdicts {
+            return v.failed;
+        }
         self.cases_errored
             + self
                 .evaluators
@@ -75,6 +113,9 @@ impl Tally {
 
     /// Every case ran without error and no evaluation failed or errored.
     pub fn passed(&self) -> bool {
+        if let Some(v) = &self.verdicts {
+            return v.failed == 0 && v.judged == v.cases && self.cases_done == self.cases;
+        }
         self.failures() == 0 && self.cases_done == self.cases
     }
 }

@@ -133,6 +133,18 @@ pub fn items(cases: usize, combinations: usize) -> Result<(), SpecError> {
     }
 }
 
+/// Cases x grid combinations, each run `repeats` times, within what one suite may run.
+pub fn trials(items: usize, repeats: usize) -> Result<(), SpecError> {
+    match items.checked_mul(repeats) {
+        Some(n) if n <= MAX_ITEMS => Ok(()),
+        _ => err(format!(
+            "repeats={repeats} makes {items} cases (x grid combinations) run {} trials, more \
+             than the {MAX_ITEMS} one suite may run: lower repeats or split the suite",
+            items.saturating_mul(repeats)
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -16,12 +16,13 @@ use super::evaluation::{type_name, Evaluation};
 use super::lane::{AsyncJob, Lane};
 use super::plan::{self, Plan};
 use super::results::{CaseData, EvaluationData, RunInfo, SuiteResult};
+use crate::evaluation::trials::{CaseState, Judgement};
 use crate::evaluation::{Threshold, Verdict};
 use crate::py::convert::{format_pyerr, stored_output, to_json};
 use crate::py::errors::SuiteValidationError;
 use crate::report::progress::Progress;
 use crate::store::{self, CaseRecord, EvaluationRecord, RunRecord, RunStatus, Writer};
-use crate::suite::tally::Tally;
+use crate::suite::tally::{CaseVerdicts, Tally};
 use crate::suite::{Job, Scheduler};
 use pyo3::exceptions::{PyKeyboardInterrupt, PyRuntimeError};
 use pyo3::intern;
@@ -128,8 +129,24 @@ impl TaskMaker {
     }
 }
 
+/// With trials (repeats, or a policy that re-runs failures): which item is which trial of
+/// which case, and each case's state. A group is one case in one grid combination.
+struct Trials {
+    repeats: usize,
+    /// Items planned up front (groups x repeats), numbered group-major.
+    planned: usize,
+    /// Re-runs, after the planned items: (group, trial).
+    reruns: Vec<(usize, u32)>,
+    /// Per group: its items in trial order, its trials still running, its judgement.
+    items: Vec<Vec<usize>>,
+    running: Vec<u32>,
+    judgements: Vec<Option<Judgement>>,
+}
+
 struct Driver {
     plan: Plan,
+    /// None for one trial per case (the default, unchanged path).
+    trials: Option<Trials>,
     sched: Scheduler,
     combos: Vec<Combo>,
     items: Vec<Option<Item>>,
@@ -176,7 +193,7 @@ impl SuiteRun {
     /// Checks the suite (raising SuiteValidationError naming the culprit) and opens the
     /// run store. Nothing runs until `start`.
     #[new]
-    #[pyo3(signature = (id, test_cases, evaluators, fn_, max_test_case_concurrency=None, grid_search_params=None, *, before_evaluators_hook=None, progress=false, record=true, store_path=None, run_id=None))]
+    #[pyo3(signature = (id, test_cases, evaluators, fn_, max_test_case_concurrency=None, grid_search_params=None, *, before_evaluators_hook=None, progress=false, record=true, store_path=None, run_id=None, repeats=None, verdict=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         id: &Bound<'_, PyAny>,
@@ -190,6 +207,8 @@ impl SuiteRun {
         record: bool,
         store_path: Option<PathBuf>,
         run_id: Option<String>,
+        repeats: Option<&Bound<'_, PyAny>>,
+        verdict: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<SuiteRun> {
         let py = id.py();
         let plan = plan::build(
@@ -200,6 +219,8 @@ impl SuiteRun {
             max_test_case_concurrency,
             grid_search_params,
             before_evaluators_hook,
+            repeats,
+            verdict,
         )
         .map_err(|err| plan::naming_suite(id, err))?;
         let store_path = record.then(|| store_path.unwrap_or_else(store::default_path));
@@ -210,15 +231,39 @@ impl SuiteRun {
             Some(path) => Some(py.detach(|| Writer::start(path))?),
             None => None,
         };
-        let items = plan.cases.len() * plan.combinations.len();
+        let groups = plan.cases.len() * plan.combinations.len();
         let ids: Vec<String> = plan.evaluators.iter().map(|e| e.id.to_string()).collect();
+        let trials = plan.trials.has_trials().then(|| {
+            let repeats = plan.trials.repeats as usize;
+            Trials {
+                repeats,
+                planned: groups * repeats,
+                reruns: vec![],
+                items: (0..groups)
+                    .map(|g| (g * repeats..(g + 1) * repeats).collect())
+                    .collect(),
+                running: vec![plan.trials.repeats; groups],
+                judgements: vec![None; groups],
+            }
+        });
+        let items = trials.as_ref().map_or(groups, |t| t.planned);
         let mut sched = Scheduler::new(items, plan.case_limit, &plan.evaluator_limits);
         if plan.hook_callee.is_some() {
             sched = sched.with_hook();
         }
+        let mut tally = Tally::new(items as u64, &ids);
+        if trials.is_some() {
+            let id_refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+            tally.verdicts = Some(CaseVerdicts {
+                cases: groups as u64,
+                plan: plan.trials.describe(&id_refs),
+                ..Default::default()
+            });
+        }
         let driver = Driver {
             sched,
-            tally: Tally::new(items as u64, &ids),
+            trials,
+            tally,
             progress: Progress::new(&plan.suite_id, items as u64, progress),
             items: (0..items).map(|_| None).collect(),
             done: (0..items).map(|_| None).collect(),
@@ -477,6 +522,8 @@ impl Driver {
         };
         let started_at = store::now_unix();
         let several = self.plan.combinations.len() > 1;
+        let ids: Vec<&str> = self.plan.evaluators.iter().map(|e| &*e.id).collect();
+        let trials_json = self.plan.trials.to_json(&ids);
         for (k, c) in self.plan.combinations.iter().enumerate() {
             let context = base.call_method0("copy")?;
             let grid = c.grid.as_ref().map(|g| g.clone_ref(py));
@@ -496,6 +543,7 @@ impl Driver {
                     grid: c.grid_json.clone(),
                     git_commit: git_commit.clone(),
                     git_branch: git_branch.clone(),
+                    trials: trials_json.clone(),
                 });
             }
             self.combos.push(Combo {
@@ -565,8 +613,19 @@ impl Driver {
     }
 
     fn split(&self, item: usize) -> (usize, usize) {
+        let (combo, case, _) = self.locate(item);
+        (combo, case)
+    }
+
+    /// An item's grid combination, case and trial.
+    fn locate(&self, item: usize) -> (usize, usize, u32) {
         let n = self.plan.cases.len();
-        (item / n, item % n)
+        let (group, trial) = match &self.trials {
+            None => (item, 0),
+            Some(t) if item < t.planned => (item / t.repeats, (item % t.repeats) as u32),
+            Some(t) => t.reruns[item - t.planned],
+        };
+        (group / n, group % n, trial)
     }
 
     /// Starts one job: an async one as an AsyncJob (for the asking lane, or a new one),
@@ -784,7 +843,7 @@ impl Driver {
                     return Ok(());
                 }
                 if let Some(r) = self.evaluation_result(py, evaluator, f.outcome, duration_s) {
-                    let (combo, case) = self.split(item);
+                    let (combo, case, trial) = self.locate(item);
                     self.tally.evaluators[evaluator].add(r.verdict, r.score);
                     if self.writer.is_some() {
                         let threshold = r
@@ -796,6 +855,7 @@ impl Driver {
                             run_id: self.combos[combo].run_id.clone(),
                             case_index: case as u32,
                             case_hash: self.plan.hashes[case].clone(),
+                            trial,
                             evaluator_id: r.evaluator_id.clone(),
                             score: r.score,
                             threshold,
@@ -888,7 +948,7 @@ impl Driver {
     /// stored: an output whose own serialize() raises errors its case, whose evaluators
     /// then do not run (returns false).
     fn record_case(&mut self, py: Python<'_>, item: usize) -> bool {
-        let (combo, case) = self.split(item);
+        let (combo, case, trial) = self.locate(item);
         let Some(state) = self.items[item].as_mut() else {
             return true;
         };
@@ -914,6 +974,7 @@ impl Driver {
                 run_id: self.combos[combo].run_id.clone(),
                 index: case as u32,
                 hash: self.plan.hashes[case].clone(),
+                trial,
                 test_case: self.plan.case_json[case].clone(),
                 output,
                 duration_s: state.duration_s,
@@ -929,13 +990,111 @@ impl Driver {
             self.progress.case_done(result.failed());
             self.tally.cases_done += 1;
             self.done[item] = Some(result);
+            if self.trials.is_some() {
+                self.trial_done(item);
+            }
         }
         Ok(())
+    }
+
+    /// A trial finished: once its case has no trial running, the case is judged, or
+    /// runs again when its policy asks for a re-run.
+    fn trial_done(&mut self, item: usize) {
+        let (combo, case, _) = self.locate(item);
+        let group = combo * self.plan.cases.len() + case;
+        let t = self.trials.as_mut().expect("trial mode");
+        t.running[group] -= 1;
+        if t.running[group] > 0 {
+            return;
+        }
+        let (fn_failed, evaluation_failed) = self.trial_outcomes(group);
+        let state = self.plan.trials.judge(&fn_failed, &evaluation_failed);
+        if state == CaseState::Rerun {
+            if let Some(rerun) = self.sched.add_item() {
+                let t = self.trials.as_mut().expect("trial mode");
+                let trial = t.items[group].len() as u32;
+                t.reruns.push((group, trial));
+                t.items[group].push(rerun);
+                t.running[group] = 1;
+                self.items.push(None);
+                self.done.push(None);
+                self.tally.cases += 1;
+                return;
+            }
+        }
+        let judgement = match state {
+            CaseState::Decided(j) => j,
+            CaseState::Rerun => self.plan.trials.judge_final(&fn_failed, &evaluation_failed),
+        };
+        self.decide(group, judgement);
+    }
+
+    fn decide(&mut self, group: usize, judgement: Judgement) {
+        if let Some(v) = self.tally.verdicts.as_mut() {
+            v.add(&judgement);
+        }
+        let t = self.trials.as_mut().expect("trial mode");
+        t.judgements[group] = Some(judgement);
+    }
+
+    /// Per finished trial of a group: whether fn failed, and per evaluator whether its
+    /// evaluation failed or errored.
+    fn trial_outcomes(&self, group: usize) -> (Vec<bool>, Vec<Vec<bool>>) {
+        let t = self.trials.as_ref().expect("trial mode");
+        let mut fn_failed = vec![];
+        let mut evaluation_failed = vec![];
+        for data in t.items[group].iter().filter_map(|&i| self.done[i].as_ref()) {
+            fn_failed.push(data.error.is_some());
+            evaluation_failed.push(
+                self.plan
+                    .evaluators
+                    .iter()
+                    .map(|ev| {
+                        data.evaluations
+                            .iter()
+                            .any(|e| e.evaluator_id == ev.id && e.verdict.is_failure())
+                    })
+                    .collect(),
+            );
+        }
+        (fn_failed, evaluation_failed)
+    }
+
+    /// The suite's cases with their trials: each case's result is its first trial's,
+    /// holding every trial and the case's judgement. Cases cut short by an interrupt are
+    /// judged on the trials that finished.
+    fn trial_cases(&mut self, py: Python<'_>) -> Vec<CaseData> {
+        let groups = self.trials.as_ref().map_or(0, |t| t.items.len());
+        let mut cases = Vec::with_capacity(groups);
+        for group in 0..groups {
+            let t = self.trials.as_ref().expect("trial mode");
+            if t.judgements[group].is_none() {
+                let (fn_failed, evaluation_failed) = self.trial_outcomes(group);
+                if !fn_failed.is_empty() {
+                    let j = self.plan.trials.judge_final(&fn_failed, &evaluation_failed);
+                    self.decide(group, j);
+                }
+            }
+            let t = self.trials.as_ref().expect("trial mode");
+            let trials: Vec<CaseData> = t.items[group]
+                .iter()
+                .filter_map(|&i| self.done[i].take())
+                .collect();
+            let Some(first) = trials.first() else {
+                continue;
+            };
+            let mut case = first.clone_ref(py);
+            case.judgement = t.judgements[group];
+            case.trials = trials;
+            cases.push(case);
+        }
+        cases
     }
 
     fn case_result(&mut self, py: Python<'_>, item: usize) -> Option<CaseData> {
         let state = self.items[item].take()?;
         let (combo, case) = self.split(item);
+        let trial = self.locate(item).2;
         let c = &self.combos[combo];
         Some(CaseData {
             hash: self.plan.hashes[case].clone(),
@@ -946,6 +1105,9 @@ impl Driver {
             duration_s: state.duration_s,
             error: state.error,
             evaluations: state.evaluations.into_iter().flatten().collect(),
+            trial,
+            trials: vec![],
+            judgement: None,
         })
     }
 
@@ -967,6 +1129,10 @@ impl Driver {
                 self.done[item] = self.case_result(py, item);
             }
         }
+        let cases = match self.trials {
+            None => self.done.iter_mut().filter_map(Option::take).collect(),
+            Some(_) => self.trial_cases(py),
+        };
         let store_error = self.writer.take().and_then(|writer| {
             let ended = store::now_unix();
             for c in &self.combos {
@@ -997,7 +1163,7 @@ impl Driver {
                     )
                 })
                 .collect::<PyResult<_>>()?,
-            cases: self.done.iter_mut().filter_map(Option::take).collect(),
+            cases,
             tally: self.tally.clone(),
             case_objects: pyo3::sync::PyOnceLock::new(),
         };

@@ -3,6 +3,7 @@
 
 use super::callee::Callee;
 use super::evaluation::type_name;
+use crate::evaluation::trials::{Policy, TrialPlan};
 use crate::py::convert::{case_fields_json, dataclass_fields, label, to_json};
 use crate::suite::{grid, validate};
 use pyo3::exceptions::PyException;
@@ -64,6 +65,8 @@ pub struct Plan {
     pub evaluators: Vec<Evaluator>,
     pub evaluator_limits: Vec<usize>,
     pub combinations: Vec<Combination>,
+    /// Trials per case and verdict policies (`TrialPlan::single()` by default).
+    pub trials: TrialPlan,
 }
 
 /// `err` with the suite named first when it is a SuiteValidationError, as the SDK words
@@ -83,6 +86,7 @@ pub fn naming_suite(id: &Bound<'_, PyAny>, err: PyErr) -> PyErr {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 pub fn build(
     id: &Bound<'_, PyAny>,
     test_cases: &Bound<'_, PyAny>,
@@ -91,6 +95,8 @@ pub fn build(
     max_test_case_concurrency: Option<&Bound<'_, PyAny>>,
     grid_search_params: Option<&Bound<'_, PyAny>>,
     before_evaluators_hook: Option<&Bound<'_, PyAny>>,
+    repeats: Option<&Bound<'_, PyAny>>,
+    verdict: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<Plan> {
     let py = id.py();
     let hooks = hooks(py)?;
@@ -135,7 +141,7 @@ pub fn build(
     let mut entries = Vec::with_capacity(cases.len());
     let mut classes_without = HashSet::new();
     for (i, case) in cases.iter().enumerate() {
-        match repeats(i, case, &mut classes_without)? {
+        match repeat_num_times(i, case, &mut classes_without)? {
             None => entries.push((i, hashes[i].clone())),
             Some(n) => {
                 // Counted before anything is made for them.
@@ -165,6 +171,7 @@ pub fn build(
     let mut ids = vec![];
     let mut limits = vec![];
     let mut checked = vec![];
+    let mut policies = vec![];
     for (i, ev) in evaluator_objs.iter().enumerate() {
         if !ev.is_instance(base_evaluator)? {
             return Err(invalid(format!(
@@ -192,6 +199,14 @@ pub fn build(
             &limit,
         )?;
         let method = ev.getattr(intern!(py, "evaluate_test_case"))?;
+        let policy = match ev.getattr(intern!(py, "verdict")) {
+            Ok(v) if !v.is_none() => Some(
+                policy_of(&v)
+                    .map_err(|e| invalid(format!("evaluators[{i}] {name} ({id:?}): {e}")))?,
+            ),
+            _ => None,
+        };
+        policies.push(policy);
         ids.push(id);
         limits.push(limit);
         checked.push((method, limit));
@@ -199,6 +214,11 @@ pub fn build(
     validate::evaluator_ids(&ids)?;
 
     let combinations = combinations(grid_search_params, hashes.len())?;
+    let trials = trial_plan(repeats, verdict, policies, &ids)?;
+    validate::trials(
+        hashes.len().saturating_mul(combinations.len()),
+        trials.repeats as usize,
+    )?;
     let case_json = cases
         .iter()
         .enumerate()
@@ -248,12 +268,64 @@ pub fn build(
         evaluators,
         evaluator_limits: limits,
         combinations,
+        trials,
     })
+}
+
+/// `repeats` and the verdict policies (the suite's and each evaluator's), checked against
+/// each other: a policy no case could meet is refused before anything runs.
+fn trial_plan(
+    repeats: Option<&Bound<'_, PyAny>>,
+    verdict: Option<&Bound<'_, PyAny>>,
+    evaluators: Vec<Option<Policy>>,
+    ids: &[String],
+) -> PyResult<TrialPlan> {
+    let repeats = match repeats {
+        Some(v) if !v.is_none() => positive_int("repeats", v)?,
+        _ => 1,
+    };
+    let repeats = u32::try_from(repeats).map_err(|_| {
+        invalid(format!(
+            "repeats must be at most {}, got {repeats}",
+            u32::MAX
+        ))
+    })?;
+    let suite = match verdict {
+        Some(v) if !v.is_none() => policy_of(v).map_err(|e| invalid(format!("verdict: {e}")))?,
+        _ => Policy::All,
+    };
+    suite
+        .check(repeats)
+        .map_err(|e| invalid(format!("verdict {e}")))?;
+    for (id, policy) in ids.iter().zip(&evaluators) {
+        if let Some(p) = policy {
+            p.check(repeats)
+                .map_err(|e| invalid(format!("evaluator {id:?}: verdict {e}")))?;
+        }
+    }
+    Ok(TrialPlan {
+        repeats,
+        suite,
+        evaluators,
+    })
+}
+
+/// A verdict policy as trialrun.verdicts writes it: "all", "majority", "at_least(m)",
+/// "confirm_failures(n)".
+fn policy_of(v: &Bound<'_, PyAny>) -> Result<Policy, String> {
+    let text = v.cast::<PyString>().map_err(|_| {
+        format!(
+            "verdict must be a policy from trialrun.verdicts (a str such as \"majority\"), got {} ({})",
+            type_name(v),
+            label(v)
+        )
+    })?;
+    Policy::parse(&text.to_string_lossy())
 }
 
 /// How many times a case runs when its `test_case_config` (Autoblocks' TestCaseConfig) sets
 /// `repeat_num_times`; None when it does not.
-fn repeats(
+fn repeat_num_times(
     i: usize,
     case: &Bound<'_, PyAny>,
     classes_without: &mut HashSet<usize>,

@@ -1,6 +1,8 @@
 //! What a suite run returns: per case its output and evaluations, per run its grid
 //! combination, and totals. Built by the driver as work finishes.
 
+use crate::evaluation::stats::wilson_interval;
+use crate::evaluation::trials::Judgement;
 use crate::evaluation::{fmt_number, fmt_score, Verdict};
 use crate::report::summary::{self, SummaryInput};
 use crate::suite::tally::Tally;
@@ -53,14 +55,43 @@ pub struct CaseData {
     pub duration_s: f64,
     pub error: Option<String>,
     pub evaluations: Vec<EvaluationData>,
+    /// Which trial of the case this is (0 when the suite does not repeat).
+    pub trial: u32,
+    /// With trials: every trial of the case (this one's fields are its first trial's).
+    pub trials: Vec<CaseData>,
+    /// With trials: the case's verdict under the suite's policies.
+    pub judgement: Option<Judgement>,
 }
 
 impl CaseData {
+    /// Failed under the suite's policies; with one trial, fn raised or an evaluation
+    /// failed or errored.
     pub fn failed(&self) -> bool {
+        match &self.judgement {
+            Some(j) => !j.passed,
+            None => self.trial_failed(),
+        }
+    }
+
+    /// This trial alone: fn raised, or an evaluation failed or errored.
+    fn trial_failed(&self) -> bool {
         self.error.is_some() || self.evaluations.iter().any(|e| e.verdict.is_failure())
     }
 
-    fn clone_ref(&self, py: Python<'_>) -> CaseData {
+    /// The case's judgement, or that of its single trial.
+    fn judgement(&self) -> Judgement {
+        self.judgement.unwrap_or_else(|| {
+            let passed = !self.trial_failed();
+            Judgement {
+                passed,
+                flaky: false,
+                trials: 1,
+                trials_passed: u32::from(passed),
+            }
+        })
+    }
+
+    pub(crate) fn clone_ref(&self, py: Python<'_>) -> CaseData {
         CaseData {
             hash: self.hash.clone(),
             test_case: self.test_case.clone_ref(py),
@@ -70,6 +101,9 @@ impl CaseData {
             duration_s: self.duration_s,
             error: self.error.clone(),
             evaluations: self.evaluations.iter().map(|e| e.clone_ref(py)).collect(),
+            trial: self.trial,
+            trials: self.trials.iter().map(|t| t.clone_ref(py)).collect(),
+            judgement: self.judgement,
         }
     }
 }
@@ -199,10 +233,59 @@ impl CaseResult {
         PyList::new(py, self.evaluations.iter().map(|e| e.clone_ref(py)))
     }
 
-    /// No error, and no evaluation failed or errored.
+    /// Not a failure: with one trial, no error and no evaluation failed or errored; with
+    /// trials, the verdict policies passed (a flaky case passes).
     #[getter]
     fn passed(&self) -> bool {
         !self.data.failed()
+    }
+
+    /// Which trial of its case this result is (a case's own result is its trial 0).
+    #[getter]
+    fn trial(&self) -> u32 {
+        self.data.trial
+    }
+
+    /// Every trial of the case, in order (a list of one without repeats).
+    #[getter]
+    fn trials<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyList>> {
+        let py = slf.py();
+        let this = slf.get();
+        if this.data.trials.is_empty() {
+            return PyList::new(py, [slf.clone()]);
+        }
+        let trials = this
+            .data
+            .trials
+            .iter()
+            .map(|t| Py::new(py, CaseResult::new(py, t.clone_ref(py))?))
+            .collect::<PyResult<Vec<_>>>()?;
+        PyList::new(py, trials)
+    }
+
+    /// Passed trials over trials (1.0 or 0.0 with one trial).
+    #[getter]
+    fn pass_rate(&self) -> f64 {
+        self.data.judgement().pass_rate()
+    }
+
+    /// The 95% Wilson score interval of the pass rate, as (low, high).
+    #[getter]
+    fn ci(&self) -> (f64, f64) {
+        let j = self.data.judgement();
+        wilson_interval(j.trials_passed.into(), j.trials.into())
+    }
+
+    /// Some trials passed and some failed, or confirm_failures rescued the case.
+    #[getter]
+    fn flaky(&self) -> bool {
+        self.data.judgement().flaky
+    }
+
+    /// "passed", "failed" or "flaky" (did not fail, but its trials disagreed).
+    #[getter]
+    fn verdict(&self) -> &'static str {
+        self.data.judgement().verdict()
     }
 
     /// The evaluation of one evaluator, or None.
@@ -215,10 +298,20 @@ impl CaseResult {
 
     fn __repr__(&self) -> String {
         format!(
-            "CaseResult(hash={:?}, passed={}, evaluations={})",
+            "CaseResult(hash={:?}, passed={}, evaluations={}{})",
             self.data.hash,
             if self.data.failed() { "False" } else { "True" },
-            self.evaluations.len()
+            self.evaluations.len(),
+            match &self.data.judgement {
+                Some(j) => format!(
+                    ", trials={}, pass_rate={}, verdict={:?}",
+                    j.trials,
+                    fmt_score(j.pass_rate()),
+                    j.verdict()
+                ),
+                None if self.data.trial > 0 => format!(", trial={}", self.data.trial),
+                None => String::new(),
+            }
         )
     }
 }
@@ -292,35 +385,17 @@ impl SuiteResult {
                 .as_ref()
                 .map(|g| format!(" grid={}", to_json(g.bind(py).as_any())))
                 .unwrap_or_default();
-            lines.push(format!("case {}{grid}:", c.hash));
-            if let Some(err) = &c.error {
-                lines.push(format!("  fn raised:\n{}", indent(err, 4)));
-            }
-            for e in &c.evaluations {
-                match e.verdict {
-                    Verdict::Failed => {
-                        let threshold = e
-                            .threshold
-                            .as_ref()
-                            .map(|t| t.bind(py).get().inner.describe())
-                            .unwrap_or_default();
-                        let metadata = e
-                            .metadata
-                            .as_ref()
-                            .map(|m| format!(" metadata={}", to_json(m.bind(py).as_any())))
-                            .unwrap_or_default();
-                        lines.push(format!(
-                            "  {} failed: score {} outside {threshold}{metadata}",
-                            e.evaluator_id,
-                            e.score.map(fmt_score).unwrap_or_default()
-                        ));
+            match &c.judgement {
+                Some(j) => {
+                    lines.push(format!("case {}{grid}: {}", c.hash, trials_line(j)));
+                    for t in c.trials.iter().filter(|t| t.trial_failed()) {
+                        lines.push(format!("  trial {}:", t.trial));
+                        trial_failures(&mut lines, py, t, 4);
                     }
-                    Verdict::Errored => lines.push(format!(
-                        "  {} errored:\n{}",
-                        e.evaluator_id,
-                        indent(e.error.as_deref().unwrap_or(""), 4)
-                    )),
-                    _ => {}
+                }
+                None => {
+                    lines.push(format!("case {}{grid}:", c.hash));
+                    trial_failures(&mut lines, py, c, 2);
                 }
             }
         }
@@ -331,6 +406,56 @@ impl SuiteResult {
             ));
         }
         lines
+    }
+}
+
+/// "1/3 trials passed (pass rate 0.333, 95% CI 0.061-0.792), flaky".
+pub(crate) fn trials_line(j: &Judgement) -> String {
+    let (lo, hi) = j.interval();
+    format!(
+        "{}/{} trials passed (pass rate {}, 95% CI {}-{}){}",
+        j.trials_passed,
+        j.trials,
+        fmt_score(j.pass_rate()),
+        fmt_score(lo),
+        fmt_score(hi),
+        if j.flaky { ", flaky" } else { "" }
+    )
+}
+
+/// What failed in one trial of a case: fn's traceback, failing and erroring evaluations,
+/// indented by `pad`.
+fn trial_failures(lines: &mut Vec<String>, py: Python<'_>, c: &CaseData, pad: usize) {
+    let at = " ".repeat(pad);
+    if let Some(err) = &c.error {
+        lines.push(format!("{at}fn raised:\n{}", indent(err, pad + 2)));
+    }
+    for e in &c.evaluations {
+        match e.verdict {
+            Verdict::Failed => {
+                let threshold = e
+                    .threshold
+                    .as_ref()
+                    .map(|t| t.bind(py).get().inner.describe())
+                    .unwrap_or_default();
+                let metadata = e
+                    .metadata
+                    .as_ref()
+                    .map(|m| format!(" metadata={}", to_json(m.bind(py).as_any())))
+                    .unwrap_or_default();
+                lines.push(format!(
+                    "{at}{} failed: score {} outside {threshold}{metadata}",
+                    e.evaluator_id,
+                    e.score.map(fmt_score).unwrap_or_default()
+                ));
+            }
+            Verdict::Errored => lines.push(format!(
+                "{at}{} errored:\n{}",
+                e.evaluator_id,
+                indent(e.error.as_deref().unwrap_or(""), pad + 2)
+            )),
+            _ => {}
+        }
     }
 }
 
@@ -409,6 +534,15 @@ impl SuiteResult {
             evaluators.set_item(&e.id, row)?;
         }
         d.set_item("evaluators", evaluators)?;
+        if let Some(v) = &t.verdicts {
+            let row = PyDict::new(py);
+            row.set_item("cases", v.cases)?;
+            row.set_item("passed", v.passed)?;
+            row.set_item("failed", v.failed)?;
+            row.set_item("flaky", v.flaky)?;
+            row.set_item("plan", &v.plan)?;
+            d.set_item("verdicts", row)?;
+        }
         Ok(d)
     }
 
@@ -441,6 +575,11 @@ impl SuiteResult {
             runs: self.runs.len(),
             tally: &self.tally,
             store_path: self.store_path.as_deref(),
+            trial_cases: self
+                .cases
+                .iter()
+                .filter_map(|c| Some((&*c.hash, c.judgement?)))
+                .collect(),
         })
     }
 

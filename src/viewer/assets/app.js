@@ -319,9 +319,17 @@
     return !evaluator || relevant.length > 0 || Boolean(c.error);
   }
 
+  // A case's trials (runs with repeats): verdict, passed trials and the 95% Wilson interval.
+  function trialCell(t) {
+    if (!t) return "—";
+    return [el("span", { class: "verdict " + (t.verdict === "passed" ? "passed" : t.verdict === "failed" ? "failed" : "errored"), title: t.flaky ? "flaky: its trials disagreed" : "" }, t.verdict),
+      ` ${t.passed_trials}/${t.trials} (95% CI ${fmtNumber(Math.round(t.ci[0] * 1000) / 1000)}–${fmtNumber(Math.round(t.ci[1] * 1000) / 1000)})`];
+  }
+
   async function showRun(token, reference) {
     const data = await api("/api/runs/" + encodeURIComponent(reference));
     const run = data.run;
+    const trialsByHash = data.trials ? new Map(data.trials.cases.map((t) => [t.hash, t])) : null;
     const ids = [...new Set(data.evaluations.map((e) => e.evaluator_id))];
     const byCase = new Map(data.cases.map((c) => [c.hash, []]));
     for (const e of data.evaluations) if (byCase.has(e.case_hash)) byCase.get(e.case_hash).push(e);
@@ -346,7 +354,8 @@
     function render() {
       const shown = evaluator.value ? [evaluator.value] : ids;
       head.replaceChildren(el("tr", {}, el("th", { class: "num" }, "#"), el("th", {}, "Hash"),
-        el("th", { class: "num" }, "Duration"), el("th", {}, "fn"), shown.map((id) => el("th", { "data-evaluator": id }, id)),
+        el("th", { class: "num" }, "Duration"), el("th", {}, "fn"),
+        trialsByHash ? el("th", { class: "trials", title: data.trials.plan }, "Trials") : null, shown.map((id) => el("th", { "data-evaluator": id }, id)),
         reviewing ? el("th", { class: "human-grade" }, "Human grade") : null));
       const rows = [];
       let kept = 0;
@@ -359,6 +368,7 @@
           el("td", { class: "mono", title: c.hash }, shortHash(c.hash)),
           el("td", { class: "num" }, fmtSeconds(c.duration_s)),
           el("td", {}, c.error ? el("span", { class: "verdict errored" }, "raised") : "ok"),
+          trialsByHash ? el("td", { class: "trials" }, trialCell(trialsByHash.get(c.hash))) : null,
           shown.map((id) => {
             const e = evaluations.find((x) => x.evaluator_id === id);
             return el("td", { "data-evaluator": id }, verdict(e), e ? " " + fmtNumber(e.score) : "");
@@ -367,7 +377,7 @@
         let detail = null; // built on first opening: a run may have thousands of cases
         row.addEventListener("click", () => {
           if (detail) detail.hidden = !detail.hidden;
-          else row.after(detail = caseDetail(c, evaluations, 4 + shown.length + (reviewing ? 1 : 0),
+          else row.after(detail = caseDetail(c, evaluations, 4 + shown.length + (reviewing ? 1 : 0) + (trialsByHash ? 1 : 0),
             reviewBlock(run.id, c, reviewItems.get(c.hash), (queue) => {
               if (!reviewing) { location.reload(); return; } // the table gains its grade column
               showReview(queue);

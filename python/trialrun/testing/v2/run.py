@@ -48,6 +48,8 @@ def run_test_suite(
     *,
     quiet: bool | None = None,
     record: bool = True,
+    repeats: int = 1,
+    verdict: str | None = None,
 ) -> SuiteResult:
     """Run a suite of the app `app_slug` and return its SuiteResult (the SDK returns
     None). `run_id`, a CUID2, becomes the stored run's id (with a grid, each
@@ -67,6 +69,8 @@ def run_test_suite(
         quiet,
         record,
         reraise_cancel=False,
+        repeats=repeats,
+        verdict=verdict,
         run_id=run_id,
     )
     return run_blocking(coro, thread_name="trialrun-suite")
@@ -87,6 +91,8 @@ async def run_test_suite_async(
     *,
     quiet: bool | None = None,
     record: bool = True,
+    repeats: int = 1,
+    verdict: str | None = None,
 ) -> SuiteResult:
     """`run_test_suite` on the running event loop (cancelling it interrupts the suite)."""
     _checked(app_slug, run_id)
@@ -103,5 +109,7 @@ async def run_test_suite_async(
         quiet,
         record,
         reraise_cancel=True,
+        repeats=repeats,
+        verdict=verdict,
         run_id=run_id,
     )
