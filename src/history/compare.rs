@@ -65,6 +65,8 @@ impl EvaluationDiff {
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct CaseDiff {
     pub hash: String,
+    /// The case's readable label (head's, else base's); None: named by its hash.
+    pub label: Option<String>,
     pub base_error: Option<String>,
     pub head_error: Option<String>,
     pub evaluations: Vec<EvaluationDiff>,
@@ -181,6 +183,7 @@ impl Default for Policy {
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Regression {
     pub hash: String,
+    pub label: Option<String>,
     pub evaluator_id: Option<String>,
     pub reason: String,
 }
@@ -257,6 +260,7 @@ pub fn compare(base: &RunData, head: &RunData) -> Comparison {
             .collect();
         cases.push(CaseDiff {
             hash: h.hash.to_string(),
+            label: h.label.as_deref().or(b.label.as_deref()).map(str::to_string),
             base_error: b.error.clone(),
             head_error: h.error.clone(),
             evaluations,
@@ -322,6 +326,7 @@ impl Comparison {
             if policy.newly_errored && c.newly_errored() {
                 out.push(Regression {
                     hash: c.hash.clone(),
+                    label: c.label.clone(),
                     evaluator_id: None,
                     reason: "fn newly raised".into(),
                 });
@@ -329,6 +334,7 @@ impl Comparison {
             for e in &c.evaluations {
                 let reg = |reason: String| Regression {
                     hash: c.hash.clone(),
+                    label: c.label.clone(),
                     evaluator_id: Some(e.evaluator_id.clone()),
                     reason,
                 };
@@ -350,6 +356,7 @@ impl Comparison {
         if policy.removed_cases {
             out.extend(self.removed.iter().map(|h| Regression {
                 hash: h.clone(),
+                label: None,
                 evaluator_id: None,
                 reason: "case removed".into(),
             }));

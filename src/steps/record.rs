@@ -72,6 +72,7 @@ impl Recorder {
             run_id: self.run_id.clone(),
             index,
             hash: hash.clone(),
+            label: None,
             test_case: test_case.to_string().into(),
             output: step.output.clone(),
             duration_s: step.duration_s,

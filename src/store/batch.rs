@@ -50,8 +50,8 @@ const INSERT_RUN: &str = "INSERT INTO runs \
     VALUES (?1, ?2, ?3, ?4, ?5, NULL, ?6, ?7, ?8, ?9)";
 const FINISH_RUN: &str = "UPDATE runs SET status = ?2, ended_at = ?3 WHERE seq = ?1";
 const UPSERT_CASE: &str = "INSERT OR REPLACE INTO cases \
-    (run, idx, hash, test_case, output, duration_s, error) \
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+    (run, idx, hash, test_case, output, duration_s, error, label) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
 const UPSERT_EVALUATION: &str = "INSERT OR REPLACE INTO evaluations \
     (run, case_idx, evaluator_id, score, threshold, verdict, metadata, error, duration_s) \
     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
@@ -268,6 +268,7 @@ fn upsert_case(
         case.output,
         case.duration_s,
         case.error,
+        case.label,
     ])
 }
 
@@ -313,6 +314,7 @@ mod tests {
             run_id: run_id.into(),
             index,
             hash: format!("h{index}").into(),
+            label: None,
             test_case: "x".repeat(4000).into(),
             output: None,
             duration_s: 0.0,

@@ -74,6 +74,8 @@ pub struct CaseRecord {
     /// Position of the case in the suite's list; keeps `show` in the user's order.
     pub index: u32,
     pub hash: Arc<str>,
+    /// A readable name for the case (`store::label`); None: views show the hash.
+    pub label: Option<Arc<str>>,
     /// JSON of `test_case.serialize()`.
     #[serde(serialize_with = "raw_json_required")]
     pub test_case: Arc<str>,

@@ -20,12 +20,38 @@ pub struct StoredRun {
     pub cases: u64,
     /// Of those, the cases whose function raised (`error` set).
     pub errored_cases: u64,
+    /// Cases with an evaluation that failed or errored (fn itself did not raise).
+    pub failed_cases: u64,
+    /// What a person reads for the run: "passed", "failed" (a case failed or errored, or the
+    /// run failed), "interrupted" or "running". `status` keeps the lifecycle as stored.
+    pub verdict: &'static str,
+    /// Share of the cases that passed (neither failed nor errored); None without cases.
+    pub pass_rate: Option<f64>,
+}
+
+impl StoredRun {
+    /// The verdict and pass rate that follow from the status and the counts.
+    pub fn with_counts(mut self) -> StoredRun {
+        let bad = self.failed_cases + self.errored_cases;
+        self.verdict = match self.status {
+            RunStatus::Running => "running",
+            RunStatus::Interrupted => "interrupted",
+            RunStatus::Failed => "failed",
+            RunStatus::Completed if bad > 0 => "failed",
+            RunStatus::Completed => "passed",
+        };
+        self.pass_rate =
+            (self.cases > 0).then(|| self.cases.saturating_sub(bad) as f64 / self.cases as f64);
+        self
+    }
 }
 
 const RUN_COLUMNS: &str = "id, suite_id, kind, status, started_at, ended_at, grid, git_commit, \
     git_branch, \
     (SELECT count(*) FROM cases c WHERE c.run = runs.seq), \
-    (SELECT count(*) FROM cases c WHERE c.run = runs.seq AND c.error IS NOT NULL)";
+    (SELECT count(*) FROM cases c WHERE c.run = runs.seq AND c.error IS NOT NULL), \
+    (SELECT count(DISTINCT e.case_idx) FROM evaluations e \
+        WHERE e.run = runs.seq AND e.verdict IN ('failed', 'errored'))";
 
 /// Runs, newest first, of one suite or of all; at most `limit` (pass usize::MAX for all).
 pub fn list_runs(
@@ -96,19 +122,34 @@ fn select_runs(
 /// Deletes all but the newest `keep` finished runs of each suite and grid combination
 /// (with their cases and evaluations). Runs still running are never deleted.
 /// Returns how many runs were deleted.
+/// Runs beyond the newest `keep` of each suite and grid combination (never running ones):
+/// what `delete_old_runs` removes.
+const OLD_RUNS: &str = "SELECT id FROM ( \
+        SELECT id, started_at, row_number() OVER ( \
+            PARTITION BY suite_id, grid ORDER BY started_at DESC, id DESC) AS newer \
+        FROM runs WHERE status != 'running') \
+    WHERE newer > ?1";
+
 pub fn delete_old_runs(conn: &Connection, keep: usize) -> Result<usize, StoreError> {
     let path = db_path(conn);
     let keep = i64::try_from(keep).unwrap_or(i64::MAX);
     conn.execute(
-        "DELETE FROM runs WHERE status != 'running' AND id IN ( \
-            SELECT id FROM ( \
-                SELECT id, row_number() OVER ( \
-                    PARTITION BY suite_id, grid ORDER BY started_at DESC, id DESC) AS newer \
-                FROM runs WHERE status != 'running') \
-            WHERE newer > ?1)",
+        &format!("DELETE FROM runs WHERE status != 'running' AND id IN ({OLD_RUNS})"),
         params![keep],
     )
     .map_err(|e| StoreError::sqlite(&path, "deleting old runs", e))
+}
+
+/// The ids `delete_old_runs(conn, keep)` would delete, oldest first (for `gc --dry-run`).
+pub fn old_runs(conn: &Connection, keep: usize) -> Result<Vec<String>, StoreError> {
+    let path = db_path(conn);
+    let fail = |e| StoreError::sqlite(&path, "listing old runs", e);
+    let keep = i64::try_from(keep).unwrap_or(i64::MAX);
+    let mut stmt = conn
+        .prepare(&format!("SELECT id FROM runs WHERE id IN ({OLD_RUNS}) ORDER BY started_at, id"))
+        .map_err(fail)?;
+    let rows = stmt.query_map(params![keep], |row| row.get(0)).map_err(fail)?;
+    rows.collect::<Result<_, _>>().map_err(fail)
 }
 
 pub fn run_cases(conn: &Connection, run_id: &str) -> Result<Vec<CaseRecord>, StoreError> {
@@ -116,7 +157,7 @@ pub fn run_cases(conn: &Connection, run_id: &str) -> Result<Vec<CaseRecord>, Sto
     let fail = |e| StoreError::sqlite(&path, &format!("reading the cases of run {run_id}"), e);
     let mut stmt = conn
         .prepare_cached(
-            "SELECT run_id, idx, hash, test_case, output, duration_s, error \
+            "SELECT run_id, idx, hash, test_case, output, duration_s, error, label \
              FROM case_results WHERE run_id = ? ORDER BY idx",
         )
         .map_err(fail)?;
@@ -126,6 +167,7 @@ pub fn run_cases(conn: &Connection, run_id: &str) -> Result<Vec<CaseRecord>, Sto
                 run_id: row.get(0)?,
                 index: row.get(1)?,
                 hash: row.get(2)?,
+                label: row.get(7)?,
                 test_case: row.get(3)?,
                 output: row.get(4)?,
                 duration_s: row.get(5)?,
@@ -180,6 +222,7 @@ struct RawRun {
     ended_at: Option<f64>,
     cases: u64,
     errored_cases: u64,
+    failed_cases: u64,
 }
 
 impl RawRun {
@@ -198,6 +241,7 @@ impl RawRun {
             ended_at: row.get(5)?,
             cases: count(row, 9)?,
             errored_cases: count(row, 10)?,
+            failed_cases: count(row, 11)?,
         })
     }
 
@@ -215,7 +259,11 @@ impl RawRun {
             ended_at: self.ended_at,
             cases: self.cases,
             errored_cases: self.errored_cases,
-        })
+            failed_cases: self.failed_cases,
+            verdict: "",
+            pass_rate: None,
+        }
+        .with_counts())
     }
 }
 

@@ -59,6 +59,7 @@ pub(crate) fn write_run(w: &Writer, id: &str, suite: &str, started_at: f64, case
             run_id: id.into(),
             index: i as u32,
             hash: (*hash).into(),
+            label: None,
             test_case: format!(r#"{{"question":"<b>{hash}</b>"}}"#).into(),
             output: error.is_none().then(|| r#""an answer""#.to_string()),
             duration_s: 0.5,

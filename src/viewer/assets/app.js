@@ -76,6 +76,11 @@
     return String(Number(value.toFixed(digits)));
   }
 
+  function fmtRate(rate) {
+    if (rate === null || rate === undefined) return "—";
+    return `${fmtNumber(rate * 100, 1)}%`;
+  }
+
   function fmtSeconds(value) {
     if (value === null || value === undefined) return "—";
     if (value < 0.001) return "< 1 ms";
@@ -152,10 +157,12 @@
         el("td", {}, box),
         el("td", {}, run.suite_id),
         el("td", { class: "mono" }, el("a", { href: runHref(run.id), class: "run-link", title: run.id }, shortId(run.id))),
-        el("td", { class: `status-${run.status}` }, run.status),
+        el("td", { class: `status-${run.verdict}`, title: `status: ${run.status}` }, run.verdict),
         el("td", {}, fmtTime(run.started_at)),
         el("td", { class: "num" }, run.cases),
-        el("td", { class: "num" }, run.errored_cases),
+        el("td", { class: "num", "data-count": "pass-rate" }, fmtRate(run.pass_rate)),
+        el("td", { class: "num", "data-count": "failed" }, run.failed_cases),
+        el("td", { class: "num", "data-count": "errored" }, run.errored_cases),
         el("td", { class: "mono" }, run.grid ? fmtCompact(run.grid) : "—"),
         el("td", { class: "mono" }, fmtGit(run)));
       row.addEventListener("click", () => { location.hash = runHref(run.id); });
@@ -166,8 +173,8 @@
       el("div", { class: "toolbar" }, compareButton,
         el("span", { class: "muted" }, "Tick two runs to compare them case by case; click a run to open it.")),
       el("table", { id: "runs-table" },
-        el("thead", {}, el("tr", {}, ["", "Suite", "Run", "Status", "Started", "Cases", "Errored", "Grid", "Git"]
-          .map((h) => el("th", { class: h === "Cases" || h === "Errored" ? "num" : null }, h)))),
+        el("thead", {}, el("tr", {}, ["", "Suite", "Run", "Verdict", "Started", "Cases", "Passed", "Failed", "Errored", "Grid", "Git"]
+          .map((h) => el("th", { class: ["Cases", "Passed", "Failed", "Errored"].includes(h) ? "num" : null }, h)))),
         el("tbody", {}, rows)));
   }
 
@@ -263,7 +270,7 @@
 
   function runFacts(run) {
     const facts = [
-      ["Run", run.id], ["Suite", run.suite_id], ["Status", run.status],
+      ["Run", run.id], ["Suite", run.suite_id], ["Status", run.verdict === run.status ? run.status : `${run.verdict} (${run.status})`],
       ["Started", fmtTime(run.started_at)], ["Ended", fmtTime(run.ended_at)],
       ["Duration", run.ended_at ? fmtSeconds(run.ended_at - run.started_at) : "—"],
       ["Cases", `${run.cases} (${run.errored_cases} where fn raised)`],
@@ -388,7 +395,9 @@
     show(token,
       el("h1", {}, "Run of ", el("span", { id: "run-suite" }, run.suite_id)),
       el("div", { id: "run-header", "data-run-id": run.id }, runFacts(run)),
-      el("p", {}, el("a", { id: "compare-previous", href: compareHref("", run.id) }, "Compare with the run before it")),
+      data.previous
+        ? el("p", {}, el("a", { id: "compare-previous", href: compareHref(data.previous, run.id) }, "Compare with the run before it"))
+        : el("p", { id: "no-previous", class: "muted" }, "The first run of this suite and grid: nothing before it to compare with."),
       el("h2", {}, "Evaluators"),
       ids.length ? evaluatorSummary(ids, data.evaluations) : el("p", { class: "muted" }, "No evaluations."),
       reviewSection,
