@@ -293,9 +293,17 @@ mod tests {
     fn thresholds_outside_the_score_range_are_refused() {
         // Scores lie in [0, 1], so these leave no passing score.
         let gt1 = Threshold::new(None, None, Some(1.0), None).unwrap_err();
-        assert!(gt1.0.contains("Threshold(gt=1) can never pass"), "{}", gt1.0);
+        assert!(
+            gt1.0.contains("Threshold(gt=1) can never pass"),
+            "{}",
+            gt1.0
+        );
         let lt0 = Threshold::new(Some(0.0), None, None, None).unwrap_err();
-        assert!(lt0.0.contains("Threshold(lt=0) can never pass"), "{}", lt0.0);
+        assert!(
+            lt0.0.contains("Threshold(lt=0) can never pass"),
+            "{}",
+            lt0.0
+        );
         assert!(Threshold::new(None, None, None, Some(1.5)).is_err());
         assert!(Threshold::new(None, Some(-0.1), None, None).is_err());
         assert!(Threshold::new(None, None, Some(2.0), Some(0.5)).is_err());

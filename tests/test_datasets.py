@@ -119,9 +119,7 @@ def test_loaded_cases_run_as_a_suite_and_keep_their_rows(tmp_path, store_rows):
             )
 
     cases = load_csv(path)
-    result = run_test_suite(
-        "csv-sums", cases, lambda c: int(c.a) + int(c.b), [Sum()], quiet=True
-    )
+    result = run_test_suite("csv-sums", cases, lambda c: int(c.a) + int(c.b), [Sum()], quiet=True)
     assert [c.evaluations[0].verdict for c in result.cases] == ["passed", "failed"]
     rows = store_rows("SELECT hash, test_case FROM case_results ORDER BY idx")
     assert [r["hash"] for r in rows] == [c.hash() for c in cases]

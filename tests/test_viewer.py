@@ -152,6 +152,8 @@ def test_api_over_http(viewer: Viewer, runs: tuple[str, str]) -> None:
     status, data = fetch_json(api + "runs/" + head[:-4])  # a unique prefix
     assert status == 200 and data["run"]["id"] == head
     assert data["previous"] == base  # the page offers "compare with previous" from this
+    # Each case carries its label: here its first two short text fields.
+    assert data["cases"][2]["label"] == "third question · gamma answer"
     assert fetch_json(api + "runs/" + base)[1]["previous"] is None
     assert [c["hash"] for c in data["cases"]] == [f"q-{n}" for n in range(5)]
     assert data["cases"][0]["test_case"]["text"] == "<b>first</b> question"
@@ -404,7 +406,11 @@ def test_compare_view_puts_the_newly_failing_case_first(
         == "q-4"
     )
     regressions = texts(page.find_elements(By.CSS_SELECTOR, "#regressions li"))
-    assert regressions == ["q-2 · exact: passed -> failed", "q-4: fn newly raised"]
+    # Cases read by their label (their first short text fields), the hash beside.
+    assert regressions == [
+        "third question · gamma answer q-2 · exact: passed -> failed",
+        "fifth question · delta answer q-4: fn newly raised",
+    ]
     exact = page.find_element(By.CSS_SELECTOR, "#compare-evaluators tr[data-evaluator='exact']")
     assert exact.find_element(By.CSS_SELECTOR, "[data-count='newly_failing']").text == "1"
     assert page.find_element(By.ID, "added-cases").text == "None."

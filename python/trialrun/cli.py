@@ -349,7 +349,9 @@ def _gc(args: argparse.Namespace) -> int:
         old = _core.old_runs(args.keep)
         for run_id in old:
             print(run_id)
-        print(f"would delete {len(old)} run{'' if len(old) == 1 else 's'} (dry run: nothing deleted)")
+        print(
+            f"would delete {len(old)} run{'' if len(old) == 1 else 's'} (dry run: nothing deleted)"
+        )
         return EXIT_PASSED
     deleted = history.gc(args.keep)
     print(f"deleted {deleted} run{'' if deleted == 1 else 's'}")

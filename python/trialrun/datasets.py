@@ -253,7 +253,5 @@ def _convert(where: str, name: str, text: str, hint: Any) -> Any:
         if hint is float:
             return float(text)
     except ValueError:
-        raise DatasetError(
-            f"{where}: column {name!r}: {text!r} is not a {hint.__name__}"
-        ) from None
+        raise DatasetError(f"{where}: column {name!r}: {text!r} is not a {hint.__name__}") from None
     return text

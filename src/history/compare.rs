@@ -260,7 +260,11 @@ pub fn compare(base: &RunData, head: &RunData) -> Comparison {
             .collect();
         cases.push(CaseDiff {
             hash: h.hash.to_string(),
-            label: h.label.as_deref().or(b.label.as_deref()).map(str::to_string),
+            label: h
+                .label
+                .as_deref()
+                .or(b.label.as_deref())
+                .map(str::to_string),
             base_error: b.error.clone(),
             head_error: h.error.clone(),
             evaluations,

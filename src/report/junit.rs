@@ -5,8 +5,8 @@
 //! Also home of the XML escaping, which the HTML report shares.
 
 use super::common::{
-    case_name, describe_threshold, failure_reason, group_by_case, iso_utc, last_line, parse_verdict,
-    pretty_json, run_title,
+    case_name, describe_threshold, failure_reason, group_by_case, iso_utc, last_line,
+    parse_verdict, pretty_json, run_title,
 };
 use crate::evaluation::{fmt_number, Verdict};
 use crate::history::RunData;
@@ -93,7 +93,12 @@ fn testcases(run: &RunData) -> Vec<TestCase> {
         out.extend(c.evaluations.iter().map(|e| evaluation_testcase(e, label)));
     }
     // Evaluations without a case row still count: CI should see them.
-    out.extend(grouped.unmatched.iter().map(|e| evaluation_testcase(e, None)));
+    out.extend(
+        grouped
+            .unmatched
+            .iter()
+            .map(|e| evaluation_testcase(e, None)),
+    );
     out
 }
 

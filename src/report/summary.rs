@@ -251,11 +251,25 @@ mod tests {
         });
         let tail = &text[text.find("7 failing cases").expect(&text)..];
         assert!(tail.starts_with("7 failing cases, the first 2:"), "{text}");
-        assert!(tail.contains("  FAIL What is 2+2? [h1]\n    input:  {\"question\":\"What is 2+2?\"}\n"), "{text}");
-        assert!(tail.contains(&format!("    output: \"{}… (102 more chars)\n", "x".repeat(299))), "{text}");
+        assert!(
+            tail.contains(
+                "  FAIL What is 2+2? [h1]\n    input:  {\"question\":\"What is 2+2?\"}\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            tail.contains(&format!(
+                "    output: \"{}… (102 more chars)\n",
+                "x".repeat(299)
+            )),
+            "{text}"
+        );
         assert!(tail.contains("    exact failed: score 0, needs Threshold(gte=1)\n      metadata: {\"expected\":\"4\"}\n"), "{text}");
         assert!(tail.contains("  FAIL h2  grid {\"model\":\"a\"}\n    input:  {}\n    fn raised: ValueError: down\n"), "{text}");
-        assert!(tail.contains("look closer: trialrun show run-1 (every case), or trialrun ui"), "{text}");
+        assert!(
+            tail.contains("look closer: trialrun show run-1 (every case), or trialrun ui"),
+            "{text}"
+        );
         assert_eq!(tail.matches("trialrun show").count(), 1, "{text}");
     }
 }

@@ -31,7 +31,8 @@ pub use git::git_info;
 pub use model::{CaseRecord, EvaluationRecord, RunRecord, RunStatus};
 pub use open::{open, open_read};
 pub use read::{
-    delete_old_runs, list_runs, old_runs, previous_run, run_cases, run_evaluations, runs_matching, StoredRun,
+    delete_old_runs, list_runs, old_runs, previous_run, run_cases, run_evaluations, runs_matching,
+    StoredRun,
 };
 pub use review::{
     grade_case, run_review, save_review, CaseFields, Grade, Review, ReviewError, ReviewJob,

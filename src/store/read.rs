@@ -146,9 +146,13 @@ pub fn old_runs(conn: &Connection, keep: usize) -> Result<Vec<String>, StoreErro
     let fail = |e| StoreError::sqlite(&path, "listing old runs", e);
     let keep = i64::try_from(keep).unwrap_or(i64::MAX);
     let mut stmt = conn
-        .prepare(&format!("SELECT id FROM runs WHERE id IN ({OLD_RUNS}) ORDER BY started_at, id"))
+        .prepare(&format!(
+            "SELECT id FROM runs WHERE id IN ({OLD_RUNS}) ORDER BY started_at, id"
+        ))
         .map_err(fail)?;
-    let rows = stmt.query_map(params![keep], |row| row.get(0)).map_err(fail)?;
+    let rows = stmt
+        .query_map(params![keep], |row| row.get(0))
+        .map_err(fail)?;
     rows.collect::<Result<_, _>>().map_err(fail)
 }
 

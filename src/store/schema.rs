@@ -386,7 +386,11 @@ mod tests {
         let conn = crate::store::open(&path).unwrap();
         let cases = run_cases(&conn, "r").unwrap();
         assert_eq!((&*cases[0].hash, cases[0].label.as_deref()), ("h0", None));
-        conn.execute("UPDATE cases SET label = 'says hi'", []).unwrap();
-        assert_eq!(run_cases(&conn, "r").unwrap()[0].label.as_deref(), Some("says hi"));
+        conn.execute("UPDATE cases SET label = 'says hi'", [])
+            .unwrap();
+        assert_eq!(
+            run_cases(&conn, "r").unwrap()[0].label.as_deref(),
+            Some("says hi")
+        );
     }
 }

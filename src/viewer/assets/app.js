@@ -63,6 +63,11 @@
   const compareHref = (base, head) => `#/compare/${encodeURIComponent(base || "")}/${encodeURIComponent(head || "")}`;
   const shortId = (id) => (id.length > 13 ? id.slice(0, 8) + "…" + id.slice(-4) : id);
   const shortHash = (hash) => (hash.length > 16 ? hash.slice(0, 12) + "…" : hash);
+  // A case by its label (its own label/name, else its first short text fields) with the
+  // hash beside it; the hash alone when it has no label. The full hash is in the title.
+  const caseName = (hash, label) => (label && label !== hash
+    ? [el("span", { class: "case-label" }, label), " ", el("span", { class: "mono muted case-hash" }, shortHash(hash))]
+    : el("span", { class: "mono case-hash" }, shortHash(hash)));
 
   function fmtTime(unix) {
     if (unix === null || unix === undefined) return "—";
@@ -352,7 +357,7 @@
 
     function render() {
       const shown = evaluator.value ? [evaluator.value] : ids;
-      head.replaceChildren(el("tr", {}, el("th", { class: "num" }, "#"), el("th", {}, "Hash"),
+      head.replaceChildren(el("tr", {}, el("th", { class: "num" }, "#"), el("th", {}, "Case"),
         el("th", { class: "num" }, "Duration"), el("th", {}, "fn"), shown.map((id) => el("th", { "data-evaluator": id }, id)),
         reviewing ? el("th", { class: "human-grade" }, "Human grade") : null));
       const rows = [];
@@ -363,7 +368,7 @@
         kept += 1;
         const row = el("tr", { class: "clickable case-row", "data-hash": c.hash, "data-index": c.index, "aria-expanded": "false" },
           el("td", { class: "num" }, c.index),
-          el("td", { class: "mono", title: c.hash }, shortHash(c.hash)),
+          el("td", { class: "case-name", title: c.hash }, caseName(c.hash, c.label)),
           el("td", { class: "num" }, fmtSeconds(c.duration_s)),
           el("td", {}, c.error ? el("span", { class: "verdict errored" }, "raised") : "ok"),
           shown.map((id) => {
@@ -461,7 +466,7 @@
     for (const c of cmp.cases) {
       if (c.head_error && !c.base_error) {
         addRow(changeRank.newly_errored, el("tr", { class: "compare-row", "data-hash": c.hash, "data-evaluator": "", "data-change": "newly_errored" },
-          el("td", { class: "mono", title: c.hash }, shortHash(c.hash)), el("td", {}, "fn"),
+          el("td", { class: "case-name", title: c.hash }, caseName(c.hash, c.label)), el("td", {}, "fn"),
           el("td", { class: "change-newly_errored" }, "newly errored"), el("td", { class: "base-side" }, "ok"),
           el("td", { class: "head-side" }, el("span", { class: "verdict errored" }, "raised")), el("td", {}, "—"),
           el("td", { class: "base-metadata" }, "—"), el("td", { class: "head-metadata" }, el("pre", { class: "traceback" }, c.head_error))));
@@ -471,7 +476,7 @@
         const delta = e.base && e.head && e.base.score !== null && e.head.score !== null ? e.head.score - e.base.score : null;
         const deltaClass = delta === null || delta === 0 ? "num" : delta > 0 ? "num delta-up" : "num delta-down";
         addRow(changeRank[e.change], el("tr", { class: "compare-row", "data-hash": c.hash, "data-evaluator": e.evaluator_id, "data-change": e.change },
-          el("td", { class: "mono", title: c.hash }, shortHash(c.hash)),
+          el("td", { class: "case-name", title: c.hash }, caseName(c.hash, c.label)),
           el("td", {}, e.evaluator_id),
           el("td", { class: `change-${e.change}` }, e.change.replace("_", " ")),
           sideCell(e.base, "base-side"),
@@ -497,7 +502,7 @@
       el("h2", {}, "Regressions"),
       regressions.length
         ? el("ul", { id: "regressions" }, regressions.map((r) => el("li", { "data-hash": r.hash },
-          el("span", { class: "mono" }, shortHash(r.hash)), r.evaluator_id ? ` · ${r.evaluator_id}` : "", `: ${r.reason}`)))
+          caseName(r.hash, r.label), r.evaluator_id ? ` · ${r.evaluator_id}` : "", `: ${r.reason}`)))
         : el("p", { id: "regressions", class: "muted" }, "None: nothing that passed in base fails in head."),
       el("h2", {}, "Evaluators"),
       el("table", { id: "compare-evaluators" },
