@@ -8,8 +8,15 @@ import subprocess
 import sys
 import xml.etree.ElementTree as ET
 
-from trialrun import BaseTestCase, BaseTestEvaluator, Evaluation, Threshold, history, md5
-from trialrun import run_test_suite
+from trialrun import (
+    BaseTestCase,
+    BaseTestEvaluator,
+    Evaluation,
+    Threshold,
+    history,
+    md5,
+    run_test_suite,
+)
 
 
 @dataclasses.dataclass
