@@ -100,6 +100,29 @@ impl Threshold {
                 }
             }
         }
+        // Scores lie in [0, 1]: a bound that leaves none of it can never pass either.
+        if let Some((name, v, strict)) = t.lower() {
+            if v > 1.0 || (strict && v >= 1.0) {
+                return Err(InvalidEvaluation(format!(
+                    "Threshold({name}={}) can never pass: scores are between 0 and 1, \
+                     and none is {} {}",
+                    fmt_number(v),
+                    if strict { ">" } else { ">=" },
+                    fmt_number(v),
+                )));
+            }
+        }
+        if let Some((name, v, strict)) = t.upper() {
+            if v < 0.0 || (strict && v <= 0.0) {
+                return Err(InvalidEvaluation(format!(
+                    "Threshold({name}={}) can never pass: scores are between 0 and 1, \
+                     and none is {} {}",
+                    fmt_number(v),
+                    if strict { "<" } else { "<=" },
+                    fmt_number(v),
+                )));
+            }
+        }
         if let (Some((lower_name, lower, lower_strict)), Some((upper_name, upper, upper_strict))) =
             (t.lower(), t.upper())
         {
@@ -268,6 +291,32 @@ mod tests {
         // the tighter of two lower bounds decides
         assert!(Threshold::new(None, Some(0.5), Some(0.1), Some(0.7)).is_err());
         assert!(Threshold::new(Some(f64::NAN), None, None, None).is_err());
+    }
+
+    #[test]
+    fn thresholds_outside_the_score_range_are_refused() {
+        // Scores lie in [0, 1], so these leave no passing score.
+        let gt1 = Threshold::new(None, None, Some(1.0), None).unwrap_err();
+        assert!(
+            gt1.0.contains("Threshold(gt=1) can never pass"),
+            "{}",
+            gt1.0
+        );
+        let lt0 = Threshold::new(Some(0.0), None, None, None).unwrap_err();
+        assert!(
+            lt0.0.contains("Threshold(lt=0) can never pass"),
+            "{}",
+            lt0.0
+        );
+        assert!(Threshold::new(None, None, None, Some(1.5)).is_err());
+        assert!(Threshold::new(None, Some(-0.1), None, None).is_err());
+        assert!(Threshold::new(None, None, Some(2.0), Some(0.5)).is_err());
+        // The edges themselves can still pass.
+        assert!(Threshold::new(None, None, None, Some(1.0)).is_ok());
+        assert!(Threshold::new(None, Some(0.0), None, None).is_ok());
+        assert!(Threshold::new(Some(1.0), None, Some(0.0), None).is_ok());
+        // Bounds beyond the range that do not exclude it stay allowed.
+        assert!(Threshold::new(Some(2.0), None, Some(-1.0), None).is_ok());
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import sqlite3
 import subprocess
@@ -264,3 +265,120 @@ def test_version(tmp_path, subprocess_env):
     proc = trialrun_cli(["--version"], subprocess_env, tmp_path)
     assert proc.returncode == 0
     assert trialrun.__version__ in proc.stdout
+
+
+# --- options after FILE, usage errors, the store in parent folders, gc --dry-run ----------
+
+PASSING = """
+run_test_suite(id="cli-args", test_cases=[Case(n) for n in range(2)], evaluators=[AtLeast(0)], fn=lambda c: c.n)
+"""
+
+
+@pytest.mark.parametrize(
+    "after", [["--junit", "out.xml"], ["--junit=out.xml"], ["-q"], ["--suite", "x"]]
+)
+def test_trialrun_options_after_file_are_refused_with_a_hint(tmp_path, subprocess_env, after):
+    script = write_script(tmp_path, PASSING)
+    proc = trialrun_cli(["run", str(script), *after], subprocess_env, tmp_path)
+    assert proc.returncode == 2, proc.stdout
+    name = after[0].split("=")[0]
+    assert f"{name} comes after {script}" in proc.stderr
+    assert "put it before FILE" in proc.stderr and f"-- {after[0]}" in proc.stderr
+    assert "usage: trialrun run" in proc.stderr  # the subcommand's usage, not the top one
+    assert not (tmp_path / "out.xml").exists()
+    assert not Path(subprocess_env["TRIALRUN_HOME"]).exists()  # the script never ran
+
+
+def test_junit_before_file_writes_the_report(tmp_path, subprocess_env):
+    script = write_script(tmp_path, PASSING)
+    proc = trialrun_cli(["run", "--junit", "out.xml", str(script)], subprocess_env, tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "<testsuites" in (tmp_path / "out.xml").read_text()
+
+
+@pytest.mark.parametrize(
+    ("given", "seen"),
+    [
+        (["--mode", "fast", "x"], ["--mode", "fast", "x"]),
+        (["--", "--junit", "x"], ["--junit", "x"]),
+        (["a", "--", "--suite", "--"], ["a", "--suite", "--"]),
+    ],
+)
+def test_a_scripts_own_arguments_still_pass(tmp_path, subprocess_env, given, seen):
+    script = write_script(
+        tmp_path,
+        PASSING + "\nimport json, sys\nprint('ARGV=' + json.dumps(sys.argv[1:]))\n",
+    )
+    proc = trialrun_cli(["run", str(script), *given], subprocess_env, tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    line = next(x for x in proc.stdout.splitlines() if x.startswith("ARGV="))
+    assert json.loads(line[5:]) == seen
+    assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize(
+    ("argv", "usage", "suggestion"),
+    [
+        (["rnus"], "usage: trialrun [", "did you mean runs?"),
+        (["runs", "--limt", "3"], "usage: trialrun runs", "did you mean --limit?"),
+        (["gc", "--keep", "1", "--dryrun"], "usage: trialrun gc", "did you mean --dry-run?"),
+        (["export", "--format", "jsn"], "usage: trialrun export", "did you mean json?"),
+    ],
+)
+def test_usage_errors_show_the_subcommands_usage_and_a_suggestion(
+    tmp_path, subprocess_env, argv, usage, suggestion
+):
+    proc = trialrun_cli(argv, subprocess_env, tmp_path)
+    assert proc.returncode == 2
+    assert usage in proc.stderr and suggestion in proc.stderr, proc.stderr
+
+
+def test_every_option_has_help_text():
+    import argparse
+
+    from trialrun.cli import _parser
+
+    parser = _parser()
+    missing = []
+    for sub in parser._actions:
+        if not isinstance(sub, argparse._SubParsersAction):
+            continue
+        for name, command in sub.choices.items():
+            for action in command._actions:
+                if not action.help and not isinstance(action, argparse._HelpAction):
+                    missing.append(f"{name} {action.option_strings or action.dest}")
+    assert missing == []
+
+
+def test_the_store_is_found_in_a_parent_folder(tmp_path, subprocess_env):
+    project = tmp_path / "project"
+    deep = project / "src" / "deep"
+    deep.mkdir(parents=True)
+    env = dict(subprocess_env)
+    del env["TRIALRUN_HOME"]
+    script = write_script(project, PASSING)
+    assert trialrun_cli(["run", str(script)], env, project).returncode == 0
+    assert (project / ".trialrun" / "trialrun.db").is_file()
+    runs = trialrun_cli(["runs"], env, deep)
+    assert runs.returncode == 0, runs.stderr
+    assert "cli-args" in runs.stdout
+    # A suite run from the subfolder records into the same store.
+    assert trialrun_cli(["run", str(script)], env, deep).returncode == 0
+    assert not (deep / ".trialrun").exists()
+    with sqlite3.connect(project / ".trialrun" / "trialrun.db") as conn:
+        assert conn.execute("SELECT count(*) FROM runs").fetchone() == (2,)
+
+
+def test_gc_dry_run_lists_what_would_go_and_deletes_nothing(tmp_path, subprocess_env):
+    script = write_script(tmp_path, PASSING)
+    for _ in range(3):
+        assert trialrun_cli(["run", "-q", str(script)], subprocess_env, tmp_path).returncode == 0
+    home = Path(subprocess_env["TRIALRUN_HOME"])
+    with sqlite3.connect(home / "trialrun.db") as conn:
+        oldest = [r[0] for r in conn.execute("SELECT id FROM runs ORDER BY started_at")][:2]
+    dry = trialrun_cli(["gc", "--keep", "1", "--dry-run"], subprocess_env, tmp_path)
+    assert dry.returncode == 0, dry.stderr
+    assert dry.stdout.splitlines() == [*oldest, "would delete 2 runs (dry run: nothing deleted)"]
+    assert len(stored_runs(home)) == 3
+    real = trialrun_cli(["gc", "--keep", "1"], subprocess_env, tmp_path)
+    assert real.stdout.strip() == "deleted 2 runs" and len(stored_runs(home)) == 1

@@ -120,7 +120,10 @@ def test_compare_defaults_to_previous_against_latest(two_runs):
     assert exact["newly_failing"] == ["b"] and exact["newly_passing"] == []
     closeness = {e["id"]: e for e in c.evaluators}["closeness"]
     assert closeness["mean_delta"] == pytest.approx(-0.4 / 3)
-    assert c.regressions() == [{"hash": "b", "evaluator_id": "exact", "reason": "passed -> failed"}]
+    # The case's `name` field labels it.
+    assert c.regressions() == [
+        {"hash": "b", "label": "b", "evaluator_id": "exact", "reason": "passed -> failed"}
+    ]
     assert c.regressions(newly_failing=False) == []
     assert [r["hash"] for r in c.regressions(removed_cases=True)] == ["b", "gone"]
     # b's scores fell by 1 (exact) and 0.4 (closeness); only drops over the limit count
@@ -272,7 +275,7 @@ def test_cli_compare_exit_codes_and_options(two_runs, subprocess_env, tmp_path):
 
 def test_cli_lookup_errors_exit_2(subprocess_env, tmp_path):
     out = cli(["show"], subprocess_env, tmp_path)
-    assert out.returncode == 2 and "no run store here yet" in out.stderr
+    assert out.returncode == 2 and "no run store here or in a parent folder yet" in out.stderr
     run_suite({"a": 1})
     out = cli(["show", "nope"], subprocess_env, tmp_path)
     assert out.returncode == 2 and 'no run matches "nope"' in out.stderr

@@ -139,6 +139,29 @@ def test_impossible_threshold_raises_value_error_naming_both_bounds(kwargs):
         assert f"{name}={value}" in message, message
 
 
+@pytest.mark.parametrize(
+    ("kwargs", "shown"),
+    [
+        ({"gt": 1}, "Threshold(gt=1)"),
+        ({"lt": 0}, "Threshold(lt=0)"),
+        ({"gte": 1.5}, "Threshold(gte=1.5)"),
+        ({"lte": -0.1}, "Threshold(lte=-0.1)"),
+        ({"gt": 1, "lt": 2}, "Threshold(gt=1)"),
+    ],
+    ids=lambda v: ",".join(f"{k}={x}" for k, x in v.items()) if isinstance(v, dict) else "",
+)
+def test_threshold_outside_the_score_range_is_refused(kwargs, shown):
+    # Scores lie in [0, 1]: the README promises thresholds no score can pass are refused.
+    with pytest.raises(ValueError, match="can never pass") as info:
+        Threshold(**kwargs)
+    assert shown in str(info.value)
+
+
+@pytest.mark.parametrize("kwargs", [{"gte": 1}, {"lte": 0}, {"gt": 0, "lt": 1}, {"lt": 5}])
+def test_thresholds_at_the_edges_of_the_score_range_are_kept(kwargs):
+    assert Threshold(**kwargs) == Threshold(**kwargs)
+
+
 def test_nan_bound_is_refused():
     with pytest.raises(ValueError, match="NaN"):
         Threshold(lt=math.nan)

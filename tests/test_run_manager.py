@@ -262,7 +262,7 @@ def test_a_run_manager_run_compares_and_shows_like_any_run(capsys):
     assert "q  evaluator-external-id  passed 1 -> failed 0.2" in capsys.readouterr().out
     assert main(["show"]) == 0
     out = capsys.readouterr().out
-    assert "suite manual  completed" in out
+    assert "suite manual  failed (status completed)" in out  # a failing case: the verdict
     assert "FAIL q  (0.005 s)" in out
 
 

@@ -134,11 +134,27 @@ def test_api_over_http(viewer: Viewer, runs: tuple[str, str]) -> None:
     assert [r["id"] for r in listed] == [head, base]
     assert listed[0]["suite_id"] == SUITE and listed[0]["status"] == "completed"
     assert (listed[0]["cases"], listed[0]["errored_cases"]) == (5, 1)
+    # q-2 and q-3 fail an evaluation, q-4 raised: the stored status stays completed, the
+    # verdict people read is failed, with 2 of 5 passing.
+    assert (listed[0]["verdict"], listed[0]["failed_cases"], listed[0]["pass_rate"]) == (
+        "failed",
+        2,
+        0.4,
+    )
+    assert (listed[1]["verdict"], listed[1]["failed_cases"], listed[1]["pass_rate"]) == (
+        "failed",
+        1,
+        0.8,
+    )
     assert [r["id"] for r in fetch_json(api + "runs?limit=1")[1]] == [head]
     assert fetch_json(api + f"runs?suite={SUITE}")[1] == listed
 
     status, data = fetch_json(api + "runs/" + head[:-4])  # a unique prefix
     assert status == 200 and data["run"]["id"] == head
+    assert data["previous"] == base  # the page offers "compare with previous" from this
+    # Each case carries its label: here its first two short text fields.
+    assert data["cases"][2]["label"] == "third question · gamma answer"
+    assert fetch_json(api + "runs/" + base)[1]["previous"] is None
     assert [c["hash"] for c in data["cases"]] == [f"q-{n}" for n in range(5)]
     assert data["cases"][0]["test_case"]["text"] == "<b>first</b> question"
     assert "ValueError: the model is down" in data["cases"][4]["error"]
@@ -261,10 +277,18 @@ def test_runs_list_shows_both_runs(page: WebDriver, runs: tuple[str, str]) -> No
     assert [r.get_attribute("data-run-id") for r in rows] == [head, base]
     cells = texts(rows[0].find_elements(By.TAG_NAME, "td"))
     assert cells[1] == SUITE
-    assert cells[3] == "completed"
-    assert (cells[5], cells[6]) == ("5", "1")  # cases, errored
+    assert cells[3] == "failed"  # stored as completed, but cases failed
+    assert cells[5:9] == ["5", "40%", "2", "1"]  # cases, passed, failed, errored
     assert page.find_element(By.ID, "compare-button").get_attribute("disabled") is not None
     assert page.title == "trialrun"
+
+
+def test_the_first_run_offers_no_comparison(page: WebDriver, runs: tuple[str, str]) -> None:
+    base, head = runs
+    page.find_element(By.CSS_SELECTOR, f"tr.run-row[data-run-id='{base}'] a.run-link").click()
+    wait_page(page, "run")
+    assert page.find_elements(By.ID, "compare-previous") == []
+    assert "nothing before it" in page.find_element(By.ID, "no-previous").text
 
 
 def test_run_view_filters_and_case_details(page: WebDriver, runs: tuple[str, str]) -> None:
@@ -278,7 +302,7 @@ def test_run_view_filters_and_case_details(page: WebDriver, runs: tuple[str, str
         dd.get_attribute("data-fact"): dd.text
         for dd in page.find_elements(By.CSS_SELECTOR, "#run-header dd[data-fact]")
     }
-    assert (facts["run"], facts["suite"], facts["status"]) == (head, SUITE, "completed")
+    assert (facts["run"], facts["suite"], facts["status"]) == (head, SUITE, "failed (completed)")
     assert facts["cases"] == "5 (1 where fn raised)"
     exact = page.find_element(By.CSS_SELECTOR, "#evaluator-summary tr[data-evaluator='exact']")
     assert exact.find_element(By.CSS_SELECTOR, "[data-count='passed']").text == "3"
@@ -382,7 +406,11 @@ def test_compare_view_puts_the_newly_failing_case_first(
         == "q-4"
     )
     regressions = texts(page.find_elements(By.CSS_SELECTOR, "#regressions li"))
-    assert regressions == ["q-2 · exact: passed -> failed", "q-4: fn newly raised"]
+    # Cases read by their label (their first short text fields), the hash beside.
+    assert regressions == [
+        "third question · gamma answer q-2 · exact: passed -> failed",
+        "fifth question · delta answer q-4: fn newly raised",
+    ]
     exact = page.find_element(By.CSS_SELECTOR, "#compare-evaluators tr[data-evaluator='exact']")
     assert exact.find_element(By.CSS_SELECTOR, "[data-count='newly_failing']").text == "1"
     assert page.find_element(By.ID, "added-cases").text == "None."

@@ -1,6 +1,7 @@
 """The `trialrun` command.
 
-    trialrun run [--junit PATH] FILE.py   run the suites FILE.py defines (it calls run_test_suite)
+    trialrun run [--junit PATH] FILE.py [ARGS | -- ARGS]
+                                          run the suites FILE.py defines (it calls run_test_suite)
     trialrun demo                         run the built-in demo on the embedded defaults
     trialrun steps PATH/e2e.py [--reset]  run a step sequence (e2e.py calls TestRunner.run)
     trialrun runs [--suite ID]            list stored runs
@@ -8,7 +9,7 @@
     trialrun compare [BASE] [HEAD]        compare two runs by test-case hash
     trialrun review [RUN] [CASE --grade G] a run's human review queue; grade a case
     trialrun export [RUN] --format F      json, csv, junit or a standalone html report
-    trialrun gc --keep N                  delete old runs
+    trialrun gc --keep N [--dry-run]      delete old runs (or list what would go)
     trialrun ui [--port N]                the local web viewer on 127.0.0.1
 
 Exit codes: 0 every suite passed (compare: no regression), 1 an evaluation failed or
@@ -26,6 +27,7 @@ import runpy
 import signal
 import sys
 import traceback
+from typing import NoReturn
 
 from trialrun._exit_codes import (
     EXIT_FAILED,
@@ -36,17 +38,51 @@ from trialrun._exit_codes import (
 )
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with a "did you mean" for mistyped commands, options and choices."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        hint = _did_you_mean(self, message)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}{hint}\n")
+
+
+def _did_you_mean(parser: argparse.ArgumentParser, message: str) -> str:
+    """' (did you mean X?)' for the first unknown word in an argparse message, if one is close."""
+    import difflib
+    import re
+
+    candidates: list[str] = []
+    for action in parser._actions:
+        candidates.extend(action.option_strings)
+        if action.choices:
+            candidates.extend(str(c) for c in action.choices)
+    for word in re.findall(r"'([^']+)'|(-{1,2}[\w-]+)", message):
+        typed = (word[0] or word[1]).split("=", 1)[0]
+        if typed in candidates:
+            continue
+        close = difflib.get_close_matches(typed, candidates, n=1, cutoff=0.6)
+        if close:
+            return f" (did you mean {close[0]}?)"
+    return ""
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="trialrun", description="A test engine for AI agents.")
+    parser = _Parser(prog="trialrun", description="A test engine for AI agents.")
     parser.add_argument("--version", action="store_true", help="print the version and exit")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     run = sub.add_parser("run", help="run the suites a Python file defines")
     run.add_argument(
         "file",
         help="a Python file that calls run_test_suite (run as __main__); options go before it",
     )
-    run.add_argument("args", nargs=argparse.REMAINDER, help="arguments passed on to FILE")
+    run.add_argument(
+        "args",
+        nargs=argparse.REMAINDER,
+        help="arguments passed on to FILE; trialrun run's own options there are refused, "
+        "so pass such a name to FILE after --",
+    )
     run.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summaries")
     run.add_argument("--junit", metavar="PATH", help="also write JUnit XML of the runs to PATH")
     run.add_argument(
@@ -134,14 +170,24 @@ def _parser() -> argparse.ArgumentParser:
         "export", help="write a run as json, csv, junit XML or a standalone html report"
     )
     export.add_argument("run", nargs="?", default="latest", help="run id, unique prefix, or latest")
-    export.add_argument("--format", choices=["json", "csv", "junit", "html"], default="json")
+    export.add_argument(
+        "--format",
+        choices=["json", "csv", "junit", "html"],
+        default="json",
+        help="json (default), csv, junit XML or a standalone html report",
+    )
     export.add_argument("-o", "--output", metavar="PATH", help="file to write (default: stdout)")
     export.add_argument("--suite", help="resolve 'latest' within this suite")
 
     gc = sub.add_parser(
         "gc", help="delete all but the newest N runs of each suite and grid combination"
     )
-    gc.add_argument("--keep", type=int, required=True, metavar="N")
+    gc.add_argument(
+        "--keep", type=int, required=True, metavar="N", help="how many runs of each to keep"
+    )
+    gc.add_argument(
+        "--dry-run", action="store_true", help="list the runs that would be deleted; delete none"
+    )
 
     ui = sub.add_parser("ui", help="serve the local web viewer on 127.0.0.1 until Ctrl-C")
     ui.add_argument(
@@ -174,7 +220,14 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        # Named by the subcommand's own usage, so the options it does take are shown.
+        where = _subparser(parser, args.command) if args.command else parser
+        where.error(f"unrecognized arguments: {' '.join(unknown)}")
+    if args.command == "run":
+        raw = list(sys.argv[1:] if argv is None else argv)
+        args.args = _script_args(parser, args.file, args.args, raw)
     if args.version:
         from trialrun import __version__
 
@@ -204,6 +257,43 @@ def main(argv: list[str] | None = None) -> int:
     except (LookupError, _core.StoreError, ValueError, OSError) as e:
         print(f"trialrun: error: {e}", file=sys.stderr)
         return EXIT_USAGE
+
+
+# trialrun run's own options: after FILE they would silently reach the script instead.
+_RUN_OPTIONS = ("-q", "--quiet", "--junit", "--suite")
+
+
+def _script_args(
+    parser: argparse.ArgumentParser, file: str, args: list[str], raw: list[str]
+) -> list[str]:
+    """The arguments for FILE: everything after it, but a name of trialrun run's own options
+    is refused (it would silently not apply); what follows `--` passes as it is."""
+    verbatim: list[str] = []
+    if "--" in raw:
+        # argparse drops a leading `--` from the remainder in some Python versions and keeps
+        # it in others: what follows the first `--` on the command line is taken as given.
+        tail = raw[raw.index("--") + 1 :]
+        if len(tail) <= len(args) and args[len(args) - len(tail) :] == tail:
+            verbatim, args = tail, args[: len(args) - len(tail)]
+            if args and args[-1] == "--":
+                args = args[:-1]
+    for arg in args:
+        name = arg.split("=", 1)[0]
+        if name in _RUN_OPTIONS:
+            value = "" if name in ("-q", "--quiet") or "=" in arg else " VALUE"
+            _subparser(parser, "run").error(
+                f"{name} comes after {file}, so it would go to {file}, not to trialrun: "
+                f"put it before FILE (trialrun run {arg}{value} {file}), or, if {file} takes "
+                f"{name} itself, pass it after -- (trialrun run {file} -- {arg})"
+            )
+    return args + verbatim
+
+
+def _subparser(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return action.choices[name]
+    raise LookupError(name)
 
 
 def _runs(args: argparse.Namespace) -> int:
@@ -260,6 +350,18 @@ def _export(args: argparse.Namespace) -> int:
 def _gc(args: argparse.Namespace) -> int:
     from trialrun import history
 
+    if args.dry_run:
+        from trialrun import _core
+
+        if args.keep < 0:
+            raise ValueError(f"keep must be >= 0, got {args.keep}")
+        old = _core.old_runs(args.keep)
+        for run_id in old:
+            print(run_id)
+        print(
+            f"would delete {len(old)} run{'' if len(old) == 1 else 's'} (dry run: nothing deleted)"
+        )
+        return EXIT_PASSED
     deleted = history.gc(args.keep)
     print(f"deleted {deleted} run{'' if deleted == 1 else 's'}")
     return EXIT_PASSED

@@ -7,7 +7,8 @@
     trialrun.compare(result_a, result_b)    # two suite results, matched by test-case hash
 
 Runs are named by id, by a unique prefix of one, or "latest". The store is
-$TRIALRUN_HOME/trialrun.db, else ./.trialrun/trialrun.db.
+$TRIALRUN_HOME/trialrun.db, else the nearest .trialrun/trialrun.db in the current folder
+or a parent (as git finds .git), else ./.trialrun/trialrun.db.
 """
 
 from __future__ import annotations
@@ -59,13 +60,15 @@ def compare(base: RunRef = None, head: RunRef = None, *, suite: str | None = Non
     return _core.compare_runs(_run_id(base, "base"), _run_id(head, "head"), suite)
 
 
-def gc(keep: int) -> int:
+def gc(keep: int, dry_run: bool = False) -> int:
     """Delete all but the newest `keep` runs of each suite and grid combination.
 
-    Returns how many runs were deleted.
+    Returns how many runs were deleted (with `dry_run=True`: would be, deleting nothing).
     """
     if keep < 0:
         raise ValueError(f"keep must be >= 0, got {keep}")
+    if dry_run:
+        return len(_core.old_runs(keep))
     return _core.gc_runs(keep)
 
 

@@ -66,6 +66,8 @@ impl EvaluationDiff {
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct CaseDiff {
     pub hash: String,
+    /// The case's readable label (head's, else base's); None: named by its hash.
+    pub label: Option<String>,
     pub base_error: Option<String>,
     pub head_error: Option<String>,
     pub evaluations: Vec<EvaluationDiff>,
@@ -288,6 +290,7 @@ impl Default for Policy {
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Regression {
     pub hash: String,
+    pub label: Option<String>,
     pub evaluator_id: Option<String>,
     pub reason: String,
 }
@@ -364,6 +367,11 @@ pub fn compare(base: &RunData, head: &RunData) -> Comparison {
             .collect();
         cases.push(CaseDiff {
             hash: h.hash.to_string(),
+            label: h
+                .label
+                .as_deref()
+                .or(b.label.as_deref())
+                .map(str::to_string),
             base_error: b.error.clone(),
             head_error: h.error.clone(),
             evaluations,
@@ -431,8 +439,10 @@ impl Comparison {
             // dropped more than chance explains.
             for c in &trials.cases {
                 if c.head_rate() < c.base_rate() && c.p_value < policy.alpha {
+                    let label = self.cases.iter().find(|d| d.hash == c.hash);
                     out.push(Regression {
                         hash: c.hash.clone(),
+                        label: label.and_then(|d| d.label.clone()),
                         evaluator_id: None,
                         reason: format!(
                             "pass rate {}/{} -> {}/{} ({TRIAL_TEST}: p = {} < {})",
@@ -451,6 +461,7 @@ impl Comparison {
             if policy.newly_errored && c.newly_errored() {
                 out.push(Regression {
                     hash: c.hash.clone(),
+                    label: c.label.clone(),
                     evaluator_id: None,
                     reason: "fn newly raised".into(),
                 });
@@ -458,6 +469,7 @@ impl Comparison {
             for e in &c.evaluations {
                 let reg = |reason: String| Regression {
                     hash: c.hash.clone(),
+                    label: c.label.clone(),
                     evaluator_id: Some(e.evaluator_id.clone()),
                     reason,
                 };
@@ -479,6 +491,7 @@ impl Comparison {
         if policy.removed_cases {
             out.extend(self.removed.iter().map(|h| Regression {
                 hash: h.clone(),
+                label: None,
                 evaluator_id: None,
                 reason: "case removed".into(),
             }));

@@ -148,6 +148,10 @@ fn regressions_follow_the_policy() {
 fn gc_keeps_the_newest_runs_of_each_series() {
     let dir = TestDir::new("history-gc");
     let conn = store_with_two_runs(&dir);
+    // The dry run names what would go and deletes nothing.
+    assert_eq!(store::old_runs(&conn, 1).unwrap(), vec!["run-a"]);
+    assert_eq!(store::old_runs(&conn, 2).unwrap(), Vec::<String>::new());
+    assert_eq!(store::list_runs(&conn, None, 10).unwrap().len(), 2);
     assert_eq!(store::delete_old_runs(&conn, 1).unwrap(), 1);
     let left: Vec<String> = store::list_runs(&conn, None, 10)
         .unwrap()

@@ -144,6 +144,7 @@ mod tests {
             index,
             hash: format!("h{index}").into(),
             trial,
+            label: None,
             test_case: "{}".into(),
             output: None,
             duration_s: 0.1,

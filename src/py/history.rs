@@ -29,7 +29,7 @@ fn existing(store_path: Option<PathBuf>) -> PyResult<PathBuf> {
     let path = store_path.unwrap_or_else(store::default_path);
     if !path.exists() {
         return Err(StoreError::new_err(format!(
-            "{}: no run store here yet (run a suite first)",
+            "{}: no run store here or in a parent folder yet (run a suite first)",
             path.display()
         )));
     }
@@ -361,6 +361,16 @@ fn gc_runs(py: Python<'_>, keep: usize, store_path: Option<PathBuf>) -> PyResult
     })
 }
 
+/// The ids `gc_runs(keep)` would delete, oldest first; deletes nothing.
+#[pyfunction]
+#[pyo3(signature = (keep, store_path=None))]
+fn old_runs(py: Python<'_>, keep: usize, store_path: Option<PathBuf>) -> PyResult<Vec<String>> {
+    py.detach(|| {
+        let conn = open(store_path)?;
+        Ok(store::old_runs(&conn, keep)?)
+    })
+}
+
 /// JUnit XML for stored runs (by id).
 #[pyfunction]
 #[pyo3(signature = (run_ids, store_path=None))]
@@ -405,6 +415,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(load_run, m)?)?;
     m.add_function(wrap_pyfunction!(compare_runs, m)?)?;
     m.add_function(wrap_pyfunction!(gc_runs, m)?)?;
+    m.add_function(wrap_pyfunction!(old_runs, m)?)?;
     m.add_function(wrap_pyfunction!(junit_for_runs, m)?)?;
     m.add_function(wrap_pyfunction!(html_for_runs, m)?)?;
     Ok(())

@@ -279,7 +279,13 @@ impl ManualRun {
         }
         // These run user code (serialize()), so before the lock: code that asks this run
         // anything (its run_id) would otherwise wait on itself.
-        let test_case_json = serialize_case(test_case, hooks)?;
+        let test_case_json: Arc<str> = serialize_case(test_case, hooks)?.into();
+        let case_label = super::suite::labels::case_labels(
+            std::slice::from_ref(test_case),
+            std::slice::from_ref(&test_case_json),
+        )
+        .pop()
+        .flatten();
         // An output whose own serialize() raises is refused with its error, as the SDK raises.
         let output_json = to_json(&stored_output(output)?);
         let mut phase = self.phase.lock_py_attached(py).expect("never poisoned");
@@ -307,7 +313,8 @@ impl ManualRun {
             index: open.next_index,
             hash: case_hash.clone(),
             trial: 0,
-            test_case: test_case_json.into(),
+            label: case_label,
+            test_case: test_case_json,
             output: Some(output_json),
             duration_s,
             error,

@@ -132,6 +132,14 @@ pub fn failure_reason(e: &EvaluationRecord) -> String {
 }
 
 /// The last non-blank line of a traceback: Python puts the exception there.
+/// A case as people name it: its label with the hash beside it, or the hash alone.
+pub fn case_name(hash: &str, label: Option<&str>) -> String {
+    match label {
+        Some(label) if label != hash => format!("{label} [{hash}]"),
+        _ => hash.to_string(),
+    }
+}
+
 pub fn last_line(text: &str) -> Option<&str> {
     text.lines().map(str::trim).rfind(|l| !l.is_empty())
 }

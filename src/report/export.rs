@@ -177,6 +177,7 @@ pub(crate) mod tests {
             index,
             hash: hash.into(),
             trial: 0,
+            label: None,
             test_case: format!(r#"{{"input":"q{index}"}}"#).into(),
             output: output.map(str::to_string),
             duration_s: 0.5,
@@ -225,7 +226,11 @@ pub(crate) mod tests {
                 ended_at: Some(1_709_210_100.0),
                 cases: 4,
                 errored_cases: 1,
-            },
+                failed_cases: 1,
+                verdict: "",
+                pass_rate: None,
+            }
+            .with_counts(),
             cases: vec![
                 case(0, "ok", Some(r#"{"answer":"yes"}"#), None),
                 case(1, "tricky", Some(r#""a, \"quoted\"\nline""#), None),

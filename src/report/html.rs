@@ -523,9 +523,16 @@ pub fn runs_html(runs: &[StoredRun]) -> String {
             row(&[
                 td("", &code(&r.run.id)),
                 td("", &text(&r.run.suite_id)),
-                td("", &status_chip(r.status)),
+                td("", &verdict_chip(r.verdict)),
                 td("", &text(&iso_utc(r.run.started_at))),
                 td("num", &r.cases.to_string()),
+                td(
+                    "num",
+                    &r.pass_rate
+                        .map(|p| format!("{}%", fmt_score(p * 100.0)))
+                        .unwrap_or_else(|| "—".into()),
+                ),
+                count_cell(r.failed_cases, "bad"),
                 count_cell(r.errored_cases, "bad"),
                 td(
                     "",
@@ -538,9 +545,11 @@ pub fn runs_html(runs: &[StoredRun]) -> String {
     let header = [
         "run",
         "suite",
-        "status",
+        "verdict",
         "started (UTC)",
         "cases",
+        "passed",
+        "failed",
         "errored",
         "grid",
         "git",
@@ -680,6 +689,16 @@ fn status_chip(status: RunStatus) -> String {
         RunStatus::Interrupted | RunStatus::Failed => "bad",
     };
     chip(tone, status.as_str())
+}
+
+/// A run's verdict as shown in lists: a run with failing cases reads "failed".
+fn verdict_chip(verdict: &str) -> String {
+    let tone = match verdict {
+        "passed" => "ok",
+        "running" => "none",
+        _ => "bad",
+    };
+    chip(tone, verdict)
 }
 
 fn duration(run: &StoredRun) -> String {
@@ -826,6 +845,7 @@ mod tests {
         let run = sample_run();
         let diff = |hash: &str, base: Option<Side>, head: Option<Side>, change| CaseDiff {
             hash: hash.into(),
+            label: None,
             base_error: None,
             head_error: None,
             evaluations: vec![EvaluationDiff {
@@ -903,6 +923,12 @@ mod tests {
         let html = runs_html(&[run]);
         assert!(html.contains("<td><code>run-1</code></td><td>my-suite</td>"));
         assert!(html.contains("<td>model=a, temperature=0</td><td>main @ 0123456789</td>"));
+        // One case failed an evaluation, one raised: the completed run reads failed.
+        assert!(
+            html.contains("<span class=\"chip bad\" title=\"failed\">failed</span>"),
+            "{html}"
+        );
+        assert!(html.contains("<td class=\"num\">50%</td><td class=\"num bad\">1</td><td class=\"num bad\">1</td>"), "{html}");
         assert!(runs_html(&[]).contains("No runs in the store yet."));
     }
 }

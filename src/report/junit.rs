@@ -1,12 +1,13 @@
 //! JUnit XML as CI systems read it (GitHub, GitLab, Jenkins): one <testsuite> per run, one
-//! <testcase> per case x evaluator, named `{case hash} / {evaluator id}` (with trials, one per
-//! case, named by its hash, its trials in properties and system-out).
+//! <testcase> per case x evaluator, named `{case label} [{case hash}] / {evaluator id}`
+//! (`{case hash} / {evaluator id}` for a case without a label); with trials, one per case,
+//! named by its label and hash, its trials in properties and system-out.
 //!
 //! Also home of the XML escaping, which the HTML report shares.
 
 use super::common::{
-    describe_threshold, failure_reason, group_by_case, iso_utc, last_line, parse_verdict,
-    pretty_json, run_title,
+    case_name, describe_threshold, failure_reason, group_by_case, iso_utc, last_line,
+    parse_verdict, pretty_json, run_title,
 };
 use crate::evaluation::{fmt_number, fmt_score, Verdict};
 use crate::history::trials::RunTrials;
@@ -95,10 +96,16 @@ fn testcases(run: &RunData) -> Vec<TestCase> {
         if c.case.error.is_some() || c.evaluations.is_empty() {
             out.push(fn_testcase(c.case));
         }
-        out.extend(c.evaluations.iter().map(|e| evaluation_testcase(e)));
+        let label = c.case.label.as_deref();
+        out.extend(c.evaluations.iter().map(|e| evaluation_testcase(e, label)));
     }
     // Evaluations without a case row still count: CI should see them.
-    out.extend(grouped.unmatched.iter().map(|e| evaluation_testcase(e)));
+    out.extend(
+        grouped
+            .unmatched
+            .iter()
+            .map(|e| evaluation_testcase(e, None)),
+    );
     out
 }
 
@@ -216,14 +223,15 @@ fn fn_testcase(case: &CaseRecord) -> TestCase {
         None => CaseOutcome::Passed,
     };
     TestCase {
-        name: format!("{} / fn", case.hash),
+        name: format!("{} / fn", case_name(&case.hash, case.label.as_deref())),
         time: case.duration_s,
         outcome,
         properties: vec![],
     }
 }
 
-fn evaluation_testcase(e: &EvaluationRecord) -> TestCase {
+/// Named `{label} [{hash}] / {evaluator}` (the hash alone when the case has no label).
+fn evaluation_testcase(e: &EvaluationRecord, label: Option<&str>) -> TestCase {
     let outcome = match parse_verdict(&e.verdict) {
         Verdict::Passed => CaseOutcome::Passed,
         Verdict::NoThreshold => {
@@ -240,7 +248,7 @@ fn evaluation_testcase(e: &EvaluationRecord) -> TestCase {
         },
     };
     TestCase {
-        name: format!("{} / {}", e.case_hash, e.evaluator_id),
+        name: format!("{} / {}", case_name(&e.case_hash, label), e.evaluator_id),
         time: e.duration_s,
         outcome,
         properties: vec![],

@@ -1,9 +1,15 @@
-//! The end-of-suite summary: one line per run, then a table per evaluator.
+//! The end-of-suite summary: one line per run, then a table per evaluator, then the first
+//! failing cases (input, output, what failed) and where to look next.
 
-use crate::evaluation::fmt_score;
 use crate::evaluation::trials::Judgement;
+use crate::evaluation::{fmt_score, Verdict};
 use crate::suite::tally::Tally;
 use std::fmt::Write;
+
+/// How many failing cases the summary shows in full.
+pub const FAILURES_SHOWN: usize = 5;
+/// Inputs, outputs and metadata longer than this are cut (the store keeps them whole).
+pub const SHOWN_CHARS: usize = 300;
 
 pub struct SummaryInput<'a> {
     pub suite_id: &'a str,
@@ -14,6 +20,112 @@ pub struct SummaryInput<'a> {
     pub store_path: Option<&'a str>,
     /// With trials: each judged case's hash and judgement (empty otherwise).
     pub trial_cases: Vec<(&'a str, Judgement)>,
+    /// The first failing cases, at most `FAILURES_SHOWN`.
+    pub failing: &'a [FailingCase],
+    /// How many cases failed in all.
+    pub failing_total: usize,
+}
+
+/// A failing case as the summary shows it; JSON values as text.
+pub struct FailingCase {
+    /// Its label and hash (`common::case_name`).
+    pub name: String,
+    pub run_id: String,
+    pub grid: Option<String>,
+    pub input: String,
+    pub output: Option<String>,
+    /// fn's traceback when it raised.
+    pub error: Option<String>,
+    pub evaluations: Vec<FailingEvaluation>,
+}
+
+pub struct FailingEvaluation {
+    pub evaluator_id: String,
+    pub verdict: Verdict,
+    pub score: Option<f64>,
+    /// `Threshold(gte=1)` as written.
+    pub threshold: Option<String>,
+    pub metadata: Option<String>,
+    pub error: Option<String>,
+}
+
+/// `text` on one line, cut to `SHOWN_CHARS` with a note of how much was left out.
+fn trimmed(text: &str) -> String {
+    let flat: String = text
+        .chars()
+        .map(|c| if c == '\n' { ' ' } else { c })
+        .collect();
+    let total = flat.chars().count();
+    if total <= SHOWN_CHARS {
+        return flat;
+    }
+    let kept: String = flat.chars().take(SHOWN_CHARS).collect();
+    format!("{kept}… ({} more chars)", total - SHOWN_CHARS)
+}
+
+fn failing_cases(out: &mut String, s: &SummaryInput) {
+    if s.failing.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "\n{} failing case{}{}:",
+        s.failing_total,
+        if s.failing_total == 1 { "" } else { "s" },
+        if s.failing_total > s.failing.len() {
+            format!(", the first {}", s.failing.len())
+        } else {
+            String::new()
+        }
+    );
+    for c in s.failing {
+        let grid = c
+            .grid
+            .as_deref()
+            .map(|g| format!("  grid {g}"))
+            .unwrap_or_default();
+        let _ = writeln!(out, "\n  FAIL {}{grid}", c.name);
+        let _ = writeln!(out, "    input:  {}", trimmed(&c.input));
+        match (&c.error, &c.output) {
+            (Some(err), _) => {
+                let last = super::common::last_line(err).unwrap_or("an exception");
+                let _ = writeln!(out, "    fn raised: {}", trimmed(last));
+            }
+            (None, Some(output)) => {
+                let _ = writeln!(out, "    output: {}", trimmed(output));
+            }
+            (None, None) => {}
+        }
+        for e in &c.evaluations {
+            let score = e.score.map(fmt_score).unwrap_or_else(|| "-".into());
+            let _ = write!(out, "    {} {}: score {score}", e.evaluator_id, e.verdict);
+            if let Some(t) = &e.threshold {
+                let _ = write!(out, ", needs {t}");
+            }
+            out.push('\n');
+            if let Some(m) = &e.metadata {
+                let _ = writeln!(out, "      metadata: {}", trimmed(m));
+            }
+            if let Some(err) = &e.error {
+                let last = super::common::last_line(err).unwrap_or("an exception");
+                let _ = writeln!(out, "      error: {}", trimmed(last));
+            }
+        }
+    }
+    if s.store_path.is_some() {
+        let mut runs: Vec<&str> = vec![];
+        for c in s.failing {
+            if !runs.contains(&c.run_id.as_str()) {
+                runs.push(&c.run_id);
+            }
+        }
+        let shows: Vec<String> = runs.iter().map(|r| format!("trialrun show {r}")).collect();
+        let _ = writeln!(
+            out,
+            "\n  look closer: {} (every case), or trialrun ui (the browser viewer)",
+            shows.join(", ")
+        );
+    }
 }
 
 /// Most failing or flaky cases listed under a summary of trials.
@@ -100,6 +212,7 @@ pub fn render(s: &SummaryInput) -> String {
     if let Some(path) = s.store_path {
         let _ = writeln!(out, "  stored in {path}");
     }
+    failing_cases(&mut out, s);
     out
 }
 
@@ -130,6 +243,8 @@ mod tests {
             tally: &t,
             store_path: None,
             trial_cases: vec![],
+            failing: &[],
+            failing_total: 0,
         });
         assert!(
             text.starts_with("FAILED demo: 2/2 cases in 1 run"),
@@ -174,6 +289,8 @@ mod tests {
             tally: &t,
             store_path: None,
             trial_cases: cases,
+            failing: &[],
+            failing_total: 0,
         });
         assert!(
             text.starts_with("FAILED demo: 9/9 trials in 1 run"),
@@ -191,5 +308,72 @@ mod tests {
         );
         assert!(text.contains("failed broken: 1/3"), "{text}");
         assert!(!text.contains("steady"), "{text}");
+    }
+
+    #[test]
+    fn failing_cases_show_input_output_and_why_then_where_to_look() {
+        let mut t = Tally::new(3, &["exact".into()]);
+        t.cases_done = 3;
+        let long = "x".repeat(400);
+        let failing = [
+            FailingCase {
+                name: "What is 2+2? [h1]".into(),
+                run_id: "run-1".into(),
+                grid: None,
+                input: r#"{"question":"What is 2+2?"}"#.into(),
+                output: Some(format!(r#""{long}""#)),
+                error: None,
+                evaluations: vec![FailingEvaluation {
+                    evaluator_id: "exact".into(),
+                    verdict: Verdict::Failed,
+                    score: Some(0.0),
+                    threshold: Some("Threshold(gte=1)".into()),
+                    metadata: Some(r#"{"expected":"4"}"#.into()),
+                    error: None,
+                }],
+            },
+            FailingCase {
+                name: "h2".into(),
+                run_id: "run-1".into(),
+                grid: Some(r#"{"model":"a"}"#.into()),
+                input: "{}".into(),
+                output: None,
+                error: Some("Traceback\nValueError: down".into()),
+                evaluations: vec![],
+            },
+        ];
+        let text = render(&SummaryInput {
+            suite_id: "demo",
+            status: "completed",
+            duration_s: 0.5,
+            runs: 1,
+            tally: &t,
+            store_path: Some("/tmp/s.db"),
+            trial_cases: vec![],
+            failing: &failing,
+            failing_total: 7,
+        });
+        let tail = &text[text.find("7 failing cases").expect(&text)..];
+        assert!(tail.starts_with("7 failing cases, the first 2:"), "{text}");
+        assert!(
+            tail.contains(
+                "  FAIL What is 2+2? [h1]\n    input:  {\"question\":\"What is 2+2?\"}\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            tail.contains(&format!(
+                "    output: \"{}… (102 more chars)\n",
+                "x".repeat(299)
+            )),
+            "{text}"
+        );
+        assert!(tail.contains("    exact failed: score 0, needs Threshold(gte=1)\n      metadata: {\"expected\":\"4\"}\n"), "{text}");
+        assert!(tail.contains("  FAIL h2  grid {\"model\":\"a\"}\n    input:  {}\n    fn raised: ValueError: down\n"), "{text}");
+        assert!(
+            tail.contains("look closer: trialrun show run-1 (every case), or trialrun ui"),
+            "{text}"
+        );
+        assert_eq!(tail.matches("trialrun show").count(), 1, "{text}");
     }
 }

@@ -1,7 +1,7 @@
 //! Plain-text views for the terminal: a table of runs, one run with its failures first,
 //! and a comparison of two runs.
 
-use super::common::{fmt_time, grid_label, group_by_case, parse_verdict};
+use super::common::{case_name, fmt_time, grid_label, group_by_case, parse_verdict};
 use crate::evaluation::fmt_score;
 use crate::history::compare::{fmt_p, Change, Comparison, Regression};
 use crate::history::RunData;
@@ -41,9 +41,11 @@ pub fn runs_table(runs: &[StoredRun]) -> String {
             vec![
                 r.run.id.clone(),
                 r.run.suite_id.clone(),
-                r.status.as_str().to_string(),
+                r.verdict.to_string(),
                 fmt_time(r.run.started_at),
                 r.cases.to_string(),
+                r.pass_rate.map(fmt_rate).unwrap_or_else(|| "-".into()),
+                r.failed_cases.to_string(),
                 r.errored_cases.to_string(),
                 r.run.grid.as_deref().map(grid_label).unwrap_or_default(),
                 r.run
@@ -58,15 +60,22 @@ pub fn runs_table(runs: &[StoredRun]) -> String {
         &[
             "run",
             "suite",
-            "status",
+            "verdict",
             "started (UTC)",
             "cases",
+            "passed",
+            "failed",
             "errored",
             "grid",
             "commit",
         ],
         &rows,
     )
+}
+
+/// A pass rate as a percentage: 100%, 87.5%.
+fn fmt_rate(rate: f64) -> String {
+    format!("{}%", fmt_score(rate * 100.0))
 }
 
 /// One run: its header, then each case with failing ones first.
@@ -78,7 +87,11 @@ pub fn run_detail(run: &RunData) -> String {
         "run {}  suite {}  {}",
         r.run.id,
         r.run.suite_id,
-        r.status.as_str()
+        if r.verdict == r.status.as_str() {
+            r.verdict.to_string()
+        } else {
+            format!("{} (status {})", r.verdict, r.status.as_str())
+        }
     );
     let _ = writeln!(
         out,
@@ -124,7 +137,8 @@ pub fn run_detail(run: &RunData) -> String {
         let _ = writeln!(
             out,
             "\n{mark} {}  ({:.3} s)",
-            c.case.hash, c.case.duration_s
+            case_name(&c.case.hash, c.case.label.as_deref()),
+            c.case.duration_s
         );
         if let Some(err) = &c.case.error {
             let _ = writeln!(
@@ -239,7 +253,7 @@ pub fn comparison(c: &Comparison, regressions: &[Regression], alpha: f64) -> Str
             let _ = writeln!(
                 out,
                 "  {}  {}  {} -> {}",
-                case.hash,
+                case_name(&case.hash, case.label.as_deref()),
                 e.evaluator_id,
                 side(&e.base),
                 side(&e.head)
@@ -267,7 +281,7 @@ pub fn comparison(c: &Comparison, regressions: &[Regression], alpha: f64) -> Str
             let _ = writeln!(
                 out,
                 "  {}{}: {}",
-                r.hash,
+                case_name(&r.hash, r.label.as_deref()),
                 r.evaluator_id
                     .as_deref()
                     .map(|e| format!(" / {e}"))

@@ -74,6 +74,7 @@ impl Recorder {
             index,
             hash: hash.clone(),
             trial: 0,
+            label: None,
             test_case: test_case.to_string().into(),
             output: step.output.clone(),
             duration_s: step.duration_s,

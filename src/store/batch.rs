@@ -51,8 +51,8 @@ const INSERT_RUN: &str = "INSERT INTO runs \
     VALUES (?1, ?2, ?3, ?4, ?5, NULL, ?6, ?7, ?8, ?9, ?10)";
 const FINISH_RUN: &str = "UPDATE runs SET status = ?2, ended_at = ?3 WHERE seq = ?1";
 const UPSERT_CASE: &str = "INSERT OR REPLACE INTO cases \
-    (run, idx, trial, hash, test_case, output, duration_s, error) \
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+    (run, idx, trial, hash, test_case, output, duration_s, error, label) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
 const UPSERT_EVALUATION: &str = "INSERT OR REPLACE INTO evaluations \
     (run, case_idx, trial, evaluator_id, score, threshold, verdict, metadata, error, \
      duration_s) \
@@ -272,6 +272,7 @@ fn upsert_case(
         case.output,
         case.duration_s,
         case.error,
+        case.label,
     ])
 }
 
@@ -319,6 +320,7 @@ mod tests {
             index,
             hash: format!("h{index}").into(),
             trial: 0,
+            label: None,
             test_case: "x".repeat(4000).into(),
             output: None,
             duration_s: 0.0,

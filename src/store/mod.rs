@@ -11,6 +11,7 @@ mod baselines;
 mod batch;
 mod error;
 mod git;
+pub mod label;
 mod liveness;
 pub mod model;
 mod open;
@@ -30,7 +31,7 @@ pub use git::git_info;
 pub use model::{CaseRecord, EvaluationRecord, RunRecord, RunStatus};
 pub use open::{open, open_read};
 pub use read::{
-    delete_old_runs, list_runs, previous_run, run_cases, run_evaluations, run_trials,
+    delete_old_runs, list_runs, old_runs, previous_run, run_cases, run_evaluations, run_trials,
     runs_matching, StoredRun,
 };
 pub use review::{
@@ -38,19 +39,27 @@ pub use review::{
 };
 pub use writer::Writer;
 
-/// `$TRIALRUN_HOME/trialrun.db` when TRIALRUN_HOME is set (and not empty), else
-/// `.trialrun/trialrun.db` under the current directory.
+/// `$TRIALRUN_HOME/trialrun.db` when TRIALRUN_HOME is set (and not empty); else the nearest
+/// `.trialrun/trialrun.db` in the current directory or one of its parents (as git finds
+/// `.git`, so commands work from a project's subfolders); else `.trialrun/trialrun.db`
+/// under the current directory, created on first write.
 pub fn default_path() -> PathBuf {
     let home = std::env::var_os("TRIALRUN_HOME").filter(|home| !home.is_empty());
     match home {
         Some(home) => PathBuf::from(home).join("trialrun.db"),
         // Made absolute now, so the path in messages and later use does not depend on a
         // working directory that may change; relative if even the cwd is unknown.
-        None => std::env::current_dir()
-            .unwrap_or_default()
-            .join(".trialrun")
-            .join("trialrun.db"),
+        None => store_under(&std::env::current_dir().unwrap_or_default()),
     }
+}
+
+/// The store `dir` uses: the nearest existing `.trialrun/trialrun.db` at or above it, else
+/// a new one in `dir`.
+pub fn store_under(dir: &std::path::Path) -> PathBuf {
+    dir.ancestors()
+        .map(|d| d.join(".trialrun").join("trialrun.db"))
+        .find(|candidate| candidate.is_file())
+        .unwrap_or_else(|| dir.join(".trialrun").join("trialrun.db"))
 }
 
 /// Seconds since the Unix epoch (0.0 if the clock is set before 1970).
@@ -83,6 +92,26 @@ mod tests {
     #[test]
     fn now_is_after_2024() {
         assert!(now_unix() > 1_704_067_200.0);
+    }
+
+    #[test]
+    fn the_nearest_store_above_a_folder_is_found() {
+        let dir = test_support::TestDir::new("store-under");
+        let project = dir.path().join("project");
+        let deep = project.join("src").join("deep");
+        std::fs::create_dir_all(&deep).unwrap();
+        // Nothing above: a new store in the folder itself.
+        assert_eq!(store_under(&deep), deep.join(".trialrun/trialrun.db"));
+        std::fs::create_dir_all(project.join(".trialrun")).unwrap();
+        // A .trialrun folder without a store is not a store.
+        assert_eq!(store_under(&deep), deep.join(".trialrun/trialrun.db"));
+        std::fs::write(project.join(".trialrun/trialrun.db"), b"").unwrap();
+        assert_eq!(store_under(&deep), project.join(".trialrun/trialrun.db"));
+        assert_eq!(store_under(&project), project.join(".trialrun/trialrun.db"));
+        // A nearer store wins.
+        std::fs::create_dir_all(deep.join(".trialrun")).unwrap();
+        std::fs::write(deep.join(".trialrun/trialrun.db"), b"").unwrap();
+        assert_eq!(store_under(&deep), deep.join(".trialrun/trialrun.db"));
     }
 
     #[test]

@@ -85,6 +85,8 @@ pub struct CaseRecord {
     /// Which trial of the case this row is (0 unless the suite repeats its cases).
     #[serde(skip_serializing_if = "is_first_trial")]
     pub trial: u32,
+    /// A readable name for the case (`store::label`); None: views show the hash.
+    pub label: Option<Arc<str>>,
     /// JSON of `test_case.serialize()`.
     #[serde(serialize_with = "raw_json_required")]
     pub test_case: Arc<str>,

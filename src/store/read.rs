@@ -20,6 +20,30 @@ pub struct StoredRun {
     pub cases: u64,
     /// Of those, the cases whose function raised (`error` set).
     pub errored_cases: u64,
+    /// Cases with an evaluation that failed or errored (fn itself did not raise).
+    pub failed_cases: u64,
+    /// What a person reads for the run: "passed", "failed" (a case failed or errored, or the
+    /// run failed), "interrupted" or "running". `status` keeps the lifecycle as stored.
+    pub verdict: &'static str,
+    /// Share of the cases that passed (neither failed nor errored); None without cases.
+    pub pass_rate: Option<f64>,
+}
+
+impl StoredRun {
+    /// The verdict and pass rate that follow from the status and the counts.
+    pub fn with_counts(mut self) -> StoredRun {
+        let bad = self.failed_cases + self.errored_cases;
+        self.verdict = match self.status {
+            RunStatus::Running => "running",
+            RunStatus::Interrupted => "interrupted",
+            RunStatus::Failed => "failed",
+            RunStatus::Completed if bad > 0 => "failed",
+            RunStatus::Completed => "passed",
+        };
+        self.pass_rate =
+            (self.cases > 0).then(|| self.cases.saturating_sub(bad) as f64 / self.cases as f64);
+        self
+    }
 }
 
 const RUN_COLUMNS: &str = "id, suite_id, kind, status, started_at, ended_at, grid, git_commit, \
@@ -27,6 +51,8 @@ const RUN_COLUMNS: &str = "id, suite_id, kind, status, started_at, ended_at, gri
     (SELECT count(*) FROM cases c WHERE c.run = runs.seq AND c.trial = 0), \
     (SELECT count(*) FROM cases c WHERE c.run = runs.seq AND c.trial = 0 \
         AND c.error IS NOT NULL), \
+    (SELECT count(DISTINCT e.case_idx) FROM evaluations e \
+        WHERE e.run = runs.seq AND e.trial = 0 AND e.verdict IN ('failed', 'errored')), \
     trials";
 
 /// Runs, newest first, of one suite or of all; at most `limit` (pass usize::MAX for all).
@@ -98,19 +124,38 @@ fn select_runs(
 /// Deletes all but the newest `keep` finished runs of each suite and grid combination
 /// (with their cases and evaluations). Runs still running are never deleted.
 /// Returns how many runs were deleted.
+/// Runs beyond the newest `keep` of each suite and grid combination (never running ones):
+/// what `delete_old_runs` removes.
+const OLD_RUNS: &str = "SELECT id FROM ( \
+        SELECT id, started_at, row_number() OVER ( \
+            PARTITION BY suite_id, grid ORDER BY started_at DESC, id DESC) AS newer \
+        FROM runs WHERE status != 'running') \
+    WHERE newer > ?1";
+
 pub fn delete_old_runs(conn: &Connection, keep: usize) -> Result<usize, StoreError> {
     let path = db_path(conn);
     let keep = i64::try_from(keep).unwrap_or(i64::MAX);
     conn.execute(
-        "DELETE FROM runs WHERE status != 'running' AND id IN ( \
-            SELECT id FROM ( \
-                SELECT id, row_number() OVER ( \
-                    PARTITION BY suite_id, grid ORDER BY started_at DESC, id DESC) AS newer \
-                FROM runs WHERE status != 'running') \
-            WHERE newer > ?1)",
+        &format!("DELETE FROM runs WHERE status != 'running' AND id IN ({OLD_RUNS})"),
         params![keep],
     )
     .map_err(|e| StoreError::sqlite(&path, "deleting old runs", e))
+}
+
+/// The ids `delete_old_runs(conn, keep)` would delete, oldest first (for `gc --dry-run`).
+pub fn old_runs(conn: &Connection, keep: usize) -> Result<Vec<String>, StoreError> {
+    let path = db_path(conn);
+    let fail = |e| StoreError::sqlite(&path, "listing old runs", e);
+    let keep = i64::try_from(keep).unwrap_or(i64::MAX);
+    let mut stmt = conn
+        .prepare(&format!(
+            "SELECT id FROM runs WHERE id IN ({OLD_RUNS}) ORDER BY started_at, id"
+        ))
+        .map_err(fail)?;
+    let rows = stmt
+        .query_map(params![keep], |row| row.get(0))
+        .map_err(fail)?;
+    rows.collect::<Result<_, _>>().map_err(fail)
 }
 
 /// The cases of one run in the suite's order: each case's first trial (the only one,
@@ -148,7 +193,7 @@ fn select_cases(
     let fail = |e| StoreError::sqlite(&path, &format!("reading the cases of run {run_id}"), e);
     let mut stmt = conn
         .prepare_cached(&format!(
-            "SELECT run_id, idx, trial, hash, test_case, output, duration_s, error \
+            "SELECT run_id, idx, trial, hash, test_case, output, duration_s, error, label \
              FROM case_results WHERE run_id = ? {filter} ORDER BY idx, trial"
         ))
         .map_err(fail)?;
@@ -159,6 +204,7 @@ fn select_cases(
                 index: row.get(1)?,
                 trial: row.get(2)?,
                 hash: row.get(3)?,
+                label: row.get(8)?,
                 test_case: row.get(4)?,
                 output: row.get(5)?,
                 duration_s: row.get(6)?,
@@ -215,6 +261,7 @@ struct RawRun {
     ended_at: Option<f64>,
     cases: u64,
     errored_cases: u64,
+    failed_cases: u64,
 }
 
 impl RawRun {
@@ -228,12 +275,13 @@ impl RawRun {
                 grid: row.get(6)?,
                 git_commit: row.get(7)?,
                 git_branch: row.get(8)?,
-                trials: row.get(11)?,
+                trials: row.get(12)?,
             },
             status: row.get(3)?,
             ended_at: row.get(5)?,
             cases: count(row, 9)?,
             errored_cases: count(row, 10)?,
+            failed_cases: count(row, 11)?,
         })
     }
 
@@ -251,7 +299,11 @@ impl RawRun {
             ended_at: self.ended_at,
             cases: self.cases,
             errored_cases: self.errored_cases,
-        })
+            failed_cases: self.failed_cases,
+            verdict: "",
+            pass_rate: None,
+        }
+        .with_counts())
     }
 }
 

@@ -206,6 +206,14 @@ const MIGRATIONS: &[&str] = &[
         FROM evaluations e
         JOIN runs r ON r.seq = e.run
         LEFT JOIN cases c ON c.run = e.run AND c.idx = e.case_idx AND c.trial = e.trial;",
+    // v7: a readable label per case (`store::label`), shown beside or instead of the
+    // hash. Older rows have none and show their hash.
+    "ALTER TABLE cases ADD COLUMN label TEXT;
+    DROP VIEW case_results;
+    CREATE VIEW case_results AS
+        SELECT r.id AS run_id, c.idx, c.trial, c.hash, c.test_case, c.output, c.duration_s,
+               c.error, c.label
+        FROM cases c JOIN runs r ON r.seq = c.run;",
 ];
 
 /// The schema version this build of trialrun writes and understands.
@@ -394,7 +402,7 @@ mod tests {
         let version: i64 = conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .unwrap();
-        assert_eq!((version, LATEST_VERSION), (6, 6));
+        assert_eq!(version, LATEST_VERSION);
         assert_eq!(
             crate::store::run_review(&conn, "r").unwrap(),
             Default::default()
@@ -402,5 +410,41 @@ mod tests {
         let grade = crate::store::Grade::new("pass", Some(0.5), None).unwrap();
         crate::store::grade_case(&conn, "r", "h0", &grade, 2.0).unwrap();
         assert_eq!(crate::store::run_review(&conn, "r").unwrap().items.len(), 1);
+    }
+
+    /// A store from before labels: its cases read back with none, new cases keep theirs.
+    #[test]
+    fn a_store_before_labels_gains_the_column() {
+        let dir = TestDir::new("migrate-labels");
+        let path = dir.path().join("trialrun.db");
+        let before = MIGRATIONS
+            .iter()
+            .position(|step| step.contains("ADD COLUMN label"))
+            .unwrap();
+        {
+            let conn = Connection::open(&path).unwrap();
+            for step in &MIGRATIONS[..before] {
+                conn.execute_batch(step).unwrap();
+            }
+            conn.pragma_update(None, "application_id", APPLICATION_ID)
+                .unwrap();
+            conn.pragma_update(None, "user_version", before as i64)
+                .unwrap();
+            conn.execute_batch(
+                r#"INSERT INTO runs (id, suite_id, kind, status, started_at) VALUES ('r', 's', 'suite', 'completed', 1.0);
+                   INSERT INTO cases (run, idx, hash, test_case, output, duration_s)
+                       VALUES (1, 0, 'h0', '{"q":"hi"}', '1', 0.1);"#,
+            )
+            .unwrap();
+        }
+        let conn = crate::store::open(&path).unwrap();
+        let cases = run_cases(&conn, "r").unwrap();
+        assert_eq!((&*cases[0].hash, cases[0].label.as_deref()), ("h0", None));
+        conn.execute("UPDATE cases SET label = 'says hi'", [])
+            .unwrap();
+        assert_eq!(
+            run_cases(&conn, "r").unwrap()[0].label.as_deref(),
+            Some("says hi")
+        );
     }
 }

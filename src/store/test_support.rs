@@ -61,6 +61,7 @@ pub(crate) fn write_run(w: &Writer, id: &str, suite: &str, started_at: f64, case
             index: i as u32,
             hash: (*hash).into(),
             trial: 0,
+            label: None,
             test_case: format!(r#"{{"question":"<b>{hash}</b>"}}"#).into(),
             output: error.is_none().then(|| r#""an answer""#.to_string()),
             duration_s: 0.5,

@@ -336,6 +336,7 @@ mod tests {
             index: i,
             hash: format!("{:016x}", u64::from(i).wrapping_mul(0x9e37_79b9_7f4a_7c15)).into(),
             trial: 0,
+            label: (i % 2 == 0).then(|| format!("question {i} ✓").into()),
             test_case: format!(r#"{{"input":"question {i} — ünïcode ✓","n":{i}}}"#).into(),
             output: (!failed).then(|| format!(r#""answer {i}""#)),
             duration_s: f64::from(i) * 0.1 + 1e-9,

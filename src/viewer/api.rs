@@ -133,9 +133,22 @@ async fn run(
     read(&app, move |conn| {
         let suite = suite.as_deref();
         let found = history::resolve(conn, &reference, suite).map_err(reference_error)?;
-        Ok(history::load(conn, found)?)
+        let previous = store::previous_run(conn, &found)?.map(|r| r.run.id);
+        Ok(RunAnswer {
+            data: history::load(conn, found)?,
+            previous,
+        })
     })
     .await
+}
+
+/// A run with the id of the run before it (same suite and grid), so the page offers a
+/// comparison only when there is something to compare with.
+#[derive(Serialize)]
+struct RunAnswer {
+    #[serde(flatten)]
+    data: history::RunData,
+    previous: Option<String>,
 }
 
 #[derive(Serialize)]

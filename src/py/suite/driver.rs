@@ -975,6 +975,7 @@ impl Driver {
                 index: case as u32,
                 hash: self.plan.hashes[case].clone(),
                 trial,
+                label: self.plan.labels[case].clone(),
                 test_case: self.plan.case_json[case].clone(),
                 output,
                 duration_s: state.duration_s,
@@ -1098,6 +1099,8 @@ impl Driver {
         let c = &self.combos[combo];
         Some(CaseData {
             hash: self.plan.hashes[case].clone(),
+            label: self.plan.labels[case].clone(),
+            input_json: self.plan.case_json[case].clone(),
             test_case: self.plan.cases[case].clone_ref(py),
             run_id: c.run_id.clone(),
             grid: c.grid.as_ref().map(|g| g.clone_ref(py)),

@@ -5,6 +5,7 @@
 mod callee;
 pub(crate) mod driver;
 pub(crate) mod evaluation;
+pub(crate) mod labels;
 mod lane;
 pub(crate) mod plan;
 mod results;

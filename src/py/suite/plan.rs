@@ -57,6 +57,8 @@ pub struct Plan {
     pub hashes: Vec<Arc<str>>,
     /// JSON of each case, shared by every record of it.
     pub case_json: Vec<Arc<str>>,
+    /// Each case's readable label (None: shown by its hash).
+    pub labels: Vec<Option<Arc<str>>>,
     pub fn_callee: Callee,
     /// Autoblocks' before_evaluators_hook(test_case, output): runs after fn, in its slot;
     /// what it returns reaches the evaluators as `hook_results`.
@@ -231,6 +233,8 @@ pub fn build(
             })
         })
         .collect::<PyResult<Vec<Arc<str>>>>()?;
+    let labels = super::labels::case_labels(&cases, &case_json);
+    let labels = origins.iter().map(|&i| labels[i].clone()).collect();
     let case_json = origins.iter().map(|&i| case_json[i].clone()).collect();
     let cases: Vec<Bound<'_, PyAny>> = origins.iter().map(|&i| cases[i].clone()).collect();
 
@@ -262,6 +266,7 @@ pub fn build(
         cases: cases.into_iter().map(Bound::unbind).collect(),
         hashes: hashes.into_iter().map(Arc::from).collect(),
         case_json,
+        labels,
         fn_callee,
         hook_callee,
         case_limit,

@@ -4,7 +4,8 @@
 use crate::evaluation::stats::wilson_interval;
 use crate::evaluation::trials::Judgement;
 use crate::evaluation::{fmt_number, fmt_score, Verdict};
-use crate::report::summary::{self, SummaryInput};
+use crate::report::common::case_name;
+use crate::report::summary::{self, FailingCase, SummaryInput};
 use crate::suite::tally::Tally;
 use pyo3::exceptions::PyAssertionError;
 use pyo3::prelude::*;
@@ -48,6 +49,10 @@ impl EvaluationData {
 /// One case (in one grid combination) as the driver records it.
 pub struct CaseData {
     pub hash: Arc<str>,
+    /// Readable name of the case (None: named by its hash).
+    pub label: Option<Arc<str>>,
+    /// JSON of the case as stored (what the summary shows as its input).
+    pub input_json: Arc<str>,
     pub test_case: Py<PyAny>,
     pub run_id: Arc<str>,
     pub grid: Option<Py<PyDict>>,
@@ -94,6 +99,8 @@ impl CaseData {
     pub(crate) fn clone_ref(&self, py: Python<'_>) -> CaseData {
         CaseData {
             hash: self.hash.clone(),
+            label: self.label.clone(),
+            input_json: self.input_json.clone(),
             test_case: self.test_case.clone_ref(py),
             run_id: self.run_id.clone(),
             grid: self.grid.as_ref().map(|g| g.clone_ref(py)),
@@ -200,6 +207,12 @@ impl CaseResult {
     #[getter]
     fn hash(&self) -> &str {
         &self.data.hash
+    }
+    /// A readable name: the case's `label`/`name`, else its first short string fields;
+    /// None when it has neither (views show the hash).
+    #[getter]
+    fn label(&self) -> Option<&str> {
+        self.data.label.as_deref()
     }
     #[getter]
     fn test_case(&self, py: Python<'_>) -> Py<PyAny> {
@@ -387,14 +400,21 @@ impl SuiteResult {
                 .unwrap_or_default();
             match &c.judgement {
                 Some(j) => {
-                    lines.push(format!("case {}{grid}: {}", c.hash, trials_line(j)));
+                    lines.push(format!(
+                        "case {}{grid}: {}",
+                        case_name(&c.hash, c.label.as_deref()),
+                        trials_line(j)
+                    ));
                     for t in c.trials.iter().filter(|t| t.trial_failed()) {
                         lines.push(format!("  trial {}:", t.trial));
                         trial_failures(&mut lines, py, t, 4);
                     }
                 }
                 None => {
-                    lines.push(format!("case {}{grid}:", c.hash));
+                    lines.push(format!(
+                        "case {}{grid}:",
+                        case_name(&c.hash, c.label.as_deref())
+                    ));
                     trial_failures(&mut lines, py, c, 2);
                 }
             }
@@ -456,6 +476,35 @@ fn trial_failures(lines: &mut Vec<String>, py: Python<'_>, c: &CaseData, pad: us
             )),
             _ => {}
         }
+    }
+}
+
+/// What the summary shows of a failing case (JSON text; the report trims it).
+fn failing_case(py: Python<'_>, c: &CaseData) -> FailingCase {
+    let json = |v: &Bound<'_, PyAny>| to_json(v);
+    FailingCase {
+        name: case_name(&c.hash, c.label.as_deref()),
+        run_id: c.run_id.to_string(),
+        grid: c.grid.as_ref().map(|g| json(g.bind(py).as_any())),
+        input: c.input_json.to_string(),
+        output: c.output.as_ref().map(|o| json(o.bind(py))),
+        error: c.error.clone(),
+        evaluations: c
+            .evaluations
+            .iter()
+            .filter(|e| e.verdict.is_failure())
+            .map(|e| summary::FailingEvaluation {
+                evaluator_id: e.evaluator_id.to_string(),
+                verdict: e.verdict,
+                score: e.score,
+                threshold: e
+                    .threshold
+                    .as_ref()
+                    .map(|t| t.bind(py).get().inner.describe()),
+                metadata: e.metadata.as_ref().map(|m| json(m.bind(py).as_any())),
+                error: e.error.clone(),
+            })
+            .collect(),
     }
 }
 
@@ -563,11 +612,17 @@ impl SuiteResult {
         self.failure_lines(py, limit).join("\n")
     }
 
-    /// The console summary: counts per evaluator.
-    fn summary(&self) -> String {
+    /// The console summary: counts per evaluator, then the first failing cases with
+    /// their input, output and failing evaluations, and where to look next.
+    fn summary(&self, py: Python<'_>) -> String {
         if let Some(reason) = &self.skip_reason {
             return format!("SKIPPED {}: {reason}\n", self.suite_id);
         }
+        let failing: Vec<FailingCase> = self
+            .failing()
+            .take(summary::FAILURES_SHOWN)
+            .map(|(_, c)| failing_case(py, c))
+            .collect();
         summary::render(&SummaryInput {
             suite_id: &self.suite_id,
             status: &self.status,
@@ -580,6 +635,8 @@ impl SuiteResult {
                 .iter()
                 .filter_map(|c| Some((&*c.hash, c.judgement?)))
                 .collect(),
+            failing: &failing,
+            failing_total: self.failing().count(),
         })
     }
 
@@ -621,7 +678,7 @@ impl SuiteResult {
             }
             None => Ok(format!(
                 "<pre>{}</pre>",
-                crate::xml::xml_text(&self.summary())
+                crate::xml::xml_text(&self.summary(py))
             )),
         }
     }

@@ -63,6 +63,11 @@
   const compareHref = (base, head) => `#/compare/${encodeURIComponent(base || "")}/${encodeURIComponent(head || "")}`;
   const shortId = (id) => (id.length > 13 ? id.slice(0, 8) + "…" + id.slice(-4) : id);
   const shortHash = (hash) => (hash.length > 16 ? hash.slice(0, 12) + "…" : hash);
+  // A case by its label (its own label/name, else its first short text fields) with the
+  // hash beside it; the hash alone when it has no label. The full hash is in the title.
+  const caseName = (hash, label) => (label && label !== hash
+    ? [el("span", { class: "case-label" }, label), " ", el("span", { class: "mono muted case-hash" }, shortHash(hash))]
+    : el("span", { class: "mono case-hash" }, shortHash(hash)));
 
   function fmtTime(unix) {
     if (unix === null || unix === undefined) return "—";
@@ -74,6 +79,11 @@
   function fmtNumber(value, digits = 3) {
     if (value === null || value === undefined) return "—";
     return String(Number(value.toFixed(digits)));
+  }
+
+  function fmtRate(rate) {
+    if (rate === null || rate === undefined) return "—";
+    return `${fmtNumber(rate * 100, 1)}%`;
   }
 
   function fmtSeconds(value) {
@@ -152,10 +162,12 @@
         el("td", {}, box),
         el("td", {}, run.suite_id),
         el("td", { class: "mono" }, el("a", { href: runHref(run.id), class: "run-link", title: run.id }, shortId(run.id))),
-        el("td", { class: `status-${run.status}` }, run.status),
+        el("td", { class: `status-${run.verdict}`, title: `status: ${run.status}` }, run.verdict),
         el("td", {}, fmtTime(run.started_at)),
         el("td", { class: "num" }, run.cases),
-        el("td", { class: "num" }, run.errored_cases),
+        el("td", { class: "num", "data-count": "pass-rate" }, fmtRate(run.pass_rate)),
+        el("td", { class: "num", "data-count": "failed" }, run.failed_cases),
+        el("td", { class: "num", "data-count": "errored" }, run.errored_cases),
         el("td", { class: "mono" }, run.grid ? fmtCompact(run.grid) : "—"),
         el("td", { class: "mono" }, fmtGit(run)));
       row.addEventListener("click", () => { location.hash = runHref(run.id); });
@@ -166,8 +178,8 @@
       el("div", { class: "toolbar" }, compareButton,
         el("span", { class: "muted" }, "Tick two runs to compare them case by case; click a run to open it.")),
       el("table", { id: "runs-table" },
-        el("thead", {}, el("tr", {}, ["", "Suite", "Run", "Status", "Started", "Cases", "Errored", "Grid", "Git"]
-          .map((h) => el("th", { class: h === "Cases" || h === "Errored" ? "num" : null }, h)))),
+        el("thead", {}, el("tr", {}, ["", "Suite", "Run", "Verdict", "Started", "Cases", "Passed", "Failed", "Errored", "Grid", "Git"]
+          .map((h) => el("th", { class: ["Cases", "Passed", "Failed", "Errored"].includes(h) ? "num" : null }, h)))),
         el("tbody", {}, rows)));
   }
 
@@ -263,7 +275,7 @@
 
   function runFacts(run) {
     const facts = [
-      ["Run", run.id], ["Suite", run.suite_id], ["Status", run.status],
+      ["Run", run.id], ["Suite", run.suite_id], ["Status", run.verdict === run.status ? run.status : `${run.verdict} (${run.status})`],
       ["Started", fmtTime(run.started_at)], ["Ended", fmtTime(run.ended_at)],
       ["Duration", run.ended_at ? fmtSeconds(run.ended_at - run.started_at) : "—"],
       ["Cases", `${run.cases} (${run.errored_cases} where fn raised)`],
@@ -353,7 +365,7 @@
 
     function render() {
       const shown = evaluator.value ? [evaluator.value] : ids;
-      head.replaceChildren(el("tr", {}, el("th", { class: "num" }, "#"), el("th", {}, "Hash"),
+      head.replaceChildren(el("tr", {}, el("th", { class: "num" }, "#"), el("th", {}, "Case"),
         el("th", { class: "num" }, "Duration"), el("th", {}, "fn"),
         trialsByHash ? el("th", { class: "trials", title: data.trials.plan }, "Trials") : null, shown.map((id) => el("th", { "data-evaluator": id }, id)),
         reviewing ? el("th", { class: "human-grade" }, "Human grade") : null));
@@ -365,7 +377,7 @@
         kept += 1;
         const row = el("tr", { class: "clickable case-row", "data-hash": c.hash, "data-index": c.index, "aria-expanded": "false" },
           el("td", { class: "num" }, c.index),
-          el("td", { class: "mono", title: c.hash }, shortHash(c.hash)),
+          el("td", { class: "case-name", title: c.hash }, caseName(c.hash, c.label)),
           el("td", { class: "num" }, fmtSeconds(c.duration_s)),
           el("td", {}, c.error ? el("span", { class: "verdict errored" }, "raised") : "ok"),
           trialsByHash ? el("td", { class: "trials" }, trialCell(trialsByHash.get(c.hash))) : null,
@@ -398,7 +410,9 @@
     show(token,
       el("h1", {}, "Run of ", el("span", { id: "run-suite" }, run.suite_id)),
       el("div", { id: "run-header", "data-run-id": run.id }, runFacts(run)),
-      el("p", {}, el("a", { id: "compare-previous", href: compareHref("", run.id) }, "Compare with the run before it")),
+      data.previous
+        ? el("p", {}, el("a", { id: "compare-previous", href: compareHref(data.previous, run.id) }, "Compare with the run before it"))
+        : el("p", { id: "no-previous", class: "muted" }, "The first run of this suite and grid: nothing before it to compare with."),
       el("h2", {}, "Evaluators"),
       ids.length ? evaluatorSummary(ids, data.evaluations) : el("p", { class: "muted" }, "No evaluations."),
       reviewSection,
@@ -462,7 +476,7 @@
     for (const c of cmp.cases) {
       if (c.head_error && !c.base_error) {
         addRow(changeRank.newly_errored, el("tr", { class: "compare-row", "data-hash": c.hash, "data-evaluator": "", "data-change": "newly_errored" },
-          el("td", { class: "mono", title: c.hash }, shortHash(c.hash)), el("td", {}, "fn"),
+          el("td", { class: "case-name", title: c.hash }, caseName(c.hash, c.label)), el("td", {}, "fn"),
           el("td", { class: "change-newly_errored" }, "newly errored"), el("td", { class: "base-side" }, "ok"),
           el("td", { class: "head-side" }, el("span", { class: "verdict errored" }, "raised")), el("td", {}, "—"),
           el("td", { class: "base-metadata" }, "—"), el("td", { class: "head-metadata" }, el("pre", { class: "traceback" }, c.head_error))));
@@ -472,7 +486,7 @@
         const delta = e.base && e.head && e.base.score !== null && e.head.score !== null ? e.head.score - e.base.score : null;
         const deltaClass = delta === null || delta === 0 ? "num" : delta > 0 ? "num delta-up" : "num delta-down";
         addRow(changeRank[e.change], el("tr", { class: "compare-row", "data-hash": c.hash, "data-evaluator": e.evaluator_id, "data-change": e.change },
-          el("td", { class: "mono", title: c.hash }, shortHash(c.hash)),
+          el("td", { class: "case-name", title: c.hash }, caseName(c.hash, c.label)),
           el("td", {}, e.evaluator_id),
           el("td", { class: `change-${e.change}` }, e.change.replace("_", " ")),
           sideCell(e.base, "base-side"),
@@ -498,7 +512,7 @@
       el("h2", {}, "Regressions"),
       regressions.length
         ? el("ul", { id: "regressions" }, regressions.map((r) => el("li", { "data-hash": r.hash },
-          el("span", { class: "mono" }, shortHash(r.hash)), r.evaluator_id ? ` · ${r.evaluator_id}` : "", `: ${r.reason}`)))
+          caseName(r.hash, r.label), r.evaluator_id ? ` · ${r.evaluator_id}` : "", `: ${r.reason}`)))
         : el("p", { id: "regressions", class: "muted" }, "None: nothing that passed in base fails in head."),
       el("h2", {}, "Evaluators"),
       el("table", { id: "compare-evaluators" },
