@@ -11,6 +11,8 @@ pub struct SummaryInput<'a> {
     pub runs: usize,
     pub tally: &'a Tally,
     pub store_path: Option<&'a str>,
+    /// Why the suite stopped early (status "stopped").
+    pub stop_reason: Option<&'a str>,
 }
 
 pub fn render(s: &SummaryInput) -> String {
@@ -35,6 +37,20 @@ pub fn render(s: &SummaryInput) -> String {
         s.duration_s,
         t.cases_errored,
     );
+    if let Some(reason) = s.stop_reason {
+        let _ = writeln!(
+            out,
+            "  stopped: {reason}; {} cases not run",
+            t.cases - t.cases_done
+        );
+    }
+    if t.retries > 0 {
+        let _ = writeln!(
+            out,
+            "  {} attempts retried after rate limits ({} cases), counted apart from failures",
+            t.retries, t.cases_retried
+        );
+    }
     if !t.evaluators.is_empty() {
         let width = t
             .evaluators
@@ -81,6 +97,7 @@ mod tests {
             runs: 1,
             tally: &t,
             store_path: None,
+            stop_reason: None,
         });
         assert!(
             text.starts_with("FAILED demo: 2/2 cases in 1 run"),
@@ -88,6 +105,38 @@ mod tests {
         );
         assert!(
             text.contains("has-all-substrings        1       1       0            0       0.75"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("retried") && !text.contains("stopped"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn shows_a_stop_and_retries_apart_from_failures() {
+        let mut t = Tally::new(10, &[]);
+        t.cases_done = 4;
+        t.retries = 7;
+        t.cases_retried = 3;
+        let text = render(&SummaryInput {
+            suite_id: "demo",
+            status: "stopped",
+            duration_s: 0.5,
+            runs: 1,
+            tally: &t,
+            store_path: None,
+            stop_reason: Some("budget exhausted: 120 tokens used of max_tokens=100"),
+        });
+        assert!(text.starts_with("STOPPED demo: 4/10 cases"), "{text}");
+        assert!(
+            text.contains(
+                "stopped: budget exhausted: 120 tokens used of max_tokens=100; 6 cases not run"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("7 attempts retried after rate limits (3 cases)"),
             "{text}"
         );
     }

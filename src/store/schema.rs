@@ -155,6 +155,9 @@ const MIGRATIONS: &[&str] = &[
         graded_at REAL,
         PRIMARY KEY (run, case_hash)
     ) WITHOUT ROWID;",
+    // v7 for issue 18 (v6 is another branch's; the lead renumbers at merge): why a run
+    // with status 'stopped' stopped (a quota or its budget exhausted).
+    "ALTER TABLE runs ADD COLUMN stop_reason TEXT;",
 ];
 
 /// The schema version this build of trialrun writes and understands.
@@ -343,7 +346,7 @@ mod tests {
         let version: i64 = conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .unwrap();
-        assert_eq!((version, LATEST_VERSION), (5, 5));
+        assert_eq!(version, LATEST_VERSION);
         assert_eq!(
             crate::store::run_review(&conn, "r").unwrap(),
             Default::default()

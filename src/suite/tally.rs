@@ -50,6 +50,10 @@ pub struct Tally {
     pub cases_done: u64,
     pub cases_errored: u64,
     pub evaluators: Vec<EvaluatorTally>,
+    /// Attempts of fn and evaluators retried after a rate limit (not failures).
+    pub retries: u64,
+    /// Cases whose fn was retried.
+    pub cases_retried: u64,
 }
 
 impl Tally {

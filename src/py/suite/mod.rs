@@ -6,6 +6,7 @@ mod callee;
 pub(crate) mod driver;
 pub(crate) mod evaluation;
 mod lane;
+pub(crate) mod limits;
 pub(crate) mod plan;
 mod results;
 
@@ -19,5 +20,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<results::RunInfo>()?;
     m.add_class::<results::SuiteResult>()?;
     m.add_class::<driver::SuiteRun>()?;
+    limits::register(m)?;
     Ok(())
 }
