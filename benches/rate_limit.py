@@ -30,9 +30,9 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 import httpx  # noqa: E402
-from rate_limited_server import RateLimitedServer  # noqa: E402
 
 import trialrun  # noqa: E402
+from rate_limited_server import RateLimitedServer  # noqa: E402
 
 
 class Case(trialrun.BaseTestCase):
@@ -123,8 +123,12 @@ def main() -> None:
         f"{args.seconds:g} s per run (ok/s over the last three quarters)"
     )
     for row in [header, *rows]:
-        print("  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in
-                        enumerate(zip(row, widths))))
+        print(
+            "  ".join(
+                cell.ljust(w) if i == 0 else cell.rjust(w)
+                for i, (cell, w) in enumerate(zip(row, widths))
+            )
+        )
 
 
 if __name__ == "__main__":

@@ -15,9 +15,9 @@ from typing import Any
 
 import httpx
 import pytest
-from rate_limited_server import RateLimitedServer
 
 import trialrun
+from rate_limited_server import RateLimitedServer
 from trialrun import BaseTestCase, BaseTestEvaluator, Evaluation, Threshold
 from trialrun._limits import retry_after_s
 
@@ -367,7 +367,7 @@ def test_a_cost_budget_uses_the_price_table():
     assert result.totals["cost"] == pytest.approx(0.4)
     # an unpriced model errors its case, naming the model and what is priced
     err = result.cases[4].error or ""
-    assert "no price for model \"unknown\"" in err and '"priced"' in err
+    assert 'no price for model "unknown"' in err and '"priced"' in err
 
 
 def test_report_usage_outside_a_limited_suite_does_nothing():

@@ -83,6 +83,7 @@ pub fn naming_suite(id: &Bound<'_, PyAny>, err: PyErr) -> PyErr {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 pub fn build<'py>(
     id: &Bound<'py, PyAny>,
     test_cases: &Bound<'py, PyAny>,
