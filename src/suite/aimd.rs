@@ -6,8 +6,8 @@
 //! Plain AIMD saws between half the limit where rate limits began and that limit, so it
 //! averages three quarters of what the provider takes. As TCP's fast recovery does, the
 //! limit climbs back faster (one per success) to just below the level where it was cut,
-//! and probes above that one per window: measured against a server answering 429 above
-//! N requests/s (benches/rate_limit.py) this moved the throughput from 84% to 95%+ of N.
+//! and probes above that one per window. Measured with benches/rate_limit.py (a server
+//! answering 429 above N requests/s) the suite still reaches only about 85% of N.
 //!
 //! Calls that were already in flight when the limit was cut would each cut it again for
 //! the same overload; `epoch` tells them apart: a rate limit counts only for a call that
