@@ -18,6 +18,15 @@ from trialrun._core import (
     __version__,
     md5,
 )
+from trialrun._limits import (
+    CallTimeout,
+    acquire,
+    acquire_sync,
+    is_quota_error,
+    is_rate_limit_error,
+    limit_key,
+    report_usage,
+)
 from trialrun._models import BaseTestCase, BaseTestEvaluator
 from trialrun._run import grid_search_ctx, run_test_suite, run_test_suite_async
 from trialrun.history import compare
@@ -25,6 +34,7 @@ from trialrun.history import compare
 __all__ = [
     "BaseTestCase",
     "BaseTestEvaluator",
+    "CallTimeout",
     "CaseResult",
     "Comparison",
     "Evaluation",
@@ -36,10 +46,16 @@ __all__ = [
     "SuiteValidationError",
     "Threshold",
     "__version__",
+    "acquire",
+    "acquire_sync",
     "compare",
     "grid_search_ctx",
     "history",
+    "is_quota_error",
+    "is_rate_limit_error",
+    "limit_key",
     "md5",
+    "report_usage",
     "run_test_suite",
     "run_test_suite_async",
 ]

@@ -13,10 +13,11 @@ import functools
 import inspect
 import random
 import time
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from trialrun import _core, _selection
+from trialrun import _core, _limits, _selection
 from trialrun._console import is_quiet, is_terminal
 from trialrun._core import SuiteResult
 from trialrun._loop import run_blocking
@@ -51,6 +52,101 @@ def current_suite_id() -> str | None:
     return _suite_var.get()
 
 
+@dataclass(frozen=True)
+class _Limits:
+    """run_test_suite's rate-limit, timeout and budget options (see the README section
+    "Rate limits, timeouts and budgets")."""
+
+    rate_limit_retries: int | None = None
+    is_rate_limit: Callable[[BaseException], bool] | None = None
+    adaptive_concurrency: bool = True
+    fn_timeout: float | None = None
+    evaluator_timeout: float | None = None
+    max_tokens: int | None = None
+    max_cost: float | None = None
+    prices: Mapping[str, tuple[float, float]] | None = None
+
+    def active(self) -> bool:
+        return any(
+            v is not None
+            for v in (
+                self.rate_limit_retries,
+                self.is_rate_limit,
+                self.fn_timeout,
+                self.evaluator_timeout,
+                self.max_tokens,
+                self.max_cost,
+                self.prices,
+            )
+        )
+
+    def check(self, id: str) -> None:
+        """Bad options raise SuiteValidationError naming the option, before any work."""
+
+        def bad(msg: str) -> None:
+            raise _core.SuiteValidationError(f"[{id}] {msg}")
+
+        n = self.rate_limit_retries
+        if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 0):
+            bad(f"rate_limit_retries must be a whole number >= 0, got {n!r}")
+        if self.is_rate_limit is not None and not callable(self.is_rate_limit):
+            bad(f"is_rate_limit must be a callable (error) -> bool, got {self.is_rate_limit!r}")
+        for name in ("fn_timeout", "evaluator_timeout"):
+            t = getattr(self, name)
+            if t is not None and (
+                isinstance(t, bool) or not isinstance(t, (int, float)) or not 0 < t < 1e9
+            ):
+                bad(f"{name} must be a positive number of seconds, got {t!r}")
+        t = self.max_tokens
+        if t is not None and (isinstance(t, bool) or not isinstance(t, int) or t < 1):
+            bad(f"max_tokens must be a whole number >= 1, got {t!r}")
+        c = self.max_cost
+        if c is not None and (
+            isinstance(c, bool) or not isinstance(c, (int, float)) or not 0 < c < float("inf")
+        ):
+            bad(f"max_cost must be a positive number, got {c!r}")
+        if self.prices is not None and not isinstance(self.prices, Mapping):
+            bad(f"prices must be a dict of model name to (input, output), got {self.prices!r}")
+        if c is not None and not self.prices:
+            bad(
+                "max_cost needs prices: a dict of model name to (input, output) prices "
+                "per million tokens"
+            )
+        for model, pair in (self.prices or {}).items():
+            ok = (
+                isinstance(model, str)
+                and isinstance(pair, (tuple, list))
+                and len(pair) == 2
+                and all(
+                    isinstance(p, (int, float)) and not isinstance(p, bool) and 0 <= p < 1e12
+                    for p in pair
+                )
+            )
+            if not ok:
+                bad(
+                    f"prices[{model!r}] must be (input, output) prices per million tokens, "
+                    f"got {pair!r}"
+                )
+
+    def engine(self, retry_count: int) -> tuple[_core.SuiteLimits, _limits.Guard]:
+        limits = _core.SuiteLimits(
+            _limits._call_var,
+            adaptive=self.adaptive_concurrency and self.rate_limit_retries is not None,
+            max_tokens=self.max_tokens,
+            max_cost=self.max_cost,
+            prices=dict(self.prices) if self.prices else None,
+        )
+        guard = _limits.Guard(
+            limits,
+            rate_limit_retries=self.rate_limit_retries or 0,
+            is_rate_limit=self.is_rate_limit,
+            network_retries=retry_count,
+            fn_timeout=self.fn_timeout,
+            evaluator_timeout=self.evaluator_timeout,
+        )
+        return limits, guard
+
+
 def _output_mode(quiet: bool | None) -> tuple[bool, bool]:
     """(show progress bar, print summary): both unless quiet (``_console.is_quiet``); the
     bar needs a terminal."""
@@ -72,6 +168,7 @@ async def _run(
     run_id: str | None,
     repeats: int = 1,
     verdict: str | None = None,
+    limits: tuple[_core.SuiteLimits, _limits.Guard] | None = None,
 ) -> SuiteResult:
     progress, summary = _output_mode(quiet)
     run = _core.SuiteRun(
@@ -87,6 +184,8 @@ async def _run(
         run_id=run_id,
         repeats=repeats,
         verdict=verdict,
+        limits=limits[0] if limits else None,
+        wrap=limits[1].wrap if limits else None,
     )
     # The engine copies this context for every case, so fn and evaluators see the suite.
     suite_token = _suite_var.set(id)
@@ -143,6 +242,7 @@ def _suite(
     run_id: str | None = None,
     repeats: int = 1,
     verdict: str | None = None,
+    limits: _Limits | None = None,
 ) -> Coroutine[Any, Any, SuiteResult]:
     """The suite's coroutine, from the arguments in Autoblocks' parameter order, also
     accepting trialrun's earlier positional order (id, test_cases, evaluators, fn,
@@ -157,6 +257,11 @@ def _suite(
         raise _core.SuiteValidationError(
             f"[{id}] retry_count must be a whole number >= 0, got {retry_count!r}"
         )
+    engine = None
+    if limits is not None and limits.active():
+        limits.check(id)
+        # The guard retries network errors too (retry_count), inside its timeouts.
+        engine = limits.engine(retry_count)
     save_review = None
     if human_review_job is not None:
         from trialrun import _review
@@ -169,7 +274,7 @@ def _suite(
         id,
         test_cases,
         evaluators or [],
-        _retrying(fn, retry_count),
+        fn if engine is not None else _retrying(fn, retry_count),
         max_test_case_concurrency,
         grid_search_params,
         before_evaluators_hook,
@@ -179,6 +284,7 @@ def _suite(
         run_id,
         repeats,
         verdict,
+        engine,
     )
     return save_review(coro) if save_review else coro
 
@@ -198,6 +304,14 @@ async def run_test_suite_async(
     record: bool = True,
     repeats: int = 1,
     verdict: str | None = None,
+    rate_limit_retries: int | None = None,
+    is_rate_limit: Callable[[BaseException], bool] | None = None,
+    adaptive_concurrency: bool = True,
+    fn_timeout: float | None = None,
+    evaluator_timeout: float | None = None,
+    max_tokens: int | None = None,
+    max_cost: float | None = None,
+    prices: Mapping[str, tuple[float, float]] | None = None,
 ) -> SuiteResult:
     """Run a suite on the running event loop and return its SuiteResult.
 
@@ -220,6 +334,16 @@ async def run_test_suite_async(
         reraise_cancel=True,
         repeats=repeats,
         verdict=verdict,
+        limits=_Limits(
+            rate_limit_retries,
+            is_rate_limit,
+            adaptive_concurrency,
+            fn_timeout,
+            evaluator_timeout,
+            max_tokens,
+            max_cost,
+            prices,
+        ),
     )
 
 
@@ -238,6 +362,14 @@ def run_test_suite(
     record: bool = True,
     repeats: int = 1,
     verdict: str | None = None,
+    rate_limit_retries: int | None = None,
+    is_rate_limit: Callable[[BaseException], bool] | None = None,
+    adaptive_concurrency: bool = True,
+    fn_timeout: float | None = None,
+    evaluator_timeout: float | None = None,
+    max_tokens: int | None = None,
+    max_cost: float | None = None,
+    prices: Mapping[str, tuple[float, float]] | None = None,
 ) -> SuiteResult:
     """Run a suite and return its SuiteResult; blocks until every result is stored.
 
@@ -248,6 +380,17 @@ def run_test_suite(
     event loop (it then runs its own loop on a dedicated thread). Ctrl-C interrupts the
     suite and returns the partial results, recorded as interrupted. record=False keeps the
     results out of the run store.
+
+    Rate limits, timeouts and budgets (keyword-only; none is used by default):
+    `rate_limit_retries=n` retries fn and evaluators up to n times on a rate limit (status
+    429, a RateLimitError, or what `is_rate_limit(error)` accepts), waiting as Retry-After
+    says or with jittered exponential backoff, and halves the concurrency limits on rate
+    limits and grows them back (`adaptive_concurrency=False` keeps them fixed). An
+    exhausted quota (`insufficient_quota`) stops the suite at once. `fn_timeout` /
+    `evaluator_timeout` bound each call in seconds. `max_tokens` / `max_cost` (with
+    `prices={model: (input, output) per million tokens}`) bound the usage reported with
+    `trialrun.report_usage`; reaching them starts no new case and the suite ends
+    "stopped" with the reason.
     """
     coro = _suite(
         id,
@@ -264,6 +407,16 @@ def run_test_suite(
         reraise_cancel=False,
         repeats=repeats,
         verdict=verdict,
+        limits=_Limits(
+            rate_limit_retries,
+            is_rate_limit,
+            adaptive_concurrency,
+            fn_timeout,
+            evaluator_timeout,
+            max_tokens,
+            max_cost,
+            prices,
+        ),
     )
     return run_blocking(coro, thread_name="trialrun-suite")
 
@@ -281,6 +434,8 @@ _BACKOFF_MAX_S = 30.0
 
 
 def _is_transient(error: BaseException) -> bool:
+    if isinstance(error, _limits.CallTimeout):
+        return False  # the call's own timeout: trying again would take as long
     if isinstance(error, (TimeoutError, ConnectionError)):
         return True
     return any(cls.__name__ in _TRANSIENT_NAMES for cls in type(error).__mro__)

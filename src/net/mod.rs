@@ -2,6 +2,7 @@
 //! rustls), TLS for WebSocket clients, the retry loop for HTTP requests, and serving an axum app in the background.
 //! A leaf room: it imports no other room.
 
+pub mod bucket;
 pub mod http;
 pub mod retry;
 pub mod runtime;

@@ -5,7 +5,7 @@
 use std::collections::hash_map::RandomState;
 use std::future::Future;
 use std::hash::BuildHasher;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use reqwest::header::HeaderMap;
 use reqwest::StatusCode;
@@ -128,11 +128,34 @@ pub fn is_retryable(status: StatusCode) -> bool {
     status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error()
 }
 
-/// `Retry-After` in seconds (decimals accepted); an HTTP date is ignored in favour of backoff.
+/// `Retry-After` as a wait from now: seconds (decimals accepted) or an HTTP date.
 pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let value = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
-    let seconds: f64 = value.trim().parse().ok()?;
-    (seconds.is_finite() && seconds >= 0.0).then(|| Duration::from_secs_f64(seconds))
+    retry_after_value(value, SystemTime::now())
+}
+
+/// One `Retry-After` value as a wait from `now`: delay-seconds (RFC 9110; decimals
+/// accepted, as some providers send them) or an HTTP date (a date already past means
+/// no wait). None when it is neither.
+pub fn retry_after_value(value: &str, now: SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<f64>() {
+        return (seconds.is_finite() && seconds >= 0.0)
+            .then(|| Duration::from_secs_f64(seconds.min(MAX_RETRY_AFTER_S)));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+/// Longer waits than a day are taken as a day (no overflow on absurd values).
+const MAX_RETRY_AFTER_S: f64 = 86_400.0;
+
+/// Exponential backoff with full jitter: a wait drawn uniformly from
+/// [0, min(cap, base * 2^attempt)) (attempt 0 is the first retry). Spreading waits over
+/// the whole range keeps many callers that hit a limit together from retrying together.
+pub fn full_jitter(attempt: u32, base: Duration, cap: Duration) -> Duration {
+    let ceiling = base.saturating_mul(1u32 << attempt.min(20)).min(cap);
+    ceiling.mul_f64(unit_random())
 }
 
 /// The error and all its sources: they say why (refused, TLS, timeout); reqwest's top line
@@ -177,18 +200,63 @@ mod tests {
     }
 
     #[test]
-    fn retry_after_reads_seconds_only() {
+    fn retry_after_reads_seconds_and_http_dates() {
         let mut headers = HeaderMap::new();
         assert_eq!(retry_after(&headers), None);
         headers.insert("retry-after", "1.5".parse().unwrap());
         assert_eq!(retry_after(&headers), Some(Duration::from_millis(1500)));
+        // a date in the past: no wait
         headers.insert(
             "retry-after",
             "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap(),
         );
+        assert_eq!(retry_after(&headers), Some(Duration::ZERO));
+        headers.insert("retry-after", "soon".parse().unwrap());
         assert_eq!(retry_after(&headers), None);
         assert!(is_retryable(StatusCode::TOO_MANY_REQUESTS));
         assert!(is_retryable(StatusCode::BAD_GATEWAY));
         assert!(!is_retryable(StatusCode::BAD_REQUEST));
+    }
+
+    #[test]
+    fn retry_after_values() {
+        let now = httpdate::parse_http_date("Wed, 21 Oct 2015 07:28:00 GMT").unwrap();
+        let wait = |v: &str| retry_after_value(v, now);
+        assert_eq!(wait("120"), Some(Duration::from_secs(120)));
+        assert_eq!(wait(" 0.25 "), Some(Duration::from_millis(250)));
+        assert_eq!(wait("0"), Some(Duration::ZERO));
+        assert_eq!(
+            wait("Wed, 21 Oct 2015 07:28:30 GMT"),
+            Some(Duration::from_secs(30))
+        );
+        // RFC 850 and asctime forms are HTTP dates too
+        assert_eq!(
+            wait("Wednesday, 21-Oct-15 07:29:00 GMT"),
+            Some(Duration::from_secs(60))
+        );
+        assert_eq!(wait("Tue, 20 Oct 2015 07:28:00 GMT"), Some(Duration::ZERO));
+        assert_eq!(wait("-1"), None);
+        assert_eq!(wait("NaN"), None);
+        assert_eq!(wait("inf"), None);
+        assert_eq!(wait(""), None);
+        assert_eq!(wait("1e12"), Some(Duration::from_secs(86_400)));
+    }
+
+    #[test]
+    fn full_jitter_stays_under_the_doubling_ceiling_and_the_cap() {
+        let base = Duration::from_millis(100);
+        let cap = Duration::from_secs(2);
+        let mut spread = (Duration::MAX, Duration::ZERO);
+        for _ in 0..200 {
+            let first = full_jitter(0, base, cap);
+            assert!(first < base);
+            assert!(full_jitter(2, base, cap) < Duration::from_millis(400));
+            let late = full_jitter(30, base, cap);
+            assert!(late < cap);
+            spread = (spread.0.min(late), spread.1.max(late));
+        }
+        // full jitter: draws cover the range, not only its upper half
+        assert!(spread.0 < Duration::from_millis(500), "{spread:?}");
+        assert!(spread.1 > Duration::from_millis(1500), "{spread:?}");
     }
 }

@@ -686,7 +686,7 @@ fn status_chip(status: RunStatus) -> String {
     let tone = match status {
         RunStatus::Completed => "ok",
         RunStatus::Running => "none",
-        RunStatus::Interrupted | RunStatus::Failed => "bad",
+        RunStatus::Interrupted | RunStatus::Failed | RunStatus::Stopped => "bad",
     };
     chip(tone, status.as_str())
 }

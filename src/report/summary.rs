@@ -24,6 +24,8 @@ pub struct SummaryInput<'a> {
     pub failing: &'a [FailingCase],
     /// How many cases failed in all.
     pub failing_total: usize,
+    /// Why the suite stopped early (status "stopped").
+    pub stop_reason: Option<&'a str>,
 }
 
 /// A failing case as the summary shows it; JSON values as text.
@@ -187,6 +189,20 @@ pub fn render(s: &SummaryInput) -> String {
             let _ = writeln!(out, "    ... and {more} more failed or flaky cases");
         }
     }
+    if let Some(reason) = s.stop_reason {
+        let _ = writeln!(
+            out,
+            "  stopped: {reason}; {} cases not run",
+            t.cases - t.cases_done
+        );
+    }
+    if t.retries > 0 {
+        let _ = writeln!(
+            out,
+            "  {} attempts retried after rate limits ({} cases), counted apart from failures",
+            t.retries, t.cases_retried
+        );
+    }
     if !t.evaluators.is_empty() {
         let width = t
             .evaluators
@@ -245,6 +261,7 @@ mod tests {
             trial_cases: vec![],
             failing: &[],
             failing_total: 0,
+            stop_reason: None,
         });
         assert!(
             text.starts_with("FAILED demo: 2/2 cases in 1 run"),
@@ -252,6 +269,41 @@ mod tests {
         );
         assert!(
             text.contains("has-all-substrings        1       1       0            0       0.75"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("retried") && !text.contains("stopped"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn shows_a_stop_and_retries_apart_from_failures() {
+        let mut t = Tally::new(10, &[]);
+        t.cases_done = 4;
+        t.retries = 7;
+        t.cases_retried = 3;
+        let text = render(&SummaryInput {
+            suite_id: "demo",
+            status: "stopped",
+            duration_s: 0.5,
+            runs: 1,
+            tally: &t,
+            store_path: None,
+            stop_reason: Some("budget exhausted: 120 tokens used of max_tokens=100"),
+            trial_cases: vec![],
+            failing: &[],
+            failing_total: 0,
+        });
+        assert!(text.starts_with("STOPPED demo: 4/10 cases"), "{text}");
+        assert!(
+            text.contains(
+                "stopped: budget exhausted: 120 tokens used of max_tokens=100; 6 cases not run"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("7 attempts retried after rate limits (3 cases)"),
             "{text}"
         );
     }
@@ -291,6 +343,7 @@ mod tests {
             trial_cases: cases,
             failing: &[],
             failing_total: 0,
+            stop_reason: None,
         });
         assert!(
             text.starts_with("FAILED demo: 9/9 trials in 1 run"),
@@ -352,6 +405,7 @@ mod tests {
             trial_cases: vec![],
             failing: &failing,
             failing_total: 7,
+            stop_reason: None,
         });
         let tail = &text[text.find("7 failing cases").expect(&text)..];
         assert!(tail.starts_with("7 failing cases, the first 2:"), "{text}");

@@ -20,6 +20,8 @@ pub(super) enum Write {
         run_id: String,
         status: RunStatus,
         ended_at: f64,
+        /// Why a stopped run stopped.
+        reason: Option<String>,
     },
 }
 
@@ -49,7 +51,8 @@ const INSERT_RUN: &str = "INSERT INTO runs \
     (id, suite_id, kind, status, started_at, ended_at, grid, git_commit, git_branch, writer, \
      trials) \
     VALUES (?1, ?2, ?3, ?4, ?5, NULL, ?6, ?7, ?8, ?9, ?10)";
-const FINISH_RUN: &str = "UPDATE runs SET status = ?2, ended_at = ?3 WHERE seq = ?1";
+const FINISH_RUN: &str =
+    "UPDATE runs SET status = ?2, ended_at = ?3, stop_reason = ?4 WHERE seq = ?1";
 const UPSERT_CASE: &str = "INSERT OR REPLACE INTO cases \
     (run, idx, trial, hash, test_case, output, duration_s, error, label) \
     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
@@ -226,8 +229,11 @@ fn write_one(
             .evaluation()
             .and_then(|stmt| upsert_evaluation(stmt, seq, evaluation)),
         Write::FinishRun {
-            status, ended_at, ..
-        } => finish_run(tx, seq, *status, *ended_at),
+            status,
+            ended_at,
+            reason,
+            ..
+        } => finish_run(tx, seq, *status, *ended_at, reason.as_deref()),
     }
     .map_err(fail)?;
     Ok(())
@@ -253,9 +259,10 @@ fn finish_run(
     seq: i64,
     status: RunStatus,
     ended_at: f64,
+    reason: Option<&str>,
 ) -> rusqlite::Result<usize> {
     tx.prepare_cached(FINISH_RUN)?
-        .execute(params![seq, status.as_str(), ended_at])
+        .execute(params![seq, status.as_str(), ended_at, reason])
 }
 
 fn upsert_case(

@@ -28,6 +28,9 @@ pub enum RunStatus {
     Completed,
     Interrupted,
     Failed,
+    /// Ended early on purpose: a quota or the run's budget was exhausted (the reason is
+    /// kept in `runs.stop_reason`).
+    Stopped,
 }
 
 impl RunStatus {
@@ -37,6 +40,7 @@ impl RunStatus {
             RunStatus::Completed => "completed",
             RunStatus::Interrupted => "interrupted",
             RunStatus::Failed => "failed",
+            RunStatus::Stopped => "stopped",
         }
     }
 
@@ -46,6 +50,7 @@ impl RunStatus {
             "completed" => RunStatus::Completed,
             "interrupted" => RunStatus::Interrupted,
             "failed" => RunStatus::Failed,
+            "stopped" => RunStatus::Stopped,
             _ => return None,
         })
     }

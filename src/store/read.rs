@@ -37,6 +37,7 @@ impl StoredRun {
             RunStatus::Running => "running",
             RunStatus::Interrupted => "interrupted",
             RunStatus::Failed => "failed",
+            RunStatus::Stopped => "stopped",
             RunStatus::Completed if bad > 0 => "failed",
             RunStatus::Completed => "passed",
         };

@@ -214,6 +214,8 @@ const MIGRATIONS: &[&str] = &[
         SELECT r.id AS run_id, c.idx, c.trial, c.hash, c.test_case, c.output, c.duration_s,
                c.error, c.label
         FROM cases c JOIN runs r ON r.seq = c.run;",
+    // v8: why a run with status 'stopped' stopped (a quota or its budget exhausted).
+    "ALTER TABLE runs ADD COLUMN stop_reason TEXT;",
 ];
 
 /// The schema version this build of trialrun writes and understands.

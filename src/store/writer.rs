@@ -140,10 +140,22 @@ impl Writer {
 
     /// Sets the final status and end time of a run.
     pub fn finish_run(&self, run_id: &str, status: RunStatus, ended_at: f64) {
+        self.finish_run_because(run_id, status, ended_at, None);
+    }
+
+    /// `finish_run`, with why a stopped run stopped (kept in `runs.stop_reason`).
+    pub fn finish_run_because(
+        &self,
+        run_id: &str,
+        status: RunStatus,
+        ended_at: f64,
+        reason: Option<String>,
+    ) {
         self.push(Write::FinishRun {
             run_id: run_id.into(),
             status,
             ended_at,
+            reason,
         });
     }
 
@@ -455,6 +467,38 @@ mod tests {
 
     fn cases_index(cases: &[CaseRecord], hash: &str) -> u32 {
         cases.iter().find(|c| &*c.hash == hash).unwrap().index
+    }
+
+    #[test]
+    fn a_stopped_run_keeps_why() {
+        let dir = TestDir::new("stopped");
+        let path = dir.path().join("trialrun.db");
+        let writer = Writer::start(&path).unwrap();
+        writer.begin_run(run("r1", "s", 1.0));
+        writer.begin_run(run("r2", "s", 1.5));
+        writer.finish_run_because(
+            "r1",
+            RunStatus::Stopped,
+            2.0,
+            Some("quota exhausted: insufficient_quota".into()),
+        );
+        writer.finish_run("r2", RunStatus::Completed, 2.0);
+        writer.close().unwrap();
+        let conn = open(&path).unwrap();
+        let runs = list_runs(&conn, Some("s"), 10).unwrap();
+        let status = |id: &str| runs.iter().find(|r| r.run.id == id).unwrap().status;
+        assert_eq!(status("r1"), RunStatus::Stopped);
+        let reason = |id: &str| -> Option<String> {
+            conn.query_row("SELECT stop_reason FROM runs WHERE id = ?1", [id], |r| {
+                r.get(0)
+            })
+            .unwrap()
+        };
+        assert_eq!(
+            reason("r1").as_deref(),
+            Some("quota exhausted: insufficient_quota")
+        );
+        assert_eq!(reason("r2"), None);
     }
 
     #[test]

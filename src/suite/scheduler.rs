@@ -189,6 +189,25 @@ impl Scheduler {
         }
     }
 
+    /// Changes the limit on fn calls (adaptive concurrency). Calls above a lowered limit
+    /// run on; no new one starts until the count is under it.
+    pub fn set_call_limit(&mut self, limit: usize) {
+        self.call_limit = limit.max(1);
+    }
+
+    /// Changes evaluator `evaluator`'s limit, as `set_call_limit`.
+    pub fn set_evaluator_limit(&mut self, evaluator: usize, limit: usize) {
+        self.lanes[evaluator].limit = limit.max(1);
+    }
+
+    /// Start no new fn call; what was called finishes, evaluations included. Returns how
+    /// many items will never be called.
+    pub fn stop_calls(&mut self) -> usize {
+        let left = self.items - self.next_item;
+        self.next_item = self.items;
+        left
+    }
+
     pub fn running(&self) -> usize {
         self.calls_running + self.lanes.iter().map(|l| l.running).sum::<usize>()
     }
@@ -414,6 +433,53 @@ mod tests {
         assert!(s.is_done());
         s.stop();
         assert_eq!(s.add_item(), None);
+    }
+
+    #[test]
+    fn a_lowered_call_limit_holds_back_new_calls_until_under_it() {
+        let mut s = Scheduler::new(10, 4, &[]);
+        for item in 0..4 {
+            assert_eq!(s.next_job(), Some(Job::Call { item }));
+        }
+        s.set_call_limit(2);
+        s.call_finished(0, true);
+        assert_eq!(s.next_job(), None, "3 running, limit 2");
+        s.call_finished(1, true);
+        assert_eq!(s.next_job(), None, "2 running, limit 2");
+        s.call_finished(2, true);
+        assert_eq!(s.next_job(), Some(Job::Call { item: 4 }));
+        s.set_call_limit(0); // never below one
+        s.call_finished(3, true);
+        s.call_finished(4, true);
+        assert_eq!(s.next_job(), Some(Job::Call { item: 5 }));
+    }
+
+    #[test]
+    fn stopping_calls_lets_started_items_finish_their_evaluations() {
+        let mut s = Scheduler::new(5, 2, &[1]);
+        assert_eq!(s.next_job(), Some(Job::Call { item: 0 }));
+        assert_eq!(s.next_job(), Some(Job::Call { item: 1 }));
+        assert_eq!(s.stop_calls(), 3);
+        assert!(!s.call_finished(0, true));
+        assert_eq!(
+            s.next_job(),
+            Some(Job::Evaluate {
+                item: 0,
+                evaluator: 0
+            })
+        );
+        assert!(s.evaluation_finished(0, 0));
+        assert!(!s.call_finished(1, true));
+        assert_eq!(
+            s.next_job(),
+            Some(Job::Evaluate {
+                item: 1,
+                evaluator: 0
+            })
+        );
+        assert!(s.evaluation_finished(1, 0));
+        assert_eq!(s.next_job(), None);
+        assert!(s.is_done());
     }
 
     #[test]

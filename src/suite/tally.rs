@@ -85,6 +85,10 @@ pub struct Tally {
     /// Set when the suite judges cases over trials: failures are then cases that fail
     /// their policies, not failed trials.
     pub verdicts: Option<CaseVerdicts>,
+    /// Attempts of fn and evaluators retried after a rate limit (not failures).
+    pub retries: u64,
+    /// Cases whose fn was retried.
+    pub cases_retried: u64,
 }
 
 impl Tally {

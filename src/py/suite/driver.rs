@@ -14,6 +14,7 @@
 use super::callee::is_awaitable;
 use super::evaluation::{type_name, Evaluation};
 use super::lane::{AsyncJob, Lane};
+use super::limits::{CallLog, CallRecord, PySuiteLimits};
 use super::plan::{self, Plan};
 use super::results::{CaseData, EvaluationData, RunInfo, SuiteResult};
 use crate::evaluation::trials::{CaseState, Judgement};
@@ -22,6 +23,7 @@ use crate::py::convert::{format_pyerr, stored_output, to_json};
 use crate::py::errors::SuiteValidationError;
 use crate::report::progress::Progress;
 use crate::store::{self, CaseRecord, EvaluationRecord, RunRecord, RunStatus, Writer};
+use crate::suite::limits::{Stop, SuiteLimits};
 use crate::suite::tally::{CaseVerdicts, Tally};
 use crate::suite::{Job, Scheduler};
 use pyo3::exceptions::{PyKeyboardInterrupt, PyRuntimeError};
@@ -92,6 +94,8 @@ struct Item {
     hook_results: Option<Py<PyAny>>,
     /// Whether the case is in the run store (a case with a hook is stored once its hook ran).
     recorded: bool,
+    /// fn's retries and usage, when the suite has limits.
+    log: Option<Box<CallLog>>,
     evaluations: Vec<Option<EvaluationData>>,
 }
 
@@ -178,6 +182,20 @@ struct Driver {
     reraise: Option<PyErr>,
     /// Per evaluator: its last threshold and that threshold's JSON.
     threshold_memo: Vec<Option<(Threshold, Arc<str>)>>,
+    /// Rate limits, budgets and stops reported by the callers; None without any option.
+    limits: Option<Limits>,
+    /// Why the suite stopped before its end (quota or budget exhausted).
+    stop_reason: Option<String>,
+    /// A stop at once was met on a worker thread: the loop cancels what runs.
+    halt_pending: bool,
+}
+
+/// The suite's limits and the logs of the calls in flight.
+struct Limits {
+    shared: Arc<SuiteLimits>,
+    /// The ContextVar each call's CallRecord is set in.
+    case_var: Py<PyAny>,
+    logs: HashMap<Job, Arc<Mutex<CallLog>>>,
 }
 
 #[pyclass(frozen, module = "trialrun._core", name = "SuiteRun")]
@@ -193,7 +211,7 @@ impl SuiteRun {
     /// Checks the suite (raising SuiteValidationError naming the culprit) and opens the
     /// run store. Nothing runs until `start`.
     #[new]
-    #[pyo3(signature = (id, test_cases, evaluators, fn_, max_test_case_concurrency=None, grid_search_params=None, *, before_evaluators_hook=None, progress=false, record=true, store_path=None, run_id=None, repeats=None, verdict=None))]
+    #[pyo3(signature = (id, test_cases, evaluators, fn_, max_test_case_concurrency=None, grid_search_params=None, *, before_evaluators_hook=None, progress=false, record=true, store_path=None, run_id=None, repeats=None, verdict=None, limits=None, wrap=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         id: &Bound<'_, PyAny>,
@@ -209,6 +227,8 @@ impl SuiteRun {
         run_id: Option<String>,
         repeats: Option<&Bound<'_, PyAny>>,
         verdict: Option<&Bound<'_, PyAny>>,
+        limits: Option<&Bound<'_, PySuiteLimits>>,
+        wrap: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<SuiteRun> {
         let py = id.py();
         let plan = plan::build(
@@ -221,8 +241,21 @@ impl SuiteRun {
             before_evaluators_hook,
             repeats,
             verdict,
+            wrap,
         )
         .map_err(|err| plan::naming_suite(id, err))?;
+        let limits = match limits {
+            Some(l) => {
+                let mut maxima = vec![plan.case_limit];
+                maxima.extend_from_slice(&plan.evaluator_limits);
+                Some(Limits {
+                    shared: l.get().attach(&maxima)?,
+                    case_var: l.get().case_var.clone_ref(py),
+                    logs: HashMap::new(),
+                })
+            }
+            None => None,
+        };
         let store_path = record.then(|| store_path.unwrap_or_else(store::default_path));
         if let (Some(id), Some(path)) = (&run_id, &store_path) {
             refuse_stored_run_id(py, id, path)?;
@@ -282,6 +315,9 @@ impl SuiteRun {
             engine_error: None,
             reraise: None,
             threshold_memo: vec![None; plan.evaluators.len()],
+            limits,
+            stop_reason: None,
+            halt_pending: false,
             plan,
         };
         Ok(SuiteRun {
@@ -349,42 +385,7 @@ impl SuiteRun {
         if d.finalized || d.interrupted {
             return Ok(());
         }
-        d.interrupted = true;
-        d.sched.stop();
-        // Async jobs a worker queued for the loop never started: they end cancelled.
-        for work in std::mem::take(&mut d.for_loop) {
-            let job = match work {
-                ForLoop::Job(job) => job,
-                ForLoop::Awaitable(f) => f.job,
-            };
-            let now = Instant::now();
-            d.finish(
-                py,
-                Finished {
-                    job,
-                    outcome: Ending::Cancelled,
-                    started: now,
-                    ended: now,
-                },
-            )?;
-        }
-        for lane in d.lanes.values() {
-            // the lane records its job as cancelled, then ends
-            lane.get().cancel(py)?;
-        }
-        // Threads cannot be cancelled: their jobs are abandoned and their results ignored.
-        for job in std::mem::take(&mut d.pooled) {
-            let now = Instant::now();
-            d.finish(
-                py,
-                Finished {
-                    job,
-                    outcome: Ending::Cancelled,
-                    started: now,
-                    ended: now,
-                },
-            )?;
-        }
+        d.halt(py)?;
         d.finalize_if_done(py)
     }
 }
@@ -509,6 +510,102 @@ fn refuse_stored_run_id(py: Python<'_>, id: &str, path: &std::path::Path) -> PyR
 }
 
 impl Driver {
+    /// Stops on the loop thread: nothing new starts, running tasks are cancelled, sync
+    /// calls in threads are abandoned; what they were doing is not recorded.
+    fn halt(&mut self, py: Python<'_>) -> PyResult<()> {
+        if self.interrupted {
+            return Ok(());
+        }
+        self.interrupted = true;
+        self.sched.stop();
+        // Async jobs a worker queued for the loop never started: they end cancelled.
+        for work in std::mem::take(&mut self.for_loop) {
+            let job = match work {
+                ForLoop::Job(job) => job,
+                ForLoop::Awaitable(f) => f.job,
+            };
+            let now = Instant::now();
+            self.finish(
+                py,
+                Finished {
+                    job,
+                    outcome: Ending::Cancelled,
+                    started: now,
+                    ended: now,
+                },
+            )?;
+        }
+        for lane in self.lanes.values() {
+            // the lane records its job as cancelled, then ends
+            lane.get().cancel(py)?;
+        }
+        // Threads cannot be cancelled: their jobs are abandoned and their results ignored.
+        for job in std::mem::take(&mut self.pooled) {
+            let now = Instant::now();
+            self.finish(
+                py,
+                Finished {
+                    job,
+                    outcome: Ending::Cancelled,
+                    started: now,
+                    ended: now,
+                },
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Applies what the callers reported: new concurrency limits, a stop. One atomic
+    /// load when nothing changed.
+    fn apply_limits(
+        &mut self,
+        py: Python<'_>,
+        run: &Bound<'_, SuiteRun>,
+        on: Thread,
+    ) -> PyResult<()> {
+        let Some(changes) = self.limits.as_ref().and_then(|l| l.shared.changes()) else {
+            return Ok(());
+        };
+        if let Some(&limit) = changes.limits.first() {
+            if limit != usize::MAX {
+                self.sched.set_call_limit(limit);
+            }
+        }
+        for (evaluator, &limit) in changes.limits.iter().skip(1).enumerate() {
+            if limit != usize::MAX {
+                self.sched.set_evaluator_limit(evaluator, limit);
+            }
+        }
+        match changes.stop {
+            Some(Stop::Drain(reason)) => {
+                self.stop_reason.get_or_insert(reason);
+                self.sched.stop_calls();
+            }
+            Some(Stop::Now(reason)) => {
+                self.stop_reason = Some(reason);
+                if on == Thread::Loop {
+                    self.halt(py)?;
+                } else {
+                    // Only the loop thread may cancel tasks: start nothing more now, and
+                    // let the loop cancel what runs.
+                    self.sched.stop();
+                    self.halt_pending = true;
+                    run.get().wake_loop(py, self);
+                }
+            }
+            None => {}
+        }
+        Ok(())
+    }
+
+    /// The log of `job`'s call, once it finished.
+    fn take_log(&mut self, job: Job) -> Option<Box<CallLog>> {
+        let log = self.limits.as_mut()?.logs.remove(&job)?;
+        let log = std::mem::take(&mut *log.lock().unwrap_or_else(|p| p.into_inner()));
+        self.tally.retries += log.retries() as u64;
+        Some(Box::new(log))
+    }
+
     fn event_loop(&self) -> &Loop {
         self.event_loop.as_ref().expect("started")
     }
@@ -583,6 +680,9 @@ impl Driver {
         mut like: Option<Job>,
     ) -> PyResult<Option<AsyncJob>> {
         let mut mine = None;
+        if self.limits.is_some() {
+            self.apply_limits(py, run, on)?;
+        }
         if on == Thread::Loop {
             for work in std::mem::take(&mut self.for_loop) {
                 match work {
@@ -652,6 +752,18 @@ impl Driver {
             .context
             .bind(py)
             .call_method0(intern!(py, "copy"))?;
+        if let (Some(limits), Job::Call { .. } | Job::Evaluate { .. }) = (self.limits.as_mut(), job)
+        {
+            // The call's record, where its retries and reported usage go.
+            let log = Arc::new(Mutex::new(CallLog::default()));
+            let record = CallRecord {
+                log: log.clone(),
+                limits: limits.shared.clone(),
+            };
+            let set = limits.case_var.bind(py).getattr(intern!(py, "set"))?;
+            context.call_method1(intern!(py, "run"), (set, record))?;
+            limits.logs.insert(job, log);
+        }
         let mut args = vec![
             callee.func.clone_ref(py),
             self.plan.cases[case].clone_ref(py),
@@ -784,6 +896,7 @@ impl Driver {
             Job::Call { item } => {
                 let (output, error) = match f.outcome {
                     Ending::Cancelled if self.interrupted => {
+                        self.take_log(f.job);
                         self.sched.call_finished(item, false);
                         return Ok(()); // never finished: not recorded
                     }
@@ -795,12 +908,21 @@ impl Driver {
                     self.tally.cases_errored += 1;
                 }
                 let mut succeeded = error.is_none();
+                let log = if self.limits.is_some() {
+                    self.take_log(f.job)
+                } else {
+                    None
+                };
+                if log.as_ref().is_some_and(|l| l.retries() > 0) {
+                    self.tally.cases_retried += 1;
+                }
                 self.items[item] = Some(Item {
                     output,
                     duration_s,
                     error,
                     hook_results: None,
                     recorded: false,
+                    log,
                     evaluations: (0..self.plan.evaluators.len()).map(|_| None).collect(),
                 });
                 // With a hook to come, the case is stored once the hook has run.
@@ -839,10 +961,16 @@ impl Driver {
             }
             Job::Evaluate { item, evaluator } => {
                 let last = self.sched.evaluation_finished(item, evaluator);
+                let log = if self.limits.is_some() {
+                    self.take_log(f.job)
+                } else {
+                    None
+                };
                 if matches!(f.outcome, Ending::Cancelled) && self.interrupted {
                     return Ok(());
                 }
-                if let Some(r) = self.evaluation_result(py, evaluator, f.outcome, duration_s) {
+                if let Some(mut r) = self.evaluation_result(py, evaluator, f.outcome, duration_s) {
+                    r.log = log;
                     let (combo, case, trial) = self.locate(item);
                     self.tally.evaluators[evaluator].add(r.verdict, r.score);
                     if self.writer.is_some() {
@@ -909,6 +1037,7 @@ impl Driver {
             assertions: None,
             error: Some(error),
             duration_s,
+            log: None,
         };
         let result = match outcome {
             Ending::Raised(tb) => errored(tb),
@@ -930,6 +1059,7 @@ impl Driver {
                             assertions: e.assertions.as_ref().map(|a| a.clone_ref(py)),
                             error: None,
                             duration_s,
+                            log: None,
                         }
                     }
                     Err(_) => errored(format!(
@@ -1111,6 +1241,7 @@ impl Driver {
             trial,
             trials: vec![],
             judgement: None,
+            log: state.log,
         })
     }
 
@@ -1120,7 +1251,9 @@ impl Driver {
         }
         self.finalized = true;
         self.progress.finish();
-        let status = if self.interrupted {
+        let status = if self.stop_reason.is_some() {
+            RunStatus::Stopped
+        } else if self.interrupted {
             RunStatus::Interrupted
         } else {
             RunStatus::Completed
@@ -1139,7 +1272,7 @@ impl Driver {
         let store_error = self.writer.take().and_then(|writer| {
             let ended = store::now_unix();
             for c in &self.combos {
-                writer.finish_run(&c.run_id, status, ended);
+                writer.finish_run_because(&c.run_id, status, ended, self.stop_reason.clone());
             }
             py.detach(|| writer.close()).err().map(|e| e.to_string())
         });
@@ -1153,6 +1286,8 @@ impl Driver {
             store_path: self.store_path.as_ref().map(|p| p.display().to_string()),
             store_error,
             skip_reason: None,
+            stop_reason: self.stop_reason.clone(),
+            usage: self.limits.as_ref().map(|l| l.shared.used()),
             runs: self
                 .combos
                 .iter()
@@ -1231,6 +1366,11 @@ impl Drain {
             drop(d);
             SuiteRun::interrupt(run)?;
             d = run.get().lock(py);
+        }
+        if std::mem::take(&mut d.halt_pending) && !d.finalized {
+            if let Err(err) = d.halt(py) {
+                d.fail(py, err);
+            }
         }
         let result = match d.engine_error.take() {
             Some(err) => Err(err),

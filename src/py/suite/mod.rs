@@ -7,6 +7,7 @@ pub(crate) mod driver;
 pub(crate) mod evaluation;
 pub(crate) mod labels;
 mod lane;
+pub(crate) mod limits;
 pub(crate) mod plan;
 mod results;
 
@@ -20,5 +21,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<results::RunInfo>()?;
     m.add_class::<results::SuiteResult>()?;
     m.add_class::<driver::SuiteRun>()?;
+    limits::register(m)?;
     Ok(())
 }

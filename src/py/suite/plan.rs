@@ -89,18 +89,25 @@ pub fn naming_suite(id: &Bound<'_, PyAny>, err: PyErr) -> PyErr {
 }
 
 #[allow(clippy::too_many_arguments)]
-pub fn build(
-    id: &Bound<'_, PyAny>,
-    test_cases: &Bound<'_, PyAny>,
-    evaluators: &Bound<'_, PyAny>,
-    func: &Bound<'_, PyAny>,
-    max_test_case_concurrency: Option<&Bound<'_, PyAny>>,
-    grid_search_params: Option<&Bound<'_, PyAny>>,
-    before_evaluators_hook: Option<&Bound<'_, PyAny>>,
-    repeats: Option<&Bound<'_, PyAny>>,
-    verdict: Option<&Bound<'_, PyAny>>,
+pub fn build<'py>(
+    id: &Bound<'py, PyAny>,
+    test_cases: &Bound<'py, PyAny>,
+    evaluators: &Bound<'py, PyAny>,
+    func: &Bound<'py, PyAny>,
+    max_test_case_concurrency: Option<&Bound<'py, PyAny>>,
+    grid_search_params: Option<&Bound<'py, PyAny>>,
+    before_evaluators_hook: Option<&Bound<'py, PyAny>>,
+    repeats: Option<&Bound<'py, PyAny>>,
+    verdict: Option<&Bound<'py, PyAny>>,
+    wrap: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Plan> {
     let py = id.py();
+    // trialrun._limits wraps fn (callee 0) and each evaluator (1 + i) with retries and
+    // timeouts when the suite has such options; nothing is wrapped otherwise.
+    let wrapped = |f: Bound<'py, PyAny>, callee: usize, name: String| match wrap {
+        Some(w) if !w.is_none() => w.call1((f, callee, name)),
+        _ => Ok(f),
+    };
     let hooks = hooks(py)?;
     let suite_id = utf8(
         id.cast::<PyString>()
@@ -238,7 +245,7 @@ pub fn build(
     let case_json = origins.iter().map(|&i| case_json[i].clone()).collect();
     let cases: Vec<Bound<'_, PyAny>> = origins.iter().map(|&i| cases[i].clone()).collect();
 
-    let fn_callee = Callee::new(func.clone(), case_limit, "fn")?;
+    let fn_callee = Callee::new(wrapped(func.clone(), 0, "fn".into())?, case_limit, "fn")?;
     let hook_callee = match before_evaluators_hook.filter(|h| !h.is_none()) {
         Some(hook) if hook.is_callable() => Some(Callee::new(hook.clone(), case_limit, "hook")?),
         Some(hook) => {
@@ -252,7 +259,9 @@ pub fn build(
     let evaluators = ids
         .into_iter()
         .zip(checked)
-        .map(|(id, (method, limit))| {
+        .enumerate()
+        .map(|(i, (id, (method, limit)))| {
+            let method = wrapped(method, 1 + i, format!("evaluator {id:?}"))?;
             let callee = Callee::new(method, limit, &format!("eval-{id}"))?;
             Ok(Evaluator {
                 id: Arc::from(id),

@@ -14,6 +14,7 @@ use pyo3::types::{PyDict, PyList};
 use std::sync::Arc;
 
 use super::evaluation::PyThreshold;
+use super::limits::CallLog;
 use crate::py::convert::to_json;
 
 /// One evaluation as the driver records it. Plain Rust holding Python references, so a
@@ -29,6 +30,8 @@ pub struct EvaluationData {
     pub assertions: Option<Py<PyAny>>,
     pub error: Option<String>,
     pub duration_s: f64,
+    /// Retries and usage, when the suite has limits.
+    pub log: Option<Box<CallLog>>,
 }
 
 impl EvaluationData {
@@ -42,6 +45,7 @@ impl EvaluationData {
             assertions: self.assertions.as_ref().map(|a| a.clone_ref(py)),
             error: self.error.clone(),
             duration_s: self.duration_s,
+            log: self.log.clone(),
         }
     }
 }
@@ -66,6 +70,8 @@ pub struct CaseData {
     pub trials: Vec<CaseData>,
     /// With trials: the case's verdict under the suite's policies.
     pub judgement: Option<Judgement>,
+    /// fn's retries and usage, when the suite has limits.
+    pub log: Option<Box<CallLog>>,
 }
 
 impl CaseData {
@@ -111,6 +117,7 @@ impl CaseData {
             trial: self.trial,
             trials: self.trials.iter().map(|t| t.clone_ref(py)).collect(),
             judgement: self.judgement,
+            log: self.log.clone(),
         }
     }
 }
@@ -153,6 +160,27 @@ impl EvaluationResult {
     #[getter]
     fn duration_s(&self) -> f64 {
         self.0.duration_s
+    }
+    /// Attempts retried after a rate limit (0 without retries).
+    #[getter]
+    fn retries(&self) -> usize {
+        self.0.log.as_ref().map_or(0, |l| l.retries())
+    }
+    /// The retried attempts: [{"error": ..., "wait_s": ...}], first first.
+    #[getter]
+    fn attempts<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        match &self.0.log {
+            Some(l) => l.attempts(py),
+            None => Ok(PyList::empty(py)),
+        }
+    }
+    /// Tokens the evaluator reported with trialrun.report_usage, or None.
+    #[getter]
+    fn usage<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyDict>>> {
+        match &self.0.log {
+            Some(l) => l.usage(py),
+            None => Ok(None),
+        }
     }
 
     /// "passed", "failed", "no_threshold" or "errored".
@@ -234,6 +262,29 @@ impl CaseResult {
     #[getter]
     fn duration_s(&self) -> f64 {
         self.data.duration_s
+    }
+    /// fn's attempts retried after a rate limit (0 without retries): a case that passed
+    /// after retries passed.
+    #[getter]
+    fn retries(&self) -> usize {
+        self.data.log.as_ref().map_or(0, |l| l.retries())
+    }
+    /// fn's retried attempts: [{"error": ..., "wait_s": ...}], the original error first.
+    #[getter]
+    fn attempts<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        match &self.data.log {
+            Some(l) => l.attempts(py),
+            None => Ok(PyList::empty(py)),
+        }
+    }
+    /// Tokens fn reported with trialrun.report_usage ({"input_tokens", "output_tokens"}),
+    /// or None.
+    #[getter]
+    fn usage<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyDict>>> {
+        match &self.data.log {
+            Some(l) => l.usage(py),
+            None => Ok(None),
+        }
     }
     /// Traceback when fn raised.
     #[getter]
@@ -348,7 +399,7 @@ impl RunInfo {
 pub struct SuiteResult {
     #[pyo3(get)]
     pub suite_id: String,
-    /// "completed" or "interrupted".
+    /// "completed", "interrupted", "stopped" (see stop_reason) or "skipped".
     #[pyo3(get)]
     pub status: String,
     #[pyo3(get)]
@@ -363,6 +414,12 @@ pub struct SuiteResult {
     /// it out, or its case filter matched no case.
     #[pyo3(get)]
     pub skip_reason: Option<String>,
+    /// Why the suite stopped before its end (status "stopped"): a quota or the run's
+    /// budget exhausted. Cases not run are not in `cases`.
+    #[pyo3(get)]
+    pub stop_reason: Option<String>,
+    /// (tokens, cost) reported with trialrun.report_usage, when the suite had limits.
+    pub usage: Option<(u64, f64)>,
     pub runs: Vec<Py<RunInfo>>,
     pub cases: Vec<CaseData>,
     pub tally: Tally,
@@ -529,6 +586,8 @@ impl SuiteResult {
             store_path: None,
             store_error: None,
             skip_reason: Some(reason),
+            stop_reason: None,
+            usage: None,
             runs: vec![],
             cases: vec![],
             tally: Tally::new(0, &[]),
@@ -572,6 +631,13 @@ impl SuiteResult {
         d.set_item("cases_done", t.cases_done)?;
         d.set_item("cases_errored", t.cases_errored)?;
         d.set_item("failures", t.failures())?;
+        d.set_item("not_run", t.cases - t.cases_done)?;
+        d.set_item("retries", t.retries)?;
+        d.set_item("cases_retried", t.cases_retried)?;
+        if let Some((tokens, cost)) = self.usage {
+            d.set_item("tokens", tokens)?;
+            d.set_item("cost", cost)?;
+        }
         let evaluators = PyDict::new(py);
         for e in &t.evaluators {
             let row = PyDict::new(py);
@@ -637,6 +703,7 @@ impl SuiteResult {
                 .collect(),
             failing: &failing,
             failing_total: self.failing().count(),
+            stop_reason: self.stop_reason.as_deref(),
         })
     }
 
