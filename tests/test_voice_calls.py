@@ -20,7 +20,7 @@ import pytest
 
 from fake_openai import FakeChatServer, completion
 from trialrun import history
-from trialrun.telephony import LoopbackCarrier
+from trialrun.telephony import LoopbackCarrier, NetworkFaults
 from trialrun.voice import Agent, Evaluation, Scenario, Test, TestResults, TestRunner
 from trialrun.voice.evaluators import DtmfHeard, EndedBy, MaxResponseLatency, MustSay, NoError
 from trialrun.voice.judge import LocalEvaluator
@@ -513,3 +513,86 @@ async def test_a_call_the_carrier_cannot_place_fails_that_test_with_the_reason(t
     assert "+15559999" in summary
     with pytest.raises(AssertionError, match="b x p"):
         results.assert_passed()
+
+
+LOSSY = Scenario(
+    "book-under-loss",
+    "You book an appointment over a bad line.",
+    script=[
+        "Hi, I would like to book an appointment please.",
+        "Tuesday morning would be great.",
+        {"say": "Thank you, that is all. Bye.", "hang_up": True},
+    ],
+)
+
+
+async def test_calls_under_five_percent_frame_loss_complete_and_report_what_was_lost(
+    flawed_agent_url, tmp_path
+):
+    """Whole 20 ms frames are lost both ways, the same frames for the same seed; the call
+    goes on and its result says what the network did."""
+    faults = NetworkFaults(loss=0.05, seed=7)
+    async with LoopbackCarrier(
+        {AGENT_NUMBER: f"{flawed_agent_url}/voice"}, auth_token=TOKEN
+    ) as carrier:
+        runner = TestRunner(
+            carrier=carrier,
+            twilio_phone_number=TRIALRUN_NUMBER,
+            silence_turn=3.0,
+            recordings_dir=tmp_path,
+            concurrency=3,
+            quiet=True,
+        )
+        runner.add_test(Test(LOSSY, PERSONAS[0], faults=faults))
+        runner.add_test(Test(LOSSY, PERSONAS[1], faults=faults))
+        runner.add_test(Test(LOSSY, PERSONAS[2]))
+        results = await asyncio.wait_for(runner.run_tests(AGENT_NUMBER), 180)
+    lossy = results[:2]
+    for result in results:
+        assert result.error is None, result.error
+        assert result.metrics.ended_by == "caller"
+        # The agent answered each line it was told, lost frames and all.
+        assert sum(u.role == "agent" for u in result.transcript) >= 3, result.transcript
+    assert results[2].metrics.network_faults is None
+    for result in lossy:
+        report = result.metrics.network_faults
+        for line in (report.to_agent, report.from_agent):
+            assert line is not None
+            assert line.frames > 250  # 5 s and more of call, at 50 frames a second
+            assert 0.02 < line.dropped / line.frames < 0.09, line
+            assert line.dropped == len(line.dropped_frames)
+            assert all(0 <= i < line.frames for i in line.dropped_frames)
+            assert line.duplicated == line.reordered == line.jittered == line.delay_ms == 0
+        # Each way draws its own frames.
+        assert report.to_agent.dropped_frames != report.from_agent.dropped_frames
+    # The same seed lost the same frames on both calls, as far as the shorter call went.
+    first, second = (r.metrics.network_faults for r in lossy)
+    for a, b in ((first.to_agent, second.to_agent), (first.from_agent, second.from_agent)):
+        upto = min(a.frames, b.frames)
+        assert [i for i in a.dropped_frames if i < upto] == [
+            i for i in b.dropped_frames if i < upto
+        ]
+
+
+def test_network_faults_are_checked_before_any_call():
+    with pytest.raises(
+        ValueError, match=r"NetworkFaults.loss must be a share of frames in \[0, 1\)"
+    ):
+        NetworkFaults(loss=1.5)
+    with pytest.raises(ValueError, match="NetworkFaults.direction must be one of"):
+        NetworkFaults(direction="sideways")
+    with pytest.raises(ValueError, match="NetworkFaults.jitter_ms"):
+        NetworkFaults(jitter_ms=-1)
+    carrier = LoopbackCarrier({})
+    try:
+        runner = TestRunner(carrier=carrier, quiet=True)
+        runner.add_test(
+            Test(Scenario("s", "x", script=["hi"], faults=NetworkFaults(loss=0.1)), Agent("a", "y"))
+        )
+        with pytest.raises(
+            ValueError, match=r"test 0 .*faults of a test apply to the calls it places"
+        ):
+            asyncio.run(runner.run_tests("+15550100", type=TestRunner.INBOUND))
+        assert carrier.active_calls() == 0
+    finally:
+        carrier.stop()

@@ -21,8 +21,11 @@ calls a real phone number.
 
 from __future__ import annotations
 
+import json
+import math
 import os
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from trialrun import _core
@@ -36,6 +39,7 @@ __all__ = [
     "CallServer",
     "Carrier",
     "LoopbackCarrier",
+    "NetworkFaults",
     "TwilioCarrier",
     "TwilioClient",
     "TwilioError",
@@ -43,6 +47,79 @@ __all__ = [
 
 #: The status callback events trialrun asks carriers for.
 STATUS_EVENTS = ["initiated", "ringing", "answered", "completed"]
+
+
+_FAULT_DIRECTIONS = ("both", "to_agent", "from_agent")
+
+
+@dataclass(frozen=True)
+class NetworkFaults:
+    """What a bad network does to a loopback call's audio, per 20 ms frame, seeded: the same
+    ``seed`` loses, delays, duplicates and reorders the same frames of a call again.
+
+    ``loss``, ``reorder`` and ``duplicate`` are shares of frames in [0, 1): a lost frame is a
+    whole 20 ms frame that never arrives (as an RTP packet lost); a reordered one arrives
+    just after the frame sent after it; a duplicated one arrives twice. ``delay_ms`` is
+    added to every frame; ``jitter_ms`` adds up to that much more to each frame (drawn
+    anew per frame; frames keep their order, so jitter bunches them up). Delays are rounded
+    to whole frames (the bridge's clock). ``direction``: ``"to_agent"`` (what the caller says
+    to the agent), ``"from_agent"`` or ``"both"``; the agent is the number dialled, which on a
+    ``LoopbackCarrier(faults=...)`` means the callee of every call.
+    """
+
+    loss: float = 0.0
+    jitter_ms: int = 0
+    reorder: float = 0.0
+    duplicate: float = 0.0
+    delay_ms: int = 0
+    seed: int = 0
+    direction: str = "both"
+
+    def __post_init__(self) -> None:
+        for name in ("loss", "reorder", "duplicate"):
+            rate = getattr(self, name)
+            if (
+                isinstance(rate, bool)
+                or not isinstance(rate, int | float)
+                or not math.isfinite(rate)
+                or not 0 <= rate < 1
+            ):
+                raise ValueError(
+                    f"NetworkFaults.{name} must be a share of frames in [0, 1), not {rate!r}"
+                )
+        for name in ("jitter_ms", "delay_ms"):
+            ms = getattr(self, name)
+            if isinstance(ms, bool) or not isinstance(ms, int) or not 0 <= ms <= 60_000:
+                raise ValueError(
+                    f"NetworkFaults.{name} must be whole milliseconds in [0, 60000], not {ms!r}"
+                )
+        if (
+            isinstance(self.seed, bool)
+            or not isinstance(self.seed, int)
+            or not 0 <= self.seed < 2**64
+        ):
+            raise ValueError(f"NetworkFaults.seed must be an int in [0, 2**64), not {self.seed!r}")
+        if self.direction not in _FAULT_DIRECTIONS:
+            raise ValueError(
+                f"NetworkFaults.direction must be one of {', '.join(_FAULT_DIRECTIONS)}, not {self.direction!r}"
+            )
+
+    def _json(self, agent_is_callee: bool = True) -> str:
+        """The carrier's form: directions by leg (caller, callee) rather than by role."""
+        to_agent = "to_callee" if agent_is_callee else "to_caller"
+        from_agent = "to_caller" if agent_is_callee else "to_callee"
+        direction = {"both": "both", "to_agent": to_agent, "from_agent": from_agent}[self.direction]
+        return json.dumps(
+            {
+                "loss": float(self.loss),
+                "jitter_ms": self.jitter_ms,
+                "reorder": float(self.reorder),
+                "duplicate": float(self.duplicate),
+                "delay_ms": self.delay_ms,
+                "seed": self.seed,
+                "direction": direction,
+            }
+        )
 
 
 class Carrier:
@@ -113,6 +190,11 @@ class LoopbackCarrier(Carrier):
     ``Twiml``), as Twilio's "update a call" does. ``wss://`` streams are checked against the
     system's roots (SSL_CERT_FILE is honoured) and the CA certificates in ``ca_file`` (PEM),
     for an agent serving TLS with a certificate of its own; ``ws://`` needs nothing.
+
+    ``faults`` (``NetworkFaults``) puts a bad network between the legs of every call; a call
+    placed with faults of its own (``CallServer.place_call(..., faults=)``, a voice ``Test``'s
+    ``faults``) has those instead. What they did is on the call's result
+    (``CallMetrics.network_faults``).
     """
 
     def __init__(
@@ -126,7 +208,12 @@ class LoopbackCarrier(Carrier):
         jitter_buffer: float = 0.08,
         ca_file: str | os.PathLike[str] | None = None,
         log: bool = False,
+        faults: NetworkFaults | None = None,
     ) -> None:
+        if faults is not None and not isinstance(faults, NetworkFaults):
+            raise TypeError(
+                f"LoopbackCarrier faults must be a NetworkFaults, not {type(faults).__name__}"
+            )
         # An Espeak object speaks through its engine, not through Python.
         engine = getattr(speech, "core", None)
         if isinstance(engine, _core.EspeakSpeech):
@@ -140,7 +227,9 @@ class LoopbackCarrier(Carrier):
             jitter_buffer=jitter_buffer,
             ca_file=ca_file,
             log=log,
+            faults=faults._json() if faults is not None else None,
         )
+        self.faults = faults
         self.auth_token = self._core.auth_token
         self.account_sid = self._core.account_sid
         self.api_base = self._core.api_base
@@ -244,14 +333,24 @@ class CallServer:
         return self._core.inbound_voice_url
 
     async def place_call(
-        self, to: str, *, from_: str | None = None, send_digits: str | None = None
+        self,
+        to: str,
+        *,
+        from_: str | None = None,
+        send_digits: str | None = None,
+        faults: NetworkFaults | None = None,
     ) -> Call:
         """Calls ``to`` through the carrier and returns the call at once; its events tell
         how it goes (status, started, audio, ..., ended). A carrier that refuses the call
-        raises TwilioError, naming the reason."""
+        raises TwilioError, naming the reason. ``faults``: network faults on this call
+        (``LoopbackCarrier`` only), instead of the carrier's."""
         if self.carrier is None:
             raise ValueError(
                 "place_call needs a carrier: CallServer(carrier=LoopbackCarrier(...) or TwilioCarrier())"
+            )
+        if faults is not None and not isinstance(self.carrier, LoopbackCarrier):
+            raise ValueError(
+                "place_call faults= needs the LoopbackCarrier: Twilio's network cannot be given faults"
             )
         caller = from_ or self.phone_number
         if not caller:
@@ -267,6 +366,7 @@ class CallServer:
                 status_callback=urls["status_callback"],
                 status_callback_event=STATUS_EVENTS,
                 send_digits=send_digits,
+                network_faults=faults._json() if faults is not None else None,
             )
         except BaseException as error:
             self._core.fail_call(call.id, str(error))

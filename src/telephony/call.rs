@@ -133,6 +133,9 @@ pub struct FarEndReport {
     pub error: Option<String>,
     /// Times the far end's audio ran out while it was speaking and then went on.
     pub underruns: u64,
+    /// What network faults the carrier put on the call did, to what the near end sent and
+    /// heard.
+    pub faults: Option<crate::telephony::loopback::faults::FaultReport>,
 }
 
 /// A carrier that can report on the far end of calls it carried, by the near end's sid.

@@ -16,6 +16,8 @@ __all__ = [
     "EvaluationResult",
     "Interruption",
     "KeyPress",
+    "LineFaults",
+    "NetworkFaultReport",
     "Silence",
     "TestResult",
     "TestResults",
@@ -61,6 +63,36 @@ class Silence:
 
 
 @dataclass(frozen=True)
+class LineFaults:
+    """What network faults did to one direction of a call's audio, in 20 ms frames.
+
+    ``frames`` were sent; ``dropped`` never arrived (``dropped_frames``: their indices from
+    the call's first frame, the first 10,000); ``duplicated`` arrived twice; ``reordered``
+    arrived after the frame sent after them; ``jittered`` arrived later than ``delay_ms``
+    (the fixed delay), by up to ``max_jitter_ms``.
+    """
+
+    frames: int
+    dropped: int
+    duplicated: int
+    reordered: int
+    jittered: int
+    delay_ms: int
+    max_jitter_ms: int
+    dropped_frames: list[int]
+
+
+@dataclass(frozen=True)
+class NetworkFaultReport:
+    """What the loopback carrier's network faults did to a call: to what the caller said to
+    the agent (``to_agent``) and to what the agent said (``from_agent``); None for a
+    direction without faults."""
+
+    to_agent: LineFaults | None
+    from_agent: LineFaults | None
+
+
+@dataclass(frozen=True)
 class CallMetrics:
     """Timing and turn-taking of one call.
 
@@ -70,6 +102,8 @@ class CallMetrics:
     them. ``ended_by`` is ``"caller"``, ``"agent"``, ``"timeout"`` or ``"error"``.
     ``underruns``: times the agent's audio ran out mid-speech and went on within 200 ms (a
     gap heard in its speech), counted by the loopback carrier's playout; None elsewhere.
+    ``network_faults``: what the loopback carrier's ``NetworkFaults`` did to the call (None
+    without faults).
     """
 
     duration: float
@@ -85,6 +119,7 @@ class CallMetrics:
     dtmf_heard: str
     turns: int  # caller replies given
     underruns: int | None = None
+    network_faults: NetworkFaultReport | None = None
 
 
 @dataclass(frozen=True)

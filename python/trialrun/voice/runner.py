@@ -10,6 +10,7 @@ store, ``trialrun compare`` and the viewer apply to calls as to any suite.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -19,11 +20,14 @@ from typing import Any
 from trialrun import _core
 from trialrun._models import BaseTestCase, BaseTestEvaluator
 from trialrun._run import run_test_suite_async
+from trialrun.telephony import NetworkFaults
 from trialrun.voice.results import (
     CallMetrics,
     EvaluationResult,
     Interruption,
     KeyPress,
+    LineFaults,
+    NetworkFaultReport,
     Silence,
     TestResult,
     TestResults,
@@ -54,6 +58,9 @@ class Scenario:
     ``{"lines": [...], "rules": [{"when": "...", "say": ...}], "on_silence": ...}``.
     ``max_turns`` and ``max_duration`` (seconds) bound the call. ``checks`` are suite
     evaluators (``trialrun.voice.evaluators``) run on this scenario's calls only.
+    ``faults``: network faults (``trialrun.telephony.NetworkFaults``) on this scenario's
+    calls (OUTBOUND, through the ``LoopbackCarrier``); what they did is on each result's
+    ``metrics.network_faults``.
     """
 
     name: str
@@ -63,6 +70,7 @@ class Scenario:
     checks: Sequence[BaseTestEvaluator] = ()
     max_turns: int = 12
     max_duration: float = 180.0
+    faults: NetworkFaults | None = None
 
 
 @dataclass(frozen=True)
@@ -83,13 +91,20 @@ class Agent:
 class Test:
     """A scenario played by a caller persona. ``phone_number``: the agent this test calls
     (or, INBOUND, whose call it answers), instead of the one given to ``run_tests``, so one
-    run can call several agents and each result names its own."""
+    run can call several agents and each result names its own. ``faults``: network faults
+    on this test's call, instead of its scenario's."""
 
     __test__ = False  # not a pytest class
 
     scenario: Scenario
     agent: Agent
     phone_number: str | None = None
+    faults: NetworkFaults | None = None
+
+    @property
+    def network_faults(self) -> NetworkFaults | None:
+        """The faults this test's call is placed with: its own, else its scenario's."""
+        return self.faults if self.faults is not None else self.scenario.faults
 
 
 @dataclass
@@ -243,7 +258,9 @@ class TestRunner:
 
     # --- running ---------------------------------------------------------------------
 
-    def _check(self, tests: Sequence[Test], phone_number: str | None) -> None:
+    def _check(
+        self, tests: Sequence[Test], phone_number: str | None, call_type: str = "outbound"
+    ) -> None:
         """Refuses, before any call, what cannot run: names the test and the field."""
         seen: set[str] = set()
         for index, test in enumerate(tests):
@@ -258,6 +275,21 @@ class TestRunner:
                     f"{where}: no phone number to call: give run_tests(phone_number) or Test(..., phone_number=)"
                 )
             seen.add(key)
+            faults = test.network_faults
+            if faults is not None:
+                if not isinstance(faults, NetworkFaults):
+                    raise TypeError(
+                        f"{where}: faults must be a trialrun.telephony.NetworkFaults, not {type(faults).__name__}"
+                    )
+                if self._carrier_core() is None:
+                    raise ValueError(
+                        f"{where}: faults need the LoopbackCarrier (Twilio's network cannot be given faults)"
+                    )
+                if call_type == self.INBOUND:
+                    raise ValueError(
+                        f"{where}: faults of a test apply to the calls it places (OUTBOUND); for "
+                        "calls the agent places, give them to LoopbackCarrier(faults=...)"
+                    )
             if test.scenario.script is None and self.language_model is None:
                 raise ValueError(
                     f"{where}: scenario.script is not set and the TestRunner has no language_model to play the caller"
@@ -287,7 +319,7 @@ class TestRunner:
                 f"type must be TestRunner.INBOUND or TestRunner.OUTBOUND, not {type!r}"
             )
         tests = list(self.tests)
-        self._check(tests, phone_number)
+        self._check(tests, phone_number, type)
         started_here = self._server is None
         await self.start()
         try:
@@ -342,7 +374,7 @@ class TestRunner:
                 from_=phone_number
             )
         else:
-            call = await self._server.place_call(phone_number)
+            call = await self._server.place_call(phone_number, faults=test.network_faults)
         outcome = await _core.simulate_caller(
             call,
             persona,
@@ -430,7 +462,9 @@ def _result_of_call(test: Test, outcome: Mapping[str, Any]) -> TestResult:
     return TestResult(
         test=test,
         transcript=[Utterance(**u) for u in outcome["utterances"]],
-        metrics=_metrics(metrics, outcome.get("underruns")) if metrics is not None else None,
+        metrics=_metrics(metrics, outcome.get("underruns"), outcome.get("network_faults"))
+        if metrics is not None
+        else None,
         recording_path=outcome["recording_path"],
         error=outcome["error"],
         call_sid=outcome["call_sid"],
@@ -439,7 +473,9 @@ def _result_of_call(test: Test, outcome: Mapping[str, Any]) -> TestResult:
     )
 
 
-def _metrics(m: Mapping[str, Any], underruns: int | None = None) -> CallMetrics:
+def _metrics(
+    m: Mapping[str, Any], underruns: int | None = None, faults: str | None = None
+) -> CallMetrics:
     return CallMetrics(
         duration=m["duration"],
         time_to_first_word=m["time_to_first_word"],
@@ -454,7 +490,20 @@ def _metrics(m: Mapping[str, Any], underruns: int | None = None) -> CallMetrics:
         dtmf_heard=m["dtmf_heard"],
         turns=m["turns"],
         underruns=underruns,
+        network_faults=_fault_report(faults),
     )
+
+
+def _fault_report(text: str | None) -> NetworkFaultReport | None:
+    """The carrier's report, seen from trialrun's end: what it sent went to the agent."""
+    if text is None:
+        return None
+    report = json.loads(text)
+
+    def line(d: Mapping[str, Any] | None) -> LineFaults | None:
+        return LineFaults(**d) if d is not None else None
+
+    return NetworkFaultReport(to_agent=line(report["sent"]), from_agent=line(report["heard"]))
 
 
 def _result_of_case(case: Any, judge: BaseTestEvaluator | None) -> TestResult:

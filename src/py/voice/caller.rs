@@ -116,6 +116,15 @@ fn outcome_dict<'py>(py: Python<'py>, outcome: &CallerOutcome) -> PyResult<Bound
     let far_end = outcome.far_end.as_ref();
     d.set_item("agent_call_sid", far_end.map(|f| f.call_sid.as_str()))?;
     d.set_item("underruns", far_end.map(|f| f.underruns))?;
+    // As JSON text: trialrun.voice reads it into its dataclasses.
+    let faults = far_end.and_then(|f| f.faults.as_ref());
+    d.set_item(
+        "network_faults",
+        faults
+            .map(serde_json::to_string)
+            .transpose()
+            .map_err(|e| PyValueError::new_err(e.to_string()))?,
+    )?;
     d.set_item("transcript", c.timestamped_transcript())?;
     d.set_item(
         "metrics",

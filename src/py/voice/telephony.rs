@@ -18,6 +18,7 @@ use crate::py::convert::{pcm_bytes, pcm_samples, secs};
 use crate::telephony::call::{
     CallCommands, CallEnd, CallEvent, CallEvents, FarEndWitness, PacingStats,
 };
+use crate::telephony::loopback::faults::NetworkFaults;
 use crate::telephony::loopback::{self, LoopbackConfig, SayVoice};
 use crate::telephony::rest::{self, CreateCall, TwilioConfig};
 use crate::telephony::server::{self, ServerConfig};
@@ -452,6 +453,14 @@ fn say_voice(speech: &Bound<'_, PyAny>) -> PyResult<Arc<dyn SayVoice>> {
     )))
 }
 
+/// Network faults from their JSON (trialrun.telephony.NetworkFaults writes it).
+fn network_faults(json: &str) -> PyResult<NetworkFaults> {
+    let faults: NetworkFaults = serde_json::from_str(json)
+        .map_err(|e| PyValueError::new_err(format!("network faults: {e}")))?;
+    faults.validate().map_err(PyValueError::new_err)?;
+    Ok(faults)
+}
+
 /// The loopback carrier (see telephony::loopback).
 #[pyclass(frozen, module = "trialrun._core", name = "LoopbackCarrierCore")]
 pub struct LoopbackCarrierCore {
@@ -480,7 +489,7 @@ impl LoopbackCarrierCore {
 #[pymethods]
 impl LoopbackCarrierCore {
     #[new]
-    #[pyo3(signature = (numbers, *, account_sid=None, auth_token=None, speech=None, max_call_duration=600.0, jitter_buffer=0.08, ca_file=None, log=false, measure_lateness=false))]
+    #[pyo3(signature = (numbers, *, account_sid=None, auth_token=None, speech=None, max_call_duration=600.0, jitter_buffer=0.08, ca_file=None, log=false, measure_lateness=false, faults=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         numbers: HashMap<String, String>,
@@ -492,8 +501,11 @@ impl LoopbackCarrierCore {
         ca_file: Option<PathBuf>,
         log: bool,
         measure_lateness: bool,
+        faults: Option<String>,
     ) -> PyResult<Self> {
+        let faults = faults.as_deref().map(network_faults).transpose()?;
         let mut config = LoopbackConfig {
+            faults,
             ca_file,
             jitter_buffer: secs(jitter_buffer, "jitter_buffer")?,
             numbers,
@@ -609,7 +621,7 @@ impl PyTwilioClient {
     }
 
     /// Creates a call (Twilio's parameters, in snake case); resolves to the call as a dict.
-    #[pyo3(signature = (*, to, from_, url=None, twiml=None, method=None, status_callback=None, status_callback_event=None, status_callback_method=None, record=false, recording_channels=None, recording_status_callback=None, timeout=None, machine_detection=None, send_digits=None))]
+    #[pyo3(signature = (*, to, from_, url=None, twiml=None, method=None, status_callback=None, status_callback_event=None, status_callback_method=None, record=false, recording_channels=None, recording_status_callback=None, timeout=None, machine_detection=None, send_digits=None, network_faults=None))]
     #[allow(clippy::too_many_arguments)]
     fn create_call<'py>(
         &self,
@@ -628,8 +640,10 @@ impl PyTwilioClient {
         timeout: Option<u32>,
         machine_detection: Option<String>,
         send_digits: Option<String>,
+        network_faults: Option<String>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let request = CreateCall {
+            network_faults,
             to,
             from: from_,
             url,

@@ -16,6 +16,7 @@ use base64::Engine as _;
 use serde_json::json;
 
 use super::call::CallRequest;
+use super::faults::NetworkFaults;
 use super::leg::Document;
 use super::{Carrier, PlaceError};
 
@@ -114,6 +115,9 @@ fn strip_json(sid: &str) -> &str {
     sid.strip_suffix(".json").unwrap_or(sid)
 }
 
+/// The create-call parameter that gives a loopback call network faults of its own.
+pub const FAULTS_PARAM: &str = "TrialrunNetworkFaults";
+
 async fn create_call(State(carrier): State<Arc<Carrier>>, Form(params): Form<Params>) -> Response {
     let bad = |code, message: String| twilio_error(StatusCode::BAD_REQUEST, code, message);
     let Some(to) = first(&params, "To") else {
@@ -141,7 +145,17 @@ async fn create_call(State(carrier): State<Arc<Carrier>>, Form(params): Form<Par
         .filter(|(key, _)| key == "StatusCallbackEvent")
         .flat_map(|(_, value)| value.split_whitespace().map(String::from))
         .collect();
+    // trialrun's own parameter (Twilio has none like it): this call's network faults, JSON.
+    let faults = match first(&params, FAULTS_PARAM).map(serde_json::from_str::<NetworkFaults>) {
+        None => None,
+        Some(Ok(faults)) => match faults.validate() {
+            Ok(()) => Some(faults),
+            Err(e) => return bad(21236, format!("{FAULTS_PARAM}: {e}")),
+        },
+        Some(Err(e)) => return bad(21236, format!("{FAULTS_PARAM} is not network faults: {e}")),
+    };
     let request = CallRequest {
+        faults,
         to: to.to_string(),
         from: from.to_string(),
         document,

@@ -12,6 +12,8 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio::time::{interval_at, Instant, MissedTickBehavior};
 
+use super::faults::FaultyLine;
+
 use crate::audio::mulaw::SILENCE;
 use crate::telephony::media::FRAME_BYTES;
 use crate::telephony::playout::{Frame, Playout};
@@ -118,10 +120,20 @@ impl Port {
 /// Lateness of each tick against the clock, in microseconds.
 pub type Lateness = Arc<Mutex<Vec<u64>>>;
 
+/// A call's network faults: the line from `a` to `b`, and from `b` to `a`.
+pub type Lines = Arc<Mutex<[Option<FaultyLine>; 2]>>;
+
 /// Runs the clock between `a` and `b` until `ended` turns true, then closes both ports:
 /// their listeners (the legs' streams) learn that the call ended from their channel, which
 /// they wait on anyway, rather than from a shared signal polled at every wake.
-pub async fn run(a: Port, b: Port, mut ended: watch::Receiver<bool>, lateness: Option<Lateness>) {
+pub async fn run(
+    a: Port,
+    b: Port,
+    mut ended: watch::Receiver<bool>,
+    lateness: Option<Lateness>,
+    faults: Option<Lines>,
+) {
+    let mut arrived = Vec::new();
     let mut clock = interval_at(Instant::now() + FRAME, FRAME);
     clock.set_missed_tick_behavior(MissedTickBehavior::Burst);
     loop {
@@ -138,8 +150,24 @@ pub async fn run(a: Port, b: Port, mut ended: watch::Receiver<bool>, lateness: O
         }
         let from_a = a.speak();
         let from_b = b.speak();
-        b.hear(&from_a);
-        a.hear(&from_b);
+        let Some(lines) = &faults else {
+            b.hear(&from_a);
+            a.hear(&from_b);
+            continue;
+        };
+        let mut lines = lines.lock().expect("fault lines lock");
+        for (line, frame, ear) in [(0, from_a, &b), (1, from_b, &a)] {
+            match &mut lines[line] {
+                None => ear.hear(&frame),
+                Some(line) => {
+                    arrived.clear();
+                    line.pass(frame, &mut arrived);
+                    for frame in &arrived {
+                        ear.hear(frame);
+                    }
+                }
+            }
+        }
     }
     a.close();
     b.close();
@@ -160,7 +188,7 @@ mod tests {
             a.say(&[7; FRAME_BYTES]);
             a.mark("done");
             let (end, ended) = watch::channel(false);
-            let clock = tokio::spawn(run(a.clone(), b.clone(), ended, None));
+            let clock = tokio::spawn(run(a.clone(), b.clone(), ended, None, None));
             assert_eq!(b_hears.recv().await, Some([7; FRAME_BYTES]));
             assert_eq!(a_hears.recv().await, Some([SILENCE; FRAME_BYTES]));
             assert_eq!(marks.recv().await.as_deref(), Some("done"));
@@ -172,6 +200,41 @@ mod tests {
                 assert_eq!(frame, [SILENCE; FRAME_BYTES]);
             }
             assert_eq!(a.listen().recv().await, None);
+        });
+    }
+
+    #[test]
+    fn faults_apply_to_their_direction_only() {
+        use crate::telephony::loopback::faults::{FaultDirection, NetworkFaults};
+        crate::net::runtime::runtime().block_on(async {
+            let (a, b) = (Port::default(), Port::default());
+            let (mut a_hears, mut b_hears) = (a.listen(), b.listen());
+            let faults = NetworkFaults {
+                loss: 0.5,
+                seed: 2,
+                direction: FaultDirection::ToCallee,
+                ..NetworkFaults::default()
+            };
+            let lines: Lines = Arc::new(Mutex::new(faults.lines()));
+            let (end, ended) = watch::channel(false);
+            let clock = tokio::spawn(run(a, b, ended, None, Some(lines.clone())));
+            tokio::time::sleep(Duration::from_millis(400)).await;
+            end.send(true).unwrap();
+            clock.await.unwrap();
+            let count = |rx: &mut mpsc::UnboundedReceiver<Frame>| {
+                let mut n = 0u64;
+                while rx.try_recv().is_ok() {
+                    n += 1;
+                }
+                n
+            };
+            let lines = lines.lock().unwrap();
+            let to_b = lines[0].as_ref().unwrap().report();
+            assert!(lines[1].is_none());
+            assert!(to_b.dropped > 0);
+            // b heard every frame a sent but the ones lost; a heard all of b's.
+            assert_eq!(count(&mut b_hears), to_b.frames - to_b.dropped);
+            assert_eq!(count(&mut a_hears), to_b.frames);
         });
     }
 

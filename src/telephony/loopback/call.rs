@@ -7,7 +7,8 @@ use std::sync::{Arc, Mutex};
 use serde::Serialize;
 use tokio::sync::watch;
 
-use super::bridge::{self, Lateness, Port};
+use super::bridge::{self, Lateness, Lines, Port};
+use super::faults::{FaultReport, NetworkFaults};
 use super::leg::{Document, Leg, LegEnd};
 use super::{sid, Carrier};
 use crate::audio::{dtmf, mulaw, PHONE_RATE};
@@ -26,6 +27,8 @@ pub struct CallRequest {
     pub status_callback_events: HashSet<String>,
     pub send_digits: Option<String>,
     pub machine_detection: bool,
+    /// Network faults for this call, instead of the carrier's.
+    pub faults: Option<NetworkFaults>,
 }
 
 /// A call's state, as the REST API shows it.
@@ -86,6 +89,8 @@ pub struct LiveCall {
     pub ports: Mutex<Option<[Port; 2]>>,
     /// Lateness of the bridge clock's ticks, when measured (benchmarks).
     pub lateness: Option<Lateness>,
+    /// The network faults on the bridge, caller to callee and back, when the call has any.
+    pub faults: Option<Lines>,
 }
 
 impl LiveCall {
@@ -115,6 +120,11 @@ impl LiveCall {
             alerts: Mutex::default(),
         };
         let lateness = carrier.config.measure_lateness.then(Default::default);
+        let faults = request
+            .faults
+            .as_ref()
+            .or(carrier.config.faults.as_ref())
+            .map(|faults| Arc::new(Mutex::new(faults.lines())));
         Arc::new(LiveCall {
             legs: [leg(caller), leg(callee)],
             hang_up: watch::channel(false).0,
@@ -122,6 +132,7 @@ impl LiveCall {
             ending: Mutex::default(),
             ports: Mutex::default(),
             lateness,
+            faults,
         })
     }
 
@@ -165,6 +176,18 @@ impl LiveCall {
             hung_up,
             error: ending.failure.clone().or_else(|| alerts.first().cloned()),
             underruns,
+            faults: self.fault_report(near),
+        })
+    }
+
+    /// What the call's network faults did to what leg `near` sent and heard so far.
+    pub fn fault_report(&self, near: usize) -> Option<FaultReport> {
+        let lines = self.faults.as_ref()?.lock().expect("fault lines lock");
+        let report = |line: usize| lines[line].as_ref().map(|line| line.report().clone());
+        // Line 0 carries what the caller's leg says to the callee's.
+        Some(FaultReport {
+            sent: report(near),
+            heard: report(1 - near),
         })
     }
 }
@@ -263,6 +286,7 @@ pub async fn run_call(
         callee_port.clone(),
         ended.clone(),
         call.lateness.clone(),
+        call.faults.clone(),
     ));
     let callee_task = tokio::spawn(async move { callee.run(callee_program).await });
     // The caller's document is fetched once the callee has answered; if it cannot be run,

@@ -13,6 +13,7 @@
 mod api;
 mod bridge;
 mod call;
+pub mod faults;
 mod leg;
 mod stream_client;
 
@@ -69,6 +70,9 @@ pub struct LoopbackConfig {
     /// How much of what a stream sends is buffered before it plays (see `playout`): audio
     /// sent in bursts plays without gaps. Zero plays each frame as it comes.
     pub jitter_buffer: Duration,
+    /// Network faults on every call's bridge (a call placed with faults of its own uses
+    /// those instead).
+    pub faults: Option<faults::NetworkFaults>,
     /// Record each call's bridge clock lateness (benchmarks).
     pub measure_lateness: bool,
     pub log_to_stderr: bool,
@@ -85,6 +89,7 @@ impl Default for LoopbackConfig {
             max_call_duration: Duration::from_secs(600),
             jitter_buffer: Duration::from_millis(80),
             ca_file: None,
+            faults: None,
             measure_lateness: false,
             log_to_stderr: false,
         }
@@ -369,6 +374,9 @@ pub struct LoopbackCarrier {
 impl LoopbackCarrier {
     /// Checks the numbers' URLs and starts the REST API on a free loopback port.
     pub fn start(config: LoopbackConfig) -> Result<LoopbackCarrier, StartError> {
+        if let Some(faults) = &config.faults {
+            faults.validate().map_err(StartError)?;
+        }
         for (number, url) in &config.numbers {
             if reqwest::Url::parse(url).map_or(true, |u| !matches!(u.scheme(), "http" | "https")) {
                 return Err(StartError(format!(

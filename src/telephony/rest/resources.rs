@@ -35,6 +35,9 @@ pub struct CreateCall {
     pub machine_detection: Option<String>,
     /// Keys to press once the call connects (`0-9`, `#`, `*`, `w` to wait).
     pub send_digits: Option<String>,
+    /// trialrun's loopback carrier only: the call's network faults, as JSON (sent as
+    /// `TrialrunNetworkFaults`; never set for Twilio).
+    pub network_faults: Option<String>,
 }
 
 impl CreateCall {
@@ -76,6 +79,7 @@ impl CreateCall {
         push("RecordingStatusCallback", &self.recording_status_callback);
         push("MachineDetection", &self.machine_detection);
         push("SendDigits", &self.send_digits);
+        push("TrialrunNetworkFaults", &self.network_faults);
         // Repeated fields are how Twilio takes a list.
         for event in &self.status_callback_event {
             form.push(("StatusCallbackEvent", event.clone()));
