@@ -511,3 +511,33 @@ async fn a_call_that_never_connects_ends_at_max_duration_with_an_error() {
         "{error}"
     );
 }
+
+#[test]
+fn an_agent_speaking_past_the_silence_turn_does_not_spin_the_caller() {
+    // Before: the silence deadline passed while the agent spoke and the loop woke at once,
+    // over and over; on the paused clock time then never moves and the call never ends.
+    let (done_tx, done) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .start_paused(true)
+            .build()
+            .unwrap();
+        let plan = AgentPlan {
+            greeting: Some((500, 3000)),
+            ..plan()
+        };
+        let mut bye = say("bye");
+        bye.hang_up = Some("done".into());
+        let config = CallerConfig {
+            silence_turn: Duration::from_secs(1),
+            ..CallerConfig::default()
+        };
+        let (outcome, _, _) = runtime.block_on(call(plan, vec![bye], false, config));
+        let _ = done_tx.send(outcome);
+    });
+    let outcome = done
+        .recv_timeout(Duration::from_secs(20))
+        .expect("the caller spun instead of waiting for the agent to finish");
+    assert_eq!(lines(&outcome), ["agent: agent line 1", "caller: bye"]);
+}
