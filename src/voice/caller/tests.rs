@@ -9,8 +9,8 @@ use futures_util::future::BoxFuture;
 use futures_util::FutureExt;
 
 use super::*;
-use crate::voice::metrics::{CallMetrics, MetricsConfig};
 use crate::telephony::call::{call_channels, CallChannels, CallCommand, PacingStats};
+use crate::voice::metrics::{CallMetrics, MetricsConfig};
 use crate::voice::providers::{Audio16, ProviderError, Transcript};
 
 /// Transcribes the n-th stretch of agent speech as "agent line n".

@@ -97,7 +97,10 @@ fn a_line_can_barge_in_and_the_persona_says_so_before_the_agent_is_done() {
     assert_eq!(persona.next_barge_in_ms(), None);
     let mut call = Call::default();
     call.said(Speaker::Agent, "Welcome, how can I help?");
-    assert_eq!(persona.decide(&call.turn(false)).say.as_deref(), Some("Hello."));
+    assert_eq!(
+        persona.decide(&call.turn(false)).say.as_deref(),
+        Some("Hello.")
+    );
     assert_eq!(persona.next_barge_in_ms(), Some(800));
     // Asked as the agent starts its answer: the planned line, whatever rules there are.
     let mut turn = call.turn(false);
