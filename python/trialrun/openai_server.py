@@ -12,7 +12,8 @@ what it was sent. A real HTTP server (in a thread), not a mock of a client libra
     server.close()
 
 ``POST /v1/chat/completions`` answers with the scripted replies in order (then with
-``answer(body)`` if given: an OpenAI completion dict, or the text of one); requests with
+``answer(body)`` if given: an OpenAI completion dict, or the text of one; ``fail(503)``
+scripts an error answer, to test retries); requests with
 ``"stream": true`` get the same answer as server-sent events. A request with nothing left
 to answer gets HTTP 500 with a message saying so, and is still recorded. Any other path is
 a 404, recorded in ``other_requests``.
@@ -30,6 +31,11 @@ from typing import Any, NamedTuple
 __all__ = ["OpenAIServer", "Received", "chat_completion"]
 
 Answer = Callable[[dict[str, Any]], "dict[str, Any] | str"]
+
+
+class _Failure(NamedTuple):
+    status: int
+    message: str
 
 
 class Received(NamedTuple):
@@ -105,7 +111,7 @@ class OpenAIServer:
     def __init__(self, answer: Answer | None = None, *, model: str = "scripted-model") -> None:
         self.requests: list[Received] = []
         self.other_requests: list[tuple[str, str]] = []  # (method, path) of anything else
-        self._replies: deque[dict[str, Any]] = deque()
+        self._replies: deque[dict[str, Any] | _Failure] = deque()
         self._answer = answer
         self._model = model
         self._lock = threading.Lock()
@@ -159,6 +165,15 @@ class OpenAIServer:
             self._replies.append(completion)
         return self
 
+    def fail(self, status: int = 503, message: str = "scripted failure") -> OpenAIServer:
+        """Queues an HTTP error (``status``, OpenAI's error body) as the answer to the next
+        chat request, e.g. 429 or 503 to test that the client retries."""
+        if not 400 <= status <= 599:
+            raise ValueError(f"fail: status must be an HTTP error (400-599), not {status}")
+        with self._lock:
+            self._replies.append(_Failure(status, message))
+        return self
+
     @property
     def pending(self) -> int:
         """Scripted replies not yet given."""
@@ -188,6 +203,9 @@ class OpenAIServer:
         with self._lock:
             self.requests.append(Received({k.lower(): v for k, v in handler.headers.items()}, body))
             scripted = self._replies.popleft() if self._replies else None
+        if isinstance(scripted, _Failure):
+            send(scripted.status, {"error": {"message": scripted.message, "type": "server_error"}})
+            return
         if scripted is None and self._answer is not None:
             answered = self._answer(body)
             scripted = (
