@@ -20,7 +20,7 @@ import pytest
 
 from fake_openai import FakeChatServer, completion
 from trialrun import history
-from trialrun.telephony import LoopbackCarrier, NetworkFaults
+from trialrun.telephony import CallServer, LoopbackCarrier, NetworkFaults, TwilioCarrier
 from trialrun.voice import Agent, Evaluation, Scenario, Test, TestResults, TestRunner
 from trialrun.voice.evaluators import DtmfHeard, EndedBy, MaxResponseLatency, MustSay, NoError
 from trialrun.voice.judge import LocalEvaluator
@@ -583,6 +583,21 @@ def test_network_faults_are_checked_before_any_call():
         NetworkFaults(direction="sideways")
     with pytest.raises(ValueError, match="NetworkFaults.jitter_ms"):
         NetworkFaults(jitter_ms=-1)
+    with pytest.raises(TypeError, match="LoopbackCarrier faults must be a NetworkFaults"):
+        LoopbackCarrier({}, faults={"loss": 0.1})
+    twilio = TwilioCarrier("AC" + "0" * 32, "token", api_base="http://127.0.0.1:9")
+    server = CallServer(carrier=twilio, phone_number="+15550199")
+    try:
+        with pytest.raises(ValueError, match="place_call faults= needs the LoopbackCarrier"):
+            asyncio.run(server.place_call("+15550100", faults=NetworkFaults(loss=0.1)))
+        runner = TestRunner(carrier=twilio, quiet=True)
+        runner.add_test(
+            Test(Scenario("s", "x", script=["hi"]), Agent("a", "y"), faults=NetworkFaults())
+        )
+        with pytest.raises(ValueError, match=r"test 0 .*faults need the LoopbackCarrier"):
+            asyncio.run(runner.run_tests("+15550100"))
+    finally:
+        server.stop()
     carrier = LoopbackCarrier({})
     try:
         runner = TestRunner(carrier=carrier, quiet=True)
