@@ -208,19 +208,7 @@ def test_a_busy_model_is_retried(monkeypatch):
         return select("Polite", "fine")
 
     server = FakeChatServer(answer)
-    original = server.httpd.RequestHandlerClass.do_POST
-    failures = iter([True])
-
-    def busy_once(handler):
-        if next(failures, False):
-            handler.rfile.read(int(handler.headers["Content-Length"]))
-            handler.send_response(503)
-            handler.send_header("Content-Length", "0")
-            handler.end_headers()
-            return
-        original(handler)
-
-    server.httpd.RequestHandlerClass.do_POST = busy_once
+    server.fail(503, "busy")  # the first request; then `answer`
     monkeypatch.setenv("OPENAI_BASE_URL", server.url)
     try:
         result = run_test_suite(
@@ -229,7 +217,8 @@ def test_a_busy_model_is_retried(monkeypatch):
     finally:
         server.close()
     assert result.cases[0].evaluation("polite").verdict == "passed"
-    assert len(calls) == 1  # the 503 was answered before any JSON was read
+    assert len(calls) == 1  # the 503 was answered without asking `answer`
+    assert len(server.requests) == 2
 
 
 def test_openai_without_a_key_is_refused_by_name(monkeypatch):

@@ -4,9 +4,15 @@ readable list of failing cases."""
 from __future__ import annotations
 
 import sqlite3
+import sys
 import textwrap
+import time
+from array import array
+from pathlib import Path
 
 import pytest
+
+EXAMPLE_AGENT = Path(__file__).resolve().parent.parent / "examples" / "voice_agent" / "agent.py"
 
 CONFTEST = """
 import pytest
@@ -224,3 +230,163 @@ def test_validation_error_surfaces_in_the_test(inner):
     result.assert_outcomes(failed=1)
     assert "SuiteValidationError" in result.stdout.str()
     assert "test_cases[1]" in result.stdout.str()
+
+
+# --- fixtures for voice agents ------------------------------------------------------------
+
+ENV_AGENT = '''
+"""A stand-in agent: its webhook answers with the environment it was started with, and it
+leaves a child in its process group, whose pid it writes beside itself."""
+import json, os, subprocess, sys
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"])
+with open(sys.argv[2], "w") as f:
+    f.write(f"{os.getpid()} {child.pid}")
+print("agent up", flush=True)
+
+class Handler(BaseHTTPRequestHandler):
+    def do_GET(self):
+        keys = ["PORT", "EXTRA", "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_API_BASE"]
+        body = json.dumps({k: os.environ.get(k) for k in keys}).encode()
+        self.send_response(200 if self.path == "/hook" else 404)
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *a):
+        pass
+
+HTTPServer(("127.0.0.1", int(sys.argv[1])), Handler).serve_forever()
+'''
+
+
+def gone(pid: int) -> bool:
+    """The process has exited (a zombie not yet reaped counts as gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
+def test_voice_agent_starts_the_agent_pointed_at_the_carrier_and_stops_its_group(inner):
+    inner.makepyfile(env_agent=ENV_AGENT)
+    pids = inner.path / "pids.txt"
+    write_test(
+        inner,
+        f"""
+        import json, sys, urllib.request
+
+        def test_agent(voice_agent, loopback_carrier, call_server):
+            agent = voice_agent(
+                [sys.executable, "env_agent.py", "{{port}}", {str(pids)!r}],
+                env={{"EXTRA": "yes"}},
+                number="+15550123",
+                webhook_path="/hook",
+            )
+            seen = json.load(urllib.request.urlopen(agent.webhook_url))
+            assert seen == {{
+                "PORT": str(agent.port),
+                "EXTRA": "yes",
+                "TWILIO_ACCOUNT_SID": loopback_carrier.account_sid,
+                "TWILIO_AUTH_TOKEN": loopback_carrier.auth_token,
+                "TWILIO_API_BASE": loopback_carrier.api_base,
+            }}
+            assert agent.webhook_url == f"http://127.0.0.1:{{agent.port}}/hook"
+            assert "agent up" in agent.output()
+            assert call_server.carrier is loopback_carrier
+            assert call_server.phone_number == "+15550199"
+        """,
+    )
+    result = inner.runpytest("-p", "asyncio")
+    result.assert_outcomes(passed=1)
+    agent_pid, child_pid = map(int, pids.read_text().split())
+    # The agent and the child it left in its group were both stopped after the test.
+    for pid in (agent_pid, child_pid):
+        for _ in range(50):
+            if gone(pid):
+                break
+            time.sleep(0.1)
+        assert gone(pid), f"process {pid} still runs"
+
+
+def test_an_agent_that_exits_or_never_answers_fails_the_test_with_what_it_printed(inner):
+    write_test(
+        inner,
+        """
+        import sys
+
+        def test_exits(voice_agent):
+            voice_agent([sys.executable, "-c", "print('OPENAI_API_KEY is not set'); raise SystemExit(3)"])
+
+        def test_never_answers(voice_agent):
+            voice_agent([sys.executable, "-c", "import time; print('thinking', flush=True); time.sleep(60)"],
+                        ready_timeout=1)
+        """,
+    )
+    result = inner.runpytest("-p", "asyncio")
+    result.assert_outcomes(failed=2)
+    out = result.stdout.str()
+    assert "exited with code 3 before its webhook" in out
+    assert "OPENAI_API_KEY is not set" in out
+    assert "did not answer within 1 s" in out and "thinking" in out
+
+
+def test_openai_server_answers_as_scripted_and_records_what_it_received(inner):
+    write_test(
+        inner,
+        """
+        import json
+        import httpx
+
+        def test_model(openai_server):
+            openai_server.reply(tool_calls=[("book", {"day": "Tuesday"})])
+            openai_server.reply(json={"booked": True, "day": "Tuesday"})
+            openai_server.reply("Booked for Tuesday.")
+            url = openai_server.url + "/chat/completions"
+            auth = {"Authorization": "Bearer sk-test"}
+            first = httpx.post(url, headers=auth, json={
+                "model": "m", "messages": [{"role": "user", "content": "Tuesday please"}],
+                "tools": [{"type": "function", "function": {"name": "book", "parameters": {}}}],
+            }).json()
+            call = first["choices"][0]["message"]["tool_calls"][0]
+            assert first["choices"][0]["finish_reason"] == "tool_calls"
+            assert (call["function"]["name"], json.loads(call["function"]["arguments"])) == ("book", {"day": "Tuesday"})
+            second = httpx.post(url, json={
+                "model": "m", "messages": [{"role": "tool", "tool_call_id": call["id"], "content": "ok"}],
+                "response_format": {"type": "json_schema", "json_schema": {"name": "b", "schema": {}}},
+            }).json()
+            assert json.loads(second["choices"][0]["message"]["content"]) == {"booked": True, "day": "Tuesday"}
+            with httpx.stream("POST", url, json={"model": "m", "messages": [], "stream": True}) as r:
+                events = [line[6:] for line in r.iter_lines() if line.startswith("data: ")]
+            assert events[-1] == "[DONE]"
+            text = "".join(json.loads(e)["choices"][0]["delta"].get("content") or "" for e in events[:-1])
+            assert text == "Booked for Tuesday."
+            # Nothing left to answer: a 500 that says so.
+            fourth = httpx.post(url, json={"model": "m", "messages": []})
+            assert fourth.status_code == 500 and "no answer left" in fourth.text
+            assert len(openai_server.requests) == 4 and openai_server.pending == 0
+            headers, body = openai_server.requests[0]
+            assert headers["authorization"] == "Bearer sk-test"
+            assert body["tools"][0]["function"]["name"] == "book"
+            assert openai_server.bodies[1]["messages"][0]["role"] == "tool"
+        """,
+    )
+    result = inner.runpytest("-p", "asyncio")
+    result.assert_outcomes(passed=1)
+
+
+async def test_the_fixtures_call_the_example_voice_agent(voice_agent, call_server):
+    """Used directly: the example agent started by the fixture answers a call placed by
+    the call server and greets the caller; its process is stopped afterwards."""
+    agent = voice_agent([sys.executable, str(EXAMPLE_AGENT), "--port", "{port}"])
+    call = await call_server.place_call(agent.number)
+    heard_ms = 0
+    async for event in call:
+        if event.kind == "audio" and max(map(abs, array("h", event.audio or b"\0\0"))) > 1000:
+            heard_ms += 20
+            if heard_ms >= 400:  # the greeting is coming through
+                call.hang_up()
+        elif event.kind == "ended":
+            break
+    assert heard_ms >= 400
+    assert event.reason == "hung_up"

@@ -20,7 +20,7 @@ import pytest
 
 from fake_openai import FakeChatServer, completion
 from trialrun import history
-from trialrun.telephony import LoopbackCarrier, NetworkFaults
+from trialrun.telephony import CallServer, LoopbackCarrier, NetworkFaults, TwilioCarrier
 from trialrun.voice import Agent, Evaluation, Scenario, Test, TestResults, TestRunner
 from trialrun.voice.evaluators import DtmfHeard, EndedBy, MaxResponseLatency, MustSay, NoError
 from trialrun.voice.judge import LocalEvaluator
@@ -583,6 +583,21 @@ def test_network_faults_are_checked_before_any_call():
         NetworkFaults(direction="sideways")
     with pytest.raises(ValueError, match="NetworkFaults.jitter_ms"):
         NetworkFaults(jitter_ms=-1)
+    with pytest.raises(TypeError, match="LoopbackCarrier faults must be a NetworkFaults"):
+        LoopbackCarrier({}, faults={"loss": 0.1})
+    twilio = TwilioCarrier("AC" + "0" * 32, "token", api_base="http://127.0.0.1:9")
+    server = CallServer(carrier=twilio, phone_number="+15550199")
+    try:
+        with pytest.raises(ValueError, match="place_call faults= needs the LoopbackCarrier"):
+            asyncio.run(server.place_call("+15550100", faults=NetworkFaults(loss=0.1)))
+        runner = TestRunner(carrier=twilio, quiet=True)
+        runner.add_test(
+            Test(Scenario("s", "x", script=["hi"]), Agent("a", "y"), faults=NetworkFaults())
+        )
+        with pytest.raises(ValueError, match=r"test 0 .*faults need the LoopbackCarrier"):
+            asyncio.run(runner.run_tests("+15550100"))
+    finally:
+        server.stop()
     carrier = LoopbackCarrier({})
     try:
         runner = TestRunner(carrier=carrier, quiet=True)
@@ -596,3 +611,50 @@ def test_network_faults_are_checked_before_any_call():
         assert carrier.active_calls() == 0
     finally:
         carrier.stop()
+
+
+BARGE_IN = Scenario(
+    "caller-barges-in",
+    "You cut the agent off while it answers.",
+    script=[
+        "Hi, I would like to book an appointment please.",
+        {"say": "Sorry, Tuesday morning would be great.", "barge_in_ms": 800},
+        {"say": "Thank you, that is all. Bye.", "hang_up": True},
+    ],
+)
+
+
+async def test_a_caller_that_barges_in_stops_the_agent_and_the_interruption_is_recorded(
+    flawed_agent_url, tmp_path
+):
+    """The caller speaks 800 ms into the agent's answer; the example agent hears it, clears
+    its audio and stops, then answers what the caller said."""
+    async with LoopbackCarrier(
+        {AGENT_NUMBER: f"{flawed_agent_url}/voice"}, auth_token=TOKEN
+    ) as carrier:
+        runner = TestRunner(
+            carrier=carrier,
+            twilio_phone_number=TRIALRUN_NUMBER,
+            silence_turn=3.0,
+            recordings_dir=tmp_path,
+            quiet=True,
+        )
+        runner.add_test(Test(BARGE_IN, PERSONAS[0]))
+        (result,) = await asyncio.wait_for(runner.run_tests(AGENT_NUMBER), 120)
+    assert result.error is None, result.error
+    assert result.metrics.ended_by == "caller"
+    (interruption,) = result.metrics.interruptions
+    assert interruption.by == "caller"
+    over = next(u for u in result.transcript if u.role == "caller" and u.text.startswith("Sorry"))
+    assert over.start == interruption.at and not over.cut_off
+    # The agent's answer it spoke over: it had been speaking about 800 ms (as the caller's
+    # ear timed it) and stopped within a second of being talked over (its full line is 4 s).
+    answer = next(
+        u for u in result.transcript if u.role == "agent" and u.start < over.start < u.end
+    )
+    assert 0.7 <= over.start - answer.start <= 1.2, (answer, over)
+    assert answer.end - over.start < 1.0, (answer, over)
+    assert interruption.overlap == pytest.approx(answer.end - over.start, abs=0.01)
+    # Then it answered what the caller said over it.
+    later = [u.text.lower() for u in result.transcript if u.role == "agent" and u.start > over.end]
+    assert any("confirmed" in text for text in later), result.transcript

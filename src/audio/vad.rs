@@ -102,6 +102,13 @@ impl Vad {
         self.speech.is_some()
     }
 
+    /// While speech is in progress: how long since its last voiced frame, in ms (0 while
+    /// voiced; up to the hangover in a pause). None when no speech is in progress.
+    pub fn quiet_ms(&self) -> Option<u64> {
+        let (_, end) = self.speech?;
+        Some(self.ms(self.frames_seen - end))
+    }
+
     /// Audio processed so far, in ms (whole frames).
     pub fn elapsed_ms(&self) -> u64 {
         self.ms(self.frames_seen)

@@ -290,6 +290,40 @@ fn a_call_through_the_loopback_carrier_carries_audio_marks_and_keys_both_ways() 
 }
 
 #[test]
+fn network_faults_a_call_cannot_have_are_refused_naming_the_parameter() {
+    let carrier = LoopbackCarrier::start(LoopbackConfig::default()).unwrap();
+    carrier.set_number(AGENT_NUMBER, "http://127.0.0.1:9/voice");
+    runtime().block_on(async {
+        for (faults, expected) in [
+            (
+                r#"{"loss": 1.5}"#,
+                "loss must be a share of frames in [0, 1)",
+            ),
+            (r#"{"los": 0.1}"#, "unknown field `los`"),
+            (r#"{"direction": "up"}"#, "unknown variant `up`"),
+        ] {
+            let (status, body) = create_call(
+                &carrier,
+                &[
+                    ("To", AGENT_NUMBER),
+                    ("From", "+1"),
+                    ("Url", "http://127.0.0.1:9/x"),
+                    ("TrialrunNetworkFaults", faults),
+                ],
+            )
+            .await;
+            assert_eq!(status, 400, "{faults}");
+            let message = body["message"].as_str().unwrap();
+            assert!(
+                message.starts_with("TrialrunNetworkFaults") && message.contains(expected),
+                "{message}"
+            );
+        }
+        assert_eq!(carrier.active_calls(), 0);
+    });
+}
+
+#[test]
 fn a_number_the_carrier_does_not_have_is_refused_with_its_known_numbers() {
     let carrier = LoopbackCarrier::start(LoopbackConfig::default()).unwrap();
     carrier.set_number(AGENT_NUMBER, "http://127.0.0.1:9/voice");

@@ -54,7 +54,8 @@ class Scenario:
     """What the caller wants, and how the call is judged.
 
     ``script`` makes the caller follow lines and rules instead of a language model (no model
-    needed): a list of lines (a str to say, or ``{"say", "keys", "hang_up"}``), or
+    needed): a list of lines (a str to say, or ``{"say", "keys", "hang_up", "barge_in_ms"}``;
+    ``barge_in_ms``: say it over the agent once it has spoken that long of its next turn), or
     ``{"lines": [...], "rules": [{"when": "...", "say": ...}], "on_silence": ...}``.
     ``max_turns`` and ``max_duration`` (seconds) bound the call. ``checks`` are suite
     evaluators (``trialrun.voice.evaluators``) run on this scenario's calls only.

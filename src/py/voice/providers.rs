@@ -622,6 +622,7 @@ fn reply_from_python(value: &Bound<'_, PyAny>) -> PyResult<Reply> {
         say: text("say")?,
         keys: text("keys")?,
         hang_up,
+        barge_in_ms: None,
     })
 }
 

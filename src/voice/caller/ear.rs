@@ -57,6 +57,12 @@ impl Ear {
         self.speech.is_some()
     }
 
+    /// Speech is in progress and was voiced within `within_ms` (not in a pause, nor in the
+    /// silence after its last word that the detector waits through before it ends).
+    pub fn voiced_within(&self, within_ms: u64) -> bool {
+        self.speech.is_some() && self.vad.quiet_ms().is_some_and(|ms| ms <= within_ms)
+    }
+
     /// Takes the agent's audio that arrived `at_ms` into the stream.
     pub fn hear(&mut self, at_ms: u64, samples: &[i16]) -> Vec<Heard> {
         let origin = *self.origin_ms.get_or_insert(at_ms);

@@ -87,6 +87,10 @@ pub struct CallerOutcome {
 /// After hanging up, how long the caller waits for the call's end before giving up on it.
 const HANG_UP_GRACE: Duration = Duration::from_secs(5);
 
+/// A pause in the agent's speech longer than this is not talked over: a barge-in that
+/// comes due in it waits for the agent's voice (or for the next turn).
+const BARGE_IN_PAUSE_MS: u64 = 100;
+
 /// Words the caller cannot make out.
 const INAUDIBLE: &str = "(inaudible)";
 
@@ -96,6 +100,15 @@ struct Thought {
     reply: Reply,
     /// The reply's speech at 8 kHz.
     audio: Option<Vec<i16>>,
+}
+
+/// A reply the persona planned to say over the agent (a script line's `barge_in_ms`).
+struct BargeIn {
+    /// How far into the agent's speech the caller starts.
+    after_ms: u32,
+    /// When: the start of the agent's speech in progress plus `after_ms`; None while the
+    /// agent is not speaking (a turn that ended sooner does not count).
+    due: Option<Instant>,
 }
 
 type Thinking = BoxFuture<'static, (Box<dyn Persona>, Result<Thought, String>)>;
@@ -163,6 +176,8 @@ struct Caller {
     ending_since: Option<Instant>,
     error: Option<String>,
     witness: Option<Arc<dyn FarEndWitness>>,
+    /// A reply to be said over the agent, from when the agent starts speaking until it is.
+    barge_in: Option<BargeIn>,
 }
 
 impl Caller {
@@ -194,6 +209,7 @@ impl Caller {
             ending_since: None,
             error: None,
             witness: None,
+            barge_in: None,
         }
     }
 
@@ -211,7 +227,25 @@ impl Caller {
         if self.started.is_none() {
             return limit;
         }
-        limit.min(self.last_activity + self.config.silence_turn)
+        let mut next = limit;
+        // The silence turn is armed only while nothing else is going on: while the agent
+        // speaks or the caller acts, its deadline may pass, and a past deadline would wake
+        // the loop at once, over and over (a core spun for as long as the agent spoke past
+        // `silence_turn`). Whatever ends that state is an event, after which this is asked again.
+        let waiting_for_silence = match &self.barge_in {
+            None => self.idle(),
+            Some(_) => self.thinking.is_none() && !self.ear.is_speaking(),
+        };
+        if waiting_for_silence {
+            next = next.min(self.last_activity + self.config.silence_turn);
+        }
+        // Only while ahead: a barge-in whose reply is not ready yet goes when it is.
+        if let Some(due) = self.barge_in.as_ref().and_then(|b| b.due) {
+            if due > Instant::now() {
+                next = next.min(due);
+            }
+        }
+        next
     }
 
     /// Acts on the timer; true when the caller gives up waiting for the call's end.
@@ -237,9 +271,23 @@ impl Caller {
             );
             return false;
         }
+        if let Some(barge) = &self.barge_in {
+            if barge.due.is_some_and(|due| now >= due) {
+                self.act();
+            } else if self.thinking.is_none()
+                && !self.ear.is_speaking()
+                && now >= self.last_activity + self.config.silence_turn
+            {
+                // The agent stays silent: the line planned to go over it is said anyway.
+                self.barge_in = None;
+                self.last_activity = now;
+                self.act();
+            }
+            return false;
+        }
         if self.idle() && now >= self.last_activity + self.config.silence_turn {
             self.last_activity = now;
-            self.think(None, true);
+            self.think(None, true, false);
         }
         false
     }
@@ -262,6 +310,13 @@ impl Caller {
             CallEvent::Audio { at_ms, samples } => {
                 for heard in self.ear.hear(at_ms, &samples) {
                     self.on_heard(heard);
+                }
+                // A barge-in that came due in a pause goes once the agent speaks again.
+                let now = Instant::now();
+                if let Some(BargeIn { due: Some(due), .. }) = &self.barge_in {
+                    if now >= *due {
+                        self.act();
+                    }
                 }
             }
             CallEvent::Mark { name } => {
@@ -292,7 +347,8 @@ impl Caller {
     fn on_heard(&mut self, heard: Heard) {
         self.last_activity = Instant::now();
         match heard {
-            Heard::Started { .. } => {
+            Heard::Started { at_ms } => {
+                self.plan_barge_in(at_ms);
                 if self.config.barge_in {
                     if let Some(index) = self.outgoing.cut_speech() {
                         let _ = self.commands.clear();
@@ -304,20 +360,51 @@ impl Caller {
                 }
             }
             Heard::Ended(speech) => {
+                if let Some(barge) = &mut self.barge_in {
+                    // It stopped before the caller went over it: the next turn counts.
+                    barge.due = None;
+                }
                 // The agent finished a turn: answer it, unless an answer is already on its
                 // way (then this speech is only transcribed for the record).
-                if self.ending.is_some() || self.thinking.is_some() || !self.outgoing.is_idle() {
+                if self.ending.is_some()
+                    || self.thinking.is_some()
+                    || !self.outgoing.is_idle()
+                    || self.barge_in.is_some()
+                {
                     self.transcribe_for_record(speech);
                     self.act();
                 } else {
-                    self.think(Some(speech), false);
+                    self.think(Some(speech), false, false);
                 }
             }
         }
     }
 
+    /// The agent started speaking (at `at_ms` on the stream's clock): if the persona plans
+    /// to talk over this turn, its reply is made ready now and goes out `after_ms` in.
+    fn plan_barge_in(&mut self, at_ms: u64) {
+        let due = |after_ms: u32, started: Option<Instant>| {
+            started.map(|t| t + Duration::from_millis(at_ms + u64::from(after_ms)))
+        };
+        if let Some(barge) = &mut self.barge_in {
+            barge.due = due(barge.after_ms, self.started);
+            return;
+        }
+        if self.thinking.is_some() || !self.outgoing.is_idle() || self.ending.is_some() {
+            return;
+        }
+        let Some(after_ms) = self.persona.as_ref().and_then(|p| p.barge_in_ms()) else {
+            return;
+        };
+        self.barge_in = Some(BargeIn {
+            after_ms,
+            due: due(after_ms, self.started),
+        });
+        self.think(None, false, true);
+    }
+
     /// Asks the persona for its reply, transcribing `speech` first.
-    fn think(&mut self, speech: Option<AgentSpeech>, after_silence: bool) {
+    fn think(&mut self, speech: Option<AgentSpeech>, after_silence: bool, barging_in: bool) {
         if self.replies >= self.config.max_turns {
             if let Some(speech) = speech {
                 self.transcribe_for_record(speech);
@@ -356,6 +443,7 @@ impl Caller {
                         elapsed_ms,
                         replies,
                         after_silence,
+                        barging_in,
                     };
                     let reply = persona
                         .reply(turn)
@@ -434,14 +522,28 @@ impl Caller {
         if let Some(reason) = reply.hang_up {
             self.outgoing.push(Action::HangUp(reason));
         }
+        if self.outgoing.is_idle() {
+            self.barge_in = None; // nothing to say over the agent after all
+        }
         self.last_activity = Instant::now();
         self.act();
     }
 
     /// Starts the next outgoing action, unless one is playing or the agent is speaking (a
-    /// caller waits for the agent to finish; the actions are held until then).
+    /// caller waits for the agent to finish; the actions are held until then). A reply
+    /// planned to go over the agent waits instead until the agent has spoken long enough.
     fn act(&mut self) {
-        if self.ear.is_speaking() || self.ending.is_some() {
+        if self.ending.is_some() {
+            return;
+        }
+        if let Some(barge) = &self.barge_in {
+            let due = barge.due.is_some_and(|due| Instant::now() >= due);
+            // Over the agent's voice, not into a pause or the silence after its last word.
+            if self.outgoing.is_idle() || !due || !self.ear.voiced_within(BARGE_IN_PAUSE_MS) {
+                return;
+            }
+            self.barge_in = None; // it goes out now, over the agent
+        } else if self.ear.is_speaking() {
             return;
         }
         let now_ms = self.now_ms();

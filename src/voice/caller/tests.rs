@@ -10,6 +10,7 @@ use futures_util::FutureExt;
 
 use super::*;
 use crate::telephony::call::{call_channels, CallChannels, CallCommand, PacingStats};
+use crate::voice::metrics::{CallMetrics, MetricsConfig};
 use crate::voice::providers::{Audio16, ProviderError, Transcript};
 
 /// Transcribes the n-th stretch of agent speech as "agent line n".
@@ -74,6 +75,10 @@ impl Persona for ListPersona {
         self.seen.lock().unwrap().push((lines, turn.after_silence));
         let reply = self.replies.pop_front().unwrap_or_default();
         async move { Ok(reply) }.boxed()
+    }
+
+    fn barge_in_ms(&self) -> Option<u32> {
+        self.replies.front()?.barge_in_ms
     }
 }
 
@@ -316,6 +321,72 @@ async fn a_conversation_takes_turns_and_the_caller_hangs_up() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_caller_told_to_barge_in_talks_over_the_agent_that_far_into_its_turn() {
+    let plan = AgentPlan {
+        answer_ms: 3000,
+        ..plan()
+    };
+    let mut bye = say("bye");
+    bye.hang_up = Some("done".into());
+    let over = Reply {
+        barge_in_ms: Some(800),
+        ..say("wait")
+    };
+    let replies = vec![say("hello"), over, bye];
+    let (outcome, _, seen) = call(plan, replies, false, CallerConfig::default()).await;
+    assert_eq!(outcome.error, None);
+    let c = &outcome.conversation;
+    let said = |text: &str| c.utterances.iter().find(|u| u.text == text).unwrap();
+    let (answer, wait) = (said("agent line 2"), said("wait"));
+    // 800 ms into the agent's answer (which goes on: this agent does not stop).
+    let into = wait.start_ms - answer.start_ms;
+    assert!((800..=860).contains(&into), "{answer:?} {wait:?}");
+    assert!(!wait.cut_off && answer.end_ms > wait.end_ms);
+    let metrics = CallMetrics::from_conversation(c, &MetricsConfig::default());
+    assert_eq!(metrics.interruptions.len(), 1, "{metrics:?}");
+    let interruption = &metrics.interruptions[0];
+    assert_eq!(
+        (interruption.by, interruption.at_ms),
+        (Speaker::Caller, wait.start_ms)
+    );
+    // Asked for the line as the agent began, before it had said anything of this turn.
+    assert_eq!(seen[1].0.last().map(String::as_str), Some("caller: hello"));
+    assert_eq!(
+        c.ended_by,
+        EndedBy::Caller,
+        "then the call goes on: {:?}",
+        lines(&outcome)
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_barge_in_waits_out_turns_too_short_for_it() {
+    // Answers of 500 ms: shorter than the 800 ms to wait; the agent then stays silent,
+    // and after the silence turn the caller says its line anyway.
+    let plan = AgentPlan {
+        answer_ms: 500,
+        ..plan()
+    };
+    let over = Reply {
+        barge_in_ms: Some(800),
+        hang_up: Some("done".into()),
+        ..say("wait")
+    };
+    let config = CallerConfig {
+        silence_turn: Duration::from_secs(2),
+        ..CallerConfig::default()
+    };
+    let (outcome, _, _) = call(plan, vec![say("hello"), over], false, config).await;
+    let c = &outcome.conversation;
+    let said = |text: &str| c.utterances.iter().find(|u| u.text == text).unwrap();
+    let (answer, wait) = (said("agent line 2"), said("wait"));
+    assert!(wait.start_ms >= answer.end_ms + 1900, "{answer:?} {wait:?}");
+    let metrics = CallMetrics::from_conversation(c, &MetricsConfig::default());
+    assert_eq!(metrics.interruptions, vec![]);
+    assert_eq!(c.ended_by, EndedBy::Caller);
+}
+
+#[tokio::test(start_paused = true)]
 async fn talked_over_the_caller_stops_and_its_utterance_is_cut_off() {
     let plan = AgentPlan {
         barge_in_after_ms: Some(600),
@@ -439,4 +510,34 @@ async fn a_call_that_never_connects_ends_at_max_duration_with_an_error() {
         error.starts_with("no call was connected within 5 s"),
         "{error}"
     );
+}
+
+#[test]
+fn an_agent_speaking_past_the_silence_turn_does_not_spin_the_caller() {
+    // Before: the silence deadline passed while the agent spoke and the loop woke at once,
+    // over and over; on the paused clock time then never moves and the call never ends.
+    let (done_tx, done) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .start_paused(true)
+            .build()
+            .unwrap();
+        let plan = AgentPlan {
+            greeting: Some((500, 3000)),
+            ..plan()
+        };
+        let mut bye = say("bye");
+        bye.hang_up = Some("done".into());
+        let config = CallerConfig {
+            silence_turn: Duration::from_secs(1),
+            ..CallerConfig::default()
+        };
+        let (outcome, _, _) = runtime.block_on(call(plan, vec![bye], false, config));
+        let _ = done_tx.send(outcome);
+    });
+    let outcome = done
+        .recv_timeout(Duration::from_secs(20))
+        .expect("the caller spun instead of waiting for the agent to finish");
+    assert_eq!(lines(&outcome), ["agent: agent line 1", "caller: bye"]);
 }

@@ -25,6 +25,9 @@ pub struct Turn<'a> {
     /// True when the turn came because the agent stayed silent (it said nothing at the
     /// start, or stopped answering), not because it finished speaking.
     pub after_silence: bool,
+    /// True when the agent has just started speaking and the caller asks for the reply it
+    /// planned to say over it ([`Persona::barge_in_ms`]).
+    pub barging_in: bool,
 }
 
 /// What the caller does on its turn: say something, then press keys, then hang up; any
@@ -35,6 +38,9 @@ pub struct Reply {
     pub keys: Option<String>,
     /// Hang up (after what is said has played), with the reason.
     pub hang_up: Option<String>,
+    /// Say it over the agent: once the agent has spoken this many milliseconds of its next
+    /// turn, rather than after the turn.
+    pub barge_in_ms: Option<u32>,
 }
 
 impl Reply {
@@ -46,6 +52,13 @@ impl Reply {
 /// A simulated caller's decisions. One persona serves one call.
 pub trait Persona: Send {
     fn reply<'a>(&'a mut self, turn: Turn<'a>) -> BoxFuture<'a, Result<Reply, ProviderError>>;
+
+    /// When the caller's next reply is to be said over the agent: after this many ms of the
+    /// agent's next turn (the caller then asks for it with `Turn::barging_in` as soon as the
+    /// agent starts speaking). None: it waits for the agent's turn to end, as usual.
+    fn barge_in_ms(&self) -> Option<u32> {
+        None
+    }
 }
 
 pub mod keys;

@@ -225,12 +225,27 @@ impl Script {
             check_reply(&format!("lines[{i}]"), line)?;
         }
         for (i, rule) in self.rules.iter_mut().enumerate() {
-            check_reply(&format!("rules[{i}]"), &mut rule.reply)?;
+            let path = format!("rules[{i}]");
+            check_reply(&path, &mut rule.reply)?;
+            only_lines_barge_in(&path, &rule.reply)?;
         }
         if let Some(reply) = &mut self.on_silence {
             check_reply("on_silence", reply)?;
+            only_lines_barge_in("on_silence", reply)?;
         }
         Ok(())
+    }
+}
+
+/// Rules answer what the agent said and `on_silence` its silence: neither can be said over
+/// the agent before it has said anything.
+fn only_lines_barge_in(path: &str, reply: &Reply) -> Result<(), ScriptError> {
+    match reply.barge_in_ms {
+        Some(_) => Err(ScriptError::new(
+            format!("{path}.barge_in_ms"),
+            "only lines can barge in (a rule or on_silence answers what the agent said or did not say)",
+        )),
+        None => Ok(()),
     }
 }
 
@@ -263,11 +278,17 @@ fn check_reply(path: &str, reply: &mut Reply) -> Result<(), ScriptError> {
             "says nothing, presses no keys and does not hang up",
         ));
     }
+    if reply.barge_in_ms.is_some() && reply.say.is_none() {
+        return Err(ScriptError::new(
+            format!("{path}.barge_in_ms"),
+            "barging in needs something to say (\"say\")",
+        ));
+    }
     Ok(())
 }
 
 const SCRIPT_KEYS: &[&str] = &["lines", "rules", "on_silence", "silence_limit", "finish"];
-const REPLY_KEYS: &[&str] = &["say", "keys", "hang_up"];
+const REPLY_KEYS: &[&str] = &["say", "keys", "hang_up", "barge_in_ms"];
 const RULE_KEYS: &[&str] = &["when", "say", "keys", "hang_up", "once"];
 
 fn script_from(fields: &Map<String, Value>) -> Result<Script, ScriptError> {
@@ -394,7 +415,29 @@ fn reply_fields(path: &str, fields: &Map<String, Value>) -> Result<Reply, Script
             ))
         }
     };
-    Ok(Reply { say, keys, hang_up })
+    let barge_in_ms = match fields.get("barge_in_ms") {
+        None | Some(Value::Null) => None,
+        Some(value) => Some(
+            value
+                .as_u64()
+                .and_then(|n| u32::try_from(n).ok())
+                .ok_or_else(|| {
+                    ScriptError::new(
+                        format!("{path}.barge_in_ms"),
+                        format!(
+                            "expected whole milliseconds of the agent's turn, got {}",
+                            describe(value)
+                        ),
+                    )
+                })?,
+        ),
+    };
+    Ok(Reply {
+        say,
+        keys,
+        hang_up,
+        barge_in_ms,
+    })
 }
 
 fn rule_from(path: &str, value: &Value) -> Result<Rule, ScriptError> {
@@ -404,6 +447,13 @@ fn rule_from(path: &str, value: &Value) -> Result<Rule, ScriptError> {
             format!("expected an object with \"when\", got {}", describe(value)),
         ));
     };
+    if fields.contains_key("barge_in_ms") {
+        let barge_in = Reply {
+            barge_in_ms: Some(0),
+            ..Reply::default()
+        };
+        only_lines_barge_in(path, &barge_in)?;
+    }
     only_keys(path, fields, RULE_KEYS)?;
     let when_path = format!("{path}.when");
     let phrases = match fields.get("when") {
@@ -506,7 +556,19 @@ impl ScriptedPersona {
     /// The reply to `turn`: on a silent turn `on_silence` (up to the limit, then hang up);
     /// otherwise the first unspent rule matching what the agent said; otherwise the next
     /// line; otherwise the finish policy.
+    /// The next line's `barge_in_ms`, when it has one.
+    pub fn next_barge_in_ms(&self) -> Option<u32> {
+        self.script.lines.get(self.next_line)?.barge_in_ms
+    }
+
     pub fn decide(&mut self, turn: &Turn<'_>) -> Reply {
+        if turn.barging_in {
+            // The line planned to be said over the agent, whatever the agent says.
+            if let Some(line) = self.script.lines.get(self.next_line) {
+                self.next_line += 1;
+                return line.clone();
+            }
+        }
         if turn.after_silence {
             self.silent_turns += 1;
             if let Some(nudge) = &self.script.on_silence {
@@ -541,6 +603,10 @@ impl Persona for ScriptedPersona {
     fn reply<'a>(&'a mut self, turn: Turn<'a>) -> BoxFuture<'a, Result<Reply, ProviderError>> {
         let reply = self.decide(&turn);
         Box::pin(std::future::ready(Ok(reply)))
+    }
+
+    fn barge_in_ms(&self) -> Option<u32> {
+        self.next_barge_in_ms()
     }
 }
 

@@ -173,7 +173,8 @@ async fn text_and_tool_calls_become_the_reply() {
         Reply {
             say: Some("Thanks, goodbye!".into()),
             keys: None,
-            hang_up: Some("booked".into())
+            hang_up: Some("booked".into()),
+            barge_in_ms: None
         }
     );
     assert_eq!(
@@ -202,7 +203,8 @@ async fn text_and_tool_calls_become_the_reply() {
         Reply {
             say: Some("Okay.".into()),
             keys: Some("421".into()),
-            hang_up: None
+            hang_up: None,
+            barge_in_ms: None
         }
     );
     // The model echoing the notes it was shown does not get them spoken; nor quotes.

@@ -70,7 +70,8 @@ async fn a_call_through_the_openai_client() {
         Reply {
             say: Some("Perfect, thank you. Bye!".into()),
             keys: None,
-            hang_up: Some("table booked".into())
+            hang_up: Some("table booked".into()),
+            barge_in_ms: None
         }
     );
 

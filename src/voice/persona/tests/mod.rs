@@ -58,6 +58,7 @@ impl Call {
             elapsed_ms: self.at_ms,
             replies: self.replies,
             after_silence,
+            barging_in: false,
         }
     }
 

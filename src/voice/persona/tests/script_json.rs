@@ -24,13 +24,15 @@ fn a_list_of_lines() {
             Reply {
                 say: Some("For two.".into()),
                 keys: Some("12".into()),
-                hang_up: None
+                hang_up: None,
+                barge_in_ms: None
             },
             keys("3"),
             Reply {
                 say: Some("Bye!".into()),
                 hang_up: Some(SCRIPTED_HANG_UP.into()),
-                keys: None
+                keys: None,
+                barge_in_ms: None
             },
             hang_up("booked"),
             say("x"),
@@ -69,7 +71,8 @@ fn the_object_form_with_every_field() {
         Reply {
             say: Some("Bye.".into()),
             keys: None,
-            hang_up: Some("agent said goodbye".into())
+            hang_up: Some("agent said goodbye".into()),
+            barge_in_ms: None
         }
     );
     assert_eq!(script.on_silence, Some(say("Hello? Are you there?")));
@@ -84,8 +87,47 @@ fn the_object_form_with_every_field() {
 }
 
 #[test]
+fn a_line_can_barge_in_and_the_persona_says_so_before_the_agent_is_done() {
+    let mut persona = ScriptedPersona::from_json(&json!([
+        "Hello.",
+        {"say": "Sorry, Tuesday.", "barge_in_ms": 800},
+        "Bye."
+    ]))
+    .unwrap();
+    assert_eq!(persona.next_barge_in_ms(), None);
+    let mut call = Call::default();
+    call.said(Speaker::Agent, "Welcome, how can I help?");
+    assert_eq!(
+        persona.decide(&call.turn(false)).say.as_deref(),
+        Some("Hello.")
+    );
+    assert_eq!(persona.next_barge_in_ms(), Some(800));
+    // Asked as the agent starts its answer: the planned line, whatever rules there are.
+    let mut turn = call.turn(false);
+    turn.barging_in = true;
+    let reply = persona.decide(&turn);
+    assert_eq!(
+        (reply.say.as_deref(), reply.barge_in_ms),
+        (Some("Sorry, Tuesday."), Some(800))
+    );
+    assert_eq!(persona.next_barge_in_ms(), None);
+}
+
+#[test]
 fn errors_name_the_culprit() {
     let cases = [
+        (
+            json!(["a", {"say": "b", "barge_in_ms": -5}]),
+            "lines[1].barge_in_ms: expected whole milliseconds of the agent's turn, got the number -5",
+        ),
+        (
+            json!([{"keys": "1", "barge_in_ms": 800}]),
+            r#"lines[0].barge_in_ms: barging in needs something to say ("say")"#,
+        ),
+        (
+            json!({"rules": [{"when": "hi", "say": "x", "barge_in_ms": 800}]}),
+            "rules[0].barge_in_ms: only lines can barge in (a rule or on_silence answers what the agent said or did not say)",
+        ),
         (
             json!(["a", "b", {"keys": "x"}]),
             r#"lines[2].keys: "x" is not a phone key (0-9, *, #, A-D)"#,
@@ -160,7 +202,7 @@ fn errors_name_the_culprit() {
         ),
         (
             json!([{"sya": "hi"}]),
-            r#"lines[0]: unknown key "sya" (expected say, keys, hang_up)"#,
+            r#"lines[0]: unknown key "sya" (expected say, keys, hang_up, barge_in_ms)"#,
         ),
         (
             json!(["ok", {}]),
