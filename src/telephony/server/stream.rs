@@ -414,8 +414,10 @@ impl Session {
             recording_path,
             call_sid: None,
         };
-        let _ = events.send(CallEvent::Ended(end));
+        // Forgotten first: a status callback arriving now finds no call, so nothing can
+        // follow "ended" on the call's events.
         self.shared.registry.remove(&call_id);
+        let _ = events.send(CallEvent::Ended(end));
     }
 
     async fn close(&mut self, code: u16, reason: &str) {
