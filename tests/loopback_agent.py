@@ -31,8 +31,13 @@ class Webhooks:
     <Play>), and keeps what it was sent: (path, form, X-Twilio-Signature)."""
 
     def __init__(
-        self, answers: dict[str, str], files: dict[str, bytes] | None = None, status: int = 200
+        self,
+        answers: dict[str, str],
+        files: dict[str, bytes] | None = None,
+        status: int = 200,
+        on_post: Callable[[str, dict[str, str]], None] | None = None,
     ) -> None:
+        """``on_post(path, form)`` runs before each POST is answered (the carrier waits)."""
         self.answers, self.files, self.status = answers, dict(files or {}), status
         self.requests: list[tuple[str, dict[str, str], str | None]] = []
         self.ws_url = ""
@@ -51,6 +56,8 @@ class Webhooks:
                 body = self.rfile.read(int(self.headers["Content-Length"])).decode()
                 form = dict(urllib.parse.parse_qsl(body))
                 owner.requests.append((self.path, form, self.headers["X-Twilio-Signature"]))
+                if on_post is not None:
+                    on_post(self.path, form)
                 answer = owner.answers.get(self.path, "").replace("{ws}", owner.ws_url).encode()
                 self.send_response(owner.status)
                 self.send_header("Content-Type", "text/xml")
@@ -136,19 +143,19 @@ class StreamAgent:
 
     async def rest_call(self, method: str, form: dict[str, str] | None = None) -> dict[str, Any]:
         """GET or POST this agent's own call on the carrier's REST API, as Twilio's SDKs do."""
+        return await asyncio.to_thread(self.rest_call_blocking, method, form)
+
+    def rest_call_blocking(self, method: str, form: dict[str, str] | None = None) -> dict[str, Any]:
+        """``rest_call`` from a thread (a webhook's handler): its answer is kept in ``rest``."""
         url = f"{self.api_base}/2010-04-01/Accounts/{self.account_sid}/Calls/{self.call_sid()}.json"
         data = urllib.parse.urlencode(form).encode() if form is not None else None
         request = urllib.request.Request(url, data=data, method=method)
         credentials = base64.b64encode(f"{self.account_sid}:{self.auth_token}".encode()).decode()
         request.add_header("Authorization", f"Basic {credentials}")
-
-        def send() -> tuple[int, dict[str, Any]]:
-            try:
-                with urllib.request.urlopen(request) as response:
-                    return response.status, json.loads(response.read())
-            except urllib.error.HTTPError as error:
-                return error.code, json.loads(error.read())
-
-        status, body = await asyncio.to_thread(send)
+        try:
+            with urllib.request.urlopen(request) as response:
+                status, body = response.status, json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            status, body = error.code, json.loads(error.read())
         self.rest.append((method, status, body))
         return body

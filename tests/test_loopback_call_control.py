@@ -15,7 +15,7 @@ import wave
 
 import pytest
 
-from loopback_agent import StreamAgent
+from loopback_agent import StreamAgent, Webhooks
 from trialrun.telephony import CallServer, LoopbackCarrier
 from trialrun.voice import Agent, Scenario, Test, TestRunner
 from trialrun.voice.evaluators import EndedBy
@@ -182,6 +182,45 @@ async def test_a_redirect_with_inline_twiml_and_one_of_an_ended_call():
     assert events[-1].reason == "far_end_hung_up", events[-1]
     (_, status, body) = agent.rest[-1]
     assert (status, body["code"]) == (400, 21220), body  # not in progress: cannot redirect
+
+
+async def test_a_call_whose_end_is_still_being_reported_cannot_be_redirected():
+    """Regression: the carrier still held an ended call while it posted the "completed"
+    status callback, and a redirect then was accepted (200) instead of refused (21220).
+    The callback's handler redirects the call before answering, so it lands in that window."""
+
+    async def hang_up(agent: StreamAgent, socket) -> None:
+        await agent.rest_call("POST", {"Twiml": "<Response><Hangup/></Response>"})
+
+    twiml = '<Response><Connect><Stream url="{ws}"/></Connect><Pause length="30"/></Response>'
+    async with LoopbackCarrier({}) as carrier:
+        async with agent_for(carrier, {"/voice": twiml}, on_start=hang_up) as agent:
+
+            def on_status(path: str, form: dict[str, str]) -> None:
+                if form.get("CallStatus") == "completed":
+                    agent.rest_call_blocking("POST", {"Url": f"{agent.url}/voice"})
+
+            caller_app = Webhooks(
+                {"/caller": '<Response><Pause length="30"/></Response>'}, on_post=on_status
+            )
+            try:
+                carrier.set_number(AGENT_NUMBER, f"{agent.url}/voice")
+                await carrier.client.create_call(
+                    to=AGENT_NUMBER,
+                    from_=TRIALRUN_NUMBER,
+                    url=f"{caller_app.url}/caller",
+                    status_callback=f"{caller_app.url}/status",
+                    status_callback_event=["completed"],
+                )
+                for _ in range(200):
+                    if len(agent.rest) == 2:
+                        break
+                    await asyncio.sleep(0.05)
+            finally:
+                caller_app.close()
+    [(_, hung_up, _), (_, status, body)] = agent.rest
+    assert hung_up == 200
+    assert (status, body.get("code")) == (400, 21220), body
 
 
 def is_loud(pcm: bytes) -> bool:

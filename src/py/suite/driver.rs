@@ -177,7 +177,7 @@ struct Driver {
     finalized: bool,
     /// An error of the engine met on a worker thread, raised from the loop.
     engine_error: Option<PyErr>,
-    /// A KeyboardInterrupt raised by sync user code: the suite is interrupted from the
+    /// A KeyboardInterrupt raised by user code: the suite is interrupted from the
     /// loop, and this is raised from its future once what finished is stored.
     reraise: Option<PyErr>,
     /// Per evaluator: its last threshold and that threshold's JSON.
@@ -391,6 +391,13 @@ impl SuiteRun {
 }
 
 impl SuiteRun {
+    /// User code on the loop thread raised KeyboardInterrupt: the suite stops, and its
+    /// future raises `err` to the caller once what finished is stored.
+    pub fn interrupt_raising(slf: &Bound<'_, Self>, err: PyErr) -> PyResult<()> {
+        slf.get().lock(slf.py()).reraise.get_or_insert(err);
+        SuiteRun::interrupt(slf)
+    }
+
     /// The driver, waited for with the GIL released (see the module comment).
     fn lock(&self, py: Python<'_>) -> MutexGuard<'_, Driver> {
         // A panic inside the driver is a bug; keep going with the state it left.

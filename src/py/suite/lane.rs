@@ -119,12 +119,13 @@ impl Lane {
                 Err(e) if is_cancelled_error(e.value(py).as_any()) => Ending::Cancelled,
                 Err(e) if e.is_instance_of::<PyKeyboardInterrupt>(py) => {
                     // Ctrl-C (on Python 3.10 it lands inside whatever code runs), or user
-                    // code raising it: not this job's failure. Interrupt the suite, then let
-                    // it propagate out of the task, as asyncio does (a sync call's does too).
-                    // SystemExit, like any other exception, errors the job (as pytest
-                    // reports sys.exit() in a test).
+                    // code raising it: not this job's failure. The suite stops and its
+                    // future raises it, as for a sync call. Not raised out of this task:
+                    // a task started eagerly (3.12+) would raise it into whoever started
+                    // the lane, not to the caller. SystemExit, like any other exception,
+                    // errors the job (as pytest reports sys.exit() in a test).
                     let run = slf.get().run.bind(py);
-                    SuiteRun::interrupt(run)?;
+                    SuiteRun::interrupt_raising(run, e)?;
                     let finished = Finished {
                         job,
                         outcome: Ending::Cancelled,
@@ -133,7 +134,7 @@ impl Lane {
                     };
                     SuiteRun::lane_finished(run, slf, finished, false);
                     *slf.get().current.lock().unwrap() = None;
-                    return Err(e);
+                    return Ok(None);
                 }
                 Err(e) => Ending::Raised(crate::py::convert::format_pyerr(py, &e)),
             };

@@ -313,9 +313,11 @@ impl Carrier {
         }
     }
 
-    /// Sends a live leg to new TwiML; false if no such leg is live.
+    /// Sends a live leg to new TwiML; false if no such leg is live. A call that has ended
+    /// stays among the live ones while its end is reported, and is not in progress then.
     fn redirect(&self, call_sid: &str, document: leg::Document) -> bool {
         match self.calls.lock().expect("calls lock").get(call_sid) {
+            Some((call, _)) if call.ending.lock().expect("ending lock").is_some() => false,
             Some((call, leg)) => {
                 call.legs[*leg].redirect.send_replace(Some(document));
                 true
