@@ -182,10 +182,20 @@ def test_run_quiet_prints_no_summary(tmp_path, subprocess_env):
     assert "cli-quiet" not in proc.stdout
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@pytest.mark.parametrize(
+    ("signum", "in_background"),
+    [(signal.SIGINT, False), (signal.SIGTERM, False), (signal.SIGTERM, True)],
+    ids=["ctrl-c", "sigterm", "sigterm-in-background"],
+)
 def test_ctrl_c_and_sigterm_interrupt_keep_finished_cases_and_exit_130(
-    tmp_path, subprocess_env, trialrun_home, signum
+    tmp_path, subprocess_env, trialrun_home, signum, in_background
 ):
+    """in_background: started as `trialrun run FILE &` from a script, which ignores SIGINT;
+    regression: SIGTERM was turned into that ignored SIGINT, and the run went on."""
     script = write_script(
         tmp_path,
         """
@@ -214,6 +224,7 @@ def test_ctrl_c_and_sigterm_interrupt_keep_finished_cases_and_exit_130(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=_ignore_sigint if in_background else None,
     )
     try:
         assert proc.stdout.readline().strip() == "READY"

@@ -539,7 +539,11 @@ def _run_suites(path: str) -> int | None:
 
 def _as_ctrl_c(signum: int, frame: object) -> None:
     """A SIGTERM handler: the process gets a SIGINT, handled as Ctrl-C wherever it lands
-    (asyncio's runner cancels the suite; elsewhere KeyboardInterrupt)."""
+    (asyncio's runner cancels the suite; elsewhere KeyboardInterrupt). A process started
+    in the background by a shell ignores SIGINT, so there SIGTERM raises KeyboardInterrupt
+    itself, which interrupts the suite where it lands."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        raise KeyboardInterrupt()
     os.kill(os.getpid(), signal.SIGINT)
 
 
