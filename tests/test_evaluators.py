@@ -350,3 +350,26 @@ def test_built_in_max_concurrency_is_validated():
 
 def test_evaluation_type_is_the_public_one():
     assert isinstance(IsValidJSON().evaluate_test_case(CASE, "{}"), Evaluation)
+
+
+def test_an_evaluation_pickles_with_all_it_holds():
+    """An evaluator run in another process (a Ray task) sends its Evaluation back pickled;
+    regression: Evaluation could not be pickled, so such evaluators errored."""
+    import pickle
+
+    from trialrun._models import Assertion
+
+    assertions = [Assertion(passed=False, required=True, criterion="cites a source")]
+    e = Evaluation(
+        score=0.25, threshold=Threshold(gte=0.5), metadata={"why": ["x"]}, assertions=assertions
+    )
+    back = pickle.loads(pickle.dumps(e))
+    assert (back.score, back.threshold, back.metadata) == (0.25, Threshold(gte=0.5), {"why": ["x"]})
+    assert back.assertions == assertions and back.passed() is False
+    bare = pickle.loads(pickle.dumps(Evaluation(score=1)))
+    assert (bare.threshold, bare.metadata, bare.assertions, bare.passed()) == (
+        None,
+        None,
+        None,
+        None,
+    )

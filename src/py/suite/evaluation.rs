@@ -158,6 +158,32 @@ impl Evaluation {
         self.assertions.as_ref().map(|a| a.clone_ref(py))
     }
 
+    /// Pickled as its constructor's arguments: an evaluator run in another process (a Ray
+    /// task, a process pool) sends its Evaluation back.
+    fn __reduce__<'py>(
+        slf: &Bound<'py, Self>,
+    ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyTuple>)> {
+        let py = slf.py();
+        let e = slf.get();
+        let none = || py.None().into_bound(py);
+        let args = PyTuple::new(
+            py,
+            [
+                e.score.into_pyobject(py)?.into_any(),
+                e.threshold
+                    .as_ref()
+                    .map_or_else(none, |t| t.bind(py).clone().into_any()),
+                e.metadata
+                    .as_ref()
+                    .map_or_else(none, |m| m.bind(py).clone().into_any()),
+                e.assertions
+                    .as_ref()
+                    .map_or_else(none, |a| a.bind(py).clone()),
+            ],
+        )?;
+        Ok((slf.get_type().into_any(), args))
+    }
+
     /// True or False against the threshold; None when there is no threshold.
     fn passed(&self, py: Python<'_>) -> Option<bool> {
         match self.verdict(py) {
