@@ -169,6 +169,8 @@ async def _run(
     repeats: int = 1,
     verdict: str | None = None,
     limits: tuple[_core.SuiteLimits, _limits.Guard] | None = None,
+    shard: tuple[int, int] | None = None,
+    executor: Any = None,
 ) -> SuiteResult:
     progress, summary = _output_mode(quiet)
     run = _core.SuiteRun(
@@ -185,7 +187,8 @@ async def _run(
         repeats=repeats,
         verdict=verdict,
         limits=limits[0] if limits else None,
-        wrap=limits[1].wrap if limits else None,
+        wrap=_wrapper(limits[1] if limits else None, executor, evaluators),
+        shard=shard,
     )
     # The engine copies this context for every case, so fn and evaluators see the suite.
     suite_token = _suite_var.set(id)
@@ -217,6 +220,23 @@ async def _run(
     return result
 
 
+def _wrapper(
+    guard: _limits.Guard | None, executor: Any, evaluators: Sequence[Any]
+) -> Callable[[Any, int, str], Any] | None:
+    """What the engine wraps fn (callee 0) and each evaluator (1 + i) with while it builds
+    its plan: the executor's remote call (fn, and evaluators with ``remote = True``), inside
+    the guard's retries and timeouts. None when there is neither."""
+    if executor is None:
+        return guard.wrap if guard is not None else None
+
+    def wrap(func: Any, callee: int, name: str) -> Any:
+        if callee == 0 or getattr(evaluators[callee - 1], "remote", False):
+            func = executor.wrap(func, name)
+        return guard.wrap(func, callee, name) if guard is not None else func
+
+    return wrap
+
+
 async def _skipped(id: str, reason: str, quiet: bool | None) -> SuiteResult:
     result = SuiteResult._skipped(id, reason)
     if _output_mode(quiet)[1]:
@@ -243,6 +263,8 @@ def _suite(
     repeats: int = 1,
     verdict: str | None = None,
     limits: _Limits | None = None,
+    shard: Any = None,
+    executor: Any = None,
 ) -> Coroutine[Any, Any, SuiteResult]:
     """The suite's coroutine, from the arguments in Autoblocks' parameter order, also
     accepting trialrun's earlier positional order (id, test_cases, evaluators, fn,
@@ -267,6 +289,15 @@ def _suite(
         from trialrun import _review
 
         fn, save_review = _review.reviewing(fn, human_review_job, record)
+    if executor is not None and not callable(getattr(executor, "wrap", None)):
+        raise _core.SuiteValidationError(
+            f"[{id}] executor must be an executor of trialrun.executors, such as "
+            f"trialrun.executors.Ray(address=...), got {executor!r}"
+        )
+    try:
+        chosen_shard = _selection.shard(shard)
+    except _core.SuiteValidationError as error:
+        raise _core.SuiteValidationError(f"[{id}] {error}") from None
     test_cases, skip_reason = _selection.select(id, test_cases)
     if skip_reason is not None:
         return _skipped(id, skip_reason, quiet)
@@ -285,6 +316,8 @@ def _suite(
         repeats,
         verdict,
         engine,
+        chosen_shard,
+        executor,
     )
     return save_review(coro) if save_review else coro
 
@@ -312,6 +345,8 @@ async def run_test_suite_async(
     max_tokens: int | None = None,
     max_cost: float | None = None,
     prices: Mapping[str, tuple[float, float]] | None = None,
+    shard: tuple[int, int] | str | None = None,
+    executor: Any = None,
 ) -> SuiteResult:
     """Run a suite on the running event loop and return its SuiteResult.
 
@@ -344,6 +379,8 @@ async def run_test_suite_async(
             max_cost,
             prices,
         ),
+        shard=shard,
+        executor=executor,
     )
 
 
@@ -370,6 +407,8 @@ def run_test_suite(
     max_tokens: int | None = None,
     max_cost: float | None = None,
     prices: Mapping[str, tuple[float, float]] | None = None,
+    shard: tuple[int, int] | str | None = None,
+    executor: Any = None,
 ) -> SuiteResult:
     """Run a suite and return its SuiteResult; blocks until every result is stored.
 
@@ -391,6 +430,12 @@ def run_test_suite(
     `prices={model: (input, output) per million tokens}`) bound the usage reported with
     `trialrun.report_usage`; reaching them starts no new case and the suite ends
     "stopped" with the reason.
+
+    `shard=(i, n)` (or "i/n"; default: the TRIALRUN_SHARD variable) runs part i of n of
+    the cases, split by suite id and case hash the same way on every machine; the run is
+    tagged with its shard, and `trialrun merge` makes the parts one run again.
+    `executor=trialrun.executors.Ray(address=...)` runs fn (and evaluators whose class
+    sets `remote = True`) as tasks on a Ray cluster; see trialrun.executors.
     """
     coro = _suite(
         id,
@@ -417,6 +462,8 @@ def run_test_suite(
             max_cost,
             prices,
         ),
+        shard=shard,
+        executor=executor,
     )
     return run_blocking(coro, thread_name="trialrun-suite")
 

@@ -11,6 +11,9 @@ Two variables, each under Autoblocks' name (its CLI and UI set them) and under t
 
 When both names of a variable are set, trialrun's wins. A value that does not parse is
 refused naming the variable, before anything runs.
+
+And one of trialrun's own: ``TRIALRUN_SHARD=i/n`` runs shard i of n of every suite (the
+``shard=`` argument of ``run_test_suite`` wins over it; ``trialrun run --shard`` sets it).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from typing import Any
 
 from trialrun._core import SuiteValidationError
 
+SHARD_VAR = "TRIALRUN_SHARD"
 SUITES_VARS = ("TRIALRUN_SUITES", "AUTOBLOCKS_FILTERS_TEST_SUITES")
 CASES_VARS = ("TRIALRUN_CASES", "AUTOBLOCKS_OVERRIDES_TESTS_AND_HASHES")
 
@@ -115,3 +119,29 @@ def _hash_of(case: Any) -> str | None:
     except Exception:
         return None
     return value if isinstance(value, str) else None
+
+
+def shard(given: Any) -> tuple[int, int] | None:
+    """The shard to run, (i, n) with 1 <= i <= n: ``given`` (an (i, n) pair or "i/n"), else
+    ``TRIALRUN_SHARD``, else None. Anything else is refused naming where it came from."""
+    where = "shard"
+    if given is None:
+        given = os.environ.get(SHARD_VAR) or None
+        if given is None:
+            return None
+        where = SHARD_VAR
+    parts: Any = given.split("/") if isinstance(given, str) else given
+    pair = None
+    if isinstance(parts, (tuple, list)) and len(parts) == 2:
+        try:
+            i, n = (p if isinstance(p, int) else int(p.strip()) for p in parts)
+            if not any(isinstance(p, bool) for p in parts):
+                pair = (i, n)
+        except (AttributeError, TypeError, ValueError):
+            pair = None
+    if pair is None or not 1 <= pair[0] <= pair[1]:
+        raise SuiteValidationError(
+            f"{where} must be i/n (or (i, n)) with 1 <= i <= n, the second of four being 2/4; "
+            f"got {given!r}"
+        )
+    return pair

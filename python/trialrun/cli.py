@@ -1,6 +1,6 @@
 """The `trialrun` command.
 
-    trialrun run [--junit PATH] FILE.py [ARGS | -- ARGS]
+    trialrun run [--junit PATH] [--shard I/N] FILE.py [ARGS | -- ARGS]
                                           run the suites FILE.py defines (it calls run_test_suite)
     trialrun demo                         run the built-in demo on the embedded defaults
     trialrun steps PATH/e2e.py [--reset]  run a step sequence (e2e.py calls TestRunner.run)
@@ -10,6 +10,7 @@
     trialrun review [RUN] [CASE --grade G] a run's human review queue; grade a case
     trialrun export [RUN] --format F      json, csv, junit or a standalone html report
     trialrun gc --keep N [--dry-run]      delete old runs (or list what would go)
+    trialrun merge SOURCE...              make a suite's shards (stores, exports) one run
     trialrun ui [--port N]                the local web viewer on 127.0.0.1
 
 Exit codes: 0 every suite passed (compare: no regression), 1 an evaluation failed or
@@ -90,6 +91,12 @@ def _parser() -> argparse.ArgumentParser:
         action="append",
         metavar="TEXT",
         help="run only suites whose id contains TEXT (repeatable; sets TRIALRUN_SUITES)",
+    )
+    run.add_argument(
+        "--shard",
+        metavar="I/N",
+        help="run part I of N of each suite's cases (sets TRIALRUN_SHARD); "
+        "`trialrun merge` makes the parts one run",
     )
 
     demo = sub.add_parser("demo", help="run the built-in demo (no API keys, no network)")
@@ -189,6 +196,28 @@ def _parser() -> argparse.ArgumentParser:
         "--dry-run", action="store_true", help="list the runs that would be deleted; delete none"
     )
 
+    merge = sub.add_parser(
+        "merge",
+        help="make the shards of each suite (run with --shard, from stores or JSON exports) "
+        "one run per suite and grid combination",
+    )
+    merge.add_argument(
+        "sources",
+        nargs="+",
+        metavar="SOURCE",
+        help="a run store (.trialrun/trialrun.db) or a run exported with `trialrun export`",
+    )
+    merge.add_argument(
+        "--into",
+        metavar="STORE",
+        help="the run store to write the merged runs to (default: this folder's store)",
+    )
+    merge.add_argument(
+        "--allow-mixed-commits",
+        action="store_true",
+        help="merge shards that ran at different git commits",
+    )
+
     ui = sub.add_parser("ui", help="serve the local web viewer on 127.0.0.1 until Ctrl-C")
     ui.add_argument(
         "--port", type=int, default=8321, help="port on 127.0.0.1 (default 8321; 0: any free port)"
@@ -241,6 +270,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "run":
         if args.suite:
             os.environ["TRIALRUN_SUITES"] = json.dumps(args.suite)
+        if args.shard is not None:
+            from trialrun import _core, _selection
+
+            try:
+                i, n = _selection.shard(args.shard)  # type: ignore[misc]
+            except _core.SuiteValidationError as error:
+                _subparser(parser, "run").error(f"--shard: {error}")
+            os.environ[_selection.SHARD_VAR] = f"{i}/{n}"
         return _run_file(args.file, args.args, args.junit)
     if args.command == "steps":
         return _run_steps(args)
@@ -260,7 +297,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 # trialrun run's own options: after FILE they would silently reach the script instead.
-_RUN_OPTIONS = ("-q", "--quiet", "--junit", "--suite")
+_RUN_OPTIONS = ("-q", "--quiet", "--junit", "--suite", "--shard")
 
 
 def _script_args(
@@ -364,6 +401,22 @@ def _gc(args: argparse.Namespace) -> int:
         return EXIT_PASSED
     deleted = history.gc(args.keep)
     print(f"deleted {deleted} run{'' if deleted == 1 else 's'}")
+    return EXIT_PASSED
+
+
+def _merge(args: argparse.Namespace) -> int:
+    from trialrun import _core
+
+    merged = _core.merge_shards(
+        args.sources, args.into, allow_mixed_commits=args.allow_mixed_commits
+    )
+    for run in merged:
+        grid = f" grid {run['grid']}" if run["grid"] else ""
+        print(
+            f"{run['run_id']}  {run['suite_id']}{grid}: {run['shards']} shards, "
+            f"{run['cases']} cases, {run['status']}"
+        )
+    print(f"merged into {len(merged)} run{'' if len(merged) == 1 else 's'}")
     return EXIT_PASSED
 
 
@@ -477,6 +530,7 @@ _HISTORY_COMMANDS = {
     "compare": _compare,
     "export": _export,
     "gc": _gc,
+    "merge": _merge,
     "ui": _ui,
 }
 

@@ -5,6 +5,7 @@
     history.run("latest")                   # one run, with its cases and evaluations
     history.compare()                       # the latest run against the one before it
     trialrun.compare(result_a, result_b)    # two suite results, matched by test-case hash
+    history.merge(["shard1.db", "shard2.json"])  # a suite's shards made one run again
 
 Runs are named by id, by a unique prefix of one, or "latest". The store is
 $TRIALRUN_HOME/trialrun.db, else the nearest .trialrun/trialrun.db in the current folder
@@ -13,6 +14,8 @@ or a parent (as git finds .git), else ./.trialrun/trialrun.db.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Sequence
 from typing import Any
 
 from trialrun import _core
@@ -20,7 +23,7 @@ from trialrun._core import Comparison, RunList, StoredRun, SuiteResult
 
 RunRef = str | StoredRun | SuiteResult | None
 
-__all__ = ["Comparison", "RunList", "StoredRun", "compare", "gc", "run", "runs"]
+__all__ = ["Comparison", "RunList", "StoredRun", "compare", "gc", "merge", "run", "runs"]
 
 
 def runs(suite: str | None = None, limit: int = 20) -> RunList:
@@ -70,6 +73,27 @@ def gc(keep: int, dry_run: bool = False) -> int:
     if dry_run:
         return len(_core.old_runs(keep))
     return _core.gc_runs(keep)
+
+
+def merge(
+    sources: Sequence[str | os.PathLike[str]],
+    into: str | os.PathLike[str] | None = None,
+    *,
+    allow_mixed_commits: bool = False,
+) -> list[dict[str, Any]]:
+    """Merge the shard runs in `sources` (run stores, or runs exported as JSON) into one run
+    per suite and grid combination, written to the store `into` (default: this folder's).
+
+    Returns a dict per merged run: run_id, suite_id, grid (JSON or None), shards, cases,
+    status. Raises ValueError naming the files when a shard is missing, given twice, of
+    another split, repeat plan or (unless `allow_mixed_commits`) git commit; then nothing
+    is written.
+    """
+    return _core.merge_shards(
+        [os.fspath(s) for s in sources],
+        None if into is None else os.fspath(into),
+        allow_mixed_commits=allow_mixed_commits,
+    )
 
 
 def _junit(results: Any) -> str:

@@ -2,6 +2,7 @@
 //! case by case through their test-case hashes.
 
 pub mod compare;
+pub mod merge;
 pub mod trials;
 
 use crate::store::{self, CaseRecord, EvaluationRecord, Review, StoreError, StoredRun};
@@ -9,6 +10,10 @@ use rusqlite::Connection;
 use std::fmt;
 
 pub use compare::{compare, Comparison, Policy, Regression};
+
+/// Marks the layout of a run exported as JSON (`report::export` writes it, `merge` reads
+/// it back), so readers can tell versions apart.
+pub const RUN_JSON_FORMAT: &str = "trialrun.run/1";
 
 /// A run with all its cases and evaluations, in the suite's order.
 #[derive(Debug, Clone, serde::Serialize)]

@@ -93,6 +93,16 @@ impl From<HistoryError> for PyErr {
     }
 }
 
+impl From<crate::history::merge::MergeError> for PyErr {
+    fn from(e: crate::history::merge::MergeError) -> Self {
+        use crate::history::merge::MergeError;
+        match e {
+            MergeError::Store(e) => e.into(),
+            MergeError::Refused(msg) => pyo3::exceptions::PyValueError::new_err(msg),
+        }
+    }
+}
+
 impl From<crate::store::ReviewError> for PyErr {
     fn from(e: crate::store::ReviewError) -> Self {
         use crate::store::ReviewError;

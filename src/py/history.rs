@@ -6,6 +6,7 @@ use crate::history::{self, compare::Policy, Comparison, RunData};
 use crate::report::{export, html, junit, text};
 use crate::store::{self, StoredRun};
 use pyo3::prelude::*;
+use pyo3::types::PyDict;
 
 use super::convert::{json_loads, to_python};
 use super::errors::StoreError;
@@ -371,6 +372,38 @@ fn old_runs(py: Python<'_>, keep: usize, store_path: Option<PathBuf>) -> PyResul
     })
 }
 
+/// Merges the shard runs in `sources` (run stores, or runs exported as JSON) into one run
+/// per suite and grid combination, written to the store at `store_path` (made if need
+/// be). Returns what was made: dicts of run_id, suite_id, grid (JSON or None), shards,
+/// cases and status. Raises ValueError naming the culprit when the shards do not fit.
+#[pyfunction]
+#[pyo3(signature = (sources, store_path=None, allow_mixed_commits=false))]
+fn merge_shards<'py>(
+    py: Python<'py>,
+    sources: Vec<PathBuf>,
+    store_path: Option<PathBuf>,
+    allow_mixed_commits: bool,
+) -> PyResult<Vec<Bound<'py, PyDict>>> {
+    let merged = py.detach(|| {
+        let into = store_path.unwrap_or_else(store::default_path);
+        let shards = history::merge::read_sources(&sources)?;
+        history::merge::merge(shards, &into, allow_mixed_commits)
+    })?;
+    merged
+        .into_iter()
+        .map(|m| {
+            let d = PyDict::new(py);
+            d.set_item("run_id", m.run_id)?;
+            d.set_item("suite_id", m.suite_id)?;
+            d.set_item("grid", m.grid)?;
+            d.set_item("shards", m.shards)?;
+            d.set_item("cases", m.cases)?;
+            d.set_item("status", m.status.as_str())?;
+            Ok(d)
+        })
+        .collect()
+}
+
 /// JUnit XML for stored runs (by id).
 #[pyfunction]
 #[pyo3(signature = (run_ids, store_path=None))]
@@ -416,6 +449,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(compare_runs, m)?)?;
     m.add_function(wrap_pyfunction!(gc_runs, m)?)?;
     m.add_function(wrap_pyfunction!(old_runs, m)?)?;
+    m.add_function(wrap_pyfunction!(merge_shards, m)?)?;
     m.add_function(wrap_pyfunction!(junit_for_runs, m)?)?;
     m.add_function(wrap_pyfunction!(html_for_runs, m)?)?;
     Ok(())

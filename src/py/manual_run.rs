@@ -201,6 +201,7 @@ impl ManualRun {
                 git_commit,
                 git_branch,
                 trials: None,
+                shard: None,
             });
             // The run row exists once start() returns (a reader sees it "running").
             writer.flush()?;

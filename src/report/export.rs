@@ -6,8 +6,7 @@ use crate::history::RunData;
 use crate::store::{CaseRecord, EvaluationRecord, Review, RunRecord, StoredRun};
 use serde::Serialize;
 
-/// Marks the JSON document's layout, so readers can tell versions apart later.
-pub const RUN_JSON_FORMAT: &str = "trialrun.run/1";
+pub use crate::history::RUN_JSON_FORMAT;
 
 /// The CSV columns, in order.
 pub const CSV_HEADER: [&str; 14] = [
@@ -221,6 +220,7 @@ pub(crate) mod tests {
                     git_commit: Some("0123456789abcdef".into()),
                     git_branch: Some("main".into()),
                     trials: None,
+                    shard: None,
                 },
                 status: RunStatus::Completed,
                 ended_at: Some(1_709_210_100.0),

@@ -40,7 +40,10 @@ pub fn runs_table(runs: &[StoredRun]) -> String {
         .map(|r| {
             vec![
                 r.run.id.clone(),
-                r.run.suite_id.clone(),
+                match &r.run.shard {
+                    Some(shard) => format!("{} (shard {shard})", r.run.suite_id),
+                    None => r.run.suite_id.clone(),
+                },
                 r.verdict.to_string(),
                 fmt_time(r.run.started_at),
                 r.cases.to_string(),

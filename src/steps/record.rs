@@ -50,6 +50,7 @@ impl Recorder {
             git_commit,
             git_branch,
             trials: None,
+            shard: None,
         });
         Ok(Recorder {
             writer,

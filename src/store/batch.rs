@@ -49,8 +49,8 @@ impl Failures {
 
 const INSERT_RUN: &str = "INSERT INTO runs \
     (id, suite_id, kind, status, started_at, ended_at, grid, git_commit, git_branch, writer, \
-     trials) \
-    VALUES (?1, ?2, ?3, ?4, ?5, NULL, ?6, ?7, ?8, ?9, ?10)";
+     trials, shard) \
+    VALUES (?1, ?2, ?3, ?4, ?5, NULL, ?6, ?7, ?8, ?9, ?10, ?11)";
 const FINISH_RUN: &str =
     "UPDATE runs SET status = ?2, ended_at = ?3, stop_reason = ?4 WHERE seq = ?1";
 const UPSERT_CASE: &str = "INSERT OR REPLACE INTO cases \
@@ -251,6 +251,7 @@ fn begin_run(tx: &Transaction<'_>, run: &RunRecord) -> rusqlite::Result<usize> {
         run.git_branch,
         super::liveness::this_process(),
         run.trials,
+        run.shard,
     ])
 }
 
@@ -345,6 +346,7 @@ mod tests {
             git_commit: None,
             git_branch: None,
             trials: None,
+            shard: None,
         })
     }
 

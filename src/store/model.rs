@@ -74,6 +74,9 @@ pub struct RunRecord {
     /// trial per case judged as always (the default).
     #[serde(serialize_with = "raw_json", skip_serializing_if = "Option::is_none")]
     pub trials: Option<String>,
+    /// "i/n" when the run is shard i of n of its suite (`suite::shard`); None otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shard: Option<String>,
 }
 
 fn is_first_trial(trial: &u32) -> bool {

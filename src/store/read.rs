@@ -54,7 +54,7 @@ const RUN_COLUMNS: &str = "id, suite_id, kind, status, started_at, ended_at, gri
         AND c.error IS NOT NULL), \
     (SELECT count(DISTINCT e.case_idx) FROM evaluations e \
         WHERE e.run = runs.seq AND e.trial = 0 AND e.verdict IN ('failed', 'errored')), \
-    trials";
+    trials, shard";
 
 /// Runs, newest first, of one suite or of all; at most `limit` (pass usize::MAX for all).
 pub fn list_runs(
@@ -277,6 +277,7 @@ impl RawRun {
                 git_commit: row.get(7)?,
                 git_branch: row.get(8)?,
                 trials: row.get(12)?,
+                shard: row.get(13)?,
             },
             status: row.get(3)?,
             ended_at: row.get(5)?,

@@ -216,6 +216,8 @@ const MIGRATIONS: &[&str] = &[
         FROM cases c JOIN runs r ON r.seq = c.run;",
     // v8: why a run with status 'stopped' stopped (a quota or its budget exhausted).
     "ALTER TABLE runs ADD COLUMN stop_reason TEXT;",
+    // v9: the shard of the suite a run ran ("2/4": the second of four), for `merge`.
+    "ALTER TABLE runs ADD COLUMN shard TEXT;",
 ];
 
 /// The schema version this build of trialrun writes and understands.

@@ -54,6 +54,7 @@ pub(crate) fn write_run(w: &Writer, id: &str, suite: &str, started_at: f64, case
         git_commit: Some("0123456789abcdef".into()),
         git_branch: Some("main".into()),
         trials: None,
+        shard: None,
     });
     for (i, (hash, error, evaluations)) in cases.iter().enumerate() {
         w.case(CaseRecord {

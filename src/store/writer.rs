@@ -337,6 +337,7 @@ mod tests {
             git_commit: Some("0123456789abcdef0123456789abcdef01234567".to_string()),
             git_branch: None,
             trials: None,
+            shard: None,
         }
     }
 

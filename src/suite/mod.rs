@@ -9,6 +9,7 @@ pub mod grid;
 pub mod limits;
 pub mod pool;
 pub mod scheduler;
+pub mod shard;
 pub mod tally;
 pub mod validate;
 

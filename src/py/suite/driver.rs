@@ -211,7 +211,7 @@ impl SuiteRun {
     /// Checks the suite (raising SuiteValidationError naming the culprit) and opens the
     /// run store. Nothing runs until `start`.
     #[new]
-    #[pyo3(signature = (id, test_cases, evaluators, fn_, max_test_case_concurrency=None, grid_search_params=None, *, before_evaluators_hook=None, progress=false, record=true, store_path=None, run_id=None, repeats=None, verdict=None, limits=None, wrap=None))]
+    #[pyo3(signature = (id, test_cases, evaluators, fn_, max_test_case_concurrency=None, grid_search_params=None, *, before_evaluators_hook=None, progress=false, record=true, store_path=None, run_id=None, repeats=None, verdict=None, limits=None, wrap=None, shard=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         id: &Bound<'_, PyAny>,
@@ -229,6 +229,7 @@ impl SuiteRun {
         verdict: Option<&Bound<'_, PyAny>>,
         limits: Option<&Bound<'_, PySuiteLimits>>,
         wrap: Option<&Bound<'_, PyAny>>,
+        shard: Option<(u32, u32)>,
     ) -> PyResult<SuiteRun> {
         let py = id.py();
         let plan = plan::build(
@@ -242,6 +243,7 @@ impl SuiteRun {
             repeats,
             verdict,
             wrap,
+            shard,
         )
         .map_err(|err| plan::naming_suite(id, err))?;
         let limits = match limits {
@@ -648,6 +650,7 @@ impl Driver {
                     git_commit: git_commit.clone(),
                     git_branch: git_branch.clone(),
                     trials: trials_json.clone(),
+                    shard: self.plan.shard.map(|s| s.to_string()),
                 });
             }
             self.combos.push(Combo {
@@ -988,7 +991,7 @@ impl Driver {
                         let writer = self.writer.as_ref().expect("checked above");
                         writer.evaluation(EvaluationRecord {
                             run_id: self.combos[combo].run_id.clone(),
-                            case_index: case as u32,
+                            case_index: self.plan.positions[case],
                             case_hash: self.plan.hashes[case].clone(),
                             trial,
                             evaluator_id: r.evaluator_id.clone(),
@@ -1109,7 +1112,7 @@ impl Driver {
         if let Some(writer) = &self.writer {
             writer.case(CaseRecord {
                 run_id: self.combos[combo].run_id.clone(),
-                index: case as u32,
+                index: self.plan.positions[case],
                 hash: self.plan.hashes[case].clone(),
                 trial,
                 label: self.plan.labels[case].clone(),

@@ -5,6 +5,7 @@ use super::callee::Callee;
 use super::evaluation::type_name;
 use crate::evaluation::trials::{Policy, TrialPlan};
 use crate::py::convert::{case_fields_json, dataclass_fields, label, to_json};
+use crate::suite::shard::Shard;
 use crate::suite::{grid, validate};
 use pyo3::exceptions::PyException;
 use pyo3::intern;
@@ -69,6 +70,11 @@ pub struct Plan {
     pub combinations: Vec<Combination>,
     /// Trials per case and verdict policies (`TrialPlan::single()` by default).
     pub trials: TrialPlan,
+    /// Which part of the suite this run is, when sharded.
+    pub shard: Option<Shard>,
+    /// Each case's position in the whole suite (its stored index): with a shard, the
+    /// cases kept are a part of the list, and a merge puts them back in place.
+    pub positions: Vec<u32>,
 }
 
 /// `err` with the suite named first when it is a SuiteValidationError, as the SDK words
@@ -100,6 +106,7 @@ pub fn build<'py>(
     repeats: Option<&Bound<'py, PyAny>>,
     verdict: Option<&Bound<'py, PyAny>>,
     wrap: Option<&Bound<'py, PyAny>>,
+    shard: Option<(u32, u32)>,
 ) -> PyResult<Plan> {
     let py = id.py();
     // trialrun._limits wraps fn (callee 0) and each evaluator (1 + i) with retries and
@@ -163,6 +170,24 @@ pub fn build<'py>(
     let (origins, hashes): (Vec<usize>, Vec<String>) = entries.into_iter().unzip();
     let describe = |i: usize| label(&cases[origins[i]]);
     validate::hashes(&hashes, &describe)?;
+    let shard = shard
+        .map(|(i, n)| Shard::new(i, n).map_err(|e| invalid(format!("shard: {e}"))))
+        .transpose()?;
+    let positions: Vec<usize> = match shard {
+        Some(shard) => shard.members(&suite_id, &hashes),
+        None => (0..hashes.len()).collect(),
+    };
+    let (origins, hashes): (Vec<usize>, Vec<String>) = match shard {
+        Some(_) => positions
+            .iter()
+            .map(|&p| (origins[p], hashes[p].clone()))
+            .unzip(),
+        None => (origins, hashes),
+    };
+    let positions = positions
+        .into_iter()
+        .map(|p| u32::try_from(p).map_err(|_| invalid("more than 2^32 test cases")))
+        .collect::<PyResult<Vec<u32>>>()?;
 
     if !func.is_callable() {
         return Err(invalid(format!(
@@ -283,6 +308,8 @@ pub fn build<'py>(
         evaluator_limits: limits,
         combinations,
         trials,
+        shard,
+        positions,
     })
 }
 
