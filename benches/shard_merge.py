@@ -76,7 +76,7 @@ def main() -> None:
         [merged] = _core.merge_shards(sources, main_home / "trialrun.db")
         merge_s = time.perf_counter() - start
 
-        ids = history.runs("shard-bench", 10).ids()  # newest first
+        ids = history.runs("shard-bench", 10).ids  # newest first
         assert ids[0] == merged["run_id"]
         base_id, whole_id = ids[-1], ids[-2]
         to_whole = history.compare(base_id, whole_id).to_dict()

@@ -212,3 +212,28 @@ def test_a_shard_of_no_cases_is_still_a_run_to_merge(tmp_path, subprocess_env):
     )
     assert merged.returncode == 0, merged.stderr
     assert "tiny: 2 shards, 1 cases, completed" in merged.stdout
+
+
+def test_compare_takes_runs_exported_as_json(shards, subprocess_env, tmp_path):
+    """Issue 19: compare against a run exported as JSON, without the store it came from."""
+    script, whole, _ = shards
+    base = tmp_path / "base.json"
+    assert run_in(whole, ["export", "-o", str(base)], subprocess_env, tmp_path).returncode == 0
+    worse = run_in(whole, ["run", str(script)], subprocess_env, tmp_path, MINIMUM="7")
+    assert worse.returncode == 1
+    head = tmp_path / "head.json"
+    assert run_in(whole, ["export", "-o", str(head)], subprocess_env, tmp_path).returncode == 0
+
+    elsewhere = tmp_path / "no-store-here"
+    files = run_in(elsewhere, ["compare", "--json", str(base), str(head)], subprocess_env, tmp_path)
+    assert files.returncode == 1, files.stderr  # case-5 and case-6 newly fail
+    regressed = sorted(r["hash"] for r in json.loads(files.stdout)["regressions"])
+    assert regressed == ["case-5", "case-6"]
+    assert not (elsewhere / "trialrun.db").exists()
+    mixed = run_in(whole, ["compare", "--json", str(base), "latest"], subprocess_env, tmp_path)
+    assert json.loads(mixed.stdout)["regressions"] == json.loads(files.stdout)["regressions"]
+
+    junk = tmp_path / "junk.json"
+    junk.write_text('{"format": "other"}')
+    bad = run_in(whole, ["compare", str(junk), "latest"], subprocess_env, tmp_path)
+    assert bad.returncode == 2 and "junk.json" in bad.stderr

@@ -130,8 +130,14 @@ def _parser() -> argparse.ArgumentParser:
         "compare",
         help="compare two runs by test-case hash (default: the previous run against the latest)",
     )
-    compare.add_argument("base", nargs="?", help="base run (default: the run before HEAD)")
-    compare.add_argument("head", nargs="?", help="head run (default: latest)")
+    compare.add_argument(
+        "base",
+        nargs="?",
+        help="base run, or a run exported as JSON (default: the run before HEAD)",
+    )
+    compare.add_argument(
+        "head", nargs="?", help="head run, or a run exported as JSON (default: latest)"
+    )
     compare.add_argument("--suite", help="resolve defaults within this suite")
     compare.add_argument(
         "--max-score-drop",

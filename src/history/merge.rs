@@ -7,10 +7,8 @@
 //! plan, with no case in two shards. Cases keep their places in the whole suite (shards
 //! store them at their positions in it), so the merged run reads as the unsharded one.
 
-use super::RUN_JSON_FORMAT;
+use super::exported;
 use crate::store::{self, CaseRecord, EvaluationRecord, RunRecord, RunStatus, StoreError};
-use serde::Deserialize;
-use serde_json::value::RawValue;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -127,145 +125,30 @@ fn parse_tag(tag: &str, source: &str) -> Result<(u32, u32), MergeError> {
         .or_else(|e| refused(format!("{source}: shard tag: {e}")))
 }
 
-#[derive(Deserialize)]
-struct Document {
-    format: String,
-    run: DocumentRun,
-    cases: Vec<DocumentCase>,
-}
-
-#[derive(Deserialize)]
-struct DocumentRun {
-    id: String,
-    suite_id: String,
-    kind: String,
-    started_at: f64,
-    grid: Option<Box<RawValue>>,
-    git_commit: Option<String>,
-    git_branch: Option<String>,
-    #[serde(default)]
-    trials: Option<Box<RawValue>>,
-    #[serde(default)]
-    shard: Option<String>,
-    status: String,
-    ended_at: Option<f64>,
-}
-
-#[derive(Deserialize)]
-struct DocumentCase {
-    index: u32,
-    hash: String,
-    #[serde(default)]
-    trial: u32,
-    #[serde(default)]
-    label: Option<String>,
-    test_case: Box<RawValue>,
-    output: Option<Box<RawValue>>,
-    duration_s: f64,
-    error: Option<String>,
-    evaluations: Vec<DocumentEvaluation>,
-}
-
-#[derive(Deserialize)]
-struct DocumentEvaluation {
-    #[serde(default)]
-    trial: u32,
-    evaluator_id: String,
-    score: Option<f64>,
-    threshold: Option<Box<RawValue>>,
-    verdict: String,
-    metadata: Option<Box<RawValue>>,
-    error: Option<String>,
-    duration_s: f64,
-}
-
-fn raw(value: Option<Box<RawValue>>) -> Option<String> {
-    value.map(|v| v.get().to_string())
-}
-
 fn from_export(path: &Path) -> Result<ShardRun, MergeError> {
-    let name = path.display();
-    let text = std::fs::read_to_string(path)
-        .or_else(|e| refused(format!("{name}: cannot be read: {e}")))?;
-    let doc: Document = serde_json::from_str(&text).or_else(|e| {
-        refused(format!(
-            "{name}: neither a run store nor a run exported as JSON (trialrun export): {e}"
-        ))
-    })?;
-    if doc.format != RUN_JSON_FORMAT {
-        return refused(format!(
-            "{name}: an export in format {:?}; this trialrun reads {RUN_JSON_FORMAT:?}",
-            doc.format
-        ));
-    }
-    let source = format!("{name} (run {})", doc.run.id);
-    let Some(tag) = doc.run.shard.clone() else {
+    let exported = exported::read(path).map_err(MergeError::Refused)?;
+    let source = exported.source.clone();
+    let Some(tag) = exported.run.shard.clone() else {
         return refused(format!(
             "{source}: not a shard (it ran without --shard i/n or TRIALRUN_SHARD)"
         ));
     };
-    if doc.run.trials.is_some() {
+    if exported.run.trials.is_some() {
         return refused(format!(
             "{source}: the run repeats its cases, and an export keeps only their first \
              trials: merge the shards' run stores instead"
         ));
     }
     let (index, count) = parse_tag(&tag, &source)?;
-    let status = RunStatus::parse(&doc.run.status).map_or_else(
-        || refused(format!("{source}: unknown status {:?}", doc.run.status)),
-        Ok,
-    )?;
-    let run_id: Arc<str> = Arc::from(doc.run.id.as_str());
-    let mut cases = Vec::with_capacity(doc.cases.len());
-    let mut evaluations = vec![];
-    for case in doc.cases {
-        let hash: Arc<str> = Arc::from(case.hash);
-        for e in case.evaluations {
-            evaluations.push(EvaluationRecord {
-                run_id: run_id.clone(),
-                case_index: case.index,
-                case_hash: hash.clone(),
-                trial: e.trial,
-                evaluator_id: Arc::from(e.evaluator_id),
-                score: e.score,
-                threshold: raw(e.threshold).map(Arc::from),
-                verdict: Arc::from(e.verdict),
-                metadata: raw(e.metadata),
-                error: e.error,
-                duration_s: e.duration_s,
-            });
-        }
-        cases.push(CaseRecord {
-            run_id: run_id.clone(),
-            index: case.index,
-            hash,
-            trial: case.trial,
-            label: case.label.map(Arc::from),
-            test_case: Arc::from(case.test_case.get()),
-            output: raw(case.output),
-            duration_s: case.duration_s,
-            error: case.error,
-        });
-    }
     Ok(ShardRun {
         source,
-        run: RunRecord {
-            id: doc.run.id,
-            suite_id: doc.run.suite_id,
-            kind: doc.run.kind,
-            started_at: doc.run.started_at,
-            grid: raw(doc.run.grid),
-            git_commit: doc.run.git_commit,
-            git_branch: doc.run.git_branch,
-            trials: None,
-            shard: Some(tag),
-        },
-        status,
-        ended_at: doc.run.ended_at,
+        run: exported.run,
+        status: exported.status,
+        ended_at: exported.ended_at,
         index,
         count,
-        cases,
-        evaluations,
+        cases: exported.cases,
+        evaluations: exported.evaluations,
     })
 }
 

@@ -2,6 +2,7 @@
 //! case by case through their test-case hashes.
 
 pub mod compare;
+pub mod exported;
 pub mod merge;
 pub mod trials;
 

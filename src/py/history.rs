@@ -341,11 +341,50 @@ fn compare_runs(
     store_path: Option<PathBuf>,
 ) -> PyResult<PyComparison> {
     py.detach(|| {
-        let conn = open(store_path)?;
-        let (b, h) =
-            history::resolve_pair(&conn, base.as_deref(), head.as_deref(), suite.as_deref())?;
-        let base = history::load(&conn, b)?;
-        let head = history::load(&conn, h)?;
+        // A run exported as JSON (a CI job's artifact) compares as a stored one.
+        let exported = |reference: &Option<String>| -> PyResult<Option<RunData>> {
+            match reference.as_deref().map(std::path::Path::new) {
+                Some(path) if path.extension().is_some_and(|e| e == "json") && path.is_file() => {
+                    let run = history::exported::read(path)
+                        .and_then(|e| e.into_run_data())
+                        .map_err(pyo3::exceptions::PyValueError::new_err)?;
+                    Ok(Some(run))
+                }
+                _ => Ok(None),
+            }
+        };
+        let (base_file, head_file) = (exported(&base)?, exported(&head)?);
+        let (base, head) = match (base_file, head_file) {
+            (Some(b), Some(h)) => (b, h),
+            (b, h) => {
+                let conn = open(store_path)?;
+                let load = |reference: &str| -> PyResult<RunData> {
+                    let run = history::resolve(&conn, reference, suite.as_deref())?;
+                    Ok(history::load(&conn, run)?)
+                };
+                match (b, h) {
+                    (Some(b), None) => (b, load(head.as_deref().unwrap_or("latest"))?),
+                    (None, Some(h)) => match base.as_deref() {
+                        Some(reference) => (load(reference)?, h),
+                        None => {
+                            return Err(pyo3::exceptions::PyLookupError::new_err(
+                                "an exported HEAD run has no run before it in this store: \
+                                 give BASE too",
+                            ))
+                        }
+                    },
+                    _ => {
+                        let (b, h) = history::resolve_pair(
+                            &conn,
+                            base.as_deref(),
+                            head.as_deref(),
+                            suite.as_deref(),
+                        )?;
+                        (history::load(&conn, b)?, history::load(&conn, h)?)
+                    }
+                }
+            }
+        };
         Ok(PyComparison {
             c: history::compare(&base, &head),
         })

@@ -253,9 +253,19 @@ pub fn build<'py>(
         hashes.len().saturating_mul(combinations.len()),
         trials.repeats as usize,
     )?;
-    let case_json = cases
+    // Only the cases this run keeps (a shard keeps a part) are serialized, once each.
+    let mut slot = vec![usize::MAX; cases.len()];
+    let mut kept = vec![];
+    for &i in &origins {
+        if slot[i] == usize::MAX {
+            slot[i] = kept.len();
+            kept.push(i);
+        }
+    }
+    let kept_cases: Vec<Bound<'_, PyAny>> = kept.iter().map(|&i| cases[i].clone()).collect();
+    let case_json = kept
         .iter()
-        .enumerate()
+        .zip(&kept_cases)
         .map(|(i, c)| {
             serialize_case(c, hooks).map(Arc::from).map_err(|e| {
                 invalid(format!(
@@ -265,9 +275,12 @@ pub fn build<'py>(
             })
         })
         .collect::<PyResult<Vec<Arc<str>>>>()?;
-    let labels = super::labels::case_labels(&cases, &case_json);
-    let labels = origins.iter().map(|&i| labels[i].clone()).collect();
-    let case_json = origins.iter().map(|&i| case_json[i].clone()).collect();
+    let labels = super::labels::case_labels(&kept_cases, &case_json);
+    let labels = origins.iter().map(|&i| labels[slot[i]].clone()).collect();
+    let case_json = origins
+        .iter()
+        .map(|&i| case_json[slot[i]].clone())
+        .collect();
     let cases: Vec<Bound<'_, PyAny>> = origins.iter().map(|&i| cases[i].clone()).collect();
 
     let fn_callee = Callee::new(wrapped(func.clone(), 0, "fn".into())?, case_limit, "fn")?;
