@@ -27,6 +27,7 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from trialrun import _core
 from trialrun._core import Call, CallEvent, CallOverError, TwilioClient, TwilioError
@@ -214,6 +215,7 @@ class LoopbackCarrier(Carrier):
             raise TypeError(
                 f"LoopbackCarrier faults must be a NetworkFaults, not {type(faults).__name__}"
             )
+        given_speech = speech
         # An Espeak object speaks through its engine, not through Python.
         engine = getattr(speech, "core", None)
         if isinstance(engine, _core.EspeakSpeech):
@@ -230,6 +232,18 @@ class LoopbackCarrier(Carrier):
             faults=faults._json() if faults is not None else None,
         )
         self.faults = faults
+        # What a Ray worker needs to run a carrier like this one (trialrun.voice's TestRunner
+        # with an executor): its numbers and settings.
+        self._numbers = dict(numbers or {})
+        self._settings = {
+            "auth_token": self._core.auth_token,
+            "account_sid": self._core.account_sid,
+            "speech": given_speech,
+            "max_call_duration": max_call_duration,
+            "jitter_buffer": jitter_buffer,
+            "ca_file": ca_file,
+            "faults": faults,
+        }
         self.auth_token = self._core.auth_token
         self.account_sid = self._core.account_sid
         self.api_base = self._core.api_base
@@ -241,6 +255,12 @@ class LoopbackCarrier(Carrier):
     def set_number(self, number: str, voice_url: str) -> None:
         """Points ``number`` at a voice webhook."""
         self._core.set_number(number, voice_url)
+        self._numbers[number] = voice_url
+
+    def _replica(self) -> dict[str, Any]:
+        """Its numbers and settings, to make a carrier like it elsewhere (a Ray worker):
+        ``LoopbackCarrier(**carrier._replica())``."""
+        return {"numbers": dict(self._numbers), **self._settings}
 
     def active_calls(self) -> int:
         return self._core.active_calls()

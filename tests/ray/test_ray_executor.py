@@ -11,6 +11,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -256,3 +257,101 @@ def test_bad_executors_are_refused_before_anything_runs():
     with pytest.raises(ValueError, match="max_retries"):
         Ray(max_retries=-1)
     assert RayTaskLost.__mro__[1] is RuntimeError
+
+
+AGENT = Path(__file__).resolve().parents[2] / "examples" / "voice_agent" / "agent.py"
+AGENT_NUMBER, TRIALRUN_NUMBER, TOKEN = "+15550100", "+15550199", "ray-voice-token"
+
+
+def test_voice_calls_run_on_ray_workers_and_come_back_judged_and_recorded(cluster, tmp_path):
+    """TestRunner(executor=Ray(...)): each call is placed by a worker, through a carrier of
+    its own like the runner's, to the example agent; results and recordings come back."""
+    import re
+
+    from trialrun.telephony import LoopbackCarrier
+    from trialrun.voice import Agent, Scenario, Test, TestRunner
+    from trialrun.voice.evaluators import EndedBy, MustSay
+
+    agent = subprocess.Popen(
+        [sys.executable, str(AGENT), "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env={**os.environ, "TWILIO_AUTH_TOKEN": TOKEN},
+    )
+    try:
+        found = re.search(r"listening on (http://127\.0\.0\.1:\d+)", agent.stdout.readline())
+        assert found, "the example agent did not start"
+        book = Scenario(
+            "book-on-ray",
+            "You want to book an appointment.",
+            script=[
+                "Hi, I would like to book an appointment please.",
+                "Tuesday morning would be great.",
+                {"say": "Thank you, that is all. Bye.", "hang_up": True},
+            ],
+            checks=[MustSay("confirmed"), EndedBy("caller")],
+        )
+
+        async def main():
+            numbers = {AGENT_NUMBER: f"{found.group(1)}/voice"}
+            async with LoopbackCarrier(numbers, auth_token=TOKEN) as carrier:
+                runner = TestRunner(
+                    carrier=carrier,
+                    twilio_phone_number=TRIALRUN_NUMBER,
+                    silence_turn=3.0,
+                    recordings_dir=tmp_path / "recordings",
+                    concurrency=2,
+                    quiet=True,
+                    executor=Ray(address=cluster.address),
+                )
+                runner.add_test(Test(book, Agent("alex", "a caller")))
+                runner.add_test(Test(book, Agent("sam", "another caller")))
+                results = await asyncio.wait_for(runner.run_tests(AGENT_NUMBER), 240)
+                assert runner._server is None  # no call went through this process
+                return results
+
+        results = asyncio.run(main())
+    finally:
+        agent.terminate()
+        agent.wait(10)
+    for result in results:
+        assert result.error is None, result.error
+        assert result.passed, [(c.evaluator_id, c.metadata) for c in result.checks]
+        assert result.metrics.ended_by == "caller"
+        assert any("confirmed" in u.text.lower() for u in result.transcript if u.role == "agent")
+        recording = Path(result.recording_path)
+        assert recording.parent == tmp_path / "recordings" and recording.stat().st_size > 8000
+    assert len({r.call_sid for r in results}) == 2
+
+
+def test_voice_on_an_executor_refuses_what_cannot_reach_the_workers(cluster, tmp_path):
+    from trialrun.telephony import LoopbackCarrier
+    from trialrun.voice import Agent, Scenario, Test, TestRunner
+
+    script = Scenario("s", "x", script=[{"say": "Bye.", "hang_up": True}])
+
+    async def run(carrier, **options):
+        runner = TestRunner(
+            carrier=carrier, quiet=True, executor=Ray(address=cluster.address), **options
+        )
+        runner.add_test(Test(script, Agent("a", "b")))
+        return await asyncio.wait_for(runner.run_tests(AGENT_NUMBER), 120)
+
+    async def main():
+        # Nothing listens at the agent's URL: the worker says so, naming the URL.
+        async with LoopbackCarrier({AGENT_NUMBER: "http://127.0.0.1:9/voice"}) as carrier:
+            [unreachable] = await run(carrier)
+            with pytest.raises(ValueError, match=r"text_to_speech \(lock\) cannot travel"):
+                await run(carrier, text_to_speech=threading.Lock())
+            with pytest.raises(ValueError, match="OUTBOUND"):
+                runner = TestRunner(
+                    carrier=carrier, quiet=True, executor=Ray(address=cluster.address)
+                )
+                runner.add_test(Test(script, Agent("a", "b")))
+                await runner.run_tests(AGENT_NUMBER, type=TestRunner.INBOUND)
+        return unreachable
+
+    unreachable = asyncio.run(main())
+    assert "http://127.0.0.1:9/voice" in unreachable.error
+    assert "cannot be reached from the Ray worker on node 127.0.0.1" in unreachable.error

