@@ -45,6 +45,7 @@ class Node:
     def __init__(self, args: list[str], temp_dir: str, log: Path) -> None:
         env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
         self.log = log
+        self.node_id = ""  # set once the cluster counts it alive
         self.proc = subprocess.Popen(
             [
                 RAY,
@@ -79,14 +80,13 @@ class Cluster:
         self.nodes: list[Node] = []
 
     def start_head(self) -> None:
-        self.nodes.append(
-            Node(
-                ["--head", f"--port={self.port}", "--include-dashboard=false", "--num-cpus=2"],
-                self.temp_dir,
-                self.root / "head.log",
-            )
+        head = Node(
+            ["--head", f"--port={self.port}", "--include-dashboard=false", "--num-cpus=2"],
+            self.temp_dir,
+            self.root / "head.log",
         )
-        self.wait_for_nodes(1)
+        self.nodes.append(head)
+        head.node_id = self.wait_for_new_node(set())
 
     def add_worker(self, cpus: int = 2, resource: str = "worker") -> Node:
         """A worker node with `cpus` CPUs and 100 of a custom `resource` (tasks that ask
@@ -100,32 +100,41 @@ class Cluster:
             self.temp_dir,
             self.root / f"worker{len(self.nodes)}.log",
         )
+        known = {n["NodeID"] for n in self.alive_nodes()}
         self.nodes.append(node)
-        self.wait_for_nodes(len(self.nodes))
+        node.node_id = self.wait_for_new_node(known)
         return node
+
+    def kill(self, node: Node) -> None:
+        """Takes a node down at once (SIGKILL to its process group), as a lost machine."""
+        self.nodes.remove(node)
+        node.kill()
 
     def alive_nodes(self) -> list[dict[str, Any]]:
         import ray
 
         return [n for n in ray.nodes() if n["Alive"]]
 
-    def wait_for_nodes(self, n: int, timeout: float = 60) -> None:
+    def wait_for_new_node(self, known: set[str], timeout: float = 60) -> str:
+        """The id of the node just started, once the cluster counts it alive (a node just
+        killed may still count as alive for a while, so new ids are looked for)."""
         import ray
 
+        node = self.nodes[-1]
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            for node in self.nodes:
-                if node.proc.poll() is not None:
-                    raise RuntimeError(f"a Ray node exited:\n{node.log.read_text()[-3000:]}")
+            if node.proc.poll() is not None:
+                raise RuntimeError(f"a Ray node exited:\n{node.log.read_text()[-3000:]}")
             try:
                 if not ray.is_initialized():
                     ray.init(address=self.address, log_to_driver=False)
-                if len(self.alive_nodes()) >= n:
-                    return
+                new = {n["NodeID"] for n in self.alive_nodes()} - known
+                if new:
+                    return new.pop()
             except ConnectionError:
                 pass
             time.sleep(0.5)
-        raise RuntimeError(f"the Ray cluster did not reach {n} nodes in {timeout} s")
+        raise RuntimeError(f"the Ray node did not join the cluster in {timeout} s")
 
     def stop(self) -> None:
         import ray
