@@ -391,7 +391,7 @@ class TestRunner:
         if not isinstance(self.carrier, LoopbackCarrier):
             raise ValueError(
                 "TestRunner(executor=...) needs a LoopbackCarrier: each worker runs one like "
-                f"it; got {type_name(self.carrier)} (Twilio would need a public URL per worker)"
+                f"it; got {_type_name(self.carrier)} (Twilio would need a public URL per worker)"
             )
         settings = {
             "carrier": self.carrier._replica(),
@@ -478,7 +478,7 @@ class TestRunner:
         )
 
 
-def type_name(value: Any) -> str:
+def _type_name(value: Any) -> str:
     return type(value).__name__
 
 
@@ -497,7 +497,7 @@ def _check_picklable(settings: Mapping[str, Any]) -> None:
             pickler.dumps(value)
         except Exception as error:
             raise ValueError(
-                f"TestRunner(executor=...): {name} ({type_name(value)}) cannot travel to the "
+                f"TestRunner(executor=...): {name} ({_type_name(value)}) cannot travel to the "
                 f"workers ({error}); give one that pickles, or none for the offline default"
             ) from None
 
