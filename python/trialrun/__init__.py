@@ -29,6 +29,7 @@ from trialrun._limits import (
 )
 from trialrun._models import BaseTestCase, BaseTestEvaluator
 from trialrun._run import grid_search_ctx, run_test_suite, run_test_suite_async
+from trialrun._stored import StoredTestCase, rescore
 from trialrun.history import compare
 
 __all__ = [
@@ -42,6 +43,7 @@ __all__ = [
     "RunInfo",
     "StoreError",
     "StoredRun",
+    "StoredTestCase",
     "SuiteResult",
     "SuiteValidationError",
     "Threshold",
@@ -56,6 +58,7 @@ __all__ = [
     "limit_key",
     "md5",
     "report_usage",
+    "rescore",
     "run_test_suite",
     "run_test_suite_async",
 ]

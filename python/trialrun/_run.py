@@ -17,7 +17,7 @@ from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from trialrun import _core, _limits, _selection
+from trialrun import _core, _limits, _selection, _stored
 from trialrun._console import is_quiet, is_terminal
 from trialrun._core import SuiteResult
 from trialrun._loop import run_blocking
@@ -171,8 +171,11 @@ async def _run(
     limits: tuple[_core.SuiteLimits, _limits.Guard] | None = None,
     shard: tuple[int, int] | None = None,
     executor: Any = None,
+    stored: _stored.Options | None = None,
+    load_output: Callable[[Any], Any] | None = None,
 ) -> SuiteResult:
     progress, summary = _output_mode(quiet)
+    stored = stored or _stored.Options()
     run = _core.SuiteRun(
         id,
         test_cases,
@@ -189,6 +192,10 @@ async def _run(
         limits=limits[0] if limits else None,
         wrap=_wrapper(limits[1] if limits else None, executor, evaluators),
         shard=shard,
+        resume=stored.resume,
+        cache=stored.fingerprint,
+        rescore=stored.rescore,
+        load_output=load_output,
     )
     # The engine copies this context for every case, so fn and evaluators see the suite.
     suite_token = _suite_var.set(id)
@@ -256,21 +263,33 @@ def _suite(
     grid_search_params: Any,
     human_review_job: Any,
     retry_count: Any,
-    quiet: bool | None,
-    record: bool,
+    *,
     reraise_cancel: bool,
+    quiet: bool | None = None,
+    record: bool = True,
     run_id: str | None = None,
     repeats: int = 1,
     verdict: str | None = None,
-    limits: _Limits | None = None,
+    rate_limit_retries: int | None = None,
+    is_rate_limit: Callable[[BaseException], bool] | None = None,
+    adaptive_concurrency: bool = True,
+    fn_timeout: float | None = None,
+    evaluator_timeout: float | None = None,
+    max_tokens: int | None = None,
+    max_cost: float | None = None,
+    prices: Mapping[str, tuple[float, float]] | None = None,
     shard: Any = None,
     executor: Any = None,
+    resume: bool | None = None,
+    cache: bool | str | None = None,
+    rescore: str | None = None,
+    load_output: Callable[[Any], Any] | None = None,
 ) -> Coroutine[Any, Any, SuiteResult]:
     """The suite's coroutine, from the arguments in Autoblocks' parameter order, also
     accepting trialrun's earlier positional order (id, test_cases, evaluators, fn,
     max_test_case_concurrency, grid_search_params), which no call of the SDK's order can
     look like: there fn is a callable and evaluators a sequence. Bad options raise here,
-    before any loop runs."""
+    before any loop runs. The public entry points pass their arguments through by name."""
     if not callable(fn) and callable(evaluators):
         fn, evaluators = evaluators, fn
         if before_evaluators_hook is not None and not callable(before_evaluators_hook):
@@ -279,11 +298,30 @@ def _suite(
         raise _core.SuiteValidationError(
             f"[{id}] retry_count must be a whole number >= 0, got {retry_count!r}"
         )
+    target = _stored.rescoring_target()
+    if target is not None and rescore is None:
+        # `trialrun rescore RUN FILE.py`: the run's suite judges its stored outputs.
+        if id != target.suite_id:
+            reason = f"trialrun rescore re-scores run {target.run_id} of suite {target.suite_id}"
+            return _skipped(id, reason, quiet)
+        rescore, grid_search_params = target.run_id, target.grid_params
+        repeats, verdict = target.repeats, verdict or target.verdict
+    limits = _Limits(
+        rate_limit_retries,
+        is_rate_limit,
+        adaptive_concurrency,
+        fn_timeout,
+        evaluator_timeout,
+        max_tokens,
+        max_cost,
+        prices,
+    )
     engine = None
-    if limits is not None and limits.active():
+    if limits.active():
         limits.check(id)
         # The guard retries network errors too (retry_count), inside its timeouts.
         engine = limits.engine(retry_count)
+    stored = _stored.options(id, fn, record, resume, cache, rescore, run_id)
     save_review = None
     if human_review_job is not None:
         from trialrun import _review
@@ -318,6 +356,8 @@ def _suite(
         engine,
         chosen_shard,
         executor,
+        stored,
+        load_output,
     )
     return save_review(coro) if save_review else coro
 
@@ -347,41 +387,16 @@ async def run_test_suite_async(
     prices: Mapping[str, tuple[float, float]] | None = None,
     shard: tuple[int, int] | str | None = None,
     executor: Any = None,
+    resume: bool | None = None,
+    cache: bool | str | None = None,
 ) -> SuiteResult:
     """Run a suite on the running event loop and return its SuiteResult.
 
     Cancelling the awaiting task interrupts the suite: what finished is stored, the runs
     are marked interrupted, and CancelledError propagates. record=False keeps the
-    results out of the run store.
+    results out of the run store. The options are run_test_suite's.
     """
-    return await _suite(
-        id,
-        test_cases,
-        fn,
-        evaluators,
-        max_test_case_concurrency,
-        before_evaluators_hook,
-        grid_search_params,
-        human_review_job,
-        retry_count,
-        quiet,
-        record,
-        reraise_cancel=True,
-        repeats=repeats,
-        verdict=verdict,
-        limits=_Limits(
-            rate_limit_retries,
-            is_rate_limit,
-            adaptive_concurrency,
-            fn_timeout,
-            evaluator_timeout,
-            max_tokens,
-            max_cost,
-            prices,
-        ),
-        shard=shard,
-        executor=executor,
-    )
+    return await _suite(**locals(), reraise_cancel=True)
 
 
 def run_test_suite(
@@ -409,6 +424,8 @@ def run_test_suite(
     prices: Mapping[str, tuple[float, float]] | None = None,
     shard: tuple[int, int] | str | None = None,
     executor: Any = None,
+    resume: bool | None = None,
+    cache: bool | str | None = None,
 ) -> SuiteResult:
     """Run a suite and return its SuiteResult; blocks until every result is stored.
 
@@ -436,36 +453,16 @@ def run_test_suite(
     tagged with its shard, and `trialrun merge` makes the parts one run again.
     `executor=trialrun.executors.Ray(address=...)` runs fn (and evaluators whose class
     sets `remote = True`) as tasks on a Ray cluster; see trialrun.executors.
+
+    `resume=True` (default: the TRIALRUN_RESUME variable, set by `trialrun run
+    --resume`) continues the latest run of this suite (per grid combination and shard)
+    when it did not complete: its finished cases are kept, the rest run, in the same run.
+    `cache=True` (or a version string, which is part of the key) takes fn's output from
+    the store when this suite's fn, with the same code, already ran the same case, grid
+    combination and trial; outputs are pickled, errors are never cached (default: the
+    TRIALRUN_CACHE variable, set by `trialrun run --cache`; `trialrun cache clear`).
     """
-    coro = _suite(
-        id,
-        test_cases,
-        fn,
-        evaluators,
-        max_test_case_concurrency,
-        before_evaluators_hook,
-        grid_search_params,
-        human_review_job,
-        retry_count,
-        quiet,
-        record,
-        reraise_cancel=False,
-        repeats=repeats,
-        verdict=verdict,
-        limits=_Limits(
-            rate_limit_retries,
-            is_rate_limit,
-            adaptive_concurrency,
-            fn_timeout,
-            evaluator_timeout,
-            max_tokens,
-            max_cost,
-            prices,
-        ),
-        shard=shard,
-        executor=executor,
-    )
-    return run_blocking(coro, thread_name="trialrun-suite")
+    return run_blocking(_suite(**locals(), reraise_cancel=False), thread_name="trialrun-suite")
 
 
 # Exceptions worth trying fn again for: the network failed (as Autoblocks' retry_count,

@@ -1,7 +1,9 @@
 """The `trialrun` command.
 
-    trialrun run [--junit PATH] [--shard I/N] FILE.py [ARGS | -- ARGS]
+    trialrun run [--junit PATH] [--shard I/N] [--resume] [--cache] FILE.py [ARGS | -- ARGS]
                                           run the suites FILE.py defines (it calls run_test_suite)
+    trialrun rescore RUN FILE.py          judge RUN's stored outputs with FILE.py's evaluators
+    trialrun cache [clear] [--suite ID]   the cached fn outputs: sizes, or delete them
     trialrun demo                         run the built-in demo on the embedded defaults
     trialrun steps PATH/e2e.py [--reset]  run a step sequence (e2e.py calls TestRunner.run)
     trialrun runs [--suite ID]            list stored runs
@@ -98,6 +100,39 @@ def _parser() -> argparse.ArgumentParser:
         help="run part I of N of each suite's cases (sets TRIALRUN_SHARD); "
         "`trialrun merge` makes the parts one run",
     )
+    run.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue each suite's latest run where it did not complete: finished cases "
+        "are kept, the rest run (sets TRIALRUN_RESUME)",
+    )
+    run.add_argument(
+        "--cache",
+        action="store_true",
+        help="take fn's outputs from the cache when the same fn already ran a case, and "
+        "cache new ones (sets TRIALRUN_CACHE; `trialrun cache clear` empties it)",
+    )
+
+    rescore = sub.add_parser(
+        "rescore",
+        help="judge a stored run's outputs again with the evaluators FILE.py now defines "
+        "(fn is not called)",
+    )
+    rescore.add_argument("run", help="run id, unique prefix, or latest")
+    rescore.add_argument(
+        "file", help="the Python file that runs the run's suite (run_test_suite), run as __main__"
+    )
+    rescore.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summaries")
+
+    cache = sub.add_parser("cache", help="the cache of fn's outputs: sizes per suite, or clear")
+    cache.add_argument(
+        "action",
+        nargs="?",
+        choices=["list", "clear"],
+        default="list",
+        help="list: outputs and size per suite (the default); clear: delete them",
+    )
+    cache.add_argument("--suite", help="only this suite's cached outputs")
 
     demo = sub.add_parser("demo", help="run the built-in demo (no API keys, no network)")
     demo.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summaries")
@@ -284,7 +319,14 @@ def main(argv: list[str] | None = None) -> int:
             except _core.SuiteValidationError as error:
                 _subparser(parser, "run").error(f"--shard: {error}")
             os.environ[_selection.SHARD_VAR] = f"{i}/{n}"
+        if args.resume:
+            os.environ["TRIALRUN_RESUME"] = "1"
+        if args.cache:
+            os.environ["TRIALRUN_CACHE"] = "1"
         return _run_file(args.file, args.args, args.junit)
+    if args.command == "rescore":
+        return _rescore(args)
+
     if args.command == "steps":
         return _run_steps(args)
     if args.command == "serve":
@@ -296,14 +338,15 @@ def main(argv: list[str] | None = None) -> int:
     from trialrun import _core
 
     try:
-        return _HISTORY_COMMANDS[args.command](args)
+        handler = _cache if args.command == "cache" else _HISTORY_COMMANDS[args.command]
+        return handler(args)
     except (LookupError, _core.StoreError, ValueError, OSError) as e:
         print(f"trialrun: error: {e}", file=sys.stderr)
         return EXIT_USAGE
 
 
 # trialrun run's own options: after FILE they would silently reach the script instead.
-_RUN_OPTIONS = ("-q", "--quiet", "--junit", "--suite", "--shard")
+_RUN_OPTIONS = ("-q", "--quiet", "--junit", "--suite", "--shard", "--resume", "--cache")
 
 
 def _script_args(
@@ -559,6 +602,36 @@ def _run_script(run, usage_error: type, describe, raised: str) -> int | None:
         print(f"trialrun: error: {raised}", file=sys.stderr)
         return EXIT_USAGE
     return None
+
+
+def _rescore(args: argparse.Namespace) -> int:
+    """Runs FILE.py with the run's suite judging the run's stored outputs (other suites
+    are skipped)."""
+    from trialrun import _core, _stored
+
+    try:
+        context = _stored.rescoring(args.run)
+        with context:
+            return _run_file(args.file, [])
+    except (LookupError, _core.StoreError) as e:
+        print(f"trialrun: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def _cache(args: argparse.Namespace) -> int:
+    from trialrun import _core
+
+    if args.action == "clear":
+        n = _core.clear_cache(args.suite)
+        which = f"suite {args.suite}" if args.suite else "every suite"
+        print(f"deleted {n} cached outputs of {which}")
+        return EXIT_PASSED
+    sizes = [row for row in _core.cache_sizes() if args.suite in (None, row[0])]
+    if not sizes:
+        print("no cached outputs")
+    for suite, count, size in sizes:
+        print(f"{suite}: {count} outputs, {size / 1e6:.1f} MB")
+    return EXIT_PASSED
 
 
 def _run_file(path: str, file_args: list[str], junit: str | None = None) -> int:

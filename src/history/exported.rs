@@ -41,6 +41,8 @@ struct DocumentRun {
     trials: Option<Box<RawValue>>,
     #[serde(default)]
     shard: Option<String>,
+    #[serde(default)]
+    rescored_from: Option<String>,
     status: String,
     ended_at: Option<f64>,
 }
@@ -137,6 +139,7 @@ pub fn read(path: &Path) -> Result<Exported, String> {
             git_branch: doc.run.git_branch,
             trials: raw(doc.run.trials),
             shard: doc.run.shard,
+            rescored_from: doc.run.rescored_from,
         },
         status,
         ended_at: doc.run.ended_at,

@@ -315,6 +315,7 @@ fn write_group(
         git_branch: first.git_branch.clone(),
         trials: first.trials.clone(),
         shard: None,
+        rescored_from: None,
     });
     let (mut cases, mut evaluations) = (vec![], vec![]);
     for shard in group {

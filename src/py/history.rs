@@ -401,6 +401,58 @@ fn gc_runs(py: Python<'_>, keep: usize, store_path: Option<PathBuf>) -> PyResult
     })
 }
 
+/// What re-scoring a stored run needs of it: (run id, suite id, grid JSON, trials JSON,
+/// [(case hash, case JSON)] of its cases' first trials, in the suite's order).
+#[pyfunction]
+#[pyo3(signature = (reference, store_path=None))]
+#[allow(clippy::type_complexity)]
+fn stored_suite(
+    py: Python<'_>,
+    reference: &str,
+    store_path: Option<PathBuf>,
+) -> PyResult<(
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    Vec<(String, String)>,
+)> {
+    py.detach(|| {
+        let conn = open(store_path)?;
+        let run = history::resolve(&conn, reference, None)?;
+        let cases = store::run_cases(&conn, &run.run.id)?
+            .into_iter()
+            .map(|c| (c.hash.to_string(), c.test_case.to_string()))
+            .collect();
+        let r = run.run;
+        Ok((r.id, r.suite_id, r.grid, r.trials, cases))
+    })
+}
+
+/// Deletes the cached fn outputs of one suite, or of every suite; returns how many.
+#[pyfunction]
+#[pyo3(signature = (suite=None, store_path=None))]
+fn clear_cache(
+    py: Python<'_>,
+    suite: Option<String>,
+    store_path: Option<PathBuf>,
+) -> PyResult<usize> {
+    py.detach(|| {
+        let conn = open_writable(store_path)?;
+        Ok(store::clear_cache(&conn, suite.as_deref())?)
+    })
+}
+
+/// Per suite with cached fn outputs: (suite id, outputs, bytes).
+#[pyfunction]
+#[pyo3(signature = (store_path=None))]
+fn cache_sizes(py: Python<'_>, store_path: Option<PathBuf>) -> PyResult<Vec<(String, u64, u64)>> {
+    py.detach(|| {
+        let conn = open(store_path)?;
+        Ok(store::cache_sizes(&conn)?)
+    })
+}
+
 /// The ids `gc_runs(keep)` would delete, oldest first; deletes nothing.
 #[pyfunction]
 #[pyo3(signature = (keep, store_path=None))]
@@ -488,6 +540,9 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(compare_runs, m)?)?;
     m.add_function(wrap_pyfunction!(gc_runs, m)?)?;
     m.add_function(wrap_pyfunction!(old_runs, m)?)?;
+    m.add_function(wrap_pyfunction!(clear_cache, m)?)?;
+    m.add_function(wrap_pyfunction!(stored_suite, m)?)?;
+    m.add_function(wrap_pyfunction!(cache_sizes, m)?)?;
     m.add_function(wrap_pyfunction!(merge_shards, m)?)?;
     m.add_function(wrap_pyfunction!(junit_for_runs, m)?)?;
     m.add_function(wrap_pyfunction!(html_for_runs, m)?)?;

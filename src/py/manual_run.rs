@@ -202,6 +202,7 @@ impl ManualRun {
                 git_branch,
                 trials: None,
                 shard: None,
+                rescored_from: None,
             });
             // The run row exists once start() returns (a reader sees it "running").
             writer.flush()?;

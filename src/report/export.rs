@@ -221,6 +221,7 @@ pub(crate) mod tests {
                     git_branch: Some("main".into()),
                     trials: None,
                     shard: None,
+                    rescored_from: None,
                 },
                 status: RunStatus::Completed,
                 ended_at: Some(1_709_210_100.0),

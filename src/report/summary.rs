@@ -196,6 +196,28 @@ pub fn render(s: &SummaryInput) -> String {
             t.cases - t.cases_done
         );
     }
+    if t.cases_resumed > 0 {
+        let _ = writeln!(
+            out,
+            "  resumed: {} cases kept from the interrupted run, {} run now",
+            t.cases_resumed,
+            t.cases_done - t.cases_resumed
+        );
+    }
+    if t.cache_hits > 0 || t.cache_unpicklable > 0 {
+        let calls = t.cases_done.saturating_sub(t.cases_resumed);
+        let mut line = format!(
+            "  cache: {} of {calls} fn outputs from the cache",
+            t.cache_hits
+        );
+        if t.cache_unpicklable > 0 {
+            line += &format!(
+                ", {} not cached (could not be pickled)",
+                t.cache_unpicklable
+            );
+        }
+        let _ = writeln!(out, "{line}");
+    }
     if t.retries > 0 {
         let _ = writeln!(
             out,

@@ -51,6 +51,7 @@ impl Recorder {
             git_branch,
             trials: None,
             shard: None,
+            rescored_from: None,
         });
         Ok(Recorder {
             writer,

@@ -9,13 +9,18 @@ use rusqlite::{
 };
 
 use super::error::{StoreError, StoreErrorKind};
-use super::model::{CaseRecord, EvaluationRecord, RunRecord, RunStatus};
+use super::model::{CacheRecord, CaseRecord, EvaluationRecord, RunRecord, RunStatus};
 
 /// One record to write, as sent by `Writer`.
 pub(super) enum Write {
     BeginRun(RunRecord),
     Case(CaseRecord),
     Evaluation(EvaluationRecord),
+    /// A stored run that stopped early runs again (`resume`): "running", written by this
+    /// process, its end cleared.
+    ResumeRun(String),
+    /// fn's output for the cache (outlives runs).
+    Cache(CacheRecord),
     FinishRun {
         run_id: String,
         status: RunStatus,
@@ -49,8 +54,13 @@ impl Failures {
 
 const INSERT_RUN: &str = "INSERT INTO runs \
     (id, suite_id, kind, status, started_at, ended_at, grid, git_commit, git_branch, writer, \
-     trials, shard) \
-    VALUES (?1, ?2, ?3, ?4, ?5, NULL, ?6, ?7, ?8, ?9, ?10, ?11)";
+     trials, shard, rescored_from) \
+    VALUES (?1, ?2, ?3, ?4, ?5, NULL, ?6, ?7, ?8, ?9, ?10, ?11, ?12)";
+const RESUME_RUN: &str = "UPDATE runs SET status = ?2, ended_at = NULL, stop_reason = NULL, \
+    writer = ?3 WHERE seq = ?1";
+const UPSERT_CACHE: &str = "INSERT OR REPLACE INTO fn_cache \
+    (suite_id, fingerprint, grid, case_hash, trial, output, duration_s, created_at) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
 const FINISH_RUN: &str =
     "UPDATE runs SET status = ?2, ended_at = ?3, stop_reason = ?4 WHERE seq = ?1";
 const UPSERT_CASE: &str = "INSERT OR REPLACE INTO cases \
@@ -212,6 +222,11 @@ fn write_one(
             keys.insert(&run.id, tx.last_insert_rowid());
             return Ok(());
         }
+        Write::Cache(entry) => {
+            cache_output(tx, entry).map_err(fail)?;
+            return Ok(());
+        }
+        Write::ResumeRun(run_id) => run_id.as_str(),
         Write::Case(case) => &*case.run_id,
         Write::Evaluation(evaluation) => &*evaluation.run_id,
         Write::FinishRun { run_id, .. } => run_id.as_str(),
@@ -221,7 +236,8 @@ fn write_one(
         return Err(StoreError::new(StoreErrorKind::Sqlite, path, detail));
     };
     match write {
-        Write::BeginRun(_) => unreachable!("handled above"),
+        Write::BeginRun(_) | Write::Cache(_) => unreachable!("handled above"),
+        Write::ResumeRun(_) => resume_run(tx, seq),
         Write::Case(case) => statements
             .case()
             .and_then(|stmt| upsert_case(stmt, seq, case)),
@@ -252,6 +268,28 @@ fn begin_run(tx: &Transaction<'_>, run: &RunRecord) -> rusqlite::Result<usize> {
         super::liveness::this_process(),
         run.trials,
         run.shard,
+        run.rescored_from,
+    ])
+}
+
+fn resume_run(tx: &Transaction<'_>, seq: i64) -> rusqlite::Result<usize> {
+    tx.prepare_cached(RESUME_RUN)?.execute(params![
+        seq,
+        RunStatus::Running.as_str(),
+        super::liveness::this_process(),
+    ])
+}
+
+fn cache_output(tx: &Transaction<'_>, e: &CacheRecord) -> rusqlite::Result<usize> {
+    tx.prepare_cached(UPSERT_CACHE)?.execute(params![
+        e.suite_id,
+        e.fingerprint,
+        e.grid,
+        e.case_hash,
+        e.trial,
+        e.output,
+        e.duration_s,
+        e.created_at,
     ])
 }
 
@@ -313,6 +351,11 @@ fn describe(write: &Write) -> String {
             e.evaluator_id, e.case_hash, e.run_id
         ),
         Write::FinishRun { run_id, .. } => format!("finishing run {run_id}"),
+        Write::ResumeRun(run_id) => format!("resuming run {run_id}"),
+        Write::Cache(e) => format!(
+            "caching the output of case {} of suite {}",
+            e.case_hash, e.suite_id
+        ),
     }
 }
 
@@ -347,6 +390,7 @@ mod tests {
             git_branch: None,
             trials: None,
             shard: None,
+            rescored_from: None,
         })
     }
 

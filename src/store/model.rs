@@ -77,6 +77,9 @@ pub struct RunRecord {
     /// "i/n" when the run is shard i of n of its suite (`suite::shard`); None otherwise.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub shard: Option<String>,
+    /// The run whose stored outputs this run re-scored (`rescore`), without calling fn.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rescored_from: Option<String>,
 }
 
 fn is_first_trial(trial: &u32) -> bool {
@@ -131,4 +134,21 @@ pub struct EvaluationRecord {
     pub metadata: Option<String>,
     pub error: Option<String>,
     pub duration_s: f64,
+}
+
+/// fn's output for one case and trial, kept for later runs of the same suite and fn
+/// (`store::cache`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CacheRecord {
+    pub suite_id: Arc<str>,
+    /// Names fn's code and the user's version (made by Python).
+    pub fingerprint: Arc<str>,
+    /// The grid combination's JSON, "" without grid search.
+    pub grid: Arc<str>,
+    pub case_hash: Arc<str>,
+    pub trial: u32,
+    /// The output, pickled.
+    pub output: Vec<u8>,
+    pub duration_s: f64,
+    pub created_at: f64,
 }

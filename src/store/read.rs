@@ -54,7 +54,7 @@ const RUN_COLUMNS: &str = "id, suite_id, kind, status, started_at, ended_at, gri
         AND c.error IS NOT NULL), \
     (SELECT count(DISTINCT e.case_idx) FROM evaluations e \
         WHERE e.run = runs.seq AND e.trial = 0 AND e.verdict IN ('failed', 'errored')), \
-    trials, shard";
+    trials, shard, rescored_from";
 
 /// Runs, newest first, of one suite or of all; at most `limit` (pass usize::MAX for all).
 pub fn list_runs(
@@ -96,6 +96,25 @@ pub fn previous_run(conn: &Connection, run: &StoredRun) -> Result<Option<StoredR
         &format!("looking up the run before {}", r.id),
         filter,
         params![r.suite_id, r.grid, r.started_at, r.id, 1],
+    )?;
+    Ok(found.into_iter().next())
+}
+
+/// The newest run of a suite's grid combination and shard that was not a re-scoring:
+/// the one `resume` continues when it stopped early.
+pub fn latest_run(
+    conn: &Connection,
+    suite_id: &str,
+    grid: Option<&str>,
+    shard: Option<&str>,
+) -> Result<Option<StoredRun>, StoreError> {
+    let filter = "WHERE suite_id = ?1 AND grid IS ?2 AND shard IS ?3 AND kind = 'suite' \
+        AND rescored_from IS NULL";
+    let found = select_runs(
+        conn,
+        &format!("looking up the latest run of suite {suite_id}"),
+        filter,
+        params![suite_id, grid, shard, 1],
     )?;
     Ok(found.into_iter().next())
 }
@@ -278,6 +297,7 @@ impl RawRun {
                 git_branch: row.get(8)?,
                 trials: row.get(12)?,
                 shard: row.get(13)?,
+                rescored_from: row.get(14)?,
             },
             status: row.get(3)?,
             ended_at: row.get(5)?,

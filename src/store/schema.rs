@@ -218,6 +218,21 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE runs ADD COLUMN stop_reason TEXT;",
     // v9: the shard of the suite a run ran ("2/4": the second of four), for `merge`.
     "ALTER TABLE runs ADD COLUMN shard TEXT;",
+    // v10: the run a re-scoring run took its outputs from; and the cache of fn's outputs
+    // (`store::cache`), kept across runs by suite, fn fingerprint, grid combination ('' for
+    // none), case and trial. Outputs are pickled by Python; rows outlive runs.
+    "ALTER TABLE runs ADD COLUMN rescored_from TEXT;
+    CREATE TABLE fn_cache (
+        suite_id TEXT NOT NULL,
+        fingerprint TEXT NOT NULL,
+        grid TEXT NOT NULL,
+        case_hash TEXT NOT NULL,
+        trial INTEGER NOT NULL,
+        output BLOB NOT NULL,
+        duration_s REAL NOT NULL,
+        created_at REAL NOT NULL,
+        PRIMARY KEY (suite_id, fingerprint, grid, case_hash, trial)
+    ) WITHOUT ROWID;",
 ];
 
 /// The schema version this build of trialrun writes and understands.

@@ -55,6 +55,7 @@ pub(crate) fn write_run(w: &Writer, id: &str, suite: &str, started_at: f64, case
         git_branch: Some("main".into()),
         trials: None,
         shard: None,
+        rescored_from: None,
     });
     for (i, (hash, error, evaluations)) in cases.iter().enumerate() {
         w.case(CaseRecord {

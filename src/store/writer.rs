@@ -12,7 +12,7 @@ use rusqlite::Connection;
 
 use super::batch::{write_batch, Batch, Failures, RunKeys, Write};
 use super::error::{StoreError, StoreErrorKind};
-use super::model::{CaseRecord, EvaluationRecord, RunRecord, RunStatus};
+use super::model::{CacheRecord, CaseRecord, EvaluationRecord, RunRecord, RunStatus};
 use super::open::open;
 
 /// How long the writer waits for another process's write lock.
@@ -121,6 +121,17 @@ impl Writer {
             pending,
             thread: Some(thread),
         })
+    }
+
+    /// Marks a stored run that stopped early as running again, written by this process
+    /// (`resume`); its rows stay, and rows written again replace theirs.
+    pub fn resume_run(&self, run_id: &str) {
+        self.push(Write::ResumeRun(run_id.to_string()));
+    }
+
+    /// Keeps fn's output of one case in the cache.
+    pub fn cache(&self, entry: CacheRecord) {
+        self.push(Write::Cache(entry));
     }
 
     /// Records a new run with status "running" (`run.started_at` as given).
@@ -338,6 +349,7 @@ mod tests {
             git_branch: None,
             trials: None,
             shard: None,
+            rescored_from: None,
         }
     }
 

@@ -39,6 +39,8 @@ pub struct Scheduler {
     hooks_ready: VecDeque<usize>,
     /// Evaluations not yet finished, per item (only meaningful after its call succeeded).
     evaluations_left: Vec<u32>,
+    /// Items never to be called (finished by an earlier run that is resumed).
+    skipped: Vec<bool>,
     stopped: bool,
 }
 
@@ -61,8 +63,34 @@ impl Scheduler {
             hook: false,
             hooks_ready: VecDeque::new(),
             evaluations_left: vec![0; items],
+            skipped: vec![false; items],
             stopped: false,
         }
+    }
+
+    /// `item` is never called: it finished in an earlier run (resume).
+    pub fn skip(&mut self, item: usize) {
+        self.skipped[item] = true;
+        self.pass_skipped();
+    }
+
+    /// Moves the next call past skipped items, so `next_item` always names one to call.
+    fn pass_skipped(&mut self) {
+        while self.next_item < self.items && self.skipped[self.next_item] {
+            self.next_item += 1;
+        }
+    }
+
+    /// The next item to call, when the call limit allows one.
+    fn next_call(&mut self) -> Option<Job> {
+        if self.calls_running < self.call_limit && self.next_item < self.items {
+            let item = self.next_item;
+            self.next_item += 1;
+            self.pass_skipped();
+            self.calls_running += 1;
+            return Some(Job::Call { item });
+        }
+        None
     }
 
     /// A hook runs after each successful call, before the item's evaluations.
@@ -88,13 +116,7 @@ impl Scheduler {
                 }
             }
         }
-        if self.calls_running < self.call_limit && self.next_item < self.items {
-            let item = self.next_item;
-            self.next_item += 1;
-            self.calls_running += 1;
-            return Some(Job::Call { item });
-        }
-        None
+        self.next_call()
     }
 
     /// Like `next_job`, but a job of the same kind as `like` (another fn call, or the
@@ -106,11 +128,8 @@ impl Scheduler {
         }
         match like {
             Job::Call { .. } => {
-                if self.calls_running < self.call_limit && self.next_item < self.items {
-                    let item = self.next_item;
-                    self.next_item += 1;
-                    self.calls_running += 1;
-                    return Some(Job::Call { item });
+                if let Some(job) = self.next_call() {
+                    return Some(job);
                 }
             }
             Job::Hook { .. } => {}
@@ -171,6 +190,7 @@ impl Scheduler {
         }
         self.items += 1;
         self.evaluations_left.push(0);
+        self.skipped.push(false);
         Some(self.items - 1)
     }
 
@@ -526,5 +546,29 @@ mod tests {
         assert_eq!((a, b), (Job::Call { item: 0 }, Job::Call { item: 1 }));
         s.call_finished(1, true);
         assert!(s.is_done());
+    }
+
+    #[test]
+    fn skipped_items_are_never_called_even_last_ones() {
+        let mut s = Scheduler::new(6, 2, &[1]);
+        for item in [0, 2, 3, 5] {
+            s.skip(item);
+        }
+        let log = drive_with(s, 2, &[1], |_| false);
+        let calls: Vec<usize> = log
+            .iter()
+            .filter_map(|j| match j {
+                Job::Call { item } => Some(*item),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(calls, vec![1, 4]);
+
+        // All skipped: done at once, nothing to start.
+        let mut s = Scheduler::new(2, 1, &[]);
+        s.skip(1);
+        s.skip(0);
+        assert!(s.is_done());
+        assert_eq!(s.next_job(), None);
     }
 }

@@ -89,6 +89,12 @@ pub struct Tally {
     pub retries: u64,
     /// Cases whose fn was retried.
     pub cases_retried: u64,
+    /// Cases kept from the run this one resumed (not run again).
+    pub cases_resumed: u64,
+    /// fn calls answered from the cache, and outputs not cached because they could not
+    /// be pickled.
+    pub cache_hits: u64,
+    pub cache_unpicklable: u64,
 }
 
 impl Tally {

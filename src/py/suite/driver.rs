@@ -16,6 +16,7 @@ use super::evaluation::{type_name, Evaluation};
 use super::lane::{AsyncJob, Lane};
 use super::limits::{CallLog, CallRecord, PySuiteLimits};
 use super::plan::{self, Plan};
+use super::prior::{self, Prior, StoredCase};
 use super::results::{CaseData, EvaluationData, RunInfo, SuiteResult};
 use crate::evaluation::trials::{CaseState, Judgement};
 use crate::evaluation::{Threshold, Verdict};
@@ -201,6 +202,11 @@ struct Driver {
     stop_reason: Option<String>,
     /// A stop at once was met on a worker thread: the loop cancels what runs.
     halt_pending: bool,
+    /// What is taken from the store instead of calling user code (resume, cache,
+    /// rescore); None without those options.
+    prior: Option<Prior>,
+    /// Items a resumed run finished, kept once the runs have begun.
+    restore: Vec<(usize, StoredCase)>,
 }
 
 /// The suite's limits and the logs of the calls in flight.
@@ -224,7 +230,7 @@ impl SuiteRun {
     /// Checks the suite (raising SuiteValidationError naming the culprit) and opens the
     /// run store. Nothing runs until `start`.
     #[new]
-    #[pyo3(signature = (id, test_cases, evaluators, fn_, max_test_case_concurrency=None, grid_search_params=None, *, before_evaluators_hook=None, progress=false, record=true, store_path=None, run_id=None, repeats=None, verdict=None, limits=None, wrap=None, shard=None))]
+    #[pyo3(signature = (id, test_cases, evaluators, fn_, max_test_case_concurrency=None, grid_search_params=None, *, before_evaluators_hook=None, progress=false, record=true, store_path=None, run_id=None, repeats=None, verdict=None, limits=None, wrap=None, shard=None, resume=false, cache=None, rescore=None, load_output=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         id: &Bound<'_, PyAny>,
@@ -243,6 +249,10 @@ impl SuiteRun {
         limits: Option<&Bound<'_, PySuiteLimits>>,
         wrap: Option<&Bound<'_, PyAny>>,
         shard: Option<(u32, u32)>,
+        resume: bool,
+        cache: Option<String>,
+        rescore: Option<String>,
+        load_output: Option<Py<PyAny>>,
     ) -> PyResult<SuiteRun> {
         let py = id.py();
         let plan = plan::build(
@@ -271,10 +281,20 @@ impl SuiteRun {
             }
             None => None,
         };
-        let store_path = record.then(|| store_path.unwrap_or_else(store::default_path));
+        let read_path = store_path.unwrap_or_else(store::default_path);
+        let store_path = record.then(|| read_path.clone());
         if let (Some(id), Some(path)) = (&run_id, &store_path) {
             refuse_stored_run_id(py, id, path)?;
         }
+        let options = prior::Options {
+            resume,
+            cache,
+            rescore,
+            decode: load_output,
+            store_path: &read_path,
+        };
+        let mut prior =
+            Prior::load(py, &plan, options).map_err(|err| plan::naming_suite(id, err))?;
         let writer = match &store_path {
             Some(path) => Some(py.detach(|| Writer::start(path))?),
             None => None,
@@ -296,6 +316,28 @@ impl SuiteRun {
         });
         let items = trials.as_ref().map_or(groups, |t| t.planned);
         let mut sched = Scheduler::new(items, plan.case_limit, &plan.evaluator_limits);
+        // Cases a resumed run finished are kept, not run (re-runs of trials are found
+        // when their case asks for them).
+        let mut restore = vec![];
+        for ((combo, case, trial), stored) in
+            prior.as_mut().map(Prior::take_finished).unwrap_or_default()
+        {
+            let group = combo * plan.cases.len() + case;
+            let item = match &trials {
+                None => group,
+                Some(t) if (trial as usize) < t.repeats => group * t.repeats + trial as usize,
+                Some(_) => {
+                    prior
+                        .as_mut()
+                        .expect("some")
+                        .put_back((combo, case, trial), stored);
+                    continue;
+                }
+            };
+            sched.skip(item);
+            restore.push((item, stored));
+        }
+        restore.sort_by_key(|(item, _)| *item);
         if plan.hook_callee.is_some() {
             sched = sched.with_hook();
         }
@@ -333,6 +375,8 @@ impl SuiteRun {
             limits,
             stop_reason: None,
             halt_pending: false,
+            prior,
+            restore,
             plan,
         };
         Ok(SuiteRun {
@@ -385,6 +429,9 @@ impl SuiteRun {
         });
         d.begin_runs(py)?;
         d.started = Some(Instant::now());
+        for (item, stored) in std::mem::take(&mut d.restore) {
+            d.restore(py, item, stored);
+        }
         d.pump(py, slf, Thread::Loop, false)?;
         d.finalize_if_done(py)?;
         slf.get().start_lanes(py, d);
@@ -630,12 +677,16 @@ impl Driver {
             let grid = c.grid.as_ref().map(|g| g.clone_ref(py));
             let value = grid.as_ref().map(|g| g.bind(py).clone().into_any());
             context.call_method1("run", (hooks.grid_var.bind(py).getattr("set")?, value))?;
-            let run_id = match &self.run_id {
-                Some(id) if several => format!("{id}-{k}"),
-                Some(id) => id.clone(),
-                None => store::new_run_id(),
+            let resumed = self.prior.as_ref().and_then(|p| p.resumed[k].clone());
+            let run_id = match (&resumed, &self.run_id) {
+                (Some(id), _) => id.clone(),
+                (None, Some(id)) if several => format!("{id}-{k}"),
+                (None, Some(id)) => id.clone(),
+                (None, None) => store::new_run_id(),
             };
-            if let Some(writer) = &self.writer {
+            if let (Some(writer), Some(id)) = (&self.writer, &resumed) {
+                writer.resume_run(id);
+            } else if let Some(writer) = &self.writer {
                 writer.begin_run(RunRecord {
                     id: run_id.clone(),
                     suite_id: self.plan.suite_id.clone(),
@@ -646,6 +697,7 @@ impl Driver {
                     git_branch: git_branch.clone(),
                     trials: trials_json.clone(),
                     shard: self.plan.shard.map(|s| s.to_string()),
+                    rescored_from: self.prior.as_ref().and_then(|p| p.rescored_from.clone()),
                 });
             }
             self.combos.push(Combo {
@@ -743,6 +795,11 @@ impl Driver {
         on: Thread,
         take_job: bool,
     ) -> PyResult<Launched> {
+        if let Job::Call { item } = job {
+            if let Some(finished) = self.replayed(py, item) {
+                return Ok(Launched::Done(finished));
+            }
+        }
         let (item, callee) = match job {
             Job::Call { item } => (item, &self.plan.fn_callee),
             Job::Hook { item } => (item, self.plan.hook_callee.as_ref().expect("a hook job")),
@@ -852,6 +909,82 @@ impl Driver {
         Ok(Launched::Started)
     }
 
+    /// fn's call on `item` answered from the store (a cache hit, or the re-scored run's
+    /// output), or None when fn must be called.
+    fn replayed(&mut self, py: Python<'_>, item: usize) -> Option<Finished> {
+        let key = self.locate(item);
+        let prior = self.prior.as_mut()?;
+        let (outcome, duration_s) = match prior.take_output(py, key) {
+            Some((Ok(value), d)) => (Ending::Value(value), d),
+            Some((Err(error), d)) => (Ending::Raised(error), d),
+            None if prior.replays_only() => {
+                let run = prior.rescored_from.as_deref().unwrap_or("");
+                let (_, case, trial) = key;
+                let hash = &self.plan.hashes[case];
+                let what = match trial {
+                    0 => format!("case {hash}"),
+                    t => format!("trial {t} of case {hash}"),
+                };
+                (
+                    Ending::Raised(format!(
+                        "{what} has no output in run {run}, which is re-scored"
+                    )),
+                    0.0,
+                )
+            }
+            None => return None,
+        };
+        // The stored duration is fn's, as it was measured when it ran.
+        let ended = Instant::now();
+        let started = ended
+            .checked_sub(std::time::Duration::from_secs_f64(duration_s.max(0.0)))
+            .unwrap_or(ended);
+        Some(Finished {
+            job: Job::Call { item },
+            outcome,
+            started,
+            ended,
+        })
+    }
+
+    /// A case a resumed run finished, kept as it was (its rows are in the run already).
+    fn restore(&mut self, py: Python<'_>, item: usize, stored: StoredCase) {
+        let (combo, case, _) = self.locate(item);
+        let Some(prior) = self.prior.as_ref() else {
+            return;
+        };
+        let c = &self.combos[combo];
+        let grid = c.grid.as_ref().map(|g| g.clone_ref(py));
+        let mut data = prior.case_data(py, &self.plan, case, stored, c.run_id.clone(), grid);
+        // Only the suite's evaluators count (rows of evaluators since removed are left).
+        data.evaluations.retain(|e| {
+            self.plan
+                .evaluators
+                .iter()
+                .any(|ev| ev.id == e.evaluator_id)
+        });
+        if data.error.is_some() {
+            self.tally.cases_errored += 1;
+        }
+        for e in &data.evaluations {
+            if let Some(i) = self
+                .plan
+                .evaluators
+                .iter()
+                .position(|ev| ev.id == e.evaluator_id)
+            {
+                self.tally.evaluators[i].add(e.verdict, e.score);
+            }
+        }
+        self.tally.cases_resumed += 1;
+        self.progress.case_done(data.failed());
+        self.tally.cases_done += 1;
+        self.done[item] = Some(data);
+        if self.trials.is_some() {
+            self.trial_done(py, item);
+        }
+    }
+
     /// Makes a lane for `current`; its task starts when the driver is released.
     fn spawn_lane(
         &mut self,
@@ -900,14 +1033,20 @@ impl Driver {
         match f.job {
             Job::Call { item } => {
                 let (output, error) = match f.outcome {
-                    Ending::Cancelled if self.interrupted => {
+                    // Cut short by an interrupt (or by the user's own KeyboardInterrupt,
+                    // which interrupts the suite): it never finished, so it is not kept
+                    // (a resume runs it again).
+                    Ending::Cancelled if self.interrupted || self.reraise.is_some() => {
                         self.take_log(f.job);
                         self.sched.call_finished(item, false);
                         return Ok(()); // never finished: not recorded
                     }
                     Ending::Cancelled => (None, Some("fn was cancelled".to_string())),
                     Ending::Raised(tb) => (None, Some(tb)),
-                    Ending::Value(v) => (Some(v), None),
+                    Ending::Value(v) => {
+                        self.cache_output(py, item, v.bind(py), duration_s);
+                        (Some(v), None)
+                    }
                 };
                 if error.is_some() {
                     self.tally.cases_errored += 1;
@@ -1008,6 +1147,37 @@ impl Driver {
             }
         }
         Ok(())
+    }
+
+    /// Keeps fn's output in the cache (with `cache=`), unless it came from there.
+    fn cache_output(
+        &mut self,
+        py: Python<'_>,
+        item: usize,
+        output: &Bound<'_, PyAny>,
+        duration_s: f64,
+    ) {
+        let (combo, case, trial) = self.locate(item);
+        let (Some(prior), Some(writer)) = (self.prior.as_mut(), self.writer.as_ref()) else {
+            return;
+        };
+        if prior.cache.is_none() || prior.came_from_store((combo, case, trial)) {
+            return;
+        }
+        let Some(pickled) = prior.pickled(py, output) else {
+            return;
+        };
+        let key = prior.cache.as_ref().expect("checked above");
+        writer.cache(store::CacheRecord {
+            suite_id: self.plan.suite_id.as_str().into(),
+            fingerprint: key.fingerprint.clone(),
+            grid: key.grids[combo].clone(),
+            case_hash: self.plan.hashes[case].clone(),
+            trial,
+            output: pickled,
+            duration_s,
+            created_at: store::now_unix(),
+        });
     }
 
     /// A threshold's stored JSON. An evaluator nearly always returns the same threshold,
@@ -1127,7 +1297,7 @@ impl Driver {
             self.tally.cases_done += 1;
             self.done[item] = Some(result);
             if self.trials.is_some() {
-                self.trial_done(item);
+                self.trial_done(py, item);
             }
         }
         Ok(())
@@ -1135,7 +1305,7 @@ impl Driver {
 
     /// A trial finished: once its case has no trial running, the case is judged, or
     /// runs again when its policy asks for a re-run.
-    fn trial_done(&mut self, item: usize) {
+    fn trial_done(&mut self, py: Python<'_>, item: usize) {
         let (combo, case, _) = self.locate(item);
         let group = combo * self.plan.cases.len() + case;
         let t = self.trials.as_mut().expect("trial mode");
@@ -1155,6 +1325,15 @@ impl Driver {
                 self.items.push(None);
                 self.done.push(None);
                 self.tally.cases += 1;
+                let stored = self
+                    .prior
+                    .as_mut()
+                    .and_then(|p| p.take_finished_trial((combo, case, trial)));
+                if let Some(stored) = stored {
+                    // A resumed run re-ran this case already: keep that trial.
+                    self.sched.skip(rerun);
+                    self.restore(py, rerun, stored);
+                }
                 return;
             }
         }
@@ -1256,6 +1435,10 @@ impl Driver {
         }
         self.finalized = true;
         self.progress.finish();
+        if let Some(prior) = &self.prior {
+            self.tally.cache_hits = prior.hits;
+            self.tally.cache_unpicklable = prior.unpicklable;
+        }
         let status = if self.stop_reason.is_some() {
             RunStatus::Stopped
         } else if self.interrupted {
@@ -1393,7 +1576,7 @@ impl Drain {
 
 /// The key under which an evaluation's assertions are kept in its stored metadata JSON.
 /// The store has no column of its own for them; a copy of the metadata dict gets this key.
-const STORED_ASSERTIONS_KEY: &str = "_assertions";
+pub(super) const STORED_ASSERTIONS_KEY: &str = "_assertions";
 
 /// An evaluation's metadata as the run store keeps it: the metadata dict as JSON, with the
 /// evaluation's assertions (if any) added under `STORED_ASSERTIONS_KEY`.

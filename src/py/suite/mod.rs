@@ -9,6 +9,7 @@ pub(crate) mod labels;
 mod lane;
 pub(crate) mod limits;
 pub(crate) mod plan;
+mod prior;
 mod results;
 
 use pyo3::prelude::*;

@@ -634,6 +634,8 @@ impl SuiteResult {
         d.set_item("not_run", t.cases - t.cases_done)?;
         d.set_item("retries", t.retries)?;
         d.set_item("cases_retried", t.cases_retried)?;
+        d.set_item("cases_resumed", t.cases_resumed)?;
+        d.set_item("cache_hits", t.cache_hits)?;
         if let Some((tokens, cost)) = self.usage {
             d.set_item("tokens", tokens)?;
             d.set_item("cost", cost)?;

@@ -33,6 +33,12 @@ def _checked(app_slug: Any, run_id: Any) -> None:
         raise SuiteValidationError(f"Invalid run_id: '{run_id}'. Must be a valid CUID2.")
 
 
+def _options(arguments: dict[str, Any]) -> dict[str, Any]:
+    """The v1 suite's arguments: the v2 ones less the app slug (checked, not used)."""
+    _checked(arguments.pop("app_slug"), arguments["run_id"])
+    return arguments
+
+
 def run_test_suite(
     id: str,
     app_slug: str,
@@ -55,24 +61,7 @@ def run_test_suite(
     None). `run_id`, a CUID2, becomes the stored run's id (with a grid, each
     combination's run is `{run_id}-{k}`); it must be new to the run store. Otherwise as
     `trialrun.testing.run.run_test_suite`."""
-    _checked(app_slug, run_id)
-    coro = _suite(
-        id,
-        test_cases,
-        fn,
-        evaluators,
-        max_test_case_concurrency,
-        before_evaluators_hook,
-        grid_search_params,
-        human_review_job,
-        retry_count,
-        quiet,
-        record,
-        reraise_cancel=False,
-        repeats=repeats,
-        verdict=verdict,
-        run_id=run_id,
-    )
+    coro = _suite(**_options(locals()), reraise_cancel=False)
     return run_blocking(coro, thread_name="trialrun-suite")
 
 
@@ -95,21 +84,4 @@ async def run_test_suite_async(
     verdict: str | None = None,
 ) -> SuiteResult:
     """`run_test_suite` on the running event loop (cancelling it interrupts the suite)."""
-    _checked(app_slug, run_id)
-    return await _suite(
-        id,
-        test_cases,
-        fn,
-        evaluators,
-        max_test_case_concurrency,
-        before_evaluators_hook,
-        grid_search_params,
-        human_review_job,
-        retry_count,
-        quiet,
-        record,
-        reraise_cancel=True,
-        repeats=repeats,
-        verdict=verdict,
-        run_id=run_id,
-    )
+    return await _suite(**_options(locals()), reraise_cancel=True)
