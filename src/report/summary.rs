@@ -26,6 +26,8 @@ pub struct SummaryInput<'a> {
     pub failing_total: usize,
     /// Why the suite stopped early (status "stopped").
     pub stop_reason: Option<&'a str>,
+    /// The run whose stored outputs were judged (`rescore`).
+    pub rescored_from: Option<&'a str>,
 }
 
 /// A failing case as the summary shows it; JSON values as text.
@@ -196,6 +198,12 @@ pub fn render(s: &SummaryInput) -> String {
             t.cases - t.cases_done
         );
     }
+    if let Some(run) = s.rescored_from {
+        let _ = writeln!(
+            out,
+            "  re-scored: the outputs of run {run} (fn was not called)"
+        );
+    }
     if t.cases_resumed > 0 {
         let _ = writeln!(
             out,
@@ -284,6 +292,7 @@ mod tests {
             failing: &[],
             failing_total: 0,
             stop_reason: None,
+            rescored_from: None,
         });
         assert!(
             text.starts_with("FAILED demo: 2/2 cases in 1 run"),
@@ -316,6 +325,7 @@ mod tests {
             trial_cases: vec![],
             failing: &[],
             failing_total: 0,
+            rescored_from: None,
         });
         assert!(text.starts_with("STOPPED demo: 4/10 cases"), "{text}");
         assert!(
@@ -366,6 +376,7 @@ mod tests {
             failing: &[],
             failing_total: 0,
             stop_reason: None,
+            rescored_from: None,
         });
         assert!(
             text.starts_with("FAILED demo: 9/9 trials in 1 run"),
@@ -428,6 +439,7 @@ mod tests {
             failing: &failing,
             failing_total: 7,
             stop_reason: None,
+            rescored_from: None,
         });
         let tail = &text[text.find("7 failing cases").expect(&text)..];
         assert!(tail.starts_with("7 failing cases, the first 2:"), "{text}");

@@ -1475,6 +1475,7 @@ impl Driver {
             store_error,
             skip_reason: None,
             stop_reason: self.stop_reason.clone(),
+            rescored_from: self.prior.as_ref().and_then(|p| p.rescored_from.clone()),
             usage: self.limits.as_ref().map(|l| l.shared.used()),
             runs: self
                 .combos

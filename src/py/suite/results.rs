@@ -418,6 +418,9 @@ pub struct SuiteResult {
     /// budget exhausted. Cases not run are not in `cases`.
     #[pyo3(get)]
     pub stop_reason: Option<String>,
+    /// The run whose stored outputs this suite re-scored (`rescore`).
+    #[pyo3(get)]
+    pub rescored_from: Option<String>,
     /// (tokens, cost) reported with trialrun.report_usage, when the suite had limits.
     pub usage: Option<(u64, f64)>,
     pub runs: Vec<Py<RunInfo>>,
@@ -587,6 +590,7 @@ impl SuiteResult {
             store_error: None,
             skip_reason: Some(reason),
             stop_reason: None,
+            rescored_from: None,
             usage: None,
             runs: vec![],
             cases: vec![],
@@ -706,6 +710,7 @@ impl SuiteResult {
             failing: &failing,
             failing_total: self.failing().count(),
             stop_reason: self.stop_reason.as_deref(),
+            rescored_from: self.rescored_from.as_deref(),
         })
     }
 
