@@ -171,8 +171,8 @@ class _Target:
         return [StoredTestCase(h, json.loads(fields)) for h, fields in self.cases]
 
 
-def _target(run: str, store_path: str | None = None) -> _Target:
-    run_id, suite_id, grid, trials, cases = _core.stored_suite(run, store_path)
+def _target(run: str, cases: bool = True) -> _Target:
+    run_id, suite_id, grid, trials, stored = _core.stored_suite(run, cases)
     plan = json.loads(trials) if trials else {}
     return _Target(
         run_id=run_id,
@@ -180,7 +180,7 @@ def _target(run: str, store_path: str | None = None) -> _Target:
         grid=json.loads(grid) if grid else None,
         repeats=int(plan.get("repeats", 1)),
         verdict=plan.get("verdict"),
-        cases=cases,
+        cases=stored,
     )
 
 
@@ -210,7 +210,7 @@ def rescore(
     from trialrun._loop import run_blocking
     from trialrun._run import _suite
 
-    target = _target(run)
+    target = _target(run, cases=test_cases is None)
     cases = list(test_cases) if test_cases is not None else target.test_cases()
     coro = _suite(
         target.suite_id,
@@ -244,7 +244,7 @@ def rescoring(run: str) -> Iterator[_Target]:
     """Inside, every ``run_test_suite`` of the run's suite re-scores the run's outputs
     (its fn is not called; its test cases and evaluators are the file's), and other
     suites are skipped."""
-    target = _target(run)
+    target = _target(run, cases=False)
     token = _rescoring.set(target)
     try:
         yield target

@@ -402,13 +402,15 @@ fn gc_runs(py: Python<'_>, keep: usize, store_path: Option<PathBuf>) -> PyResult
 }
 
 /// What re-scoring a stored run needs of it: (run id, suite id, grid JSON, trials JSON,
-/// [(case hash, case JSON)] of its cases' first trials, in the suite's order).
+/// and with `cases` [(case hash, case JSON)] of its cases' first trials in the suite's
+/// order, else []).
 #[pyfunction]
-#[pyo3(signature = (reference, store_path=None))]
+#[pyo3(signature = (reference, cases=true, store_path=None))]
 #[allow(clippy::type_complexity)]
 fn stored_suite(
     py: Python<'_>,
     reference: &str,
+    cases: bool,
     store_path: Option<PathBuf>,
 ) -> PyResult<(
     String,
@@ -420,10 +422,13 @@ fn stored_suite(
     py.detach(|| {
         let conn = open(store_path)?;
         let run = history::resolve(&conn, reference, None)?;
-        let cases = store::run_cases(&conn, &run.run.id)?
-            .into_iter()
-            .map(|c| (c.hash.to_string(), c.test_case.to_string()))
-            .collect();
+        let cases = match cases {
+            true => store::run_cases(&conn, &run.run.id)?
+                .into_iter()
+                .map(|c| (c.hash.to_string(), c.test_case.to_string()))
+                .collect(),
+            false => vec![],
+        };
         let r = run.run;
         Ok((r.id, r.suite_id, r.grid, r.trials, cases))
     })
