@@ -18,8 +18,9 @@ import pytest
 
 import trialrun
 from rate_limited_server import RateLimitedServer
-from trialrun import BaseTestCase, BaseTestEvaluator, Evaluation, Threshold
+from trialrun import BaseTestCase, BaseTestEvaluator, Evaluation, Threshold, _core
 from trialrun._limits import retry_after_s
+from trialrun.openai_server import OpenAIServer
 
 
 class Case(BaseTestCase):
@@ -465,6 +466,37 @@ async def test_the_shared_key_budget_paces_callers():
         assert trialrun.acquire_sync("unknown-key", tokens=10) == 0.0
     finally:
         trialrun.limit_key("test-provider")
+
+
+async def test_trialrun_s_own_model_calls_draw_on_the_same_budget_as_fn():
+    """LLM judges and simulated callers call models through LanguageModel: each request
+    first waits for the provider key's budget ("openai" by default), which fn's own calls
+    (acquire) spend too."""
+    question = {"messages": [{"role": "user", "content": "ready?"}], "max_tokens": 50}
+    with OpenAIServer() as server:
+        for _ in range(3):
+            server.reply("yes")
+        judge = _core.LanguageModel.openai("judge-model", base_url=server.url)
+        elsewhere = _core.LanguageModel.openai(
+            "judge-model", base_url=server.url, limit_key="another-key"
+        )
+        trialrun.limit_key("openai", tokens_per_minute=6000)  # 100 tokens a second
+        try:
+            started = time.monotonic()
+            await judge.chat(question)  # within the budget: no wait
+            assert time.monotonic() - started < 0.4
+            # fn spends what is left of the minute's budget.
+            trialrun.acquire_sync("openai", tokens=6000)
+            started = time.monotonic()
+            await judge.chat(question)  # ~70 tokens (50 asked + the body): ~0.7 s
+            waited = time.monotonic() - started
+            assert 0.5 <= waited < 5, waited
+            started = time.monotonic()
+            await elsewhere.chat(question)  # another key's budget: no wait
+            assert time.monotonic() - started < 0.4
+        finally:
+            trialrun.limit_key("openai")
+        assert len(server.requests) == 3
 
 
 def test_json_of_the_quota_answer_is_openai_shaped():

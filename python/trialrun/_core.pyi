@@ -730,6 +730,7 @@ class LanguageModel:
         api_key: str | None = None,
         max_completion_tokens: bool = False,
         timeout: float = 60.0,
+        limit_key: str | None = None,
     ) -> LanguageModel: ...
     @staticmethod
     def python(obj: Any) -> LanguageModel:

@@ -72,16 +72,20 @@ pub struct PyLanguageModel(pub(crate) Arc<dyn LanguageModel>);
 impl PyLanguageModel {
     /// An OpenAI-compatible chat server (OpenAI, vLLM, Ollama, llama.cpp). Without
     /// `api_key`, OPENAI_API_KEY is read when `base_url` is OpenAI's; a local server needs none.
+    /// Each request first waits for the rate budget `limit_key` (default "openai") when
+    /// `trialrun.limit_key` set one, shared with fn's own calls and every other provider.
     #[staticmethod]
-    #[pyo3(signature = (model, *, base_url=None, api_key=None, max_completion_tokens=false, timeout=60.0))]
+    #[pyo3(signature = (model, *, base_url=None, api_key=None, max_completion_tokens=false, timeout=60.0, limit_key=None))]
     fn openai(
         model: String,
         base_url: Option<String>,
         api_key: Option<String>,
         max_completion_tokens: bool,
         timeout: f64,
+        limit_key: Option<String>,
     ) -> PyResult<Self> {
         let mut config = OpenAiChatConfig::new(model);
+        config.limit_key = limit_key;
         let local = base_url.is_some();
         if let Some(url) = base_url {
             config.base_url = url;

@@ -536,7 +536,8 @@ pub fn default_retry() -> RetryPolicy {
     }
 }
 
-/// One provider's connection: base URL, client, retries and key.
+/// One provider's connection: base URL, client, retries, key and the rate budget it
+/// draws on.
 #[derive(Clone)]
 pub(crate) struct Http {
     provider: &'static str,
@@ -544,6 +545,10 @@ pub(crate) struct Http {
     client: reqwest::Client,
     retry: RetryPolicy,
     key: Option<ApiKey>,
+    /// The process-wide budget (`net::bucket`) each request waits for: by default the
+    /// provider's name in lower case ("openai", "deepgram"), so `trialrun.limit_key("openai", ...)` covers fn's own calls (which
+    /// acquire it), LLM judges and simulated callers alike.
+    limit_key: String,
 }
 
 impl fmt::Debug for Http {
@@ -598,6 +603,12 @@ impl Http {
             client,
             retry,
             key: key.filter(|k| !k.0.is_empty()),
+            // "OpenAI-compatible" draws on "openai", "Deepgram" on "deepgram".
+            limit_key: provider
+                .split('-')
+                .next()
+                .unwrap_or(provider)
+                .to_lowercase(),
         })
     }
 
@@ -626,6 +637,12 @@ impl Http {
         value
     }
 
+    /// Draws on another budget than the provider's name (`limit_key`).
+    pub(crate) fn with_limit_key(mut self, key: String) -> Self {
+        self.limit_key = key;
+        self
+    }
+
     /// Sends the request `build` makes (once per attempt), with retries; the vendor's
     /// error status and message become a [`ProviderError`].
     pub(crate) async fn send<F>(
@@ -636,6 +653,25 @@ impl Http {
     where
         F: Fn(&reqwest::Client) -> reqwest::RequestBuilder,
     {
+        self.send_metered(operation, 0.0, build).await
+    }
+
+    /// `send` of a request estimated at `tokens` tokens: it first waits until the key's
+    /// budget (requests and tokens per minute, when the user set one) allows it.
+    pub(crate) async fn send_metered<F>(
+        &self,
+        operation: &'static str,
+        tokens: f64,
+        build: F,
+    ) -> Result<Answer, ProviderError>
+    where
+        F: Fn(&reqwest::Client) -> reqwest::RequestBuilder,
+    {
+        if let Some(wait) = crate::net::bucket::acquire(&self.limit_key, tokens) {
+            if !wait.is_zero() {
+                tokio::time::sleep(wait).await;
+            }
+        }
         let client = &self.client;
         let build = &build;
         let result = retry::send(&self.retry, true, || async move { build(client) }).await;

@@ -38,6 +38,8 @@ pub struct OpenAiChatConfig {
     pub max_tokens_field: MaxTokensField,
     pub timeout: Duration,
     pub retry: RetryPolicy,
+    /// The rate budget requests draw on (`net::bucket`); None: "openai".
+    pub limit_key: Option<String>,
 }
 
 impl OpenAiChatConfig {
@@ -48,6 +50,7 @@ impl OpenAiChatConfig {
             max_tokens_field: MaxTokensField::MaxTokens,
             timeout: DEFAULT_TIMEOUT,
             retry: default_retry(),
+            limit_key: None,
         }
     }
 }
@@ -59,6 +62,12 @@ pub enum MaxTokensField {
     MaxTokens,
     /// `max_completion_tokens`: required by OpenAI's reasoning models (o-series, GPT-5).
     MaxCompletionTokens,
+}
+
+/// What a chat request may cost in tokens, before it is sent, for the rate budget: its
+/// JSON at about four characters a token, plus the answer's limit when one is set.
+fn estimated_tokens(body: &Value, max_tokens: Option<u32>) -> f64 {
+    body.to_string().len() as f64 / 4.0 + f64::from(max_tokens.unwrap_or(0))
 }
 
 /// `POST {base}/chat/completions`.
@@ -83,14 +92,18 @@ impl OpenAiChat {
     /// With an explicit key, or none for local servers that need none.
     pub fn new(config: OpenAiChatConfig, key: Option<ApiKey>) -> Result<Self, ProviderError> {
         require_model(PROVIDER, &config.model)?;
+        let mut http = Http::new(
+            PROVIDER,
+            &config.base_url,
+            config.timeout,
+            config.retry,
+            key,
+        )?;
+        if let Some(limit_key) = config.limit_key {
+            http = http.with_limit_key(limit_key);
+        }
         Ok(Self {
-            http: Http::new(
-                PROVIDER,
-                &config.base_url,
-                config.timeout,
-                config.retry,
-                key,
-            )?,
+            http,
             model: config.model,
             max_tokens_field: config.max_tokens_field,
         })
@@ -131,7 +144,7 @@ impl OpenAiChat {
         let key = self.http.key();
         let answer = self
             .http
-            .send(OP, |client| {
+            .send_metered(OP, estimated_tokens(&body, request.max_tokens), |client| {
                 let builder = client.post(url.clone()).json(&body);
                 match key {
                     Some(key) => builder.bearer_auth(key),
