@@ -347,6 +347,11 @@ def test_a_used_up_budget_stops_scheduling_and_keeps_what_finished(store_rows):
     assert "budget exhausted" in result.summary()
     [run] = store_rows("SELECT status, stop_reason FROM runs")
     assert run["status"] == "stopped" and run["stop_reason"].startswith("budget exhausted")
+    # History shows the stop and its reason (the text view, exports and the viewer's API).
+    stored = trialrun.history.run(result.runs[0].run_id)
+    assert f"stopped: {result.stop_reason}" in stored.text()
+    assert json.loads(stored.to_json())["run"]["stop_reason"] == result.stop_reason
+    assert "stopped" in str(trialrun.history.runs())
 
 
 def test_a_cost_budget_uses_the_price_table():

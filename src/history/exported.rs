@@ -17,6 +17,7 @@ pub struct Exported {
     pub run: RunRecord,
     pub status: RunStatus,
     pub ended_at: Option<f64>,
+    pub stop_reason: Option<String>,
     pub cases: Vec<CaseRecord>,
     pub evaluations: Vec<EvaluationRecord>,
 }
@@ -45,6 +46,8 @@ struct DocumentRun {
     rescored_from: Option<String>,
     status: String,
     ended_at: Option<f64>,
+    #[serde(default)]
+    stop_reason: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -143,6 +146,7 @@ pub fn read(path: &Path) -> Result<Exported, String> {
         },
         status,
         ended_at: doc.run.ended_at,
+        stop_reason: doc.run.stop_reason,
         cases,
         evaluations,
     })
@@ -171,6 +175,7 @@ impl Exported {
             run: self.run,
             status: self.status,
             ended_at: self.ended_at,
+            stop_reason: self.stop_reason,
             cases: self.cases.len() as u64,
             errored_cases: errored as u64,
             failed_cases: failed as u64,

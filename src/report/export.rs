@@ -225,6 +225,7 @@ pub(crate) mod tests {
                 },
                 status: RunStatus::Completed,
                 ended_at: Some(1_709_210_100.0),
+                stop_reason: None,
                 cases: 4,
                 errored_cases: 1,
                 failed_cases: 1,

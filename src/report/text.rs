@@ -96,6 +96,12 @@ pub fn run_detail(run: &RunData) -> String {
             format!("{} (status {})", r.verdict, r.status.as_str())
         }
     );
+    if let Some(reason) = &r.stop_reason {
+        let _ = writeln!(out, "stopped: {reason}");
+    }
+    if let Some(source) = &r.run.rescored_from {
+        let _ = writeln!(out, "re-scored the outputs of run {source}");
+    }
     let _ = writeln!(
         out,
         "started {}{}{}",

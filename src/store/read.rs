@@ -16,6 +16,9 @@ pub struct StoredRun {
     pub run: RunRecord,
     pub status: RunStatus,
     pub ended_at: Option<f64>,
+    /// Why a stopped run stopped (a quota or its budget exhausted).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stop_reason: Option<String>,
     /// Cases stored for this run.
     pub cases: u64,
     /// Of those, the cases whose function raised (`error` set).
@@ -54,7 +57,7 @@ const RUN_COLUMNS: &str = "id, suite_id, kind, status, started_at, ended_at, gri
         AND c.error IS NOT NULL), \
     (SELECT count(DISTINCT e.case_idx) FROM evaluations e \
         WHERE e.run = runs.seq AND e.trial = 0 AND e.verdict IN ('failed', 'errored')), \
-    trials, shard, rescored_from";
+    trials, shard, rescored_from, stop_reason";
 
 /// Runs, newest first, of one suite or of all; at most `limit` (pass usize::MAX for all).
 pub fn list_runs(
@@ -279,6 +282,7 @@ struct RawRun {
     run: RunRecord,
     status: String,
     ended_at: Option<f64>,
+    stop_reason: Option<String>,
     cases: u64,
     errored_cases: u64,
     failed_cases: u64,
@@ -301,6 +305,7 @@ impl RawRun {
             },
             status: row.get(3)?,
             ended_at: row.get(5)?,
+            stop_reason: row.get(15)?,
             cases: count(row, 9)?,
             errored_cases: count(row, 10)?,
             failed_cases: count(row, 11)?,
@@ -319,6 +324,7 @@ impl RawRun {
             run: self.run,
             status,
             ended_at: self.ended_at,
+            stop_reason: self.stop_reason,
             cases: self.cases,
             errored_cases: self.errored_cases,
             failed_cases: self.failed_cases,

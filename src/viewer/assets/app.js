@@ -281,6 +281,8 @@
       ["Cases", `${run.cases} (${run.errored_cases} where fn raised)`],
       ["Grid", run.grid ? fmtCompact(run.grid) : "—"], ["Git", fmtGit(run)],
     ];
+    if (run.stop_reason) facts.splice(3, 0, ["Stopped", run.stop_reason]);
+    if (run.rescored_from) facts.push(["Re-scored", run.rescored_from]);
     return el("dl", { class: "facts" }, facts.map(([k, v]) => [el("dt", {}, k), el("dd", { "data-fact": k.toLowerCase() }, v)]));
   }
 
