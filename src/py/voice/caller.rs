@@ -220,18 +220,22 @@ fn conversation_from_python(
     let ms = |v: Bound<'_, PyAny>| -> PyResult<u64> {
         Ok((v.extract::<f64>()? * 1000.0).round().max(0.0) as u64)
     };
+    // The party the agent transferred the call to speaks from the agent's end; the judge
+    // is told who it is in the line itself.
     let speaker = |role: &str| match role {
-        "caller" => Ok(Speaker::Caller),
-        "agent" => Ok(Speaker::Agent),
+        "caller" => Ok((Speaker::Caller, "")),
+        "agent" => Ok((Speaker::Agent, "")),
+        "transferee" => Ok((Speaker::Agent, "(the party the call was transferred to) ")),
         other => Err(PyValueError::new_err(format!(
-            "role must be \"caller\" or \"agent\", not {other:?}"
+            "role must be \"caller\", \"agent\" or \"transferee\", not {other:?}"
         ))),
     };
     let mut utterances = Vec::new();
     for u in transcript.iter() {
+        let (speaker, prefix) = speaker(&u.getattr("role")?.extract::<String>()?)?;
         utterances.push(Utterance {
-            speaker: speaker(&u.getattr("role")?.extract::<String>()?)?,
-            text: u.getattr("text")?.extract()?,
+            speaker,
+            text: format!("{prefix}{}", u.getattr("text")?.extract::<String>()?),
             start_ms: ms(u.getattr("start")?)?,
             end_ms: ms(u.getattr("end")?)?,
             cut_off: u.getattr("cut_off")?.extract()?,
@@ -241,7 +245,7 @@ fn conversation_from_python(
     for k in keys.iter() {
         let digit: String = k.getattr("digit")?.extract()?;
         presses.push(KeyPress {
-            speaker: speaker(&k.getattr("role")?.extract::<String>()?)?,
+            speaker: speaker(&k.getattr("role")?.extract::<String>()?)?.0,
             digit: digit.chars().next().unwrap_or('?'),
             at_ms: ms(k.getattr("at")?)?,
         });

@@ -123,7 +123,7 @@ const RING_BEFORE_ANSWER: Duration = Duration::from_secs(1);
 /// How long a busy line or a call that cannot be placed takes to say so.
 const BUSY_AFTER: Duration = Duration::from_millis(500);
 /// After each line, how long the party waits for the caller to start replying...
-const REPLY_START: Duration = Duration::from_secs(3);
+const REPLY_START: Duration = Duration::from_secs(4);
 /// ...and how much quiet ends the reply.
 const REPLY_END_QUIET: Duration = Duration::from_millis(800);
 /// Mean absolute level (16-bit) above which a frame of what the party hears is speech.
