@@ -355,3 +355,93 @@ def test_transferred_to_fails_naming_what_happened_instead():
         TransferredTo("billing")
     with pytest.raises(ValueError, match="status must be one of"):
         TransferredTo("+1", status="answered")
+
+
+async def test_a_redirect_while_the_dial_rings_cancels_it(tmp_path):
+    """Twilio's "modify a live call" during a <Dial>: the dial ends canceled, its action is
+    not requested, and the new TwiML runs."""
+
+    async def transfer_then_think_again(agent: StreamAgent, socket) -> None:
+        await asyncio.sleep(1.0)
+        dial = (
+            f'<Response><Dial action="{agent.url}/after" timeout="20">+15550124</Dial></Response>'
+        )
+        await agent.rest_call("POST", {"Twiml": dial})
+        await asyncio.sleep(1.5)
+        await agent.rest_call("POST", {"Twiml": "<Response><Say>Sorry.</Say><Hangup/></Response>"})
+
+    answers = {
+        "/voice": '<Response><Connect><Stream url="{ws}"/></Connect><Pause length="30"/></Response>',
+        "/after": "<Response><Hangup/></Response>",
+    }
+    carrier = LoopbackCarrier(speech=tone_speech, dial_targets={"+15550124": "no-answer"})
+    async with carrier:
+        agent = StreamAgent(
+            answers,
+            api_base=carrier.api_base,
+            account_sid=carrier.account_sid,
+            auth_token=carrier.auth_token,
+            on_start=transfer_then_think_again,
+        )
+        async with agent:
+            carrier.set_number(AGENT_NUMBER, f"{agent.url}/voice")
+            began = time.monotonic()
+            result = await one_call(runner_for(carrier, tmp_path, []))
+            took = time.monotonic() - began
+    assert result.error is None, result.error
+    (transfer,) = result.transfers
+    assert (transfer.status, transfer.answered_at) == ("canceled", None)
+    assert [s for _, s, _ in agent.rest] == [200, 200], agent.rest
+    assert "/after" not in [path for path, _, _ in agent.webhooks]
+    assert took < 15, took  # not the 20 s of ringing
+    assert score(TransferredTo("+15550124", "canceled"), result)[0] == 1.0
+
+
+async def test_time_limit_cuts_the_connected_party_off(tmp_path):
+    app = Webhooks(
+        {
+            "/voice": '<Response><Dial timeLimit="2" action="/after">+15550123</Dial></Response>',
+            "/after": "<Response><Hangup/></Response>",
+        }
+    )
+    try:
+        carrier = LoopbackCarrier(
+            {AGENT_NUMBER: f"{app.url}/voice"},
+            speech=tone_speech,
+            dial_targets={"+15550123": [f"Line {n}." for n in range(10)]},
+        )
+        async with carrier:
+            result = await one_call(runner_for(carrier, tmp_path, ["Okay."] * 10))
+    finally:
+        app.close()
+    assert result.error is None, result.error
+    (transfer,) = result.transfers
+    assert transfer.status == "completed", (
+        result.metrics.end_reason,
+        [p for p, _, _ in app.requests],
+        result.transcript_text(),
+    )
+    assert 1.8 <= transfer.duration <= 3.0, transfer
+    assert app.requests[-1][1]["DialCallDuration"] == "2"
+
+
+async def test_a_caller_hanging_up_on_the_party_leaves_the_transfer_completed(tmp_path):
+    """As Twilio reports it: the party answered and was connected until the call ended."""
+    app = Webhooks({"/voice": "<Response><Dial>+15550123</Dial></Response>"})
+    try:
+        carrier = LoopbackCarrier(
+            {AGENT_NUMBER: f"{app.url}/voice"},
+            speech=tone_speech,
+            dial_targets={"+15550123": ["Hello.", "Still there?"]},
+        )
+        async with carrier:
+            # An empty script: the caller hangs up once it has heard the party's first line.
+            result = await one_call(runner_for(carrier, tmp_path, []))
+    finally:
+        app.close()
+    assert result.error is None, result.error
+    assert result.metrics.ended_by == "caller", result.metrics
+    (transfer,) = result.transfers
+    assert transfer.status == "completed" and transfer.duration is not None, transfer
+    assert [u.role for u in result.transcript] == ["transferee"], result.transcript_text()
+    assert score(TransferredTo("+15550123"), result)[0] == 1.0

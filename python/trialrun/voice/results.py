@@ -132,7 +132,8 @@ class Transfer:
     ``"client:<identity>"``; ``kind``: ``"number"``, ``"sip"`` or ``"client"``. ``status`` is
     Twilio's DialCallStatus: ``"completed"`` (answered and connected), ``"busy"``,
     ``"no-answer"``, ``"failed"`` (``reason`` says why) or ``"canceled"`` (the call ended or
-    was redirected while it rang); ``"ringing"``/``"in-progress"`` if the call ended first.
+    was redirected while it rang). A transfer connected when the call ended is
+    ``"completed"``, its ``duration`` up to the end.
     ``start``: when the ``<Dial>`` began, ``answered_at``: when the party answered (None if
     it did not), ``duration``: seconds the parties were connected (None if never). The
     party's own call sid is ``call_sid`` (Twilio's DialCallSid).

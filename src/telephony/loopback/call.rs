@@ -363,6 +363,9 @@ pub async fn run_call(
             "completed"
         }
     };
+    for control in &call.legs {
+        super::dial::close_transfers(control);
+    }
     // Known before the legs hear of the end, so whoever asks on `stop` finds it.
     *call.ending.lock().expect("ending lock") = Some(ending.clone());
     // One side is done: the other is disconnected (its streams get `stop`).

@@ -154,6 +154,9 @@ impl InProgress<'_> {
         self.done = true;
         let mut transfers = self.control.transfers.lock().expect("transfers lock");
         let transfer = &mut transfers[self.index];
+        if transfer.ended.is_some() {
+            return transfer.clone(); // closed when the call ended (`close_transfers`)
+        }
         transfer.status = status.to_string();
         transfer.reason = reason;
         transfer.ended = Some(Instant::now());
@@ -329,6 +332,27 @@ impl Leg {
             "<Dial> {target}: the loopback carrier has no dial target for this {what} (give \
              LoopbackCarrier(dial_targets={{...}}) what answers it); its dial targets are: {known}"
         )
+    }
+}
+
+/// Ends the transfers still ringing or connected when the call ends, as Twilio reports
+/// them: `completed` once answered, else `canceled`.
+pub fn close_transfers(control: &LegControl) {
+    let now = Instant::now();
+    for transfer in control
+        .transfers
+        .lock()
+        .expect("transfers lock")
+        .iter_mut()
+        .filter(|t| t.ended.is_none())
+    {
+        transfer.status = if transfer.answered.is_some() {
+            "completed"
+        } else {
+            "canceled"
+        }
+        .into();
+        transfer.ended = Some(now);
     }
 }
 
