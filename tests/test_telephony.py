@@ -321,7 +321,7 @@ async def test_play_fetches_a_wav_resamples_it_and_loops_it():
 
 
 async def test_twiml_the_carrier_cannot_run_fails_the_call_naming_its_line():
-    app = Webhooks({"/voice": "<Response>\n<Say>hi</Say>\n<Dial>+1555</Dial>\n</Response>"})
+    app = Webhooks({"/voice": "<Response>\n<Say>hi</Say>\n<Enqueue>support</Enqueue>\n</Response>"})
     try:
         async with (
             LoopbackCarrier({AGENT_NUMBER: f"{app.url}/voice"}) as carrier,
@@ -333,7 +333,7 @@ async def test_twiml_the_carrier_cannot_run_fails_the_call_naming_its_line():
                 events[-1].reason == "carrier_error" and events[-1].detail == "call status failed"
             ), events[-1]
             log = "\n".join(carrier.log_lines())
-            assert "line 3" in log and "Dial" in log, log
+            assert "line 3" in log and "Enqueue" in log, log
     finally:
         app.close()
 

@@ -639,6 +639,7 @@ class LoopbackCarrierCore:
         log: bool = False,
         measure_lateness: bool = False,
         faults: str | None = None,
+        dial_targets: str | None = None,
     ) -> Self: ...
     @property
     def api_base(self) -> str: ...

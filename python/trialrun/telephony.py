@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -168,6 +168,53 @@ def _env(name: str) -> str:
     return value
 
 
+_DIAL_ANSWERS = ("busy", "no-answer", "failed")
+
+
+def _dial_targets_json(targets: Mapping[str, Any] | None) -> dict[str, Any]:
+    """``dial_targets`` as the carrier's core reads them; a bad one raises naming it (the
+    core checks the keys)."""
+    if targets is None:
+        return {}
+    if not isinstance(targets, Mapping):
+        raise TypeError(
+            f"LoopbackCarrier dial_targets must be a mapping of party to answer, not {type(targets).__name__}"
+        )
+    out: dict[str, Any] = {}
+    for name, answer in targets.items():
+        if not isinstance(name, str):
+            raise TypeError(f"dial target {name!r}: the party must be a str")
+        if isinstance(answer, str):
+            if answer not in _DIAL_ANSWERS:
+                raise ValueError(
+                    f"dial target {name}: {answer!r} is not an answer: give "
+                    f"{', '.join(repr(a) for a in _DIAL_ANSWERS)} or a list of lines to say"
+                )
+            out[name] = answer
+        elif isinstance(answer, (list, tuple)) and all(isinstance(line, str) for line in answer):
+            out[name] = {"say": list(answer)}
+        else:
+            raise TypeError(
+                f"dial target {name}: the answer must be "
+                f"{', '.join(repr(a) for a in _DIAL_ANSWERS)} or a list of lines (str) to say, "
+                f"not {answer!r}"
+            )
+    return out
+
+
+def _offline_speech_for_dial_targets() -> Any:
+    """espeak-ng, the simulated caller's offline voice, for dialled parties' lines."""
+    try:
+        from trialrun.voice.offline import Espeak
+
+        return Espeak().core
+    except ImportError as error:
+        raise ValueError(
+            "LoopbackCarrier dial_targets with lines to say need speech: give speech=... or "
+            f'pip install "trialrun[voice]" for espeak-ng ({error})'
+        ) from None
+
+
 class LoopbackCarrier(Carrier):
     """An in-process stand-in for Twilio on 127.0.0.1: its REST API places calls to the
     numbers given, fetching each number's voice webhook (``numbers`` maps phone numbers to
@@ -196,6 +243,15 @@ class LoopbackCarrier(Carrier):
     placed with faults of its own (``CallServer.place_call(..., faults=)``, a voice ``Test``'s
     ``faults``) has those instead. What they did is on the call's result
     (``CallMetrics.network_faults``).
+
+    ``dial_targets`` says what answers the parties an agent's ``<Dial>`` calls, which the
+    carrier simulates: keys are phone numbers (compared without spaces, dashes, dots and
+    parentheses), ``sip:`` URIs and ``client:<identity>``; values are lines to say (a list
+    of str: the party picks up after a second's ringing, says each line and waits for the
+    caller's reply, then hangs up), ``"busy"``, ``"no-answer"`` (rings for the ``<Dial>``'s
+    ``timeout``) or ``"failed"`` (no such party). A ``<Dial>`` to a party not given fails
+    (``DialCallStatus=failed``) and is the call's error, naming it. Lines are spoken with
+    ``speech`` (espeak-ng, offline, when none is given).
     """
 
     def __init__(
@@ -210,12 +266,16 @@ class LoopbackCarrier(Carrier):
         ca_file: str | os.PathLike[str] | None = None,
         log: bool = False,
         faults: NetworkFaults | None = None,
+        dial_targets: Mapping[str, str | Sequence[str]] | None = None,
     ) -> None:
         if faults is not None and not isinstance(faults, NetworkFaults):
             raise TypeError(
                 f"LoopbackCarrier faults must be a NetworkFaults, not {type(faults).__name__}"
             )
-        given_speech = speech
+        targets = _dial_targets_json(dial_targets)
+        given_speech = speech  # a worker's replica makes its own default
+        if speech is None and any(isinstance(v, dict) for v in targets.values()):
+            speech = _offline_speech_for_dial_targets()
         # An Espeak object speaks through its engine, not through Python.
         engine = getattr(speech, "core", None)
         if isinstance(engine, _core.EspeakSpeech):
@@ -230,8 +290,10 @@ class LoopbackCarrier(Carrier):
             ca_file=ca_file,
             log=log,
             faults=faults._json() if faults is not None else None,
+            dial_targets=json.dumps(targets) if targets else None,
         )
         self.faults = faults
+        self.dial_targets = dict(dial_targets or {})
         # What a Ray worker needs to run a carrier like this one (trialrun.voice's TestRunner
         # with an executor): its numbers and settings.
         self._numbers = dict(numbers or {})
@@ -243,6 +305,7 @@ class LoopbackCarrier(Carrier):
             "jitter_buffer": jitter_buffer,
             "ca_file": ca_file,
             "faults": faults,
+            "dial_targets": self.dial_targets or None,
         }
         self.auth_token = self._core.auth_token
         self.account_sid = self._core.account_sid

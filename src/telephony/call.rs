@@ -136,6 +136,29 @@ pub struct FarEndReport {
     /// What network faults the carrier put on the call did, to what the near end sent and
     /// heard.
     pub faults: Option<crate::telephony::loopback::faults::FaultReport>,
+    /// The far end's transfers (`<Dial>`), in order.
+    pub transfers: Vec<TransferReport>,
+}
+
+/// A transfer of the call by the far end (`<Dial>`), timed in milliseconds from the start
+/// of the near end's media stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransferReport {
+    /// "+15550123", "sip:billing@example.com" or "client:alice".
+    pub target: String,
+    /// number, sip or client.
+    pub kind: &'static str,
+    /// The dialled call's sid (Twilio's DialCallSid).
+    pub call_sid: String,
+    /// ringing or in-progress while it lasts; then completed, busy, no-answer, failed or
+    /// canceled (Twilio's DialCallStatus).
+    pub status: String,
+    /// Why it failed, when it did.
+    pub reason: Option<String>,
+    pub start_ms: u64,
+    /// When the party answered, if it did.
+    pub answered_ms: Option<u64>,
+    pub ended_ms: Option<u64>,
 }
 
 /// A carrier that can report on the far end of calls it carried, by the near end's sid.

@@ -30,6 +30,7 @@ from trialrun.voice.results import (
     Silence,
     TestResult,
     TestResults,
+    Transfer,
     Utterance,
 )
 from trialrun.voice.runner import Agent, Evaluation, Scenario, Test, TestRunner, VoiceTestCase
@@ -48,6 +49,7 @@ __all__ = [
     "TestResult",
     "TestResults",
     "TestRunner",
+    "Transfer",
     "Utterance",
     "VoiceTestCase",
 ]

@@ -1,4 +1,5 @@
-"""Deterministic checks of a voice test call: latency, interruptions, what was said, keys, the end.
+"""Deterministic checks of a voice test call: latency, interruptions, what was said, keys,
+transfers, the end.
 
 They are ordinary suite evaluators (``BaseTestEvaluator``): the output they judge is a
 ``trialrun.voice.results.TestResult``, or what ``output_mapper`` turns fn's output into. No
@@ -31,9 +32,13 @@ __all__ = [
     "MustNotSay",
     "MustSay",
     "NoError",
+    "TransferredTo",
 ]
 
 ROLES = ("agent", "caller")
+# Who can say something: the party the agent transferred the call to too.
+SPEAKERS = (*ROLES, "transferee")
+DIAL_STATUSES = ("completed", "busy", "no-answer", "failed", "canceled")
 END_CAUSES = ("caller", "agent", "timeout", "error")
 DTMF_KEYS = "0123456789*#ABCD"
 PERCENTILES = ("p50", "p95", "max")
@@ -203,7 +208,7 @@ class MustSay(_CallCheck):
             max_concurrency=max_concurrency,
         )
         self.phrases = _phrases(phrases)
-        self.role = _one_of("role", role, ROLES)
+        self.role = _one_of("role", role, SPEAKERS)
         self._phrase_words = [_words(p) for p in self.phrases]
 
     def check(self, result: TestResult, metrics: CallMetrics) -> Evaluation:
@@ -349,6 +354,57 @@ class EndedBy(_CallCheck):
         )
 
 
+class TransferredTo(_CallCheck):
+    """Passes when the agent transferred the call (TwiML ``<Dial>``) to ``target`` and the
+    transfer ended ``status`` (Twilio's DialCallStatus: "completed", the default, meaning
+    the party answered and was connected; "busy", "no-answer", "failed", "canceled").
+    ``target``: a phone number (compared without spaces, dashes, dots and parentheses), a
+    ``sip:`` URI or ``client:<identity>``. Transfers are known with the loopback carrier."""
+
+    def __init__(
+        self,
+        target: str,
+        status: str = "completed",
+        *,
+        id: str = "transferred-to",
+        threshold: Threshold | None = Threshold(gte=1),
+        output_mapper: Callable[[Any], Any] | None = None,
+        max_concurrency: int = 10,
+    ) -> None:
+        super().__init__(
+            id=id, threshold=threshold, output_mapper=output_mapper, max_concurrency=max_concurrency
+        )
+        self.target = _transfer_target(target)
+        self.status = _one_of("status", status, DIAL_STATUSES)
+
+    def check(self, result: TestResult, metrics: CallMetrics) -> Evaluation:
+        transfers: list[dict[str, Any]] = [
+            {"target": t.target, "kind": t.kind, "status": t.status, "start": t.start}
+            for t in result.transfers
+        ]
+        details = {
+            "expected": {"target": self.target, "status": self.status},
+            "transfers": transfers,
+        }
+        wanted = f"{self.target} ({self.status})"
+        if not transfers:
+            return self._fail(
+                f"the call was not transferred; expected a transfer to {wanted}", **details
+            )
+        to_target = [t for t in transfers if t["target"] == self.target]
+        if any(t["status"] == self.status for t in to_target):
+            return self._verdict(1.0, f"the call was transferred to {wanted}", **details)
+        if to_target:
+            how = ", ".join(t["status"] for t in to_target)
+            return self._fail(
+                f"the transfer to {self.target} ended {how}, not {self.status}", **details
+            )
+        elsewhere = ", ".join(f"{t['target']} ({t['status']})" for t in transfers)
+        return self._fail(
+            f"the call was transferred to {elsewhere}, not to {self.target}", **details
+        )
+
+
 class NoError(_CallCheck):
     """Passes when the call completed without error (``TestResult.error`` is None)."""
 
@@ -379,6 +435,23 @@ def _one_of(name: str, value: Any, allowed: Sequence[str]) -> str:
             f"{name} must be one of {', '.join(repr(a) for a in allowed)}, got {value!r}"
         )
     return value
+
+
+def _transfer_target(target: Any) -> str:
+    """A transfer target as results name it: a number without punctuation, a ``sip:`` URI,
+    or ``client:<identity>``."""
+    if isinstance(target, str):
+        name = target.strip()
+        if name.lower().startswith("sip:") and len(name) > 4:
+            return name
+        if name.startswith("client:") and len(name) > len("client:"):
+            return name
+        number = re.sub(r"[\s\-.()]", "", name)
+        if re.fullmatch(r"\+?[0-9]+", number):
+            return number
+    raise ValueError(
+        f"target must be a phone number, a sip: URI or client:<identity>, got {target!r}"
+    )
 
 
 def _non_negative_number(name: str, value: Any) -> float:

@@ -3,7 +3,8 @@
 Plain dataclasses, built from what the Rust caller returns; ``TestResults`` is the list of
 them ``TestRunner.run_tests`` returns. Times are seconds from the start
 of the call's media stream. Roles are the right way round: ``"caller"`` is trialrun's
-simulated caller, ``"agent"`` the voice agent under test.
+simulated caller, ``"agent"`` the voice agent under test, ``"transferee"`` the party the
+agent transferred the call to (``<Dial>``, simulated by the loopback carrier).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ __all__ = [
     "Silence",
     "TestResult",
     "TestResults",
+    "Transfer",
     "Utterance",
 ]
 
@@ -29,7 +31,7 @@ __all__ = [
 class Utterance:
     """One stretch of speech. ``cut_off``: the caller stopped because the agent talked over it."""
 
-    role: str  # "caller" | "agent"
+    role: str  # "caller" | "agent" | "transferee"
     text: str
     start: float
     end: float
@@ -123,6 +125,40 @@ class CallMetrics:
 
 
 @dataclass(frozen=True)
+class Transfer:
+    """The agent transferred the call (TwiML ``<Dial>``; known with the loopback carrier).
+
+    ``target``: ``"+15550123"`` (a number, without punctuation), ``"sip:..."`` or
+    ``"client:<identity>"``; ``kind``: ``"number"``, ``"sip"`` or ``"client"``. ``status`` is
+    Twilio's DialCallStatus: ``"completed"`` (answered and connected), ``"busy"``,
+    ``"no-answer"``, ``"failed"`` (``reason`` says why) or ``"canceled"`` (the call ended or
+    was redirected while it rang). A transfer connected when the call ended is
+    ``"completed"``, its ``duration`` up to the end.
+    ``start``: when the ``<Dial>`` began, ``answered_at``: when the party answered (None if
+    it did not), ``duration``: seconds the parties were connected (None if never). The
+    party's own call sid is ``call_sid`` (Twilio's DialCallSid).
+    """
+
+    target: str
+    kind: str
+    status: str
+    start: float
+    answered_at: float | None = None
+    duration: float | None = None
+    call_sid: str | None = None
+    reason: str | None = None
+
+    def describe(self) -> str:
+        """``transfer to +15550123 (number): completed, connected 6.2 s`` and the like."""
+        text = f"transfer to {self.target} ({self.kind}): {self.status}"
+        if self.duration is not None:
+            text += f", connected {self.duration:.1f} s"
+        if self.reason:
+            text += f" ({_one_line(self.reason)})"
+        return text
+
+
+@dataclass(frozen=True)
 class EvaluationResult:
     """A scenario criterion's verdict (fixa's EvaluationResult)."""
 
@@ -143,6 +179,8 @@ class TestResult:
     ``call_sid`` is the sid of trialrun's end of the call; ``agent_call_sid`` the sid the
     agent's webhook and stream saw (known with the loopback carrier, which carries both ends).
     ``run_id`` is the run in the store the call was recorded in (``trialrun compare``).
+    ``transfers``: the agent's transfers of the call (``<Dial>``), in order; what the party
+    transferred to said is in ``transcript`` with the role ``"transferee"``.
     """
 
     __test__ = False  # not a pytest class
@@ -158,6 +196,7 @@ class TestResult:
     checks: list[Any] = field(default_factory=list)
     agent_call_sid: str | None = None
     run_id: str | None = None
+    transfers: list[Transfer] = field(default_factory=list)
 
     @property
     def stereo_recording_url(self) -> str | None:
@@ -209,12 +248,16 @@ class TestResult:
         return " ".join(u.text for u in self.transcript if u.role == role)
 
     def transcript_text(self) -> str:
-        """``[mm:ss.t-mm:ss.t] role: text`` lines, as judges read them."""
-        lines = []
+        """``[mm:ss.t-mm:ss.t] role: text`` lines, as judges read them, with a
+        ``[mm:ss.t] transfer to ...`` line where the agent transferred the call."""
+        timed = []
         for u in self.transcript:
             cut = " [cut off]" if u.cut_off else ""
-            lines.append(f"[{_clock(u.start)}-{_clock(u.end)}] {u.role}: {u.text}{cut}")
-        return "\n".join(lines)
+            timed.append((u.start, f"[{_clock(u.start)}-{_clock(u.end)}] {u.role}: {u.text}{cut}"))
+        for t in self.transfers:
+            timed.append((t.start, f"[{_clock(t.start)}] {t.describe()}"))
+        timed.sort(key=lambda pair: pair[0])
+        return "\n".join(line for _, line in timed)
 
 
 class TestResults(list[TestResult]):

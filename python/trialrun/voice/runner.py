@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import math
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ from trialrun.voice.results import (
     Silence,
     TestResult,
     TestResults,
+    Transfer,
     Utterance,
 )
 
@@ -612,9 +614,11 @@ def _model_handle(model: Any) -> Any:
 
 def _result_of_call(test: Test, outcome: Mapping[str, Any]) -> TestResult:
     metrics = outcome.get("metrics")
+    transfers = [_transfer(t) for t in outcome.get("transfers", ())]
     return TestResult(
         test=test,
-        transcript=[Utterance(**u) for u in outcome["utterances"]],
+        transcript=_with_transferees([Utterance(**u) for u in outcome["utterances"]], transfers),
+        transfers=transfers,
         metrics=_metrics(metrics, outcome.get("underruns"), outcome.get("network_faults"))
         if metrics is not None
         else None,
@@ -624,6 +628,48 @@ def _result_of_call(test: Test, outcome: Mapping[str, Any]) -> TestResult:
         keys=[KeyPress(**k) for k in outcome["keys"]],
         agent_call_sid=outcome.get("agent_call_sid"),
     )
+
+
+def _transfer(t: Mapping[str, Any]) -> Transfer:
+    answered, ended = t["answered_at"], t["ended_at"]
+    return Transfer(
+        target=t["target"],
+        kind=t["kind"],
+        status=t["status"],
+        start=t["start"],
+        answered_at=answered,
+        duration=ended - answered if answered is not None and ended is not None else None,
+        call_sid=t["call_sid"],
+        reason=t["reason"],
+    )
+
+
+# The caller's clock and the carrier's differ by the stream's set-up and the playout buffer
+# (tens of ms): speech from a little before the party answered counts as the party's, and
+# speech starting in the last moment before it hung up does not (it waits for the caller's
+# reply before hanging up, so its own speech starts well before; the agent may speak right
+# after).
+_TRANSFER_MARGIN = 0.3
+
+
+def _with_transferees(transcript: list[Utterance], transfers: list[Transfer]) -> list[Utterance]:
+    """The far end's speech while the agent had the call connected to another party is
+    that party's: its role becomes ``"transferee"``."""
+    spans = [
+        (
+            t.answered_at - _TRANSFER_MARGIN,
+            # Still connected when the call ended: to its end.
+            math.inf if t.duration is None else t.answered_at + t.duration - _TRANSFER_MARGIN,
+        )
+        for t in transfers
+        if t.answered_at is not None
+    ]
+    return [
+        dataclasses.replace(u, role="transferee")
+        if u.role == "agent" and any(lo <= u.start < hi for lo, hi in spans)
+        else u
+        for u in transcript
+    ]
 
 
 def _metrics(

@@ -9,6 +9,7 @@ use super::providers::{PyLanguageModel, PyPersona, PySpeechToText, PyTextToSpeec
 use super::telephony::{LoopbackCarrierCore, PyCall};
 use crate::py::bridge::{spawn_for_asyncio, Finish};
 use crate::py::convert::secs;
+use crate::telephony::call::TransferReport;
 use crate::voice::caller::{run_caller, CallerConfig, CallerOutcome, CallerSpeech};
 use crate::voice::conversation::{Conversation, EndedBy, KeyPress, Speaker, Utterance};
 use crate::voice::judge::{
@@ -102,6 +103,28 @@ pub(super) fn keys_list<'py>(py: Python<'py>, keys: &[KeyPress]) -> PyResult<Bou
     Ok(list)
 }
 
+/// The agent's transfers (`<Dial>`), times in seconds from the stream's start.
+fn transfers_list<'py>(
+    py: Python<'py>,
+    transfers: &[TransferReport],
+) -> PyResult<Bound<'py, PyList>> {
+    let seconds = |ms: u64| ms as f64 / 1000.0;
+    let list = PyList::empty(py);
+    for t in transfers {
+        let d = PyDict::new(py);
+        d.set_item("target", &t.target)?;
+        d.set_item("kind", t.kind)?;
+        d.set_item("call_sid", &t.call_sid)?;
+        d.set_item("status", &t.status)?;
+        d.set_item("reason", &t.reason)?;
+        d.set_item("start", seconds(t.start_ms))?;
+        d.set_item("answered_at", t.answered_ms.map(seconds))?;
+        d.set_item("ended_at", t.ended_ms.map(seconds))?;
+        list.append(d)?;
+    }
+    Ok(list)
+}
+
 fn outcome_dict<'py>(py: Python<'py>, outcome: &CallerOutcome) -> PyResult<Bound<'py, PyDict>> {
     let c = &outcome.conversation;
     let d = PyDict::new(py);
@@ -124,6 +147,10 @@ fn outcome_dict<'py>(py: Python<'py>, outcome: &CallerOutcome) -> PyResult<Bound
             .map(serde_json::to_string)
             .transpose()
             .map_err(|e| PyValueError::new_err(e.to_string()))?,
+    )?;
+    d.set_item(
+        "transfers",
+        transfers_list(py, far_end.map_or(&[][..], |f| &f.transfers))?,
     )?;
     d.set_item("transcript", c.timestamped_transcript())?;
     d.set_item(
@@ -193,18 +220,22 @@ fn conversation_from_python(
     let ms = |v: Bound<'_, PyAny>| -> PyResult<u64> {
         Ok((v.extract::<f64>()? * 1000.0).round().max(0.0) as u64)
     };
+    // The party the agent transferred the call to speaks from the agent's end; the judge
+    // is told who it is in the line itself.
     let speaker = |role: &str| match role {
-        "caller" => Ok(Speaker::Caller),
-        "agent" => Ok(Speaker::Agent),
+        "caller" => Ok((Speaker::Caller, "")),
+        "agent" => Ok((Speaker::Agent, "")),
+        "transferee" => Ok((Speaker::Agent, "(the party the call was transferred to) ")),
         other => Err(PyValueError::new_err(format!(
-            "role must be \"caller\" or \"agent\", not {other:?}"
+            "role must be \"caller\", \"agent\" or \"transferee\", not {other:?}"
         ))),
     };
     let mut utterances = Vec::new();
     for u in transcript.iter() {
+        let (speaker, prefix) = speaker(&u.getattr("role")?.extract::<String>()?)?;
         utterances.push(Utterance {
-            speaker: speaker(&u.getattr("role")?.extract::<String>()?)?,
-            text: u.getattr("text")?.extract()?,
+            speaker,
+            text: format!("{prefix}{}", u.getattr("text")?.extract::<String>()?),
             start_ms: ms(u.getattr("start")?)?,
             end_ms: ms(u.getattr("end")?)?,
             cut_off: u.getattr("cut_off")?.extract()?,
@@ -214,7 +245,7 @@ fn conversation_from_python(
     for k in keys.iter() {
         let digit: String = k.getattr("digit")?.extract()?;
         presses.push(KeyPress {
-            speaker: speaker(&k.getattr("role")?.extract::<String>()?)?,
+            speaker: speaker(&k.getattr("role")?.extract::<String>()?)?.0,
             digit: digit.chars().next().unwrap_or('?'),
             at_ms: ms(k.getattr("at")?)?,
         });

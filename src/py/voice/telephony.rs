@@ -489,7 +489,7 @@ impl LoopbackCarrierCore {
 #[pymethods]
 impl LoopbackCarrierCore {
     #[new]
-    #[pyo3(signature = (numbers, *, account_sid=None, auth_token=None, speech=None, max_call_duration=600.0, jitter_buffer=0.08, ca_file=None, log=false, measure_lateness=false, faults=None))]
+    #[pyo3(signature = (numbers, *, account_sid=None, auth_token=None, speech=None, max_call_duration=600.0, jitter_buffer=0.08, ca_file=None, log=false, measure_lateness=false, faults=None, dial_targets=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         numbers: HashMap<String, String>,
@@ -502,8 +502,15 @@ impl LoopbackCarrierCore {
         log: bool,
         measure_lateness: bool,
         faults: Option<String>,
+        dial_targets: Option<String>,
     ) -> PyResult<Self> {
         let faults = faults.as_deref().map(network_faults).transpose()?;
+        let dial_targets = dial_targets
+            .as_deref()
+            .map(loopback::dial::parse_targets)
+            .transpose()
+            .map_err(PyValueError::new_err)?
+            .unwrap_or_default();
         let mut config = LoopbackConfig {
             faults,
             ca_file,
@@ -513,6 +520,7 @@ impl LoopbackCarrierCore {
             max_call_duration: secs(max_call_duration, "max_call_duration")?,
             log_to_stderr: log,
             measure_lateness,
+            dial_targets,
             ..LoopbackConfig::default()
         };
         if let Some(sid) = account_sid {

@@ -6,14 +6,16 @@ use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 use tokio::sync::watch;
+use tokio::time::Instant;
 
 use super::bridge::{self, Lateness, Lines, Port};
+use super::dial::Transfer;
 use super::faults::{FaultReport, NetworkFaults};
 use super::leg::{Document, Leg, LegEnd};
 use super::{sid, Carrier};
 use crate::audio::{dtmf, mulaw, PHONE_RATE};
 use crate::store::now_unix;
-use crate::telephony::call::FarEndReport;
+use crate::telephony::call::{FarEndReport, TransferReport};
 
 /// What a REST "create call" asked for.
 #[derive(Debug, Clone)]
@@ -66,6 +68,10 @@ pub struct LegControl {
     /// Failures the leg's TwiML went on after (a stream that could not be opened, as Twilio
     /// reports to its debugger), so the call's result can name them.
     pub alerts: Mutex<Vec<String>>,
+    /// The leg's `<Dial>`s, in order.
+    pub transfers: Mutex<Vec<Transfer>>,
+    /// When the leg's first media stream started: its side's times count from there.
+    pub stream_started: Mutex<Option<Instant>>,
 }
 
 /// How the call ended, as the carrier saw it: set before the legs are disconnected, so a
@@ -118,6 +124,8 @@ impl LiveCall {
             record: Mutex::new(record),
             redirect: watch::channel(None).0,
             alerts: Mutex::default(),
+            transfers: Mutex::default(),
+            stream_started: Mutex::default(),
         };
         let lateness = carrier.config.measure_lateness.then(Default::default);
         let faults = request
@@ -177,7 +185,40 @@ impl LiveCall {
             error: ending.failure.clone().or_else(|| alerts.first().cloned()),
             underruns,
             faults: self.fault_report(near),
+            transfers: self.transfer_reports(near),
         })
+    }
+
+    /// The far leg's `<Dial>`s, timed from the start of leg `near`'s stream (or from each
+    /// transfer's own start, when `near` had none).
+    fn transfer_reports(&self, near: usize) -> Vec<TransferReport> {
+        let origin = *self.legs[near]
+            .stream_started
+            .lock()
+            .expect("stream start lock");
+        let transfers = self.legs[1 - near]
+            .transfers
+            .lock()
+            .expect("transfers lock");
+        transfers
+            .iter()
+            .map(|t| {
+                let since = |at: Instant| {
+                    at.saturating_duration_since(origin.unwrap_or(t.started))
+                        .as_millis() as u64
+                };
+                TransferReport {
+                    target: t.target.key(),
+                    kind: t.target.kind.as_str(),
+                    call_sid: t.call_sid.clone(),
+                    status: t.status.clone(),
+                    reason: t.reason.clone(),
+                    start_ms: since(t.started),
+                    answered_ms: t.answered.map(since),
+                    ended_ms: t.ended.map(since),
+                }
+            })
+            .collect()
     }
 
     /// What the call's network faults did to what leg `near` sent and heard so far.
@@ -322,6 +363,9 @@ pub async fn run_call(
             "completed"
         }
     };
+    for control in &call.legs {
+        super::dial::close_transfers(control);
+    }
     // Known before the legs hear of the end, so whoever asks on `stop` finds it.
     *call.ending.lock().expect("ending lock") = Some(ending.clone());
     // One side is done: the other is disconnected (its streams get `stop`).

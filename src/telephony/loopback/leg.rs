@@ -111,6 +111,7 @@ impl Leg {
                 };
                 match verb {
                     Verb::Connect(stream) => {
+                        self.mark_stream_start();
                         let leave = redirected(&mut redirects);
                         match run_stream(&stream, self.stream_call(), &self.port, true, leave).await
                         {
@@ -125,6 +126,7 @@ impl Leg {
                         }
                     }
                     Verb::Start(stream) => {
+                        self.mark_stream_start();
                         forks.push(self.fork(stream));
                         Step::Next
                     }
@@ -171,8 +173,18 @@ impl Leg {
         end
     }
 
+    /// Notes when the leg's first stream starts: the origin of the times its side of the
+    /// call reports (utterances are timed from the stream's start).
+    fn mark_stream_start(&self) {
+        self.call.legs[self.index]
+            .stream_started
+            .lock()
+            .expect("stream start lock")
+            .get_or_insert_with(Instant::now);
+    }
+
     /// A failure the leg's TwiML goes on after: logged, and kept for the call's result.
-    fn alert(&self, reason: String) {
+    pub(super) fn alert(&self, reason: String) {
         self.carrier
             .log(format!("call {}: {reason}", self.call_sid));
         self.call.legs[self.index]
@@ -256,6 +268,7 @@ impl Leg {
                     Err(e) => failed(e),
                 }
             }
+            Verb::Dial(dial) => self.dial(&dial, doc_url).await,
             Verb::Hangup => Step::End(LegEnd::HungUp),
             Verb::Reject => Step::End(LegEnd::Rejected),
         }
@@ -271,8 +284,8 @@ impl Leg {
     }
 
     /// Fetches and parses a TwiML document; returns its verbs and its URL (for relative
-    /// URLs in it).
-    async fn fetch(
+    /// URLs in it). `extra` parameters are added to the leg's, replacing any of the same name.
+    pub(super) async fn fetch(
         &self,
         document: &Document,
         extra: &[(String, String)],
@@ -281,6 +294,7 @@ impl Leg {
             Document::Inline(text) => (text.clone(), String::new()),
             Document::Url { url, method } => {
                 let mut params = self.params.clone();
+                params.retain(|(name, _)| extra.iter().all(|(given, _)| given != name));
                 params.extend_from_slice(extra);
                 (
                     self.carrier.webhook(url, method, &params).await?,
@@ -344,7 +358,7 @@ impl Leg {
     }
 
     /// Waits until the mouth has played everything queued (or the call ended).
-    async fn until_played(&self) {
+    pub(super) async fn until_played(&self) {
         while self.port.queued_ms() > 0 && !*self.ended.borrow() {
             sleep(Duration::from_millis(20)).await;
         }
@@ -452,7 +466,7 @@ const MAX_TWIML_FETCHES: usize = 200;
 const MAX_GATHER_PROMPT_SECS: u32 = 600;
 
 /// What running a verb leads to.
-enum Step {
+pub(super) enum Step {
     Next,
     End(LegEnd),
     /// A new document (a `<Gather>` action, a `<Redirect>`), and its URL.
@@ -469,7 +483,7 @@ async fn redirected(redirects: &mut watch::Receiver<Option<Document>>) {
 }
 
 /// Resolves `url` against the document it appeared in.
-fn join(base: &str, url: &str) -> Result<String, String> {
+pub(super) fn join(base: &str, url: &str) -> Result<String, String> {
     if url.starts_with("http://") || url.starts_with("https://") || url.starts_with("ws") {
         return Ok(url.to_string());
     }

@@ -13,6 +13,7 @@
 mod api;
 mod bridge;
 mod call;
+pub mod dial;
 pub mod faults;
 mod leg;
 mod stream_client;
@@ -73,6 +74,9 @@ pub struct LoopbackConfig {
     /// Network faults on every call's bridge (a call placed with faults of its own uses
     /// those instead).
     pub faults: Option<faults::NetworkFaults>,
+    /// What answers each party a `<Dial>` calls (the party is simulated): a `<Dial>` to
+    /// one not here fails, naming it.
+    pub dial_targets: dial::DialTargets,
     /// Record each call's bridge clock lateness (benchmarks).
     pub measure_lateness: bool,
     pub log_to_stderr: bool,
@@ -90,6 +94,7 @@ impl Default for LoopbackConfig {
             jitter_buffer: Duration::from_millis(80),
             ca_file: None,
             faults: None,
+            dial_targets: dial::DialTargets::new(),
             measure_lateness: false,
             log_to_stderr: false,
         }
@@ -104,6 +109,7 @@ impl fmt::Debug for LoopbackConfig {
             .field("account_sid", &self.account_sid)
             .field("auth_token", &"<redacted>")
             .field("speech", &self.speech.is_some())
+            .field("dial_targets", &self.dial_targets)
             .finish()
     }
 }
@@ -378,6 +384,21 @@ impl LoopbackCarrier {
     pub fn start(config: LoopbackConfig) -> Result<LoopbackCarrier, StartError> {
         if let Some(faults) = &config.faults {
             faults.validate().map_err(StartError)?;
+        }
+        if config.speech.is_none() {
+            let mut speakers: Vec<&String> = config
+                .dial_targets
+                .iter()
+                .filter(|(_, answer)| matches!(answer, dial::DialAnswer::Speaks(_)))
+                .map(|(key, _)| key)
+                .collect();
+            speakers.sort();
+            if let Some(first) = speakers.first() {
+                return Err(StartError(format!(
+                    "dial target {first} says lines: the loopback carrier needs speech (a \
+                     text-to-speech provider) to speak them"
+                )));
+            }
         }
         for (number, url) in &config.numbers {
             if reqwest::Url::parse(url).map_or(true, |u| !matches!(u.scheme(), "http" | "https")) {

@@ -2,12 +2,17 @@
 //!
 //! Supported: `<Connect><Stream>`, `<Start><Stream>` (with `<Parameter>`s), `<Play>`, `<Say>`,
 //! `<Pause>`, `<Gather>` (nesting `<Say>`, `<Play>`, `<Pause>`), `<Redirect>`, `<Hangup>`,
-//! `<Reject>`. Anything else is an error naming the element and its line.
+//! `<Reject>`, `<Dial>` (one number, `<Number>`, `<Sip>` or `<Client>`; see `dial`).
+//! Anything else is an error naming the element and its line.
 
 use crate::xml::xml_attr;
 use std::fmt;
 
 use roxmltree::{Document, Node};
+
+pub mod dial;
+
+pub use dial::{Dial, DialKind, DialTarget};
 
 /// A media stream requested by `<Connect>` or `<Start>`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,6 +94,8 @@ pub enum Verb {
         /// HTTP method (default `POST`).
         method: String,
     },
+    /// Connect the caller to another party.
+    Dial(Dial),
     /// End the call.
     Hangup,
     /// Refuse the call.
@@ -154,6 +161,7 @@ fn verb(node: &Node) -> Result<Verb, TwimlError> {
         }),
         "Hangup" => Ok(Verb::Hangup),
         "Reject" => Ok(Verb::Reject),
+        "Dial" => dial::parse(node).map(Verb::Dial),
         _ => media_verb(node),
     }
 }
@@ -487,8 +495,8 @@ mod tests {
     #[test]
     fn errors_name_the_element_and_line() {
         assert_eq!(
-            err("<Response>\n  <Say>hi</Say>\n  <Dial>+15550100</Dial>\n</Response>"),
-            "TwiML line 3: <Dial> is not supported by the loopback carrier"
+            err("<Response>\n  <Say>hi</Say>\n  <Enqueue>support</Enqueue>\n</Response>"),
+            "TwiML line 3: <Enqueue> is not supported by the loopback carrier"
         );
         assert_eq!(
             err("<Response><Connect>\n<Stream/>\n</Connect></Response>"),
