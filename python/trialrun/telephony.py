@@ -464,10 +464,14 @@ class CallServer:
 
     async def listen_on(self, number: str | None = None) -> None:
         """Sets ``number`` (default: ``phone_number``) to ring this server, through the
-        carrier's REST API (Twilio's IncomingPhoneNumbers, or the loopback's numbers)."""
+        carrier's REST API (Twilio's IncomingPhoneNumbers: a number of the account). The
+        loopback carrier owns every number: one it does not list yet is added."""
         number = number or self.phone_number
         if self.carrier is None or not number:
             raise ValueError("listen_on needs a carrier and a number")
+        if isinstance(self.carrier, LoopbackCarrier):
+            self.carrier.set_number(number, self.inbound_voice_url)
+            return
         await self.carrier.client.set_incoming_number_voice_url(number, self.inbound_voice_url)
 
     def pacing(self, *, reset: bool = False) -> dict[str, float]:
