@@ -410,7 +410,8 @@ async def test_an_inbound_test_answers_the_agents_call(flawed_agent_url, tmp_pat
         )
         async with runner:
             await runner.listen()
-            task = asyncio.create_task(runner.run_tests(AGENT_NUMBER, type=TestRunner.INBOUND))
+            # fixa 0.0.1's argument order: run_tests(type, phone_number).
+            task = asyncio.create_task(runner.run_tests(TestRunner.INBOUND, AGENT_NUMBER))
             await asyncio.sleep(0)  # run_tests expects the call before any await
             await carrier.client.create_call(
                 to=TRIALRUN_NUMBER, from_=AGENT_NUMBER, url=f"{flawed_agent_url}/voice"

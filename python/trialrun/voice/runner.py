@@ -329,7 +329,13 @@ class TestRunner:
         ``phone_number`` (or the test's own ``phone_number``). ``INBOUND``: answers calls
         from ``phone_number`` (or the test's) to ``twilio_phone_number`` (the agent calls in);
         each waits up to its scenario's ``max_duration`` for the call, and a call that rings
-        shortly before ``run_tests`` is answered too."""
+        shortly before ``run_tests`` is answered too. fixa 0.0.1's order,
+        ``run_tests(type, phone_number)``, is accepted too (no phone number reads as a type)."""
+        if phone_number in (self.INBOUND, self.OUTBOUND) and type not in (
+            self.INBOUND,
+            self.OUTBOUND,
+        ):
+            phone_number, type = type, phone_number
         if type not in (self.INBOUND, self.OUTBOUND):
             raise ValueError(
                 f"type must be TestRunner.INBOUND or TestRunner.OUTBOUND, not {type!r}"
