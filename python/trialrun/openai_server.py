@@ -17,18 +17,36 @@ scripts an error answer, to test retries); requests with
 ``"stream": true`` get the same answer as server-sent events. A request with nothing left
 to answer gets HTTP 500 with a message saying so, and is still recorded. Any other path is
 a 404, recorded in ``other_requests``.
+
+Calls of a voice agent: an agent that puts its call's sid in the base URL
+(``{server.url without /v1}/calls/{CallSid}/v1``) or in an ``X-Call-Sid`` header has its
+model traffic tagged with that call; ``exchanges`` keeps every request with its time, call
+and answer, and ``tool_calls(call=...)`` lists the tool calls the model answered with (what
+the agent was told to do). ``TestRunner(model_server=server)`` puts them on each call's
+``TestResult.tool_calls`` (``ToolCalled`` asserts them). OpenAI's Realtime call control,
+``POST /v1/realtime/calls/{call_id}/accept|reject|refer|hangup`` (a SIP agent's transfer is
+a ``refer`` with ``target_uri``), is answered 200 and kept in ``call_control``.
 """
 
 from __future__ import annotations
 
 import json as _json
+import re
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, NamedTuple
 
-__all__ = ["OpenAIServer", "Received", "chat_completion"]
+__all__ = [
+    "CallControl",
+    "Exchange",
+    "ModelToolCall",
+    "OpenAIServer",
+    "Received",
+    "chat_completion",
+]
 
 Answer = Callable[[dict[str, Any]], "dict[str, Any] | str"]
 
@@ -43,6 +61,42 @@ class Received(NamedTuple):
 
     headers: dict[str, str]
     body: Any
+
+
+class Exchange(NamedTuple):
+    """One chat request and what the server answered: ``at`` (Unix time it arrived),
+    ``call`` (the call sid the request was tagged with, or None), its JSON ``body``, and
+    the completion sent (None when it answered with an error)."""
+
+    at: float
+    call: str | None
+    body: Any
+    answer: dict[str, Any] | None
+
+
+class ModelToolCall(NamedTuple):
+    """A tool call the model answered with: ``name``, ``arguments`` (parsed JSON when they
+    are JSON, else the text), the ``call`` it was tagged with and ``at`` (Unix time)."""
+
+    name: str
+    arguments: Any
+    call: str | None
+    at: float
+
+
+class CallControl(NamedTuple):
+    """A Realtime call-control request: ``call_id``, ``action`` (accept, reject, refer,
+    hangup), its JSON ``body`` (a refer's ``target_uri``) and ``at`` (Unix time)."""
+
+    call_id: str
+    action: str
+    body: Any
+    at: float
+
+
+# "/calls/{sid}" before the API path tags a request with a call.
+_CALL_PREFIX = re.compile(r"^/calls/([^/]+)(/.*)$")
+_REALTIME_CONTROL = re.compile(r"^(?:/v1)?/realtime/calls/([^/]+)/(accept|reject|refer|hangup)$")
 
 
 def chat_completion(
@@ -110,6 +164,8 @@ class OpenAIServer:
 
     def __init__(self, answer: Answer | None = None, *, model: str = "scripted-model") -> None:
         self.requests: list[Received] = []
+        self.exchanges: list[Exchange] = []
+        self.call_control: list[CallControl] = []
         self.other_requests: list[tuple[str, str]] = []  # (method, path) of anything else
         self._replies: deque[dict[str, Any] | _Failure] = deque()
         self._answer = answer
@@ -184,11 +240,53 @@ class OpenAIServer:
         """The JSON bodies of the chat requests received, in order."""
         return [r.body for r in self.requests]
 
+    def tool_calls(
+        self, call: str | None = None, *, start: float | None = None, end: float | None = None
+    ) -> list[ModelToolCall]:
+        """The tool calls the model answered with, in order: those of requests tagged with
+        ``call`` when given, and (by Unix time) from ``start`` to ``end`` when given."""
+        found = []
+        with self._lock:
+            exchanges = list(self.exchanges)
+        for e in exchanges:
+            if call is not None and e.call != call:
+                continue
+            if (start is not None and e.at < start) or (end is not None and e.at > end):
+                continue
+            for choice in (e.answer or {}).get("choices", [])[:1]:
+                for tool_call in (choice.get("message") or {}).get("tool_calls") or []:
+                    function = tool_call.get("function", {})
+                    text = function.get("arguments", "")
+                    try:
+                        arguments = _json.loads(text) if text else {}
+                    except ValueError:
+                        arguments = text
+                    found.append(ModelToolCall(function.get("name", ""), arguments, e.call, e.at))
+        return found
+
     def _post(self, handler: BaseHTTPRequestHandler) -> None:
         length = int(handler.headers.get("Content-Length") or 0)
         raw = handler.rfile.read(length)
         send = handler._send  # type: ignore[attr-defined]
-        if handler.path.split("?")[0].rstrip("/") not in (
+        arrived = time.time()
+        path = handler.path.split("?")[0].rstrip("/")
+        call = handler.headers.get("X-Call-Sid")
+        tagged = _CALL_PREFIX.match(path)
+        if tagged:
+            call, path = tagged.group(1), tagged.group(2)
+        control = _REALTIME_CONTROL.match(path)
+        if control:
+            try:
+                body = _json.loads(raw) if raw else {}
+            except ValueError:
+                body = raw.decode(errors="replace")
+            with self._lock:
+                self.call_control.append(
+                    CallControl(control.group(1), control.group(2), body, arrived)
+                )
+            send(200, {})
+            return
+        if path not in (
             "/v1/chat/completions",
             "/chat/completions",
         ):
@@ -204,6 +302,7 @@ class OpenAIServer:
             self.requests.append(Received({k.lower(): v for k, v in handler.headers.items()}, body))
             scripted = self._replies.popleft() if self._replies else None
         if isinstance(scripted, _Failure):
+            self._exchange(arrived, call, body, None)
             send(scripted.status, {"error": {"message": scripted.message, "type": "server_error"}})
             return
         if scripted is None and self._answer is not None:
@@ -213,6 +312,7 @@ class OpenAIServer:
                 if isinstance(answered, str)
                 else answered
             )
+        self._exchange(arrived, call, body, scripted)
         if scripted is None:
             message = (
                 f"the scripted OpenAI server has no answer left for request {len(self.requests)} "
@@ -232,6 +332,10 @@ class OpenAIServer:
             handler.close_connection = True
             return
         send(200, scripted)
+
+    def _exchange(self, at: float, call: str | None, body: Any, answer: Any) -> None:
+        with self._lock:
+            self.exchanges.append(Exchange(at, call, body, answer))
 
     def close(self) -> None:
         self._httpd.shutdown()

@@ -14,10 +14,11 @@ call's error in the metadata. Bad configuration raises ``ValueError`` at constru
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import unicodedata
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from trialrun._core import Evaluation, Threshold
@@ -32,6 +33,7 @@ __all__ = [
     "MustNotSay",
     "MustSay",
     "NoError",
+    "ToolCalled",
     "TransferredTo",
 ]
 
@@ -403,6 +405,74 @@ class TransferredTo(_CallCheck):
         return self._fail(
             f"the call was transferred to {elsewhere}, not to {self.target}", **details
         )
+
+
+class ToolCalled(_CallCheck):
+    """Passes when the agent's model called the tool ``name`` during the call, with
+    arguments that include ``arguments`` (each key given equal to the call's; None: any
+    arguments), at least ``times`` times. Needs ``TestRunner(model_server=...)``, which
+    puts the model's tool calls on ``TestResult.tool_calls``."""
+
+    def __init__(
+        self,
+        name: str,
+        arguments: Mapping[str, Any] | None = None,
+        *,
+        times: int = 1,
+        id: str | None = None,
+        threshold: Threshold | None = Threshold(gte=1),
+        output_mapper: Callable[[Any], Any] | None = None,
+        max_concurrency: int = 10,
+    ) -> None:
+        if not isinstance(name, str) or not name.strip():
+            raise ValueError(f"name must be the tool's name, got {name!r}")
+        if arguments is not None and not isinstance(arguments, Mapping):
+            raise TypeError(
+                f"arguments must be a dict of the arguments to match, got {arguments!r}"
+            )
+        if isinstance(times, bool) or not isinstance(times, int) or times < 1:
+            raise ValueError(f"times must be a whole number >= 1, got {times!r}")
+        super().__init__(
+            id=id or f"tool-called-{name}",
+            threshold=threshold,
+            output_mapper=output_mapper,
+            max_concurrency=max_concurrency,
+        )
+        self.name = name
+        self.arguments = dict(arguments) if arguments is not None else None
+        self.times = times
+
+    def _matches(self, arguments: Any) -> bool:
+        if self.arguments is None:
+            return True
+        return isinstance(arguments, Mapping) and all(
+            k in arguments and arguments[k] == v for k, v in self.arguments.items()
+        )
+
+    def check(self, result: TestResult, metrics: CallMetrics) -> Evaluation:
+        made = [{"name": c.name, "arguments": c.arguments, "at": c.at} for c in result.tool_calls]
+        details = {
+            "expected": {"name": self.name, "arguments": self.arguments, "times": self.times},
+            "tool_calls": made,
+        }
+        wanted = self.name if self.arguments is None else f"{self.name}({self.arguments})"
+        named = [c for c in made if c["name"] == self.name]
+        matching = [c for c in named if self._matches(c["arguments"])]
+        if len(matching) >= self.times:
+            return self._verdict(
+                1.0, f"the agent called {wanted} {len(matching)} time(s)", **details
+            )
+        if not made:
+            return self._fail(f"the agent's model made no tool call; expected {wanted}", **details)
+        if named:
+            seen = "; ".join(json.dumps(c["arguments"], sort_keys=True) for c in named)
+            return self._fail(
+                f"the agent called {self.name} {len(matching)} of {self.times} time(s) with "
+                f"{self.arguments}; its arguments were: {seen}",
+                **details,
+            )
+        others = ", ".join(sorted({c["name"] for c in made}))
+        return self._fail(f"the agent did not call {self.name}; it called {others}", **details)
 
 
 class NoError(_CallCheck):

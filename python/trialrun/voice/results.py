@@ -22,6 +22,7 @@ __all__ = [
     "Silence",
     "TestResult",
     "TestResults",
+    "ToolCall",
     "Transfer",
     "Utterance",
 ]
@@ -159,6 +160,17 @@ class Transfer:
 
 
 @dataclass(frozen=True)
+class ToolCall:
+    """A tool call the agent's model made during the call, as trialrun's scripted model
+    server answered it (``TestRunner(model_server=...)``): ``name``, ``arguments`` (parsed
+    JSON) and ``at``, seconds from when the call was placed."""
+
+    name: str
+    arguments: Any
+    at: float
+
+
+@dataclass(frozen=True)
 class EvaluationResult:
     """A scenario criterion's verdict (fixa's EvaluationResult)."""
 
@@ -181,6 +193,8 @@ class TestResult:
     ``run_id`` is the run in the store the call was recorded in (``trialrun compare``).
     ``transfers``: the agent's transfers of the call (``<Dial>``), in order; what the party
     transferred to said is in ``transcript`` with the role ``"transferee"``.
+    ``tool_calls``: the tool calls of the agent's model during the call, with
+    ``TestRunner(model_server=...)`` (trialrun's scripted OpenAI-compatible server).
     """
 
     __test__ = False  # not a pytest class
@@ -197,6 +211,7 @@ class TestResult:
     agent_call_sid: str | None = None
     run_id: str | None = None
     transfers: list[Transfer] = field(default_factory=list)
+    tool_calls: list[ToolCall] = field(default_factory=list)
 
     @property
     def stereo_recording_url(self) -> str | None:

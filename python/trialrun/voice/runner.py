@@ -14,6 +14,7 @@ import functools
 import json
 import math
 import os
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +34,7 @@ from trialrun.voice.results import (
     Silence,
     TestResult,
     TestResults,
+    ToolCall,
     Transfer,
     Utterance,
 )
@@ -163,6 +165,13 @@ class TestRunner:
     call's result and recording come back here, where the calls are judged and stored.
     The providers then travel to the workers by pickling (the offline defaults are made
     there); OUTBOUND tests only.
+
+    ``model_server`` (a ``trialrun.openai_server.OpenAIServer`` the agent's model calls go
+    to) puts the tool calls the model answered with during each call on its
+    ``TestResult.tool_calls`` (``ToolCalled`` checks them): those tagged with the agent's
+    CallSid (the agent calls ``.../calls/{CallSid}/v1``, or sends ``X-Call-Sid``), else,
+    when the agent tags none, those made while the call was up (so run such calls one at a
+    time: ``concurrency=1``).
     """
 
     __test__ = False  # not a pytest class
@@ -190,6 +199,7 @@ class TestRunner:
         quiet: bool | None = None,
         record: bool = True,
         executor: Any = None,
+        model_server: Any = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError(f"concurrency must be at least 1, not {concurrency}")
@@ -215,6 +225,12 @@ class TestRunner:
         self.quiet = quiet
         self.record = record
         self.executor = executor
+        if model_server is not None and not callable(getattr(model_server, "tool_calls", None)):
+            raise TypeError(
+                "model_server must be a trialrun.openai_server.OpenAIServer, not "
+                f"{type(model_server).__name__}"
+            )
+        self.model_server = model_server
         self.tests: list[Test] = []
         self._server: Any = None
         self._listening = False
@@ -361,7 +377,9 @@ class TestRunner:
             async def call(case: VoiceTestCase) -> TestResult:
                 number = case.test.phone_number or phone_number
                 assert number is not None  # checked above
-                return await self.call(case.test, number, type)
+                started = time.time()
+                result = await self.call(case.test, number, type)
+                return self._with_tool_calls(result, started)
 
             suite = await run_test_suite_async(
                 self.suite_id,
@@ -416,7 +434,9 @@ class TestRunner:
         async def call(case: VoiceTestCase) -> TestResult:
             number = case.test.phone_number or phone_number
             assert number is not None  # checked above
+            started = time.time()
             result, recording = await place(settings, case.test, number)
+            result = self._with_tool_calls(result, started)
             if recording is not None:
                 path = self.recordings_dir / f"{result.call_sid or case.hash()}.wav"
                 path.write_bytes(recording)
@@ -468,6 +488,25 @@ class TestRunner:
             carrier=self._carrier_core(),
         )
         return _result_of_call(test, outcome)
+
+    def _with_tool_calls(self, result: TestResult, started: float) -> TestResult:
+        """``result`` with the tool calls ``model_server`` answered during it."""
+        server = self.model_server
+        if server is None:
+            return result
+        ended = time.time()
+        calls = [
+            c
+            for sid in {result.agent_call_sid, result.call_sid} - {None}
+            for c in server.tool_calls(call=sid)
+        ]
+        if not calls and not any(e.call for e in server.exchanges):
+            calls = server.tool_calls(start=started, end=ended)  # the agent tags nothing
+        calls.sort(key=lambda c: c.at)
+        result.tool_calls = [
+            ToolCall(c.name, c.arguments, round(max(0.0, c.at - started), 3)) for c in calls
+        ]
+        return result
 
     def _carrier_core(self) -> Any:
         """The loopback carrier's core, which reports how the agent's end of each call went

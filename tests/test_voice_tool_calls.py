@@ -1,0 +1,126 @@
+"""What an agent's model told it to do, per call: the agent's model traffic goes to
+trialrun's scripted OpenAI-compatible server, which tags each request with the call it
+belongs to; `TestRunner(model_server=...)` puts the tool calls on `TestResult.tool_calls`
+and `ToolCalled` asserts them. Realtime call control (a SIP agent's accept / refer /
+hangup) is answered and kept (issue 16)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import urllib.request
+
+import pytest
+
+from loopback_agent import StreamAgent
+from test_loopback_call_control import AGENT_NUMBER, LOUD, agent_for, runner_for
+from trialrun.openai_server import OpenAIServer
+from trialrun.telephony import LoopbackCarrier
+from trialrun.voice import Scenario, TestResult
+from trialrun.voice.evaluators import ToolCalled
+from trialrun.voice.results import ToolCall
+
+TWIML = '<Response><Connect><Stream url="{ws}"/></Connect><Pause length="20"/></Response>'
+
+
+def post(url: str, body: dict, headers: dict | None = None) -> dict:
+    request = urllib.request.Request(
+        url,
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json", **(headers or {})},
+        method="POST",
+    )
+    with urllib.request.urlopen(request) as response:
+        text = response.read()
+    return json.loads(text) if text else {}
+
+
+def ask_model(base: str, tag: str | None) -> dict:
+    """What an agent does on each turn: a chat completion, with its call's sid in the base
+    URL when it tags its traffic."""
+    url = f"{base}/calls/{tag}/v1/chat/completions" if tag else f"{base}/v1/chat/completions"
+    return post(url, {"model": "agent-model", "messages": [{"role": "user", "content": "hi"}]})
+
+
+def model_agent(server: OpenAIServer, carrier: LoopbackCarrier, *, tags: bool) -> StreamAgent:
+    base = server.url.removesuffix("/v1")
+
+    async def converse(agent: StreamAgent, socket) -> None:
+        tag = agent.call_sid() if tags else None
+        for _ in range(2):  # two turns, each one model request
+            await asyncio.to_thread(ask_model, base, tag)
+            await agent.say(socket, LOUD)
+        await asyncio.sleep(0.3)
+        await agent.rest_call("POST", {"Status": "completed"})
+
+    return agent_for(carrier, {"/voice": TWIML}, on_start=converse)
+
+
+async def run_one(tmp_path, server: OpenAIServer, *, tags: bool) -> TestResult:
+    async with LoopbackCarrier({}) as carrier:
+        async with model_agent(server, carrier, tags=tags) as agent:
+            carrier.set_number(AGENT_NUMBER, f"{agent.url}/voice")
+            runner = runner_for(
+                carrier, tmp_path, Scenario("book", "x", script=[], max_duration=15)
+            )
+            runner.model_server = server
+            (result,) = await asyncio.wait_for(runner.run_tests(AGENT_NUMBER), 30)
+    assert result.error is None, result.error
+    return result
+
+
+async def test_the_tool_calls_of_the_agents_model_are_on_the_result_and_asserted(tmp_path):
+    with OpenAIServer() as server:
+        server.reply(tool_calls=[("find_slots", {"day": "Tuesday"})])
+        server.reply(tool_calls=[("book", {"day": "Tuesday", "time": "10:00"})])
+        server.reply("unrelated, made outside any call")
+        result = await run_one(tmp_path, server, tags=True)
+        ask_model(server.url.removesuffix("/v1"), None)  # not the call's: not on its result
+    assert [(c.name, c.arguments) for c in result.tool_calls] == [
+        ("find_slots", {"day": "Tuesday"}),
+        ("book", {"day": "Tuesday", "time": "10:00"}),
+    ]
+    assert all(isinstance(c, ToolCall) and 0 <= c.at < 15 for c in result.tool_calls)
+    assert {e.call for e in server.exchanges} == {result.agent_call_sid, None}
+
+    def verdict(check: ToolCalled) -> tuple[float, str]:
+        e = check.evaluate_test_case(None, result)
+        return e.score, e.metadata["reason"]
+
+    assert verdict(ToolCalled("book"))[0] == 1
+    assert verdict(ToolCalled("book", {"day": "Tuesday"}))[0] == 1
+    score, reason = verdict(ToolCalled("book", {"day": "Friday"}))
+    assert score == 0 and 'its arguments were: {"day": "Tuesday", "time": "10:00"}' in reason
+    score, reason = verdict(ToolCalled("cancel"))
+    assert score == 0 and reason == "the agent did not call cancel; it called book, find_slots"
+    assert verdict(ToolCalled("find_slots", times=2))[0] == 0
+    with pytest.raises(ValueError, match="times must be"):
+        ToolCalled("book", times=0)
+
+
+async def test_an_agent_that_tags_nothing_has_the_calls_made_while_its_call_was_up(tmp_path):
+    with OpenAIServer() as server:
+        server.reply(tool_calls=[("lookup_order", {"order": 42})])
+        server.reply("Your order ships tomorrow.")
+        result = await run_one(tmp_path, server, tags=False)
+    assert [c.name for c in result.tool_calls] == ["lookup_order"]
+    no_calls = TestResult(test=result.test, transcript=[], metrics=result.metrics)
+    e = ToolCalled("lookup_order").evaluate_test_case(None, no_calls)
+    assert e.score == 0 and "made no tool call" in e.metadata["reason"]
+
+
+def test_realtime_call_control_is_answered_and_kept():
+    """An agent on OpenAI's Realtime SIP calls accepts, transfers (SIP REFER) and hangs up
+    through the REST API; the scripted server answers as OpenAI does and keeps each one."""
+    with OpenAIServer() as server:
+        calls = f"{server.url}/realtime/calls/rtc_123"
+        post(f"{calls}/accept", {"type": "realtime", "model": "gpt-realtime"})
+        post(f"{calls}/refer", {"target_uri": "tel:+15550123"})
+        post(f"{calls}/hangup", {})
+        kept = [(c.call_id, c.action, c.body) for c in server.call_control]
+    assert kept == [
+        ("rtc_123", "accept", {"type": "realtime", "model": "gpt-realtime"}),
+        ("rtc_123", "refer", {"target_uri": "tel:+15550123"}),
+        ("rtc_123", "hangup", {}),
+    ]
+    assert server.other_requests == []
