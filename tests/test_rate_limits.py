@@ -200,6 +200,52 @@ def test_evaluators_are_retried_on_rate_limits():
     assert result.totals["retries"] == 3 and result.totals["cases_retried"] == 0
 
 
+def test_retries_and_usage_are_kept_in_the_store_and_shown(store_rows):
+    """Each retried attempt (the original error first) and the usage reported, per call of
+    fn and of each evaluator, outlive the process: the store's call_logs, exports, show."""
+
+    class RateLimitError(Exception):
+        pass
+
+    tries: dict[str, int] = {}
+
+    def limited(name: str) -> None:
+        tries[name] = tries.get(name, 0) + 1
+        if tries[name] == 1:
+            raise RateLimitError(f"429 for {name}")
+
+    def fn(case: Case) -> int:
+        limited(f"fn {case.n}")
+        trialrun.report_usage(model="m", input_tokens=10, output_tokens=case.n)
+        return case.n
+
+    class Judge(BaseTestEvaluator):
+        id = "judge"
+
+        def evaluate_test_case(self, test_case: Any, output: Any) -> Evaluation:
+            if test_case.n == 1:
+                limited("judge 1")
+            return Evaluation(1.0, Threshold(gte=0.5))
+
+    result = trialrun.run_test_suite(
+        "kept-retries", cases(2), fn, [Judge()], rate_limit_retries=2, quiet=True
+    )
+    assert result.passed
+    rows = store_rows(
+        "SELECT case_idx, evaluator_id, attempts, input_tokens, output_tokens FROM call_logs "
+        "ORDER BY case_idx, evaluator_id"
+    )
+    assert [(r["case_idx"], r["evaluator_id"]) for r in rows] == [(0, ""), (1, ""), (1, "judge")]
+    fn_log = json.loads(rows[1]["attempts"])
+    assert len(fn_log) == 1 and "RateLimitError: 429 for fn 1" in fn_log[0]["error"]
+    assert (rows[1]["input_tokens"], rows[1]["output_tokens"]) == (10, 1)
+    assert rows[2]["input_tokens"] is None  # the judge reported no usage
+    stored = trialrun.history.run(result.runs[0].run_id)
+    exported = json.loads(stored.to_json())["call_logs"]
+    assert exported[2]["evaluator_id"] == "judge" and len(exported[2]["attempts"]) == 1
+    assert "3 attempts retried after rate limits (3 calls)" in stored.text()
+
+
 def test_an_exhausted_quota_stops_the_suite_at_once(store_rows):
     with RateLimitedServer(rate=1000) as server:
         started: list[int] = []

@@ -3,7 +3,9 @@
 //! artifact).
 
 use super::{RunData, RUN_JSON_FORMAT};
-use crate::store::{CaseRecord, EvaluationRecord, Review, RunRecord, RunStatus, StoredRun};
+use crate::store::{
+    CallLogRecord, CaseRecord, EvaluationRecord, Review, RunRecord, RunStatus, StoredRun,
+};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use std::collections::HashSet;
@@ -20,6 +22,7 @@ pub struct Exported {
     pub stop_reason: Option<String>,
     pub cases: Vec<CaseRecord>,
     pub evaluations: Vec<EvaluationRecord>,
+    pub call_logs: Vec<CallLogRecord>,
 }
 
 #[derive(Deserialize)]
@@ -27,6 +30,20 @@ struct Document {
     format: String,
     run: DocumentRun,
     cases: Vec<DocumentCase>,
+    #[serde(default)]
+    call_logs: Vec<DocumentCallLog>,
+}
+
+#[derive(Deserialize)]
+struct DocumentCallLog {
+    case_index: u32,
+    #[serde(default)]
+    trial: u32,
+    #[serde(default)]
+    evaluator_id: Option<String>,
+    attempts: Option<Box<RawValue>>,
+    input_tokens: Option<i64>,
+    output_tokens: Option<i64>,
 }
 
 #[derive(Deserialize)]
@@ -130,6 +147,19 @@ pub fn read(path: &Path) -> Result<Exported, String> {
             error: case.error,
         });
     }
+    let call_logs = doc
+        .call_logs
+        .into_iter()
+        .map(|l| CallLogRecord {
+            run_id: run_id.clone(),
+            case_index: l.case_index,
+            trial: l.trial,
+            evaluator_id: l.evaluator_id.map(Arc::from),
+            attempts: raw(l.attempts),
+            input_tokens: l.input_tokens,
+            output_tokens: l.output_tokens,
+        })
+        .collect();
     Ok(Exported {
         source,
         run: RunRecord {
@@ -149,6 +179,7 @@ pub fn read(path: &Path) -> Result<Exported, String> {
         stop_reason: doc.run.stop_reason,
         cases,
         evaluations,
+        call_logs,
     })
 }
 
@@ -189,6 +220,7 @@ impl Exported {
             evaluations: self.evaluations,
             review: Review::default(),
             trials: None,
+            call_logs: self.call_logs,
         })
     }
 }

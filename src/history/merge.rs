@@ -8,7 +8,9 @@
 //! store them at their positions in it), so the merged run reads as the unsharded one.
 
 use super::exported;
-use crate::store::{self, CaseRecord, EvaluationRecord, RunRecord, RunStatus, StoreError};
+use crate::store::{
+    self, CallLogRecord, CaseRecord, EvaluationRecord, RunRecord, RunStatus, StoreError,
+};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -25,6 +27,7 @@ pub struct ShardRun {
     pub count: u32,
     pub cases: Vec<CaseRecord>,
     pub evaluations: Vec<EvaluationRecord>,
+    pub call_logs: Vec<CallLogRecord>,
 }
 
 /// A run made by merging shards.
@@ -97,6 +100,7 @@ fn from_store(path: &Path) -> Result<Vec<ShardRun>, MergeError> {
             continue;
         };
         let (cases, evaluations) = store::run_trials(&conn, &stored.run.id)?;
+        let call_logs = store::run_call_logs(&conn, &stored.run.id)?;
         let source = format!("{} (run {})", path.display(), stored.run.id);
         let (index, count) = parse_tag(&tag, &source)?;
         shards.push(ShardRun {
@@ -108,6 +112,7 @@ fn from_store(path: &Path) -> Result<Vec<ShardRun>, MergeError> {
             count,
             cases,
             evaluations,
+            call_logs,
         });
     }
     if shards.is_empty() {
@@ -149,6 +154,7 @@ fn from_export(path: &Path) -> Result<ShardRun, MergeError> {
         count,
         cases: exported.cases,
         evaluations: exported.evaluations,
+        call_logs: exported.call_logs,
     })
 }
 
@@ -321,6 +327,10 @@ fn write_group(
     for shard in group {
         cases.extend(shard.cases);
         evaluations.extend(shard.evaluations);
+        for mut log in shard.call_logs {
+            log.run_id = id.clone();
+            writer.call_log(log);
+        }
     }
     cases.sort_by_key(|c| (c.index, c.trial));
     evaluations.sort_by_key(|e| (e.case_index, e.trial));

@@ -28,6 +28,9 @@ pub struct RunData {
     /// `cases` and `evaluations` hold each case's first trial.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub trials: Option<trials::RunTrials>,
+    /// The retries and usage of the run's calls (suites with limits).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub call_logs: Vec<store::CallLogRecord>,
 }
 
 impl RunData {
@@ -53,12 +56,14 @@ pub fn load(conn: &Connection, run: StoredRun) -> Result<RunData, StoreError> {
         }
         None => None,
     };
+    let call_logs = store::run_call_logs(conn, &run.run.id)?;
     Ok(RunData {
         run,
         cases,
         evaluations,
         review,
         trials,
+        call_logs,
     })
 }
 

@@ -45,6 +45,9 @@ struct RunDocument<'a> {
     /// With trials: each case's trials, pass rate, interval and verdict.
     #[serde(skip_serializing_if = "Option::is_none")]
     trials: Option<&'a crate::history::trials::RunTrials>,
+    /// Retried attempts and reported usage of fn and evaluator calls.
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    call_logs: &'a [crate::store::CallLogRecord],
 }
 
 fn is_empty_review(review: &&Review) -> bool {
@@ -76,6 +79,7 @@ pub fn run_json(run: &RunData) -> String {
         unmatched_evaluations: grouped.unmatched,
         review: &run.review,
         trials: run.trials.as_ref(),
+        call_logs: &run.call_logs,
     };
     // Only maps with non-string keys can fail to serialize, and these records have none.
     serde_json::to_string_pretty(&document).expect("run records always serialize")
@@ -252,6 +256,7 @@ pub(crate) mod tests {
             ],
             review: Default::default(),
             trials: None,
+            call_logs: vec![],
         }
     }
 

@@ -102,6 +102,24 @@ pub fn run_detail(run: &RunData) -> String {
     if let Some(source) = &r.run.rescored_from {
         let _ = writeln!(out, "re-scored the outputs of run {source}");
     }
+    let retried: Vec<usize> = run
+        .call_logs
+        .iter()
+        .map(|l| {
+            l.attempts
+                .as_deref()
+                .and_then(|a| serde_json::from_str::<Vec<serde_json::Value>>(a).ok())
+                .map_or(0, |a| a.len())
+        })
+        .collect();
+    let attempts: usize = retried.iter().sum();
+    if attempts > 0 {
+        let calls = retried.iter().filter(|&&n| n > 0).count();
+        let _ = writeln!(
+            out,
+            "{attempts} attempts retried after rate limits ({calls} calls), apart from failures"
+        );
+    }
     let _ = writeln!(
         out,
         "started {}{}{}",

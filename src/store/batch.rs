@@ -9,7 +9,9 @@ use rusqlite::{
 };
 
 use super::error::{StoreError, StoreErrorKind};
-use super::model::{CacheRecord, CaseRecord, EvaluationRecord, RunRecord, RunStatus};
+use super::model::{
+    CacheRecord, CallLogRecord, CaseRecord, EvaluationRecord, RunRecord, RunStatus,
+};
 
 /// One record to write, as sent by `Writer`.
 pub(super) enum Write {
@@ -21,6 +23,8 @@ pub(super) enum Write {
     ResumeRun(String),
     /// fn's output for the cache (outlives runs).
     Cache(CacheRecord),
+    /// A call's retries and usage.
+    CallLog(CallLogRecord),
     FinishRun {
         run_id: String,
         status: RunStatus,
@@ -58,6 +62,9 @@ const INSERT_RUN: &str = "INSERT INTO runs \
     VALUES (?1, ?2, ?3, ?4, ?5, NULL, ?6, ?7, ?8, ?9, ?10, ?11, ?12)";
 const RESUME_RUN: &str = "UPDATE runs SET status = ?2, ended_at = NULL, stop_reason = NULL, \
     writer = ?3 WHERE seq = ?1";
+const UPSERT_CALL_LOG: &str = "INSERT OR REPLACE INTO call_logs \
+    (run, case_idx, trial, evaluator_id, attempts, input_tokens, output_tokens) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
 const UPSERT_CACHE: &str = "INSERT OR REPLACE INTO fn_cache \
     (suite_id, fingerprint, grid, case_hash, trial, output, duration_s, created_at) \
     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
@@ -229,6 +236,7 @@ fn write_one(
         Write::ResumeRun(run_id) => run_id.as_str(),
         Write::Case(case) => &*case.run_id,
         Write::Evaluation(evaluation) => &*evaluation.run_id,
+        Write::CallLog(log) => &*log.run_id,
         Write::FinishRun { run_id, .. } => run_id.as_str(),
     };
     let Some(seq) = keys.get(tx, run_id).map_err(fail)? else {
@@ -238,6 +246,7 @@ fn write_one(
     match write {
         Write::BeginRun(_) | Write::Cache(_) => unreachable!("handled above"),
         Write::ResumeRun(_) => resume_run(tx, seq),
+        Write::CallLog(log) => call_log(tx, seq, log),
         Write::Case(case) => statements
             .case()
             .and_then(|stmt| upsert_case(stmt, seq, case)),
@@ -277,6 +286,18 @@ fn resume_run(tx: &Transaction<'_>, seq: i64) -> rusqlite::Result<usize> {
         seq,
         RunStatus::Running.as_str(),
         super::liveness::this_process(),
+    ])
+}
+
+fn call_log(tx: &Transaction<'_>, seq: i64, log: &CallLogRecord) -> rusqlite::Result<usize> {
+    tx.prepare_cached(UPSERT_CALL_LOG)?.execute(params![
+        seq,
+        log.case_index,
+        log.trial,
+        log.evaluator_id.as_deref().unwrap_or(""),
+        log.attempts,
+        log.input_tokens,
+        log.output_tokens,
     ])
 }
 
@@ -352,6 +373,10 @@ fn describe(write: &Write) -> String {
         ),
         Write::FinishRun { run_id, .. } => format!("finishing run {run_id}"),
         Write::ResumeRun(run_id) => format!("resuming run {run_id}"),
+        Write::CallLog(log) => format!(
+            "writing the retries of case {} of run {}",
+            log.case_index, log.run_id
+        ),
         Write::Cache(e) => format!(
             "caching the output of case {} of suite {}",
             e.case_hash, e.suite_id

@@ -30,11 +30,11 @@ pub use baselines::{baseline, save_baseline, BaselineKey};
 pub use cache::{cache_sizes, cached_outputs, clear_cache};
 pub use error::StoreError;
 pub use git::git_info;
-pub use model::{CacheRecord, CaseRecord, EvaluationRecord, RunRecord, RunStatus};
+pub use model::{CacheRecord, CallLogRecord, CaseRecord, EvaluationRecord, RunRecord, RunStatus};
 pub use open::{open, open_read};
 pub use read::{
-    delete_old_runs, latest_run, list_runs, old_runs, previous_run, run_cases, run_evaluations,
-    run_trials, runs_matching, StoredRun,
+    delete_old_runs, latest_run, list_runs, old_runs, previous_run, run_call_logs, run_cases,
+    run_evaluations, run_trials, runs_matching, StoredRun,
 };
 pub use review::{
     grade_case, run_review, save_review, CaseFields, Grade, Review, ReviewError, ReviewJob,

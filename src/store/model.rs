@@ -152,3 +152,22 @@ pub struct CacheRecord {
     pub duration_s: f64,
     pub created_at: f64,
 }
+
+/// What one call of fn or of an evaluator went through, when there is something to keep:
+/// retried attempts (rate limits) and reported usage.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CallLogRecord {
+    #[serde(skip)]
+    pub run_id: Arc<str>,
+    pub case_index: u32,
+    #[serde(skip_serializing_if = "is_first_trial")]
+    pub trial: u32,
+    /// None for fn.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub evaluator_id: Option<Arc<str>>,
+    /// JSON list of the retried attempts: [{"error": ..., "wait_s": ...}], the first first.
+    #[serde(serialize_with = "raw_json")]
+    pub attempts: Option<String>,
+    pub input_tokens: Option<i64>,
+    pub output_tokens: Option<i64>,
+}

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use rusqlite::{params, Connection, Row};
 
 use super::error::{StoreError, StoreErrorKind};
-use super::model::{CaseRecord, EvaluationRecord, RunRecord, RunStatus};
+use super::model::{CallLogRecord, CaseRecord, EvaluationRecord, RunRecord, RunStatus};
 
 /// A run as stored: its record, where it ended up, and how many cases it holds.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -194,6 +194,38 @@ pub fn run_evaluations(
     run_id: &str,
 ) -> Result<Vec<EvaluationRecord>, StoreError> {
     select_evaluations(conn, run_id, "AND trial = 0")
+}
+
+/// The retries and usage kept for a run's calls, by case, trial, then fn before its
+/// evaluators.
+pub fn run_call_logs(conn: &Connection, run_id: &str) -> Result<Vec<CallLogRecord>, StoreError> {
+    let path = db_path(conn);
+    let fail = |e| StoreError::sqlite(&path, &format!("reading the call logs of run {run_id}"), e);
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT l.case_idx, l.trial, l.evaluator_id, l.attempts, l.input_tokens, \
+             l.output_tokens FROM call_logs l JOIN runs r ON r.seq = l.run \
+             WHERE r.id = ?1 ORDER BY l.case_idx, l.trial, l.evaluator_id",
+        )
+        .map_err(fail)?;
+    let run: Arc<str> = Arc::from(run_id);
+    let rows = stmt
+        .query_map([run_id], |row| {
+            let evaluator: String = row.get(2)?;
+            Ok(CallLogRecord {
+                run_id: run.clone(),
+                case_index: row.get(0)?,
+                trial: row.get(1)?,
+                evaluator_id: (!evaluator.is_empty()).then(|| Arc::from(evaluator)),
+                attempts: row.get(3)?,
+                input_tokens: row.get(4)?,
+                output_tokens: row.get(5)?,
+            })
+        })
+        .map_err(fail)?
+        .collect::<Result<_, _>>()
+        .map_err(fail);
+    rows
 }
 
 /// Every trial of a run: its case rows and evaluation rows, by case, then trial.

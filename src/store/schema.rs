@@ -218,9 +218,10 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE runs ADD COLUMN stop_reason TEXT;",
     // v9: the shard of the suite a run ran ("2/4": the second of four), for `merge`.
     "ALTER TABLE runs ADD COLUMN shard TEXT;",
-    // v10: the run a re-scoring run took its outputs from; and the cache of fn's outputs
+    // v10: the run a re-scoring run took its outputs from; the cache of fn's outputs
     // (`store::cache`), kept across runs by suite, fn fingerprint, grid combination ('' for
-    // none), case and trial. Outputs are pickled by Python; rows outlive runs.
+    // none), case and trial (outputs are pickled by Python; rows outlive runs); and the
+    // calls' retries and usage.
     "ALTER TABLE runs ADD COLUMN rescored_from TEXT;
     CREATE TABLE fn_cache (
         suite_id TEXT NOT NULL,
@@ -232,6 +233,19 @@ const MIGRATIONS: &[&str] = &[
         duration_s REAL NOT NULL,
         created_at REAL NOT NULL,
         PRIMARY KEY (suite_id, fingerprint, grid, case_hash, trial)
+    ) WITHOUT ROWID;
+    -- What a call of fn ('' as evaluator_id) or of an evaluator went through when the
+    -- suite had limits: its retried attempts (JSON [{error, wait_s}], the original error
+    -- first) and the tokens it reported. Rows only for calls with something to say.
+    CREATE TABLE call_logs (
+        run INTEGER NOT NULL REFERENCES runs (seq) ON DELETE CASCADE,
+        case_idx INTEGER NOT NULL,
+        trial INTEGER NOT NULL DEFAULT 0,
+        evaluator_id TEXT NOT NULL DEFAULT '',
+        attempts TEXT,
+        input_tokens INTEGER,
+        output_tokens INTEGER,
+        PRIMARY KEY (run, case_idx, trial, evaluator_id)
     ) WITHOUT ROWID;",
 ];
 

@@ -12,7 +12,9 @@ use rusqlite::Connection;
 
 use super::batch::{write_batch, Batch, Failures, RunKeys, Write};
 use super::error::{StoreError, StoreErrorKind};
-use super::model::{CacheRecord, CaseRecord, EvaluationRecord, RunRecord, RunStatus};
+use super::model::{
+    CacheRecord, CallLogRecord, CaseRecord, EvaluationRecord, RunRecord, RunStatus,
+};
 use super::open::open;
 
 /// How long the writer waits for another process's write lock.
@@ -127,6 +129,11 @@ impl Writer {
     /// (`resume`); its rows stay, and rows written again replace theirs.
     pub fn resume_run(&self, run_id: &str) {
         self.push(Write::ResumeRun(run_id.to_string()));
+    }
+
+    /// Keeps what a call of fn or an evaluator went through (retries, usage).
+    pub fn call_log(&self, log: CallLogRecord) {
+        self.push(Write::CallLog(log));
     }
 
     /// Keeps fn's output of one case in the cache.

@@ -1116,6 +1116,14 @@ impl Driver {
                 if let Some(mut r) = self.evaluation_result(py, evaluator, f.outcome, duration_s) {
                     r.log = log;
                     let (combo, case, trial) = self.locate(item);
+                    if let (Some(writer), Some(log)) = (&self.writer, &r.log) {
+                        let run_id = self.combos[combo].run_id.clone();
+                        let position = self.plan.positions[case];
+                        let id = Some(r.evaluator_id.clone());
+                        if let Some(record) = log.record(run_id, position, trial, id) {
+                            writer.call_log(record);
+                        }
+                    }
                     self.tally.evaluators[evaluator].add(r.verdict, r.score);
                     if self.writer.is_some() {
                         let threshold = r
@@ -1274,6 +1282,12 @@ impl Driver {
                 None
             }
         };
+        if let (Some(writer), Some(log)) = (&self.writer, &state.log) {
+            let run_id = self.combos[combo].run_id.clone();
+            if let Some(record) = log.record(run_id, self.plan.positions[case], trial, None) {
+                writer.call_log(record);
+            }
+        }
         if let Some(writer) = &self.writer {
             writer.case(CaseRecord {
                 run_id: self.combos[combo].run_id.clone(),

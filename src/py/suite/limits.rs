@@ -4,6 +4,7 @@
 //! Context so that `trialrun.report_usage` inside fn finds its case.
 
 use crate::net::{bucket, retry};
+use crate::store::CallLogRecord;
 use crate::suite::budget::{Budget, Price};
 use crate::suite::limits::SuiteLimits;
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
@@ -48,6 +49,37 @@ impl CallLog {
         d.set_item("input_tokens", self.input_tokens)?;
         d.set_item("output_tokens", self.output_tokens)?;
         Ok(Some(d))
+    }
+
+    /// The log as the run store keeps it (`call_logs`); None when there is nothing to keep.
+    pub fn record(
+        &self,
+        run_id: Arc<str>,
+        case_index: u32,
+        trial: u32,
+        evaluator_id: Option<Arc<str>>,
+    ) -> Option<CallLogRecord> {
+        if self.retried.is_empty() && !self.usage_reported {
+            return None;
+        }
+        let attempts: Vec<serde_json::Value> = self
+            .retried
+            .iter()
+            .map(|(error, wait_s)| serde_json::json!({"error": error, "wait_s": wait_s}))
+            .collect();
+        let tokens = |n: u64| {
+            self.usage_reported
+                .then(|| i64::try_from(n).unwrap_or(i64::MAX))
+        };
+        Some(CallLogRecord {
+            run_id,
+            case_index,
+            trial,
+            evaluator_id,
+            attempts: (!attempts.is_empty()).then(|| serde_json::Value::from(attempts).to_string()),
+            input_tokens: tokens(self.input_tokens),
+            output_tokens: tokens(self.output_tokens),
+        })
     }
 }
 
