@@ -393,3 +393,46 @@ def test_gc_dry_run_lists_what_would_go_and_deletes_nothing(tmp_path, subprocess
     assert len(stored_runs(home)) == 3
     real = trialrun_cli(["gc", "--keep", "1"], subprocess_env, tmp_path)
     assert real.stdout.strip() == "deleted 2 runs" and len(stored_runs(home)) == 1
+
+
+def test_the_progress_bar_on_a_terminal_shows_the_count_and_the_time_left(tmp_path, subprocess_env):
+    """On a terminal the suite draws a progress bar on stderr: done/total, failing cases,
+    rate, time taken and the estimated time left (ETA)."""
+    import os
+    import pty
+
+    script = write_script(
+        tmp_path,
+        """
+        import time
+        def fn(case):
+            time.sleep(0.05)
+            return case.n
+        run_test_suite(id="slow", test_cases=[Case(n) for n in range(30)],
+                       evaluators=[AtLeast(3)], fn=fn, max_test_case_concurrency=1)
+        """,
+    )
+    controller, terminal = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, str(script)],
+        env=subprocess_env,
+        cwd=tmp_path,
+        stdin=terminal,
+        stdout=terminal,
+        stderr=terminal,
+    )
+    os.close(terminal)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(controller, 4096)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.close(controller)
+    assert proc.wait(timeout=60) == 0  # a plain script: its own exit code
+    text = seen.decode(errors="replace")
+    assert "/30" in text and "failing" in text, text
+    assert "ETA " in text, text

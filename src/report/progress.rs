@@ -1,4 +1,5 @@
-//! A progress bar on stderr: done/total, failures, rate. Drawn only when asked for
+//! A progress bar on stderr: done/total, failures, rate, time taken and the estimated
+//! time left (from the recent rate). Drawn only when asked for
 //! (the caller decides: a terminal and not quiet); otherwise every call is a no-op.
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
@@ -16,7 +17,7 @@ impl Progress {
                 ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr_with_hz(10));
             // wide_bar fills what the terminal has left, so the line never wraps.
             let style = ProgressStyle::with_template(
-                "{prefix} [{wide_bar:.cyan/blue}] {pos}/{len} {msg} {rate} {elapsed}",
+                "{prefix} [{wide_bar:.cyan/blue}] {pos}/{len} {msg} {rate} {elapsed} ETA {eta}",
             )
             .expect("static template")
             .with_key(
