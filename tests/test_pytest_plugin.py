@@ -390,3 +390,27 @@ async def test_the_fixtures_call_the_example_voice_agent(voice_agent, call_serve
             break
     assert heard_ms >= 400
     assert event.reason == "hung_up"
+
+
+def test_junit_under_pytest_xdist_holds_every_workers_suites(inner):
+    """With pytest-xdist each worker runs suites in a process of its own (here each test
+    has a store of its own too); the controller writes one JUnit file with them all."""
+    write_test(
+        inner,
+        """
+        import pytest
+
+        @pytest.mark.parametrize("n", range(4))
+        def test_sums(trialrun, n):
+            trialrun.run(id=f"sums-{n}", test_cases=GOOD, evaluators=[IsRight()], fn=adder)
+        """,
+    )
+    junit = inner.path / "out.xml"
+    result = inner.runpytest_subprocess("-p", "asyncio", "-n", "2", f"--trialrun-junit={junit}")
+    result.assert_outcomes(passed=4)
+    import xml.etree.ElementTree as ET
+
+    root = ET.parse(junit).getroot()
+    suites = sorted(s.get("name") for s in root.iter("testsuite"))
+    assert suites == ["sums-0", "sums-1", "sums-2", "sums-3"], ET.tostring(root)
+    assert root.get("tests") == "8"  # 4 suites x 2 cases x 1 evaluator

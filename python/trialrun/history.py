@@ -101,5 +101,34 @@ def _junit(results: Any) -> str:
 
     Suites run with record=False are not in the store and are left out.
     """
-    run_ids = [run_id for result in results if result.store_path for run_id in result.run_ids]
-    return _core.junit_for_runs(run_ids)
+    runs = [(r.store_path, run_id) for r in results if r.store_path for run_id in r.run_ids]
+    return _junit_of_stored(runs)
+
+
+def _junit_of_stored(runs: list[tuple[str, str]]) -> str:
+    """JUnit XML of stored runs given as (store file, run id), in one <testsuites>: runs
+    of several stores (pytest-xdist workers, tests with stores of their own) are read
+    from each and put together."""
+    stores: dict[str, list[str]] = {}
+    for store, run_id in runs:
+        stores.setdefault(store, []).append(run_id)
+    if len(stores) <= 1:
+        ((store, ids),) = stores.items() if stores else ((None, []),)
+        return _core.junit_for_runs(ids, store)
+    import xml.etree.ElementTree as ET
+
+    merged = ET.Element("testsuites")
+    totals = dict.fromkeys(("tests", "failures", "errors"), 0)
+    time_s = 0.0
+    for store, ids in stores.items():
+        root = ET.fromstring(_core.junit_for_runs(ids, store))
+        for suite in root.iter("testsuite"):
+            merged.append(suite)
+            for key in totals:
+                totals[key] += int(suite.get(key, "0"))
+            time_s += float(suite.get("time", "0"))
+    merged.set("name", "trialrun")
+    for key, value in totals.items():
+        merged.set(key, str(value))
+    merged.set("time", f"{time_s:.3f}")
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(merged, encoding="unicode")

@@ -19,6 +19,7 @@ at the carrier, and stops it) and ``openai_server`` (a scripted OpenAI-compatibl
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -49,7 +50,32 @@ def pytest_addoption(parser: Any) -> None:
 def pytest_configure(config: Any) -> None:
     if config.getoption("--trialrun-junit", None):
         config._trialrun_results = []
+        config._trialrun_worker_runs = []  # (store, run id) from pytest-xdist's workers
         _collectors.append(config._trialrun_results)
+
+
+def _stored_runs(results: Sequence[SuiteResult]) -> list[tuple[str, str]]:
+    """(store file, run id) of each recorded run (suites run with record=False are in no
+    store and left out)."""
+    return [(r.store_path, run_id) for r in results if r.store_path for run_id in r.run_ids]
+
+
+def pytest_sessionfinish(session: Any) -> None:
+    """Under pytest-xdist a worker hands its runs to the controller, which writes the one
+    JUnit file."""
+    config = session.config
+    results = getattr(config, "_trialrun_results", None)
+    if results is not None and hasattr(config, "workeroutput"):
+        config.workeroutput["trialrun_runs"] = json.dumps(_stored_runs(results))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    """pytest-xdist (controller): a worker finished; keep the runs it reported."""
+    runs = getattr(node.config, "_trialrun_worker_runs", None)
+    reported = getattr(node, "workeroutput", {}).get("trialrun_runs")
+    if runs is not None and reported:
+        runs.extend(tuple(pair) for pair in json.loads(reported))
 
 
 def pytest_unconfigure(config: Any) -> None:
@@ -57,10 +83,13 @@ def pytest_unconfigure(config: Any) -> None:
     if results is None:
         return
     _collectors.remove(results)
-    from trialrun.history import _junit
+    if hasattr(config, "workerinput"):
+        return  # an xdist worker: the controller writes the file
+    from trialrun.history import _junit_of_stored
 
+    runs = _stored_runs(results) + config._trialrun_worker_runs
     with open(config.getoption("--trialrun-junit"), "w", encoding="utf-8") as f:
-        f.write(_junit(results))
+        f.write(_junit_of_stored(runs))
 
 
 def assert_suite_passed(result: SuiteResult, limit: int = 20) -> None:
