@@ -10,7 +10,7 @@ import abc
 import dataclasses
 import enum
 from collections.abc import Awaitable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from trialrun._core import Evaluation, Threshold
 
@@ -138,9 +138,16 @@ class BaseTestEvaluator(abc.ABC):
         super().__init_subclass__(**kwargs)
         _check_max_concurrency(cls)
 
-    @property
-    @abc.abstractmethod
-    def id(self) -> str: ...
+    if TYPE_CHECKING:
+        # Type checkers see a plain attribute, so `id = "..."` (what Autoblocks' users
+        # write), `id: str = "..."` and `self.id = ...` all check; at run time the abstract
+        # property still refuses an evaluator without an id.
+        id: str
+    else:
+
+        @property
+        @abc.abstractmethod
+        def id(self) -> str: ...
 
     @abc.abstractmethod
     def evaluate_test_case(
@@ -158,9 +165,13 @@ class BaseEventEvaluator(abc.ABC):
         super().__init_subclass__(**kwargs)
         _check_max_concurrency(cls)
 
-    @property
-    @abc.abstractmethod
-    def id(self) -> str: ...
+    if TYPE_CHECKING:
+        id: str
+    else:
+
+        @property
+        @abc.abstractmethod
+        def id(self) -> str: ...
 
     @abc.abstractmethod
     def evaluate_event(

@@ -34,6 +34,8 @@ def _from_case(source: FromCase) -> Callable[[Any], Any]:
 class _Configured(BaseTestEvaluator):
     """Shared configuration: id, threshold, max_concurrency, output_mapper."""
 
+    id: str = ""  # each instance's own, set by __init__
+
     def __init__(
         self,
         *,
@@ -42,17 +44,13 @@ class _Configured(BaseTestEvaluator):
         output_mapper: Callable[[Any], Any] | None,
         max_concurrency: int,
     ) -> None:
-        self._id = id
+        self.id = id
         self.threshold = threshold
         self.output_mapper = output_mapper or (lambda output: output)
         self.max_concurrency = max_concurrency
 
-    @property
-    def id(self) -> str:
-        return self._id
-
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(id={self._id!r})"
+        return f"{type(self).__name__}(id={self.id!r})"
 
 
 class HasAllSubstrings(_Configured):

@@ -24,6 +24,8 @@ class LocalEvaluator(BaseTestEvaluator):
     or ``"none"`` (the JSON is asked for in the prompt), for servers without the former.
     """
 
+    id: str = ""  # each instance's own, set by __init__
+
     def __init__(
         self,
         model: Any = None,
@@ -45,15 +47,11 @@ class LocalEvaluator(BaseTestEvaluator):
                 f'response_format must be "json_schema", "json_object" or "none", not {response_format!r}'
             )
         self.model = model
-        self._id = id
+        self.id = id
         self.threshold = threshold if threshold is not None else Threshold(gte=1)
         self.response_format = response_format
         self.retries = retries
         self.max_concurrency = max_concurrency
-
-    @property
-    def id(self) -> str:
-        return self._id
 
     async def evaluate_test_case(self, test_case: Any, output: Any) -> Evaluation | None:
         scenario = test_case.test.scenario
@@ -98,7 +96,7 @@ class LocalEvaluator(BaseTestEvaluator):
         return Evaluation(passed / len(verdicts), self.threshold, metadata)
 
     def __repr__(self) -> str:
-        return f"LocalEvaluator(id={self._id!r})"
+        return f"LocalEvaluator(id={self.id!r})"
 
 
 def _s(seconds: float | None) -> str:

@@ -610,16 +610,14 @@ def _check_reachable(url: str | None, number: str) -> None:
 class _ScenarioCheck(BaseTestEvaluator):
     """Runs the scenario's own check of this id; skips calls of scenarios without one."""
 
-    def __init__(self, id: str) -> None:
-        self._id = id
+    id: str = ""  # the check's, set by __init__
 
-    @property
-    def id(self) -> str:
-        return self._id
+    def __init__(self, id: str) -> None:
+        self.id = id
 
     def evaluate_test_case(self, test_case: VoiceTestCase, output: Any) -> Any:
         for check in test_case.test.scenario.checks:
-            if check.id == self._id:
+            if check.id == self.id:
                 return check.evaluate_test_case(test_case, output)
         return None
 
