@@ -9,6 +9,8 @@ import os
 import sys
 from collections.abc import Callable
 
+from trialrun._notebook import in_notebook
+
 
 def is_terminal() -> bool:
     """stderr is a terminal (False when it is closed, replaced or has no isatty)."""
@@ -20,14 +22,15 @@ def is_terminal() -> bool:
 
 def is_quiet(quiet: bool | None, *, loud: bool = False) -> bool:
     """quiet=True/False wins. quiet=None follows TRIALRUN_QUIET ("0": talk even without a
-    terminal, any other value: quiet), else talks on a terminal, or when `loud` (the CLI or
-    a script run as __main__, where nobody else reports)."""
+    terminal, any other value: quiet), else talks on a terminal or in a notebook, or when
+    `loud` (the CLI or a script run as __main__, where nobody else reports)."""
     if quiet is not None:
         return quiet
     env = os.environ.get("TRIALRUN_QUIET", "")
     if env:
         return env != "0"
-    return not (loud or is_terminal())
+    # A notebook is as interactive as a terminal: it shows progress and summaries too.
+    return not (loud or is_terminal() or in_notebook())
 
 
 def printer(quiet: bool | None, loud: bool) -> Callable[..., None]:

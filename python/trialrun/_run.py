@@ -17,7 +17,7 @@ from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from trialrun import _core, _limits, _selection, _stored
+from trialrun import _core, _limits, _notebook, _selection, _stored
 from trialrun._console import is_quiet, is_terminal
 from trialrun._core import SuiteResult
 from trialrun._loop import run_blocking
@@ -203,6 +203,9 @@ async def _run(
         done = run.start(asyncio.get_running_loop())
     finally:
         _suite_var.reset(suite_token)
+    live = None
+    if summary and not progress and _notebook.in_notebook():
+        live = asyncio.ensure_future(_notebook.show_progress(id, run, done))
     cancelled = False
     while True:
         try:
@@ -212,6 +215,8 @@ async def _run(
             # Stop scheduling, cancel what runs, then wait for the partial results.
             cancelled = True
             run.interrupt()
+    if live is not None:
+        await live  # its last count, drawn as the suite ended
     if summary:
         print(result.summary(), end="", flush=True)
     if result.store_error:

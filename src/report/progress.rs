@@ -37,13 +37,20 @@ impl Progress {
 
     /// One case finished (its fn and all its evaluations); `failed` if any part failed.
     pub fn case_done(&mut self, failed: bool) {
+        if failed {
+            self.failures += 1;
+        }
         if let Some(bar) = &self.bar {
             if failed {
-                self.failures += 1;
                 bar.set_message(format!("{} failing", self.failures));
             }
             bar.inc(1);
         }
+    }
+
+    /// Cases that failed so far (counted whether or not the bar is drawn).
+    pub fn failures(&self) -> u64 {
+        self.failures
     }
 
     pub fn finish(&mut self) {

@@ -438,6 +438,13 @@ impl SuiteRun {
         Ok(future)
     }
 
+    /// (cases done, cases planned, cases failing so far): for progress shown from Python
+    /// (notebooks), read a few times a second.
+    fn progress(&self, py: Python<'_>) -> (u64, u64, u64) {
+        let d = self.lock(py);
+        (d.tally.cases_done, d.tally.cases, d.progress.failures())
+    }
+
     /// Stops the suite: nothing new starts, running tasks are cancelled, sync calls in
     /// threads are abandoned. The future resolves with the partial results, recorded
     /// as interrupted.

@@ -395,6 +395,10 @@ impl RunInfo {
     }
 }
 
+/// Up to this many cases a notebook shows every case; beyond, the summary (a page of
+/// 100,000 rows would stall the notebook).
+const NOTEBOOK_CASES_SHOWN: usize = 200;
+
 #[pyclass(frozen, module = "trialrun._core", name = "SuiteResult")]
 pub struct SuiteResult {
     #[pyo3(get)]
@@ -743,14 +747,15 @@ impl SuiteResult {
         self.cases.len()
     }
 
-    /// Jupyter: this suite's stored runs as HTML, failures first (a summary when the
-    /// suite ran with record=False).
+    /// Jupyter: this suite's stored runs as HTML, failures first; for a large suite (or one
+    /// run with record=False) its summary, whose first failures and pointers to `trialrun
+    /// show` and the viewer stand in for every case.
     fn _repr_html_(&self, py: Python<'_>) -> PyResult<String> {
         match &self.store_path {
-            Some(path) => {
+            Some(path) if self.cases.len() <= NOTEBOOK_CASES_SHOWN => {
                 crate::py::history::html_for_runs(py, self.run_ids(py), Some(path.into()), false)
             }
-            None => Ok(format!(
+            _ => Ok(format!(
                 "<pre>{}</pre>",
                 crate::xml::xml_text(&self.summary(py))
             )),
