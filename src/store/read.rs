@@ -228,6 +228,11 @@ pub fn run_call_logs(conn: &Connection, run_id: &str) -> Result<Vec<CallLogRecor
     rows
 }
 
+/// Every trial's case row of a run, by case, then trial (no evaluations).
+pub fn run_case_trials(conn: &Connection, run_id: &str) -> Result<Vec<CaseRecord>, StoreError> {
+    select_cases(conn, run_id, "")
+}
+
 /// Every trial of a run: its case rows and evaluation rows, by case, then trial.
 pub fn run_trials(
     conn: &Connection,

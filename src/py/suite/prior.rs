@@ -233,7 +233,7 @@ impl Prior {
                 run.run.grid.as_deref().unwrap_or("(none)")
             )));
         }
-        let (cases, _) = store::run_trials(conn, &run.run.id)?;
+        let cases = store::run_case_trials(conn, &run.run.id)?;
         for case in cases {
             if let Some(&index) = by_hash.get(&*case.hash) {
                 let replayed = Replayed::Stored {
@@ -318,7 +318,9 @@ impl Prior {
         key: Key,
     ) -> Option<(Result<Py<PyAny>, String>, f64)> {
         let replayed = self.outputs.remove(&key)?;
-        self.taken.insert(key);
+        if self.cache.is_some() {
+            self.taken.insert(key);
+        }
         Some(match replayed {
             Replayed::Pickled { output, duration_s } => {
                 let (loads, _) = self.pickle.as_ref().expect("set with the cache");
@@ -358,7 +360,7 @@ impl Prior {
         let Some(text) = text else {
             return Ok(py.None());
         };
-        let value = json_loads(py, text).map_err(|e| crate::py::convert::format_pyerr(py, &e));
+        let value = json_value(py, text).map_err(|e| crate::py::convert::format_pyerr(py, &e));
         match (&self.decode, value) {
             (Some(decode), Ok(value)) => decode
                 .bind(py)
@@ -401,7 +403,7 @@ impl Prior {
         let output = c
             .output
             .as_deref()
-            .and_then(|text| json_loads(py, text).ok());
+            .and_then(|text| json_value(py, text).ok());
         CaseData {
             hash: plan.hashes[case].clone(),
             label: plan.labels[case].clone(),
@@ -423,6 +425,18 @@ impl Prior {
             log: None,
         }
     }
+}
+
+/// Python's value of stored JSON: a string or a number made directly (most outputs are
+/// text, and a json.loads call per case costs more than the rest of re-scoring it), any
+/// other value by json.loads.
+fn json_value(py: Python<'_>, text: &str) -> PyResult<Py<PyAny>> {
+    if text.starts_with('"') {
+        if let Ok(s) = serde_json::from_str::<String>(text) {
+            return Ok(pyo3::types::PyString::new(py, &s).into_any().unbind());
+        }
+    }
+    json_loads(py, text)
 }
 
 /// A stored evaluation as the engine holds one.
