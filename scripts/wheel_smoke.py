@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -66,9 +67,13 @@ def main() -> int:
         if not result.passed or len(result.cases) != 12:
             print(result.failure_report(), file=sys.stderr)
             return 1
-        cli = Path(sys.executable).with_name("trialrun")
+        # The console script beside the interpreter (bin/trialrun, Scripts\trialrun.exe).
+        cli = shutil.which("trialrun", path=str(Path(sys.executable).parent))
+        if cli is None:
+            print("the wheel installed no trialrun command", file=sys.stderr)
+            return 1
         for args in (["runs"], ["show", "latest"]):
-            proc = subprocess.run([str(cli), *args], capture_output=True, text=True, timeout=60)
+            proc = subprocess.run([cli, *args], capture_output=True, text=True, timeout=60)
             head = "\n".join(proc.stdout.splitlines()[:4])
             print(f"$ trialrun {' '.join(args)}\n{head}")
             if proc.returncode != 0 or "wheel-smoke" not in proc.stdout:
