@@ -71,6 +71,8 @@ esac
 echo "== check: auditwheel show (at ${SECONDS} s)"
 report=$(auditwheel show "$wheel")
 echo "$report"
+# auditwheel wraps its sentences: look for them in the report joined into one line.
+report=$(tr -s ' \n' '  ' <<<"$report")
 # auditwheel names the most compatible tag the symbols allow, and the libraries the
 # extension needs from outside the wheel and outside the manylinux policy (none allowed).
 if ! grep -q "consistent with the following platform tag: \"$TAG\"" <<<"$report"; then
