@@ -263,9 +263,11 @@ const LINGER: std::time::Duration = std::time::Duration::from_millis(2);
 /// first; the writer still gets the idle time, which is all it needs to keep up.
 fn lower_priority() {
     // SAFETY: plain syscalls on the calling thread's id; failure leaves the priority as is.
+    // The thread id comes from the raw syscall: glibc's gettid() wrapper is from 2.30, and
+    // the manylinux2014 wheel must load on glibc 2.17 (scripts/build_wheels.sh).
     #[cfg(target_os = "linux")]
     unsafe {
-        let tid = libc::gettid() as libc::id_t;
+        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
         libc::setpriority(libc::PRIO_PROCESS, tid, 10);
     }
 }
