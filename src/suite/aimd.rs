@@ -164,8 +164,11 @@ mod tests {
             limits.push(a.limit());
         }
         let tail = &limits[200..];
-        assert!(tail.iter().all(|&l| (7..=11).contains(&l)), "{tail:?}");
+        // Never below the capacity's 10 for long, and never far above it: each round
+        // runs as many calls as the server takes, and a couple more are refused (and
+        // would be retried).
+        assert!(tail.iter().all(|&l| (9..=12).contains(&l)), "{tail:?}");
         let mean = tail.iter().sum::<usize>() as f64 / tail.len() as f64;
-        assert!((9.0..=11.0).contains(&mean), "{mean}");
+        assert!((10.0..=12.0).contains(&mean), "{mean}");
     }
 }
