@@ -93,20 +93,30 @@ def main() -> None:
         os.environ["TRIALRUN_HOME"] = home
         store = Path(home) / "trialrun.db"
         rows = []
+        rescore_runs: list[float] = []
         fresh_model, _ = timed(test_cases=cases, fn=model, evaluators=evaluators)
         rows.append(("fresh, 10 ms async fn", fresh_model))
-        fresh_trivial, first = timed(test_cases=cases, fn=trivial, evaluators=evaluators)
-        rows.append(("fresh, trivial fn", fresh_trivial))
+        # Best of three, interleaved with re-scoring it (below): the two are close, and
+        # a busy machine moves either by more than their difference.
+        trivial_runs = []
+        for _ in range(3):
+            seconds, first = timed(test_cases=cases, fn=trivial, evaluators=evaluators)
+            trivial_runs.append(seconds)
+            start = time.perf_counter()
+            rescored = trialrun.rescore(
+                first.runs[0].run_id, evaluators, test_cases=cases, quiet=True
+            )
+            rescore_runs.append(time.perf_counter() - start)
+            assert len(rescored.cases) == n
+        fresh_trivial = min(trivial_runs)
+        rows.append(("fresh, trivial fn (best of 3)", fresh_trivial))
         filling, _ = timed(test_cases=cases, fn=model, evaluators=evaluators, cache=True)
         rows.append(("fresh, 10 ms async fn, filling the cache", filling))
         cached, result = timed(test_cases=cases, fn=model, evaluators=evaluators, cache=True)
         assert result.totals["cache_hits"] == n, result.totals
         rows.append(("fully cached (second run)", cached))
         rows.append(("reading + unpickling the cached rows (no engine)", read_rows(store)))
-        start = time.perf_counter()
-        rescored = trialrun.rescore(first.runs[0].run_id, evaluators, test_cases=cases, quiet=True)
-        rows.append(("rescore of the trivial run's outputs", time.perf_counter() - start))
-        assert len(rescored.cases) == n
+        rows.append(("rescore of the trivial run's outputs (best of 3)", min(rescore_runs)))
 
     print(f"{n:,} cases, evaluator {Short.id!r}, concurrency 50\n")
     print(f"{'run':<50} {'seconds':>8} {'cases/s':>10}")

@@ -104,12 +104,12 @@ def test_the_key_holds_fn_code_version_grid_and_trial():
         return Answer(case.n * 2 + 2)
 
     run_test_suite("keys", CASES[:2], fn_b, [IsAnswer()], cache=True, quiet=True)
-    assert calls == [0, 1]
+    assert sorted(calls) == [0, 1]
     # The user's version is part of the key.
     run_test_suite("keys", CASES[:2], fn_b, [IsAnswer()], cache="v2", quiet=True)
-    assert calls == [0, 1, 0, 1]
+    assert sorted(calls) == [0, 0, 1, 1]
     again = run_test_suite("keys", CASES[:2], fn_b, [IsAnswer()], cache="v2", quiet=True)
-    assert calls == [0, 1, 0, 1] and again.totals["cache_hits"] == 2
+    assert len(calls) == 4 and again.totals["cache_hits"] == 2
 
     grid = {"model": ["a", "b"]}
     run_test_suite(

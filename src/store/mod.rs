@@ -33,8 +33,8 @@ pub use git::git_info;
 pub use model::{CacheRecord, CallLogRecord, CaseRecord, EvaluationRecord, RunRecord, RunStatus};
 pub use open::{open, open_read};
 pub use read::{
-    delete_old_runs, latest_run, list_runs, old_runs, previous_run, run_call_logs, run_case_trials, run_cases,
-    run_evaluations, run_trials, runs_matching, StoredRun,
+    delete_old_runs, latest_run, list_runs, old_runs, previous_run, run_call_logs, run_case_trials,
+    run_cases, run_evaluations, run_trials, runs_matching, StoredRun,
 };
 pub use review::{
     grade_case, run_review, save_review, CaseFields, Grade, Review, ReviewError, ReviewJob,

@@ -427,13 +427,27 @@ impl Prior {
     }
 }
 
-/// Python's value of stored JSON: a string or a number made directly (most outputs are
-/// text, and a json.loads call per case costs more than the rest of re-scoring it), any
-/// other value by json.loads.
+/// Python's value of stored JSON (JSON trialrun wrote). Most outputs are text, made here
+/// directly; other values go straight to the C scanner of Python's json module, skipping
+/// `json.loads`'s Python-level wrapper, which cost more per case than the rest of
+/// re-scoring it. Anything the scanner does not take goes through `json.loads`, for its
+/// error.
 fn json_value(py: Python<'_>, text: &str) -> PyResult<Py<PyAny>> {
+    static SCAN: pyo3::sync::PyOnceLock<Py<PyAny>> = pyo3::sync::PyOnceLock::new();
     if text.starts_with('"') {
         if let Ok(s) = serde_json::from_str::<String>(text) {
             return Ok(pyo3::types::PyString::new(py, &s).into_any().unbind());
+        }
+    }
+    let scan = SCAN.get_or_try_init(py, || -> PyResult<Py<PyAny>> {
+        let decoder = py.import("json")?.getattr("JSONDecoder")?.call0()?;
+        Ok(decoder.getattr("scan_once")?.unbind())
+    })?;
+    if let Ok(found) = scan.bind(py).call1((text, 0)) {
+        if let Ok((value, end)) = found.extract::<(Bound<'_, PyAny>, usize)>() {
+            if end == text.chars().count() {
+                return Ok(value.unbind());
+            }
         }
     }
     json_loads(py, text)
