@@ -124,3 +124,18 @@ def test_realtime_call_control_is_answered_and_kept():
         ("rtc_123", "hangup", {}),
     ]
     assert server.other_requests == []
+
+
+async def test_calls_are_never_replayed_from_the_store(tmp_path, monkeypatch):
+    """TRIALRUN_CACHE / TRIALRUN_RESUME (trialrun run --cache / --resume) are for suites:
+    a call's result is not kept whole in the store, so a voice test always calls."""
+    monkeypatch.setenv("TRIALRUN_CACHE", "1")
+    monkeypatch.setenv("TRIALRUN_RESUME", "1")
+    with OpenAIServer() as server:
+        for _ in range(4):
+            server.reply(tool_calls=[("greet", {})])
+        first = await run_one(tmp_path, server, tags=True)
+        second = await run_one(tmp_path, server, tags=True)
+    assert len(server.exchanges) == 4  # two model requests per call, both calls made
+    assert first.agent_call_sid != second.agent_call_sid
+    assert [c.name for c in second.tool_calls] == ["greet", "greet"]

@@ -389,6 +389,11 @@ class TestRunner:
                 max_test_case_concurrency=self.concurrency,
                 quiet=self.quiet,
                 record=self.record,
+                # A call's result does not come back from the store whole (its transcript,
+                # metrics and recording are objects, kept as JSON): TRIALRUN_RESUME and
+                # TRIALRUN_CACHE, meant for suites, never replay calls.
+                resume=False,
+                cache=False,
             )
         finally:
             if started_here:
@@ -451,6 +456,8 @@ class TestRunner:
             max_test_case_concurrency=self.concurrency,
             quiet=self.quiet,
             record=self.record,
+            resume=False,
+            cache=False,
         )
         self.last_suite_result = suite
         return TestResults(_result_of_case(case, self.evaluator) for case in suite.cases)
