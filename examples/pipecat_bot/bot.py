@@ -309,7 +309,9 @@ async def run_call(websocket: WebSocket, settings: Settings) -> None:
 
         async def redirect() -> None:
             # From here the call belongs to <Dial>: the stream will stop and the pipeline
-            # end, and the serializer must not hang the transferred call up.
+            # end, and the serializer must not hang the transferred call up. (Pipecat 1.14
+            # only hangs up while the socket is open: the carrier closing it first is
+            # safe, but a bot ending its pipeline right after the redirect races it.)
             hang_up.auto_hang_up = False
             # Pipecat says the bot stopped speaking once its last audio is sent; Twilio
             # still has some buffered to play, which a redirect would cut off.
