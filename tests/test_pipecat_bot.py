@@ -225,8 +225,18 @@ ORDER = Scenario(
 
 @pytest.fixture(scope="module")
 def order_call(pipecat, tmp_path_factory):
-    """One ordering call, which the next two tests read."""
-    (result,) = asyncio.run(call(pipecat, tmp_path_factory.mktemp("order"), Test(ORDER, CALLER)))
+    """One ordering call, which the next two tests read (with a run store of its own: the
+    per-test store of conftest.py is set up after module fixtures)."""
+    home = tmp_path_factory.mktemp("order")
+    saved = os.environ.get("TRIALRUN_HOME")
+    os.environ["TRIALRUN_HOME"] = str(home / "store")
+    try:
+        (result,) = asyncio.run(call(pipecat, home, Test(ORDER, CALLER)))
+    finally:
+        if saved is None:
+            os.environ.pop("TRIALRUN_HOME", None)
+        else:
+            os.environ["TRIALRUN_HOME"] = saved
     return result
 
 
