@@ -10,6 +10,8 @@
 
 mod api;
 mod assets;
+mod case_params;
+mod run_view;
 
 use std::fmt;
 use std::io;
