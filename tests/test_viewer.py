@@ -253,6 +253,12 @@ def test_case_pages_sort_search_filter_and_errors(viewer: Viewer, runs: tuple[st
     assert length["histogram"][4] == 1  # "tiny": 0.4
     assert summary["grid"] is None  # not a grid search
 
+    status, answer = fetch_json(viewer.url + "api/compare")
+    assert status == 200
+    exact = next(h for h in answer["histograms"] if h["evaluator"] == "exact")
+    assert (exact["base"], exact["head"]) == ([0] * 9 + [5], [1] + [0] * 8 + [3])
+    assert exact["svg"].count('<rect class="bar"') == 20
+
 
 def test_default_store_port_errors_and_stop(runs: tuple[str, str]) -> None:
     with Viewer() as v:  # the store of TRIALRUN_HOME
@@ -490,6 +496,11 @@ def test_compare_view_puts_the_newly_failing_case_first(
     ]
     exact = page.find_element(By.CSS_SELECTOR, "#compare-evaluators tr[data-evaluator='exact']")
     assert exact.find_element(By.CSS_SELECTOR, "[data-count='newly_failing']").text == "1"
+    # exact's scores overlaid: base scored all 5 cases 1.0; head scored q-2 0.0, q-4 raised.
+    chart = "#compare-charts svg.histogram[data-evaluator='exact']"
+    for series, expected in (("base", [0] * 9 + [5]), ("head", [1] + [0] * 8 + [3])):
+        bars = page.find_elements(By.CSS_SELECTOR, f"{chart} rect.bar[data-series='{series}']")
+        assert [int(b.get_attribute("data-count")) for b in bars] == expected
     assert page.find_element(By.ID, "added-cases").text == "None."
     assert page.find_element(By.ID, "removed-cases").text == "None."
 

@@ -7,8 +7,12 @@
 //! (`data-bin`, `data-count`, `data-series`; `data-rate`, `data-passed`, `data-total`),
 //! so tests and scripts read a chart without parsing geometry.
 
+use std::collections::BTreeMap;
 use std::fmt::Write;
 
+use super::common::grid_label;
+use crate::history::Comparison;
+use crate::store::{EvaluationRecord, StoredRun};
 use crate::xml::{xml_attr as attr, xml_text as text};
 
 /// Bins of every histogram.
@@ -258,6 +262,123 @@ pub fn pass_rates_svg(bars: &[PassRateBar]) -> String {
     }
     out.push_str("</svg>");
     out
+}
+
+/// Each evaluator's histogram (by evaluator id) of the scores among `evaluations`.
+pub fn run_histograms(evaluations: &[EvaluationRecord]) -> Vec<(String, String)> {
+    let mut scores: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+    for e in evaluations.iter().filter(|e| e.trial == 0) {
+        let entry = scores.entry(&e.evaluator_id).or_default();
+        entry.extend(e.score);
+    }
+    scores
+        .into_iter()
+        .filter(|(_, s)| !s.is_empty())
+        .map(|(id, s)| {
+            let range = ScoreRange::of([&s[..]]);
+            let series = [Series {
+                name: "",
+                counts: range.counts(&s),
+            }];
+            (id.to_string(), histogram_svg(id, range, &series))
+        })
+        .collect()
+}
+
+/// One evaluator's scores in two runs, on the same bins.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ComparedHistogram {
+    pub evaluator: String,
+    pub range: (f64, f64),
+    pub base: Vec<u64>,
+    pub head: Vec<u64>,
+    pub svg: String,
+}
+
+/// Per evaluator of a comparison, the scores of the cases both runs hold, base and head
+/// overlaid on shared bins.
+pub fn compared_histograms(c: &Comparison) -> Vec<ComparedHistogram> {
+    let mut scores: BTreeMap<&str, (Vec<f64>, Vec<f64>)> = BTreeMap::new();
+    for case in &c.cases {
+        for e in &case.evaluations {
+            let entry = scores.entry(&e.evaluator_id).or_default();
+            entry.0.extend(e.base.as_ref().and_then(|s| s.score));
+            entry.1.extend(e.head.as_ref().and_then(|s| s.score));
+        }
+    }
+    scores
+        .into_iter()
+        .filter(|(_, (b, h))| !b.is_empty() || !h.is_empty())
+        .map(|(id, (b, h))| {
+            let range = ScoreRange::of([&b[..], &h[..]]);
+            let (base, head) = (range.counts(&b), range.counts(&h));
+            let svg = histogram_svg(
+                id,
+                range,
+                &[
+                    Series {
+                        name: "base",
+                        counts: base.clone(),
+                    },
+                    Series {
+                        name: "head",
+                        counts: head.clone(),
+                    },
+                ],
+            );
+            ComparedHistogram {
+                evaluator: id.to_string(),
+                range: (range.lo, range.hi),
+                base,
+                head,
+                svg,
+            }
+        })
+        .collect()
+}
+
+/// The grid searches among `runs`: runs of one suite with a grid combination started at
+/// the same moment (a grid search stores one run per combination, all with its start
+/// time), two combinations or more. Each as its suite, start and pass-rate bars, in the
+/// order of `runs`' first appearance; bars in the order the combinations ran.
+pub fn grid_searches(runs: &[StoredRun]) -> Vec<(String, f64, String)> {
+    let mut groups: Vec<((&str, u64), Vec<&StoredRun>)> = Vec::new();
+    for r in runs.iter().filter(|r| r.run.grid.is_some()) {
+        let key = (r.run.suite_id.as_str(), r.run.started_at.to_bits());
+        match groups.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, members)) => members.push(r),
+            None => groups.push((key, vec![r])),
+        }
+    }
+    groups
+        .into_iter()
+        .filter(|(_, members)| members.len() > 1)
+        .map(|((suite, _), mut members)| {
+            // The viewer's order (`store::grid_siblings`): by run id, which follows the
+            // combinations' order for generated ids and for "{run_id}-{k}" up to k = 9.
+            members.sort_by(|a, b| a.run.id.cmp(&b.run.id));
+            let labels: Vec<String> = members
+                .iter()
+                .map(|r| r.run.grid.as_deref().map(grid_label).unwrap_or_default())
+                .collect();
+            let bars: Vec<PassRateBar> = members
+                .iter()
+                .zip(&labels)
+                .map(|(r, label)| PassRateBar {
+                    label,
+                    run_id: &r.run.id,
+                    passed: r.cases.saturating_sub(r.failed_cases + r.errored_cases),
+                    total: r.cases,
+                    current: false,
+                })
+                .collect();
+            (
+                suite.to_string(),
+                members[0].run.started_at,
+                pass_rates_svg(&bars),
+            )
+        })
+        .collect()
 }
 
 /// A short number: at most two decimals, no trailing zeros.

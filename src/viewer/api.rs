@@ -6,7 +6,8 @@
 //! - `GET /api/runs/{ref}/summary` and `GET /api/runs/{ref}/cases?...`: what the run page
 //!   reads (a summary, and one page of cases at a time; see `run_view`);
 //! - `GET /api/compare?base=&head=&suite=`: {"comparison": Comparison, "regressions":
-//!   [Regression]} under the default policy; base and head default as in `trialrun compare`;
+//!   [Regression], "histograms": [ComparedHistogram]} under the default policy; base and
+//!   head default as in `trialrun compare`;
 //! - `POST /api/runs/{ref}/review/{hash}` with a JSON body {"grade": "pass"|"fail",
 //!   "score": 0..1 or null, "note": text or null}: saves a reviewer's grade of that case
 //!   and answers with the run's review queue. The only write: it must come from this
@@ -34,6 +35,7 @@ use serde::Serialize;
 
 use super::{run_view, App};
 use crate::history::{self, HistoryError, Policy};
+use crate::report::charts;
 use crate::store::{self, StoreError};
 
 /// Runs listed when the request gives no limit.
@@ -159,6 +161,9 @@ struct RunAnswer {
 struct CompareAnswer {
     comparison: history::Comparison,
     regressions: Vec<history::Regression>,
+    /// Per evaluator, the scores of the cases in both runs: base and head histograms
+    /// overlaid on shared bins.
+    histograms: Vec<charts::ComparedHistogram>,
 }
 
 async fn compare(State(app): State<Arc<App>>, query: Params) -> Response {
@@ -181,6 +186,7 @@ async fn compare(State(app): State<Arc<App>>, query: Params) -> Response {
         );
         let regressions = comparison.regressions(&Policy::default());
         Ok(CompareAnswer {
+            histograms: charts::compared_histograms(&comparison),
             comparison,
             regressions,
         })

@@ -592,6 +592,14 @@
           gradeCell(r.base, "base-grade"), gradeCell(r.head, "head-grade")))))];
   }
 
+  // Per evaluator, base's and head's scores (of the cases both hold) overlaid.
+  function compareCharts(histograms) {
+    if (!histograms.length) return [];
+    return el("div", { id: "compare-charts", class: "charts" }, histograms.map((h) =>
+      el("figure", { class: "chart", "data-evaluator": h.evaluator }, svgNode(h.svg),
+        el("figcaption", { class: "muted" }, `base ${h.base.reduce((a, b) => a + b, 0)} scores, head ${h.head.reduce((a, b) => a + b, 0)}`))));
+  }
+
   async function showCompare(token, baseRef, headRef) {
     const answer = await api("/api/compare" + query({ base: baseRef, head: headRef }));
     const cmp = answer.comparison;
@@ -647,6 +655,7 @@
           caseName(r.hash, r.label), r.evaluator_id ? ` · ${r.evaluator_id}` : "", `: ${r.reason}`)))
         : el("p", { id: "regressions", class: "muted" }, "None: nothing that passed in base fails in head."),
       el("h2", {}, "Evaluators"),
+      compareCharts(answer.histograms || []),
       el("table", { id: "compare-evaluators" },
         el("thead", {}, el("tr", {}, el("th", {}, "Evaluator"),
           ["Compared", "Newly failing", "Newly passing", "Base mean", "Head mean", "Mean Δ"].map((h) => el("th", { class: "num" }, h)))),
