@@ -666,6 +666,142 @@ def test_grid_search_pass_rates_as_bars(browser: WebDriver, trialrun_home: Path)
         assert console_errors(browser) == []
 
 
+# --- a voice call: its timeline and recording -------------------------------------------
+
+
+@dataclasses.dataclass
+class CallCase(BaseTestCase):
+    name: str
+
+    def hash(self) -> str:
+        return self.name
+
+
+def write_wav(path: Path, seconds: float) -> None:
+    """A two-channel 8 kHz WAV (caller left, agent right) of silence."""
+    import wave
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(2)
+        w.setsampwidth(2)
+        w.setframerate(8000)
+        w.writeframes(b"\x00\x00\x00\x00" * int(8000 * seconds))
+
+
+def a_call(recording: Path) -> Any:
+    """A call as trialrun.voice's TestRunner stores it (its TestResult is the output)."""
+    from trialrun.voice.results import (
+        CallMetrics,
+        Interruption,
+        KeyPress,
+        TestResult,
+        Utterance,
+    )
+
+    return TestResult(
+        test={"scenario": "refund", "agent": "support"},
+        transcript=[
+            Utterance("agent", "Hello, how can I help you today?", 0.2, 1.4),
+            Utterance("caller", "I want a refund for my order", 1.8, 3.0),
+            Utterance("agent", "Sure, press 5 to confirm your order number", 3.6, 5.2),
+            Utterance("caller", "okay", 5.0, 5.4, cut_off=True),
+        ],
+        metrics=CallMetrics(
+            duration=6.0,
+            time_to_first_word=0.2,
+            response_latencies=[0.6],
+            latency_p50=0.6,
+            latency_p95=0.6,
+            interruptions=[Interruption(by="caller", at=5.0, overlap=0.2)],
+            silences=[],
+            ended_by="caller",
+            end_reason="goodbye",
+            dtmf_sent="5",
+            dtmf_heard="",
+            turns=2,
+        ),
+        keys=[KeyPress(role="caller", digit="5", at=5.6)],
+        recording_path=str(recording),
+        call_sid="CA0001",
+    )
+
+
+def test_call_timeline_lanes_and_recording(browser: WebDriver, trialrun_home: Path) -> None:
+    recording = trialrun_home / "recordings" / "CA0001.wav"
+    write_wav(recording, 6.0)
+    call = a_call(recording)
+    (run_id,) = run_test_suite(
+        "calls", [CallCase("refund")], [], lambda c: call, quiet=True
+    ).run_ids
+    (trialrun_home / "secret.wav").write_bytes(b"RIFF not yours")
+    (trialrun_home / "recordings" / "leak.wav").symlink_to(trialrun_home / "secret.wav")
+    console_errors(browser)
+    with Viewer(store_path=str(trialrun_home / "trialrun.db"), port=0) as viewer:
+        api = viewer.url + "api/recordings/"
+        status, headers, body = fetch(api + "CA0001.wav")
+        assert (status, headers["Content-Type"]) == (200, "audio/wav")
+        assert body == recording.read_bytes()
+        request = urllib.request.Request(api + "CA0001.wav", headers={"Range": "bytes=0-3"})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert (response.status, response.read()) == (206, b"RIFF")
+            assert response.headers["Content-Range"] == f"bytes 0-3/{len(body)}"
+        # Only the store's recordings folder is served.
+        assert fetch(api + "..%2Ftrialrun.db")[0] == 400
+        assert fetch(api + "..%2Fsecret.wav")[0] == 400
+        status, _, body = fetch(api + "leak.wav")  # a link out of the folder
+        assert status == 403 and b"leads outside" in body
+        assert fetch(api + "missing.wav")[0] == 404
+
+        browser.get(viewer.url + f"#/run/{run_id}")
+        wait_page(browser, "run")
+        browser.find_element(By.CSS_SELECTOR, "tr.case-row[data-hash='refund']").click()
+        timeline = browser.find_element(By.CSS_SELECTOR, "tr.detail .call svg.call-timeline")
+
+        def lane(role: str) -> list[str]:
+            items = timeline.find_elements(By.CSS_SELECTOR, f".lane[data-role='{role}'] .utterance")
+            return [u.get_attribute("data-text") for u in items]
+
+        assert lane("caller") == ["I want a refund for my order", "okay"]
+        assert lane("agent") == [
+            "Hello, how can I help you today?",
+            "Sure, press 5 to confirm your order number",
+        ]
+        assert (
+            timeline.find_elements(By.CSS_SELECTOR, ".utterance.cut-off")[0].get_attribute(
+                "data-start"
+            )
+            == "5"
+        )
+        (gap,) = timeline.find_elements(By.CSS_SELECTOR, ".latency")
+        assert abs(float(gap.get_attribute("data-gap")) - 0.6) < 1e-9
+        (cut,) = timeline.find_elements(By.CSS_SELECTOR, ".interruption")
+        assert (cut.get_attribute("data-by"), cut.get_attribute("data-at")) == ("caller", "5")
+        (key,) = timeline.find_elements(By.CSS_SELECTOR, ".dtmf")
+        assert (key.get_attribute("data-digit"), key.get_attribute("data-at")) == ("5", "5.6")
+        hangup = timeline.find_element(By.CSS_SELECTOR, ".hangup")
+        assert (hangup.get_attribute("data-at"), hangup.get_attribute("data-ended-by")) == (
+            "6",
+            "caller",
+        )
+
+        audio = browser.find_element(By.CSS_SELECTOR, "tr.detail .call audio.call-audio")
+        assert audio.get_attribute("src") == api + "CA0001.wav"
+        WebDriverWait(browser, 10).until(
+            lambda d: d.execute_script("return arguments[0].readyState", audio) >= 1
+        )
+        assert abs(browser.execute_script("return arguments[0].duration", audio) - 6.0) < 0.01
+        cursor = timeline.find_element(By.CSS_SELECTOR, "line.cursor")
+        start_x = float(cursor.get_attribute("x1"))
+        browser.execute_script("arguments[0].currentTime = 3", audio)
+        WebDriverWait(browser, 10).until(lambda d: cursor.get_attribute("data-time") == "3")
+        # halfway through the call, the cursor is halfway across the lanes
+        lanes = timeline.find_element(By.CSS_SELECTOR, ".lane[data-role='caller'] .lane-bg")
+        middle = float(lanes.get_attribute("x")) + float(lanes.get_attribute("width")) / 2
+        assert float(cursor.get_attribute("x1")) == pytest.approx(middle) and start_x < middle
+        assert console_errors(browser) == []
+
+
 # --- the review queue in the browser ------------------------------------------------------
 
 
