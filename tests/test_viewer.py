@@ -621,6 +621,15 @@ def test_run_page_pages_sorts_searches_and_keeps_its_view_in_the_url(
         browser.back()  # history holds each view
         wait_cases(browser)
         assert visible_hashes(browser) == ["n-123"]
+
+        # A link naming an evaluator the run does not have: the page says so in the table.
+        browser.get(viewer.url + f"#/run/{run_id}?sort=score%3Anope")
+        error = WebDriverWait(browser, 10).until(
+            EC.presence_of_element_located((By.ID, "cases-error"))
+        )
+        assert 'no evaluator "nope"' in error.text
+        assert browser.find_element(By.ID, "run-suite").text == "numbered"
+        console_errors(browser)  # the refused request is logged as a 400
         assert console_errors(browser) == []
 
 

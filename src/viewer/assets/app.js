@@ -530,7 +530,10 @@
 
   async function showRun(token, reference, state) {
     runView = null;
-    const summary = await api(`/api/runs/${encodeURIComponent(reference)}/summary`);
+    // The summary and the first page are read at once (a reference other than an id, such
+    // as "latest", reads the first page of the run it names then).
+    const [summary, firstPage] = await Promise.all([
+      api(`/api/runs/${encodeURIComponent(reference)}/summary`), api(casesPath(reference, state)).catch((error) => ({ error }))]);
     const run = summary.run;
     const ids = summary.evaluators.map((e) => e.id);
     const review = summary.review || { jobs: [], items: [] };
@@ -656,13 +659,17 @@
         const answer = await api(casesPath(run.id, state));
         if (mine === loads && runView && runView.update === update) render(answer);
       } catch (error) {
-        if (mine !== loads) return;
-        tbody.replaceChildren(el("tr", {}, el("td", { colspan: 4 + ids.length, class: "error-box", id: "cases-error", role: "alert" }, error.message || String(error))));
-        document.body.dataset.cases = "ready";
+        if (mine === loads) casesError(error);
       }
     }
 
-    const firstPage = await api(casesPath(run.id, state));
+    // A view state the API refused (a shared link naming an evaluator the run lacks): the
+    // page stays, its table says why.
+    function casesError(error) {
+      tbody.replaceChildren(el("tr", {}, el("td", { colspan: 4 + ids.length, class: "error-box", id: "cases-error", role: "alert" }, error.message || String(error))));
+      document.body.dataset.cases = "ready";
+    }
+
     if (reviewing) showReview(review);
     const shownPage = show(token,
       el("h1", {}, "Run of ", el("span", { id: "run-suite" }, run.suite_id)),
@@ -682,7 +689,8 @@
       el("div", { class: "toolbar pager", id: "pager" }, prev, pageInfo, next));
     if (!shownPage) return;
     runView = { reference, update };
-    render(firstPage);
+    if (firstPage.error) casesError(firstPage.error);
+    else render(firstPage);
   }
 
   // --- #/compare/{base}/{head} : two runs side by side --------------------------------
