@@ -95,7 +95,7 @@ impl From<StoreError> for CasePageError {
     }
 }
 
-/// The evaluations of the case `c` (of the picked evaluator, when `{ev}` is replaced).
+/// Joins an evaluation `e` to the case `c` it judged (first trials only).
 const CASE_EVALUATIONS: &str = "e.run = c.run AND e.case_idx = c.idx AND e.trial = 0";
 
 /// A page of the run `run_id`'s cases as `query` asks.
