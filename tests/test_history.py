@@ -7,6 +7,7 @@ import csv
 import dataclasses
 import io
 import json
+import re
 import subprocess
 import sys
 import textwrap
@@ -215,6 +216,57 @@ def test_notebook_html(two_runs):
     )
     standalone = history.run("latest").html()
     assert standalone.lower().startswith("<!doctype html>")
+
+
+def svg_charts(html: str, kind: str) -> dict[str, ET.Element]:
+    """The report's SVG charts of one kind (histogram, pass-rates), parsed as XML, by
+    their evaluator (histograms) or position."""
+    found = {}
+    for i, text in enumerate(re.findall(r"<svg .*?</svg>", html, re.S)):
+        svg = ET.fromstring(text)
+        if svg.get("class") == kind:
+            found[svg.get("data-evaluator") or str(i)] = svg
+    return found
+
+
+def bar_counts(svg: ET.Element, series: str = "") -> list[int]:
+    bars = [
+        r
+        for r in svg.iter("{http://www.w3.org/2000/svg}rect")
+        if r.get("class") == "bar" and r.get("data-series") == series
+    ]
+    return [int(b.get("data-count")) for b in sorted(bars, key=lambda b: int(b.get("data-bin")))]
+
+
+def test_reports_draw_score_histograms_and_grid_pass_rates(two_runs):
+    base, head = two_runs
+    # head: a, c and new answer 1 (exact 1, closeness 1); b answers 5 (exact 0, closeness 0.6)
+    for html in (history.run(head.run_ids[0]).html(), head._repr_html_()):
+        charts = svg_charts(html, "histogram")
+        assert sorted(charts) == ["closeness", "exact"]
+        assert bar_counts(charts["exact"]) == [1, 0, 0, 0, 0, 0, 0, 0, 0, 3]
+        assert bar_counts(charts["closeness"]) == [0, 0, 0, 0, 0, 0, 1, 0, 0, 3]
+    standalone = history.run(head.run_ids[0]).html()
+    assert not re.search(r"(src|href)=\"?https?:", standalone)  # nothing fetched
+
+    # The comparison overlays base and head over the cases both hold (a, b, c).
+    charts = svg_charts(trialrun.compare(base, head).html(), "histogram")
+    assert bar_counts(charts["exact"], "base") == [0, 0, 0, 0, 0, 0, 0, 0, 0, 3]
+    assert bar_counts(charts["exact"], "head") == [1, 0, 0, 0, 0, 0, 0, 0, 0, 2]
+
+    # A grid search's result in a notebook, and the runs list: pass rates as bars.
+    grid = run_suite({"a": 1, "b": 5}, suite="grid-history", grid_search_params={"m": ["x", "y"]})
+    for html in (grid._repr_html_(), history.runs()._repr_html_()):
+        (bars,) = svg_charts(html, "pass-rates").values()
+        rows = [
+            g for g in bars.iter("{http://www.w3.org/2000/svg}g") if g.get("class") == "bar-row"
+        ]
+        assert [g.get("data-run-id") for g in rows] == sorted(grid.run_ids)
+        assert "m=x" in ET.tostring(bars, encoding="unicode")
+        for g in rows:
+            (bar,) = [r for r in g if r.get("class") == "bar"]
+            assert (bar.get("data-passed"), bar.get("data-total")) == ("1", "2")
+    assert svg_charts(history.run(head.run_ids[0]).html(), "pass-rates") == {}
 
 
 def test_a_corrupted_store_is_a_clear_error(trialrun_home):

@@ -194,6 +194,72 @@ def test_api_over_http(viewer: Viewer, runs: tuple[str, str]) -> None:
     assert fetch(viewer.url + "style.css")[1]["Content-Type"] == "text/css; charset=utf-8"
 
 
+def test_case_pages_sort_search_filter_and_errors(viewer: Viewer, runs: tuple[str, str]) -> None:
+    base, head = runs
+    api = viewer.url + f"api/runs/{head}/"
+
+    def page(query: str) -> tuple[int, list[str]]:
+        status, answer = fetch_json(api + "cases" + query)
+        assert status == 200, answer
+        return answer["total"], [c["hash"] for c in answer["cases"]]
+
+    status, answer = fetch_json(api + "cases?limit=2")
+    assert (status, answer["total"], answer["offset"], answer["limit"]) == (200, 5, 0, 2)
+    first = answer["cases"][0]
+    assert first["hash"] == "q-0" and first["test_case"]["text"] == "<b>first</b> question"
+    assert [e["evaluator_id"] for e in first["evaluations"]] == ["exact", "length"]
+    assert page("?offset=2&limit=2") == (5, ["q-2", "q-3"])
+    assert page("?offset=5") == (5, [])
+    # By length's score, lowest first: q-3 ("tiny", 0.4) first; q-4 raised, has no
+    # score, and comes last in either direction.
+    assert page("?sort=score:length")[1][0] == "q-3"
+    assert page("?sort=score:length&dir=desc")[1][-1] == "q-4"
+    # by label: "<b>first…", "fifth…", "fourth…", "second…", "third…"
+    assert page("?sort=case")[1] == ["q-0", "q-4", "q-3", "q-1", "q-2"]
+    assert page("?sort=status&dir=desc")[1][:3] == ["q-4", "q-2", "q-3"]
+    # Search looks in the test case, the output, the traceback and evaluation metadata,
+    # ASCII case-insensitively.
+    assert page("?q=GAMMA") == (1, ["q-2"])
+    assert page("?q=model%20is%20down") == (1, ["q-4"])
+    assert page("?q=%22got%22") == (4, ["q-0", "q-1", "q-2", "q-3"])  # exact's metadata
+    assert page("?q=100%25") == (0, [])  # % is looked for, not a wildcard
+    assert page("?status=failed") == (2, ["q-2", "q-3"])
+    assert page("?status=failed&evaluator=exact") == (1, ["q-2"])
+    assert page("?status=errored") == (1, ["q-4"])
+    assert page("?status=passed") == (2, ["q-0", "q-1"])
+
+    for query, needle in [
+        ("?sort=colour", 'cannot sort by "colour"'),
+        ("?sort=score:nope", f'sort: run {head} has no evaluator "nope" (it has: exact, length)'),
+        ("?evaluator=nope", f'evaluator: run {head} has no evaluator "nope"'),
+        ("?dir=sideways", "dir must be asc or desc"),
+        ("?limit=0", "limit must be from 1 to 500"),
+        ("?offset=x", 'offset must be a whole number, got "x"'),
+        ("?status=green", "status must be all, passed, failed or errored"),
+        ("?page=2", "unknown parameter page"),
+    ]:
+        status, error = fetch_json(api + "cases" + query)
+        assert status == 400 and needle in error["error"], (query, error)
+    assert fetch_json(viewer.url + "api/runs/no-such-run/cases")[0] == 404
+
+    status, summary = fetch_json(api + "summary")
+    assert status == 200 and summary["run"]["id"] == head and summary["previous"] == base
+    exact, length = summary["evaluators"]
+    assert (exact["id"], exact["passed"], exact["failed"], exact["scored"]) == ("exact", 3, 1, 4)
+    assert exact["range"] == [0.0, 1.0]
+    assert exact["histogram"] == [1, 0, 0, 0, 0, 0, 0, 0, 0, 3]  # one 0.0, three 1.0
+    assert exact["svg"].count('<rect class="bar"') == 10
+    assert 'data-bin="9" data-count="3"' in exact["svg"]
+    assert length["histogram"][4] == 1  # "tiny": 0.4
+    assert summary["grid"] is None  # not a grid search
+
+    status, answer = fetch_json(viewer.url + "api/compare")
+    assert status == 200
+    exact = next(h for h in answer["histograms"] if h["evaluator"] == "exact")
+    assert (exact["base"], exact["head"]) == ([0] * 9 + [5], [1] + [0] * 8 + [3])
+    assert exact["svg"].count('<rect class="bar"') == 20
+
+
 def test_default_store_port_errors_and_stop(runs: tuple[str, str]) -> None:
     with Viewer() as v:  # the store of TRIALRUN_HOME
         assert [r["id"] for r in fetch_json(v.url + "api/runs")[1]] == list(reversed(runs))
@@ -245,6 +311,14 @@ def browser() -> Iterator[WebDriver]:
 def wait_page(driver: WebDriver, page: str) -> None:
     WebDriverWait(driver, 15).until(
         EC.presence_of_element_located((By.CSS_SELECTOR, f"body[data-page='{page}']"))
+    )
+
+
+def wait_cases(driver: WebDriver) -> None:
+    """Waits for the run page's cases table to show the view state in the URL: a change
+    of filter, sort, search or page marks it loading until its page of cases is shown."""
+    WebDriverWait(driver, 15).until(
+        lambda d: d.execute_script("return document.body.dataset.cases") == "ready"
     )
 
 
@@ -314,6 +388,8 @@ def test_run_view_filters_and_case_details(page: WebDriver, runs: tuple[str, str
     evaluator = Select(page.find_element(By.ID, "filter-evaluator"))
 
     status.select_by_value("failed")
+
+    wait_cases(page)
     assert visible_hashes(page) == ["q-2", "q-3"]  # exact fails q-2, length fails q-3
     assert page.find_element(By.ID, "case-count").text == "2 of 5 cases"
     for row in page.find_elements(By.CSS_SELECTOR, "#cases-table tr.case-row"):
@@ -324,16 +400,23 @@ def test_run_view_filters_and_case_details(page: WebDriver, runs: tuple[str, str
         assert "failed" in verdicts
 
     evaluator.select_by_value("exact")
+
+    wait_cases(page)
     assert visible_hashes(page) == ["q-2"]
     headers = texts(page.find_elements(By.CSS_SELECTOR, "#cases-table thead th[data-evaluator]"))
     assert headers == ["exact"]
     evaluator.select_by_value("length")
+    wait_cases(page)
     assert visible_hashes(page) == ["q-3"]
 
     status.select_by_value("errored")
+
+    wait_cases(page)
     assert visible_hashes(page) == ["q-4"]
     status.select_by_value("all")
+    wait_cases(page)
     evaluator.select_by_value("")
+    wait_cases(page)
     assert visible_hashes(page) == all_cases
 
     # A case opens to its test case, output and evaluations; data stays text.
@@ -413,6 +496,11 @@ def test_compare_view_puts_the_newly_failing_case_first(
     ]
     exact = page.find_element(By.CSS_SELECTOR, "#compare-evaluators tr[data-evaluator='exact']")
     assert exact.find_element(By.CSS_SELECTOR, "[data-count='newly_failing']").text == "1"
+    # exact's scores overlaid: base scored all 5 cases 1.0; head scored q-2 0.0, q-4 raised.
+    chart = "#compare-charts svg.histogram[data-evaluator='exact']"
+    for series, expected in (("base", [0] * 9 + [5]), ("head", [1] + [0] * 8 + [3])):
+        bars = page.find_elements(By.CSS_SELECTOR, f"{chart} rect.bar[data-series='{series}']")
+        assert [int(b.get_attribute("data-count")) for b in bars] == expected
     assert page.find_element(By.ID, "added-cases").text == "None."
     assert page.find_element(By.ID, "removed-cases").text == "None."
 
@@ -427,6 +515,300 @@ def test_compare_view_puts_the_newly_failing_case_first(
         "newly_failing",
     )
     assert head[:8] in page.find_element(By.ID, "compare-head").text
+
+
+# --- a larger run: paging, sort, search and the view state in the URL --------------------
+
+
+@dataclasses.dataclass
+class Numbered(BaseTestCase):
+    n: int
+
+    def hash(self) -> str:
+        return f"n-{self.n:03}"
+
+
+class Grade(BaseTestEvaluator):
+    id = "grade"
+
+    def evaluate_test_case(self, test_case: Numbered, output: str) -> Evaluation:
+        return Evaluation(
+            score=(test_case.n * 37 % 100) / 100,
+            threshold=Threshold(gte=0.2),
+            metadata={"tag": f"tag{test_case.n:03}x"},
+        )
+
+
+def numbered_fn(case: Numbered) -> str:
+    if case.n % 50 == 7:
+        raise RuntimeError(f"case {case.n} broke")
+    return f"out {case.n}"
+
+
+def row_scores(driver: WebDriver) -> list[float]:
+    cells = driver.find_elements(
+        By.CSS_SELECTOR, "#cases-table tr.case-row td[data-evaluator='grade']"
+    )
+    return [float(c.get_attribute("data-score")) for c in cells]
+
+
+def test_run_page_pages_sorts_searches_and_keeps_its_view_in_the_url(
+    browser: WebDriver, trialrun_home: Path
+) -> None:
+    cases = [Numbered(n) for n in range(300)]
+    (run_id,) = run_test_suite("numbered", cases, [Grade()], numbered_fn, quiet=True).run_ids
+    console_errors(browser)
+    with Viewer(store_path=str(trialrun_home / "trialrun.db"), port=0) as viewer:
+        browser.get(viewer.url + f"#/run/{run_id}")
+        wait_page(browser, "run")
+        wait_cases(browser)
+        assert visible_hashes(browser) == [f"n-{n:03}" for n in range(50)]
+        info = browser.find_element(By.ID, "page-info")
+        assert info.text == "1–50 · page 1 of 6"
+        assert browser.find_element(By.ID, "page-prev").get_attribute("disabled") is not None
+
+        # The score histogram: 10 bins holding the 294 scores (6 cases raised).
+        bars = browser.find_elements(
+            By.CSS_SELECTOR, "#score-charts svg.histogram[data-evaluator='grade'] rect.bar"
+        )
+        assert len(bars) == 10
+        assert sum(int(b.get_attribute("data-count")) for b in bars) == 294
+
+        browser.find_element(By.ID, "page-next").click()
+        wait_cases(browser)
+        assert browser.current_url.endswith(f"#/run/{run_id}?page=2")
+        assert visible_hashes(browser)[0] == "n-050"
+
+        # Sorting by the score starts with the best and goes back to page 1.
+        browser.find_element(By.CSS_SELECTOR, "th[data-sort='score:grade'] button").click()
+        wait_cases(browser)
+        assert browser.current_url.endswith("?sort=score%3Agrade&dir=desc")
+        scores = row_scores(browser)
+        assert scores[0] == 0.99 and scores == sorted(scores, reverse=True) and len(scores) == 50
+        header = browser.find_element(By.CSS_SELECTOR, "th[data-sort='score:grade']")
+        assert header.get_attribute("aria-sort") == "descending"
+        browser.find_element(By.CSS_SELECTOR, "th[data-sort='score:grade'] button").click()
+        wait_cases(browser)
+        scores = row_scores(browser)
+        assert scores[0] == 0.0 and scores == sorted(scores)
+
+        # Search reaches evaluation metadata; the view survives a reload.
+        search = browser.find_element(By.ID, "case-search")
+        search.send_keys("TAG123X\n")
+        wait_cases(browser)
+        assert "q=TAG123X" in browser.current_url
+        assert visible_hashes(browser) == ["n-123"]
+        assert browser.find_element(By.ID, "case-count").text == "1 of 300 cases"
+        browser.refresh()
+        wait_page(browser, "run")
+        wait_cases(browser)
+        assert visible_hashes(browser) == ["n-123"]
+        assert browser.find_element(By.ID, "case-search").get_attribute("value") == "TAG123X"
+        assert (
+            browser.find_element(By.CSS_SELECTOR, "th[data-sort='score:grade']").get_attribute(
+                "aria-sort"
+            )
+            == "ascending"
+        )
+
+        # A shared link opens its view: the cases whose fn raised, by duration.
+        browser.get(viewer.url + f"#/run/{run_id}?status=errored&sort=hash&dir=desc")
+        wait_cases(browser)
+        assert visible_hashes(browser) == [f"n-{n:03}" for n in (257, 207, 157, 107, 57, 7)]
+        assert Select(browser.find_element(By.ID, "filter-status")).first_selected_option.text == (
+            "errored"
+        )
+        browser.back()  # history holds each view
+        wait_cases(browser)
+        assert visible_hashes(browser) == ["n-123"]
+
+        # A link naming an evaluator the run does not have: the page says so in the table.
+        browser.get(viewer.url + f"#/run/{run_id}?sort=score%3Anope")
+        error = WebDriverWait(browser, 10).until(
+            EC.presence_of_element_located((By.ID, "cases-error"))
+        )
+        assert 'no evaluator "nope"' in error.text
+        assert browser.find_element(By.ID, "run-suite").text == "numbered"
+        console_errors(browser)  # the refused request is logged as a 400
+        assert console_errors(browser) == []
+
+
+def test_grid_search_pass_rates_as_bars(browser: WebDriver, trialrun_home: Path) -> None:
+    def fn(case: Numbered) -> str:
+        from trialrun import grid_search_ctx
+
+        grid = grid_search_ctx() or {}
+        if grid.get("model") == "small" and case.n % 2:
+            raise RuntimeError("too small")
+        return "ok"
+
+    result = run_test_suite(
+        "grid",
+        [Numbered(n) for n in range(4)],
+        [Grade()],
+        fn,
+        grid_search_params={"model": ["small", "large"]},
+        quiet=True,
+    )
+    small, large = result.run_ids
+    console_errors(browser)
+    with Viewer(store_path=str(trialrun_home / "trialrun.db"), port=0) as viewer:
+        status, summary = fetch_json(viewer.url + f"api/runs/{small}/summary")
+        # grade's scores: n=0 0.0 (fails), n=1 0.37, n=2 0.74, n=3 0.11 (fails); with the
+        # small model fn raises for n=1 and n=3.
+        assert status == 200
+        assert [(r["id"], r["grid"], r["passed"], r["cases"]) for r in summary["grid"]["runs"]] == [
+            (small, "model=small", 1, 4),
+            (large, "model=large", 2, 4),
+        ]
+        assert summary["grid"]["svg"].count('<rect class="bar"') == 2
+        browser.get(viewer.url + f"#/run/{large}")
+        wait_page(browser, "run")
+        bars = browser.find_elements(By.CSS_SELECTOR, "#grid-chart svg.pass-rates rect.bar")
+        assert len(bars) == 2
+        rows = browser.find_elements(By.CSS_SELECTOR, "#grid-chart g.bar-row")
+        assert [r.get_attribute("data-run-id") for r in rows] == [small, large]
+        assert rows[1].get_attribute("data-current") == "true"
+        totals = [(b.get_attribute("data-passed"), b.get_attribute("data-total")) for b in bars]
+        assert totals == [("1", "4"), ("2", "4")]
+        assert "50% (2/4)" in rows[1].text
+        assert console_errors(browser) == []
+
+
+# --- a voice call: its timeline and recording -------------------------------------------
+
+
+@dataclasses.dataclass
+class CallCase(BaseTestCase):
+    name: str
+
+    def hash(self) -> str:
+        return self.name
+
+
+def write_wav(path: Path, seconds: float) -> None:
+    """A two-channel 8 kHz WAV (caller left, agent right) of silence."""
+    import wave
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(2)
+        w.setsampwidth(2)
+        w.setframerate(8000)
+        w.writeframes(b"\x00\x00\x00\x00" * int(8000 * seconds))
+
+
+def a_call(recording: Path) -> Any:
+    """A call as trialrun.voice's TestRunner stores it (its TestResult is the output)."""
+    from trialrun.voice.results import (
+        CallMetrics,
+        Interruption,
+        KeyPress,
+        TestResult,
+        Utterance,
+    )
+
+    return TestResult(
+        test={"scenario": "refund", "agent": "support"},
+        transcript=[
+            Utterance("agent", "Hello, how can I help you today?", 0.2, 1.4),
+            Utterance("caller", "I want a refund for my order", 1.8, 3.0),
+            Utterance("agent", "Sure, press 5 to confirm your order number", 3.6, 5.2),
+            Utterance("caller", "okay", 5.0, 5.4, cut_off=True),
+        ],
+        metrics=CallMetrics(
+            duration=6.0,
+            time_to_first_word=0.2,
+            response_latencies=[0.6],
+            latency_p50=0.6,
+            latency_p95=0.6,
+            interruptions=[Interruption(by="caller", at=5.0, overlap=0.2)],
+            silences=[],
+            ended_by="caller",
+            end_reason="goodbye",
+            dtmf_sent="5",
+            dtmf_heard="",
+            turns=2,
+        ),
+        keys=[KeyPress(role="caller", digit="5", at=5.6)],
+        recording_path=str(recording),
+        call_sid="CA0001",
+    )
+
+
+def test_call_timeline_lanes_and_recording(browser: WebDriver, trialrun_home: Path) -> None:
+    recording = trialrun_home / "recordings" / "CA0001.wav"
+    write_wav(recording, 6.0)
+    call = a_call(recording)
+    (run_id,) = run_test_suite(
+        "calls", [CallCase("refund")], [], lambda c: call, quiet=True
+    ).run_ids
+    (trialrun_home / "secret.wav").write_bytes(b"RIFF not yours")
+    (trialrun_home / "recordings" / "leak.wav").symlink_to(trialrun_home / "secret.wav")
+    console_errors(browser)
+    with Viewer(store_path=str(trialrun_home / "trialrun.db"), port=0) as viewer:
+        api = viewer.url + "api/recordings/"
+        status, headers, body = fetch(api + "CA0001.wav")
+        assert (status, headers["Content-Type"]) == (200, "audio/wav")
+        assert body == recording.read_bytes()
+        request = urllib.request.Request(api + "CA0001.wav", headers={"Range": "bytes=0-3"})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert (response.status, response.read()) == (206, b"RIFF")
+            assert response.headers["Content-Range"] == f"bytes 0-3/{len(body)}"
+        # Only the store's recordings folder is served.
+        assert fetch(api + "..%2Ftrialrun.db")[0] == 400
+        assert fetch(api + "..%2Fsecret.wav")[0] == 400
+        status, _, body = fetch(api + "leak.wav")  # a link out of the folder
+        assert status == 403 and b"leads outside" in body
+        assert fetch(api + "missing.wav")[0] == 404
+
+        browser.get(viewer.url + f"#/run/{run_id}")
+        wait_page(browser, "run")
+        browser.find_element(By.CSS_SELECTOR, "tr.case-row[data-hash='refund']").click()
+        timeline = browser.find_element(By.CSS_SELECTOR, "tr.detail .call svg.call-timeline")
+
+        def lane(role: str) -> list[str]:
+            items = timeline.find_elements(By.CSS_SELECTOR, f".lane[data-role='{role}'] .utterance")
+            return [u.get_attribute("data-text") for u in items]
+
+        assert lane("caller") == ["I want a refund for my order", "okay"]
+        assert lane("agent") == [
+            "Hello, how can I help you today?",
+            "Sure, press 5 to confirm your order number",
+        ]
+        assert (
+            timeline.find_elements(By.CSS_SELECTOR, ".utterance.cut-off")[0].get_attribute(
+                "data-start"
+            )
+            == "5"
+        )
+        (gap,) = timeline.find_elements(By.CSS_SELECTOR, ".latency")
+        assert abs(float(gap.get_attribute("data-gap")) - 0.6) < 1e-9
+        (cut,) = timeline.find_elements(By.CSS_SELECTOR, ".interruption")
+        assert (cut.get_attribute("data-by"), cut.get_attribute("data-at")) == ("caller", "5")
+        (key,) = timeline.find_elements(By.CSS_SELECTOR, ".dtmf")
+        assert (key.get_attribute("data-digit"), key.get_attribute("data-at")) == ("5", "5.6")
+        hangup = timeline.find_element(By.CSS_SELECTOR, ".hangup")
+        assert (hangup.get_attribute("data-at"), hangup.get_attribute("data-ended-by")) == (
+            "6",
+            "caller",
+        )
+
+        audio = browser.find_element(By.CSS_SELECTOR, "tr.detail .call audio.call-audio")
+        assert audio.get_attribute("src") == api + "CA0001.wav"
+        WebDriverWait(browser, 10).until(
+            lambda d: d.execute_script("return arguments[0].readyState", audio) >= 1
+        )
+        assert abs(browser.execute_script("return arguments[0].duration", audio) - 6.0) < 0.01
+        cursor = timeline.find_element(By.CSS_SELECTOR, "line.cursor")
+        start_x = float(cursor.get_attribute("x1"))
+        browser.execute_script("arguments[0].currentTime = 3", audio)
+        WebDriverWait(browser, 10).until(lambda d: cursor.get_attribute("data-time") == "3")
+        # halfway through the call, the cursor is halfway across the lanes
+        lanes = timeline.find_element(By.CSS_SELECTOR, ".lane[data-role='caller'] .lane-bg")
+        middle = float(lanes.get_attribute("x")) + float(lanes.get_attribute("width")) / 2
+        assert float(cursor.get_attribute("x1")) == pytest.approx(middle) and start_x < middle
+        assert console_errors(browser) == []
 
 
 # --- the review queue in the browser ------------------------------------------------------

@@ -3,7 +3,7 @@
 When a suite has any of these options, fn and each evaluator are wrapped (the engine calls
 ``Guard.wrap`` while it builds its plan). The wrapper retries calls that hit a rate limit,
 honouring ``Retry-After``, and reports each rate limit and success to the suite's
-``_core.SuiteLimits``, where the Rust core halves and regrows the concurrency limits
+``_core.SuiteLimits``, where the Rust core cuts and regrows the concurrency limits
 (AIMD) and keeps the run's budget. An exhausted quota stops the suite at once. Each call
 runs with its ``_core.CallRecord`` in a context variable, where its retries and the usage
 that ``report_usage`` reports are kept for its case.

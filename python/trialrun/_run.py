@@ -445,7 +445,7 @@ def run_test_suite(
     Rate limits, timeouts and budgets (keyword-only; none is used by default):
     `rate_limit_retries=n` retries fn and evaluators up to n times on a rate limit (status
     429, a RateLimitError, or what `is_rate_limit(error)` accepts), waiting as Retry-After
-    says or with jittered exponential backoff, and halves the concurrency limits on rate
+    says or with jittered exponential backoff, and cuts the concurrency limits on rate
     limits and grows them back (`adaptive_concurrency=False` keeps them fixed). An
     exhausted quota (`insufficient_quota`) stops the suite at once. `fn_timeout` /
     `evaluator_timeout` bound each call in seconds. `max_tokens` / `max_cost` (with

@@ -528,9 +528,13 @@ pub fn html_for_runs(
 ) -> PyResult<String> {
     py.detach(|| {
         let conn = open(store_path)?;
-        Ok(load_runs(&conn, &run_ids)?
-            .iter()
-            .map(|r| html::run_html(r, standalone))
+        let runs = load_runs(&conn, &run_ids)?;
+        // In a notebook, a grid search's runs: their pass rates as bars first.
+        let stored: Vec<_> = runs.iter().map(|r| r.run.clone()).collect();
+        let grid = html::grid_searches_html(&stored);
+        Ok(std::iter::once(grid)
+            .filter(|g| !g.is_empty() && !standalone)
+            .chain(runs.iter().map(|r| html::run_html(r, standalone)))
             .collect::<Vec<_>>()
             .join("\n"))
     })

@@ -2,6 +2,7 @@
 //! a report file (inline CSS, no scripts, no external requests); otherwise a <div> for a
 //! notebook's `_repr_html_`, whose styles apply only inside it and whose size is bounded.
 
+use super::charts;
 use super::common::{
     evaluator_tallies, failure_reason, grid_label, group_by_case, iso_utc, last_line,
     parse_verdict, pretty_json, run_title, CaseEvaluations,
@@ -41,6 +42,8 @@ const CSS: &str = "\
 .trialrun .note,.trialrun .label{color:#59636e}
 .trialrun .label{font-size:.85em;margin-top:4px}
 .trialrun summary{cursor:pointer}
+.trialrun .charts{display:flex;flex-wrap:wrap;gap:8px 20px;align-items:flex-start;margin:.3em 0 .8em}
+.trialrun .charts svg{max-width:100%;height:auto}
 ";
 
 /// How much a rendering holds: everything in a file, a bounded part in a notebook.
@@ -77,6 +80,12 @@ pub fn run_html(run: &RunData, standalone: bool) -> String {
     let mut body = format!("<h2>Run of {}</h2>\n", text(&title));
     body.push_str(&key_values(&run_facts(&run.run)));
     body.push_str(&evaluators_table(&evaluator_tallies(run)));
+    body.push_str(&charts_section(
+        "Score distributions",
+        charts::run_histograms(&run.evaluations)
+            .into_iter()
+            .map(|(_, svg)| svg),
+    ));
     body.push_str(&cases_section(run, limits));
     page(&format!("trialrun: {title}"), &body, standalone)
 }
@@ -273,6 +282,10 @@ pub fn comparison_html(c: &Comparison, regressions: &[Regression], standalone: b
         c.removed.len()
     );
     body.push_str(&evaluator_changes_table(&c.evaluators));
+    body.push_str(&charts_section(
+        "Score distributions (cases in both runs)",
+        charts::compared_histograms(c).into_iter().map(|h| h.svg),
+    ));
     body.push_str(&regressions_section(regressions, limits));
     body.push_str(&case_diffs_section(&c.cases, limits));
     body.push_str(&hash_list("Added cases (only in head)", &c.added, limits));
@@ -555,11 +568,50 @@ pub fn runs_html(runs: &[StoredRun]) -> String {
         "git",
     ];
     let body = format!(
-        "{}{}",
+        "{}{}{}",
         table(&header, &rows),
-        left_out(runs.len(), limits.rows, "runs")
+        left_out(runs.len(), limits.rows, "runs"),
+        grid_searches_section(&runs[..runs.len().min(limits.rows)])
     );
     page("", &body, false)
+}
+
+/// The pass rate of each combination of the grid searches among `runs`, as bars; empty
+/// without a grid search of two combinations or more.
+fn grid_searches_section(runs: &[StoredRun]) -> String {
+    let mut out = String::new();
+    for (suite, started_at, svg) in charts::grid_searches(runs) {
+        let _ = write!(
+            out,
+            "<h3>Grid search of {}, {}: pass rate per combination</h3>\n<div class=\"charts\">{svg}</div>\n",
+            text(&suite),
+            text(&iso_utc(started_at))
+        );
+    }
+    out
+}
+
+/// The pass-rate bars of a grid search's runs shown together (a suite result's runs in a
+/// notebook): the runs' `grid_searches_section`.
+pub fn grid_searches_html(runs: &[StoredRun]) -> String {
+    let section = grid_searches_section(runs);
+    if section.is_empty() {
+        section
+    } else {
+        page("", &section, false)
+    }
+}
+
+/// A titled row of charts; empty without any.
+fn charts_section(title: &str, svgs: impl Iterator<Item = String>) -> String {
+    let svgs: String = svgs.collect();
+    if svgs.is_empty() {
+        return String::new();
+    }
+    format!(
+        "<h3>{}</h3>\n<div class=\"charts\">{svgs}</div>\n",
+        text(title)
+    )
 }
 
 // ---------------------------------------------------------------------------------------
@@ -777,8 +829,11 @@ mod tests {
         let document = run_html(&run, true);
         assert!(document.starts_with("<!doctype html>"));
         assert!(document.contains("<title>trialrun: my-suite [model=a, temperature=0]</title>"));
+        // The charts' SVG namespace is a name, never fetched; nothing else may refer out.
+        assert!(document.contains("<svg xmlns=\"http://www.w3.org/2000/svg\""));
+        let without_namespace = document.replace("xmlns=\"http://www.w3.org/2000/svg\"", "");
         for external in ["<script", "http://", "https://", "<link", "@import"] {
-            assert!(!document.contains(external), "{external}");
+            assert!(!without_namespace.contains(external), "{external}");
         }
         // Every CSS rule is scoped to the report.
         assert!(CSS.lines().all(|rule| rule.starts_with(".trialrun")));

@@ -10,7 +10,9 @@
 mod baselines;
 mod batch;
 mod cache;
+mod case_page;
 mod error;
+mod evaluator_scores;
 mod git;
 pub mod label;
 mod liveness;
@@ -28,13 +30,16 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 pub use baselines::{baseline, save_baseline, BaselineKey};
 pub use cache::{cache_sizes, cached_outputs, clear_cache};
+pub use case_page::{case_page, CasePageError, CaseQuery, CaseSort, StatusFilter};
 pub use error::StoreError;
+pub use evaluator_scores::{evaluator_scores, EvaluatorScores};
 pub use git::git_info;
 pub use model::{CacheRecord, CallLogRecord, CaseRecord, EvaluationRecord, RunRecord, RunStatus};
 pub use open::{open, open_read};
 pub use read::{
-    delete_old_runs, latest_run, list_runs, old_runs, previous_run, run_call_logs, run_case_trials,
-    run_cases, run_evaluations, run_trials, runs_matching, StoredRun,
+    delete_old_runs, grid_siblings, latest_run, list_runs, old_runs, previous_run, run_call_logs,
+    run_case_trials, run_cases, run_evaluations, run_trial_plan, run_trials, runs_matching,
+    StoredRun,
 };
 pub use review::{
     grade_case, run_review, save_review, CaseFields, Grade, Review, ReviewError, ReviewJob,

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use rusqlite::{params, Connection, Row};
+use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use super::error::{StoreError, StoreErrorKind};
 use super::model::{CallLogRecord, CaseRecord, EvaluationRecord, RunRecord, RunStatus};
@@ -101,6 +101,36 @@ pub fn previous_run(conn: &Connection, run: &StoredRun) -> Result<Option<StoredR
         params![r.suite_id, r.grid, r.started_at, r.id, 1],
     )?;
     Ok(found.into_iter().next())
+}
+
+/// The runs of `run`'s grid search: the same suite's runs with a grid combination that
+/// started at the same moment (a grid search stores one run per combination, all with the
+/// start time of the search), in the order the combinations ran. Empty without a grid.
+pub fn grid_siblings(conn: &Connection, run: &StoredRun) -> Result<Vec<StoredRun>, StoreError> {
+    let r = &run.run;
+    if r.grid.is_none() {
+        return Ok(Vec::new());
+    }
+    let mut found = select_runs(
+        conn,
+        &format!("looking up the grid search of run {}", r.id),
+        "WHERE suite_id = ?1 AND started_at = ?2 AND grid IS NOT NULL",
+        params![r.suite_id, r.started_at, 10_000],
+    )?;
+    found.reverse();
+    Ok(found)
+}
+
+/// The trial plan of the run whose id is exactly `run_id` (None inside: one trial per
+/// case); None when no run has that id. Reads no counts, unlike `runs_matching`.
+pub fn run_trial_plan(
+    conn: &Connection,
+    run_id: &str,
+) -> Result<Option<Option<String>>, StoreError> {
+    let path = db_path(conn);
+    conn.prepare_cached("SELECT trials FROM runs WHERE id = ?")
+        .and_then(|mut stmt| stmt.query_row([run_id], |r| r.get(0)).optional())
+        .map_err(|e| StoreError::sqlite(&path, &format!("looking up run {run_id}"), e))
 }
 
 /// The newest run of a suite's grid combination and shard that was not a re-scoring:

@@ -165,11 +165,11 @@ mod tests {
         assert_eq!(l.changes(), None);
         l.rate_limited(0, l.epoch(0));
         let c = l.changes().unwrap();
-        assert_eq!(c.limits, vec![4, 2]);
+        assert_eq!(c.limits, vec![6, 2]); // a quarter off
         assert_eq!(c.stop, None);
         assert_eq!(l.changes(), None, "nothing new");
         l.rate_limited(1, 0);
-        assert_eq!(l.changes().unwrap().limits, vec![4, 1]);
+        assert_eq!(l.changes().unwrap().limits, vec![6, 1]);
         assert_eq!(l.rate_limits(), vec![1, 1]);
     }
 

@@ -3,8 +3,13 @@
 //! - `GET /api/runs?suite=&limit=`: runs, newest first (StoredRun);
 //! - `GET /api/runs/{ref}?suite=`: one run with its cases and evaluations (RunData);
 //!   ref is a run id, a unique prefix of one, or "latest";
+//! - `GET /api/runs/{ref}/summary` and `GET /api/runs/{ref}/cases?...`: what the run page
+//!   reads (a summary, and one page of cases at a time; see `run_view`);
+//! - `GET /api/recordings/{file}`: a call's WAV from the store's recordings folder only
+//!   (`recordings`);
 //! - `GET /api/compare?base=&head=&suite=`: {"comparison": Comparison, "regressions":
-//!   [Regression]} under the default policy; base and head default as in `trialrun compare`;
+//!   [Regression], "histograms": [ComparedHistogram]} under the default policy; base and
+//!   head default as in `trialrun compare`;
 //! - `POST /api/runs/{ref}/review/{hash}` with a JSON body {"grade": "pass"|"fail",
 //!   "score": 0..1 or null, "note": text or null}: saves a reviewer's grade of that case
 //!   and answers with the run's review queue. The only write: it must come from this
@@ -30,8 +35,9 @@ use axum::Router;
 use rusqlite::Connection;
 use serde::Serialize;
 
-use super::App;
+use super::{recordings, run_view, App};
 use crate::history::{self, HistoryError, Policy};
+use crate::report::charts;
 use crate::store::{self, StoreError};
 
 /// Runs listed when the request gives no limit.
@@ -41,6 +47,9 @@ pub(super) fn routes() -> Router<Arc<App>> {
     Router::new()
         .route("/api/runs", get(runs))
         .route("/api/runs/{reference}", get(run))
+        .route("/api/runs/{reference}/summary", get(run_view::summary))
+        .route("/api/runs/{reference}/cases", get(run_view::cases))
+        .route("/api/recordings/{file}", get(recordings::recording))
         .route("/api/compare", get(compare))
         .route("/api/runs/{reference}/review/{hash}", post(grade))
 }
@@ -53,6 +62,11 @@ pub(super) struct ApiError {
 }
 
 impl ApiError {
+    #[cfg(test)]
+    pub(super) fn status(&self) -> StatusCode {
+        self.status
+    }
+
     pub(super) fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
         ApiError {
             status,
@@ -83,17 +97,17 @@ fn json_response(status: StatusCode, body: Vec<u8>) -> Response {
     (status, headers, body).into_response()
 }
 
-type Params = Result<Query<HashMap<String, String>>, QueryRejection>;
+pub(super) type Params = Result<Query<HashMap<String, String>>, QueryRejection>;
 
 /// The query's parameters; a malformed query string is a 400.
-fn params(query: Params) -> Result<HashMap<String, String>, ApiError> {
+pub(super) fn params(query: Params) -> Result<HashMap<String, String>, ApiError> {
     query
         .map(|Query(params)| params)
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.body_text()))
 }
 
 /// A parameter's value; absent and empty are the same.
-fn param(params: &HashMap<String, String>, name: &str) -> Option<String> {
+pub(super) fn param(params: &HashMap<String, String>, name: &str) -> Option<String> {
     params.get(name).filter(|value| !value.is_empty()).cloned()
 }
 
@@ -155,6 +169,9 @@ struct RunAnswer {
 struct CompareAnswer {
     comparison: history::Comparison,
     regressions: Vec<history::Regression>,
+    /// Per evaluator, the scores of the cases in both runs: base and head histograms
+    /// overlaid on shared bins.
+    histograms: Vec<charts::ComparedHistogram>,
 }
 
 async fn compare(State(app): State<Arc<App>>, query: Params) -> Response {
@@ -177,6 +194,7 @@ async fn compare(State(app): State<Arc<App>>, query: Params) -> Response {
         );
         let regressions = comparison.regressions(&Policy::default());
         Ok(CompareAnswer {
+            histograms: charts::compared_histograms(&comparison),
             comparison,
             regressions,
         })
@@ -269,7 +287,7 @@ fn review_error(error: store::ReviewError) -> ApiError {
 
 /// A failed lookup's answer: 404 when a run is missing, 400 when a reference names
 /// several runs, 500 when the store failed.
-fn reference_error(error: HistoryError) -> ApiError {
+pub(super) fn reference_error(error: HistoryError) -> ApiError {
     match error {
         HistoryError::Store(e) => e.into(),
         HistoryError::NotFound(message) => ApiError::new(StatusCode::NOT_FOUND, message),
@@ -279,7 +297,7 @@ fn reference_error(error: HistoryError) -> ApiError {
 
 /// Runs `work` on the blocking pool with a fresh read-only connection and answers with
 /// its result as JSON.
-async fn read<T, F>(app: &App, work: F) -> Response
+pub(super) async fn read<T, F>(app: &App, work: F) -> Response
 where
     T: Serialize,
     F: FnOnce(&Connection) -> Result<T, ApiError> + Send + 'static,

@@ -10,6 +10,9 @@
 
 mod api;
 mod assets;
+mod case_params;
+mod recordings;
+mod run_view;
 
 use std::fmt;
 use std::io;

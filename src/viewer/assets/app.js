@@ -1,6 +1,7 @@
 // trialrun local viewer: a single page over the JSON API, no framework, no external
-// requests. Hash routes: #/ (runs), #/run/{id}, #/compare/{base}/{head} (an empty
-// part means the default: head = latest run, base = the run before head).
+// requests. Hash routes: #/ (runs), #/run/{id}?q=&status=&evaluator=&sort=&dir=&page=&size=
+// (the run page's view state, so links keep it), #/compare/{base}/{head} (an empty part
+// means the default: head = latest run, base = the run before head).
 // Every piece of data reaches the page as text (textContent / text nodes), never as HTML;
 // a review field of content type html is shown in an iframe sandboxed without scripts.
 "use strict";
@@ -125,7 +126,7 @@
 
   function show(token, ...nodes) {
     if (token !== renderCount) return false;
-    app.replaceChildren(...nodes);
+    app.replaceChildren(...nodes.flat(Infinity).filter((n) => n !== null && n !== undefined && n !== false));
     return true;
   }
 
@@ -268,7 +269,137 @@
       el("span", { class: "muted" }, ` · ${fmtTime(j.created_at)}`)));
     return el("div", { id: "review-summary" },
       jobs.length ? el("ul", { id: "review-jobs" }, jobs) : el("p", { class: "muted" }, "No review job, but some cases are graded."),
-      el("p", { id: "review-progress" }, `${graded} of ${cases.length} cases graded. Open a case to grade it.`));
+      el("p", { id: "review-progress" }, `${graded} of ${cases} cases graded. Open a case to grade it.`));
+  }
+
+  // --- a voice call: timeline and recording ---------------------------------------------
+
+  // A call's stored output (trialrun.voice's TestResult): its transcript and metrics.
+  function isCall(output) {
+    return Boolean(output && typeof output === "object" && Array.isArray(output.transcript) && "metrics" in output && "keys" in output);
+  }
+
+  const SVG_NS = "http://www.w3.org/2000/svg";
+  function svgEl(tag, attrs, ...children) {
+    const node = document.createElementNS(SVG_NS, tag);
+    for (const [key, value] of Object.entries(attrs || {})) {
+      if (value !== null && value !== undefined) node.setAttribute(key, String(value));
+    }
+    for (const child of children) if (child !== null && child !== undefined) node.append(child instanceof Node ? child : String(child));
+    return node;
+  }
+
+  // Two lanes (caller, agent; a third for a transferee), each utterance at its time with its
+  // text, response gaps and interruptions marked, key presses as ticks, the hang-up at the
+  // end; with a recording, an <audio> whose playing moves a cursor over the lanes.
+  function callTimeline(call) {
+    const metrics = call.metrics || {};
+    const utterances = call.transcript || [];
+    const keys = call.keys || [];
+    const ends = [metrics.duration || 0, ...utterances.map((u) => u.end), ...keys.map((k) => k.at)];
+    const duration = Math.max(...ends, 0.001);
+    const roles = ["caller", "agent", ...(utterances.some((u) => u.role === "transferee") ? ["transferee"] : [])];
+    const W = 960, LEFT = 78, RIGHT = 16, TOP = 22, LANE = 46;
+    const H = TOP + LANE * roles.length + 24;
+    const x = (t) => LEFT + (Math.max(0, Math.min(t, duration)) / duration) * (W - LEFT - RIGHT);
+    const laneY = (role) => TOP + LANE * Math.max(0, roles.indexOf(role));
+    const svg = svgEl("svg", { class: "call-timeline", viewBox: `0 0 ${W} ${H}`, width: W, height: H, role: "img",
+      "aria-label": `call timeline, ${fmtNumber(duration, 1)} s`, "data-duration": duration });
+
+    // time axis
+    const step = [0.5, 1, 2, 5, 10, 15, 30, 60, 120].find((s) => duration / s <= 12) || 300;
+    for (let t = 0; t <= duration + 1e-9; t += step) {
+      svg.append(svgEl("line", { x1: x(t), x2: x(t), y1: TOP - 4, y2: H - 20, class: "grid-line" }),
+        svgEl("text", { x: x(t), y: H - 6, class: "axis", "text-anchor": "middle" }, `${fmtNumber(t, 1)} s`));
+    }
+    for (const role of roles) {
+      const g = svgEl("g", { class: "lane", "data-role": role });
+      g.append(svgEl("rect", { x: LEFT, y: laneY(role) + 4, width: W - LEFT - RIGHT, height: LANE - 8, class: "lane-bg" }),
+        svgEl("text", { x: LEFT - 8, y: laneY(role) + LANE / 2 + 4, "text-anchor": "end", class: "lane-label" }, role));
+      for (const u of utterances.filter((u) => u.role === role)) {
+        const width = Math.max(2, x(u.end) - x(u.start));
+        const fits = Math.floor((width - 6) / 6.2);
+        const shown = fits <= 0 ? "" : u.text.length > fits ? u.text.slice(0, Math.max(1, fits - 1)) + "…" : u.text;
+        g.append(svgEl("g", { class: "utterance" + (u.cut_off ? " cut-off" : ""), "data-start": u.start, "data-end": u.end, "data-text": u.text },
+          svgEl("title", {}, `${fmtNumber(u.start, 2)}–${fmtNumber(u.end, 2)} s ${role}: ${u.text}${u.cut_off ? " [cut off]" : ""}`),
+          svgEl("rect", { x: x(u.start), y: laneY(role) + 8, width, height: LANE - 16, rx: 3 }),
+          svgEl("text", { x: x(u.start) + 3, y: laneY(role) + LANE / 2 + 4 }, shown)));
+      }
+      svg.append(g);
+    }
+    // response gaps: from the end of the caller's speech to the agent's next words
+    const sorted = [...utterances].sort((a, b) => a.start - b.start);
+    sorted.forEach((u, i) => {
+      if (u.role !== "caller") return;
+      const rest = sorted.slice(i + 1);
+      const reply = rest.find((a) => a.role === "agent" && a.start >= u.end);
+      if (!reply || rest.some((o) => o.role === "caller" && o.start < reply.start)) return;
+      const gap = reply.start - u.end;
+      const y = laneY("agent") + 2;
+      svg.append(svgEl("g", { class: "latency", "data-gap": gap },
+        svgEl("title", {}, `agent answered after ${fmtSeconds(gap)}`),
+        svgEl("line", { x1: x(u.end), x2: x(reply.start), y1: y, y2: y }),
+        svgEl("text", { x: (x(u.end) + x(reply.start)) / 2, y: y - 2, "text-anchor": "middle" }, fmtSeconds(gap))));
+    });
+    for (const i of metrics.interruptions || []) {
+      const y = laneY(i.by);
+      svg.append(svgEl("g", { class: "interruption", "data-by": i.by, "data-at": i.at },
+        svgEl("title", {}, `${i.by} talked over the other side at ${fmtNumber(i.at, 2)} s for ${fmtSeconds(i.overlap)}`),
+        svgEl("rect", { x: x(i.at), y: y + 4, width: Math.max(2, x(i.at + i.overlap) - x(i.at)), height: LANE - 8 }),
+        svgEl("path", { d: `M ${x(i.at) - 5} ${y + 2} L ${x(i.at) + 5} ${y + 2} L ${x(i.at)} ${y + 10} Z` })));
+    }
+    for (const k of keys) {
+      const y = laneY(k.role);
+      svg.append(svgEl("g", { class: "dtmf", "data-digit": k.digit, "data-at": k.at },
+        svgEl("title", {}, `${k.role} pressed ${k.digit} at ${fmtNumber(k.at, 2)} s`),
+        svgEl("line", { x1: x(k.at), x2: x(k.at), y1: y + 4, y2: y + LANE - 4 }),
+        svgEl("text", { x: x(k.at) + 2, y: y + LANE - 6 }, k.digit)));
+    }
+    for (const t of call.transfers || []) {
+      svg.append(svgEl("g", { class: "transfer", "data-at": t.start },
+        svgEl("title", {}, `transfer to ${t.target}: ${t.status}`),
+        svgEl("line", { x1: x(t.start), x2: x(t.start), y1: TOP, y2: H - 20 })));
+    }
+    const end = metrics.duration || duration;
+    svg.append(svgEl("g", { class: "hangup", "data-at": end, "data-ended-by": metrics.ended_by || "" },
+      svgEl("title", {}, `hang-up at ${fmtNumber(end, 2)} s${metrics.ended_by ? ` (ended by ${metrics.ended_by}${metrics.end_reason ? `: ${metrics.end_reason}` : ""})` : ""}`),
+      svgEl("line", { x1: x(end), x2: x(end), y1: TOP - 6, y2: H - 20 }),
+      svgEl("text", { x: x(end) - 3, y: TOP - 8, "text-anchor": "end" }, `hang-up${metrics.ended_by ? ` (${metrics.ended_by})` : ""}`)));
+    const cursor = svgEl("line", { class: "cursor", x1: x(0), x2: x(0), y1: TOP - 4, y2: H - 20, "data-time": 0 });
+    svg.append(cursor);
+
+    const parts = [svg];
+    const name = call.recording_path ? String(call.recording_path).split(/[\\/]/).pop() : "";
+    if (name) {
+      const audio = el("audio", { controls: true, preload: "metadata", class: "call-audio", src: "/api/recordings/" + encodeURIComponent(name) });
+      const note = el("p", { class: "muted recording-note" });
+      audio.addEventListener("error", () => {
+        note.textContent = `The recording ${name} is not in the run store's recordings folder.`;
+      });
+      let frame = null;
+      const place = () => {
+        const t = audio.currentTime || 0;
+        cursor.setAttribute("x1", x(t));
+        cursor.setAttribute("x2", x(t));
+        cursor.dataset.time = String(t);
+      };
+      const follow = () => { place(); frame = audio.paused ? null : requestAnimationFrame(follow); };
+      audio.addEventListener("play", () => { if (frame === null) frame = requestAnimationFrame(follow); });
+      audio.addEventListener("timeupdate", place);
+      audio.addEventListener("seeked", place);
+      // a click on the lanes plays from there
+      svg.addEventListener("click", (event) => {
+        event.stopPropagation();
+        const box = svg.getBoundingClientRect();
+        const at = ((event.clientX - box.left) / box.width) * W;
+        audio.currentTime = Math.max(0, ((at - LEFT) / (W - LEFT - RIGHT)) * duration);
+        place();
+      });
+      parts.push(el("div", { class: "call-audio-row" }, audio, note));
+    } else {
+      parts.push(el("p", { class: "muted" }, "No recording of this call."));
+    }
+    return el("div", { class: "call", onclick: (event) => event.stopPropagation() }, el("h3", {}, "Call"), parts);
   }
 
   // --- #/run/{id} : one run --------------------------------------------------------
@@ -286,25 +417,49 @@
     return el("dl", { class: "facts" }, facts.map(([k, v]) => [el("dt", {}, k), el("dd", { "data-fact": k.toLowerCase() }, v)]));
   }
 
-  function evaluatorSummary(ids, evaluations) {
-    const rows = ids.map((id) => {
-      const mine = evaluations.filter((e) => e.evaluator_id === id);
-      const count = (v) => mine.filter((e) => e.verdict === v).length;
-      const scores = mine.map((e) => e.score).filter((s) => s !== null);
-      const mean = scores.length ? scores.reduce((a, b) => a + b, 0) / scores.length : null;
-      return el("tr", { "data-evaluator": id },
-        el("td", {}, id),
-        ["passed", "failed", "no_threshold", "errored"].map((v) => el("td", { class: "num", "data-count": v }, count(v))),
-        el("td", { class: "num" }, fmtNumber(mean)));
-    });
+  // Per evaluator: its verdict counts and mean score, as the summary API counted them.
+  function evaluatorSummary(evaluators) {
+    const rows = evaluators.map((e) => el("tr", { "data-evaluator": e.id },
+      el("td", {}, e.id),
+      ["passed", "failed", "no_threshold", "errored"].map((v) => el("td", { class: "num", "data-count": v }, e[v])),
+      el("td", { class: "num" }, fmtNumber(e.mean))));
     return el("table", { id: "evaluator-summary" },
       el("thead", {}, el("tr", {}, el("th", {}, "Evaluator"),
         ["Passed", "Failed", "No threshold", "Errored", "Mean score"].map((h) => el("th", { class: "num" }, h)))),
       el("tbody", {}, rows));
   }
 
+  // A chart the server drew (report/charts.rs: our own SVG, labels escaped there), parsed
+  // as SVG (never as HTML: nothing in it runs) and adopted into the page.
+  function svgNode(text) {
+    const parsed = new DOMParser().parseFromString(text, "image/svg+xml");
+    const root = parsed.documentElement;
+    if (root.nodeName !== "svg" || parsed.getElementsByTagName("parsererror").length) {
+      return el("p", { class: "muted" }, "This chart could not be drawn.");
+    }
+    return document.importNode(root, true);
+  }
+
+  function scoreCharts(evaluators) {
+    const drawn = evaluators.filter((e) => e.scored > 0);
+    if (!drawn.length) return [];
+    return [el("h2", {}, "Score distributions"),
+      el("div", { id: "score-charts", class: "charts" }, drawn.map((e) =>
+        el("figure", { class: "chart", "data-evaluator": e.id }, svgNode(e.svg),
+          el("figcaption", { class: "muted" }, `${e.scored} scores, ${fmtNumber(e.range[0])} to ${fmtNumber(e.range[1])}`))))];
+  }
+
+  function gridChart(grid) {
+    if (!grid) return [];
+    return [el("h2", {}, "Grid search: pass rate per combination"),
+      el("div", { id: "grid-chart", class: "charts" }, svgNode(grid.svg)),
+      el("ul", { id: "grid-runs", class: "inline-links" }, grid.runs.map((r) =>
+        el("li", {}, el("a", { href: runHref(r.id), "data-run-id": r.id }, r.grid || r.id))))];
+  }
+
   function caseDetail(c, evaluations, colspan, review) {
     const parts = [
+      isCall(c.output) ? callTimeline(c.output) : null,
       el("h3", {}, "Test case"), el("pre", { class: "test-case" }, fmtJson(c.test_case)),
       el("h3", {}, "Output"), el("pre", { class: "output" }, fmtJson(c.output)),
     ];
@@ -324,15 +479,6 @@
     return el("tr", { class: "detail", "data-hash": c.hash }, el("td", { colspan }, parts));
   }
 
-  // Which cases a filter keeps. With an evaluator picked, only its evaluations count
-  // (and cases whose fn raised, which no evaluator saw).
-  function keeps(c, evaluations, status, evaluator) {
-    const relevant = evaluator ? evaluations.filter((e) => e.evaluator_id === evaluator) : evaluations;
-    if (status === "failed") return relevant.some((e) => e.verdict === "failed");
-    if (status === "errored") return Boolean(c.error) || relevant.some((e) => e.verdict === "errored");
-    return !evaluator || relevant.length > 0 || Boolean(c.error);
-  }
-
   // A case's trials (runs with repeats): verdict, passed trials and the 95% Wilson interval.
   function trialCell(t) {
     if (!t) return "—";
@@ -340,88 +486,211 @@
       ` ${t.passed_trials}/${t.trials} (95% CI ${fmtNumber(Math.round(t.ci[0] * 1000) / 1000)}–${fmtNumber(Math.round(t.ci[1] * 1000) / 1000)})`];
   }
 
-  async function showRun(token, reference) {
-    const data = await api("/api/runs/" + encodeURIComponent(reference));
-    const run = data.run;
-    const trialsByHash = data.trials ? new Map(data.trials.cases.map((t) => [t.hash, t])) : null;
-    const ids = [...new Set(data.evaluations.map((e) => e.evaluator_id))];
-    const byCase = new Map(data.cases.map((c) => [c.hash, []]));
-    for (const e of data.evaluations) if (byCase.has(e.case_hash)) byCase.get(e.case_hash).push(e);
-    const review = data.review || { jobs: [], items: [] };
-    let reviewItems = new Map(review.items.map((i) => [i.case_hash, i]));
+  // A case's status as the status filter and sort see it: errored (fn raised or an
+  // evaluation errored), failed, or passed.
+  function caseStatus(c) {
+    if (c.error || c.evaluations.some((e) => e.verdict === "errored")) return "errored";
+    if (c.evaluations.some((e) => e.verdict === "failed")) return "failed";
+    return "passed";
+  }
+
+  // The run page's view state, kept in the hash route's query so a reload or a shared
+  // link shows the same view: #/run/{id}?q=&status=&evaluator=&sort=&dir=&page=&size=
+  const PAGE_SIZE = 50;
+  function viewState(search) {
+    const p = new URLSearchParams(search);
+    const whole = (name, fallback, max) => {
+      const n = Number.parseInt(p.get(name) || "", 10);
+      return Number.isFinite(n) && n >= 1 ? Math.min(n, max) : fallback;
+    };
+    return {
+      q: p.get("q") || "", status: p.get("status") || "all", evaluator: p.get("evaluator") || "",
+      sort: p.get("sort") || "index", dir: p.get("dir") === "desc" ? "desc" : "asc",
+      page: whole("page", 1, 1e9), size: whole("size", PAGE_SIZE, 500),
+    };
+  }
+
+  function stateQuery(state) {
+    return query({
+      q: state.q, status: state.status === "all" ? "" : state.status, evaluator: state.evaluator,
+      sort: state.sort === "index" ? "" : state.sort, dir: state.dir === "desc" ? "desc" : "",
+      page: state.page > 1 ? String(state.page) : "", size: state.size !== PAGE_SIZE ? String(state.size) : "",
+    });
+  }
+
+  function casesPath(runId, state) {
+    return `/api/runs/${encodeURIComponent(runId)}/cases` + query({
+      offset: String((state.page - 1) * state.size), limit: String(state.size), sort: state.sort,
+      dir: state.dir, q: state.q, status: state.status, evaluator: state.evaluator,
+    });
+  }
+
+  // The run page shown now: a change of its view state reloads only its cases table.
+  let runView = null;
+
+  async function showRun(token, reference, state) {
+    runView = null;
+    // The summary and the first page are read at once (a reference other than an id, such
+    // as "latest", reads the first page of the run it names then).
+    const [summary, firstPage] = await Promise.all([
+      api(`/api/runs/${encodeURIComponent(reference)}/summary`), api(casesPath(reference, state)).catch((error) => ({ error }))]);
+    const run = summary.run;
+    const ids = summary.evaluators.map((e) => e.id);
+    const review = summary.review || { jobs: [], items: [] };
     const reviewing = review.jobs.length > 0 || review.items.length > 0;
+    let reviewQueue = review;
     const reviewSection = el("div", { id: "review-section" });
     const showReview = (queue) => {
-      reviewItems = new Map(queue.items.map((i) => [i.case_hash, i]));
-      reviewSection.replaceChildren(el("h2", {}, "Human review"), reviewSummary(queue, data.cases));
-      for (const cell of tbody.querySelectorAll("td.human-grade")) cell.replaceChildren(gradeBadge(reviewItems.get(cell.dataset.hash)));
+      reviewQueue = queue;
+      const items = new Map(queue.items.map((i) => [i.case_hash, i]));
+      reviewSection.replaceChildren(el("h2", {}, "Human review"), reviewSummary(queue, run.cases));
+      for (const cell of tbody.querySelectorAll("td.human-grade")) cell.replaceChildren(gradeBadge(items.get(cell.dataset.hash)));
     };
 
+    let current = state;
+    const go = (changes) => {
+      const next = { ...current, ...changes };
+      const target = runHref(reference) + stateQuery(next);
+      if (location.hash === target) return;
+      document.body.dataset.cases = "loading";
+      location.hash = target;
+    };
+
+    const search = el("input", { type: "search", id: "case-search", placeholder: "Search hash, label, input, output, metadata, errors",
+      "aria-label": "search the cases", value: state.q });
+    let typing = null;
+    search.addEventListener("input", () => {
+      clearTimeout(typing);
+      typing = setTimeout(() => go({ q: search.value.trim(), page: 1 }), 300);
+    });
+    search.addEventListener("keydown", (event) => {
+      if (event.key === "Enter") { clearTimeout(typing); go({ q: search.value.trim(), page: 1 }); }
+    });
     const status = el("select", { id: "filter-status", "aria-label": "status filter" },
-      [["all", "all cases"], ["failed", "failed"], ["errored", "errored"]].map(([v, t]) => el("option", { value: v }, t)));
+      [["all", "all cases"], ["passed", "passed"], ["failed", "failed"], ["errored", "errored"]].map(([v, t]) => el("option", { value: v }, t)));
     const evaluator = el("select", { id: "filter-evaluator", "aria-label": "evaluator filter" },
       el("option", { value: "" }, "every evaluator"), ids.map((id) => el("option", { value: id }, id)));
+    status.addEventListener("change", () => go({ status: status.value, page: 1 }));
+    evaluator.addEventListener("change", () => go({ evaluator: evaluator.value, page: 1 }));
     const counter = el("span", { id: "case-count", class: "muted" });
+    const prev = el("button", { type: "button", id: "page-prev" }, "‹ Previous");
+    const next = el("button", { type: "button", id: "page-next" }, "Next ›");
+    const pageInfo = el("span", { id: "page-info", class: "muted" });
+    prev.addEventListener("click", () => go({ page: current.page - 1 }));
+    next.addEventListener("click", () => go({ page: current.page + 1 }));
     const tbody = el("tbody");
     const head = el("thead");
+    const table = el("table", { id: "cases-table" }, head, tbody);
 
-    function render() {
-      const shown = evaluator.value ? [evaluator.value] : ids;
-      head.replaceChildren(el("tr", {}, el("th", { class: "num" }, "#"), el("th", {}, "Case"),
-        el("th", { class: "num" }, "Duration"), el("th", {}, "fn"),
-        trialsByHash ? el("th", { class: "trials", title: data.trials.plan }, "Trials") : null, shown.map((id) => el("th", { "data-evaluator": id }, id)),
+    // A header that sorts by its column: a first click sorts ascending (scores: best
+    // first), a second reverses.
+    function sortHeader(label, key, attrs) {
+      const sorted = current.sort === key;
+      const firstDir = key.startsWith("score:") || key === "duration" || key === "status" ? "desc" : "asc";
+      const button = el("button", { type: "button", class: "sort", "data-sort": key },
+        label, sorted ? (current.dir === "desc" ? " ▼" : " ▲") : "");
+      button.addEventListener("click", () => go({
+        sort: key, dir: sorted ? (current.dir === "desc" ? "asc" : "desc") : firstDir, page: 1,
+      }));
+      return el("th", { ...attrs, "data-sort": key, "aria-sort": sorted ? (current.dir === "desc" ? "descending" : "ascending") : "none" }, button);
+    }
+
+    function render(answer) {
+      const shown = current.evaluator ? [current.evaluator] : ids;
+      head.replaceChildren(el("tr", {}, sortHeader("#", "index", { class: "num" }), sortHeader("Case", "case", {}),
+        sortHeader("Duration", "duration", { class: "num" }), sortHeader("Status", "status", {}),
+        summary.trials ? el("th", { class: "trials", title: summary.trials }, "Trials") : null,
+        shown.map((id) => sortHeader(id, "score:" + id, { "data-evaluator": id })),
         reviewing ? el("th", { class: "human-grade" }, "Human grade") : null));
-      const rows = [];
-      let kept = 0;
-      for (const c of data.cases) {
-        const evaluations = byCase.get(c.hash);
-        if (!keeps(c, evaluations, status.value, evaluator.value)) continue;
-        kept += 1;
-        const row = el("tr", { class: "clickable case-row", "data-hash": c.hash, "data-index": c.index, "aria-expanded": "false" },
+      const items = new Map(reviewQueue.items.map((i) => [i.case_hash, i]));
+      const rows = answer.cases.map((c) => {
+        const caseState = caseStatus(c);
+        const row = el("tr", { class: "clickable case-row", "data-hash": c.hash, "data-index": c.index, "data-status": caseState, "aria-expanded": "false" },
           el("td", { class: "num" }, c.index),
           el("td", { class: "case-name", title: c.hash }, caseName(c.hash, c.label)),
-          el("td", { class: "num" }, fmtSeconds(c.duration_s)),
-          el("td", {}, c.error ? el("span", { class: "verdict errored" }, "raised") : "ok"),
-          trialsByHash ? el("td", { class: "trials" }, trialCell(trialsByHash.get(c.hash))) : null,
+          el("td", { class: "num", "data-duration": c.duration_s }, fmtSeconds(c.duration_s)),
+          el("td", { class: "case-status" }, c.error ? el("span", { class: "verdict errored" }, "raised") : el("span", { class: `status-word ${caseState}` }, caseState)),
+          summary.trials ? el("td", { class: "trials" }, trialCell(c.trials)) : null,
           shown.map((id) => {
-            const e = evaluations.find((x) => x.evaluator_id === id);
-            return el("td", { "data-evaluator": id }, verdict(e), e ? " " + fmtNumber(e.score) : "");
+            const e = c.evaluations.find((x) => x.evaluator_id === id);
+            return el("td", { "data-evaluator": id, "data-score": e && e.score !== null ? e.score : null }, verdict(e), e ? " " + fmtNumber(e.score) : "");
           }),
-          reviewing ? el("td", { class: "human-grade", "data-hash": c.hash }, gradeBadge(reviewItems.get(c.hash))) : null);
-        let detail = null; // built on first opening: a run may have thousands of cases
+          reviewing ? el("td", { class: "human-grade", "data-hash": c.hash }, gradeBadge(items.has(c.hash) ? items.get(c.hash) : c.review)) : null);
+        let detail = null; // built on first opening
         row.addEventListener("click", () => {
           if (detail) detail.hidden = !detail.hidden;
-          else row.after(detail = caseDetail(c, evaluations, 4 + shown.length + (reviewing ? 1 : 0) + (trialsByHash ? 1 : 0),
-            reviewBlock(run.id, c, reviewItems.get(c.hash), (queue) => {
+          else row.after(detail = caseDetail(c, c.evaluations, 4 + shown.length + (reviewing ? 1 : 0) + (summary.trials ? 1 : 0),
+            reviewBlock(run.id, c, items.has(c.hash) ? items.get(c.hash) : c.review, (queue) => {
               if (!reviewing) { location.reload(); return; } // the table gains its grade column
               showReview(queue);
             })));
           row.classList.toggle("open", !detail.hidden);
           row.setAttribute("aria-expanded", String(!detail.hidden));
         });
-        rows.push(row);
-      }
+        return row;
+      });
       tbody.replaceChildren(...rows);
-      counter.textContent = `${kept} of ${data.cases.length} cases`;
+      if (!rows.length) {
+        tbody.append(el("tr", { class: "no-cases" }, el("td", { colspan: 4 + shown.length }, "No case matches.")));
+      }
+      const pages = Math.max(1, Math.ceil(answer.total / current.size));
+      counter.textContent = `${answer.total} of ${run.cases} cases`;
+      const first = answer.total ? answer.offset + 1 : 0;
+      pageInfo.textContent = `${first}–${answer.offset + answer.cases.length} · page ${current.page} of ${pages}`;
+      pageInfo.dataset.page = String(current.page);
+      pageInfo.dataset.pages = String(pages);
+      prev.disabled = current.page <= 1;
+      next.disabled = current.page >= pages;
+      status.value = current.status;
+      evaluator.value = current.evaluator;
+      if (document.activeElement !== search) search.value = current.q;
+      table.dataset.sort = current.sort;
+      table.dataset.dir = current.dir;
+      document.body.dataset.cases = "ready";
     }
-    status.addEventListener("change", render);
-    evaluator.addEventListener("change", render);
-    render();
-    if (reviewing) showReview(review);
 
-    show(token,
+    // Loads the page of cases `state` asks for; a slow answer overtaken by a newer one is dropped.
+    let loads = 0;
+    async function update(state) {
+      const mine = ++loads;
+      current = state;
+      document.body.dataset.cases = "loading";
+      try {
+        const answer = await api(casesPath(run.id, state));
+        if (mine === loads && runView && runView.update === update) render(answer);
+      } catch (error) {
+        if (mine === loads) casesError(error);
+      }
+    }
+
+    // A view state the API refused (a shared link naming an evaluator the run lacks): the
+    // page stays, its table says why.
+    function casesError(error) {
+      tbody.replaceChildren(el("tr", {}, el("td", { colspan: 4 + ids.length, class: "error-box", id: "cases-error", role: "alert" }, error.message || String(error))));
+      document.body.dataset.cases = "ready";
+    }
+
+    if (reviewing) showReview(review);
+    const shownPage = show(token,
       el("h1", {}, "Run of ", el("span", { id: "run-suite" }, run.suite_id)),
       el("div", { id: "run-header", "data-run-id": run.id }, runFacts(run)),
-      data.previous
-        ? el("p", {}, el("a", { id: "compare-previous", href: compareHref(data.previous, run.id) }, "Compare with the run before it"))
+      summary.previous
+        ? el("p", {}, el("a", { id: "compare-previous", href: compareHref(summary.previous, run.id) }, "Compare with the run before it"))
         : el("p", { id: "no-previous", class: "muted" }, "The first run of this suite and grid: nothing before it to compare with."),
       el("h2", {}, "Evaluators"),
-      ids.length ? evaluatorSummary(ids, data.evaluations) : el("p", { class: "muted" }, "No evaluations."),
+      ids.length ? evaluatorSummary(summary.evaluators) : el("p", { class: "muted" }, "No evaluations."),
+      scoreCharts(summary.evaluators),
+      gridChart(summary.grid),
       reviewSection,
       el("h2", {}, "Cases"),
       el("div", { class: "toolbar", id: "filters" },
-        el("label", {}, "Show", status), el("label", {}, "by", evaluator), counter),
-      el("table", { id: "cases-table" }, head, tbody));
+        search, el("label", {}, "Show", status), el("label", {}, "by", evaluator), counter),
+      table,
+      el("div", { class: "toolbar pager", id: "pager" }, prev, pageInfo, next));
+    if (!shownPage) return;
+    runView = { reference, update };
+    if (firstPage.error) casesError(firstPage.error);
+    else render(firstPage);
   }
 
   // --- #/compare/{base}/{head} : two runs side by side --------------------------------
@@ -460,6 +729,14 @@
         el("tbody", {}, reviews.map((r) => el("tr", { "data-hash": r.hash },
           el("td", { class: "mono", title: r.hash }, shortHash(r.hash)),
           gradeCell(r.base, "base-grade"), gradeCell(r.head, "head-grade")))))];
+  }
+
+  // Per evaluator, base's and head's scores (of the cases both hold) overlaid.
+  function compareCharts(histograms) {
+    if (!histograms.length) return [];
+    return el("div", { id: "compare-charts", class: "charts" }, histograms.map((h) =>
+      el("figure", { class: "chart", "data-evaluator": h.evaluator }, svgNode(h.svg),
+        el("figcaption", { class: "muted" }, `base ${h.base.reduce((a, b) => a + b, 0)} scores, head ${h.head.reduce((a, b) => a + b, 0)}`))));
   }
 
   async function showCompare(token, baseRef, headRef) {
@@ -517,6 +794,7 @@
           caseName(r.hash, r.label), r.evaluator_id ? ` · ${r.evaluator_id}` : "", `: ${r.reason}`)))
         : el("p", { id: "regressions", class: "muted" }, "None: nothing that passed in base fails in head."),
       el("h2", {}, "Evaluators"),
+      compareCharts(answer.histograms || []),
       el("table", { id: "compare-evaluators" },
         el("thead", {}, el("tr", {}, el("th", {}, "Evaluator"),
           ["Compared", "Newly failing", "Newly passing", "Base mean", "Head mean", "Mean Δ"].map((h) => el("th", { class: "num" }, h)))),
@@ -534,16 +812,26 @@
   // --- routing -----------------------------------------------------------------
 
   async function route() {
-    const token = ++renderCount;
-    delete document.body.dataset.page; // set again once the page is shown
     let parts;
+    let search = "";
     try {
-      parts = location.hash.replace(/^#\/?/, "").split("/").map(decodeURIComponent);
+      const hash = location.hash.replace(/^#\/?/, "");
+      const at = hash.indexOf("?");
+      if (at >= 0) { search = hash.slice(at + 1); }
+      parts = (at >= 0 ? hash.slice(0, at) : hash).split("/").map(decodeURIComponent);
     } catch (e) {
       parts = [];
     }
+    // The same run with another view state: only its cases are read again.
+    if (parts[0] === "run" && runView && runView.reference === parts[1]) {
+      await runView.update(viewState(search));
+      return;
+    }
+    const token = ++renderCount;
+    runView = null;
+    delete document.body.dataset.page; // set again once the page is shown
     try {
-      if (parts[0] === "run" && parts[1]) await showRun(token, parts[1]);
+      if (parts[0] === "run" && parts[1]) await showRun(token, parts[1], viewState(search));
       else if (parts[0] === "compare") await showCompare(token, parts[1] || "", parts[2] || "");
       else await showRuns(token);
     } catch (error) {
