@@ -446,7 +446,7 @@
     return [el("h2", {}, "Score distributions"),
       el("div", { id: "score-charts", class: "charts" }, drawn.map((e) =>
         el("figure", { class: "chart", "data-evaluator": e.id }, svgNode(e.svg),
-          el("figcaption", { class: "muted" }, `${e.scored} scores, ${fmtNumber(e.range[0])} to ${fmtNumber(e.range[1])}`))))];
+          el("figcaption", { class: "muted" }, `${e.scored} score${e.scored === 1 ? "" : "s"}, ${fmtNumber(e.range[0])} to ${fmtNumber(e.range[1])}`))))];
   }
 
   function gridChart(grid) {
