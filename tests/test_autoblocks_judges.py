@@ -239,3 +239,22 @@ async def test_language_model_chat_refuses_a_bad_body_naming_the_field():
         await model.chat({"messages": [{"role": "robot", "content": "hi"}]})
     with pytest.raises(ValueError, match="temperatur"):
         await model.chat({"messages": [{"role": "user", "content": "hi"}], "temperatur": 0})
+
+
+def test_the_judges_tokens_count_against_the_suites_budget(model):
+    """An LLM judge's model calls spend the run's budget (max_tokens) without the judge
+    reporting them: the scripted server's completions used 10 + 5 tokens each."""
+    cases = [Question(f"Capital of France, case {n}?", "Paris") for n in range(12)]
+    result = run_test_suite(
+        "judged-budget",
+        cases,
+        lambda q: "Paris, thank you",
+        [Polite()],
+        max_test_case_concurrency=1,
+        max_tokens=60,
+        quiet=True,
+    )
+    assert result.status == "stopped", result.summary()
+    assert result.stop_reason and result.stop_reason.startswith("budget exhausted")
+    assert result.totals["tokens"] >= 60
+    assert result.cases[0].evaluations[0].usage == {"input_tokens": 10, "output_tokens": 5}

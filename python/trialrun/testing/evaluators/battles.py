@@ -19,7 +19,7 @@ from trialrun import _core
 from trialrun._core import Evaluation, Threshold
 from trialrun._models import BaseTestEvaluator, OutputType, TestCaseType
 from trialrun._run import current_suite_id
-from trialrun.testing.evaluators.llm_judges import judge_model
+from trialrun.testing.evaluators.llm_judges import judge_chat
 
 # A tie passes, as in the SDK.
 TIE_PASSES = Threshold(gte=0.5)
@@ -39,7 +39,9 @@ async def battle(
 ) -> Evaluation:
     """The model's verdict on challenger against baseline, as an Evaluation."""
     prompt = f"[Criteria]\n{criteria}\n\n[Baseline]\n{baseline}\n\n[Challenger]\n{challenger}"
-    answer = await judge_model(evaluator_id, model).chat(
+    answer = await judge_chat(
+        evaluator_id,
+        model,
         {
             "messages": [
                 {"role": "system", "content": _SYSTEM},
@@ -47,7 +49,7 @@ async def battle(
             ],
             "response_format": {"type": "json_object"},
             "temperature": 0.0,
-        }
+        },
     )
     content = (answer["content"] or "").strip()
     try:

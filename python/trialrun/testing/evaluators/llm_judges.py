@@ -18,6 +18,7 @@ import os
 from typing import Any, Generic
 
 from trialrun._core import Evaluation, LanguageModel, Threshold
+from trialrun._limits import report_usage
 from trialrun._models import (
     BaseTestEvaluator,
     EvaluationOverride,
@@ -49,6 +50,21 @@ def judge_model(evaluator_id: str, model: str) -> LanguageModel:
 
 
 _MODELS: dict[tuple[str, str | None, str | None], LanguageModel] = {}
+
+
+async def judge_chat(evaluator_id: str, model: str, request: dict[str, Any]) -> dict[str, Any]:
+    """One chat completion of the judge model; the tokens it used count against the suite's
+    budget (``max_tokens`` / ``max_cost``) as fn's reported usage does, without the judge
+    reporting them itself."""
+    answer: dict[str, Any] = await judge_model(evaluator_id, model).chat(request)
+    usage = answer.get("usage") or {}
+    if usage:
+        report_usage(
+            model=model,
+            input_tokens=int(usage.get("prompt_tokens") or 0),
+            output_tokens=int(usage.get("completion_tokens") or 0),
+        )
+    return answer
 
 
 class BaseLLMJudge(BaseTestEvaluator, abc.ABC, Generic[TestCaseType, OutputType]):
@@ -106,7 +122,9 @@ class BaseLLMJudge(BaseTestEvaluator, abc.ABC, Generic[TestCaseType, OutputType]
 
     async def _execute_prompt(self, test_case: TestCaseType, output: OutputType) -> Evaluation:
         prompt = self.make_prompt(test_case=test_case, output=output, recent_overrides=[])
-        answer = await judge_model(self.id, self.model).chat(
+        answer = await judge_chat(
+            self.id,
+            self.model,
             {
                 "messages": [
                     {"role": "system", "content": _SYSTEM},
@@ -115,7 +133,7 @@ class BaseLLMJudge(BaseTestEvaluator, abc.ABC, Generic[TestCaseType, OutputType]
                 "tools": [self._answer_tool()],
                 "tool_choice": {"type": "function", "function": {"name": ANSWER_FUNCTION}},
                 "temperature": 0.0,
-            }
+            },
         )
         calls = [call for call in answer["tool_calls"] if call["name"] == ANSWER_FUNCTION]
         if not calls:
