@@ -552,6 +552,42 @@ def row_scores(driver: WebDriver) -> list[float]:
     return [float(c.get_attribute("data-score")) for c in cells]
 
 
+def test_compare_of_large_runs_shows_what_changed_and_the_rest_on_demand(
+    browser: WebDriver, trialrun_home: Path
+) -> None:
+    """Two runs of 600 cases, 3 changed: the comparison shows the 3 and keeps the 597
+    unchanged rows behind a button (200 at a time), instead of one very tall page."""
+    cases = [Numbered(n) for n in range(600)]
+    (base,) = run_test_suite("compared", cases, [Grade()], lambda c: "x", quiet=True).run_ids
+
+    class Worse(Grade):
+        def evaluate_test_case(self, test_case: Numbered, output: str) -> Evaluation:
+            e = super().evaluate_test_case(test_case, output)
+            if test_case.n in (10, 20, 30):
+                return Evaluation(score=0.0, threshold=Threshold(gte=0.2))
+            return e
+
+    (head,) = run_test_suite("compared", cases, [Worse()], lambda c: "x", quiet=True).run_ids
+    console_errors(browser)
+    with Viewer(store_path=str(trialrun_home / "trialrun.db"), port=0) as viewer:
+        browser.get(viewer.url + f"#/compare/{base}/{head}")
+        wait_page(browser, "compare")
+        rows = browser.find_elements(By.CSS_SELECTOR, "#compare-table tr.compare-row")
+        changed = {r.get_attribute("data-hash") for r in rows}
+        # n 10, 20, 30 newly fail, unless their base score was under 0.2 already
+        expected = {f"n-{n:03}" for n in (10, 20, 30) if (n * 37 % 100) / 100 >= 0.2}
+        assert changed == expected and expected
+        more = browser.find_element(By.ID, "compare-more")
+        assert more.text == f"Show 200 of the {600 - len(expected)} unchanged rows"
+        height = browser.execute_script("return document.body.scrollHeight")
+        assert height < 4000, height
+        more.click()
+        rows = browser.find_elements(By.CSS_SELECTOR, "#compare-table tr.compare-row")
+        assert len(rows) == len(expected) + 200
+        assert {r.get_attribute("data-change") for r in rows[len(expected) :]} == {"same"}
+        assert console_errors(browser) == []
+
+
 def test_run_page_pages_sorts_searches_and_keeps_its_view_in_the_url(
     browser: WebDriver, trialrun_home: Path
 ) -> None:

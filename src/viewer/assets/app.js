@@ -696,6 +696,7 @@
   // --- #/compare/{base}/{head} : two runs side by side --------------------------------
 
   const changeRank = { newly_errored: 0, newly_failing: 0, newly_passing: 1, removed: 2, added: 2, same: 3 };
+  const UNCHANGED_PAGE = 200;
 
   function compareSide(title, run, id) {
     return el("section", { id },
@@ -776,6 +777,25 @@
       }
     }
     rows.sort((a, b) => a.rank - b.rank || a.order - b.order);
+    // What changed is shown; the unchanged rows wait behind a button, shown 200 at a time
+    // (two runs of 2,000 cases made a page hundreds of thousands of pixels tall).
+    const changed = rows.filter((row) => row.rank < changeRank.same);
+    const unchanged = rows.filter((row) => row.rank >= changeRank.same);
+    const body = el("tbody", {}, changed.map((row) => row.node));
+    const more = el("button", { id: "compare-more", type: "button" });
+    let shownSame = 0;
+    const label = () => {
+      const left = unchanged.length - shownSame;
+      more.textContent = `Show ${Math.min(UNCHANGED_PAGE, left)} of the ${left} unchanged rows`;
+      more.hidden = left === 0;
+    };
+    more.addEventListener("click", () => {
+      const next = unchanged.slice(shownSame, shownSame + UNCHANGED_PAGE);
+      for (const row of next) body.append(row.node);
+      shownSame += next.length;
+      label();
+    });
+    label();
 
     const evaluatorRows = cmp.evaluators.map((s) => el("tr", { "data-evaluator": s.id },
       el("td", {}, s.id), el("td", { class: "num" }, s.compared),
@@ -803,7 +823,8 @@
       el("table", { id: "compare-table" },
         el("thead", {}, el("tr", {}, ["Case", "Evaluator", "Change", "Base", "Head", "Δ score", "Base metadata", "Head metadata"]
           .map((h) => el("th", {}, h)))),
-        el("tbody", {}, rows.map((row) => row.node))),
+        body),
+      more,
       ...humanGrades(cmp.reviews || []),
       el("h2", {}, `Only in head (${cmp.added.length})`), hashList("added-cases", cmp.added),
       el("h2", {}, `Only in base (${cmp.removed.length})`), hashList("removed-cases", cmp.removed));
