@@ -434,6 +434,17 @@ fn stored_suite(
     })
 }
 
+/// A voice call's timeline (SVG, with its look inside) and its numbers in a line, from
+/// its result as JSON; None when it is not a call's result (for notebooks).
+#[pyfunction]
+fn call_timeline(output_json: &str) -> Option<(String, String)> {
+    let output: serde_json::Value = serde_json::from_str(output_json).ok()?;
+    Some((
+        crate::report::call_timeline::svg(&output, true)?,
+        crate::report::call_timeline::metrics_line(&output)?,
+    ))
+}
+
 /// Deletes the cached fn outputs of one suite, or of every suite; returns how many.
 #[pyfunction]
 #[pyo3(signature = (suite=None, store_path=None))]
@@ -550,6 +561,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(gc_runs, m)?)?;
     m.add_function(wrap_pyfunction!(old_runs, m)?)?;
     m.add_function(wrap_pyfunction!(clear_cache, m)?)?;
+    m.add_function(wrap_pyfunction!(call_timeline, m)?)?;
     m.add_function(wrap_pyfunction!(stored_suite, m)?)?;
     m.add_function(wrap_pyfunction!(cache_sizes, m)?)?;
     m.add_function(wrap_pyfunction!(merge_shards, m)?)?;

@@ -238,6 +238,25 @@ fn case_row(c: &CaseEvaluations, limits: Limits) -> String {
     if case.error.is_none() && c.evaluations.is_empty() {
         outcome.push_str("<span class=\"note\">no evaluators</span>");
     }
+    // A voice call: its timeline and numbers, open (the recording stays in the store's
+    // folder; the viewer plays it).
+    let call = case
+        .output
+        .as_deref()
+        .and_then(|o| serde_json::from_str::<serde_json::Value>(o).ok())
+        .filter(super::call_timeline::is_call);
+    if let Some(call) = &call {
+        if let (Some(svg), Some(line)) = (
+            super::call_timeline::svg(call, true),
+            super::call_timeline::metrics_line(call),
+        ) {
+            let _ = write!(
+                outcome,
+                "<div class=\"call\">{svg}<div class=\"note\">{}</div></div>",
+                text(&line)
+            );
+        }
+    }
     let mut io = labelled("test case", &pre(&pretty_json(&case.test_case), limits));
     if let Some(output) = &case.output {
         io.push_str(&labelled("output", &pre(&pretty_json(output), limits)));

@@ -19,6 +19,7 @@ use super::api::{param, params, read, reference_error, ApiError, Params};
 use super::case_params::case_query;
 use super::App;
 use crate::history::{self, trials::CaseTrials};
+use crate::report::call_timeline;
 use crate::report::charts::{self, PassRateBar, ScoreRange, Series};
 use crate::report::common::grid_label;
 use crate::store::{self, CaseRecord, EvaluationRecord, StoredRun};
@@ -157,6 +158,25 @@ struct CaseRow {
     review: Option<store::review::ReviewItem>,
     #[serde(skip_serializing_if = "Option::is_none")]
     trials: Option<CaseTrials>,
+    /// A voice call's timeline (SVG) and numbers, when the output is a call's result.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    call: Option<CallView>,
+}
+
+#[derive(Serialize)]
+struct CallView {
+    timeline: String,
+    metrics: String,
+}
+
+impl CallView {
+    fn of(case: &CaseRecord) -> Option<CallView> {
+        let output: serde_json::Value = serde_json::from_str(case.output.as_deref()?).ok()?;
+        Some(CallView {
+            timeline: call_timeline::svg(&output, false)?,
+            metrics: call_timeline::metrics_line(&output)?,
+        })
+    }
 }
 
 #[derive(Serialize)]
@@ -217,6 +237,7 @@ pub(super) async fn cases(
                     evaluations: mine,
                     review: review.item(&case.hash).cloned(),
                     trials: trials.remove(&*case.hash),
+                    call: CallView::of(&case),
                     case,
                 }
             })

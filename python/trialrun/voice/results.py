@@ -9,6 +9,7 @@ agent transferred the call to (``<Dial>``, simulated by the loopback carrier).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +27,10 @@ __all__ = [
     "Transfer",
     "Utterance",
 ]
+
+
+# A notebook embeds a call's recording up to this size (a 25 s call is about 800 KB).
+_EMBEDDED_RECORDING_BYTES = 8_000_000
 
 
 @dataclass(frozen=True)
@@ -252,6 +257,43 @@ class TestResult:
         lines = [f"{'passed' if self.passed else 'failed'}: {_name(self.test)}"]
         lines += [f"  {reason}" for reason in self.failure_reasons()]
         return "\n".join(lines) + "\n"
+
+    def _repr_html_(self) -> str:
+        """Jupyter: the call's timeline (lanes, gaps, interruptions, keys, the end), its
+        numbers, and its recording in a player (embedded when under 8 MB)."""
+        import base64
+        import html
+        import json
+        from pathlib import Path
+
+        from trialrun import _core
+
+        drawn = _core.call_timeline(json.dumps(self._timeline_data()))
+        name = html.escape(_name(self.test))
+        head = f"<h4>{name}: {'passed' if self.passed else 'failed'}</h4>"
+        if drawn is None:
+            return head + f"<pre>{html.escape(self.summary())}</pre>"
+        svg, numbers = drawn
+        parts = [head, svg, f"<p>{html.escape(numbers)}</p>"]
+        recording = Path(self.recording_path) if self.recording_path else None
+        if recording is not None and recording.is_file():
+            if recording.stat().st_size <= _EMBEDDED_RECORDING_BYTES:
+                data = base64.b64encode(recording.read_bytes()).decode()
+                parts.append(f'<audio controls src="data:audio/wav;base64,{data}"></audio>')
+            else:
+                parts.append(f"<p>recording: {html.escape(str(recording))}</p>")
+        if self.error:
+            parts.append(f"<pre>{html.escape(self.error)}</pre>")
+        return "\n".join(parts)
+
+    def _timeline_data(self) -> dict[str, Any]:
+        """What the timeline is drawn from, as the run store keeps a call's result."""
+        return {
+            "transcript": [dataclasses.asdict(u) for u in self.transcript],
+            "metrics": dataclasses.asdict(self.metrics) if self.metrics is not None else None,
+            "keys": [dataclasses.asdict(k) for k in self.keys],
+            "transfers": [dataclasses.asdict(t) for t in self.transfers],
+        }
 
     def assert_passed(self) -> None:
         """Raises AssertionError saying why unless the test passed."""

@@ -274,101 +274,21 @@
 
   // --- a voice call: timeline and recording ---------------------------------------------
 
-  // A call's stored output (trialrun.voice's TestResult): its transcript and metrics.
-  function isCall(output) {
-    return Boolean(output && typeof output === "object" && Array.isArray(output.transcript) && "metrics" in output && "keys" in output);
-  }
+  // A call's timeline comes drawn from the server (report/call_timeline.rs, the drawing the
+  // HTML reports and notebooks show): lanes, utterances, response gaps, interruptions, key
+  // presses, transfers, the hang-up. Here a recording is added: an <audio> whose playing
+  // moves the timeline's cursor, and a click on the lanes plays from there.
+  function callTimeline(call, drawn) {
+    const svg = svgNode(drawn.timeline);
+    if (!(svg instanceof SVGElement)) return el("div", { class: "call" }, el("h3", {}, "Call"), svg);
+    const W = Number(svg.viewBox.baseVal.width) || 960;
+    const LEFT = Number(svg.dataset.left), WIDTH = Number(svg.dataset.width);
+    const duration = Number(svg.dataset.duration) || 0.001;
+    const RIGHT = W - LEFT - WIDTH;
+    const x = (t) => LEFT + (Math.max(0, Math.min(t, duration)) / duration) * WIDTH;
+    const cursor = svg.querySelector(".cursor");
 
-  const SVG_NS = "http://www.w3.org/2000/svg";
-  function svgEl(tag, attrs, ...children) {
-    const node = document.createElementNS(SVG_NS, tag);
-    for (const [key, value] of Object.entries(attrs || {})) {
-      if (value !== null && value !== undefined) node.setAttribute(key, String(value));
-    }
-    for (const child of children) if (child !== null && child !== undefined) node.append(child instanceof Node ? child : String(child));
-    return node;
-  }
-
-  // Two lanes (caller, agent; a third for a transferee), each utterance at its time with its
-  // text, response gaps and interruptions marked, key presses as ticks, the hang-up at the
-  // end; with a recording, an <audio> whose playing moves a cursor over the lanes.
-  function callTimeline(call) {
-    const metrics = call.metrics || {};
-    const utterances = call.transcript || [];
-    const keys = call.keys || [];
-    const ends = [metrics.duration || 0, ...utterances.map((u) => u.end), ...keys.map((k) => k.at)];
-    const duration = Math.max(...ends, 0.001);
-    const roles = ["caller", "agent", ...(utterances.some((u) => u.role === "transferee") ? ["transferee"] : [])];
-    const W = 960, LEFT = 78, RIGHT = 16, TOP = 22, LANE = 46;
-    const H = TOP + LANE * roles.length + 24;
-    const x = (t) => LEFT + (Math.max(0, Math.min(t, duration)) / duration) * (W - LEFT - RIGHT);
-    const laneY = (role) => TOP + LANE * Math.max(0, roles.indexOf(role));
-    const svg = svgEl("svg", { class: "call-timeline", viewBox: `0 0 ${W} ${H}`, width: W, height: H, role: "img",
-      "aria-label": `call timeline, ${fmtNumber(duration, 1)} s`, "data-duration": duration });
-
-    // time axis
-    const step = [0.5, 1, 2, 5, 10, 15, 30, 60, 120].find((s) => duration / s <= 12) || 300;
-    for (let t = 0; t <= duration + 1e-9; t += step) {
-      svg.append(svgEl("line", { x1: x(t), x2: x(t), y1: TOP - 4, y2: H - 20, class: "grid-line" }),
-        svgEl("text", { x: x(t), y: H - 6, class: "axis", "text-anchor": "middle" }, `${fmtNumber(t, 1)} s`));
-    }
-    for (const role of roles) {
-      const g = svgEl("g", { class: "lane", "data-role": role });
-      g.append(svgEl("rect", { x: LEFT, y: laneY(role) + 4, width: W - LEFT - RIGHT, height: LANE - 8, class: "lane-bg" }),
-        svgEl("text", { x: LEFT - 8, y: laneY(role) + LANE / 2 + 4, "text-anchor": "end", class: "lane-label" }, role));
-      for (const u of utterances.filter((u) => u.role === role)) {
-        const width = Math.max(2, x(u.end) - x(u.start));
-        const fits = Math.floor((width - 6) / 6.2);
-        const shown = fits <= 0 ? "" : u.text.length > fits ? u.text.slice(0, Math.max(1, fits - 1)) + "…" : u.text;
-        g.append(svgEl("g", { class: "utterance" + (u.cut_off ? " cut-off" : ""), "data-start": u.start, "data-end": u.end, "data-text": u.text },
-          svgEl("title", {}, `${fmtNumber(u.start, 2)}–${fmtNumber(u.end, 2)} s ${role}: ${u.text}${u.cut_off ? " [cut off]" : ""}`),
-          svgEl("rect", { x: x(u.start), y: laneY(role) + 8, width, height: LANE - 16, rx: 3 }),
-          svgEl("text", { x: x(u.start) + 3, y: laneY(role) + LANE / 2 + 4 }, shown)));
-      }
-      svg.append(g);
-    }
-    // response gaps: from the end of the caller's speech to the agent's next words
-    const sorted = [...utterances].sort((a, b) => a.start - b.start);
-    sorted.forEach((u, i) => {
-      if (u.role !== "caller") return;
-      const rest = sorted.slice(i + 1);
-      const reply = rest.find((a) => a.role === "agent" && a.start >= u.end);
-      if (!reply || rest.some((o) => o.role === "caller" && o.start < reply.start)) return;
-      const gap = reply.start - u.end;
-      const y = laneY("agent") + 2;
-      svg.append(svgEl("g", { class: "latency", "data-gap": gap },
-        svgEl("title", {}, `agent answered after ${fmtSeconds(gap)}`),
-        svgEl("line", { x1: x(u.end), x2: x(reply.start), y1: y, y2: y }),
-        svgEl("text", { x: (x(u.end) + x(reply.start)) / 2, y: y - 2, "text-anchor": "middle" }, fmtSeconds(gap))));
-    });
-    for (const i of metrics.interruptions || []) {
-      const y = laneY(i.by);
-      svg.append(svgEl("g", { class: "interruption", "data-by": i.by, "data-at": i.at },
-        svgEl("title", {}, `${i.by} talked over the other side at ${fmtNumber(i.at, 2)} s for ${fmtSeconds(i.overlap)}`),
-        svgEl("rect", { x: x(i.at), y: y + 4, width: Math.max(2, x(i.at + i.overlap) - x(i.at)), height: LANE - 8 }),
-        svgEl("path", { d: `M ${x(i.at) - 5} ${y + 2} L ${x(i.at) + 5} ${y + 2} L ${x(i.at)} ${y + 10} Z` })));
-    }
-    for (const k of keys) {
-      const y = laneY(k.role);
-      svg.append(svgEl("g", { class: "dtmf", "data-digit": k.digit, "data-at": k.at },
-        svgEl("title", {}, `${k.role} pressed ${k.digit} at ${fmtNumber(k.at, 2)} s`),
-        svgEl("line", { x1: x(k.at), x2: x(k.at), y1: y + 4, y2: y + LANE - 4 }),
-        svgEl("text", { x: x(k.at) + 2, y: y + LANE - 6 }, k.digit)));
-    }
-    for (const t of call.transfers || []) {
-      svg.append(svgEl("g", { class: "transfer", "data-at": t.start },
-        svgEl("title", {}, `transfer to ${t.target}: ${t.status}`),
-        svgEl("line", { x1: x(t.start), x2: x(t.start), y1: TOP, y2: H - 20 })));
-    }
-    const end = metrics.duration || duration;
-    svg.append(svgEl("g", { class: "hangup", "data-at": end, "data-ended-by": metrics.ended_by || "" },
-      svgEl("title", {}, `hang-up at ${fmtNumber(end, 2)} s${metrics.ended_by ? ` (ended by ${metrics.ended_by}${metrics.end_reason ? `: ${metrics.end_reason}` : ""})` : ""}`),
-      svgEl("line", { x1: x(end), x2: x(end), y1: TOP - 6, y2: H - 20 }),
-      svgEl("text", { x: x(end) - 3, y: TOP - 8, "text-anchor": "end" }, `hang-up${metrics.ended_by ? ` (${metrics.ended_by})` : ""}`)));
-    const cursor = svgEl("line", { class: "cursor", x1: x(0), x2: x(0), y1: TOP - 4, y2: H - 20, "data-time": 0 });
-    svg.append(cursor);
-
-    const parts = [svg];
+    const parts = [svg, el("p", { class: "muted call-metrics" }, drawn.metrics)];
     const name = call.recording_path ? String(call.recording_path).split(/[\\/]/).pop() : "";
     if (name) {
       const audio = el("audio", { controls: true, preload: "metadata", class: "call-audio", src: "/api/recordings/" + encodeURIComponent(name) });
@@ -459,7 +379,7 @@
 
   function caseDetail(c, evaluations, colspan, review) {
     const parts = [
-      isCall(c.output) ? callTimeline(c.output) : null,
+      c.call ? callTimeline(c.output, c.call) : null,
       el("h3", {}, "Test case"), el("pre", { class: "test-case" }, fmtJson(c.test_case)),
       el("h3", {}, "Output"), el("pre", { class: "output" }, fmtJson(c.output)),
     ];
