@@ -48,6 +48,8 @@ def test_the_example_notebook_runs_in_a_jupyter_kernel(tmp_path, monkeypatch):
     html, _ = outputs_of(code[1])
     assert "notebook-sums" in html and "newly pass" in html.lower(), html[:2000]
 
-    _, text = outputs_of(code[2])
+    html, text = outputs_of(code[2])
     assert "agent:" in text.lower() and "caller:" in text.lower(), text
-    assert "book" in text
+    # The call displays as its timeline, its numbers and a player of its recording.
+    assert 'class="call-timeline"' in html and "first word after" in html, html[:2000]
+    assert '<audio controls src="data:audio/wav;base64,' in html
