@@ -361,10 +361,13 @@ def make_app(settings: Settings) -> FastAPI:
         # ws:// on loopback: a wss:// URL would need a certificate the carrier trusts.
         stream_url = f"ws://127.0.0.1:{settings.port}/ws"
         caller = quoteattr(params.get("From", ""))
+        # The <Pause> keeps the call up once the stream closes: the bot's REST hang-up ends
+        # it (with nothing after <Connect>, the call would end as the stream closes, racing
+        # the serializer's hang-up).
         twiml = (
             "<?xml version='1.0' encoding='UTF-8'?><Response><Connect>"
             f'<Stream url="{stream_url}"><Parameter name="from_number" value={caller}/></Stream>'
-            "</Connect></Response>"
+            '</Connect><Pause length="20"/></Response>'
         )
         return Response(twiml, media_type="application/xml")
 
