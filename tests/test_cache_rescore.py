@@ -200,8 +200,10 @@ def test_rescore_judges_stored_outputs_with_new_evaluators_without_calling_fn():
     assert stored["run"]["suite_id"] == "judged"
 
     # With the suite's own cases and a loader, evaluators see the real types.
+    # A unique prefix names the run (ids made in the same millisecond share their first
+    # 13 characters, so the prefix keeps the random part).
     typed = rescore(
-        run_id[:12], [IsAnswer()], test_cases=CASES, load_output=lambda v: Answer(**v), quiet=True
+        run_id[:-6], [IsAnswer()], test_cases=CASES, load_output=lambda v: Answer(**v), quiet=True
     )
     assert typed.cases[0].test_case is CASES[0]
     assert typed.totals["evaluators"]["is-answer"]["passed"] == 7
