@@ -90,11 +90,12 @@ class StreamAgent:
         on_start: Action | None = None,
         webhook_status: int = 200,
         ssl: Any = None,
+        on_webhook: Callable[[str, dict[str, str]], None] | None = None,
     ) -> None:
         self.ssl = ssl  # an ssl.SSLContext: the stream is served over wss://
         self.api_base, self.account_sid, self.auth_token = api_base, account_sid, auth_token
         self.on_start = on_start
-        self.http = Webhooks(answers, status=webhook_status)
+        self.http = Webhooks(answers, status=webhook_status, on_post=on_webhook)
         self.url, self.files = self.http.url, self.http.files
         self.webhooks = self.http.requests
         self.messages: list[dict[str, Any]] = []

@@ -25,7 +25,9 @@ and answer, and ``tool_calls(call=...)`` lists the tool calls the model answered
 the agent was told to do). ``TestRunner(model_server=server)`` puts them on each call's
 ``TestResult.tool_calls`` (``ToolCalled`` asserts them). OpenAI's Realtime call control,
 ``POST /v1/realtime/calls/{call_id}/accept|reject|refer|hangup`` (a SIP agent's transfer is
-a ``refer`` with ``target_uri``), is answered 200 and kept in ``call_control``.
+a ``refer`` with ``target_uri``), is answered 200 (or a scripted error,
+``fail_call_control``) and kept in ``call_control``, tagged with a call as chat requests
+are; ``TestRunner(model_server=server)`` puts a call's refers on its ``TestResult.transfers``.
 """
 
 from __future__ import annotations
@@ -86,17 +88,21 @@ class ModelToolCall(NamedTuple):
 
 class CallControl(NamedTuple):
     """A Realtime call-control request: ``call_id``, ``action`` (accept, reject, refer,
-    hangup), its JSON ``body`` (a refer's ``target_uri``) and ``at`` (Unix time)."""
+    hangup), its JSON ``body`` (a refer's ``target_uri``), ``at`` (Unix time), the ``call``
+    sid it was tagged with (or None) and the HTTP ``status`` it was answered with."""
 
     call_id: str
     action: str
     body: Any
     at: float
+    call: str | None = None
+    status: int = 200
 
 
 # "/calls/{sid}" before the API path tags a request with a call.
 _CALL_PREFIX = re.compile(r"^/calls/([^/]+)(/.*)$")
-_REALTIME_CONTROL = re.compile(r"^(?:/v1)?/realtime/calls/([^/]+)/(accept|reject|refer|hangup)$")
+_CONTROL_ACTIONS = ("accept", "reject", "refer", "hangup")
+_REALTIME_CONTROL = re.compile(rf"^(?:/v1)?/realtime/calls/([^/]+)/({'|'.join(_CONTROL_ACTIONS)})$")
 
 
 def chat_completion(
@@ -168,6 +174,7 @@ class OpenAIServer:
         self.call_control: list[CallControl] = []
         self.other_requests: list[tuple[str, str]] = []  # (method, path) of anything else
         self._replies: deque[dict[str, Any] | _Failure] = deque()
+        self._control_failures: dict[str, deque[_Failure]] = {}
         self._answer = answer
         self._model = model
         self._lock = threading.Lock()
@@ -230,6 +237,41 @@ class OpenAIServer:
             self._replies.append(_Failure(status, message))
         return self
 
+    def fail_call_control(
+        self, action: str, status: int = 500, message: str = "scripted failure"
+    ) -> OpenAIServer:
+        """Queues an HTTP error as the answer to the next Realtime call-control request
+        with ``action`` (accept, reject, refer, hangup), e.g. a refer OpenAI refuses, to
+        test what the agent does when its transfer fails."""
+        if action not in _CONTROL_ACTIONS:
+            raise ValueError(
+                f"fail_call_control: action must be one of {', '.join(_CONTROL_ACTIONS)}, "
+                f"not {action!r}"
+            )
+        if not 400 <= status <= 599:
+            raise ValueError(
+                f"fail_call_control: status must be an HTTP error (400-599), not {status}"
+            )
+        with self._lock:
+            self._control_failures.setdefault(action, deque()).append(_Failure(status, message))
+        return self
+
+    def refers(
+        self, call: str | None = None, *, start: float | None = None, end: float | None = None
+    ) -> list[CallControl]:
+        """The Realtime refers (a SIP agent's transfers) received, in order: those tagged
+        with ``call`` when given, and (by Unix time) from ``start`` to ``end`` when given."""
+        with self._lock:
+            controls = list(self.call_control)
+        return [
+            c
+            for c in controls
+            if c.action == "refer"
+            and (call is None or c.call == call)
+            and (start is None or c.at >= start)
+            and (end is None or c.at <= end)
+        ]
+
     @property
     def pending(self) -> int:
         """Scripted replies not yet given."""
@@ -280,11 +322,18 @@ class OpenAIServer:
                 body = _json.loads(raw) if raw else {}
             except ValueError:
                 body = raw.decode(errors="replace")
+            action = control.group(2)
             with self._lock:
+                failures = self._control_failures.get(action)
+                failure = failures.popleft() if failures else None
+                status = failure.status if failure else 200
                 self.call_control.append(
-                    CallControl(control.group(1), control.group(2), body, arrived)
+                    CallControl(control.group(1), action, body, arrived, call, status)
                 )
-            send(200, {})
+            if failure:
+                send(status, {"error": {"message": failure.message, "type": "server_error"}})
+            else:
+                send(200, {})
             return
         if path not in (
             "/v1/chat/completions",

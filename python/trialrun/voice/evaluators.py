@@ -23,7 +23,7 @@ from typing import Any
 
 from trialrun._core import Evaluation, Threshold
 from trialrun.evaluators import _Configured
-from trialrun.voice.results import CallMetrics, TestResult, Utterance
+from trialrun.voice.results import CallMetrics, TestResult, Utterance, transfer_target
 
 __all__ = [
     "DtmfHeard",
@@ -41,6 +41,7 @@ ROLES = ("agent", "caller")
 # Who can say something: the party the agent transferred the call to too.
 SPEAKERS = (*ROLES, "transferee")
 DIAL_STATUSES = ("completed", "busy", "no-answer", "failed", "canceled")
+TRANSFER_STATUSES = (*DIAL_STATUSES, "accepted")
 END_CAUSES = ("caller", "agent", "timeout", "error")
 DTMF_KEYS = "0123456789*#ABCD"
 PERCENTILES = ("p50", "p95", "max")
@@ -357,16 +358,19 @@ class EndedBy(_CallCheck):
 
 
 class TransferredTo(_CallCheck):
-    """Passes when the agent transferred the call (TwiML ``<Dial>``) to ``target`` and the
-    transfer ended ``status`` (Twilio's DialCallStatus: "completed", the default, meaning
-    the party answered and was connected; "busy", "no-answer", "failed", "canceled").
-    ``target``: a phone number (compared without spaces, dashes, dots and parentheses), a
-    ``sip:`` URI or ``client:<identity>``. Transfers are known with the loopback carrier."""
+    """Passes when the agent transferred the call to ``target`` and the transfer went
+    through: a TwiML ``<Dial>`` "completed" (the party answered and was connected), a
+    Realtime refer "accepted" (with ``TestRunner(model_server=...)``). ``status`` asks for
+    another outcome: Twilio's DialCallStatus ("completed", "busy", "no-answer", "failed",
+    "canceled") or a refer's ("accepted", "failed").
+    ``target``: a phone number (compared without spaces, dashes, dots and parentheses; a
+    refer's ``tel:`` URI is one), a ``sip:`` URI or ``client:<identity>``. ``<Dial>``
+    transfers are known with the loopback carrier."""
 
     def __init__(
         self,
         target: str,
-        status: str = "completed",
+        status: str | None = None,
         *,
         id: str = "transferred-to",
         threshold: Threshold | None = Threshold(gte=1),
@@ -377,29 +381,41 @@ class TransferredTo(_CallCheck):
             id=id, threshold=threshold, output_mapper=output_mapper, max_concurrency=max_concurrency
         )
         self.target = _transfer_target(target)
-        self.status = _one_of("status", status, DIAL_STATUSES)
+        self.status = None if status is None else _one_of("status", status, TRANSFER_STATUSES)
+
+    def _went_as_asked(self, t: dict[str, Any]) -> bool:
+        if self.status is not None:
+            return bool(t["status"] == self.status)
+        return bool(t["status"] == ("accepted" if t["via"] == "refer" else "completed"))
 
     def check(self, result: TestResult, metrics: CallMetrics) -> Evaluation:
         transfers: list[dict[str, Any]] = [
-            {"target": t.target, "kind": t.kind, "status": t.status, "start": t.start}
+            {"target": t.target, "kind": t.kind, "via": t.via, "status": t.status, "start": t.start}
             for t in result.transfers
         ]
         details = {
             "expected": {"target": self.target, "status": self.status},
             "transfers": transfers,
         }
-        wanted = f"{self.target} ({self.status})"
+        wanted = self.target if self.status is None else f"{self.target} ({self.status})"
         if not transfers:
             return self._fail(
                 f"the call was not transferred; expected a transfer to {wanted}", **details
             )
         to_target = [t for t in transfers if t["target"] == self.target]
-        if any(t["status"] == self.status for t in to_target):
-            return self._verdict(1.0, f"the call was transferred to {wanted}", **details)
+        if any(self._went_as_asked(t) for t in to_target):
+            went = next(t for t in to_target if self._went_as_asked(t))
+            return self._verdict(
+                1.0,
+                f"the call was transferred to {self.target} ({went['status']})",
+                **details,
+            )
         if to_target:
             how = ", ".join(t["status"] for t in to_target)
+            went = "accepted" if to_target[0]["via"] == "refer" else "completed"
             return self._fail(
-                f"the transfer to {self.target} ended {how}, not {self.status}", **details
+                f"the transfer to {self.target} ended {how}, not {self.status or went}",
+                **details,
             )
         elsewhere = ", ".join(f"{t['target']} ({t['status']})" for t in transfers)
         return self._fail(
@@ -508,20 +524,13 @@ def _one_of(name: str, value: Any, allowed: Sequence[str]) -> str:
 
 
 def _transfer_target(target: Any) -> str:
-    """A transfer target as results name it: a number without punctuation, a ``sip:`` URI,
-    or ``client:<identity>``."""
-    if isinstance(target, str):
-        name = target.strip()
-        if name.lower().startswith("sip:") and len(name) > 4:
-            return name
-        if name.startswith("client:") and len(name) > len("client:"):
-            return name
-        number = re.sub(r"[\s\-.()]", "", name)
-        if re.fullmatch(r"\+?[0-9]+", number):
-            return number
-    raise ValueError(
-        f"target must be a phone number, a sip: URI or client:<identity>, got {target!r}"
-    )
+    """A transfer target as results name it (``transfer_target``), or a clear error."""
+    name = transfer_target(target) if isinstance(target, str) else None
+    if name is None:
+        raise ValueError(
+            f"target must be a phone number, a tel: or sip: URI or client:<identity>, got {target!r}"
+        )
+    return name
 
 
 def _non_negative_number(name: str, value: Any) -> float:

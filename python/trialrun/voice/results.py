@@ -10,6 +10,7 @@ agent transferred the call to (``<Dial>``, simulated by the loopback carrier).
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -130,9 +131,26 @@ class CallMetrics:
     network_faults: NetworkFaultReport | None = None
 
 
+def transfer_target(target: str) -> str | None:
+    """A transfer target as results name it: a number without punctuation (a ``tel:`` URI
+    is read as one), a ``sip:`` URI or ``client:<identity>``; None if it is none of them."""
+    name = target.strip()
+    if name.lower().startswith("sip:") and len(name) > 4:
+        return name
+    if name.startswith("client:") and len(name) > len("client:"):
+        return name
+    if name.lower().startswith("tel:"):
+        name = name[len("tel:") :]
+    number = re.sub(r"[\s\-.()]", "", name)
+    return number if re.fullmatch(r"\+?[0-9]+", number) else None
+
+
 @dataclass(frozen=True)
 class Transfer:
-    """The agent transferred the call (TwiML ``<Dial>``; known with the loopback carrier).
+    """The agent transferred the call: ``via="dial"``, TwiML ``<Dial>`` (known with the
+    loopback carrier), or ``via="refer"``, a SIP REFER through OpenAI's Realtime call
+    control (``POST /v1/realtime/calls/{call_id}/refer``, known with
+    ``TestRunner(model_server=...)``).
 
     ``target``: ``"+15550123"`` (a number, without punctuation), ``"sip:..."`` or
     ``"client:<identity>"``; ``kind``: ``"number"``, ``"sip"`` or ``"client"``. ``status`` is
@@ -143,6 +161,11 @@ class Transfer:
     ``start``: when the ``<Dial>`` began, ``answered_at``: when the party answered (None if
     it did not), ``duration``: seconds the parties were connected (None if never). The
     party's own call sid is ``call_sid`` (Twilio's DialCallSid).
+
+    A refer's ``target`` is its ``target_uri`` (``tel:`` read as a number); its ``status``
+    is ``"accepted"`` (the API answered 200: the SIP leg that follows is OpenAI's and not
+    simulated, so nobody answers) or ``"failed"`` (``reason``: the API's answer), and
+    ``start`` is when the agent asked for it.
     """
 
     target: str
@@ -153,10 +176,13 @@ class Transfer:
     duration: float | None = None
     call_sid: str | None = None
     reason: str | None = None
+    via: str = "dial"
 
     def describe(self) -> str:
-        """``transfer to +15550123 (number): completed, connected 6.2 s`` and the like."""
-        text = f"transfer to {self.target} ({self.kind}): {self.status}"
+        """``transfer to +15550123 (number): completed, connected 6.2 s`` and the like
+        (``(number, refer)`` for a refer)."""
+        how = self.kind if self.via == "dial" else f"{self.kind}, {self.via}"
+        text = f"transfer to {self.target} ({how}): {self.status}"
         if self.duration is not None:
             text += f", connected {self.duration:.1f} s"
         if self.reason:
@@ -168,7 +194,8 @@ class Transfer:
 class ToolCall:
     """A tool call the agent's model made during the call, as trialrun's scripted model
     server answered it (``TestRunner(model_server=...)``): ``name``, ``arguments`` (parsed
-    JSON) and ``at``, seconds from when the call was placed."""
+    JSON) and ``at``, seconds of the call as the transcript's (0 for one made before the
+    stream started)."""
 
     name: str
     arguments: Any
@@ -196,10 +223,13 @@ class TestResult:
     ``call_sid`` is the sid of trialrun's end of the call; ``agent_call_sid`` the sid the
     agent's webhook and stream saw (known with the loopback carrier, which carries both ends).
     ``run_id`` is the run in the store the call was recorded in (``trialrun compare``).
-    ``transfers``: the agent's transfers of the call (``<Dial>``), in order; what the party
-    transferred to said is in ``transcript`` with the role ``"transferee"``.
+    ``transfers``: the agent's transfers of the call (``<Dial>``, and Realtime refers with
+    ``model_server``), in order; what the party transferred to said is in ``transcript``
+    with the role ``"transferee"``.
     ``tool_calls``: the tool calls of the agent's model during the call, with
     ``TestRunner(model_server=...)`` (trialrun's scripted OpenAI-compatible server).
+    ``started_at``: when the call's stream started (Unix time), the origin of the
+    transcript's times; None if it never started.
     """
 
     __test__ = False  # not a pytest class
@@ -217,6 +247,7 @@ class TestResult:
     run_id: str | None = None
     transfers: list[Transfer] = field(default_factory=list)
     tool_calls: list[ToolCall] = field(default_factory=list)
+    started_at: float | None = None
 
     @property
     def stereo_recording_url(self) -> str | None:

@@ -37,6 +37,7 @@ from trialrun.voice.results import (
     ToolCall,
     Transfer,
     Utterance,
+    transfer_target,
 )
 
 __all__ = ["Agent", "Evaluation", "Scenario", "Test", "TestRunner", "VoiceTestCase"]
@@ -379,7 +380,7 @@ class TestRunner:
                 assert number is not None  # checked above
                 started = time.time()
                 result = await self.call(case.test, number, type)
-                return self._with_tool_calls(result, started)
+                return self._with_model_traffic(result, started)
 
             suite = await run_test_suite_async(
                 self.suite_id,
@@ -441,7 +442,7 @@ class TestRunner:
             assert number is not None  # checked above
             started = time.time()
             result, recording = await place(settings, case.test, number)
-            result = self._with_tool_calls(result, started)
+            result = self._with_model_traffic(result, started)
             if recording is not None:
                 path = self.recordings_dir / f"{result.call_sid or case.hash()}.wav"
                 path.write_bytes(recording)
@@ -496,23 +497,32 @@ class TestRunner:
         )
         return _result_of_call(test, outcome)
 
-    def _with_tool_calls(self, result: TestResult, started: float) -> TestResult:
-        """``result`` with the tool calls ``model_server`` answered during it."""
+    def _with_model_traffic(self, result: TestResult, placed: float) -> TestResult:
+        """``result`` with what ``model_server`` saw of the call: its model's tool calls,
+        and its Realtime refers as transfers. Traffic tagged with either end's sid is the
+        call's; when the agent tags nothing, whatever came while the call was up."""
         server = self.model_server
         if server is None:
             return result
         ended = time.time()
-        calls = [
-            c
-            for sid in {result.agent_call_sid, result.call_sid} - {None}
-            for c in server.tool_calls(call=sid)
-        ]
-        if not calls and not any(e.call for e in server.exchanges):
-            calls = server.tool_calls(start=started, end=ended)  # the agent tags nothing
-        calls.sort(key=lambda c: c.at)
+        sids = {result.agent_call_sid, result.call_sid} - {None}
+        tagged = any(e.call for e in server.exchanges) or any(c.call for c in server.call_control)
+        calls = [c for sid in sids for c in server.tool_calls(call=sid)]
+        refers = [r for sid in sids for r in server.refers(call=sid)]
+        if not tagged:
+            calls = server.tool_calls(start=placed, end=ended)
+            refers = server.refers(start=placed, end=ended)
+        # On the transcript's clock: from the stream's start (the call's placing if the
+        # stream never started).
+        origin = result.started_at if result.started_at is not None else placed
         result.tool_calls = [
-            ToolCall(c.name, c.arguments, round(max(0.0, c.at - started), 3)) for c in calls
+            ToolCall(c.name, c.arguments, round(max(0.0, c.at - origin), 3))
+            for c in sorted(calls, key=lambda c: c.at)
         ]
+        if refers:
+            result.transfers = sorted(
+                [*result.transfers, *(_refer(r, origin) for r in refers)], key=lambda t: t.start
+            )
         return result
 
     def _carrier_core(self) -> Any:
@@ -677,6 +687,23 @@ def _result_of_call(test: Test, outcome: Mapping[str, Any]) -> TestResult:
         call_sid=outcome["call_sid"],
         keys=[KeyPress(**k) for k in outcome["keys"]],
         agent_call_sid=outcome.get("agent_call_sid"),
+        started_at=outcome.get("stream_started_at"),
+    )
+
+
+def _refer(control: Any, origin: float) -> Transfer:
+    """A Realtime refer (``trialrun.openai_server.CallControl``) as the call's transfer."""
+    body = control.body if isinstance(control.body, dict) else {}
+    uri = str(body.get("target_uri") or "")
+    target = transfer_target(uri)
+    failed = control.status >= 300
+    return Transfer(
+        target=target or uri or "(no target_uri)",
+        kind="sip" if target and target.startswith("sip:") else "number",
+        status="failed" if failed else "accepted",
+        start=round(max(0.0, control.at - origin), 3),
+        reason=f"the Realtime API answered HTTP {control.status}" if failed else None,
+        via="refer",
     )
 
 

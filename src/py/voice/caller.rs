@@ -136,6 +136,13 @@ fn outcome_dict<'py>(py: Python<'py>, outcome: &CallerOutcome) -> PyResult<Bound
     d.set_item("call_sid", &outcome.call_sid)?;
     d.set_item("recording_path", &outcome.recording_path)?;
     d.set_item("error", &outcome.error)?;
+    d.set_item(
+        "stream_started_at",
+        outcome
+            .stream_started_at
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|d| d.as_secs_f64()),
+    )?;
     let far_end = outcome.far_end.as_ref();
     d.set_item("agent_call_sid", far_end.map(|f| f.call_sid.as_str()))?;
     d.set_item("underruns", far_end.map(|f| f.underruns))?;

@@ -10,7 +10,7 @@ mod ear;
 mod turns;
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use futures_util::future::BoxFuture;
 use futures_util::stream::{FuturesUnordered, StreamExt};
@@ -82,6 +82,10 @@ pub struct CallerOutcome {
     pub error: Option<String>,
     /// What the carrier saw of the agent's end, when it can tell (the loopback carrier).
     pub far_end: Option<FarEndReport>,
+    /// When the stream started, the origin of the conversation's times, on the wall clock
+    /// (None if it never started): what the agent did elsewhere meanwhile (its model's
+    /// tool calls, a transfer through another API) is placed on the same clock by it.
+    pub stream_started_at: Option<SystemTime>,
 }
 
 /// After hanging up, how long the caller waits for the call's end before giving up on it.
@@ -705,6 +709,9 @@ impl Caller {
             recording_path,
             error: self.error,
             far_end,
+            stream_started_at: self
+                .started
+                .and_then(|t| SystemTime::now().checked_sub(t.elapsed())),
         }
     }
 }
