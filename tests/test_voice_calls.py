@@ -22,7 +22,14 @@ from fake_openai import FakeChatServer, completion
 from trialrun import history
 from trialrun.telephony import CallServer, LoopbackCarrier, NetworkFaults, TwilioCarrier
 from trialrun.voice import Agent, Evaluation, Scenario, Test, TestResults, TestRunner
-from trialrun.voice.evaluators import DtmfHeard, EndedBy, MaxResponseLatency, MustSay, NoError
+from trialrun.voice.evaluators import (
+    DtmfHeard,
+    EndedBy,
+    MaxResponseLatency,
+    MustSay,
+    NoError,
+    TransferredTo,
+)
 from trialrun.voice.judge import LocalEvaluator
 from trialrun.voice.offline import Espeak
 from trialrun.voice.providers import LanguageModel
@@ -35,12 +42,15 @@ TOKEN = "voice-test-token"
 MODEL_KEY = "sk-test-key"
 
 
-def start_agent(*flags: str) -> tuple[subprocess.Popen, str]:
-    env = dict(os.environ, TWILIO_AUTH_TOKEN=TOKEN)
+def start_agent(
+    *flags: str, env: dict[str, str] | None = None, log: Path | None = None
+) -> tuple[subprocess.Popen, str]:
+    """The example agent on a free port, and its URL; its log (stderr) goes to ``log``."""
+    env = dict(os.environ, TWILIO_AUTH_TOKEN=TOKEN, **(env or {}))
     proc = subprocess.Popen(
         [sys.executable, str(AGENT), "--port", "0", *flags],
         stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
+        stderr=log.open("w") if log is not None else subprocess.DEVNULL,
         text=True,
         env=env,
     )
@@ -659,3 +669,102 @@ async def test_a_caller_that_barges_in_stops_the_agent_and_the_interruption_is_r
     # Then it answered what the caller said over it.
     later = [u.text.lower() for u in result.transcript if u.role == "agent" and u.start > over.end]
     assert any("confirmed" in text for text in later), result.transcript
+
+
+FRONT_DESK = "+15550123"
+TO_THE_FRONT_DESK = Scenario(
+    "front-desk",
+    "You want to talk to a person: you press 9 for the front desk.",
+    script=[{"keys": "9"}, "Hi Maria, I need to move my appointment.", "Thank you, bye."],
+    checks=[
+        MustSay("transfer your call"),
+        TransferredTo(FRONT_DESK),
+        MustSay("Maria", role="transferee"),
+        DtmfHeard("9", role="caller"),
+    ],
+)
+
+
+@pytest.mark.parametrize("how", ["rest-redirect", "stream-hand-off"])
+async def test_the_example_agent_transfers_to_the_front_desk(how, tmp_path):
+    """Key 9: with Twilio credentials the agent redirects its call to a <Dial> (REST, as
+    Pipecat bots do); without, it closes its stream and its <Connect action> dials. Either
+    way the front desk (a party trialrun plays) answers and talks with the caller."""
+    carrier = LoopbackCarrier(
+        auth_token=TOKEN,
+        speech=Espeak(),
+        dial_targets={FRONT_DESK: ["Front desk, this is Maria.", "Sure, all done. Goodbye."]},
+    )
+    rest = {"TWILIO_ACCOUNT_SID": carrier.account_sid, "TWILIO_API_BASE": carrier.api_base}
+    agent_log = tmp_path / "agent.log"
+    proc, url = start_agent(
+        "--front-desk", FRONT_DESK, env=rest if how == "rest-redirect" else None, log=agent_log
+    )
+    try:
+        async with carrier:
+            carrier.set_number(AGENT_NUMBER, f"{url}/voice")
+            runner = TestRunner(
+                carrier=carrier,
+                twilio_phone_number=TRIALRUN_NUMBER,
+                silence_turn=3.0,
+                recordings_dir=tmp_path,
+                quiet=True,
+            )
+            runner.add_test(Test(TO_THE_FRONT_DESK, PERSONAS[0]))
+            (result,) = await asyncio.wait_for(runner.run_tests(AGENT_NUMBER), 120)
+            log = carrier.log_lines()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    assert result.error is None, (result.error, log)
+    print(result.transcript_text())  # shown when a test fails
+    result.assert_passed()
+    (transfer,) = result.transfers
+    assert (transfer.target, transfer.status, transfer.via) == (FRONT_DESK, "completed", "dial")
+    said = next(u for u in result.transcript if "transfer" in u.text.lower())
+    assert said.role == "agent" and transfer.start >= said.end - 0.3, result.transcript_text()
+    way = "by redirecting the call" if how == "rest-redirect" else "by closing the stream"
+    assert f"transferring to {FRONT_DESK} {way}" in agent_log.read_text()
+
+
+async def test_the_example_agent_hangs_up_through_the_rest_api(tmp_path):
+    carrier = LoopbackCarrier(auth_token=TOKEN, speech=Espeak())
+    rest = {"TWILIO_ACCOUNT_SID": carrier.account_sid, "TWILIO_API_BASE": carrier.api_base}
+    proc, url = start_agent("--hang-up", "rest", env=rest)
+    try:
+        async with carrier:
+            carrier.set_number(AGENT_NUMBER, f"{url}/voice")
+            runner = TestRunner(
+                carrier=carrier,
+                twilio_phone_number=TRIALRUN_NUMBER,
+                silence_turn=3.0,
+                recordings_dir=tmp_path,
+                quiet=True,
+            )
+            scenario = Scenario(
+                "rest-goodbye",
+                "You book a cleaning; the agent says goodbye and hangs up.",
+                script=["Hello, I need a cleaning.", "Friday afternoon.", "No, that is all."],
+                checks=[MustSay("goodbye"), EndedBy("agent")],
+            )
+            runner.add_test(Test(scenario, PERSONAS[0]))
+            (result,) = await asyncio.wait_for(runner.run_tests(AGENT_NUMBER), 120)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    result.assert_passed()
+    assert "REST API (Status=completed)" in result.metrics.end_reason, result.metrics
+    goodbye = [u for u in result.transcript if u.role == "agent"][-1]
+    assert 0 <= result.metrics.duration - goodbye.end < 1.0, (goodbye, result.metrics.duration)
+
+
+def test_the_example_agent_refuses_a_rest_hang_up_without_credentials():
+    proc = subprocess.run(
+        [sys.executable, str(AGENT), "--port", "0", "--hang-up", "rest"],
+        capture_output=True,
+        text=True,
+        env={k: v for k, v in os.environ.items() if not k.startswith("TWILIO_")},
+        timeout=60,
+    )
+    assert proc.returncode == 2
+    assert "--hang-up rest needs TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN" in proc.stderr

@@ -445,3 +445,49 @@ async def test_a_caller_hanging_up_on_the_party_leaves_the_transfer_completed(tm
     assert transfer.status == "completed" and transfer.duration is not None, transfer
     assert [u.role for u in result.transcript] == ["transferee"], result.transcript_text()
     assert score(TransferredTo("+15550123"), result)[0] == 1.0
+
+
+async def test_an_agent_hands_off_by_closing_its_stream_and_connects_action_dials(tmp_path):
+    """Twilio's <Connect action>: when the agent closes its stream, the carrier asks the
+    action URL what follows (the verbs after <Connect> are not run) and runs it: here a
+    <Dial> to the front desk."""
+
+    async def hand_off(agent: StreamAgent, socket) -> None:
+        await asyncio.sleep(1.0)
+        await agent.say(socket, LOUD * 3)
+        await asyncio.sleep(1.2)
+        await socket.close()
+
+    answers = {
+        "/voice": '<Response><Connect action="/handoff"><Stream url="{ws}"/></Connect>'
+        "<Say>Never said.</Say></Response>",
+        "/handoff": "<Response><Dial>+15550123</Dial></Response>",
+    }
+    carrier = LoopbackCarrier(speech=tone_speech, dial_targets={"+15550123": ["Front desk."]})
+    async with carrier:
+        async with agent_for(carrier, answers, on_start=hand_off) as agent:
+            carrier.set_number(AGENT_NUMBER, f"{agent.url}/voice")
+            result = await one_call(runner_for(carrier, tmp_path, ["Hi.", "Thanks."]))
+            log = carrier.log_lines()
+    assert result.error is None, (result.error, log)
+    [(_path, form, signature)] = [r for r in agent.webhooks if r[0] == "/handoff"]
+    assert signature and form["CallSid"] == agent.call_sid(), form
+    (transfer,) = result.transfers
+    assert (transfer.target, transfer.status) == ("+15550123", "completed"), transfer
+    first_agent = next(u for u in result.transcript if u.role == "agent")
+    assert transfer.start > first_agent.end, (transfer, result.transcript_text())
+    # the party spoke, and nothing of the agent's after it: "Never said." was not run
+    party = [u for u in result.transcript if u.role == "transferee"]
+    assert party, result.transcript_text()
+    assert not [u for u in result.transcript if u.role == "agent" and u.start > party[0].start]
+    assert score(TransferredTo("+15550123"), result)[0] == 1.0
+
+
+def agent_for(carrier: LoopbackCarrier, answers: dict[str, str], **kwargs) -> StreamAgent:
+    return StreamAgent(
+        answers,
+        api_base=carrier.api_base,
+        account_sid=carrier.account_sid,
+        auth_token=carrier.auth_token,
+        **kwargs,
+    )

@@ -20,8 +20,10 @@ import logging
 import os
 import sys
 import time
+import urllib.error
+import urllib.request
 from dataclasses import dataclass, field
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 from xml.sax.saxutils import quoteattr
 
 from fastapi import FastAPI, Request, Response, WebSocket, WebSocketDisconnect
@@ -42,7 +44,9 @@ DTMF_REPLIES = {
     "2": "You pressed two. Our opening hours are nine to five.",
 }
 INVALID_OPTION = "Sorry, that is not a valid option."
-ALL_PROMPTS = [GREETING, *SCRIPT, GOODBYE, *DTMF_REPLIES.values(), INVALID_OPTION]
+TRANSFERRING = "Please hold while I transfer your call."
+ALL_PROMPTS = [GREETING, *SCRIPT, GOODBYE, *DTMF_REPLIES.values(), INVALID_OPTION, TRANSFERRING]
+FRONT_DESK_KEY = "9"
 
 FRAME_SECONDS = 0.02
 
@@ -56,6 +60,43 @@ class Settings:
     vad_threshold: float = 500.0  # RMS of 16-bit samples; about -36 dBFS
     speech_start_s: float = 0.2  # speech this long starts a caller turn
     turn_end_silence_s: float = 0.7  # silence this long after speech ends it
+    front_desk: str | None = None  # the number key 9 transfers to
+    hang_up: str = "stream"  # "stream": close the WebSocket; "rest": Twilio's REST API
+
+
+def twilio_rest() -> tuple[str, str, str] | None:
+    """(API base, account sid, auth token) from the environment, when the agent may use
+    Twilio's REST API on its calls."""
+    sid, token = os.environ.get("TWILIO_ACCOUNT_SID"), os.environ.get("TWILIO_AUTH_TOKEN")
+    if not (sid and token):
+        return None
+    return os.environ.get("TWILIO_API_BASE", "https://api.twilio.com").rstrip("/"), sid, token
+
+
+def update_call(call_sid: str, form: dict[str, str]) -> None:
+    """Twilio's "update a call in progress" (POST /Calls/{sid}.json): Twiml= redirects it,
+    Status=completed hangs it up."""
+    rest = twilio_rest()
+    if rest is None:
+        raise RuntimeError("TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN are needed to update a call")
+    base, sid, token = rest
+    request = urllib.request.Request(
+        f"{base}/2010-04-01/Accounts/{sid}/Calls/{call_sid}.json",
+        data=urlencode(form).encode(),
+        method="POST",
+    )
+    auth = base64.b64encode(f"{sid}:{token}".encode()).decode()
+    request.add_header("Authorization", f"Basic {auth}")
+    with urllib.request.urlopen(request, timeout=10) as response:
+        response.read()
+
+
+def dial_twiml(number: str) -> str:
+    return f'<?xml version="1.0" encoding="UTF-8"?><Response><Dial>{number}</Dial></Response>'
+
+
+# Calls handed to the front desk by closing their stream: <Connect action> asks what next.
+HANDED_OFF: dict[str, str] = {}
 
 
 SETTINGS = Settings()
@@ -123,18 +164,29 @@ async def health() -> dict:
     return {"ok": True}
 
 
-@app.post("/voice")
-async def voice(request: Request) -> Response:
+async def signed_form(request: Request) -> dict[str, str] | None:
+    """The webhook's form, or None when TWILIO_AUTH_TOKEN is set and the request's
+    X-Twilio-Signature does not match it."""
     body = (await request.body()).decode("utf-8", "replace")
     params = parse_qsl(body, keep_blank_values=True)
-    form = dict(params)
     token = os.environ.get("TWILIO_AUTH_TOKEN")
     if token:
         given = request.headers.get("x-twilio-signature", "")
         urls = signed_url_variants(public_url(request))
         if not any(hmac.compare_digest(twilio_signature(token, u, params), given) for u in urls):
-            log.warning("voice webhook refused: bad or missing X-Twilio-Signature")
-            return Response("invalid signature", status_code=403, media_type="text/plain")
+            log.warning("%s refused: bad or missing X-Twilio-Signature", request.url.path)
+            return None
+    return dict(params)
+
+
+REFUSED = Response("invalid signature", status_code=403, media_type="text/plain")
+
+
+@app.post("/voice")
+async def voice(request: Request) -> Response:
+    form = await signed_form(request)
+    if form is None:
+        return REFUSED
     log.info(
         "[%s] incoming call from %s to %s (%s)",
         form.get("CallSid", "?"),
@@ -142,13 +194,30 @@ async def voice(request: Request) -> Response:
         form.get("To", "?"),
         form.get("Direction", "?"),
     )
+    # A stream the agent closes to transfer is followed by what /after-stream answers.
+    hand_off = SETTINGS.front_desk and twilio_rest() is None
+    connect = '<Connect action="/after-stream">' if hand_off else "<Connect>"
     twiml = (
         '<?xml version="1.0" encoding="UTF-8"?>'
-        f"<Response><Connect><Stream url={quoteattr(stream_url(request))}>"
+        f"<Response>{connect}<Stream url={quoteattr(stream_url(request))}>"
         f'<Parameter name="caller" value={quoteattr(form.get("From", ""))}/>'
         "</Stream></Connect></Response>"
     )
     return Response(twiml, media_type="text/xml")
+
+
+@app.post("/after-stream")
+async def after_stream(request: Request) -> Response:
+    """<Connect action>: the stream was closed; a call handed to the front desk is dialled
+    through, any other hangs up."""
+    form = await signed_form(request)
+    if form is None:
+        return REFUSED
+    number = HANDED_OFF.pop(form.get("CallSid", ""), None)
+    if number is None:
+        return Response("<Response><Hangup/></Response>", media_type="text/xml")
+    log.info("[%s] handing off to %s", form.get("CallSid"), number)
+    return Response(dial_twiml(number), media_type="text/xml")
 
 
 # --- Media stream -----------------------------------------------------------------------
@@ -178,6 +247,7 @@ class Call:
     script_index: int = 0
     ending: bool = False  # goodbye queued; the call ends when its mark comes back
     goodbye_mark: str | None = None
+    transfer_mark: str | None = None  # the front desk is dialled when it comes back
     # Voice activity detection on the caller's audio.
     speech_frames: int = 0
     silence_frames: int = 0
@@ -196,12 +266,16 @@ class Call:
     async def send(self, message: dict) -> None:
         await self.ws.send_text(json.dumps(message))
 
-    def say(self, text: str, *, goodbye: bool = False) -> None:
+    def say(self, text: str, *, goodbye: bool = False, transfer: bool = False) -> None:
         self.prompts_said += 1
-        name = f"{'goodbye' if goodbye else 'prompt'}-{self.prompts_said}"
-        if goodbye:
+        kind = "goodbye" if goodbye else "transfer" if transfer else "prompt"
+        name = f"{kind}-{self.prompts_said}"
+        if goodbye or transfer:
             self.ending = True
+        if goodbye:
             self.goodbye_mark = name
+        if transfer:
+            self.transfer_mark = name
         self.log("saying %s: %r", name, text)
         self.queue.put_nowait(Prompt(name, text, get_voice().say(text), self.generation))
 
@@ -259,12 +333,12 @@ class Call:
         await self.send({"event": "clear", "streamSid": self.stream_sid})
         self.log("interrupted by the caller (%s): sent clear", why)
 
-    def reply_later(self, text: str, *, goodbye: bool = False) -> None:
+    def reply_later(self, text: str, *, goodbye: bool = False, transfer: bool = False) -> None:
         """Answers after the configured response delay."""
 
         async def later() -> None:
             await asyncio.sleep(self.settings.response_delay_s)
-            self.say(text, goodbye=goodbye)
+            self.say(text, goodbye=goodbye, transfer=transfer)
 
         self.reply_task = asyncio.create_task(later())
 
@@ -320,14 +394,41 @@ class Call:
             await self.barge_in(f"key {digit}")
         if digit == "0":
             self.goodbye()
+        elif digit == FRONT_DESK_KEY and self.settings.front_desk:
+            self.reply_later(TRANSFERRING, transfer=True)
+            self.ending = True
         else:
             self.reply_later(DTMF_REPLIES.get(digit, INVALID_OPTION))
 
     async def on_mark(self, name: str) -> bool:
-        """A mark came back; returns True when the call should end now."""
+        """A mark came back; returns True when the agent is done with the stream (it then
+        closes it)."""
         self.pending_marks.discard(name)
         self.log("mark %s played", name)
-        return name == self.goodbye_mark
+        if name == self.transfer_mark:
+            return await self.transfer()
+        if name != self.goodbye_mark:
+            return False
+        if self.settings.hang_up == "rest":
+            self.log("goodbye played: hanging up through the REST API")
+            await asyncio.to_thread(update_call, self.call_sid, {"Status": "completed"})
+            return False  # the carrier ends the stream
+        self.log("goodbye played: hanging up")
+        return True
+
+    async def transfer(self) -> bool:
+        """To the front desk: a REST redirect to <Dial> when the agent has Twilio
+        credentials (the carrier stops the stream), else a hand-off by closing the stream,
+        which <Connect action> follows."""
+        number = self.settings.front_desk
+        assert number is not None
+        if twilio_rest() is not None:
+            self.log("transferring to %s by redirecting the call", number)
+            await asyncio.to_thread(update_call, self.call_sid, {"Twiml": dial_twiml(number)})
+            return False
+        self.log("transferring to %s by closing the stream", number)
+        HANDED_OFF[self.call_sid] = number
+        return True
 
 
 @app.websocket("/media")
@@ -368,7 +469,6 @@ async def media(ws: WebSocket) -> None:
                 await call.on_dtmf(message["dtmf"]["digit"])
             elif event == "mark":
                 if await call.on_mark(message["mark"]["name"]):
-                    call.log("goodbye played: hanging up")
                     await ws.close()
                     break
             elif event == "stop":
@@ -395,12 +495,25 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--response-delay-ms", type=int, default=300)
     parser.add_argument("--flaw", choices=["never-says-goodbye"], default=None)
     parser.add_argument("--vad-threshold", type=float, default=SETTINGS.vad_threshold)
+    parser.add_argument(
+        "--front-desk", metavar="NUMBER", help="key 9 transfers the caller to this number"
+    )
+    parser.add_argument(
+        "--hang-up",
+        choices=["stream", "rest"],
+        default="stream",
+        help="end calls by closing the stream, or through Twilio's REST API",
+    )
     args = parser.parse_args(argv)
+    if args.hang_up == "rest" and twilio_rest() is None:
+        parser.error("--hang-up rest needs TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN")
 
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(message)s")
     SETTINGS.response_delay_s = args.response_delay_ms / 1000
     SETTINGS.flaw = args.flaw
     SETTINGS.vad_threshold = args.vad_threshold
+    SETTINGS.front_desk = args.front_desk
+    SETTINGS.hang_up = args.hang_up
     try:
         voice = get_voice()
     except speech.EspeakUnavailable as e:

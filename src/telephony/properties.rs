@@ -298,7 +298,8 @@ proptest! {
             track: None,
             parameters,
         };
-        prop_assert_eq!(verbs, vec![twiml::Verb::Connect(expected)]);
+        let connect = twiml::Verb::Connect { stream: expected, action: None, method: "POST".into() };
+        prop_assert_eq!(verbs, vec![connect]);
     }
 
     /// Characters XML cannot carry do not make the answer unreadable.

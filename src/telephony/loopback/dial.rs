@@ -12,7 +12,7 @@ use tokio::sync::mpsc;
 use tokio::time::{sleep, timeout, Instant};
 
 use super::call::LegControl;
-use super::leg::{join, Document, Leg, LegEnd, Step};
+use super::leg::{Leg, LegEnd, Step};
 use super::sid;
 use crate::audio::mulaw;
 use crate::telephony::playout::Frame;
@@ -246,18 +246,13 @@ impl Leg {
         let Some(action) = &dial.action else {
             return Step::Next;
         };
-        let url = match join(doc_url, action) {
-            Ok(url) => url,
-            Err(e) => return Step::End(LegEnd::Failed(e)),
-        };
-        let document = Document::Url {
-            url,
-            method: dial.method.clone(),
-        };
-        match self.fetch(&document, &action_params(&transfer)).await {
-            Ok((next, url)) => Step::Goto(next, url),
-            Err(e) => Step::End(LegEnd::Failed(e)),
-        }
+        self.goto(
+            doc_url,
+            action,
+            dial.method.clone(),
+            &action_params(&transfer),
+        )
+        .await
     }
 
     /// Rings for `length` (the caller hears silence), then ends as `status`; `canceled` if

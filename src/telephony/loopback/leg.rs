@@ -110,18 +110,27 @@ impl Leg {
                     break LegEnd::HungUp;
                 };
                 match verb {
-                    Verb::Connect(stream) => {
+                    Verb::Connect {
+                        stream,
+                        action,
+                        method,
+                    } => {
                         self.mark_stream_start();
                         let leave = redirected(&mut redirects);
-                        match run_stream(&stream, self.stream_call(), &self.port, true, leave).await
-                        {
-                            StreamEnd::ClosedByServer => Step::Next,
+                        let ended =
+                            run_stream(&stream, self.stream_call(), &self.port, true, leave).await;
+                        match ended {
                             StreamEnd::Left => Step::Redirect,
                             StreamEnd::CallEnded => Step::End(LegEnd::CallEnded),
                             // As Twilio does: the failure is reported and TwiML goes on.
-                            StreamEnd::Failed(reason) => {
-                                self.alert(reason);
-                                Step::Next
+                            StreamEnd::ClosedByServer | StreamEnd::Failed(_) => {
+                                if let StreamEnd::Failed(reason) = ended {
+                                    self.alert(reason);
+                                }
+                                match action {
+                                    Some(action) => self.goto(&doc_url, &action, method, &[]).await,
+                                    None => Step::Next,
+                                }
                             }
                         }
                     }
@@ -152,7 +161,7 @@ impl Leg {
                     if fetched > MAX_TWIML_FETCHES {
                         break LegEnd::Failed(format!(
                             "more than {MAX_TWIML_FETCHES} TwiML documents fetched by <Redirect> \
-                             and <Gather> in one call (the last {url}): a redirect loop?"
+                             and actions in one call (the last {url}): a redirect loop?"
                         ));
                     }
                     (verbs, doc_url) = (next, url)
@@ -224,7 +233,7 @@ impl Leg {
     async fn verb(&self, verb: Verb, doc_url: &str) -> Step {
         let failed = |e| Step::End(LegEnd::Failed(e));
         match verb {
-            Verb::Connect(_) | Verb::Start(_) => Step::Next, // run by `run`
+            Verb::Connect { .. } | Verb::Start(_) => Step::Next, // run by `run`
             Verb::Play { url, loop_count } => match self.play(doc_url, &url, loop_count).await {
                 Ok(()) => Step::Next,
                 Err(e) => failed(e),
@@ -245,32 +254,35 @@ impl Leg {
                 Err(e) => failed(e),
                 Ok(None) => Step::Next,
                 Ok(Some(digits)) => {
-                    let action = gather.action.clone().unwrap_or_else(|| doc_url.to_string());
+                    let action = gather.action.as_deref().unwrap_or(doc_url);
                     let method = gather.method.clone().unwrap_or_else(|| "POST".into());
-                    let url = match join(doc_url, &action) {
-                        Ok(url) => url,
-                        Err(e) => return failed(e),
-                    };
                     let extra = [("Digits".to_string(), digits)];
-                    match self.fetch(&Document::Url { url, method }, &extra).await {
-                        Ok((next, url)) => Step::Goto(next, url),
-                        Err(e) => failed(e),
-                    }
+                    self.goto(doc_url, action, method, &extra).await
                 }
             },
-            Verb::Redirect { url, method } => {
-                let url = match join(doc_url, &url) {
-                    Ok(url) => url,
-                    Err(e) => return failed(e),
-                };
-                match self.fetch(&Document::Url { url, method }, &[]).await {
-                    Ok((next, url)) => Step::Goto(next, url),
-                    Err(e) => failed(e),
-                }
-            }
+            Verb::Redirect { url, method } => self.goto(doc_url, &url, method, &[]).await,
             Verb::Dial(dial) => self.dial(&dial, doc_url).await,
             Verb::Hangup => Step::End(LegEnd::HungUp),
             Verb::Reject => Step::End(LegEnd::Rejected),
+        }
+    }
+
+    /// Fetches the document at `url` (relative to the current one), which the leg runs
+    /// next: a `<Redirect>`, a `<Gather>`'s or a `<Connect>`'s action.
+    pub(super) async fn goto(
+        &self,
+        doc_url: &str,
+        url: &str,
+        method: String,
+        extra: &[(String, String)],
+    ) -> Step {
+        let fetched = match join(doc_url, url) {
+            Ok(url) => self.fetch(&Document::Url { url, method }, extra).await,
+            Err(e) => Err(e),
+        };
+        match fetched {
+            Ok((next, url)) => Step::Goto(next, url),
+            Err(e) => Step::End(LegEnd::Failed(e)),
         }
     }
 
@@ -458,7 +470,7 @@ impl Leg {
     }
 }
 
-/// Most TwiML documents one leg fetches on its own (`<Redirect>`, `<Gather action>`).
+/// Most TwiML documents one leg fetches on its own (`<Redirect>`, actions).
 const MAX_TWIML_FETCHES: usize = 200;
 
 /// Most prompt audio a `<Gather>` queues, in seconds (Twilio ends a call after 4 hours; a

@@ -1,6 +1,6 @@
 //! TwiML voice documents: parsing the verbs the loopback carrier runs, and building answers.
 //!
-//! Supported: `<Connect><Stream>`, `<Start><Stream>` (with `<Parameter>`s), `<Play>`, `<Say>`,
+//! Supported: `<Connect><Stream>` (and its `action`), `<Start><Stream>` (with `<Parameter>`s), `<Play>`, `<Say>`,
 //! `<Pause>`, `<Gather>` (nesting `<Say>`, `<Play>`, `<Pause>`), `<Redirect>`, `<Hangup>`,
 //! `<Reject>`, `<Dial>` (one number, `<Number>`, `<Sip>` or `<Client>`; see `dial`).
 //! Anything else is an error naming the element and its line.
@@ -60,8 +60,16 @@ pub struct Gather {
 /// One TwiML verb.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verb {
-    /// Bidirectional stream; the call stays on it.
-    Connect(Stream),
+    /// Bidirectional stream; the call stays on it until the agent closes it, then asks
+    /// `action` (with `method`) for what comes next, or goes on to the next verb.
+    Connect {
+        /// The stream.
+        stream: Stream,
+        /// Where to ask for the TwiML that follows the stream.
+        action: Option<String>,
+        /// GET or POST for `action`.
+        method: String,
+    },
     /// Unidirectional stream forked alongside later verbs.
     Start(Stream),
     /// Play audio from `url`, `loop_count` times (0 = until the call ends).
@@ -152,7 +160,11 @@ fn error(node: &Node, message: String) -> TwimlError {
 /// One top-level verb.
 fn verb(node: &Node) -> Result<Verb, TwimlError> {
     match node.tag_name().name() {
-        "Connect" => Ok(Verb::Connect(stream_child(node)?)),
+        "Connect" => Ok(Verb::Connect {
+            stream: stream_child(node)?,
+            action: optional(node, "action").filter(|a| !a.trim().is_empty()),
+            method: node.attribute("method").unwrap_or("POST").to_string(),
+        }),
         "Start" => Ok(Verb::Start(stream_child(node)?)),
         "Gather" => gather(node),
         "Redirect" => Ok(Verb::Redirect {
@@ -370,13 +382,27 @@ mod tests {
         let xml = r#"<Connect><Stream url="wss://agent.test/media" name="s1" track="inbound_track"><Parameter name="case" value="c-7"/><Parameter name="run" value="r1"/></Stream></Connect>"#;
         assert_eq!(
             one(xml),
-            Verb::Connect(Stream {
-                url: "wss://agent.test/media".into(),
-                name: Some("s1".into()),
-                track: Some("inbound_track".into()),
-                parameters: vec![("case".into(), "c-7".into()), ("run".into(), "r1".into())],
-            })
+            Verb::Connect {
+                stream: Stream {
+                    url: "wss://agent.test/media".into(),
+                    name: Some("s1".into()),
+                    track: Some("inbound_track".into()),
+                    parameters: vec![("case".into(), "c-7".into()), ("run".into(), "r1".into())],
+                },
+                action: None,
+                method: "POST".into(),
+            }
         );
+        let then = r#"<Connect action="/after" method="GET"><Stream url="wss://x/y"/></Connect>"#;
+        match one(then) {
+            Verb::Connect { action, method, .. } => {
+                assert_eq!(
+                    (action.as_deref(), method.as_str()),
+                    (Some("/after"), "GET")
+                );
+            }
+            other => panic!("{other:?}"),
+        }
         match one(r#"<Start><Stream url="wss://x/y"/></Start>"#) {
             Verb::Start(stream) => {
                 assert_eq!(stream.url, "wss://x/y");
@@ -555,12 +581,16 @@ mod tests {
         );
         assert_eq!(
             parse(&xml).unwrap(),
-            vec![Verb::Connect(Stream {
-                url: "wss://agent.test/media?x=1&y=2".into(),
-                name: None,
-                track: None,
-                parameters: params,
-            })]
+            vec![Verb::Connect {
+                stream: Stream {
+                    url: "wss://agent.test/media?x=1&y=2".into(),
+                    name: None,
+                    track: None,
+                    parameters: params,
+                },
+                action: None,
+                method: "POST".into(),
+            }]
         );
     }
 }
