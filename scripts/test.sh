@@ -39,7 +39,7 @@ run_pytest() { # VENV [PYTEST ARGS...]
   shift
   "$venv/bin/python" -m pip install "${pip_quiet[@]}" --force-reinstall --no-deps "$wheel"
   # The `test` extra (pyproject.toml): pytest, and what the step-sequence tests start.
-  "$venv/bin/python" -m pip install "${pip_quiet[@]}" "$wheel[test]"
+  "$venv/bin/python" -m pip install "${pip_quiet[@]}" "${wheel}[test]"
   bash scripts/install_browser.sh "$venv" # Chromium + selenium for the viewer's browser tests
   echo "== pytest under $("$venv/bin/python" --version) (at ${SECONDS} s)"
   # tests/ragas needs the `ragas` extra: it runs once, in a virtualenv of its own, and
@@ -52,14 +52,14 @@ run_pytest .venv
 echo "== pytest tests/ragas with the ragas extra (Ragas 0.2 and its langchain set)"
 python3 -m venv .venv-ragas
 .venv-ragas/bin/python -m pip install "${pip_quiet[@]}" --upgrade pip
-.venv-ragas/bin/python -m pip install "${pip_quiet[@]}" "$wheel[ragas]" "pytest>=8" \
+.venv-ragas/bin/python -m pip install "${pip_quiet[@]}" "${wheel}[ragas]" "pytest>=8" \
   "pytest-asyncio>=0.23"
 .venv-ragas/bin/python -m pytest -q tests/ragas
 
 # Ray's servers listen on every interface, so its cluster runs where loopback is the only
 # one: a network namespace of its own (root, as on CI).
 echo "== pytest tests/ray: the Ray executor on a local two-node cluster (at ${SECONDS} s)"
-.venv/bin/python -m pip install "${pip_quiet[@]}" "$wheel[ray]"
+.venv/bin/python -m pip install "${pip_quiet[@]}" "${wheel}[ray]"
 unshare --net sh -c 'ip link set lo up && exec .venv/bin/python -m pytest -q tests/ray'
 
 echo "== type stubs against the built module (mypy.stubtest) (at ${SECONDS} s)"

@@ -8,7 +8,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,20 @@ if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
     signal.signal(signal.SIGINT, signal.default_int_handler)
 
 pytest_plugins = ["pytester"]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def session_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A store for what runs before a test's own (module- and session-scoped fixtures):
+    never the working directory's ./.trialrun."""
+    home = tmp_path_factory.mktemp("session-home")
+    saved = os.environ.get("TRIALRUN_HOME")
+    os.environ["TRIALRUN_HOME"] = str(home)
+    yield home
+    if saved is None:
+        os.environ.pop("TRIALRUN_HOME", None)
+    else:
+        os.environ["TRIALRUN_HOME"] = saved
 
 
 @pytest.fixture(autouse=True)
