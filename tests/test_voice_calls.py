@@ -624,6 +624,22 @@ def test_network_faults_are_checked_before_any_call():
         carrier.stop()
 
 
+async def one_call(carrier: LoopbackCarrier, scenario: Scenario, tmp_path):
+    """One call of ``scenario`` through ``carrier`` (started and stopped here): the result
+    and the carrier's log."""
+    async with carrier:
+        runner = TestRunner(
+            carrier=carrier,
+            twilio_phone_number=TRIALRUN_NUMBER,
+            silence_turn=3.0,
+            recordings_dir=tmp_path,
+            quiet=True,
+        )
+        runner.add_test(Test(scenario, PERSONAS[0]))
+        (result,) = await asyncio.wait_for(runner.run_tests(AGENT_NUMBER), 120)
+        return result, carrier.log_lines()
+
+
 BARGE_IN = Scenario(
     "caller-barges-in",
     "You cut the agent off while it answers.",
@@ -640,18 +656,8 @@ async def test_a_caller_that_barges_in_stops_the_agent_and_the_interruption_is_r
 ):
     """The caller speaks 800 ms into the agent's answer; the example agent hears it, clears
     its audio and stops, then answers what the caller said."""
-    async with LoopbackCarrier(
-        {AGENT_NUMBER: f"{flawed_agent_url}/voice"}, auth_token=TOKEN
-    ) as carrier:
-        runner = TestRunner(
-            carrier=carrier,
-            twilio_phone_number=TRIALRUN_NUMBER,
-            silence_turn=3.0,
-            recordings_dir=tmp_path,
-            quiet=True,
-        )
-        runner.add_test(Test(BARGE_IN, PERSONAS[0]))
-        (result,) = await asyncio.wait_for(runner.run_tests(AGENT_NUMBER), 120)
+    carrier = LoopbackCarrier({AGENT_NUMBER: f"{flawed_agent_url}/voice"}, auth_token=TOKEN)
+    result, _log = await one_call(carrier, BARGE_IN, tmp_path)
     assert result.error is None, result.error
     assert result.metrics.ended_by == "caller"
     (interruption,) = result.metrics.interruptions
@@ -685,6 +691,21 @@ TO_THE_FRONT_DESK = Scenario(
 )
 
 
+async def call_own_agent(
+    carrier: LoopbackCarrier, scenario: Scenario, tmp_path, *flags: str, rest: bool, log=None
+):
+    """One call to an example agent started for it with ``flags`` (and, when ``rest``, the
+    carrier's REST API in its environment); the result and the carrier's log."""
+    env = {"TWILIO_ACCOUNT_SID": carrier.account_sid, "TWILIO_API_BASE": carrier.api_base}
+    proc, url = start_agent(*flags, env=env if rest else None, log=log)
+    try:
+        carrier.set_number(AGENT_NUMBER, f"{url}/voice")
+        return await one_call(carrier, scenario, tmp_path)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
 @pytest.mark.parametrize("how", ["rest-redirect", "stream-hand-off"])
 async def test_the_example_agent_transfers_to_the_front_desk(how, tmp_path):
     """Key 9: with Twilio credentials the agent redirects its call to a <Dial> (REST, as
@@ -695,27 +716,16 @@ async def test_the_example_agent_transfers_to_the_front_desk(how, tmp_path):
         speech=Espeak(),
         dial_targets={FRONT_DESK: ["Front desk, this is Maria.", "Sure, all done. Goodbye."]},
     )
-    rest = {"TWILIO_ACCOUNT_SID": carrier.account_sid, "TWILIO_API_BASE": carrier.api_base}
     agent_log = tmp_path / "agent.log"
-    proc, url = start_agent(
-        "--front-desk", FRONT_DESK, env=rest if how == "rest-redirect" else None, log=agent_log
+    result, log = await call_own_agent(
+        carrier,
+        TO_THE_FRONT_DESK,
+        tmp_path,
+        "--front-desk",
+        FRONT_DESK,
+        rest=how == "rest-redirect",
+        log=agent_log,
     )
-    try:
-        async with carrier:
-            carrier.set_number(AGENT_NUMBER, f"{url}/voice")
-            runner = TestRunner(
-                carrier=carrier,
-                twilio_phone_number=TRIALRUN_NUMBER,
-                silence_turn=3.0,
-                recordings_dir=tmp_path,
-                quiet=True,
-            )
-            runner.add_test(Test(TO_THE_FRONT_DESK, PERSONAS[0]))
-            (result,) = await asyncio.wait_for(runner.run_tests(AGENT_NUMBER), 120)
-            log = carrier.log_lines()
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
     assert result.error is None, (result.error, log)
     print(result.transcript_text())  # shown when a test fails
     result.assert_passed()
@@ -728,30 +738,14 @@ async def test_the_example_agent_transfers_to_the_front_desk(how, tmp_path):
 
 
 async def test_the_example_agent_hangs_up_through_the_rest_api(tmp_path):
+    scenario = Scenario(
+        "rest-goodbye",
+        "You book a cleaning; the agent says goodbye and hangs up.",
+        script=["Hello, I need a cleaning.", "Friday afternoon.", "No, that is all."],
+        checks=[MustSay("goodbye"), EndedBy("agent")],
+    )
     carrier = LoopbackCarrier(auth_token=TOKEN, speech=Espeak())
-    rest = {"TWILIO_ACCOUNT_SID": carrier.account_sid, "TWILIO_API_BASE": carrier.api_base}
-    proc, url = start_agent("--hang-up", "rest", env=rest)
-    try:
-        async with carrier:
-            carrier.set_number(AGENT_NUMBER, f"{url}/voice")
-            runner = TestRunner(
-                carrier=carrier,
-                twilio_phone_number=TRIALRUN_NUMBER,
-                silence_turn=3.0,
-                recordings_dir=tmp_path,
-                quiet=True,
-            )
-            scenario = Scenario(
-                "rest-goodbye",
-                "You book a cleaning; the agent says goodbye and hangs up.",
-                script=["Hello, I need a cleaning.", "Friday afternoon.", "No, that is all."],
-                checks=[MustSay("goodbye"), EndedBy("agent")],
-            )
-            runner.add_test(Test(scenario, PERSONAS[0]))
-            (result,) = await asyncio.wait_for(runner.run_tests(AGENT_NUMBER), 120)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    result, _log = await call_own_agent(carrier, scenario, tmp_path, "--hang-up", "rest", rest=True)
     result.assert_passed()
     assert "REST API (Status=completed)" in result.metrics.end_reason, result.metrics
     goodbye = [u for u in result.transcript if u.role == "agent"][-1]

@@ -74,16 +74,25 @@ def model_agent(
     )
 
 
-async def run_one(tmp_path, server: OpenAIServer, *, tags: bool, **behaviour: float) -> TestResult:
+async def call_agent(tmp_path, server: OpenAIServer, make_agent) -> tuple[TestResult, StreamAgent]:
+    """One call to the agent ``make_agent(carrier)`` makes, with ``server`` as the runner's
+    model server."""
     async with LoopbackCarrier({}) as carrier:
-        async with model_agent(server, carrier, tags=tags, **behaviour) as agent:
+        async with make_agent(carrier) as agent:
             carrier.set_number(AGENT_NUMBER, f"{agent.url}/voice")
             runner = runner_for(
-                carrier, tmp_path, Scenario("book", "x", script=[], max_duration=15)
+                carrier, tmp_path, Scenario("call", "x", script=[], max_duration=15)
             )
             runner.model_server = server
             (result,) = await asyncio.wait_for(runner.run_tests(AGENT_NUMBER), 30)
     assert result.error is None, result.error
+    return result, agent
+
+
+async def run_one(tmp_path, server: OpenAIServer, *, tags: bool, **behaviour: float) -> TestResult:
+    result, _agent = await call_agent(
+        tmp_path, server, lambda carrier: model_agent(server, carrier, tags=tags, **behaviour)
+    )
     return result
 
 
@@ -182,16 +191,9 @@ def refer_agent(server: OpenAIServer, carrier: LoopbackCarrier, target: str, *, 
 
 
 async def run_refer(tmp_path, server: OpenAIServer, target: str, *, tags: bool = True):
-    async with LoopbackCarrier({}) as carrier:
-        async with refer_agent(server, carrier, target, tags=tags) as agent:
-            carrier.set_number(AGENT_NUMBER, f"{agent.url}/voice")
-            runner = runner_for(
-                carrier, tmp_path, Scenario("transfer", "x", script=[], max_duration=15)
-            )
-            runner.model_server = server
-            (result,) = await asyncio.wait_for(runner.run_tests(AGENT_NUMBER), 30)
-    assert result.error is None, result.error
-    return result, agent
+    return await call_agent(
+        tmp_path, server, lambda carrier: refer_agent(server, carrier, target, tags=tags)
+    )
 
 
 def verdict(check, result: TestResult) -> tuple[float, str]:

@@ -12,6 +12,7 @@ import time
 import pytest
 
 from loopback_agent import StreamAgent, Webhooks
+from test_loopback_call_control import agent_for
 from trialrun.telephony import LoopbackCarrier
 from trialrun.voice import Agent, Scenario, Test, TestRunner, Transfer
 from trialrun.voice.evaluators import EndedBy, MustSay, TransferredTo
@@ -481,13 +482,3 @@ async def test_an_agent_hands_off_by_closing_its_stream_and_connects_action_dial
     assert party, result.transcript_text()
     assert not [u for u in result.transcript if u.role == "agent" and u.start > party[0].start]
     assert score(TransferredTo("+15550123"), result)[0] == 1.0
-
-
-def agent_for(carrier: LoopbackCarrier, answers: dict[str, str], **kwargs) -> StreamAgent:
-    return StreamAgent(
-        answers,
-        api_base=carrier.api_base,
-        account_sid=carrier.account_sid,
-        auth_token=carrier.auth_token,
-        **kwargs,
-    )
