@@ -30,7 +30,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 pub use baselines::{baseline, save_baseline, BaselineKey};
 pub use cache::{cache_sizes, cached_outputs, clear_cache};
-pub use case_page::{case_page, CasePageError, CaseQuery, CaseSort, StatusFilter};
+pub use case_page::{
+    case_page, cases_at, CasePageError, CaseQuery, CaseSort, CaseWithEvaluations, StatusFilter,
+};
 pub use error::StoreError;
 pub use evaluator_scores::{evaluator_scores, EvaluatorScores};
 pub use git::git_info;

@@ -5,6 +5,8 @@
 //!   ref is a run id, a unique prefix of one, or "latest";
 //! - `GET /api/runs/{ref}/summary` and `GET /api/runs/{ref}/cases?...`: what the run page
 //!   reads (a summary, and one page of cases at a time; see `run_view`);
+//! - `GET /api/runs/{ref}/grid?offset=&limit=&q=&differ=&base=`: the combinations of the
+//!   grid search `ref` belongs to side by side, a page of cases at a time (`grid_view`);
 //! - `GET /api/recordings/{file}`: a call's WAV from the store's recordings folder only
 //!   (`recordings`);
 //! - `GET /api/compare?base=&head=&suite=`: {"comparison": Comparison, "regressions":
@@ -35,7 +37,7 @@ use axum::Router;
 use rusqlite::Connection;
 use serde::Serialize;
 
-use super::{recordings, run_view, App};
+use super::{grid_view, recordings, run_view, App};
 use crate::history::{self, HistoryError, Policy};
 use crate::report::charts;
 use crate::store::{self, StoreError};
@@ -49,6 +51,7 @@ pub(super) fn routes() -> Router<Arc<App>> {
         .route("/api/runs/{reference}", get(run))
         .route("/api/runs/{reference}/summary", get(run_view::summary))
         .route("/api/runs/{reference}/cases", get(run_view::cases))
+        .route("/api/runs/{reference}/grid", get(grid_view::grid))
         .route("/api/recordings/{file}", get(recordings::recording))
         .route("/api/compare", get(compare))
         .route("/api/runs/{reference}/review/{hash}", post(grade))
