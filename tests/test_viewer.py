@@ -581,9 +581,15 @@ def test_compare_of_large_runs_shows_what_changed_and_the_rest_on_demand(
         assert more.text == f"Show 200 of the {600 - len(expected)} unchanged rows"
         height = browser.execute_script("return document.body.scrollHeight")
         assert height < 4000, height
-        more.click()
+        more.click()  # the next page of rows is read from the server
+        WebDriverWait(browser, 10).until(
+            lambda d: (
+                len(d.find_elements(By.CSS_SELECTOR, "#compare-table tr.compare-row"))
+                == len(expected) + 200
+            )
+        )
         rows = browser.find_elements(By.CSS_SELECTOR, "#compare-table tr.compare-row")
-        assert len(rows) == len(expected) + 200
+        assert more.text == f"Show 200 of the {600 - len(expected) - 200} unchanged rows"
         assert {r.get_attribute("data-change") for r in rows[len(expected) :]} == {"same"}
         assert console_errors(browser) == []
 

@@ -40,8 +40,8 @@ pub use model::{CacheRecord, CallLogRecord, CaseRecord, EvaluationRecord, RunRec
 pub use open::{open, open_read};
 pub use read::{
     delete_old_runs, grid_siblings, latest_run, list_runs, old_runs, previous_run, run_call_logs,
-    run_case_trials, run_cases, run_evaluations, run_trial_plan, run_trials, runs_matching,
-    StoredRun,
+    run_case_trials, run_cases, run_evaluations, run_outline, run_trial_plan, run_trials,
+    runs_matching, StoredRun,
 };
 pub use review::{
     grade_case, run_review, save_review, CaseFields, Grade, Review, ReviewError, ReviewJob,

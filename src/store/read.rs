@@ -217,6 +217,19 @@ pub fn run_cases(conn: &Connection, run_id: &str) -> Result<Vec<CaseRecord>, Sto
     select_cases(conn, run_id, "AND trial = 0")
 }
 
+/// `run_cases` without each case's test case and output (empty and None), and
+/// `run_evaluations` without metadata (None): what a comparison of two large runs needs
+/// (hashes, labels, errors, verdicts and scores), at a fraction of the reading.
+pub fn run_outline(
+    conn: &Connection,
+    run_id: &str,
+) -> Result<(Vec<CaseRecord>, Vec<EvaluationRecord>), StoreError> {
+    Ok((
+        select_case_columns(conn, run_id, "AND trial = 0", "'', NULL")?,
+        select_evaluation_columns(conn, run_id, "AND trial = 0", "NULL")?,
+    ))
+}
+
 /// The evaluations of one run's first trials, ordered by their case's position, then
 /// evaluator id.
 pub fn run_evaluations(
@@ -279,11 +292,21 @@ fn select_cases(
     run_id: &str,
     filter: &str,
 ) -> Result<Vec<CaseRecord>, StoreError> {
+    select_case_columns(conn, run_id, filter, "test_case, output")
+}
+
+/// Cases with `test_case_output` as the SQL of their test case and output columns.
+fn select_case_columns(
+    conn: &Connection,
+    run_id: &str,
+    filter: &str,
+    test_case_output: &str,
+) -> Result<Vec<CaseRecord>, StoreError> {
     let path = db_path(conn);
     let fail = |e| StoreError::sqlite(&path, &format!("reading the cases of run {run_id}"), e);
     let mut stmt = conn
         .prepare_cached(&format!(
-            "SELECT run_id, idx, trial, hash, test_case, output, duration_s, error, label \
+            "SELECT run_id, idx, trial, hash, {test_case_output}, duration_s, error, label \
              FROM case_results WHERE run_id = ? {filter} ORDER BY idx, trial"
         ))
         .map_err(fail)?;
@@ -310,6 +333,16 @@ fn select_evaluations(
     run_id: &str,
     filter: &str,
 ) -> Result<Vec<EvaluationRecord>, StoreError> {
+    select_evaluation_columns(conn, run_id, filter, "metadata")
+}
+
+/// Evaluations with `metadata` as the SQL of their metadata column.
+fn select_evaluation_columns(
+    conn: &Connection,
+    run_id: &str,
+    filter: &str,
+    metadata: &str,
+) -> Result<Vec<EvaluationRecord>, StoreError> {
     let path = db_path(conn);
     let doing = format!("reading the evaluations of run {run_id}");
     let fail = |e| StoreError::sqlite(&path, &doing, e);
@@ -317,7 +350,7 @@ fn select_evaluations(
     let mut stmt = conn
         .prepare_cached(&format!(
             "SELECT run_id, case_idx, trial, case_hash, evaluator_id, score, threshold, \
-                    verdict, metadata, error, duration_s \
+                    verdict, {metadata}, error, duration_s \
              FROM evaluation_results WHERE run_id = ? {filter} \
              ORDER BY case_idx, trial, evaluator_id"
         ))

@@ -11,7 +11,8 @@
 //!   (`recordings`);
 //! - `GET /api/compare?base=&head=&suite=`: {"comparison": Comparison, "regressions":
 //!   [Regression], "histograms": [ComparedHistogram]} under the default policy; base and
-//!   head default as in `trialrun compare`;
+//!   head default as in `trialrun compare`; with `rows=changed|unchanged|all&offset=&limit=`
+//!   a page of the table's rows instead of every case (`compare_view`);
 //! - `POST /api/runs/{ref}/review/{hash}` with a JSON body {"grade": "pass"|"fail",
 //!   "score": 0..1 or null, "note": text or null}: saves a reviewer's grade of that case
 //!   and answers with the run's review queue. The only write: it must come from this
@@ -37,7 +38,7 @@ use axum::Router;
 use rusqlite::Connection;
 use serde::Serialize;
 
-use super::{grid_view, recordings, run_view, App};
+use super::{compare_view, grid_view, recordings, run_view, App};
 use crate::history::{self, HistoryError, Policy};
 use crate::report::charts;
 use crate::store::{self, StoreError};
@@ -175,6 +176,11 @@ struct CompareAnswer {
     /// Per evaluator, the scores of the cases in both runs: base and head histograms
     /// overlaid on shared bins.
     histograms: Vec<charts::ComparedHistogram>,
+    /// With `rows`: a page of the table's rows (`compare_view`), and how many there are.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rows: Option<compare_view::RowPage>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    counts: Option<compare_view::RowCounts>,
 }
 
 async fn compare(State(app): State<Arc<App>>, query: Params) -> Response {
@@ -187,19 +193,39 @@ async fn compare(State(app): State<Arc<App>>, query: Params) -> Response {
         param(&params, "head"),
         param(&params, "suite"),
     );
+    let row_query = match compare_view::row_query(&params) {
+        Ok(query) => query,
+        Err(e) => return e.into_response(),
+    };
     read(&app, move |conn| {
         let (base, head, suite) = (base.as_deref(), head.as_deref(), suite.as_deref());
         let (base_run, head_run) =
             history::resolve_pair(conn, base, head, suite).map_err(reference_error)?;
-        let comparison = history::compare(
-            &history::load(conn, base_run)?,
-            &history::load(conn, head_run)?,
-        );
+        // A page of rows reads the runs' outlines, and the metadata of its rows alone.
+        let load = match row_query {
+            Some(_) => history::load_outline,
+            None => history::load,
+        };
+        let (base_data, head_data) = (load(conn, base_run)?, load(conn, head_run)?);
+        let mut comparison = history::compare(&base_data, &head_data);
         let regressions = comparison.regressions(&Policy::default());
+        let histograms = charts::compared_histograms(&comparison);
+        let (rows, counts) = match &row_query {
+            Some(query) => {
+                let (rows, counts) =
+                    compare_view::rows(conn, &comparison, &base_data, &head_data, query)?;
+                // The rows stand in for the cases: a large comparison is not sent whole.
+                comparison.cases = Vec::new();
+                (Some(rows), Some(counts))
+            }
+            None => (None, None),
+        };
         Ok(CompareAnswer {
-            histograms: charts::compared_histograms(&comparison),
+            histograms,
             comparison,
             regressions,
+            rows,
+            counts,
         })
     })
     .await

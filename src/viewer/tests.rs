@@ -803,3 +803,111 @@ fn the_grid_view_refuses_runs_without_a_grid_and_bad_parameters() {
         assert!(message.contains(needle), "{path}: {message}");
     }
 }
+
+#[test]
+fn compare_rows_come_a_page_at_a_time_changed_first() {
+    let dir = TestDir::new("viewer-compare-rows");
+    let path = store(&dir);
+    let w = Writer::start(&path).unwrap();
+    write_run(
+        &w,
+        "ne-1",
+        "ne",
+        400.0,
+        &[("k", None, vec![("judge", Some(1.0), "passed", None)])],
+    );
+    write_run(
+        &w,
+        "ne-2",
+        "ne",
+        401.0,
+        &[("k", Some("Traceback\nValueError: boom"), vec![])],
+    );
+    w.close().unwrap();
+    let viewer = Viewer::start(path, 0).unwrap();
+
+    // alpha-1 -> alpha-2: h1 newly fails, h2 is the same.
+    let json = get(&viewer, "/api/compare?suite=qa&rows=changed").json();
+    assert_eq!(
+        json["counts"],
+        serde_json::json!({"changed": 1, "unchanged": 1})
+    );
+    assert_eq!(json["comparison"]["cases"], serde_json::json!([]));
+    assert_eq!(json["comparison"]["removed"], serde_json::json!(["gone"]));
+    assert_eq!(json["regressions"][0]["hash"], "h1");
+    let rows = &json["rows"];
+    assert_eq!(
+        (rows["which"].as_str(), rows["total"].as_u64()),
+        (Some("changed"), Some(1))
+    );
+    let h1 = &rows["items"][0];
+    assert_eq!(
+        (h1["hash"].as_str(), h1["change"].as_str()),
+        (Some("h1"), Some("newly_failing"))
+    );
+    assert_eq!(h1["base"]["score"], 0.9);
+    assert_eq!(h1["head"]["verdict"], "failed");
+    assert!((h1["delta"].as_f64().unwrap() + 0.7).abs() < 1e-9, "{h1}");
+    assert_eq!(h1["base_metadata"], serde_json::json!({"why": "base"}));
+    assert_eq!(h1["head_metadata"], serde_json::json!({"why": "head"}));
+
+    let same = get(&viewer, "/api/compare?suite=qa&rows=unchanged&limit=1").json();
+    assert_eq!(same["rows"]["items"][0]["hash"], "h2");
+    assert_eq!(same["rows"]["items"][0]["change"], "same");
+    let all = get(&viewer, "/api/compare?suite=qa&rows=all&offset=1&limit=5").json();
+    let hashes: Vec<&str> = all["rows"]["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["hash"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        (all["rows"]["total"].as_u64(), hashes),
+        (Some(2), vec!["h2"])
+    );
+    // Past the end: an empty page, not an error.
+    let past = get(&viewer, "/api/compare?suite=qa&rows=all&offset=99").json();
+    assert_eq!(past["rows"]["items"], serde_json::json!([]));
+
+    // fn newly raised: its own row first, then the evaluation head no longer has.
+    let json = get(&viewer, "/api/compare?suite=ne&rows=changed").json();
+    let items = json["rows"]["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2, "{items:?}");
+    assert_eq!(
+        (items[0]["change"].as_str(), &items[0]["evaluator_id"]),
+        (Some("newly_errored"), &Value::Null)
+    );
+    assert_eq!(items[0]["head_error"], "Traceback\nValueError: boom");
+    assert_eq!(
+        (
+            items[1]["change"].as_str(),
+            items[1]["evaluator_id"].as_str()
+        ),
+        (Some("removed"), Some("judge"))
+    );
+
+    // Without rows the answer is the whole comparison, as before.
+    let whole = get(&viewer, "/api/compare?suite=qa").json();
+    assert_eq!(whole["comparison"]["cases"].as_array().unwrap().len(), 2);
+    assert!(whole.get("rows").is_none() && whole.get("counts").is_none());
+
+    for (path, needle) in [
+        (
+            "/api/compare?suite=qa&rows=some",
+            "rows must be changed, unchanged or all",
+        ),
+        ("/api/compare?suite=qa&offset=5", "offset pages the rows"),
+        (
+            "/api/compare?suite=qa&rows=all&limit=0",
+            "limit must be from 1 to 1000",
+        ),
+        (
+            "/api/compare?suite=qa&rows=all&offset=x",
+            "offset must be a whole number",
+        ),
+    ] {
+        let (status, message) = get(&viewer, path).error();
+        assert_eq!(status, 400, "{path}: {message}");
+        assert!(message.contains(needle), "{path}: {message}");
+    }
+}

@@ -691,8 +691,8 @@
 
   // --- #/compare/{base}/{head} : two runs side by side --------------------------------
 
-  const changeRank = { newly_errored: 0, newly_failing: 0, newly_passing: 1, removed: 2, added: 2, same: 3 };
   const UNCHANGED_PAGE = 200;
+  const CHANGED_PAGE = 500;
 
   function compareSide(title, run, id) {
     return el("section", { id },
@@ -736,59 +736,61 @@
         el("figcaption", { class: "muted" }, `base ${h.base.reduce((a, b) => a + b, 0)} scores, head ${h.head.reduce((a, b) => a + b, 0)}`))));
   }
 
-  async function showCompare(token, baseRef, headRef) {
-    const answer = await api("/api/compare" + query({ base: baseRef, head: headRef }));
-    const cmp = answer.comparison;
-    // The comparison holds verdicts and scores; metadata and errors come from the runs.
-    const [base, head] = await Promise.all([cmp.base.id, cmp.head.id].map((id) => api("/api/runs/" + encodeURIComponent(id))));
-    const records = (data) => new Map(data.evaluations.map((e) => [e.case_hash + "\u0000" + e.evaluator_id, e]));
-    const baseRecords = records(base);
-    const headRecords = records(head);
-
-    // One row per case and evaluator (plus one for a case whose fn newly raised),
-    // newly failing first, then newly passing, then the rest; head's order within each.
-    const rows = [];
-    const addRow = (rank, node) => rows.push({ rank, order: rows.length, node });
-    for (const c of cmp.cases) {
-      if (c.head_error && !c.base_error) {
-        addRow(changeRank.newly_errored, el("tr", { class: "compare-row", "data-hash": c.hash, "data-evaluator": "", "data-change": "newly_errored" },
-          el("td", { class: "case-name", title: c.hash }, caseName(c.hash, c.label)), el("td", {}, "fn"),
-          el("td", { class: "change-newly_errored" }, "newly errored"), el("td", { class: "base-side" }, "ok"),
-          el("td", { class: "head-side" }, el("span", { class: "verdict errored" }, "raised")), el("td", {}, "—"),
-          el("td", { class: "base-metadata" }, "—"), el("td", { class: "head-metadata" }, el("pre", { class: "traceback" }, c.head_error))));
-      }
-      for (const e of c.evaluations) {
-        const key = c.hash + "\u0000" + e.evaluator_id;
-        const delta = e.base && e.head && e.base.score !== null && e.head.score !== null ? e.head.score - e.base.score : null;
-        const deltaClass = delta === null || delta === 0 ? "num" : delta > 0 ? "num delta-up" : "num delta-down";
-        addRow(changeRank[e.change], el("tr", { class: "compare-row", "data-hash": c.hash, "data-evaluator": e.evaluator_id, "data-change": e.change },
-          el("td", { class: "case-name", title: c.hash }, caseName(c.hash, c.label)),
-          el("td", {}, e.evaluator_id),
-          el("td", { class: `change-${e.change}` }, e.change.replace("_", " ")),
-          sideCell(e.base, "base-side"),
-          sideCell(e.head, "head-side"),
-          el("td", { class: deltaClass }, delta === null ? "—" : (delta > 0 ? "+" : "") + fmtNumber(delta)),
-          metadataCell(baseRecords.get(key), "base-metadata"),
-          metadataCell(headRecords.get(key), "head-metadata")));
-      }
+  // A compare row: a case's evaluation (or its fn, when it newly raised) in both runs.
+  function compareRow(r) {
+    if (r.change === "newly_errored") {
+      return el("tr", { class: "compare-row", "data-hash": r.hash, "data-evaluator": "", "data-change": "newly_errored" },
+        el("td", { class: "case-name", title: r.hash }, caseName(r.hash, r.label)), el("td", {}, "fn"),
+        el("td", { class: "change-newly_errored" }, "newly errored"), el("td", { class: "base-side" }, "ok"),
+        el("td", { class: "head-side" }, el("span", { class: "verdict errored" }, "raised")), el("td", {}, "—"),
+        el("td", { class: "base-metadata" }, "—"), el("td", { class: "head-metadata" }, el("pre", { class: "traceback" }, r.head_error)));
     }
-    rows.sort((a, b) => a.rank - b.rank || a.order - b.order);
-    // What changed is shown; the unchanged rows wait behind a button, shown 200 at a time
-    // (two runs of 2,000 cases made a page hundreds of thousands of pixels tall).
-    const changed = rows.filter((row) => row.rank < changeRank.same);
-    const unchanged = rows.filter((row) => row.rank >= changeRank.same);
-    const body = el("tbody", {}, changed.map((row) => row.node));
+    const delta = r.delta;
+    const deltaClass = delta === null || delta === 0 ? "num" : delta > 0 ? "num delta-up" : "num delta-down";
+    const record = (metadata, error) => (metadata === null && error === null ? null : { metadata, error });
+    return el("tr", { class: "compare-row", "data-hash": r.hash, "data-evaluator": r.evaluator_id, "data-change": r.change },
+      el("td", { class: "case-name", title: r.hash }, caseName(r.hash, r.label)),
+      el("td", {}, r.evaluator_id),
+      el("td", { class: `change-${r.change}` }, r.change.replace("_", " ")),
+      sideCell(r.base, "base-side"),
+      sideCell(r.head, "head-side"),
+      el("td", { class: deltaClass }, delta === null ? "—" : (delta > 0 ? "+" : "") + fmtNumber(delta)),
+      metadataCell(record(r.base_metadata, r.base_error), "base-metadata"),
+      metadataCell(record(r.head_metadata, r.head_error), "head-metadata"));
+  }
+
+  async function showCompare(token, baseRef, headRef) {
+    // The rows come a page at a time (two runs of 100,000 cases are not sent whole): the
+    // changed rows first, then the unchanged ones behind a button, 200 at a time.
+    const rowsPath = (base, head, which, offset, limit) => "/api/compare" + query({
+      base, head, rows: which, offset: String(offset), limit: String(limit) });
+    const answer = await api(rowsPath(baseRef, headRef, "changed", 0, CHANGED_PAGE));
+    const cmp = answer.comparison;
+    const counts = answer.counts;
+    const body = el("tbody", {}, answer.rows.items.map(compareRow));
+    const shown = { changed: answer.rows.items.length, unchanged: 0 };
     const more = el("button", { id: "compare-more", type: "button" });
-    let shownSame = 0;
     const label = () => {
-      const left = unchanged.length - shownSame;
-      more.textContent = `Show ${Math.min(UNCHANGED_PAGE, left)} of the ${left} unchanged rows`;
-      more.hidden = left === 0;
+      const changedLeft = counts.changed - shown.changed;
+      const left = counts.unchanged - shown.unchanged;
+      more.textContent = changedLeft > 0
+        ? `Show ${Math.min(CHANGED_PAGE, changedLeft)} more of the ${changedLeft} changed rows left`
+        : `Show ${Math.min(UNCHANGED_PAGE, left)} of the ${left} unchanged rows`;
+      more.hidden = changedLeft === 0 && left === 0;
     };
-    more.addEventListener("click", () => {
-      const next = unchanged.slice(shownSame, shownSame + UNCHANGED_PAGE);
-      for (const row of next) body.append(row.node);
-      shownSame += next.length;
+    more.addEventListener("click", async () => {
+      more.disabled = true;
+      try {
+        const which = counts.changed > shown.changed ? "changed" : "unchanged";
+        // By id: "latest" could name a newer run by now.
+        const page = await api(rowsPath(cmp.base.id, cmp.head.id, which, shown[which],
+          which === "changed" ? CHANGED_PAGE : UNCHANGED_PAGE));
+        for (const row of page.rows.items) body.append(compareRow(row));
+        shown[which] += page.rows.items.length;
+      } catch (error) {
+        more.after(el("p", { class: "error-box", role: "alert" }, error.message || String(error)));
+      }
+      more.disabled = false;
       label();
     });
     label();
