@@ -953,6 +953,13 @@ def test_review_queue_renders_fields_safely_and_saves_a_grade(
     assert (item["grade"], item["score"], item["note"]) == ("fail", 0.25, "italics leak")
 
 
+def text_by_id(driver: WebDriver, id: str) -> str | None:
+    """An element's text read in one step (a page being redrawn has no stale element)."""
+    return driver.execute_script(
+        "const e = document.getElementById(arguments[0]); return e ? e.textContent : null", id
+    )
+
+
 def test_grid_view_shows_the_combinations_side_by_side_with_a_diff(
     browser: WebDriver, trialrun_home: Path
 ) -> None:
@@ -1014,9 +1021,7 @@ def test_grid_view_shows_the_combinations_side_by_side_with_a_diff(
         browser.find_element(By.ID, "grid-differ").click()
         WebDriverWait(browser, 10).until(lambda d: "differ=1" in d.current_url)
         wait_page(browser, "grid")
-        WebDriverWait(browser, 10).until(
-            lambda d: d.find_element(By.ID, "grid-count").text == "6 cases"
-        )
+        WebDriverWait(browser, 10).until(lambda d: text_by_id(d, "grid-count") == "6 cases")
         rows = browser.find_elements(By.CSS_SELECTOR, "#grid-table tr.grid-row")
         assert [r.get_attribute("data-hash") for r in rows] == [
             f"n-{n:03}" for n in range(0, 30, 5)
@@ -1038,11 +1043,9 @@ def test_grid_view_shows_the_combinations_side_by_side_with_a_diff(
         # A search, and the second page of all cases.
         browser.get(viewer.url + f"#/grid/{a}?q=is%2027")
         wait_page(browser, "grid")
-        WebDriverWait(browser, 10).until(
-            lambda d: d.find_element(By.ID, "grid-count").text == "1 cases"
-        )
+        WebDriverWait(browser, 10).until(lambda d: text_by_id(d, "grid-count") == "1 case")
         browser.get(viewer.url + f"#/grid/{a}?page=2")
         WebDriverWait(browser, 10).until(
-            lambda d: d.find_element(By.ID, "grid-page-info").text == "21–30 · page 2 of 2"
+            lambda d: text_by_id(d, "grid-page-info") == "21–30 · page 2 of 2"
         )
         assert console_errors(browser) == []

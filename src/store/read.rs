@@ -219,15 +219,90 @@ pub fn run_cases(conn: &Connection, run_id: &str) -> Result<Vec<CaseRecord>, Sto
 
 /// `run_cases` without each case's test case and output (empty and None), and
 /// `run_evaluations` without metadata (None): what a comparison of two large runs needs
-/// (hashes, labels, errors, verdicts and scores), at a fraction of the reading.
+/// (hashes, labels, errors, verdicts and scores). Read from the tables by the run's key,
+/// without the views' joins, each evaluation's hash taken from its case: several times
+/// faster than the whole run.
 pub fn run_outline(
     conn: &Connection,
     run_id: &str,
 ) -> Result<(Vec<CaseRecord>, Vec<EvaluationRecord>), StoreError> {
-    Ok((
-        select_case_columns(conn, run_id, "AND trial = 0", "'', NULL")?,
-        select_evaluation_columns(conn, run_id, "AND trial = 0", "NULL")?,
-    ))
+    let path = db_path(conn);
+    let doing = format!("reading the outline of run {run_id}");
+    let fail = |e| StoreError::sqlite(&path, &doing, e);
+    let run: Arc<str> = Arc::from(run_id);
+    let empty: Arc<str> = Arc::from("");
+    let seq: Option<i64> = conn
+        .prepare_cached("SELECT seq FROM runs WHERE id = ?")
+        .and_then(|mut stmt| stmt.query_row([run_id], |r| r.get(0)).optional())
+        .map_err(fail)?;
+    let Some(seq) = seq else {
+        return Ok((vec![], vec![]));
+    };
+    let cases: Vec<CaseRecord> = conn
+        .prepare_cached(
+            "SELECT idx, hash, duration_s, error, label FROM cases \
+             WHERE run = ?1 AND trial = 0 ORDER BY idx",
+        )
+        .and_then(|mut stmt| {
+            stmt.query_map([seq], |row| {
+                Ok(CaseRecord {
+                    run_id: run.clone(),
+                    index: row.get(0)?,
+                    trial: 0,
+                    hash: Arc::from(row.get_ref(1)?.as_str()?),
+                    label: row.get::<_, Option<String>>(4)?.map(Arc::from),
+                    test_case: empty.clone(),
+                    output: None,
+                    duration_s: row.get(2)?,
+                    error: row.get(3)?,
+                })
+            })?
+            .collect()
+        })
+        .map_err(fail)?;
+    // Cases are in position order: an evaluation finds its case's hash by binary search.
+    let hash_of = |index: u32| -> Arc<str> {
+        match cases.binary_search_by_key(&index, |c| c.index) {
+            Ok(at) => cases[at].hash.clone(),
+            Err(_) => empty.clone(),
+        }
+    };
+    let mut evaluator_ids: Vec<Arc<str>> = vec![];
+    let evaluations: Vec<EvaluationRecord> = conn
+        .prepare_cached(
+            "SELECT case_idx, evaluator_id, score, threshold, verdict, error, duration_s \
+             FROM evaluations WHERE run = ?1 AND trial = 0 ORDER BY case_idx, evaluator_id",
+        )
+        .and_then(|mut stmt| {
+            stmt.query_map([seq], |row| {
+                let index: u32 = row.get(0)?;
+                let id = row.get_ref(1)?.as_str()?;
+                // A run has a few evaluators: share one Arc per id.
+                let evaluator_id = match evaluator_ids.iter().find(|e| &***e == id) {
+                    Some(e) => e.clone(),
+                    None => {
+                        evaluator_ids.push(Arc::from(id));
+                        evaluator_ids[evaluator_ids.len() - 1].clone()
+                    }
+                };
+                Ok(EvaluationRecord {
+                    run_id: run.clone(),
+                    case_index: index,
+                    trial: 0,
+                    case_hash: hash_of(index),
+                    evaluator_id,
+                    score: row.get(2)?,
+                    threshold: row.get::<_, Option<String>>(3)?.map(Arc::from),
+                    verdict: Arc::from(row.get_ref(4)?.as_str()?),
+                    metadata: None,
+                    error: row.get(5)?,
+                    duration_s: row.get(6)?,
+                })
+            })?
+            .collect()
+        })
+        .map_err(fail)?;
+    Ok((cases, evaluations))
 }
 
 /// The evaluations of one run's first trials, ordered by their case's position, then
@@ -292,21 +367,11 @@ fn select_cases(
     run_id: &str,
     filter: &str,
 ) -> Result<Vec<CaseRecord>, StoreError> {
-    select_case_columns(conn, run_id, filter, "test_case, output")
-}
-
-/// Cases with `test_case_output` as the SQL of their test case and output columns.
-fn select_case_columns(
-    conn: &Connection,
-    run_id: &str,
-    filter: &str,
-    test_case_output: &str,
-) -> Result<Vec<CaseRecord>, StoreError> {
     let path = db_path(conn);
     let fail = |e| StoreError::sqlite(&path, &format!("reading the cases of run {run_id}"), e);
     let mut stmt = conn
         .prepare_cached(&format!(
-            "SELECT run_id, idx, trial, hash, {test_case_output}, duration_s, error, label \
+            "SELECT run_id, idx, trial, hash, test_case, output, duration_s, error, label \
              FROM case_results WHERE run_id = ? {filter} ORDER BY idx, trial"
         ))
         .map_err(fail)?;
@@ -333,16 +398,6 @@ fn select_evaluations(
     run_id: &str,
     filter: &str,
 ) -> Result<Vec<EvaluationRecord>, StoreError> {
-    select_evaluation_columns(conn, run_id, filter, "metadata")
-}
-
-/// Evaluations with `metadata` as the SQL of their metadata column.
-fn select_evaluation_columns(
-    conn: &Connection,
-    run_id: &str,
-    filter: &str,
-    metadata: &str,
-) -> Result<Vec<EvaluationRecord>, StoreError> {
     let path = db_path(conn);
     let doing = format!("reading the evaluations of run {run_id}");
     let fail = |e| StoreError::sqlite(&path, &doing, e);
@@ -350,7 +405,7 @@ fn select_evaluation_columns(
     let mut stmt = conn
         .prepare_cached(&format!(
             "SELECT run_id, case_idx, trial, case_hash, evaluator_id, score, threshold, \
-                    verdict, {metadata}, error, duration_s \
+                    verdict, metadata, error, duration_s \
              FROM evaluation_results WHERE run_id = ? {filter} \
              ORDER BY case_idx, trial, evaluator_id"
         ))

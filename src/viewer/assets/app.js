@@ -678,7 +678,7 @@
       el("div", { class: "toolbar", id: "grid-filters" }, searchBox,
         el("label", {}, differ, "only cases where the combinations differ"),
         el("label", {}, "diff against", base),
-        el("span", { id: "grid-count", class: "muted" }, `${answer.total} cases`)),
+        el("span", { id: "grid-count", class: "muted" }, `${answer.total} case${answer.total === 1 ? "" : "s"}`)),
       el("div", { class: "grid-scroll" }, el("table", { id: "grid-table" },
         el("thead", {}, el("tr", {}, el("th", {}, "Case"), answer.combinations.map((c) =>
           el("th", { "data-run-id": c.id }, el("a", { href: runHref(c.id) }, c.grid || c.id),
