@@ -68,6 +68,10 @@ impl GridEvaluator {
 /// ends of a combination tend to tell combinations apart).
 const MATRIX_CELL_CHARS: usize = 40;
 
+/// Most combinations the terminal's matrix lists (a search may have up to 10,000); the
+/// best marks still count them all.
+const MATRIX_ROWS_SHOWN: usize = 50;
+
 /// `text` cut to `max` characters in the middle, with "…" where it was cut.
 fn middle_cut(text: &str, max: usize) -> String {
     let total = text.chars().count();
@@ -183,7 +187,8 @@ pub fn grid_matrix(rows: &[GridTotals]) -> String {
         })
         .collect();
     let mut out = format!("\ngrid search: {} combinations\n", rows.len());
-    for row in &table {
+    // The header, then at most MATRIX_ROWS_SHOWN combinations.
+    for row in table.iter().take(MATRIX_ROWS_SHOWN + 1) {
         let cells: Vec<String> = row
             .iter()
             .zip(&widths)
@@ -197,6 +202,13 @@ pub fn grid_matrix(rows: &[GridTotals]) -> String {
             })
             .collect();
         let _ = writeln!(out, "  {}", cells.join("  ").trim_end());
+    }
+    if rows.len() > MATRIX_ROWS_SHOWN {
+        let _ = writeln!(
+            out,
+            "  ... and {} more combinations (trialrun ui: each one's run)",
+            rows.len() - MATRIX_ROWS_SHOWN
+        );
     }
     let _ = writeln!(out, "  ({GRID_MATRIX_LEGEND})");
     out
@@ -773,5 +785,26 @@ mod tests {
         assert!(label.contains('…'), "{label}");
         // One combination (or none) has no matrix.
         assert_eq!(grid_matrix(&rows[..1]), "");
+        // A large search lists its first combinations; the best may be among the rest.
+        let mut many: Vec<GridTotals> = (0..60)
+            .map(|i| combination(&format!("seed={i}"), 1, 1, (1, 1, 0.5)))
+            .collect();
+        many[59] = combination("seed=59", 2, 0, (2, 0, 1.0));
+        let matrix = grid_matrix(&many);
+        assert!(
+            matrix.contains("  seed=49  ") && !matrix.contains("seed=50"),
+            "{matrix}"
+        );
+        assert!(
+            matrix.contains("  ... and 10 more combinations"),
+            "{matrix}"
+        );
+        assert!(
+            matrix
+                .lines()
+                .filter(|l| l.starts_with("  seed="))
+                .all(|l| !l.contains('*')),
+            "{matrix}"
+        );
     }
 }

@@ -477,8 +477,13 @@ impl SuiteResult {
             })
             .collect();
         let mut tallies: Vec<Vec<EvaluatorTally>> = vec![vec![]; rows.len()];
+        let at_run: std::collections::HashMap<String, usize> = rows
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r.run_id.clone(), i))
+            .collect();
         for c in &self.cases {
-            let Some(at) = rows.iter().position(|r| *r.run_id == *c.run_id) else {
+            let Some(&at) = at_run.get(&*c.run_id) else {
                 continue;
             };
             let row = &mut rows[at];
