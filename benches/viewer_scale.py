@@ -5,9 +5,13 @@ two evaluators, starts the viewer on 127.0.0.1, then times, each the best of R t
 
 - the API: the run page's summary (counts, histograms), its first page of cases, a sort by
   an evaluator's score, a search of the cases' text, a status filter, and a late page;
+- the comparison of that run with a second run of N cases (one case in 1,000 newly
+  failing): its first page of changed rows, a page of unchanged rows deep in the table,
+  and the whole comparison as the API sent it before it was paged;
 - the page in headless Chromium (when /usr/bin/chromium and chromedriver are there): from
-  navigating to the run until its first page of cases is shown, and a sort by clicking a
-  column header. Target: the page opens in under 2 s.
+  navigating to the run until its first page of cases is shown, a sort by clicking a
+  column header, and from navigating to the comparison until its changed rows are shown.
+  Target: the pages open in under 2 s.
 
     python benches/viewer_scale.py [--cases N] [--repeat R] [--no-browser]
 
@@ -67,6 +71,15 @@ def answer(case: Case) -> str:
     return f"answer {case.x}"
 
 
+class WorseCloseness(Closeness):
+    """Closeness of the second run: one case in 1,000 newly fails."""
+
+    def evaluate_test_case(self, test_case: Case, output: str) -> Evaluation:
+        if test_case.x % 1000 == 500:
+            return Evaluation(score=0.0, threshold=Threshold(gte=0.1))
+        return super().evaluate_test_case(test_case, output)
+
+
 def best_of(repeat: int, work: Callable[[], object]) -> float:
     times = []
     for _ in range(repeat):
@@ -81,7 +94,9 @@ def get_json(url: str) -> object:
         return json.loads(response.read())
 
 
-def browser_times(viewer: Viewer, run_id: str, repeat: int) -> dict[str, float]:
+def browser_times(
+    viewer: Viewer, run_id: str, compared: tuple[str, str], repeat: int
+) -> dict[str, float]:
     from selenium import webdriver
     from selenium.webdriver.chrome.options import Options
     from selenium.webdriver.chrome.service import Service
@@ -130,18 +145,37 @@ def browser_times(viewer: Viewer, run_id: str, repeat: int) -> dict[str, float]:
             wait.until(lambda d: d.execute_script("return document.body.dataset.cases") == "ready")
             sort_times.append(time.perf_counter() - start)
 
+        def open_compare() -> None:
+            driver.get(viewer.url)
+            wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "body[data-page='runs']")))
+            start = time.perf_counter()
+            driver.execute_script(
+                "location.hash = arguments[0]", f"#/compare/{compared[0]}/{compared[1]}"
+            )
+            wait.until(
+                EC.presence_of_element_located((By.CSS_SELECTOR, "body[data-page='compare']"))
+            )
+            wait.until(
+                EC.presence_of_element_located((By.CSS_SELECTOR, "#compare-table tr.compare-row"))
+            )
+            compare_times.append(time.perf_counter() - start)
+
         open_times: list[float] = []
         reload_times: list[float] = []
         sort_times: list[float] = []
+        compare_times: list[float] = []
         for _ in range(repeat):
             open_run()
             sort_click()
         for _ in range(repeat):
             reload_run()
+        for _ in range(repeat):
+            open_compare()
         return {
             "page open (navigate to the run, first page shown)": min(open_times),
             "page load of a shared link (sort, page 3)": min(reload_times),
             "sort by clicking a column": min(sort_times),
+            "compare page open (changed rows shown)": min(compare_times),
         }
     finally:
         driver.quit()
@@ -161,6 +195,9 @@ def main() -> int:
         result = run_test_suite("viewer-scale", cases, [Closeness(), Length()], answer, quiet=True)
         (run_id,) = result.run_ids
         print(f"stored a run of {args.cases:,} cases in {time.perf_counter() - start:.1f} s")
+        head = run_test_suite(
+            "viewer-scale", cases, [WorseCloseness(), Length()], answer, quiet=True
+        ).run_ids[0]
 
         with Viewer(store_path=str(Path(HOME) / "trialrun.db"), port=0) as viewer:
             api = f"{viewer.url}api/runs/{run_id}"
@@ -186,6 +223,31 @@ def main() -> int:
                 f"  {'the whole run (GET /api/runs/{id}, read before)':<48} {whole * 1000:8.1f} ms"
             )
 
+            compare = f"{viewer.url}api/compare?base={run_id}&head={head}"
+            deep = args.cases  # about the middle of the unchanged rows (2 per case)
+            compare_figures = {
+                "compare: first page of changed rows": compare + "&rows=changed&limit=500",
+                f"compare: unchanged rows at offset {deep:,}": compare
+                + f"&rows=unchanged&offset={deep}&limit=200",
+            }
+            print(f"compare of two runs of {args.cases:,} cases, best of {args.repeat}:")
+            for label, url in compare_figures.items():
+                seconds = best_of(args.repeat, lambda url=url: get_json(url))
+                print(f"  {label:<48} {seconds * 1000:8.1f} ms")
+            first = get_json(compare + "&rows=changed&limit=500")
+            counts = first["counts"]  # type: ignore[index]
+            print(f"  ({counts['changed']:,} changed rows, {counts['unchanged']:,} unchanged)")
+            with urllib.request.urlopen(compare + "&rows=changed&limit=500", timeout=60) as r:
+                paged_bytes = len(r.read())
+            start = time.perf_counter()
+            with urllib.request.urlopen(compare, timeout=120) as r:
+                whole_bytes = len(r.read())
+            whole = time.perf_counter() - start
+            print(
+                f"  {'the whole comparison (unpaged, read before)':<48} {whole * 1000:8.1f} ms"
+                f"  ({whole_bytes / 1e6:.1f} MB, against {paged_bytes / 1e3:.0f} kB paged)"
+            )
+
             if args.no_browser:
                 pass
             elif not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)):
@@ -194,7 +256,8 @@ def main() -> int:
                 )
             else:
                 print(f"headless Chromium, best of {args.repeat}:")
-                for label, seconds in browser_times(viewer, run_id, args.repeat).items():
+                times = browser_times(viewer, run_id, (run_id, head), args.repeat)
+                for label, seconds in times.items():
                     print(f"  {label:<48} {seconds * 1000:8.1f} ms")
     finally:
         shutil.rmtree(HOME, ignore_errors=True)

@@ -502,3 +502,54 @@ def test_junit_of_only_unrecorded_suites_is_empty(trialrun_home):
     root = ET.fromstring(_junit([run_suite({"a": 1}, record=False)]))
     assert root.tag == "testsuites" and root.get("tests") == "0"
     assert not (trialrun_home / "trialrun.db").exists()
+
+
+def grid_answers(case: Case) -> int:
+    """Model "good" answers every case right; "bad" gets case b wrong and raises on c."""
+    model = trialrun.grid_search_ctx()["model"]
+    if model == "bad" and case.name == "c":
+        raise ValueError("bad model broke on c")
+    return 5 if model == "bad" and case.name == "b" else 1
+
+
+def matrix_rows(text: str) -> dict[str, dict[str, str]]:
+    """The grid matrix's rows by combination, each its cells by column name."""
+    block = text[text.index("grid search: 2 combinations") :].splitlines()[1:4]
+    header, *rows = [re.split(r" {2,}", row.strip()) for row in block]
+    return {row[0]: dict(zip(header[1:], row[1:], strict=True)) for row in rows}
+
+
+def test_a_grid_search_summary_ends_with_a_row_per_combination(capsys, subprocess_env, tmp_path):
+    result = run_test_suite(
+        "grid-matrix",
+        [Case("a", 1), Case("b", 1), Case("c", 1)],
+        [Exact(), Closeness()],
+        grid_answers,
+        grid_search_params={"model": ["good", "bad"], "temp": [0]},
+        quiet=False,
+    )
+    printed = capsys.readouterr().out
+    assert printed == result.summary()
+    rows = matrix_rows(printed)
+    # good: 3 passed, exact 1 / 100% (the best); bad: a passed, b failed, c raised.
+    # Cells of exact: mean score / pass rate; closeness has no threshold: its mean.
+    assert rows == {
+        "model=good, temp=0": dict(
+            passed="3 *", failed="0", errored="0", exact="1 / 100% *", closeness="1"
+        ),
+        "model=bad, temp=0": dict(
+            passed="1", failed="1", errored="1", exact="0.5 / 50%", closeness="0.8"
+        ),
+    }
+
+    # trialrun show of either combination shows the same matrix from the store.
+    out = cli(["show", result.run_ids[1]], subprocess_env, tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert matrix_rows(out.stdout) == rows, out.stdout
+    assert out.stdout.index("grid search: 2 combinations") < out.stdout.index("FAIL c")
+
+    # The HTML export of a combination has the matrix as a table.
+    page = history.run(result.run_ids[0]).html()
+    assert "<h3>Grid search: 2 combinations</h3>" in page
+    assert '<td class="num">1 / 100% *</td>' in page
+    assert "<h3>Grid search" not in history.run(run_suite({"a": 1}).run_ids[0]).html()

@@ -581,9 +581,15 @@ def test_compare_of_large_runs_shows_what_changed_and_the_rest_on_demand(
         assert more.text == f"Show 200 of the {600 - len(expected)} unchanged rows"
         height = browser.execute_script("return document.body.scrollHeight")
         assert height < 4000, height
-        more.click()
+        more.click()  # the next page of rows is read from the server
+        WebDriverWait(browser, 10).until(
+            lambda d: (
+                len(d.find_elements(By.CSS_SELECTOR, "#compare-table tr.compare-row"))
+                == len(expected) + 200
+            )
+        )
         rows = browser.find_elements(By.CSS_SELECTOR, "#compare-table tr.compare-row")
-        assert len(rows) == len(expected) + 200
+        assert more.text == f"Show 200 of the {600 - len(expected) - 200} unchanged rows"
         assert {r.get_attribute("data-change") for r in rows[len(expected) :]} == {"same"}
         assert console_errors(browser) == []
 
@@ -945,3 +951,101 @@ def test_review_queue_renders_fields_safely_and_saves_a_grade(
 
     (item,) = [i for i in history.run(run_id).review["items"] if i["case_hash"] == "r-1"]
     assert (item["grade"], item["score"], item["note"]) == ("fail", 0.25, "italics leak")
+
+
+def text_by_id(driver: WebDriver, id: str) -> str | None:
+    """An element's text read in one step (a page being redrawn has no stale element)."""
+    return driver.execute_script(
+        "const e = document.getElementById(arguments[0]); return e ? e.textContent : null", id
+    )
+
+
+def test_grid_view_shows_the_combinations_side_by_side_with_a_diff(
+    browser: WebDriver, trialrun_home: Path
+) -> None:
+    """A grid search of 2 models over 30 cases; model b answers differently on every fifth
+    case. The grid view pages the cases (20 a page), diffs b's outputs against a's word by
+    word, keeps only the differing cases on demand, and diffs against b when asked."""
+
+    def fn(case: Numbered) -> str:
+        from trialrun import grid_search_ctx
+
+        model = (grid_search_ctx() or {})["model"]
+        n = case.n + 1 if model == "b" and case.n % 5 == 0 else case.n
+        return f"the answer is {n} for sure"
+
+    result = run_test_suite(
+        "grid-side-by-side",
+        [Numbered(n) for n in range(30)],
+        [Grade()],
+        fn,
+        grid_search_params={"model": ["a", "b"]},
+        quiet=True,
+    )
+    a, b = result.run_ids
+    console_errors(browser)
+    with Viewer(store_path=str(trialrun_home / "trialrun.db"), port=0) as viewer:
+        browser.get(viewer.url + f"#/run/{b}")
+        wait_page(browser, "run")
+        browser.find_element(By.ID, "grid-view-link").click()
+        wait_page(browser, "grid")
+        heads = browser.find_elements(By.CSS_SELECTOR, "#grid-table thead th[data-run-id]")
+        assert [(h.get_attribute("data-run-id"), h.text.splitlines()[0]) for h in heads] == [
+            (a, "model=a"),
+            (b, "model=b"),
+        ]
+        rows = browser.find_elements(By.CSS_SELECTOR, "#grid-table tr.grid-row")
+        assert [r.get_attribute("data-hash") for r in rows] == [f"n-{n:03}" for n in range(20)]
+        assert browser.find_element(By.ID, "grid-page-info").text == "1–20 · page 1 of 2"
+
+        # n-005: b said 6 where a said 5, shown as a word diff in b's column.
+        row = rows[5]
+        assert row.get_attribute("data-differ") == "true"
+        side_a, side_b = row.find_elements(By.CSS_SELECTOR, "td.grid-side")
+        assert side_a.find_element(By.CSS_SELECTOR, "pre.grid-output").text == (
+            "the answer is 5 for sure"
+        )
+        assert texts(side_b.find_elements(By.CSS_SELECTOR, "pre.grid-output del")) == ["5"]
+        assert texts(side_b.find_elements(By.CSS_SELECTOR, "pre.grid-output ins")) == ["6"]
+        assert side_b.find_element(By.CSS_SELECTOR, "pre.grid-output").text == (
+            "the answer is 56 for sure"
+        )
+        # grade's score of n=5 is 0.85 in both; its verdict is shown per combination.
+        score = side_b.find_element(By.CSS_SELECTOR, ".grid-score[data-evaluator='grade']")
+        assert score.text == "passed 0.85"
+        same = rows[6].find_elements(By.CSS_SELECTOR, "td.grid-side")[1]
+        assert same.get_attribute("data-same") == "true"
+        assert same.find_elements(By.CSS_SELECTOR, "pre.grid-output ins") == []
+
+        # Only the cases where the combinations differ, kept in the URL.
+        browser.find_element(By.ID, "grid-differ").click()
+        WebDriverWait(browser, 10).until(lambda d: "differ=1" in d.current_url)
+        wait_page(browser, "grid")
+        WebDriverWait(browser, 10).until(lambda d: text_by_id(d, "grid-count") == "6 cases")
+        rows = browser.find_elements(By.CSS_SELECTOR, "#grid-table tr.grid-row")
+        assert [r.get_attribute("data-hash") for r in rows] == [
+            f"n-{n:03}" for n in range(0, 30, 5)
+        ]
+
+        # Diffed against b instead: a's column now shows what a says differently.
+        Select(browser.find_element(By.ID, "grid-base")).select_by_visible_text("model=b")
+        WebDriverWait(browser, 10).until(lambda d: f"base={b}" in d.current_url)
+        WebDriverWait(browser, 10).until(
+            lambda d: d.find_elements(
+                By.CSS_SELECTOR, f"#grid-table tr.grid-row td.grid-side[data-run-id='{a}'] del"
+            )
+        )
+        side_a = browser.find_elements(By.CSS_SELECTOR, "#grid-table tr.grid-row")[1]
+        side_a = side_a.find_element(By.CSS_SELECTOR, f"td.grid-side[data-run-id='{a}']")
+        assert texts(side_a.find_elements(By.CSS_SELECTOR, "del")) == ["6"]
+        assert texts(side_a.find_elements(By.CSS_SELECTOR, "ins")) == ["5"]
+
+        # A search, and the second page of all cases.
+        browser.get(viewer.url + f"#/grid/{a}?q=is%2027")
+        wait_page(browser, "grid")
+        WebDriverWait(browser, 10).until(lambda d: text_by_id(d, "grid-count") == "1 case")
+        browser.get(viewer.url + f"#/grid/{a}?page=2")
+        WebDriverWait(browser, 10).until(
+            lambda d: text_by_id(d, "grid-page-info") == "21–30 · page 2 of 2"
+        )
+        assert console_errors(browser) == []

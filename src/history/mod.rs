@@ -48,6 +48,23 @@ impl RunData {
 pub fn load(conn: &Connection, run: StoredRun) -> Result<RunData, StoreError> {
     let cases = store::run_cases(conn, &run.run.id)?;
     let evaluations = store::run_evaluations(conn, &run.run.id)?;
+    complete(conn, run, cases, evaluations)
+}
+
+/// `load` without the cases' test cases and outputs and the evaluations' metadata
+/// (`store::run_outline`): enough to `compare` two runs, read several times faster.
+pub fn load_outline(conn: &Connection, run: StoredRun) -> Result<RunData, StoreError> {
+    let (cases, evaluations) = store::run_outline(conn, &run.run.id)?;
+    complete(conn, run, cases, evaluations)
+}
+
+/// A run's data around its cases and evaluations: its review queue, trials and call logs.
+fn complete(
+    conn: &Connection,
+    run: StoredRun,
+    cases: Vec<store::CaseRecord>,
+    evaluations: Vec<store::EvaluationRecord>,
+) -> Result<RunData, StoreError> {
     let review = store::run_review(conn, &run.run.id)?;
     let trials = match &run.run.trials {
         Some(plan) => {

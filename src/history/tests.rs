@@ -230,3 +230,23 @@ fn human_grades_of_both_runs_are_compared_by_hash() {
         Some("rude")
     );
 }
+
+#[test]
+fn an_outline_compares_as_the_whole_run_without_outputs_or_metadata() {
+    let dir = TestDir::new("history-outline");
+    let conn = store_with_two_runs(&dir);
+    let (base, head) = resolve_pair(&conn, None, None, None).unwrap();
+    let whole = load(&conn, head.clone()).unwrap();
+    let outline = load_outline(&conn, head).unwrap();
+    assert_eq!(outline.cases.len(), whole.cases.len());
+    assert!(outline
+        .cases
+        .iter()
+        .all(|c| c.output.is_none() && c.test_case.is_empty()));
+    assert!(whole.cases[0].output.is_some());
+    let by_outline = compare(&load_outline(&conn, base).unwrap(), &outline);
+    assert_eq!(
+        serde_json::to_value(&by_outline).unwrap(),
+        serde_json::to_value(comparison(&conn)).unwrap()
+    );
+}

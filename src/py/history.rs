@@ -3,7 +3,7 @@
 //! Structured values reach Python through their JSON (one Serialize path for all).
 
 use crate::history::{self, compare::Policy, Comparison, RunData};
-use crate::report::{export, html, junit, text};
+use crate::report::{export, html, junit, summary, text};
 use crate::store::{self, StoredRun};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -92,6 +92,8 @@ impl RunList {
 #[pyclass(frozen, module = "trialrun._core", name = "StoredRun")]
 pub struct PyStoredRun {
     data: RunData,
+    /// When the run is one combination of a grid search: every combination's totals.
+    grid: Vec<summary::GridTotals>,
 }
 
 #[pymethods]
@@ -153,7 +155,7 @@ impl PyStoredRun {
     }
 
     fn text(&self) -> String {
-        text::run_detail(&self.data)
+        text::run_detail(&self.data, &self.grid)
     }
     fn to_json(&self) -> String {
         export::run_json(&self.data)
@@ -167,10 +169,10 @@ impl PyStoredRun {
     /// A standalone HTML report (standalone=False: a fragment for notebooks).
     #[pyo3(signature = (standalone=true))]
     fn html(&self, standalone: bool) -> String {
-        html::run_html(&self.data, standalone)
+        html::run_html_with_grid(&self.data, &self.grid, standalone)
     }
     fn _repr_html_(&self) -> String {
-        html::run_html(&self.data, false)
+        html::run_html_with_grid(&self.data, &self.grid, false)
     }
     fn __repr__(&self) -> String {
         format!(
@@ -325,8 +327,17 @@ fn load_run(
     py.detach(|| {
         let conn = open(store_path)?;
         let run = history::resolve(&conn, reference, suite.as_deref())?;
+        let siblings = store::grid_siblings(&conn, &run)?;
+        let scores = siblings
+            .iter()
+            .map(|r| store::evaluator_scores(&conn, &r.run.id))
+            .collect::<Result<Vec<_>, _>>()?;
+        let data = history::load(&conn, run)?;
+        let order = crate::report::common::evaluator_tallies(&data);
+        let order: Vec<&str> = order.iter().map(|t| t.id.as_str()).collect();
         Ok(PyStoredRun {
-            data: history::load(&conn, run)?,
+            grid: summary::stored_grid_totals(&siblings, scores, &order),
+            data,
         })
     })
 }

@@ -7,6 +7,7 @@ use super::common::{
     evaluator_tallies, failure_reason, grid_label, group_by_case, iso_utc, last_line,
     parse_verdict, pretty_json, run_title, CaseEvaluations,
 };
+use super::summary::{self, GridTotals};
 use crate::evaluation::{fmt_score, Verdict};
 use crate::history::compare::{
     CaseDiff, Change, Comparison, EvaluationDiff, EvaluatorSummary, Regression, Side,
@@ -75,11 +76,18 @@ impl Limits {
 
 /// A run: its header, counts per evaluator, then its cases with failures first.
 pub fn run_html(run: &RunData, standalone: bool) -> String {
+    run_html_with_grid(run, &[], standalone)
+}
+
+/// `run_html` with, when the run is a combination of a grid search, the matrix of that
+/// search (`summary::grid_matrix_cells`) under its evaluators.
+pub fn run_html_with_grid(run: &RunData, grid: &[GridTotals], standalone: bool) -> String {
     let limits = Limits::new(standalone);
     let title = run_title(&run.run.run);
     let mut body = format!("<h2>Run of {}</h2>\n", text(&title));
     body.push_str(&key_values(&run_facts(&run.run)));
     body.push_str(&evaluators_table(&evaluator_tallies(run)));
+    body.push_str(&grid_matrix_table(grid));
     body.push_str(&charts_section(
         "Score distributions",
         charts::run_histograms(&run.evaluations)
@@ -145,6 +153,32 @@ fn evaluators_table(tallies: &[EvaluatorTally]) -> String {
         "mean score",
     ];
     format!("<h3>Evaluators</h3>\n{}", table(&header, &rows))
+}
+
+/// A grid search's matrix as a table; empty for fewer than two combinations.
+fn grid_matrix_table(grid: &[GridTotals]) -> String {
+    let Some(cells) = summary::grid_matrix_cells(grid, usize::MAX) else {
+        return String::new();
+    };
+    let (header, rows) = cells.split_first().expect("a header row");
+    let rows: Vec<String> = rows
+        .iter()
+        .map(|cells| {
+            let tds: Vec<String> = cells
+                .iter()
+                .enumerate()
+                .map(|(i, c)| td(if i == 0 { "" } else { "num" }, &text(c)))
+                .collect();
+            row(&tds)
+        })
+        .collect();
+    let header: Vec<&str> = header.iter().map(String::as_str).collect();
+    format!(
+        "<h3>Grid search: {} combinations</h3>\n{}<p class=\"note\">{}</p>\n",
+        grid.len(),
+        table(&header, &rows),
+        text(summary::GRID_MATRIX_LEGEND)
+    )
 }
 
 fn cases_section(run: &RunData, limits: Limits) -> String {

@@ -28,6 +28,235 @@ pub struct SummaryInput<'a> {
     pub stop_reason: Option<&'a str>,
     /// The run whose stored outputs were judged (`rescore`).
     pub rescored_from: Option<&'a str>,
+    /// A grid search's combinations, in the order they ran (empty without a grid).
+    pub grid: &'a [GridTotals],
+}
+
+/// One grid combination's totals: a row of the matrix a grid search's summary shows.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct GridTotals {
+    /// The combination as `model=a, temperature=0` (`common::grid_label`).
+    pub label: String,
+    pub run_id: String,
+    /// Cases that passed, failed (an evaluation failed or errored) and errored (fn raised).
+    pub passed: u64,
+    pub failed: u64,
+    pub errored: u64,
+    pub evaluators: Vec<GridEvaluator>,
+}
+
+/// One evaluator's counts and mean score within a grid combination.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct GridEvaluator {
+    pub id: String,
+    pub passed: u64,
+    pub failed: u64,
+    pub errored: u64,
+    pub no_threshold: u64,
+    pub mean: Option<f64>,
+}
+
+impl GridEvaluator {
+    /// Passed of the evaluations with a verdict; None when none had a threshold.
+    pub fn pass_rate(&self) -> Option<f64> {
+        let judged = self.passed + self.failed + self.errored;
+        (judged > 0).then(|| self.passed as f64 / judged as f64)
+    }
+}
+
+/// Labels and evaluator ids longer than this are cut in the middle in the matrix (both
+/// ends of a combination tend to tell combinations apart).
+const MATRIX_CELL_CHARS: usize = 40;
+
+/// Most combinations the terminal's matrix lists (a search may have up to 10,000); the
+/// best marks still count them all.
+const MATRIX_ROWS_SHOWN: usize = 50;
+
+/// `text` cut to `max` characters in the middle, with "…" where it was cut.
+fn middle_cut(text: &str, max: usize) -> String {
+    let total = text.chars().count();
+    if total <= max {
+        return text.to_string();
+    }
+    let head = (max - 1) / 2;
+    let tail = max - 1 - head;
+    let start: String = text.chars().take(head).collect();
+    let end: String = text.chars().skip(total - tail).collect();
+    format!("{start}…{end}")
+}
+
+/// Whether `value` is the best of `values` and not every value ties (a column where all
+/// combinations are equal has no best).
+fn best(value: Option<f64>, values: &[Option<f64>]) -> bool {
+    let given: Vec<f64> = values.iter().flatten().copied().collect();
+    let Some(value) = value else { return false };
+    let top = given.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let all_tie = given.len() == values.len() && given.iter().all(|v| *v == top);
+    value == top && !all_tie
+}
+
+/// The cells of a grid search's matrix, header first: a row per combination with its
+/// cases passed, failed and errored and each evaluator's `mean score / pass rate` (its
+/// mean alone without thresholds); " *" marks the best of a column (most cases passed,
+/// highest pass rate; mean scores are not marked, as whether higher is better depends on
+/// the evaluator). Labels and evaluator ids are cut to `max_chars`. None for fewer than
+/// two combinations.
+pub fn grid_matrix_cells(rows: &[GridTotals], max_chars: usize) -> Option<Vec<Vec<String>>> {
+    if rows.len() < 2 {
+        return None;
+    }
+    let mut ids: Vec<&str> = vec![];
+    for r in rows {
+        for e in &r.evaluators {
+            if !ids.contains(&e.id.as_str()) {
+                ids.push(&e.id);
+            }
+        }
+    }
+    let mark = |cell: String, is_best: bool| {
+        if is_best {
+            cell + " *"
+        } else {
+            cell
+        }
+    };
+    let passed: Vec<Option<f64>> = rows.iter().map(|r| Some(r.passed as f64)).collect();
+    let rates: Vec<Vec<Option<f64>>> = ids
+        .iter()
+        .map(|id| {
+            rows.iter()
+                .map(|r| {
+                    r.evaluators
+                        .iter()
+                        .find(|e| e.id == *id)
+                        .and_then(GridEvaluator::pass_rate)
+                })
+                .collect()
+        })
+        .collect();
+    let mut header: Vec<String> = ["combination", "passed", "failed", "errored"]
+        .iter()
+        .map(|h| h.to_string())
+        .collect();
+    header.extend(ids.iter().map(|id| middle_cut(id, max_chars)));
+    let mut table: Vec<Vec<String>> = vec![header];
+    for (at, r) in rows.iter().enumerate() {
+        let mut cells = vec![
+            middle_cut(&r.label, max_chars),
+            mark(r.passed.to_string(), best(passed[at], &passed)),
+            r.failed.to_string(),
+            r.errored.to_string(),
+        ];
+        for (i, id) in ids.iter().enumerate() {
+            let cell = match r.evaluators.iter().find(|e| e.id == *id) {
+                None => "-".to_string(),
+                Some(e) => {
+                    let mean = e.mean.map(fmt_score).unwrap_or_else(|| "-".into());
+                    match e.pass_rate() {
+                        Some(rate) => mark(
+                            format!("{mean} / {}%", fmt_score(rate * 100.0)),
+                            best(rates[i][at], &rates[i]),
+                        ),
+                        None => mean,
+                    }
+                }
+            };
+            cells.push(cell);
+        }
+        table.push(cells);
+    }
+    Some(table)
+}
+
+/// What the matrix's cells mean, under it.
+pub const GRID_MATRIX_LEGEND: &str = "per evaluator: mean score / pass rate; * best of its column";
+
+/// A grid search's matrix for the terminal (`grid_matrix_cells`), columns padded; empty
+/// for fewer than two combinations.
+pub fn grid_matrix(rows: &[GridTotals]) -> String {
+    let Some(table) = grid_matrix_cells(rows, MATRIX_CELL_CHARS) else {
+        return String::new();
+    };
+    let widths: Vec<usize> = (0..table[0].len())
+        .map(|c| {
+            table
+                .iter()
+                .map(|row| row[c].chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = format!("\ngrid search: {} combinations\n", rows.len());
+    // The header, then at most MATRIX_ROWS_SHOWN combinations.
+    for row in table.iter().take(MATRIX_ROWS_SHOWN + 1) {
+        let cells: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .enumerate()
+            .map(|(c, (cell, w))| {
+                if c == 0 {
+                    format!("{cell:<w$}")
+                } else {
+                    format!("{cell:>w$}")
+                }
+            })
+            .collect();
+        let _ = writeln!(out, "  {}", cells.join("  ").trim_end());
+    }
+    if rows.len() > MATRIX_ROWS_SHOWN {
+        let _ = writeln!(
+            out,
+            "  ... and {} more combinations (trialrun ui: each one's run)",
+            rows.len() - MATRIX_ROWS_SHOWN
+        );
+    }
+    let _ = writeln!(out, "  ({GRID_MATRIX_LEGEND})");
+    out
+}
+
+/// A grid search's matrix from its stored runs (`store::grid_siblings`) and each run's
+/// evaluator counts (`store::evaluator_scores`), in the same order; evaluators in the
+/// order of `evaluator_order` (the suite's), others after them.
+pub fn stored_grid_totals(
+    runs: &[crate::store::StoredRun],
+    scores: Vec<Vec<crate::store::EvaluatorScores>>,
+    evaluator_order: &[&str],
+) -> Vec<GridTotals> {
+    runs.iter()
+        .zip(scores)
+        .map(|(r, mut scores)| {
+            scores.sort_by_key(|s| {
+                evaluator_order
+                    .iter()
+                    .position(|id| *id == s.id)
+                    .unwrap_or(usize::MAX)
+            });
+            (r, scores)
+        })
+        .map(|(r, scores)| GridTotals {
+            label: r
+                .run
+                .grid
+                .as_deref()
+                .map(super::common::grid_label)
+                .unwrap_or_default(),
+            run_id: r.run.id.clone(),
+            passed: r.cases.saturating_sub(r.failed_cases + r.errored_cases),
+            failed: r.failed_cases,
+            errored: r.errored_cases,
+            evaluators: scores
+                .into_iter()
+                .map(|s| GridEvaluator {
+                    id: s.id,
+                    passed: s.passed,
+                    failed: s.failed,
+                    errored: s.errored,
+                    no_threshold: s.no_threshold,
+                    mean: s.mean,
+                })
+                .collect(),
+        })
+        .collect()
 }
 
 /// A failing case as the summary shows it; JSON values as text.
@@ -255,6 +484,7 @@ pub fn render(s: &SummaryInput) -> String {
             );
         }
     }
+    out.push_str(&grid_matrix(s.grid));
     if let Some(path) = s.store_path {
         let _ = writeln!(out, "  stored in {path}");
     }
@@ -293,6 +523,7 @@ mod tests {
             failing_total: 0,
             stop_reason: None,
             rescored_from: None,
+            grid: &[],
         });
         assert!(
             text.starts_with("FAILED demo: 2/2 cases in 1 run"),
@@ -326,6 +557,7 @@ mod tests {
             failing: &[],
             failing_total: 0,
             rescored_from: None,
+            grid: &[],
         });
         assert!(text.starts_with("STOPPED demo: 4/10 cases"), "{text}");
         assert!(
@@ -377,6 +609,7 @@ mod tests {
             failing_total: 0,
             stop_reason: None,
             rescored_from: None,
+            grid: &[],
         });
         assert!(
             text.starts_with("FAILED demo: 9/9 trials in 1 run"),
@@ -440,6 +673,7 @@ mod tests {
             failing_total: 7,
             stop_reason: None,
             rescored_from: None,
+            grid: &[],
         });
         let tail = &text[text.find("7 failing cases").expect(&text)..];
         assert!(tail.starts_with("7 failing cases, the first 2:"), "{text}");
@@ -463,5 +697,114 @@ mod tests {
             "{text}"
         );
         assert_eq!(tail.matches("trialrun show").count(), 1, "{text}");
+    }
+
+    fn combination(label: &str, passed: u64, failed: u64, exact: (u64, u64, f64)) -> GridTotals {
+        GridTotals {
+            label: label.into(),
+            run_id: format!("run-{label}"),
+            passed,
+            failed,
+            errored: 0,
+            evaluators: vec![
+                GridEvaluator {
+                    id: "exact".into(),
+                    passed: exact.0,
+                    failed: exact.1,
+                    mean: Some(exact.2),
+                    ..Default::default()
+                },
+                GridEvaluator {
+                    id: "length".into(),
+                    no_threshold: exact.0 + exact.1,
+                    mean: Some(12.5),
+                    ..Default::default()
+                },
+            ],
+        }
+    }
+
+    #[test]
+    fn a_grid_search_ends_with_its_matrix_and_marks_the_best() {
+        let rows = [
+            combination("model=a, temp=0", 1, 1, (1, 1, 0.5)),
+            combination("model=b, temp=0", 2, 0, (2, 0, 1.0)),
+        ];
+        let t = Tally::new(4, &["exact".into(), "length".into()]);
+        let text = render(&SummaryInput {
+            suite_id: "demo",
+            status: "completed",
+            duration_s: 0.5,
+            runs: 2,
+            tally: &t,
+            store_path: Some("/tmp/s.db"),
+            trial_cases: vec![],
+            failing: &[],
+            failing_total: 0,
+            stop_reason: None,
+            rescored_from: None,
+            grid: &rows,
+        });
+        let matrix = &text[text.find("grid search: 2 combinations").expect(&text)..];
+        let lines: Vec<&str> = matrix.lines().collect();
+        assert_eq!(
+            lines[1],
+            "  combination      passed  failed  errored       exact  length"
+        );
+        assert_eq!(
+            lines[2],
+            "  model=a, temp=0       1       1        0   0.5 / 50%    12.5"
+        );
+        assert_eq!(
+            lines[3],
+            "  model=b, temp=0     2 *       0        0  1 / 100% *    12.5"
+        );
+        assert!(lines[4].contains("mean score / pass rate"), "{text}");
+        assert!(text.ends_with("  stored in /tmp/s.db\n"), "{text}");
+    }
+
+    #[test]
+    fn the_matrix_marks_no_best_in_a_tie_and_cuts_long_labels_in_the_middle() {
+        let long = format!("model={}-end", "x".repeat(60));
+        let rows = [
+            combination(&long, 2, 0, (2, 0, 1.0)),
+            combination("model=b", 2, 0, (2, 0, 1.0)),
+        ];
+        let matrix = grid_matrix(&rows);
+        assert!(
+            matrix.lines().skip(3).take(2).all(|l| !l.contains(" *")),
+            "{matrix}"
+        );
+        let first = matrix.lines().nth(3).unwrap();
+        let label = first.trim_start().split("  ").next().unwrap();
+        assert_eq!(label.chars().count(), MATRIX_CELL_CHARS, "{matrix}");
+        assert!(
+            label.starts_with("model=xxx") && label.ends_with("xxx-end"),
+            "{label}"
+        );
+        assert!(label.contains('…'), "{label}");
+        // One combination (or none) has no matrix.
+        assert_eq!(grid_matrix(&rows[..1]), "");
+        // A large search lists its first combinations; the best may be among the rest.
+        let mut many: Vec<GridTotals> = (0..60)
+            .map(|i| combination(&format!("seed={i}"), 1, 1, (1, 1, 0.5)))
+            .collect();
+        many[59] = combination("seed=59", 2, 0, (2, 0, 1.0));
+        let matrix = grid_matrix(&many);
+        assert!(
+            matrix.contains("  seed=49  ") && !matrix.contains("seed=50"),
+            "{matrix}"
+        );
+        assert!(
+            matrix.contains("  ... and 10 more combinations"),
+            "{matrix}"
+        );
+        assert!(
+            matrix
+                .lines()
+                .filter(|l| l.starts_with("  seed="))
+                .all(|l| !l.contains('*')),
+            "{matrix}"
+        );
     }
 }

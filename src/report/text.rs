@@ -2,6 +2,7 @@
 //! and a comparison of two runs.
 
 use super::common::{case_name, fmt_time, grid_label, group_by_case, parse_verdict};
+use super::summary::{grid_matrix, GridTotals};
 use crate::evaluation::fmt_score;
 use crate::history::compare::{fmt_p, Change, Comparison, Regression};
 use crate::history::RunData;
@@ -81,8 +82,9 @@ fn fmt_rate(rate: f64) -> String {
     format!("{}%", fmt_score(rate * 100.0))
 }
 
-/// One run: its header, then each case with failing ones first.
-pub fn run_detail(run: &RunData) -> String {
+/// One run: its header, the matrix of its grid search (`grid`, when it is one), then each
+/// case with failing ones first.
+pub fn run_detail(run: &RunData, grid: &[GridTotals]) -> String {
     let r = &run.run;
     let mut out = String::new();
     let _ = writeln!(
@@ -144,6 +146,8 @@ pub fn run_detail(run: &RunData) -> String {
                 .unwrap_or_default()
         );
     }
+    let matrix = grid_matrix(grid);
+    out.push_str(matrix.trim_start_matches('\n'));
     let grouped = group_by_case(run);
     let failing = |c: &super::common::CaseEvaluations| {
         c.case.error.is_some()

@@ -56,6 +56,9 @@ pub struct CaseQuery {
     /// Only this evaluator's evaluations count for `status`; with `StatusFilter::All`, only
     /// cases it evaluated (or whose fn raised) are kept.
     pub evaluator: Option<String>,
+    /// Only cases whose output or fn error is not the same in every one of these runs
+    /// (the other combinations of a grid search; a case one of them lacks differs).
+    pub differ_in: Vec<String>,
 }
 
 impl Default for CaseQuery {
@@ -68,6 +71,7 @@ impl Default for CaseQuery {
             search: None,
             status: StatusFilter::All,
             evaluator: None,
+            differ_in: Vec::new(),
         }
     }
 }
@@ -195,6 +199,21 @@ pub fn case_page(
             like("e.error"),
         ));
     }
+    if !query.differ_in.is_empty() {
+        let mut differs = vec![];
+        for other in &query.differ_in {
+            let other_seq = run_seq(conn, other).map_err(fail)?.ok_or_else(|| {
+                CasePageError::Invalid(format!("run {other} is not in the store"))
+            })?;
+            // The same case sits at the same position in each combination of a search.
+            differs.push(format!(
+                "NOT EXISTS (SELECT 1 FROM cases o WHERE o.run = {other_seq} AND o.idx = c.idx \
+                 AND o.trial = 0 AND o.hash = c.hash AND o.output IS c.output \
+                 AND o.error IS c.error)"
+            ));
+        }
+        conditions.push(format!("({})", differs.join(" OR ")));
+    }
     let filter = conditions.join(" AND ");
 
     let direction = if query.descending { "DESC" } else { "ASC" };
@@ -296,6 +315,97 @@ pub fn case_page(
         cases,
         evaluations,
     })
+}
+
+/// A case with its evaluations (by evaluator id).
+pub type CaseWithEvaluations = (CaseRecord, Vec<EvaluationRecord>);
+
+fn run_seq(conn: &Connection, run_id: &str) -> rusqlite::Result<Option<i64>> {
+    conn.prepare_cached("SELECT seq FROM runs WHERE id = ?")?
+        .query_row([run_id], |r| r.get(0))
+        .optional()
+}
+
+/// The first trials of the cases `wanted` (position and hash, as another combination of
+/// the same grid search holds them) in the run `run_id`, each with its evaluations (by
+/// evaluator id); None where the run has no such case. A case at another position is
+/// found by its hash.
+pub fn cases_at(
+    conn: &Connection,
+    run_id: &str,
+    wanted: &[(u32, &str)],
+) -> Result<Vec<Option<CaseWithEvaluations>>, StoreError> {
+    let path = db_path(conn);
+    let doing = format!("reading cases of run {run_id}");
+    let fail = |e| StoreError::sqlite(&path, &doing, e);
+    let Some(seq) = run_seq(conn, run_id).map_err(fail)? else {
+        return Ok(wanted.iter().map(|_| None).collect());
+    };
+    let run: Arc<str> = Arc::from(run_id);
+    let columns = "idx, hash, test_case, output, duration_s, error, label";
+    let case = |row: &rusqlite::Row| {
+        Ok(CaseRecord {
+            run_id: run.clone(),
+            index: row.get(0)?,
+            trial: 0,
+            hash: Arc::from(row.get::<_, String>(1)?),
+            test_case: Arc::from(row.get::<_, String>(2)?),
+            output: row.get(3)?,
+            duration_s: row.get(4)?,
+            error: row.get(5)?,
+            label: row.get::<_, Option<String>>(6)?.map(Arc::from),
+        })
+    };
+    let mut found = Vec::with_capacity(wanted.len());
+    for (index, hash) in wanted {
+        let at_index = conn
+            .prepare_cached(&format!(
+                "SELECT {columns} FROM cases WHERE run = ?1 AND idx = ?2 AND trial = 0 AND hash = ?3"
+            ))
+            .and_then(|mut stmt| stmt.query_row(params![seq, index, hash], case).optional())
+            .map_err(fail)?;
+        let record = match at_index {
+            Some(record) => Some(record),
+            None => conn
+                .prepare_cached(&format!(
+                    "SELECT {columns} FROM cases WHERE run = ?1 AND hash = ?2 AND trial = 0"
+                ))
+                .and_then(|mut stmt| stmt.query_row(params![seq, hash], case).optional())
+                .map_err(fail)?,
+        };
+        let Some(record) = record else {
+            found.push(None);
+            continue;
+        };
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT evaluator_id, score, threshold, verdict, metadata, error, duration_s \
+                 FROM evaluations WHERE run = ?1 AND case_idx = ?2 AND trial = 0 \
+                 ORDER BY evaluator_id",
+            )
+            .map_err(fail)?;
+        let evaluations = stmt
+            .query_map(params![seq, record.index], |row| {
+                Ok(EvaluationRecord {
+                    run_id: run.clone(),
+                    case_index: record.index,
+                    case_hash: record.hash.clone(),
+                    trial: 0,
+                    evaluator_id: Arc::from(row.get::<_, String>(0)?),
+                    score: row.get(1)?,
+                    threshold: row.get::<_, Option<String>>(2)?.map(Arc::from),
+                    verdict: Arc::from(row.get::<_, String>(3)?),
+                    metadata: row.get(4)?,
+                    error: row.get(5)?,
+                    duration_s: row.get(6)?,
+                })
+            })
+            .map_err(fail)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(fail)?;
+        found.push(Some((record, evaluations)));
+    }
+    Ok(found)
 }
 
 /// `%text%` for LIKE, with LIKE's own characters (and the escape) escaped.

@@ -30,7 +30,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 pub use baselines::{baseline, save_baseline, BaselineKey};
 pub use cache::{cache_sizes, cached_outputs, clear_cache};
-pub use case_page::{case_page, CasePageError, CaseQuery, CaseSort, StatusFilter};
+pub use case_page::{
+    case_page, cases_at, CasePageError, CaseQuery, CaseSort, CaseWithEvaluations, StatusFilter,
+};
 pub use error::StoreError;
 pub use evaluator_scores::{evaluator_scores, EvaluatorScores};
 pub use git::git_info;
@@ -38,8 +40,8 @@ pub use model::{CacheRecord, CallLogRecord, CaseRecord, EvaluationRecord, RunRec
 pub use open::{open, open_read};
 pub use read::{
     delete_old_runs, grid_siblings, latest_run, list_runs, old_runs, previous_run, run_call_logs,
-    run_case_trials, run_cases, run_evaluations, run_trial_plan, run_trials, runs_matching,
-    StoredRun,
+    run_case_trials, run_cases, run_evaluations, run_outline, run_trial_plan, run_trials,
+    runs_matching, StoredRun,
 };
 pub use review::{
     grade_case, run_review, save_review, CaseFields, Grade, Review, ReviewError, ReviewJob,

@@ -5,11 +5,14 @@
 //!   ref is a run id, a unique prefix of one, or "latest";
 //! - `GET /api/runs/{ref}/summary` and `GET /api/runs/{ref}/cases?...`: what the run page
 //!   reads (a summary, and one page of cases at a time; see `run_view`);
+//! - `GET /api/runs/{ref}/grid?offset=&limit=&q=&differ=&base=`: the combinations of the
+//!   grid search `ref` belongs to side by side, a page of cases at a time (`grid_view`);
 //! - `GET /api/recordings/{file}`: a call's WAV from the store's recordings folder only
 //!   (`recordings`);
 //! - `GET /api/compare?base=&head=&suite=`: {"comparison": Comparison, "regressions":
 //!   [Regression], "histograms": [ComparedHistogram]} under the default policy; base and
-//!   head default as in `trialrun compare`;
+//!   head default as in `trialrun compare`; with `rows=changed|unchanged|all&offset=&limit=`
+//!   a page of the table's rows instead of every case (`compare_view`);
 //! - `POST /api/runs/{ref}/review/{hash}` with a JSON body {"grade": "pass"|"fail",
 //!   "score": 0..1 or null, "note": text or null}: saves a reviewer's grade of that case
 //!   and answers with the run's review queue. The only write: it must come from this
@@ -35,7 +38,7 @@ use axum::Router;
 use rusqlite::Connection;
 use serde::Serialize;
 
-use super::{recordings, run_view, App};
+use super::{compare_view, grid_view, recordings, run_view, App};
 use crate::history::{self, HistoryError, Policy};
 use crate::report::charts;
 use crate::store::{self, StoreError};
@@ -49,6 +52,7 @@ pub(super) fn routes() -> Router<Arc<App>> {
         .route("/api/runs/{reference}", get(run))
         .route("/api/runs/{reference}/summary", get(run_view::summary))
         .route("/api/runs/{reference}/cases", get(run_view::cases))
+        .route("/api/runs/{reference}/grid", get(grid_view::grid))
         .route("/api/recordings/{file}", get(recordings::recording))
         .route("/api/compare", get(compare))
         .route("/api/runs/{reference}/review/{hash}", post(grade))
@@ -172,6 +176,11 @@ struct CompareAnswer {
     /// Per evaluator, the scores of the cases in both runs: base and head histograms
     /// overlaid on shared bins.
     histograms: Vec<charts::ComparedHistogram>,
+    /// With `rows`: a page of the table's rows (`compare_view`), and how many there are.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rows: Option<compare_view::RowPage>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    counts: Option<compare_view::RowCounts>,
 }
 
 async fn compare(State(app): State<Arc<App>>, query: Params) -> Response {
@@ -184,19 +193,39 @@ async fn compare(State(app): State<Arc<App>>, query: Params) -> Response {
         param(&params, "head"),
         param(&params, "suite"),
     );
+    let row_query = match compare_view::row_query(&params) {
+        Ok(query) => query,
+        Err(e) => return e.into_response(),
+    };
     read(&app, move |conn| {
         let (base, head, suite) = (base.as_deref(), head.as_deref(), suite.as_deref());
         let (base_run, head_run) =
             history::resolve_pair(conn, base, head, suite).map_err(reference_error)?;
-        let comparison = history::compare(
-            &history::load(conn, base_run)?,
-            &history::load(conn, head_run)?,
-        );
+        // A page of rows reads the runs' outlines, and the metadata of its rows alone.
+        let load = match row_query {
+            Some(_) => history::load_outline,
+            None => history::load,
+        };
+        let (base_data, head_data) = (load(conn, base_run)?, load(conn, head_run)?);
+        let mut comparison = history::compare(&base_data, &head_data);
         let regressions = comparison.regressions(&Policy::default());
+        let histograms = charts::compared_histograms(&comparison);
+        let (rows, counts) = match &row_query {
+            Some(query) => {
+                let (rows, counts) =
+                    compare_view::rows(conn, &comparison, &base_data, &head_data, query)?;
+                // The rows stand in for the cases: a large comparison is not sent whole.
+                comparison.cases = Vec::new();
+                (Some(rows), Some(counts))
+            }
+            None => (None, None),
+        };
         Ok(CompareAnswer {
-            histograms: charts::compared_histograms(&comparison),
+            histograms,
             comparison,
             regressions,
+            rows,
+            counts,
         })
     })
     .await

@@ -26,7 +26,11 @@ fn bad(message: String) -> ApiError {
     ApiError::new(StatusCode::BAD_REQUEST, message)
 }
 
-fn whole(params: &HashMap<String, String>, name: &str, default: u64) -> Result<u64, ApiError> {
+pub(super) fn whole(
+    params: &HashMap<String, String>,
+    name: &str,
+    default: u64,
+) -> Result<u64, ApiError> {
     match param(params, name) {
         None => Ok(default),
         Some(text) => text
@@ -96,6 +100,7 @@ pub fn case_query(params: &HashMap<String, String>) -> Result<CaseQuery, ApiErro
         search: param(params, "q"),
         status,
         evaluator: param(params, "evaluator"),
+        differ_in: Vec::new(),
     })
 }
 
@@ -134,6 +139,7 @@ mod tests {
                 search: Some("paris".into()),
                 status: StatusFilter::Failed,
                 evaluator: Some("exact match".into()),
+                differ_in: vec![],
             }
         );
     }

@@ -11,6 +11,8 @@
 mod api;
 mod assets;
 mod case_params;
+mod compare_view;
+mod grid_view;
 mod recordings;
 mod run_view;
 

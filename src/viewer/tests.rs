@@ -596,3 +596,318 @@ fn grades_from_other_sites_or_in_bad_shapes_are_refused_and_nothing_is_saved() {
     // GET on the grade route is not a read.
     assert_eq!(get(&viewer, "/api/runs/alpha-2/review/h1").status, 405);
 }
+
+/// A grid search of suite "gs": one run per combination (model a, b, c), all started at
+/// the same moment. Each case is (hash, output JSON, verdict of "exact").
+/// A combination to write: (run id, grid JSON, [(hash, output JSON, verdict)]).
+type Combination<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str, &'a str)]);
+
+fn write_grid_search(w: &Writer, combinations: &[Combination]) {
+    use crate::store::{CaseRecord, EvaluationRecord, RunRecord, RunStatus};
+    for (id, grid, cases) in combinations {
+        w.begin_run(RunRecord {
+            id: (*id).into(),
+            suite_id: "gs".into(),
+            kind: "suite".into(),
+            started_at: 500.0,
+            grid: Some((*grid).into()),
+            git_commit: None,
+            git_branch: None,
+            trials: None,
+            shard: None,
+            rescored_from: None,
+        });
+        for (i, (hash, output, verdict)) in cases.iter().enumerate() {
+            w.case(CaseRecord {
+                run_id: (*id).into(),
+                index: i as u32,
+                hash: (*hash).into(),
+                trial: 0,
+                label: Some(format!("label {hash}").into()),
+                test_case: format!(r#"{{"q":"{hash}"}}"#).into(),
+                output: Some((*output).into()),
+                duration_s: 0.25,
+                error: None,
+            });
+            w.evaluation(EvaluationRecord {
+                run_id: (*id).into(),
+                case_index: i as u32,
+                case_hash: (*hash).into(),
+                trial: 0,
+                evaluator_id: "exact".into(),
+                score: Some(if *verdict == "passed" { 1.0 } else { 0.0 }),
+                threshold: Some(r#"{"gte":1}"#.into()),
+                verdict: (*verdict).into(),
+                metadata: None,
+                error: None,
+                duration_s: 0.01,
+            });
+        }
+        w.finish_run(id, RunStatus::Completed, 502.0);
+    }
+}
+
+fn grid_store(dir: &TestDir) -> PathBuf {
+    let path = store(dir);
+    let w = Writer::start(&path).unwrap();
+    write_grid_search(
+        &w,
+        &[
+            (
+                "g-a",
+                r#"{"model":"a"}"#,
+                &[
+                    ("h1", r#""Paris is the capital""#, "passed"),
+                    ("h2", r#""The answer is 4""#, "passed"),
+                    ("h3", r#"{"n":1}"#, "passed"),
+                ],
+            ),
+            (
+                "g-b",
+                r#"{"model":"b"}"#,
+                &[
+                    ("h1", r#""Paris is the capital""#, "passed"),
+                    ("h2", r#""The answer is 5""#, "failed"),
+                    ("h3", r#"{"n":1}"#, "passed"),
+                ],
+            ),
+            // c stopped early: it lacks h3.
+            (
+                "g-c",
+                r#"{"model":"c"}"#,
+                &[
+                    ("h1", r#""Paris is the capital""#, "passed"),
+                    ("h2", r#""The answer is 4""#, "passed"),
+                ],
+            ),
+        ],
+    );
+    w.close().unwrap();
+    path
+}
+
+fn hashes(answer: &Value) -> Vec<&str> {
+    answer["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["hash"].as_str().unwrap())
+        .collect()
+}
+
+#[test]
+fn the_grid_view_shows_each_combinations_output_with_a_word_diff() {
+    let dir = TestDir::new("viewer-grid");
+    let viewer = Viewer::start(grid_store(&dir), 0).unwrap();
+
+    // Any combination's run opens its search; the first combination is the base.
+    let json = get(&viewer, "/api/runs/g-b/grid").json();
+    assert_eq!(json["base"], "g-a");
+    let combinations: Vec<&str> = json["combinations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["grid"].as_str().unwrap())
+        .collect();
+    assert_eq!(combinations, ["model=a", "model=b", "model=c"]);
+    assert_eq!(json["combinations"][1]["passed"], 2);
+    assert_eq!(
+        (json["total"].as_u64(), hashes(&json)),
+        (Some(3), vec!["h1", "h2", "h3"])
+    );
+
+    let h1 = &json["cases"][0];
+    assert_eq!(
+        (h1["label"].as_str(), h1["differ"].as_bool()),
+        (Some("label h1"), Some(false))
+    );
+    assert_eq!(h1["sides"][2]["text"], "Paris is the capital");
+
+    let h2 = &json["cases"][1];
+    assert_eq!(h2["differ"], true);
+    let b = &h2["sides"][1];
+    assert_eq!(
+        (b["run_id"].as_str(), b["status"].as_str()),
+        (Some("g-b"), Some("failed"))
+    );
+    assert_eq!(b["evaluations"][0]["score"], 0.0);
+    assert_eq!(
+        b["diff"],
+        serde_json::json!([["=", "The answer is "], ["-", "4"], ["+", "5"]])
+    );
+    // The base has no diff; a combination with the base's output is "same", without one.
+    assert_eq!(h2["sides"][0]["diff"], Value::Null);
+    assert_eq!(
+        (h2["sides"][2]["same"].as_bool(), &h2["sides"][2]["diff"]),
+        (Some(true), &Value::Null)
+    );
+
+    let h3 = &json["cases"][2];
+    assert_eq!(
+        (h3["differ"].as_bool(), h3["sides"][2]["status"].as_str()),
+        (Some(true), Some("missing"))
+    );
+    assert_eq!(h3["sides"][0]["text"], "{\n  \"n\": 1\n}");
+
+    // Only the cases where the combinations differ; a search; a page; another base.
+    let differ = get(&viewer, "/api/runs/g-a/grid?differ=1").json();
+    assert_eq!(
+        (differ["total"].as_u64(), hashes(&differ)),
+        (Some(2), vec!["h2", "h3"])
+    );
+    let found = get(&viewer, "/api/runs/g-a/grid?q=ANSWER").json();
+    assert_eq!(hashes(&found), ["h2"]);
+    let page = get(&viewer, "/api/runs/g-a/grid?offset=1&limit=1").json();
+    assert_eq!(
+        (page["total"].as_u64(), hashes(&page)),
+        (Some(3), vec!["h2"])
+    );
+    let from_b = get(&viewer, "/api/runs/g-a/grid?base=g-b&differ=1").json();
+    assert_eq!(from_b["base"], "g-b");
+    assert_eq!(
+        from_b["cases"][0]["sides"][0]["diff"],
+        serde_json::json!([["=", "The answer is "], ["-", "5"], ["+", "4"]])
+    );
+}
+
+#[test]
+fn the_grid_view_refuses_runs_without_a_grid_and_bad_parameters() {
+    let dir = TestDir::new("viewer-grid-errors");
+    let viewer = Viewer::start(grid_store(&dir), 0).unwrap();
+    for (path, status, needle) in [
+        ("/api/runs/alpha-1/grid", 400, "not part of a grid search"),
+        ("/api/runs/zzz/grid", 404, "zzz"),
+        (
+            "/api/runs/g-a/grid?base=alpha-1",
+            400,
+            "base: \"alpha-1\" is not a combination",
+        ),
+        (
+            "/api/runs/g-a/grid?differ=yes",
+            400,
+            "differ must be 0 or 1",
+        ),
+        (
+            "/api/runs/g-a/grid?limit=0",
+            400,
+            "limit must be from 1 to 500",
+        ),
+        (
+            "/api/runs/g-a/grid?sort=hash",
+            400,
+            "unknown parameter sort",
+        ),
+    ] {
+        let (got, message) = get(&viewer, path).error();
+        assert_eq!(got, status, "{path}: {message}");
+        assert!(message.contains(needle), "{path}: {message}");
+    }
+}
+
+#[test]
+fn compare_rows_come_a_page_at_a_time_changed_first() {
+    let dir = TestDir::new("viewer-compare-rows");
+    let path = store(&dir);
+    let w = Writer::start(&path).unwrap();
+    write_run(
+        &w,
+        "ne-1",
+        "ne",
+        400.0,
+        &[("k", None, vec![("judge", Some(1.0), "passed", None)])],
+    );
+    write_run(
+        &w,
+        "ne-2",
+        "ne",
+        401.0,
+        &[("k", Some("Traceback\nValueError: boom"), vec![])],
+    );
+    w.close().unwrap();
+    let viewer = Viewer::start(path, 0).unwrap();
+
+    // alpha-1 -> alpha-2: h1 newly fails, h2 is the same.
+    let json = get(&viewer, "/api/compare?suite=qa&rows=changed").json();
+    assert_eq!(
+        json["counts"],
+        serde_json::json!({"changed": 1, "unchanged": 1})
+    );
+    assert_eq!(json["comparison"]["cases"], serde_json::json!([]));
+    assert_eq!(json["comparison"]["removed"], serde_json::json!(["gone"]));
+    assert_eq!(json["regressions"][0]["hash"], "h1");
+    let rows = &json["rows"];
+    assert_eq!(
+        (rows["which"].as_str(), rows["total"].as_u64()),
+        (Some("changed"), Some(1))
+    );
+    let h1 = &rows["items"][0];
+    assert_eq!(
+        (h1["hash"].as_str(), h1["change"].as_str()),
+        (Some("h1"), Some("newly_failing"))
+    );
+    assert_eq!(h1["base"]["score"], 0.9);
+    assert_eq!(h1["head"]["verdict"], "failed");
+    assert!((h1["delta"].as_f64().unwrap() + 0.7).abs() < 1e-9, "{h1}");
+    assert_eq!(h1["base_metadata"], serde_json::json!({"why": "base"}));
+    assert_eq!(h1["head_metadata"], serde_json::json!({"why": "head"}));
+
+    let same = get(&viewer, "/api/compare?suite=qa&rows=unchanged&limit=1").json();
+    assert_eq!(same["rows"]["items"][0]["hash"], "h2");
+    assert_eq!(same["rows"]["items"][0]["change"], "same");
+    let all = get(&viewer, "/api/compare?suite=qa&rows=all&offset=1&limit=5").json();
+    let hashes: Vec<&str> = all["rows"]["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["hash"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        (all["rows"]["total"].as_u64(), hashes),
+        (Some(2), vec!["h2"])
+    );
+    // Past the end: an empty page, not an error.
+    let past = get(&viewer, "/api/compare?suite=qa&rows=all&offset=99").json();
+    assert_eq!(past["rows"]["items"], serde_json::json!([]));
+
+    // fn newly raised: its own row first, then the evaluation head no longer has.
+    let json = get(&viewer, "/api/compare?suite=ne&rows=changed").json();
+    let items = json["rows"]["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2, "{items:?}");
+    assert_eq!(
+        (items[0]["change"].as_str(), &items[0]["evaluator_id"]),
+        (Some("newly_errored"), &Value::Null)
+    );
+    assert_eq!(items[0]["head_error"], "Traceback\nValueError: boom");
+    assert_eq!(
+        (
+            items[1]["change"].as_str(),
+            items[1]["evaluator_id"].as_str()
+        ),
+        (Some("removed"), Some("judge"))
+    );
+
+    // Without rows the answer is the whole comparison, as before.
+    let whole = get(&viewer, "/api/compare?suite=qa").json();
+    assert_eq!(whole["comparison"]["cases"].as_array().unwrap().len(), 2);
+    assert!(whole.get("rows").is_none() && whole.get("counts").is_none());
+
+    for (path, needle) in [
+        (
+            "/api/compare?suite=qa&rows=some",
+            "rows must be changed, unchanged or all",
+        ),
+        ("/api/compare?suite=qa&offset=5", "offset pages the rows"),
+        (
+            "/api/compare?suite=qa&rows=all&limit=0",
+            "limit must be from 1 to 1000",
+        ),
+        (
+            "/api/compare?suite=qa&rows=all&offset=x",
+            "offset must be a whole number",
+        ),
+    ] {
+        let (status, message) = get(&viewer, path).error();
+        assert_eq!(status, 400, "{path}: {message}");
+        assert!(message.contains(needle), "{path}: {message}");
+    }
+}

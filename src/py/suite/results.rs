@@ -4,9 +4,9 @@
 use crate::evaluation::stats::wilson_interval;
 use crate::evaluation::trials::Judgement;
 use crate::evaluation::{fmt_number, fmt_score, Verdict};
-use crate::report::common::case_name;
+use crate::report::common::{case_name, grid_label};
 use crate::report::summary::{self, FailingCase, SummaryInput};
-use crate::suite::tally::Tally;
+use crate::suite::tally::{EvaluatorTally, Tally};
 use pyo3::exceptions::PyAssertionError;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
@@ -452,6 +452,76 @@ impl SuiteResult {
             .map(|l| l.bind(py))
     }
 
+    /// Per grid combination, its cases' and evaluators' totals (empty without a grid).
+    fn grid_totals(&self, py: Python<'_>) -> Vec<summary::GridTotals> {
+        if self.runs.len() < 2 {
+            return vec![];
+        }
+        let mut rows: Vec<summary::GridTotals> = self
+            .runs
+            .iter()
+            .map(|r| {
+                let r = r.bind(py).get();
+                summary::GridTotals {
+                    label: r
+                        .grid
+                        .as_ref()
+                        .map(|g| grid_label(&to_json(g.bind(py).as_any())))
+                        .unwrap_or_default(),
+                    run_id: r.run_id.clone(),
+                    passed: 0,
+                    failed: 0,
+                    errored: 0,
+                    evaluators: vec![],
+                }
+            })
+            .collect();
+        let mut tallies: Vec<Vec<EvaluatorTally>> = vec![vec![]; rows.len()];
+        let at_run: std::collections::HashMap<String, usize> = rows
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r.run_id.clone(), i))
+            .collect();
+        for c in &self.cases {
+            let Some(&at) = at_run.get(&*c.run_id) else {
+                continue;
+            };
+            let row = &mut rows[at];
+            if !c.failed() {
+                row.passed += 1;
+            } else if c.error.is_some() {
+                row.errored += 1;
+            } else {
+                row.failed += 1;
+            }
+            let tally = &mut tallies[at];
+            for e in &c.evaluations {
+                let i = match tally.iter().position(|t| *t.id == *e.evaluator_id) {
+                    Some(i) => i,
+                    None => {
+                        tally.push(EvaluatorTally::new(&e.evaluator_id));
+                        tally.len() - 1
+                    }
+                };
+                tally[i].add(e.verdict, e.score);
+            }
+        }
+        for (row, tally) in rows.iter_mut().zip(tallies) {
+            row.evaluators = tally
+                .into_iter()
+                .map(|t| summary::GridEvaluator {
+                    mean: t.mean_score(),
+                    id: t.id,
+                    passed: t.passed,
+                    failed: t.failed,
+                    errored: t.errored,
+                    no_threshold: t.no_threshold,
+                })
+                .collect();
+        }
+        rows
+    }
+
     /// One paragraph per failing case: its hash, grid, error or failing evaluations with metadata.
     fn failure_lines(&self, py: Python<'_>, limit: usize) -> Vec<String> {
         let mut lines = vec![];
@@ -715,6 +785,7 @@ impl SuiteResult {
             failing_total: self.failing().count(),
             stop_reason: self.stop_reason.as_deref(),
             rescored_from: self.rescored_from.as_deref(),
+            grid: &self.grid_totals(py),
         })
     }
 

@@ -1,6 +1,7 @@
 // trialrun local viewer: a single page over the JSON API, no framework, no external
 // requests. Hash routes: #/ (runs), #/run/{id}?q=&status=&evaluator=&sort=&dir=&page=&size=
-// (the run page's view state, so links keep it), #/compare/{base}/{head} (an empty part
+// (the run page's view state, so links keep it), #/grid/{id}?q=&differ=1&base=&page= (a
+// grid search's combinations side by side), #/compare/{base}/{head} (an empty part
 // means the default: head = latest run, base = the run before head).
 // Every piece of data reaches the page as text (textContent / text nodes), never as HTML;
 // a review field of content type html is shown in an iframe sandboxed without scripts.
@@ -61,6 +62,9 @@
   }
 
   const runHref = (id) => "#/run/" + encodeURIComponent(id);
+  const gridHref = (id, state) => "#/grid/" + encodeURIComponent(id) + query({
+    q: state.q, differ: state.differ ? "1" : "", base: state.base, page: state.page > 1 ? String(state.page) : "",
+  });
   const compareHref = (base, head) => `#/compare/${encodeURIComponent(base || "")}/${encodeURIComponent(head || "")}`;
   const shortId = (id) => (id.length > 13 ? id.slice(0, 8) + "…" + id.slice(-4) : id);
   const shortHash = (hash) => (hash.length > 16 ? hash.slice(0, 12) + "…" : hash);
@@ -374,7 +378,9 @@
     return [el("h2", {}, "Grid search: pass rate per combination"),
       el("div", { id: "grid-chart", class: "charts" }, svgNode(grid.svg)),
       el("ul", { id: "grid-runs", class: "inline-links" }, grid.runs.map((r) =>
-        el("li", {}, el("a", { href: runHref(r.id), "data-run-id": r.id }, r.grid || r.id))))];
+        el("li", {}, el("a", { href: runHref(r.id), "data-run-id": r.id }, r.grid || r.id)))),
+      el("p", {}, el("a", { id: "grid-view-link", href: gridHref(grid.runs[0].id, {}) },
+        "See the combinations' outputs side by side, with a diff"))];
   }
 
   function caseDetail(c, evaluations, colspan, review) {
@@ -613,10 +619,80 @@
     else render(firstPage);
   }
 
+  // --- #/grid/{id} : a grid search's combinations side by side ---------------------
+
+  const GRID_PAGE = 20;
+
+  // A diff of words as text nodes: kept, added (<ins>) and removed (<del>) runs.
+  function diffNodes(parts) {
+    return parts.map(([tag, text]) => tag === "+" ? el("ins", {}, text) : tag === "-" ? el("del", {}, text) : text);
+  }
+
+  function gridSide(s, isBase) {
+    const parts = [el("div", { class: "grid-verdict" },
+      el("span", { class: `status-word ${s.status}` }, s.status),
+      s.evaluations.map((e) => [" ", el("span", { class: "grid-score", "data-evaluator": e.evaluator_id, title: e.evaluator_id },
+        verdict(e), " ", fmtNumber(e.score))]))];
+    if (s.error) parts.push(el("pre", { class: "traceback" }, s.error));
+    if (s.text !== null) {
+      const mark = isBase ? "base" : s.same ? "same as base" : "diff against base";
+      parts.push(el("div", { class: "muted grid-mark" }, mark),
+        el("pre", { class: "grid-output" + (s.diff ? " diffed" : "") }, s.diff ? diffNodes(s.diff) : s.text));
+    }
+    return el("td", { class: "grid-side", "data-run-id": s.run_id, "data-status": s.status, "data-same": String(s.same) }, parts);
+  }
+
+  async function showGrid(token, reference, search) {
+    const p = new URLSearchParams(search);
+    const page = Math.max(1, Number.parseInt(p.get("page") || "1", 10) || 1);
+    const state = { q: p.get("q") || "", differ: p.get("differ") === "1", base: p.get("base") || "", page };
+    const answer = await api(`/api/runs/${encodeURIComponent(reference)}/grid` + query({
+      offset: String((page - 1) * GRID_PAGE), limit: String(GRID_PAGE), q: state.q,
+      differ: state.differ ? "1" : "", base: state.base,
+    }));
+    const go = (changes) => { location.hash = gridHref(reference, { ...state, ...changes }); };
+    const searchBox = el("input", { type: "search", id: "grid-search", placeholder: "Search the cases (of the base combination)",
+      "aria-label": "search the cases", value: state.q });
+    searchBox.addEventListener("keydown", (event) => { if (event.key === "Enter") go({ q: searchBox.value.trim(), page: 1 }); });
+    const differ = el("input", { type: "checkbox", id: "grid-differ", checked: state.differ });
+    differ.addEventListener("change", () => go({ differ: differ.checked, page: 1 }));
+    const base = el("select", { id: "grid-base", "aria-label": "combination to diff against" },
+      answer.combinations.map((c) => el("option", { value: c.id, selected: c.id === answer.base }, c.grid || c.id)));
+    base.addEventListener("change", () => go({ base: base.value, page: 1 }));
+    const pages = Math.max(1, Math.ceil(answer.total / GRID_PAGE));
+    const prev = el("button", { type: "button", id: "grid-prev", disabled: page <= 1 }, "‹ Previous");
+    const next = el("button", { type: "button", id: "grid-next", disabled: page >= pages }, "Next ›");
+    prev.addEventListener("click", () => go({ page: page - 1 }));
+    next.addEventListener("click", () => go({ page: page + 1 }));
+    const at = answer.combinations.findIndex((c) => c.id === answer.base);
+    const rows = answer.cases.map((c) => el("tr", { class: "grid-row", "data-hash": c.hash, "data-differ": String(c.differ) },
+      el("td", { class: "case-name", title: c.hash }, caseName(c.hash, c.label),
+        el("pre", { class: "test-case" }, fmtJson(c.test_case))),
+      c.sides.map((s, i) => gridSide(s, i === at))));
+    if (!rows.length) rows.push(el("tr", { class: "no-cases" }, el("td", { colspan: 1 + answer.combinations.length }, "No case matches.")));
+    const first = answer.total ? answer.offset + 1 : 0;
+    show(token,
+      el("h1", {}, "Grid search of ", el("span", { id: "grid-suite" }, answer.suite_id),
+        el("span", { class: "muted" }, ` · ${answer.combinations.length} combinations side by side`)),
+      el("p", {}, el("a", { href: runHref(answer.run_id) }, "Back to the run")),
+      el("div", { class: "toolbar", id: "grid-filters" }, searchBox,
+        el("label", {}, differ, "only cases where the combinations differ"),
+        el("label", {}, "diff against", base),
+        el("span", { id: "grid-count", class: "muted" }, `${answer.total} case${answer.total === 1 ? "" : "s"}`)),
+      el("div", { class: "grid-scroll" }, el("table", { id: "grid-table" },
+        el("thead", {}, el("tr", {}, el("th", {}, "Case"), answer.combinations.map((c) =>
+          el("th", { "data-run-id": c.id }, el("a", { href: runHref(c.id) }, c.grid || c.id),
+            el("div", { class: "muted" }, `${c.passed}/${c.cases} passed`))))),
+        el("tbody", {}, rows))),
+      el("div", { class: "toolbar pager", id: "grid-pager" }, prev,
+        el("span", { id: "grid-page-info", class: "muted", "data-page": page, "data-pages": pages },
+          `${first}–${answer.offset + answer.cases.length} · page ${page} of ${pages}`), next));
+  }
+
   // --- #/compare/{base}/{head} : two runs side by side --------------------------------
 
-  const changeRank = { newly_errored: 0, newly_failing: 0, newly_passing: 1, removed: 2, added: 2, same: 3 };
   const UNCHANGED_PAGE = 200;
+  const CHANGED_PAGE = 500;
 
   function compareSide(title, run, id) {
     return el("section", { id },
@@ -660,59 +736,61 @@
         el("figcaption", { class: "muted" }, `base ${h.base.reduce((a, b) => a + b, 0)} scores, head ${h.head.reduce((a, b) => a + b, 0)}`))));
   }
 
-  async function showCompare(token, baseRef, headRef) {
-    const answer = await api("/api/compare" + query({ base: baseRef, head: headRef }));
-    const cmp = answer.comparison;
-    // The comparison holds verdicts and scores; metadata and errors come from the runs.
-    const [base, head] = await Promise.all([cmp.base.id, cmp.head.id].map((id) => api("/api/runs/" + encodeURIComponent(id))));
-    const records = (data) => new Map(data.evaluations.map((e) => [e.case_hash + "\u0000" + e.evaluator_id, e]));
-    const baseRecords = records(base);
-    const headRecords = records(head);
-
-    // One row per case and evaluator (plus one for a case whose fn newly raised),
-    // newly failing first, then newly passing, then the rest; head's order within each.
-    const rows = [];
-    const addRow = (rank, node) => rows.push({ rank, order: rows.length, node });
-    for (const c of cmp.cases) {
-      if (c.head_error && !c.base_error) {
-        addRow(changeRank.newly_errored, el("tr", { class: "compare-row", "data-hash": c.hash, "data-evaluator": "", "data-change": "newly_errored" },
-          el("td", { class: "case-name", title: c.hash }, caseName(c.hash, c.label)), el("td", {}, "fn"),
-          el("td", { class: "change-newly_errored" }, "newly errored"), el("td", { class: "base-side" }, "ok"),
-          el("td", { class: "head-side" }, el("span", { class: "verdict errored" }, "raised")), el("td", {}, "—"),
-          el("td", { class: "base-metadata" }, "—"), el("td", { class: "head-metadata" }, el("pre", { class: "traceback" }, c.head_error))));
-      }
-      for (const e of c.evaluations) {
-        const key = c.hash + "\u0000" + e.evaluator_id;
-        const delta = e.base && e.head && e.base.score !== null && e.head.score !== null ? e.head.score - e.base.score : null;
-        const deltaClass = delta === null || delta === 0 ? "num" : delta > 0 ? "num delta-up" : "num delta-down";
-        addRow(changeRank[e.change], el("tr", { class: "compare-row", "data-hash": c.hash, "data-evaluator": e.evaluator_id, "data-change": e.change },
-          el("td", { class: "case-name", title: c.hash }, caseName(c.hash, c.label)),
-          el("td", {}, e.evaluator_id),
-          el("td", { class: `change-${e.change}` }, e.change.replace("_", " ")),
-          sideCell(e.base, "base-side"),
-          sideCell(e.head, "head-side"),
-          el("td", { class: deltaClass }, delta === null ? "—" : (delta > 0 ? "+" : "") + fmtNumber(delta)),
-          metadataCell(baseRecords.get(key), "base-metadata"),
-          metadataCell(headRecords.get(key), "head-metadata")));
-      }
+  // A compare row: a case's evaluation (or its fn, when it newly raised) in both runs.
+  function compareRow(r) {
+    if (r.change === "newly_errored") {
+      return el("tr", { class: "compare-row", "data-hash": r.hash, "data-evaluator": "", "data-change": "newly_errored" },
+        el("td", { class: "case-name", title: r.hash }, caseName(r.hash, r.label)), el("td", {}, "fn"),
+        el("td", { class: "change-newly_errored" }, "newly errored"), el("td", { class: "base-side" }, "ok"),
+        el("td", { class: "head-side" }, el("span", { class: "verdict errored" }, "raised")), el("td", {}, "—"),
+        el("td", { class: "base-metadata" }, "—"), el("td", { class: "head-metadata" }, el("pre", { class: "traceback" }, r.head_error)));
     }
-    rows.sort((a, b) => a.rank - b.rank || a.order - b.order);
-    // What changed is shown; the unchanged rows wait behind a button, shown 200 at a time
-    // (two runs of 2,000 cases made a page hundreds of thousands of pixels tall).
-    const changed = rows.filter((row) => row.rank < changeRank.same);
-    const unchanged = rows.filter((row) => row.rank >= changeRank.same);
-    const body = el("tbody", {}, changed.map((row) => row.node));
+    const delta = r.delta;
+    const deltaClass = delta === null || delta === 0 ? "num" : delta > 0 ? "num delta-up" : "num delta-down";
+    const record = (metadata, error) => (metadata === null && error === null ? null : { metadata, error });
+    return el("tr", { class: "compare-row", "data-hash": r.hash, "data-evaluator": r.evaluator_id, "data-change": r.change },
+      el("td", { class: "case-name", title: r.hash }, caseName(r.hash, r.label)),
+      el("td", {}, r.evaluator_id),
+      el("td", { class: `change-${r.change}` }, r.change.replace("_", " ")),
+      sideCell(r.base, "base-side"),
+      sideCell(r.head, "head-side"),
+      el("td", { class: deltaClass }, delta === null ? "—" : (delta > 0 ? "+" : "") + fmtNumber(delta)),
+      metadataCell(record(r.base_metadata, r.base_error), "base-metadata"),
+      metadataCell(record(r.head_metadata, r.head_error), "head-metadata"));
+  }
+
+  async function showCompare(token, baseRef, headRef) {
+    // The rows come a page at a time (two runs of 100,000 cases are not sent whole): the
+    // changed rows first, then the unchanged ones behind a button, 200 at a time.
+    const rowsPath = (base, head, which, offset, limit) => "/api/compare" + query({
+      base, head, rows: which, offset: String(offset), limit: String(limit) });
+    const answer = await api(rowsPath(baseRef, headRef, "changed", 0, CHANGED_PAGE));
+    const cmp = answer.comparison;
+    const counts = answer.counts;
+    const body = el("tbody", {}, answer.rows.items.map(compareRow));
+    const shown = { changed: answer.rows.items.length, unchanged: 0 };
     const more = el("button", { id: "compare-more", type: "button" });
-    let shownSame = 0;
     const label = () => {
-      const left = unchanged.length - shownSame;
-      more.textContent = `Show ${Math.min(UNCHANGED_PAGE, left)} of the ${left} unchanged rows`;
-      more.hidden = left === 0;
+      const changedLeft = counts.changed - shown.changed;
+      const left = counts.unchanged - shown.unchanged;
+      more.textContent = changedLeft > 0
+        ? `Show ${Math.min(CHANGED_PAGE, changedLeft)} more of the ${changedLeft} changed rows left`
+        : `Show ${Math.min(UNCHANGED_PAGE, left)} of the ${left} unchanged rows`;
+      more.hidden = changedLeft === 0 && left === 0;
     };
-    more.addEventListener("click", () => {
-      const next = unchanged.slice(shownSame, shownSame + UNCHANGED_PAGE);
-      for (const row of next) body.append(row.node);
-      shownSame += next.length;
+    more.addEventListener("click", async () => {
+      more.disabled = true;
+      try {
+        const which = counts.changed > shown.changed ? "changed" : "unchanged";
+        // By id: "latest" could name a newer run by now.
+        const page = await api(rowsPath(cmp.base.id, cmp.head.id, which, shown[which],
+          which === "changed" ? CHANGED_PAGE : UNCHANGED_PAGE));
+        for (const row of page.rows.items) body.append(compareRow(row));
+        shown[which] += page.rows.items.length;
+      } catch (error) {
+        more.after(el("p", { class: "error-box", role: "alert" }, error.message || String(error)));
+      }
+      more.disabled = false;
       label();
     });
     label();
@@ -773,6 +851,7 @@
     delete document.body.dataset.page; // set again once the page is shown
     try {
       if (parts[0] === "run" && parts[1]) await showRun(token, parts[1], viewState(search));
+      else if (parts[0] === "grid" && parts[1]) await showGrid(token, parts[1], search);
       else if (parts[0] === "compare") await showCompare(token, parts[1] || "", parts[2] || "");
       else await showRuns(token);
     } catch (error) {
