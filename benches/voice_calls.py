@@ -19,7 +19,9 @@ The same call runs alone, then N at once, for each Whisper setting (``--whisper`
 - ``whole``: every utterance read in Whisper's 30 s window, one at a time (as before
   issue 16's work: faster-whisper's own path, one model, one worker),
 - ``fitted``: the default ``Whisper()``: one shared model whose worker recognises every
-  utterance waiting together (a batch), each read in a window fitted to it.
+  utterance waiting together (a batch), each read in a window fitted to it,
+- ``phrases``: ``fitted``, and ``TestRunner(phrase_gap=0.3)``: each sentence of the agent's
+  goes to recognition at the pause after it, so a turn's end waits for its last only.
 
 Printed per N: the call's duration (median and longest) against the same call alone
 (ratio; target: 20 at once at most 1.10x), the callers' response time (end of the agent's
@@ -70,9 +72,11 @@ CALLER_LINES = [
     "No, that is all. Bye.",
 ]
 
-SETTINGS: dict[str, dict[str, Any]] = {
-    "whole": {"fit_window": False, "max_batch": 1},
-    "fitted": {},
+# Per setting: Whisper's arguments, and TestRunner's.
+SETTINGS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
+    "whole": ({"fit_window": False, "max_batch": 1}, {}),
+    "fitted": ({}, {}),
+    "phrases": ({}, {"phrase_gap": 0.3}),
 }
 
 
@@ -141,6 +145,7 @@ def caller_response_times(transcript: list[Any]) -> list[float]:
 async def run_calls(
     url: str, agent_pid: int, setting: str, calls: int, whisper: Any, speech: TimedSpeech
 ) -> Run:
+    runner_settings = SETTINGS[setting][1]
     from trialrun.telephony import LoopbackCarrier
     from trialrun.voice import Agent, Scenario, Test, TestRunner
 
@@ -158,6 +163,7 @@ async def run_calls(
                 record=False,
                 recordings_dir=folder,
                 silence_turn=6.0,
+                **runner_settings,
             )
             scenario = Scenario("book", "Book an appointment.", script=SCRIPT, max_duration=90)
             for i in range(calls):
@@ -246,7 +252,7 @@ async def main_async(args: argparse.Namespace) -> None:
     speech = TimedSpeech()
     try:
         for name in settings:
-            whisper = Whisper(**SETTINGS[name])
+            whisper = Whisper(**SETTINGS[name][0])
             whisper.load()
             await run_calls(url, proc.pid, name, 1, whisper, speech)  # warm-up
             for count in counts:

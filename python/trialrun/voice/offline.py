@@ -20,6 +20,7 @@ from __future__ import annotations
 import collections
 import math
 import os
+import re
 import threading
 import time
 from dataclasses import dataclass
@@ -419,10 +420,21 @@ class _Engine:
             logprob = result.scores[0] * len(tokens) / (len(tokens) + 1)
             if result.no_speech_prob > _NO_SPEECH_PROB and logprob < _LOW_LOGPROB:
                 text = ""  # silence, or noise Whisper would make words of
-            elif get_compression_ratio(text) > _REPETITIVE:
-                text = self._transcribe_whole(job)  # a loop: the whole path's fallbacks
+            elif get_compression_ratio(text) > _REPETITIVE or _repeats_itself(text):
+                # A loop (a fitted window's silence can read as more of the same): the
+                # whole path, with its fallbacks.
+                text = self._transcribe_whole(job)
             texts.append(text)
         return texts
+
+
+def _repeats_itself(text: str) -> bool:
+    """A sentence said twice in a row (``"When can you come in? When can you come in?"``)."""
+    sentences = [
+        " ".join(re.sub(r"[^\w\s']", " ", part).lower().split())
+        for part in re.split(r"(?<=[.?!])\s+", text)
+    ]
+    return any(a and a == b for a, b in zip(sentences, sentences[1:]))
 
 
 _ENGINES: dict[tuple[str, str, str, int], _Engine] = {}
