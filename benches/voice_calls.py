@@ -21,7 +21,8 @@ The same call runs alone, then N at once, for each Whisper setting (``--whisper`
 - ``fitted``: the default ``Whisper()``: one shared model whose worker recognises every
   utterance waiting together (a batch), each read in a window fitted to it,
 - ``phrases``: ``fitted``, and ``TestRunner(phrase_gap=0.3)``: each sentence of the agent's
-  goes to recognition at the pause after it, so a turn's end waits for its last only.
+  goes to recognition at the pause after it, so a turn's end waits for its last only,
+- ``beam1``: ``fitted`` with ``Whisper(beam_size=1)`` (greedy decoding).
 
 Printed per N: the call's duration (median and longest) against the same call alone
 (ratio; target: 20 at once at most 1.10x), the callers' response time (end of the agent's
@@ -31,6 +32,13 @@ p95 of waiting for the worker, and of recognising; mean batch size), synthesis p
 line (espeak-ng, timed around each call), the CPU of this process (callers, carrier,
 Whisper) and of the agent, in cores, and the load average before the run (the machine is
 shared).
+
+Measured (release build, 2 cores shared with other builds: load 2.3-4 before each run):
+the longest of 20 calls at once was 2.15x the call alone before (30 s windows, one at a
+time; callers' response p50 8.9 s), 1.32-1.35x now (fitted windows, batched; response p50
+2.9-3.7 s against 1.0 s alone, nearly all of the difference recognition: 20 turns ending
+together are 2 s of CPU). 10 at once: 1.33x before, 1.13-1.16x now. The README's
+benchmarks section has the table.
 
 This is not a test: it prints figures.
 """
@@ -77,6 +85,7 @@ SETTINGS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "whole": ({"fit_window": False, "max_batch": 1}, {}),
     "fitted": ({}, {}),
     "phrases": ({}, {"phrase_gap": 0.3}),
+    "beam1": ({"beam_size": 1}, {}),
 }
 
 
