@@ -16,9 +16,9 @@ thing, and the call counts as misheard.
 
 The same call runs alone, then N at once, for each Whisper setting (``--whisper``):
 
-- ``whole``: every utterance read in Whisper's 30 s window, one at a time (as before
-  issue 16's work: faster-whisper's own path, one model, one worker),
-- ``fitted``: the default ``Whisper()``: one shared model whose worker recognises every
+- ``whole``: every utterance read in Whisper's 30 s window, one at a time (the default
+  ``Whisper()``, as before issue 16's work: faster-whisper's own path),
+- ``fitted``: ``Whisper(fit_window=True)``: one shared model whose worker recognises every
   utterance waiting together (a batch), each read in a window fitted to it,
 - ``phrases``: ``fitted``, and ``TestRunner(phrase_gap=0.3)``: each sentence of the agent's
   goes to recognition at the pause after it, so a turn's end waits for its last only,
@@ -34,10 +34,10 @@ Whisper) and of the agent, in cores, and the load average before the run (the ma
 shared).
 
 Measured (release build, 2 cores shared with other builds: load 2.3-4 before each run):
-the longest of 20 calls at once was 2.15x the call alone before (30 s windows, one at a
-time; callers' response p50 8.9 s), 1.32-1.35x now (fitted windows, batched; response p50
+the longest of 20 calls at once was 2.15x the call alone with 30 s windows one at a time
+(the default; callers' response p50 8.9 s), 1.32-1.35x with ``fit_window=True`` (batched; response p50
 2.9-3.7 s against 1.0 s alone, nearly all of the difference recognition: 20 turns ending
-together are 2 s of CPU). 10 at once: 1.33x before, 1.13-1.16x now. The README's
+together are 2 s of CPU). 10 at once: 1.33x and 1.13-1.16x. The README's
 benchmarks section has the table.
 
 This is not a test: it prints figures.
@@ -83,9 +83,9 @@ CALLER_LINES = [
 # Per setting: Whisper's arguments, and TestRunner's.
 SETTINGS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "whole": ({"fit_window": False, "max_batch": 1}, {}),
-    "fitted": ({}, {}),
-    "phrases": ({}, {"phrase_gap": 0.3}),
-    "beam1": ({"beam_size": 1}, {}),
+    "fitted": ({"fit_window": True}, {}),
+    "phrases": ({"fit_window": True}, {"phrase_gap": 0.3}),
+    "beam1": ({"fit_window": True, "beam_size": 1}, {}),
 }
 
 
