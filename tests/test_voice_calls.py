@@ -437,6 +437,60 @@ async def test_an_inbound_test_answers_the_agents_call(flawed_agent_url, tmp_pat
     )
 
 
+class HeardParts:
+    """Whisper, noting how long each piece of audio it was given was."""
+
+    def __init__(self) -> None:
+        from trialrun.voice.offline import Whisper
+
+        self.whisper = Whisper(prompt="Acme Dental")
+        self.seconds: list[float] = []
+
+    def transcribe(self, pcm: bytes, rate: int, language: str | None = None) -> str:
+        self.seconds.append(len(pcm) / 2 / rate)
+        return self.whisper.transcribe(pcm, rate, language)
+
+
+@pytest.mark.parametrize("phrase_gap", [0.3, None])
+async def test_the_agents_sentences_are_recognised_as_it_pauses_and_heard_as_one_turn(
+    flawed_agent_url, tmp_path, phrase_gap
+):
+    """The greeting's two sentences ("Thank you for calling Acme Dental. How can I help you
+    today?") reach recognition one by one, the first while the agent says the second; the
+    transcript has the greeting whole, as without phrases."""
+    stt = HeardParts()
+    async with LoopbackCarrier(
+        {AGENT_NUMBER: f"{flawed_agent_url}/voice"}, auth_token=TOKEN
+    ) as carrier:
+        runner = TestRunner(
+            carrier=carrier,
+            speech_to_text=stt,
+            recordings_dir=tmp_path,
+            quiet=True,
+            phrase_gap=phrase_gap,
+        )
+        script = [{"say": "Hello.", "hang_up": True}]
+        runner.add_test(Test(Scenario("hello", "Say hello.", script=script), Agent("a", "b")))
+        (result,) = await asyncio.wait_for(runner.run_tests(AGENT_NUMBER), 120)
+    assert result.error is None, result.error
+    (greeting,) = [u for u in result.transcript if u.role == "agent"]
+    words = re.sub(r"[^a-z ]", "", greeting.text.lower()).split()
+    assert words[:2] == ["thank", "you"], greeting
+    # Its last word ("today") tiny.en hears variously ("convey", "can make").
+    assert {"calling", "help"} <= set(words), greeting
+    if phrase_gap is None:
+        assert len(stt.seconds) == 1, stt.seconds
+    else:
+        assert len(stt.seconds) == 2, stt.seconds
+        # Each piece is about a sentence; together about the whole greeting.
+        assert all(1.0 < s < greeting.end - greeting.start for s in stt.seconds), stt.seconds
+
+
+def test_a_phrase_gap_must_be_positive():
+    with pytest.raises(ValueError, match="phrase_gap must be positive seconds or None, not 0"):
+        TestRunner(phrase_gap=0)
+
+
 def test_bad_tests_are_refused_before_any_call_naming_the_test():
     carrier = LoopbackCarrier({})
     try:

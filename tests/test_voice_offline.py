@@ -231,7 +231,6 @@ def test_a_prompt_teaches_whisper_a_name_it_would_mishear(whisper, espeak):
     # like; told the name, it hears it.
     pcm8k = telephone_line(espeak("Thank you for calling Acme Dental. How can I help you today?"))
     taught = Whisper(prompt="Acme Dental")
-    taught._model = whisper.model  # the same model, loaded once
     assert "acme dental" in heard(taught, pcm8k, 8000).lower()
 
 
@@ -277,11 +276,67 @@ def test_the_model_loads_once_whichever_thread_asks_first(monkeypatch):
         return object()
 
     monkeypatch.setattr(faster_whisper, "WhisperModel", counting)
-    model = Whisper()
+    monkeypatch.setattr(offline, "_ENGINES", {})  # none loaded yet in this process
+    # Every Whisper of the same model and settings shares it, whatever its prompt or beam.
+    whispers = [Whisper(), Whisper(prompt="Acme Dental"), Whisper(beam_size=1), Whisper()]
     with ThreadPoolExecutor(4) as pool:
-        models = list(pool.map(lambda _: model.model, range(4)))
+        models = list(pool.map(lambda w: w.model, whispers))
     assert len(loads) == 1 and all(m is models[0] for m in models)
-    assert loads[0][0] == str(model.model_dir)
+    assert loads[0][0] == str(whispers[0].model_dir)
+    # Other settings are another model.
+    assert Whisper(cpu_threads=1).model is not models[0] and len(loads) == 2
+
+
+def test_utterances_heard_at_once_are_recognised_together_as_one_by_one(whisper, espeak):
+    utterances = [
+        telephone_line(Espeak(voice=voice)(sentence))
+        for voice in VOICES
+        for sentence, _words in SENTENCES
+    ]
+    alone = Whisper(fit_window=True, max_batch=1)
+    one_by_one = [alone.transcribe(pcm, 8000, "en") for pcm in utterances]
+    fitted = Whisper(fit_window=True)
+    assert all(t.batch == 1 for t in alone.timings)
+    barrier = threading.Barrier(len(utterances))
+
+    def transcribe(pcm: bytes) -> str:
+        barrier.wait()
+        return fitted.transcribe(pcm, 8000, "en")
+
+    with ThreadPoolExecutor(len(utterances)) as pool:
+        together = list(pool.map(transcribe, utterances))
+    assert together == one_by_one
+    timings = list(fitted.timings)
+    assert len(timings) == len(utterances) and max(t.batch for t in timings) > 1, timings
+    assert all(t.audio > 1 and t.took > 0 and t.waited >= 0 for t in timings), timings
+    # What each heard is right, not only the same.
+    for text, (_sentence, words) in zip(together, SENTENCES * 2, strict=True):
+        assert all(word in text.lower() for word in words), text
+
+
+def test_whole_windows_and_long_utterances_hear_the_same_words(whisper, espeak):
+    sentence, words = SENTENCES[1]
+    pcm = telephone_line(espeak(sentence))
+    for whisper_ in (whisper, Whisper(fit_window=True)):
+        text = heard(whisper_, pcm, 8000).lower()
+        assert all(word in text for word in words), text
+    # Longer than one window (30 s): read in 30 s windows whatever fit_window says.
+    sentences = [s for s, _ in SENTENCES] * 3
+    long = b"".join(telephone_line(espeak(s)) + bytes(8000) for s in sentences)
+    assert len(long) / 2 / 8000 > 30
+    fitted = Whisper(fit_window=True)
+    text = heard(fitted, long, 8000).lower()
+    assert "calling" in text.split(".")[0] and "friday" in text, text
+    assert fitted.timings[-1].audio > 30
+
+
+def test_whisper_settings_are_checked():
+    with pytest.raises(ValueError, match="max_batch must be at least 1, not 0"):
+        Whisper(max_batch=0)
+    with pytest.raises(ValueError, match="beam_size must be at least 1, not 0"):
+        Whisper(beam_size=0)
+    with pytest.raises(ValueError, match="cpu_threads must be at least 1, not 0"):
+        Whisper(cpu_threads=0)
 
 
 def test_a_missing_model_directory_is_named(tmp_path):

@@ -197,6 +197,7 @@ class TestRunner:
         recordings_dir: str | os.PathLike[str] | None = None,
         silence_turn: float = 6.0,
         turn_gap: float = 0.8,
+        phrase_gap: float | None = None,
         quiet: bool | None = None,
         record: bool = True,
         executor: Any = None,
@@ -223,6 +224,9 @@ class TestRunner:
         )
         self.silence_turn = silence_turn
         self.turn_gap = turn_gap
+        if phrase_gap is not None and phrase_gap <= 0:
+            raise ValueError(f"phrase_gap must be positive seconds or None, not {phrase_gap}")
+        self.phrase_gap = phrase_gap
         self.quiet = quiet
         self.record = record
         self.executor = executor
@@ -432,6 +436,7 @@ class TestRunner:
             "language_model": self.language_model,
             "silence_turn": self.silence_turn,
             "turn_gap": self.turn_gap,
+            "phrase_gap": self.phrase_gap,
         }
         _check_picklable(settings)
         place = self.executor.wrap(_call_on_worker, "a voice call")
@@ -493,6 +498,7 @@ class TestRunner:
             max_duration=test.scenario.max_duration,
             silence_turn=self.silence_turn,
             turn_gap=self.turn_gap,
+            phrase_gap=self.phrase_gap,
             carrier=self._carrier_core(),
         )
         return _result_of_call(test, outcome)
@@ -587,6 +593,7 @@ async def _call_on_worker(
                 language_model=settings["language_model"],
                 silence_turn=settings["silence_turn"],
                 turn_gap=settings["turn_gap"],
+                phrase_gap=settings["phrase_gap"],
                 recordings_dir=folder,
                 quiet=True,
                 record=False,

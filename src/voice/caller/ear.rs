@@ -1,6 +1,7 @@
 //! The caller's ear: voice-activity detection over the agent's audio, cutting it into
 //! stretches of speech (with a little audio before each start, so recognition hears the
-//! first syllable) timed on the stream's clock.
+//! first syllable) timed on the stream's clock. A pause within a stretch hands what was
+//! said so far out as a phrase, so that recognition can start before the turn ends.
 
 use std::collections::VecDeque;
 
@@ -11,20 +12,27 @@ const PREROLL_MS: u64 = 300;
 /// Silence kept after the last voiced frame.
 const TAIL_MS: u64 = 150;
 const RATE: u64 = crate::audio::PHONE_RATE as u64;
+/// What is left of a stretch after its phrases, shorter than this, is its trailing silence.
+const MIN_REST_MS: u64 = 250;
 
 /// One stretch of the agent's speech.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AgentSpeech {
     pub start_ms: u64,
     pub end_ms: u64,
-    /// 8 kHz PCM from a little before the start to a little after the end.
+    /// 8 kHz PCM from a little before the start to a little after the end, less the
+    /// phrases already handed out (empty when they hold all of it).
     pub samples: Vec<i16>,
 }
 
 /// What the ear noticed in the audio just heard.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Heard {
-    Started { at_ms: u64 },
+    Started {
+        at_ms: u64,
+    },
+    /// The speech in progress paused: its 8 kHz PCM since the last phrase (or its start).
+    Phrase(Vec<i16>),
     Ended(AgentSpeech),
 }
 
@@ -36,6 +44,10 @@ pub struct Ear {
     preroll: VecDeque<i16>,
     /// Audio of the speech in progress.
     speech: Option<Vec<i16>>,
+    /// A pause this long within a stretch hands out a phrase; None: never.
+    phrase_gap_ms: Option<u64>,
+    /// Where in `speech` the audio not yet handed out as a phrase starts.
+    phrase_from: usize,
 }
 
 impl Ear {
@@ -50,7 +62,16 @@ impl Ear {
             origin_ms: None,
             preroll: VecDeque::new(),
             speech: None,
+            phrase_gap_ms: None,
+            phrase_from: 0,
         }
+    }
+
+    /// Hands out a phrase at each pause of `gap_ms` within a stretch (ignored unless shorter
+    /// than the turn gap, which ends the stretch instead).
+    pub fn with_phrases(mut self, gap_ms: Option<u32>) -> Self {
+        self.phrase_gap_ms = gap_ms.map(u64::from);
+        self
     }
 
     pub fn is_speaking(&self) -> bool {
@@ -81,6 +102,7 @@ impl Ear {
             match event {
                 VadEvent::SpeechStarted { at_ms } => {
                     self.speech = Some(self.preroll.drain(..).collect());
+                    self.phrase_from = 0;
                     heard.push(Heard::Started {
                         at_ms: origin + at_ms,
                     });
@@ -90,7 +112,27 @@ impl Ear {
                 }
             }
         }
+        heard.extend(self.phrase().map(Heard::Phrase));
         heard
+    }
+
+    /// The speech since the last phrase, when it has paused for the phrase gap: up to its
+    /// last voiced audio and a little silence.
+    fn phrase(&mut self) -> Option<Vec<i16>> {
+        let gap = self.phrase_gap_ms?;
+        let quiet = self.vad.quiet_ms()?;
+        let speech = self.speech.as_ref()?;
+        if quiet < gap {
+            return None;
+        }
+        let silence = (quiet.saturating_sub(TAIL_MS) * RATE / 1000) as usize;
+        let end = speech.len().saturating_sub(silence);
+        if end <= self.phrase_from + (MIN_REST_MS * RATE / 1000) as usize {
+            return None; // nothing said since the last phrase
+        }
+        let phrase = speech[self.phrase_from..end].to_vec();
+        self.phrase_from = end;
+        Some(phrase)
     }
 
     /// Ends speech in progress when the call ends.
@@ -115,6 +157,19 @@ impl Ear {
             .saturating_sub(TAIL_MS);
         let keep_ms = heard_ms.saturating_sub(trailing_ms);
         samples.truncate((keep_ms * RATE / 1000) as usize);
+        if self.phrase_from > 0 {
+            // What the phrases hold is not heard twice; a rest this short is silence.
+            let from = self.phrase_from.min(samples.len());
+            let rest = samples.len() - from;
+            samples.drain(
+                ..if rest as u64 * 1000 / RATE < MIN_REST_MS {
+                    samples.len()
+                } else {
+                    from
+                },
+            );
+            self.phrase_from = 0;
+        }
         AgentSpeech {
             start_ms: origin + end_ms - duration_ms,
             end_ms: origin + end_ms,
@@ -178,5 +233,62 @@ mod tests {
         let speech = ear.finish().expect("speech in progress");
         assert_eq!((speech.start_ms, speech.end_ms), (500, 1300));
         assert!(ear.finish().is_none());
+    }
+
+    #[test]
+    fn pauses_hand_out_phrases_and_the_end_only_the_rest() {
+        let mut audio = vec![0i16; 8 * 500];
+        audio.extend(tone(1000));
+        audio.extend(vec![0i16; 8 * 400]); // a pause between sentences
+        audio.extend(tone(800));
+        audio.extend(vec![0i16; 8 * 1000]);
+        let mut ear = Ear::new(700).with_phrases(Some(300));
+        let heard = feed(&mut ear, 0, &audio);
+        let kinds: Vec<_> = heard
+            .iter()
+            .map(|h| match h {
+                Heard::Started { .. } => "started".to_string(),
+                Heard::Phrase(samples) => format!("phrase {}", samples.len() / 8),
+                Heard::Ended(speech) => format!("ended {}", speech.samples.len()),
+            })
+            .collect();
+        assert_eq!(kinds.len(), 4, "{kinds:?}");
+        assert_eq!((&kinds[0][..], &kinds[3][..]), ("started", "ended 0"));
+        let ms = |kind: &str| kind["phrase ".len()..].parse::<u64>().unwrap();
+        // The pre-roll, 1 s of speech and a little silence; then the rest of the pause, the
+        // 0.8 s of speech and a little silence. Nothing is left for the end.
+        assert!((1200..=1500).contains(&ms(&kinds[1])), "{kinds:?}");
+        assert!((1000..=1300).contains(&ms(&kinds[2])), "{kinds:?}");
+        let Some(Heard::Ended(speech)) = heard.last() else {
+            panic!("not ended")
+        };
+        assert_eq!((speech.start_ms, speech.end_ms), (500, 2700));
+
+        // Without phrases the whole stretch comes at its end.
+        let mut ear = Ear::new(700);
+        let heard = feed(&mut ear, 0, &audio);
+        assert_eq!(heard.len(), 2, "{heard:?}");
+        let Heard::Ended(speech) = &heard[1] else {
+            panic!("{heard:?}")
+        };
+        assert!(
+            (2300..=2700).contains(&(speech.samples.len() / 8)),
+            "{heard:?}"
+        );
+    }
+
+    #[test]
+    fn a_call_ending_mid_phrase_leaves_the_rest_to_its_end() {
+        let mut audio = vec![0i16; 8 * 500];
+        audio.extend(tone(1000));
+        audio.extend(vec![0i16; 8 * 400]);
+        audio.extend(tone(600));
+        let mut ear = Ear::new(700).with_phrases(Some(300));
+        let heard = feed(&mut ear, 0, &audio);
+        assert_eq!(heard.len(), 2);
+        assert!(matches!(heard[1], Heard::Phrase(_)));
+        let speech = ear.finish().expect("speech in progress");
+        let ms = speech.samples.len() / 8;
+        assert!((700..=950).contains(&ms), "{ms} ms left"); // the pause's rest and 0.6 s
     }
 }

@@ -46,6 +46,11 @@ pub struct CallerConfig {
     pub silence_turn: Duration,
     /// Silence that ends a stretch of the agent's speech, and so its turn.
     pub turn_gap: Duration,
+    /// A pause in the agent's speech this long (shorter than `turn_gap`) sends what it said
+    /// so far to recognition, so that the turn's end waits only for its last phrase; None:
+    /// each turn is recognised whole once it ends (the default: a recogniser hears a short
+    /// sentence alone less well than in its turn).
+    pub phrase_gap: Option<Duration>,
     /// After the call ends, how long to wait for recognition still running.
     pub drain_timeout: Duration,
 }
@@ -60,6 +65,7 @@ impl Default for CallerConfig {
             max_duration: Duration::from_secs(180),
             silence_turn: Duration::from_secs(6),
             turn_gap: Duration::from_millis(800),
+            phrase_gap: None,
             drain_timeout: Duration::from_secs(30),
         }
     }
@@ -117,6 +123,15 @@ struct BargeIn {
 
 type Thinking = BoxFuture<'static, (Box<dyn Persona>, Result<Thought, String>)>;
 type Transcribing = BoxFuture<'static, Utterance>;
+/// A phrase of the agent's turn in progress, being recognised: its text.
+type Phrase = tokio::task::JoinHandle<Result<String, String>>;
+
+/// A turn of the agent's: the phrases of it already on their way to recognition, and the
+/// rest of its audio.
+struct TurnSpeech {
+    phrases: Vec<Phrase>,
+    speech: AgentSpeech,
+}
 
 /// Drives one call until it ends. `events` is the call's event stream (the caller takes
 /// every event; nothing else should read it). `witness`: a carrier that can say how the
@@ -168,6 +183,8 @@ struct Caller {
     started: Option<Instant>,
     created: Instant,
     ear: Ear,
+    /// The agent's turn in progress, the phrases of it heard so far.
+    phrases: Vec<Phrase>,
     thinking: Option<Thinking>,
     transcribing: FuturesUnordered<Transcribing>,
     outgoing: Outgoing,
@@ -192,7 +209,11 @@ impl Caller {
         config: CallerConfig,
     ) -> Self {
         let now = Instant::now();
-        let ear = Ear::new(config.turn_gap.as_millis() as u32);
+        let phrase_gap = config
+            .phrase_gap
+            .filter(|gap| *gap < config.turn_gap)
+            .map(|gap| gap.as_millis() as u32);
+        let ear = Ear::new(config.turn_gap.as_millis() as u32).with_phrases(phrase_gap);
         Self {
             commands,
             persona: Some(persona),
@@ -204,6 +225,7 @@ impl Caller {
             started: None,
             created: now,
             ear,
+            phrases: Vec::new(),
             thinking: None,
             transcribing: FuturesUnordered::new(),
             outgoing: Outgoing::default(),
@@ -363,7 +385,18 @@ impl Caller {
                     }
                 }
             }
+            Heard::Phrase(samples) => {
+                let stt = self.speech.stt.clone();
+                let language = self.config.language.clone();
+                self.phrases.push(tokio::spawn(async move {
+                    recognise(&*stt, samples, language.as_deref()).await
+                }));
+            }
             Heard::Ended(speech) => {
+                let speech = TurnSpeech {
+                    phrases: std::mem::take(&mut self.phrases),
+                    speech,
+                };
                 if let Some(barge) = &mut self.barge_in {
                     // It stopped before the caller went over it: the next turn counts.
                     barge.due = None;
@@ -408,7 +441,7 @@ impl Caller {
     }
 
     /// Asks the persona for its reply, transcribing `speech` first.
-    fn think(&mut self, speech: Option<AgentSpeech>, after_silence: bool, barging_in: bool) {
+    fn think(&mut self, speech: Option<TurnSpeech>, after_silence: bool, barging_in: bool) {
         if self.replies >= self.config.max_turns {
             if let Some(speech) = speech {
                 self.transcribe_for_record(speech);
@@ -475,12 +508,12 @@ impl Caller {
         );
     }
 
-    fn transcribe_for_record(&mut self, speech: AgentSpeech) {
+    fn transcribe_for_record(&mut self, speech: TurnSpeech) {
         let stt = self.speech.stt.clone();
         let language = self.config.language.clone();
         self.transcribing.push(
             async move {
-                let (start_ms, end_ms) = (speech.start_ms, speech.end_ms);
+                let (start_ms, end_ms) = (speech.speech.start_ms, speech.speech.end_ms);
                 transcribe(&*stt, speech, language.as_deref())
                     .await
                     .unwrap_or_else(|error| Utterance {
@@ -623,7 +656,8 @@ impl Caller {
             utterance.end_ms = utterance.end_ms.min(now_ms).max(utterance.start_ms);
         }
         if let Some(speech) = self.ear.finish() {
-            self.transcribe_for_record(speech);
+            let phrases = std::mem::take(&mut self.phrases);
+            self.transcribe_for_record(TurnSpeech { phrases, speech });
         }
         // Speech the persona was about to answer is still part of the record.
         let thinking = self.thinking.take();
@@ -761,17 +795,26 @@ fn insert_by_start(utterances: &mut Vec<Utterance>, utterance: Utterance) -> usi
     index
 }
 
+/// The text of a turn: its phrases' (recognised as they were heard) and its rest's.
 async fn transcribe(
     stt: &dyn SpeechToText,
-    speech: AgentSpeech,
+    turn: TurnSpeech,
     language: Option<&str>,
 ) -> Result<Utterance, String> {
+    let TurnSpeech { phrases, speech } = turn;
     let (start_ms, end_ms) = (speech.start_ms, speech.end_ms);
-    let transcript = stt
-        .transcribe(Audio16::new(PHONE_RATE, speech.samples), language)
-        .await
-        .map_err(|e| format!("speech recognition failed: {e}"))?;
-    let text = transcript.text.trim();
+    let mut texts = Vec::with_capacity(phrases.len() + 1);
+    for phrase in phrases {
+        let text = phrase
+            .await
+            .map_err(|e| format!("speech recognition failed: {e}"))??;
+        texts.push(text);
+    }
+    if !speech.samples.is_empty() {
+        texts.push(recognise(stt, speech.samples, language).await?);
+    }
+    texts.retain(|t| !t.is_empty());
+    let text = texts.join(" ");
     Ok(Utterance {
         speaker: Speaker::Agent,
         text: if text.is_empty() {
@@ -783,6 +826,19 @@ async fn transcribe(
         end_ms,
         cut_off: false,
     })
+}
+
+/// The text of 8 kHz speech, trimmed.
+async fn recognise(
+    stt: &dyn SpeechToText,
+    samples: Vec<i16>,
+    language: Option<&str>,
+) -> Result<String, String> {
+    let transcript = stt
+        .transcribe(Audio16::new(PHONE_RATE, samples), language)
+        .await
+        .map_err(|e| format!("speech recognition failed: {e}"))?;
+    Ok(transcript.text.trim().to_string())
 }
 
 async fn speak(

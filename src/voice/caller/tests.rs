@@ -106,6 +106,8 @@ struct AgentPlan {
     hang_up_after: Option<usize>,
     /// Start an answer this long after the caller *starts* speaking (talking over it).
     barge_in_after_ms: Option<u64>,
+    /// A pause within each stretch of the agent's speech: this far into it, this long.
+    pause: Option<(u64, u64)>,
 }
 
 /// What the far end saw.
@@ -133,6 +135,7 @@ async fn far_end(mut channels: CallChannels, plan: AgentPlan) -> FarEndLog {
     let mut next_speech: Option<(u64, u64)> = plan.greeting;
     let mut answered = 0usize;
     let mut caller_started_at: Option<u64> = None;
+    let mut spoken_ms = 0; // the length of the agent's speech in progress
     let mut tick = tokio::time::interval(Duration::from_millis(20));
     for step in 0u64.. {
         tick.tick().await;
@@ -189,11 +192,16 @@ async fn far_end(mut channels: CallChannels, plan: AgentPlan) -> FarEndLog {
         // The agent's audio.
         if let Some((at, length)) = next_speech {
             if now >= at {
+                spoken_ms = length;
                 speaking_until = Some(now + length);
                 next_speech = None;
             }
         }
-        let voiced = speaking_until.is_some_and(|until| now < until);
+        let voiced = speaking_until.is_some_and(|until| now < until)
+            && !plan.pause.is_some_and(|(into, length)| {
+                let started = speaking_until.unwrap_or(0).saturating_sub(spoken_ms);
+                (started + into..started + into + length).contains(&now)
+            });
         if speaking_until.is_some_and(|until| now >= until) {
             speaking_until = None;
         }
@@ -223,6 +231,16 @@ async fn call(
     stt_fails: bool,
     config: CallerConfig,
 ) -> (CallerOutcome, FarEndLog, Vec<(Vec<String>, bool)>) {
+    let stt = Arc::new(CountingStt(Mutex::new(0), stt_fails));
+    call_with(plan, replies, stt, config).await
+}
+
+async fn call_with(
+    plan: AgentPlan,
+    replies: Vec<Reply>,
+    stt: Arc<dyn SpeechToText>,
+    config: CallerConfig,
+) -> (CallerOutcome, FarEndLog, Vec<(Vec<String>, bool)>) {
     let (handle, channels) = call_channels("c1".into());
     let far = tokio::spawn(far_end(channels, plan));
     let seen = Arc::new(Mutex::new(Vec::new()));
@@ -231,7 +249,7 @@ async fn call(
         seen: seen.clone(),
     });
     let speech = CallerSpeech {
-        stt: Arc::new(CountingStt(Mutex::new(0), stt_fails)),
+        stt,
         tts: Arc::new(ToneTts),
     };
     let (_, commands, mut events) = handle.into_parts();
@@ -248,7 +266,108 @@ fn plan() -> AgentPlan {
         answer_ms: 1000,
         hang_up_after: None,
         barge_in_after_ms: None,
+        pause: None,
     }
+}
+
+/// Numbers what it hears, as CountingStt, and notes when each recognition began.
+#[derive(Default)]
+struct TimedStt(Mutex<Vec<(Instant, usize)>>);
+
+impl SpeechToText for TimedStt {
+    fn transcribe<'a>(
+        &'a self,
+        audio: Audio16,
+        _: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<Transcript, ProviderError>> {
+        async move {
+            let n = {
+                let mut calls = self.0.lock().unwrap();
+                calls.push((Instant::now(), audio.samples.len() / 8));
+                calls.len()
+            };
+            tokio::time::sleep(Duration::from_millis(300)).await; // recognition takes time
+            Ok(Transcript {
+                text: format!("part {n}."),
+                ..Transcript::default()
+            })
+        }
+        .boxed()
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_pause_in_the_agents_turn_starts_recognising_it_before_the_turn_ends() {
+    // The greeting: 500 ms in, 2 s long, with a 400 ms pause 1 s into it (two sentences).
+    let plan = AgentPlan {
+        greeting: Some((500, 2000)),
+        pause: Some((1000, 400)),
+        hang_up_after: Some(0),
+        ..plan()
+    };
+    let started = Instant::now();
+    let stt = Arc::new(TimedStt::default());
+    let config = CallerConfig {
+        phrase_gap: Some(Duration::from_millis(300)),
+        ..CallerConfig::default()
+    };
+    let (outcome, _, seen) = call_with(plan, vec![say("hi")], stt.clone(), config).await;
+    assert_eq!(outcome.error, None);
+    // One utterance of the agent's, both phrases' words in order; the persona saw it whole.
+    assert_eq!(
+        lines(&outcome)[..2],
+        ["agent: part 1. part 2.", "caller: hi"]
+    );
+    assert_eq!(seen[0].0, ["agent: part 1. part 2."]);
+    let greeting = &outcome.conversation.utterances[0];
+    assert!((480..=560).contains(&greeting.start_ms), "{greeting:?}");
+    assert!((2480..=2560).contains(&greeting.end_ms), "{greeting:?}");
+    // Each phrase went to recognition 300 ms into the pause after it (not after the 800 ms
+    // turn gap), each with its own audio (the pre-roll and 1 s of speech; the rest of the
+    // pause and 0.6 s of speech).
+    let calls = stt.0.lock().unwrap().clone();
+    let at: Vec<u64> = calls
+        .iter()
+        .map(|(when, _)| (*when - started).as_millis() as u64)
+        .collect();
+    assert_eq!(calls.len(), 2, "{at:?}");
+    assert!((1780..=1900).contains(&at[0]), "{at:?}");
+    assert!((2780..=2900).contains(&at[1]), "{at:?}");
+    let lengths: Vec<usize> = calls.iter().map(|(_, ms)| *ms).collect();
+    assert!((1100..=1500).contains(&lengths[0]), "{lengths:?}");
+    assert!((800..=1100).contains(&lengths[1]), "{lengths:?}");
+    // The caller answered once the turn gap had passed and the last phrase was recognised.
+    let hi = &outcome.conversation.utterances[1];
+    assert!(hi.start_ms >= greeting.end_ms + 780, "{hi:?}");
+    assert!(hi.start_ms <= greeting.end_ms + 900, "{hi:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn without_phrases_each_turn_is_recognised_whole_once_it_ends() {
+    let plan = AgentPlan {
+        greeting: Some((500, 2000)),
+        pause: Some((1000, 400)),
+        hang_up_after: Some(0),
+        ..plan()
+    };
+    let started = Instant::now();
+    let stt = Arc::new(TimedStt::default());
+    let config = CallerConfig {
+        phrase_gap: None,
+        ..CallerConfig::default()
+    };
+    let (outcome, _, _) = call_with(plan, vec![say("hi")], stt.clone(), config).await;
+    assert_eq!(lines(&outcome)[..2], ["agent: part 1.", "caller: hi"]);
+    let calls = stt.0.lock().unwrap().clone();
+    assert_eq!(calls.len(), 1);
+    let at = (calls[0].0 - started).as_millis() as u64;
+    assert!((3280..=3400).contains(&at), "{at}");
+    // Recognition (300 ms) now comes after the turn gap.
+    let hi = &outcome.conversation.utterances[1];
+    assert!(
+        hi.start_ms >= outcome.conversation.utterances[0].end_ms + 1080,
+        "{hi:?}"
+    );
 }
 
 fn lines(outcome: &CallerOutcome) -> Vec<String> {
