@@ -37,8 +37,8 @@ impl Watchdog {
     /// disappears.
     pub fn start(grace: Duration) -> Result<Watchdog> {
         let mut fds = [0 as RawFd; 2];
-        // SAFETY: pipe2 fills two descriptors; CLOEXEC keeps them out of workers.
-        if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        // SAFETY: fills two descriptors; CLOEXEC keeps them out of workers.
+        if unsafe { cloexec_pipe(&mut fds) } != 0 {
             return Err(watchdog_error(std::io::Error::last_os_error()));
         }
         let (read_fd, write_fd) = (fds[0], fds[1]);
@@ -148,7 +148,7 @@ unsafe fn watch_then_stop(read_fd: RawFd, write_fd: RawFd, grace_ms: i64) -> ! {
             let n = libc::read(read_fd, msg[got..].as_mut_ptr().cast(), MESSAGE - got);
             if n > 0 {
                 got += n as usize;
-            } else if n < 0 && *libc::__errno_location() == libc::EINTR {
+            } else if n < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
                 continue;
             } else {
                 break; // end of file or error: the runner is gone
@@ -256,16 +256,44 @@ unsafe fn sleep_ms(ms: i64) {
     libc::nanosleep(&ts, std::ptr::null_mut());
 }
 
+/// A pipe whose ends close on exec: pipe2 where there is one (Linux); elsewhere (macOS)
+/// pipe, then FD_CLOEXEC on each end, where a fork+exec by another thread in between
+/// would take the ends along.
+unsafe fn cloexec_pipe(fds: &mut [RawFd; 2]) -> libc::c_int {
+    #[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
+    {
+        libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC)
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android", target_os = "freebsd")))]
+    {
+        if libc::pipe(fds.as_mut_ptr()) != 0 {
+            return -1;
+        }
+        for &fd in fds.iter() {
+            if libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) != 0 {
+                libc::close(fds[0]);
+                libc::close(fds[1]);
+                return -1;
+            }
+        }
+        0
+    }
+}
+
 /// Closes every descriptor except `keep` (close_range where the kernel has it).
 unsafe fn close_all_but(keep: RawFd) {
-    let keep = keep as libc::c_uint;
-    let done_low = keep == 0 || libc::syscall(libc::SYS_close_range, 0, keep - 1, 0) == 0;
-    let done_high = libc::syscall(libc::SYS_close_range, keep + 1, libc::c_uint::MAX, 0) == 0;
-    if !(done_low && done_high) {
-        for fd in 0..4096 {
-            if fd != keep as RawFd {
-                libc::close(fd);
-            }
+    #[cfg(target_os = "linux")]
+    {
+        let keep = keep as libc::c_uint;
+        let done_low = keep == 0 || libc::syscall(libc::SYS_close_range, 0, keep - 1, 0) == 0;
+        let done_high = libc::syscall(libc::SYS_close_range, keep + 1, libc::c_uint::MAX, 0) == 0;
+        if done_low && done_high {
+            return;
+        }
+    }
+    for fd in 0..4096 {
+        if fd != keep {
+            libc::close(fd);
         }
     }
 }
