@@ -1,7 +1,7 @@
 """Screenshots of the viewer's views, taken with headless Chromium the way the browser tests
 drive it (Debian's chromium and chromedriver, selenium; `bash scripts/install_browser.sh
 .venv` installs them): the runs list, a run with its score histograms, a case opened, a
-grid search's pass-rate bars, the comparison of two runs with overlaid histograms, and a
+grid search's pass-rate bars and its combinations side by side, the comparison of two runs with overlaid histograms, and a
 phone call's timeline with its audio player (a real call to examples/voice_agent over
 the loopback carrier, offline speech).
 
@@ -28,7 +28,14 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def suites() -> dict[str, list[str]]:
     """Two runs of a support suite (a prompt change between them) and a grid search."""
-    from trialrun import BaseTestCase, BaseTestEvaluator, Evaluation, Threshold, run_test_suite
+    from trialrun import (
+        BaseTestCase,
+        BaseTestEvaluator,
+        Evaluation,
+        Threshold,
+        grid_search_ctx,
+        run_test_suite,
+    )
 
     @dataclasses.dataclass
     class Question(BaseTestCase):
@@ -71,10 +78,19 @@ def suites() -> dict[str, list[str]]:
 
     base = run_test_suite("support", cases, v1, [MentionsExpected(), Brevity()], quiet=True)
     head = run_test_suite("support", cases, v2, [MentionsExpected(), Brevity()], quiet=True)
+
+    def by_model(case: Question) -> str:
+        """The large model answers as v2; the small one as v1, terser when it runs hot."""
+        params = grid_search_ctx() or {}
+        if params.get("model") == "large":
+            return v2(case)
+        answer = v1(case)
+        return answer.replace("Thanks for asking. ", "") if params.get("temperature") else answer
+
     grid = run_test_suite(
         "support-grid",
         cases,
-        lambda c: v1(c) if len(c.question) % 2 else v2(c),
+        by_model,
         [MentionsExpected()],
         grid_search_params={"model": ["small", "large"], "temperature": [0.0, 0.7]},
         quiet=True,
@@ -181,6 +197,7 @@ def main() -> None:
             shot("4-grid-bars", f"#/run/{runs['grid'][0]}", show="#grid-chart")
             shot("5-compare-overlay", f"#/compare/{runs['base'][0]}/{runs['head'][0]}")
             shot("6-call-timeline", f"#/run/{call_run}", "tr.case-row")
+            shot("7-grid-view", f"#/grid/{runs['grid'][0]}")
     finally:
         driver.quit()
 
