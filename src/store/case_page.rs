@@ -281,34 +281,8 @@ pub fn case_page(
     };
 
     let mut evaluations = Vec::new();
-    let mut stmt = conn
-        .prepare_cached(
-            "SELECT evaluator_id, score, threshold, verdict, metadata, error, duration_s \
-             FROM evaluations WHERE run = ?1 AND case_idx = ?2 AND trial = 0 \
-             ORDER BY evaluator_id",
-        )
-        .map_err(fail)?;
     for case in &cases {
-        let rows = stmt
-            .query_map(params![seq, case.index], |row| {
-                Ok(EvaluationRecord {
-                    run_id: run_id.clone(),
-                    case_index: case.index,
-                    case_hash: case.hash.clone(),
-                    trial: 0,
-                    evaluator_id: Arc::from(row.get::<_, String>(0)?),
-                    score: row.get(1)?,
-                    threshold: row.get::<_, Option<String>>(2)?.map(Arc::from),
-                    verdict: Arc::from(row.get::<_, String>(3)?),
-                    metadata: row.get(4)?,
-                    error: row.get(5)?,
-                    duration_s: row.get(6)?,
-                })
-            })
-            .map_err(fail)?;
-        for row in rows {
-            evaluations.push(row.map_err(fail)?);
-        }
+        evaluations.extend(first_trial_evaluations(conn, seq, case).map_err(fail)?);
     }
     Ok(CasePage {
         total: total.unsigned_abs(),
@@ -377,32 +351,7 @@ pub fn cases_at(
             found.push(None);
             continue;
         };
-        let mut stmt = conn
-            .prepare_cached(
-                "SELECT evaluator_id, score, threshold, verdict, metadata, error, duration_s \
-                 FROM evaluations WHERE run = ?1 AND case_idx = ?2 AND trial = 0 \
-                 ORDER BY evaluator_id",
-            )
-            .map_err(fail)?;
-        let evaluations = stmt
-            .query_map(params![seq, record.index], |row| {
-                Ok(EvaluationRecord {
-                    run_id: run.clone(),
-                    case_index: record.index,
-                    case_hash: record.hash.clone(),
-                    trial: 0,
-                    evaluator_id: Arc::from(row.get::<_, String>(0)?),
-                    score: row.get(1)?,
-                    threshold: row.get::<_, Option<String>>(2)?.map(Arc::from),
-                    verdict: Arc::from(row.get::<_, String>(3)?),
-                    metadata: row.get(4)?,
-                    error: row.get(5)?,
-                    duration_s: row.get(6)?,
-                })
-            })
-            .map_err(fail)?
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(fail)?;
+        let evaluations = first_trial_evaluations(conn, seq, &record).map_err(fail)?;
         found.push(Some((record, evaluations)));
     }
     Ok(found)
@@ -424,6 +373,35 @@ fn like_pattern(text: &str) -> String {
 
 /// Whether any case of the run was evaluated by `evaluator`. Stops at the first one found
 /// (nearly always the first case).
+/// The evaluations of `case`'s first trial (a case of run `seq`), by evaluator id.
+fn first_trial_evaluations(
+    conn: &Connection,
+    seq: i64,
+    case: &CaseRecord,
+) -> rusqlite::Result<Vec<EvaluationRecord>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT evaluator_id, score, threshold, verdict, metadata, error, duration_s \
+         FROM evaluations WHERE run = ?1 AND case_idx = ?2 AND trial = 0 \
+         ORDER BY evaluator_id",
+    )?;
+    let rows = stmt.query_map(params![seq, case.index], |row| {
+        Ok(EvaluationRecord {
+            run_id: case.run_id.clone(),
+            case_index: case.index,
+            case_hash: case.hash.clone(),
+            trial: 0,
+            evaluator_id: Arc::from(row.get::<_, String>(0)?),
+            score: row.get(1)?,
+            threshold: row.get::<_, Option<String>>(2)?.map(Arc::from),
+            verdict: Arc::from(row.get::<_, String>(3)?),
+            metadata: row.get(4)?,
+            error: row.get(5)?,
+            duration_s: row.get(6)?,
+        })
+    })?;
+    rows.collect()
+}
+
 fn has_evaluator(conn: &Connection, seq: i64, evaluator: &str) -> rusqlite::Result<bool> {
     conn.prepare_cached(
         "SELECT EXISTS (SELECT 1 FROM evaluations WHERE run = ?1 AND evaluator_id = ?2)",

@@ -22,8 +22,42 @@ pub const MAX_LIMIT: u64 = 500;
 
 const KNOWN: [&str; 7] = ["offset", "limit", "sort", "dir", "q", "status", "evaluator"];
 
-fn bad(message: String) -> ApiError {
+pub(super) fn bad(message: String) -> ApiError {
     ApiError::new(StatusCode::BAD_REQUEST, message)
+}
+
+/// Refuses parameters not in `known`, naming them and the known ones.
+pub(super) fn only_known(params: &HashMap<String, String>, known: &[&str]) -> Result<(), ApiError> {
+    let mut unknown: Vec<&str> = params
+        .keys()
+        .map(String::as_str)
+        .filter(|k| !known.contains(k))
+        .collect();
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    unknown.sort_unstable();
+    Err(bad(format!(
+        "unknown parameter {} (known: {})",
+        unknown.join(", "),
+        known.join(", ")
+    )))
+}
+
+/// `offset` (default 0) and `limit` (default `default_limit`, from 1 to `max_limit`).
+pub(super) fn page(
+    params: &HashMap<String, String>,
+    default_limit: u64,
+    max_limit: u64,
+) -> Result<(u64, u64), ApiError> {
+    let offset = whole(params, "offset", 0)?;
+    let limit = whole(params, "limit", default_limit)?;
+    if limit == 0 || limit > max_limit {
+        return Err(bad(format!(
+            "limit must be from 1 to {max_limit}, got {limit}"
+        )));
+    }
+    Ok((offset, limit))
 }
 
 pub(super) fn whole(
@@ -40,26 +74,8 @@ pub(super) fn whole(
 }
 
 pub fn case_query(params: &HashMap<String, String>) -> Result<CaseQuery, ApiError> {
-    let mut unknown: Vec<&str> = params
-        .keys()
-        .map(String::as_str)
-        .filter(|k| !KNOWN.contains(k))
-        .collect();
-    if !unknown.is_empty() {
-        unknown.sort_unstable();
-        return Err(bad(format!(
-            "unknown parameter {} (known: {})",
-            unknown.join(", "),
-            KNOWN.join(", ")
-        )));
-    }
-    let offset = whole(params, "offset", 0)?;
-    let limit = whole(params, "limit", DEFAULT_LIMIT)?;
-    if limit == 0 || limit > MAX_LIMIT {
-        return Err(bad(format!(
-            "limit must be from 1 to {MAX_LIMIT}, got {limit}"
-        )));
-    }
+    only_known(params, &KNOWN)?;
+    let (offset, limit) = page(params, DEFAULT_LIMIT, MAX_LIMIT)?;
     let sort = match param(params, "sort").as_deref() {
         None | Some("index") => CaseSort::Index,
         Some("case") => CaseSort::Label,

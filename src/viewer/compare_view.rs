@@ -16,11 +16,10 @@
 
 use std::collections::HashMap;
 
-use axum::http::StatusCode;
 use serde::Serialize;
 
 use super::api::{param, ApiError};
-use super::case_params::whole;
+use super::case_params::{bad, page};
 use crate::history::compare::{Change, Side};
 use crate::history::{Comparison, RunData};
 use rusqlite::Connection;
@@ -49,10 +48,6 @@ pub struct RowQuery {
     pub limit: u64,
 }
 
-fn bad(message: String) -> ApiError {
-    ApiError::new(StatusCode::BAD_REQUEST, message)
-}
-
 /// The row query of a compare request; None without `rows` (the whole comparison).
 pub fn row_query(params: &HashMap<String, String>) -> Result<Option<RowQuery>, ApiError> {
     let which = match param(params, "rows").as_deref() {
@@ -76,13 +71,7 @@ pub fn row_query(params: &HashMap<String, String>) -> Result<Option<RowQuery>, A
             )))
         }
     };
-    let offset = whole(params, "offset", 0)?;
-    let limit = whole(params, "limit", DEFAULT_LIMIT)?;
-    if limit == 0 || limit > MAX_LIMIT {
-        return Err(bad(format!(
-            "limit must be from 1 to {MAX_LIMIT}, got {limit}"
-        )));
-    }
+    let (offset, limit) = page(params, DEFAULT_LIMIT, MAX_LIMIT)?;
     Ok(Some(RowQuery {
         which,
         offset,

@@ -18,13 +18,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use similar::{ChangeTag, TextDiff};
 
 use super::api::{param, params, read, reference_error, ApiError, Params};
-use super::case_params::{whole, DEFAULT_LIMIT, MAX_LIMIT};
+use super::case_params::{bad, only_known, page, DEFAULT_LIMIT, MAX_LIMIT};
 use super::App;
 use crate::history;
 use crate::report::common::{grid_label, parse_verdict, pretty_json};
@@ -46,31 +45,9 @@ pub(super) struct GridQuery {
     pub base: Option<String>,
 }
 
-fn bad(message: String) -> ApiError {
-    ApiError::new(StatusCode::BAD_REQUEST, message)
-}
-
 pub(super) fn grid_query(params: &HashMap<String, String>) -> Result<GridQuery, ApiError> {
-    let mut unknown: Vec<&str> = params
-        .keys()
-        .map(String::as_str)
-        .filter(|k| !KNOWN.contains(k))
-        .collect();
-    if !unknown.is_empty() {
-        unknown.sort_unstable();
-        return Err(bad(format!(
-            "unknown parameter {} (known: {})",
-            unknown.join(", "),
-            KNOWN.join(", ")
-        )));
-    }
-    let offset = whole(params, "offset", 0)?;
-    let limit = whole(params, "limit", DEFAULT_LIMIT)?;
-    if limit == 0 || limit > MAX_LIMIT {
-        return Err(bad(format!(
-            "limit must be from 1 to {MAX_LIMIT}, got {limit}"
-        )));
-    }
+    only_known(params, &KNOWN)?;
+    let (offset, limit) = page(params, DEFAULT_LIMIT, MAX_LIMIT)?;
     let differ = match param(params, "differ").as_deref() {
         None | Some("0") => false,
         Some("1") => true,
