@@ -101,6 +101,7 @@ class StreamAgent:
         self.messages: list[dict[str, Any]] = []
         self.rest: list[tuple[str, int, dict[str, Any]]] = []
         self.tasks: list[asyncio.Task[None]] = []
+        self._marks: dict[str, asyncio.Event] = {}
         self._ws_server: Any = None
 
     async def __aenter__(self) -> StreamAgent:
@@ -124,6 +125,8 @@ class StreamAgent:
                 self.messages.append(message)
                 if message["event"] == "start" and self.on_start is not None:
                     self.tasks.append(asyncio.create_task(self.on_start(self, socket)))
+                if message["event"] == "mark":
+                    self._marks.setdefault(message["mark"]["name"], asyncio.Event()).set()
         except websockets.ConnectionClosed:
             pass
 
@@ -141,6 +144,15 @@ class StreamAgent:
                 {"event": "media", "streamSid": self.stream_sid(), "media": {"payload": payload}}
             )
         )
+
+    async def played(self, socket: Any, name: str) -> None:
+        """Returns once what was said before it has played to the caller: a ``mark`` sent,
+        and its echo (the carrier sends it back when its playout reaches it) awaited."""
+        reached = self._marks.setdefault(name, asyncio.Event())
+        await socket.send(
+            json.dumps({"event": "mark", "streamSid": self.stream_sid(), "mark": {"name": name}})
+        )
+        await reached.wait()
 
     async def rest_call(self, method: str, form: dict[str, str] | None = None) -> dict[str, Any]:
         """GET or POST this agent's own call on the carrier's REST API, as Twilio's SDKs do."""

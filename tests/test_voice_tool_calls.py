@@ -175,8 +175,12 @@ def refer_agent(server: OpenAIServer, carrier: LoopbackCarrier, target: str, *, 
 
     async def converse(agent: StreamAgent, socket) -> None:
         prefix = f"{base}/calls/{agent.call_sid()}" if tags else base
+        await asyncio.sleep(1.0)  # the caller's end connects after the agent's
         await agent.say(socket, LOUD)
-        await asyncio.sleep(0.6)
+        # After its words have played (the caller's clock is not the agent's: on a loaded
+        # machine, words sent at once may reach the caller later than a sleep suggests).
+        await agent.played(socket, "greeting")
+        await asyncio.sleep(0.3)
         try:
             await asyncio.to_thread(
                 post, f"{prefix}/v1/realtime/calls/rtc_7/refer", {"target_uri": target}
