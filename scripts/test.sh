@@ -4,8 +4,8 @@
 # build) and the Python tests (pytest) against a debug build of the abi3 wheel (it reuses
 # cargo test's compiled dependencies; a release build would take minutes more): all of
 # them under python3, and under the oldest supported CPython (3.10) and the newest one on
-# the machine all but the calls (the voice and telephony tests: Rust and real time, where
-# the interpreter only awaits). The Ray executor's tests run once, in a loopback-only
+# the machine all but the calls (tests marked `calls`: Rust and real time, where the
+# interpreter only awaits). The Ray executor's tests run once, in a loopback-only
 # network namespace. The type stubs are checked against the wheel with mypy's stubtest.
 # The benchmarks (benches/) are measured with release builds, by hand.
 # The viewer's tests drive Debian's Chromium (installed with apt when missing; root).
@@ -89,10 +89,6 @@ for version in 3.10 $newest; do
   venv=".venv-$version"
   "$python" -m venv "$venv"
   "$venv/bin/python" -m pip install "${pip_quiet[@]}" "pytest>=8" "pytest-asyncio>=0.23"
-  run_pytest "$venv" --ignore=tests/test_voice_calls.py --ignore=tests/test_telephony.py \
-    --ignore=tests/test_loopback_call_control.py --ignore=tests/test_voice_offline.py \
-    --ignore=tests/test_voice_transfers.py --ignore=tests/test_typing.py \
-    --ignore=tests/test_notebook.py --ignore=tests/test_pipecat_bot.py \
-    --deselect tests/test_cli.py::test_demo_exits_0_and_prints_both_prompt_versions_and_the_voice_calls
+  run_pytest "$venv" -m "not calls" --ignore=tests/test_typing.py --ignore=tests/test_notebook.py
 done
 echo "== all tests passed in $((SECONDS / 60)) min $((SECONDS % 60)) s"

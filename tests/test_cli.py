@@ -246,6 +246,7 @@ def test_ctrl_c_and_sigterm_interrupt_keep_finished_cases_and_exit_130(
     assert evaluated == ["case-0", "case-1", "case-2"]
 
 
+@pytest.mark.calls
 def test_demo_exits_0_and_prints_both_prompt_versions_and_the_voice_calls(
     tmp_path, subprocess_env, trialrun_home
 ):

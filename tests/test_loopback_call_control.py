@@ -20,6 +20,8 @@ from trialrun.telephony import CallServer, LoopbackCarrier
 from trialrun.voice import Agent, Scenario, Test, TestRunner
 from trialrun.voice.evaluators import EndedBy
 
+pytestmark = pytest.mark.calls
+
 AGENT_NUMBER = "+15550100"
 TRIALRUN_NUMBER = "+15550199"
 LOUD = bytes([0x00, 0x80]) * 800  # 200 ms of a loud square wave in mu-law

@@ -36,7 +36,10 @@ from trialrun.voice.evaluators import (
 from trialrun.voice.offline import Whisper
 
 # pipecat-ai supports Python 3.11 and later (the test extra installs it there).
-pytestmark = pytest.mark.skipif(sys.version_info < (3, 11), reason="pipecat-ai needs Python 3.11")
+pytestmark = [
+    pytest.mark.calls,
+    pytest.mark.skipif(sys.version_info < (3, 11), reason="pipecat-ai needs Python 3.11"),
+]
 
 ROOT = Path(__file__).resolve().parent.parent
 BOT = ROOT / "examples" / "pipecat_bot" / "bot.py"

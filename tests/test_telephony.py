@@ -31,6 +31,8 @@ from trialrun.telephony import (
     TwilioError,
 )
 
+pytestmark = pytest.mark.calls
+
 ROOT = Path(__file__).resolve().parent.parent
 AGENT = ROOT / "examples" / "voice_agent" / "agent.py"
 AGENT_NUMBER = "+15550100"

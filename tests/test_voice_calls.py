@@ -34,6 +34,8 @@ from trialrun.voice.judge import LocalEvaluator
 from trialrun.voice.offline import Espeak
 from trialrun.voice.providers import LanguageModel
 
+pytestmark = pytest.mark.calls
+
 ROOT = Path(__file__).resolve().parent.parent
 AGENT = ROOT / "examples" / "voice_agent" / "agent.py"
 AGENT_NUMBER = "+15550100"

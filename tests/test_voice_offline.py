@@ -20,6 +20,8 @@ from trialrun.telephony import CallServer, LoopbackCarrier
 from trialrun.voice import offline
 from trialrun.voice.offline import Espeak, Whisper
 
+pytestmark = pytest.mark.calls
+
 GREETING = "Thank you for calling Acme Dental. How can I help you today?"
 
 # Sentences and the words tiny.en hears in espeak's speech after a telephone line, in every

@@ -22,6 +22,8 @@ from trialrun.voice import Scenario, TestResult
 from trialrun.voice.evaluators import ToolCalled, TransferredTo
 from trialrun.voice.results import ToolCall
 
+pytestmark = pytest.mark.calls
+
 TWIML = '<Response><Connect><Stream url="{ws}"/></Connect><Pause length="20"/></Response>'
 
 

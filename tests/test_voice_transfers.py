@@ -18,6 +18,8 @@ from trialrun.voice import Agent, Scenario, Test, TestRunner, Transfer
 from trialrun.voice.evaluators import EndedBy, MustSay, TransferredTo
 from trialrun.voice.results import CallMetrics, TestResult
 
+pytestmark = pytest.mark.calls
+
 AGENT_NUMBER = "+15550100"
 LOUD = bytes([0x00, 0x80]) * 800  # 200 ms of a loud square wave in mu-law
 
