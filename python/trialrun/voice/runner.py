@@ -197,7 +197,7 @@ class TestRunner:
         recordings_dir: str | os.PathLike[str] | None = None,
         silence_turn: float = 6.0,
         turn_gap: float = 0.8,
-        phrase_gap: float | None = None,
+        early_gap: float | None = 0.4,
         quiet: bool | None = None,
         record: bool = True,
         executor: Any = None,
@@ -224,9 +224,12 @@ class TestRunner:
         )
         self.silence_turn = silence_turn
         self.turn_gap = turn_gap
-        if phrase_gap is not None and phrase_gap <= 0:
-            raise ValueError(f"phrase_gap must be positive seconds or None, not {phrase_gap}")
-        self.phrase_gap = phrase_gap
+        if early_gap is not None and not 0 < early_gap < turn_gap:
+            raise ValueError(
+                f"early_gap must be None or positive seconds below turn_gap ({turn_gap}), "
+                f"not {early_gap}"
+            )
+        self.early_gap = early_gap
         self.quiet = quiet
         self.record = record
         self.executor = executor
@@ -436,7 +439,7 @@ class TestRunner:
             "language_model": self.language_model,
             "silence_turn": self.silence_turn,
             "turn_gap": self.turn_gap,
-            "phrase_gap": self.phrase_gap,
+            "early_gap": self.early_gap,
         }
         _check_picklable(settings)
         place = self.executor.wrap(_call_on_worker, "a voice call")
@@ -498,7 +501,7 @@ class TestRunner:
             max_duration=test.scenario.max_duration,
             silence_turn=self.silence_turn,
             turn_gap=self.turn_gap,
-            phrase_gap=self.phrase_gap,
+            early_gap=self.early_gap,
             carrier=self._carrier_core(),
         )
         return _result_of_call(test, outcome)
@@ -593,7 +596,7 @@ async def _call_on_worker(
                 language_model=settings["language_model"],
                 silence_turn=settings["silence_turn"],
                 turn_gap=settings["turn_gap"],
-                phrase_gap=settings["phrase_gap"],
+                early_gap=settings["early_gap"],
                 recordings_dir=folder,
                 quiet=True,
                 record=False,

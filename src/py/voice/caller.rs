@@ -23,7 +23,7 @@ use crate::voice::metrics::{CallMetrics, MetricsConfig};
 /// Runs the simulated caller on `call` until it ends; an awaitable of a dict: utterances,
 /// keys, duration_ms, ended_by, end_reason, call_sid, recording_path, error, transcript.
 #[pyfunction]
-#[pyo3(signature = (call, persona, stt, tts, *, voice=None, language=Some("en".to_string()), barge_in=true, max_turns=12, max_duration=180.0, silence_turn=6.0, turn_gap=0.8, phrase_gap=None, carrier=None))]
+#[pyo3(signature = (call, persona, stt, tts, *, voice=None, language=Some("en".to_string()), barge_in=true, max_turns=12, max_duration=180.0, silence_turn=6.0, turn_gap=0.8, early_gap=Some(0.4), carrier=None))]
 #[allow(clippy::too_many_arguments)]
 fn simulate_caller<'py>(
     py: Python<'py>,
@@ -38,7 +38,7 @@ fn simulate_caller<'py>(
     max_duration: f64,
     silence_turn: f64,
     turn_gap: f64,
-    phrase_gap: Option<f64>,
+    early_gap: Option<f64>,
     carrier: Option<&LoopbackCarrierCore>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let witness = carrier.and_then(LoopbackCarrierCore::witness);
@@ -50,7 +50,7 @@ fn simulate_caller<'py>(
         max_duration: secs(max_duration, "max_duration")?,
         silence_turn: secs(silence_turn, "silence_turn")?,
         turn_gap: secs(turn_gap, "turn_gap")?,
-        phrase_gap: phrase_gap.map(|s| secs(s, "phrase_gap")).transpose()?,
+        early_gap: early_gap.map(|s| secs(s, "early_gap")).transpose()?,
         ..CallerConfig::default()
     };
     let persona = persona

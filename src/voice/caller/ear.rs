@@ -1,7 +1,8 @@
 //! The caller's ear: voice-activity detection over the agent's audio, cutting it into
 //! stretches of speech (with a little audio before each start, so recognition hears the
-//! first syllable) timed on the stream's clock. A pause within a stretch hands what was
-//! said so far out as a phrase, so that recognition can start before the turn ends.
+//! first syllable) timed on the stream's clock. A pause within a stretch hands out what
+//! was said so far, so that recognition can start before the turn gap ends the turn: if
+//! nothing more is said, the stretch ends with exactly that audio.
 
 use std::collections::VecDeque;
 
@@ -12,17 +13,16 @@ const PREROLL_MS: u64 = 300;
 /// Silence kept after the last voiced frame.
 const TAIL_MS: u64 = 150;
 const RATE: u64 = crate::audio::PHONE_RATE as u64;
-/// What is left of a stretch after its phrases, shorter than this, is its trailing silence.
-const MIN_REST_MS: u64 = 250;
 
 /// One stretch of the agent's speech.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AgentSpeech {
     pub start_ms: u64,
     pub end_ms: u64,
-    /// 8 kHz PCM from a little before the start to a little after the end, less the
-    /// phrases already handed out (empty when they hold all of it).
+    /// 8 kHz PCM from a little before the start to a little after the end.
     pub samples: Vec<i16>,
+    /// Nothing was voiced since the latest `Heard::Paused`: `samples` are its samples.
+    pub as_paused: bool,
 }
 
 /// What the ear noticed in the audio just heard.
@@ -31,8 +31,9 @@ pub enum Heard {
     Started {
         at_ms: u64,
     },
-    /// The speech in progress paused: its 8 kHz PCM since the last phrase (or its start).
-    Phrase(Vec<i16>),
+    /// The speech in progress paused for the early gap: its 8 kHz PCM so far, as its end
+    /// will carry it if nothing more is voiced.
+    Paused(Vec<i16>),
     Ended(AgentSpeech),
 }
 
@@ -44,10 +45,11 @@ pub struct Ear {
     preroll: VecDeque<i16>,
     /// Audio of the speech in progress.
     speech: Option<Vec<i16>>,
-    /// A pause this long within a stretch hands out a phrase; None: never.
-    phrase_gap_ms: Option<u64>,
-    /// Where in `speech` the audio not yet handed out as a phrase starts.
-    phrase_from: usize,
+    /// A pause this long within a stretch hands out the stretch so far; None: never.
+    early_gap_ms: Option<u64>,
+    /// The latest pause handed out: where its last voiced audio ended (detector time), and
+    /// how many samples of `speech` it held.
+    paused: Option<(u64, usize)>,
 }
 
 impl Ear {
@@ -62,15 +64,15 @@ impl Ear {
             origin_ms: None,
             preroll: VecDeque::new(),
             speech: None,
-            phrase_gap_ms: None,
-            phrase_from: 0,
+            early_gap_ms: None,
+            paused: None,
         }
     }
 
-    /// Hands out a phrase at each pause of `gap_ms` within a stretch (ignored unless shorter
+    /// Hands out the stretch so far at each pause of `gap_ms` within it (none unless shorter
     /// than the turn gap, which ends the stretch instead).
-    pub fn with_phrases(mut self, gap_ms: Option<u32>) -> Self {
-        self.phrase_gap_ms = gap_ms.map(u64::from);
+    pub fn with_early_gap(mut self, gap_ms: Option<u32>) -> Self {
+        self.early_gap_ms = gap_ms.map(u64::from);
         self
     }
 
@@ -102,7 +104,7 @@ impl Ear {
             match event {
                 VadEvent::SpeechStarted { at_ms } => {
                     self.speech = Some(self.preroll.drain(..).collect());
-                    self.phrase_from = 0;
+                    self.paused = None;
                     heard.push(Heard::Started {
                         at_ms: origin + at_ms,
                     });
@@ -112,27 +114,23 @@ impl Ear {
                 }
             }
         }
-        heard.extend(self.phrase().map(Heard::Phrase));
+        heard.extend(self.pause().map(Heard::Paused));
         heard
     }
 
-    /// The speech since the last phrase, when it has paused for the phrase gap: up to its
-    /// last voiced audio and a little silence.
-    fn phrase(&mut self) -> Option<Vec<i16>> {
-        let gap = self.phrase_gap_ms?;
+    /// The speech so far, once per pause of the early gap: up to its last voiced audio and
+    /// a little silence.
+    fn pause(&mut self) -> Option<Vec<i16>> {
+        let gap = self.early_gap_ms?;
         let quiet = self.vad.quiet_ms()?;
         let speech = self.speech.as_ref()?;
-        if quiet < gap {
+        let voiced_until = self.vad_now_ms() - quiet;
+        if quiet < gap || self.paused.is_some_and(|(until, _)| until == voiced_until) {
             return None;
         }
-        let silence = (quiet.saturating_sub(TAIL_MS) * RATE / 1000) as usize;
-        let end = speech.len().saturating_sub(silence);
-        if end <= self.phrase_from + (MIN_REST_MS * RATE / 1000) as usize {
-            return None; // nothing said since the last phrase
-        }
-        let phrase = speech[self.phrase_from..end].to_vec();
-        self.phrase_from = end;
-        Some(phrase)
+        let keep = kept(speech.len(), quiet);
+        self.paused = Some((voiced_until, keep));
+        Some(speech[..keep].to_vec())
     }
 
     /// Ends speech in progress when the call ends.
@@ -147,39 +145,34 @@ impl Ear {
     }
 
     /// The finished stretch ending `end_ms` (detector time), trimmed of most of the
-    /// hangover silence the detector waited through.
+    /// hangover silence the detector waited through: the latest pause's audio when nothing
+    /// was voiced after it.
     fn cut(&mut self, origin: u64, end_ms: u64, duration_ms: u64) -> AgentSpeech {
         let mut samples = self.speech.take().unwrap_or_default();
-        let heard_ms = samples.len() as u64 * 1000 / RATE;
-        let detector_now_ms = self.vad_now_ms();
-        let trailing_ms = detector_now_ms
-            .saturating_sub(end_ms)
-            .saturating_sub(TAIL_MS);
-        let keep_ms = heard_ms.saturating_sub(trailing_ms);
-        samples.truncate((keep_ms * RATE / 1000) as usize);
-        if self.phrase_from > 0 {
-            // What the phrases hold is not heard twice; a rest this short is silence.
-            let from = self.phrase_from.min(samples.len());
-            let rest = samples.len() - from;
-            samples.drain(
-                ..if rest as u64 * 1000 / RATE < MIN_REST_MS {
-                    samples.len()
-                } else {
-                    from
-                },
-            );
-            self.phrase_from = 0;
-        }
+        let paused = self.paused.take().filter(|(until, _)| *until == end_ms);
+        let keep = match paused {
+            Some((_, keep)) => keep,
+            None => kept(samples.len(), self.vad_now_ms().saturating_sub(end_ms)),
+        };
+        samples.truncate(keep);
         AgentSpeech {
             start_ms: origin + end_ms - duration_ms,
             end_ms: origin + end_ms,
             samples,
+            as_paused: paused.is_some(),
         }
     }
 
     fn vad_now_ms(&self) -> u64 {
         self.vad.elapsed_ms()
     }
+}
+
+/// How many of `heard` samples to keep when the last `quiet_ms` of them are silence: all
+/// but that silence, less TAIL_MS.
+fn kept(heard: usize, quiet_ms: u64) -> usize {
+    let silence = (quiet_ms.saturating_sub(TAIL_MS) * RATE / 1000) as usize;
+    heard.saturating_sub(silence)
 }
 
 #[cfg(test)]
@@ -235,60 +228,69 @@ mod tests {
         assert!(ear.finish().is_none());
     }
 
+    fn kinds(heard: &[Heard]) -> Vec<String> {
+        heard
+            .iter()
+            .map(|h| match h {
+                Heard::Started { .. } => "started".to_string(),
+                Heard::Paused(samples) => format!("paused {}", samples.len() / 8),
+                Heard::Ended(speech) => format!(
+                    "ended {}{}",
+                    speech.samples.len() / 8,
+                    if speech.as_paused { " as paused" } else { "" }
+                ),
+            })
+            .collect()
+    }
+
     #[test]
-    fn pauses_hand_out_phrases_and_the_end_only_the_rest() {
+    fn each_pause_hands_out_the_stretch_so_far_and_the_end_reuses_the_last() {
         let mut audio = vec![0i16; 8 * 500];
         audio.extend(tone(1000));
         audio.extend(vec![0i16; 8 * 400]); // a pause between sentences
         audio.extend(tone(800));
         audio.extend(vec![0i16; 8 * 1000]);
-        let mut ear = Ear::new(700).with_phrases(Some(300));
+        let mut ear = Ear::new(700).with_early_gap(Some(300));
         let heard = feed(&mut ear, 0, &audio);
-        let kinds: Vec<_> = heard
-            .iter()
-            .map(|h| match h {
-                Heard::Started { .. } => "started".to_string(),
-                Heard::Phrase(samples) => format!("phrase {}", samples.len() / 8),
-                Heard::Ended(speech) => format!("ended {}", speech.samples.len()),
-            })
-            .collect();
+        let kinds = kinds(&heard);
         assert_eq!(kinds.len(), 4, "{kinds:?}");
-        assert_eq!((&kinds[0][..], &kinds[3][..]), ("started", "ended 0"));
-        let ms = |kind: &str| kind["phrase ".len()..].parse::<u64>().unwrap();
-        // The pre-roll, 1 s of speech and a little silence; then the rest of the pause, the
-        // 0.8 s of speech and a little silence. Nothing is left for the end.
+        let ms = |kind: &str| kind["paused ".len()..].parse::<u64>().unwrap();
+        // The pre-roll, 1 s of speech and a little silence; then all of it again with the
+        // rest of the pause and the 0.8 s of speech. The end is the second, sample for sample.
+        assert_eq!(kinds[0], "started");
         assert!((1200..=1500).contains(&ms(&kinds[1])), "{kinds:?}");
-        assert!((1000..=1300).contains(&ms(&kinds[2])), "{kinds:?}");
-        let Some(Heard::Ended(speech)) = heard.last() else {
-            panic!("not ended")
+        assert!((2400..=2800).contains(&ms(&kinds[2])), "{kinds:?}");
+        let (Heard::Paused(second), Some(Heard::Ended(speech))) = (&heard[2], heard.last()) else {
+            panic!("{kinds:?}")
         };
+        assert!(speech.as_paused);
+        assert_eq!(&speech.samples, second);
         assert_eq!((speech.start_ms, speech.end_ms), (500, 2700));
 
-        // Without phrases the whole stretch comes at its end.
+        // Without an early gap the whole stretch comes at its end, cut the same way.
         let mut ear = Ear::new(700);
         let heard = feed(&mut ear, 0, &audio);
         assert_eq!(heard.len(), 2, "{heard:?}");
-        let Heard::Ended(speech) = &heard[1] else {
+        let Heard::Ended(whole) = &heard[1] else {
             panic!("{heard:?}")
         };
-        assert!(
-            (2300..=2700).contains(&(speech.samples.len() / 8)),
-            "{heard:?}"
-        );
+        assert!(!whole.as_paused);
+        assert_eq!(whole.samples, speech.samples);
     }
 
     #[test]
-    fn a_call_ending_mid_phrase_leaves_the_rest_to_its_end() {
+    fn speech_after_the_last_pause_is_not_the_pauses_audio() {
         let mut audio = vec![0i16; 8 * 500];
         audio.extend(tone(1000));
         audio.extend(vec![0i16; 8 * 400]);
         audio.extend(tone(600));
-        let mut ear = Ear::new(700).with_phrases(Some(300));
+        let mut ear = Ear::new(700).with_early_gap(Some(300));
         let heard = feed(&mut ear, 0, &audio);
-        assert_eq!(heard.len(), 2);
-        assert!(matches!(heard[1], Heard::Phrase(_)));
+        assert_eq!(kinds(&heard).len(), 2, "{heard:?}");
+        // The call ends mid-sentence: all of the stretch, not the pause's.
         let speech = ear.finish().expect("speech in progress");
+        assert!(!speech.as_paused);
         let ms = speech.samples.len() / 8;
-        assert!((700..=950).contains(&ms), "{ms} ms left"); // the pause's rest and 0.6 s
+        assert!((2200..=2500).contains(&ms), "{ms} ms");
     }
 }

@@ -46,11 +46,11 @@ pub struct CallerConfig {
     pub silence_turn: Duration,
     /// Silence that ends a stretch of the agent's speech, and so its turn.
     pub turn_gap: Duration,
-    /// A pause in the agent's speech this long (shorter than `turn_gap`) sends what it said
-    /// so far to recognition, so that the turn's end waits only for its last phrase; None:
-    /// each turn is recognised whole once it ends (the default: a recogniser hears a short
-    /// sentence alone less well than in its turn).
-    pub phrase_gap: Option<Duration>,
+    /// A pause in the agent's speech this long (shorter than `turn_gap`) sends its turn so
+    /// far to recognition: when the pause becomes the turn's end, its text is ready or on
+    /// its way, from the same audio; when the agent goes on, it is dropped and the next
+    /// pause sends the longer turn. None: each turn is recognised once it ends.
+    pub early_gap: Option<Duration>,
     /// After the call ends, how long to wait for recognition still running.
     pub drain_timeout: Duration,
 }
@@ -65,11 +65,15 @@ impl Default for CallerConfig {
             max_duration: Duration::from_secs(180),
             silence_turn: Duration::from_secs(6),
             turn_gap: Duration::from_millis(800),
-            phrase_gap: None,
+            early_gap: Some(DEFAULT_EARLY_GAP),
             drain_timeout: Duration::from_secs(30),
         }
     }
 }
+
+/// Half the default turn gap: longer than the pauses between a text-to-speech engine's
+/// sentences (espeak-ng's are 300 ms), so that those seldom cost a recognition in vain.
+const DEFAULT_EARLY_GAP: Duration = Duration::from_millis(400);
 
 /// The caller's speech providers.
 #[derive(Clone)]
@@ -123,13 +127,13 @@ struct BargeIn {
 
 type Thinking = BoxFuture<'static, (Box<dyn Persona>, Result<Thought, String>)>;
 type Transcribing = BoxFuture<'static, Utterance>;
-/// A phrase of the agent's turn in progress, being recognised: its text.
-type Phrase = tokio::task::JoinHandle<Result<String, String>>;
+/// The agent's turn so far, being recognised since it paused: its text.
+type Early = tokio::task::JoinHandle<Result<String, String>>;
 
-/// A turn of the agent's: the phrases of it already on their way to recognition, and the
-/// rest of its audio.
+/// A turn of the agent's: its audio, and its recognition if that started at its last pause
+/// (of the same audio).
 struct TurnSpeech {
-    phrases: Vec<Phrase>,
+    early: Option<Early>,
     speech: AgentSpeech,
 }
 
@@ -183,8 +187,8 @@ struct Caller {
     started: Option<Instant>,
     created: Instant,
     ear: Ear,
-    /// The agent's turn in progress, the phrases of it heard so far.
-    phrases: Vec<Phrase>,
+    /// The agent's turn in progress, recognised from its latest pause.
+    early: Option<Early>,
     thinking: Option<Thinking>,
     transcribing: FuturesUnordered<Transcribing>,
     outgoing: Outgoing,
@@ -209,11 +213,11 @@ impl Caller {
         config: CallerConfig,
     ) -> Self {
         let now = Instant::now();
-        let phrase_gap = config
-            .phrase_gap
+        let early_gap = config
+            .early_gap
             .filter(|gap| *gap < config.turn_gap)
             .map(|gap| gap.as_millis() as u32);
-        let ear = Ear::new(config.turn_gap.as_millis() as u32).with_phrases(phrase_gap);
+        let ear = Ear::new(config.turn_gap.as_millis() as u32).with_early_gap(early_gap);
         Self {
             commands,
             persona: Some(persona),
@@ -225,7 +229,7 @@ impl Caller {
             started: None,
             created: now,
             ear,
-            phrases: Vec::new(),
+            early: None,
             thinking: None,
             transcribing: FuturesUnordered::new(),
             outgoing: Outgoing::default(),
@@ -385,18 +389,20 @@ impl Caller {
                     }
                 }
             }
-            Heard::Phrase(samples) => {
+            Heard::Paused(samples) => {
                 let stt = self.speech.stt.clone();
                 let language = self.config.language.clone();
-                self.phrases.push(tokio::spawn(async move {
-                    recognise(&*stt, samples, language.as_deref()).await
-                }));
+                let early =
+                    tokio::spawn(
+                        async move { recognise(&*stt, samples, language.as_deref()).await },
+                    );
+                // The agent went on after the pause before: what it said then is stale.
+                if let Some(stale) = self.early.replace(early) {
+                    stale.abort();
+                }
             }
             Heard::Ended(speech) => {
-                let speech = TurnSpeech {
-                    phrases: std::mem::take(&mut self.phrases),
-                    speech,
-                };
+                let speech = self.turn_speech(speech);
                 if let Some(barge) = &mut self.barge_in {
                     // It stopped before the caller went over it: the next turn counts.
                     barge.due = None;
@@ -415,6 +421,21 @@ impl Caller {
                 }
             }
         }
+    }
+
+    /// A finished turn, with its recognition from its last pause when that heard the same
+    /// audio (else that is stale, and dropped).
+    fn turn_speech(&mut self, speech: AgentSpeech) -> TurnSpeech {
+        let early = self.early.take();
+        let early = match early {
+            Some(early) if speech.as_paused => Some(early),
+            Some(stale) => {
+                stale.abort();
+                None
+            }
+            None => None,
+        };
+        TurnSpeech { early, speech }
     }
 
     /// The agent started speaking (at `at_ms` on the stream's clock): if the persona plans
@@ -656,8 +677,8 @@ impl Caller {
             utterance.end_ms = utterance.end_ms.min(now_ms).max(utterance.start_ms);
         }
         if let Some(speech) = self.ear.finish() {
-            let phrases = std::mem::take(&mut self.phrases);
-            self.transcribe_for_record(TurnSpeech { phrases, speech });
+            let speech = self.turn_speech(speech);
+            self.transcribe_for_record(speech);
         }
         // Speech the persona was about to answer is still part of the record.
         let thinking = self.thinking.take();
@@ -795,32 +816,27 @@ fn insert_by_start(utterances: &mut Vec<Utterance>, utterance: Utterance) -> usi
     index
 }
 
-/// The text of a turn: its phrases' (recognised as they were heard) and its rest's.
+/// The text of a turn: its early recognition's, or its audio's recognised now.
 async fn transcribe(
     stt: &dyn SpeechToText,
     turn: TurnSpeech,
     language: Option<&str>,
 ) -> Result<Utterance, String> {
-    let TurnSpeech { phrases, speech } = turn;
+    let TurnSpeech { early, speech } = turn;
     let (start_ms, end_ms) = (speech.start_ms, speech.end_ms);
-    let mut texts = Vec::with_capacity(phrases.len() + 1);
-    for phrase in phrases {
-        let text = phrase
+    let text = match early {
+        Some(early) => early
             .await
-            .map_err(|e| format!("speech recognition failed: {e}"))??;
-        texts.push(text);
-    }
-    if !speech.samples.is_empty() {
-        texts.push(recognise(stt, speech.samples, language).await?);
-    }
-    texts.retain(|t| !t.is_empty());
-    let text = texts.join(" ");
+            .map_err(|e| format!("speech recognition failed: {e}"))??,
+        None if speech.samples.is_empty() => String::new(),
+        None => recognise(stt, speech.samples, language).await?,
+    };
     Ok(Utterance {
         speaker: Speaker::Agent,
         text: if text.is_empty() {
             INAUDIBLE.to_string()
         } else {
-            text.to_string()
+            text
         },
         start_ms,
         end_ms,

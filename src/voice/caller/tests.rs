@@ -308,23 +308,14 @@ async fn a_pause_in_the_agents_turn_starts_recognising_it_before_the_turn_ends()
     let started = Instant::now();
     let stt = Arc::new(TimedStt::default());
     let config = CallerConfig {
-        phrase_gap: Some(Duration::from_millis(300)),
+        early_gap: Some(Duration::from_millis(300)),
         ..CallerConfig::default()
     };
     let (outcome, _, seen) = call_with(plan, vec![say("hi")], stt.clone(), config).await;
     assert_eq!(outcome.error, None);
-    // One utterance of the agent's, both phrases' words in order; the persona saw it whole.
-    assert_eq!(
-        lines(&outcome)[..2],
-        ["agent: part 1. part 2.", "caller: hi"]
-    );
-    assert_eq!(seen[0].0, ["agent: part 1. part 2."]);
-    let greeting = &outcome.conversation.utterances[0];
-    assert!((480..=560).contains(&greeting.start_ms), "{greeting:?}");
-    assert!((2480..=2560).contains(&greeting.end_ms), "{greeting:?}");
-    // Each phrase went to recognition 300 ms into the pause after it (not after the 800 ms
-    // turn gap), each with its own audio (the pre-roll and 1 s of speech; the rest of the
-    // pause and 0.6 s of speech).
+    // Each pause sent the turn so far to recognition 300 ms in (not after the 800 ms turn
+    // gap): the first sentence, then both. The second is the turn's text; the first, which
+    // the agent went on after, is nowhere.
     let calls = stt.0.lock().unwrap().clone();
     let at: Vec<u64> = calls
         .iter()
@@ -335,15 +326,20 @@ async fn a_pause_in_the_agents_turn_starts_recognising_it_before_the_turn_ends()
     assert!((2780..=2900).contains(&at[1]), "{at:?}");
     let lengths: Vec<usize> = calls.iter().map(|(_, ms)| *ms).collect();
     assert!((1100..=1500).contains(&lengths[0]), "{lengths:?}");
-    assert!((800..=1100).contains(&lengths[1]), "{lengths:?}");
-    // The caller answered once the turn gap had passed and the last phrase was recognised.
+    assert!((2300..=2700).contains(&lengths[1]), "{lengths:?}");
+    assert_eq!(lines(&outcome)[..2], ["agent: part 2.", "caller: hi"]);
+    assert_eq!(seen[0].0, ["agent: part 2."]);
+    let greeting = &outcome.conversation.utterances[0];
+    assert!((480..=560).contains(&greeting.start_ms), "{greeting:?}");
+    assert!((2480..=2560).contains(&greeting.end_ms), "{greeting:?}");
+    // Its recognition (300 ms) was done when the turn gap passed: the caller answered then.
     let hi = &outcome.conversation.utterances[1];
     assert!(hi.start_ms >= greeting.end_ms + 780, "{hi:?}");
     assert!(hi.start_ms <= greeting.end_ms + 900, "{hi:?}");
 }
 
 #[tokio::test(start_paused = true)]
-async fn without_phrases_each_turn_is_recognised_whole_once_it_ends() {
+async fn without_an_early_gap_each_turn_is_recognised_once_it_ends() {
     let plan = AgentPlan {
         greeting: Some((500, 2000)),
         pause: Some((1000, 400)),
@@ -353,7 +349,7 @@ async fn without_phrases_each_turn_is_recognised_whole_once_it_ends() {
     let started = Instant::now();
     let stt = Arc::new(TimedStt::default());
     let config = CallerConfig {
-        phrase_gap: None,
+        early_gap: None,
         ..CallerConfig::default()
     };
     let (outcome, _, _) = call_with(plan, vec![say("hi")], stt.clone(), config).await;
@@ -362,7 +358,8 @@ async fn without_phrases_each_turn_is_recognised_whole_once_it_ends() {
     assert_eq!(calls.len(), 1);
     let at = (calls[0].0 - started).as_millis() as u64;
     assert!((3280..=3400).contains(&at), "{at}");
-    // Recognition (300 ms) now comes after the turn gap.
+    assert!((2300..=2700).contains(&calls[0].1), "{calls:?}"); // the same audio as above
+                                                               // Recognition (300 ms) now comes after the turn gap.
     let hi = &outcome.conversation.utterances[1];
     assert!(
         hi.start_ms >= outcome.conversation.utterances[0].end_ms + 1080,
