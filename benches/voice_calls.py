@@ -32,15 +32,14 @@ speech to the caller's speech, p50 and p95; it includes the caller's 0.8 s wait 
 silence that ends a turn), and where the time goes: recognition per utterance (median and
 p95 of waiting for the worker, and of recognising; mean batch size), synthesis per caller
 line (espeak-ng, timed around each call), the CPU of this process (callers, carrier,
-Whisper) and of the agent, in cores, and the load average before the run (the machine is
-shared).
+Whisper) and of the agent, in cores, the load average before the run, and the machine's
+speed then (milliseconds to recognise one fixed sentence: this machine is shared, and its
+speed varies several-fold over minutes, which is why the settings' runs are interleaved).
 
-Measured (release build, 2 cores shared with other builds: load 2.3-4 before each run):
-the longest of 20 calls at once was 2.15x the call alone with 30 s windows one at a time
-(the default; callers' response p50 8.9 s), 1.32-1.35x with ``fit_window=True`` (batched; response p50
-2.9-3.7 s against 1.0 s alone, nearly all of the difference recognition: 20 turns ending
-together are 2 s of CPU). 10 at once: 1.33x and 1.13-1.16x. The README's
-benchmarks section has the table.
+Measured (release build, this 2-core machine, three interleaved runs of each): 20 at once
+were 1.20-1.47x the call alone with fitted windows recognised once each turn ended,
+1.18-1.32x with early recognition (the default ``early_gap``), and 1.13-1.14x with
+greedy decoding besides; the README's benchmarks section has the table.
 
 This is not a test: it prints figures.
 """
@@ -104,6 +103,34 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def machine_speed() -> float:
+    """Milliseconds this machine takes, now, to recognise one fixed sentence (best of 3,
+    greedy, fitted): a shared machine's speed varies several-fold over minutes, and this
+    says how fast it was when a run began."""
+    import numpy as np
+
+    from trialrun.voice import offline
+
+    global _CALIBRATION
+    if _CALIBRATION is None:
+        whisper = offline.Whisper(fit_window=True, beam_size=1)
+        pcm, rate = offline.Espeak().synthesize(CALLER_LINES[0])
+        pcm16 = offline._resample_to_whisper(pcm, rate)
+        audio = np.frombuffer(pcm16, dtype="<i2").astype(np.float32) / 32768.0
+        _CALIBRATION = whisper, audio
+    whisper, audio = _CALIBRATION
+    best = float("inf")
+    for _ in range(3):
+        job = offline._Job(whisper, audio, "en")
+        started = time.perf_counter()
+        whisper._engine._transcribe_fitted([job])
+        best = min(best, time.perf_counter() - started)
+    return best * 1000
+
+
+_CALIBRATION: Any = None
+
+
 def load_average() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
@@ -139,6 +166,7 @@ class Run:
     recognitions: list[float] = field(default_factory=list)
     batches: list[int] = field(default_factory=list)
     synthesis: list[float] = field(default_factory=list)
+    machine_ms: float = 0.0
     cpu_here: float = 0.0
     cpu_agent: float = 0.0
     wall: float = 0.0
@@ -160,7 +188,7 @@ async def run_calls(
     from trialrun.telephony import LoopbackCarrier
     from trialrun.voice import Agent, Scenario, Test, TestRunner
 
-    run = Run(setting, calls, load_average())
+    run = Run(setting, calls, load_average(), machine_ms=machine_speed())
     whisper.timings.clear()
     speech.took.clear()
     with tempfile.TemporaryDirectory(prefix="trialrun-vbench") as folder:
@@ -226,9 +254,9 @@ def print_table(runs: list[Run], alone: dict[str, float]) -> None:
     print(
         "| Whisper | calls | call s: median / max | vs alone (max) | caller response s: p50 / p95 "
         "| recognition wait ms: p50 / p95 | recognition ms: p50 / p95 | batch | synthesis ms: "
-        "p50 / p95 | CPU cores: here + agent | misheard / errors | load before |"
+        "p50 / p95 | CPU cores: here + agent | misheard / errors | load before | machine ms |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in runs:
         if r.durations:
             median, longest = statistics.median(r.durations), max(r.durations)
@@ -245,7 +273,7 @@ def print_table(runs: list[Run], alone: dict[str, float]) -> None:
             f"| {batch:.1f} "
             f"| {ms(percentile(r.synthesis, 0.5))} / {ms(percentile(r.synthesis, 0.95))} "
             f"| {r.cpu_here:.2f} + {r.cpu_agent:.2f} "
-            f"| {r.misheard} / {len(r.errors) - r.misheard} | {r.load} |"
+            f"| {r.misheard} / {len(r.errors) - r.misheard} | {r.load} | {r.machine_ms:.0f} |"
         )
 
 
@@ -262,12 +290,15 @@ async def main_async(args: argparse.Namespace) -> None:
     alone: dict[str, float] = {}
     speech = TimedSpeech()
     try:
-        for name in settings:
-            whisper = Whisper(**SETTINGS[name][0])
+        whispers = {name: Whisper(**SETTINGS[name][0]) for name in settings}
+        for name, whisper in whispers.items():
             whisper.load()
             await run_calls(url, proc.pid, name, 1, whisper, speech)  # warm-up
-            for count in counts:
-                for _ in range(args.repeat):
+        # Interleaved (each N: a run of every setting, then again), so that what the
+        # shared machine does meanwhile falls on every setting alike.
+        for count in counts:
+            for _ in range(args.repeat):
+                for name, whisper in whispers.items():
                     run = await run_calls(url, proc.pid, name, count, whisper, speech)
                     runs.append(run)
                     if count == 1 and run.durations:
@@ -275,7 +306,8 @@ async def main_async(args: argparse.Namespace) -> None:
                     for error in run.errors[:3]:
                         print(f"  {name} x{count}: {error}", file=sys.stderr)
                     print(
-                        f"{name} x{count}: {run.wall:.1f} s, load {run.load}",
+                        f"{name} x{count}: {run.wall:.1f} s, load {run.load}, "
+                        f"machine {run.machine_ms:.0f} ms",
                         file=sys.stderr,
                         flush=True,
                     )
@@ -287,7 +319,8 @@ async def main_async(args: argparse.Namespace) -> None:
         "\nthe same call alone: "
         + ", ".join(f"{name} {seconds:.2f} s" for name, seconds in alone.items())
     )
-    print_table(runs, alone)
+    order = {name: i for i, name in enumerate(settings)}
+    print_table(sorted(runs, key=lambda r: (r.calls, order[r.setting])), alone)
 
 
 def main() -> None:
