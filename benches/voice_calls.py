@@ -107,23 +107,16 @@ def machine_speed() -> float:
     """Milliseconds this machine takes, now, to recognise one fixed sentence (best of 3,
     greedy, fitted): a shared machine's speed varies several-fold over minutes, and this
     says how fast it was when a run began."""
-    import numpy as np
-
-    from trialrun.voice import offline
+    from trialrun.voice.offline import Espeak, Whisper
 
     global _CALIBRATION
     if _CALIBRATION is None:
-        whisper = offline.Whisper(fit_window=True, beam_size=1)
-        pcm, rate = offline.Espeak().synthesize(CALLER_LINES[0])
-        pcm16 = offline._resample_to_whisper(pcm, rate)
-        audio = np.frombuffer(pcm16, dtype="<i2").astype(np.float32) / 32768.0
-        _CALIBRATION = whisper, audio
-    whisper, audio = _CALIBRATION
+        _CALIBRATION = Whisper(fit_window=True, beam_size=1), Espeak().synthesize(CALLER_LINES[0])
+    whisper, (pcm, rate) = _CALIBRATION
     best = float("inf")
     for _ in range(3):
-        job = offline._Job(whisper, audio, "en")
         started = time.perf_counter()
-        whisper._engine._transcribe_fitted([job])
+        whisper.transcribe(pcm, rate, "en")
         best = min(best, time.perf_counter() - started)
     return best * 1000
 

@@ -371,8 +371,6 @@ fn like_pattern(text: &str) -> String {
     out
 }
 
-/// Whether any case of the run was evaluated by `evaluator`. Stops at the first one found
-/// (nearly always the first case).
 /// The evaluations of `case`'s first trial (a case of run `seq`), by evaluator id.
 fn first_trial_evaluations(
     conn: &Connection,
@@ -402,6 +400,8 @@ fn first_trial_evaluations(
     rows.collect()
 }
 
+/// Whether any case of the run was evaluated by `evaluator`. Stops at the first one found
+/// (nearly always the first case).
 fn has_evaluator(conn: &Connection, seq: i64, evaluator: &str) -> rusqlite::Result<bool> {
     conn.prepare_cached(
         "SELECT EXISTS (SELECT 1 FROM evaluations WHERE run = ?1 AND evaluator_id = ?2)",
