@@ -297,8 +297,10 @@ def test_utterances_heard_at_once_are_recognised_together_as_one_by_one(whisper,
     ]
     alone = Whisper(fit_window=True, max_batch=1)
     one_by_one = [alone.transcribe(pcm, 8000, "en") for pcm in utterances]
-    fitted = Whisper(fit_window=True)
     assert all(t.batch == 1 for t in alone.timings)
+    # Each five times: batches larger than the encoder's part, so encoded part by part.
+    utterances, one_by_one = utterances * 5, one_by_one * 5
+    fitted = Whisper(fit_window=True)
     barrier = threading.Barrier(len(utterances))
 
     def transcribe(pcm: bytes) -> str:
@@ -309,11 +311,33 @@ def test_utterances_heard_at_once_are_recognised_together_as_one_by_one(whisper,
         together = list(pool.map(transcribe, utterances))
     assert together == one_by_one
     timings = list(fitted.timings)
-    assert len(timings) == len(utterances) and max(t.batch for t in timings) > 1, timings
+    assert len(timings) == len(utterances), timings
+    assert max(t.batch for t in timings) > offline._ENCODE_PART, timings
     assert all(t.audio > 1 and t.took > 0 and t.waited >= 0 for t in timings), timings
     # What each heard is right, not only the same.
-    for text, (_sentence, words) in zip(together, SENTENCES * 2, strict=True):
+    for text, (_sentence, words) in zip(together, SENTENCES * 2 * 5, strict=True):
         assert all(word in text.lower() for word in words), text
+
+
+def test_an_idle_worker_waits_for_utterances_arriving_together(whisper, espeak):
+    sentence, words = SENTENCES[1]
+    # At Whisper's rate: no resampling (slow in a debug build) between the arrivals.
+    pcm = offline._resample_to_whisper(telephone_line(espeak(sentence)), 8000)
+    fitted = Whisper(fit_window=True)
+    fitted.transcribe(pcm, 16000, "en")  # loaded, and its worker idle again
+    fitted.timings.clear()
+    barrier = threading.Barrier(4)
+
+    def transcribe(i: int) -> str:
+        barrier.wait()
+        time.sleep(0.002 * i)  # one after another, as callers whose turns end together
+        return fitted.transcribe(pcm, 16000, "en")
+
+    with ThreadPoolExecutor(4) as pool:
+        texts = list(pool.map(transcribe, range(4)))
+    assert all(all(word in text.lower() for word in words) for text in texts), texts
+    # Without waiting, the first would have gone alone and the rest after it.
+    assert [t.batch for t in fitted.timings] == [4, 4, 4, 4], fitted.timings
 
 
 def test_whole_windows_and_long_utterances_hear_the_same_words(whisper, espeak):
