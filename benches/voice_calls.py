@@ -39,7 +39,8 @@ speed varies several-fold over minutes, which is why the settings' runs are inte
 Measured (release build, this 2-core machine, three interleaved runs of each): 20 at once
 were 1.13-1.18x the call alone with fitted windows recognised once each turn ended,
 1.11-1.14x with early recognition (the default ``early_gap``), and 1.06-1.09x with
-greedy decoding besides; the README's benchmarks section has the table.
+greedy decoding besides (a later run of that setting: 1.07-1.12x); the README's
+benchmarks section has the table.
 
 This is not a test: it prints figures.
 """

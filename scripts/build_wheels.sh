@@ -84,16 +84,8 @@ if grep -q "following external shared libraries" <<<"$report"; then
   exit 1
 fi
 
-# An interpreter of VERSION on PATH or installed by pyenv; nothing when there is none.
-find_python() {
-  local candidate
-  for candidate in "python$1" "${PYENV_ROOT:-$HOME/.pyenv}"/versions/"$1".*/bin/"python$1"; do
-    if "$candidate" -c 'pass' >/dev/null 2>&1; then
-      echo "$candidate"
-      return
-    fi
-  done
-}
+# find_python VERSION: an interpreter of that version, or nothing.
+. scripts/find_python.sh
 
 smoke() { # PYTHON NAME
   local venv=target/wheel-smoke/$2

@@ -65,17 +65,8 @@ unshare --net sh -c 'ip link set lo up && exec .venv/bin/python -m pytest -q tes
 echo "== type stubs against the built module (mypy.stubtest) (at ${SECONDS} s)"
 .venv/bin/python -m mypy.stubtest trialrun._core --allowlist python/stubtest_allowlist.txt
 
-# An interpreter of VERSION on PATH, or installed by pyenv (whose shims only run the
-# active version); nothing when there is none.
-find_python() {
-  local candidate
-  for candidate in "python$1" "${PYENV_ROOT:-$HOME/.pyenv}"/versions/"$1".*/bin/"python$1"; do
-    if "$candidate" -c 'pass' >/dev/null 2>&1; then
-      echo "$candidate"
-      return
-    fi
-  done
-}
+# find_python VERSION: an interpreter of that version, or nothing.
+. scripts/find_python.sh
 
 main_version=$(.venv/bin/python -c 'import sys; print("%d.%d" % sys.version_info[:2])')
 newest=""
