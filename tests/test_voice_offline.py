@@ -319,7 +319,9 @@ def test_utterances_heard_at_once_are_recognised_together_as_one_by_one(whisper,
         assert all(word in text.lower() for word in words), text
 
 
-def test_an_idle_worker_waits_for_utterances_arriving_together(whisper, espeak):
+def test_an_idle_worker_waits_for_utterances_arriving_together(whisper, espeak, monkeypatch):
+    # Twice the gap it waits for in use: arrivals 2 ms apart, with room for a slow machine.
+    monkeypatch.setattr(offline, "_GATHER_GAP_S", 2 * offline._GATHER_GAP_S)
     sentence, words = SENTENCES[1]
     # At Whisper's rate: no resampling (slow in a debug build) between the arrivals.
     pcm = offline._resample_to_whisper(telephone_line(espeak(sentence)), 8000)
