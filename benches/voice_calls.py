@@ -107,12 +107,14 @@ def cpu_seconds(pid: int) -> float:
 def machine_speed() -> float:
     """Milliseconds this machine takes, now, to recognise one fixed sentence (best of 3,
     greedy, fitted): a shared machine's speed varies several-fold over minutes, and this
-    says how fast it was when a run began."""
+    says how fast it was when a run began. ``max_batch=1``: alone, it would otherwise wait
+    25 ms for other utterances to batch with."""
     from trialrun.voice.offline import Espeak, Whisper
 
     global _CALIBRATION
     if _CALIBRATION is None:
-        _CALIBRATION = Whisper(fit_window=True, beam_size=1), Espeak().synthesize(CALLER_LINES[0])
+        whisper = Whisper(fit_window=True, beam_size=1, max_batch=1)
+        _CALIBRATION = whisper, Espeak().synthesize(CALLER_LINES[0])
     whisper, (pcm, rate) = _CALIBRATION
     best = float("inf")
     for _ in range(3):
